@@ -1,0 +1,97 @@
+package shipgate
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Decisions an approver can make.
+const (
+	DecisionApprove = "approve"
+	DecisionReject  = "reject"
+)
+
+// Approval is one decision by one person on one release digest.
+type Approval struct {
+	ID        int64      `json:"id"`
+	ReleaseID int64      `json:"release_id"`
+	Actor     string     `json:"actor"`
+	Decision  string     `json:"decision"`
+	Digest    string     `json:"digest"`
+	Comment   string     `json:"comment,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ExpiredAt is set once the expiry has been recorded in the audit log.
+	ExpiredAt *time.Time `json:"expired_at,omitempty"`
+}
+
+// Counts reports whether an approve decision still counts at now.
+func (a *Approval) Counts(now time.Time) bool {
+	return a.Decision == DecisionApprove && (a.ExpiresAt == nil || now.Before(*a.ExpiresAt))
+}
+
+// CheckApprover decides whether user may approve or reject r under the
+// release's frozen approval policy. It returns an EFORBIDDEN error whose
+// message says exactly which rule refused, or nil.
+func CheckApprover(r *Release, u *User, decision string) error {
+	p := r.Policy.Approvals
+	if !u.Can(PermApprove) {
+		return Errorf(EFORBIDDEN, "user %q may not %s releases: it needs the approver role", u.Name, decision)
+	}
+	if len(p.FromGroups) > 0 && !u.InAnyGroup(p.FromGroups) {
+		return Errorf(EFORBIDDEN, "only members of %s may %s releases to %s; user %q is not a member", quoteList(p.FromGroups), decision, r.Environment, u.Name)
+	}
+	if decision == DecisionApprove && u.Name == r.CreatedBy && !p.AllowSelfApproval {
+		return Errorf(EFORBIDDEN, "user %q created release %d and cannot approve it: %s does not allow self-approval", u.Name, r.ID, r.Environment)
+	}
+	return nil
+}
+
+// ApprovalTally is the state of a release's approvals at one moment.
+type ApprovalTally struct {
+	Required  int      `json:"required"`
+	Approvers []string `json:"approvers"`
+	Satisfied bool     `json:"satisfied"`
+	// NextExpiry is when the earliest counting approval stops counting.
+	NextExpiry *time.Time `json:"next_expiry,omitempty"`
+	// Rejected names who rejected, if anyone did.
+	RejectedBy string `json:"rejected_by,omitempty"`
+}
+
+// TallyApprovals counts distinct approvers whose approvals still count at
+// now. Each approval was checked against the policy when it was given; the
+// tally only applies expiry and distinctness.
+func TallyApprovals(p ApprovalPolicy, approvals []Approval, now time.Time) ApprovalTally {
+	t := ApprovalTally{Required: p.Required}
+	seen := map[string]bool{}
+	for i := range approvals {
+		a := &approvals[i]
+		if a.Decision == DecisionReject && t.RejectedBy == "" {
+			t.RejectedBy = a.Actor
+		}
+		if !a.Counts(now) {
+			continue
+		}
+		if a.ExpiresAt != nil && (t.NextExpiry == nil || a.ExpiresAt.Before(*t.NextExpiry)) {
+			e := *a.ExpiresAt
+			t.NextExpiry = &e
+		}
+		if !seen[a.Actor] {
+			seen[a.Actor] = true
+			t.Approvers = append(t.Approvers, a.Actor)
+		}
+	}
+	sort.Strings(t.Approvers)
+	t.Satisfied = t.RejectedBy == "" && len(t.Approvers) >= p.Required
+	return t
+}
+
+// PendingReason says in a sentence what a pending release still needs.
+func (t ApprovalTally) PendingReason(p ApprovalPolicy) string {
+	from := ""
+	if len(p.FromGroups) > 0 {
+		from = " from " + quoteList(p.FromGroups)
+	}
+	return fmt.Sprintf("waiting for approval: %d of %d required approvals%s", len(t.Approvers), t.Required, from)
+}

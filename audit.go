@@ -1,0 +1,148 @@
+package shipgate
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// AuditEvent is one entry of the hash-chained audit log. Hash is
+// sha256(PrevHash ‖ canonical JSON of {seq, at, actor, action, subject,
+// details}); changing, removing or reordering any event breaks every hash
+// after it.
+type AuditEvent struct {
+	Seq      int64           `json:"seq"`
+	At       time.Time       `json:"at"`
+	Actor    string          `json:"actor"`
+	Action   string          `json:"action"`
+	Subject  string          `json:"subject"`
+	Details  json.RawMessage `json:"details"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// GenesisHash is the prev_hash of the first event.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// SystemActor is the actor of events the platform causes on its own
+// (reconciler transitions, expiries, bootstrap).
+const SystemActor = "system"
+
+// Audit actions. Subjects are "release/ID", "service/NAME", "user/NAME", …
+const (
+	ActionServiceApplied   = "service.applied"
+	ActionReleaseCreated   = "release.created"
+	ActionReleaseApproved  = "release.approved"
+	ActionReleaseRejected  = "release.rejected"
+	ActionApprovalExpired  = "approval.expired"
+	ActionReleaseQueued    = "release.queued"
+	ActionReleaseStarted   = "release.started"
+	ActionReleaseSucceeded = "release.succeeded"
+	ActionReleaseFailed    = "release.failed"
+	ActionReleaseCancelled = "release.cancelled"
+	ActionReleaseRerun     = "release.rerun"
+	ActionJobStarted       = "job.started"
+	ActionJobFinished      = "job.finished"
+	ActionJobRetry         = "job.retry"
+	ActionUserCreated      = "user.created"
+	ActionGroupMemberAdded = "group.member_added"
+	ActionTokenCreated     = "token.created"
+	ActionTokenRevoked     = "token.revoked"
+	ActionAccessDenied     = "access.denied"
+)
+
+// NewAuditEvent makes an event with canonical details; the store assigns
+// seq and hashes when it appends it.
+func NewAuditEvent(actor, action, subject string, details map[string]any) AuditEvent {
+	if details == nil {
+		details = map[string]any{}
+	}
+	b, err := CanonicalJSON(details)
+	if err != nil {
+		panic(fmt.Sprintf("shipgate: audit details not encodable: %v", err)) // details are plain data
+	}
+	return AuditEvent{Actor: actor, Action: action, Subject: subject, Details: b}
+}
+
+// ComputeHash returns the chain hash of e given its PrevHash. The time is
+// hashed at microsecond precision in UTC, which every supported database
+// stores exactly.
+func (e *AuditEvent) ComputeHash() (string, error) {
+	details, err := canonicalize(e.Details)
+	if err != nil {
+		return "", fmt.Errorf("details are not valid JSON: %w", err)
+	}
+	body, err := json.Marshal(struct {
+		Seq     int64           `json:"seq"`
+		At      string          `json:"at"`
+		Actor   string          `json:"actor"`
+		Action  string          `json:"action"`
+		Subject string          `json:"subject"`
+		Details json.RawMessage `json:"details"`
+	}{e.Seq, e.At.UTC().Format("2006-01-02T15:04:05.000000Z"), e.Actor, e.Action, e.Subject, details})
+	if err != nil {
+		return "", err
+	}
+	return SHA256Hex(append([]byte(e.PrevHash), body...)), nil
+}
+
+// AuditVerifier checks a chain one event at a time, in seq order, so a
+// chain of any length is verified in constant memory.
+type AuditVerifier struct {
+	n        int64
+	lastSeq  int64
+	lastHash string
+}
+
+// Add checks the next event. It returns an error naming the first bad seq.
+func (v *AuditVerifier) Add(e *AuditEvent) error {
+	wantSeq, wantPrev := v.lastSeq+1, v.lastHash
+	if v.n == 0 {
+		wantPrev = GenesisHash
+	}
+	if e.Seq != wantSeq {
+		if e.Seq > wantSeq {
+			return fmt.Errorf("audit chain broken at seq %d: event missing (next stored event is seq %d)", wantSeq, e.Seq)
+		}
+		return fmt.Errorf("audit chain broken at seq %d: out of order after seq %d", e.Seq, v.lastSeq)
+	}
+	if e.PrevHash != wantPrev {
+		return fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, v.lastSeq)
+	}
+	h, err := e.ComputeHash()
+	if err != nil {
+		return fmt.Errorf("audit chain broken at seq %d: %v", e.Seq, err)
+	}
+	if h != e.Hash {
+		return fmt.Errorf("audit chain broken at seq %d: content does not match its hash (edited)", e.Seq)
+	}
+	v.n++
+	v.lastSeq, v.lastHash = e.Seq, e.Hash
+	return nil
+}
+
+// Count is the number of events verified so far.
+func (v *AuditVerifier) Count() int64 { return v.n }
+
+// Finish checks the end of the chain against the head the server recorded,
+// which catches events removed from the end.
+func (v *AuditVerifier) Finish(headSeq int64, headHash string) error {
+	if headSeq != v.lastSeq {
+		if headSeq > v.lastSeq {
+			return fmt.Errorf("audit chain broken at seq %d: the log ends at seq %d but the recorded head is seq %d (events removed)", v.lastSeq+1, v.lastSeq, headSeq)
+		}
+		return fmt.Errorf("audit chain broken at seq %d: event after the recorded head seq %d", headSeq+1, headSeq)
+	}
+	if headSeq > 0 && headHash != v.lastHash {
+		return fmt.Errorf("audit chain broken at seq %d: hash differs from the recorded head", headSeq)
+	}
+	return nil
+}
+
+// AuditFilter selects audit events.
+type AuditFilter struct {
+	AfterSeq  int64
+	Since     *time.Time
+	ReleaseID int64
+	Limit     int
+}

@@ -1,0 +1,242 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// MaxLogChunk is the largest log chunk accepted, in bytes.
+const MaxLogChunk = 64 << 10
+
+// Dispatcher hands queued jobs to runners and takes their reports. Every
+// method is one transaction; outcomes are reconciled into the release in
+// the same transaction.
+type Dispatcher struct {
+	DB       *sqlstore.DB
+	Secrets  *shipgate.SecretBox
+	LeaseTTL time.Duration
+	// Work is notified when jobs may have become claimable.
+	Work *Signal
+	// Reconciler, if set, is kicked after reports so timers are recomputed.
+	Reconciler *Reconciler
+}
+
+// Claim gives runner the oldest queued job it is eligible for, waiting up to
+// wait for one to appear. ok is false when none did.
+func (d *Dispatcher) Claim(ctx context.Context, runner shipgate.RunnerInfo, wait time.Duration) (a *shipgate.Assignment, ok bool, err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ready := d.Work.C()
+		a, err := d.claimOnce(ctx, runner)
+		if err != nil || a != nil {
+			return a, a != nil, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, false, nil
+		}
+		t := time.NewTimer(min(left, time.Second)) // backstop for other servers' changes
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, ctx.Err()
+		case <-ready:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (d *Dispatcher) claimOnce(ctx context.Context, runner shipgate.RunnerInfo) (*shipgate.Assignment, error) {
+	var a *shipgate.Assignment
+	var sealed map[string][]byte
+	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		queued, err := tx.ListQueuedJobs(ctx, 200)
+		if err != nil {
+			return err
+		}
+		for _, q := range queued {
+			if !runner.Matches(q.RunsOn) {
+				continue
+			}
+			j, err := tx.FindJob(ctx, q.ID)
+			if err != nil {
+				return err
+			}
+			r, err := tx.FindRelease(ctx, j.ReleaseID)
+			if err != nil {
+				return err
+			}
+			if r.State != shipgate.StateRunning || r.Run != j.Run {
+				continue
+			}
+			spec, ok := r.Pipeline.Job(j.Name)
+			if !ok {
+				return fmt.Errorf("job %s is not in the pipeline of release %d", j.Name, r.ID)
+			}
+			lease := tx.Now().Add(d.LeaseTTL)
+			now := tx.Now()
+			j.State, j.Attempt, j.Runner, j.LeaseUntil, j.StartedAt, j.FinishedAt, j.ExitCode, j.Reason =
+				shipgate.JobRunning, j.Attempt+1, runner.Name, &lease, &now, nil, nil, ""
+			if err := tx.UpdateJob(ctx, &j); err != nil {
+				return err
+			}
+			if sealed, err = tx.ReleaseSecrets(ctx, r.ID); err != nil {
+				return err
+			}
+			a = &shipgate.Assignment{
+				Key:   shipgate.AttemptKey{ReleaseID: r.ID, Run: j.Run, Job: j.Name, Attempt: j.Attempt},
+				JobID: j.ID, Service: r.Service, Env: r.Environment, Version: r.Version,
+				Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), LeaseUntil: lease,
+			}
+			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobStarted, fmt.Sprintf("release/%d", r.ID), map[string]any{
+				"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": runner.Name,
+			}))
+		}
+		return nil
+	})
+	if err != nil || a == nil {
+		return nil, err
+	}
+	if len(sealed) > 0 {
+		a.Secrets = map[string]string{}
+		for name, s := range sealed {
+			if d.Secrets == nil {
+				return nil, fmt.Errorf("release %d has secret inputs but the server has no secret key", a.Key.ReleaseID)
+			}
+			v, err := d.Secrets.Open(name, s)
+			if err != nil {
+				return nil, err
+			}
+			a.Secrets[name] = v
+		}
+	}
+	return a, nil
+}
+
+// current loads the job of key and checks that runner holds that attempt.
+func current(ctx context.Context, tx *sqlstore.Tx, runner string, key shipgate.AttemptKey) (shipgate.JobRun, error) {
+	j, err := tx.FindAttempt(ctx, key)
+	if err != nil {
+		return j, err
+	}
+	if j.Attempt != key.Attempt || j.Runner != runner {
+		return j, shipgate.Errorf(shipgate.ECONFLICT, "attempt %d of job %s is not held by runner %s (current attempt %d on %q)", key.Attempt, key.Job, runner, j.Attempt, j.Runner)
+	}
+	return j, nil
+}
+
+// Heartbeat extends the lease of a running attempt, or tells the runner to
+// stop it.
+func (d *Dispatcher) Heartbeat(ctx context.Context, runner string, key shipgate.AttemptKey) (shipgate.HeartbeatReply, error) {
+	var reply shipgate.HeartbeatReply
+	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		j, err := current(ctx, tx, runner, key)
+		if shipgate.ErrorCode(err) == shipgate.ECONFLICT {
+			reply = shipgate.HeartbeatReply{Cancel: true, Reason: shipgate.ErrorMessage(err)}
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if j.State != shipgate.JobRunning {
+			reply = shipgate.HeartbeatReply{Cancel: true, Reason: fmt.Sprintf("job is %s: %s", j.State, j.Reason)}
+			return nil
+		}
+		lease := tx.Now().Add(d.LeaseTTL)
+		j.LeaseUntil = &lease
+		reply.LeaseUntil = lease
+		return tx.UpdateJob(ctx, &j)
+	})
+	return reply, err
+}
+
+// AppendLogs stores log chunks of an attempt the runner holds or held.
+func (d *Dispatcher) AppendLogs(ctx context.Context, runner string, key shipgate.AttemptKey, chunks []shipgate.LogChunk) error {
+	for _, c := range chunks {
+		if len(c.Data) > MaxLogChunk {
+			return shipgate.Errorf(shipgate.ETOOLARGE, "log chunk %d is %d bytes; the limit is %d", c.Seq, len(c.Data), MaxLogChunk)
+		}
+	}
+	return d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		j, err := current(ctx, tx, runner, key)
+		if err != nil {
+			return err
+		}
+		return tx.AppendLogs(ctx, j.ID, key.Attempt, chunks)
+	})
+}
+
+// Finish records the outcome of an attempt. A failed attempt with attempts
+// left is queued again. Reporting the same outcome twice is harmless.
+func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.AttemptKey, out shipgate.JobOutcome) error {
+	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		j, err := current(ctx, tx, runner, key)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": runner, "reason": out.Reason}
+		if out.ExitCode != nil {
+			details["exit_code"] = *out.ExitCode
+		}
+		if j.StartedAt != nil {
+			details["duration_ms"] = now.Sub(*j.StartedAt).Milliseconds()
+		}
+		switch {
+		case j.State == shipgate.JobCancelled:
+			if j.ExitCode != nil {
+				return nil // already reported
+			}
+			code := -1 // stopped by a signal; -1 also marks the report as received
+			if out.ExitCode != nil {
+				code = *out.ExitCode
+			}
+			j.ExitCode = &code
+			details["state"] = shipgate.JobCancelled
+			if err := tx.UpdateJob(ctx, &j); err != nil {
+				return err
+			}
+			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details))
+		case j.State != shipgate.JobRunning:
+			return nil // a repeated report of an outcome already recorded
+		case out.Succeeded:
+			j.State, j.Reason = shipgate.JobSucceeded, ""
+		case j.Attempt < j.MaxAttempts:
+			j.State, j.Reason, j.QueuedAt = shipgate.JobQueued, fmt.Sprintf("attempt %d failed: %s; retrying", j.Attempt, out.Reason), &now
+			details["state"] = "retrying"
+			j.ExitCode, j.LeaseUntil = out.ExitCode, nil
+			if err := tx.UpdateJob(ctx, &j); err != nil {
+				return err
+			}
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
+				return err
+			}
+			_, _, err = Release(ctx, tx, key.ReleaseID)
+			return err
+		default:
+			j.State, j.Reason = shipgate.JobFailed, out.Reason
+		}
+		details["state"] = j.State
+		j.ExitCode, j.LeaseUntil, j.FinishedAt = out.ExitCode, nil, &now
+		if err := tx.UpdateJob(ctx, &j); err != nil {
+			return err
+		}
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
+			return err
+		}
+		_, _, err = Release(ctx, tx, key.ReleaseID)
+		return err
+	})
+	if err == nil {
+		d.Work.Notify()
+		if d.Reconciler != nil {
+			d.Reconciler.Kick()
+		}
+	}
+	return err
+}

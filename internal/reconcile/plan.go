@@ -1,0 +1,264 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
+
+// Observed is what the planner sees of one release.
+type Observed struct {
+	Release   *shipgate.Release
+	Approvals []shipgate.Approval
+	// Jobs are the jobs of the release's current run (empty before the
+	// first run).
+	Jobs []shipgate.JobRun
+}
+
+// Plan is what to change for one release. Zero value: nothing.
+type Plan struct {
+	// Release is the release with new lifecycle fields, or nil.
+	Release *shipgate.Release
+	// StartRun asks for the jobs of Release.Run to be created.
+	StartRun bool
+	// ExpireApprovals lists approvals whose expiry is to be recorded.
+	ExpireApprovals []int64
+	// Jobs lists jobs with changed fields.
+	Jobs []shipgate.JobRun
+	// Events record every change above.
+	Events []shipgate.AuditEvent
+	// Wake is when the release should next be looked at without an outside
+	// trigger; zero means only on a trigger.
+	Wake time.Time
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool {
+	return p.Release == nil && !p.StartRun && len(p.ExpireApprovals) == 0 && len(p.Jobs) == 0 && len(p.Events) == 0
+}
+
+// planner accumulates a plan; r is a private copy of the release.
+type planner struct {
+	obs     Observed
+	now     time.Time
+	r       shipgate.Release
+	changed bool
+	plan    Plan
+}
+
+func (p *planner) event(action string, details map[string]any) {
+	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(shipgate.SystemActor, action, fmt.Sprintf("release/%d", p.r.ID), details))
+}
+
+func (p *planner) wakeAt(t time.Time) {
+	if !t.IsZero() && (p.plan.Wake.IsZero() || t.Before(p.plan.Wake)) {
+		p.plan.Wake = t
+	}
+}
+
+// setWaiting updates the explanation of why the release waits.
+func (p *planner) setWaiting(reason string, until *time.Time) {
+	if p.r.Reason != reason || !sameTime(p.r.WaitUntil, until) {
+		p.r.Reason, p.r.WaitUntil = reason, until
+		p.changed = true
+	}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+// PlanRelease computes the next changes for one release at now. It does no
+// IO and reads nothing but its arguments.
+func PlanRelease(obs Observed, now time.Time) Plan {
+	p := &planner{obs: obs, now: now, r: *obs.Release}
+	switch p.r.State {
+	case shipgate.StatePendingApproval:
+		p.pendingApproval()
+	case shipgate.StateQueued:
+		p.queued()
+	case shipgate.StateRunning:
+		p.running()
+	}
+	if p.changed {
+		r := p.r
+		p.plan.Release = &r
+	}
+	return p.plan
+}
+
+func (p *planner) pendingApproval() {
+	policy := p.r.Policy.Approvals
+	for _, a := range p.obs.Approvals {
+		if a.Decision == shipgate.DecisionApprove && a.ExpiresAt != nil && !p.now.Before(*a.ExpiresAt) && a.ExpiredAt == nil {
+			p.plan.ExpireApprovals = append(p.plan.ExpireApprovals, a.ID)
+			p.event(shipgate.ActionApprovalExpired, map[string]any{
+				"approval_id": a.ID, "approver": a.Actor, "approved_at": a.CreatedAt.Format(time.RFC3339Nano),
+				"expires_after": p.r.Policy.Approvals.ExpiresAfter.Std().String(),
+			})
+		}
+	}
+	t := shipgate.TallyApprovals(policy, p.obs.Approvals, p.now)
+	if t.RejectedBy != "" { // Decide ends the release itself; this is a safety net.
+		p.finish(shipgate.StateRejected, "rejected by "+t.RejectedBy)
+		return
+	}
+	if t.Satisfied {
+		p.r.State, p.changed = shipgate.StateQueued, true
+		p.r.Reason, p.r.WaitUntil = approvedReason(t, policy), nil
+		details := map[string]any{"approvers": t.Approvers, "required": policy.Required}
+		p.event(shipgate.ActionReleaseQueued, details)
+		p.queued()
+		return
+	}
+	p.setWaiting(t.PendingReason(policy), t.NextExpiry)
+	if t.NextExpiry != nil {
+		p.wakeAt(*t.NextExpiry)
+	}
+}
+
+func approvedReason(t shipgate.ApprovalTally, policy shipgate.ApprovalPolicy) string {
+	if policy.Required == 0 {
+		return "no approval required"
+	}
+	return "approved by " + strings.Join(t.Approvers, ", ")
+}
+
+func (p *planner) queued() {
+	open, until := shipgate.WindowState(p.r.Policy.Windows, p.now)
+	if !open {
+		if until.IsZero() {
+			p.setWaiting("waiting for a deploy window, but no window of "+p.r.Environment+" ever opens", nil)
+			return
+		}
+		u := until.UTC()
+		p.setWaiting(fmt.Sprintf("waiting for the deploy window of %s, which opens at %s", p.r.Environment, until.Format(time.RFC3339)), &u)
+		p.wakeAt(until)
+		return
+	}
+	p.r.State, p.r.Reason, p.r.WaitUntil = shipgate.StateRunning, "", nil
+	p.r.Run++
+	p.changed = true
+	p.plan.StartRun = true
+	p.event(shipgate.ActionReleaseStarted, map[string]any{"run": p.r.Run, "jobs": len(p.r.Pipeline.Jobs)})
+}
+
+func (p *planner) finish(state shipgate.ReleaseState, reason string) {
+	now := p.now
+	p.r.State, p.r.Reason, p.r.WaitUntil, p.r.FinishedAt = state, reason, nil, &now
+	p.changed = true
+}
+
+func (p *planner) running() {
+	if p.r.Run == 0 || len(p.obs.Jobs) == 0 {
+		return // the run's jobs are created in the same transaction; nothing to do yet
+	}
+	jobs := make([]shipgate.JobRun, len(p.obs.Jobs))
+	copy(jobs, p.obs.Jobs)
+	byName := map[string]*shipgate.JobRun{}
+	for i := range jobs {
+		byName[jobs[i].Name] = &jobs[i]
+	}
+	dirty := map[string]bool{}
+
+	// Leases that ran out: the runner died or lost contact.
+	for i := range jobs {
+		j := &jobs[i]
+		if j.State != shipgate.JobRunning || j.LeaseUntil == nil {
+			continue
+		}
+		if p.now.Before(*j.LeaseUntil) {
+			p.wakeAt(*j.LeaseUntil)
+			continue
+		}
+		reason := fmt.Sprintf("lease expired on runner %s", j.Runner)
+		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
+		if j.Attempt < j.MaxAttempts {
+			j.State, j.Reason, j.LeaseUntil, j.QueuedAt = shipgate.JobQueued, reason+"; retrying", nil, &p.now
+			p.event(shipgate.ActionJobRetry, details)
+		} else {
+			j.State, j.Reason, j.LeaseUntil, j.FinishedAt = shipgate.JobFailed, reason, nil, &p.now
+			details["state"] = shipgate.JobFailed
+			p.event(shipgate.ActionJobFinished, details)
+		}
+		dirty[j.Name] = true
+	}
+
+	var failed *shipgate.JobRun
+	for i := range jobs {
+		if jobs[i].State == shipgate.JobFailed && failed == nil {
+			failed = &jobs[i]
+		}
+	}
+
+	// Waiting jobs: queue those whose needs succeeded; skip those that can
+	// no longer run. Pipeline order is a topological order, so one pass
+	// settles chains of skips.
+	for _, name := range p.r.Pipeline.TopoOrder() {
+		j := byName[name]
+		if j == nil || j.State != shipgate.JobWaiting && !(j.State == shipgate.JobQueued && failed != nil) {
+			continue
+		}
+		spec, _ := p.r.Pipeline.Job(name)
+		skip, ready := "", true
+		for _, n := range spec.Needs {
+			switch dep := byName[n]; {
+			case dep == nil:
+				skip = "needs " + n + ", which is not part of this run"
+			case dep.State == shipgate.JobFailed || dep.State == shipgate.JobSkipped || dep.State == shipgate.JobCancelled:
+				skip = fmt.Sprintf("needs %s, which %s", n, dep.State)
+			case dep.State != shipgate.JobSucceeded:
+				ready = false
+			}
+		}
+		if skip == "" && failed != nil {
+			skip = fmt.Sprintf("not started: job %s failed", failed.Name)
+		}
+		switch {
+		case skip != "":
+			j.State, j.Reason, j.FinishedAt = shipgate.JobSkipped, skip, &p.now
+			dirty[name] = true
+		case ready && j.State == shipgate.JobWaiting:
+			j.State, j.QueuedAt = shipgate.JobQueued, &p.now
+			dirty[name] = true
+		}
+	}
+	for _, j := range jobs {
+		if dirty[j.Name] {
+			p.plan.Jobs = append(p.plan.Jobs, j)
+		}
+	}
+
+	// The run ends when every job has.
+	allFinal, allOK := true, true
+	for _, j := range jobs {
+		allFinal = allFinal && j.State.Final()
+		allOK = allOK && j.State == shipgate.JobSucceeded
+	}
+	if !allFinal {
+		return
+	}
+	if allOK {
+		p.finish(shipgate.StateSucceeded, "")
+		p.event(shipgate.ActionReleaseSucceeded, map[string]any{"run": p.r.Run})
+		return
+	}
+	reason := "the run ended without every job succeeding"
+	if failed != nil {
+		reason = fmt.Sprintf("job %s failed: %s", failed.Name, failed.Reason)
+	}
+	p.finish(shipgate.StateFailed, reason)
+	p.event(shipgate.ActionReleaseFailed, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed)})
+}
+
+func jobName(j *shipgate.JobRun) string {
+	if j == nil {
+		return ""
+	}
+	return j.Name
+}

@@ -1,0 +1,233 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/shipgate/shipgate"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DB is a handle to the store. It is safe for concurrent use.
+type DB struct {
+	write   *sql.DB
+	read    *sql.DB
+	dialect dialect
+
+	// Now returns the current time; tests replace it to control time.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the store named by dsn and applies pending
+// migrations. dsn is a postgres:// or postgresql:// URL, or a path to a
+// SQLite database file.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db := &DB{Now: time.Now}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db.dialect = postgresDialect
+		if db.write, err = sql.Open("pgx", dsn); err != nil {
+			return nil, err
+		}
+		db.write.SetMaxOpenConns(16)
+		db.write.SetMaxIdleConns(16)
+		db.read = db.write
+	} else {
+		db.dialect = sqliteDialect
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+		// SQLite allows one writer at a time: one write connection taking
+		// the lock at BEGIN (so it never has to upgrade and deadlock), and a
+		// pool of readers that WAL lets run beside it.
+		params := "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		base := "file:" + (&url.URL{Path: dsn}).EscapedPath()
+		if db.write, err = sql.Open("sqlite", base+"?"+params+"&_txlock=immediate"); err != nil {
+			return nil, err
+		}
+		db.write.SetMaxOpenConns(1)
+		if db.read, err = sql.Open("sqlite", base+"?"+params+"&_pragma=query_only(1)"); err != nil {
+			db.write.Close()
+			return nil, err
+		}
+		db.read.SetMaxOpenConns(8)
+	}
+	if err := db.write.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", db.dialect.name, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Engine names the database engine: "sqlite" or "postgres".
+func (db *DB) Engine() string { return db.dialect.name }
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		if rerr := db.read.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
+
+// Tx is one transaction with a fixed notion of now, so every row and audit
+// event it writes carries the same time.
+type Tx struct {
+	tx          *sql.Tx
+	db          *DB
+	now         time.Time
+	writable    bool
+	afterCommit []func()
+}
+
+// Now is the transaction's time.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// AfterCommit registers f to run once the transaction has committed, for
+// wake-ups that must not fire for changes that were rolled back.
+func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
+
+// Update runs fn in a write transaction and commits if fn returns nil. All
+// writers are serialised: SQLite by its write lock, PostgreSQL by a row lock
+// on the audit head taken first, so appends to the chain never race.
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	sqltx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{tx: sqltx, db: db, now: db.now(), writable: true}
+	defer sqltx.Rollback()
+	if db.dialect.lockHead != "" {
+		if _, err := sqltx.ExecContext(ctx, db.dialect.lockHead); err != nil {
+			return fmt.Errorf("lock audit head: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := sqltx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction: a consistent snapshot.
+func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
+	sqltx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: db.dialect.name == "postgres"})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqltx.Rollback()
+	return fn(&Tx{tx: sqltx, db: db, now: db.now()})
+}
+
+func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+// dialect holds everything that differs between the engines.
+type dialect struct {
+	name        string
+	dollarBinds bool
+	// lockHead serialises writers at the start of a write transaction.
+	lockHead string
+	// lockMigrations serialises servers migrating one database at once.
+	lockMigrations, unlockMigrations string
+}
+
+var (
+	sqliteDialect   = dialect{name: "sqlite"}
+	postgresDialect = dialect{
+		name:             "postgres",
+		dollarBinds:      true,
+		lockHead:         "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE",
+		lockMigrations:   "SELECT pg_advisory_lock(7426892001)",
+		unlockMigrations: "SELECT pg_advisory_unlock(7426892001)",
+	}
+)
+
+// rebind turns ? placeholders into $1, $2, … for PostgreSQL. Queries in this
+// package never contain a literal '?'.
+func (d dialect) rebind(q string) string {
+	if !d.dollarBinds || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Time helpers: every time column is unix microseconds.
+
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func microsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return micros(*t)
+}
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// notFound maps sql.ErrNoRows to a domain not-found error.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return shipgate.Errorf(shipgate.ENOTFOUND, format, args...)
+	}
+	return err
+}
+
+// isUniqueViolation reports whether err is a unique-constraint failure in
+// either engine.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505")
+}

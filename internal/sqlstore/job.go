@@ -1,0 +1,170 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/shipgate/shipgate"
+)
+
+// CreateJobs inserts the jobs of a new run, all waiting; the reconciler
+// queues those whose needs are met.
+func (tx *Tx) CreateJobs(ctx context.Context, releaseID int64, run int, pl *shipgate.Pipeline) ([]shipgate.JobRun, error) {
+	out := make([]shipgate.JobRun, 0, len(pl.Jobs))
+	for i, j := range pl.Jobs {
+		labels, err := json.Marshal(j.RunsOn)
+		if err != nil {
+			return nil, err
+		}
+		jr := shipgate.JobRun{ReleaseID: releaseID, Run: run, Name: j.Name, State: shipgate.JobWaiting, MaxAttempts: j.MaxAttempts()}
+		if err := tx.queryRow(ctx, `INSERT INTO jobs (release_id, run, name, position, state, runs_on, attempt, max_attempts) VALUES (?, ?, ?, ?, ?, ?, 0, ?) RETURNING id`,
+			releaseID, run, j.Name, i, jr.State, string(labels), jr.MaxAttempts).Scan(&jr.ID); err != nil {
+			return nil, fmt.Errorf("insert job %s: %w", j.Name, err)
+		}
+		out = append(out, jr)
+	}
+	return out, nil
+}
+
+const jobColumns = `id, release_id, run, name, state, attempt, max_attempts, runner, lease_until, exit_code, reason, queued_at, started_at, finished_at`
+
+func scanJob(sc interface{ Scan(...any) error }) (shipgate.JobRun, error) {
+	var j shipgate.JobRun
+	var lease, queued, started, finished sql.NullInt64
+	var exit sql.NullInt64
+	if err := sc.Scan(&j.ID, &j.ReleaseID, &j.Run, &j.Name, &j.State, &j.Attempt, &j.MaxAttempts, &j.Runner, &lease, &exit, &j.Reason, &queued, &started, &finished); err != nil {
+		return j, err
+	}
+	j.LeaseUntil, j.QueuedAt, j.StartedAt, j.FinishedAt = fromNullMicros(lease), fromNullMicros(queued), fromNullMicros(started), fromNullMicros(finished)
+	if exit.Valid {
+		c := int(exit.Int64)
+		j.ExitCode = &c
+	}
+	return j, nil
+}
+
+// ListJobs returns the jobs of one run in pipeline order.
+func (tx *Tx) ListJobs(ctx context.Context, releaseID int64, run int) ([]shipgate.JobRun, error) {
+	rows, err := tx.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE release_id = ? AND run = ? ORDER BY position`, releaseID, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []shipgate.JobRun{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// FindJob returns one job by id.
+func (tx *Tx) FindJob(ctx context.Context, id int64) (shipgate.JobRun, error) {
+	j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if err != nil {
+		return j, notFound(err, "job %d does not exist", id)
+	}
+	return j, nil
+}
+
+// FindAttempt returns the job named by an attempt key.
+func (tx *Tx) FindAttempt(ctx context.Context, k shipgate.AttemptKey) (shipgate.JobRun, error) {
+	j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE release_id = ? AND run = ? AND name = ?`, k.ReleaseID, k.Run, k.Job))
+	if err != nil {
+		return j, notFound(err, "job %s of release %d run %d does not exist", k.Job, k.ReleaseID, k.Run)
+	}
+	return j, nil
+}
+
+// UpdateJob writes the mutable fields of a job.
+func (tx *Tx) UpdateJob(ctx context.Context, j *shipgate.JobRun) error {
+	var exit any
+	if j.ExitCode != nil {
+		exit = *j.ExitCode
+	}
+	_, err := tx.exec(ctx, `UPDATE jobs SET state = ?, attempt = ?, runner = ?, lease_until = ?, exit_code = ?, reason = ?, queued_at = ?, started_at = ?, finished_at = ? WHERE id = ?`,
+		j.State, j.Attempt, j.Runner, microsPtr(j.LeaseUntil), exit, j.Reason, microsPtr(j.QueuedAt), microsPtr(j.StartedAt), microsPtr(j.FinishedAt), j.ID)
+	if err != nil {
+		return fmt.Errorf("update job %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// QueuedJob is a job waiting for a runner, with the labels it asks for.
+type QueuedJob struct {
+	ID        int64
+	ReleaseID int64
+	RunsOn    map[string]string
+}
+
+// ListQueuedJobs returns queued jobs, oldest first, for placement.
+func (tx *Tx) ListQueuedJobs(ctx context.Context, limit int) ([]QueuedJob, error) {
+	rows, err := tx.query(ctx, `SELECT id, release_id, runs_on FROM jobs WHERE state = ? ORDER BY queued_at, id LIMIT ?`, shipgate.JobQueued, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []QueuedJob
+	for rows.Next() {
+		var q QueuedJob
+		var labels string
+		if err := rows.Scan(&q.ID, &q.ReleaseID, &labels); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(labels), &q.RunsOn); err != nil {
+			return nil, fmt.Errorf("decode runs_on of job %d: %w", q.ID, err)
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// AppendLogs stores log chunks of one attempt. A chunk whose seq was stored
+// before is ignored, so a runner may resend after a lost response.
+func (tx *Tx) AppendLogs(ctx context.Context, jobID int64, attempt int, chunks []shipgate.LogChunk) error {
+	for _, c := range chunks {
+		if _, err := tx.exec(ctx, `INSERT INTO job_logs (job_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt, seq) DO NOTHING`,
+			jobID, attempt, c.Seq, c.Stream, c.Data, micros(c.At)); err != nil {
+			return fmt.Errorf("append log: %w", err)
+		}
+	}
+	return nil
+}
+
+// ListLogs returns log chunks of a release's run after cursor, optionally
+// of one job, in the order they were stored.
+func (tx *Tx) ListLogs(ctx context.Context, releaseID int64, run int, job string, after int64, limit int) ([]shipgate.LogChunk, error) {
+	q := `SELECT l.id, l.job_id, j.name, l.attempt, l.seq, l.stream, l.data, l.at FROM job_logs l JOIN jobs j ON j.id = l.job_id
+		WHERE j.release_id = ? AND j.run = ? AND l.id > ?`
+	args := []any{releaseID, run, after}
+	if job != "" {
+		q += ` AND j.name = ?`
+		args = append(args, job)
+	}
+	if limit <= 0 || limit > 5000 {
+		limit = 1000
+	}
+	q += ` ORDER BY l.id LIMIT ?`
+	args = append(args, limit)
+	rows, err := tx.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []shipgate.LogChunk{}
+	for rows.Next() {
+		var c shipgate.LogChunk
+		var at int64
+		if err := rows.Scan(&c.Cursor, &c.JobID, &c.Job, &c.Attempt, &c.Seq, &c.Stream, &c.Data, &at); err != nil {
+			return nil, err
+		}
+		c.At = fromMicros(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,329 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shipgate/shipgate"
+)
+
+// SealedSecret is a secret input as the store keeps it: encrypted, plus a
+// keyed fingerprint that enters the release digest.
+type SealedSecret struct {
+	Sealed      []byte
+	Fingerprint string
+}
+
+// NewRelease is a request to prepare a release. The caller has already
+// fetched the artifact and verified its digest, and sealed the secrets: both
+// are slow or need keys, and neither belongs inside a transaction.
+type NewRelease struct {
+	Service     string
+	Environment string
+	Version     string
+	Artifact    shipgate.Artifact
+	Source      shipgate.Source
+	Inputs      map[string]string
+	Secrets     map[string]SealedSecret
+	CreatedBy   string
+}
+
+// CreateRelease freezes the service's current pipeline and the
+// environment's policy into a new release in pending_approval and audits it.
+// A release for an environment whose requires are not met is refused.
+func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Release, error) {
+	if strings.TrimSpace(nr.Version) == "" {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "a release needs a version")
+	}
+	if len(nr.Version) > 128 {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "version is longer than 128 characters")
+	}
+	if !shipgate.IsSHA256Hex(nr.Artifact.SHA256) {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact sha256 %q is not 64 hex digits", nr.Artifact.SHA256)
+	}
+	secretNames := make([]string, 0, len(nr.Secrets))
+	for k := range nr.Secrets {
+		secretNames = append(secretNames, k)
+	}
+	sort.Strings(secretNames)
+	if err := shipgate.ValidateInputs(nr.Inputs, secretNames); err != nil {
+		return nil, err
+	}
+	svc, err := tx.FindService(ctx, nr.Service)
+	if err != nil {
+		return nil, err
+	}
+	env, ok := svc.Spec.Environment(nr.Environment)
+	if !ok {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", nr.Service, nr.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
+	}
+	for _, req := range env.Requires {
+		ok, err := tx.hasSucceeded(ctx, nr.Service, req, nr.Version, nr.Artifact.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION,
+				"%s requires that version %s (artifact sha256 %s…) has succeeded in %s first, and it has not", nr.Environment, nr.Version, nr.Artifact.SHA256[:12], req)
+		}
+	}
+	inputs := nr.Inputs
+	if inputs == nil {
+		inputs = map[string]string{}
+	}
+	fingerprints := map[string]string{}
+	for k, s := range nr.Secrets {
+		fingerprints[k] = s.Fingerprint
+	}
+	r := &shipgate.Release{
+		ReleaseContent: shipgate.ReleaseContent{
+			Service: nr.Service, ServiceRevision: svc.Revision, Environment: nr.Environment, Version: nr.Version,
+			Kind: shipgate.ReleaseKindDeploy, Artifact: nr.Artifact, Source: nr.Source, Inputs: inputs,
+			SecretInputs: fingerprints, Pipeline: svc.Spec.Pipeline, Policy: *env,
+			CreatedBy: nr.CreatedBy, CreatedAt: tx.now,
+		},
+		State:      shipgate.StatePendingApproval,
+		UpdatedAt:  tx.now,
+		Generation: 1,
+	}
+	r.Digest = r.ReleaseContent.Digest()
+	content, err := json.Marshal(r.ReleaseContent)
+	if err != nil {
+		return nil, err
+	}
+	err = tx.queryRow(ctx, `INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, generation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, 1) RETURNING id`,
+		r.Service, r.Environment, r.Version, r.Kind, r.Artifact.SHA256, string(content), r.Digest, r.State, r.CreatedBy, micros(tx.now), micros(tx.now)).Scan(&r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("insert release: %w", err)
+	}
+	for _, k := range secretNames {
+		if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) VALUES (?, ?, ?)`, r.ID, k, nr.Secrets[k].Sealed); err != nil {
+			return nil, err
+		}
+	}
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(nr.CreatedBy, shipgate.ActionReleaseCreated, releaseSubject(r.ID), map[string]any{
+		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
+		"service_revision": r.ServiceRevision, "artifact": r.Artifact, "source": r.Source,
+		"inputs": inputs, "secret_inputs": secretNames,
+	}))
+}
+
+func releaseSubject(id int64) string { return "release/" + strconv.FormatInt(id, 10) }
+
+// hasSucceeded reports whether this exact version and artifact succeeded in
+// env.
+func (tx *Tx) hasSucceeded(ctx context.Context, service, env, version, sha string) (bool, error) {
+	var one int
+	err := tx.queryRow(ctx, `SELECT 1 FROM releases WHERE service = ? AND environment = ? AND version = ? AND artifact_sha256 = ? AND state = ? LIMIT 1`,
+		service, env, version, sha, shipgate.StateSucceeded).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+const releaseColumns = `id, content, digest, state, reason, wait_until, run, updated_at, finished_at, generation`
+
+func scanRelease(sc interface{ Scan(...any) error }) (*shipgate.Release, error) {
+	r := &shipgate.Release{}
+	var content string
+	var wait, finished sql.NullInt64
+	var updated int64
+	if err := sc.Scan(&r.ID, &content, &r.Digest, &r.State, &r.Reason, &wait, &r.Run, &updated, &finished, &r.Generation); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(content), &r.ReleaseContent); err != nil {
+		return nil, fmt.Errorf("decode release %d: %w", r.ID, err)
+	}
+	r.WaitUntil, r.FinishedAt, r.UpdatedAt = fromNullMicros(wait), fromNullMicros(finished), fromMicros(updated)
+	return r, nil
+}
+
+// FindRelease returns one release.
+func (tx *Tx) FindRelease(ctx context.Context, id int64) (*shipgate.Release, error) {
+	r, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "release %d does not exist", id)
+	}
+	return r, nil
+}
+
+// ListReleases returns releases matching f, newest first. Limit defaults to
+// 50 and is capped at 500.
+func (tx *Tx) ListReleases(ctx context.Context, f shipgate.ReleaseFilter) ([]*shipgate.Release, error) {
+	q := `SELECT ` + releaseColumns + ` FROM releases WHERE 1 = 1`
+	var args []any
+	if f.Service != "" {
+		q += ` AND service = ?`
+		args = append(args, f.Service)
+	}
+	if f.Environment != "" {
+		q += ` AND environment = ?`
+		args = append(args, f.Environment)
+	}
+	if f.Version != "" {
+		q += ` AND version = ?`
+		args = append(args, f.Version)
+	}
+	if len(f.States) > 0 {
+		q += ` AND state IN (?` + strings.Repeat(", ?", len(f.States)-1) + `)`
+		for _, s := range f.States {
+			args = append(args, s)
+		}
+	}
+	if f.BeforeID > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(min(limit, 500))
+	rows, err := tx.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*shipgate.Release{}
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ActiveReleaseIDs lists releases the reconciler must look at: those not in
+// a final state.
+func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
+	rows, err := tx.query(ctx, `SELECT id FROM releases WHERE state IN (?, ?, ?) ORDER BY id`,
+		shipgate.StatePendingApproval, shipgate.StateQueued, shipgate.StateRunning)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// UpdateRelease writes the lifecycle fields of r (state, reason, wait,
+// run, finish time) if nobody changed the release since r was read, and
+// bumps its generation. Content is immutable and never written.
+func (tx *Tx) UpdateRelease(ctx context.Context, r *shipgate.Release) error {
+	res, err := tx.exec(ctx, `UPDATE releases SET state = ?, reason = ?, wait_until = ?, run = ?, finished_at = ?, updated_at = ?, generation = generation + 1
+		WHERE id = ? AND generation = ?`,
+		r.State, r.Reason, microsPtr(r.WaitUntil), r.Run, microsPtr(r.FinishedAt), micros(tx.now), r.ID, r.Generation)
+	if err != nil {
+		return fmt.Errorf("update release %d: %w", r.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return shipgate.Errorf(shipgate.ECONFLICT, "release %d was changed concurrently; retry", r.ID)
+	}
+	r.Generation++
+	r.UpdatedAt = tx.now
+	return nil
+}
+
+// ReleaseSecrets returns the sealed secret inputs of a release.
+func (tx *Tx) ReleaseSecrets(ctx context.Context, id int64) (map[string][]byte, error) {
+	rows, err := tx.query(ctx, `SELECT name, sealed FROM release_secrets WHERE release_id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var n string
+		var b []byte
+		if err := rows.Scan(&n, &b); err != nil {
+			return nil, err
+		}
+		out[n] = b
+	}
+	return out, rows.Err()
+}
+
+// CancelRelease stops a release that has not finished: jobs not yet started
+// are skipped and running jobs are marked cancelled, which tells their
+// runners to stop them.
+func (tx *Tx) CancelRelease(ctx context.Context, actor string, id int64, reason string) (*shipgate.Release, error) {
+	r, err := tx.FindRelease(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.State.Final() {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s and can no longer be cancelled", id, r.State)
+	}
+	prev := r.State
+	msg := "cancelled by " + actor
+	if reason != "" {
+		msg += ": " + reason
+	}
+	r.State, r.Reason, r.WaitUntil = shipgate.StateCancelled, msg, nil
+	now := tx.now
+	r.FinishedAt = &now
+	if err := tx.UpdateRelease(ctx, r); err != nil {
+		return nil, err
+	}
+	if r.Run > 0 {
+		jobs, err := tx.ListJobs(ctx, id, r.Run)
+		if err != nil {
+			return nil, err
+		}
+		for i := range jobs {
+			j := &jobs[i]
+			switch j.State {
+			case shipgate.JobWaiting, shipgate.JobQueued:
+				j.State, j.Reason = shipgate.JobSkipped, "release "+msg
+			case shipgate.JobRunning:
+				j.State, j.Reason = shipgate.JobCancelled, "release "+msg
+			default:
+				continue
+			}
+			j.FinishedAt, j.LeaseUntil = &now, nil
+			if err := tx.UpdateJob(ctx, j); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseCancelled, releaseSubject(id), map[string]any{
+		"from_state": prev, "reason": reason, "run": r.Run,
+	}))
+}
+
+// RerunRelease puts a failed release back in the queue for a new run with
+// the same digest.
+func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipgate.Release, error) {
+	r, err := tx.FindRelease(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != shipgate.StateFailed {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s; only a failed release can be rerun", id, r.State)
+	}
+	r.State, r.Reason, r.WaitUntil, r.FinishedAt = shipgate.StateQueued, "rerun requested by "+actor, nil, nil
+	if err := tx.UpdateRelease(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseRerun, releaseSubject(id), map[string]any{
+		"previous_run": r.Run, "run": r.Run + 1, "digest": r.Digest,
+	}))
+}

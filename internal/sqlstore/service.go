@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/shipgate/shipgate"
+)
+
+// ApplyService records spec as the service's new revision unless it equals
+// the current one, in which case nothing changes and changed is false.
+func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.ServiceSpec, filename, source string) (rev *shipgate.ServiceRevision, changed bool, err error) {
+	digest := spec.Digest()
+	cur, err := tx.FindService(ctx, spec.Name)
+	switch {
+	case shipgate.ErrorCode(err) == shipgate.ENOTFOUND:
+		if _, err := tx.exec(ctx, `INSERT INTO services (name, revision, created_at, updated_at) VALUES (?, 1, ?, ?)`, spec.Name, micros(tx.now), micros(tx.now)); err != nil {
+			return nil, false, err
+		}
+		rev = &shipgate.ServiceRevision{Revision: 1}
+	case err != nil:
+		return nil, false, err
+	case cur.Digest == digest:
+		r, err := tx.FindServiceRevision(ctx, spec.Name, cur.Revision)
+		return r, false, err
+	default:
+		if _, err := tx.exec(ctx, `UPDATE services SET revision = ?, updated_at = ? WHERE name = ?`, cur.Revision+1, micros(tx.now), spec.Name); err != nil {
+			return nil, false, err
+		}
+		rev = &shipgate.ServiceRevision{Revision: cur.Revision + 1}
+	}
+	rev.Service, rev.Digest, rev.Spec, rev.Filename, rev.Source, rev.AppliedBy, rev.AppliedAt = spec.Name, digest, *spec, filename, source, actor, tx.now
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO service_revisions (service, revision, digest, spec, filename, source, applied_by, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		spec.Name, rev.Revision, digest, string(specJSON), filename, source, actor, micros(tx.now)); err != nil {
+		return nil, false, err
+	}
+	err = tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, "service/"+spec.Name, map[string]any{
+		"revision": rev.Revision, "digest": digest, "filename": filename,
+	}))
+	return rev, true, err
+}
+
+// FindService returns a service with its current spec.
+func (tx *Tx) FindService(ctx context.Context, name string) (*shipgate.Service, error) {
+	s := &shipgate.Service{Name: name}
+	var created, updated int64
+	var spec string
+	err := tx.queryRow(ctx, `SELECT s.revision, s.created_at, s.updated_at, r.digest, r.spec
+		FROM services s JOIN service_revisions r ON r.service = s.name AND r.revision = s.revision
+		WHERE s.name = ?`, name).Scan(&s.Revision, &created, &updated, &s.Digest, &spec)
+	if err != nil {
+		return nil, notFound(err, "service %q does not exist; apply its service file first", name)
+	}
+	s.CreatedAt, s.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if err := json.Unmarshal([]byte(spec), &s.Spec); err != nil {
+		return nil, fmt.Errorf("decode spec of service %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// ListServices returns every service with its current spec, by name.
+func (tx *Tx) ListServices(ctx context.Context) ([]*shipgate.Service, error) {
+	rows, err := tx.query(ctx, `SELECT name FROM services ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := []*shipgate.Service{}
+	for _, n := range names {
+		s, err := tx.FindService(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// FindServiceRevision returns one revision including its source file.
+func (tx *Tx) FindServiceRevision(ctx context.Context, name string, revision int) (*shipgate.ServiceRevision, error) {
+	r := &shipgate.ServiceRevision{Service: name, Revision: revision}
+	var spec string
+	var at int64
+	err := tx.queryRow(ctx, `SELECT digest, spec, filename, source, applied_by, applied_at FROM service_revisions WHERE service = ? AND revision = ?`,
+		name, revision).Scan(&r.Digest, &spec, &r.Filename, &r.Source, &r.AppliedBy, &at)
+	if err != nil {
+		return nil, notFound(err, "service %q has no revision %d", name, revision)
+	}
+	r.AppliedAt = fromMicros(at)
+	return r, json.Unmarshal([]byte(spec), &r.Spec)
+}
+
+// ListServiceRevisions returns the history of a service, newest first,
+// without sources.
+func (tx *Tx) ListServiceRevisions(ctx context.Context, name string) ([]shipgate.ServiceRevision, error) {
+	if _, err := tx.FindService(ctx, name); err != nil {
+		return nil, err
+	}
+	rows, err := tx.query(ctx, `SELECT revision, digest, filename, applied_by, applied_at FROM service_revisions WHERE service = ? ORDER BY revision DESC`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shipgate.ServiceRevision
+	for rows.Next() {
+		r := shipgate.ServiceRevision{Service: name}
+		var at int64
+		if err := rows.Scan(&r.Revision, &r.Digest, &r.Filename, &r.AppliedBy, &at); err != nil {
+			return nil, err
+		}
+		r.AppliedAt = fromMicros(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,166 @@
+package shipgate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ReleaseState is where a release is in its lifecycle:
+//
+//	pending_approval ──► queued ──► running ──► succeeded | failed
+//	      │  └► rejected    │           │
+//	      └──────────────── cancelled ◄─┘
+//
+// A failed release may be rerun, which puts it back to queued with a new run
+// number. Succeeded, rejected and cancelled are final.
+type ReleaseState string
+
+// Release states.
+const (
+	StatePendingApproval ReleaseState = "pending_approval"
+	StateQueued          ReleaseState = "queued"
+	StateRunning         ReleaseState = "running"
+	StateSucceeded       ReleaseState = "succeeded"
+	StateFailed          ReleaseState = "failed"
+	StateRejected        ReleaseState = "rejected"
+	StateCancelled       ReleaseState = "cancelled"
+)
+
+// Final reports whether nothing more will happen to a release in state s on
+// its own. A failed release is final but may be rerun by a person.
+func (s ReleaseState) Final() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateRejected, StateCancelled:
+		return true
+	}
+	return false
+}
+
+// ReleaseKind distinguishes ordinary deploys from rollbacks (step 3).
+const ReleaseKindDeploy = "deploy"
+
+// Artifact is what a release deploys, pinned by its sha256.
+type Artifact struct {
+	Location string `json:"location"`
+	SHA256   string `json:"sha256"`
+	Size     int64  `json:"size"`
+}
+
+// Source is where the artifact came from.
+type Source struct {
+	Commit      string     `json:"commit,omitempty"`
+	CommittedAt *time.Time `json:"committed_at,omitempty"`
+	Ref         string     `json:"ref,omitempty"`
+}
+
+// ReleaseContent is everything a release freezes at creation and its digest
+// covers. Approvers approve exactly this.
+type ReleaseContent struct {
+	Service         string            `json:"service"`
+	ServiceRevision int               `json:"service_revision"`
+	Environment     string            `json:"environment"`
+	Version         string            `json:"version"`
+	Kind            string            `json:"kind"`
+	Artifact        Artifact          `json:"artifact"`
+	Source          Source            `json:"source"`
+	Inputs          map[string]string `json:"inputs"`
+	// SecretInputs maps each secret input name to a keyed fingerprint of its
+	// value, so a changed secret changes the digest without revealing it.
+	SecretInputs map[string]string `json:"secret_inputs"`
+	Pipeline     Pipeline          `json:"pipeline"`
+	Policy       Environment       `json:"policy"`
+	CreatedBy    string            `json:"created_by"`
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+// Digest returns "sha256:<hex>" over the canonical JSON of the content.
+func (c *ReleaseContent) Digest() string {
+	cc := *c
+	cc.CreatedAt = cc.CreatedAt.UTC()
+	b, err := CanonicalJSON(cc)
+	if err != nil {
+		panic(fmt.Sprintf("shipgate: release content not encodable: %v", err)) // plain data only
+	}
+	return "sha256:" + SHA256Hex(b)
+}
+
+// Release is an immutable snapshot of what to deploy where, plus the mutable
+// bookkeeping of its lifecycle (state, reason, run number).
+type Release struct {
+	ID int64 `json:"id"`
+	ReleaseContent
+	Digest string `json:"digest"`
+
+	State ReleaseState `json:"state"`
+	// Reason explains the current state in a sentence: why it waits, why it
+	// failed, who cancelled it.
+	Reason string `json:"reason,omitempty"`
+	// WaitUntil is when the release next changes on its own, if known: the
+	// opening of a deploy window, the expiry of an approval.
+	WaitUntil *time.Time `json:"wait_until,omitempty"`
+	// Run is the number of the current or last run; 0 before the first.
+	Run        int        `json:"run"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Generation increases with every change so concurrent writers detect
+	// each other (optimistic concurrency).
+	Generation int64 `json:"generation"`
+}
+
+// ValidateInputs checks input names: they become environment variables
+// SHIPGATE_INPUT_<NAME>, so they must be usable as such.
+func ValidateInputs(inputs map[string]string, secrets []string) error {
+	seen := map[string]bool{}
+	check := func(k string) error {
+		if k == "" {
+			return Errorf(EINVALID, "input names must not be empty")
+		}
+		for i, r := range k {
+			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+				return Errorf(EINVALID, "input name %q is not valid: use letters, digits and '_', starting with a letter", k)
+			}
+		}
+		u := strings.ToUpper(k)
+		if seen[u] {
+			return Errorf(EINVALID, "input %q is given twice", k)
+		}
+		seen[u] = true
+		return nil
+	}
+	for _, k := range sortedKeys(inputs) {
+		if err := check(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range secrets {
+		if err := check(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InputEnvName is the environment variable through which a step sees an
+// input.
+func InputEnvName(name string) string { return "SHIPGATE_INPUT_" + strings.ToUpper(name) }
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ReleaseFilter selects releases for listing.
+type ReleaseFilter struct {
+	Service     string
+	Environment string
+	Version     string
+	States      []ReleaseState
+	Limit       int
+	BeforeID    int64
+}

@@ -1,0 +1,125 @@
+package shipgate
+
+import "time"
+
+// JobState is where one job of a run is.
+//
+//	waiting ──► queued ──► running ──► succeeded | failed
+//	   │           ▲          │
+//	   │           └──────────┘ (failed attempt with retries left)
+//	   └──► skipped (a job it needs failed, or the run was cancelled)
+type JobState string
+
+// Job states.
+const (
+	JobWaiting   JobState = "waiting"   // some job it needs has not succeeded yet
+	JobQueued    JobState = "queued"    // ready; waiting for a runner to claim it
+	JobRunning   JobState = "running"   // claimed by a runner under a lease
+	JobSucceeded JobState = "succeeded" // all steps exited 0 / check passed
+	JobFailed    JobState = "failed"    // no attempts left
+	JobSkipped   JobState = "skipped"   // never ran: a need failed or the run ended
+	JobCancelled JobState = "cancelled" // stopped while running because the release was cancelled
+)
+
+// Final reports whether the job will not change any more in this run.
+func (s JobState) Final() bool {
+	switch s {
+	case JobSucceeded, JobFailed, JobSkipped, JobCancelled:
+		return true
+	}
+	return false
+}
+
+// JobRun is one job of one run of a release. Attempt counts the attempts
+// started; each attempt is identified by (release, run, job, attempt), which
+// is also the idempotency key a runner uses.
+type JobRun struct {
+	ID          int64      `json:"id"`
+	ReleaseID   int64      `json:"release_id"`
+	Run         int        `json:"run"`
+	Name        string     `json:"name"`
+	State       JobState   `json:"state"`
+	Attempt     int        `json:"attempt"`
+	MaxAttempts int        `json:"max_attempts"`
+	Runner      string     `json:"runner,omitempty"`
+	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
+	ExitCode    *int       `json:"exit_code,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	QueuedAt    *time.Time `json:"queued_at,omitempty"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}
+
+// AttemptKey identifies one attempt of one job; runners use it to make a
+// repeated delivery of the same attempt harmless.
+type AttemptKey struct {
+	ReleaseID int64  `json:"release_id"`
+	Run       int    `json:"run"`
+	Job       string `json:"job"`
+	Attempt   int    `json:"attempt"`
+}
+
+// Assignment is what a runner receives when it claims a job: everything
+// needed to execute it without reading the database.
+type Assignment struct {
+	Key        AttemptKey        `json:"key"`
+	JobID      int64             `json:"job_id"`
+	Service    string            `json:"service"`
+	Env        string            `json:"environment"`
+	Version    string            `json:"version"`
+	Artifact   Artifact          `json:"artifact"`
+	Job        Job               `json:"job"`
+	Inputs     map[string]string `json:"inputs"`
+	Secrets    map[string]string `json:"secrets,omitempty"`
+	LeaseUntil time.Time         `json:"lease_until"`
+}
+
+// JobOutcome is what a runner reports when an attempt ends.
+type JobOutcome struct {
+	Succeeded bool   `json:"succeeded"`
+	ExitCode  *int   `json:"exit_code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// Cancelled is set when the runner stopped the attempt because it was
+	// told the release was cancelled.
+	Cancelled bool `json:"cancelled,omitempty"`
+}
+
+// LogChunk is a piece of a job attempt's output. Seq increases by one per
+// chunk within an attempt, so a receiver can drop repeats and see gaps.
+type LogChunk struct {
+	JobID   int64     `json:"job_id"`
+	Job     string    `json:"job"`
+	Attempt int       `json:"attempt"`
+	Seq     int64     `json:"seq"`
+	Stream  string    `json:"stream"`
+	Data    string    `json:"data"`
+	At      time.Time `json:"at"`
+	// Cursor is a store-wide position for following logs with "after".
+	Cursor int64 `json:"cursor"`
+}
+
+// RunnerInfo identifies a runner and the labels jobs select it by.
+type RunnerInfo struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+}
+
+// Matches reports whether a job asking for runsOn may run on this runner:
+// every requested label must be present with the same value.
+func (ri RunnerInfo) Matches(runsOn map[string]string) bool {
+	for k, v := range runsOn {
+		if ri.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// HeartbeatReply tells a runner whether to keep going.
+type HeartbeatReply struct {
+	LeaseUntil time.Time `json:"lease_until"`
+	// Cancel asks the runner to stop the attempt: the release was cancelled
+	// or the attempt is no longer the current one.
+	Cancel bool   `json:"cancel"`
+	Reason string `json:"reason,omitempty"`
+}
