@@ -1,0 +1,136 @@
+// Package client is the public Go client of shipgate's HTTP API. The
+// shipgate CLI uses nothing else to talk to a server, and neither need
+// anyone's scripts.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
+
+// Client calls one shipgate server with one token.
+type Client struct {
+	BaseURL    string
+	Token      string
+	HTTPClient *http.Client
+	UserAgent  string
+}
+
+// New returns a client for the server at baseURL (for example
+// "http://127.0.0.1:8080").
+func New(baseURL, token string) *Client {
+	return &Client{
+		BaseURL:    strings.TrimRight(baseURL, "/"),
+		Token:      token,
+		HTTPClient: &http.Client{Timeout: 10 * time.Minute},
+		UserAgent:  "shipgate-client",
+	}
+}
+
+// apiError is the error body every failing endpoint returns.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// do sends a request and decodes a JSON response into out. A failing
+// response becomes a *shipgate.Error with the server's code and message.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := c.BaseURL + "/api/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.UserAgent)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach shipgate server at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		var e apiError
+		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
+			return &shipgate.Error{Code: e.Error.Code, Message: e.Error.Message}
+		}
+		return &shipgate.Error{Code: codeForStatus(resp.StatusCode), Message: fmt.Sprintf("HTTP %d from %s: %s", resp.StatusCode, u, strings.TrimSpace(string(data)))}
+	}
+	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = data
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return shipgate.EINVALID
+	case http.StatusUnauthorized:
+		return shipgate.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return shipgate.EFORBIDDEN
+	case http.StatusNotFound:
+		return shipgate.ENOTFOUND
+	case http.StatusConflict:
+		return shipgate.ECONFLICT
+	case http.StatusPreconditionFailed:
+		return shipgate.EFAILEDPRECONDITION
+	case http.StatusRequestEntityTooLarge:
+		return shipgate.ETOOLARGE
+	}
+	return shipgate.EINTERNAL
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// Whoami returns the user the token belongs to.
+func (c *Client) Whoami(ctx context.Context) (*shipgate.User, error) {
+	var u shipgate.User
+	return &u, c.do(ctx, "GET", "/whoami", nil, nil, &u)
+}
+
+// OpenAPI returns the server's OpenAPI document.
+func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
+	var raw json.RawMessage
+	return raw, c.do(ctx, "GET", "/openapi.json", nil, nil, &raw)
+}

@@ -1,0 +1,91 @@
+package client
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/shipgate/shipgate"
+)
+
+// CreateRelease prepares a release.
+func (c *Client) CreateRelease(ctx context.Context, req CreateReleaseRequest) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases", nil, req, &out)
+}
+
+// Release returns a release with approvals, jobs and timeline.
+func (c *Client) Release(ctx context.Context, id int64) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "GET", "/releases/"+itoa(id), nil, nil, &out)
+}
+
+// Releases lists releases, newest first.
+func (c *Client) Releases(ctx context.Context, f shipgate.ReleaseFilter) ([]*shipgate.Release, error) {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("service", f.Service)
+	set("environment", f.Environment)
+	set("version", f.Version)
+	if len(f.States) > 0 {
+		s := make([]string, len(f.States))
+		for i, st := range f.States {
+			s[i] = string(st)
+		}
+		q.Set("state", strings.Join(s, ","))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.BeforeID > 0 {
+		q.Set("before", itoa(f.BeforeID))
+	}
+	var out []*shipgate.Release
+	return out, c.do(ctx, "GET", "/releases", q, nil, &out)
+}
+
+// Approve approves release id, whose digest the caller has seen.
+func (c *Client) Approve(ctx context.Context, id int64, digest, comment string) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/approve", nil, map[string]string{"digest": digest, "comment": comment}, &out)
+}
+
+// Reject rejects release id.
+func (c *Client) Reject(ctx context.Context, id int64, digest, comment string) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/reject", nil, map[string]string{"digest": digest, "comment": comment}, &out)
+}
+
+// Cancel cancels release id.
+func (c *Client) Cancel(ctx context.Context, id int64, reason string) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/cancel", nil, map[string]string{"reason": reason}, &out)
+}
+
+// Rerun starts a new run of failed release id.
+func (c *Client) Rerun(ctx context.Context, id int64) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rerun", nil, struct{}{}, &out)
+}
+
+// Logs returns log chunks of a release's run after cursor. run 0 means the
+// current run; job "" means every job.
+func (c *Client) Logs(ctx context.Context, id int64, run int, job string, after int64) (*Logs, error) {
+	q := url.Values{}
+	if run > 0 {
+		q.Set("run", strconv.Itoa(run))
+	}
+	if job != "" {
+		q.Set("job", job)
+	}
+	if after > 0 {
+		q.Set("after", itoa(after))
+	}
+	var out Logs
+	return &out, c.do(ctx, "GET", "/releases/"+itoa(id)+"/logs", q, nil, &out)
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) applyCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Apply a service file; an unchanged file is a no-op",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file == "" {
+				return fmt.Errorf("apply needs -f FILE (use - for standard input)")
+			}
+			var src []byte
+			var err error
+			name := file
+			if file == "-" {
+				src, err = io.ReadAll(os.Stdin)
+				name = "stdin"
+			} else {
+				src, err = os.ReadFile(file)
+			}
+			if err != nil {
+				return err
+			}
+			res, err := m.client().Apply(cmd.Context(), name, src)
+			if err != nil {
+				return err
+			}
+			return m.render(res, func(w io.Writer) error {
+				rev := res.Revision
+				if res.Changed {
+					fmt.Fprintf(w, "service %s: revision %d applied (%s)\n", rev.Service, rev.Revision, short(rev.Digest))
+				} else {
+					fmt.Fprintf(w, "service %s: unchanged (revision %d)\n", rev.Service, rev.Revision)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "service file to apply")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func short(digest string) string {
+	if len(digest) > 19 {
+		return digest[:19] + "…"
+	}
+	return digest
+}

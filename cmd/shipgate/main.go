@@ -1,0 +1,172 @@
+// Command shipgate is the release control plane: the server (serve), and
+// the CLI that drives it through the public client package.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(m.Run(ctx, os.Args[1:]))
+}
+
+// Main holds what every command needs; tests build one with their own
+// writers.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+
+	server, token, output string
+}
+
+// Run executes the command line and returns the process exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	root := m.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(m.Stdout)
+	root.SetErr(m.Stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintln(m.Stderr, ee.msg)
+			}
+			return ee.code
+		}
+		fmt.Fprintln(m.Stderr, "error:", describe(err))
+		return 1
+	}
+	return 0
+}
+
+// exitError ends the program with a code and an optional message, for
+// commands whose outcome is not an error as such (release wait on a failed
+// release).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// describe formats an error for people: the code of an API error is
+// given as a word, then the message.
+func describe(err error) string {
+	var e *shipgate.Error
+	if errors.As(err, &e) {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return err.Error()
+}
+
+func (m *Main) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "shipgate",
+		Short:         "shipgate is a self-hosted release control plane",
+		Long:          "shipgate prepares releases, holds them for the approvals their environment's policy requires, runs their pipelines, and keeps a tamper-evident audit log of every decision.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.PersistentFlags().StringVar(&m.server, "server", "", "server URL (default $SHIPGATE_SERVER or http://127.0.0.1:8080)")
+	root.PersistentFlags().StringVar(&m.token, "token", "", "API token (default $SHIPGATE_TOKEN)")
+	root.AddCommand(
+		m.serveCommand(),
+		m.applyCommand(),
+		m.releaseCommand(),
+		m.approveCommand(), m.rejectCommand(), m.cancelCommand(), m.rerunCommand(),
+		m.serviceCommand(),
+		m.auditCommand(),
+		m.userCommand(), m.tokenCommand(), m.groupCommand(),
+		m.whoamiCommand(),
+	)
+	return root
+}
+
+// client builds an API client from flags and environment.
+func (m *Main) client() *client.Client {
+	server := m.server
+	if server == "" {
+		server = m.Getenv("SHIPGATE_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	token := m.token
+	if token == "" {
+		token = m.Getenv("SHIPGATE_TOKEN")
+	}
+	c := client.New(server, token)
+	c.UserAgent = "shipgate-cli/" + version
+	return c
+}
+
+// addOutputFlag gives a read command its -o flag.
+func (m *Main) addOutputFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&m.output, "output", "o", "text", "output format: text or json")
+}
+
+func (m *Main) jsonOutput() (bool, error) {
+	switch m.output {
+	case "json":
+		return true, nil
+	case "text", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("unknown output format %q (use text or json)", m.output)
+}
+
+func (m *Main) printJSON(v any) error {
+	enc := json.NewEncoder(m.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// render prints v as JSON with -o json, else calls text.
+func (m *Main) render(v any, text func(w io.Writer) error) error {
+	asJSON, err := m.jsonOutput()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return m.printJSON(v)
+	}
+	return text(m.Stdout)
+}
+
+func (m *Main) whoamiCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "whoami",
+		Short: "Show the user of the current token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := m.client().Whoami(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return m.render(u, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s (roles: %s; groups: %s)\n", u.Name, joinRoles(u.Roles), joinOrNone(u.Groups))
+				return err
+			})
+		},
+	}
+	m.addOutputFlag(cmd)
+	return cmd
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) releaseCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "release", Short: "Create, inspect and follow releases"}
+	cmd.AddCommand(m.releaseCreateCommand(), m.releaseListCommand(), m.releaseShowCommand(), m.releaseLogsCommand(), m.releaseWaitCommand())
+	return cmd
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not a release id", s)
+	}
+	return id, nil
+}
+
+func parseKV(list []string, what string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q is not of the form name=value", what, kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("%s %q is given twice", what, k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return fmtTime(*t)
+}
+
+func (m *Main) releaseListCommand() *cobra.Command {
+	var f shipgate.ReleaseFilter
+	var states []string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List releases, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, s := range states {
+				f.States = append(f.States, shipgate.ReleaseState(s))
+			}
+			rels, err := m.client().Releases(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return m.render(rels, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSERVICE\tENV\tVERSION\tSTATE\tCREATED BY\tCREATED")
+				for _, r := range rels {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Service, r.Environment, r.Version, r.State, r.CreatedBy, fmtTime(r.CreatedAt))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&f.Service, "service", "", "only this service")
+	cmd.Flags().StringVar(&f.Environment, "env", "", "only this environment")
+	cmd.Flags().StringVar(&f.Version, "version", "", "only this version")
+	cmd.Flags().StringSliceVar(&states, "state", nil, "only these states")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func (m *Main) releaseShowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a release: state and why, digest, approvals, jobs, timeline",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			v, err := m.client().Release(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			return m.render(v, func(w io.Writer) error { return printRelease(w, v) })
+		},
+	}
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func stateLine(r *shipgate.Release) string {
+	s := string(r.State)
+	if r.Reason != "" {
+		s += " — " + r.Reason
+	}
+	return s
+}
+
+func printRelease(w io.Writer, v *client.ReleaseView) error {
+	r := v.Release
+	fmt.Fprintf(w, "release %d: %s → %s, version %s\n", r.ID, r.Service, r.Environment, r.Version)
+	fmt.Fprintf(w, "  state:     %s\n", stateLine(r))
+	if r.WaitUntil != nil {
+		fmt.Fprintf(w, "  until:     %s (in %s)\n", fmtTime(*r.WaitUntil), time.Until(*r.WaitUntil).Round(time.Second))
+	}
+	fmt.Fprintf(w, "  digest:    %s\n", r.Digest)
+	fmt.Fprintf(w, "  artifact:  %s (sha256 %s, %d bytes)\n", r.Artifact.Location, r.Artifact.SHA256, r.Artifact.Size)
+	if r.Source.Commit != "" || r.Source.Ref != "" {
+		src := "commit " + r.Source.Commit
+		if r.Source.CommittedAt != nil {
+			src += " committed " + fmtTime(*r.Source.CommittedAt)
+		}
+		if r.Source.Ref != "" {
+			src += ", ref " + r.Source.Ref
+		}
+		fmt.Fprintf(w, "  source:    %s\n", strings.TrimSpace(src))
+	}
+	fmt.Fprintf(w, "  created:   %s by %s (service revision %d)\n", fmtTime(r.CreatedAt), r.CreatedBy, r.ServiceRevision)
+	if len(r.Inputs) > 0 || len(r.SecretInputs) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(r.Inputs) {
+			parts = append(parts, k+"="+r.Inputs[k])
+		}
+		for _, k := range sortedKeys(r.SecretInputs) {
+			parts = append(parts, k+"=***")
+		}
+		fmt.Fprintf(w, "  inputs:    %s\n", strings.Join(parts, " "))
+	}
+	p := r.Policy.Approvals
+	policy := fmt.Sprintf("%d approval(s)", p.Required)
+	if len(p.FromGroups) > 0 {
+		policy += " from " + strings.Join(p.FromGroups, ", ")
+	}
+	if p.ExpiresAfter > 0 {
+		policy += ", expiring after " + p.ExpiresAfter.Std().String()
+	}
+	if p.AllowSelfApproval {
+		policy += ", self-approval allowed"
+	}
+	fmt.Fprintf(w, "  policy:    %s\n", policy)
+	if len(v.Approvals) > 0 {
+		fmt.Fprintln(w, "approvals:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, a := range v.Approvals {
+			status := ""
+			switch {
+			case a.Decision == shipgate.DecisionReject:
+			case a.ExpiredAt != nil || (a.ExpiresAt != nil && !time.Now().Before(*a.ExpiresAt)):
+				status = "expired " + fmtTimePtr(a.ExpiresAt)
+			case a.ExpiresAt != nil:
+				status = "counts until " + fmtTime(*a.ExpiresAt)
+			default:
+				status = "counts"
+			}
+			comment := ""
+			if a.Comment != "" {
+				comment = strconv.Quote(a.Comment)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", a.Actor, a.Decision, fmtTime(a.CreatedAt), status, comment)
+		}
+		tw.Flush()
+	}
+	if len(v.Jobs) > 0 {
+		fmt.Fprintf(w, "jobs (run %d):\n", r.Run)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, j := range v.Jobs {
+			took := ""
+			if j.StartedAt != nil && j.FinishedAt != nil {
+				took = j.FinishedAt.Sub(*j.StartedAt).Round(time.Millisecond).String()
+			}
+			runner := j.Runner
+			if runner == "" {
+				runner = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tattempt %d/%d\t%s\t%s\t%s\n", j.Name, j.State, j.Attempt, j.MaxAttempts, runner, took, j.Reason)
+		}
+		tw.Flush()
+	}
+	if len(v.Timeline) > 0 {
+		fmt.Fprintln(w, "timeline:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, e := range v.Timeline {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.At), e.Actor, e.Action, summarize(e.Details))
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func (m *Main) releaseCreateCommand() *cobra.Command {
+	var req client.CreateReleaseRequest
+	var inputs, secrets []string
+	var committedAt string
+	cmd := &cobra.Command{
+		Use:   "create SERVICE --env ENV --version V --artifact URL|PATH",
+		Short: "Prepare a release; it waits for the approvals its environment requires",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Service = args[0]
+			var err error
+			if req.Inputs, err = parseKV(inputs, "input"); err != nil {
+				return err
+			}
+			if req.SecretInputs, err = parseKV(secrets, "secret input"); err != nil {
+				return err
+			}
+			if committedAt != "" {
+				t, err := time.Parse(time.RFC3339, committedAt)
+				if err != nil {
+					return fmt.Errorf("--committed-at %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", committedAt)
+				}
+				req.CommittedAt = &t
+			}
+			req.Artifact = absArtifact(req.Artifact)
+			v, err := m.client().CreateRelease(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return m.render(v, func(w io.Writer) error {
+				fmt.Fprintf(w, "release %d created: %s\n", v.ID, stateLine(v.Release))
+				fmt.Fprintf(w, "digest %s\n", v.Digest)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Environment, "env", "", "target environment (required)")
+	f.StringVar(&req.Version, "version", "", "version being released (required)")
+	f.StringVar(&req.Artifact, "artifact", "", "artifact URL, or path readable by the server (required)")
+	f.StringVar(&req.SHA256, "sha256", "", "expected sha256 of the artifact; a mismatch is refused")
+	f.StringArrayVar(&inputs, "input", nil, "input name=value, passed to steps as SHIPGATE_INPUT_<NAME> (repeatable)")
+	f.StringArrayVar(&secrets, "secret-input", nil, "secret input name=value: stored encrypted, masked in logs, never shown (repeatable)")
+	f.StringVar(&req.Commit, "commit", "", "source commit")
+	f.StringVar(&committedAt, "committed-at", "", "commit time, RFC 3339 (for lead-time metrics)")
+	f.StringVar(&req.Ref, "ref", "", "source ref, e.g. a tag")
+	for _, name := range []string{"env", "version", "artifact"} {
+		cmd.MarkFlagRequired(name)
+	}
+	m.addOutputFlag(cmd)
+	return cmd
+}

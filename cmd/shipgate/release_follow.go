@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) releaseLogsCommand() *cobra.Command {
+	var job string
+	var follow bool
+	var run int
+	cmd := &cobra.Command{
+		Use:   "logs ID",
+		Short: "Print job logs of a release; -f follows until the jobs end",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			asJSON, err := m.jsonOutput()
+			if err != nil {
+				return err
+			}
+			c := m.client()
+			var cursor int64
+			for {
+				page, err := c.Logs(cmd.Context(), id, run, job, cursor)
+				if err != nil {
+					return err
+				}
+				run = page.Run
+				for _, ch := range page.Chunks {
+					if asJSON {
+						if err := m.printJSONLine(ch); err != nil {
+							return err
+						}
+						continue
+					}
+					m.printChunk(ch, job == "")
+				}
+				cursor = page.Next
+				if len(page.Chunks) > 0 && !page.Done {
+					continue // more may be waiting
+				}
+				if !follow || page.Done {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "only this job")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the jobs have ended")
+	cmd.Flags().IntVar(&run, "run", 0, "run number (default: the latest)")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func (m *Main) printJSONLine(v any) error {
+	return jsonLine(m.Stdout, v)
+}
+
+// printChunk writes a chunk's text, each line prefixed with its job when
+// several jobs are interleaved.
+func (m *Main) printChunk(ch shipgate.LogChunk, prefix bool) {
+	text := ch.Data
+	if !prefix {
+		io.WriteString(m.Stdout, text)
+		return
+	}
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line != "" {
+			fmt.Fprintf(m.Stdout, "[%s] %s", ch.Job, line)
+		}
+	}
+}
+
+func (m *Main) releaseWaitCommand() *cobra.Command {
+	var timeout time.Duration
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait ID",
+		Short: "Wait until a release is final, showing progress; exit 0 only if it succeeded",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			asJSON, err := m.jsonOutput()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var deadline <-chan time.Time
+			if timeout > 0 {
+				deadline = time.After(timeout)
+			}
+			c := m.client()
+			last := ""
+			for {
+				v, err := c.Release(ctx, id)
+				if err != nil {
+					return err
+				}
+				if line := progressLine(v.Release, v.Jobs); line != last && !asJSON {
+					fmt.Fprintf(m.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), line)
+					last = line
+				}
+				if v.State.Final() {
+					if asJSON {
+						m.printJSON(v)
+					} else {
+						fmt.Fprintf(m.Stdout, "release %d %s\n", v.ID, stateLine(v.Release))
+					}
+					if v.State != shipgate.StateSucceeded {
+						return &exitError{code: 1}
+					}
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-deadline:
+					return &exitError{code: 2, msg: fmt.Sprintf("error: release %d is still %s after %s", id, v.State, timeout)}
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (exit 2); 0 waits forever")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to poll")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func progressLine(r *shipgate.Release, jobs []shipgate.JobRun) string {
+	line := fmt.Sprintf("release %d %s", r.ID, stateLine(r))
+	if len(jobs) > 0 {
+		parts := make([]string, len(jobs))
+		for i, j := range jobs {
+			parts[i] = j.Name + " " + string(j.State)
+			if j.State == shipgate.JobRunning && j.Attempt > 1 {
+				parts[i] += fmt.Sprintf(" (attempt %d)", j.Attempt)
+			}
+		}
+		line += " | run " + fmt.Sprint(r.Run) + ": " + strings.Join(parts, ", ")
+	}
+	return line
+}

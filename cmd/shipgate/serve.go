@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/httpapi"
+	"github.com/shipgate/shipgate/internal/reconcile"
+	"github.com/shipgate/shipgate/internal/runner"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/spf13/cobra"
+)
+
+// ServeConfig is everything `shipgate serve` is configured with.
+type ServeConfig struct {
+	Listen        string
+	DataDir       string
+	Database      string
+	NoLocalRunner bool
+	RunnerLabels  map[string]string
+	RunnerSlots   int
+	MaxBodyBytes  int64
+	ShutdownGrace time.Duration
+}
+
+func (m *Main) serveCommand() *cobra.Command {
+	cfg := ServeConfig{}
+	var labels []string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: API, reconciler and a built-in local runner",
+		Long: `Run the shipgate server on embedded SQLite under --data, or on PostgreSQL with --database.
+
+On first start with an empty store it creates the user "admin" and prints
+"bootstrap admin token: <token>" once. Set SHIPGATE_BOOTSTRAP_TOKEN at first start
+to choose that token instead (for automation).
+
+Secret release inputs are encrypted with a key read from SHIPGATE_SECRET_KEY
+(64 hex digits) or from <data>/secret.key, which is created on first start.
+Servers sharing one PostgreSQL database must share that key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if cfg.RunnerLabels, err = parseLabels(labels); err != nil {
+				return err
+			}
+			return m.serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&cfg.DataDir, "data", "./shipgate-data", "directory for the SQLite database, the secret key and runner work files")
+	f.StringVar(&cfg.Database, "database", "", "PostgreSQL URL (postgres://…) instead of embedded SQLite")
+	f.BoolVar(&cfg.NoLocalRunner, "no-local-runner", false, "do not run jobs in this process")
+	f.StringSliceVar(&labels, "runner-labels", nil, "extra labels of the local runner, k=v,… (it always has shipgate.local=true)")
+	f.IntVar(&cfg.RunnerSlots, "runner-slots", 4, "jobs the local runner runs at once")
+	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest accepted request body")
+	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
+	return cmd
+}
+
+func parseLabels(list []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q is not of the form key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
+	logger := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	dsn := cfg.Database
+	if dsn == "" {
+		dsn = filepath.Join(cfg.DataDir, "shipgate.db")
+	}
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	key, err := loadSecretKey(m.Getenv("SHIPGATE_SECRET_KEY"), filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	box, err := shipgate.NewSecretBox(key)
+	if err != nil {
+		return err
+	}
+	if err := m.bootstrap(ctx, db); err != nil {
+		return err
+	}
+
+	rec := reconcile.NewReconciler(db, logger)
+	work := rec.Changed
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: 30 * time.Second, Work: work, Reconciler: rec}
+	api := httpapi.NewHandler(&httpapi.Handler{
+		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	// Claiming stops on the first signal; running jobs get ShutdownGrace
+	// to finish; a second signal ends the process at once.
+	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
+	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHard()
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	wg.Add(1)
+	go func() { defer wg.Done(); rec.Run(bg) }()
+	var runnerDone chan struct{}
+	if !cfg.NoLocalRunner {
+		labels := map[string]string{"shipgate.local": "true"}
+		for k, v := range cfg.RunnerLabels {
+			labels[k] = v
+		}
+		host, _ := os.Hostname()
+		r := &runner.Runner{
+			Coord:   disp,
+			Info:    shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
+			WorkDir: filepath.Join(cfg.DataDir, "runner"),
+			Slots:   cfg.RunnerSlots,
+			Logger:  logger,
+		}
+		runnerDone = make(chan struct{})
+		go func() { defer close(runnerDone); r.Run(claimCtx, hardCtx) }()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(m.Stdout, "shipgate %s listening on http://%s (%s)\n", version, ln.Addr(), db.Engine())
+
+	select {
+	case err := <-serveErr:
+		stopClaiming()
+		stopHard()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down; send the signal again to stop at once")
+	second := make(chan os.Signal, 1)
+	signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(second)
+	go func() {
+		<-second
+		logger.Warn("second signal: exiting now")
+		os.Exit(1)
+	}()
+	stopClaiming()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("http shutdown", "err", err)
+	}
+	if runnerDone != nil {
+		select {
+		case <-runnerDone:
+		case <-time.After(cfg.ShutdownGrace):
+			logger.Warn("jobs still running after the grace period; stopping them")
+			stopHard()
+			<-runnerDone
+		}
+	}
+	stopBG()
+	wg.Wait()
+	return nil
+}
+
+// bootstrap creates the first admin on an empty store. It runs in one
+// transaction, so two servers starting on one database cannot both do it.
+func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB) error {
+	secret := m.Getenv("SHIPGATE_BOOTSTRAP_TOKEN")
+	fromEnv := secret != ""
+	if fromEnv && len(secret) < 16 {
+		return fmt.Errorf("SHIPGATE_BOOTSTRAP_TOKEN must be at least 16 characters")
+	}
+	if !fromEnv {
+		secret = shipgate.NewTokenSecret()
+	}
+	created := false
+	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+		n, err := tx.CountUsers(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		admin := &shipgate.User{Name: "admin", Roles: []shipgate.Role{shipgate.RoleAdmin}}
+		if err := tx.CreateUser(ctx, shipgate.SystemActor, admin); err != nil {
+			return err
+		}
+		if _, err := tx.CreateToken(ctx, shipgate.SystemActor, "admin", "bootstrap", secret); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if created {
+		if fromEnv {
+			fmt.Fprintln(m.Stdout, "bootstrap admin token: (the value of SHIPGATE_BOOTSTRAP_TOKEN)")
+		} else {
+			fmt.Fprintln(m.Stdout, "bootstrap admin token: "+secret)
+		}
+	}
+	return nil
+}
+
+// loadSecretKey reads the key from the environment (hex) or from path,
+// creating path with a fresh key if it does not exist.
+func loadSecretKey(env, path string) ([]byte, error) {
+	if env != "" {
+		k, err := hex.DecodeString(strings.TrimSpace(env))
+		if err != nil || len(k) != shipgate.SecretKeySize {
+			return nil, fmt.Errorf("SHIPGATE_SECRET_KEY must be %d hex digits", 2*shipgate.SecretKeySize)
+		}
+		return k, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k := make([]byte, shipgate.SecretKeySize)
+		rand.Read(k)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create secret key: %w", err)
+		}
+		if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return k, f.Close()
+	} else if err != nil {
+		return nil, fmt.Errorf("read secret key: %w", err)
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) != shipgate.SecretKeySize {
+		return nil, fmt.Errorf("%s does not hold a %d-byte hex key", path, shipgate.SecretKeySize)
+	}
+	return k, nil
+}

@@ -1,0 +1,285 @@
+// Package httpapi serves shipgate's JSON API under /api/v1. Every route is
+// listed once in routes(), with the permission it needs; every request is
+// authenticated by bearer token, authorised against that permission, and
+// every refusal is written to the audit log.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// DefaultMaxBodyBytes bounds request bodies; service files are the largest.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Handler is the API. Create it with NewHandler.
+type Handler struct {
+	DB         *sqlstore.DB
+	Reconciler *reconcile.Reconciler
+	Work       *reconcile.Signal
+	Secrets    *shipgate.SecretBox
+	Logger     *slog.Logger
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64
+	// Artifacts fetches and hashes release artifacts.
+	Artifacts ArtifactHasher
+
+	mux     *http.ServeMux
+	touched sync.Map // token id → last recorded use
+}
+
+// Route is one API endpoint.
+type Route struct {
+	Method  string
+	Path    string
+	Perm    shipgate.Permission
+	Summary string
+	handle  func(w http.ResponseWriter, r *http.Request, u *shipgate.User) error
+}
+
+// NewHandler builds the API over its dependencies.
+func NewHandler(h *Handler) *Handler {
+	if h.MaxBodyBytes <= 0 {
+		h.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if h.Logger == nil {
+		h.Logger = slog.Default()
+	}
+	h.mux = http.NewServeMux()
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	for _, rt := range h.Routes() {
+		h.mux.Handle(rt.Method+" "+rt.Path, h.endpoint(rt))
+	}
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		u, err := h.authenticate(r)
+		if err != nil {
+			h.fail(w, r, nil, err)
+			return
+		}
+		h.fail(w, r, u, shipgate.Errorf(shipgate.ENOTFOUND, "no API route %s %s", r.Method, r.URL.Path))
+	})
+	return h
+}
+
+// Routes lists every API endpoint. The OpenAPI document must describe each.
+func (h *Handler) Routes() []Route {
+	return []Route{
+		{"GET", "/api/v1/openapi.json", shipgate.PermRead, "The OpenAPI 3 description of this API", h.openAPI},
+		{"GET", "/api/v1/whoami", shipgate.PermRead, "The calling user", h.whoami},
+
+		{"POST", "/api/v1/services", shipgate.PermServiceApply, "Apply a service file", h.applyService},
+		{"GET", "/api/v1/services", shipgate.PermRead, "List services", h.listServices},
+		{"GET", "/api/v1/services/{name}", shipgate.PermRead, "Show a service", h.getService},
+		{"GET", "/api/v1/services/{name}/revisions", shipgate.PermRead, "List a service's revisions", h.listRevisions},
+		{"GET", "/api/v1/services/{name}/revisions/{revision}", shipgate.PermRead, "Show one revision with its source", h.getRevision},
+
+		{"POST", "/api/v1/releases", shipgate.PermReleaseCreate, "Prepare a release", h.createRelease},
+		{"GET", "/api/v1/releases", shipgate.PermRead, "List releases", h.listReleases},
+		{"GET", "/api/v1/releases/{id}", shipgate.PermRead, "Show a release with approvals, jobs and timeline", h.getRelease},
+		{"POST", "/api/v1/releases/{id}/approve", shipgate.PermApprove, "Approve a release digest", h.approve},
+		{"POST", "/api/v1/releases/{id}/reject", shipgate.PermApprove, "Reject a release", h.reject},
+		{"POST", "/api/v1/releases/{id}/cancel", shipgate.PermReleaseCancel, "Cancel a release", h.cancel},
+		{"POST", "/api/v1/releases/{id}/rerun", shipgate.PermReleaseRerun, "Start a new run of a failed release", h.rerun},
+		{"GET", "/api/v1/releases/{id}/logs", shipgate.PermRead, "Read job logs", h.logs},
+
+		{"GET", "/api/v1/audit", shipgate.PermRead, "Read the audit log", h.listAudit},
+
+		{"GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers},
+		{"POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser},
+		{"GET", "/api/v1/groups", shipgate.PermRead, "List groups", h.listGroups},
+		{"POST", "/api/v1/groups/{name}/members", shipgate.PermAdmin, "Add a user to a group", h.addGroupMember},
+		{"GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens},
+		{"POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken},
+		{"DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken},
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) endpoint(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := h.authenticate(r)
+		if err != nil {
+			h.fail(w, r, nil, err)
+			return
+		}
+		if !u.Can(rt.Perm) {
+			h.fail(w, r, u, shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may not %s: it needs the %q permission, which roles %s do not grant", u.Name, strings.ToLower(rt.Summary), rt.Perm, rolesString(u.Roles)))
+			return
+		}
+		if err := rt.handle(w, r, u); err != nil {
+			h.fail(w, r, u, err)
+		}
+	})
+}
+
+func rolesString(roles []shipgate.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}
+
+func (h *Handler) authenticate(r *http.Request) (*shipgate.User, error) {
+	auth := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || secret == "" {
+		return nil, shipgate.Errorf(shipgate.EUNAUTHORIZED, "missing token: send \"Authorization: Bearer <token>\"")
+	}
+	u, id, err := h.DB.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		return nil, err
+	}
+	// Record use at most once a minute per token; it is not worth a write
+	// per request.
+	now := time.Now()
+	if last, ok := h.touched.Load(id); !ok || now.Sub(last.(time.Time)) > time.Minute {
+		h.touched.Store(id, now)
+		if err := h.DB.TouchToken(r.Context(), id); err != nil {
+			h.Logger.Warn("record token use", "err", err)
+		}
+	}
+	return u, nil
+}
+
+// fail writes err as {"error":{"code","message"}} with its status. Refusals
+// (401, 403) are audited first, in their own transaction, because the
+// refused change was never made.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = shipgate.Errorf(shipgate.ETOOLARGE, "request body is larger than the limit of %d bytes", mbe.Limit)
+	}
+	code := shipgate.ErrorCode(err)
+	msg := shipgate.ErrorMessage(err)
+	if code == shipgate.EINTERNAL {
+		h.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == shipgate.EUNAUTHORIZED || code == shipgate.EFORBIDDEN {
+		actor := "anonymous"
+		if u != nil {
+			actor = u.Name
+		}
+		subject := "api"
+		if id := r.PathValue("id"); id != "" && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
+			subject = "release/" + id
+		}
+		ev := shipgate.NewAuditEvent(actor, shipgate.ActionAccessDenied, subject, map[string]any{
+			"method": r.Method, "path": r.URL.Path, "status": statusOf(code), "reason": msg, "remote": remoteHost(r),
+		})
+		ctx := context.WithoutCancel(r.Context())
+		if aerr := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); aerr != nil {
+			h.Logger.Error("audit refusal", "err", aerr)
+			code, msg = shipgate.EINTERNAL, "internal error"
+		}
+	}
+	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func remoteHost(r *http.Request) string {
+	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
+		return r.RemoteAddr[:i]
+	}
+	return r.RemoteAddr
+}
+
+var statusCodes = map[string]int{
+	shipgate.EINVALID:            http.StatusBadRequest,
+	shipgate.EUNAUTHORIZED:       http.StatusUnauthorized,
+	shipgate.EFORBIDDEN:          http.StatusForbidden,
+	shipgate.ENOTFOUND:           http.StatusNotFound,
+	shipgate.ECONFLICT:           http.StatusConflict,
+	shipgate.EFAILEDPRECONDITION: http.StatusPreconditionFailed,
+	shipgate.ETOOLARGE:           http.StatusRequestEntityTooLarge,
+	shipgate.EINTERNAL:           http.StatusInternalServerError,
+}
+
+func statusOf(code string) int {
+	if s, ok := statusCodes[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// readJSON decodes a request body strictly: unknown fields are errors.
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return shipgate.Errorf(shipgate.EINVALID, "request body is not valid JSON for this endpoint: %v", err)
+	}
+	if dec.More() {
+		return shipgate.Errorf(shipgate.EINVALID, "request body has data after the JSON value")
+	}
+	return nil
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, shipgate.Errorf(shipgate.EINVALID, "%q is not an id", r.PathValue("id"))
+	}
+	return id, nil
+}
+
+func queryInt(r *http.Request, name string) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, shipgate.Errorf(shipgate.EINVALID, "query parameter %s=%q is not a non-negative number", name, s)
+	}
+	return v, nil
+}
+
+// changed wakes the reconciler and waiting runners after a committed change.
+func (h *Handler) changed() {
+	if h.Reconciler != nil {
+		h.Reconciler.Kick()
+	}
+	if h.Work != nil {
+		h.Work.Notify()
+	}
+}
+
+func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+

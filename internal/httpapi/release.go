@@ -1,0 +1,363 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// CreateReleaseRequest prepares a release.
+type CreateReleaseRequest struct {
+	Service      string            `json:"service"`
+	Environment  string            `json:"environment"`
+	Version      string            `json:"version"`
+	Artifact     string            `json:"artifact"`
+	SHA256       string            `json:"sha256,omitempty"`
+	Inputs       map[string]string `json:"inputs,omitempty"`
+	SecretInputs map[string]string `json:"secret_inputs,omitempty"`
+	Commit       string            `json:"commit,omitempty"`
+	CommittedAt  *time.Time        `json:"committed_at,omitempty"`
+	Ref          string            `json:"ref,omitempty"`
+}
+
+// ReleaseView is a release with everything needed to understand where it
+// is: approvals, the tally against the policy, the jobs of its current run,
+// and its timeline from the audit log.
+type ReleaseView struct {
+	*shipgate.Release
+	Approvals []shipgate.Approval     `json:"approvals"`
+	Tally     *shipgate.ApprovalTally `json:"tally,omitempty"`
+	Jobs      []shipgate.JobRun       `json:"jobs"`
+	Timeline  []shipgate.AuditEvent   `json:"timeline"`
+}
+
+// DecisionRequest approves or rejects the release with this digest.
+type DecisionRequest struct {
+	Digest  string `json:"digest"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// CancelRequest says why a release is cancelled.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req CreateReleaseRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Service == "" || req.Environment == "" || req.Version == "" || req.Artifact == "" {
+		return shipgate.Errorf(shipgate.EINVALID, "service, environment, version and artifact are required")
+	}
+	if req.CommittedAt != nil && req.Commit == "" {
+		return shipgate.Errorf(shipgate.EINVALID, "committed_at is given without a commit")
+	}
+	want := strings.ToLower(req.SHA256)
+	if want != "" && !shipgate.IsSHA256Hex(want) {
+		return shipgate.Errorf(shipgate.EINVALID, "sha256 %q is not 64 hex digits", req.SHA256)
+	}
+	if err := shipgate.ValidateInputs(req.Inputs, keys(req.SecretInputs)); err != nil {
+		return err
+	}
+	// Check the service and environment before reading a possibly large
+	// artifact; CreateRelease checks again inside its transaction.
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		svc, err := tx.FindService(r.Context(), req.Service)
+		if err != nil {
+			return err
+		}
+		if _, ok := svc.Spec.Environment(req.Environment); !ok {
+			return shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", req.Service, req.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sum, size, err := h.Artifacts.Hash(r.Context(), req.Artifact)
+	if err != nil {
+		return err
+	}
+	if want != "" && want != sum {
+		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, req.Artifact, sum)
+	}
+	nr := sqlstore.NewRelease{
+		Service: req.Service, Environment: req.Environment, Version: req.Version,
+		Artifact:  shipgate.Artifact{Location: req.Artifact, SHA256: sum, Size: size},
+		Source:    shipgate.Source{Commit: req.Commit, CommittedAt: req.CommittedAt, Ref: req.Ref},
+		Inputs:    req.Inputs,
+		CreatedBy: u.Name,
+	}
+	if len(req.SecretInputs) > 0 {
+		if h.Secrets == nil {
+			return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no secret key, so it cannot store secret inputs")
+		}
+		nr.Secrets = map[string]sqlstore.SealedSecret{}
+		for k, v := range req.SecretInputs {
+			nr.Secrets[k] = sqlstore.SealedSecret{Sealed: h.Secrets.Seal(k, v), Fingerprint: h.Secrets.Fingerprint(k, v)}
+		}
+	}
+	var id int64
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		rel, err := tx.CreateRelease(r.Context(), nr)
+		if err != nil {
+			return err
+		}
+		id = rel.ID
+		_, _, err = reconcile.Release(r.Context(), tx, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusCreated, id)
+}
+
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (h *Handler) view(ctx context.Context, id int64) (*ReleaseView, error) {
+	v := &ReleaseView{}
+	err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		if v.Release, err = tx.FindRelease(ctx, id); err != nil {
+			return err
+		}
+		if v.Approvals, err = tx.ListApprovals(ctx, id); err != nil {
+			return err
+		}
+		if v.Release.State == shipgate.StatePendingApproval {
+			t := shipgate.TallyApprovals(v.Release.Policy.Approvals, v.Approvals, tx.Now())
+			v.Tally = &t
+		}
+		v.Jobs = []shipgate.JobRun{}
+		if v.Release.Run > 0 {
+			if v.Jobs, err = tx.ListJobs(ctx, id, v.Release.Run); err != nil {
+				return err
+			}
+		}
+		v.Timeline, err = tx.ListAudit(ctx, shipgate.AuditFilter{ReleaseID: id, Limit: 10000})
+		return err
+	})
+	return v, err
+}
+
+func (h *Handler) writeRelease(w http.ResponseWriter, r *http.Request, status int, id int64) error {
+	v, err := h.view(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
+func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	q := r.URL.Query()
+	f := shipgate.ReleaseFilter{Service: q.Get("service"), Environment: q.Get("environment"), Version: q.Get("version")}
+	for _, s := range q["state"] {
+		for _, part := range strings.Split(s, ",") {
+			f.States = append(f.States, shipgate.ReleaseState(part))
+		}
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	before, err := queryInt(r, "before")
+	if err != nil {
+		return err
+	}
+	f.Limit, f.BeforeID = int(limit), before
+	var out []*shipgate.Release
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ListReleases(r.Context(), f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	return h.decide(w, r, u, shipgate.DecisionApprove)
+}
+
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	return h.decide(w, r, u, shipgate.DecisionReject)
+}
+
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, u *shipgate.User, decision string) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req DecisionRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Digest == "" {
+		return shipgate.Errorf(shipgate.EINVALID, "digest is required: state the digest of the release you %s", decision)
+	}
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		if _, _, err := tx.Decide(r.Context(), u, id, decision, req.Digest, req.Comment); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(r.Context(), tx, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req CancelRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		_, err := tx.CancelRelease(r.Context(), u.Name, id, req.Reason)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req struct{}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		if _, err := tx.RerunRelease(r.Context(), u.Name, id); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(r.Context(), tx, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+// LogsResponse is a page of log chunks. Done is true when the selected
+// jobs have finished and every chunk up to Next has been returned.
+type LogsResponse struct {
+	Run    int                 `json:"run"`
+	Chunks []shipgate.LogChunk `json:"chunks"`
+	Next   int64               `json:"next"`
+	Done   bool                `json:"done"`
+}
+
+func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(r, "after")
+	if err != nil {
+		return err
+	}
+	run, err := queryInt(r, "run")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	job := r.URL.Query().Get("job")
+	resp := LogsResponse{Next: after}
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		rel, err := tx.FindRelease(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		resp.Run = int(run)
+		if resp.Run == 0 {
+			resp.Run = rel.Run
+		}
+		if resp.Run > rel.Run {
+			return shipgate.Errorf(shipgate.ENOTFOUND, "release %d has no run %d", id, resp.Run)
+		}
+		if job != "" {
+			if _, ok := rel.Pipeline.Job(job); !ok {
+				return shipgate.Errorf(shipgate.ENOTFOUND, "release %d has no job %q", id, job)
+			}
+		}
+		// Decide "done" before reading chunks, so a chunk stored in between
+		// is returned now or on the next call, never lost.
+		done := rel.State != shipgate.StateRunning && rel.State != shipgate.StateQueued || resp.Run < rel.Run
+		if !done && job != "" && resp.Run > 0 {
+			jobs, err := tx.ListJobs(r.Context(), id, resp.Run)
+			if err != nil {
+				return err
+			}
+			for _, j := range jobs {
+				if j.Name == job {
+					done = j.State.Final()
+				}
+			}
+		}
+		if resp.Run == 0 {
+			resp.Chunks, resp.Done = []shipgate.LogChunk{}, done
+			return nil
+		}
+		resp.Chunks, err = tx.ListLogs(r.Context(), id, resp.Run, job, after, int(limit))
+		if err != nil {
+			return err
+		}
+		if n := len(resp.Chunks); n > 0 {
+			resp.Next = resp.Chunks[n-1].Cursor
+		}
+		page := int(limit)
+		if page <= 0 || page > 5000 {
+			page = 1000
+		}
+		resp.Done = done && len(resp.Chunks) < page
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}

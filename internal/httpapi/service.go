@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// ApplyRequest carries a service file as written, so the server parses it
+// (one parser, one set of rules) and keeps the source in the history.
+type ApplyRequest struct {
+	Filename string `json:"filename"`
+	Source   string `json:"source"`
+}
+
+// ApplyResponse says whether a new revision was created.
+type ApplyResponse struct {
+	Changed  bool                      `json:"changed"`
+	Revision *shipgate.ServiceRevision `json:"revision"`
+}
+
+func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req ApplyRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Filename == "" {
+		req.Filename = "service.yaml"
+	}
+	spec, err := config.ParseService(req.Filename, []byte(req.Source))
+	if err != nil {
+		return err
+	}
+	var resp ApplyResponse
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		resp.Revision, resp.Changed, err = tx.ApplyService(r.Context(), u.Name, spec, req.Filename, req.Source)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if resp.Changed {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, resp)
+	return nil
+}
+
+func (h *Handler) listServices(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var out []*shipgate.Service
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ListServices(r.Context())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) getService(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var out *shipgate.Service
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.FindService(r.Context(), r.PathValue("name"))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) listRevisions(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var out []shipgate.ServiceRevision
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ListServiceRevisions(r.Context(), r.PathValue("name"))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) getRevision(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	rev, err := strconv.Atoi(r.PathValue("revision"))
+	if err != nil || rev <= 0 {
+		return shipgate.Errorf(shipgate.EINVALID, "%q is not a revision number", r.PathValue("revision"))
+	}
+	var out *shipgate.ServiceRevision
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.FindServiceRevision(r.Context(), r.PathValue("name"), rev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
