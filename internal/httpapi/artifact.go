@@ -90,4 +90,3 @@ func hashReader(r io.Reader, limit int64, location string) (string, int64, error
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
-

@@ -282,4 +282,3 @@ func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 	writeJSON(w, http.StatusOK, u)
 	return nil
 }
-
