@@ -21,6 +21,7 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	dialect dialect
+	dsn     string
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
@@ -30,7 +31,7 @@ type DB struct {
 // migrations. dsn is a postgres:// or postgresql:// URL, or a path to a
 // SQLite database file.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{Now: time.Now}
+	db := &DB{Now: time.Now, dsn: dsn}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		db.dialect = postgresDialect
@@ -231,3 +232,7 @@ func isUniqueViolation(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505")
 }
+
+// DSNOf returns the data source name the store was opened with, for tools
+// and tests that need a second, raw connection.
+func DSNOf(db *DB) string { return db.dsn }
