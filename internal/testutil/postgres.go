@@ -194,4 +194,3 @@ func DSN(t testing.TB, engine string) string {
 	t.Fatalf("unknown engine %q", engine)
 	return ""
 }
-
