@@ -510,30 +510,27 @@ func findCycle(order []string, edges map[string][]string) []string {
 }
 
 // TopoOrder returns the job names so that every job comes after the jobs it
-// needs; ties keep file order. The pipeline must be valid.
+// needs; among jobs that are ready at the same time, file order wins. The
+// pipeline must be valid; jobs on a cycle are appended in name order.
 func (p *Pipeline) TopoOrder() []string {
 	placed := map[string]bool{}
 	var out []string
 	for len(out) < len(p.Jobs) {
-		progress := false
+		next := ""
 		for _, j := range p.Jobs {
 			if placed[j.Name] {
 				continue
 			}
 			ready := true
 			for _, n := range j.Needs {
-				if !placed[n] {
-					ready = false
-					break
-				}
+				ready = ready && placed[n]
 			}
 			if ready {
-				placed[j.Name] = true
-				out = append(out, j.Name)
-				progress = true
+				next = j.Name
+				break
 			}
 		}
-		if !progress { // cycle: cannot happen for a validated pipeline
+		if next == "" { // a cycle: cannot happen for a validated pipeline
 			var rest []string
 			for _, j := range p.Jobs {
 				if !placed[j.Name] {
@@ -543,6 +540,8 @@ func (p *Pipeline) TopoOrder() []string {
 			sort.Strings(rest)
 			return append(out, rest...)
 		}
+		placed[next] = true
+		out = append(out, next)
 	}
 	return out
 }

@@ -1,0 +1,170 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
+
+var now = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) // a Monday
+
+func release(state shipgate.ReleaseState, env shipgate.Environment) *shipgate.Release {
+	return &shipgate.Release{ID: 1, State: state, ReleaseContent: shipgate.ReleaseContent{
+		Service: "web", Environment: env.Name, Policy: env,
+		Pipeline: shipgate.Pipeline{Jobs: []shipgate.Job{
+			{Name: "build", Steps: []shipgate.Step{{Run: "true"}}},
+			{Name: "deploy-a", Needs: []string{"build"}, Steps: []shipgate.Step{{Run: "true"}}},
+			{Name: "deploy-b", Needs: []string{"build"}, Steps: []shipgate.Step{{Run: "true"}}},
+			{Name: "smoke", Needs: []string{"deploy-a", "deploy-b"}, Steps: []shipgate.Step{{Run: "true"}}},
+		}},
+	}}
+}
+
+func jobs(states ...shipgate.JobState) []shipgate.JobRun {
+	names := []string{"build", "deploy-a", "deploy-b", "smoke"}
+	out := make([]shipgate.JobRun, len(states))
+	for i, s := range states {
+		out[i] = shipgate.JobRun{ID: int64(i + 1), Name: names[i], State: s, Run: 1, MaxAttempts: 1}
+	}
+	return out
+}
+
+func actions(p Plan) string {
+	var a []string
+	for _, e := range p.Events {
+		a = append(a, e.Action)
+	}
+	return strings.Join(a, ",")
+}
+
+func TestPlanPendingApproval(t *testing.T) {
+	prod := shipgate.Environment{Name: "production", Approvals: shipgate.ApprovalPolicy{Required: 2, ExpiresAfter: shipgate.Duration(time.Hour)}}
+	exp := now.Add(10 * time.Minute)
+	past := now.Add(-time.Second)
+
+	p := PlanRelease(Observed{Release: release(shipgate.StatePendingApproval, prod), Approvals: []shipgate.Approval{
+		{ID: 1, Actor: "a", Decision: "approve", ExpiresAt: &exp},
+	}}, now)
+	if p.Release == nil || p.Release.State != shipgate.StatePendingApproval || !strings.Contains(p.Release.Reason, "1 of 2") || !p.Wake.Equal(exp) {
+		t.Fatalf("one approval: %+v wake %v", p.Release, p.Wake)
+	}
+
+	p = PlanRelease(Observed{Release: release(shipgate.StatePendingApproval, prod), Approvals: []shipgate.Approval{
+		{ID: 1, Actor: "a", Decision: "approve", ExpiresAt: &past},
+		{ID: 2, Actor: "b", Decision: "approve", ExpiresAt: &exp},
+	}}, now)
+	if len(p.ExpireApprovals) != 1 || p.ExpireApprovals[0] != 1 || actions(p) != "approval.expired" {
+		t.Fatalf("expiry not planned: %+v", p)
+	}
+
+	p = PlanRelease(Observed{Release: release(shipgate.StatePendingApproval, prod), Approvals: []shipgate.Approval{
+		{ID: 1, Actor: "a", Decision: "approve", ExpiresAt: &exp},
+		{ID: 2, Actor: "b", Decision: "approve", ExpiresAt: &exp},
+	}}, now)
+	if p.Release.State != shipgate.StateRunning || !p.StartRun || p.Release.Run != 1 || actions(p) != "release.queued,release.started" {
+		t.Fatalf("two approvals: %s %v %s", p.Release.State, p.StartRun, actions(p))
+	}
+}
+
+func TestPlanQueuedWindow(t *testing.T) {
+	env := shipgate.Environment{Name: "production", Windows: []shipgate.Window{{Days: []string{"tue"}, Start: "09:00", End: "10:00", Timezone: "Europe/Berlin"}}}
+	p := PlanRelease(Observed{Release: release(shipgate.StateQueued, env)}, now)
+	opens := time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC) // 09:00 Berlin (CET)
+	if p.Release == nil || p.Release.State != shipgate.StateQueued || p.StartRun || !p.Wake.Equal(opens) || !p.Release.WaitUntil.Equal(opens) {
+		t.Fatalf("closed window: %+v wake %v", p.Release, p.Wake)
+	}
+	if !strings.Contains(p.Release.Reason, "deploy window") || !strings.Contains(p.Release.Reason, "2026-03-03T09:00:00+01:00") {
+		t.Fatalf("reason %q does not say why and until when", p.Release.Reason)
+	}
+	// Nothing changes on a second look: the plan is empty.
+	r := *p.Release
+	if again := PlanRelease(Observed{Release: &r}, now.Add(time.Minute)); !again.Empty() {
+		t.Fatalf("second plan not empty: %+v", again)
+	}
+	p = PlanRelease(Observed{Release: release(shipgate.StateQueued, env)}, opens.Add(time.Minute))
+	if p.Release.State != shipgate.StateRunning || !p.StartRun {
+		t.Fatalf("open window: %+v", p.Release)
+	}
+}
+
+func TestPlanRunning(t *testing.T) {
+	env := shipgate.Environment{Name: "staging"}
+	const (
+		W = shipgate.JobWaiting
+		Q = shipgate.JobQueued
+		R = shipgate.JobRunning
+		S = shipgate.JobSucceeded
+		F = shipgate.JobFailed
+		K = shipgate.JobSkipped
+	)
+	tests := []struct {
+		name      string
+		in        []shipgate.JobState
+		want      []shipgate.JobState
+		state     shipgate.ReleaseState
+		reasonHas string
+	}{
+		{"first job queued", []shipgate.JobState{W, W, W, W}, []shipgate.JobState{Q, W, W, W}, shipgate.StateRunning, ""},
+		{"fan out", []shipgate.JobState{S, W, W, W}, []shipgate.JobState{S, Q, Q, W}, shipgate.StateRunning, ""},
+		{"fan in waits for both", []shipgate.JobState{S, S, R, W}, []shipgate.JobState{S, S, R, W}, shipgate.StateRunning, ""},
+		{"failure skips what cannot run", []shipgate.JobState{F, W, W, W}, []shipgate.JobState{F, K, K, K}, shipgate.StateFailed, "job build failed"},
+		{"failure lets running jobs finish", []shipgate.JobState{S, F, R, W}, []shipgate.JobState{S, F, R, K}, shipgate.StateRunning, ""},
+		{"failure skips queued jobs", []shipgate.JobState{S, F, Q, W}, []shipgate.JobState{S, F, K, K}, shipgate.StateFailed, "job deploy-a failed"},
+		{"all succeeded", []shipgate.JobState{S, S, S, S}, []shipgate.JobState{S, S, S, S}, shipgate.StateSucceeded, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := release(shipgate.StateRunning, env)
+			r.Run = 1
+			js := jobs(tt.in...)
+			p := PlanRelease(Observed{Release: r, Jobs: js}, now)
+			got := map[string]shipgate.JobState{}
+			for _, j := range js {
+				got[j.Name] = j.State
+			}
+			for _, j := range p.Jobs {
+				got[j.Name] = j.State
+			}
+			for i, j := range js {
+				if got[j.Name] != tt.want[i] {
+					t.Errorf("job %s = %s, want %s", j.Name, got[j.Name], tt.want[i])
+				}
+			}
+			state := r.State
+			if p.Release != nil {
+				state = p.Release.State
+				if !strings.Contains(p.Release.Reason, tt.reasonHas) {
+					t.Errorf("reason %q lacks %q", p.Release.Reason, tt.reasonHas)
+				}
+			}
+			if state != tt.state {
+				t.Errorf("release %s, want %s", state, tt.state)
+			}
+		})
+	}
+}
+
+func TestPlanLeaseExpiry(t *testing.T) {
+	r := release(shipgate.StateRunning, shipgate.Environment{Name: "staging"})
+	r.Run = 1
+	lease := now.Add(-time.Second)
+	js := jobs(shipgate.JobRunning, shipgate.JobWaiting, shipgate.JobWaiting, shipgate.JobWaiting)
+	js[0].LeaseUntil, js[0].Runner, js[0].Attempt, js[0].MaxAttempts = &lease, "agent-1", 1, 2
+	p := PlanRelease(Observed{Release: r, Jobs: js}, now)
+	if len(p.Jobs) != 1 || p.Jobs[0].State != shipgate.JobQueued || actions(p) != "job.retry" || !strings.Contains(p.Jobs[0].Reason, "lease expired on runner agent-1") {
+		t.Fatalf("retry: %+v %s", p.Jobs, actions(p))
+	}
+	js[0].Attempt = 2
+	p = PlanRelease(Observed{Release: r, Jobs: js}, now)
+	if p.Release == nil || p.Release.State != shipgate.StateFailed || !strings.Contains(p.Release.Reason, "lease expired on runner agent-1") {
+		t.Fatalf("no retries left: %+v", p.Release)
+	}
+	future := now.Add(time.Minute)
+	js[0].LeaseUntil = &future
+	p = PlanRelease(Observed{Release: r, Jobs: js}, now)
+	if !p.Empty() || !p.Wake.Equal(future) {
+		t.Fatalf("live lease: %+v", p)
+	}
+}

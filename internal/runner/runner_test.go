@@ -1,0 +1,347 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
+	"github.com/shipgate/shipgate/internal/runner"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
+)
+
+var ctx = context.Background()
+
+// env is a store, a dispatcher and a runner working on it, all real.
+type env struct {
+	t        *testing.T
+	db       *sqlstore.DB
+	disp     *reconcile.Dispatcher
+	dir      string
+	artifact string
+	sha      string
+}
+
+func newEnv(t *testing.T, jobsYAML string) *env {
+	t.Helper()
+	db := testutil.NewStore(t, "sqlite")
+	key := make([]byte, shipgate.SecretKeySize)
+	box, _ := shipgate.NewSecretBox(key)
+	e := &env{t: t, db: db, dir: t.TempDir()}
+	e.disp = &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	e.artifact = filepath.Join(e.dir, "app.tar")
+	os.WriteFile(e.artifact, []byte("the artifact"), 0o644)
+	e.sha, _, _ = runner.HashFile(e.artifact)
+	testutil.MustApply(t, db, `apiVersion: shipgate/v1
+kind: Service
+metadata: { name: app }
+spec:
+  environments:
+    - name: staging
+  pipeline:
+    jobs:
+`+jobsYAML)
+	r := &runner.Runner{
+		Coord: e.disp, Info: shipgate.RunnerInfo{Name: "test-runner", Labels: map[string]string{"shipgate.local": "true"}},
+		WorkDir: filepath.Join(e.dir, "work"), Slots: 2, HeartbeatInterval: 50 * time.Millisecond, KillGrace: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(runCtx, runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return e
+}
+
+func (e *env) release(inputs, secrets map[string]string) int64 {
+	e.t.Helper()
+	sealed := map[string]sqlstore.SealedSecret{}
+	for k, v := range secrets {
+		sealed[k] = sqlstore.SealedSecret{Sealed: e.disp.Secrets.Seal(k, v), Fingerprint: e.disp.Secrets.Fingerprint(k, v)}
+	}
+	var id int64
+	testutil.Update(e.t, e.db, func(tx *sqlstore.Tx) error {
+		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "app", Environment: "staging", Version: "1.0",
+			Artifact: shipgate.Artifact{Location: e.artifact, SHA256: e.sha}, Inputs: inputs, Secrets: sealed, CreatedBy: "tester"})
+		if err != nil {
+			return err
+		}
+		id = r.ID
+		_, _, err = reconcile.Release(ctx, tx, id)
+		return err
+	})
+	e.disp.Work.Notify()
+	return id
+}
+
+// waitFor polls until cond holds, failing the test after a generous
+// deadline. It waits on a condition, not for a fixed time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) find(id int64) *shipgate.Release {
+	var r *shipgate.Release
+	e.db.View(ctx, func(tx *sqlstore.Tx) error { r, _ = tx.FindRelease(ctx, id); return nil })
+	return r
+}
+
+func (e *env) wait(id int64) *shipgate.Release {
+	e.t.Helper()
+	var r *shipgate.Release
+	waitFor(e.t, fmt.Sprintf("release %d to finish", id), func() bool {
+		// Expired leases and timers are the reconciler's; run it as the
+		// server's loop would.
+		reconcile.NewReconciler(e.db, nil).RunOnce(ctx)
+		r = e.find(id)
+		return r.State.Final()
+	})
+	return r
+}
+
+func (e *env) jobs(id int64) map[string]shipgate.JobRun {
+	r := e.find(id)
+	out := map[string]shipgate.JobRun{}
+	e.db.View(ctx, func(tx *sqlstore.Tx) error {
+		js, _ := tx.ListJobs(ctx, id, r.Run)
+		for _, j := range js {
+			out[j.Name] = j
+		}
+		return nil
+	})
+	return out
+}
+
+func (e *env) logs(id int64, job string) string {
+	var b strings.Builder
+	e.db.View(ctx, func(tx *sqlstore.Tx) error {
+		chunks, _ := tx.ListLogs(ctx, id, e.find(id).Run, job, 0, 0)
+		for _, c := range chunks {
+			b.WriteString(c.Data)
+		}
+		return nil
+	})
+	return b.String()
+}
+
+func TestStepsEnvironmentAndLogs(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        env: { MODE: blue }
+        steps:
+          - run: |
+              echo "release=$SHIPGATE_RELEASE_ID version=$SHIPGATE_VERSION mode=$MODE"
+              echo "greeting=$SHIPGATE_INPUT_GREETING"
+              echo "password is $SHIPGATE_INPUT_DB_PASSWORD"
+              cat "$SHIPGATE_ARTIFACT_PATH"; echo
+              echo to-stderr >&2
+              printf 'no newline at the end'
+          - exec: [sh, -c, 'echo "argv sees $SHIPGATE_INPUT_GREETING"', ignored]
+      - name: after
+        needs: [deploy]
+        steps:
+          - exec: ["/bin/echo", "second job ran"]
+`)
+	// An input that looks like shell code stays data.
+	id := e.release(map[string]string{"greeting": `hi $(touch pwned); echo "`}, map[string]string{"db_password": "hunter2-secret"})
+	r := e.wait(id)
+	if r.State != shipgate.StateSucceeded {
+		t.Fatalf("release %s: %s\n%s", r.State, r.Reason, e.logs(id, ""))
+	}
+	logs := e.logs(id, "deploy")
+	for _, want := range []string{
+		fmt.Sprintf("release=%d version=1.0 mode=blue", id),
+		`greeting=hi $(touch pwned); echo "`,
+		"password is ***",
+		"the artifact",
+		"to-stderr",
+		"no newline at the end\n",
+		`argv sees hi $(touch pwned); echo "`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("deploy log lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "hunter2-secret") {
+		t.Error("secret printed in the log")
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "work", "jobs", fmt.Sprintf("r%d-run1-deploy-a1", id), "pwned")); err == nil {
+		t.Error("an input was executed as shell code")
+	}
+	if !strings.Contains(e.logs(id, "after"), "second job ran") {
+		t.Error("second job did not run after the first")
+	}
+}
+
+func TestFailingStepFailsReleaseAfterRetries(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        retries: 1
+        steps:
+          - run: echo "attempt $SHIPGATE_ATTEMPT"; exit 3
+          - run: echo never
+`)
+	id := e.release(nil, nil)
+	r := e.wait(id)
+	if r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "exited with status 3") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	j := e.jobs(id)["deploy"]
+	if j.Attempt != 2 || j.ExitCode == nil || *j.ExitCode != 3 {
+		t.Fatalf("job = %+v", j)
+	}
+	logs := e.logs(id, "deploy")
+	if strings.Contains(logs, "never") || !strings.Contains(logs, "attempt 2") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestTimeoutKillsProcessGroup(t *testing.T) {
+	e := newEnv(t, `
+      - name: hang
+        timeout: 1s
+        steps:
+          - run: |
+              sleep 300 &
+              echo $! > "$SHIPGATE_WORKSPACE/child.pid"
+              wait
+`)
+	id := e.release(nil, nil)
+	r := e.wait(id)
+	if r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "timed out after 1s") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, "work", "jobs", fmt.Sprintf("r%d-run1-hang-a1", id), "child.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitFor(t, "the step's child to be gone", func() bool { return !alive(pid) })
+}
+
+func TestCancelStopsRunningStep(t *testing.T) {
+	e := newEnv(t, `
+      - name: slow
+        steps:
+          - run: echo started; sleep 300
+`)
+	id := e.release(nil, nil)
+	waitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "slow"), "started") })
+	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "tester", id, "stop it"); return err })
+	waitFor(t, "the runner to report the stop", func() bool {
+		j := e.jobs(id)["slow"]
+		return j.ExitCode != nil
+	})
+	if r := e.find(id); r.State != shipgate.StateCancelled {
+		t.Fatalf("release %s", r.State)
+	}
+	if logs := e.logs(id, "slow"); !strings.Contains(logs, "stopped by the server") && !strings.Contains(logs, "was stopped") {
+		t.Fatalf("log does not say the step was stopped:\n%s", logs)
+	}
+}
+
+func TestArtifactMismatchFailsBeforeSteps(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        steps:
+          - run: touch "$SHIPGATE_WORKSPACE/../../ran"
+`)
+	id := e.release(nil, nil)
+	r := e.wait(id)
+	if r.State != shipgate.StateSucceeded {
+		t.Fatalf("baseline release %s: %s", r.State, r.Reason)
+	}
+	os.Remove(filepath.Join(e.dir, "work", "ran"))
+	os.WriteFile(e.artifact, []byte("swapped after release creation"), 0o644)
+	id = e.release(nil, nil) // CreateRelease trusts the recorded sha: e.sha is the old one
+	r = e.wait(id)
+	if r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "checksum mismatch") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "work", "ran")); err == nil {
+		t.Fatal("a step ran with the wrong artifact")
+	}
+}
+
+func TestArtifactDownload(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "the artifact")
+	}))
+	defer srv.Close()
+	e := newEnv(t, `
+      - name: deploy
+        steps:
+          - run: cat "$SHIPGATE_ARTIFACT_PATH"
+`)
+	e.artifact = srv.URL + "/app.tar"
+	for i := 0; i < 2; i++ {
+		id := e.release(nil, nil)
+		if r := e.wait(id); r.State != shipgate.StateSucceeded || !strings.Contains(e.logs(id, "deploy"), "the artifact") {
+			t.Fatalf("release %s: %s", r.State, r.Reason)
+		}
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("artifact downloaded %d times; the cache by digest should make it once", hits.Load())
+	}
+}
+
+func TestHealthCheck(t *testing.T) {
+	var healthy atomic.Bool
+	var probes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := probes.Add(1)
+		if healthy.Load() || n == 2 { // probe 2 is a blip on a healthy service
+			io.WriteString(w, "ok")
+			return
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	e := newEnv(t, fmt.Sprintf(`
+      - name: health
+        check:
+          http: { url: "%s/healthz", expect_status: 200, body_contains: ok }
+          interval: 20ms
+          fail_after: 3
+          pass_after: 2
+`, srv.URL))
+	// Unhealthy: fails after exactly fail_after consecutive failures; the
+	// success at probe 2 resets the streak.
+	id := e.release(nil, nil)
+	r := e.wait(id)
+	if r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "failed 3 times in a row") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	if n := probes.Load(); n != 5 { // fail, pass (blip), fail, fail, fail
+		t.Fatalf("%d probes, want 5", n)
+	}
+	healthy.Store(true)
+	id = e.release(nil, nil)
+	if r := e.wait(id); r.State != shipgate.StateSucceeded {
+		t.Fatalf("healthy release %s: %q\n%s", r.State, r.Reason, e.logs(id, "health"))
+	}
+}
