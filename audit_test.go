@@ -53,7 +53,10 @@ func TestAuditVerifier(t *testing.T) {
 		want string
 	}{
 		{"edited actor", func(c []shipgate.AuditEvent) []shipgate.AuditEvent { c[2].Actor = "mallory"; return c }, "seq 3: content does not match"},
-		{"edited details", func(c []shipgate.AuditEvent) []shipgate.AuditEvent { c[1].Details = json.RawMessage(`{"i":9}`); return c }, "seq 2:"},
+		{"edited details", func(c []shipgate.AuditEvent) []shipgate.AuditEvent {
+			c[1].Details = json.RawMessage(`{"i":9}`)
+			return c
+		}, "seq 2:"},
 		{"edited time", func(c []shipgate.AuditEvent) []shipgate.AuditEvent { c[3].At = c[3].At.Add(time.Microsecond); return c }, "seq 4:"},
 		{"deleted", func(c []shipgate.AuditEvent) []shipgate.AuditEvent { return append(c[:1], c[2:]...) }, "seq 2: event missing"},
 		{"reordered", func(c []shipgate.AuditEvent) []shipgate.AuditEvent { c[1], c[2] = c[2], c[1]; return c }, "seq 2"},
