@@ -3,6 +3,7 @@ package shipgate
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -64,26 +65,38 @@ func NewAuditEvent(actor, action, subject string, details map[string]any) AuditE
 	return AuditEvent{Actor: actor, Action: action, Subject: subject, Details: b}
 }
 
-// ComputeHash returns the chain hash of e given its PrevHash. The time is
-// hashed at microsecond precision in UTC, which every supported database
-// stores exactly.
+// ComputeHash returns the chain hash of e given its PrevHash: sha256 of
+// PrevHash followed by the canonical JSON object
+// {"seq","at","actor","action","subject","details"}. The time is hashed at
+// microsecond precision in UTC, which every supported database stores
+// exactly. Details are hashed as the bytes written at append time (already
+// canonical, see NewAuditEvent), so any change to them — even whitespace —
+// breaks the hash.
 func (e *AuditEvent) ComputeHash() (string, error) {
-	details, err := canonicalize(e.Details)
-	if err != nil {
-		return "", fmt.Errorf("details are not valid JSON: %w", err)
+	if !json.Valid(e.Details) {
+		return "", fmt.Errorf("details are not valid JSON")
 	}
-	body, err := json.Marshal(struct {
-		Seq     int64           `json:"seq"`
-		At      string          `json:"at"`
-		Actor   string          `json:"actor"`
-		Action  string          `json:"action"`
-		Subject string          `json:"subject"`
-		Details json.RawMessage `json:"details"`
-	}{e.Seq, e.At.UTC().Format("2006-01-02T15:04:05.000000Z"), e.Actor, e.Action, e.Subject, details})
-	if err != nil {
-		return "", err
-	}
-	return SHA256Hex(append([]byte(e.PrevHash), body...)), nil
+	b := make([]byte, 0, 160+len(e.Details)+len(e.Actor)+len(e.Subject))
+	b = append(b, e.PrevHash...)
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, `,"at":"`...)
+	b = e.At.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = append(b, `","actor":`...)
+	b = appendJSONString(b, e.Actor)
+	b = append(b, `,"action":`...)
+	b = appendJSONString(b, e.Action)
+	b = append(b, `,"subject":`...)
+	b = appendJSONString(b, e.Subject)
+	b = append(b, `,"details":`...)
+	b = append(b, e.Details...)
+	b = append(b, '}')
+	return SHA256Hex(b), nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }
 
 // AuditVerifier checks a chain one event at a time, in seq order, so a

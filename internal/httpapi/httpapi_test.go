@@ -30,9 +30,13 @@ type fixture struct {
 	tokens map[string]string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
+	return newFixtureOn(t, "sqlite")
+}
+
+func newFixtureOn(t testing.TB, engine string) *fixture {
 	t.Helper()
-	db := testutil.NewStore(t, "sqlite")
+	db := testutil.NewStore(t, engine)
 	box, _ := shipgate.NewSecretBox(make([]byte, shipgate.SecretKeySize))
 	rec := reconcile.NewReconciler(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Reconciler: rec, Work: rec.Changed, Secrets: box, MaxBodyBytes: 64 << 10,
