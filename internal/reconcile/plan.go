@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -224,7 +225,7 @@ func (p *planner) running() {
 			j.State, j.Reason, j.FinishedAt = shipgate.JobSkipped, skip, &p.now
 			dirty[name] = true
 		case ready && j.State == shipgate.JobWaiting:
-			j.State, j.QueuedAt = shipgate.JobQueued, &p.now
+			j.State, j.QueuedAt, j.Reason = shipgate.JobQueued, &p.now, waitingForRunner(spec.RunsOn)
 			dirty[name] = true
 		}
 	}
@@ -254,6 +255,22 @@ func (p *planner) running() {
 	}
 	p.finish(shipgate.StateFailed, reason)
 	p.event(shipgate.ActionReleaseFailed, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed)})
+}
+
+// waitingForRunner explains a queued job: which runner labels it waits for.
+func waitingForRunner(runsOn map[string]string) string {
+	if len(runsOn) == 0 {
+		return "waiting for a runner"
+	}
+	keys := make([]string, 0, len(runsOn))
+	for k := range runsOn {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + runsOn[k]
+	}
+	return "waiting for a runner with labels " + strings.Join(keys, ",")
 }
 
 func jobName(j *shipgate.JobRun) string {

@@ -126,6 +126,9 @@ func TestPlanRunning(t *testing.T) {
 			}
 			for _, j := range p.Jobs {
 				got[j.Name] = j.State
+				if j.State == shipgate.JobQueued && j.Reason != "waiting for a runner" {
+					t.Errorf("queued job %s says %q", j.Name, j.Reason)
+				}
 			}
 			for i, j := range js {
 				if got[j.Name] != tt.want[i] {
@@ -166,5 +169,15 @@ func TestPlanLeaseExpiry(t *testing.T) {
 	p = PlanRelease(Observed{Release: r, Jobs: js}, now)
 	if !p.Empty() || !p.Wake.Equal(future) {
 		t.Fatalf("live lease: %+v", p)
+	}
+}
+
+func TestPlanQueuedJobSaysWhichRunner(t *testing.T) {
+	r := release(shipgate.StateRunning, shipgate.Environment{Name: "staging"})
+	r.Run = 1
+	r.Pipeline.Jobs[0].RunsOn = map[string]string{"zone": "a", "role": "web"}
+	p := PlanRelease(Observed{Release: r, Jobs: jobs(shipgate.JobWaiting, shipgate.JobWaiting, shipgate.JobWaiting, shipgate.JobWaiting)}, now)
+	if len(p.Jobs) != 1 || p.Jobs[0].Reason != "waiting for a runner with labels role=web,zone=a" {
+		t.Fatalf("queued job: %+v", p.Jobs)
 	}
 }
