@@ -46,6 +46,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
+		// The database holds token hashes and sealed secrets: create it
+		// readable by its owner only (SQLite gives -wal and -shm the same
+		// mode).
+		f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
+		f.Close()
 		// SQLite allows one writer at a time: one write connection taking
 		// the lock at BEGIN (so it never has to upgrade and deadlock), and a
 		// pool of readers that WAL lets run beside it.
