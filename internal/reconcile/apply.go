@@ -49,6 +49,11 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 			return obs, err
 		}
 	}
+	if r.State == shipgate.StatePendingApproval || r.State == shipgate.StateQueued {
+		if obs.Ahead, err = tx.ReleaseAhead(ctx, r); err != nil {
+			return obs, err
+		}
+	}
 	if r.Run > 0 {
 		if obs.Jobs, err = tx.ListJobs(ctx, id, r.Run); err != nil {
 			return obs, err

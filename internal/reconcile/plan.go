@@ -16,6 +16,10 @@ type Observed struct {
 	// Jobs are the jobs of the release's current run (empty before the
 	// first run).
 	Jobs []shipgate.JobRun
+	// Ahead is a release of the same service and environment that must
+	// finish before this one may start: one that is running, or queued
+	// before it. Releases to one environment run one at a time, in order.
+	Ahead *shipgate.Release
 }
 
 // Plan is what to change for one release. Zero value: nothing.
@@ -131,6 +135,10 @@ func approvedReason(t shipgate.ApprovalTally, policy shipgate.ApprovalPolicy) st
 }
 
 func (p *planner) queued() {
+	if a := p.obs.Ahead; a != nil {
+		p.setWaiting(fmt.Sprintf("waiting for release %d (%s) to finish in %s", a.ID, a.State, p.r.Environment), nil)
+		return
+	}
 	open, until := shipgate.WindowState(p.r.Policy.Windows, p.now)
 	if !open {
 		if until.IsZero() {

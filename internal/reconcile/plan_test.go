@@ -181,3 +181,16 @@ func TestPlanQueuedJobSaysWhichRunner(t *testing.T) {
 		t.Fatalf("queued job: %+v", p.Jobs)
 	}
 }
+
+func TestPlanWaitsForReleaseAhead(t *testing.T) {
+	r := release(shipgate.StateQueued, shipgate.Environment{Name: "production"})
+	r.ID = 7
+	ahead := &shipgate.Release{ID: 5, State: shipgate.StateRunning}
+	p := PlanRelease(Observed{Release: r, Ahead: ahead}, now)
+	if p.StartRun || p.Release == nil || p.Release.Reason != "waiting for release 5 (running) to finish in production" {
+		t.Fatalf("plan: %+v", p.Release)
+	}
+	if p = PlanRelease(Observed{Release: r}, now); !p.StartRun {
+		t.Fatal("did not start once nothing was ahead")
+	}
+}

@@ -222,6 +222,20 @@ func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
 	return ids, rows.Err()
 }
 
+// ReleaseAhead returns the release that r must wait for before it may
+// start: a running release of the same service and environment, or one
+// queued before it. It returns nil when r may go.
+func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.Release, error) {
+	a, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases
+		WHERE service = ? AND environment = ? AND id <> ? AND (state = ? OR (state = ? AND id < ?))
+		ORDER BY id LIMIT 1`,
+		r.Service, r.Environment, r.ID, shipgate.StateRunning, shipgate.StateQueued, r.ID))
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	return a, err
+}
+
 // UpdateRelease writes the lifecycle fields of r (state, reason, wait,
 // run, finish time) if nobody changed the release since r was read, and
 // bumps its generation. Content is immutable and never written.

@@ -32,6 +32,7 @@ func TestStore(t *testing.T) {
 		{"ApprovalExpiry", testApprovalExpiry},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"CancelAndRerun", testCancelAndRerun},
+		{"OneReleaseAtATime", testOneReleaseAtATime},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -635,7 +636,7 @@ func rawDB(t *testing.T, db *sqlstore.DB, engine string) *sql.DB {
 func testAuditTamper(t *testing.T, engine string) {
 	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, testutil.ServiceYAML)
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 5; i++ {
 		newRelease(db, "staging", fmt.Sprintf("7.%d", i), "carol")
 	}
 	n := verify(t, db)
@@ -714,8 +715,45 @@ func testConcurrentWriters(t *testing.T, engine string) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	// 1 service.applied + 40 × (created, queued, started)
-	if n := verify(t, db); n != 1+40*3 {
-		t.Fatalf("%d events, want %d", n, 1+40*3)
+	// service.applied; the first release: created, queued, started; the
+	// other 39 wait behind it: created, queued.
+	if n := verify(t, db); n != 1+3+39*2 {
+		t.Fatalf("%d events, want %d", n, 1+3+39*2)
+	}
+}
+
+func testOneReleaseAtATime(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, testutil.ServiceYAML)
+	first, _ := newRelease(db, "staging", "9.0", "carol")
+	second, _ := newRelease(db, "staging", "9.1", "carol")
+	third, _ := newRelease(db, "staging", "9.2", "carol")
+	if first.State != shipgate.StateRunning || second.State != shipgate.StateQueued || third.State != shipgate.StateQueued {
+		t.Fatalf("states %s %s %s", first.State, second.State, third.State)
+	}
+	if want := fmt.Sprintf("waiting for release %d (running) to finish in staging", first.ID); second.Reason != want {
+		t.Fatalf("second waits with %q, want %q", second.Reason, want)
+	}
+	if want := fmt.Sprintf("waiting for release %d (running) to finish in staging", first.ID); third.Reason != want {
+		t.Fatalf("third waits with %q, want %q", third.Reason, want)
+	}
+	finishRun(t, db, first.ID, false)
+	reconcileAll(t, db)
+	if got := find(db, second.ID); got.State != shipgate.StateRunning {
+		t.Fatalf("second did not start after the first ended: %s %q", got.State, got.Reason)
+	}
+	// A rerun queues behind whatever runs now.
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.RerunRelease(ctx, "carol", first.ID); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(ctx, tx, first.ID)
+		return err
+	})
+	if got := find(db, first.ID); got.State != shipgate.StateQueued || !strings.Contains(got.Reason, fmt.Sprintf("release %d (running)", second.ID)) {
+		t.Fatalf("rerun did not wait: %s %q", got.State, got.Reason)
+	}
+	if got := find(db, third.ID); got.State != shipgate.StateQueued || !strings.Contains(got.Reason, fmt.Sprintf("release %d", second.ID)) {
+		t.Fatalf("third: %s %q", got.State, got.Reason)
 	}
 }
