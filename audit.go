@@ -36,6 +36,7 @@ const (
 	ActionReleaseApproved  = "release.approved"
 	ActionReleaseRejected  = "release.rejected"
 	ActionApprovalExpired  = "approval.expired"
+	ActionApprovalsLapsed  = "release.approvals_lapsed"
 	ActionReleaseQueued    = "release.queued"
 	ActionReleaseStarted   = "release.started"
 	ActionReleaseSucceeded = "release.succeeded"

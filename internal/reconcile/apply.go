@@ -44,7 +44,7 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 		return Observed{}, err
 	}
 	obs := Observed{Release: r}
-	if r.State == shipgate.StatePendingApproval {
+	if r.State == shipgate.StatePendingApproval || r.State == shipgate.StateQueued {
 		if obs.Approvals, err = tx.ListApprovals(ctx, id); err != nil {
 			return obs, err
 		}

@@ -97,8 +97,8 @@ func PlanRelease(obs Observed, now time.Time) Plan {
 	return p.plan
 }
 
-func (p *planner) pendingApproval() {
-	policy := p.r.Policy.Approvals
+// expireApprovals records approvals whose time ran out.
+func (p *planner) expireApprovals() {
 	for _, a := range p.obs.Approvals {
 		if a.Decision == shipgate.DecisionApprove && a.ExpiresAt != nil && !p.now.Before(*a.ExpiresAt) && a.ExpiredAt == nil {
 			p.plan.ExpireApprovals = append(p.plan.ExpireApprovals, a.ID)
@@ -108,9 +108,15 @@ func (p *planner) pendingApproval() {
 			})
 		}
 	}
+}
+
+func (p *planner) pendingApproval() {
+	policy := p.r.Policy.Approvals
+	p.expireApprovals()
 	t := shipgate.TallyApprovals(policy, p.obs.Approvals, p.now)
 	if t.RejectedBy != "" { // Decide ends the release itself; this is a safety net.
 		p.finish(shipgate.StateRejected, "rejected by "+t.RejectedBy)
+		p.event(shipgate.ActionReleaseRejected, map[string]any{"rejected_by": t.RejectedBy})
 		return
 	}
 	if t.Satisfied {
@@ -121,10 +127,39 @@ func (p *planner) pendingApproval() {
 		p.queued()
 		return
 	}
-	p.setWaiting(t.PendingReason(policy), t.NextExpiry)
+	reason := t.PendingReason(policy)
+	if strings.HasPrefix(p.r.Reason, lapsedPrefix) {
+		reason = lapsedPrefix + reason // keep saying why it is back here
+	}
+	p.setWaiting(reason, t.NextExpiry)
 	if t.NextExpiry != nil {
 		p.wakeAt(*t.NextExpiry)
 	}
+}
+
+const lapsedPrefix = "approvals expired before the release started; "
+
+// approvalsLapsed sends a queued release back for approval when approvals
+// that expire ran out before it could start (waiting for a window, for the
+// release ahead of it, or for a rerun). Approvals must count when the run
+// starts, not only when they were given.
+func (p *planner) approvalsLapsed() bool {
+	policy := p.r.Policy.Approvals
+	if policy.Required == 0 || policy.ExpiresAfter == 0 {
+		return false
+	}
+	p.expireApprovals()
+	t := shipgate.TallyApprovals(policy, p.obs.Approvals, p.now)
+	if t.Satisfied {
+		if t.NextExpiry != nil {
+			p.wakeAt(*t.NextExpiry)
+		}
+		return false
+	}
+	p.r.State, p.changed = shipgate.StatePendingApproval, true
+	p.r.Reason, p.r.WaitUntil = lapsedPrefix+t.PendingReason(policy), nil
+	p.event(shipgate.ActionApprovalsLapsed, map[string]any{"approvers": t.Approvers, "required": policy.Required})
+	return true
 }
 
 func approvedReason(t shipgate.ApprovalTally, policy shipgate.ApprovalPolicy) string {
@@ -135,6 +170,9 @@ func approvedReason(t shipgate.ApprovalTally, policy shipgate.ApprovalPolicy) st
 }
 
 func (p *planner) queued() {
+	if p.approvalsLapsed() {
+		return
+	}
 	if a := p.obs.Ahead; a != nil {
 		p.setWaiting(fmt.Sprintf("waiting for release %d (%s) to finish in %s", a.ID, a.State, p.r.Environment), nil)
 		return

@@ -194,3 +194,24 @@ func TestPlanWaitsForReleaseAhead(t *testing.T) {
 		t.Fatal("did not start once nothing was ahead")
 	}
 }
+
+func TestPlanApprovalsLapseWhileQueued(t *testing.T) {
+	prod := shipgate.Environment{Name: "production", Approvals: shipgate.ApprovalPolicy{Required: 2, ExpiresAfter: shipgate.Duration(time.Hour)}}
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	r := release(shipgate.StateQueued, prod)
+	approvals := []shipgate.Approval{
+		{ID: 1, Actor: "a", Decision: "approve", ExpiresAt: at(-time.Minute)},
+		{ID: 2, Actor: "b", Decision: "approve", ExpiresAt: at(time.Minute)},
+	}
+	// Queued behind another release while the first approval ran out.
+	p := PlanRelease(Observed{Release: r, Approvals: approvals, Ahead: &shipgate.Release{ID: 9, State: shipgate.StateRunning}}, now)
+	if p.Release == nil || p.Release.State != shipgate.StatePendingApproval || p.StartRun || actions(p) != "approval.expired,release.approvals_lapsed" {
+		t.Fatalf("lapsed: %+v %s", p.Release, actions(p))
+	}
+	// Still valid: it waits, and looks again when the first one would lapse.
+	approvals[0].ExpiresAt = at(30 * time.Second)
+	p = PlanRelease(Observed{Release: r, Approvals: approvals, Ahead: &shipgate.Release{ID: 9, State: shipgate.StateRunning}}, now)
+	if p.Release == nil || p.Release.State != shipgate.StateQueued || !p.Wake.Equal(*at(30 * time.Second)) {
+		t.Fatalf("valid: %+v wake %v", p.Release, p.Wake)
+	}
+}

@@ -333,6 +333,17 @@ func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipga
 	if r.State != shipgate.StateFailed {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s; only a failed release can be rerun", id, r.State)
 	}
+	// Rerunning an old release over a newer one that succeeded would roll
+	// the environment back without anyone deciding to.
+	var newer int64
+	var newerVersion string
+	err = tx.queryRow(ctx, `SELECT id, version FROM releases WHERE service = ? AND environment = ? AND id > ? AND state = ? ORDER BY id DESC LIMIT 1`,
+		r.Service, r.Environment, id, shipgate.StateSucceeded).Scan(&newer, &newerVersion)
+	if err == nil {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d (version %s) has succeeded in %s since release %d; create a new release instead of rerunning an older one", newer, newerVersion, r.Environment, id)
+	} else if err != sql.ErrNoRows {
+		return nil, err
+	}
 	r.State, r.Reason, r.WaitUntil, r.FinishedAt = shipgate.StateQueued, "rerun requested by "+actor, nil, nil
 	if err := tx.UpdateRelease(ctx, r); err != nil {
 		return nil, err

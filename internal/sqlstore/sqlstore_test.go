@@ -33,6 +33,7 @@ func TestStore(t *testing.T) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"CancelAndRerun", testCancelAndRerun},
 		{"OneReleaseAtATime", testOneReleaseAtATime},
+		{"RerunNeedsFreshApprovals", testRerunNeedsFreshApprovals},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -756,4 +757,57 @@ func testOneReleaseAtATime(t *testing.T, engine string) {
 	if got := find(db, third.ID); got.State != shipgate.StateQueued || !strings.Contains(got.Reason, fmt.Sprintf("release %d", second.ID)) {
 		t.Fatalf("third: %s %q", got.State, got.Reason)
 	}
+}
+
+func testRerunNeedsFreshApprovals(t *testing.T, engine string) {
+	db, clock := newStore(t, engine)
+	testutil.MustApply(t, db, testutil.ServiceYAML) // production: 2 approvals, expire after 1h
+	alice := testutil.MustUser(t, db, "alice", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	bob := testutil.MustUser(t, db, "bob", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	ship := func(version string, ok bool) *shipgate.Release {
+		stg, _ := newRelease(db, "staging", version, "carol")
+		finishRun(t, db, stg.ID, true)
+		r, err := newRelease(db, "production", version, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []*shipgate.User{alice, bob} {
+			testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+				if _, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+					return err
+				}
+				_, _, err := reconcile.Release(ctx, tx, r.ID)
+				return err
+			})
+		}
+		finishRun(t, db, r.ID, ok)
+		return find(db, r.ID)
+	}
+	rerun := func(id int64) error {
+		return db.Update(ctx, func(tx *sqlstore.Tx) error {
+			if _, err := tx.RerunRelease(ctx, "carol", id); err != nil {
+				return err
+			}
+			_, _, err := reconcile.Release(ctx, tx, id)
+			return err
+		})
+	}
+	old := ship("1.0", false)
+	clock.Add(2 * time.Hour)
+	if err := rerun(old.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := find(db, old.ID)
+	if got.State != shipgate.StatePendingApproval || !strings.Contains(got.Reason, "approvals expired before the release started") {
+		t.Fatalf("rerun with stale approvals: %s %q", got.State, got.Reason)
+	}
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "carol", old.ID, ""); return err })
+
+	// Once a newer release has succeeded, an older failed one cannot be rerun.
+	failed := ship("2.0", false)
+	ship("3.0", true)
+	if err := rerun(failed.ID); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "has succeeded in production since") {
+		t.Fatalf("rerun over a newer success: %v", err)
+	}
+	verify(t, db)
 }
