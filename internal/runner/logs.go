@@ -1,13 +1,13 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 )
@@ -23,11 +23,11 @@ const (
 // retrying until the server acknowledges them. The server ignores a chunk
 // whose seq it has, so a retry after a lost response never duplicates.
 type shipper struct {
-	coord   Coordinator
-	runner  string
-	key     shipgate.AttemptKey
-	secrets []string
-	log     *slog.Logger
+	coord  Coordinator
+	runner string
+	key    shipgate.AttemptKey
+	masker *masker
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	pending  []shipgate.LogChunk // not yet acknowledged, in seq order
@@ -41,26 +41,12 @@ type shipper struct {
 }
 
 func newShipper(c Coordinator, runner string, key shipgate.AttemptKey, secrets []string, log *slog.Logger) *shipper {
-	var masked []string
-	for _, s := range secrets {
-		if s != "" {
-			masked = append(masked, s)
-		}
-	}
-	return &shipper{coord: c, runner: runner, key: key, secrets: masked, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
-}
-
-// mask replaces every secret value with ***.
-func (s *shipper) mask(text string) string {
-	for _, v := range s.secrets {
-		text = strings.ReplaceAll(text, v, "***")
-	}
-	return text
+	return &shipper{coord: c, runner: runner, key: key, masker: newMasker(secrets), log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // add queues text on stream, merging into the last unsent chunk when it can.
 func (s *shipper) add(stream, text string) {
-	text = strings.ReplaceAll(strings.ToValidUTF8(s.mask(text), "\uFFFD"), "\x00", "\uFFFD")
+	text = strings.ReplaceAll(strings.ToValidUTF8(s.masker.mask(text), "\uFFFD"), "\x00", "\uFFFD")
 	if text == "" {
 		return
 	}
@@ -83,8 +69,10 @@ func (s *shipper) flushLine(stream, line string) {
 	}
 }
 
-// writer returns a writer for a process stream. Output is cut at line ends
-// so that masking sees whole lines; flush ships a last partial line.
+// writer returns a writer for a process stream. Output is masked before it
+// is cut into chunks, and the tail that could be the start of a secret is
+// held back until the next write shows whether it is; cuts fall at line
+// ends where possible. flush ships what is left when the process ends.
 func (s *shipper) writer(stream string) *lineWriter {
 	return &lineWriter{s: s, stream: stream}
 }
@@ -93,34 +81,51 @@ type lineWriter struct {
 	mu     sync.Mutex
 	s      *shipper
 	stream string
-	buf    bytes.Buffer
+	buf    string
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf.Write(p)
-	for {
-		b := w.buf.Bytes()
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			if w.buf.Len() > maxLineBuffer {
-				w.s.add(w.stream, w.buf.String())
-				w.buf.Reset()
-			}
-			return len(p), nil
-		}
-		w.s.add(w.stream, string(b[:i+1]))
-		w.buf.Next(i + 1)
+	w.buf += string(p)
+	w.emit()
+	return len(p), nil
+}
+
+func (w *lineWriter) emit() {
+	text := w.s.masker.mask(w.buf)
+	safe := len(text) - w.s.masker.holdback()
+	if safe <= 0 {
+		w.buf = text
+		return
 	}
+	cut := strings.LastIndexByte(text[:safe], '\n') + 1
+	if cut == 0 {
+		if safe <= maxLineBuffer {
+			w.buf = text
+			return
+		}
+		cut = safe
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut-- // never split a character
+		}
+	}
+	if cut > 0 {
+		w.s.add(w.stream, text[:cut])
+	}
+	w.buf = text[cut:]
 }
 
 func (w *lineWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.buf.Len() > 0 {
-		w.s.add(w.stream, w.buf.String()+"\n")
-		w.buf.Reset()
+	if w.buf != "" {
+		text := w.s.masker.mask(w.buf)
+		if !strings.HasSuffix(text, "\n") {
+			text += "\n" // a last line without an end still ends the step
+		}
+		w.s.add(w.stream, text)
+		w.buf = ""
 	}
 }
 

@@ -121,6 +121,14 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	if err := logs.wait(context.WithoutCancel(ctx)); err != nil {
 		log.Warn("could not ship every log chunk", "err", err)
 	}
+	if ctx.Err() != nil {
+		// The runner itself is being stopped hard (server shutdown). That
+		// says nothing about the job: report nothing, let the lease run
+		// out, and let the server retry or fail the attempt as for a lost
+		// runner.
+		log.Warn("attempt interrupted by runner shutdown; leaving it to lease expiry")
+		return out
+	}
 	r.report(ctx, a.Key, out, log)
 	return out
 }

@@ -345,3 +345,49 @@ func TestHealthCheck(t *testing.T) {
 		t.Fatalf("healthy release %s: %q\n%s", r.State, r.Reason, e.logs(id, "health"))
 	}
 }
+
+func TestBackgroundChildDoesNotHoldTheStep(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        timeout: 1m
+        steps:
+          - run: |
+              sleep 300 &
+              echo $! > "$SHIPGATE_WORKSPACE/child.pid"
+              echo "main part done"
+`)
+	id := e.release(nil, nil)
+	r := e.wait(id)
+	if r.State != shipgate.StateSucceeded {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	// Succeeded, not "timed out after 1m": the child did not hold the step.
+	b, _ := os.ReadFile(filepath.Join(e.dir, "work", "jobs", fmt.Sprintf("r%d-run1-deploy-a1", id), "child.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitFor(t, "the leftover child to be stopped", func() bool { return pid > 0 && !alive(pid) })
+}
+
+func TestHardStopLeavesTheAttemptToItsLease(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        runs_on: { role: special }
+        steps:
+          - run: echo started; sleep 300
+`)
+	hard, stop := context.WithCancel(ctx)
+	r := &runner.Runner{Coord: e.disp, Info: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}},
+		WorkDir: filepath.Join(e.dir, "special"), HeartbeatInterval: 50 * time.Millisecond, KillGrace: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(hard, hard) }()
+	id := e.release(nil, nil)
+	waitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "deploy"), "started") })
+	stop()
+	<-done
+	if j := e.jobs(id)["deploy"]; j.State != shipgate.JobRunning || j.Runner != "special" {
+		t.Fatalf("after a hard stop the job is %s %q; it should wait for its lease", j.State, j.Reason)
+	}
+	if rel := e.find(id); rel.State != shipgate.StateRunning {
+		t.Fatalf("release %s after a runner shutdown", rel.State)
+	}
+}

@@ -4,19 +4,19 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/shipgate/shipgate"
 )
 
-// runStep runs one step in its own process group and returns its exit code.
-// When ctx ends the whole group gets SIGTERM, then SIGKILL after KillGrace,
-// so a step's children cannot outlive it. The command comes from the service
-// file: run goes to /bin/sh -c as written, exec is used as argv directly.
-// Release inputs never enter the command line; they are environment
-// variables.
+// runStep runs one step and returns its exit code. The command comes from
+// the service file: run goes to /bin/sh -c as written, exec is used as argv
+// directly. Release inputs never enter the command line; they are
+// environment variables.
 func (r *Runner) runStep(ctx context.Context, step shipgate.Step, dir string, env []string, logs *shipper) (int, error) {
 	argv := step.Exec
 	if len(argv) == 0 {
@@ -28,33 +28,66 @@ func (r *Runner) runStep(ctx context.Context, step shipgate.Step, dir string, en
 	return r.runProcess(ctx, argv, dir, env, stdout, stderr)
 }
 
+// runProcess runs argv in its own process group. When ctx ends the whole
+// group gets SIGTERM, then SIGKILL after KillGrace. When the step's own
+// process exits, whatever it left running in its group is stopped the same
+// way, so a step's children never outlive it, and a background child that
+// still holds the output pipe cannot keep the step from ending.
 func (r *Runner) runProcess(ctx context.Context, argv []string, dir string, env []string, stdout, stderr io.Writer) (int, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = dir, env
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	outR, outW, err := os.Pipe()
+	if err != nil {
 		return -1, err
 	}
-	done := make(chan struct{})
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return -1, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, env
+	cmd.Stdout, cmd.Stderr = outW, errW // files, so Wait does not wait on pipe readers
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	startErr := cmd.Start()
+	outW.Close()
+	errW.Close()
+	if startErr != nil {
+		outR.Close()
+		errR.Close()
+		return -1, startErr
+	}
+	var copying sync.WaitGroup
+	copying.Add(2)
+	go func() { defer copying.Done(); io.Copy(stdout, outR) }()
+	go func() { defer copying.Done(); io.Copy(stderr, errR) }()
+	copied := make(chan struct{})
+	go func() { copying.Wait(); close(copied) }()
+
+	pgid := cmd.Process.Pid
+	exited := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		select {
-		case <-done:
-			return
+		case <-exited:
 		case <-ctx.Done():
-		}
-		pgid := cmd.Process.Pid
-		syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(r.KillGrace)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			syscall.Kill(-pgid, syscall.SIGKILL)
+			r.stopGroup(pgid, exited)
 		}
 	}()
-	err := cmd.Wait()
-	close(done)
+	err = cmd.Wait()
+	close(exited)
+	<-stopped
+	// The step is over: stop anything it left behind, then drain output.
+	r.stopGroup(pgid, copied)
+	select {
+	case <-copied:
+	case <-time.After(r.KillGrace):
+		outR.Close() // a process that escaped the group still holds the pipe
+		errR.Close()
+		<-copied
+	}
+	outR.Close()
+	errR.Close()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -63,4 +96,19 @@ func (r *Runner) runProcess(ctx context.Context, argv []string, dir string, env 
 		return -1, err
 	}
 	return 0, nil
+}
+
+// stopGroup sends SIGTERM to the process group, and SIGKILL if done is not
+// closed within KillGrace.
+func (r *Runner) stopGroup(pgid int, done <-chan struct{}) {
+	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
+		return // nothing left in the group
+	}
+	t := time.NewTimer(r.KillGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 }
