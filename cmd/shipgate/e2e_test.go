@@ -56,6 +56,7 @@ func startServer(t *testing.T, extraEnv ...string) *server {
 	s.workDir = t.TempDir()
 	s.cmd = exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"))
 	s.cmd.Env = append(os.Environ(), extraEnv...)
+	s.cmd.Dir = s.workDir // artifacts come from the directory the server starts in
 	stdout, _ := s.cmd.StdoutPipe()
 	s.cmd.Stderr = &lockedWriter{mu: &s.mu, w: &s.stderr}
 	if err := s.cmd.Start(); err != nil {

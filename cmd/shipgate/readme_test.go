@@ -53,7 +53,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		}
 		script = append(script, `echo "+ `+strings.ReplaceAll(l, `"`, `\"`)+`"`, l)
 	}
-	dir := t.TempDir()
+	dir := s.workDir // where the server was started, like the repository in the README
 	os.MkdirAll(filepath.Join(dir, "examples"), 0o755)
 	example, err := os.ReadFile("../../examples/hello.yaml")
 	if err != nil {

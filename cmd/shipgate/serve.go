@@ -35,6 +35,7 @@ type ServeConfig struct {
 	RunnerSlots   int
 	MaxBodyBytes  int64
 	ShutdownGrace time.Duration
+	ArtifactRoots []string
 }
 
 func (m *Main) serveCommand() *cobra.Command {
@@ -69,6 +70,7 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.StringSliceVar(&labels, "runner-labels", nil, "extra labels of the local runner, k=v,… (it always has shipgate.local=true)")
 	f.IntVar(&cfg.RunnerSlots, "runner-slots", 4, "jobs the local runner runs at once")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest accepted request body")
+	f.StringArrayVar(&cfg.ArtifactRoots, "artifact-root", nil, "directory artifact paths may come from (repeatable; default: the current directory); the data directory never")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }
@@ -115,8 +117,17 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
 	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: 30 * time.Second, Work: work, Reconciler: rec}
+	roots := cfg.ArtifactRoots
+	if len(roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		roots = []string{wd}
+	}
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
+		Artifacts: httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}},
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -137,10 +148,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	go func() { defer wg.Done(); rec.Run(bg) }()
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
-		labels := map[string]string{"shipgate.local": "true"}
+		labels := map[string]string{}
 		for k, v := range cfg.RunnerLabels {
 			labels[k] = v
 		}
+		labels["shipgate.local"] = "true"
 		host, _ := os.Hostname()
 		r := &runner.Runner{
 			Coord:   disp,

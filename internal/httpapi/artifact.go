@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -18,11 +21,58 @@ import (
 // ArtifactHasher reads a release's artifact once, at creation, to record
 // its sha256 (and check the one the caller gave). Runners check the same
 // digest again before any step runs.
+//
+// Artifacts are chosen by deployers, and the pipeline is handed whatever
+// file the artifact names, so the server limits what may be named: paths
+// only under Roots and never under Deny (the server's own data: its key,
+// its database), and URLs never to link-local or unspecified addresses
+// (cloud metadata endpoints).
 type ArtifactHasher struct {
+	// Roots are the directories artifact paths must lie in, after
+	// resolving symlinks. Empty means paths are refused.
+	Roots []string
+	// Deny are directories no artifact may come from, even under a root.
+	Deny []string
 	// MaxBytes bounds downloads; 0 means 4 GiB.
 	MaxBytes int64
 	// Timeout bounds one download; 0 means 10 minutes.
 	Timeout time.Duration
+}
+
+// within reports whether path is dir or inside it; both are clean and
+// absolute.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func resolve(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		return real
+	}
+	return filepath.Clean(p)
+}
+
+// checkPath refuses paths outside the roots or inside a denied directory.
+func (a ArtifactHasher) checkPath(path string) error {
+	if len(a.Roots) == 0 {
+		return shipgate.Errorf(shipgate.EINVALID, "this server accepts no artifact paths (start it with --artifact-root DIR); use an http(s) URL")
+	}
+	real := resolve(path)
+	for _, d := range a.Deny {
+		if within(real, resolve(d)) {
+			return shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s lies in the server's data directory, which artifacts may not come from", path)
+		}
+	}
+	for _, r := range a.Roots {
+		if within(real, resolve(r)) {
+			return nil
+		}
+	}
+	return shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s is outside the directories this server takes artifacts from (%s)", path, strings.Join(a.Roots, ", "))
 }
 
 // Hash returns the sha256 and size of the artifact at location: an http(s)
@@ -38,6 +88,9 @@ func (a ArtifactHasher) Hash(ctx context.Context, location string) (string, int6
 	path := strings.TrimPrefix(location, "file://")
 	if !filepath.IsAbs(path) {
 		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact path %q must be absolute: the server reads it on its own host", location)
+	}
+	if err := a.checkPath(path); err != nil {
+		return "", 0, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -68,7 +121,7 @@ func (a ArtifactHasher) download(ctx context.Context, location string) (string, 
 	if err != nil {
 		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact URL %q: %v", location, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := artifactClient.Do(req)
 	if err != nil {
 		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, err)
 	}
@@ -90,3 +143,23 @@ func hashReader(r io.Reader, limit int64, location string) (string, int64, error
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
+
+// artifactClient refuses connections to link-local, unspecified and
+// multicast addresses, whatever name led there, so an artifact URL cannot
+// read a cloud metadata endpoint.
+var artifactClient = &http.Client{Transport: &http.Transport{
+	Proxy: http.ProxyFromEnvironment,
+	DialContext: (&net.Dialer{Timeout: 30 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+			return fmt.Errorf("artifact downloads from %s are not allowed", host)
+		}
+		return nil
+	}}).DialContext,
+	TLSHandshakeTimeout:   30 * time.Second,
+	ResponseHeaderTimeout: time.Minute,
+}}

@@ -40,6 +40,7 @@ func newFixtureOn(t testing.TB, engine string) *fixture {
 	box, _ := shipgate.NewSecretBox(make([]byte, shipgate.SecretKeySize))
 	rec := reconcile.NewReconciler(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Reconciler: rec, Work: rec.Changed, Secrets: box, MaxBodyBytes: 64 << 10,
+		Artifacts: httpapi.ArtifactHasher{Roots: []string{os.TempDir()}, Deny: []string{filepath.Join(os.TempDir(), "shipgate-denied")}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f := &fixture{db: db, h: h, srv: httptest.NewServer(h), tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
@@ -170,6 +171,26 @@ func TestReleaseArtifactChecks(t *testing.T) {
 	_, err = c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: "a.tar"})
 	if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "must be absolute") {
 		t.Fatalf("relative path: %v", err)
+	}
+	for _, forbidden := range []string{"/etc/passwd", filepath.Join(os.TempDir(), "shipgate-denied", "secret.key")} {
+		os.MkdirAll(filepath.Dir(forbidden), 0o755)
+		if _, err := os.Stat(forbidden); err != nil {
+			os.WriteFile(forbidden, []byte("k"), 0o600)
+		}
+		_, err = c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: forbidden})
+		if shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
+			t.Fatalf("artifact %s: %v", forbidden, err)
+		}
+	}
+	// A symlink inside a root to a file outside it does not get around it.
+	link := filepath.Join(t.TempDir(), "link.tar")
+	os.Symlink("/etc/passwd", link)
+	if _, err = c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: link}); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
+		t.Fatalf("symlink out of the root: %v", err)
+	}
+	// Nor may a URL reach a link-local address (cloud metadata).
+	if _, err = c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: "http://169.254.169.254/latest/meta-data/"}); err == nil || !strings.Contains(err.Error(), "not allowed") {
+		t.Fatalf("metadata URL: %v", err)
 	}
 	_, err = c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: art, Inputs: map[string]string{"bad-name": "x"}})
 	if shipgate.ErrorCode(err) != shipgate.EINVALID {
