@@ -41,7 +41,7 @@ func newFixtureOn(t testing.TB, engine string) *fixture {
 	rec := reconcile.NewReconciler(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Reconciler: rec, Work: rec.Changed, Secrets: box, MaxBodyBytes: 64 << 10,
 		Artifacts: httpapi.ArtifactHasher{Roots: []string{os.TempDir()}, Deny: []string{filepath.Join(os.TempDir(), "shipgate-denied")}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f := &fixture{db: db, h: h, srv: httptest.NewServer(h), tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	for name, roles := range map[string][]shipgate.Role{
