@@ -1,20 +1,23 @@
 // Package httpapi serves shipgate's JSON API under /api/v1. Every route is
-// listed once in routes(), with the permission it needs; every request is
-// authenticated by bearer token, authorised against that permission, and
-// every refusal is written to the audit log.
+// listed once in Routes(), with the permission it needs; every request is
+// authenticated by bearer token and authorised against that permission.
+// Every refusal of a known user is written to the audit log; refusals
+// without a valid token are written up to a rate per client address.
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/reconcile"
@@ -36,8 +39,9 @@ type Handler struct {
 	// Artifacts fetches and hashes release artifacts.
 	Artifacts ArtifactHasher
 
-	mux     *http.ServeMux
-	touched sync.Map // token id → last recorded use
+	mux       *http.ServeMux
+	touched   sync.Map // token id → last recorded use
+	anonymous refusalLimiter
 }
 
 // Route is one API endpoint.
@@ -111,8 +115,23 @@ func (h *Handler) Routes() []Route {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	if !textOK(r.URL.Path) || !textOK(r.URL.RawQuery) {
+		h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "the request path and query must be valid UTF-8 without NUL characters"))
+		return
+	}
+	for _, vs := range r.URL.Query() {
+		for _, v := range vs {
+			if !textOK(v) {
+				h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "query values must be valid UTF-8 without NUL characters"))
+				return
+			}
+		}
+	}
 	h.mux.ServeHTTP(w, r)
 }
+
+// textOK reports whether s can be stored as text by every engine.
+func textOK(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -178,24 +197,101 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User,
 		h.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if code == shipgate.EUNAUTHORIZED || code == shipgate.EFORBIDDEN {
-		actor := "anonymous"
-		if u != nil {
-			actor = u.Name
-		}
-		subject := "api"
-		if id := r.PathValue("id"); id != "" && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
-			subject = "release/" + id
-		}
-		ev := shipgate.NewAuditEvent(actor, shipgate.ActionAccessDenied, subject, map[string]any{
-			"method": r.Method, "path": r.URL.Path, "status": statusOf(code), "reason": msg, "remote": remoteHost(r),
-		})
-		ctx := context.WithoutCancel(r.Context())
-		if aerr := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); aerr != nil {
+		if aerr := h.auditRefusal(r, u, code, msg); aerr != nil {
 			h.Logger.Error("audit refusal", "err", aerr)
 			code, msg = shipgate.EINTERNAL, "internal error"
 		}
 	}
 	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// auditRefusal records a 401 or 403 in its own transaction. Refusals by
+// known users are always recorded. Refusals without a valid token are
+// recorded up to a rate per client address; beyond it they are counted and
+// the count is recorded with the next one, so a flood of bad tokens can
+// neither grow the log without bound nor starve real writers.
+func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg string) error {
+	actor := "anonymous"
+	if u != nil {
+		actor = u.Name
+	}
+	details := map[string]any{
+		"method": r.Method, "path": clip(r.URL.Path, 256), "status": statusOf(code), "reason": msg, "remote": remoteHost(r),
+	}
+	if u == nil {
+		record, suppressed := h.anonymous.allow(remoteHost(r), time.Now())
+		if !record {
+			return nil
+		}
+		if suppressed > 0 {
+			details["suppressed_before"] = suppressed
+		}
+	}
+	subject := "api"
+	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
+		subject = "release/" + strconv.FormatInt(id, 10)
+	}
+	ev := shipgate.NewAuditEvent(actor, shipgate.ActionAccessDenied, subject, details)
+	ctx := context.WithoutCancel(r.Context())
+	return h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) })
+}
+
+// clip shortens s to at most n bytes of valid UTF-8.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// refusalLimiter bounds how many anonymous refusals per client address are
+// recorded per minute.
+type refusalLimiter struct {
+	mu      sync.Mutex
+	clients map[string]*refusalWindow
+}
+
+type refusalWindow struct {
+	start      time.Time
+	recorded   int
+	suppressed int
+}
+
+// Anonymous refusals recorded per client address and minute.
+const anonymousRefusalsPerMinute = 10
+
+func (l *refusalLimiter) allow(client string, now time.Time) (record bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.clients == nil {
+		l.clients = map[string]*refusalWindow{}
+	}
+	if len(l.clients) > 10000 { // forget finished windows
+		for k, w := range l.clients {
+			if now.Sub(w.start) > time.Minute && w.suppressed == 0 {
+				delete(l.clients, k)
+			}
+		}
+	}
+	w := l.clients[client]
+	if w == nil {
+		w = &refusalWindow{start: now}
+		l.clients[client] = w
+	}
+	if now.Sub(w.start) > time.Minute {
+		w.start, w.recorded = now, 0
+	}
+	if w.recorded >= anonymousRefusalsPerMinute {
+		w.suppressed++
+		return false, 0
+	}
+	w.recorded++
+	suppressed, w.suppressed = w.suppressed, 0
+	return true, suppressed
 }
 
 func remoteHost(r *http.Request) string {
@@ -231,7 +327,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // readJSON decodes a request body strictly: unknown fields are errors.
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // *http.MaxBytesError becomes 413 in fail
+	}
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		return shipgate.Errorf(shipgate.EINVALID, "request body contains a NUL character (\\u0000), which no field accepts")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError

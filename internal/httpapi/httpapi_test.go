@@ -312,3 +312,43 @@ func TestHealthzNeedsNoToken(t *testing.T) {
 		t.Fatalf("unknown route: %d %v", status, out)
 	}
 }
+
+func TestAnonymousRefusalsAreRateLimited(t *testing.T) {
+	f := newFixture(t)
+	before, _ := f.db.VerifyAudit(ctx)
+	long := "/api/v1/" + strings.Repeat("x", 5000)
+	for i := 0; i < 200; i++ {
+		if status, _ := f.raw(t, "GET", long, "sgp_wrong", nil); status != 401 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	after, _ := f.db.VerifyAudit(ctx)
+	if after-before != 10 {
+		t.Fatalf("200 anonymous refusals wrote %d events, want 10", after-before)
+	}
+	if e := f.lastEvent(t); len(e.Details) > 1000 {
+		t.Fatalf("refusal event stores the whole path: %d bytes", len(e.Details))
+	}
+	// Known users' refusals are all recorded.
+	for i := 0; i < 20; i++ {
+		f.raw(t, "GET", "/api/v1/users", f.tokens["viewer"], nil)
+	}
+	if n, _ := f.db.VerifyAudit(ctx); n-after != 20 {
+		t.Fatalf("20 refusals of a known user wrote %d events", n-after)
+	}
+}
+
+func TestTextThatNoDatabaseStores(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/releases/%FF/approve", `{"digest":"x"}`},
+		{"GET", "/api/v1/services/%00", ""},
+		{"GET", "/api/v1/releases?service=%FF", ""},
+		{"POST", "/api/v1/users", `{"name":"a\u0000b"}`},
+	} {
+		status, out := f.raw(t, c.method, c.path, f.tokens["admin"], []byte(c.body))
+		if status != 400 || errorCode(out) != "invalid" {
+			t.Errorf("%s %s: %d %v", c.method, c.path, status, out)
+		}
+	}
+}
