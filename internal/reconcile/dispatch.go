@@ -54,69 +54,111 @@ func (d *Dispatcher) Claim(ctx context.Context, runner shipgate.RunnerInfo, wait
 
 func (d *Dispatcher) claimOnce(ctx context.Context, runner shipgate.RunnerInfo) (*shipgate.Assignment, error) {
 	var a *shipgate.Assignment
-	var sealed map[string][]byte
+	failed := false
 	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
-		queued, err := tx.ListQueuedJobs(ctx, 200)
-		if err != nil {
-			return err
-		}
-		for _, q := range queued {
-			if !runner.Matches(q.RunsOn) {
-				continue
-			}
-			j, err := tx.FindJob(ctx, q.ID)
+		// Page through the whole queue: jobs no runner can take must not
+		// hide the ones this runner can.
+		var cursor sqlstore.QueueCursor
+		for {
+			queued, err := tx.ListQueuedJobs(ctx, cursor, 200)
 			if err != nil {
 				return err
 			}
-			r, err := tx.FindRelease(ctx, j.ReleaseID)
-			if err != nil {
-				return err
+			for _, q := range queued {
+				if !runner.Matches(q.RunsOn) {
+					continue
+				}
+				var ok bool
+				a, ok, err = d.claim(ctx, tx, runner, q.ID)
+				if err != nil || a != nil {
+					return err
+				}
+				failed = failed || ok
 			}
-			if r.State != shipgate.StateRunning || r.Run != j.Run {
-				continue
+			if len(queued) < 200 {
+				return nil
 			}
-			spec, ok := r.Pipeline.Job(j.Name)
-			if !ok {
-				return fmt.Errorf("job %s is not in the pipeline of release %d", j.Name, r.ID)
-			}
-			lease := tx.Now().Add(d.LeaseTTL)
-			now := tx.Now()
-			j.State, j.Attempt, j.Runner, j.LeaseUntil, j.StartedAt, j.FinishedAt, j.ExitCode, j.Reason =
-				shipgate.JobRunning, j.Attempt+1, runner.Name, &lease, &now, nil, nil, ""
-			if err := tx.UpdateJob(ctx, &j); err != nil {
-				return err
-			}
-			if sealed, err = tx.ReleaseSecrets(ctx, r.ID); err != nil {
-				return err
-			}
-			a = &shipgate.Assignment{
-				Key:   shipgate.AttemptKey{ReleaseID: r.ID, Run: j.Run, Job: j.Name, Attempt: j.Attempt},
-				JobID: j.ID, Service: r.Service, Env: r.Environment, Version: r.Version,
-				Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), LeaseUntil: lease,
-			}
-			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobStarted, fmt.Sprintf("release/%d", r.ID), map[string]any{
-				"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": runner.Name,
-			}))
+			cursor = queued[len(queued)-1].Cursor
 		}
-		return nil
 	})
-	if err != nil || a == nil {
+	if failed && err == nil {
+		d.Work.Notify()
+		if d.Reconciler != nil {
+			d.Reconciler.Kick()
+		}
+	}
+	return a, err
+}
+
+// claim hands job id to runner inside tx. A job whose secret inputs cannot
+// be decrypted with this server's key is failed with that reason instead
+// (failed is true), rather than handed out without them or left running
+// under a lease nobody holds.
+func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, runner shipgate.RunnerInfo, id int64) (a *shipgate.Assignment, failed bool, err error) {
+	j, err := tx.FindJob(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	r, err := tx.FindRelease(ctx, j.ReleaseID)
+	if err != nil {
+		return nil, false, err
+	}
+	if r.State != shipgate.StateRunning || r.Run != j.Run {
+		return nil, false, nil
+	}
+	spec, ok := r.Pipeline.Job(j.Name)
+	if !ok {
+		return nil, false, fmt.Errorf("job %s is not in the pipeline of release %d", j.Name, r.ID)
+	}
+	secrets, err := d.openSecrets(ctx, tx, r.ID)
+	now := tx.Now()
+	subject := fmt.Sprintf("release/%d", r.ID)
+	if err != nil {
+		j.State, j.Reason, j.FinishedAt = shipgate.JobFailed, err.Error(), &now
+		if err := tx.UpdateJob(ctx, &j); err != nil {
+			return nil, false, err
+		}
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, subject, map[string]any{
+			"job": j.Name, "run": j.Run, "attempt": j.Attempt, "state": shipgate.JobFailed, "reason": j.Reason,
+		})); err != nil {
+			return nil, false, err
+		}
+		_, _, err = Release(ctx, tx, r.ID)
+		return nil, true, err
+	}
+	lease := now.Add(d.LeaseTTL)
+	j.State, j.Attempt, j.Runner, j.LeaseUntil, j.StartedAt, j.FinishedAt, j.ExitCode, j.Reason =
+		shipgate.JobRunning, j.Attempt+1, runner.Name, &lease, &now, nil, nil, ""
+	if err := tx.UpdateJob(ctx, &j); err != nil {
+		return nil, false, err
+	}
+	a = &shipgate.Assignment{
+		Key:   shipgate.AttemptKey{ReleaseID: r.ID, Run: j.Run, Job: j.Name, Attempt: j.Attempt},
+		JobID: j.ID, Service: r.Service, Env: r.Environment, Version: r.Version,
+		Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), Secrets: secrets, LeaseUntil: lease,
+	}
+	return a, false, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobStarted, subject, map[string]any{
+		"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": runner.Name,
+	}))
+}
+
+func (d *Dispatcher) openSecrets(ctx context.Context, tx *sqlstore.Tx, releaseID int64) (map[string]string, error) {
+	sealed, err := tx.ReleaseSecrets(ctx, releaseID)
+	if err != nil || len(sealed) == 0 {
 		return nil, err
 	}
-	if len(sealed) > 0 {
-		a.Secrets = map[string]string{}
-		for name, s := range sealed {
-			if d.Secrets == nil {
-				return nil, fmt.Errorf("release %d has secret inputs but the server has no secret key", a.Key.ReleaseID)
-			}
-			v, err := d.Secrets.Open(name, s)
-			if err != nil {
-				return nil, err
-			}
-			a.Secrets[name] = v
+	out := map[string]string{}
+	for name, s := range sealed {
+		if d.Secrets == nil {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d has secret inputs but this server has no secret key", releaseID)
 		}
+		v, err := d.Secrets.Open(name, s)
+		if err != nil {
+			return nil, fmt.Errorf("%v: servers sharing a database must share SHIPGATE_SECRET_KEY", err)
+		}
+		out[name] = v
 	}
-	return a, nil
+	return out, nil
 }
 
 // current loads the job of key and checks that runner holds that attempt.

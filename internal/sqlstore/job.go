@@ -100,11 +100,21 @@ type QueuedJob struct {
 	ID        int64
 	ReleaseID int64
 	RunsOn    map[string]string
+	Cursor    QueueCursor
 }
 
-// ListQueuedJobs returns queued jobs, oldest first, for placement.
-func (tx *Tx) ListQueuedJobs(ctx context.Context, limit int) ([]QueuedJob, error) {
-	rows, err := tx.query(ctx, `SELECT id, release_id, runs_on FROM jobs WHERE state = ? ORDER BY queued_at, id LIMIT ?`, shipgate.JobQueued, limit)
+// QueueCursor is a position in the queue, which is ordered by the time jobs
+// were queued; the zero value is its start.
+type QueueCursor struct {
+	QueuedAt int64
+	ID       int64
+}
+
+// ListQueuedJobs returns up to limit queued jobs after cursor, oldest first.
+func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) ([]QueuedJob, error) {
+	rows, err := tx.query(ctx, `SELECT id, release_id, runs_on, queued_at FROM jobs
+		WHERE state = ? AND (queued_at > ? OR (queued_at = ? AND id > ?))
+		ORDER BY queued_at, id LIMIT ?`, shipgate.JobQueued, after.QueuedAt, after.QueuedAt, after.ID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -113,9 +123,10 @@ func (tx *Tx) ListQueuedJobs(ctx context.Context, limit int) ([]QueuedJob, error
 	for rows.Next() {
 		var q QueuedJob
 		var labels string
-		if err := rows.Scan(&q.ID, &q.ReleaseID, &labels); err != nil {
+		if err := rows.Scan(&q.ID, &q.ReleaseID, &labels, &q.Cursor.QueuedAt); err != nil {
 			return nil, err
 		}
+		q.Cursor.ID = q.ID
 		if err := json.Unmarshal([]byte(labels), &q.RunsOn); err != nil {
 			return nil, fmt.Errorf("decode runs_on of job %d: %w", q.ID, err)
 		}

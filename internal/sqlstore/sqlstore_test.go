@@ -34,6 +34,8 @@ func TestStore(t *testing.T) {
 		{"CancelAndRerun", testCancelAndRerun},
 		{"OneReleaseAtATime", testOneReleaseAtATime},
 		{"RerunNeedsFreshApprovals", testRerunNeedsFreshApprovals},
+		{"ClaimPagesThroughQueue", testClaimPagesThroughQueue},
+		{"ClaimWithWrongSecretKey", testClaimWithWrongSecretKey},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -808,6 +810,52 @@ func testRerunNeedsFreshApprovals(t *testing.T, engine string) {
 	ship("3.0", true)
 	if err := rerun(failed.ID); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "has succeeded in production since") {
 		t.Fatalf("rerun over a newer success: %v", err)
+	}
+	verify(t, db)
+}
+
+func testClaimPagesThroughQueue(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	var b strings.Builder
+	b.WriteString("apiVersion: shipgate/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  environments: [{name: staging}]\n  pipeline:\n    jobs:\n")
+	for i := 0; i < 250; i++ {
+		fmt.Fprintf(&b, "      - {name: elsewhere-%d, runs_on: {role: db}, steps: [{run: 'true'}]}\n", i)
+	}
+	b.WriteString("      - {name: here, steps: [{run: 'true'}]}\n")
+	testutil.MustApply(t, db, b.String())
+	newRelease(db, "staging", "1", "carol")
+	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	a, ok, err := d.Claim(ctx, shipgate.RunnerInfo{Name: "web-1", Labels: map[string]string{"role": "web"}}, 0)
+	if err != nil || !ok || a.Key.Job != "here" {
+		t.Fatalf("claim behind 250 jobs for other runners: %+v %v %v", a, ok, err)
+	}
+}
+
+func testClaimWithWrongSecretKey(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, testutil.ServiceYAML)
+	sealer, _ := shipgate.NewSecretBox(make([]byte, shipgate.SecretKeySize))
+	other := make([]byte, shipgate.SecretKeySize)
+	other[0] = 1
+	opener, _ := shipgate.NewSecretBox(other)
+	var id int64
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "1", Artifact: testutil.Artifact("1"),
+			Secrets: map[string]sqlstore.SealedSecret{"token": {Sealed: sealer.Seal("token", "v"), Fingerprint: sealer.Fingerprint("token", "v")}}, CreatedBy: "carol"})
+		if err != nil {
+			return err
+		}
+		id = r.ID
+		_, _, err = reconcile.Release(ctx, tx, id)
+		return err
+	})
+	d := &reconcile.Dispatcher{DB: db, Secrets: opener, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	if _, ok, err := d.Claim(ctx, shipgate.RunnerInfo{Name: "r"}, 0); ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	got := find(db, id)
+	if got.State != shipgate.StateFailed || !strings.Contains(got.Reason, "cannot be decrypted") || !strings.Contains(got.Reason, "SHIPGATE_SECRET_KEY") {
+		t.Fatalf("release %s %q", got.State, got.Reason)
 	}
 	verify(t, db)
 }
