@@ -133,6 +133,9 @@ func ValidateInputs(inputs map[string]string, secrets []string) error {
 		if err := check(k); err != nil {
 			return err
 		}
+		if strings.ContainsRune(inputs[k], 0) {
+			return Errorf(EINVALID, "input %q contains a NUL character, which no environment variable can hold", k)
+		}
 	}
 	for _, k := range secrets {
 		if err := check(k); err != nil {

@@ -41,6 +41,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
+// maxDays bounds durations given in days, far below where they would
+// overflow.
+const maxDays = 36500
+
 // ParseDuration parses a Go duration string and additionally accepts a "d"
 // suffix for whole days ("7d"), which approval expiries commonly use.
 // Negative durations are refused.
@@ -52,6 +56,9 @@ func ParseDuration(s string) (Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok && !strings.ContainsAny(n, "hmsµun.") {
 		var days int
 		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && fmt.Sprint(days) == n && days >= 0 {
+			if days > maxDays {
+				return 0, fmt.Errorf("duration %q is longer than %d days", s, maxDays)
+			}
 			return Duration(time.Duration(days) * 24 * time.Hour), nil
 		}
 	}

@@ -49,7 +49,7 @@ const (
 var rolePerms = map[Role][]Permission{
 	RoleViewer:   {PermRead},
 	RoleDeployer: {PermRead, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun},
-	RoleApprover: {PermRead, PermApprove, PermReleaseCancel},
+	RoleApprover: {PermRead, PermApprove},
 }
 
 // User is a person or automation that calls the API.

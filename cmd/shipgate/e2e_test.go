@@ -233,6 +233,7 @@ spec:
         steps:
           - run: |
               echo "deploying $SHIPGATE_VERSION from $SHIPGATE_ARTIFACT_PATH"
+              echo "token is $SHIPGATE_INPUT_TOKEN"
               if [ "$SHIPGATE_INPUT_FAIL" = yes ]; then echo "boom: failing on purpose" >&2; exit 7; fi
       - name: smoke
         needs: [deploy]
@@ -338,15 +339,19 @@ func TestEndToEnd(t *testing.T) {
 	s.ok("carol", "cancel", fmt.Sprint(hot.ID), "--reason", "approvals went stale")
 
 	// A failing step fails the release, and its log is there to read.
-	bad := s.create("carol", "shop", "--env", "staging", "--version", "2.0", "--artifact", "shop-2.0.tar", "--input", "fail=yes")
+	os.WriteFile(filepath.Join(s.workDir, "token.txt"), []byte("tok-9f8e7d6c\n"), 0o600)
+	bad := s.create("carol", "shop", "--env", "staging", "--version", "2.0", "--artifact", "shop-2.0.tar", "--input", "fail=yes", "--secret-input", "token=@token.txt")
 	wait = s.run("carol", "release", "wait", fmt.Sprint(bad.ID))
 	if wait.code == 0 || !strings.Contains(wait.stdout, "failed") || !strings.Contains(wait.stdout, "exited with status 7") {
 		t.Fatalf("failing release wait exit %d: %s", wait.code, wait.stdout)
 	}
 	s.fails("unauthorized", "nobody", "release", "logs", fmt.Sprint(bad.ID), "--job", "deploy")
 	logs := s.ok("carol", "release", "logs", fmt.Sprint(bad.ID), "--job", "deploy", "-f")
-	if !strings.Contains(logs, "boom: failing on purpose") {
+	if !strings.Contains(logs, "boom: failing on purpose") || !strings.Contains(logs, "token is ***") || strings.Contains(logs, "tok-9f8e7d6c") {
 		t.Fatalf("failing job log:\n%s", logs)
+	}
+	if out := s.ok("admin", "release", "show", fmt.Sprint(bad.ID), "-o", "json"); strings.Contains(out, "tok-9f8e7d6c") {
+		t.Fatal("release show returns the secret input")
 	}
 	if got := s.show(bad.ID); got.State != "failed" {
 		t.Fatalf("bad release is %s", got.State)
@@ -415,7 +420,7 @@ func TestBadServiceFilesChangeNothing(t *testing.T) {
 	s.tokens["admin"] = "sgp_e2e-automation-token-0001"
 	f := filepath.Join(s.workDir, "bad.yaml")
 	os.WriteFile(f, []byte(strings.Replace(e2eService, "needs: [deploy]", "needs: [deploy, smoke]", 1)), 0o644)
-	s.fails("bad.yaml:28: job \"smoke\" cannot need itself", "admin", "apply", "-f", f)
+	s.fails("bad.yaml:29: job \"smoke\" cannot need itself", "admin", "apply", "-f", f)
 	var svcs []any
 	s.jsonOut(&svcs, "admin", "service", "list")
 	if len(svcs) != 0 {

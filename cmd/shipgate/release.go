@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -222,6 +223,16 @@ func (m *Main) releaseCreateCommand() *cobra.Command {
 			if req.SecretInputs, err = parseKV(secrets, "secret input"); err != nil {
 				return err
 			}
+			for k, v := range req.SecretInputs {
+				// name=@FILE keeps the value out of argv and shell history.
+				if path, ok := strings.CutPrefix(v, "@"); ok {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						return fmt.Errorf("secret input %s: %w", k, err)
+					}
+					req.SecretInputs[k] = strings.TrimRight(string(b), "\r\n")
+				}
+			}
 			if committedAt != "" {
 				t, err := time.Parse(time.RFC3339, committedAt)
 				if err != nil {
@@ -247,7 +258,7 @@ func (m *Main) releaseCreateCommand() *cobra.Command {
 	f.StringVar(&req.Artifact, "artifact", "", "artifact URL, or path readable by the server (required)")
 	f.StringVar(&req.SHA256, "sha256", "", "expected sha256 of the artifact; a mismatch is refused")
 	f.StringArrayVar(&inputs, "input", nil, "input name=value, passed to steps as SHIPGATE_INPUT_<NAME> (repeatable)")
-	f.StringArrayVar(&secrets, "secret-input", nil, "secret input name=value: stored encrypted, masked in logs, never shown (repeatable)")
+	f.StringArrayVar(&secrets, "secret-input", nil, "secret input name=value or name=@FILE (read from a file, kept out of argv): stored encrypted, masked in logs, never shown (repeatable)")
 	f.StringVar(&req.Commit, "commit", "", "source commit")
 	f.StringVar(&committedAt, "committed-at", "", "commit time, RFC 3339 (for lead-time metrics)")
 	f.StringVar(&req.Ref, "ref", "", "source ref, e.g. a tag")

@@ -102,6 +102,7 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			interval = max(interval, 100*time.Millisecond)
 			var deadline <-chan time.Time
 			if timeout > 0 {
 				deadline = time.After(timeout)

@@ -77,9 +77,6 @@ func kindName(n *yaml.Node) string {
 // mapping visits the keys of a mapping node, refusing unknown and repeated
 // keys. what names the thing for messages ("job", "approvals").
 func (p *parser) mapping(n *yaml.Node, path, what string, fields map[string]fieldFunc) {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
 	if n.Kind != yaml.MappingNode {
 		if n.Tag == "!!null" {
 			return // an empty section: nothing set
@@ -110,9 +107,6 @@ func (p *parser) mapping(n *yaml.Node, path, what string, fields map[string]fiel
 		seen[k.Value] = true
 		kp := join(path, k.Value)
 		p.lines[kp] = k.Line
-		if v.Kind == yaml.AliasNode {
-			v = v.Alias
-		}
 		f(v, kp)
 	}
 }
@@ -163,9 +157,6 @@ func (p *parser) sequence(n *yaml.Node, path, what string, each func(i int, n *y
 		return
 	}
 	for i, item := range n.Content {
-		if item.Kind == yaml.AliasNode {
-			item = item.Alias
-		}
 		ip := fmt.Sprintf("%s[%d]", path, i)
 		p.lines[ip] = item.Line
 		each(i, item, ip)

@@ -39,6 +39,9 @@ func ParseService(file string, src []byte) (*shipgate.ServiceSpec, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
+	if problem, ok := checkNodes(file, root); !ok {
+		return nil, &Error{Problems: []Problem{problem}}
+	}
 	spec := p.service(root)
 	if len(p.errs) == 0 {
 		var verr *shipgate.ValidationError
@@ -68,6 +71,38 @@ func yamlProblem(file string, err error) Problem {
 		msg = strings.TrimSpace(msg[strings.IndexByte(msg, ':')+1:])
 	}
 	return Problem{File: file, Line: line, Message: "not valid YAML: " + msg}
+}
+
+// maxNodes bounds the size of a service file's tree.
+const maxNodes = 100_000
+
+// checkNodes refuses aliases, which a service file never needs and which
+// can make a small file expand into an enormous one, and bounds the tree.
+func checkNodes(file string, root *yaml.Node) (Problem, bool) {
+	n := 0
+	var bad *yaml.Node
+	var walk func(*yaml.Node)
+	walk = func(x *yaml.Node) {
+		if bad != nil {
+			return
+		}
+		n++
+		if x.Kind == yaml.AliasNode || n > maxNodes {
+			bad = x
+			return
+		}
+		for _, c := range x.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+	switch {
+	case bad == nil:
+		return Problem{}, true
+	case n > maxNodes:
+		return Problem{File: file, Line: bad.Line, Message: fmt.Sprintf("the file has more than %d YAML nodes", maxNodes)}, false
+	}
+	return Problem{File: file, Line: bad.Line, Message: "YAML aliases (*" + bad.Value + ") are not supported in service files; write the value out"}, false
 }
 
 func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {

@@ -115,6 +115,8 @@ func TestParseServiceErrors(t *testing.T) {
 		{"bad api version", [2]string{"shipgate/v1", "shipgate/v2"}, 1, `apiVersion "shipgate/v2" is not supported`},
 		{"yaml syntax", [2]string{"kind: Service", "kind: Service\n  bad: [unclosed"}, 3, `not valid YAML`},
 		{"bad rollback mode", [2]string{"mode: last_successful", "mode: newest"}, 21, `rollback mode "newest" is not known`},
+		{"alias", [2]string{"retries: 1", "retries: &r 1\n        env: *r"}, 28, `YAML aliases (*r) are not supported`},
+		{"day overflow", [2]string{"expires_after: 24h", "expires_after: 213504d"}, 14, `longer than 36500 days`},
 		{"empty step", [2]string{`- run: ./deploy.sh "$SHIPGATE_ARTIFACT_PATH"`, `- name: nothing`}, 29, `a step needs run`},
 	}
 	for _, tt := range tests {

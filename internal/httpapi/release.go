@@ -325,7 +325,7 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User)
 		}
 		// Decide "done" before reading chunks, so a chunk stored in between
 		// is returned now or on the next call, never lost.
-		done := rel.State != shipgate.StateRunning && rel.State != shipgate.StateQueued || resp.Run < rel.Run
+		done := rel.State.Final() || resp.Run < rel.Run
 		if !done && job != "" && resp.Run > 0 {
 			jobs, err := tx.ListJobs(r.Context(), id, resp.Run)
 			if err != nil {

@@ -121,13 +121,15 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: sqltx, db: db, now: db.now(), writable: true}
 	defer sqltx.Rollback()
 	if db.dialect.lockHead != "" {
 		if _, err := sqltx.ExecContext(ctx, db.dialect.lockHead); err != nil {
 			return fmt.Errorf("lock audit head: %w", err)
 		}
 	}
+	// Read the clock only once this transaction is the writer, so times
+	// never go backwards along the audit chain.
+	tx := &Tx{tx: sqltx, db: db, now: db.now(), writable: true}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -142,7 +144,11 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 
 // View runs fn in a read-only transaction: a consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
-	sqltx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: db.dialect.name == "postgres"})
+	opts := &sql.TxOptions{} // SQLite: a read transaction in WAL mode is a snapshot
+	if db.dialect.name == "postgres" {
+		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
+	sqltx, err := db.read.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

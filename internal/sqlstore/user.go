@@ -21,10 +21,11 @@ func (tx *Tx) CreateUser(ctx context.Context, actor string, u *shipgate.User) er
 	}
 	roles := make([]string, len(u.Roles))
 	for i, r := range u.Roles {
-		if _, err := shipgate.ParseRole(string(r)); err != nil {
+		role, err := shipgate.ParseRole(string(r))
+		if err != nil {
 			return err
 		}
-		roles[i] = string(r)
+		roles[i] = string(role)
 	}
 	for _, g := range u.Groups {
 		if err := shipgate.ValidateName("group", g); err != nil {
