@@ -147,6 +147,10 @@ func testUsersGroupsTokens(t *testing.T, engine string) {
 	if shipgate.ErrorCode(err) != shipgate.EINVALID {
 		t.Fatalf("bad role: %v", err)
 	}
+	shout := testutil.MustUser(t, db, "shout", []shipgate.Role{"Admin"})
+	if shout.Roles[0] != shipgate.RoleAdmin || !shout.Can(shipgate.PermAdmin) {
+		t.Fatalf("role given as Admin stored as %v", shout.Roles)
+	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error { return tx.AddGroupMember(ctx, "test", "sre", "alice") })
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error { return tx.AddGroupMember(ctx, "test", "sre", "alice") }) // no-op
 	secret := shipgate.NewTokenSecret()
@@ -178,9 +182,9 @@ func testUsersGroupsTokens(t *testing.T, engine string) {
 	if _, _, err := db.Authenticate(ctx, secret); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
 		t.Fatalf("revoked token: %v", err)
 	}
-	// user.created, group.member_added, token.created, token.revoked
-	if n := verify(t, db); n != 4 {
-		t.Fatalf("%d audit events, want 4", n)
+	// user.created ×2, group.member_added, token.created, token.revoked
+	if n := verify(t, db); n != 5 {
+		t.Fatalf("%d audit events, want 5", n)
 	}
 }
 
