@@ -22,35 +22,42 @@ func TestMain(m *testing.M) {
 
 // BenchmarkCreateRelease measures releases prepared per second through the
 // HTTP API (authenticate, hash the artifact, freeze pipeline and policy,
-// digest, insert, audit, reconcile) with 8 concurrent clients. The target
-// environment needs an approval, so releases stay pending and no jobs run.
+// digest, insert, audit, reconcile) with 8 concurrent clients. In "pending"
+// the environment needs an approval, so releases wait for it; in "queued"
+// none is needed, so each release queues behind the first (no runner is
+// started) and the reconciler looks up the release ahead of it each time.
 func BenchmarkCreateRelease(b *testing.B) {
 	for _, engine := range testutil.Engines {
-		b.Run(engine, func(b *testing.B) {
-			f := newFixtureOn(b, engine)
-			svc := strings.Replace(testutil.ServiceYAML, "approvals: { required: 0 }", "approvals: { required: 1 }", 1)
-			if _, err := f.client("admin").Apply(ctx, "svc.yaml", []byte(svc)); err != nil {
-				b.Fatal(err)
-			}
-			art := filepath.Join(b.TempDir(), "app.tar")
-			os.WriteFile(art, make([]byte, 64<<10), 0o644)
-			var n atomic.Int64
-			b.SetParallelism(4) // 4 × GOMAXPROCS(2) = 8 clients
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				c := f.client("carol")
-				for pb.Next() {
-					_, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1.0", Artifact: art,
-						Inputs: map[string]string{"region": "eu"}})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					n.Add(1)
+		for _, mode := range []string{"pending", "queued"} {
+			b.Run(engine+"/"+mode, func(b *testing.B) {
+				f := newFixtureOn(b, engine)
+				svc := testutil.ServiceYAML
+				if mode == "pending" {
+					svc = strings.Replace(svc, "approvals: { required: 0 }", "approvals: { required: 1 }", 1)
 				}
+				if _, err := f.client("admin").Apply(ctx, "svc.yaml", []byte(svc)); err != nil {
+					b.Fatal(err)
+				}
+				art := filepath.Join(b.TempDir(), "app.tar")
+				os.WriteFile(art, make([]byte, 64<<10), 0o644)
+				var n atomic.Int64
+				b.SetParallelism(4) // 4 × GOMAXPROCS(2) = 8 clients
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					c := f.client("carol")
+					for pb.Next() {
+						_, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1.0", Artifact: art,
+							Inputs: map[string]string{"region": "eu"}})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						n.Add(1)
+					}
+				})
+				b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "releases/s")
 			})
-			b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "releases/s")
-		})
+		}
 	}
 }
 

@@ -49,7 +49,7 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 			return obs, err
 		}
 	}
-	if r.State == shipgate.StatePendingApproval || r.State == shipgate.StateQueued {
+	if r.State == shipgate.StateQueued {
 		if obs.Ahead, err = tx.ReleaseAhead(ctx, r); err != nil {
 			return obs, err
 		}

@@ -124,8 +124,7 @@ func (p *planner) pendingApproval() {
 		p.r.Reason, p.r.WaitUntil = approvedReason(t, policy), nil
 		details := map[string]any{"approvers": t.Approvers, "required": policy.Required}
 		p.event(shipgate.ActionReleaseQueued, details)
-		p.queued()
-		return
+		return // whether it may start is the next look's question: see queued
 	}
 	reason := t.PendingReason(policy)
 	if strings.HasPrefix(p.r.Reason, lapsedPrefix) {

@@ -63,8 +63,15 @@ func TestPlanPendingApproval(t *testing.T) {
 		{ID: 1, Actor: "a", Decision: "approve", ExpiresAt: &exp},
 		{ID: 2, Actor: "b", Decision: "approve", ExpiresAt: &exp},
 	}}, now)
-	if p.Release.State != shipgate.StateRunning || !p.StartRun || p.Release.Run != 1 || actions(p) != "release.queued,release.started" {
+	if p.Release.State != shipgate.StateQueued || p.StartRun || actions(p) != "release.queued" {
 		t.Fatalf("two approvals: %s %v %s", p.Release.State, p.StartRun, actions(p))
+	}
+	p = PlanRelease(Observed{Release: p.Release, Approvals: []shipgate.Approval{
+		{ID: 1, Actor: "a", Decision: "approve", ExpiresAt: &exp},
+		{ID: 2, Actor: "b", Decision: "approve", ExpiresAt: &exp},
+	}}, now)
+	if p.Release.State != shipgate.StateRunning || !p.StartRun || p.Release.Run != 1 || actions(p) != "release.started" {
+		t.Fatalf("queued: %s %v %s", p.Release.State, p.StartRun, actions(p))
 	}
 }
 

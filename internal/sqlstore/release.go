@@ -224,16 +224,26 @@ func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
 
 // ReleaseAhead returns the release that r must wait for before it may
 // start: a running release of the same service and environment, or one
-// queued before it. It returns nil when r may go.
+// queued before it. It returns nil when r may go. Two index lookups, so
+// the cost does not grow with the environment's history.
 func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.Release, error) {
-	a, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases
-		WHERE service = ? AND environment = ? AND id <> ? AND (state = ? OR (state = ? AND id < ?))
-		ORDER BY id LIMIT 1`,
-		r.Service, r.Environment, r.ID, shipgate.StateRunning, shipgate.StateQueued, r.ID))
-	if err == sql.ErrNoRows {
-		return nil, nil
+	for _, q := range []struct {
+		where string
+		args  []any
+	}{
+		{`state = ? AND id <> ?`, []any{shipgate.StateRunning, r.ID}},
+		{`state = ? AND id < ?`, []any{shipgate.StateQueued, r.ID}},
+	} {
+		a, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases
+			WHERE service = ? AND environment = ? AND `+q.where+` ORDER BY id LIMIT 1`,
+			append([]any{r.Service, r.Environment}, q.args...)...))
+		if err == nil {
+			return a, nil
+		} else if err != sql.ErrNoRows {
+			return nil, err
+		}
 	}
-	return a, err
+	return nil, nil
 }
 
 // UpdateRelease writes the lifecycle fields of r (state, reason, wait,
