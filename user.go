@@ -83,6 +83,12 @@ func (u *User) InAnyGroup(groups []string) bool {
 	return false
 }
 
+// Group is a named set of users; approval policies name groups.
+type Group struct {
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
+}
+
 // Token is an API token. Only a hash of the secret is stored; the secret is
 // shown once, when the token is created.
 type Token struct {

@@ -52,19 +52,19 @@ func (c *Client) Releases(ctx context.Context, f shipgate.ReleaseFilter) ([]*shi
 // Approve approves release id, whose digest the caller has seen.
 func (c *Client) Approve(ctx context.Context, id int64, digest, comment string) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/approve", nil, map[string]string{"digest": digest, "comment": comment}, &out)
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/approve", nil, DecisionRequest{Digest: digest, Comment: comment}, &out)
 }
 
 // Reject rejects release id.
 func (c *Client) Reject(ctx context.Context, id int64, digest, comment string) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/reject", nil, map[string]string{"digest": digest, "comment": comment}, &out)
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/reject", nil, DecisionRequest{Digest: digest, Comment: comment}, &out)
 }
 
 // Cancel cancels release id.
 func (c *Client) Cancel(ctx context.Context, id int64, reason string) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/cancel", nil, map[string]string{"reason": reason}, &out)
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/cancel", nil, CancelRequest{Reason: reason}, &out)
 }
 
 // Rerun starts a new run of failed release id.

@@ -11,7 +11,7 @@ import (
 // Apply sends a service file; the server parses and validates it.
 func (c *Client) Apply(ctx context.Context, filename string, source []byte) (*ApplyResult, error) {
 	var out ApplyResult
-	err := c.do(ctx, "POST", "/services", nil, map[string]string{"filename": filename, "source": string(source)}, &out)
+	err := c.do(ctx, "POST", "/services", nil, ApplyRequest{Filename: filename, Source: string(source)}, &out)
 	return &out, err
 }
 

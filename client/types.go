@@ -6,8 +6,44 @@ import (
 	"github.com/shipgate/shipgate"
 )
 
-// The request and response shapes of the API. They mirror the server's and
-// are declared here so the client depends only on the domain package.
+// The request and response shapes of the API, shared by the server
+// (internal/httpapi encodes and decodes exactly these) and this client.
+
+// ApplyRequest carries a service file as written, so the server parses it
+// (one parser, one set of rules) and keeps the source in the history.
+type ApplyRequest struct {
+	Filename string `json:"filename"`
+	Source   string `json:"source"`
+}
+
+// DecisionRequest approves or rejects the release with this digest.
+type DecisionRequest struct {
+	Digest  string `json:"digest"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// CancelRequest says why a release is cancelled.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// CreateUserRequest creates a user.
+type CreateUserRequest struct {
+	Name   string          `json:"name"`
+	Roles  []shipgate.Role `json:"roles"`
+	Groups []string        `json:"groups,omitempty"`
+}
+
+// CreateTokenRequest creates a token for a user.
+type CreateTokenRequest struct {
+	User string `json:"user"`
+	Name string `json:"name,omitempty"`
+}
+
+// AddMemberRequest adds a user to a group.
+type AddMemberRequest struct {
+	User string `json:"user"`
+}
 
 // ApplyResult says whether applying a file created a new revision.
 type ApplyResult struct {
@@ -29,7 +65,9 @@ type CreateReleaseRequest struct {
 	Ref          string            `json:"ref,omitempty"`
 }
 
-// ReleaseView is a release with approvals, tally, jobs and timeline.
+// ReleaseView is a release with everything needed to understand where it
+// is: approvals, the tally against the policy, the jobs of its current run,
+// and its timeline from the audit log.
 type ReleaseView struct {
 	*shipgate.Release
 	Approvals []shipgate.Approval     `json:"approvals"`
@@ -38,7 +76,8 @@ type ReleaseView struct {
 	Timeline  []shipgate.AuditEvent   `json:"timeline"`
 }
 
-// Logs is a page of log chunks.
+// Logs is a page of log chunks. Done is true when the selected jobs have
+// finished and every chunk up to Next has been returned.
 type Logs struct {
 	Run    int                 `json:"run"`
 	Chunks []shipgate.LogChunk `json:"chunks"`
@@ -46,19 +85,17 @@ type Logs struct {
 	Done   bool                `json:"done"`
 }
 
-// AuditPage is a page of audit events with the chain head.
+// AuditPage is a page of the audit log plus the chain head at the time of
+// reading, so a client can verify the chain end to end itself.
 type AuditPage struct {
 	Events []shipgate.AuditEvent `json:"events"`
-	Head   struct {
-		Seq  int64  `json:"seq"`
-		Hash string `json:"hash"`
-	} `json:"head"`
+	Head   AuditHead             `json:"head"`
 }
 
-// Group is a named set of users.
-type Group struct {
-	Name    string   `json:"name"`
-	Members []string `json:"members"`
+// AuditHead is the last event's seq and hash.
+type AuditHead struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
 }
 
 // NewToken is a freshly created token and its secret, shown once.

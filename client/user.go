@@ -10,7 +10,7 @@ import (
 // CreateUser creates a user with roles and groups.
 func (c *Client) CreateUser(ctx context.Context, name string, roles []shipgate.Role, groups []string) (*shipgate.User, error) {
 	var out shipgate.User
-	return &out, c.do(ctx, "POST", "/users", nil, map[string]any{"name": name, "roles": roles, "groups": groups}, &out)
+	return &out, c.do(ctx, "POST", "/users", nil, CreateUserRequest{Name: name, Roles: roles, Groups: groups}, &out)
 }
 
 // Users lists users.
@@ -20,21 +20,21 @@ func (c *Client) Users(ctx context.Context) ([]*shipgate.User, error) {
 }
 
 // Groups lists groups with members.
-func (c *Client) Groups(ctx context.Context) ([]Group, error) {
-	var out []Group
+func (c *Client) Groups(ctx context.Context) ([]shipgate.Group, error) {
+	var out []shipgate.Group
 	return out, c.do(ctx, "GET", "/groups", nil, nil, &out)
 }
 
 // AddGroupMember adds user to group.
 func (c *Client) AddGroupMember(ctx context.Context, group, user string) (*shipgate.User, error) {
 	var out shipgate.User
-	return &out, c.do(ctx, "POST", "/groups/"+url.PathEscape(group)+"/members", nil, map[string]string{"user": user}, &out)
+	return &out, c.do(ctx, "POST", "/groups/"+url.PathEscape(group)+"/members", nil, AddMemberRequest{User: user}, &out)
 }
 
 // CreateToken creates a token for user; the secret is in the result.
 func (c *Client) CreateToken(ctx context.Context, user, name string) (*NewToken, error) {
 	var out NewToken
-	return &out, c.do(ctx, "POST", "/tokens", nil, map[string]string{"user": user, "name": name}, &out)
+	return &out, c.do(ctx, "POST", "/tokens", nil, CreateTokenRequest{User: user, Name: name}, &out)
 }
 
 // Tokens lists tokens, of one user or of all when user is "".

@@ -5,21 +5,9 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
-
-// AuditPage is a page of the audit log plus the chain head at the time of
-// reading, so a client can verify the chain end to end itself.
-type AuditPage struct {
-	Events []shipgate.AuditEvent `json:"events"`
-	Head   AuditHead             `json:"head"`
-}
-
-// AuditHead is the last event's seq and hash.
-type AuditHead struct {
-	Seq  int64  `json:"seq"`
-	Hash string `json:"hash"`
-}
 
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	var f shipgate.AuditFilter
@@ -42,7 +30,7 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, u *shipgate.
 		}
 		f.Since = &t
 	}
-	var page AuditPage
+	var page client.AuditPage
 	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
 		if page.Head.Seq, page.Head.Hash, err = tx.AuditHead(r.Context()); err != nil {

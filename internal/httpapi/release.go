@@ -4,51 +4,15 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
-// CreateReleaseRequest prepares a release.
-type CreateReleaseRequest struct {
-	Service      string            `json:"service"`
-	Environment  string            `json:"environment"`
-	Version      string            `json:"version"`
-	Artifact     string            `json:"artifact"`
-	SHA256       string            `json:"sha256,omitempty"`
-	Inputs       map[string]string `json:"inputs,omitempty"`
-	SecretInputs map[string]string `json:"secret_inputs,omitempty"`
-	Commit       string            `json:"commit,omitempty"`
-	CommittedAt  *time.Time        `json:"committed_at,omitempty"`
-	Ref          string            `json:"ref,omitempty"`
-}
-
-// ReleaseView is a release with everything needed to understand where it
-// is: approvals, the tally against the policy, the jobs of its current run,
-// and its timeline from the audit log.
-type ReleaseView struct {
-	*shipgate.Release
-	Approvals []shipgate.Approval     `json:"approvals"`
-	Tally     *shipgate.ApprovalTally `json:"tally,omitempty"`
-	Jobs      []shipgate.JobRun       `json:"jobs"`
-	Timeline  []shipgate.AuditEvent   `json:"timeline"`
-}
-
-// DecisionRequest approves or rejects the release with this digest.
-type DecisionRequest struct {
-	Digest  string `json:"digest"`
-	Comment string `json:"comment,omitempty"`
-}
-
-// CancelRequest says why a release is cancelled.
-type CancelRequest struct {
-	Reason string `json:"reason,omitempty"`
-}
-
 func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var req CreateReleaseRequest
+	var req client.CreateReleaseRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -128,8 +92,8 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-func (h *Handler) view(ctx context.Context, id int64) (*ReleaseView, error) {
-	v := &ReleaseView{}
+func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, error) {
+	v := &client.ReleaseView{}
 	err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
 		var err error
 		if v.Release, err = tx.FindRelease(ctx, id); err != nil {
@@ -214,7 +178,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 	if err != nil {
 		return err
 	}
-	var req DecisionRequest
+	var req client.DecisionRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -240,7 +204,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 	if err != nil {
 		return err
 	}
-	var req CancelRequest
+	var req client.CancelRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -278,15 +242,6 @@ func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User
 	return h.writeRelease(w, r, http.StatusOK, id)
 }
 
-// LogsResponse is a page of log chunks. Done is true when the selected
-// jobs have finished and every chunk up to Next has been returned.
-type LogsResponse struct {
-	Run    int                 `json:"run"`
-	Chunks []shipgate.LogChunk `json:"chunks"`
-	Next   int64               `json:"next"`
-	Done   bool                `json:"done"`
-}
-
 func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -305,7 +260,7 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User)
 		return err
 	}
 	job := r.URL.Query().Get("job")
-	resp := LogsResponse{Next: after}
+	resp := client.Logs{Next: after}
 	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		rel, err := tx.FindRelease(r.Context(), id)
 		if err != nil {

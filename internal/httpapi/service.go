@@ -5,25 +5,13 @@ import (
 	"strconv"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
-// ApplyRequest carries a service file as written, so the server parses it
-// (one parser, one set of rules) and keeps the source in the history.
-type ApplyRequest struct {
-	Filename string `json:"filename"`
-	Source   string `json:"source"`
-}
-
-// ApplyResponse says whether a new revision was created.
-type ApplyResponse struct {
-	Changed  bool                      `json:"changed"`
-	Revision *shipgate.ServiceRevision `json:"revision"`
-}
-
 func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var req ApplyRequest
+	var req client.ApplyRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -34,7 +22,7 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 	if err != nil {
 		return err
 	}
-	var resp ApplyResponse
+	var resp client.ApplyResult
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
 		resp.Revision, resp.Changed, err = tx.ApplyService(r.Context(), u.Name, spec, req.Filename, req.Source)

@@ -4,32 +4,9 @@ import (
 	"net/http"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
-
-// CreateUserRequest creates a user.
-type CreateUserRequest struct {
-	Name   string          `json:"name"`
-	Roles  []shipgate.Role `json:"roles"`
-	Groups []string        `json:"groups,omitempty"`
-}
-
-// CreateTokenRequest creates a token for a user.
-type CreateTokenRequest struct {
-	User string `json:"user"`
-	Name string `json:"name,omitempty"`
-}
-
-// CreateTokenResponse carries the token secret. It is shown this once.
-type CreateTokenResponse struct {
-	Token  *shipgate.Token `json:"token"`
-	Secret string          `json:"secret"`
-}
-
-// AddMemberRequest adds a user to a group.
-type AddMemberRequest struct {
-	User string `json:"user"`
-}
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	var out []*shipgate.User
@@ -46,7 +23,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, u *shipgate.
 }
 
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var req CreateUserRequest
+	var req client.CreateUserRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -60,7 +37,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, u *shipgate
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var out []sqlstore.Group
+	var out []shipgate.Group
 	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
 		out, err = tx.ListGroups(r.Context())
@@ -74,7 +51,7 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, u *shipgate
 }
 
 func (h *Handler) addGroupMember(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var req AddMemberRequest
+	var req client.AddMemberRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -110,12 +87,12 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, u *shipgate
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var req CreateTokenRequest
+	var req client.CreateTokenRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
 	secret := shipgate.NewTokenSecret()
-	var resp CreateTokenResponse
+	var resp client.NewToken
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
 		resp.Token, err = tx.CreateToken(r.Context(), u.Name, req.User, req.Name, secret)

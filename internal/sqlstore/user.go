@@ -142,12 +142,6 @@ func (tx *Tx) CountUsers(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Group is a named set of users; approval policies name groups.
-type Group struct {
-	Name    string   `json:"name"`
-	Members []string `json:"members"`
-}
-
 // AddGroupMember puts user into group (creating the group) and audits it.
 // Adding an existing member is a no-op.
 func (tx *Tx) AddGroupMember(ctx context.Context, actor, group, user string) error {
@@ -171,13 +165,13 @@ func (tx *Tx) AddGroupMember(ctx context.Context, actor, group, user string) err
 }
 
 // ListGroups returns every group with its members.
-func (tx *Tx) ListGroups(ctx context.Context) ([]Group, error) {
+func (tx *Tx) ListGroups(ctx context.Context) ([]shipgate.Group, error) {
 	rows, err := tx.query(ctx, `SELECT group_name, user_name FROM group_members ORDER BY group_name, user_name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	byName := map[string]*Group{}
+	byName := map[string]*shipgate.Group{}
 	var names []string
 	for rows.Next() {
 		var g, u string
@@ -185,13 +179,13 @@ func (tx *Tx) ListGroups(ctx context.Context) ([]Group, error) {
 			return nil, err
 		}
 		if byName[g] == nil {
-			byName[g] = &Group{Name: g}
+			byName[g] = &shipgate.Group{Name: g}
 			names = append(names, g)
 		}
 		byName[g].Members = append(byName[g].Members, u)
 	}
 	sort.Strings(names)
-	out := make([]Group, len(names))
+	out := make([]shipgate.Group, len(names))
 	for i, n := range names {
 		out[i] = *byName[n]
 	}
