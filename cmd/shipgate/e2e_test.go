@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,29 +49,40 @@ type server struct {
 	stderr  bytes.Buffer
 	tokens  map[string]string
 	workDir string
+	env     []string
 }
 
 func startServer(t *testing.T, extraEnv ...string) *server {
 	t.Helper()
-	s := &server{t: t, dir: t.TempDir(), tokens: map[string]string{}}
+	s := &server{t: t, dir: t.TempDir(), tokens: map[string]string{}, env: extraEnv}
 	s.workDir = t.TempDir()
-	s.cmd = exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"))
-	s.cmd.Env = append(os.Environ(), extraEnv...)
-	s.cmd.Dir = s.workDir // artifacts come from the directory the server starts in
-	stdout, _ := s.cmd.StdoutPipe()
-	s.cmd.Stderr = &lockedWriter{mu: &s.mu, w: &s.stderr}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		s.cmd.Process.Signal(os.Interrupt)
-		s.cmd.Wait()
+		s.stop()
 		if t.Failed() {
 			s.mu.Lock()
 			t.Logf("server stderr:\n%s", s.stderr.String())
 			s.mu.Unlock()
 		}
 	})
+	s.start()
+	s.tokens["admin"] = s.admin
+	return s
+}
+
+// start runs `shipgate serve` on the server's data dir and waits until it
+// listens.
+func (s *server) start() {
+	t := s.t
+	t.Helper()
+	s.url, s.admin = "", ""
+	s.cmd = exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"))
+	s.cmd.Env = append(os.Environ(), s.env...)
+	s.cmd.Dir = s.workDir // artifacts come from the directory the server starts in
+	stdout, _ := s.cmd.StdoutPipe()
+	s.cmd.Stderr = &lockedWriter{mu: &s.mu, w: &s.stderr}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -100,8 +112,14 @@ func startServer(t *testing.T, extraEnv ...string) *server {
 		for range lines {
 		}
 	}()
-	s.tokens["admin"] = s.admin
-	return s
+}
+
+// stop ends the server the way an operator does, with SIGTERM.
+func (s *server) stop() {
+	if s.cmd != nil && s.cmd.ProcessState == nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.cmd.Wait()
+	}
 }
 
 type lockedWriter struct {
@@ -433,4 +451,39 @@ func TestBadServiceFilesChangeNothing(t *testing.T) {
 		t.Fatalf("a bad file was audited as applied:\n%s", out)
 	}
 	s.fails("unauthorized", "nobody", "release", "list")
+}
+
+// A server restart loses nothing: a pending release keeps its approvals,
+// the bootstrap token is not printed again, and the release runs after the
+// second approval arrives at the new process.
+func TestRestartKeepsState(t *testing.T) {
+	s := startServer(t)
+	s.ok("admin", "user", "create", "carol", "--role", "deployer")
+	s.ok("admin", "user", "create", "alice", "--role", "approver", "--group", "release-managers")
+	s.ok("admin", "user", "create", "bob", "--role", "approver", "--group", "release-managers")
+	for _, u := range []string{"carol", "alice", "bob"} {
+		s.tokens[u] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", u))
+	}
+	f := filepath.Join(s.workDir, "shipgate.yaml")
+	os.WriteFile(f, []byte(strings.Replace(e2eService, "      requires: [staging]\n", "", 1)), 0o644)
+	s.ok("admin", "apply", "-f", f)
+	os.WriteFile(filepath.Join(s.workDir, "a.tar"), []byte("a"), 0o644)
+	r := s.create("carol", "shop", "--env", "production", "--version", "1.0", "--artifact", "a.tar")
+	s.ok("alice", "approve", fmt.Sprint(r.ID))
+
+	s.stop()
+	s.start()
+	if s.admin != "" {
+		t.Fatalf("bootstrap token printed again after a restart: %q", s.admin)
+	}
+	if got := s.show(r.ID); got.State != "pending_approval" || !strings.Contains(got.Reason, "1 of 2") {
+		t.Fatalf("after restart: %s %q", got.State, got.Reason)
+	}
+	s.ok("bob", "approve", fmt.Sprint(r.ID))
+	if out := s.ok("carol", "release", "wait", fmt.Sprint(r.ID)); !strings.Contains(out, "succeeded") {
+		t.Fatalf("wait: %s", out)
+	}
+	if out := s.ok("carol", "audit", "verify"); !strings.Contains(out, "audit chain OK") {
+		t.Fatal(out)
+	}
 }
