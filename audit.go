@@ -51,6 +51,12 @@ const (
 	ActionTokenCreated     = "token.created"
 	ActionTokenRevoked     = "token.revoked"
 	ActionAccessDenied     = "access.denied"
+
+	ActionAgentTokenCreated = "agent_token.created"
+	ActionAgentTokenRevoked = "agent_token.revoked"
+	ActionAgentRegistered   = "agent.registered"
+	ActionAgentDrained      = "agent.drained"
+	ActionAgentResumed      = "agent.resumed"
 )
 
 // NewAuditEvent makes an event with canonical details; the store assigns

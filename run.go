@@ -42,12 +42,16 @@ type JobRun struct {
 	Attempt     int        `json:"attempt"`
 	MaxAttempts int        `json:"max_attempts"`
 	Runner      string     `json:"runner,omitempty"`
+	ClaimID     string     `json:"-"`
 	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
 	ExitCode    *int       `json:"exit_code,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
 	QueuedAt    *time.Time `json:"queued_at,omitempty"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// LogTruncated counts bytes of output dropped from the front of the
+	// job's log to keep it within the server's limit.
+	LogTruncated int64 `json:"log_truncated,omitempty"`
 }
 
 // AttemptKey identifies one attempt of one job; runners use it to make a
@@ -82,6 +86,20 @@ type JobOutcome struct {
 	// Cancelled is set when the runner stopped the attempt because it was
 	// told the release was cancelled.
 	Cancelled bool `json:"cancelled,omitempty"`
+	// NotStarted says no step of the attempt was started (the runner lost
+	// the assignment before acting on it). Such an attempt does not count
+	// against the job's retries.
+	NotStarted bool `json:"not_started,omitempty"`
+}
+
+// ClaimRequest asks for a job. A runner makes up ClaimID for each claim and
+// repeats it when it retries the same claim (a lost response, a server
+// restart), so the server answers with the assignment it already made
+// instead of handing out a second one.
+type ClaimRequest struct {
+	Runner  RunnerInfo    `json:"-"`
+	ClaimID string        `json:"claim_id"`
+	Wait    time.Duration `json:"wait"`
 }
 
 // LogChunk is a piece of a job attempt's output. Seq increases by one per

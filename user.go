@@ -1,8 +1,6 @@
 package shipgate
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"slices"
 	"strings"
 	"time"
@@ -108,11 +106,7 @@ const TokenPrefix = "sgp_"
 
 // NewTokenSecret returns a fresh random token: the prefix and 160 bits of
 // randomness.
-func NewTokenSecret() string {
-	b := make([]byte, 20)
-	rand.Read(b) // never returns an error
-	return TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-}
+func NewTokenSecret() string { return NewSecret(TokenPrefix) }
 
 // HashToken is how tokens are stored and looked up. Tokens carry 160 random
 // bits, so a plain sha256 is enough: there is nothing to brute-force.

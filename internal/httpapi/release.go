@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -302,6 +303,21 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User)
 		}
 		if n := len(resp.Chunks); n > 0 {
 			resp.Next = resp.Chunks[n-1].Cursor
+		}
+		if after == 0 {
+			// Say where the front of a bounded log was dropped.
+			jobs, err := tx.ListJobs(r.Context(), id, resp.Run)
+			if err != nil {
+				return err
+			}
+			var marks []shipgate.LogChunk
+			for _, j := range jobs {
+				if j.LogTruncated > 0 && (job == "" || j.Name == job) {
+					marks = append(marks, shipgate.LogChunk{JobID: j.ID, Job: j.Name, Stream: "system",
+						Data: fmt.Sprintf("[… %d bytes of earlier output dropped to keep this job's log within the server's limit …]\n", j.LogTruncated)})
+				}
+			}
+			resp.Chunks = append(marks, resp.Chunks...)
 		}
 		page := int(limit)
 		if page <= 0 || page > 5000 {

@@ -3,7 +3,10 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -24,15 +27,19 @@ type Dispatcher struct {
 	Work *Signal
 	// Reconciler, if set, is kicked after reports so timers are recomputed.
 	Reconciler *Reconciler
+	// MaxJobLogBytes bounds each job's stored log; 0 is unbounded.
+	MaxJobLogBytes int64
 }
 
-// Claim gives runner the oldest queued job it is eligible for, waiting up to
-// wait for one to appear. ok is false when none did.
-func (d *Dispatcher) Claim(ctx context.Context, runner shipgate.RunnerInfo, wait time.Duration) (a *shipgate.Assignment, ok bool, err error) {
-	deadline := time.Now().Add(wait)
+// Claim gives the runner the oldest queued job it is eligible for, waiting
+// up to req.Wait for one to appear. ok is false when none did. A claim
+// repeated with the same ClaimID gets the assignment the first one got, as
+// long as the runner still holds it.
+func (d *Dispatcher) Claim(ctx context.Context, req shipgate.ClaimRequest) (a *shipgate.Assignment, ok bool, err error) {
+	deadline := time.Now().Add(req.Wait)
 	for {
 		ready := d.Work.C()
-		a, err := d.claimOnce(ctx, runner)
+		a, err := d.claimOnce(ctx, req)
 		if err != nil || a != nil {
 			return a, a != nil, err
 		}
@@ -52,10 +59,20 @@ func (d *Dispatcher) Claim(ctx context.Context, runner shipgate.RunnerInfo, wait
 	}
 }
 
-func (d *Dispatcher) claimOnce(ctx context.Context, runner shipgate.RunnerInfo) (*shipgate.Assignment, error) {
+func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, error) {
+	runner := req.Runner
 	var a *shipgate.Assignment
 	failed := false
 	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		if req.ClaimID != "" {
+			j, ok, err := tx.FindClaim(ctx, runner.Name, req.ClaimID)
+			if err != nil || ok {
+				if ok {
+					a, err = d.assignment(ctx, tx, j)
+				}
+				return err
+			}
+		}
 		// Page through the whole queue: jobs no runner can take must not
 		// hide the ones this runner can.
 		var cursor sqlstore.QueueCursor
@@ -69,7 +86,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, runner shipgate.RunnerInfo) 
 					continue
 				}
 				var ok bool
-				a, ok, err = d.claim(ctx, tx, runner, q.ID)
+				a, ok, err = d.claim(ctx, tx, req, q.ID)
 				if err != nil || a != nil {
 					return err
 				}
@@ -90,11 +107,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context, runner shipgate.RunnerInfo) 
 	return a, err
 }
 
-// claim hands job id to runner inside tx. A job whose secret inputs cannot
-// be decrypted with this server's key is failed with that reason instead
-// (failed is true), rather than handed out without them or left running
-// under a lease nobody holds.
-func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, runner shipgate.RunnerInfo, id int64) (a *shipgate.Assignment, failed bool, err error) {
+// claim hands job id to the runner inside tx. A job whose secret inputs
+// cannot be decrypted with this server's key is failed with that reason
+// instead (failed is true), rather than handed out without them or left
+// running under a lease nobody holds.
+func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.ClaimRequest, id int64) (a *shipgate.Assignment, failed bool, err error) {
 	j, err := tx.FindJob(ctx, id)
 	if err != nil {
 		return nil, false, err
@@ -106,14 +123,9 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, runner shipgate
 	if r.State != shipgate.StateRunning || r.Run != j.Run {
 		return nil, false, nil
 	}
-	spec, ok := r.Pipeline.Job(j.Name)
-	if !ok {
-		return nil, false, fmt.Errorf("job %s is not in the pipeline of release %d", j.Name, r.ID)
-	}
-	secrets, err := d.openSecrets(ctx, tx, r.ID)
 	now := tx.Now()
 	subject := fmt.Sprintf("release/%d", r.ID)
-	if err != nil {
+	if _, err := d.openSecrets(ctx, tx, r.ID); err != nil {
 		j.State, j.Reason, j.FinishedAt = shipgate.JobFailed, err.Error(), &now
 		if err := tx.UpdateJob(ctx, &j); err != nil {
 			return nil, false, err
@@ -127,19 +139,85 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, runner shipgate
 		return nil, true, err
 	}
 	lease := now.Add(d.LeaseTTL)
-	j.State, j.Attempt, j.Runner, j.LeaseUntil, j.StartedAt, j.FinishedAt, j.ExitCode, j.Reason =
-		shipgate.JobRunning, j.Attempt+1, runner.Name, &lease, &now, nil, nil, ""
+	j.State, j.Attempt, j.Runner, j.ClaimID, j.LeaseUntil, j.StartedAt, j.FinishedAt, j.ExitCode, j.Reason =
+		shipgate.JobRunning, j.Attempt+1, req.Runner.Name, req.ClaimID, &lease, &now, nil, nil, ""
 	if err := tx.UpdateJob(ctx, &j); err != nil {
 		return nil, false, err
 	}
-	a = &shipgate.Assignment{
+	if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobStarted, subject, map[string]any{
+		"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": req.Runner.Name,
+	})); err != nil {
+		return nil, false, err
+	}
+	a, err = d.assignment(ctx, tx, j)
+	return a, false, err
+}
+
+// assignment builds what a runner needs to execute the attempt j holds.
+func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate.JobRun) (*shipgate.Assignment, error) {
+	r, err := tx.FindRelease(ctx, j.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := r.Pipeline.Job(j.Name)
+	if !ok {
+		return nil, fmt.Errorf("job %s is not in the pipeline of release %d", j.Name, r.ID)
+	}
+	secrets, err := d.openSecrets(ctx, tx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &shipgate.Assignment{
 		Key:   shipgate.AttemptKey{ReleaseID: r.ID, Run: j.Run, Job: j.Name, Attempt: j.Attempt},
 		JobID: j.ID, Service: r.Service, Env: r.Environment, Version: r.Version,
-		Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), Secrets: secrets, LeaseUntil: lease,
+		Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), Secrets: secrets, LeaseUntil: *j.LeaseUntil,
+	}, nil
+}
+
+// Held lists the attempts runner holds, so a restarted runner can settle
+// each one from its journal.
+func (d *Dispatcher) Held(ctx context.Context, runner string) ([]shipgate.AttemptKey, error) {
+	var out []shipgate.AttemptKey
+	err := d.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		jobs, err := tx.HeldBy(ctx, runner)
+		for _, j := range jobs {
+			out = append(out, shipgate.AttemptKey{ReleaseID: j.ReleaseID, Run: j.Run, Job: j.Name, Attempt: j.Attempt})
+		}
+		return err
+	})
+	return out, err
+}
+
+// Artifact opens the artifact of an attempt the runner holds, when it is a
+// file on the server; URLs runners download themselves.
+func (d *Dispatcher) Artifact(ctx context.Context, runner string, key shipgate.AttemptKey) (io.ReadCloser, error) {
+	var loc string
+	err := d.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		j, err := current(ctx, tx, runner, key)
+		if err != nil {
+			return err
+		}
+		if j.State != shipgate.JobRunning {
+			return shipgate.Errorf(shipgate.ECONFLICT, "job %s is %s", j.Name, j.State)
+		}
+		r, err := tx.FindRelease(ctx, key.ReleaseID)
+		if err != nil {
+			return err
+		}
+		loc = r.Artifact.Location
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return a, false, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobStarted, subject, map[string]any{
-		"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": runner.Name,
-	}))
+	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact %s is a URL; download it from there", loc)
+	}
+	f, err := os.Open(strings.TrimPrefix(loc, "file://"))
+	if err != nil {
+		return nil, shipgate.Errorf(shipgate.ENOTFOUND, "artifact %s is no longer readable on the server: %v", loc, err)
+	}
+	return f, nil
 }
 
 func (d *Dispatcher) openSecrets(ctx context.Context, tx *sqlstore.Tx, releaseID int64) (map[string]string, error) {
@@ -209,7 +287,7 @@ func (d *Dispatcher) AppendLogs(ctx context.Context, runner string, key shipgate
 		if err != nil {
 			return err
 		}
-		return tx.AppendLogs(ctx, j.ID, key.Attempt, chunks)
+		return tx.AppendLogs(ctx, j.ID, key.Attempt, chunks, d.MaxJobLogBytes)
 	})
 }
 
@@ -246,6 +324,19 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details))
 		case j.State != shipgate.JobRunning:
 			return nil // a repeated report of an outcome already recorded
+		case out.NotStarted && !out.Succeeded:
+			// Nothing ran: queue it again without using up a retry.
+			j.MaxAttempts++
+			j.State, j.Reason, j.QueuedAt, j.LeaseUntil = shipgate.JobQueued, fmt.Sprintf("attempt %d was never started: %s", j.Attempt, out.Reason), &now, nil
+			details["state"], details["not_started"] = "requeued", true
+			if err := tx.UpdateJob(ctx, &j); err != nil {
+				return err
+			}
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
+				return err
+			}
+			_, _, err = Release(ctx, tx, key.ReleaseID)
+			return err
 		case out.Succeeded:
 			j.State, j.Reason = shipgate.JobSucceeded, ""
 		case j.Attempt < j.MaxAttempts:

@@ -222,7 +222,7 @@ func (p *planner) running() {
 			p.wakeAt(*j.LeaseUntil)
 			continue
 		}
-		reason := fmt.Sprintf("lease expired on runner %s", j.Runner)
+		reason := fmt.Sprintf("lease expired on agent %s", j.Runner)
 		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
 		if j.Attempt < j.MaxAttempts {
 			j.State, j.Reason, j.LeaseUntil, j.QueuedAt = shipgate.JobQueued, reason+"; retrying", nil, &p.now

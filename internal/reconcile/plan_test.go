@@ -163,12 +163,12 @@ func TestPlanLeaseExpiry(t *testing.T) {
 	js := jobs(shipgate.JobRunning, shipgate.JobWaiting, shipgate.JobWaiting, shipgate.JobWaiting)
 	js[0].LeaseUntil, js[0].Runner, js[0].Attempt, js[0].MaxAttempts = &lease, "agent-1", 1, 2
 	p := PlanRelease(Observed{Release: r, Jobs: js}, now)
-	if len(p.Jobs) != 1 || p.Jobs[0].State != shipgate.JobQueued || actions(p) != "job.retry" || !strings.Contains(p.Jobs[0].Reason, "lease expired on runner agent-1") {
+	if len(p.Jobs) != 1 || p.Jobs[0].State != shipgate.JobQueued || actions(p) != "job.retry" || !strings.Contains(p.Jobs[0].Reason, "lease expired on agent agent-1") {
 		t.Fatalf("retry: %+v %s", p.Jobs, actions(p))
 	}
 	js[0].Attempt = 2
 	p = PlanRelease(Observed{Release: r, Jobs: js}, now)
-	if p.Release == nil || p.Release.State != shipgate.StateFailed || !strings.Contains(p.Release.Reason, "lease expired on runner agent-1") {
+	if p.Release == nil || p.Release.State != shipgate.StateFailed || !strings.Contains(p.Release.Reason, "lease expired on agent agent-1") {
 		t.Fatalf("no retries left: %+v", p.Release)
 	}
 	future := now.Add(time.Minute)

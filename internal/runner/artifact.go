@@ -10,49 +10,46 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/shipgate/shipgate"
 )
 
-// fetchArtifact makes the artifact available as a local file whose sha256
-// is the release's, and returns its path. URLs are downloaded into cacheDir
-// by digest and reused; local paths are checked in place, so a file changed
-// since the release was created is caught before any step runs.
-func fetchArtifact(ctx context.Context, cacheDir string, a shipgate.Artifact) (string, error) {
-	if u, err := url.Parse(a.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		return downloadArtifact(ctx, cacheDir, a)
-	}
-	path := strings.TrimPrefix(a.Location, "file://")
-	sum, _, err := HashFile(path)
-	if err != nil {
-		return "", fmt.Errorf("artifact %s: %v", path, err)
-	}
-	if sum != a.SHA256 {
-		return "", fmt.Errorf("artifact checksum mismatch for %s: the release expects sha256 %s but the file has %s", path, a.SHA256, sum)
-	}
-	return path, nil
-}
-
-func downloadArtifact(ctx context.Context, cacheDir string, a shipgate.Artifact) (string, error) {
-	final := filepath.Join(cacheDir, "sha256", a.SHA256)
-	if sum, _, err := HashFile(final); err == nil && sum == a.SHA256 {
+// fetchArtifact makes the attempt's artifact available as a local file
+// whose sha256 is the release's, and returns its path. Files are cached by
+// digest under the work dir, so each distinct artifact is fetched once.
+// URLs are downloaded from where they point; a path names a file on the
+// server, which serves it to the runner that holds the attempt. Nothing is
+// handed to a step before its digest is checked.
+func (r *Runner) fetchArtifact(ctx context.Context, a *shipgate.Assignment) (string, error) {
+	want := a.Artifact.SHA256
+	final := filepath.Join(r.WorkDir, "artifacts", "sha256", want)
+	if sum, _, err := HashFile(final); err == nil && sum == want {
 		return final, nil
 	}
+	var body io.ReadCloser
+	if u, err := url.Parse(a.Artifact.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Artifact.Location, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("download artifact %s: %v", a.Artifact.Location, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return "", fmt.Errorf("download artifact %s: HTTP %d", a.Artifact.Location, resp.StatusCode)
+		}
+		body = resp.Body
+	} else {
+		body, err = r.Coord.Artifact(ctx, r.Info.Name, a.Key)
+		if err != nil {
+			return "", fmt.Errorf("fetch artifact %s from the server: %v", a.Artifact.Location, err)
+		}
+	}
+	defer body.Close()
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Location, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("download artifact %s: %v", a.Location, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("download artifact %s: HTTP %d", a.Location, resp.StatusCode)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(final), "download-*")
 	if err != nil {
@@ -60,15 +57,18 @@ func downloadArtifact(ctx context.Context, cacheDir string, a shipgate.Artifact)
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), resp.Body); err != nil {
+	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("download artifact %s: %v", a.Location, err)
+		return "", fmt.Errorf("fetch artifact %s: %v", a.Artifact.Location, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != a.SHA256 {
-		return "", fmt.Errorf("artifact checksum mismatch for %s: the release expects sha256 %s but the download has %s", a.Location, a.SHA256, sum)
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != want {
+		return "", fmt.Errorf("artifact checksum mismatch for %s: the release expects sha256 %s but got %s", a.Artifact.Location, want, sum)
+	}
+	if err := os.Chmod(tmp.Name(), 0o500); err != nil {
+		return "", err
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", err

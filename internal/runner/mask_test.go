@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shipgate/shipgate"
 )
@@ -15,8 +14,12 @@ import (
 // runner's own logic, so a stand-in for the server is enough here.
 type collect struct{ data strings.Builder }
 
-func (c *collect) Claim(context.Context, shipgate.RunnerInfo, time.Duration) (*shipgate.Assignment, bool, error) {
+func (c *collect) Claim(context.Context, shipgate.ClaimRequest) (*shipgate.Assignment, bool, error) {
 	return nil, false, nil
+}
+func (c *collect) Held(context.Context, string) ([]shipgate.AttemptKey, error) { return nil, nil }
+func (c *collect) Artifact(context.Context, string, shipgate.AttemptKey) (io.ReadCloser, error) {
+	return nil, io.EOF
 }
 func (c *collect) Heartbeat(context.Context, string, shipgate.AttemptKey) (shipgate.HeartbeatReply, error) {
 	return shipgate.HeartbeatReply{}, nil

@@ -2,11 +2,15 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -14,12 +18,17 @@ import (
 	"github.com/shipgate/shipgate"
 )
 
-// Coordinator is the server side of the job hand-off, as the runner needs it.
+// Coordinator is the server side of the job hand-off, as the runner needs
+// it: reconcile.Dispatcher in-process, client.Agent over HTTP.
 type Coordinator interface {
-	Claim(ctx context.Context, runner shipgate.RunnerInfo, wait time.Duration) (*shipgate.Assignment, bool, error)
+	Claim(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, bool, error)
 	Heartbeat(ctx context.Context, runner string, key shipgate.AttemptKey) (shipgate.HeartbeatReply, error)
 	AppendLogs(ctx context.Context, runner string, key shipgate.AttemptKey, chunks []shipgate.LogChunk) error
 	Finish(ctx context.Context, runner string, key shipgate.AttemptKey, out shipgate.JobOutcome) error
+	// Held lists the attempts the server thinks the runner holds.
+	Held(ctx context.Context, runner string) ([]shipgate.AttemptKey, error)
+	// Artifact opens an artifact that is a file on the server.
+	Artifact(ctx context.Context, runner string, key shipgate.AttemptKey) (io.ReadCloser, error)
 }
 
 // Runner claims and executes jobs.
@@ -36,7 +45,11 @@ type Runner struct {
 	// is stopped.
 	KillGrace time.Duration
 	Logger    *slog.Logger
+
+	running sync.Map // AttemptKey → struct{}: attempts executing in this process
 }
+
+func (r *Runner) journal() journal { return journal{dir: filepath.Join(r.WorkDir, "journal")} }
 
 // Run claims jobs until ctx ends, then waits for the jobs it is running.
 // Jobs stop early only when hard is cancelled.
@@ -53,6 +66,7 @@ func (r *Runner) Run(ctx, hard context.Context) error {
 	if err := os.MkdirAll(r.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("runner work dir: %w", err)
 	}
+	r.recover(ctx)
 	var wg sync.WaitGroup
 	for i := 0; i < r.Slots; i++ {
 		wg.Add(1)
@@ -67,9 +81,15 @@ func (r *Runner) Run(ctx, hard context.Context) error {
 
 func (r *Runner) slot(ctx, hard context.Context) {
 	backoff := 100 * time.Millisecond
+	claimID := ""
 	for ctx.Err() == nil {
-		a, ok, err := r.Coord.Claim(ctx, r.Info, 30*time.Second)
+		if claimID == "" {
+			claimID = newClaimID()
+		}
+		a, ok, err := r.Coord.Claim(ctx, shipgate.ClaimRequest{Runner: r.Info, ClaimID: claimID, Wait: 30 * time.Second})
 		if err != nil {
+			// The claim may have been granted with the answer lost; retry it
+			// under the same id so the server answers with that grant.
 			if ctx.Err() != nil {
 				return
 			}
@@ -79,19 +99,82 @@ func (r *Runner) slot(ctx, hard context.Context) {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 10*time.Second)
+			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		claimID, backoff = "", 100*time.Millisecond
 		if ok {
 			r.Execute(hard, a)
 		}
 	}
 }
 
-// Execute runs one attempt to its end and reports the outcome.
+func newClaimID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recover settles, after a restart, the attempts the server says this
+// runner holds: a recorded outcome is reported; an attempt started without
+// one is reported failed, not started again; an attempt never started
+// (the claim's answer was lost) is handed back without using up a retry.
+func (r *Runner) recover(ctx context.Context) {
+	held, err := r.Coord.Held(ctx, r.Info.Name)
+	if err != nil {
+		r.Logger.Warn("could not list held attempts; their leases will decide", "err", err)
+		return
+	}
+	j := r.journal()
+	for _, k := range held {
+		e, ok, err := j.read(k)
+		out := shipgate.JobOutcome{NotStarted: true, Reason: fmt.Sprintf("runner %s restarted before starting it", r.Info.Name)}
+		switch {
+		case err != nil:
+			r.Logger.Warn("journal unreadable", "err", err)
+			continue
+		case ok && e.Outcome != nil:
+			out = *e.Outcome
+		case ok:
+			out = shipgate.JobOutcome{Reason: fmt.Sprintf("runner %s restarted while the attempt was running; it was not started again", r.Info.Name)}
+		}
+		r.report(ctx, k, out, r.Logger.With("release", k.ReleaseID, "job", k.Job, "attempt", k.Attempt))
+	}
+	// Entries the server no longer counts as held are settled already.
+	entries, _ := j.all()
+	for _, e := range entries {
+		if !slices.Contains(held, e.Key) {
+			j.forget(e.Key)
+		}
+	}
+}
+
+// Execute runs one attempt to its end and reports the outcome. An attempt
+// this runner has started before is never started again.
 func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.JobOutcome {
 	log := r.Logger.With("release", a.Key.ReleaseID, "run", a.Key.Run, "job", a.Key.Job, "attempt", a.Key.Attempt)
+	if _, busy := r.running.LoadOrStore(a.Key, struct{}{}); busy {
+		log.Warn("attempt delivered again while running; ignored")
+		return shipgate.JobOutcome{Reason: "already running"}
+	}
+	defer r.running.Delete(a.Key)
+	j := r.journal()
+	if e, ok, err := j.read(a.Key); err != nil || ok {
+		out := shipgate.JobOutcome{Reason: "the runner started this attempt before and lost track of it; it was not started again"}
+		if err != nil {
+			out.Reason = "the runner's journal is unreadable: " + err.Error()
+		} else if e.Outcome != nil {
+			out = *e.Outcome
+		}
+		log.Warn("attempt delivered again; reporting instead of running", "outcome", out)
+		r.report(ctx, a.Key, out, log)
+		return out
+	}
+	if err := j.write(entry{Key: a.Key}); err != nil {
+		out := shipgate.JobOutcome{NotStarted: true, Reason: "the runner cannot write its journal: " + err.Error()}
+		r.report(ctx, a.Key, out, log)
+		return out
+	}
 	secrets := make([]string, 0, len(a.Secrets))
 	for _, v := range a.Secrets {
 		secrets = append(secrets, v)
@@ -123,11 +206,14 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	}
 	if ctx.Err() != nil {
 		// The runner itself is being stopped hard (server shutdown). That
-		// says nothing about the job: report nothing, let the lease run
-		// out, and let the server retry or fail the attempt as for a lost
-		// runner.
-		log.Warn("attempt interrupted by runner shutdown; leaving it to lease expiry")
+		// says nothing about the job: report nothing; the journal says it
+		// was started, so the next start of this runner reports it as
+		// interrupted (or its lease runs out first).
+		log.Warn("attempt interrupted by runner shutdown")
 		return out
+	}
+	if err := j.write(entry{Key: a.Key, Outcome: &out}); err != nil {
+		log.Warn("could not journal the outcome", "err", err)
 	}
 	r.report(ctx, a.Key, out, log)
 	return out
@@ -166,21 +252,23 @@ func (e *stopError) Error() string { return "stopped by the server: " + e.reason
 func (r *Runner) report(ctx context.Context, key shipgate.AttemptKey, out shipgate.JobOutcome, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
 	backoff := 200 * time.Millisecond
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 30; i++ {
 		err := r.Coord.Finish(ctx, r.Info.Name, key, out)
 		if err == nil {
+			r.journal().forget(key)
 			return
 		}
 		code := shipgate.ErrorCode(err)
 		if code == shipgate.ECONFLICT || code == shipgate.ENOTFOUND {
 			log.Warn("outcome not accepted", "err", err)
+			r.journal().forget(key)
 			return
 		}
 		log.Warn("reporting outcome failed; retrying", "err", err)
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	log.Error("gave up reporting outcome; the lease will expire and the server decides", "outcome", out)
+	log.Error("gave up reporting the outcome for now; it stays in the journal for the next start", "outcome", out)
 }
 
 func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *shipper) shipgate.JobOutcome {
@@ -192,7 +280,7 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 		return fail("prepare workspace: %v", err)
 	}
 	logs.flushLine("system", fmt.Sprintf("attempt %d of %d on runner %s", a.Key.Attempt, a.Job.MaxAttempts(), r.Info.Name))
-	artifact, err := fetchArtifact(ctx, filepath.Join(r.WorkDir, "artifacts"), a.Artifact)
+	artifact, err := r.fetchArtifact(ctx, a)
 	if err != nil {
 		logs.flushLine("system", err.Error())
 		return fail("%v", err)

@@ -270,20 +270,21 @@ func TestArtifactMismatchFailsBeforeSteps(t *testing.T) {
         steps:
           - run: touch "$SHIPGATE_WORKSPACE/../../ran"
 `)
+	// The release records the digest of the file as it was; the file is
+	// swapped before any runner fetched it.
+	os.WriteFile(e.artifact, []byte("swapped after release creation"), 0o644)
 	id := e.release(nil, nil)
 	r := e.wait(id)
-	if r.State != shipgate.StateSucceeded {
-		t.Fatalf("baseline release %s: %s", r.State, r.Reason)
-	}
-	os.Remove(filepath.Join(e.dir, "work", "ran"))
-	os.WriteFile(e.artifact, []byte("swapped after release creation"), 0o644)
-	id = e.release(nil, nil) // CreateRelease trusts the recorded sha: e.sha is the old one
-	r = e.wait(id)
 	if r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "checksum mismatch") {
 		t.Fatalf("release %s: %q", r.State, r.Reason)
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "work", "ran")); err == nil {
 		t.Fatal("a step ran with the wrong artifact")
+	}
+	// Restoring the file makes the next release run: the digest decides.
+	os.WriteFile(e.artifact, []byte("the artifact"), 0o644)
+	if r := e.wait(e.release(nil, nil)); r.State != shipgate.StateSucceeded {
+		t.Fatalf("release with the right artifact: %s %q", r.State, r.Reason)
 	}
 }
 
@@ -391,5 +392,75 @@ func TestHardStopLeavesTheAttemptToItsLease(t *testing.T) {
 	}
 	if rel := e.find(id); rel.State != shipgate.StateRunning {
 		t.Fatalf("release %s after a runner shutdown", rel.State)
+	}
+}
+
+func (e *env) runner(name string, hard context.Context) chan struct{} {
+	r := &runner.Runner{Coord: e.disp, Info: shipgate.RunnerInfo{Name: name, Labels: map[string]string{"role": "special"}},
+		WorkDir: filepath.Join(e.dir, name), HeartbeatInterval: 50 * time.Millisecond, KillGrace: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(hard, hard) }()
+	return done
+}
+
+// A runner that restarts while a step runs reports the attempt as
+// interrupted: it never starts it a second time.
+func TestRestartedRunnerDoesNotRerunAStartedAttempt(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        runs_on: { role: special }
+        steps:
+          - run: echo started >> "$SHIPGATE_WORKSPACE/../../../count"; sleep 300
+`)
+	hard, stop := context.WithCancel(ctx)
+	done := e.runner("special", hard)
+	id := e.release(nil, nil)
+	count := filepath.Join(e.dir, "count")
+	waitFor(t, "the step to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
+	stop()
+	<-done
+	hard2, stop2 := context.WithCancel(ctx)
+	defer stop2()
+	done2 := e.runner("special", hard2)
+	r := e.wait(id)
+	stop2()
+	<-done2
+	if r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "restarted while the attempt was running") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	if b, _ := os.ReadFile(count); strings.Count(string(b), "started") != 1 {
+		t.Fatalf("the step started %d times", strings.Count(string(b), "started"))
+	}
+}
+
+// An attempt whose claim answer never reached the runner is handed back
+// without using up a retry, and runs once.
+func TestLostClaimIsHandedBack(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        runs_on: { role: special }
+        steps:
+          - run: echo ran >> "$SHIPGATE_WORKSPACE/../../../count"
+`)
+	id := e.release(nil, nil)
+	// The server grants a claim whose answer is lost.
+	if _, ok, err := e.disp.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}}, ClaimID: "lost"}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	hard, stop := context.WithCancel(ctx)
+	defer stop()
+	done := e.runner("special", hard)
+	r := e.wait(id)
+	stop()
+	<-done
+	if r.State != shipgate.StateSucceeded {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	if j := e.jobs(id)["deploy"]; j.Attempt != 2 || j.MaxAttempts != 2 {
+		t.Fatalf("attempt %d of %d", j.Attempt, j.MaxAttempts)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "count")); strings.Count(string(b), "ran") != 1 {
+		t.Fatalf("ran %d times", strings.Count(string(b), "ran"))
 	}
 }

@@ -47,7 +47,9 @@ func (r *Runner) runProcess(ctx context.Context, argv []string, dir string, env 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.Stdout, cmd.Stderr = outW, errW // files, so Wait does not wait on pipe readers
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group, so the whole step can be signalled; and killed if
+	// the runner itself dies, so a step never runs on unsupervised.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	startErr := cmd.Start()
 	outW.Close()
 	errW.Close()

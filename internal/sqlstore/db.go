@@ -176,16 +176,20 @@ type dialect struct {
 	lockHead string
 	// lockMigrations serialises servers migrating one database at once.
 	lockMigrations, unlockMigrations string
+	// byteLength is an expression (with %s for the column) giving a text's
+	// length in bytes.
+	byteLength string
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite"}
+	sqliteDialect   = dialect{name: "sqlite", byteLength: "LENGTH(CAST(%s AS BLOB))"}
 	postgresDialect = dialect{
 		name:             "postgres",
 		dollarBinds:      true,
 		lockHead:         "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE",
 		lockMigrations:   "SELECT pg_advisory_lock(7426892001)",
 		unlockMigrations: "SELECT pg_advisory_unlock(7426892001)",
+		byteLength:       "OCTET_LENGTH(%s)",
 	}
 )
 

@@ -28,13 +28,13 @@ func (tx *Tx) CreateJobs(ctx context.Context, releaseID int64, run int, pl *ship
 	return out, nil
 }
 
-const jobColumns = `id, release_id, run, name, state, attempt, max_attempts, runner, lease_until, exit_code, reason, queued_at, started_at, finished_at`
+const jobColumns = `id, release_id, run, name, state, attempt, max_attempts, runner, claim_id, lease_until, exit_code, reason, queued_at, started_at, finished_at, log_truncated`
 
 func scanJob(sc interface{ Scan(...any) error }) (shipgate.JobRun, error) {
 	var j shipgate.JobRun
 	var lease, queued, started, finished sql.NullInt64
 	var exit sql.NullInt64
-	if err := sc.Scan(&j.ID, &j.ReleaseID, &j.Run, &j.Name, &j.State, &j.Attempt, &j.MaxAttempts, &j.Runner, &lease, &exit, &j.Reason, &queued, &started, &finished); err != nil {
+	if err := sc.Scan(&j.ID, &j.ReleaseID, &j.Run, &j.Name, &j.State, &j.Attempt, &j.MaxAttempts, &j.Runner, &j.ClaimID, &lease, &exit, &j.Reason, &queued, &started, &finished, &j.LogTruncated); err != nil {
 		return j, err
 	}
 	j.LeaseUntil, j.QueuedAt, j.StartedAt, j.FinishedAt = fromNullMicros(lease), fromNullMicros(queued), fromNullMicros(started), fromNullMicros(finished)
@@ -87,12 +87,40 @@ func (tx *Tx) UpdateJob(ctx context.Context, j *shipgate.JobRun) error {
 	if j.ExitCode != nil {
 		exit = *j.ExitCode
 	}
-	_, err := tx.exec(ctx, `UPDATE jobs SET state = ?, attempt = ?, runner = ?, lease_until = ?, exit_code = ?, reason = ?, queued_at = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-		j.State, j.Attempt, j.Runner, microsPtr(j.LeaseUntil), exit, j.Reason, microsPtr(j.QueuedAt), microsPtr(j.StartedAt), microsPtr(j.FinishedAt), j.ID)
+	_, err := tx.exec(ctx, `UPDATE jobs SET state = ?, attempt = ?, max_attempts = ?, runner = ?, claim_id = ?, lease_until = ?, exit_code = ?, reason = ?, queued_at = ?, started_at = ?, finished_at = ? WHERE id = ?`,
+		j.State, j.Attempt, j.MaxAttempts, j.Runner, j.ClaimID, microsPtr(j.LeaseUntil), exit, j.Reason, microsPtr(j.QueuedAt), microsPtr(j.StartedAt), microsPtr(j.FinishedAt), j.ID)
 	if err != nil {
 		return fmt.Errorf("update job %d: %w", j.ID, err)
 	}
 	return nil
+}
+
+// FindClaim returns the running job that runner claimed with claimID, if
+// any: the answer to a claim that is being retried.
+func (tx *Tx) FindClaim(ctx context.Context, runner, claimID string) (shipgate.JobRun, bool, error) {
+	j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? AND runner = ? AND claim_id = ?`, shipgate.JobRunning, runner, claimID))
+	if err == sql.ErrNoRows {
+		return j, false, nil
+	}
+	return j, err == nil, err
+}
+
+// HeldBy returns the running jobs whose attempt runner holds.
+func (tx *Tx) HeldBy(ctx context.Context, runner string) ([]shipgate.JobRun, error) {
+	rows, err := tx.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? AND runner = ? ORDER BY id`, shipgate.JobRunning, runner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shipgate.JobRun
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
 }
 
 // QueuedJob is a job waiting for a runner, with the labels it asks for.
@@ -136,15 +164,54 @@ func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) 
 }
 
 // AppendLogs stores log chunks of one attempt. A chunk whose seq was stored
-// before is ignored, so a runner may resend after a lost response.
-func (tx *Tx) AppendLogs(ctx context.Context, jobID int64, attempt int, chunks []shipgate.LogChunk) error {
+// before is ignored, so a runner may resend after a lost response. The job's
+// log is kept within maxBytes (0: unbounded) by dropping its oldest chunks;
+// what was dropped is counted, and readers see a marker in its place.
+func (tx *Tx) AppendLogs(ctx context.Context, jobID int64, attempt int, chunks []shipgate.LogChunk, maxBytes int64) error {
+	var added int64
 	for _, c := range chunks {
-		if _, err := tx.exec(ctx, `INSERT INTO job_logs (job_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt, seq) DO NOTHING`,
-			jobID, attempt, c.Seq, c.Stream, c.Data, micros(c.At)); err != nil {
+		res, err := tx.exec(ctx, `INSERT INTO job_logs (job_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt, seq) DO NOTHING`,
+			jobID, attempt, c.Seq, c.Stream, c.Data, micros(c.At))
+		if err != nil {
 			return fmt.Errorf("append log: %w", err)
 		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			added += int64(len(c.Data))
+		}
 	}
-	return nil
+	if added == 0 {
+		return nil
+	}
+	var size int64
+	if err := tx.queryRow(ctx, `UPDATE jobs SET log_bytes = log_bytes + ? WHERE id = ? RETURNING log_bytes`, added, jobID).Scan(&size); err != nil {
+		return err
+	}
+	if maxBytes <= 0 || size <= maxBytes {
+		return nil
+	}
+	// Drop whole chunks from the front until the log fits.
+	rows, err := tx.query(ctx, `SELECT id, `+fmt.Sprintf(tx.db.dialect.byteLength, "data")+` FROM job_logs WHERE job_id = ? ORDER BY id`, jobID)
+	if err != nil {
+		return err
+	}
+	var cut, dropped int64
+	for rows.Next() && size-dropped > maxBytes {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		cut, dropped = id, dropped+n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM job_logs WHERE job_id = ? AND id <= ?`, jobID, cut); err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `UPDATE jobs SET log_bytes = log_bytes - ?, log_truncated = log_truncated + ? WHERE id = ?`, dropped, dropped, jobID)
+	return err
 }
 
 // ListLogs returns log chunks of a release's run after cursor, optionally

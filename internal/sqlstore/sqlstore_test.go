@@ -36,6 +36,8 @@ func TestStore(t *testing.T) {
 		{"RerunNeedsFreshApprovals", testRerunNeedsFreshApprovals},
 		{"ClaimPagesThroughQueue", testClaimPagesThroughQueue},
 		{"ClaimWithWrongSecretKey", testClaimWithWrongSecretKey},
+		{"ClaimIsIdempotent", testClaimIsIdempotent},
+		{"LogsBounded", testLogsBounded},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -342,7 +344,7 @@ func finishRun(t *testing.T, db *sqlstore.DB, id int64, ok bool) {
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
 	runner := shipgate.RunnerInfo{Name: "test-runner"}
 	for i := 0; i < 20 && !find(db, id).State.Final(); i++ {
-		a, got, err := d.Claim(ctx, runner, 0)
+		a, got, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: runner})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,11 +387,11 @@ func testLifecycle(t *testing.T, engine string) {
 	// Jobs run in needs order: only deploy is claimable first.
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
 	runner := shipgate.RunnerInfo{Name: "r1"}
-	a, ok, err := d.Claim(ctx, runner, 0)
+	a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: runner})
 	if err != nil || !ok || a.Key.Job != "deploy" || a.Inputs["region"] != "eu" {
 		t.Fatalf("first claim: %+v %v %v", a, ok, err)
 	}
-	if _, ok, _ := d.Claim(ctx, shipgate.RunnerInfo{Name: "r2"}, 0); ok {
+	if _, ok, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r2"}}); ok {
 		t.Fatal("verify was claimable before deploy finished")
 	}
 	// A runner that does not hold the attempt cannot report it.
@@ -474,7 +476,7 @@ func testLeaseExpiry(t *testing.T, engine string) {
 	testutil.MustApply(t, db, testutil.ServiceYAML) // deploy has retries: 1
 	r, _ := newRelease(db, "staging", "4.0", "carol")
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: 30 * time.Second, Work: &reconcile.Signal{}}
-	a, ok, err := d.Claim(ctx, shipgate.RunnerInfo{Name: "agent-x"}, 0)
+	a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "agent-x"}})
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
@@ -490,14 +492,14 @@ func testLeaseExpiry(t *testing.T, engine string) {
 	}
 	clock.Add(11 * time.Second)
 	reconcileAll(t, db)
-	if j := job(t, db, r.ID, "deploy"); j.State != shipgate.JobQueued || !strings.Contains(j.Reason, "lease expired on runner agent-x") {
+	if j := job(t, db, r.ID, "deploy"); j.State != shipgate.JobQueued || !strings.Contains(j.Reason, "lease expired on agent agent-x") {
 		t.Fatalf("after lease expiry: %s %q", j.State, j.Reason)
 	}
 	// The old holder is told to stop and cannot report.
 	if hb, _ := d.Heartbeat(ctx, "agent-x", a.Key); !hb.Cancel {
 		t.Fatal("stale holder not told to stop")
 	}
-	a2, ok, _ := d.Claim(ctx, shipgate.RunnerInfo{Name: "agent-y"}, 0)
+	a2, ok, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "agent-y"}})
 	if !ok || a2.Key.Attempt != 2 {
 		t.Fatalf("retry claim: %+v", a2)
 	}
@@ -507,7 +509,7 @@ func testLeaseExpiry(t *testing.T, engine string) {
 	clock.Add(time.Minute)
 	reconcileAll(t, db)
 	got := find(db, r.ID)
-	if got.State != shipgate.StateFailed || !strings.Contains(got.Reason, "lease expired on runner agent-y") {
+	if got.State != shipgate.StateFailed || !strings.Contains(got.Reason, "lease expired on agent agent-y") {
 		t.Fatalf("no retries left: %s %q", got.State, got.Reason)
 	}
 	if j := job(t, db, r.ID, "verify"); j.State != shipgate.JobSkipped {
@@ -540,7 +542,7 @@ func testCancelAndRerun(t *testing.T, engine string) {
 	testutil.MustApply(t, db, testutil.ServiceYAML)
 	r, _ := newRelease(db, "staging", "5.0", "carol")
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
-	a, _, _ := d.Claim(ctx, shipgate.RunnerInfo{Name: "r"}, 0)
+	a, _, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 		_, err := tx.CancelRelease(ctx, "carol", r.ID, "wrong build")
 		return err
@@ -597,7 +599,7 @@ func testLogs(t *testing.T, engine string) {
 	testutil.MustApply(t, db, testutil.ServiceYAML)
 	r, _ := newRelease(db, "staging", "6.0", "carol")
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
-	a, _, _ := d.Claim(ctx, shipgate.RunnerInfo{Name: "r"}, 0)
+	a, _, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
 	chunk := func(seq int64, data string) shipgate.LogChunk {
 		return shipgate.LogChunk{Seq: seq, Stream: "stdout", Data: data, At: time.Now()}
 	}
@@ -829,7 +831,7 @@ func testClaimPagesThroughQueue(t *testing.T, engine string) {
 	testutil.MustApply(t, db, b.String())
 	newRelease(db, "staging", "1", "carol")
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
-	a, ok, err := d.Claim(ctx, shipgate.RunnerInfo{Name: "web-1", Labels: map[string]string{"role": "web"}}, 0)
+	a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "web-1", Labels: map[string]string{"role": "web"}}})
 	if err != nil || !ok || a.Key.Job != "here" {
 		t.Fatalf("claim behind 250 jobs for other runners: %+v %v %v", a, ok, err)
 	}
@@ -854,7 +856,7 @@ func testClaimWithWrongSecretKey(t *testing.T, engine string) {
 		return err
 	})
 	d := &reconcile.Dispatcher{DB: db, Secrets: opener, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
-	if _, ok, err := d.Claim(ctx, shipgate.RunnerInfo{Name: "r"}, 0); ok || err != nil {
+	if _, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}}); ok || err != nil {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	got := find(db, id)
@@ -862,4 +864,57 @@ func testClaimWithWrongSecretKey(t *testing.T, engine string) {
 		t.Fatalf("release %s %q", got.State, got.Reason)
 	}
 	verify(t, db)
+}
+
+func testClaimIsIdempotent(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, testutil.ServiceYAML)
+	newRelease(db, "staging", "1", "carol")
+	newRelease(db, "staging", "2", "carol") // queued behind: nothing else to hand out
+	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	req := shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "a1"}, ClaimID: "c-1"}
+	first, ok, err := d.Claim(ctx, req)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	again, ok, err := d.Claim(ctx, req)
+	if err != nil || !ok || again.Key != first.Key {
+		t.Fatalf("repeated claim: %+v %v %v, want %+v", again, ok, err, first.Key)
+	}
+	// Another runner repeating the id gets nothing of a1's.
+	if a, ok, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "a2"}, ClaimID: "c-1"}); ok {
+		t.Fatalf("a2 got %+v", a.Key)
+	}
+	held, _ := d.Held(ctx, "a1")
+	if len(held) != 1 || held[0] != first.Key {
+		t.Fatalf("held = %+v", held)
+	}
+}
+
+func testLogsBounded(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, testutil.ServiceYAML)
+	r, _ := newRelease(db, "staging", "1", "carol")
+	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}, MaxJobLogBytes: 1000}
+	a, _, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
+	for i := 1; i <= 30; i++ {
+		line := fmt.Sprintf("line %02d ü %s\n", i, strings.Repeat("x", 80))
+		if err := d.AppendLogs(ctx, "r", a.Key, []shipgate.LogChunk{{Seq: int64(i), Stream: "stdout", Data: line, At: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var text string
+	db.View(ctx, func(tx *sqlstore.Tx) error {
+		chunks, _ := tx.ListLogs(ctx, r.ID, 1, "deploy", 0, 0)
+		for _, c := range chunks {
+			text += c.Data
+		}
+		return nil
+	})
+	if len(text) > 1000 || !strings.HasSuffix(text, strings.Repeat("x", 80)+"\n") || !strings.Contains(text, "line 30") || strings.Contains(text, "line 01") {
+		t.Fatalf("bounded log (%d bytes):\n%s", len(text), text)
+	}
+	if j := job(t, db, r.ID, "deploy"); j.LogTruncated == 0 || j.LogTruncated+int64(len(text)) != 30*int64(len(fmt.Sprintf("line %02d ü %s\n", 1, strings.Repeat("x", 80)))) {
+		t.Fatalf("truncated %d + kept %d does not add up", j.LogTruncated, len(text))
+	}
 }
