@@ -42,6 +42,10 @@ const (
 	PermApprove       Permission = "release.approve"
 	PermServiceApply  Permission = "service.apply"
 	PermAdmin         Permission = "admin"
+	// PermAgent and PermAgentJoin mark the agent protocol's routes: they
+	// are not granted by roles but by an agent's credentials.
+	PermAgent     Permission = "agent"
+	PermAgentJoin Permission = "agent.join"
 )
 
 var rolePerms = map[Role][]Permission{

@@ -82,11 +82,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode >= 400 {
-		var e apiError
-		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
-			return &shipgate.Error{Code: e.Error.Code, Message: e.Error.Message}
-		}
-		return &shipgate.Error{Code: codeForStatus(resp.StatusCode), Message: fmt.Sprintf("HTTP %d from %s: %s", resp.StatusCode, u, strings.TrimSpace(string(data)))}
+		return errorFrom(resp.StatusCode, u, data)
 	}
 	if out == nil {
 		return nil
@@ -99,6 +95,21 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// errorFrom turns a failing response into a *shipgate.Error with the
+// server's code and message.
+func errorFrom(status int, u string, data []byte) error {
+	var e apiError
+	if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
+		return &shipgate.Error{Code: e.Error.Code, Message: e.Error.Message}
+	}
+	return &shipgate.Error{Code: codeForStatus(status), Message: fmt.Sprintf("HTTP %d from %s: %s", status, u, strings.TrimSpace(string(data)))}
+}
+
+func decodeError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return errorFrom(resp.StatusCode, resp.Request.URL.String(), data)
 }
 
 func codeForStatus(status int) string {

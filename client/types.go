@@ -103,3 +103,64 @@ type NewToken struct {
 	Token  *shipgate.Token `json:"token"`
 	Secret string          `json:"secret"`
 }
+
+// RegisterAgentRequest joins an agent to the server.
+type RegisterAgentRequest struct {
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels"`
+	Version  string            `json:"version,omitempty"`
+	Hostname string            `json:"hostname,omitempty"`
+}
+
+// AgentRegistration is the registered agent and the secret it uses from
+// then on; a later registration of the same name replaces the secret.
+type AgentRegistration struct {
+	Agent  *shipgate.Agent `json:"agent"`
+	Secret string          `json:"secret"`
+}
+
+// ClaimRequest asks for a job, waiting up to WaitMillis for one.
+type ClaimRequest struct {
+	ClaimID    string `json:"claim_id"`
+	WaitMillis int64  `json:"wait_ms"`
+}
+
+// ClaimResponse carries an assignment, or none.
+type ClaimResponse struct {
+	Assignment *shipgate.Assignment `json:"assignment"`
+	// Draining says the agent is draining and gets no new jobs.
+	Draining bool `json:"draining,omitempty"`
+}
+
+// AttemptRequest names one attempt.
+type AttemptRequest struct {
+	Key shipgate.AttemptKey `json:"key"`
+}
+
+// LogsRequest ships log chunks of an attempt.
+type LogsRequest struct {
+	Key    shipgate.AttemptKey `json:"key"`
+	Chunks []shipgate.LogChunk `json:"chunks"`
+}
+
+// FinishRequest reports an attempt's outcome.
+type FinishRequest struct {
+	Key     shipgate.AttemptKey `json:"key"`
+	Outcome shipgate.JobOutcome `json:"outcome"`
+}
+
+// DrainRequest starts or ends draining an agent.
+type DrainRequest struct {
+	Draining bool `json:"draining"`
+}
+
+// CreateAgentTokenRequest creates an agent join token.
+type CreateAgentTokenRequest struct {
+	Name string `json:"name,omitempty"`
+}
+
+// NewAgentToken is a freshly created join token and its secret, shown once.
+type NewAgentToken struct {
+	Token  *shipgate.AgentToken `json:"token"`
+	Secret string               `json:"secret"`
+}

@@ -96,6 +96,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.auditCommand(),
 		m.userCommand(), m.tokenCommand(), m.groupCommand(),
 		m.whoamiCommand(),
+		m.agentCommand(),
 	)
 	return root
 }

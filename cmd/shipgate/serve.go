@@ -36,6 +36,9 @@ type ServeConfig struct {
 	MaxBodyBytes  int64
 	ShutdownGrace time.Duration
 	ArtifactRoots []string
+	MaxJobLog     int64
+	LeaseTTL      time.Duration
+	LostAfter     time.Duration
 }
 
 func (m *Main) serveCommand() *cobra.Command {
@@ -71,6 +74,9 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.IntVar(&cfg.RunnerSlots, "runner-slots", 4, "jobs the local runner runs at once")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest accepted request body")
 	f.StringArrayVar(&cfg.ArtifactRoots, "artifact-root", nil, "directory artifact paths may come from (repeatable; default: the current directory); the data directory never")
+	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
+	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
+	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }
@@ -116,7 +122,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
-	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: 30 * time.Second, Work: work, Reconciler: rec}
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog}
 	roots := cfg.ArtifactRoots
 	if len(roots) == 0 {
 		wd, err := os.Getwd()
@@ -127,7 +133,8 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Artifacts: httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}},
+		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}},
+		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

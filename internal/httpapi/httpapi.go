@@ -38,10 +38,15 @@ type Handler struct {
 	MaxBodyBytes int64
 	// Artifacts fetches and hashes release artifacts.
 	Artifacts ArtifactHasher
+	// Dispatcher serves the agent protocol; AgentLostAfter is how long an
+	// agent may stay silent before it counts as lost.
+	Dispatcher     *reconcile.Dispatcher
+	AgentLostAfter time.Duration
 
 	mux       *http.ServeMux
 	touched   sync.Map // token id → last recorded use
 	anonymous refusalLimiter
+	seen      sync.Map // agent id → last recorded contact
 }
 
 // Route is one API endpoint.
@@ -51,6 +56,12 @@ type Route struct {
 	Perm    shipgate.Permission
 	Summary string
 	handle  func(w http.ResponseWriter, r *http.Request, u *shipgate.User) error
+	// agent serves routes with Perm PermAgent: the caller is an agent
+	// authenticated by the secret its registration gave it.
+	agent func(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error
+	// join serves the route with Perm PermAgentJoin: the caller holds an
+	// agent join token, checked by the handler.
+	join func(w http.ResponseWriter, r *http.Request, token string) error
 }
 
 // NewHandler builds the API over its dependencies.
@@ -79,37 +90,42 @@ func NewHandler(h *Handler) *Handler {
 	return h
 }
 
+// route is a user route: a bearer token of a user holding perm.
+func route(method, path string, perm shipgate.Permission, summary string, h func(http.ResponseWriter, *http.Request, *shipgate.User) error) Route {
+	return Route{Method: method, Path: path, Perm: perm, Summary: summary, handle: h}
+}
+
 // Routes lists every API endpoint. The OpenAPI document must describe each.
 func (h *Handler) Routes() []Route {
-	return []Route{
-		{"GET", "/api/v1/openapi.json", shipgate.PermRead, "The OpenAPI 3 description of this API", h.openAPI},
-		{"GET", "/api/v1/whoami", shipgate.PermRead, "The calling user", h.whoami},
+	return append([]Route{
+		route("GET", "/api/v1/openapi.json", shipgate.PermRead, "The OpenAPI 3 description of this API", h.openAPI),
+		route("GET", "/api/v1/whoami", shipgate.PermRead, "The calling user", h.whoami),
 
-		{"POST", "/api/v1/services", shipgate.PermServiceApply, "Apply a service file", h.applyService},
-		{"GET", "/api/v1/services", shipgate.PermRead, "List services", h.listServices},
-		{"GET", "/api/v1/services/{name}", shipgate.PermRead, "Show a service", h.getService},
-		{"GET", "/api/v1/services/{name}/revisions", shipgate.PermRead, "List a service's revisions", h.listRevisions},
-		{"GET", "/api/v1/services/{name}/revisions/{revision}", shipgate.PermRead, "Show one revision with its source", h.getRevision},
+		route("POST", "/api/v1/services", shipgate.PermServiceApply, "Apply a service file", h.applyService),
+		route("GET", "/api/v1/services", shipgate.PermRead, "List services", h.listServices),
+		route("GET", "/api/v1/services/{name}", shipgate.PermRead, "Show a service", h.getService),
+		route("GET", "/api/v1/services/{name}/revisions", shipgate.PermRead, "List a service's revisions", h.listRevisions),
+		route("GET", "/api/v1/services/{name}/revisions/{revision}", shipgate.PermRead, "Show one revision with its source", h.getRevision),
 
-		{"POST", "/api/v1/releases", shipgate.PermReleaseCreate, "Prepare a release", h.createRelease},
-		{"GET", "/api/v1/releases", shipgate.PermRead, "List releases", h.listReleases},
-		{"GET", "/api/v1/releases/{id}", shipgate.PermRead, "Show a release with approvals, jobs and timeline", h.getRelease},
-		{"POST", "/api/v1/releases/{id}/approve", shipgate.PermApprove, "Approve a release digest", h.approve},
-		{"POST", "/api/v1/releases/{id}/reject", shipgate.PermApprove, "Reject a release", h.reject},
-		{"POST", "/api/v1/releases/{id}/cancel", shipgate.PermReleaseCancel, "Cancel a release", h.cancel},
-		{"POST", "/api/v1/releases/{id}/rerun", shipgate.PermReleaseRerun, "Start a new run of a failed release", h.rerun},
-		{"GET", "/api/v1/releases/{id}/logs", shipgate.PermRead, "Read job logs", h.logs},
+		route("POST", "/api/v1/releases", shipgate.PermReleaseCreate, "Prepare a release", h.createRelease),
+		route("GET", "/api/v1/releases", shipgate.PermRead, "List releases", h.listReleases),
+		route("GET", "/api/v1/releases/{id}", shipgate.PermRead, "Show a release with approvals, jobs and timeline", h.getRelease),
+		route("POST", "/api/v1/releases/{id}/approve", shipgate.PermApprove, "Approve a release digest", h.approve),
+		route("POST", "/api/v1/releases/{id}/reject", shipgate.PermApprove, "Reject a release", h.reject),
+		route("POST", "/api/v1/releases/{id}/cancel", shipgate.PermReleaseCancel, "Cancel a release", h.cancel),
+		route("POST", "/api/v1/releases/{id}/rerun", shipgate.PermReleaseRerun, "Start a new run of a failed release", h.rerun),
+		route("GET", "/api/v1/releases/{id}/logs", shipgate.PermRead, "Read job logs", h.logs),
 
-		{"GET", "/api/v1/audit", shipgate.PermRead, "Read the audit log", h.listAudit},
+		route("GET", "/api/v1/audit", shipgate.PermRead, "Read the audit log", h.listAudit),
 
-		{"GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers},
-		{"POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser},
-		{"GET", "/api/v1/groups", shipgate.PermRead, "List groups", h.listGroups},
-		{"POST", "/api/v1/groups/{name}/members", shipgate.PermAdmin, "Add a user to a group", h.addGroupMember},
-		{"GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens},
-		{"POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken},
-		{"DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken},
-	}
+		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
+		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),
+		route("GET", "/api/v1/groups", shipgate.PermRead, "List groups", h.listGroups),
+		route("POST", "/api/v1/groups/{name}/members", shipgate.PermAdmin, "Add a user to a group", h.addGroupMember),
+		route("GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens),
+		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
+		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken),
+	}, h.agentRoutes()...)
 }
 
 // ServeHTTP implements http.Handler.
@@ -135,6 +151,24 @@ func textOK(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune
 
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch rt.Perm {
+		case shipgate.PermAgentJoin:
+			token, _ := bearer(r)
+			if err := rt.join(w, r, token); err != nil {
+				h.fail(w, r, nil, err)
+			}
+			return
+		case shipgate.PermAgent:
+			a, err := h.authenticateAgent(r)
+			if err != nil {
+				h.fail(w, r, nil, err)
+				return
+			}
+			if err := rt.agent(w, r, a); err != nil {
+				h.fail(w, r, nil, err)
+			}
+			return
+		}
 		u, err := h.authenticate(r)
 		if err != nil {
 			h.fail(w, r, nil, err)
@@ -161,13 +195,19 @@ func rolesString(roles []shipgate.Role) string {
 	return strings.Join(s, ", ")
 }
 
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret = strings.TrimSpace(secret)
+	return secret, ok && secret != ""
+}
+
 func (h *Handler) authenticate(r *http.Request) (*shipgate.User, error) {
-	auth := r.Header.Get("Authorization")
-	secret, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || secret == "" {
+	secret, ok := bearer(r)
+	if !ok {
 		return nil, shipgate.Errorf(shipgate.EUNAUTHORIZED, "missing token: send \"Authorization: Bearer <token>\"")
 	}
-	u, id, err := h.DB.Authenticate(r.Context(), strings.TrimSpace(secret))
+	u, id, err := h.DB.Authenticate(r.Context(), secret)
 	if err != nil {
 		return nil, err
 	}

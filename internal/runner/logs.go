@@ -14,8 +14,9 @@ import (
 
 // Sizes that shape log chunks.
 const (
-	maxLineBuffer = 8 << 10  // a partial line longer than this is shipped as is
-	maxChunkData  = 32 << 10 // chunks are merged up to this size
+	maxLineBuffer = 8 << 10   // a partial line longer than this is shipped as is
+	maxChunkData  = 32 << 10  // chunks are merged up to this size
+	maxBatch      = 256 << 10 // bytes of chunks per request
 	shipInterval  = 250 * time.Millisecond
 )
 
@@ -136,7 +137,14 @@ func (s *shipper) run() {
 	failures := 0
 	for {
 		s.mu.Lock()
-		batch := append([]shipgate.LogChunk(nil), s.pending...)
+		// One request carries at most maxBatch bytes, well inside the
+		// server's request size limit.
+		n, size := 0, 0
+		for n < len(s.pending) && (n == 0 || size+len(s.pending[n].Data) <= maxBatch) {
+			size += len(s.pending[n].Data)
+			n++
+		}
+		batch := append([]shipgate.LogChunk(nil), s.pending[:n]...)
 		s.inflight = len(batch)
 		closed := s.closed
 		s.mu.Unlock()

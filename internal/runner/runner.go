@@ -45,6 +45,10 @@ type Runner struct {
 	// is stopped.
 	KillGrace time.Duration
 	Logger    *slog.Logger
+	// Unauthorized, if set, is called when the server refuses the runner's
+	// credentials (revoked, or replaced by a newer registration); claiming
+	// stops either way.
+	Unauthorized func(error)
 
 	running sync.Map // AttemptKey → struct{}: attempts executing in this process
 }
@@ -63,6 +67,11 @@ func (r *Runner) Run(ctx, hard context.Context) error {
 	if r.KillGrace <= 0 {
 		r.KillGrace = 5 * time.Second
 	}
+	abs, err := filepath.Abs(r.WorkDir)
+	if err != nil {
+		return fmt.Errorf("runner work dir: %w", err)
+	}
+	r.WorkDir = abs // steps run in other directories; paths handed to them must be absolute
 	if err := os.MkdirAll(r.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("runner work dir: %w", err)
 	}
@@ -91,6 +100,13 @@ func (r *Runner) slot(ctx, hard context.Context) {
 			// The claim may have been granted with the answer lost; retry it
 			// under the same id so the server answers with that grant.
 			if ctx.Err() != nil {
+				return
+			}
+			if shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED {
+				r.Logger.Error("the server refuses this runner's credentials; no more claims", "err", err)
+				if r.Unauthorized != nil {
+					r.Unauthorized(err)
+				}
 				return
 			}
 			r.Logger.Warn("claim failed", "runner", r.Info.Name, "err", err)
@@ -279,7 +295,7 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail("prepare workspace: %v", err)
 	}
-	logs.flushLine("system", fmt.Sprintf("attempt %d of %d on runner %s", a.Key.Attempt, a.Job.MaxAttempts(), r.Info.Name))
+	logs.flushLine("system", fmt.Sprintf("attempt %d of %d on agent %s", a.Key.Attempt, a.Job.MaxAttempts(), r.Info.Name))
 	artifact, err := r.fetchArtifact(ctx, a)
 	if err != nil {
 		logs.flushLine("system", err.Error())

@@ -1,0 +1,128 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
+
+// RegisterAgent joins an agent using c.Token as the agent join token.
+func (c *Client) RegisterAgent(ctx context.Context, req RegisterAgentRequest) (*AgentRegistration, error) {
+	var out AgentRegistration
+	return &out, c.do(ctx, "POST", "/agent/register", nil, req, &out)
+}
+
+// Agents lists agents with their state.
+func (c *Client) Agents(ctx context.Context) ([]*shipgate.Agent, error) {
+	var out []*shipgate.Agent
+	return out, c.do(ctx, "GET", "/agents", nil, nil, &out)
+}
+
+// DrainAgent stops (or, with draining false, resumes) handing jobs to an
+// agent.
+func (c *Client) DrainAgent(ctx context.Context, name string, draining bool) (*shipgate.Agent, error) {
+	var out shipgate.Agent
+	return &out, c.do(ctx, "POST", "/agents/"+url.PathEscape(name)+"/drain", nil, DrainRequest{Draining: draining}, &out)
+}
+
+// AgentTokens lists agent join tokens.
+func (c *Client) AgentTokens(ctx context.Context) ([]shipgate.AgentToken, error) {
+	var out []shipgate.AgentToken
+	return out, c.do(ctx, "GET", "/agent-tokens", nil, nil, &out)
+}
+
+// CreateAgentToken creates an agent join token; the secret is in the result.
+func (c *Client) CreateAgentToken(ctx context.Context, name string) (*NewAgentToken, error) {
+	var out NewAgentToken
+	return &out, c.do(ctx, "POST", "/agent-tokens", nil, CreateAgentTokenRequest{Name: name}, &out)
+}
+
+// RevokeAgentToken revokes a join token; agents that joined with it are
+// refused from then on.
+func (c *Client) RevokeAgentToken(ctx context.Context, id int64) error {
+	return c.do(ctx, "DELETE", "/agent-tokens/"+itoa(id), nil, nil, nil)
+}
+
+// Agent speaks the agent protocol as one registered agent. It is the
+// runner's Coordinator over HTTP: the runner name arguments are ignored,
+// because the server knows the agent by its secret.
+type Agent struct {
+	c *Client
+	// CallTimeout bounds each call but a claim, which waits longer.
+	CallTimeout time.Duration
+}
+
+// NewAgent returns the protocol client for an agent with this secret.
+func NewAgent(baseURL, secret string) *Agent {
+	c := New(baseURL, secret)
+	c.UserAgent = "shipgate-agent"
+	return &Agent{c: c, CallTimeout: 30 * time.Second}
+}
+
+func (a *Agent) timeout(ctx context.Context, extra time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.CallTimeout+extra)
+}
+
+// Claim asks for a job, long-polling up to req.Wait.
+func (a *Agent) Claim(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, bool, error) {
+	ctx, cancel := a.timeout(ctx, req.Wait)
+	defer cancel()
+	var out ClaimResponse
+	err := a.c.do(ctx, "POST", "/agent/claim", nil, ClaimRequest{ClaimID: req.ClaimID, WaitMillis: req.Wait.Milliseconds()}, &out)
+	return out.Assignment, out.Assignment != nil, err
+}
+
+// Heartbeat extends the lease of an attempt.
+func (a *Agent) Heartbeat(ctx context.Context, _ string, key shipgate.AttemptKey) (shipgate.HeartbeatReply, error) {
+	ctx, cancel := a.timeout(ctx, 0)
+	defer cancel()
+	var out shipgate.HeartbeatReply
+	return out, a.c.do(ctx, "POST", "/agent/heartbeat", nil, AttemptRequest{Key: key}, &out)
+}
+
+// AppendLogs ships log chunks of an attempt.
+func (a *Agent) AppendLogs(ctx context.Context, _ string, key shipgate.AttemptKey, chunks []shipgate.LogChunk) error {
+	ctx, cancel := a.timeout(ctx, 0)
+	defer cancel()
+	return a.c.do(ctx, "POST", "/agent/logs", nil, LogsRequest{Key: key, Chunks: chunks}, nil)
+}
+
+// Finish reports the outcome of an attempt.
+func (a *Agent) Finish(ctx context.Context, _ string, key shipgate.AttemptKey, out shipgate.JobOutcome) error {
+	ctx, cancel := a.timeout(ctx, 0)
+	defer cancel()
+	return a.c.do(ctx, "POST", "/agent/finish", nil, FinishRequest{Key: key, Outcome: out}, nil)
+}
+
+// Held lists the attempts the server thinks this agent holds.
+func (a *Agent) Held(ctx context.Context, _ string) ([]shipgate.AttemptKey, error) {
+	ctx, cancel := a.timeout(ctx, 0)
+	defer cancel()
+	var out []shipgate.AttemptKey
+	return out, a.c.do(ctx, "GET", "/agent/held", nil, nil, &out)
+}
+
+// Artifact downloads the artifact of a held attempt from the server.
+func (a *Agent) Artifact(ctx context.Context, _ string, key shipgate.AttemptKey) (io.ReadCloser, error) {
+	q := url.Values{"release": {itoa(key.ReleaseID)}, "run": {strconv.Itoa(key.Run)}, "job": {key.Job}, "attempt": {strconv.Itoa(key.Attempt)}}
+	req, err := http.NewRequestWithContext(ctx, "GET", a.c.BaseURL+"/api/v1/agent/artifact?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.c.Token)
+	resp, err := a.c.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach shipgate server at %s: %w", a.c.BaseURL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp.Body, nil
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/runner"
+	"github.com/spf13/cobra"
+)
+
+// AgentConfig is everything `shipgate agent` is configured with.
+type AgentConfig struct {
+	Name          string
+	Labels        map[string]string
+	WorkDir       string
+	Slots         int
+	ShutdownGrace time.Duration
+}
+
+func (m *Main) agentCommand() *cobra.Command {
+	cfg := AgentConfig{}
+	var labels []string
+	cmd := &cobra.Command{
+		Use:   "agent --server URL --token AGENT_TOKEN --labels k=v,…",
+		Short: "Run jobs on this host for a shipgate server; also: list, drain and agent tokens",
+		Long: `Run an agent: it registers with the server using an agent join token
+(shipgate agent token create), then claims jobs whose runs_on labels it has,
+runs them, and streams their logs. The token can also come from
+$SHIPGATE_AGENT_TOKEN.
+
+On SIGTERM it takes no new jobs and lets running ones finish (up to
+--shutdown-grace); a second signal stops at once. A restarted agent settles
+the attempts it held from its journal in --work-dir and never starts one
+twice.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if cfg.Labels, err = parseLabels(labels); err != nil {
+				return err
+			}
+			return m.runAgent(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "agent name (default: the host name)")
+	f.StringSliceVar(&labels, "labels", nil, "labels jobs select this agent by, k=v,…")
+	f.StringVar(&cfg.WorkDir, "work-dir", "./shipgate-agent", "directory for workspaces, the artifact cache and the attempt journal")
+	f.IntVar(&cfg.Slots, "slots", 2, "jobs run at once")
+	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 5*time.Minute, "on SIGTERM, how long running jobs may take to finish")
+	cmd.AddCommand(m.agentListCommand(), m.agentDrainCommand(), m.agentTokenCommand())
+	return cmd
+}
+
+func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
+	logger := slog.New(slog.NewTextHandler(m.Stderr, nil))
+	c := m.client()
+	if c.Token == "" {
+		c.Token = m.Getenv("SHIPGATE_AGENT_TOKEN")
+	}
+	if !strings.HasPrefix(c.Token, shipgate.AgentTokenPrefix) {
+		return fmt.Errorf("an agent needs an agent token (%s…) from `shipgate agent token create`, via --token or $SHIPGATE_AGENT_TOKEN", shipgate.AgentTokenPrefix)
+	}
+	host, _ := os.Hostname()
+	if cfg.Name == "" {
+		cfg.Name = strings.ToLower(strings.SplitN(host, ".", 2)[0])
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+		return err
+	}
+	// Register, waiting for the server if it is not up yet.
+	var reg *client.AgentRegistration
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		var err error
+		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host})
+		if err == nil {
+			break
+		}
+		var se *shipgate.Error
+		if errors.As(err, &se) {
+			return err // refused: wrong token, bad name or labels
+		}
+		logger.Warn("server not reachable; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels))
+
+	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
+	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHard()
+	var refused error
+	r := &runner.Runner{
+		Coord:   client.NewAgent(c.BaseURL, reg.Secret),
+		Info:    reg.Agent.Info(),
+		WorkDir: filepath.Clean(cfg.WorkDir),
+		Slots:   cfg.Slots,
+		Logger:  logger,
+		Unauthorized: func(err error) {
+			refused = err
+			stopClaiming()
+		},
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(claimCtx, hardCtx) }()
+	select {
+	case <-done:
+		if refused != nil {
+			return fmt.Errorf("the server no longer accepts this agent: %w", refused)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	logger.Info("stopping: no new jobs; running ones may finish. Send the signal again to stop at once")
+	second := make(chan os.Signal, 1)
+	signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(second)
+	stopClaiming()
+	select {
+	case <-done:
+	case <-second:
+		logger.Warn("second signal: stopping running jobs")
+		stopHard()
+		<-done
+	case <-time.After(cfg.ShutdownGrace):
+		logger.Warn("jobs still running after the grace period; stopping them")
+		stopHard()
+		<-done
+	}
+	return nil
+}
+
+func formatLabels(labels map[string]string) string {
+	if len(labels) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + labels[k]
+	}
+	return strings.Join(keys, ",")
+}
+
+func (m *Main) agentListCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List agents with their state and when they were last seen",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			agents, err := m.client().Agents(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return m.render(agents, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tHOST\tVERSION\tLAST SEEN")
+				for _, a := range agents {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, formatLabels(a.Labels), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func (m *Main) agentDrainCommand() *cobra.Command {
+	var undo bool
+	cmd := &cobra.Command{
+		Use:   "drain NAME",
+		Short: "Let an agent finish its jobs and take no new ones (--undo takes it back)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := m.client().DrainAgent(cmd.Context(), args[0], !undo)
+			if err != nil {
+				return err
+			}
+			return m.render(a, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "agent %s is %s\n", a.Name, a.State)
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&undo, "undo", false, "hand the agent jobs again")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func (m *Main) agentTokenCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Manage agent join tokens (admin)"}
+	var name string
+	create := &cobra.Command{
+		Use:   "create [--name N]",
+		Short: "Create an agent join token and print it; it is shown only this once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := m.client().CreateAgentToken(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			return m.render(t, func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, t.Secret)
+				return err
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "what the token is for")
+	m.addOutputFlag(create)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List agent join tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ts, err := m.client().AgentTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return m.render(ts, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tBY\tREVOKED")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, fmtTime(t.CreatedAt), t.CreatedBy, fmtTimePtr(t.RevokedAt))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	m.addOutputFlag(list)
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an agent join token; agents that joined with it are refused",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a token id", args[0])
+			}
+			if err := m.client().RevokeAgentToken(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "agent token %d revoked\n", id)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}

@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// maxClaimWait bounds how long a claim long-polls.
+const maxClaimWait = 60 * time.Second
+
+func (h *Handler) agentRoutes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/api/v1/agents", Perm: shipgate.PermRead, Summary: "List agents", handle: h.listAgents},
+		{Method: "POST", Path: "/api/v1/agents/{name}/drain", Perm: shipgate.PermAdmin, Summary: "Drain an agent or take it back", handle: h.drainAgent},
+		{Method: "GET", Path: "/api/v1/agent-tokens", Perm: shipgate.PermAdmin, Summary: "List agent join tokens", handle: h.listAgentTokens},
+		{Method: "POST", Path: "/api/v1/agent-tokens", Perm: shipgate.PermAdmin, Summary: "Create an agent join token", handle: h.createAgentToken},
+		{Method: "DELETE", Path: "/api/v1/agent-tokens/{id}", Perm: shipgate.PermAdmin, Summary: "Revoke an agent join token", handle: h.revokeAgentToken},
+
+		{Method: "POST", Path: "/api/v1/agent/register", Perm: shipgate.PermAgentJoin, Summary: "Register an agent with a join token", join: h.registerAgent},
+		{Method: "POST", Path: "/api/v1/agent/claim", Perm: shipgate.PermAgent, Summary: "Claim a job (long poll)", agent: h.agentClaim},
+		{Method: "POST", Path: "/api/v1/agent/heartbeat", Perm: shipgate.PermAgent, Summary: "Extend an attempt's lease", agent: h.agentHeartbeat},
+		{Method: "POST", Path: "/api/v1/agent/logs", Perm: shipgate.PermAgent, Summary: "Append log chunks of an attempt", agent: h.agentLogs},
+		{Method: "POST", Path: "/api/v1/agent/finish", Perm: shipgate.PermAgent, Summary: "Report an attempt's outcome", agent: h.agentFinish},
+		{Method: "GET", Path: "/api/v1/agent/held", Perm: shipgate.PermAgent, Summary: "List the attempts this agent holds", agent: h.agentHeld},
+		{Method: "GET", Path: "/api/v1/agent/artifact", Perm: shipgate.PermAgent, Summary: "Download the artifact of a held attempt", agent: h.agentArtifact},
+	}
+}
+
+func (h *Handler) lostAfter() time.Duration {
+	if h.AgentLostAfter > 0 {
+		return h.AgentLostAfter
+	}
+	return 45 * time.Second
+}
+
+// authenticateAgent checks an agent's secret and records the contact (at
+// most every few seconds: it is bookkeeping, not worth a write per call).
+func (h *Handler) authenticateAgent(r *http.Request) (*shipgate.Agent, error) {
+	secret, ok := bearer(r)
+	if !ok {
+		return nil, shipgate.Errorf(shipgate.EUNAUTHORIZED, "missing agent credentials: send \"Authorization: Bearer <agent secret>\"")
+	}
+	a, err := h.DB.AuthenticateAgent(r.Context(), secret)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if last, ok := h.seen.Load(a.ID); !ok || now.Sub(last.(time.Time)) > 5*time.Second {
+		h.seen.Store(a.ID, now)
+		if err := h.DB.TouchAgent(r.Context(), a.ID); err != nil {
+			h.Logger.Warn("record agent contact", "err", err)
+		}
+	}
+	return a, nil
+}
+
+func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token string) error {
+	if token == "" {
+		return shipgate.Errorf(shipgate.EUNAUTHORIZED, "missing agent token: send \"Authorization: Bearer <agent token>\"")
+	}
+	var req client.RegisterAgentRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	a := &shipgate.Agent{Name: req.Name, Labels: req.Labels, Version: req.Version, Hostname: req.Hostname}
+	if a.Labels == nil {
+		a.Labels = map[string]string{}
+	}
+	secret := shipgate.NewSecret(shipgate.AgentSecretPrefix)
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), token, a, secret) }); err != nil {
+		return err
+	}
+	a.State = a.StateAt(time.Now(), h.lostAfter())
+	writeJSON(w, http.StatusOK, client.AgentRegistration{Agent: a, Secret: secret})
+	return nil
+}
+
+func (h *Handler) agentClaim(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	var req client.ClaimRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	wait := min(time.Duration(req.WaitMillis)*time.Millisecond, maxClaimWait)
+	if a.Draining {
+		// A draining agent finishes what it has and gets nothing new; it
+		// still waits, so it does not spin.
+		select {
+		case <-r.Context().Done():
+		case <-time.After(wait):
+		}
+		writeJSON(w, http.StatusOK, client.ClaimResponse{Draining: true})
+		return nil
+	}
+	asg, _, err := h.Dispatcher.Claim(r.Context(), shipgate.ClaimRequest{Runner: a.Info(), ClaimID: req.ClaimID, Wait: wait})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, client.ClaimResponse{Assignment: asg})
+	return nil
+}
+
+func (h *Handler) agentHeartbeat(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	var req client.AttemptRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	reply, err := h.Dispatcher.Heartbeat(r.Context(), a.Name, req.Key)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+func (h *Handler) agentLogs(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	var req client.LogsRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := h.Dispatcher.AppendLogs(r.Context(), a.Name, req.Key, req.Chunks); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"accepted": len(req.Chunks)})
+	return nil
+}
+
+func (h *Handler) agentFinish(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	var req client.FinishRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := h.Dispatcher.Finish(r.Context(), a.Name, req.Key, req.Outcome); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"recorded": true})
+	return nil
+}
+
+func (h *Handler) agentHeld(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	held, err := h.Dispatcher.Held(r.Context(), a.Name)
+	if err != nil {
+		return err
+	}
+	if held == nil {
+		held = []shipgate.AttemptKey{}
+	}
+	writeJSON(w, http.StatusOK, held)
+	return nil
+}
+
+func (h *Handler) agentArtifact(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	q := r.URL.Query()
+	key := shipgate.AttemptKey{Job: q.Get("job")}
+	var err error
+	if key.ReleaseID, err = queryInt(r, "release"); err != nil {
+		return err
+	}
+	run, err := queryInt(r, "run")
+	if err != nil {
+		return err
+	}
+	attempt, err := queryInt(r, "attempt")
+	if err != nil {
+		return err
+	}
+	key.Run, key.Attempt = int(run), int(attempt)
+	f, err := h.Dispatcher.Artifact(r.Context(), a.Name, key)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, err = io.Copy(w, f)
+	if err != nil {
+		h.Logger.Warn("artifact download interrupted", "agent", a.Name, "err", err)
+	}
+	return nil
+}
+
+func (h *Handler) listAgents(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var out []*shipgate.Agent
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ListAgents(r.Context())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, a := range out {
+		a.State = a.StateAt(now, h.lostAfter())
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) drainAgent(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req client.DrainRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	var a *shipgate.Agent
+	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		a, err = tx.SetAgentDraining(r.Context(), u.Name, r.PathValue("name"), req.Draining)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.State = a.StateAt(time.Now(), h.lostAfter())
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (h *Handler) listAgentTokens(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var out []shipgate.AgentToken
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ListAgentTokens(r.Context())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) createAgentToken(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req client.CreateAgentTokenRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	secret := shipgate.NewSecret(shipgate.AgentTokenPrefix)
+	var t *shipgate.AgentToken
+	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		t, err = tx.CreateAgentToken(r.Context(), u.Name, req.Name, secret)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, client.NewAgentToken{Token: t, Secret: secret})
+	return nil
+}
+
+func (h *Handler) revokeAgentToken(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RevokeAgentToken(r.Context(), u.Name, id) }); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
+	return nil
+}
+
