@@ -263,4 +263,3 @@ func (h *Handler) revokeAgentToken(w http.ResponseWriter, r *http.Request, u *sh
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
 	return nil
 }
-
