@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
@@ -39,7 +40,8 @@ func newFixtureOn(t testing.TB, engine string) *fixture {
 	db := testutil.NewStore(t, engine)
 	box, _ := shipgate.NewSecretBox(make([]byte, shipgate.SecretKeySize))
 	rec := reconcile.NewReconciler(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Reconciler: rec, Work: rec.Changed, Secrets: box, MaxBodyBytes: 64 << 10,
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: time.Minute, Work: rec.Changed, Reconciler: rec}
+	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Reconciler: rec, Work: rec.Changed, Secrets: box, MaxBodyBytes: 256 << 10, Dispatcher: disp,
 		Artifacts: httpapi.ArtifactHasher{Roots: []string{os.TempDir()}, Deny: []string{filepath.Join(os.TempDir(), "shipgate-denied")}},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 	f := &fixture{db: db, h: h, srv: httptest.NewServer(h), tokens: map[string]string{}}
@@ -125,7 +127,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	f := newFixture(t)
 	admin := f.tokens["admin"]
 	before, _ := f.db.VerifyAudit(ctx)
-	big := `{"source":"` + strings.Repeat("a", 70<<10) + `"}`
+	big := `{"source":"` + strings.Repeat("a", 300<<10) + `"}`
 	tests := []struct {
 		name, path, body string
 		status           int
