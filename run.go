@@ -76,6 +76,9 @@ type Assignment struct {
 	Inputs     map[string]string `json:"inputs"`
 	Secrets    map[string]string `json:"secrets,omitempty"`
 	LeaseUntil time.Time         `json:"lease_until"`
+	// LeaseTTL is how long each heartbeat extends the lease; runners
+	// heartbeat well within it.
+	LeaseTTL Duration `json:"lease_ttl"`
 }
 
 // JobOutcome is what a runner reports when an attempt ends.

@@ -50,11 +50,18 @@ type server struct {
 	tokens  map[string]string
 	workDir string
 	env     []string
+	args    []string // extra serve flags
 }
 
 func startServer(t *testing.T, extraEnv ...string) *server {
 	t.Helper()
-	s := &server{t: t, dir: t.TempDir(), tokens: map[string]string{}, env: extraEnv}
+	return startServerWith(t, nil, extraEnv...)
+}
+
+// startServerWith starts serve with extra flags.
+func startServerWith(t *testing.T, args []string, extraEnv ...string) *server {
+	t.Helper()
+	s := &server{t: t, dir: t.TempDir(), tokens: map[string]string{}, env: extraEnv, args: args}
 	s.workDir = t.TempDir()
 	t.Cleanup(func() {
 		s.stop()
@@ -75,7 +82,7 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.url, s.admin = "", ""
-	s.cmd = exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"))
+	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data")}, s.args...)...)
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Dir = s.workDir // artifacts come from the directory the server starts in
 	stdout, _ := s.cmd.StdoutPipe()

@@ -171,6 +171,7 @@ func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate
 		Key:   shipgate.AttemptKey{ReleaseID: r.ID, Run: j.Run, Job: j.Name, Attempt: j.Attempt},
 		JobID: j.ID, Service: r.Service, Env: r.Environment, Version: r.Version,
 		Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), Secrets: secrets, LeaseUntil: *j.LeaseUntil,
+		LeaseTTL: shipgate.Duration(d.LeaseTTL),
 	}, nil
 }
 

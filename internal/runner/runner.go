@@ -206,7 +206,11 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, timeout, fmt.Errorf("timed out after %s", timeout))
 	defer cancelTimeout()
 	hbDone := make(chan struct{})
-	go r.heartbeat(jobCtx, a.Key, cancel, hbDone, log)
+	interval := r.HeartbeatInterval
+	if ttl := a.LeaseTTL.Std(); ttl > 0 {
+		interval = max(min(interval, ttl/3), 50*time.Millisecond) // several beats per lease
+	}
+	go r.heartbeat(jobCtx, a.Key, interval, cancel, hbDone, log)
 
 	out := r.execute(jobCtx, a, logs)
 	cancel(nil)
@@ -235,9 +239,9 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	return out
 }
 
-func (r *Runner) heartbeat(ctx context.Context, key shipgate.AttemptKey, cancel context.CancelCauseFunc, done chan<- struct{}, log *slog.Logger) {
+func (r *Runner) heartbeat(ctx context.Context, key shipgate.AttemptKey, interval time.Duration, cancel context.CancelCauseFunc, done chan<- struct{}, log *slog.Logger) {
 	defer close(done)
-	t := time.NewTicker(r.HeartbeatInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
