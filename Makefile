@@ -1,12 +1,23 @@
 # The whole test suite: vet, then every test with the race detector. The
 # store conformance suite starts a throwaway PostgreSQL 15 cluster from the
 # machine's binaries (initdb, pg_ctl); with CI=true a missing PostgreSQL is a
-# failure, not a skip.
+# failure, not a skip. The crash tests (20 trials of kill -9 on the server)
+# run on their own, once on SQLite and once on PostgreSQL, and print their
+# trial counts.
 .PHONY: test build bench
+
+# pipefail: a failing test must fail the target even when its output is
+# filtered.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+CRASH = TestCrashRecovery
 
 test:
 	go vet ./...
-	go test -race -count=1 ./...
+	go test -race -count=1 -skip '$(CRASH)' ./...
+	go test -race -count=1 -run '$(CRASH)$$' -v ./cmd/shipgate
+	go test -race -count=1 -run '$(CRASH)Postgres$$' -v ./cmd/shipgate
 
 build:
 	go build -o bin/shipgate ./cmd/shipgate

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/testutil"
 	_ "modernc.org/sqlite"
 )
 
@@ -35,6 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testutil.StopPostgres()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -51,6 +54,16 @@ type server struct {
 	workDir string
 	env     []string
 	args    []string // extra serve flags
+	listen  string
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func startServer(t *testing.T, extraEnv ...string) *server {
@@ -82,7 +95,10 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.url, s.admin = "", ""
-	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data")}, s.args...)...)
+	if s.listen == "" {
+		s.listen = freeAddr(t) // kept across restarts, so agents find the server again
+	}
+	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", s.listen, "--data", filepath.Join(s.dir, "data")}, s.args...)...)
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Dir = s.workDir // artifacts come from the directory the server starts in
 	stdout, _ := s.cmd.StdoutPipe()
