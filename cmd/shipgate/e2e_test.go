@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	url     string
 	admin   string
@@ -57,7 +57,7 @@ type server struct {
 	listen  string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,13 +66,13 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startServer(t *testing.T, extraEnv ...string) *server {
+func startServer(t testing.TB, extraEnv ...string) *server {
 	t.Helper()
 	return startServerWith(t, nil, extraEnv...)
 }
 
 // startServerWith starts serve with extra flags.
-func startServerWith(t *testing.T, args []string, extraEnv ...string) *server {
+func startServerWith(t testing.TB, args []string, extraEnv ...string) *server {
 	t.Helper()
 	s := &server{t: t, dir: t.TempDir(), tokens: map[string]string{}, env: extraEnv, args: args}
 	s.workDir = t.TempDir()

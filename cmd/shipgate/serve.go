@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +40,7 @@ type ServeConfig struct {
 	MaxJobLog     int64
 	LeaseTTL      time.Duration
 	LostAfter     time.Duration
+	PprofAddr     string
 }
 
 func (m *Main) serveCommand() *cobra.Command {
@@ -77,6 +79,7 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
+	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }
@@ -170,6 +173,16 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		}
 		runnerDone = make(chan struct{})
 		go func() { defer close(runnerDone); r.Run(claimCtx, hardCtx) }()
+	}
+	if cfg.PprofAddr != "" {
+		// A separate listener: the profiler is never reachable through the
+		// API's address and needs no token, so keep it on loopback.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() { logger.Warn("pprof listener ended", "err", http.ListenAndServe(cfg.PprofAddr, mux)) }()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -29,29 +29,55 @@ type Dispatcher struct {
 	Reconciler *Reconciler
 	// MaxJobLogBytes bounds each job's stored log; 0 is unbounded.
 	MaxJobLogBytes int64
+
+	waiters waitQueue
 }
 
 // Claim gives the runner the oldest queued job it is eligible for, waiting
 // up to req.Wait for one to appear. ok is false when none did. A claim
 // repeated with the same ClaimID gets the assignment the first one got, as
 // long as the runner still holds it.
+//
+// A claim that finds nothing joins a queue of waiting claims. When work may
+// have appeared, one pass assigns queued jobs to waiting claims in arrival
+// order, in a single transaction, so hundreds of idle runners cost one
+// write per change rather than one each.
 func (d *Dispatcher) Claim(ctx context.Context, req shipgate.ClaimRequest) (a *shipgate.Assignment, ok bool, err error) {
-	deadline := time.Now().Add(req.Wait)
+	if a, err := d.claimOnce(ctx, req); err != nil || a != nil {
+		return a, a != nil, err
+	}
+	if req.Wait <= 0 {
+		return nil, false, nil
+	}
+	w := d.waiters.add(req, d.dispatchLoop)
+	t := time.NewTimer(req.Wait)
+	defer t.Stop()
+	select {
+	case a := <-w.result:
+		return a, a != nil, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+	}
+	if d.waiters.leave(w) {
+		return nil, false, err
+	}
+	// A pass is assigning to this claim right now; its answer must not be
+	// dropped, or the job would sit leased to a runner that never heard.
+	a = <-w.result
+	return a, a != nil, nil
+}
+
+// dispatchLoop runs passes while claims wait.
+func (d *Dispatcher) dispatchLoop() {
 	for {
 		ready := d.Work.C()
-		a, err := d.claimOnce(ctx, req)
-		if err != nil || a != nil {
-			return a, a != nil, err
+		d.dispatchPass()
+		if !d.waiters.stillWaiting() {
+			return
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, false, nil
-		}
-		t := time.NewTimer(min(left, time.Second)) // backstop for other servers' changes
+		t := time.NewTimer(time.Second) // backstop for other servers' changes
 		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, false, ctx.Err()
 		case <-ready:
 		case <-t.C:
 		}
@@ -59,7 +85,99 @@ func (d *Dispatcher) Claim(ctx context.Context, req shipgate.ClaimRequest) (a *s
 	}
 }
 
+// dispatchPass assigns queued jobs to waiting claims in one transaction.
+func (d *Dispatcher) dispatchPass() {
+	ctx := context.Background()
+	batch := d.waiters.reserve()
+	if len(batch) == 0 {
+		return
+	}
+	got := make([]*shipgate.Assignment, len(batch))
+	failed := false
+	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		clear(got)
+		var queue []sqlstore.QueuedJob
+		var cursor sqlstore.QueueCursor
+		for {
+			page, err := tx.ListQueuedJobs(ctx, cursor, 500)
+			if err != nil {
+				return err
+			}
+			queue = append(queue, page...)
+			if len(page) < 500 || len(queue) >= 5000 {
+				break
+			}
+			cursor = page[len(page)-1].Cursor
+		}
+		taken := make([]bool, len(queue))
+		rels := releaseCache{}
+		for i, w := range batch {
+			for k, q := range queue {
+				if taken[k] || !w.req.Runner.Matches(q.RunsOn) {
+					continue
+				}
+				taken[k] = true
+				a, fail, err := d.claim(ctx, tx, w.req, q.ID, rels)
+				if err != nil {
+					return err
+				}
+				failed = failed || fail
+				if a != nil {
+					got[i] = a
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		clear(got) // nothing was handed out
+	}
+	d.waiters.settle(batch, got)
+	if failed && err == nil && d.Reconciler != nil {
+		d.Reconciler.Kick()
+	}
+}
+
+// candidate reports, from a read-only snapshot, whether a claim by req
+// could find anything. Every change wakes every waiting claim; looking
+// before taking the write lock keeps a herd of idle runners from queueing
+// for it one by one.
+func (d *Dispatcher) candidate(ctx context.Context, req shipgate.ClaimRequest) (bool, error) {
+	found := false
+	err := d.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		if req.ClaimID != "" {
+			_, ok, err := tx.FindClaim(ctx, req.Runner.Name, req.ClaimID)
+			if err != nil || ok {
+				found = ok
+				return err
+			}
+		}
+		var cursor sqlstore.QueueCursor
+		for {
+			queued, err := tx.ListQueuedJobs(ctx, cursor, 200)
+			if err != nil {
+				return err
+			}
+			for _, q := range queued {
+				if req.Runner.Matches(q.RunsOn) {
+					found = true
+					return nil
+				}
+			}
+			if len(queued) < 200 {
+				return nil
+			}
+			cursor = queued[len(queued)-1].Cursor
+		}
+	})
+	return found, err
+}
+
 func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, error) {
+	if ok, err := d.candidate(ctx, req); err != nil || !ok {
+		return nil, err
+	}
 	runner := req.Runner
 	var a *shipgate.Assignment
 	failed := false
@@ -68,7 +186,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 			j, ok, err := tx.FindClaim(ctx, runner.Name, req.ClaimID)
 			if err != nil || ok {
 				if ok {
-					a, err = d.assignment(ctx, tx, j)
+					a, err = d.assignment(ctx, tx, j, releaseCache{})
 				}
 				return err
 			}
@@ -86,7 +204,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 					continue
 				}
 				var ok bool
-				a, ok, err = d.claim(ctx, tx, req, q.ID)
+				a, ok, err = d.claim(ctx, tx, req, q.ID, releaseCache{})
 				if err != nil || a != nil {
 					return err
 				}
@@ -111,12 +229,12 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 // cannot be decrypted with this server's key is failed with that reason
 // instead (failed is true), rather than handed out without them or left
 // running under a lease nobody holds.
-func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.ClaimRequest, id int64) (a *shipgate.Assignment, failed bool, err error) {
+func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.ClaimRequest, id int64, rels releaseCache) (a *shipgate.Assignment, failed bool, err error) {
 	j, err := tx.FindJob(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
-	r, err := tx.FindRelease(ctx, j.ReleaseID)
+	r, err := rels.find(ctx, tx, j.ReleaseID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -136,6 +254,7 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 			return nil, false, err
 		}
 		_, _, err = Release(ctx, tx, r.ID)
+		delete(rels, r.ID) // reconciling changed it
 		return nil, true, err
 	}
 	lease := now.Add(d.LeaseTTL)
@@ -149,13 +268,29 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	})); err != nil {
 		return nil, false, err
 	}
-	a, err = d.assignment(ctx, tx, j)
+	a, err = d.assignment(ctx, tx, j, rels)
 	return a, false, err
 }
 
+// releaseCache keeps releases decoded within one transaction: a pass hands
+// out many jobs of the same release, and decoding its frozen pipeline is the
+// expensive part.
+type releaseCache map[int64]*shipgate.Release
+
+func (c releaseCache) find(ctx context.Context, tx *sqlstore.Tx, id int64) (*shipgate.Release, error) {
+	if r, ok := c[id]; ok {
+		return r, nil
+	}
+	r, err := tx.FindRelease(ctx, id)
+	if err == nil {
+		c[id] = r
+	}
+	return r, err
+}
+
 // assignment builds what a runner needs to execute the attempt j holds.
-func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate.JobRun) (*shipgate.Assignment, error) {
-	r, err := tx.FindRelease(ctx, j.ReleaseID)
+func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate.JobRun, rels releaseCache) (*shipgate.Assignment, error) {
+	r, err := rels.find(ctx, tx, j.ReleaseID)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +430,15 @@ func (d *Dispatcher) AppendLogs(ctx context.Context, runner string, key shipgate
 // Finish records the outcome of an attempt. A failed attempt with attempts
 // left is queued again. Reporting the same outcome twice is harmless.
 func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.AttemptKey, out shipgate.JobOutcome) error {
+	ended := false
+	reconcileRelease := func(tx *sqlstore.Tx) error {
+		if _, _, err := Release(ctx, tx, key.ReleaseID); err != nil {
+			return err
+		}
+		r, err := tx.FindRelease(ctx, key.ReleaseID)
+		ended = err == nil && r.State.Final()
+		return err
+	}
 	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
 		j, err := current(ctx, tx, runner, key)
 		if err != nil {
@@ -336,8 +480,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
 				return err
 			}
-			_, _, err = Release(ctx, tx, key.ReleaseID)
-			return err
+			return reconcileRelease(tx)
 		case out.Succeeded:
 			j.State, j.Reason = shipgate.JobSucceeded, ""
 		case j.Attempt < j.MaxAttempts:
@@ -350,8 +493,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
 				return err
 			}
-			_, _, err = Release(ctx, tx, key.ReleaseID)
-			return err
+			return reconcileRelease(tx)
 		default:
 			j.State, j.Reason = shipgate.JobFailed, out.Reason
 		}
@@ -363,12 +505,13 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
 			return err
 		}
-		_, _, err = Release(ctx, tx, key.ReleaseID)
-		return err
+		return reconcileRelease(tx)
 	})
 	if err == nil {
 		d.Work.Notify()
-		if d.Reconciler != nil {
+		// This release was reconciled in the transaction; a release that
+		// ended may let the next one of its environment start.
+		if ended && d.Reconciler != nil {
 			d.Reconciler.Kick()
 		}
 	}

@@ -1,0 +1,95 @@
+package reconcile
+
+import (
+	"sync"
+
+	"github.com/shipgate/shipgate"
+)
+
+// waitQueue holds claims waiting for work, in arrival order.
+type waitQueue struct {
+	mu      sync.Mutex
+	list    []*waiter
+	looping bool
+}
+
+type waiter struct {
+	req shipgate.ClaimRequest
+	// result receives exactly one answer once the waiter leaves the queue
+	// through a pass (an assignment, or nil for a claim that gave up).
+	result   chan *shipgate.Assignment
+	reserved bool // a pass is deciding for it
+	gone     bool // its claim gave up while reserved
+}
+
+// add queues a claim and makes sure a loop is running to serve it.
+func (q *waitQueue) add(req shipgate.ClaimRequest, loop func()) *waiter {
+	w := &waiter{req: req, result: make(chan *shipgate.Assignment, 1)}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.list = append(q.list, w)
+	if !q.looping {
+		q.looping = true
+		go loop()
+	}
+	return w
+}
+
+// leave takes a claim that gives up out of the queue. It returns false
+// when a pass holds it; then the pass's answer follows on w.result.
+func (q *waitQueue) leave(w *waiter) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if w.reserved {
+		w.gone = true
+		return false
+	}
+	q.remove(w)
+	return true
+}
+
+func (q *waitQueue) remove(w *waiter) {
+	for i, x := range q.list {
+		if x == w {
+			q.list = append(q.list[:i], q.list[i+1:]...)
+			return
+		}
+	}
+}
+
+// reserve marks every waiting claim as being decided by a pass.
+func (q *waitQueue) reserve() []*waiter {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	batch := make([]*waiter, len(q.list))
+	copy(batch, q.list)
+	for _, w := range batch {
+		w.reserved = true
+	}
+	return batch
+}
+
+// settle answers the claims a pass assigned (and those that gave up while
+// it ran) and puts the rest back to waiting.
+func (q *waitQueue) settle(batch []*waiter, got []*shipgate.Assignment) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, w := range batch {
+		w.reserved = false
+		if got[i] != nil || w.gone {
+			q.remove(w)
+			w.result <- got[i]
+		}
+	}
+}
+
+// stillWaiting reports whether claims wait; if none do, the loop ends.
+func (q *waitQueue) stillWaiting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.list) == 0 {
+		q.looping = false
+		return false
+	}
+	return true
+}
