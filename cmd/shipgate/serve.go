@@ -171,6 +171,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			Slots:   cfg.RunnerSlots,
 			Logger:  logger,
 		}
+		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})
 		go func() { defer close(runnerDone); r.Run(claimCtx, hardCtx) }()
 	}

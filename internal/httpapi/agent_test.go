@@ -138,13 +138,29 @@ func TestAgentProtocolRefusals(t *testing.T) {
 }
 
 func TestDrainingAgentGetsNoWork(t *testing.T) {
-	f, token, _ := agentFixture(t)
+	f, token, id := agentFixture(t)
+	reason := func() string {
+		v, err := f.client("viewer").Release(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Jobs[0].Reason
+	}
+	if got := reason(); got != "waiting for a runner with labels role=web; no online agent has these labels" {
+		t.Fatalf("before any agent: %q", got)
+	}
 	reg, err := register(t, f, token, "web-1", map[string]string{"role": "web"})
+	if got := reason(); got != "waiting for a runner with labels role=web" {
+		t.Fatalf("with a matching agent online: %q", got)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a, err := f.client("admin").DrainAgent(ctx, "web-1", true); err != nil || a.State != shipgate.AgentDraining {
 		t.Fatalf("drain: %+v %v", a, err)
+	}
+	if got := reason(); !strings.HasSuffix(got, "no online agent has these labels") {
+		t.Fatalf("with the only agent draining: %q", got)
 	}
 	a := client.NewAgent(f.srv.URL, reg.Secret)
 	if got, ok, err := a.Claim(ctx, shipgate.ClaimRequest{ClaimID: "c", Wait: 100 * time.Millisecond}); ok || err != nil {

@@ -42,6 +42,8 @@ type Handler struct {
 	// agent may stay silent before it counts as lost.
 	Dispatcher     *reconcile.Dispatcher
 	AgentLostAfter time.Duration
+	// LocalRunner is the runner built into this server, if it runs one.
+	LocalRunner *shipgate.RunnerInfo
 
 	mux       *http.ServeMux
 	touched   sync.Map // token id → last recorded use

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"time"
 	"net/http"
 	"strings"
 
@@ -113,10 +114,47 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 				return err
 			}
 		}
+		if err := h.explainQueued(ctx, tx, v); err != nil {
+			return err
+		}
 		v.Timeline, err = tx.ListAudit(ctx, shipgate.AuditFilter{ReleaseID: id, Limit: 10000})
 		return err
 	})
 	return v, err
+}
+
+// explainQueued adds to each queued job whether any runner that is up could
+// take it: a job whose labels no online agent has would otherwise wait
+// without saying why.
+func (h *Handler) explainQueued(ctx context.Context, tx *sqlstore.Tx, v *client.ReleaseView) error {
+	var agents []*shipgate.Agent
+	loaded := false
+	now := time.Now()
+	for i := range v.Jobs {
+		j := &v.Jobs[i]
+		if j.State != shipgate.JobQueued {
+			continue
+		}
+		if !loaded {
+			var err error
+			if agents, err = tx.ListAgents(ctx); err != nil {
+				return err
+			}
+			loaded = true
+		}
+		spec, _ := v.Pipeline.Job(j.Name)
+		if spec == nil {
+			continue
+		}
+		ok := h.LocalRunner != nil && h.LocalRunner.Matches(spec.RunsOn)
+		for _, a := range agents {
+			ok = ok || a.StateAt(now, h.lostAfter()) == shipgate.AgentOnline && a.Info().Matches(spec.RunsOn)
+		}
+		if !ok {
+			j.Reason += "; no online agent has these labels"
+		}
+	}
+	return nil
 }
 
 func (h *Handler) writeRelease(w http.ResponseWriter, r *http.Request, status int, id int64) error {
