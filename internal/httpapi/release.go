@@ -3,9 +3,9 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"time"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
