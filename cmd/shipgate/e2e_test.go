@@ -510,3 +510,55 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal(out)
 	}
 }
+
+// SIGTERM stops taking jobs but lets a running one finish; a second signal
+// ends the server at once.
+func TestGracefulShutdown(t *testing.T) {
+	for _, second := range []bool{false, true} {
+		t.Run(fmt.Sprintf("second-signal=%v", second), func(t *testing.T) {
+			s := startServer(t, "SHIPGATE_BOOTSTRAP_TOKEN=sgp_graceful-admin-token")
+			s.tokens["admin"] = "sgp_graceful-admin-token"
+			f := filepath.Join(s.workDir, "svc.yaml")
+			os.WriteFile(f, []byte(`apiVersion: shipgate/v1
+kind: Service
+metadata: {name: slow}
+spec:
+  environments: [{name: staging}]
+  pipeline:
+    jobs:
+      - name: work
+        steps:
+          - run: echo started > "$SHIPGATE_INPUT_MARK.started"; sleep 2; echo done > "$SHIPGATE_INPUT_MARK.done"
+`), 0o644)
+			s.ok("admin", "apply", "-f", f)
+			os.WriteFile(filepath.Join(s.workDir, "a.tar"), []byte("a"), 0o644)
+			mark := filepath.Join(s.workDir, "mark")
+			s.create("admin", "slow", "--env", "staging", "--version", "1", "--artifact", "a.tar", "--input", "mark="+mark)
+			waitUntil(t, "the step to start", func() bool { _, err := os.Stat(mark + ".started"); return err == nil })
+			s.cmd.Process.Signal(syscall.SIGTERM)
+			if second {
+				waitUntil(t, "the server to announce its shutdown", func() bool {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					return strings.Contains(s.stderr.String(), "shutting down")
+				})
+				s.cmd.Process.Signal(syscall.SIGTERM)
+			}
+			err := s.cmd.Wait()
+			_, doneErr := os.Stat(mark + ".done")
+			if second {
+				if err == nil || doneErr == nil {
+					t.Fatalf("second signal: exit %v, step finished: %v", err, doneErr == nil)
+				}
+				return
+			}
+			if err != nil || doneErr != nil {
+				t.Fatalf("graceful: exit %v, step finished: %v", err, doneErr == nil)
+			}
+			s.start() // the release finished before the server stopped
+			if got := s.show(1); got.State != "succeeded" {
+				t.Fatalf("release %s %q", got.State, got.Reason)
+			}
+		})
+	}
+}

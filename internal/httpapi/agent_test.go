@@ -171,3 +171,25 @@ func TestDrainingAgentGetsNoWork(t *testing.T) {
 		t.Fatalf("resumed agent: %v %v", ok, err)
 	}
 }
+
+func TestSilentAgentIsLost(t *testing.T) {
+	f, token, _ := agentFixture(t)
+	f.h.AgentLostAfter = 200 * time.Millisecond
+	if _, err := register(t, f, token, "web-1", map[string]string{"role": "web"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		agents, err := f.client("viewer").Agents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if agents[0].State == shipgate.AgentLost {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent still %s after a silence ten times its lost-after", agents[0].State)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+}
