@@ -27,6 +27,7 @@ type Agent struct {
 	Version      string            `json:"version"`
 	Hostname     string            `json:"hostname"`
 	Draining     bool              `json:"draining"`
+	InstanceID   string            `json:"instance_id,omitempty"`
 	TokenID      int64             `json:"token_id"`
 	RegisteredAt time.Time         `json:"registered_at"`
 	LastSeen     time.Time         `json:"last_seen"`

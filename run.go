@@ -95,6 +95,13 @@ type JobOutcome struct {
 	NotStarted bool `json:"not_started,omitempty"`
 }
 
+// HeldAttempt is an attempt a runner holds, with the claim id it was
+// claimed under; the id's prefix names the runner instance that claimed it.
+type HeldAttempt struct {
+	Key     AttemptKey `json:"key"`
+	ClaimID string     `json:"claim_id"`
+}
+
 // ClaimRequest asks for a job. A runner makes up ClaimID for each claim and
 // repeats it when it retries the same claim (a lost response, a server
 // restart), so the server answers with the assignment it already made

@@ -101,10 +101,10 @@ func (a *Agent) Finish(ctx context.Context, _ string, key shipgate.AttemptKey, o
 }
 
 // Held lists the attempts the server thinks this agent holds.
-func (a *Agent) Held(ctx context.Context, _ string) ([]shipgate.AttemptKey, error) {
+func (a *Agent) Held(ctx context.Context, _ string) ([]shipgate.HeldAttempt, error) {
 	ctx, cancel := a.timeout(ctx, 0)
 	defer cancel()
-	var out []shipgate.AttemptKey
+	var out []shipgate.HeldAttempt
 	return out, a.c.do(ctx, "GET", "/agent/held", nil, nil, &out)
 }
 

@@ -110,6 +110,9 @@ type RegisterAgentRequest struct {
 	Labels   map[string]string `json:"labels"`
 	Version  string            `json:"version,omitempty"`
 	Hostname string            `json:"hostname,omitempty"`
+	// InstanceID identifies the agent process's work dir; a different
+	// instance cannot take over a name a live agent uses.
+	InstanceID string `json:"instance_id,omitempty"`
 }
 
 // AgentRegistration is the registered agent and the secret it uses from

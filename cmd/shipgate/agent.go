@@ -81,19 +81,24 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
 		return err
 	}
-	// Register, waiting for the server if it is not up yet.
+	instance, err := runner.InstanceID(cfg.WorkDir)
+	if err != nil {
+		return fmt.Errorf("agent work dir: %w", err)
+	}
+	// Register, waiting for the server if it is not up yet, or for a
+	// previous process with this name to be gone.
 	var reg *client.AgentRegistration
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
 		var err error
-		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host})
+		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host, InstanceID: instance})
 		if err == nil {
 			break
 		}
 		var se *shipgate.Error
-		if errors.As(err, &se) {
+		if errors.As(err, &se) && se.Code != shipgate.ECONFLICT {
 			return err // refused: wrong token, bad name or labels
 		}
-		logger.Warn("server not reachable; retrying", "err", err, "in", backoff)
+		logger.Warn("cannot register yet; retrying", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

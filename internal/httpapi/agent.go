@@ -67,12 +67,12 @@ func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token st
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	a := &shipgate.Agent{Name: req.Name, Labels: req.Labels, Version: req.Version, Hostname: req.Hostname}
+	a := &shipgate.Agent{Name: req.Name, Labels: req.Labels, Version: req.Version, Hostname: req.Hostname, InstanceID: req.InstanceID}
 	if a.Labels == nil {
 		a.Labels = map[string]string{}
 	}
 	secret := shipgate.NewSecret(shipgate.AgentSecretPrefix)
-	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), token, a, secret) }); err != nil {
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), token, a, secret, h.lostAfter()) }); err != nil {
 		return err
 	}
 	a.State = a.StateAt(time.Now(), h.lostAfter())
@@ -145,9 +145,6 @@ func (h *Handler) agentHeld(w http.ResponseWriter, r *http.Request, a *shipgate.
 	held, err := h.Dispatcher.Held(r.Context(), a.Name)
 	if err != nil {
 		return err
-	}
-	if held == nil {
-		held = []shipgate.AttemptKey{}
 	}
 	writeJSON(w, http.StatusOK, held)
 	return nil

@@ -107,7 +107,7 @@ func TestAgentProtocolRefusals(t *testing.T) {
 		t.Fatalf("replaced secret still works: %v", err)
 	}
 	a1 = client.NewAgent(f.srv.URL, again.Secret)
-	if held, err := a1.Held(ctx, ""); err != nil || len(held) != 1 || held[0] != asg.Key {
+	if held, err := a1.Held(ctx, ""); err != nil || len(held) != 1 || held[0].Key != asg.Key {
 		t.Fatalf("held after re-registration: %v %v", held, err)
 	}
 	// Revoking the join token cuts off its agents and further joins.
@@ -191,5 +191,34 @@ func TestSilentAgentIsLost(t *testing.T) {
 			t.Fatalf("agent still %s after a silence ten times its lost-after", agents[0].State)
 		}
 		<-time.After(50 * time.Millisecond)
+	}
+}
+
+func TestAgentNameCannotBeTakenOver(t *testing.T) {
+	f, token, _ := agentFixture(t)
+	join := func(tok, instance string) error {
+		_, err := client.New(f.srv.URL, tok).RegisterAgent(ctx, client.RegisterAgentRequest{Name: "web-1", Labels: map[string]string{"role": "web"}, InstanceID: instance})
+		return err
+	}
+	if err := join(token, "inst-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := join(token, "inst-a"); err != nil {
+		t.Fatalf("the same instance re-joining: %v", err)
+	}
+	if err := join(token, "inst-b"); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "in use by another running agent") {
+		t.Fatalf("another live instance taking the name: %v", err)
+	}
+	other, _ := f.client("admin").CreateAgentToken(ctx, "other")
+	if err := join(other.Secret, "inst-a"); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "belongs to agent token") {
+		t.Fatalf("joining a name with another token: %v", err)
+	}
+	// Once the first agent counts as lost, another instance may take over.
+	f.h.AgentLostAfter = time.Millisecond
+	deadline := time.Now().Add(5 * time.Second)
+	for err := join(token, "inst-b"); err != nil; err = join(token, "inst-b") {
+		if time.Now().After(deadline) {
+			t.Fatalf("taking over a lost agent's name: %v", err)
+		}
 	}
 }

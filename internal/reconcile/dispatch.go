@@ -16,6 +16,11 @@ import (
 // MaxLogChunk is the largest log chunk accepted, in bytes.
 const MaxLogChunk = 64 << 10
 
+// maxHandBacks bounds how often a job may be handed back unstarted before
+// it fails: a runner that cannot start anything (a full disk) must not
+// spin on it forever.
+const maxHandBacks = 5
+
 // Dispatcher hands queued jobs to runners and takes their reports. Every
 // method is one transaction; outcomes are reconciled into the release in
 // the same transaction.
@@ -43,29 +48,49 @@ type Dispatcher struct {
 // order, in a single transaction, so hundreds of idle runners cost one
 // write per change rather than one each.
 func (d *Dispatcher) Claim(ctx context.Context, req shipgate.ClaimRequest) (a *shipgate.Assignment, ok bool, err error) {
+	a, err = d.claim1(ctx, req)
+	if a != nil && ctx.Err() != nil {
+		// The caller is gone (an agent shutting down, a dropped
+		// connection): give the job straight back, unstarted.
+		d.handBack(a, req.Runner.Name, "the claim was abandoned before its answer could be delivered")
+		return nil, false, ctx.Err()
+	}
+	return a, a != nil, err
+}
+
+func (d *Dispatcher) claim1(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, error) {
 	if a, err := d.claimOnce(ctx, req); err != nil || a != nil {
-		return a, a != nil, err
+		return a, err
 	}
 	if req.Wait <= 0 {
-		return nil, false, nil
+		return nil, nil
 	}
 	w := d.waiters.add(req, d.dispatchLoop)
 	t := time.NewTimer(req.Wait)
 	defer t.Stop()
+	var err error
 	select {
 	case a := <-w.result:
-		return a, a != nil, nil
+		return a, nil
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-t.C:
 	}
 	if d.waiters.leave(w) {
-		return nil, false, err
+		return nil, err
 	}
-	// A pass is assigning to this claim right now; its answer must not be
-	// dropped, or the job would sit leased to a runner that never heard.
-	a = <-w.result
-	return a, a != nil, nil
+	// A pass is answering, or has answered, this claim; its answer must not
+	// be dropped, or the job would sit leased to a runner that never heard.
+	return <-w.result, err
+}
+
+// handBack returns an assignment nobody will act on, without using up one
+// of the job's retries.
+func (d *Dispatcher) handBack(a *shipgate.Assignment, runner, reason string) {
+	err := d.Finish(context.Background(), runner, a.Key, shipgate.JobOutcome{NotStarted: true, Reason: reason})
+	if err != nil && d.Reconciler != nil && d.Reconciler.Logger != nil {
+		d.Reconciler.Logger.Warn("hand back an undelivered claim; its lease will decide", "key", a.Key, "err", err)
+	}
 }
 
 // dispatchLoop runs passes while claims wait.
@@ -111,7 +136,16 @@ func (d *Dispatcher) dispatchPass() {
 		}
 		taken := make([]bool, len(queue))
 		rels := releaseCache{}
+		// Claims wait up to a minute: an agent drained or cut off since its
+		// claim arrived must not be handed work (or secrets) now.
+		blocked, err := tx.BlockedAgents(ctx)
+		if err != nil {
+			return err
+		}
 		for i, w := range batch {
+			if d.waiters.isGone(w) || blocked[w.req.Runner.Name] {
+				continue // its claim gave up, or its agent may no longer work
+			}
 			for k, q := range queue {
 				if taken[k] || !w.req.Runner.Matches(q.RunsOn) {
 					continue
@@ -312,12 +346,12 @@ func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate
 
 // Held lists the attempts runner holds, so a restarted runner can settle
 // each one from its journal.
-func (d *Dispatcher) Held(ctx context.Context, runner string) ([]shipgate.AttemptKey, error) {
-	var out []shipgate.AttemptKey
+func (d *Dispatcher) Held(ctx context.Context, runner string) ([]shipgate.HeldAttempt, error) {
+	out := []shipgate.HeldAttempt{}
 	err := d.DB.View(ctx, func(tx *sqlstore.Tx) error {
 		jobs, err := tx.HeldBy(ctx, runner)
 		for _, j := range jobs {
-			out = append(out, shipgate.AttemptKey{ReleaseID: j.ReleaseID, Run: j.Run, Job: j.Name, Attempt: j.Attempt})
+			out = append(out, shipgate.HeldAttempt{Key: shipgate.AttemptKey{ReleaseID: j.ReleaseID, Run: j.Run, Job: j.Name, Attempt: j.Attempt}, ClaimID: j.ClaimID})
 		}
 		return err
 	})
@@ -467,10 +501,31 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 				return err
 			}
 			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details))
+		case j.State == shipgate.JobQueued && out.Succeeded && !out.NotStarted:
+			// The lease ran out (or the attempt was handed back) before this
+			// report arrived, but the attempt did succeed: take the result
+			// rather than run the job again.
+			details["late"] = true
+			j.State, j.Reason = shipgate.JobSucceeded, ""
+		case j.State == shipgate.JobFailed && strings.HasPrefix(j.Reason, "lease expired") && !out.NotStarted:
+			return shipgate.Errorf(shipgate.ECONFLICT, "the outcome of attempt %d arrived after its lease expired; the job was already failed as lost (%s)", j.Attempt, j.Reason)
 		case j.State != shipgate.JobRunning:
-			return nil // a repeated report of an outcome already recorded
+			return nil // a repeated report, or a failure whose retry is already queued
 		case out.NotStarted && !out.Succeeded:
-			// Nothing ran: queue it again without using up a retry.
+			// Nothing ran: queue it again without using up a retry, unless it
+			// keeps coming back (a runner that cannot start anything).
+			r, err := tx.FindRelease(ctx, key.ReleaseID)
+			if err != nil {
+				return err
+			}
+			base := j.MaxAttempts
+			if spec, ok := r.Pipeline.Job(j.Name); ok {
+				base = spec.MaxAttempts()
+			}
+			if j.MaxAttempts-base >= maxHandBacks {
+				j.State, j.Reason = shipgate.JobFailed, fmt.Sprintf("handed back unstarted %d times; last: %s", maxHandBacks+1, out.Reason)
+				break
+			}
 			j.MaxAttempts++
 			j.State, j.Reason, j.QueuedAt, j.LeaseUntil = shipgate.JobQueued, fmt.Sprintf("attempt %d was never started: %s", j.Attempt, out.Reason), &now, nil
 			details["state"], details["not_started"] = "requeued", true

@@ -36,7 +36,8 @@ func (q *waitQueue) add(req shipgate.ClaimRequest, loop func()) *waiter {
 }
 
 // leave takes a claim that gives up out of the queue. It returns false
-// when a pass holds it; then the pass's answer follows on w.result.
+// when a pass holds it or has already answered it; then the answer is (or
+// will be) on w.result and must be read.
 func (q *waitQueue) leave(w *waiter) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -44,17 +45,25 @@ func (q *waitQueue) leave(w *waiter) bool {
 		w.gone = true
 		return false
 	}
-	q.remove(w)
-	return true
+	return q.remove(w)
 }
 
-func (q *waitQueue) remove(w *waiter) {
+// isGone reports whether the claim of a reserved waiter has given up.
+func (q *waitQueue) isGone(w *waiter) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return w.gone
+}
+
+// remove takes w out of the list and reports whether it was there.
+func (q *waitQueue) remove(w *waiter) bool {
 	for i, x := range q.list {
 		if x == w {
 			q.list = append(q.list[:i], q.list[i+1:]...)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // reserve marks every waiting claim as being decided by a pass.

@@ -54,7 +54,16 @@ func (j journal) write(e entry) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), j.path(e.Key))
+	if err := os.Rename(f.Name(), j.path(e.Key)); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is synced.
+	d, err := os.Open(j.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // read returns the entry of k; ok is false when the attempt was never

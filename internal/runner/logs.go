@@ -30,19 +30,26 @@ type shipper struct {
 	masker *masker
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	pending  []shipgate.LogChunk // not yet acknowledged, in seq order
-	inflight int                 // how many of pending are being sent
-	seq      int64
-	closed   bool
+	mu      sync.Mutex
+	pending []shipgate.LogChunk // not yet acknowledged, in seq order
+	sent    int                 // leading chunks of pending sent at least once: never changed again
+	bytes   int                 // size of pending
+	dropped int                 // bytes dropped while pending was full
+	ctx     context.Context
+	seq     int64
+	closed  bool
 
 	kick chan struct{}
 	done chan struct{}
 	err  error
 }
 
-func newShipper(c Coordinator, runner string, key shipgate.AttemptKey, secrets []string, log *slog.Logger) *shipper {
-	return &shipper{coord: c, runner: runner, key: key, masker: newMasker(secrets), log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+// maxPending bounds the output held while the server cannot be reached.
+const maxPending = 16 << 20
+
+// newShipper ships until closed and drained, or until ctx ends.
+func newShipper(ctx context.Context, c Coordinator, runner string, key shipgate.AttemptKey, secrets []string, log *slog.Logger) *shipper {
+	return &shipper{ctx: ctx, coord: c, runner: runner, key: key, masker: newMasker(secrets), log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // add queues text on stream, merging into the last unsent chunk when it can.
@@ -53,11 +60,28 @@ func (s *shipper) add(stream, text string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n := len(s.pending); n > s.inflight && s.pending[n-1].Stream == stream && len(s.pending[n-1].Data)+len(text) <= maxChunkData {
-		s.pending[n-1].Data += text
+	if s.bytes+len(text) > maxPending {
+		s.dropped += len(text) // the server has been unreachable for long
 		return
 	}
+	if s.dropped > 0 {
+		s.push("system", fmt.Sprintf("[… %d bytes of output dropped while the server could not be reached …]\n", s.dropped))
+		s.dropped = 0
+	}
+	// A chunk that was sent once is never changed: a resend must carry the
+	// same seq with the same data, or the server's copy would silently
+	// differ from what the step wrote.
+	if n := len(s.pending); n > s.sent && s.pending[n-1].Stream == stream && len(s.pending[n-1].Data)+len(text) <= maxChunkData {
+		s.pending[n-1].Data += text
+		s.bytes += len(text)
+		return
+	}
+	s.push(stream, text)
+}
+
+func (s *shipper) push(stream, text string) {
 	s.seq++
+	s.bytes += len(text)
 	s.pending = append(s.pending, shipgate.LogChunk{Job: s.key.Job, Attempt: s.key.Attempt, Seq: s.seq, Stream: stream, Data: text, At: time.Now().UTC()})
 }
 
@@ -134,7 +158,6 @@ func (w *lineWriter) flush() {
 func (s *shipper) run() {
 	defer close(s.done)
 	backoff := shipInterval
-	failures := 0
 	for {
 		s.mu.Lock()
 		// One request carries at most maxBatch bytes, well inside the
@@ -145,31 +168,36 @@ func (s *shipper) run() {
 			n++
 		}
 		batch := append([]shipgate.LogChunk(nil), s.pending[:n]...)
-		s.inflight = len(batch)
+		s.sent = max(s.sent, n)
 		closed := s.closed
 		s.mu.Unlock()
 		if len(batch) > 0 {
-			err := s.coord.AppendLogs(context.Background(), s.runner, s.key, batch)
-			s.mu.Lock()
-			s.inflight = 0
+			err := s.coord.AppendLogs(context.WithoutCancel(s.ctx), s.runner, s.key, batch)
 			if err == nil {
-				s.pending = s.pending[len(batch):]
-				failures, backoff = 0, shipInterval
+				s.mu.Lock()
+				s.pending = s.pending[n:]
+				s.sent -= n
+				s.bytes -= size
+				s.mu.Unlock()
+				backoff = shipInterval
+				continue // more may have arrived while sending
 			}
-			s.mu.Unlock()
-			if err != nil {
-				failures++
-				code := shipgate.ErrorCode(err)
-				if code == shipgate.ECONFLICT || code == shipgate.ENOTFOUND || code == shipgate.ETOOLARGE || failures > 20 {
-					s.err = fmt.Errorf("log shipping stopped: %w", err)
-					s.log.Warn("log shipping stopped", "err", err)
-					return
-				}
-				time.Sleep(backoff)
-				backoff = min(backoff*2, 5*time.Second)
-				continue
+			switch shipgate.ErrorCode(err) {
+			case shipgate.ECONFLICT, shipgate.ENOTFOUND, shipgate.ETOOLARGE, shipgate.EINVALID, shipgate.EUNAUTHORIZED:
+				s.err = fmt.Errorf("log shipping stopped: %w", err)
+				s.log.Warn("log shipping stopped", "err", err)
+				return
 			}
-			continue // more may have arrived while sending
+			// Unreachable: keep the chunks and try again, for as long as
+			// the runner runs.
+			select {
+			case <-s.ctx.Done():
+				s.err = fmt.Errorf("log shipping stopped with the runner: %w", err)
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
 		}
 		if closed {
 			return
@@ -177,6 +205,8 @@ func (s *shipper) run() {
 		select {
 		case <-s.kick:
 		case <-time.After(shipInterval):
+		case <-s.ctx.Done():
+			return
 		}
 	}
 }

@@ -17,7 +17,7 @@ type collect struct{ data strings.Builder }
 func (c *collect) Claim(context.Context, shipgate.ClaimRequest) (*shipgate.Assignment, bool, error) {
 	return nil, false, nil
 }
-func (c *collect) Held(context.Context, string) ([]shipgate.AttemptKey, error) { return nil, nil }
+func (c *collect) Held(context.Context, string) ([]shipgate.HeldAttempt, error) { return nil, nil }
 func (c *collect) Artifact(context.Context, string, shipgate.AttemptKey) (io.ReadCloser, error) {
 	return nil, io.EOF
 }
@@ -38,7 +38,7 @@ func (c *collect) AppendLogs(_ context.Context, _ string, _ shipgate.AttemptKey,
 // shipped.
 func shipWrites(secrets []string, writes ...string) string {
 	c := &collect{}
-	s := newShipper(c, "r", shipgate.AttemptKey{}, secrets, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := newShipper(context.Background(), c, "r", shipgate.AttemptKey{}, secrets, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go s.run()
 	w := s.writer("stdout")
 	for _, p := range writes {
@@ -80,5 +80,52 @@ func TestMasking(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// flaky loses the answer of its first AppendLogs call after storing it.
+type flaky struct {
+	collect
+	stored map[int64]string
+	calls  int
+}
+
+func (f *flaky) AppendLogs(_ context.Context, _ string, _ shipgate.AttemptKey, chunks []shipgate.LogChunk) error {
+	f.calls++
+	for _, c := range chunks {
+		if _, dup := f.stored[c.Seq]; !dup { // the server ignores repeated seqs
+			f.stored[c.Seq] = c.Data
+		}
+	}
+	if f.calls == 1 {
+		return io.ErrUnexpectedEOF // stored, but the answer was lost
+	}
+	return nil
+}
+
+func TestShipperNeverChangesASentChunk(t *testing.T) {
+	f := &flaky{stored: map[int64]string{}}
+	s := newShipper(context.Background(), f, "r", shipgate.AttemptKey{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.add("stdout", "line 1\n")
+	s.add("stdout", "line 2\n")
+	go s.run()
+	// Let the first (lost) send happen, then add more output.
+	for {
+		s.mu.Lock()
+		sent := s.sent
+		s.mu.Unlock()
+		if sent > 0 {
+			break
+		}
+	}
+	s.add("stdout", "line 3\n")
+	s.close()
+	s.wait(context.Background())
+	var all strings.Builder
+	for i := int64(1); i <= int64(len(f.stored)); i++ {
+		all.WriteString(f.stored[i])
+	}
+	if all.String() != "line 1\nline 2\nline 3\n" {
+		t.Fatalf("server has %q", all.String())
 	}
 }

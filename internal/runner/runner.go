@@ -10,8 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +26,7 @@ type Coordinator interface {
 	AppendLogs(ctx context.Context, runner string, key shipgate.AttemptKey, chunks []shipgate.LogChunk) error
 	Finish(ctx context.Context, runner string, key shipgate.AttemptKey, out shipgate.JobOutcome) error
 	// Held lists the attempts the server thinks the runner holds.
-	Held(ctx context.Context, runner string) ([]shipgate.AttemptKey, error)
+	Held(ctx context.Context, runner string) ([]shipgate.HeldAttempt, error)
 	// Artifact opens an artifact that is a file on the server.
 	Artifact(ctx context.Context, runner string, key shipgate.AttemptKey) (io.ReadCloser, error)
 }
@@ -49,8 +49,12 @@ type Runner struct {
 	// credentials (revoked, or replaced by a newer registration); claiming
 	// stops either way.
 	Unauthorized func(error)
+	// Ready, if set, is called once the runner has settled what it held
+	// before a restart and starts claiming.
+	Ready func()
 
-	running sync.Map // AttemptKey → struct{}: attempts executing in this process
+	running  sync.Map // AttemptKey → struct{}: attempts executing in this process
+	instance string
 }
 
 func (r *Runner) journal() journal { return journal{dir: filepath.Join(r.WorkDir, "journal")} }
@@ -75,7 +79,15 @@ func (r *Runner) Run(ctx, hard context.Context) error {
 	if err := os.MkdirAll(r.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("runner work dir: %w", err)
 	}
+	if r.instance == "" {
+		if err := r.loadInstance(); err != nil {
+			return fmt.Errorf("runner instance id: %w", err)
+		}
+	}
 	r.recover(ctx)
+	if r.Ready != nil {
+		r.Ready()
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < r.Slots; i++ {
 		wg.Add(1)
@@ -93,7 +105,7 @@ func (r *Runner) slot(ctx, hard context.Context) {
 	claimID := ""
 	for ctx.Err() == nil {
 		if claimID == "" {
-			claimID = newClaimID()
+			claimID = r.instance + "." + newClaimID()
 		}
 		a, ok, err := r.Coord.Claim(ctx, shipgate.ClaimRequest{Runner: r.Info, ClaimID: claimID, Wait: 30 * time.Second})
 		if err != nil {
@@ -120,7 +132,15 @@ func (r *Runner) slot(ctx, hard context.Context) {
 		}
 		claimID, backoff = "", 100*time.Millisecond
 		if ok {
-			r.Execute(hard, a)
+			if out := r.Execute(hard, a); out.NotStarted {
+				// This runner could not start it (its journal is not
+				// writable): pause before claiming more.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(5 * time.Second):
+				}
+			}
 		}
 	}
 }
@@ -131,10 +151,13 @@ func newClaimID() string {
 	return hex.EncodeToString(b)
 }
 
-// recover settles, after a restart, the attempts the server says this
-// runner holds: a recorded outcome is reported; an attempt started without
-// one is reported failed, not started again; an attempt never started
-// (the claim's answer was lost) is handed back without using up a retry.
+// recover settles, after a restart, the attempts this runner instance
+// claimed that the server says it still holds: a recorded outcome is
+// reported; an attempt started without one is reported failed, not started
+// again; an attempt never started (the claim's answer was lost) is handed
+// back without using up a retry. Attempts claimed by another instance with
+// the same name (another process, another work dir) are not this one's to
+// settle: their own runner, or their lease, decides.
 func (r *Runner) recover(ctx context.Context) {
 	held, err := r.Coord.Held(ctx, r.Info.Name)
 	if err != nil {
@@ -142,7 +165,13 @@ func (r *Runner) recover(ctx context.Context) {
 		return
 	}
 	j := r.journal()
-	for _, k := range held {
+	mine := map[shipgate.AttemptKey]bool{}
+	for _, h := range held {
+		if !strings.HasPrefix(h.ClaimID, r.instance+".") {
+			continue
+		}
+		k := h.Key
+		mine[k] = true
 		e, ok, err := j.read(k)
 		out := shipgate.JobOutcome{NotStarted: true, Reason: fmt.Sprintf("runner %s restarted before starting it", r.Info.Name)}
 		switch {
@@ -159,10 +188,32 @@ func (r *Runner) recover(ctx context.Context) {
 	// Entries the server no longer counts as held are settled already.
 	entries, _ := j.all()
 	for _, e := range entries {
-		if !slices.Contains(held, e.Key) {
+		if !mine[e.Key] {
 			j.forget(e.Key)
 		}
 	}
+}
+
+// loadInstance reads the runner's instance id from its work dir.
+func (r *Runner) loadInstance() (err error) {
+	r.instance, err = InstanceID(r.WorkDir)
+	return err
+}
+
+// InstanceID returns the instance id kept in workDir, making one on first
+// use. It outlives restarts and is unique per work dir; an agent registers
+// with it so that no other process can take over its name while it lives.
+func InstanceID(workDir string) (string, error) {
+	path := filepath.Join(workDir, "instance-id")
+	b, err := os.ReadFile(path)
+	if id := strings.TrimSpace(string(b)); err == nil && id != "" {
+		return id, nil
+	}
+	if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return "", err
+	}
+	id := newClaimID()[:16]
+	return id, os.WriteFile(path, []byte(id+"\n"), 0o600)
 }
 
 // Execute runs one attempt to its end and reports the outcome. An attempt
@@ -195,7 +246,7 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	for _, v := range a.Secrets {
 		secrets = append(secrets, v)
 	}
-	logs := newShipper(r.Coord, r.Info.Name, a.Key, secrets, log)
+	logs := newShipper(ctx, r.Coord, r.Info.Name, a.Key, secrets, log)
 	go logs.run()
 
 	// The job context ends on timeout, on a cancel from the server, or when
@@ -205,25 +256,28 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	timeout := a.Job.EffectiveTimeout()
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, timeout, fmt.Errorf("timed out after %s", timeout))
 	defer cancelTimeout()
+	// Heartbeats go on until the outcome is acknowledged: the lease must not
+	// run out while logs drain or the report waits for a restarting server.
+	hbCtx, stopHeartbeats := context.WithCancel(ctx)
 	hbDone := make(chan struct{})
-	interval := r.HeartbeatInterval
-	if ttl := a.LeaseTTL.Std(); ttl > 0 {
-		interval = max(min(interval, ttl/3), 50*time.Millisecond) // several beats per lease
-	}
-	go r.heartbeat(jobCtx, a.Key, interval, cancel, hbDone, log)
+	go r.heartbeat(hbCtx, a.Key, a.LeaseTTL.Std(), cancel, hbDone, log)
+	defer func() { stopHeartbeats(); <-hbDone }()
 
 	out := r.execute(jobCtx, a, logs)
 	cancel(nil)
-	<-hbDone
 	if out.Succeeded {
 		logs.flushLine("system", "job succeeded")
 	} else {
 		logs.flushLine("system", "job failed: "+out.Reason)
 	}
 	logs.close()
-	if err := logs.wait(context.WithoutCancel(ctx)); err != nil {
-		log.Warn("could not ship every log chunk", "err", err)
+	// Give the logs a while to land before the outcome; the outcome matters
+	// more, and the shipper keeps trying after it.
+	waitCtx, stopWaiting := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	if err := logs.wait(waitCtx); err != nil {
+		log.Warn("not every log chunk has been shipped yet", "err", err)
 	}
+	stopWaiting()
 	if ctx.Err() != nil {
 		// The runner itself is being stopped hard (server shutdown). That
 		// says nothing about the job: report nothing; the journal says it
@@ -239,10 +293,20 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	return out
 }
 
-func (r *Runner) heartbeat(ctx context.Context, key shipgate.AttemptKey, interval time.Duration, cancel context.CancelCauseFunc, done chan<- struct{}, log *slog.Logger) {
+// heartbeat extends the attempt's lease every third of its TTL. It stops
+// the attempt when the server says so, when the server refuses the runner's
+// credentials, and when it has not reached the server for a whole TTL: by
+// then the server may have handed the job to someone else, and the two
+// must not run side by side for longer than that.
+func (r *Runner) heartbeat(ctx context.Context, key shipgate.AttemptKey, ttl time.Duration, cancel context.CancelCauseFunc, done chan<- struct{}, log *slog.Logger) {
 	defer close(done)
+	interval := r.HeartbeatInterval
+	if ttl > 0 {
+		interval = max(min(interval, ttl/3), 50*time.Millisecond)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lastOK := time.Now() // monotonic: immune to clock steps
 	for {
 		select {
 		case <-ctx.Done():
@@ -250,16 +314,24 @@ func (r *Runner) heartbeat(ctx context.Context, key shipgate.AttemptKey, interva
 		case <-t.C:
 		}
 		reply, err := r.Coord.Heartbeat(ctx, r.Info.Name, key)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("heartbeat failed", "err", err)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED:
+			cancel(&stopError{reason: "the server no longer accepts this runner's credentials"})
+			return
+		case err != nil:
+			log.Warn("heartbeat failed", "err", err)
+			if ttl > 0 && time.Since(lastOK) >= ttl {
+				cancel(&stopError{reason: fmt.Sprintf("no contact with the server for %s, a whole lease; stopping so that a retry elsewhere does not overlap", time.Since(lastOK).Round(time.Second))})
+				return
 			}
 			continue
-		}
-		if reply.Cancel {
+		case reply.Cancel:
 			cancel(&stopError{reason: reply.Reason})
 			return
 		}
+		lastOK = time.Now()
 	}
 }
 
@@ -268,27 +340,34 @@ type stopError struct{ reason string }
 
 func (e *stopError) Error() string { return "stopped by the server: " + e.reason }
 
-// report delivers the outcome, retrying while the server is unreachable.
+// report delivers the outcome, retrying for as long as the runner lives:
+// the journal keeps it for the next start if the runner stops first.
 func (r *Runner) report(ctx context.Context, key shipgate.AttemptKey, out shipgate.JobOutcome, log *slog.Logger) {
-	ctx = context.WithoutCancel(ctx)
 	backoff := 200 * time.Millisecond
-	for i := 0; i < 30; i++ {
-		err := r.Coord.Finish(ctx, r.Info.Name, key, out)
+	for {
+		err := r.Coord.Finish(context.WithoutCancel(ctx), r.Info.Name, key, out)
 		if err == nil {
 			r.journal().forget(key)
 			return
 		}
-		code := shipgate.ErrorCode(err)
-		if code == shipgate.ECONFLICT || code == shipgate.ENOTFOUND {
+		switch shipgate.ErrorCode(err) {
+		case shipgate.ECONFLICT, shipgate.ENOTFOUND, shipgate.EINVALID:
 			log.Warn("outcome not accepted", "err", err)
 			r.journal().forget(key)
 			return
+		case shipgate.EUNAUTHORIZED:
+			log.Error("the server no longer accepts this runner's credentials; the outcome stays in the journal", "outcome", out)
+			return
 		}
-		log.Warn("reporting outcome failed; retrying", "err", err)
-		time.Sleep(backoff)
+		log.Warn("reporting the outcome failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			log.Warn("runner stopping; the outcome stays in the journal for its next start", "outcome", out)
+			return
+		case <-time.After(backoff):
+		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	log.Error("gave up reporting the outcome for now; it stays in the journal for the next start", "outcome", out)
 }
 
 func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *shipper) shipgate.JobOutcome {

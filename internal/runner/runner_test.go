@@ -444,8 +444,10 @@ func TestLostClaimIsHandedBack(t *testing.T) {
           - run: echo ran >> "$SHIPGATE_WORKSPACE/../../../count"
 `)
 	id := e.release(nil, nil)
-	// The server grants a claim whose answer is lost.
-	if _, ok, err := e.disp.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}}, ClaimID: "lost"}); !ok || err != nil {
+	// The server grants a claim of this runner instance whose answer is lost.
+	os.MkdirAll(filepath.Join(e.dir, "special"), 0o700)
+	os.WriteFile(filepath.Join(e.dir, "special", "instance-id"), []byte("inst1\n"), 0o600)
+	if _, ok, err := e.disp.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}}, ClaimID: "inst1.lost"}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	hard, stop := context.WithCancel(ctx)
@@ -463,4 +465,40 @@ func TestLostClaimIsHandedBack(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(e.dir, "count")); strings.Count(string(b), "ran") != 1 {
 		t.Fatalf("ran %d times", strings.Count(string(b), "ran"))
 	}
+}
+
+// A second process using the same runner name, from another work dir, does
+// not settle the first one's running attempt: it is not its own.
+func TestOtherInstanceLeavesRunningAttemptAlone(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        runs_on: { role: special }
+        steps:
+          - run: echo started >> "$SHIPGATE_WORKSPACE/../../../count"; exec sleep 300
+`)
+	hard, stop := context.WithCancel(ctx)
+	defer stop()
+	done := e.runner("special", hard)
+	id := e.release(nil, nil)
+	count := filepath.Join(e.dir, "count")
+	waitFor(t, "the step to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
+
+	other := &runner.Runner{Coord: e.disp, Info: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}},
+		WorkDir: filepath.Join(e.dir, "elsewhere"), HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ready := make(chan struct{})
+	other.Ready = func() { close(ready) }
+	otherCtx, stopOther := context.WithCancel(ctx)
+	otherDone := make(chan struct{})
+	go func() { defer close(otherDone); other.Run(otherCtx, otherCtx) }()
+	<-ready // it has looked at what "special" holds
+	stopOther()
+	<-otherDone
+	if j := e.jobs(id)["deploy"]; j.State != shipgate.JobRunning || j.Attempt != 1 {
+		t.Fatalf("the other instance settled the running attempt: %s attempt %d %q", j.State, j.Attempt, j.Reason)
+	}
+	if b, _ := os.ReadFile(count); strings.Count(string(b), "started") != 1 {
+		t.Fatalf("started %d times", strings.Count(string(b), "started"))
+	}
+	stop()
+	<-done
 }

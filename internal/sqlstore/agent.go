@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/shipgate/shipgate"
 )
@@ -59,7 +60,7 @@ func (tx *Tx) ListAgentTokens(ctx context.Context) ([]shipgate.AgentToken, error
 // RegisterAgent joins (or re-joins) an agent by name with a join token and
 // gives it a new secret; a previous secret of the same name stops working,
 // so two processes cannot act as one agent.
-func (tx *Tx) RegisterAgent(ctx context.Context, joinSecret string, a *shipgate.Agent, agentSecret string) error {
+func (tx *Tx) RegisterAgent(ctx context.Context, joinSecret string, a *shipgate.Agent, agentSecret string, lostAfter time.Duration) error {
 	if err := shipgate.ValidateName("agent", a.Name); err != nil {
 		return err
 	}
@@ -79,35 +80,46 @@ func (tx *Tx) RegisterAgent(ctx context.Context, joinSecret string, a *shipgate.
 		return err
 	}
 	a.TokenID, a.LastSeen = tokenID, tx.now
-	var id int64
-	err = tx.queryRow(ctx, `SELECT id FROM agents WHERE name = ?`, a.Name).Scan(&id)
+	var id, oldToken, seen int64
+	var instance string
+	var oldRevoked sql.NullInt64
+	err = tx.queryRow(ctx, `SELECT a.id, a.token_id, a.instance_id, a.last_seen, t.revoked_at FROM agents a JOIN agent_tokens t ON t.id = a.token_id WHERE a.name = ?`, a.Name).
+		Scan(&id, &oldToken, &instance, &seen, &oldRevoked)
 	rejoin := err == nil
 	switch {
+	case rejoin && oldToken != tokenID && !oldRevoked.Valid:
+		// A name belongs to the token it joined with, while that token lives.
+		return shipgate.Errorf(shipgate.EFORBIDDEN, "agent name %q belongs to agent token %d; join with that token, or revoke it first", a.Name, oldToken)
+	case rejoin && instance != a.InstanceID && tx.now.Sub(fromMicros(seen)) <= lostAfter:
+		// Another live process uses this name; taking it over would hand
+		// its running attempts to a process that never ran them.
+		return shipgate.Errorf(shipgate.ECONFLICT, "agent name %q is in use by another running agent (last seen %s ago); stop it, wait until it shows as lost, or choose another --name",
+			a.Name, tx.now.Sub(fromMicros(seen)).Round(time.Second))
 	case rejoin:
 		a.ID = id
-		_, err = tx.exec(ctx, `UPDATE agents SET token_id = ?, secret_hash = ?, labels = ?, version = ?, hostname = ?, last_seen = ? WHERE id = ?`,
-			tokenID, shipgate.HashToken(agentSecret), string(labels), a.Version, a.Hostname, micros(tx.now), id)
+		_, err = tx.exec(ctx, `UPDATE agents SET token_id = ?, secret_hash = ?, labels = ?, version = ?, hostname = ?, instance_id = ?, last_seen = ? WHERE id = ?`,
+			tokenID, shipgate.HashToken(agentSecret), string(labels), a.Version, a.Hostname, a.InstanceID, micros(tx.now), id)
 	case err == sql.ErrNoRows:
 		a.RegisteredAt = tx.now
-		err = tx.queryRow(ctx, `INSERT INTO agents (name, token_id, secret_hash, labels, version, hostname, registered_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.Name, tokenID, shipgate.HashToken(agentSecret), string(labels), a.Version, a.Hostname, micros(tx.now), micros(tx.now)).Scan(&a.ID)
+		err = tx.queryRow(ctx, `INSERT INTO agents (name, token_id, secret_hash, labels, version, hostname, instance_id, registered_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.Name, tokenID, shipgate.HashToken(agentSecret), string(labels), a.Version, a.Hostname, a.InstanceID, micros(tx.now), micros(tx.now)).Scan(&a.ID)
 	}
 	if err != nil {
 		return err
 	}
 	return tx.Audit(ctx, shipgate.NewAuditEvent(a.Name, shipgate.ActionAgentRegistered, "agent/"+a.Name, map[string]any{
-		"labels": a.Labels, "version": a.Version, "hostname": a.Hostname, "token_id": tokenID, "rejoined": rejoin,
+		"labels": a.Labels, "version": a.Version, "hostname": a.Hostname, "token_id": tokenID, "rejoined": rejoin, "instance_id": a.InstanceID,
 	}))
 }
 
-const agentColumns = `a.id, a.name, a.token_id, a.labels, a.version, a.hostname, a.draining, a.registered_at, a.last_seen`
+const agentColumns = `a.id, a.name, a.token_id, a.labels, a.version, a.hostname, a.draining, a.instance_id, a.registered_at, a.last_seen`
 
 func scanAgent(sc interface{ Scan(...any) error }) (*shipgate.Agent, error) {
 	a := &shipgate.Agent{}
 	var labels string
 	var draining int
 	var registered, seen int64
-	if err := sc.Scan(&a.ID, &a.Name, &a.TokenID, &labels, &a.Version, &a.Hostname, &draining, &registered, &seen); err != nil {
+	if err := sc.Scan(&a.ID, &a.Name, &a.TokenID, &labels, &a.Version, &a.Hostname, &draining, &a.InstanceID, &registered, &seen); err != nil {
 		return nil, err
 	}
 	a.Draining, a.RegisteredAt, a.LastSeen = draining != 0, fromMicros(registered), fromMicros(seen)
@@ -190,4 +202,23 @@ func (tx *Tx) SetAgentDraining(ctx context.Context, actor, name string, draining
 		action = shipgate.ActionAgentResumed
 	}
 	return a, tx.Audit(ctx, shipgate.NewAuditEvent(actor, action, "agent/"+name, nil))
+}
+
+// BlockedAgents names the agents that must get no new work now: draining,
+// or joined with a token that has since been revoked.
+func (tx *Tx) BlockedAgents(ctx context.Context) (map[string]bool, error) {
+	rows, err := tx.query(ctx, `SELECT a.name FROM agents a JOIN agent_tokens t ON t.id = a.token_id WHERE a.draining <> 0 OR t.revoked_at IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
 }

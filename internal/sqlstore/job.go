@@ -169,7 +169,20 @@ func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) 
 // what was dropped is counted, and readers see a marker in its place.
 func (tx *Tx) AppendLogs(ctx context.Context, jobID int64, attempt int, chunks []shipgate.LogChunk, maxBytes int64) error {
 	var added int64
+	var highAttempt int
+	var high int64
+	if err := tx.queryRow(ctx, `SELECT log_attempt, log_seq FROM jobs WHERE id = ?`, jobID).Scan(&highAttempt, &high); err != nil {
+		return notFound(err, "job %d does not exist", jobID)
+	}
+	if highAttempt != attempt {
+		high = 0
+	}
+	newHigh := high
 	for _, c := range chunks {
+		if c.Seq <= high {
+			continue // stored before, even if the log's front was dropped since
+		}
+		newHigh = max(newHigh, c.Seq)
 		res, err := tx.exec(ctx, `INSERT INTO job_logs (job_id, attempt, seq, stream, data, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt, seq) DO NOTHING`,
 			jobID, attempt, c.Seq, c.Stream, c.Data, micros(c.At))
 		if err != nil {
@@ -179,11 +192,11 @@ func (tx *Tx) AppendLogs(ctx context.Context, jobID int64, attempt int, chunks [
 			added += int64(len(c.Data))
 		}
 	}
-	if added == 0 {
+	if newHigh == high && added == 0 {
 		return nil
 	}
 	var size int64
-	if err := tx.queryRow(ctx, `UPDATE jobs SET log_bytes = log_bytes + ? WHERE id = ? RETURNING log_bytes`, added, jobID).Scan(&size); err != nil {
+	if err := tx.queryRow(ctx, `UPDATE jobs SET log_bytes = log_bytes + ?, log_attempt = ?, log_seq = ? WHERE id = ? RETURNING log_bytes`, added, attempt, newHigh, jobID).Scan(&size); err != nil {
 		return err
 	}
 	if maxBytes <= 0 || size <= maxBytes {

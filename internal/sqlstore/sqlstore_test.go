@@ -886,7 +886,7 @@ func testClaimIsIdempotent(t *testing.T, engine string) {
 		t.Fatalf("a2 got %+v", a.Key)
 	}
 	held, _ := d.Held(ctx, "a1")
-	if len(held) != 1 || held[0] != first.Key {
+	if len(held) != 1 || held[0].Key != first.Key {
 		t.Fatalf("held = %+v", held)
 	}
 }
