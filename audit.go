@@ -52,6 +52,16 @@ const (
 	ActionTokenRevoked     = "token.revoked"
 	ActionAccessDenied     = "access.denied"
 
+	ActionRollbackPending     = "rollback.pending"
+	ActionRollbackUnavailable = "rollback.unavailable"
+	ActionRollbackFired       = "rollback.fired"
+	ActionRollbackHeld        = "rollback.held"
+	ActionRollbackNow         = "rollback.now"
+	ActionRollbackCalledOff   = "rollback.called_off"
+	ActionRollbackFailed      = "rollback.failed"
+	ActionReleaseRolledBack   = "release.rolled_back"
+	ActionProbeFailed         = "check.failed"
+
 	ActionAgentTokenCreated = "agent_token.created"
 	ActionAgentTokenRevoked = "agent_token.revoked"
 	ActionAgentRegistered   = "agent.registered"

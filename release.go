@@ -26,20 +26,32 @@ const (
 	StateFailed          ReleaseState = "failed"
 	StateRejected        ReleaseState = "rejected"
 	StateCancelled       ReleaseState = "cancelled"
+	// StateRolledBack ends a release that a rollback release replaced.
+	StateRolledBack ReleaseState = "rolled_back"
 )
 
 // Final reports whether nothing more will happen to a release in state s on
 // its own. A failed release is final but may be rerun by a person.
 func (s ReleaseState) Final() bool {
 	switch s {
-	case StateSucceeded, StateFailed, StateRejected, StateCancelled:
+	case StateSucceeded, StateFailed, StateRejected, StateCancelled, StateRolledBack:
 		return true
 	}
 	return false
 }
 
-// ReleaseKind distinguishes ordinary deploys from rollbacks (step 3).
-const ReleaseKindDeploy = "deploy"
+// Release kinds: ordinary deploys, and rollbacks that restore an earlier
+// release's artifact, inputs and pipeline.
+const (
+	ReleaseKindDeploy   = "deploy"
+	ReleaseKindRollback = "rollback"
+)
+
+// Who triggered a rollback.
+const (
+	TriggeredByPolicy = "policy"
+	TriggeredByUser   = "user"
+)
 
 // Artifact is what a release deploys, pinned by its sha256.
 type Artifact struct {
@@ -73,6 +85,12 @@ type ReleaseContent struct {
 	Policy       Environment       `json:"policy"`
 	CreatedBy    string            `json:"created_by"`
 	CreatedAt    time.Time         `json:"created_at"`
+	// RollbackOf is the release a rollback release replaces, RestoresRelease
+	// the earlier release whose artifact, inputs and pipeline it restores,
+	// and TriggeredBy says whether the policy or a person asked for it.
+	RollbackOf      int64  `json:"rollback_of,omitempty"`
+	RestoresRelease int64  `json:"restores_release,omitempty"`
+	TriggeredBy     string `json:"triggered_by,omitempty"`
 }
 
 // Digest returns "sha256:<hex>" over the canonical JSON of the content.
@@ -107,6 +125,18 @@ type Release struct {
 	// Generation increases with every change so concurrent writers detect
 	// each other (optimistic concurrency).
 	Generation int64 `json:"generation"`
+}
+
+// RollbackTriggered reports whether a failure of this release triggers its
+// rollback policy. failedJob names the job whose failure failed it ("" for
+// none): with check_target naming a job, only that job's failure counts.
+// A rollback release never triggers another rollback.
+func (r *Release) RollbackTriggered(failedJob string) bool {
+	p := r.Policy.Rollback
+	if !p.Enabled || r.Kind == ReleaseKindRollback {
+		return false
+	}
+	return p.CheckTarget == "" || p.CheckTarget == CheckTargetPipeline || p.CheckTarget == failedJob
 }
 
 // ValidateInputs checks input names: they become environment variables

@@ -79,6 +79,10 @@ type Assignment struct {
 	// LeaseTTL is how long each heartbeat extends the lease; runners
 	// heartbeat well within it.
 	LeaseTTL Duration `json:"lease_ttl"`
+	// Watch, for a health check whose failure starts a delayed rollback,
+	// is how long to keep probing after it failed: recovering within it
+	// calls the rollback off.
+	Watch Duration `json:"watch,omitempty"`
 }
 
 // JobOutcome is what a runner reports when an attempt ends.

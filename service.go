@@ -198,6 +198,11 @@ type HTTPCheck struct {
 	Method       string `json:"method,omitempty"`
 	ExpectStatus []int  `json:"expect_status,omitempty"`
 	BodyContains string `json:"body_contains,omitempty"`
+	// JSONPath ("status", "checks[0].state", optionally "$."-prefixed)
+	// selects a value in a JSON body that must equal JSONEquals.
+	JSONPath   string   `json:"json_path,omitempty"`
+	JSONEquals string   `json:"json_equals,omitempty"`
+	Timeout    Duration `json:"timeout,omitempty"`
 }
 
 // TCPCheck succeeds when a TCP connection to Address can be opened.
@@ -222,6 +227,9 @@ type FieldError struct {
 type ValidationError struct {
 	Problems []FieldError
 }
+
+// Unwrap makes a validation error an EINVALID one for every layer.
+func (e *ValidationError) Unwrap() error { return &Error{Code: EINVALID, Message: e.Error()} }
 
 func (e *ValidationError) Error() string {
 	msgs := make([]string, len(e.Problems))
@@ -386,6 +394,13 @@ func (v *validator) check(p string, c *Check) {
 		n++
 		if c.HTTP.URL == "" || !(strings.HasPrefix(c.HTTP.URL, "http://") || strings.HasPrefix(c.HTTP.URL, "https://")) {
 			v.add(p+".http.url", "an http check needs an http:// or https:// url")
+		}
+		if (c.HTTP.JSONPath == "") != (c.HTTP.JSONEquals == "") {
+			v.add(p+".http", "json_path and json_equals go together")
+		} else if c.HTTP.JSONPath != "" {
+			if _, err := ParseJSONPath(c.HTTP.JSONPath); err != nil {
+				v.add(p+".http.json_path", "%v", err)
+			}
 		}
 		for i, s := range c.HTTP.ExpectStatus {
 			if s < 100 || s > 599 {

@@ -39,6 +39,7 @@ const (
 	PermReleaseCreate Permission = "release.create"
 	PermReleaseCancel Permission = "release.cancel"
 	PermReleaseRerun  Permission = "release.rerun"
+	PermRollback      Permission = "release.rollback"
 	PermApprove       Permission = "release.approve"
 	PermServiceApply  Permission = "service.apply"
 	PermAdmin         Permission = "admin"
@@ -50,7 +51,7 @@ const (
 
 var rolePerms = map[Role][]Permission{
 	RoleViewer:   {PermRead},
-	RoleDeployer: {PermRead, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun},
+	RoleDeployer: {PermRead, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback},
 	RoleApprover: {PermRead, PermApprove},
 }
 

@@ -126,3 +126,11 @@ func (a *Agent) Artifact(ctx context.Context, _ string, key shipgate.AttemptKey)
 	}
 	return resp.Body, nil
 }
+
+// Probes reports health-check probes of an attempt.
+func (a *Agent) Probes(ctx context.Context, _ string, key shipgate.AttemptKey, probes []shipgate.ProbeResult, recovered bool) (shipgate.ProbeReply, error) {
+	ctx, cancel := a.timeout(ctx, 0)
+	defer cancel()
+	var out shipgate.ProbeReply
+	return out, a.c.do(ctx, "POST", "/agent/probes", nil, ProbesRequest{Key: key, Probes: probes, Recovered: recovered}, &out)
+}

@@ -89,3 +89,21 @@ func (c *Client) Logs(ctx context.Context, id int64, run int, job string, after 
 	var out Logs
 	return &out, c.do(ctx, "GET", "/releases/"+itoa(id)+"/logs", q, nil, &out)
 }
+
+// Rollback rolls an environment back by hand.
+func (c *Client) Rollback(ctx context.Context, req RollbackRequest) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/rollbacks", nil, req, &out)
+}
+
+// HoldRollback stops a pending rollback of release id from firing on its own.
+func (c *Client) HoldRollback(ctx context.Context, id int64) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/hold", nil, struct{}{}, &out)
+}
+
+// RollbackNow fires a pending or held rollback of release id at once.
+func (c *Client) RollbackNow(ctx context.Context, id int64) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/now", nil, struct{}{}, &out)
+}

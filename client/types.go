@@ -73,7 +73,31 @@ type ReleaseView struct {
 	Approvals []shipgate.Approval     `json:"approvals"`
 	Tally     *shipgate.ApprovalTally `json:"tally,omitempty"`
 	Jobs      []shipgate.JobRun       `json:"jobs"`
-	Timeline  []shipgate.AuditEvent   `json:"timeline"`
+	// Probes are the health-check probes of the current run, the latest
+	// per job and attempt.
+	Probes []JobProbes `json:"probes,omitempty"`
+	// Rollback is this release's rollback, if its policy asked for one or
+	// someone rolled it back.
+	Rollback *shipgate.Rollback `json:"rollback,omitempty"`
+	// Timeline is every audit event of the release, and of its rollback
+	// release, in order.
+	Timeline []shipgate.AuditEvent `json:"timeline"`
+}
+
+// JobProbes is the probes of one job attempt.
+type JobProbes struct {
+	Job     string                 `json:"job"`
+	Attempt int                    `json:"attempt"`
+	Probes  []shipgate.ProbeResult `json:"probes"`
+}
+
+// RollbackRequest rolls an environment back by hand.
+type RollbackRequest struct {
+	Service     string `json:"service"`
+	Environment string `json:"environment"`
+	// ToVersion restores this version; empty means the last release that
+	// succeeded before the current one.
+	ToVersion string `json:"to_version,omitempty"`
 }
 
 // Logs is a page of log chunks. Done is true when the selected jobs have
@@ -166,4 +190,11 @@ type CreateAgentTokenRequest struct {
 type NewAgentToken struct {
 	Token  *shipgate.AgentToken `json:"token"`
 	Secret string               `json:"secret"`
+}
+
+// ProbesRequest reports health-check probes of an attempt.
+type ProbesRequest struct {
+	Key       shipgate.AttemptKey    `json:"key"`
+	Probes    []shipgate.ProbeResult `json:"probes"`
+	Recovered bool                   `json:"recovered,omitempty"`
 }

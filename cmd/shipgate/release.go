@@ -119,6 +119,12 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 	r := v.Release
 	fmt.Fprintf(w, "release %d: %s → %s, version %s\n", r.ID, r.Service, r.Environment, r.Version)
 	fmt.Fprintf(w, "  state:     %s\n", stateLine(r))
+	if r.Kind == shipgate.ReleaseKindRollback {
+		fmt.Fprintf(w, "  rollback:  of release %d, restoring release %d, triggered by %s\n", r.RollbackOf, r.RestoresRelease, r.TriggeredBy)
+	}
+	if v.Rollback != nil {
+		fmt.Fprintf(w, "  rollback:  %s\n", rollbackLine(v.Rollback))
+	}
 	if r.WaitUntil != nil {
 		fmt.Fprintf(w, "  until:     %s (in %s)\n", fmtTime(*r.WaitUntil), time.Until(*r.WaitUntil).Round(time.Second))
 	}
@@ -192,6 +198,21 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 				runner = "-"
 			}
 			fmt.Fprintf(tw, "  %s\t%s\tattempt %d/%d\t%s\t%s\t%s\n", j.Name, j.State, j.Attempt, j.MaxAttempts, runner, took, j.Reason)
+		}
+		tw.Flush()
+	}
+	for _, jp := range v.Probes {
+		fmt.Fprintf(w, "probes of %s (attempt %d, latest %d):\n", jp.Job, jp.Attempt, len(jp.Probes))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, p := range jp.Probes {
+			outcome := "healthy"
+			if !p.OK {
+				outcome = "unhealthy"
+			}
+			if p.Watch {
+				outcome += " (watch)"
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%dms\t%s\n", p.Seq, p.At.UTC().Format("15:04:05.000"), outcome, p.LatencyMS, p.Reason)
 		}
 		tw.Flush()
 	}

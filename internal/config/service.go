@@ -20,27 +20,58 @@ const (
 // ParseService parses and validates a service file. file names the source
 // in error messages. On any problem it returns *Error and no spec.
 func ParseService(file string, src []byte) (*shipgate.ServiceSpec, error) {
+	spec, _, err := ParseServiceLines(file, src)
+	return spec, err
+}
+
+// ParseServiceLines is ParseService that also returns Locate, which turns
+// a problem found later (say, by the store, against other releases) into a
+// file:line error like the parser's own.
+func ParseServiceLines(file string, src []byte) (*shipgate.ServiceSpec, Locate, error) {
+	spec, p, err := parseService(file, src)
+	return spec, Locate{p}, err
+}
+
+// Locate maps validation problems of a parsed file to its lines.
+type Locate struct{ p *parser }
+
+// Error converts a *shipgate.ValidationError into an *Error with lines;
+// other errors pass unchanged.
+func (l Locate) Error(err error) error {
+	var verr *shipgate.ValidationError
+	if l.p == nil || !errors.As(err, &verr) {
+		return err
+	}
+	e := &Error{}
+	for _, fe := range verr.Problems {
+		e.Problems = append(e.Problems, Problem{File: l.p.file, Line: l.p.lineOf(fe.Path), Message: fe.Message})
+	}
+	e.sort()
+	return e
+}
+
+func parseService(file string, src []byte) (*shipgate.ServiceSpec, *parser, error) {
 	p := &parser{file: file, lines: map[string]int{}}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
+			return nil, p, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
 		}
-		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+		return nil, p, &Error{Problems: []Problem{yamlProblem(file, err)}}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, &Error{Problems: []Problem{{File: file, Line: extra.Line, Message: "the file holds more than one YAML document; put one service in each file"}}}
+		return nil, p, &Error{Problems: []Problem{{File: file, Line: extra.Line, Message: "the file holds more than one YAML document; put one service in each file"}}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+		return nil, p, &Error{Problems: []Problem{yamlProblem(file, err)}}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	if problem, ok := checkNodes(file, root); !ok {
-		return nil, &Error{Problems: []Problem{problem}}
+		return nil, p, &Error{Problems: []Problem{problem}}
 	}
 	spec := p.service(root)
 	if len(p.errs) == 0 {
@@ -50,15 +81,15 @@ func ParseService(file string, src []byte) (*shipgate.ServiceSpec, error) {
 				p.errs = append(p.errs, Problem{File: file, Line: p.lineOf(fe.Path), Message: fe.Message})
 			}
 		} else if err != nil {
-			return nil, err
+			return nil, p, err
 		}
 	}
 	if len(p.errs) > 0 {
 		e := &Error{Problems: p.errs}
 		e.sort()
-		return nil, e
+		return nil, p, e
 	}
-	return spec, nil
+	return spec, p, nil
 }
 
 // yamlProblem turns a syntax error from the YAML library, which reads
@@ -240,6 +271,9 @@ func (p *parser) check(n *yaml.Node, path string) *shipgate.Check {
 				"method":        func(v *yaml.Node, path string) { c.HTTP.Method = p.str(v, path, "method") },
 				"expect_status": func(v *yaml.Node, path string) { c.HTTP.ExpectStatus = p.intOrList(v, path, "expect_status") },
 				"body_contains": func(v *yaml.Node, path string) { c.HTTP.BodyContains = p.str(v, path, "body_contains") },
+				"json_path":     func(v *yaml.Node, path string) { c.HTTP.JSONPath = p.str(v, path, "json_path") },
+				"json_equals":   func(v *yaml.Node, path string) { c.HTTP.JSONEquals = p.str(v, path, "json_equals") },
+				"timeout":       func(v *yaml.Node, path string) { c.HTTP.Timeout = p.duration(v, path, "timeout") },
 			})
 		},
 		"tcp": func(v *yaml.Node, path string) {

@@ -26,6 +26,7 @@ func (h *Handler) agentRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/agent/heartbeat", Perm: shipgate.PermAgent, Summary: "Extend an attempt's lease", agent: h.agentHeartbeat},
 		{Method: "POST", Path: "/api/v1/agent/logs", Perm: shipgate.PermAgent, Summary: "Append log chunks of an attempt", agent: h.agentLogs},
 		{Method: "POST", Path: "/api/v1/agent/finish", Perm: shipgate.PermAgent, Summary: "Report an attempt's outcome", agent: h.agentFinish},
+		{Method: "POST", Path: "/api/v1/agent/probes", Perm: shipgate.PermAgent, Summary: "Report health-check probes of an attempt", agent: h.agentProbes},
 		{Method: "GET", Path: "/api/v1/agent/held", Perm: shipgate.PermAgent, Summary: "List the attempts this agent holds", agent: h.agentHeld},
 		{Method: "GET", Path: "/api/v1/agent/artifact", Perm: shipgate.PermAgent, Summary: "Download the artifact of a held attempt", agent: h.agentArtifact},
 	}
@@ -138,6 +139,22 @@ func (h *Handler) agentFinish(w http.ResponseWriter, r *http.Request, a *shipgat
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"recorded": true})
+	return nil
+}
+
+func (h *Handler) agentProbes(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	var req client.ProbesRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.Probes) > 1000 {
+		return shipgate.Errorf(shipgate.ETOOLARGE, "at most 1000 probes per report")
+	}
+	reply, err := h.Dispatcher.Probes(r.Context(), a.Name, req.Key, req.Probes, req.Recovered)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, reply)
 	return nil
 }
 

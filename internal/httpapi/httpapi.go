@@ -127,7 +127,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
 		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken),
-	}, h.agentRoutes()...)
+	}, append(h.agentRoutes(), h.rollbackRoutes()...)...)
 }
 
 // ServeHTTP implements http.Handler.
@@ -390,6 +390,8 @@ func readJSON(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

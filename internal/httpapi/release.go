@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -117,8 +118,35 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 		if err := h.explainQueued(ctx, tx, v); err != nil {
 			return err
 		}
-		v.Timeline, err = tx.ListAudit(ctx, shipgate.AuditFilter{ReleaseID: id, Limit: 10000})
-		return err
+		if v.Release.Run > 0 {
+			probes, err := tx.ListProbes(ctx, id, v.Release.Run, 20)
+			if err != nil {
+				return err
+			}
+			for _, p := range probes {
+				v.Probes = append(v.Probes, client.JobProbes(p))
+			}
+		}
+		rb, err := tx.FindRollback(ctx, id)
+		if err == nil {
+			v.Rollback = rb
+		} else if shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			return err
+		}
+		if v.Timeline, err = tx.ListAudit(ctx, shipgate.AuditFilter{ReleaseID: id, Limit: 10000}); err != nil {
+			return err
+		}
+		if rb != nil && rb.RollbackRelease != 0 {
+			// One timeline for the postmortem: the rollback release's events
+			// belong to this release's story.
+			more, err := tx.ListAudit(ctx, shipgate.AuditFilter{ReleaseID: rb.RollbackRelease, Limit: 10000})
+			if err != nil {
+				return err
+			}
+			v.Timeline = append(v.Timeline, more...)
+			sort.Slice(v.Timeline, func(i, j int) bool { return v.Timeline[i].Seq < v.Timeline[j].Seq })
+		}
+		return nil
 	})
 	return v, err
 }
@@ -248,8 +276,14 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 		return err
 	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		_, err := tx.CancelRelease(r.Context(), u.Name, id, req.Reason)
-		return err
+		rel, err := tx.CancelRelease(r.Context(), u.Name, id, req.Reason)
+		if err != nil {
+			return err
+		}
+		if rel.Kind == shipgate.ReleaseKindRollback && rel.RollbackOf != 0 {
+			return reconcile.EndRollback(r.Context(), tx, rel, false)
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 	if req.Filename == "" {
 		req.Filename = "service.yaml"
 	}
-	spec, err := config.ParseService(req.Filename, []byte(req.Source))
+	spec, locate, err := config.ParseServiceLines(req.Filename, []byte(req.Source))
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
 		resp.Revision, resp.Changed, err = tx.ApplyService(r.Context(), u.Name, spec, req.Filename, req.Source)
-		return err
+		return locate.Error(err)
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,20 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 			return obs, err
 		}
 	}
+	if r.State == shipgate.StateFailed {
+		obs.Rollback, err = tx.FindRollback(ctx, id)
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			obs.Rollback, err = nil, nil
+		}
+		if err != nil {
+			return obs, err
+		}
+	}
+	if r.State == shipgate.StateRunning && r.Policy.Rollback.Enabled && r.Kind != shipgate.ReleaseKindRollback {
+		if obs.RollbackTarget, obs.RollbackNone, err = RollbackTarget(ctx, tx, r, r.Policy.Rollback.Mode, r.Policy.Rollback.Version); err != nil {
+			return obs, err
+		}
+	}
 	if r.Run > 0 {
 		if obs.Jobs, err = tx.ListJobs(ctx, id, r.Run); err != nil {
 			return obs, err
@@ -84,5 +98,108 @@ func Apply(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 			}
 		}
 	}
-	return tx.Audit(ctx, p.Events...)
+	if err := tx.Audit(ctx, p.Events...); err != nil {
+		return err
+	}
+	return applyRollback(ctx, tx, p)
+}
+
+// applyRollback carries out the rollback parts of a plan, after the
+// release's own changes and events.
+func applyRollback(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
+	if p.Rollback != nil {
+		if p.FireTarget != 0 {
+			of, err := tx.FindRelease(ctx, p.Rollback.ReleaseID)
+			if err != nil {
+				return err
+			}
+			target, err := tx.FindRelease(ctx, p.FireTarget)
+			if err != nil {
+				return err
+			}
+			actor := shipgate.SystemActor
+			rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: p.Rollback.TriggeredBy, Actor: actor})
+			if err != nil {
+				return err
+			}
+			p.Rollback.RollbackRelease = rr.ID
+			p.Rollback.Reason = fmt.Sprintf("rollback release %d restores version %s", rr.ID, target.Version)
+			if err := tx.PutRollback(ctx, p.Rollback); err != nil {
+				return err
+			}
+			// Start it in the same transaction: a rollback should not wait
+			// for the next reconcile pass.
+			_, _, err = Release(ctx, tx, rr.ID)
+			return err
+		}
+		if err := tx.PutRollback(ctx, p.Rollback); err != nil {
+			return err
+		}
+	}
+	if p.EndRollback && p.Release != nil {
+		return EndRollback(ctx, tx, p.Release, p.RollbackSucceeded)
+	}
+	return nil
+}
+
+// EndRollback records the end of rollback release rr on the release it rolls
+// back: rolled_back when it succeeded, left as it was otherwise.
+func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, succeeded bool) error {
+	of, err := tx.FindRelease(ctx, rr.RollbackOf)
+	if err != nil {
+		return err
+	}
+	rb, err := tx.FindRollback(ctx, of.ID)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		rb, err = &shipgate.Rollback{ReleaseID: of.ID, TriggeredBy: rr.TriggeredBy, TargetID: rr.RestoresRelease, TargetVersion: rr.Version, RollbackRelease: rr.ID}, nil
+	}
+	if err != nil {
+		return err
+	}
+	subject := fmt.Sprintf("release/%d", of.ID)
+	if !succeeded {
+		rb.State, rb.Reason = shipgate.RollbackFailed, fmt.Sprintf("rollback release %d %s: %s", rr.ID, rr.State, rr.Reason)
+		if err := tx.PutRollback(ctx, rb); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, subject, map[string]any{
+			"rollback_release": rr.ID, "reason": rb.Reason,
+		}))
+	}
+	rb.State, rb.Reason = shipgate.RollbackDone, fmt.Sprintf("rolled back to version %s by release %d", rr.Version, rr.ID)
+	if err := tx.PutRollback(ctx, rb); err != nil {
+		return err
+	}
+	if of.State == shipgate.StateFailed || of.State == shipgate.StateSucceeded {
+		of.State, of.Reason = shipgate.StateRolledBack, rb.Reason
+		if err := tx.UpdateRelease(ctx, of); err != nil {
+			return err
+		}
+	}
+	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseRolledBack, subject, map[string]any{
+		"rollback_release": rr.ID, "version": rr.Version, "triggered_by": rr.TriggeredBy,
+	}))
+}
+
+// RollbackTarget resolves what release r would be rolled back to: with mode
+// last_successful the newest other release that succeeded in its
+// environment (and was not itself rolled back); with mode version the
+// newest release of that version, preferring one that succeeded there. When
+// there is none it returns nil and a sentence saying so.
+func RollbackTarget(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, mode, version string) (*shipgate.Release, string, error) {
+	if mode == shipgate.RollbackVersion {
+		t, err := tx.SucceededVersion(ctx, r.Service, r.Environment, version)
+		if err == nil && t == nil {
+			t, err = tx.AnyReleaseOfVersion(ctx, r.Service, version)
+		}
+		if err != nil || t != nil {
+			return t, "", err
+		}
+		return nil, fmt.Sprintf("nothing to roll back to: service %s has no release of version %s", r.Service, version), nil
+	}
+	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r.ID)
+	if err != nil || t != nil {
+		return t, "", err
+	}
+	return nil, fmt.Sprintf("nothing to roll back to: no earlier release of %s succeeded in %s", r.Service, r.Environment), nil
 }

@@ -336,12 +336,36 @@ func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate
 	if err != nil {
 		return nil, err
 	}
-	return &shipgate.Assignment{
+	a := &shipgate.Assignment{
 		Key:   shipgate.AttemptKey{ReleaseID: r.ID, Run: j.Run, Job: j.Name, Attempt: j.Attempt},
 		JobID: j.ID, Service: r.Service, Env: r.Environment, Version: r.Version,
 		Artifact: r.Artifact, Job: *spec, Inputs: maps.Clone(r.Inputs), Secrets: secrets, LeaseUntil: *j.LeaseUntil,
 		LeaseTTL: shipgate.Duration(d.LeaseTTL),
-	}, nil
+	}
+	if delay := r.Policy.Rollback.DelaySeconds; spec.Check != nil && delay > 0 && r.RollbackTriggered(spec.Name) {
+		a.Watch = shipgate.Duration(time.Duration(delay) * time.Second)
+	}
+	return a, nil
+}
+
+// attachProbes puts a failed check's last probes into its audit event, so
+// the timeline shows the evidence the release failed on.
+func attachProbes(ctx context.Context, tx *sqlstore.Tx, j shipgate.JobRun, details map[string]any) error {
+	probes, err := tx.ListProbes(ctx, j.ReleaseID, j.Run, 10)
+	if err != nil {
+		return err
+	}
+	for _, jp := range probes {
+		if jp.Job != j.Name || jp.Attempt != j.Attempt {
+			continue
+		}
+		var list []map[string]any
+		for _, p := range jp.Probes {
+			list = append(list, map[string]any{"seq": p.Seq, "at": p.At.Format(time.RFC3339Nano), "ok": p.OK, "latency_ms": p.LatencyMS, "reason": p.Reason})
+		}
+		details["probes"] = list
+	}
+	return nil
 }
 
 // Held lists the attempts runner holds, so a restarted runner can settle
@@ -356,6 +380,35 @@ func (d *Dispatcher) Held(ctx context.Context, runner string) ([]shipgate.HeldAt
 		return err
 	})
 	return out, err
+}
+
+// Probes stores probe results of a check attempt the runner holds or
+// held. recovered says the check passed again after failing: a pending
+// rollback of its release is then called off. The reply tells a runner
+// watching a failed check whether the rollback still waits.
+func (d *Dispatcher) Probes(ctx context.Context, runner string, key shipgate.AttemptKey, probes []shipgate.ProbeResult, recovered bool) (shipgate.ProbeReply, error) {
+	var reply shipgate.ProbeReply
+	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		j, err := current(ctx, tx, runner, key)
+		if err != nil {
+			return err
+		}
+		if err := tx.StoreProbes(ctx, j.ID, key.Attempt, probes); err != nil {
+			return err
+		}
+		if j.State == shipgate.JobRunning {
+			return nil
+		}
+		if recovered {
+			if _, err := tx.CallOffRollback(ctx, key.ReleaseID, fmt.Sprintf("health check %s recovered: it passed again after failing, before the rollback fired", j.Name)); err != nil {
+				return err
+			}
+		}
+		rb, err := tx.FindRollback(ctx, key.ReleaseID)
+		reply.Stop = err != nil || rb.State != shipgate.RollbackPending
+		return nil
+	})
+	return reply, err
 }
 
 // Artifact opens the artifact of an attempt the runner holds, when it is a
@@ -553,6 +606,11 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			j.State, j.Reason = shipgate.JobFailed, out.Reason
 		}
 		details["state"] = j.State
+		if j.State == shipgate.JobFailed {
+			if err := attachProbes(ctx, tx, j, details); err != nil {
+				return err
+			}
+		}
 		j.ExitCode, j.LeaseUntil, j.FinishedAt = out.ExitCode, nil, &now
 		if err := tx.UpdateJob(ctx, &j); err != nil {
 			return err

@@ -20,6 +20,13 @@ type Observed struct {
 	// finish before this one may start: one that is running, or queued
 	// before it. Releases to one environment run one at a time, in order.
 	Ahead *shipgate.Release
+	// Rollback is the rollback of a failed release, if it has one.
+	Rollback *shipgate.Rollback
+	// RollbackTarget is what a running release would be rolled back to if
+	// it failed now, resolved from its policy; nil with RollbackNone saying
+	// why when there is nothing.
+	RollbackTarget *shipgate.Release
+	RollbackNone   string
 }
 
 // Plan is what to change for one release. Zero value: nothing.
@@ -32,6 +39,15 @@ type Plan struct {
 	ExpireApprovals []int64
 	// Jobs lists jobs with changed fields.
 	Jobs []shipgate.JobRun
+	// Rollback is a rollback record to create or update.
+	Rollback *shipgate.Rollback
+	// Fire asks for the rollback release of the (failed) release to be
+	// created now, restoring release FireTarget.
+	FireTarget int64
+	// EndRollback reports that this rollback release ended: the release it
+	// rolls back is then rolled_back (RollbackSucceeded) or stays as it was.
+	EndRollback       bool
+	RollbackSucceeded bool
 	// Events record every change above.
 	Events []shipgate.AuditEvent
 	// Wake is when the release should next be looked at without an outside
@@ -41,7 +57,8 @@ type Plan struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return p.Release == nil && !p.StartRun && len(p.ExpireApprovals) == 0 && len(p.Jobs) == 0 && len(p.Events) == 0
+	return p.Release == nil && !p.StartRun && len(p.ExpireApprovals) == 0 && len(p.Jobs) == 0 && len(p.Events) == 0 &&
+		p.Rollback == nil && p.FireTarget == 0 && !p.EndRollback
 }
 
 // planner accumulates a plan; r is a private copy of the release.
@@ -89,6 +106,8 @@ func PlanRelease(obs Observed, now time.Time) Plan {
 		p.queued()
 	case shipgate.StateRunning:
 		p.running()
+	case shipgate.StateFailed:
+		p.failed()
 	}
 	if p.changed {
 		r := p.r
@@ -291,7 +310,8 @@ func (p *planner) running() {
 	}
 	if allOK {
 		p.finish(shipgate.StateSucceeded, "")
-		p.event(shipgate.ActionReleaseSucceeded, map[string]any{"run": p.r.Run})
+		p.event(shipgate.ActionReleaseSucceeded, map[string]any{"run": p.r.Run, "kind": p.r.Kind})
+		p.endRollback(true)
 		return
 	}
 	reason := "the run ended without every job succeeding"
@@ -299,7 +319,55 @@ func (p *planner) running() {
 		reason = fmt.Sprintf("job %s failed: %s", failed.Name, failed.Reason)
 	}
 	p.finish(shipgate.StateFailed, reason)
-	p.event(shipgate.ActionReleaseFailed, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed)})
+	p.event(shipgate.ActionReleaseFailed, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed), "kind": p.r.Kind})
+	p.endRollback(false)
+	if p.r.RollbackTriggered(jobName(failed)) {
+		p.startRollback()
+	}
+}
+
+// endRollback notes that a rollback release ended.
+func (p *planner) endRollback(succeeded bool) {
+	if p.r.Kind == shipgate.ReleaseKindRollback && p.r.RollbackOf != 0 {
+		p.plan.EndRollback, p.plan.RollbackSucceeded = true, succeeded
+	}
+}
+
+// startRollback applies the rollback policy to a release that just failed:
+// a rollback pending for delay_seconds, or none if there is nothing to roll
+// back to.
+func (p *planner) startRollback() {
+	pol := p.r.Policy.Rollback
+	rb := &shipgate.Rollback{ReleaseID: p.r.ID, TriggeredBy: shipgate.TriggeredByPolicy}
+	if t := p.obs.RollbackTarget; t == nil {
+		rb.State, rb.Reason = shipgate.RollbackUnavailable, p.obs.RollbackNone
+		p.event(shipgate.ActionRollbackUnavailable, map[string]any{"reason": rb.Reason})
+	} else {
+		fires := p.now.Add(time.Duration(pol.DelaySeconds) * time.Second)
+		rb.State, rb.TargetID, rb.TargetVersion, rb.FiresAt = shipgate.RollbackPending, t.ID, t.Version, &fires
+		rb.Reason = fmt.Sprintf("rolling back to version %s (release %d) at %s unless the check recovers, it is held, or someone rolls back now", t.Version, t.ID, fires.Format(time.RFC3339))
+		p.event(shipgate.ActionRollbackPending, map[string]any{
+			"target_release": t.ID, "target_version": t.Version, "delay_seconds": pol.DelaySeconds, "fires_at": fires.Format(time.RFC3339Nano),
+		})
+		p.wakeAt(fires)
+	}
+	p.plan.Rollback = rb
+}
+
+// failed fires a pending rollback when its delay is over.
+func (p *planner) failed() {
+	rb := p.obs.Rollback
+	if rb == nil || rb.State != shipgate.RollbackPending || rb.FiresAt == nil {
+		return
+	}
+	if p.now.Before(*rb.FiresAt) {
+		p.wakeAt(*rb.FiresAt)
+		return
+	}
+	fired := *rb
+	fired.State = shipgate.RollbackFired
+	p.plan.Rollback, p.plan.FireTarget = &fired, rb.TargetID
+	p.event(shipgate.ActionRollbackFired, map[string]any{"target_release": rb.TargetID, "target_version": rb.TargetVersion, "triggered_by": rb.TriggeredBy})
 }
 
 // waitingForRunner explains a queued job: which runner labels it waits for.

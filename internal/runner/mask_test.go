@@ -18,6 +18,9 @@ func (c *collect) Claim(context.Context, shipgate.ClaimRequest) (*shipgate.Assig
 	return nil, false, nil
 }
 func (c *collect) Held(context.Context, string) ([]shipgate.HeldAttempt, error) { return nil, nil }
+func (c *collect) Probes(context.Context, string, shipgate.AttemptKey, []shipgate.ProbeResult, bool) (shipgate.ProbeReply, error) {
+	return shipgate.ProbeReply{}, nil
+}
 func (c *collect) Artifact(context.Context, string, shipgate.AttemptKey) (io.ReadCloser, error) {
 	return nil, io.EOF
 }

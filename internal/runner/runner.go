@@ -29,6 +29,9 @@ type Coordinator interface {
 	Held(ctx context.Context, runner string) ([]shipgate.HeldAttempt, error)
 	// Artifact opens an artifact that is a file on the server.
 	Artifact(ctx context.Context, runner string, key shipgate.AttemptKey) (io.ReadCloser, error)
+	// Probes reports health-check probes; recovered says a failed check
+	// passed again while its rollback waited.
+	Probes(ctx context.Context, runner string, key shipgate.AttemptKey, probes []shipgate.ProbeResult, recovered bool) (shipgate.ProbeReply, error)
 }
 
 // Runner claims and executes jobs.
@@ -263,7 +266,8 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 	go r.heartbeat(hbCtx, a.Key, a.LeaseTTL.Std(), cancel, hbDone, log)
 	defer func() { stopHeartbeats(); <-hbDone }()
 
-	out := r.execute(jobCtx, a, logs)
+	var ck *checker
+	out := r.execute(jobCtx, a, logs, &ck)
 	cancel(nil)
 	if out.Succeeded {
 		logs.flushLine("system", "job succeeded")
@@ -290,6 +294,18 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 		log.Warn("could not journal the outcome", "err", err)
 	}
 	r.report(ctx, a.Key, out, log)
+	if ck != nil && !out.Succeeded && !out.Cancelled && a.Watch > 0 {
+		// The failed check's rollback waits: keep probing, so a recovery
+		// within the delay calls it off. Its lines continue the attempt's
+		// log numbering.
+		w := newShipper(ctx, r.Coord, r.Info.Name, a.Key, nil, log)
+		w.seq = logs.seq
+		go w.run()
+		ck.logs = w
+		ck.watch(ctx, a.Watch.Std()+time.Second)
+		w.close()
+		w.wait(context.WithoutCancel(ctx))
+	}
 	return out
 }
 
@@ -370,7 +386,7 @@ func (r *Runner) report(ctx context.Context, key shipgate.AttemptKey, out shipga
 	}
 }
 
-func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *shipper) shipgate.JobOutcome {
+func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *shipper, ckOut **checker) shipgate.JobOutcome {
 	dir := filepath.Join(r.WorkDir, "jobs", fmt.Sprintf("r%d-run%d-%s-a%d", a.Key.ReleaseID, a.Key.Run, a.Key.Job, a.Key.Attempt))
 	if err := os.RemoveAll(dir); err != nil {
 		return fail("prepare workspace: %v", err)
@@ -386,7 +402,8 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 	}
 	env := r.environment(a, artifact, dir)
 	if a.Job.Check != nil {
-		return r.runCheck(ctx, a.Job.Check, dir, env, logs)
+		*ckOut = r.newChecker(a, dir, env, logs, r.Logger)
+		return (*ckOut).run(ctx)
 	}
 	for i, step := range a.Job.Steps {
 		label := step.Label(i)

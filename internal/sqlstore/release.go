@@ -91,16 +91,8 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 		UpdatedAt:  tx.now,
 		Generation: 1,
 	}
-	r.Digest = r.ReleaseContent.Digest()
-	content, err := json.Marshal(r.ReleaseContent)
-	if err != nil {
+	if err := tx.insertRelease(ctx, r); err != nil {
 		return nil, err
-	}
-	err = tx.queryRow(ctx, `INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, generation)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, 1) RETURNING id`,
-		r.Service, r.Environment, r.Version, r.Kind, r.Artifact.SHA256, string(content), r.Digest, r.State, r.CreatedBy, micros(tx.now), micros(tx.now)).Scan(&r.ID)
-	if err != nil {
-		return nil, fmt.Errorf("insert release: %w", err)
 	}
 	for _, k := range secretNames {
 		if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) VALUES (?, ?, ?)`, r.ID, k, nr.Secrets[k].Sealed); err != nil {
@@ -112,6 +104,87 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 		"service_revision": r.ServiceRevision, "artifact": r.Artifact, "source": r.Source,
 		"inputs": inputs, "secret_inputs": secretNames,
 	}))
+}
+
+// insertRelease computes r's digest and stores it.
+func (tx *Tx) insertRelease(ctx context.Context, r *shipgate.Release) error {
+	r.Digest = r.ReleaseContent.Digest()
+	content, err := json.Marshal(r.ReleaseContent)
+	if err != nil {
+		return err
+	}
+	var rollbackOf any
+	if r.RollbackOf != 0 {
+		rollbackOf = r.RollbackOf
+	}
+	err = tx.queryRow(ctx, `INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, generation, rollback_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, 1, ?) RETURNING id`,
+		r.Service, r.Environment, r.Version, r.Kind, r.Artifact.SHA256, string(content), r.Digest, r.State, r.Reason, r.CreatedBy, micros(tx.now), micros(tx.now), rollbackOf).Scan(&r.ID)
+	if err != nil {
+		return fmt.Errorf("insert release: %w", err)
+	}
+	return nil
+}
+
+// NewRollback asks for a rollback release of Of, restoring Target.
+type NewRollback struct {
+	Of          *shipgate.Release
+	Target      *shipgate.Release
+	TriggeredBy string
+	Actor       string
+}
+
+// CreateRollbackRelease creates the release that rolls Of back: same
+// service and environment, Target's version, artifact, inputs (secret ones
+// included) and pipeline, under the environment's current policy. It skips
+// approval only when Target's version was approved and succeeded in this
+// environment before, and says so in its audit event; otherwise it waits
+// for approval like any release.
+func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipgate.Release, error) {
+	of, target := nr.Of, nr.Target
+	svc, err := tx.FindService(ctx, of.Service)
+	if err != nil {
+		return nil, err
+	}
+	env, ok := svc.Spec.Environment(of.Environment)
+	if !ok {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q no longer has environment %q", of.Service, of.Environment)
+	}
+	proven, err := tx.SucceededVersion(ctx, of.Service, of.Environment, target.Version)
+	if err != nil {
+		return nil, err
+	}
+	r := &shipgate.Release{
+		ReleaseContent: shipgate.ReleaseContent{
+			Service: of.Service, ServiceRevision: svc.Revision, Environment: of.Environment, Version: target.Version,
+			Kind: shipgate.ReleaseKindRollback, Artifact: target.Artifact, Source: target.Source, Inputs: target.Inputs,
+			SecretInputs: target.SecretInputs, Pipeline: target.Pipeline, Policy: *env,
+			CreatedBy: nr.Actor, CreatedAt: tx.now,
+			RollbackOf: of.ID, RestoresRelease: target.ID, TriggeredBy: nr.TriggeredBy,
+		},
+		State: shipgate.StatePendingApproval, UpdatedAt: tx.now, Generation: 1,
+	}
+	approval := "required: this version has not succeeded in " + of.Environment + " before"
+	if proven != nil {
+		r.State = shipgate.StateQueued
+		r.Reason = fmt.Sprintf("rollback: no approval needed, version %s was approved and succeeded in %s as release %d", target.Version, of.Environment, proven.ID)
+		approval = fmt.Sprintf("skipped: restores version %s, which was approved and succeeded in %s as release %d", target.Version, of.Environment, proven.ID)
+	}
+	if err := tx.insertRelease(ctx, r); err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) SELECT ?, name, sealed FROM release_secrets WHERE release_id = ?`, r.ID, target.ID); err != nil {
+		return nil, err
+	}
+	events := []shipgate.AuditEvent{shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, releaseSubject(r.ID), map[string]any{
+		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
+		"kind": r.Kind, "rollback_of": of.ID, "restores_release": target.ID, "triggered_by": nr.TriggeredBy,
+		"artifact": r.Artifact, "approval": approval,
+	})}
+	if r.State == shipgate.StateQueued {
+		events = append(events, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, releaseSubject(r.ID), map[string]any{"approval": approval}))
+	}
+	return r, tx.Audit(ctx, events...)
 }
 
 func releaseSubject(id int64) string { return "release/" + strconv.FormatInt(id, 10) }
@@ -203,10 +276,11 @@ func (tx *Tx) ListReleases(ctx context.Context, f shipgate.ReleaseFilter) ([]*sh
 }
 
 // ActiveReleaseIDs lists releases the reconciler must look at: those not in
-// a final state.
+// a final state, and failed ones whose rollback is pending.
 func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
-	rows, err := tx.query(ctx, `SELECT id FROM releases WHERE state IN (?, ?, ?) ORDER BY id`,
-		shipgate.StatePendingApproval, shipgate.StateQueued, shipgate.StateRunning)
+	rows, err := tx.query(ctx, `SELECT id FROM releases WHERE state IN (?, ?, ?)
+		UNION SELECT release_id FROM rollbacks WHERE state = ? ORDER BY 1`,
+		shipgate.StatePendingApproval, shipgate.StateQueued, shipgate.StateRunning, shipgate.RollbackPending)
 	if err != nil {
 		return nil, err
 	}
@@ -224,16 +298,21 @@ func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
 
 // ReleaseAhead returns the release that r must wait for before it may
 // start: a running release of the same service and environment, or one
-// queued before it. It returns nil when r may go. Two index lookups, so
+// queued before it (a rollback release waits only for a running one). It
+// returns nil when r may go. Two index lookups, so
 // the cost does not grow with the environment's history.
 func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.Release, error) {
-	for _, q := range []struct {
+	queries := []struct {
 		where string
 		args  []any
 	}{
 		{`state = ? AND id <> ?`, []any{shipgate.StateRunning, r.ID}},
 		{`state = ? AND id < ?`, []any{shipgate.StateQueued, r.ID}},
-	} {
+	}
+	if r.Kind == shipgate.ReleaseKindRollback {
+		queries = queries[:1] // a rollback goes ahead of queued deploys
+	}
+	for _, q := range queries {
 		a, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases
 			WHERE service = ? AND environment = ? AND `+q.where+` ORDER BY id LIMIT 1`,
 			append([]any{r.Service, r.Environment}, q.args...)...))

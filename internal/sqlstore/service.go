@@ -11,6 +11,25 @@ import (
 // ApplyService records spec as the service's new revision unless it equals
 // the current one, in which case nothing changes and changed is false.
 func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.ServiceSpec, filename, source string) (rev *shipgate.ServiceRevision, changed bool, err error) {
+	// A rollback to a fixed version must name one that exists: a policy
+	// that can never fire is a trap found only during an incident.
+	var problems []shipgate.FieldError
+	for i, e := range spec.Environments {
+		if e.Rollback.Mode != shipgate.RollbackVersion {
+			continue
+		}
+		r, err := tx.AnyReleaseOfVersion(ctx, spec.Name, e.Rollback.Version)
+		if err != nil {
+			return nil, false, err
+		}
+		if r == nil {
+			problems = append(problems, shipgate.FieldError{Path: fmt.Sprintf("spec.environments[%d].rollback.version", i),
+				Message: fmt.Sprintf("rollback version %q of %s: service %q has never released that version, so there would be nothing to roll back to", e.Rollback.Version, e.Name, spec.Name)})
+		}
+	}
+	if problems != nil {
+		return nil, false, &shipgate.ValidationError{Problems: problems}
+	}
 	digest := spec.Digest()
 	cur, err := tx.FindService(ctx, spec.Name)
 	switch {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -38,6 +39,11 @@ func TestStore(t *testing.T) {
 		{"ClaimWithWrongSecretKey", testClaimWithWrongSecretKey},
 		{"ClaimIsIdempotent", testClaimIsIdempotent},
 		{"LogsBounded", testLogsBounded},
+		{"RollbackLastSuccessful", testRollbackLastSuccessful},
+		{"RollbackNothingToRollBackTo", testRollbackNothingToRollBackTo},
+		{"RollbackCheckTargetOnly", testRollbackCheckTargetOnly},
+		{"RollbackDelayHoldNowCallOff", testRollbackDelayHoldNowCallOff},
+		{"RollbackVersionMode", testRollbackVersionMode},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -917,4 +923,13 @@ func testLogsBounded(t *testing.T, engine string) {
 	if j := job(t, db, r.ID, "deploy"); j.LogTruncated == 0 || j.LogTruncated+int64(len(text)) != 30*int64(len(fmt.Sprintf("line %02d ü %s\n", 1, strings.Repeat("x", 80)))) {
 		t.Fatalf("truncated %d + kept %d does not add up", j.LogTruncated, len(text))
 	}
+}
+
+func mustParse(t *testing.T, src string) *shipgate.ServiceSpec {
+	t.Helper()
+	spec, err := config.ParseService("svc.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
 }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) rollbackCommand() *cobra.Command {
+	var req client.RollbackRequest
+	cmd := &cobra.Command{
+		Use:   "rollback SERVICE --env ENV [--to VERSION]",
+		Short: "Roll an environment back now; or hold / fire a pending rollback (rollback hold|now ID)",
+		Long: `Roll an environment back: create a rollback release that restores the last
+release that succeeded before the current one (or --to VERSION), linked to the
+release it replaces. It skips approval only when the restored version was
+approved and succeeded in that environment before.
+
+A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
+"rollback now ID" fires it at once.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Service = args[0]
+			if req.Environment == "" {
+				return fmt.Errorf("rollback needs --env")
+			}
+			v, err := m.client().Rollback(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return m.render(v, func(w io.Writer) error {
+				fmt.Fprintf(w, "rollback release %d restores %s %s in %s (replacing release %d): %s\n", v.ID, v.Service, v.Version, v.Environment, v.RollbackOf, stateLine(v.Release))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&req.Environment, "env", "", "environment to roll back (required)")
+	cmd.Flags().StringVar(&req.ToVersion, "to", "", "version to restore (default: the last one that succeeded before the current)")
+	m.addOutputFlag(cmd)
+	act := func(use, short string, call func(*client.Client, *cobra.Command, int64) (*client.ReleaseView, error)) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				id, err := parseID(args[0])
+				if err != nil {
+					return err
+				}
+				v, err := call(m.client(), cmd, id)
+				if err != nil {
+					return err
+				}
+				return m.render(v, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "release %d: %s\n", v.ID, rollbackLine(v.Rollback))
+					return err
+				})
+			},
+		}
+		m.addOutputFlag(c)
+		return c
+	}
+	cmd.AddCommand(
+		act("hold ID", "Stop a pending rollback from firing on its own", func(c *client.Client, cmd *cobra.Command, id int64) (*client.ReleaseView, error) {
+			return c.HoldRollback(cmd.Context(), id)
+		}),
+		act("now ID", "Fire a pending or held rollback at once", func(c *client.Client, cmd *cobra.Command, id int64) (*client.ReleaseView, error) {
+			return c.RollbackNow(cmd.Context(), id)
+		}),
+	)
+	return cmd
+}
+
+// rollbackLine describes a rollback in a sentence, with a countdown while
+// it is pending.
+func rollbackLine(rb *shipgate.Rollback) string {
+	if rb == nil {
+		return "no rollback"
+	}
+	target := fmt.Sprintf("version %s (release %d)", rb.TargetVersion, rb.TargetID)
+	switch rb.State {
+	case shipgate.RollbackPending:
+		if rb.FiresAt != nil {
+			return fmt.Sprintf("rollback to %s pending: fires in %s (at %s) unless the check recovers, it is held, or fired now",
+				target, max(time.Until(*rb.FiresAt), 0).Round(time.Second), fmtTime(*rb.FiresAt))
+		}
+	case shipgate.RollbackHeld:
+		return fmt.Sprintf("rollback to %s held: %s", target, rb.Reason)
+	case shipgate.RollbackFired:
+		return fmt.Sprintf("rollback to %s fired: rollback release %d", target, rb.RollbackRelease)
+	case shipgate.RollbackDone:
+		return fmt.Sprintf("rolled back to %s by release %d", target, rb.RollbackRelease)
+	case shipgate.RollbackUnavailable:
+		return "no rollback: " + rb.Reason
+	}
+	return fmt.Sprintf("rollback %s: %s", rb.State, rb.Reason)
+}

@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/reconcile"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+func (h *Handler) rollbackRoutes() []Route {
+	return []Route{
+		route("POST", "/api/v1/rollbacks", shipgate.PermRollback, "Roll an environment back by hand", h.manualRollback),
+		route("POST", "/api/v1/releases/{id}/rollback/hold", shipgate.PermRollback, "Hold a pending rollback", h.holdRollback),
+		route("POST", "/api/v1/releases/{id}/rollback/now", shipgate.PermRollback, "Fire a pending or held rollback now", h.rollbackNow),
+	}
+}
+
+func (h *Handler) holdRollback(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		_, err := tx.HoldRollback(r.Context(), u.Name, id)
+		return err
+	}); err != nil {
+		return err
+	}
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+func (h *Handler) rollbackNow(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		if _, err := tx.RollbackNow(r.Context(), u.Name, id); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(r.Context(), tx, id)
+		return err
+	}); err != nil {
+		return err
+	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+// manualRollback creates a rollback release for the environment's current
+// release: the same kind of linked release the policy creates, triggered by
+// a person. It needs approval only when the version it restores never
+// succeeded in the environment.
+func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req client.RollbackRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Service == "" || req.Environment == "" {
+		return shipgate.Errorf(shipgate.EINVALID, "service and environment are required")
+	}
+	var id int64
+	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		rr, err := createManualRollback(r.Context(), tx, u.Name, req)
+		if err != nil {
+			return err
+		}
+		id = rr.ID
+		_, _, err = reconcile.Release(r.Context(), tx, rr.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusCreated, id)
+}
+
+func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, req client.RollbackRequest) (*shipgate.Release, error) {
+	if _, err := tx.FindService(ctx, req.Service); err != nil {
+		return nil, err
+	}
+	cur, err := tx.CurrentRelease(ctx, req.Service, req.Environment)
+	if err != nil {
+		return nil, err
+	}
+	if rb, err := tx.FindRollback(ctx, cur.ID); err == nil && rb.Open() {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d already has a rollback %s; use `shipgate rollback now %d`", cur.ID, rb.State, cur.ID)
+	}
+	mode, version := shipgate.RollbackLastSuccessful, ""
+	if req.ToVersion != "" {
+		mode, version = shipgate.RollbackVersion, req.ToVersion
+	}
+	target, none, err := reconcile.RollbackTarget(ctx, tx, cur, mode, version)
+	if err != nil {
+		return nil, err
+	}
+	if target == nil {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s", none)
+	}
+	rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: cur, Target: target, TriggeredBy: shipgate.TriggeredByUser, Actor: actor})
+	if err != nil {
+		return nil, err
+	}
+	rb := &shipgate.Rollback{ReleaseID: cur.ID, State: shipgate.RollbackFired, TriggeredBy: shipgate.TriggeredByUser,
+		TargetID: target.ID, TargetVersion: target.Version, RollbackRelease: rr.ID,
+		Reason: "rolled back by " + actor}
+	if err := tx.PutRollback(ctx, rb); err != nil {
+		return nil, err
+	}
+	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, "release/"+itoa(cur.ID), map[string]any{
+		"target_release": target.ID, "target_version": target.Version, "triggered_by": shipgate.TriggeredByUser, "rollback_release": rr.ID,
+	}))
+}

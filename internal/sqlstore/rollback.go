@@ -1,0 +1,223 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/shipgate/shipgate"
+)
+
+// FindRollback returns the rollback of a release.
+func (tx *Tx) FindRollback(ctx context.Context, releaseID int64) (*shipgate.Rollback, error) {
+	rb := &shipgate.Rollback{ReleaseID: releaseID}
+	var target, rollbackRelease, fires sql.NullInt64
+	var created, updated int64
+	err := tx.queryRow(ctx, `SELECT state, reason, triggered_by, target_id, target_version, fires_at, rollback_release, created_at, updated_at FROM rollbacks WHERE release_id = ?`, releaseID).
+		Scan(&rb.State, &rb.Reason, &rb.TriggeredBy, &target, &rb.TargetVersion, &fires, &rollbackRelease, &created, &updated)
+	if err != nil {
+		return nil, notFound(err, "release %d has no rollback", releaseID)
+	}
+	rb.TargetID, rb.RollbackRelease = target.Int64, rollbackRelease.Int64
+	rb.FiresAt, rb.CreatedAt, rb.UpdatedAt = fromNullMicros(fires), fromMicros(created), fromMicros(updated)
+	return rb, nil
+}
+
+// PutRollback creates or updates the rollback of a release.
+func (tx *Tx) PutRollback(ctx context.Context, rb *shipgate.Rollback) error {
+	nullable := func(v int64) any {
+		if v == 0 {
+			return nil
+		}
+		return v
+	}
+	res, err := tx.exec(ctx, `UPDATE rollbacks SET state = ?, reason = ?, triggered_by = ?, target_id = ?, target_version = ?, fires_at = ?, rollback_release = ?, updated_at = ? WHERE release_id = ?`,
+		rb.State, rb.Reason, rb.TriggeredBy, nullable(rb.TargetID), rb.TargetVersion, microsPtr(rb.FiresAt), nullable(rb.RollbackRelease), micros(tx.now), rb.ReleaseID)
+	if err != nil {
+		return fmt.Errorf("update rollback: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		rb.UpdatedAt = tx.now
+		return nil
+	}
+	rb.CreatedAt, rb.UpdatedAt = tx.now, tx.now
+	_, err = tx.exec(ctx, `INSERT INTO rollbacks (release_id, state, reason, triggered_by, target_id, target_version, fires_at, rollback_release, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rb.ReleaseID, rb.State, rb.Reason, rb.TriggeredBy, nullable(rb.TargetID), rb.TargetVersion, microsPtr(rb.FiresAt), nullable(rb.RollbackRelease), micros(tx.now), micros(tx.now))
+	return err
+}
+
+// findOne returns the first release matching where, or nil.
+func (tx *Tx) findOne(ctx context.Context, where string, args ...any) (*shipgate.Release, error) {
+	r, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases WHERE `+where+` ORDER BY id DESC LIMIT 1`, args...))
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	return r, err
+}
+
+// LastSuccessful returns the newest release of the service that succeeded
+// in env, other than exclude; a release that was rolled back is not
+// "succeeded" any more. Nil when there is none.
+func (tx *Tx) LastSuccessful(ctx context.Context, service, env string, exclude int64) (*shipgate.Release, error) {
+	return tx.findOne(ctx, `service = ? AND environment = ? AND state = ? AND id <> ?`, service, env, shipgate.StateSucceeded, exclude)
+}
+
+// SucceededVersion returns the newest release of version that succeeded in
+// env, or nil.
+func (tx *Tx) SucceededVersion(ctx context.Context, service, env, version string) (*shipgate.Release, error) {
+	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND state IN (?, ?)`, service, env, version, shipgate.StateSucceeded, shipgate.StateRolledBack)
+}
+
+// AnyReleaseOfVersion returns the newest release of version in any
+// environment, or nil: where a rollback to a version finds its artifact.
+func (tx *Tx) AnyReleaseOfVersion(ctx context.Context, service, version string) (*shipgate.Release, error) {
+	return tx.findOne(ctx, `service = ? AND version = ?`, service, version)
+}
+
+// OpenRollbackIDs lists releases whose rollback waits for its moment.
+func (tx *Tx) OpenRollbackIDs(ctx context.Context) ([]int64, error) {
+	rows, err := tx.query(ctx, `SELECT release_id FROM rollbacks WHERE state = ? ORDER BY release_id`, shipgate.RollbackPending)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// HoldRollback stops a pending rollback from firing on its own.
+func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64) (*shipgate.Rollback, error) {
+	rb, err := tx.FindRollback(ctx, releaseID)
+	if err != nil {
+		return nil, err
+	}
+	if rb.State != shipgate.RollbackPending {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s, not pending", releaseID, rb.State)
+	}
+	rb.State, rb.FiresAt = shipgate.RollbackHeld, nil
+	rb.Reason = "held by " + actor + "; `shipgate rollback now` fires it"
+	if err := tx.PutRollback(ctx, rb); err != nil {
+		return nil, err
+	}
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, releaseSubject(releaseID), map[string]any{"target_version": rb.TargetVersion}))
+}
+
+// RollbackNow makes a pending or held rollback fire at once; the caller
+// reconciles the release to fire it in the same transaction.
+func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64) (*shipgate.Rollback, error) {
+	rb, err := tx.FindRollback(ctx, releaseID)
+	if err != nil {
+		return nil, err
+	}
+	if !rb.Open() {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s; only a pending or held rollback can be fired", releaseID, rb.State)
+	}
+	now := tx.now
+	rb.State, rb.FiresAt, rb.TriggeredBy = shipgate.RollbackPending, &now, shipgate.TriggeredByUser
+	if err := tx.PutRollback(ctx, rb); err != nil {
+		return nil, err
+	}
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, releaseSubject(releaseID), map[string]any{"target_version": rb.TargetVersion}))
+}
+
+// CallOffRollback ends a pending rollback because the check recovered.
+// It reports whether there was one to call off.
+func (tx *Tx) CallOffRollback(ctx context.Context, releaseID int64, reason string) (bool, error) {
+	rb, err := tx.FindRollback(ctx, releaseID)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if rb.State != shipgate.RollbackPending {
+		return false, nil
+	}
+	rb.State, rb.FiresAt, rb.Reason = shipgate.RollbackCalledOff, nil, reason
+	if err := tx.PutRollback(ctx, rb); err != nil {
+		return false, err
+	}
+	return true, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, releaseSubject(releaseID), map[string]any{"reason": reason}))
+}
+
+// CurrentRelease returns the release a manual rollback of env replaces:
+// the newest one that ended succeeded or failed.
+func (tx *Tx) CurrentRelease(ctx context.Context, service, env string) (*shipgate.Release, error) {
+	r, err := tx.findOne(ctx, `service = ? AND environment = ? AND state IN (?, ?)`, service, env, shipgate.StateSucceeded, shipgate.StateFailed)
+	if err == nil && r == nil {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q has no finished release in %s to roll back", service, env)
+	}
+	return r, err
+}
+
+// StoreProbes keeps probe results of a check attempt; repeats (same seq)
+// are ignored.
+func (tx *Tx) StoreProbes(ctx context.Context, jobID int64, attempt int, probes []shipgate.ProbeResult) error {
+	for _, pr := range probes {
+		ok, watch := 0, 0
+		if pr.OK {
+			ok = 1
+		}
+		if pr.Watch {
+			watch = 1
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO probes (job_id, attempt, seq, at, latency_ms, ok, reason, watch) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt, seq) DO NOTHING`,
+			jobID, attempt, pr.Seq, micros(pr.At), pr.LatencyMS, ok, clipText(pr.Reason, 500), watch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JobProbes is the probes of one job of a run.
+type JobProbes struct {
+	Job     string                 `json:"job"`
+	Attempt int                    `json:"attempt"`
+	Probes  []shipgate.ProbeResult `json:"probes"`
+}
+
+// ListProbes returns the probes of a release's run, per job and attempt,
+// at most limit per attempt (the latest ones).
+func (tx *Tx) ListProbes(ctx context.Context, releaseID int64, run, limit int) ([]JobProbes, error) {
+	rows, err := tx.query(ctx, `SELECT j.name, p.attempt, p.seq, p.at, p.latency_ms, p.ok, p.reason, p.watch FROM probes p JOIN jobs j ON j.id = p.job_id
+		WHERE j.release_id = ? AND j.run = ? ORDER BY j.position, p.attempt, p.seq`, releaseID, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []JobProbes
+	for rows.Next() {
+		var name string
+		var attempt, ok, watch int
+		var pr shipgate.ProbeResult
+		var at int64
+		if err := rows.Scan(&name, &attempt, &pr.Seq, &at, &pr.LatencyMS, &ok, &pr.Reason, &watch); err != nil {
+			return nil, err
+		}
+		pr.At, pr.OK, pr.Watch = fromMicros(at), ok != 0, watch != 0
+		if n := len(out); n == 0 || out[n-1].Job != name || out[n-1].Attempt != attempt {
+			out = append(out, JobProbes{Job: name, Attempt: attempt})
+		}
+		last := &out[len(out)-1]
+		last.Probes = append(last.Probes, pr)
+		if limit > 0 && len(last.Probes) > limit {
+			last.Probes = last.Probes[1:]
+		}
+	}
+	return out, rows.Err()
+}
+
+func clipText(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

@@ -1,0 +1,269 @@
+package sqlstore_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
+)
+
+const rollbackService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: web}
+spec:
+  environments:
+    - name: staging
+    - name: production
+      rollback: {enabled: true, check_target: TARGET, delay_seconds: DELAY, mode: last_successful}
+  pipeline:
+    jobs:
+      - name: deploy
+        steps: [{run: "true"}]
+      - name: health
+        needs: [deploy]
+        check: {http: {url: "http://127.0.0.1:1/"}, fail_after: 2}
+`
+
+func rollbackSvc(target string, delay int) string {
+	return strings.NewReplacer("TARGET", target, "DELAY", fmt.Sprint(delay)).Replace(rollbackService)
+}
+
+// runTo drives the release's jobs through the dispatcher: the named jobs
+// fail, the others succeed, until the release is final.
+func runTo(t *testing.T, db *sqlstore.DB, id int64, failing ...string) *shipgate.Release {
+	t.Helper()
+	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	for i := 0; i < 20 && !find(db, id).State.Final(); i++ {
+		a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
+		if err != nil || !ok {
+			t.Fatalf("release %d %s: nothing to claim (%v)", id, find(db, id).State, err)
+		}
+		out := shipgate.JobOutcome{Succeeded: true}
+		for _, f := range failing {
+			if a.Key.Job == f {
+				out = shipgate.JobOutcome{Reason: f + " broke"}
+			}
+		}
+		if err := d.Finish(ctx, "r", a.Key, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return find(db, id)
+}
+
+func rollbackOf(t *testing.T, db *sqlstore.DB, id int64) *shipgate.Rollback {
+	t.Helper()
+	var rb *shipgate.Rollback
+	db.View(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		if rb, err = tx.FindRollback(ctx, id); err != nil {
+			t.Fatalf("release %d: %v", id, err)
+		}
+		return nil
+	})
+	return rb
+}
+
+func actionsOf(db *sqlstore.DB, id int64) string {
+	var out []string
+	db.View(ctx, func(tx *sqlstore.Tx) error {
+		events, _ := tx.ListAudit(ctx, shipgate.AuditFilter{ReleaseID: id})
+		for _, e := range events {
+			out = append(out, e.Actor+":"+e.Action)
+		}
+		return nil
+	})
+	return strings.Join(out, " ")
+}
+
+func testRollbackLastSuccessful(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("health", 0))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	if got := runTo(t, db, v1.ID); got.State != shipgate.StateSucceeded {
+		t.Fatalf("v1 %s", got.State)
+	}
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	got := runTo(t, db, v2.ID, "health")
+	if got.State != shipgate.StateFailed {
+		t.Fatalf("v2 %s %q", got.State, got.Reason)
+	}
+	rb := rollbackOf(t, db, v2.ID)
+	if rb.State != shipgate.RollbackFired || rb.TargetID != v1.ID || rb.RollbackRelease == 0 || rb.TriggeredBy != shipgate.TriggeredByPolicy {
+		t.Fatalf("rollback %+v", rb)
+	}
+	rr := find(db, rb.RollbackRelease)
+	if rr.Kind != shipgate.ReleaseKindRollback || rr.RollbackOf != v2.ID || rr.RestoresRelease != v1.ID || rr.Version != "1.0" || rr.Artifact != v1.Artifact || rr.State != shipgate.StateRunning {
+		t.Fatalf("rollback release %+v", rr)
+	}
+	if !strings.Contains(actionsOf(db, rr.ID), "system:release.created system:release.queued system:release.started") {
+		t.Fatalf("rollback release events: %s", actionsOf(db, rr.ID))
+	}
+	if got := runTo(t, db, rr.ID); got.State != shipgate.StateSucceeded {
+		t.Fatalf("rollback release %s", got.State)
+	}
+	if got := find(db, v2.ID); got.State != shipgate.StateRolledBack {
+		t.Fatalf("v2 ended %s", got.State)
+	}
+	if rb := rollbackOf(t, db, v2.ID); rb.State != shipgate.RollbackDone {
+		t.Fatalf("rollback %s", rb.State)
+	}
+	want := "carol:release.created system:release.queued system:release.started system:job.started system:job.finished system:job.started system:job.finished system:release.failed system:rollback.pending system:rollback.fired system:release.rolled_back"
+	if got := actionsOf(db, v2.ID); got != want {
+		t.Fatalf("v2 timeline:\n got %s\nwant %s", got, want)
+	}
+	// The next failure rolls back to the rollback release (it deployed 1.0
+	// and succeeded), not to the rolled-back 2.0.
+	v3, _ := newRelease(db, "production", "3.0", "carol")
+	runTo(t, db, v3.ID, "health")
+	if rb := rollbackOf(t, db, v3.ID); rb.TargetID != rr.ID || rb.TargetVersion != "1.0" {
+		t.Fatalf("second rollback targets %d %s", rb.TargetID, rb.TargetVersion)
+	}
+	verify(t, db)
+}
+
+func testRollbackNothingToRollBackTo(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("pipeline", 0))
+	r, _ := newRelease(db, "production", "1.0", "carol")
+	if got := runTo(t, db, r.ID, "deploy"); got.State != shipgate.StateFailed {
+		t.Fatalf("release %s", got.State)
+	}
+	rb := rollbackOf(t, db, r.ID)
+	if rb.State != shipgate.RollbackUnavailable || rb.Reason != "nothing to roll back to: no earlier release of web succeeded in production" {
+		t.Fatalf("rollback %+v", rb)
+	}
+	if !strings.HasSuffix(actionsOf(db, r.ID), "system:release.failed system:rollback.unavailable") {
+		t.Fatalf("timeline %s", actionsOf(db, r.ID))
+	}
+}
+
+func testRollbackCheckTargetOnly(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("health", 0))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID)
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	runTo(t, db, v2.ID, "deploy") // not the check target
+	err := db.View(ctx, func(tx *sqlstore.Tx) error { _, err := tx.FindRollback(ctx, v2.ID); return err })
+	if shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+		t.Fatalf("a failure of another job started a rollback: %v", err)
+	}
+}
+
+func testRollbackDelayHoldNowCallOff(t *testing.T, engine string) {
+	db, clock := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("health", 120))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID)
+	fail := func(version string) *shipgate.Release {
+		r, _ := newRelease(db, "production", version, "carol")
+		runTo(t, db, r.ID, "health")
+		return r
+	}
+	// Pending for delay_seconds, then it fires.
+	v2 := fail("2.0")
+	rb := rollbackOf(t, db, v2.ID)
+	if rb.State != shipgate.RollbackPending || !rb.FiresAt.Equal(clock.Now().Add(120*time.Second)) {
+		t.Fatalf("pending: %+v", rb)
+	}
+	clock.Add(119 * time.Second)
+	reconcileAll(t, db)
+	if rb := rollbackOf(t, db, v2.ID); rb.State != shipgate.RollbackPending {
+		t.Fatalf("fired early: %s", rb.State)
+	}
+	clock.Add(time.Second)
+	reconcileAll(t, db)
+	rb = rollbackOf(t, db, v2.ID)
+	if rb.State != shipgate.RollbackFired {
+		t.Fatalf("after the delay: %s", rb.State)
+	}
+	runTo(t, db, rb.RollbackRelease)
+
+	// Held: it does not fire on its own; "now" fires it.
+	v3 := fail("3.0")
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "dave", v3.ID); return err })
+	clock.Add(time.Hour)
+	reconcileAll(t, db)
+	if rb := rollbackOf(t, db, v3.ID); rb.State != shipgate.RollbackHeld {
+		t.Fatalf("held rollback: %s", rb.State)
+	}
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.RollbackNow(ctx, "dave", v3.ID); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(ctx, tx, v3.ID)
+		return err
+	})
+	rb = rollbackOf(t, db, v3.ID)
+	if rb.State != shipgate.RollbackFired || rb.TriggeredBy != shipgate.TriggeredByUser {
+		t.Fatalf("rollback now: %+v", rb)
+	}
+	if rr := find(db, rb.RollbackRelease); rr.TriggeredBy != shipgate.TriggeredByUser {
+		t.Fatalf("rollback release triggered by %q", rr.TriggeredBy)
+	}
+	runTo(t, db, rb.RollbackRelease)
+
+	// The check recovers while the rollback waits: it is called off.
+	v4 := fail("4.0")
+	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	key := shipgate.AttemptKey{ReleaseID: v4.ID, Run: 1, Job: "health", Attempt: 1}
+	reply, err := d.Probes(ctx, "r", key, []shipgate.ProbeResult{{Seq: 9, At: clock.Now(), OK: true, Watch: true}}, false)
+	if err != nil || reply.Stop {
+		t.Fatalf("watch probe: %+v %v", reply, err)
+	}
+	if reply, err = d.Probes(ctx, "r", key, nil, true); err != nil || !reply.Stop {
+		t.Fatalf("recovery: %+v %v", reply, err)
+	}
+	if rb := rollbackOf(t, db, v4.ID); rb.State != shipgate.RollbackCalledOff {
+		t.Fatalf("after recovery: %s", rb.State)
+	}
+	clock.Add(time.Hour)
+	reconcileAll(t, db)
+	if got := find(db, v4.ID); got.State != shipgate.StateFailed {
+		t.Fatalf("v4 %s", got.State)
+	}
+	if !strings.Contains(actionsOf(db, v4.ID), "system:rollback.pending system:rollback.called_off") {
+		t.Fatalf("timeline %s", actionsOf(db, v4.ID))
+	}
+	verify(t, db)
+}
+
+func testRollbackVersionMode(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	pinned := strings.Replace(rollbackSvc("pipeline", 0), "mode: last_successful}", "mode: version, version: \"0.9\"}\n      approvals: {required: 1}", 1)
+	// A version the service never released is refused at apply.
+	spec := mustParse(t, pinned)
+	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, _, err := tx.ApplyService(ctx, "test", spec, "svc.yaml", pinned)
+		return err
+	})
+	if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), `rollback version "0.9" of production: service "web" has never released that version`) {
+		t.Fatalf("apply with an unknown rollback version: %v", err)
+	}
+	testutil.MustApply(t, db, rollbackSvc("pipeline", 0))
+	stg, _ := newRelease(db, "staging", "0.9", "carol")
+	runTo(t, db, stg.ID)
+	testutil.MustApply(t, db, pinned)
+	r, _ := newRelease(db, "production", "1.0", "carol")
+	approver := testutil.MustUser(t, db, "alice", []shipgate.Role{shipgate.RoleApprover})
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		if _, _, err := tx.Decide(ctx, approver, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(ctx, tx, r.ID)
+		return err
+	})
+	runTo(t, db, r.ID, "deploy")
+	rb := rollbackOf(t, db, r.ID)
+	rr := find(db, rb.RollbackRelease)
+	// 0.9 never succeeded in production: the rollback release needs approval.
+	if rr.Version != "0.9" || rr.State != shipgate.StatePendingApproval {
+		t.Fatalf("rollback to a version never deployed here: %s %s", rr.Version, rr.State)
+	}
+}
