@@ -68,3 +68,13 @@ func (c *Client) VerifyAudit(ctx context.Context) (int64, error) {
 	}
 	return v.Count(), v.Finish(headSeq, headHash)
 }
+
+// Notifications lists notifications, newest first; state "" means all.
+func (c *Client) Notifications(ctx context.Context, state string) ([]Notification, error) {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", state)
+	}
+	var out []Notification
+	return out, c.do(ctx, "GET", "/notifications", q, nil, &out)
+}

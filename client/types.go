@@ -198,3 +198,19 @@ type ProbesRequest struct {
 	Probes    []shipgate.ProbeResult `json:"probes"`
 	Recovered bool                   `json:"recovered,omitempty"`
 }
+
+// Notification is one message to one sink and how its delivery went.
+type Notification struct {
+	ID          int64      `json:"id"`
+	Sink        string     `json:"sink"`
+	EventType   string     `json:"event_type"`
+	Subject     string     `json:"subject"`
+	AuditSeq    int64      `json:"audit_seq"`
+	Payload     string     `json:"payload"`
+	State       string     `json:"state"`
+	Attempts    int        `json:"attempts"`
+	NextAttempt time.Time  `json:"next_attempt_at"`
+	LastError   string     `json:"last_error,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+}

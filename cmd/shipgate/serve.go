@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/httpapi"
+	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -41,6 +43,7 @@ type ServeConfig struct {
 	LeaseTTL      time.Duration
 	LostAfter     time.Duration
 	PprofAddr     string
+	ConfigFile    string
 }
 
 func (m *Main) serveCommand() *cobra.Command {
@@ -79,6 +82,7 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
+	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks); see docs/notifications.md")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
@@ -122,6 +126,15 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err := m.bootstrap(ctx, db); err != nil {
 		return err
 	}
+	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + host}
+	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
+		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std()}
+	db.Outbox, db.Notified = enq.Outbox, worker.Kick
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
@@ -154,8 +167,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); rec.Run(bg) }()
+	go func() { defer wg.Done(); worker.Run(bg) }()
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
 		labels := map[string]string{}
@@ -163,7 +177,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			labels[k] = v
 		}
 		labels["shipgate.local"] = "true"
-		host, _ := os.Hostname()
 		r := &runner.Runner{
 			Coord:   disp,
 			Info:    shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},

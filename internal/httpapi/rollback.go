@@ -15,7 +15,32 @@ func (h *Handler) rollbackRoutes() []Route {
 		route("POST", "/api/v1/rollbacks", shipgate.PermRollback, "Roll an environment back by hand", h.manualRollback),
 		route("POST", "/api/v1/releases/{id}/rollback/hold", shipgate.PermRollback, "Hold a pending rollback", h.holdRollback),
 		route("POST", "/api/v1/releases/{id}/rollback/now", shipgate.PermRollback, "Fire a pending or held rollback now", h.rollbackNow),
+		route("GET", "/api/v1/notifications", shipgate.PermRead, "List notifications and their delivery", h.listNotifications),
 	}
+}
+
+func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", sqlstore.NotifyPending, sqlstore.NotifyDelivered, sqlstore.NotifyFailed:
+	default:
+		return shipgate.Errorf(shipgate.EINVALID, "state=%q: use pending, delivered or failed", state)
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	var out []sqlstore.Notification
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = tx.ListNotifications(r.Context(), state, int(limit))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func (h *Handler) holdRollback(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {

@@ -38,6 +38,15 @@ func (tx *Tx) Audit(ctx context.Context, events ...shipgate.AuditEvent) error {
 			return fmt.Errorf("append audit event: %w", err)
 		}
 		prev = h
+		if tx.db.Outbox != nil {
+			notes, err := tx.db.Outbox(ctx, tx, e)
+			if err != nil {
+				return fmt.Errorf("notifications for %s: %w", e.Action, err)
+			}
+			if err := tx.enqueue(ctx, e.Seq, notes); err != nil {
+				return err
+			}
+		}
 	}
 	if _, err := tx.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, seq, prev); err != nil {
 		return fmt.Errorf("move audit head: %w", err)

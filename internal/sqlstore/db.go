@@ -25,6 +25,13 @@ type DB struct {
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
+	// Outbox, if set, turns an audit event into notifications, which are
+	// written to the outbox in the event's own transaction: a change is
+	// never committed without the notifications it owes.
+	Outbox func(ctx context.Context, tx *Tx, e shipgate.AuditEvent) ([]Notification, error)
+	// Notified, if set, is called after a commit that queued
+	// notifications, to wake their delivery.
+	Notified func()
 }
 
 // Open opens (creating if needed) the store named by dsn and applies pending
@@ -104,6 +111,7 @@ type Tx struct {
 	now         time.Time
 	writable    bool
 	afterCommit []func()
+	notified    bool
 }
 
 // Now is the transaction's time.
@@ -138,6 +146,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	for _, f := range tx.afterCommit {
 		f()
+	}
+	if tx.notified && db.Notified != nil {
+		db.Notified()
 	}
 	return nil
 }

@@ -1,0 +1,160 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+
+	"github.com/shipgate/shipgate"
+	"go.yaml.in/yaml/v3"
+)
+
+// ServerConfig is the optional server config file (`serve --config`).
+type ServerConfig struct {
+	Notifications Notifications
+}
+
+// Notifications configures where the server announces what happens.
+type Notifications struct {
+	Sinks []Sink
+	// MaxAttempts bounds deliveries of one notification; after that it is
+	// given up and listed by `notify list --failed`.
+	MaxAttempts    int
+	InitialBackoff shipgate.Duration
+	MaxBackoff     shipgate.Duration
+}
+
+// Sink types.
+const (
+	SinkWebhook   = "webhook"
+	SinkSlack     = "slack"
+	SinkPagerDuty = "pagerduty"
+)
+
+// Sink is one destination of notifications.
+type Sink struct {
+	Name string
+	Type string
+	URL  string
+	// Secret signs webhook bodies (HMAC-SHA256); RoutingKey is PagerDuty's
+	// integration key. Either may come from an environment variable.
+	Secret     string
+	RoutingKey string
+	// Events limits the sink to these audit actions (release.failed, …);
+	// empty means every action that notifies.
+	Events []string
+}
+
+// PagerDutyEventsURL is where PagerDuty Events API v2 events go by default.
+const PagerDutyEventsURL = "https://events.pagerduty.com/v2/enqueue"
+
+// ParseServerConfig reads a server config file strictly, like service
+// files: unknown keys and bad values are file:line errors. getenv resolves
+// *_env keys.
+func ParseServerConfig(file string, src []byte, getenv func(string) string) (*ServerConfig, error) {
+	p := &parser{file: file, lines: map[string]int{}}
+	cfg := &ServerConfig{Notifications: Notifications{MaxAttempts: 12, InitialBackoff: shipgate.Duration(1e9), MaxBackoff: shipgate.Duration(600e9)}}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return cfg, nil
+		}
+		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if problem, ok := checkNodes(file, root); !ok {
+		return nil, &Error{Problems: []Problem{problem}}
+	}
+	n := &cfg.Notifications
+	p.mapping(root, "", "the server config", map[string]fieldFunc{
+		"notifications": func(v *yaml.Node, path string) {
+			p.mapping(v, path, "notifications", map[string]fieldFunc{
+				"max_attempts":    func(v *yaml.Node, path string) { n.MaxAttempts = p.integer(v, path, "max_attempts") },
+				"initial_backoff": func(v *yaml.Node, path string) { n.InitialBackoff = p.duration(v, path, "initial_backoff") },
+				"max_backoff":     func(v *yaml.Node, path string) { n.MaxBackoff = p.duration(v, path, "max_backoff") },
+				"sinks": func(v *yaml.Node, path string) {
+					p.sequence(v, path, "sinks", func(i int, item *yaml.Node, path string) {
+						n.Sinks = append(n.Sinks, p.sink(item, path, getenv))
+					})
+				},
+			})
+		},
+	})
+	names := map[string]bool{}
+	for i, s := range n.Sinks {
+		path := fmt.Sprintf("notifications.sinks[%d]", i)
+		if err := shipgate.ValidateName("sink", s.Name); err != nil {
+			p.failAt(p.lineOf(path), "%s", shipgate.ErrorMessage(err))
+		}
+		if names[s.Name] {
+			p.failAt(p.lineOf(path), "sink %q is defined twice", s.Name)
+		}
+		names[s.Name] = true
+	}
+	if n.MaxAttempts < 1 {
+		p.failAt(p.lineOf("notifications.max_attempts"), "max_attempts must be 1 or more")
+	}
+	if len(p.errs) > 0 {
+		e := &Error{Problems: p.errs}
+		e.sort()
+		return nil, e
+	}
+	return cfg, nil
+}
+
+func (p *parser) sink(n *yaml.Node, path string, getenv func(string) string) Sink {
+	var s Sink
+	fromEnv := func(v *yaml.Node, path, what string) string {
+		name := p.str(v, path, what)
+		val := getenv(name)
+		if name != "" && val == "" {
+			p.fail(v, "%s names environment variable %s, which is not set", what, name)
+		}
+		return val
+	}
+	p.mapping(n, path, "sink", map[string]fieldFunc{
+		"name":            func(v *yaml.Node, path string) { s.Name = p.str(v, path, "name") },
+		"type":            func(v *yaml.Node, path string) { s.Type = p.str(v, path, "type") },
+		"url":             func(v *yaml.Node, path string) { s.URL = p.str(v, path, "url") },
+		"secret":          func(v *yaml.Node, path string) { s.Secret = p.str(v, path, "secret") },
+		"secret_env":      func(v *yaml.Node, path string) { s.Secret = fromEnv(v, path, "secret_env") },
+		"routing_key":     func(v *yaml.Node, path string) { s.RoutingKey = p.str(v, path, "routing_key") },
+		"routing_key_env": func(v *yaml.Node, path string) { s.RoutingKey = fromEnv(v, path, "routing_key_env") },
+		"events":          func(v *yaml.Node, path string) { s.Events = p.strList(v, path, "events") },
+	})
+	switch s.Type {
+	case SinkWebhook, SinkSlack:
+		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail(n, "sink %q needs an http(s) url", s.Name)
+		}
+	case SinkPagerDuty:
+		if s.URL == "" {
+			s.URL = PagerDutyEventsURL
+		}
+		if s.RoutingKey == "" {
+			p.fail(n, "pagerduty sink %q needs routing_key or routing_key_env", s.Name)
+		}
+	default:
+		p.fail(n, "sink %q has type %q; use webhook, slack or pagerduty", s.Name, s.Type)
+	}
+	return s
+}
+
+// LoadServerConfig reads the file at path; an empty path is no config.
+func LoadServerConfig(path string, getenv func(string) string) (*ServerConfig, error) {
+	if path == "" {
+		return ParseServerConfig("", nil, getenv)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseServerConfig(path, src, getenv)
+}

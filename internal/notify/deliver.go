@@ -1,0 +1,213 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// Worker delivers the outbox.
+type Worker struct {
+	DB             *sqlstore.DB
+	Sinks          []config.Sink
+	MaxAttempts    int
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	Client         *http.Client
+	Logger         *slog.Logger
+
+	mu   sync.Mutex
+	kick chan struct{}
+}
+
+// Kick asks for a delivery pass soon (after a commit that queued some).
+func (w *Worker) Kick() {
+	w.mu.Lock()
+	if w.kick == nil {
+		w.kick = make(chan struct{}, 1)
+	}
+	k := w.kick
+	w.mu.Unlock()
+	select {
+	case k <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends.
+func (w *Worker) Run(ctx context.Context) {
+	w.Kick()
+	w.mu.Lock()
+	k := w.kick
+	w.mu.Unlock()
+	for {
+		n, err := w.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.Logger.Warn("notification pass failed", "err", err)
+		}
+		if n > 0 {
+			continue // there may be more due
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-k:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// RunOnce delivers the notifications due now and returns how many it tried.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	due, err := w.DB.ClaimNotifications(ctx, 20, 2*time.Minute)
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, n := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.deliver(ctx, n)
+		}()
+	}
+	wg.Wait()
+	return len(due), nil
+}
+
+func (w *Worker) sink(name string) (config.Sink, bool) {
+	for _, s := range w.Sinks {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return config.Sink{}, false
+}
+
+func (w *Worker) deliver(ctx context.Context, n sqlstore.Notification) {
+	s, ok := w.sink(n.Sink)
+	var err error
+	if !ok {
+		err = fmt.Errorf("sink %q is no longer configured", n.Sink)
+	} else {
+		err = w.send(ctx, s, n)
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err == nil {
+		if err := w.DB.NotificationDelivered(ctx, n.ID); err != nil {
+			w.Logger.Warn("record delivery", "err", err)
+		}
+		return
+	}
+	attempts := n.Attempts + 1
+	final := !ok || attempts >= w.MaxAttempts
+	backoff := w.InitialBackoff << min(attempts-1, 20)
+	if backoff > w.MaxBackoff || backoff <= 0 {
+		backoff = w.MaxBackoff
+	}
+	w.Logger.Warn("notification not delivered", "sink", n.Sink, "id", n.ID, "attempt", attempts, "final", final, "err", err)
+	if err := w.DB.NotificationFailed(ctx, n.ID, err.Error(), time.Now().Add(backoff), final); err != nil {
+		w.Logger.Warn("record failed delivery", "err", err)
+	}
+}
+
+func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notification) error {
+	body := []byte(n.Payload)
+	contentType := "application/json"
+	headers := map[string]string{"X-Shipgate-Delivery": strconv.FormatInt(n.ID, 10), "X-Shipgate-Event": n.EventType}
+	switch s.Type {
+	case config.SinkWebhook:
+		contentType = "application/cloudevents+json"
+		if s.Secret != "" {
+			headers["X-Shipgate-Signature"] = Sign(s.Secret, time.Now(), body)
+		}
+	case config.SinkPagerDuty:
+		var ev pagerDutyEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			return err
+		}
+		ev.RoutingKey = s.RoutingKey
+		var err error
+		if body, err = json.Marshal(ev); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", "shipgate-notify")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := w.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("HTTP %d from %s: %s", resp.StatusCode, s.Name, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// Sign makes the X-Shipgate-Signature header of a webhook body:
+// "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">". Receivers
+// recompute it with the shared secret (see Verify) and reject old
+// timestamps to stop replays.
+func Sign(secret string, at time.Time, body []byte) string {
+	t := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(t + "."))
+	mac.Write(body)
+	return "t=" + t + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a signature header against body, accepting timestamps
+// within tolerance of now.
+func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var t, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			t = v
+		case "v1":
+			sig = v
+		}
+	}
+	ts, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || sig == "" {
+		return fmt.Errorf("malformed signature header")
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return fmt.Errorf("signature timestamp is %s away from now", d.Round(time.Second))
+	}
+	want := Sign(secret, time.Unix(ts, 0), body)
+	if !hmac.Equal([]byte(want), []byte(header)) {
+		return fmt.Errorf("signature does not match")
+	}
+	return nil
+}

@@ -1,0 +1,13 @@
+// Package notify tells people what happened, in the tools they watch.
+//
+// Enqueue turns audit events into notifications for each configured sink;
+// the store writes them to the outbox in the same transaction as the change
+// they announce. A Worker delivers them asynchronously, retries failures
+// with backoff, and gives up after a bounded number of attempts, leaving
+// them visible as failed. Nothing here ever blocks or fails a release.
+//
+// Events use the CDEvents vocabulary (service.deployed,
+// service.rolledback, pipelinerun.started/finished, and shipgate's own
+// rollback events as dev.cdeventsx.shipgate-rollback.*) wrapped as
+// CloudEvents in structured JSON mode.
+package notify

@@ -1,0 +1,129 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
+
+// CDEvents spec version the events follow.
+const cdeventsVersion = "0.4.1"
+
+// Event is what one audit event announces.
+type Event struct {
+	Audit   shipgate.AuditEvent
+	Release *shipgate.Release
+	// Type is the CDEvents type, e.g. dev.cdevents.service.deployed.0.2.0.
+	Type    string
+	Summary string
+	// PagerDuty says how the event moves an incident: "trigger",
+	// "resolve" or "" (not at all), about release DedupRelease.
+	PagerDuty    string
+	Severity     string
+	DedupRelease int64
+	Outcome      string
+}
+
+// DedupKey is the PagerDuty dedup key of a release's incident: the trigger
+// when it fails and the resolve when its rollback succeeds carry the same.
+func DedupKey(releaseID int64) string { return "shipgate/release/" + strconv.FormatInt(releaseID, 10) }
+
+func detail(e shipgate.AuditEvent, key string) string {
+	var m map[string]any
+	if json.Unmarshal(e.Details, &m) != nil {
+		return ""
+	}
+	if v, ok := m[key]; ok && v != nil {
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+// classify decides whether an audit event notifies and how. r is the
+// release the event is about.
+func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
+	ev := Event{Audit: e, Release: r, DedupRelease: r.ID}
+	what := fmt.Sprintf("release %d of %s %s to %s", r.ID, r.Service, r.Version, r.Environment)
+	switch e.Action {
+	case shipgate.ActionReleaseStarted:
+		ev.Type, ev.Summary = "dev.cdevents.pipelinerun.started.0.2.0", what+" started"
+	case shipgate.ActionReleaseSucceeded:
+		if r.Kind == shipgate.ReleaseKindRollback {
+			ev.Type = "dev.cdevents.service.rolledback.0.2.0"
+			ev.Summary = fmt.Sprintf("%s rolled back to %s in %s by release %d (replacing release %d)", r.Service, r.Version, r.Environment, r.ID, r.RollbackOf)
+			ev.PagerDuty, ev.DedupRelease, ev.Severity = "resolve", r.RollbackOf, "info"
+		} else {
+			ev.Type, ev.Summary = "dev.cdevents.service.deployed.0.2.0", fmt.Sprintf("%s %s deployed to %s (release %d)", r.Service, r.Version, r.Environment, r.ID)
+		}
+		ev.Outcome = "success"
+	case shipgate.ActionReleaseFailed:
+		ev.Type, ev.Outcome = "dev.cdevents.pipelinerun.finished.0.2.0", "failure"
+		ev.Summary = what + " failed: " + detail(e, "reason")
+		ev.PagerDuty, ev.Severity = "trigger", "error"
+	case shipgate.ActionRollbackPending:
+		ev.Type = "dev.cdeventsx.shipgate-rollback.pending.0.1.0"
+		ev.Summary = fmt.Sprintf("rollback of %s to version %s pending: fires at %s", what, detail(e, "target_version"), detail(e, "fires_at"))
+	case shipgate.ActionRollbackUnavailable:
+		ev.Type = "dev.cdeventsx.shipgate-rollback.unavailable.0.1.0"
+		ev.Summary = what + " failed and was not rolled back: " + detail(e, "reason")
+		ev.PagerDuty, ev.Severity = "trigger", "critical"
+	case shipgate.ActionRollbackCalledOff:
+		ev.Type = "dev.cdeventsx.shipgate-rollback.calledoff.0.1.0"
+		ev.Summary = "rollback of " + what + " called off: " + detail(e, "reason")
+		ev.PagerDuty, ev.Severity = "resolve", "info"
+	case shipgate.ActionRollbackHeld:
+		ev.Type, ev.Summary = "dev.cdeventsx.shipgate-rollback.held.0.1.0", "rollback of "+what+" held by "+e.Actor
+	case shipgate.ActionRollbackFired:
+		ev.Type = "dev.cdeventsx.shipgate-rollback.fired.0.1.0"
+		ev.Summary = fmt.Sprintf("rolling %s back to version %s (triggered by %s)", what, detail(e, "target_version"), detail(e, "triggered_by"))
+	case shipgate.ActionRollbackFailed:
+		ev.Type = "dev.cdeventsx.shipgate-rollback.failed.0.1.0"
+		ev.Summary = "rollback of " + what + " failed: " + detail(e, "reason")
+		ev.PagerDuty, ev.Severity = "trigger", "critical"
+	default:
+		return ev, false
+	}
+	return ev, true
+}
+
+// CloudEvent renders the event as a CloudEvent (structured JSON mode)
+// carrying a CDEvent.
+func (ev Event) CloudEvent(source string) ([]byte, error) {
+	r := ev.Release
+	at := ev.Audit.At.UTC().Format(time.RFC3339Nano)
+	id := "shipgate-" + strconv.FormatInt(ev.Audit.Seq, 10)
+	subject := map[string]any{"id": fmt.Sprintf("%s/%s", r.Service, r.Environment), "source": source, "type": "service",
+		"content": map[string]any{
+			"environment": map[string]any{"id": r.Environment, "source": source},
+			"artifactId":  fmt.Sprintf("pkg:generic/%s@%s?checksum=sha256:%s", r.Service, r.Version, r.Artifact.SHA256),
+		}}
+	if strings.Contains(ev.Type, ".pipelinerun.") {
+		content := map[string]any{"pipelineName": r.Service + "/" + r.Environment}
+		if ev.Outcome != "" {
+			content["outcome"] = ev.Outcome
+		}
+		if ev.Outcome == "failure" {
+			content["errors"] = detail(ev.Audit, "reason")
+		}
+		subject = map[string]any{"id": fmt.Sprintf("release/%d/run/%d", r.ID, r.Run), "source": source, "type": "pipelineRun", "content": content}
+	}
+	var details any
+	json.Unmarshal(ev.Audit.Details, &details)
+	cdevent := map[string]any{
+		"context": map[string]any{"version": cdeventsVersion, "id": id, "source": source, "type": ev.Type, "timestamp": at},
+		"subject": subject,
+		"customData": map[string]any{
+			"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version, "kind": r.Kind,
+			"rollbackOf": r.RollbackOf, "summary": ev.Summary, "action": ev.Audit.Action, "actor": ev.Audit.Actor,
+			"auditSeq": ev.Audit.Seq, "details": details,
+		},
+	}
+	return json.Marshal(map[string]any{
+		"specversion": "1.0", "id": id, "source": source, "type": ev.Type, "time": at,
+		"subject": fmt.Sprintf("release/%d", r.ID), "datacontenttype": "application/json", "data": cdevent,
+	})
+}
