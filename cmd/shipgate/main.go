@@ -99,6 +99,8 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.agentCommand(),
 		m.rollbackCommand(),
 		m.notifyCommand(),
+		m.demoCommand(),
+		m.demoAppCommand(),
 	)
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,6 +45,11 @@ type ServeConfig struct {
 	LostAfter     time.Duration
 	PprofAddr     string
 	ConfigFile    string
+	// Ready, if set, is called with the listening address once the server
+	// accepts requests (shipgate demo embeds the server this way).
+	Ready func(addr string)
+	// LogOutput receives the server's log; nil means stderr.
+	LogOutput io.Writer
 }
 
 func (m *Main) serveCommand() *cobra.Command {
@@ -101,7 +107,11 @@ func parseLabels(list []string) (map[string]string, error) {
 }
 
 func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
-	logger := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logOut := cfg.LogOutput
+	if logOut == nil {
+		logOut = m.Stderr
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -201,6 +211,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(m.Stdout, "shipgate %s listening on http://%s (%s)\n", version, ln.Addr(), db.Engine())
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
 
 	select {
 	case err := <-serveErr:

@@ -196,7 +196,12 @@ func (r *Runner) probe(ctx context.Context, c *shipgate.Check, timeout time.Dura
 	return fmt.Errorf("check has no probe")
 }
 
-var probeClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// probeClient opens a fresh connection per probe: a health check should see
+// what a new client sees, and must not hold the service's connections open.
+var probeClient = &http.Client{
+	Transport:     &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 func probeHTTP(ctx context.Context, c *shipgate.HTTPCheck) error {
 	method := c.Method

@@ -502,3 +502,66 @@ func TestOtherInstanceLeavesRunningAttemptAlone(t *testing.T) {
 	stop()
 	<-done
 }
+
+// A check that fails, then passes again while its rollback waits, calls the
+// rollback off; the release stays failed and nothing is rolled back.
+func TestRecoveryDuringDelayCallsRollbackOff(t *testing.T) {
+	var probes, unhealthyFrom, healthyFrom atomic.Int32
+	unhealthyFrom.Store(1 << 30)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := probes.Add(1)
+		if n >= unhealthyFrom.Load() && n < healthyFrom.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	healthyFrom.Store(1 << 30)
+	e := newEnv(t, fmt.Sprintf(`
+      - name: health
+        check:
+          http: { url: "%s/" }
+          interval: 20ms
+          fail_after: 3
+          pass_after: 2
+`, srv.URL))
+	// A rollback policy on the environment, and a first release to roll back to.
+	testutil.MustApply(t, e.db, strings.Replace(`apiVersion: shipgate/v1
+kind: Service
+metadata: { name: app }
+spec:
+  environments:
+    - name: staging
+      rollback: { enabled: true, check_target: health, delay_seconds: 30 }
+  pipeline:
+    jobs:
+      - name: health
+        check:
+          http: { url: "URL/" }
+          interval: 20ms
+          fail_after: 3
+          pass_after: 2
+`, "URL", srv.URL, 1))
+	if r := e.wait(e.release(nil, nil)); r.State != shipgate.StateSucceeded {
+		t.Fatalf("first release %s", r.State)
+	}
+	unhealthyFrom.Store(probes.Load() + 1)
+	healthyFrom.Store(probes.Load() + 1 + 4) // 3 failures fail it, one more while watching, then healthy
+	id := e.release(nil, nil)
+	r := e.wait(id)
+	if r.State != shipgate.StateFailed {
+		t.Fatalf("second release %s", r.State)
+	}
+	var rb *shipgate.Rollback
+	waitFor(t, "the rollback to be called off", func() bool {
+		e.db.View(ctx, func(tx *sqlstore.Tx) error { rb, _ = tx.FindRollback(ctx, id); return nil })
+		return rb != nil && rb.State == shipgate.RollbackCalledOff
+	})
+	if !strings.Contains(rb.Reason, "recovered") {
+		t.Fatalf("called off because %q", rb.Reason)
+	}
+	if logs := e.logs(id, "health"); !strings.Contains(logs, "watch probe") || !strings.Contains(logs, "recovered: 2 consecutive passes") {
+		t.Fatalf("health log:\n%s", logs)
+	}
+}

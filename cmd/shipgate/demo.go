@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/spf13/cobra"
+)
+
+// DemoConfig is what `shipgate demo` runs with.
+type DemoConfig struct {
+	Dir    string
+	Listen string
+	Delay  int
+	Exit   bool
+}
+
+func (m *Main) demoCommand() *cobra.Command {
+	var cfg DemoConfig
+	cmd := &cobra.Command{
+		Use:   "demo [--exit]",
+		Short: "See a bad release rolled back by policy: a server, a demo service, v1 healthy, v2 not",
+		Long: `Start a server on embedded SQLite with its built-in runner, apply a demo service
+whose production environment has a health gate and a rollback policy, deploy
+v1 (healthy), then v2 (whose /healthz fails), and watch the gate fail, the
+rollback wait, and the rollback release restore v1 on the same port. Prints the
+release's timeline and verifies the audit chain. The server keeps running for
+exploration unless --exit; Ctrl-C stops it. Nothing is built at run time: the
+demo service is this binary's demo-app command.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return m.runDemo(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Dir, "dir", "", "directory for the demo's data (default: a new temporary directory)")
+	cmd.Flags().StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "address of the demo server")
+	cmd.Flags().IntVar(&cfg.Delay, "delay", 5, "the rollback policy's delay_seconds")
+	cmd.Flags().BoolVar(&cfg.Exit, "exit", false, "stop the server when the demo is over; exit 0 only if everything happened as it should")
+	return cmd
+}
+
+// demoService is the demo's service file: deploy restarts the demo app
+// from the release's artifact, and a health gate decides.
+func demoService(bin, dir string, port, delay int) string {
+	return fmt.Sprintf(`apiVersion: shipgate/v1
+kind: Service
+metadata:
+  name: demo
+spec:
+  environments:
+    - name: production
+      approvals: { required: 0 }
+      rollback: { enabled: true, check_target: health, delay_seconds: %d, mode: last_successful }
+  pipeline:
+    jobs:
+      - name: deploy
+        timeout: 1m
+        steps:
+          - name: replace the running version
+            run: exec %q demo-app restart --dir %q --port %d --config "$SHIPGATE_ARTIFACT_PATH"
+      - name: health
+        needs: [deploy]
+        check:
+          http: { url: "http://127.0.0.1:%d/healthz", expect_status: 200, json_path: status, json_equals: ok, timeout: 1s }
+          interval: 1s
+          pass_after: 2
+          fail_after: 3
+          timeout: 1m
+`, delay, bin, dir, port, port)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
+	out := m.Stdout
+	dir := cfg.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "shipgate-demo-"); err != nil {
+			return err
+		}
+	}
+	dir, _ = filepath.Abs(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	token := shipgate.NewTokenSecret()
+	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	// The server, in this process.
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	server := &Main{Stdout: io.Discard, Stderr: logFile, Getenv: func(k string) string {
+		if k == "SHIPGATE_BOOTSTRAP_TOKEN" {
+			return token
+		}
+		return m.Getenv(k)
+	}}
+	go func() {
+		served <- server.serve(srvCtx, ServeConfig{
+			Listen: cfg.Listen, DataDir: filepath.Join(dir, "data"), RunnerSlots: 2, MaxBodyBytes: 1 << 20,
+			ShutdownGrace: 10 * time.Second, ArtifactRoots: []string{dir}, MaxJobLog: 1 << 20,
+			LeaseTTL: 30 * time.Second, LostAfter: 45 * time.Second, LogOutput: logFile,
+			Ready: func(addr string) { ready <- addr },
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-served:
+		stopServer()
+		return fmt.Errorf("demo server did not start: %w (see %s)", err, logFile.Name())
+	}
+	stop := func() {
+		stopDemoApp(dir)
+		stopServer()
+		<-served
+	}
+	url := "http://" + addr
+	c := client.New(url, token)
+	fmt.Fprintf(out, "shipgate demo — server %s (data and logs in %s)\n\n", url, dir)
+
+	ok, err := m.demoScenario(ctx, c, bin, dir, port, cfg.Delay)
+	if err != nil {
+		stop()
+		return err
+	}
+	if cfg.Exit {
+		stop()
+		if !ok {
+			return &exitError{code: 1, msg: "demo: the rollback did not happen as it should"}
+		}
+		return nil
+	}
+	fmt.Fprintf(out, "\nThe server is still running. In another terminal:\n")
+	fmt.Fprintf(out, "  export SHIPGATE_SERVER=%s SHIPGATE_TOKEN=%s\n", url, token)
+	fmt.Fprintf(out, "  shipgate release list; shipgate release show 2; shipgate audit list; curl http://127.0.0.1:%d/\n", port)
+	fmt.Fprintf(out, "Press Ctrl-C to stop it.\n")
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+// demoScenario deploys v1 and v2 and follows the rollback. It reports
+// whether every step happened as it should.
+func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir string, port, delay int) (bool, error) {
+	out := m.Stdout
+	svcFile := filepath.Join(dir, "demo.yaml")
+	src := demoService(bin, dir, port, delay)
+	if err := os.WriteFile(svcFile, []byte(src), 0o600); err != nil {
+		return false, err
+	}
+	if _, err := c.Apply(ctx, "demo.yaml", []byte(src)); err != nil {
+		return false, err
+	}
+	artifact := func(v string, broken bool) (string, error) {
+		p := filepath.Join(dir, "demo-"+v+".conf")
+		return p, os.WriteFile(p, []byte(fmt.Sprintf("version=%s\nbroken_health=%v\n", v, broken)), 0o600)
+	}
+	v1art, err := artifact("1.0", false)
+	if err != nil {
+		return false, err
+	}
+	v2art, err := artifact("2.0", true)
+	if err != nil {
+		return false, err
+	}
+	appURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	fmt.Fprintf(out, "▶ deploying demo 1.0 (healthy) to production\n")
+	v1, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo", Environment: "production", Version: "1.0", Artifact: v1art})
+	if err != nil {
+		return false, err
+	}
+	r1, err := m.follow(ctx, c, v1.ID, nil)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(out, "  %s → %s", appURL, fetch(appURL))
+	if r1.State != shipgate.StateSucceeded {
+		return false, nil
+	}
+
+	fmt.Fprintf(out, "\n▶ deploying demo 2.0 (its /healthz fails) to production\n")
+	v2, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo", Environment: "production", Version: "2.0", Artifact: v2art})
+	if err != nil {
+		return false, err
+	}
+	var rollbackID int64
+	r2, err := m.follow(ctx, c, v2.ID, &rollbackID)
+	if err != nil {
+		return false, err
+	}
+	if rollbackID != 0 {
+		fmt.Fprintf(out, "\n▶ rollback release %d\n", rollbackID)
+		if _, err := m.follow(ctx, c, rollbackID, nil); err != nil {
+			return false, err
+		}
+		if r2, err = c.Release(ctx, v2.ID); err != nil {
+			return false, err
+		}
+	}
+	serving := fetch(appURL)
+	fmt.Fprintf(out, "  %s → %s", appURL, serving)
+
+	fmt.Fprintf(out, "\n▶ what happened to release %d, from the audit log\n", v2.ID)
+	for _, e := range r2.Timeline {
+		fmt.Fprintf(out, "  %s  %-7s %-22s %s\n", e.At.Local().Format("15:04:05.000"), e.Actor, e.Action, summarize(e.Details))
+	}
+	n, verr := c.VerifyAudit(ctx)
+	if verr != nil {
+		fmt.Fprintf(out, "\n✗ audit verify: %v\n", verr)
+		return false, nil
+	}
+	fmt.Fprintf(out, "\n✓ audit verify: chain OK, %d events\n", n)
+	ok := r2.State == shipgate.StateRolledBack && strings.Contains(serving, "1.0")
+	if ok {
+		fmt.Fprintf(out, "✓ release %d is %s; demo-app 1.0 serves again on the same port\n", v2.ID, r2.State)
+	} else {
+		fmt.Fprintf(out, "✗ release %d is %s; the app answers %q\n", v2.ID, r2.State, strings.TrimSpace(serving))
+	}
+	return ok, nil
+}
+
+func fetch(url string) string {
+	cl := &http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return "(no answer: " + err.Error() + ")\n"
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return string(b)
+}
+
+// follow prints a release's progress — state, jobs, probes, rollback —
+// until it is final and, if it has a rollback, until that is settled. It
+// stores the id of a rollback release in rollbackID.
+func (m *Main) follow(ctx context.Context, c *client.Client, id int64, rollbackID *int64) (*client.ReleaseView, error) {
+	out := m.Stdout
+	seen := map[string]bool{}
+	say := func(key, line string) {
+		if !seen[key] {
+			seen[key] = true
+			fmt.Fprintf(out, "  %s  %s\n", time.Now().Format("15:04:05.000"), line)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		v, err := c.Release(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		say("state "+string(v.State), fmt.Sprintf("release %d %s", v.ID, stateLine(v.Release)))
+		for _, j := range v.Jobs {
+			say("job "+j.Name+" "+string(j.State), fmt.Sprintf("job %s %s", j.Name, j.State))
+		}
+		for _, jp := range v.Probes {
+			for _, p := range jp.Probes {
+				line := fmt.Sprintf("%s probe %d: healthy (%dms)", jp.Job, p.Seq, p.LatencyMS)
+				if !p.OK {
+					line = fmt.Sprintf("%s probe %d: UNHEALTHY — %s", jp.Job, p.Seq, p.Reason)
+				}
+				if p.Watch {
+					line += " (watching while the rollback waits)"
+				}
+				say(fmt.Sprintf("probe %s %d", jp.Job, p.Seq), line)
+			}
+		}
+		rb := v.Rollback
+		if rb != nil {
+			if rb.State == shipgate.RollbackPending && rb.FiresAt != nil {
+				left := max(time.Until(*rb.FiresAt), 0).Round(time.Second)
+				say(fmt.Sprintf("countdown %s", left), rollbackLine(rb))
+			} else {
+				say("rollback "+string(rb.State), rollbackLine(rb))
+			}
+			if rb.RollbackRelease != 0 && rollbackID != nil {
+				*rollbackID = rb.RollbackRelease
+			}
+		}
+		settled := rb == nil || !rb.Open()
+		if v.State.Final() && settled {
+			return v, nil
+		}
+		if time.Now().After(deadline) {
+			return v, fmt.Errorf("release %d did not settle in time", id)
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
