@@ -136,7 +136,7 @@ func (m *Main) restartDemoApp(ctx context.Context, dir string, port int, conf st
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			if syscall.Kill(pid, syscall.SIGTERM) == nil {
 				fmt.Fprintf(m.Stdout, "stopped the running demo-app (pid %d)\n", pid)
-				for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+				for i := 0; i < 100 && running(pid); i++ {
 					time.Sleep(50 * time.Millisecond) // waiting for a foreign process: no event to wait on
 				}
 			}
@@ -177,6 +177,23 @@ func (m *Main) restartDemoApp(ctx context.Context, dir string, port int, conf st
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("demo-app %s did not start serving on %s", cfg.Version, url)
+}
+
+// running reports whether pid is a live process; an exited one waiting to
+// be reaped (a zombie) does not count.
+func running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z'
+	}
+	return true
 }
 
 // stopDemoApp stops the app running from dir, if any.
