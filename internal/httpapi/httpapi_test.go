@@ -354,3 +354,28 @@ func TestTextThatNoDatabaseStores(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyRollbackVersionNeverReleased(t *testing.T) {
+	f := newFixture(t)
+	src := `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: web}
+spec:
+  environments:
+    - name: prod
+      rollback:
+        enabled: true
+        mode: version
+        version: "0.1"
+  pipeline:
+    jobs:
+      - {name: deploy, steps: [{run: "true"}]}
+`
+	_, err := f.client("admin").Apply(ctx, "web.yaml", []byte(src))
+	if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), `web.yaml:10: rollback version "0.1" of prod: service "web" has never released that version`) {
+		t.Fatalf("apply: %v", err)
+	}
+	if svcs, _ := f.client("admin").Services(ctx); len(svcs) != 0 {
+		t.Fatal("the file was applied")
+	}
+}
