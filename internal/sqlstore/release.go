@@ -433,6 +433,25 @@ func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipga
 	} else if err != sql.ErrNoRows {
 		return nil, err
 	}
+	// A rollback in motion and a rerun would fight over the environment.
+	if rb, err := tx.FindRollback(ctx, id); err == nil {
+		switch rb.State {
+		case shipgate.RollbackPending:
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d's rollback to version %s is pending; `shipgate rollback hold %d` first to rerun it instead", id, rb.TargetVersion, id)
+		case shipgate.RollbackFired:
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", id, rb.RollbackRelease)
+		case shipgate.RollbackHeld:
+			rb.State, rb.Reason = shipgate.RollbackCalledOff, "called off: "+actor+" reran the release instead"
+			if err := tx.PutRollback(ctx, rb); err != nil {
+				return nil, err
+			}
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackCalledOff, releaseSubject(id), map[string]any{"reason": rb.Reason})); err != nil {
+				return nil, err
+			}
+		}
+	} else if shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+		return nil, err
+	}
 	r.State, r.Reason, r.WaitUntil, r.FinishedAt = shipgate.StateQueued, "rerun requested by "+actor, nil, nil
 	if err := tx.UpdateRelease(ctx, r); err != nil {
 		return nil, err

@@ -267,3 +267,25 @@ func testRollbackVersionMode(t *testing.T, engine string) {
 		t.Fatalf("rollback to a version never deployed here: %s %s", rr.Version, rr.State)
 	}
 }
+
+func testRerunAndRollback(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("health", 120))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID)
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	runTo(t, db, v2.ID, "health")
+	rerun := func() error {
+		return db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := tx.RerunRelease(ctx, "carol", v2.ID); return err })
+	}
+	if err := rerun(); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "is pending") {
+		t.Fatalf("rerun with a pending rollback: %v", err)
+	}
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID); return err })
+	if err := rerun(); err != nil {
+		t.Fatalf("rerun after hold: %v", err)
+	}
+	if rb := rollbackOf(t, db, v2.ID); rb.State != shipgate.RollbackCalledOff || !strings.Contains(rb.Reason, "reran the release instead") {
+		t.Fatalf("rollback after the rerun: %+v", rb)
+	}
+}

@@ -44,6 +44,7 @@ func TestStore(t *testing.T) {
 		{"RollbackCheckTargetOnly", testRollbackCheckTargetOnly},
 		{"RollbackDelayHoldNowCallOff", testRollbackDelayHoldNowCallOff},
 		{"RollbackVersionMode", testRollbackVersionMode},
+		{"RerunAndRollback", testRerunAndRollback},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
