@@ -91,6 +91,9 @@ type ReleaseContent struct {
 	RollbackOf      int64  `json:"rollback_of,omitempty"`
 	RestoresRelease int64  `json:"restores_release,omitempty"`
 	TriggeredBy     string `json:"triggered_by,omitempty"`
+	// ApprovalSkipped, on a rollback release, says why it needs no
+	// approval: it restores a version approved and succeeded here before.
+	ApprovalSkipped string `json:"approval_skipped,omitempty"`
 }
 
 // Digest returns "sha256:<hex>" over the canonical JSON of the content.
@@ -122,6 +125,9 @@ type Release struct {
 	Run        int        `json:"run"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// SucceededAt is when the release succeeded; it survives a later
+	// rollback of the release.
+	SucceededAt *time.Time `json:"succeeded_at,omitempty"`
 	// Generation increases with every change so concurrent writers detect
 	// each other (optimistic concurrency).
 	Generation int64 `json:"generation"`

@@ -108,7 +108,15 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 	if err != nil {
 		return err
 	}
-	token := shipgate.NewTokenSecret()
+	// The admin token lives with the data, so a demo dir can be reused.
+	tokenFile := filepath.Join(dir, "admin-token")
+	token := strings.TrimSpace(readFile(tokenFile))
+	if token == "" {
+		token = shipgate.NewTokenSecret()
+		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
 	logFile, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return err
@@ -140,16 +148,18 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 		stopServer()
 		return fmt.Errorf("demo server did not start: %w (see %s)", err, logFile.Name())
 	}
+	// Stop the server first: a deploy step it is still running would
+	// otherwise start a new demo app after the old one was stopped.
 	stop := func() {
-		stopDemoApp(dir)
 		stopServer()
 		<-served
+		stopDemoApp(dir)
 	}
 	url := "http://" + addr
 	c := client.New(url, token)
 	fmt.Fprintf(out, "shipgate demo — server %s (data and logs in %s)\n\n", url, dir)
 
-	ok, err := m.demoScenario(ctx, c, bin, dir, port, cfg.Delay)
+	ok, bad, err := m.demoScenario(ctx, c, bin, dir, port, cfg.Delay)
 	if err != nil {
 		stop()
 		return err
@@ -163,7 +173,7 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	fmt.Fprintf(out, "\nThe server is still running. In another terminal:\n")
 	fmt.Fprintf(out, "  export SHIPGATE_SERVER=%s SHIPGATE_TOKEN=%s\n", url, token)
-	fmt.Fprintf(out, "  shipgate release list; shipgate release show 2; shipgate audit list; curl http://127.0.0.1:%d/\n", port)
+	fmt.Fprintf(out, "  shipgate release list; shipgate release show %d; shipgate audit list; curl http://127.0.0.1:%d/\n", bad, port)
 	fmt.Fprintf(out, "Press Ctrl-C to stop it.\n")
 	<-ctx.Done()
 	stop()
@@ -171,16 +181,16 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 }
 
 // demoScenario deploys v1 and v2 and follows the rollback. It reports
-// whether every step happened as it should.
-func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir string, port, delay int) (bool, error) {
+// whether every step happened as it should, and v2's release id.
+func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir string, port, delay int) (ok bool, bad int64, err error) {
 	out := m.Stdout
 	svcFile := filepath.Join(dir, "demo.yaml")
 	src := demoService(bin, dir, port, delay)
 	if err := os.WriteFile(svcFile, []byte(src), 0o600); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if _, err := c.Apply(ctx, "demo.yaml", []byte(src)); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	artifact := func(v string, broken bool) (string, error) {
 		p := filepath.Join(dir, "demo-"+v+".conf")
@@ -188,45 +198,45 @@ func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir stri
 	}
 	v1art, err := artifact("1.0", false)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	v2art, err := artifact("2.0", true)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	appURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
 	fmt.Fprintf(out, "▶ deploying demo 1.0 (healthy) to production\n")
 	v1, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo", Environment: "production", Version: "1.0", Artifact: v1art})
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	r1, err := m.follow(ctx, c, v1.ID, nil)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	fmt.Fprintf(out, "  %s → %s", appURL, fetch(appURL))
 	if r1.State != shipgate.StateSucceeded {
-		return false, nil
+		return false, v1.ID, nil
 	}
 
 	fmt.Fprintf(out, "\n▶ deploying demo 2.0 (its /healthz fails) to production\n")
 	v2, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo", Environment: "production", Version: "2.0", Artifact: v2art})
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	var rollbackID int64
 	r2, err := m.follow(ctx, c, v2.ID, &rollbackID)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if rollbackID != 0 {
 		fmt.Fprintf(out, "\n▶ rollback release %d\n", rollbackID)
 		if _, err := m.follow(ctx, c, rollbackID, nil); err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if r2, err = c.Release(ctx, v2.ID); err != nil {
-			return false, err
+			return false, 0, err
 		}
 	}
 	serving := fetch(appURL)
@@ -239,16 +249,21 @@ func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir stri
 	n, verr := c.VerifyAudit(ctx)
 	if verr != nil {
 		fmt.Fprintf(out, "\n✗ audit verify: %v\n", verr)
-		return false, nil
+		return false, 0, nil
 	}
 	fmt.Fprintf(out, "\n✓ audit verify: chain OK, %d events\n", n)
-	ok := r2.State == shipgate.StateRolledBack && strings.Contains(serving, "1.0")
+	ok = r2.State == shipgate.StateRolledBack && strings.Contains(serving, "1.0")
 	if ok {
 		fmt.Fprintf(out, "✓ release %d is %s; demo-app 1.0 serves again on the same port\n", v2.ID, r2.State)
 	} else {
 		fmt.Fprintf(out, "✗ release %d is %s; the app answers %q\n", v2.ID, r2.State, strings.TrimSpace(serving))
 	}
-	return ok, nil
+	return ok, v2.ID, nil
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }
 
 func fetch(url string) string {

@@ -180,14 +180,18 @@ spec:
 	s.fails("not pending", "admin", "rollback", "hold", fmt.Sprint(bad))
 	s.ok("admin", "rollback", "now", fmt.Sprint(bad))
 	waitUntil(t, "the rollback to finish", func() bool { return s.show(bad).State == "rolled_back" })
-	// By hand: roll 1.1 (now current, through the rollback release) back to 1.0?
-	// 1.0 never succeeded in prod, so that rollback release waits for
-	// approval under the environment's policy (none here: it runs).
-	out := s.ok("admin", "rollback", "web", "--env", "prod", "--to", "1.0")
-	if !strings.Contains(out, "restores web 1.0 in prod") {
+	// By hand: with 1.3 deployed, roll back to the last good one before it
+	// (1.1, restored by the rollback release); 1.0 never succeeded, so it is
+	// nothing to roll back to.
+	deploy("1.3", "yes")
+	out := s.ok("admin", "rollback", "web", "--env", "prod")
+	if !strings.Contains(out, "restores web 1.1 in prod") {
 		t.Fatalf("manual rollback: %s", out)
 	}
-	s.fails("nothing to roll back to: service web has no release of version 9.9", "admin", "rollback", "web", "--env", "prod", "--to", "9.9")
+	var list []releaseJSON
+	s.jsonOut(&list, "admin", "release", "list", "--limit", "1")
+	s.ok("admin", "release", "wait", fmt.Sprint(list[0].ID))
+	s.fails("nothing to roll back to: no release of web version 1.0 has succeeded anywhere", "admin", "rollback", "web", "--env", "prod", "--to", "1.0")
 	var events []struct{ Actor, Action string }
 	s.jsonOut(&events, "admin", "audit", "list", "--release", fmt.Sprint(bad), "--limit", "0")
 	var actions []string

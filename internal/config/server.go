@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/shipgate/shipgate"
 	"go.yaml.in/yaml/v3"
@@ -54,6 +56,14 @@ const PagerDutyEventsURL = "https://events.pagerduty.com/v2/enqueue"
 // ParseServerConfig reads a server config file strictly, like service
 // files: unknown keys and bad values are file:line errors. getenv resolves
 // *_env keys.
+// NotifyActions are the audit actions a sink's events filter may name.
+// (notify.Actions is the same list; config cannot import notify.)
+var NotifyActions = []string{
+	"release.started", "release.succeeded", "release.failed",
+	"rollback.pending", "rollback.unavailable", "rollback.called_off",
+	"rollback.held", "rollback.fired", "rollback.failed",
+}
+
 func ParseServerConfig(file string, src []byte, getenv func(string) string) (*ServerConfig, error) {
 	p := &parser{file: file, lines: map[string]int{}}
 	cfg := &ServerConfig{Notifications: Notifications{MaxAttempts: 12, InitialBackoff: shipgate.Duration(1e9), MaxBackoff: shipgate.Duration(600e9)}}
@@ -127,7 +137,14 @@ func (p *parser) sink(n *yaml.Node, path string, getenv func(string) string) Sin
 		"secret_env":      func(v *yaml.Node, path string) { s.Secret = fromEnv(v, path, "secret_env") },
 		"routing_key":     func(v *yaml.Node, path string) { s.RoutingKey = p.str(v, path, "routing_key") },
 		"routing_key_env": func(v *yaml.Node, path string) { s.RoutingKey = fromEnv(v, path, "routing_key_env") },
-		"events":          func(v *yaml.Node, path string) { s.Events = p.strList(v, path, "events") },
+		"events": func(v *yaml.Node, path string) {
+			s.Events = p.strList(v, path, "events")
+			for i, ev := range s.Events {
+				if !slices.Contains(NotifyActions, ev) {
+					p.failAt(p.lineOf(fmt.Sprintf("%s[%d]", path, i)), "event %q never notifies; use one of %s", ev, strings.Join(NotifyActions, ", "))
+				}
+			}
+		},
 	})
 	switch s.Type {
 	case SinkWebhook, SinkSlack:

@@ -253,10 +253,14 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 		return shipgate.Errorf(shipgate.EINVALID, "digest is required: state the digest of the release you %s", decision)
 	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		if _, _, err := tx.Decide(r.Context(), u, id, decision, req.Digest, req.Comment); err != nil {
+		_, rel, err := tx.Decide(r.Context(), u, id, decision, req.Digest, req.Comment)
+		if err != nil {
 			return err
 		}
-		_, _, err := reconcile.Release(r.Context(), tx, id)
+		if rel.State == shipgate.StateRejected && rel.Kind == shipgate.ReleaseKindRollback && rel.RollbackOf != 0 {
+			return reconcile.EndRollback(r.Context(), tx, rel, false) // the rollback ends unapplied
+		}
+		_, _, err = reconcile.Release(r.Context(), tx, id)
 		return err
 	})
 	if err != nil {

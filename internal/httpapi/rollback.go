@@ -112,8 +112,19 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 	if err != nil {
 		return nil, err
 	}
-	if rb, err := tx.FindRollback(ctx, cur.ID); err == nil && rb.Open() {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d already has a rollback %s; use `shipgate rollback now %d`", cur.ID, rb.State, cur.ID)
+	if busy, err := tx.ListReleases(ctx, shipgate.ReleaseFilter{Service: req.Service, Environment: req.Environment,
+		States: []shipgate.ReleaseState{shipgate.StateQueued, shipgate.StateRunning}, Limit: 1}); err != nil {
+		return nil, err
+	} else if len(busy) > 0 {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s in %s; cancel it or wait for it before rolling back", busy[0].ID, busy[0].State, req.Environment)
+	}
+	if rb, err := tx.FindRollback(ctx, cur.ID); err == nil {
+		if rb.Open() {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d already has a rollback %s; use `shipgate rollback now %d`", cur.ID, rb.State, cur.ID)
+		}
+		if rb.State == shipgate.RollbackFired {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", cur.ID, rb.RollbackRelease)
+		}
 	}
 	mode, version := shipgate.RollbackLastSuccessful, ""
 	if req.ToVersion != "" {

@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +165,13 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		// The URL may itself be the secret (Slack webhooks): never let it
+		// into the error that is stored and shown.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			return fmt.Errorf("%s to sink %s: %v", uerr.Op, s.Name, uerr.Err)
+		}
+		return fmt.Errorf("sink %s: %v", s.Name, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

@@ -43,6 +43,14 @@ func detail(e shipgate.AuditEvent, key string) string {
 	return ""
 }
 
+// Actions lists the audit actions that notify; a sink's events filter
+// names some of them.
+var Actions = []string{
+	shipgate.ActionReleaseStarted, shipgate.ActionReleaseSucceeded, shipgate.ActionReleaseFailed,
+	shipgate.ActionRollbackPending, shipgate.ActionRollbackUnavailable, shipgate.ActionRollbackCalledOff,
+	shipgate.ActionRollbackHeld, shipgate.ActionRollbackFired, shipgate.ActionRollbackFailed,
+}
+
 // classify decides whether an audit event notifies and how. r is the
 // release the event is about.
 func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
@@ -58,12 +66,22 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 			ev.PagerDuty, ev.DedupRelease, ev.Severity = "resolve", r.RollbackOf, "info"
 		} else {
 			ev.Type, ev.Summary = "dev.cdevents.service.deployed.0.2.0", fmt.Sprintf("%s %s deployed to %s (release %d)", r.Service, r.Version, r.Environment, r.ID)
+			if r.Run > 1 {
+				// A rerun succeeded: the incident its failed run opened is over.
+				ev.PagerDuty, ev.Severity = "resolve", "info"
+			}
 		}
 		ev.Outcome = "success"
 	case shipgate.ActionReleaseFailed:
 		ev.Type, ev.Outcome = "dev.cdevents.pipelinerun.finished.0.2.0", "failure"
 		ev.Summary = what + " failed: " + detail(e, "reason")
-		ev.PagerDuty, ev.Severity = "trigger", "error"
+		if r.Kind == shipgate.ReleaseKindRollback {
+			// rollback.failed on the release it rolls back raises that
+			// release's incident; no second one.
+			ev.Summary = fmt.Sprintf("rollback release %d of %s %s to %s failed: %s", r.ID, r.Service, r.Version, r.Environment, detail(e, "reason"))
+		} else {
+			ev.PagerDuty, ev.Severity = "trigger", "error"
+		}
 	case shipgate.ActionRollbackPending:
 		ev.Type = "dev.cdeventsx.shipgate-rollback.pending.0.1.0"
 		ev.Summary = fmt.Sprintf("rollback of %s to version %s pending: fires at %s", what, detail(e, "target_version"), detail(e, "fires_at"))
@@ -74,7 +92,11 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 	case shipgate.ActionRollbackCalledOff:
 		ev.Type = "dev.cdeventsx.shipgate-rollback.calledoff.0.1.0"
 		ev.Summary = "rollback of " + what + " called off: " + detail(e, "reason")
-		ev.PagerDuty, ev.Severity = "resolve", "info"
+		if e.Actor == shipgate.SystemActor && detail(e, "superseded_by") == "" {
+			// The check recovered on its own: the incident is over. (Called
+			// off by a person or by a newer release, it is not yet.)
+			ev.PagerDuty, ev.Severity = "resolve", "info"
+		}
 	case shipgate.ActionRollbackHeld:
 		ev.Type, ev.Summary = "dev.cdeventsx.shipgate-rollback.held.0.1.0", "rollback of "+what+" held by "+e.Actor
 	case shipgate.ActionRollbackFired:

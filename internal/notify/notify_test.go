@@ -117,6 +117,10 @@ func (e *env) deploy(t *testing.T, version string, fail bool) *shipgate.Release 
 }
 
 func (e *env) runJobs(t *testing.T, id int64, fail bool) *shipgate.Release {
+	return e.runJobsFailing(t, id, func(a *shipgate.Assignment) bool { return fail && a.Key.ReleaseID == id })
+}
+
+func (e *env) runJobsFailing(t *testing.T, id int64, fails func(*shipgate.Assignment) bool) *shipgate.Release {
 	t.Helper()
 	for {
 		a, ok, err := e.disp.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
@@ -126,7 +130,7 @@ func (e *env) runJobs(t *testing.T, id int64, fail bool) *shipgate.Release {
 		if !ok {
 			break
 		}
-		e.disp.Finish(ctx, "r", a.Key, shipgate.JobOutcome{Succeeded: !fail || a.Key.ReleaseID != id, Reason: "broken"})
+		e.disp.Finish(ctx, "r", a.Key, shipgate.JobOutcome{Succeeded: !fails(a), Reason: "broken"})
 	}
 	var r *shipgate.Release
 	e.db.View(ctx, func(tx *sqlstore.Tx) error { r, _ = tx.FindRelease(ctx, id); return nil })
@@ -307,5 +311,68 @@ func TestServerConfig(t *testing.T) {
 		if _, err := config.ParseServerConfig("server.yaml", []byte(bad.src), func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v", bad.src, err)
 		}
+	}
+}
+
+func TestSinkActionsMatchNotifyingActions(t *testing.T) {
+	if strings.Join(notify.Actions, ",") != strings.Join(config.NotifyActions, ",") {
+		t.Fatalf("notify.Actions %v and config.NotifyActions %v differ", notify.Actions, config.NotifyActions)
+	}
+	_, err := config.ParseServerConfig("s.yaml", []byte("notifications:\n  sinks:\n    - name: x\n      type: slack\n      url: \"https://a\"\n      events: [release.faild]\n"), func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), `s.yaml:6: event "release.faild" never notifies`) {
+		t.Fatalf("typo in events: %v", err)
+	}
+}
+
+func TestDeliveryErrorHidesTheURL(t *testing.T) {
+	e := newEnv(t, config.Sink{Name: "chat", Type: config.SinkSlack, URL: "http://127.0.0.1:1/services/T000/B000/SECRETPART", Events: []string{"release.succeeded"}})
+	e.worker.MaxAttempts = 1
+	e.deploy(t, "1.0", false)
+	e.drain(t)
+	var failed []sqlstore.Notification
+	e.db.View(ctx, func(tx *sqlstore.Tx) error {
+		failed, _ = tx.ListNotifications(ctx, sqlstore.NotifyFailed, 10)
+		return nil
+	})
+	if len(failed) != 1 || strings.Contains(failed[0].LastError, "SECRETPART") || !strings.Contains(failed[0].LastError, "sink chat") {
+		t.Fatalf("last error %+v", failed)
+	}
+}
+
+// A failing rollback release raises the incident of the release it rolls
+// back, never one of its own that nothing would resolve.
+func TestPagerDutyFailedRollbackKeepsOneIncident(t *testing.T) {
+	rc := newReceiver(t)
+	e := newEnv(t, config.Sink{Name: "pd", Type: config.SinkPagerDuty, URL: rc.srv.URL, RoutingKey: "k"})
+	e.deploy(t, "1.0", false)
+	var id int64
+	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
+		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
+		if err != nil {
+			return err
+		}
+		id = r.ID
+		_, _, err = reconcile.Release(ctx, tx, id)
+		return err
+	})
+	v2 := e.runJobsFailing(t, id, func(*shipgate.Assignment) bool { return true }) // the rollback's jobs fail too
+	var rb *shipgate.Rollback
+	e.db.View(ctx, func(tx *sqlstore.Tx) error { rb, _ = tx.FindRollback(ctx, v2.ID); return nil })
+	if rb == nil || rb.State != shipgate.RollbackFailed {
+		t.Fatalf("rollback %+v", rb)
+	}
+	e.drain(t)
+	bodies, _ := rc.got()
+	for _, b := range bodies {
+		var ev struct {
+			DedupKey string `json:"dedup_key"`
+		}
+		json.Unmarshal(b, &ev)
+		if ev.DedupKey != notify.DedupKey(v2.ID) {
+			t.Fatalf("an event about another incident: %s", b)
+		}
+	}
+	if len(bodies) != 2 {
+		t.Fatalf("%d events, want the failure's trigger and the failed rollback's", len(bodies))
 	}
 }

@@ -101,6 +101,11 @@ func Apply(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 	if err := tx.Audit(ctx, p.Events...); err != nil {
 		return err
 	}
+	if p.StartRun && p.Release.Kind != shipgate.ReleaseKindRollback {
+		if err := tx.SupersedeRollbacks(ctx, p.Release); err != nil {
+			return err
+		}
+	}
 	return applyRollback(ctx, tx, p)
 }
 
@@ -119,7 +124,11 @@ func applyRollback(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 			}
 			actor := shipgate.SystemActor
 			rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: p.Rollback.TriggeredBy, Actor: actor})
-			if err != nil {
+			if code := shipgate.ErrorCode(err); code != "" && code != shipgate.EINTERNAL {
+				// It cannot fire (the environment changed, a gate refuses the
+				// version): say so once, rather than retry forever.
+				return tx.FailRollback(ctx, p.Rollback, "the rollback could not fire: "+shipgate.ErrorMessage(err))
+			} else if err != nil {
 				return err
 			}
 			p.Rollback.RollbackRelease = rr.ID
@@ -183,21 +192,22 @@ func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, suc
 
 // RollbackTarget resolves what release r would be rolled back to: with mode
 // last_successful the newest other release that succeeded in its
-// environment (and was not itself rolled back); with mode version the
-// newest release of that version, preferring one that succeeded there. When
-// there is none it returns nil and a sentence saying so.
+// environment, still stands, and deployed a different artifact; with mode
+// version the newest release of that version that succeeded, preferably in
+// r's environment. When there is none it returns nil and a sentence saying
+// so.
 func RollbackTarget(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, mode, version string) (*shipgate.Release, string, error) {
 	if mode == shipgate.RollbackVersion {
 		t, err := tx.SucceededVersion(ctx, r.Service, r.Environment, version)
 		if err == nil && t == nil {
-			t, err = tx.AnyReleaseOfVersion(ctx, r.Service, version)
+			t, err = tx.SucceededAnywhere(ctx, r.Service, version)
 		}
 		if err != nil || t != nil {
 			return t, "", err
 		}
-		return nil, fmt.Sprintf("nothing to roll back to: service %s has no release of version %s", r.Service, version), nil
+		return nil, fmt.Sprintf("nothing to roll back to: no release of %s version %s has succeeded anywhere", r.Service, version), nil
 	}
-	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r.ID)
+	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r)
 	if err != nil || t != nil {
 		return t, "", err
 	}

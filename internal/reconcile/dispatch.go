@@ -399,6 +399,13 @@ func (d *Dispatcher) Probes(ctx context.Context, runner string, key shipgate.Att
 		if j.State == shipgate.JobRunning {
 			return nil
 		}
+		r, err := tx.FindRelease(ctx, key.ReleaseID)
+		if err != nil {
+			return err
+		}
+		if !r.State.Final() {
+			return nil // other jobs still run; the rollback is not decided yet
+		}
 		if recovered {
 			if _, err := tx.CallOffRollback(ctx, key.ReleaseID, fmt.Sprintf("health check %s recovered: it passed again after failing, before the rollback fired", j.Name)); err != nil {
 				return err

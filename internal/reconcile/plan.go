@@ -163,8 +163,8 @@ const lapsedPrefix = "approvals expired before the release started; "
 // starts, not only when they were given.
 func (p *planner) approvalsLapsed() bool {
 	policy := p.r.Policy.Approvals
-	if policy.Required == 0 || policy.ExpiresAfter == 0 {
-		return false
+	if policy.Required == 0 || policy.ExpiresAfter == 0 || p.r.ApprovalSkipped != "" {
+		return false // a rollback restoring a proven version has no approvals to lapse
 	}
 	p.expireApprovals()
 	t := shipgate.TallyApprovals(policy, p.obs.Approvals, p.now)
@@ -192,7 +192,11 @@ func (p *planner) queued() {
 		return
 	}
 	if a := p.obs.Ahead; a != nil {
-		p.setWaiting(fmt.Sprintf("waiting for release %d (%s) to finish in %s", a.ID, a.State, p.r.Environment), nil)
+		msg := fmt.Sprintf("waiting for release %d (%s) to finish in %s", a.ID, a.State, p.r.Environment)
+		if a.State == shipgate.StateFailed {
+			msg = fmt.Sprintf("waiting for the pending rollback of release %d in %s (hold it to go ahead)", a.ID, p.r.Environment)
+		}
+		p.setWaiting(msg, nil)
 		return
 	}
 	open, until := shipgate.WindowState(p.r.Policy.Windows, p.now)
@@ -321,8 +325,11 @@ func (p *planner) running() {
 	p.finish(shipgate.StateFailed, reason)
 	p.event(shipgate.ActionReleaseFailed, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed), "kind": p.r.Kind})
 	p.endRollback(false)
-	if p.r.RollbackTriggered(jobName(failed)) {
-		p.startRollback()
+	for _, j := range jobs {
+		if j.State == shipgate.JobFailed && p.r.RollbackTriggered(j.Name) {
+			p.startRollback()
+			break
+		}
 	}
 }
 

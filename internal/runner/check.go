@@ -126,8 +126,9 @@ func (ck *checker) run(ctx context.Context) shipgate.JobOutcome {
 }
 
 // watch goes on probing after the check failed, for as long as its
-// rollback waits: PassAfter consecutive successes call the rollback off.
-// It ends early when the server says the rollback no longer waits.
+// rollback waits (or may yet wait: other jobs of the release can still be
+// running): PassAfter consecutive successes call the rollback off. It ends
+// when the server says the rollback no longer waits, or after d.
 func (ck *checker) watch(ctx context.Context, d time.Duration) {
 	pass, _ := ck.thresholds()
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -143,11 +144,17 @@ func (ck *checker) watch(ctx context.Context, d time.Duration) {
 			continue
 		}
 		if passes++; passes >= pass {
-			ck.logs.flushLine("system", fmt.Sprintf("recovered: %d consecutive passes; asking to call the rollback off", passes))
-			if _, err := ck.r.Coord.Probes(context.WithoutCancel(ctx), ck.r.Info.Name, ck.key, nil, true); err != nil {
-				ck.log.Warn("could not report the recovery", "err", err)
+			if passes == pass {
+				ck.logs.flushLine("system", fmt.Sprintf("recovered: %d consecutive passes; asking to call the rollback off", passes))
 			}
-			return
+			// Say it until the server has decided: while other jobs of the
+			// release still run, there is no rollback to call off yet.
+			reply, err := ck.r.Coord.Probes(context.WithoutCancel(ctx), ck.r.Info.Name, ck.key, nil, true)
+			if err != nil {
+				ck.log.Warn("could not report the recovery", "err", err)
+			} else if reply.Stop {
+				return
+			}
 		}
 	}
 }

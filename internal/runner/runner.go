@@ -302,7 +302,7 @@ func (r *Runner) Execute(ctx context.Context, a *shipgate.Assignment) shipgate.J
 		w.seq = logs.seq
 		go w.run()
 		ck.logs = w
-		ck.watch(ctx, a.Watch.Std()+time.Second)
+		ck.watch(ctx, a.Watch.Std()+a.Job.EffectiveTimeout())
 		w.close()
 		w.wait(context.WithoutCancel(ctx))
 	}

@@ -547,7 +547,9 @@ spec:
 		t.Fatalf("first release %s", r.State)
 	}
 	unhealthyFrom.Store(probes.Load() + 1)
-	healthyFrom.Store(probes.Load() + 1 + 4) // 3 failures fail it, one more while watching, then healthy
+	healthyFrom.Store(probes.Load() + 1 + 4)             // 3 failures fail it, one more while watching, then healthy
+	os.WriteFile(e.artifact, []byte("version 2"), 0o644) // a new build: there is something to roll back to
+	e.sha, _, _ = runner.HashFile(e.artifact)
 	id := e.release(nil, nil)
 	r := e.wait(id)
 	if r.State != shipgate.StateFailed {

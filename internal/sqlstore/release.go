@@ -150,9 +150,23 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 	if !ok {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q no longer has environment %q", of.Service, of.Environment)
 	}
-	proven, err := tx.SucceededVersion(ctx, of.Service, of.Environment, target.Version)
+	proven, err := tx.SucceededArtifact(ctx, of.Service, of.Environment, target.Version, target.Artifact.SHA256)
 	if err != nil {
 		return nil, err
+	}
+	if proven == nil {
+		// Not proven here: the environment's other gates apply, as to any
+		// release of this version.
+		for _, req := range env.Requires {
+			ok, err := tx.hasSucceeded(ctx, of.Service, req, target.Version, target.Artifact.SHA256)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION,
+					"%s requires that version %s (artifact sha256 %s…) has succeeded in %s first, and it has not", of.Environment, target.Version, target.Artifact.SHA256[:12], req)
+			}
+		}
 	}
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
@@ -169,6 +183,7 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 		r.State = shipgate.StateQueued
 		r.Reason = fmt.Sprintf("rollback: no approval needed, version %s was approved and succeeded in %s as release %d", target.Version, of.Environment, proven.ID)
 		approval = fmt.Sprintf("skipped: restores version %s, which was approved and succeeded in %s as release %d", target.Version, of.Environment, proven.ID)
+		r.ApprovalSkipped = approval
 	}
 	if err := tx.insertRelease(ctx, r); err != nil {
 		return nil, err
@@ -193,28 +208,28 @@ func releaseSubject(id int64) string { return "release/" + strconv.FormatInt(id,
 // env.
 func (tx *Tx) hasSucceeded(ctx context.Context, service, env, version, sha string) (bool, error) {
 	var one int
-	err := tx.queryRow(ctx, `SELECT 1 FROM releases WHERE service = ? AND environment = ? AND version = ? AND artifact_sha256 = ? AND state = ? LIMIT 1`,
-		service, env, version, sha, shipgate.StateSucceeded).Scan(&one)
+	err := tx.queryRow(ctx, `SELECT 1 FROM releases WHERE service = ? AND environment = ? AND version = ? AND artifact_sha256 = ? AND succeeded_at IS NOT NULL LIMIT 1`,
+		service, env, version, sha).Scan(&one)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
 	return err == nil, err
 }
 
-const releaseColumns = `id, content, digest, state, reason, wait_until, run, updated_at, finished_at, generation`
+const releaseColumns = `id, content, digest, state, reason, wait_until, run, updated_at, finished_at, generation, succeeded_at`
 
 func scanRelease(sc interface{ Scan(...any) error }) (*shipgate.Release, error) {
 	r := &shipgate.Release{}
 	var content string
-	var wait, finished sql.NullInt64
+	var wait, finished, succeeded sql.NullInt64
 	var updated int64
-	if err := sc.Scan(&r.ID, &content, &r.Digest, &r.State, &r.Reason, &wait, &r.Run, &updated, &finished, &r.Generation); err != nil {
+	if err := sc.Scan(&r.ID, &content, &r.Digest, &r.State, &r.Reason, &wait, &r.Run, &updated, &finished, &r.Generation, &succeeded); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(content), &r.ReleaseContent); err != nil {
 		return nil, fmt.Errorf("decode release %d: %w", r.ID, err)
 	}
-	r.WaitUntil, r.FinishedAt, r.UpdatedAt = fromNullMicros(wait), fromNullMicros(finished), fromMicros(updated)
+	r.WaitUntil, r.FinishedAt, r.UpdatedAt, r.SucceededAt = fromNullMicros(wait), fromNullMicros(finished), fromMicros(updated), fromNullMicros(succeeded)
 	return r, nil
 }
 
@@ -297,9 +312,9 @@ func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
 }
 
 // ReleaseAhead returns the release that r must wait for before it may
-// start: a running release of the same service and environment, or one
-// queued before it (a rollback release waits only for a running one). It
-// returns nil when r may go. Two index lookups, so
+// start: a running release of the same service and environment, one queued
+// before it, or an earlier failed one whose rollback is pending (a rollback
+// release waits only for a running one). It returns nil when r may go. Two index lookups, so
 // the cost does not grow with the environment's history.
 func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.Release, error) {
 	queries := []struct {
@@ -311,6 +326,13 @@ func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.
 	}
 	if r.Kind == shipgate.ReleaseKindRollback {
 		queries = queries[:1] // a rollback goes ahead of queued deploys
+	} else {
+		// A deploy does not start while an earlier release's rollback is
+		// pending: the environment is about to be rolled back.
+		queries = append(queries, struct {
+			where string
+			args  []any
+		}{`state = ? AND id < ? AND id IN (SELECT release_id FROM rollbacks WHERE state = ?)`, []any{shipgate.StateFailed, r.ID, shipgate.RollbackPending}})
 	}
 	for _, q := range queries {
 		a, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases
@@ -329,9 +351,13 @@ func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.
 // run, finish time) if nobody changed the release since r was read, and
 // bumps its generation. Content is immutable and never written.
 func (tx *Tx) UpdateRelease(ctx context.Context, r *shipgate.Release) error {
-	res, err := tx.exec(ctx, `UPDATE releases SET state = ?, reason = ?, wait_until = ?, run = ?, finished_at = ?, updated_at = ?, generation = generation + 1
+	if r.State == shipgate.StateSucceeded && r.SucceededAt == nil {
+		now := tx.now
+		r.SucceededAt = &now
+	}
+	res, err := tx.exec(ctx, `UPDATE releases SET state = ?, reason = ?, wait_until = ?, run = ?, finished_at = ?, succeeded_at = ?, updated_at = ?, generation = generation + 1
 		WHERE id = ? AND generation = ?`,
-		r.State, r.Reason, microsPtr(r.WaitUntil), r.Run, microsPtr(r.FinishedAt), micros(tx.now), r.ID, r.Generation)
+		r.State, r.Reason, microsPtr(r.WaitUntil), r.Run, microsPtr(r.FinishedAt), microsPtr(r.SucceededAt), micros(tx.now), r.ID, r.Generation)
 	if err != nil {
 		return fmt.Errorf("update release %d: %w", r.ID, err)
 	}
@@ -439,7 +465,9 @@ func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipga
 		case shipgate.RollbackPending:
 			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d's rollback to version %s is pending; `shipgate rollback hold %d` first to rerun it instead", id, rb.TargetVersion, id)
 		case shipgate.RollbackFired:
-			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", id, rb.RollbackRelease)
+			if rr, err := tx.FindRelease(ctx, rb.RollbackRelease); err != nil || !rr.State.Final() {
+				return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", id, rb.RollbackRelease)
+			}
 		case shipgate.RollbackHeld:
 			rb.State, rb.Reason = shipgate.RollbackCalledOff, "called off: "+actor+" reran the release instead"
 			if err := tx.PutRollback(ctx, rb); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/shipgate/shipgate"
@@ -57,20 +58,52 @@ func (tx *Tx) findOne(ctx context.Context, where string, args ...any) (*shipgate
 }
 
 // LastSuccessful returns the newest release of the service that succeeded
-// in env, other than exclude; a release that was rolled back is not
-// "succeeded" any more. Nil when there is none.
-func (tx *Tx) LastSuccessful(ctx context.Context, service, env string, exclude int64) (*shipgate.Release, error) {
-	return tx.findOne(ctx, `service = ? AND environment = ? AND state = ? AND id <> ?`, service, env, shipgate.StateSucceeded, exclude)
+// in env and still stands (a release that was rolled back does not), other
+// than cur and not deploying the same thing as cur (same version, artifact
+// and inputs): rolling back to what is already deployed would change
+// nothing. Nil when there is none.
+func (tx *Tx) LastSuccessful(ctx context.Context, service, env string, cur *shipgate.Release) (*shipgate.Release, error) {
+	var before int64
+	for {
+		page, err := tx.ListReleases(ctx, shipgate.ReleaseFilter{Service: service, Environment: env, States: []shipgate.ReleaseState{shipgate.StateSucceeded}, Limit: 100, BeforeID: before})
+		if err != nil || len(page) == 0 {
+			return nil, err
+		}
+		for _, r := range page {
+			if r.ID != cur.ID && !sameDeployment(r, cur) {
+				return r, nil
+			}
+		}
+		before = page[len(page)-1].ID
+	}
+}
+
+// sameDeployment reports whether two releases put the same thing in place.
+func sameDeployment(a, b *shipgate.Release) bool {
+	return a.Version == b.Version && a.Artifact.SHA256 == b.Artifact.SHA256 &&
+		maps.Equal(a.Inputs, b.Inputs) && maps.Equal(a.SecretInputs, b.SecretInputs)
+}
+
+// SucceededArtifact returns the newest release of this version and
+// artifact that succeeded in env (even if it was rolled back later), or
+// nil: the proof that restoring it needs no new approval.
+func (tx *Tx) SucceededArtifact(ctx context.Context, service, env, version, sha string) (*shipgate.Release, error) {
+	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND artifact_sha256 = ? AND succeeded_at IS NOT NULL`, service, env, version, sha)
 }
 
 // SucceededVersion returns the newest release of version that succeeded in
 // env, or nil.
 func (tx *Tx) SucceededVersion(ctx context.Context, service, env, version string) (*shipgate.Release, error) {
-	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND state IN (?, ?)`, service, env, version, shipgate.StateSucceeded, shipgate.StateRolledBack)
+	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND succeeded_at IS NOT NULL`, service, env, version)
 }
 
-// AnyReleaseOfVersion returns the newest release of version in any
-// environment, or nil: where a rollback to a version finds its artifact.
+// SucceededAnywhere returns the newest release of version that succeeded in
+// any environment, or nil: where a rollback to a version finds its artifact.
+func (tx *Tx) SucceededAnywhere(ctx context.Context, service, version string) (*shipgate.Release, error) {
+	return tx.findOne(ctx, `service = ? AND version = ? AND succeeded_at IS NOT NULL`, service, version)
+}
+
+// AnyReleaseOfVersion returns the newest release of version, or nil.
 func (tx *Tx) AnyReleaseOfVersion(ctx context.Context, service, version string) (*shipgate.Release, error) {
 	return tx.findOne(ctx, `service = ? AND version = ?`, service, version)
 }
@@ -148,9 +181,13 @@ func (tx *Tx) CallOffRollback(ctx context.Context, releaseID int64, reason strin
 }
 
 // CurrentRelease returns the release a manual rollback of env replaces:
-// the newest one that ended succeeded or failed.
+// the newest one that ended succeeded, or failed (other than a failed
+// rollback release).
 func (tx *Tx) CurrentRelease(ctx context.Context, service, env string) (*shipgate.Release, error) {
-	r, err := tx.findOne(ctx, `service = ? AND environment = ? AND state IN (?, ?)`, service, env, shipgate.StateSucceeded, shipgate.StateFailed)
+	// A rollback release that failed changed nothing for good: the release
+	// it tried to roll back is still the one to roll back.
+	r, err := tx.findOne(ctx, `service = ? AND environment = ? AND (state = ? OR (state = ? AND kind <> ?))`,
+		service, env, shipgate.StateSucceeded, shipgate.StateFailed, shipgate.ReleaseKindRollback)
 	if err == nil && r == nil {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q has no finished release in %s to roll back", service, env)
 	}
@@ -220,4 +257,53 @@ func clipText(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// SupersedeRollbacks calls off the pending or held rollbacks of releases of
+// the environment older than newer, which has just started: rolling them
+// back now would overwrite it.
+func (tx *Tx) SupersedeRollbacks(ctx context.Context, newer *shipgate.Release) error {
+	rows, err := tx.query(ctx, `SELECT b.release_id FROM rollbacks b JOIN releases r ON r.id = b.release_id
+		WHERE r.service = ? AND r.environment = ? AND r.id < ? AND b.state IN (?, ?)`,
+		newer.Service, newer.Environment, newer.ID, shipgate.RollbackPending, shipgate.RollbackHeld)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		rb, err := tx.FindRollback(ctx, id)
+		if err != nil {
+			return err
+		}
+		reason := fmt.Sprintf("superseded: release %d (version %s) started in %s", newer.ID, newer.Version, newer.Environment)
+		rb.State, rb.FiresAt, rb.Reason = shipgate.RollbackCalledOff, nil, reason
+		if err := tx.PutRollback(ctx, rb); err != nil {
+			return err
+		}
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, releaseSubject(id), map[string]any{"reason": reason, "superseded_by": newer.ID})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FailRollback records that a rollback could not fire, and why.
+func (tx *Tx) FailRollback(ctx context.Context, rb *shipgate.Rollback, reason string) error {
+	rb.State, rb.FiresAt, rb.Reason = shipgate.RollbackFailed, nil, reason
+	if err := tx.PutRollback(ctx, rb); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, releaseSubject(rb.ReleaseID), map[string]any{"reason": reason}))
 }

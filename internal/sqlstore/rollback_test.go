@@ -289,3 +289,120 @@ func testRerunAndRollback(t *testing.T, engine string) {
 		t.Fatalf("rollback after the rerun: %+v", rb)
 	}
 }
+
+// approve approves release id as a fresh approver and reconciles it.
+func approve(t *testing.T, db *sqlstore.DB, id int64, who string) {
+	t.Helper()
+	u := testutil.MustUser(t, db, who, []shipgate.Role{shipgate.RoleApprover})
+	r := find(db, id)
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		if _, _, err := tx.Decide(ctx, u, id, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(ctx, tx, id)
+		return err
+	})
+}
+
+func withArtifact(db *sqlstore.DB, env, version, sha string) (*shipgate.Release, error) {
+	var r *shipgate.Release
+	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		a := testutil.Artifact(version)
+		if sha != "" {
+			a.SHA256 = sha
+		}
+		if r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: env, Version: version, Artifact: a, CreatedBy: "carol"}); err != nil {
+			return err
+		}
+		_, _, err = reconcile.Release(ctx, tx, r.ID)
+		return err
+	})
+	return r, err
+}
+
+func testRollbackApprovalRules(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	svc := strings.Replace(rollbackSvc("pipeline", 0), "      rollback:", "      approvals: {required: 1, expires_after: 1h}\n      rollback:", 1)
+	testutil.MustApply(t, db, svc)
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	approve(t, db, v1.ID, "a1")
+	runTo(t, db, v1.ID)
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	approve(t, db, v2.ID, "a2")
+	runTo(t, db, v2.ID, "deploy")
+	// The policy's rollback restores a proven version: no approval, and no
+	// approval to lapse under expires_after either — it runs unattended.
+	rb := rollbackOf(t, db, v2.ID)
+	rr := find(db, rb.RollbackRelease)
+	if rr.State != shipgate.StateRunning || rr.ApprovalSkipped == "" {
+		t.Fatalf("policy rollback release is %s %q", rr.State, rr.Reason)
+	}
+	runTo(t, db, rr.ID)
+	if got := find(db, v2.ID); got.State != shipgate.StateRolledBack {
+		t.Fatalf("v2 %s", got.State)
+	}
+	// Rolling back *to* 2.0 — which failed and was rolled back — is not a
+	// proven version: it needs approval.
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		r, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, rr.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		if err != nil {
+			return err
+		}
+		if r.State != shipgate.StatePendingApproval || r.ApprovalSkipped != "" {
+			t.Fatalf("rollback to a failed version: %s, skipped %q", r.State, r.ApprovalSkipped)
+		}
+		return nil
+	})
+}
+
+func testRollbackRespectsRequires(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	svc := strings.Replace(rollbackSvc("pipeline", 0), "    - name: production\n", "    - name: production\n      requires: [staging]\n", 1)
+	testutil.MustApply(t, db, svc)
+	stg, _ := withArtifact(db, "staging", "3.0", "")
+	runTo(t, db, stg.ID, "deploy") // 3.0 failed in staging
+	good, _ := withArtifact(db, "staging", "1.0", "")
+	runTo(t, db, good.ID)
+	prod, err := withArtifact(db, "production", "1.0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runTo(t, db, prod.ID)
+	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: prod, Target: find(db, stg.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		return err
+	})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "requires that version 3.0") {
+		t.Fatalf("rollback to a version that failed staging: %v", err)
+	}
+}
+
+func testStaleRollbackDoesNotOverwrite(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("pipeline", 120))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID)
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	v3, _ := newRelease(db, "production", "3.0", "carol") // queued behind v2
+	runTo(t, db, v2.ID, "deploy")
+	reconcileAll(t, db)
+	// v2's rollback is pending: v3 waits for it rather than deploying over
+	// an environment about to be rolled back.
+	if got := find(db, v3.ID); got.State != shipgate.StateQueued || !strings.Contains(got.Reason, "pending rollback of release") {
+		t.Fatalf("v3 while v2's rollback is pending: %s %q", got.State, got.Reason)
+	}
+	// Holding the rollback lets v3 go ahead, and v3 supersedes it.
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID); return err })
+	reconcileAll(t, db)
+	if got := find(db, v3.ID); got.State != shipgate.StateRunning {
+		t.Fatalf("v3 after the hold: %s %q", got.State, got.Reason)
+	}
+	if rb := rollbackOf(t, db, v2.ID); rb.State != shipgate.RollbackCalledOff || !strings.Contains(rb.Reason, fmt.Sprintf("superseded: release %d", v3.ID)) {
+		t.Fatalf("v2's rollback after v3 started: %+v", rb)
+	}
+	runTo(t, db, v3.ID)
+	if got := find(db, v3.ID); got.State != shipgate.StateSucceeded {
+		t.Fatalf("v3 %s", got.State)
+	}
+}
