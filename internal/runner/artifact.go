@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/shipgate/shipgate"
 )
@@ -26,6 +28,37 @@ func (r *Runner) fetchArtifact(ctx context.Context, a *shipgate.Assignment) (str
 	if sum, _, err := HashFile(final); err == nil && sum == want {
 		return final, nil
 	}
+	// A server or artifact host that is briefly unreachable (restarting,
+	// say) is waited for; a refusal or a wrong digest is not.
+	backoff := 200 * time.Millisecond
+	for {
+		path, err := r.fetchOnce(ctx, a, final)
+		if err == nil || !transient(err) {
+			return path, err
+		}
+		r.Logger.Warn("fetching the artifact failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// fetchError marks a failure worth retrying.
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
+func transient(err error) bool {
+	var fe *fetchError
+	return errors.As(err, &fe)
+}
+
+func (r *Runner) fetchOnce(ctx context.Context, a *shipgate.Assignment, final string) (string, error) {
+	want := a.Artifact.SHA256
 	var body io.ReadCloser
 	if u, err := url.Parse(a.Artifact.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Artifact.Location, nil)
@@ -34,17 +67,25 @@ func (r *Runner) fetchArtifact(ctx context.Context, a *shipgate.Assignment) (str
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return "", fmt.Errorf("download artifact %s: %v", a.Artifact.Location, err)
+			return "", &fetchError{fmt.Errorf("download artifact %s: %v", a.Artifact.Location, err)}
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return "", fmt.Errorf("download artifact %s: HTTP %d", a.Artifact.Location, resp.StatusCode)
+			err := fmt.Errorf("download artifact %s: HTTP %d", a.Artifact.Location, resp.StatusCode)
+			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+				return "", &fetchError{err}
+			}
+			return "", err
 		}
 		body = resp.Body
 	} else {
 		body, err = r.Coord.Artifact(ctx, r.Info.Name, a.Key)
 		if err != nil {
-			return "", fmt.Errorf("fetch artifact %s from the server: %v", a.Artifact.Location, err)
+			err = fmt.Errorf("fetch artifact %s from the server: %w", a.Artifact.Location, err)
+			if code := shipgate.ErrorCode(err); code == shipgate.EINTERNAL {
+				return "", &fetchError{err} // unreachable or failing server, not a refusal
+			}
+			return "", err
 		}
 	}
 	defer body.Close()
@@ -59,7 +100,7 @@ func (r *Runner) fetchArtifact(ctx context.Context, a *shipgate.Assignment) (str
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("fetch artifact %s: %v", a.Artifact.Location, err)
+		return "", &fetchError{fmt.Errorf("fetch artifact %s: %v", a.Artifact.Location, err)}
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err

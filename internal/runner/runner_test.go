@@ -567,3 +567,41 @@ spec:
 		t.Fatalf("health log:\n%s", logs)
 	}
 }
+
+// unreachableArtifacts is the server briefly unreachable when the runner
+// fetches an artifact.
+type unreachableArtifacts struct {
+	*reconcile.Dispatcher
+	fails atomic.Int32
+}
+
+func (u *unreachableArtifacts) Artifact(ctx context.Context, runner string, key shipgate.AttemptKey) (io.ReadCloser, error) {
+	if u.fails.Add(-1) >= 0 {
+		return nil, fmt.Errorf("cannot reach shipgate server: connection refused")
+	}
+	return u.Dispatcher.Artifact(ctx, runner, key)
+}
+
+func TestArtifactFetchWaitsForTheServer(t *testing.T) {
+	e := newEnv(t, `
+      - name: deploy
+        runs_on: { role: special }
+        steps:
+          - run: cat "$SHIPGATE_ARTIFACT_PATH"
+`)
+	coord := &unreachableArtifacts{Dispatcher: e.disp}
+	coord.fails.Store(2)
+	r := &runner.Runner{Coord: coord, Info: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}},
+		WorkDir: filepath.Join(e.dir, "special"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	hard, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(hard, hard) }()
+	defer func() { stop(); <-done }()
+	id := e.release(nil, nil)
+	if rel := e.wait(id); rel.State != shipgate.StateSucceeded || !strings.Contains(e.logs(id, "deploy"), "the artifact") {
+		t.Fatalf("release %s: %q", rel.State, rel.Reason)
+	}
+	if coord.fails.Load() >= 0 {
+		t.Fatal("the artifact was never unreachable")
+	}
+}
