@@ -101,6 +101,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.notifyCommand(),
 		m.demoCommand(),
 		m.demoAppCommand(),
+		m.benchCommand(),
 	)
 	return root
 }

@@ -1,10 +1,7 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -67,20 +64,12 @@ var NotifyActions = []string{
 func ParseServerConfig(file string, src []byte, getenv func(string) string) (*ServerConfig, error) {
 	p := &parser{file: file, lines: map[string]int{}}
 	cfg := &ServerConfig{Notifications: Notifications{MaxAttempts: 12, InitialBackoff: shipgate.Duration(1e9), MaxBackoff: shipgate.Duration(600e9)}}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return cfg, nil
-		}
-		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+	root, err := decodeOne(file, src, "server config")
+	if err != nil {
+		return nil, err
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	if problem, ok := checkNodes(file, root); !ok {
-		return nil, &Error{Problems: []Problem{problem}}
+	if root == nil {
+		return cfg, nil
 	}
 	n := &cfg.Notifications
 	p.mapping(root, "", "the server config", map[string]fieldFunc{

@@ -52,26 +52,12 @@ func (l Locate) Error(err error) error {
 
 func parseService(file string, src []byte) (*shipgate.ServiceSpec, *parser, error) {
 	p := &parser{file: file, lines: map[string]int{}}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, p, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
-		}
-		return nil, p, &Error{Problems: []Problem{yamlProblem(file, err)}}
+	root, err := decodeOne(file, src, "service")
+	if err != nil {
+		return nil, p, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, p, &Error{Problems: []Problem{{File: file, Line: extra.Line, Message: "the file holds more than one YAML document; put one service in each file"}}}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, p, &Error{Problems: []Problem{yamlProblem(file, err)}}
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	if problem, ok := checkNodes(file, root); !ok {
-		return nil, p, &Error{Problems: []Problem{problem}}
+	if root == nil {
+		return nil, p, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
 	}
 	spec := p.service(root)
 	if len(p.errs) == 0 {
@@ -90,6 +76,34 @@ func parseService(file string, src []byte) (*shipgate.ServiceSpec, *parser, erro
 		return nil, p, e
 	}
 	return spec, p, nil
+}
+
+// decodeOne decodes a file that must hold exactly one YAML document
+// (describing one thing, what) and returns its root node, refusing
+// aliases and oversized trees. An empty file gives a nil node.
+func decodeOne(file string, src []byte, what string) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{Problems: []Problem{{File: file, Line: extra.Line, Message: "the file holds more than one YAML document; put one " + what + " in each file"}}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if problem, ok := checkNodes(file, root); !ok {
+		return nil, &Error{Problems: []Problem{problem}}
+	}
+	return root, nil
 }
 
 // yamlProblem turns a syntax error from the YAML library, which reads
@@ -133,7 +147,7 @@ func checkNodes(file string, root *yaml.Node) (Problem, bool) {
 	case n > maxNodes:
 		return Problem{File: file, Line: bad.Line, Message: fmt.Sprintf("the file has more than %d YAML nodes", maxNodes)}, false
 	}
-	return Problem{File: file, Line: bad.Line, Message: "YAML aliases (*" + bad.Value + ") are not supported in service files; write the value out"}, false
+	return Problem{File: file, Line: bad.Line, Message: "YAML aliases (*" + bad.Value + ") are not supported; write the value out"}, false
 }
 
 func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {

@@ -1,0 +1,15 @@
+// Package analysis judges canaries.
+//
+// A Judge sees one tick (one second) of counters at a time — requests,
+// errors and slow requests per arm (stable, baseline, canary), as a traffic
+// router counts them — and may decide to roll back. Sequential is shipgate's
+// judge: an anytime-valid betting e-process on which arm each second's bad
+// events land in, so its false-rollback probability stays below alpha
+// however long and however often it looks. Argo and Kayenta re-implement the
+// reference judges exactly as the judge benchmark specifies, to compare
+// against.
+//
+// The simulator (Scenario, Simulate) replays synthetic canaries described in
+// YAML files through every judge with common random numbers; Bench runs it
+// and reports rollback rates, times to rollback and blast radius.
+package analysis

@@ -1,0 +1,52 @@
+package analysis
+
+// Arms of a canary rollout.
+const (
+	Stable = iota
+	Baseline
+	Canary
+	NumArms
+)
+
+// ArmTick is what the router counted for one arm in one second.
+type ArmTick struct {
+	Requests int
+	Errors   int
+	// Slow counts requests slower than the stable arm's recent p90.
+	Slow int
+	// LatencySum is the sum of latencies in milliseconds.
+	LatencySum float64
+}
+
+// Tick is one second of counters for every arm.
+type Tick struct {
+	Second int
+	Arms   [NumArms]ArmTick
+}
+
+// Verdict is a judge's decision after a tick.
+type Verdict struct {
+	Rollback bool
+	// Reason explains the decision in one sentence.
+	Reason string
+}
+
+// Judge decides, tick by tick, whether a canary must be rolled back.
+// Judges are not safe for concurrent use; make one per canary.
+type Judge interface {
+	Name() string
+	Observe(t *Tick) Verdict
+}
+
+// JudgeFactory makes a fresh judge for one canary.
+type JudgeFactory struct {
+	Name string
+	New  func(env JudgeEnv) Judge
+}
+
+// JudgeEnv is what a judge may know besides the counters: the stable
+// arm's latency profile, as a real judge would learn it from history.
+type JudgeEnv struct {
+	// BaselineMeanLatency is the stable arm's mean latency in ms.
+	BaselineMeanLatency float64
+}
