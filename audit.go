@@ -62,6 +62,13 @@ const (
 	ActionReleaseRolledBack   = "release.rolled_back"
 	ActionProbeFailed         = "check.failed"
 
+	ActionRolloutStep     = "rollout.step"     // the canary weight changed
+	ActionRolloutPaused   = "rollout.paused"   // waiting for shipgate promote
+	ActionRolloutPromoted = "rollout.promoted" // a person promoted a paused rollout
+	ActionRolloutAborted  = "rollout.aborted"  // traffic back on stable
+	ActionRolloutDone     = "rollout.completed"
+	ActionAnalysisJudged  = "analysis.judged" // an analysis failed or was inconclusive
+
 	ActionAgentTokenCreated = "agent_token.created"
 	ActionAgentTokenRevoked = "agent_token.revoked"
 	ActionAgentRegistered   = "agent.registered"

@@ -134,6 +134,10 @@ type Job struct {
 	Env     map[string]string `json:"env,omitempty"`
 	Steps   []Step            `json:"steps,omitempty"`
 	Check   *Check            `json:"check,omitempty"`
+	// Service makes the job a supervised service rolled out by Strategy
+	// (see ServiceProcess); such a job has no steps and no check.
+	Service  *ServiceProcess `json:"service,omitempty"`
+	Strategy *Strategy       `json:"strategy,omitempty"`
 }
 
 // MaxAttempts is how many times the job may be started: one plus retries.

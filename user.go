@@ -40,9 +40,11 @@ const (
 	PermReleaseCancel Permission = "release.cancel"
 	PermReleaseRerun  Permission = "release.rerun"
 	PermRollback      Permission = "release.rollback"
-	PermApprove       Permission = "release.approve"
-	PermServiceApply  Permission = "service.apply"
-	PermAdmin         Permission = "admin"
+	// PermPromote continues a rollout paused for a person.
+	PermPromote      Permission = "release.promote"
+	PermApprove      Permission = "release.approve"
+	PermServiceApply Permission = "service.apply"
+	PermAdmin        Permission = "admin"
 	// PermAgent and PermAgentJoin mark the agent protocol's routes: they
 	// are not granted by roles but by an agent's credentials.
 	PermAgent     Permission = "agent"
@@ -51,7 +53,7 @@ const (
 
 var rolePerms = map[Role][]Permission{
 	RoleViewer:   {PermRead},
-	RoleDeployer: {PermRead, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback},
+	RoleDeployer: {PermRead, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote},
 	RoleApprover: {PermRead, PermApprove},
 }
 

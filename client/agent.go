@@ -134,3 +134,12 @@ func (a *Agent) Probes(ctx context.Context, _ string, key shipgate.AttemptKey, p
 	var out shipgate.ProbeReply
 	return out, a.c.do(ctx, "POST", "/agent/probes", nil, ProbesRequest{Key: key, Probes: probes, Recovered: recovered}, &out)
 }
+
+// Rollout reports the progress of a rollout and returns the promotions
+// people granted it.
+func (a *Agent) Rollout(ctx context.Context, _ string, key shipgate.AttemptKey, status shipgate.RolloutStatus) (shipgate.RolloutReply, error) {
+	ctx, cancel := a.timeout(ctx, 0)
+	defer cancel()
+	out := shipgate.RolloutReply{PromotedThrough: -1}
+	return out, a.c.do(ctx, "POST", "/agent/rollout", nil, RolloutRequest{Key: key, Status: status}, &out)
+}

@@ -214,3 +214,9 @@ type Notification struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
 }
+
+// RolloutRequest reports the progress of a rollout of an attempt.
+type RolloutRequest struct {
+	Key    shipgate.AttemptKey    `json:"key"`
+	Status shipgate.RolloutStatus `json:"status"`
+}

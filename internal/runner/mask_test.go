@@ -21,6 +21,9 @@ func (c *collect) Held(context.Context, string) ([]shipgate.HeldAttempt, error) 
 func (c *collect) Probes(context.Context, string, shipgate.AttemptKey, []shipgate.ProbeResult, bool) (shipgate.ProbeReply, error) {
 	return shipgate.ProbeReply{}, nil
 }
+func (c *collect) Rollout(context.Context, string, shipgate.AttemptKey, shipgate.RolloutStatus) (shipgate.RolloutReply, error) {
+	return shipgate.RolloutReply{PromotedThrough: -1}, nil
+}
 func (c *collect) Artifact(context.Context, string, shipgate.AttemptKey) (io.ReadCloser, error) {
 	return nil, io.EOF
 }

@@ -32,6 +32,9 @@ type Coordinator interface {
 	// Probes reports health-check probes; recovered says a failed check
 	// passed again while its rollback waited.
 	Probes(ctx context.Context, runner string, key shipgate.AttemptKey, probes []shipgate.ProbeResult, recovered bool) (shipgate.ProbeReply, error)
+	// Rollout reports the progress of a rollout the runner holds and
+	// returns what people decided about it (promotions).
+	Rollout(ctx context.Context, runner string, key shipgate.AttemptKey, status shipgate.RolloutStatus) (shipgate.RolloutReply, error)
 }
 
 // Runner claims and executes jobs.
