@@ -369,8 +369,8 @@ func (v *validator) pipeline(pl *Pipeline) {
 		switch {
 		case j.Check != nil && len(j.Steps) > 0:
 			v.add(p, "job %q has both steps and a check; a job is one or the other", j.Name)
-		case j.Check == nil && len(j.Steps) == 0:
-			v.add(p, "job %q has neither steps nor a check", j.Name)
+		case j.Check == nil && len(j.Steps) == 0 && j.Service == nil:
+			v.add(p, "job %q has no steps, check or service; give it one of them", j.Name)
 		}
 		for k, s := range j.Steps {
 			sp := fmt.Sprintf("%s.steps[%d]", p, k)
@@ -387,6 +387,7 @@ func (v *validator) pipeline(pl *Pipeline) {
 			v.check(p+".check", j.Check)
 		}
 	}
+	v.serviceJobs(pl)
 	if c := needsCycle(pl); c != nil {
 		v.add(fmt.Sprintf("spec.pipeline.jobs[%d].needs", index[c[0]]), "jobs %s need each other in a cycle", strings.Join(c, " → "))
 	}

@@ -269,7 +269,9 @@ func (p *parser) job(n *yaml.Node, path string) shipgate.Job {
 				j.Steps = append(j.Steps, s)
 			})
 		},
-		"check": func(v *yaml.Node, path string) { j.Check = p.check(v, path) },
+		"check":    func(v *yaml.Node, path string) { j.Check = p.check(v, path) },
+		"service":  func(v *yaml.Node, path string) { j.Service = p.serviceProcess(v, path) },
+		"strategy": func(v *yaml.Node, path string) { j.Strategy = p.strategy(v, path) },
 	})
 	p.require(n, j.Name != "", "a job needs a name")
 	return j
