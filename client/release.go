@@ -107,3 +107,10 @@ func (c *Client) RollbackNow(ctx context.Context, id int64) (*ReleaseView, error
 	var out ReleaseView
 	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/now", nil, struct{}{}, &out)
 }
+
+// Promote continues the rollout of release id that is paused for a person
+// (a pause step without a duration, or an inconclusive analysis).
+func (c *Client) Promote(ctx context.Context, id int64, comment string) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/promote", nil, PromoteRequest{Comment: comment}, &out)
+}

@@ -76,6 +76,9 @@ type ReleaseView struct {
 	// Probes are the health-check probes of the current run, the latest
 	// per job and attempt.
 	Probes []JobProbes `json:"probes,omitempty"`
+	// Rollouts are the latest rollout status of each job attempt of the
+	// current run that moves traffic to the new version.
+	Rollouts []Rollout `json:"rollouts,omitempty"`
 	// Rollback is this release's rollback, if its policy asked for one or
 	// someone rolled it back.
 	Rollback *shipgate.Rollback `json:"rollback,omitempty"`
@@ -219,4 +222,22 @@ type Notification struct {
 type RolloutRequest struct {
 	Key    shipgate.AttemptKey    `json:"key"`
 	Status shipgate.RolloutStatus `json:"status"`
+}
+
+// Rollout is the latest status one attempt of a rollout job reported, and
+// how far people promoted it.
+type Rollout struct {
+	Job     string `json:"job"`
+	Attempt int    `json:"attempt"`
+	// PromotedThrough is the highest paused step a person promoted past
+	// with `shipgate promote`; -1 when none.
+	PromotedThrough int                    `json:"promoted_through"`
+	Status          shipgate.RolloutStatus `json:"status"`
+	// UpdatedAt is when the server received the status.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// PromoteRequest continues a rollout paused for a person.
+type PromoteRequest struct {
+	Comment string `json:"comment,omitempty"`
 }

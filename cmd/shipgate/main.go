@@ -98,6 +98,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.whoamiCommand(),
 		m.agentCommand(),
 		m.rollbackCommand(),
+		m.promoteCommand(),
 		m.notifyCommand(),
 		m.demoCommand(),
 		m.demoAppCommand(),

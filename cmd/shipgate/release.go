@@ -216,6 +216,9 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		}
 		tw.Flush()
 	}
+	for _, ro := range v.Rollouts {
+		printRollout(w, r.ID, ro)
+	}
 	if len(v.Timeline) > 0 {
 		fmt.Fprintln(w, "timeline:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -225,6 +228,77 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// printRollout shows where a rollout is and why: its step and weights,
+// what it waits for, the traffic each version got, and each analysis
+// decision with the sentence the agent wrote to explain it.
+func printRollout(w io.Writer, releaseID int64, ro client.Rollout) {
+	s := ro.Status
+	head := s.Strategy + ", " + s.Phase
+	if s.Steps > 0 {
+		head += ", step " + stepOf(s)
+	}
+	fmt.Fprintf(w, "rollout of %s (attempt %d): %s\n", ro.Job, ro.Attempt, head)
+	if s.CanaryVersion != "" || s.StableVersion != "" {
+		role := "new"
+		if s.Strategy == "canary" {
+			role = "canary"
+		}
+		weight := fmt.Sprintf("%s %s at %d%%", role, orDash(s.CanaryVersion), s.Weight)
+		if s.StableVersion != "" {
+			weight += ", stable " + s.StableVersion
+		}
+		fmt.Fprintf(w, "  weight:    %s\n", weight)
+	}
+	if s.Phase == shipgate.RolloutPaused {
+		reason := s.Paused
+		if reason == "" {
+			reason = "waiting for a person"
+		}
+		if ro.PromotedThrough >= s.Step {
+			fmt.Fprintf(w, "  paused:    %s — promoted; the agent continues at its next report\n", reason)
+		} else {
+			fmt.Fprintf(w, "  paused:    %s — run: shipgate promote %d\n", reason, releaseID)
+		}
+	}
+	if s.PauseUntil != nil && s.Phase != shipgate.RolloutPromoted && s.Phase != shipgate.RolloutAborted {
+		fmt.Fprintf(w, "  pause:     until %s\n", fmtTime(*s.PauseUntil))
+	}
+	if s.Message != "" {
+		fmt.Fprintf(w, "  message:   %s\n", s.Message)
+	}
+	if len(s.Traffic) > 0 {
+		fmt.Fprintln(w, "  traffic:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "    VERSION\tROLE\tREQUESTS\tERRORS\tERROR %\tP50\tP90")
+		for _, t := range s.Traffic {
+			rate := "-"
+			if t.Requests > 0 {
+				rate = fmt.Sprintf("%.2f%%", 100*float64(t.Errors)/float64(t.Requests))
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%s\t%.1fms\t%.1fms\n", t.Version, t.Role, t.Requests, t.Errors, rate, t.P50MS, t.P90MS)
+		}
+		tw.Flush()
+	}
+	if len(s.Decisions) > 0 {
+		fmt.Fprintln(w, "  decisions:")
+		for _, d := range s.Decisions {
+			fmt.Fprintf(w, "    %s %s %s: %s\n", d.At.UTC().Format("15:04:05"), d.Judge, d.Phase, d.Summary)
+		}
+	}
+}
+
+// stepOf is a rollout's step as people count: "3 of 7".
+func stepOf(s shipgate.RolloutStatus) string {
+	return fmt.Sprintf("%d of %d", min(s.Step+1, max(s.Steps, 1)), s.Steps)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func (m *Main) releaseCreateCommand() *cobra.Command {

@@ -27,6 +27,7 @@ func (h *Handler) agentRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/agent/logs", Perm: shipgate.PermAgent, Summary: "Append log chunks of an attempt", agent: h.agentLogs},
 		{Method: "POST", Path: "/api/v1/agent/finish", Perm: shipgate.PermAgent, Summary: "Report an attempt's outcome", agent: h.agentFinish},
 		{Method: "POST", Path: "/api/v1/agent/probes", Perm: shipgate.PermAgent, Summary: "Report health-check probes of an attempt", agent: h.agentProbes},
+		{Method: "POST", Path: "/api/v1/agent/rollout", Perm: shipgate.PermAgent, Summary: "Report the progress of an attempt's rollout", agent: h.agentRollout},
 		{Method: "GET", Path: "/api/v1/agent/held", Perm: shipgate.PermAgent, Summary: "List the attempts this agent holds", agent: h.agentHeld},
 		{Method: "GET", Path: "/api/v1/agent/artifact", Perm: shipgate.PermAgent, Summary: "Download the artifact of a held attempt", agent: h.agentArtifact},
 	}

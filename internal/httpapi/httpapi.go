@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,7 +128,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
 		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken),
-	}, append(h.agentRoutes(), h.rollbackRoutes()...)...)
+	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes())...)
 }
 
 // ServeHTTP implements http.Handler.

@@ -126,6 +126,11 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 			for _, p := range probes {
 				v.Probes = append(v.Probes, client.JobProbes(p))
 			}
+			ros, err := tx.ListRollouts(ctx, id, v.Release.Run)
+			if err != nil {
+				return err
+			}
+			v.Rollouts = rolloutViews(ros)
 		}
 		rb, err := tx.FindRollback(ctx, id)
 		if err == nil {

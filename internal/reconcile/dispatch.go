@@ -637,9 +637,3 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 	}
 	return err
 }
-
-// Rollout records the progress of a rollout the runner holds and returns
-// the promotions people granted it.
-func (d *Dispatcher) Rollout(ctx context.Context, runner string, key shipgate.AttemptKey, status shipgate.RolloutStatus) (shipgate.RolloutReply, error) {
-	return shipgate.RolloutReply{PromotedThrough: -1}, shipgate.Errorf(shipgate.EINTERNAL, "rollouts are not stored yet")
-}

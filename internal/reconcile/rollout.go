@@ -1,0 +1,131 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// Rollout records the progress of a rollout the runner holds (or held: an
+// agent reports the final status of a rollout it aborted after its job has
+// failed) and returns the promotions people granted it. A report older than
+// the stored one changes nothing. The transitions it shows against the
+// stored status are audited in the same transaction, each once.
+func (d *Dispatcher) Rollout(ctx context.Context, runner string, key shipgate.AttemptKey, status shipgate.RolloutStatus) (shipgate.RolloutReply, error) {
+	reply := shipgate.RolloutReply{PromotedThrough: -1}
+	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		j, err := current(ctx, tx, runner, key)
+		if err != nil {
+			return err
+		}
+		prev, err := tx.FindRollout(ctx, j.ID, key.Attempt)
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			prev = nil
+		} else if err != nil {
+			return err
+		}
+		ro, fresh, err := tx.PutRollout(ctx, j.ID, key.Attempt, status)
+		if err != nil {
+			return err
+		}
+		reply.PromotedThrough = ro.PromotedThrough
+		if !fresh {
+			return nil
+		}
+		var before *shipgate.RolloutStatus
+		if prev != nil {
+			before = &prev.Status
+		}
+		base := map[string]any{"job": j.Name, "run": j.Run, "attempt": key.Attempt, "runner": runner}
+		return tx.Audit(ctx, rolloutEvents(fmt.Sprintf("release/%d", key.ReleaseID), base, before, ro.Status)...)
+	})
+	if err != nil {
+		return shipgate.RolloutReply{PromotedThrough: -1}, err
+	}
+	return reply, nil
+}
+
+// rolloutEvents returns the audit events recording how a rollout moved from
+// prev (nil before its first report) to cur, both as stored: the analysis
+// decisions that failed, were inconclusive or errored since prev (the
+// cause first), then a weight change, a pause, an abort or the completion.
+// Like the job events, they are the system's, naming the runner in details.
+func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutStatus, cur shipgate.RolloutStatus) []shipgate.AuditEvent {
+	var was shipgate.RolloutStatus // the zero status: weight 0, no phase
+	if prev != nil {
+		was = *prev
+	}
+	var out []shipgate.AuditEvent
+	add := func(action string, details map[string]any) {
+		m := maps.Clone(base)
+		maps.Copy(m, details)
+		out = append(out, shipgate.NewAuditEvent(shipgate.SystemActor, action, subject, m))
+	}
+	seen := map[string]bool{}
+	for _, d := range was.Decisions {
+		seen[sqlstore.DecisionKey(d)] = true
+	}
+	for _, d := range cur.Decisions {
+		if seen[sqlstore.DecisionKey(d)] || !badDecision(d.Phase) {
+			continue
+		}
+		add(shipgate.ActionAnalysisJudged, map[string]any{
+			"step": d.Step, "judge": d.Judge, "metric": d.Metric, "phase": d.Phase, "summary": d.Summary, "evidence": evidence(d.Evidence),
+		})
+	}
+	// Traffic going back to stable is part of the abort, recorded by it.
+	if cur.Weight != was.Weight && cur.Phase != shipgate.RolloutAborted {
+		add(shipgate.ActionRolloutStep, map[string]any{
+			"step": cur.Step, "weight_from": was.Weight, "weight_to": cur.Weight, "canary_version": cur.CanaryVersion,
+		})
+	}
+	switch {
+	case cur.Phase == shipgate.RolloutPaused && (was.Phase != shipgate.RolloutPaused || was.Step != cur.Step):
+		add(shipgate.ActionRolloutPaused, map[string]any{"step": cur.Step, "reason": cur.Paused})
+	case cur.Phase == shipgate.RolloutAborted && was.Phase != shipgate.RolloutAborted:
+		weight := cur.Weight // the canary's share when it was stopped
+		if prev != nil {
+			weight = was.Weight
+		}
+		reason, ev := cur.Message, map[string]any{}
+		if d, ok := failingDecision(cur.Decisions); ok {
+			reason, ev = d.Summary, evidence(d.Evidence)
+		}
+		if reason == "" {
+			reason = "the agent aborted the rollout without saying why"
+		}
+		add(shipgate.ActionRolloutAborted, map[string]any{
+			"step": cur.Step, "weight": weight, "canary_version": cur.CanaryVersion, "reason": reason, "evidence": ev,
+		})
+	case cur.Phase == shipgate.RolloutPromoted && was.Phase != shipgate.RolloutPromoted:
+		add(shipgate.ActionRolloutDone, map[string]any{"version": cur.CanaryVersion, "strategy": cur.Strategy})
+	}
+	return out
+}
+
+func badDecision(phase string) bool {
+	return phase == shipgate.AnalysisFailed || phase == shipgate.AnalysisInconclusive || phase == shipgate.AnalysisError
+}
+
+// failingDecision is the decision an abort rests on: the latest failed
+// one, else the latest that errored, else the latest inconclusive one.
+func failingDecision(ds []shipgate.AnalysisDecision) (shipgate.AnalysisDecision, bool) {
+	for _, phase := range []string{shipgate.AnalysisFailed, shipgate.AnalysisError, shipgate.AnalysisInconclusive} {
+		for i := len(ds) - 1; i >= 0; i-- {
+			if ds[i].Phase == phase {
+				return ds[i], true
+			}
+		}
+	}
+	return shipgate.AnalysisDecision{}, false
+}
+
+func evidence(ev map[string]any) map[string]any {
+	if ev == nil {
+		return map[string]any{}
+	}
+	return ev
+}
