@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +31,10 @@ type AgentConfig struct {
 	WorkDir       string
 	Slots         int
 	ShutdownGrace time.Duration
+	// MetricsListen serves the router's metrics on /metrics; off when empty.
+	MetricsListen string
+	// StopServicesOnExit stops supervised services when the agent exits.
+	StopServicesOnExit bool
 }
 
 func (m *Main) agentCommand() *cobra.Command {
@@ -61,6 +67,8 @@ twice.`,
 	f.StringVar(&cfg.WorkDir, "work-dir", "./shipgate-agent", "directory for workspaces, the artifact cache and the attempt journal")
 	f.IntVar(&cfg.Slots, "slots", 2, "jobs run at once")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 5*time.Minute, "on SIGTERM, how long running jobs may take to finish")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the traffic router's per-version counters (Prometheus format) on /metrics at this address, e.g. 127.0.0.1:9450; off by default")
+	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the supervised services when the agent exits (by default they keep running and the next start adopts them)")
 	cmd.AddCommand(m.agentListCommand(), m.agentDrainCommand(), m.agentTokenCommand())
 	return cmd
 }
@@ -107,16 +115,26 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	}
 	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels))
 
+	services, err := runner.OpenServices(filepath.Join(cfg.WorkDir, "services"), logger)
+	if err != nil {
+		return err
+	}
+	defer closeServices(services, cfg.StopServicesOnExit, logger)
+	if err := serveMetrics(cfg.MetricsListen, services, logger); err != nil {
+		return err
+	}
+
 	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
 	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHard()
 	var refused error
 	r := &runner.Runner{
-		Coord:   client.NewAgent(c.BaseURL, reg.Secret),
-		Info:    reg.Agent.Info(),
-		WorkDir: filepath.Clean(cfg.WorkDir),
-		Slots:   cfg.Slots,
-		Logger:  logger,
+		Services: services,
+		Coord:    client.NewAgent(c.BaseURL, reg.Secret),
+		Info:     reg.Agent.Info(),
+		WorkDir:  filepath.Clean(cfg.WorkDir),
+		Slots:    cfg.Slots,
+		Logger:   logger,
 		Unauthorized: func(err error) {
 			refused = err
 			stopClaiming()
@@ -149,6 +167,38 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		<-done
 	}
 	return nil
+}
+
+// serveMetrics serves the router's metrics on addr, if one is given.
+func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", services.MetricsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { logger.Warn("metrics listener ended", "err", srv.Serve(ln)) }()
+	logger.Info("serving router metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// closeServices leaves the supervised services running for the next start
+// to adopt, or stops them.
+func closeServices(s *runner.Services, stop bool, logger *slog.Logger) {
+	if !stop {
+		s.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StopAll(ctx); err != nil {
+		logger.Warn("stopping services", "err", err)
+	}
 }
 
 func formatLabels(labels map[string]string) string {

@@ -24,11 +24,12 @@ type agentProc struct {
 
 // startAgent runs an agent as its own process and waits until it has
 // registered.
-func (s *server) startAgent(name, labels, joinToken string) *agentProc {
+func (s *server) startAgent(name, labels, joinToken string, extra ...string) *agentProc {
 	t := s.t
 	t.Helper()
 	a := &agentProc{name: name}
-	a.cmd = exec.Command(binary, "agent", "--server", s.url, "--token", joinToken, "--name", name, "--labels", labels, "--work-dir", filepath.Join(s.dir, "agent-"+name))
+	args := []string{"agent", "--server", s.url, "--token", joinToken, "--name", name, "--labels", labels, "--work-dir", filepath.Join(s.dir, "agent-"+name)}
+	a.cmd = exec.Command(binary, append(args, extra...)...)
 	a.cmd.Dir = s.workDir
 	a.cmd.Stderr = &lockedWriter{mu: &a.mu, w: &a.out}
 	stdout, _ := a.cmd.StdoutPipe()

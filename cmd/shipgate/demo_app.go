@@ -26,6 +26,13 @@ type DemoAppConfig struct {
 	Version      string
 	FailRate     float64
 	BrokenHealth bool
+	// ErrorRate is the share of requests to / answered 500 (a bad
+	// release that is healthy by its own account).
+	ErrorRate float64
+	// Latency is added to every answer of /.
+	Latency time.Duration
+	// Config, if set, reads the version and rates from a demo artifact.
+	Config string
 }
 
 func (m *Main) demoAppCommand() *cobra.Command {
@@ -43,6 +50,9 @@ func (m *Main) demoAppCommand() *cobra.Command {
 	f.StringVar(&cfg.Version, "version", "1.0", "version to report")
 	f.Float64Var(&cfg.FailRate, "fail-rate", 0, "share of /healthz requests that fail, 0–1")
 	f.BoolVar(&cfg.BrokenHealth, "broken-health", false, "make /healthz always fail (a bad release)")
+	f.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of / requests answered 500, 0–1")
+	f.DurationVar(&cfg.Latency, "latency", 0, "delay added to every answer of /")
+	f.StringVar(&cfg.Config, "config", "", "read version, fail_rate, broken_health, error_rate and latency from this demo artifact (key=value lines)")
 	restart := &cobra.Command{
 		Use:    "restart --dir DIR --port PORT --config FILE",
 		Short:  "Replace the demo app running from DIR with the version FILE describes, and wait until it serves",
@@ -63,8 +73,23 @@ func (m *Main) demoAppCommand() *cobra.Command {
 }
 
 func (m *Main) runDemoApp(ctx context.Context, cfg DemoAppConfig) error {
+	if cfg.Config != "" {
+		file, err := readDemoConfig(cfg.Config)
+		if err != nil {
+			return err
+		}
+		file.Listen = cfg.Listen
+		cfg = file
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Latency > 0 {
+			time.Sleep(cfg.Latency) // the demo's simulated work
+		}
+		if cfg.ErrorRate > 0 && rand.Float64() < cfg.ErrorRate {
+			http.Error(w, fmt.Sprintf("demo-app %s failed this request", cfg.Version), http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "hello from demo-app %s\n", cfg.Version)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +140,10 @@ func readDemoConfig(path string) (DemoAppConfig, error) {
 			cfg.FailRate, _ = strconv.ParseFloat(v, 64)
 		case "broken_health":
 			cfg.BrokenHealth = v == "true"
+		case "error_rate":
+			cfg.ErrorRate, _ = strconv.ParseFloat(v, 64)
+		case "latency":
+			cfg.Latency, _ = time.ParseDuration(v)
 		}
 	}
 	if cfg.Version == "" {

@@ -45,6 +45,12 @@ type ServeConfig struct {
 	LostAfter     time.Duration
 	PprofAddr     string
 	ConfigFile    string
+	// MetricsListen serves the built-in runner's router metrics
+	// (Prometheus format) on /metrics; off when empty.
+	MetricsListen string
+	// StopServicesOnExit stops the built-in runner's supervised services
+	// when the server exits, instead of leaving them for the next start.
+	StopServicesOnExit bool
 	// Ready, if set, is called with the listening address once the server
 	// accepts requests (shipgate demo embeds the server this way).
 	Ready func(addr string)
@@ -89,6 +95,7 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks); see docs/notifications.md")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
@@ -187,12 +194,23 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			labels[k] = v
 		}
 		labels["shipgate.local"] = "true"
+		services, err := runner.OpenServices(filepath.Join(cfg.DataDir, "runner", "services"), logger)
+		if err != nil {
+			stopClaiming()
+			return err
+		}
+		defer closeServices(services, cfg.StopServicesOnExit, logger)
+		if err := serveMetrics(cfg.MetricsListen, services, logger); err != nil {
+			stopClaiming()
+			return err
+		}
 		r := &runner.Runner{
-			Coord:   disp,
-			Info:    shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
-			WorkDir: filepath.Join(cfg.DataDir, "runner"),
-			Slots:   cfg.RunnerSlots,
-			Logger:  logger,
+			Coord:    disp,
+			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
+			WorkDir:  filepath.Join(cfg.DataDir, "runner"),
+			Slots:    cfg.RunnerSlots,
+			Logger:   logger,
+			Services: services,
 		}
 		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})

@@ -58,6 +58,9 @@ type Runner struct {
 	// Ready, if set, is called once the runner has settled what it held
 	// before a restart and starts claiming.
 	Ready func()
+	// Services, if set, lets the runner run jobs that declare a service:
+	// it supervises their processes and routes their traffic.
+	Services *Services
 
 	running  sync.Map // AttemptKey → struct{}: attempts executing in this process
 	instance string
@@ -404,6 +407,9 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 		return fail("%v", err)
 	}
 	env := r.environment(a, artifact, dir)
+	if a.Job.Service != nil {
+		return r.rollout(ctx, a, artifact, dir, env, logs)
+	}
 	if a.Job.Check != nil {
 		*ckOut = r.newChecker(a, dir, env, logs, r.Logger)
 		return (*ckOut).run(ctx)

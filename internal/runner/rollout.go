@@ -1,0 +1,500 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/analysis"
+	"github.com/shipgate/shipgate/internal/router"
+	"github.com/shipgate/shipgate/internal/supervisor"
+)
+
+// serviceKey names a supervised service on an agent: one per service,
+// environment and job.
+func serviceKey(a *shipgate.Assignment) string {
+	return a.Service + "/" + a.Env + "/" + a.Job.Name
+}
+
+// rolloutRun is one rollout attempt in progress: the instances, the
+// traffic samples, and the status reported to the server.
+type rolloutRun struct {
+	r      *Runner
+	a      *shipgate.Assignment
+	svc    *Services
+	key    string
+	logs   *shipper
+	stable *router.Backend
+	canary *router.Backend
+	tr     *traffic
+	http   *http.Client
+
+	mu     sync.Mutex
+	status shipgate.RolloutStatus
+	kick   chan struct{} // report now
+
+	promoted   atomic.Int64  // PromotedThrough from the server
+	promotedCh chan struct{} // a promotion arrived
+	bg         chan shipgate.AnalysisDecision
+}
+
+// rollout runs a job that declares a service: start the new version
+// beside the stable one, move traffic by the strategy, and either make it
+// stable (promote) or put all traffic back on stable and stop it (abort).
+func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, dir string, env []string, logs *shipper) shipgate.JobOutcome {
+	svc := r.Services
+	if svc == nil {
+		return fail("this runner does not run services (the job declares service:); run it on a shipgate agent")
+	}
+	key := serviceKey(a)
+	unlock := svc.lock(key)
+	defer unlock()
+	sp := a.Job.Service
+	st := svc.get(key)
+	ro := &rolloutRun{r: r, a: a, svc: svc, key: key, logs: logs, kick: make(chan struct{}, 1), promotedCh: make(chan struct{}, 1),
+		bg: make(chan shipgate.AnalysisDecision, 4), http: &http.Client{}}
+	ro.promoted.Store(-1)
+	ro.status = shipgate.RolloutStatus{Strategy: strategyName(a.Job.Strategy), Phase: shipgate.RolloutStarting, CanaryVersion: a.Version}
+	if s := a.Job.Strategy; s != nil && s.Canary != nil {
+		ro.status.Steps = len(s.Canary.Steps)
+	}
+	repCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
+	repDone := make(chan struct{})
+	go ro.reportLoop(repCtx, repDone)
+	defer func() { stopReports(); <-repDone }()
+
+	if st.Listen != "" && st.Listen != sp.Listen {
+		logs.flushLine("system", fmt.Sprintf("the service moves from %s to %s", st.Listen, sp.Listen))
+		svc.Router.Remove(key)
+	}
+	if err := svc.Router.Serve(key, sp.Listen); err != nil {
+		return ro.fail("cannot serve %s: %v", sp.Listen, err)
+	}
+	st.Listen = sp.Listen
+	ro.stable = svc.backend(st.Stable)
+	if ro.stable != nil {
+		ro.status.StableVersion = ro.stable.Version
+		if in, _ := svc.Sup.Get(st.Stable); in.Spec.Digest == a.Artifact.SHA256 && in.Spec.Version == a.Version {
+			svc.Router.Set(key, router.Table{Stable: ro.stable})
+			if err := svc.put(st); err != nil {
+				return ro.fail("saving service state: %v", err)
+			}
+			logs.flushLine("system", fmt.Sprintf("%s is already the stable version on %s; it takes all traffic", a.Version, svc.Router.Addr(key)))
+			ro.set(func(s *shipgate.RolloutStatus) {
+				s.Phase, s.Weight, s.Message = shipgate.RolloutPromoted, 100, "already the stable version"
+			})
+			return ro.succeed()
+		}
+	}
+
+	// The new version: the standby instance of this very artifact if the
+	// previous rollout kept one (switching back is then instant), else a
+	// new process.
+	var canary supervisor.Instance
+	if in, ok := svc.Sup.Get(st.Standby); ok && in.Spec.Digest == a.Artifact.SHA256 && in.Spec.Version == a.Version {
+		canary = in
+		st.Standby, st.RetireAt = "", time.Time{}
+		logs.flushLine("system", fmt.Sprintf("%s is still running on standby (pid %d); using it", a.Version, in.PID))
+	} else {
+		var err error
+		if canary, err = ro.start(ctx, artifact, env); err != nil {
+			return ro.fail("%v", err)
+		}
+	}
+	ro.canary = svc.backend(canary.ID)
+	if ro.canary == nil {
+		return ro.fail("the new instance of %s disappeared before taking traffic", a.Version)
+	}
+
+	if ro.stable == nil {
+		svc.Router.Set(key, router.Table{Stable: ro.canary})
+		st.Stable = canary.ID
+		if err := svc.put(st); err != nil {
+			return ro.fail("saving service state: %v", err)
+		}
+		logs.flushLine("system", fmt.Sprintf("first version of the service: %s takes all traffic on %s", a.Version, svc.Router.Addr(key)))
+		ro.set(func(s *shipgate.RolloutStatus) {
+			s.Phase, s.Weight, s.StableVersion, s.Message = shipgate.RolloutPromoted, 100, "", "first version: nothing to compare against"
+		})
+		return ro.succeed()
+	}
+
+	ro.tr = newTraffic(svc.Router, ro.stable.ID, ro.canary.ID)
+	trCtx, stopTraffic := context.WithCancel(ctx)
+	defer stopTraffic()
+	go ro.tr.run(trCtx)
+
+	var out shipgate.JobOutcome
+	switch s := a.Job.Strategy; {
+	case s != nil && s.Canary != nil:
+		out = ro.runCanary(ctx, s.Canary)
+	case s != nil && s.BlueGreen != nil:
+		out = ro.runBlueGreen(ctx, s.BlueGreen)
+	default:
+		out = ro.promote(0)
+	}
+	return out
+}
+
+func strategyName(s *shipgate.Strategy) string {
+	switch {
+	case s != nil && s.Canary != nil:
+		return "canary"
+	case s != nil && s.BlueGreen != nil:
+		return "blue_green"
+	}
+	return "replace"
+}
+
+// start unpacks the artifact and starts a new instance, waiting until it
+// is healthy.
+func (ro *rolloutRun) start(ctx context.Context, artifact string, env []string) (supervisor.Instance, error) {
+	a, sp := ro.a, ro.a.Job.Service
+	instDir := filepath.Join(ro.svc.dir, "releases", safeName(ro.key), fmt.Sprintf("r%d-%s-%.12s", a.Key.ReleaseID, safeName(a.Version), a.Artifact.SHA256))
+	path, err := unpackArtifact(artifact, a.Artifact.Location, instDir)
+	if err != nil {
+		return supervisor.Instance{}, fmt.Errorf("unpacking the artifact: %w", err)
+	}
+	argv := make([]string, len(sp.Exec))
+	for i, arg := range sp.Exec {
+		arg = strings.ReplaceAll(arg, "${VERSION}", a.Version)
+		argv[i] = strings.ReplaceAll(arg, "${ARTIFACT_PATH}", path)
+	}
+	penv := append([]string(nil), env...)
+	for k, v := range sp.Env {
+		penv = append(penv, k+"="+v)
+	}
+	penv = append(penv, "SHIPGATE_ARTIFACT_PATH="+path)
+	spec := supervisor.Spec{Service: ro.key, Version: a.Version, Digest: a.Artifact.SHA256, Dir: instDir, Exec: argv, Env: penv,
+		StopGrace: sp.StopGrace.Std()}
+	if spec.StopGrace <= 0 {
+		spec.StopGrace = shipgate.DefaultStopGrace.Std()
+	}
+	if h := sp.Health; h != nil {
+		spec.HealthPath, spec.HealthInterval, spec.HealthTimeout = h.Path, h.Interval.Std(), h.Timeout.Std()
+	}
+	in, err := ro.svc.Sup.Start(spec)
+	if err != nil {
+		return in, fmt.Errorf("starting %s: %w", a.Version, err)
+	}
+	ro.logs.flushLine("system", fmt.Sprintf("▶ started %s (pid %d, port %d); waiting until it is healthy", a.Version, in.PID, in.Port))
+	timeout := sp.StartTimeout.Std()
+	if timeout <= 0 {
+		timeout = shipgate.DefaultStartTimeout.Std()
+	}
+	wctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not healthy within %s", timeout))
+	defer cancel()
+	if err := ro.svc.Sup.WaitHealthy(wctx, in.ID); err != nil {
+		if c := context.Cause(wctx); wctx.Err() != nil && ctx.Err() == nil {
+			err = c
+		}
+		ro.svc.stop(in.ID)
+		return in, fmt.Errorf("%s did not become healthy: %w", a.Version, err)
+	}
+	ro.logs.flushLine("system", fmt.Sprintf("%s is healthy", a.Version))
+	return in, nil
+}
+
+// safeName makes s usable as one path element.
+func safeName(s string) string {
+	s = strings.NewReplacer("/", "_", "\\", "_", "\x00", "_").Replace(s)
+	return strings.ReplaceAll(s, "..", "__")
+}
+
+func asStop(err error, target **stopError) bool { return errors.As(err, target) }
+
+// runCanary walks the canary steps with the background analysis watching
+// throughout, then promotes.
+func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy) shipgate.JobOutcome {
+	ro.set(func(s *shipgate.RolloutStatus) { s.Phase = shipgate.RolloutProgressing })
+	ro.logs.flushLine("system", fmt.Sprintf("canary of %s against stable %s: %d steps", ro.canary.Version, ro.stable.Version, len(c.Steps)))
+	bgCtx, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if c.BackgroundAnalysis != nil {
+		go func() {
+			d := ro.analyse(bgCtx, c.BackgroundAnalysis, -1, false)
+			if d.Phase != shipgate.AnalysisSuccessful && bgCtx.Err() == nil {
+				ro.bg <- d
+			}
+		}()
+	}
+	for i, step := range c.Steps {
+		ro.set(func(s *shipgate.RolloutStatus) { s.Step, s.Paused, s.PauseUntil = i, "", nil })
+		switch {
+		case step.SetWeight != nil:
+			w := *step.SetWeight
+			ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable, Canary: ro.canary, Weight: w})
+			ro.set(func(s *shipgate.RolloutStatus) { s.Weight = w })
+			ro.logs.flushLine("system", fmt.Sprintf("step %d: canary %s takes %d%% of traffic", i+1, ro.canary.Version, w))
+			if out, done := ro.checkBackground(ctx, i); done {
+				return out
+			}
+		case step.Pause != nil && step.Pause.Manual():
+			if out, done := ro.pause(ctx, i, "manual pause"); done {
+				return out
+			}
+		case step.Pause != nil:
+			d := step.Pause.Duration.Std()
+			until := time.Now().Add(d).UTC()
+			ro.set(func(s *shipgate.RolloutStatus) { s.PauseUntil = &until })
+			ro.logs.flushLine("system", fmt.Sprintf("step %d: pause for %s", i+1, d))
+			if out, done := ro.wait(ctx, i, d); done {
+				return out
+			}
+		case step.Analysis != nil:
+			ro.logs.flushLine("system", fmt.Sprintf("step %d: analysis", i+1))
+			actx, cancel := context.WithCancel(ctx)
+			res := make(chan shipgate.AnalysisDecision, 1)
+			go func() { res <- ro.analyse(actx, step.Analysis, i, true) }()
+			var d shipgate.AnalysisDecision
+			select {
+			case d = <-res:
+			case bd := <-ro.bg:
+				cancel()
+				<-res
+				if out, done := ro.onBackground(ctx, i, bd); done {
+					return out
+				}
+				// Inconclusive background analysis, promoted: redo this step's analysis.
+				actx, cancel = context.WithCancel(ctx)
+				go func() { res <- ro.analyse(actx, step.Analysis, i, true) }()
+				d = <-res
+			case <-ctx.Done():
+				cancel()
+				<-res
+				return ro.abort(ctx, i, stopReason(ctx), nil)
+			}
+			cancel()
+			if ctx.Err() != nil {
+				return ro.abort(ctx, i, stopReason(ctx), nil)
+			}
+			switch d.Phase {
+			case shipgate.AnalysisFailed, shipgate.AnalysisError:
+				return ro.abort(ctx, i, d.Summary, &d)
+			case shipgate.AnalysisInconclusive:
+				if out, done := ro.pause(ctx, i, "analysis inconclusive: "+d.Summary); done {
+					return out
+				}
+			}
+		}
+	}
+	if out, done := ro.checkBackground(ctx, len(c.Steps)-1); done {
+		return out
+	}
+	return ro.promote(0)
+}
+
+// runBlueGreen starts the new version on the preview address, analyses
+// it there if asked, then switches all traffic at once; the old version
+// stays on standby for scale_down_delay.
+func (ro *rolloutRun) runBlueGreen(ctx context.Context, b *shipgate.BlueGreenStrategy) shipgate.JobOutcome {
+	if err := ro.svc.Router.ServePreview(ro.key, b.Preview); err != nil {
+		return ro.abort(ctx, 0, fmt.Sprintf("cannot serve the preview on %s: %v", b.Preview, err), nil)
+	}
+	defer ro.svc.Router.ClosePreview(ro.key)
+	ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable, Preview: ro.canary})
+	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Steps = shipgate.RolloutProgressing, 1 })
+	ro.logs.flushLine("system", fmt.Sprintf("blue-green: %s on preview %s, stable %s keeps all traffic", ro.canary.Version, ro.svc.Router.PreviewAddr(ro.key), ro.stable.Version))
+	if b.Analysis != nil {
+		d := ro.analyse(ctx, b.Analysis, 0, true)
+		if ctx.Err() != nil {
+			return ro.abort(ctx, 0, stopReason(ctx), nil)
+		}
+		switch d.Phase {
+		case shipgate.AnalysisFailed, shipgate.AnalysisError:
+			return ro.abort(ctx, 0, d.Summary, &d)
+		case shipgate.AnalysisInconclusive:
+			if out, done := ro.pause(ctx, 0, "analysis inconclusive: "+d.Summary); done {
+				return out
+			}
+		}
+	}
+	return ro.promote(b.ScaleDownDelay.Std())
+}
+
+// checkBackground aborts or pauses when the background analysis has
+// decided against the canary.
+func (ro *rolloutRun) checkBackground(ctx context.Context, step int) (shipgate.JobOutcome, bool) {
+	select {
+	case d := <-ro.bg:
+		return ro.onBackground(ctx, step, d)
+	default:
+		return shipgate.JobOutcome{}, false
+	}
+}
+
+func (ro *rolloutRun) onBackground(ctx context.Context, step int, d shipgate.AnalysisDecision) (shipgate.JobOutcome, bool) {
+	if d.Phase == shipgate.AnalysisInconclusive {
+		return ro.pause(ctx, step, "background analysis inconclusive: "+d.Summary)
+	}
+	return ro.abort(ctx, step, d.Summary, &d), true
+}
+
+// wait sleeps for d while the background analysis watches.
+func (ro *rolloutRun) wait(ctx context.Context, step int, d time.Duration) (shipgate.JobOutcome, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return shipgate.JobOutcome{}, false
+		case bd := <-ro.bg:
+			if out, done := ro.onBackground(ctx, step, bd); done {
+				return out, true
+			}
+		case <-ctx.Done():
+			return ro.abort(ctx, step, stopReason(ctx), nil), true
+		}
+	}
+}
+
+// pause waits for `shipgate promote` of this step.
+func (ro *rolloutRun) pause(ctx context.Context, step int, why string) (shipgate.JobOutcome, bool) {
+	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Step, s.Paused = shipgate.RolloutPaused, step, why })
+	ro.logs.flushLine("system", fmt.Sprintf("step %d: paused (%s): waiting for `shipgate promote %d`", step+1, why, ro.a.Key.ReleaseID))
+	for ro.promoted.Load() < int64(step) {
+		select {
+		case <-ro.promotedCh:
+		case bd := <-ro.bg:
+			if bd.Phase != shipgate.AnalysisInconclusive {
+				return ro.abort(ctx, step, bd.Summary, &bd), true
+			}
+		case <-ctx.Done():
+			return ro.abort(ctx, step, stopReason(ctx), nil), true
+		}
+	}
+	ro.logs.flushLine("system", fmt.Sprintf("step %d: promoted", step+1))
+	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Paused = shipgate.RolloutProgressing, "" })
+	return shipgate.JobOutcome{}, false
+}
+
+func stopReason(ctx context.Context) string {
+	if c := context.Cause(ctx); c != nil {
+		return c.Error()
+	}
+	return "stopped"
+}
+
+// abort restores traffic first — all of it on stable — then stops the
+// canary and fails the job, which hands over to the rollback policy.
+func (ro *rolloutRun) abort(ctx context.Context, step int, reason string, d *shipgate.AnalysisDecision) shipgate.JobOutcome {
+	ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable})
+	ro.set(func(s *shipgate.RolloutStatus) {
+		s.Phase, s.Step, s.Weight, s.Paused, s.PauseUntil, s.Message = shipgate.RolloutAborted, step, 0, "", nil, reason
+	})
+	ro.flush()
+	ro.logs.flushLine("system", fmt.Sprintf("aborted: %s — all traffic is back on stable %s; stopping %s", reason, ro.stable.Version, ro.canary.Version))
+	ro.svc.stop(ro.canary.ID)
+	out := shipgate.JobOutcome{Reason: fmt.Sprintf("rollout of %s aborted at step %d: %s", ro.canary.Version, step+1, reason)}
+	var se *stopError
+	if c := context.Cause(ctx); ctx.Err() != nil && asStop(c, &se) {
+		out.Cancelled = true
+	}
+	return out
+}
+
+// promote makes the new version stable with all traffic; the old one is
+// stopped at once, or kept on standby for scaleDown.
+func (ro *rolloutRun) promote(scaleDown time.Duration) shipgate.JobOutcome {
+	ro.svc.Router.Set(ro.key, router.Table{Stable: ro.canary})
+	st := ro.svc.get(ro.key)
+	old := st.Stable
+	st.Stable = ro.canary.ID
+	if scaleDown > 0 && old != "" {
+		st.Standby, st.RetireAt = old, time.Now().Add(scaleDown)
+	}
+	if err := ro.svc.put(st); err != nil {
+		ro.logs.flushLine("system", "saving service state: "+err.Error())
+	}
+	ro.set(func(s *shipgate.RolloutStatus) {
+		s.Phase, s.Weight, s.Paused, s.PauseUntil, s.Message = shipgate.RolloutPromoted, 100, "", nil, ""
+	})
+	ro.flush()
+	ro.logs.flushLine("system", fmt.Sprintf("promoted: %s takes all traffic on %s", ro.canary.Version, ro.svc.Router.Addr(ro.key)))
+	if old != "" && old != ro.canary.ID {
+		if scaleDown > 0 {
+			ro.logs.flushLine("system", fmt.Sprintf("%s stays on standby for %s", ro.stable.Version, scaleDown))
+			ro.svc.retireLater(ro.key, old, scaleDown)
+		} else {
+			ro.svc.stop(old)
+		}
+	}
+	return ro.succeed()
+}
+
+func (ro *rolloutRun) succeed() shipgate.JobOutcome {
+	ro.flush()
+	zero := 0
+	return shipgate.JobOutcome{Succeeded: true, ExitCode: &zero}
+}
+
+// fail ends a rollout that never moved traffic.
+func (ro *rolloutRun) fail(format string, args ...any) shipgate.JobOutcome {
+	msg := fmt.Sprintf(format, args...)
+	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Weight, s.Message = shipgate.RolloutAborted, 0, msg })
+	ro.flush()
+	ro.logs.flushLine("system", msg)
+	return shipgate.JobOutcome{Reason: msg}
+}
+
+// analyse runs every part of an analysis side by side: the sequential
+// judge and each threshold metric. The first failure ends the others;
+// otherwise any inconclusive part makes the analysis inconclusive.
+func (ro *rolloutRun) analyse(ctx context.Context, an *shipgate.Analysis, step int, blocking bool) shipgate.AnalysisDecision {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan shipgate.AnalysisDecision, 1+len(an.Metrics))
+	parts := 0
+	if an.Sequential != nil {
+		parts++
+		go func() { res <- ro.tr.sequential(ctx, an.Sequential, step, blocking) }()
+	}
+	for _, m := range an.Metrics {
+		parts++
+		go func() {
+			p, err := analysis.NewMetricProvider(m, ro.tr, ro.http)
+			if err != nil {
+				res <- shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Judge: "threshold", Metric: m.Name, Phase: shipgate.AnalysisError, Summary: fmt.Sprintf("metric %q cannot be measured: %v", m.Name, err)}
+				return
+			}
+			res <- analysis.RunMetric(ctx, m, p, step, func(me analysis.Measurement) {
+				line := fmt.Sprintf("metric %s: %v → %s", m.Name, me.Values, me.Phase)
+				if me.Message != "" {
+					line += ": " + me.Message
+				}
+				ro.logs.flushLine("system", line)
+			})
+		}()
+	}
+	var inconclusive *shipgate.AnalysisDecision
+	var last shipgate.AnalysisDecision
+	for range parts {
+		d := <-res
+		if ctx.Err() != nil && d.Phase == shipgate.AnalysisSuccessful {
+			continue // cut short by the rollout's end, not a verdict
+		}
+		ro.record(d)
+		ro.logs.flushLine("system", fmt.Sprintf("%s %s: %s", d.Judge, d.Phase, d.Summary))
+		switch d.Phase {
+		case shipgate.AnalysisFailed, shipgate.AnalysisError:
+			return d
+		case shipgate.AnalysisInconclusive:
+			inconclusive = &d
+		}
+		last = d
+	}
+	if inconclusive != nil {
+		return *inconclusive
+	}
+	if last.Phase == "" {
+		last = shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Phase: shipgate.AnalysisSuccessful, Summary: "the analysis ended with the rollout"}
+	}
+	return last
+}

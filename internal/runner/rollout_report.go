@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"context"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/router"
+)
+
+// maxDecisions is how many analysis decisions a status carries.
+const maxDecisions = 20
+
+// set changes the status and asks for a report now.
+func (ro *rolloutRun) set(f func(s *shipgate.RolloutStatus)) {
+	ro.mu.Lock()
+	f(&ro.status)
+	ro.mu.Unlock()
+	select {
+	case ro.kick <- struct{}{}:
+	default:
+	}
+}
+
+// record adds an analysis decision to the status.
+func (ro *rolloutRun) record(d shipgate.AnalysisDecision) {
+	ro.set(func(s *shipgate.RolloutStatus) {
+		s.Decisions = append(s.Decisions, d)
+		if n := len(s.Decisions); n > maxDecisions {
+			s.Decisions = append(s.Decisions[:0], s.Decisions[n-maxDecisions:]...)
+		}
+	})
+}
+
+// snapshot returns the status to send, with a new seq and the traffic
+// since the rollout started.
+func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	ro.status.Seq++
+	ro.status.UpdatedAt = time.Now().UTC()
+	s := ro.status
+	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...)
+	s.Traffic = ro.trafficNow()
+	return s
+}
+
+// trafficNow sums what the router counted for each version since the
+// rollout started.
+func (ro *rolloutRun) trafficNow() []shipgate.VersionTraffic {
+	var out []shipgate.VersionTraffic
+	var start sample
+	if ro.tr != nil {
+		start, _ = ro.tr.first()
+	}
+	add := func(b *router.Backend, role string, from router.Counters) {
+		if b == nil {
+			return
+		}
+		c := ro.svc.Router.Counters(b.ID).Sub(from)
+		out = append(out, shipgate.VersionTraffic{Version: b.Version, Role: role, Requests: int64(c.Requests), Errors: int64(c.Errors),
+			P50MS: ms(c.Quantile(0.5)), P90MS: ms(c.Quantile(0.9))})
+	}
+	add(ro.stable, "stable", start.Stable)
+	if ro.canary != nil && (ro.stable == nil || ro.canary.ID != ro.stable.ID) {
+		add(ro.canary, "canary", start.Canary)
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// reportLoop sends the status every second and whenever it changes, and
+// takes promotions from the replies.
+func (ro *rolloutRun) reportLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-ro.kick:
+		}
+		ro.send(ctx)
+	}
+}
+
+// send delivers one status report.
+func (ro *rolloutRun) send(ctx context.Context) error {
+	st := ro.snapshot()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	reply, err := ro.r.Coord.Rollout(cctx, ro.r.Info.Name, ro.a.Key, st)
+	if err != nil {
+		ro.r.Logger.Warn("could not report the rollout", "release", ro.a.Key.ReleaseID, "err", err)
+		return err
+	}
+	if int64(reply.PromotedThrough) > ro.promoted.Load() {
+		ro.promoted.Store(int64(reply.PromotedThrough))
+		select {
+		case ro.promotedCh <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// flush delivers the current status before the outcome, trying a few
+// times: the server should know the final phase (and an abort's evidence)
+// before the job's result.
+func (ro *rolloutRun) flush() {
+	for i := 0; i < 3; i++ {
+		if ro.send(context.Background()) == nil {
+			return
+		}
+		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond) // a retry pause, not a wait for a condition
+	}
+}
