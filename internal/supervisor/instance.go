@@ -200,7 +200,9 @@ func (s *Supervisor) exited(in *instance, p *proc, exit string) {
 		killGroup(p.pid) // what the process left behind
 	}
 	s.mu.Lock()
-	in.info.State = StateBackoff
+	if !in.stopping {
+		in.info.State = StateBackoff
+	}
 	in.info.LastExit = exit
 	in.info.PID = 0
 	in.startTicks = 0
@@ -238,7 +240,9 @@ func (s *Supervisor) restart(in *instance) *proc {
 	in.info.Restarts++
 	if err == nil {
 		in.info.PID, in.startTicks = p.pid, p.startTicks
-		in.info.State = StateStarting
+		if !in.stopping {
+			in.info.State = StateStarting
+		}
 		in.info.StartedAt = time.Now()
 		in.info.Adopted = false
 		in.probeErr = ""

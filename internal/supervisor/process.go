@@ -77,10 +77,16 @@ func adopt(pid int, startTicks uint64) (*proc, bool) {
 	var ws syscall.WaitStatus
 	wpid, err := wait4(pid, &ws)
 	switch {
-	case err == nil && wpid == 0:
-		p.child = true // the agent restarted in place (exec) or, in tests, reopened
 	case err == nil && wpid == pid:
 		return nil, false // our zombie, now reaped
+	case err == nil && st.state == 'Z':
+		// Our child, dead, but its other threads are still exiting so it
+		// cannot be reaped yet: it will be in a moment.
+		p.child = true
+		p.kill()
+		return nil, false
+	case err == nil:
+		p.child = true // the agent restarted in place (exec) or, in tests, reopened
 	case st.state == 'Z':
 		return nil, false // someone else's zombie
 	}

@@ -1,12 +1,9 @@
 package supervisor
 
 import (
-	"runtime"
 	"testing"
 	"time"
 )
-
-func runtimeStack(buf []byte) int { return runtime.Stack(buf, true) }
 
 func TestParseStat(t *testing.T) {
 	for _, tc := range []struct {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -131,6 +132,7 @@ type Supervisor struct {
 	bootID string
 	client *http.Client
 
+	lock   *os.File        // flock on dir/lock: one supervisor per directory
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per monitor goroutine
@@ -186,13 +188,19 @@ func open(dir string, logger *slog.Logger, tune tuning) (*Supervisor, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("supervisor directory: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := readState(filepath.Join(dir, stateFile))
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		dir:    dir,
+		lock:   lock,
 		log:    logger,
 		tune:   tune,
 		bootID: bootID(),
@@ -249,6 +257,7 @@ func (s *Supervisor) Start(spec Spec) (Instance, error) {
 		if p != nil {
 			p.kill()
 		}
+		os.Remove(logPath) // nobody will ever know this id
 		return Instance{}, fmt.Errorf("starting %s: %w", spec.Service, err)
 	}
 	in := newInstance(s.ctx, Instance{
@@ -257,25 +266,24 @@ func (s *Supervisor) Start(spec Spec) (Instance, error) {
 	})
 	in.startTicks = p.startTicks
 	s.instances[id] = in
+	s.wg.Add(1)
+	go s.supervise(in, p)
 	s.mu.Unlock()
 
 	if err := s.persist(); err != nil {
 		// A process the state file does not list would be orphaned by the
 		// next agent restart: better not to run it at all.
 		s.mu.Lock()
-		delete(s.instances, id)
+		in.stopping = true
 		s.mu.Unlock()
-		p.kill()
+		in.killNow()
+		in.cancel()
+		<-in.done
 		return Instance{}, fmt.Errorf("starting %s: recording it: %w", spec.Service, err)
 	}
 	s.log.Info("supervisor: started", "id", id, "service", spec.Service, "version", spec.Version, "pid", p.pid, "port", port)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed { // closed while persisting: the next Open adopts it
-		return in.snapshot(), nil
-	}
-	s.wg.Add(1)
-	go s.supervise(in, p)
 	return in.snapshot(), nil
 }
 
@@ -421,6 +429,25 @@ func (s *Supervisor) Close() {
 	s.cancel()
 	s.wg.Wait()
 	s.client.CloseIdleConnections()
+	s.lock.Close() // releases the flock
+}
+
+// lockDir takes an exclusive lock on dir, so that two agents (or an agent
+// and its not-quite-exited predecessor) never supervise, and restart, the
+// same processes. The descriptor is close-on-exec: services do not hold it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, shipgate.Errorf(shipgate.ECONFLICT, "another supervisor is using %s", dir)
+		}
+		return nil, fmt.Errorf("supervisor lock: %w", err)
+	}
+	return f, nil
 }
 
 var errClosed = shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the supervisor is closed")
