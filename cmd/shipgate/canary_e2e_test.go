@@ -192,13 +192,17 @@ type canaryFixture struct {
 	front string
 }
 
-func newCanaryFixture(t *testing.T, analysisFor time.Duration) *canaryFixture {
+func newCanaryFixture(t testing.TB, analysisFor time.Duration) *canaryFixture {
+	front := freeAddr(t)
+	return newCanaryFixtureWith(t, front, canaryService(binary, front, analysisFor))
+}
+
+func newCanaryFixtureWith(t testing.TB, front, service string) *canaryFixture {
 	s := startServerWith(t, []string{"--no-local-runner"})
 	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "web-hosts"))
 	s.startAgent("web-1", "role=web", join, "--stop-services-on-exit", "--shutdown-grace", "5s")
-	front := freeAddr(t)
 	f := filepath.Join(s.workDir, "shop.yaml")
-	os.WriteFile(f, []byte(canaryService(binary, front, analysisFor)), 0o644)
+	os.WriteFile(f, []byte(service), 0o644)
 	s.ok("admin", "apply", "-f", f)
 	for v, conf := range map[string]string{"1.0": "version=1.0\n", "2.0": "version=2.0\n", "3.0": "version=3.0\nerror_rate=0.5\n"} {
 		os.WriteFile(filepath.Join(s.workDir, "shop-"+v+".conf"), []byte(conf), 0o644)
