@@ -85,6 +85,33 @@ func TestForwarding(t *testing.T) {
 	}
 }
 
+func TestUploadIsStreamed(t *testing.T) {
+	r, url := newRouter(t)
+	got := make(chan int64, 1)
+	b := newBackend(t, "a", "v1", func(w http.ResponseWriter, q *http.Request) {
+		n, _ := io.Copy(io.Discard, q.Body)
+		got <- n
+	})
+	r.Set("web", Table{Stable: &b})
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for range 64 { // 4 MiB of unknown length: chunked all the way
+			pw.Write(chunk)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("PUT", url, pr)
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := <-got; resp.StatusCode != 200 || n != 4<<20 {
+		t.Errorf("status %d, backend got %d bytes", resp.StatusCode, n)
+	}
+}
+
 func TestForwardingNoUserAgentNoXFF(t *testing.T) {
 	r, url := newRouter(t)
 	got := make(chan http.Header, 1)

@@ -49,7 +49,7 @@ const (
 // connections to instances are pooled across them.
 type Router struct {
 	logger    *slog.Logger
-	transport *http.Transport
+	transport http.RoundTripper // a *http.Transport, but for benchmarks
 
 	mu       sync.Mutex
 	closed   bool
@@ -127,16 +127,16 @@ func (r *Router) serve(name, addr string, preview bool) error {
 	if r.closed {
 		return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "router is closed")
 	}
-	svc := r.service(name)
-	slot := &svc.front
-	if preview {
-		slot = &svc.preview
-	}
-	if l := *slot; l != nil {
-		if addr == l.requested || addr == l.addr {
-			return nil
+	if svc := r.services[name]; svc != nil {
+		l := svc.front
+		if preview {
+			l = svc.preview
 		}
-		return shipgate.Errorf(shipgate.ECONFLICT, "service %q already has its %s listener on %s; cannot also listen on %s", name, kind, l.addr, addr)
+		if l != nil && (addr == l.requested || addr == l.addr) {
+			return nil
+		} else if l != nil {
+			return shipgate.Errorf(shipgate.ECONFLICT, "service %q already has its %s listener on %s; cannot also listen on %s", name, kind, l.addr, addr)
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -148,6 +148,11 @@ func (r *Router) serve(name, addr string, preview bool) error {
 			return fmt.Errorf("%w: %w", shipgate.Errorf(shipgate.ECONFLICT, "%s address %s of service %q is already in use by %s", kind, addr, name, by), err)
 		}
 		return fmt.Errorf("%w: %w", shipgate.Errorf(shipgate.EINVALID, "cannot open the %s listener of service %q on %s", kind, name, addr), err)
+	}
+	svc := r.service(name)
+	slot := &svc.front
+	if preview {
+		slot = &svc.preview
 	}
 	h := &handler{r: r, svc: svc, preview: preview}
 	srv := &http.Server{
@@ -323,7 +328,9 @@ func (r *Router) Close() error {
 		errs = append(errs, svc.closeListeners())
 		delete(r.services, name)
 	}
-	r.transport.CloseIdleConnections()
+	if t, ok := r.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
 
