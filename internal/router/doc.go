@@ -10,4 +10,9 @@
 // keep-alive Transport, and it counts requests, errors and a fixed
 // log-linear latency histogram per backend with atomic adds only, so the
 // counters the judge compares cost almost nothing to keep.
+//
+// The proxy keeps the client's Host header, appends X-Forwarded-For and
+// drops hop-by-hop fields both ways. WebSocket upgrades are answered 501
+// Not Implemented; any other Upgrade offer (h2c) is dropped like the
+// hop-by-hop field it is, and the request proxied as plain HTTP/1.1.
 package router

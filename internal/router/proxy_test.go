@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,37 @@ func TestCutResponseIsAnError(t *testing.T) {
 	}
 	if c := r.Counters("cut"); c.Requests != 1 || c.Errors != 1 {
 		t.Errorf("cut: %d requests %d errors", c.Requests, c.Errors)
+	}
+}
+
+func TestClientGoneIsNotAnError(t *testing.T) {
+	r, url := newRouter(t)
+	arrived := make(chan struct{})
+	b := newBackend(t, "a", "v1", func(w http.ResponseWriter, q *http.Request) {
+		close(arrived)
+		<-q.Context().Done() // the router hung up on us
+	})
+	r.Set("web", Table{Stable: &b})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	done := make(chan error)
+	go func() {
+		_, err := testClient.Do(req)
+		done <- err
+	}()
+	<-arrived
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("cancelled request succeeded")
+	}
+	// The router accounts once its round trip returns; wait for that
+	// without sleeping.
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Counters("a").Requests == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if c := r.Counters("a"); c.Requests != 1 || c.Errors != 0 {
+		t.Errorf("abandoned request: %d requests %d errors", c.Requests, c.Errors)
 	}
 }
 
