@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -53,77 +51,6 @@ spec:
             background_analysis:
               sequential: {}
 `, bin, listen, analysisFor)
-}
-
-// load sends requests to a front address from a few workers until stopped
-// and records which version answered each, and how.
-type load struct {
-	url    string
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	served []served
-}
-
-type served struct {
-	at      time.Time
-	version string
-	status  int
-}
-
-func startLoad(url string, workers int, every time.Duration) *load {
-	l := &load{url: url, stop: make(chan struct{})}
-	tr := &http.Transport{MaxIdleConnsPerHost: workers}
-	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	for range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-l.stop:
-					return
-				case <-t.C:
-				}
-				resp, err := c.Get(l.url)
-				s := served{at: time.Now()}
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					s.version, s.status = resp.Header.Get("X-Shipgate-Version"), resp.StatusCode
-				}
-				l.mu.Lock()
-				l.served = append(l.served, s)
-				l.mu.Unlock()
-			}
-		}()
-	}
-	return l
-}
-
-func (l *load) end() []served {
-	close(l.stop)
-	l.wg.Wait()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := append([]served(nil), l.served...)
-	sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
-	return out
-}
-
-// since returns the records from t on.
-func (l *load) since(t time.Time) []served {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []served
-	for _, s := range l.served {
-		if !s.at.Before(t) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 type rolloutJSON struct {

@@ -137,7 +137,7 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 		served <- server.serve(srvCtx, ServeConfig{
 			Listen: cfg.Listen, DataDir: filepath.Join(dir, "data"), RunnerSlots: 2, MaxBodyBytes: 1 << 20,
 			ShutdownGrace: 10 * time.Second, ArtifactRoots: []string{dir}, MaxJobLog: 1 << 20,
-			LeaseTTL: 30 * time.Second, LostAfter: 45 * time.Second, LogOutput: logFile,
+			LeaseTTL: 30 * time.Second, LostAfter: 45 * time.Second, LogOutput: logFile, StopServicesOnExit: true,
 			Ready: func(addr string) { ready <- addr },
 		})
 	}()
@@ -164,16 +164,30 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 		stop()
 		return err
 	}
+	canaryOK, canaryBad, front := false, int64(0), ""
+	if ok {
+		if canaryOK, canaryBad, front, err = m.demoCanary(ctx, c, bin, dir); err != nil {
+			stop()
+			return err
+		}
+	}
 	if cfg.Exit {
 		stop()
 		if !ok {
 			return &exitError{code: 1, msg: "demo: the rollback did not happen as it should"}
+		}
+		if !canaryOK {
+			return &exitError{code: 1, msg: "demo: the canary was not aborted as it should"}
 		}
 		return nil
 	}
 	fmt.Fprintf(out, "\nThe server is still running. In another terminal:\n")
 	fmt.Fprintf(out, "  export SHIPGATE_SERVER=%s SHIPGATE_TOKEN=%s\n", url, token)
 	fmt.Fprintf(out, "  shipgate release list; shipgate release show %d; shipgate audit list; curl http://127.0.0.1:%d/\n", bad, port)
+	if canaryBad != 0 {
+		fmt.Fprintf(out, "  shipgate release show %d   # the canary, its judge and its evidence\n", canaryBad)
+		fmt.Fprintf(out, "  curl -H 'X-Shipgate-Version: stable' %s\n", front)
+	}
 	fmt.Fprintf(out, "Press Ctrl-C to stop it.\n")
 	<-ctx.Done()
 	stop()

@@ -204,14 +204,16 @@ spec:
 }
 
 // TestDemo runs `shipgate demo --exit` as a user would and checks it shows
-// the rollback and exits 0.
+// the rollback, then the canary judged bad with traffic back on 1.0 before
+// the rollback release started, and exits 0.
 func TestDemo(t *testing.T) {
 	cmd := exec.Command(binary, "demo", "--exit", "--delay", "2", "--dir", t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("shipgate demo --exit: %v\n%s", err, out)
 	}
-	for _, want := range []string{"health probe 3: UNHEALTHY", "pending: fires in", "rollback release", "hello from demo-app 1.0", "audit verify: chain OK", "is rolled_back"} {
+	for _, want := range []string{"health probe 3: UNHEALTHY", "pending: fires in", "rollback release", "hello from demo-app 1.0", "audit verify: chain OK", "is rolled_back",
+		"act 2: a canary", "canary 2.0 at 10%", "errors are disproportionate", "traffic returned to 1.0 before the rollback release started"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

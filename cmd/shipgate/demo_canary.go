@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+)
+
+// demoCanaryService is the demo's second act: the demo app as a
+// supervised service behind the built-in runner's traffic router, moved
+// by a canary that the background sequential judge watches.
+func demoCanaryService(bin string, front int) string {
+	return fmt.Sprintf(`apiVersion: shipgate/v1
+kind: Service
+metadata:
+  name: demo-canary
+spec:
+  environments:
+    - name: production
+      approvals: { required: 0 }
+      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
+  pipeline:
+    jobs:
+      - name: rollout
+        timeout: 15m
+        service:
+          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
+          listen: 127.0.0.1:%d
+          health: { path: /healthz, interval: 500ms }
+          stop_grace: 2s
+        strategy:
+          canary:
+            steps:
+              - set_weight: 10
+              - pause: 5m
+              - set_weight: 50
+              - pause: 5m
+            background_analysis:
+              sequential: { alpha: 0.01 }
+`, bin, front)
+}
+
+// demoCanary deploys canary 1.0, puts live traffic on it, then canaries
+// 2.0 — which answers half its requests with 500 — at 10%, and shows the
+// judge abort it and traffic return to 1.0 before the rollback release
+// even starts. It reports whether all of that happened.
+func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string) (ok bool, bad int64, front string, err error) {
+	out := m.Stdout
+	port, err := freePort()
+	if err != nil {
+		return false, 0, "", err
+	}
+	front = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	src := demoCanaryService(bin, port)
+	if err := os.WriteFile(filepath.Join(dir, "demo-canary.yaml"), []byte(src), 0o600); err != nil {
+		return false, 0, "", err
+	}
+	if _, err := c.Apply(ctx, "demo-canary.yaml", []byte(src)); err != nil {
+		return false, 0, "", err
+	}
+	artifact := func(v string, errorRate float64) (string, error) {
+		p := filepath.Join(dir, "demo-canary-"+v+".conf")
+		return p, os.WriteFile(p, []byte(fmt.Sprintf("version=%s\nerror_rate=%g\n", v, errorRate)), 0o600)
+	}
+	v1art, err := artifact("1.0", 0)
+	if err != nil {
+		return false, 0, "", err
+	}
+	v2art, err := artifact("2.0", 0.5)
+	if err != nil {
+		return false, 0, "", err
+	}
+
+	fmt.Fprintf(out, "\n▶ act 2: a canary. demo-canary 1.0 goes live behind the traffic router on %s\n", front)
+	v1, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo-canary", Environment: "production", Version: "1.0", Artifact: v1art})
+	if err != nil {
+		return false, 0, front, err
+	}
+	if r, err := m.follow(ctx, c, v1.ID, nil); err != nil || r.State != shipgate.StateSucceeded {
+		return false, v1.ID, front, err
+	}
+	l := startLoad(front, 4, 10*time.Millisecond)
+	defer l.end()
+	fmt.Fprintf(out, "  clients now send about 400 requests/s to %s\n", front)
+
+	fmt.Fprintf(out, "\n▶ canary of demo-canary 2.0 — it answers half of its requests with 500 — at 10%% of traffic,\n  watched by the sequential judge\n")
+	start := time.Now()
+	v2, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo-canary", Environment: "production", Version: "2.0", Artifact: v2art})
+	if err != nil {
+		return false, 0, front, err
+	}
+	seen := map[string]bool{}
+	say := func(key, line string) {
+		if !seen[key] {
+			seen[key] = true
+			fmt.Fprintf(out, "  %s  %s\n", time.Now().Format("15:04:05.000"), line)
+		}
+	}
+	var v *client.ReleaseView
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if v, err = c.Release(ctx, v2.ID); err != nil {
+			return false, v2.ID, front, err
+		}
+		for _, ro := range v.Rollouts {
+			st := ro.Status
+			say(fmt.Sprintf("w%d", st.Weight), fmt.Sprintf("rollout %s: canary %s at %d%%", st.Phase, st.CanaryVersion, st.Weight))
+			for _, d := range st.Decisions {
+				if d.Phase != shipgate.AnalysisSuccessful {
+					say("d"+d.Summary, fmt.Sprintf("%s judge: %s", d.Judge, d.Summary))
+				}
+			}
+			if st.Phase == shipgate.RolloutAborted {
+				say("aborted", "rollout aborted: all traffic back on "+st.StableVersion+", canary stopped")
+			}
+		}
+		if v.Rollback != nil && v.Rollback.RollbackRelease != 0 {
+			say("rb", fmt.Sprintf("rollback release %d created by policy", v.Rollback.RollbackRelease))
+		}
+		if v.State.Final() && (v.Rollback == nil || !v.Rollback.Open()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return false, v2.ID, front, fmt.Errorf("release %d did not settle in time", v2.ID)
+		}
+		select {
+		case <-ctx.Done():
+			return false, v2.ID, front, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if v.Rollback != nil && v.Rollback.RollbackRelease != 0 {
+		if _, err := m.follow(ctx, c, v.Rollback.RollbackRelease, nil); err != nil {
+			return false, v2.ID, front, err
+		}
+		if v, err = c.Release(ctx, v2.ID); err != nil {
+			return false, v2.ID, front, err
+		}
+	}
+
+	// What the clients saw, against when the rollback release was created.
+	var firstBad, lastCanary time.Time
+	canary, bad500 := 0, 0
+	for _, r := range l.since(start) {
+		if r.version != "2.0" {
+			continue
+		}
+		canary++
+		lastCanary = r.at
+		if r.status >= 500 {
+			bad500++
+			if firstBad.IsZero() {
+				firstBad = r.at
+			}
+		}
+	}
+	var rbCreated time.Time
+	if v.Rollback != nil && v.Rollback.RollbackRelease != 0 {
+		if rb, err := c.Release(ctx, v.Rollback.RollbackRelease); err == nil {
+			rbCreated = rb.CreatedAt
+		}
+	}
+	fmt.Fprintf(out, "  %s → %s", front, fetch(front))
+	if firstBad.IsZero() {
+		fmt.Fprintf(out, "\n✗ the clients never met the broken canary\n")
+		return false, v2.ID, front, nil
+	}
+	fmt.Fprintf(out, "\n  the clients' view: the canary served %d requests (%d of them 500s); its first 500 came at %s,\n", canary, bad500, firstBad.Format("15:04:05.000"))
+	fmt.Fprintf(out, "  its last answer at %s: judged bad and out of traffic %.1f s after the first bad response\n", lastCanary.Format("15:04:05.000"), lastCanary.Sub(firstBad).Seconds())
+	if !rbCreated.IsZero() {
+		fmt.Fprintf(out, "  the rollback release was created at %s, %d ms after traffic was back on 1.0\n", rbCreated.Local().Format("15:04:05.000"), rbCreated.Sub(lastCanary).Milliseconds())
+	}
+	ok = v.State == shipgate.StateRolledBack && !rbCreated.IsZero() && lastCanary.Before(rbCreated)
+	if ok {
+		fmt.Fprintf(out, "✓ release %d is %s: traffic returned to 1.0 before the rollback release started\n", v2.ID, v.State)
+	} else {
+		fmt.Fprintf(out, "✗ release %d is %s (rollback release created %v, last canary answer %v)\n", v2.ID, v.State, rbCreated, lastCanary)
+	}
+	return ok, v2.ID, front, nil
+}
