@@ -12,7 +12,8 @@
 // is not our child cannot be waited for; when it dies it is restarted as a
 // child. An instance whose process is gone is restarted on its old port,
 // and one whose Stop was interrupted is stopped. A state file that cannot
-// be read makes Open fail without touching any process.
+// be read makes Open fail without touching any process, and a lock on dir
+// keeps two supervisors from sharing it.
 //
 // Logs go to dir/logs/<id>.log, written by the process directly (so they
 // do not need the agent alive) and rotated by copy-and-truncate to .1 past

@@ -26,6 +26,8 @@ type Spec struct {
 	// Service is what the instance belongs to (e.g. "web/prod/deploy"), for
 	// people reading logs and listings.
 	Service string `json:"service"`
+	// Version is the release version the artifact carries, for the same
+	// readers.
 	Version string `json:"version"`
 	// Digest is the artifact's sha256, so a listing says exactly what runs.
 	Digest string `json:"digest"`
@@ -99,15 +101,22 @@ const (
 // Instance is a snapshot of one supervised process, as the runner reports
 // it and as the supervisor remembers it across agent restarts.
 type Instance struct {
-	ID   string
+	// ID names the instance in every call and its log file; it never
+	// changes, whatever restarts or agent restarts happen.
+	ID string
+	// Spec is what Start was given, kept so restarts run the same thing.
 	Spec Spec
 	// Port stays the same across restarts, so the router's target does not
 	// move.
 	Port int
 	// PID is the current process, also its process group; 0 while in
 	// backoff.
-	PID      int
-	State    State
+	PID int
+	// State is the latest thing known: backoff after an exit, otherwise
+	// the latest probe's verdict.
+	State State
+	// Restarts counts every start after the first, including those Open
+	// does for a process that died while no supervisor ran.
 	Restarts int
 	// LastExit says how the previous process ended, e.g. "exit status 1"
 	// or "signal: killed".
@@ -172,7 +181,8 @@ var defaultTuning = tuning{
 // Open starts supervising from the state kept in dir (dir/state.json, logs
 // in dir/logs). Every instance the state lists is re-adopted if its process
 // still runs, and restarted otherwise; see the package documentation. A
-// state file that cannot be read is an error, and then nothing is touched.
+// state file that cannot be read is an error, and then nothing is touched;
+// so is a directory another supervisor has open (shipgate.ECONFLICT).
 func Open(dir string, logger *slog.Logger) (*Supervisor, error) {
 	return open(dir, logger, defaultTuning)
 }
@@ -288,9 +298,10 @@ func (s *Supervisor) Start(spec Spec) (Instance, error) {
 }
 
 // WaitHealthy returns once the instance has passed a health probe. It fails
-// when ctx ends, when the instance is stopped, and when it has crashed
-// crashLimit times without ever being healthy — then the error carries the
-// last exit and the end of its log, which is usually why.
+// when ctx ends, when the instance is stopped, and when it has exited 3
+// times without ever being healthy — then the error carries the last exit
+// and the end of its log, which is usually why. Errors other than ctx's
+// carry shipgate.ENOTFOUND or EFAILEDPRECONDITION.
 func (s *Supervisor) WaitHealthy(ctx context.Context, id string) error {
 	s.mu.Lock()
 	in, ok := s.instances[id]
