@@ -69,7 +69,17 @@ type service struct {
 type listener struct {
 	requested string // the address Serve was given
 	addr      string // the address actually bound
+	ln        net.Listener
 	srv       *http.Server
+}
+
+// close stops the listener synchronously, so its address is free when it
+// returns. srv.Close alone would leave a listener open if the Serve
+// goroutine had not registered it yet.
+func (l *listener) close() error {
+	err := l.srv.Close()
+	l.ln.Close() // already closed by srv.Close or Serve: harmless
+	return err
 }
 
 // snapshot is an immutable, resolved Table: what a request routes against.
@@ -163,7 +173,7 @@ func (r *Router) serve(name, addr string, preview bool) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
 	}
-	*slot = &listener{requested: addr, addr: ln.Addr().String(), srv: srv}
+	*slot = &listener{requested: addr, addr: ln.Addr().String(), ln: ln, srv: srv}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.logger.Error("router listener stopped", "service", name, "listener", kind, "addr", addr, "error", err)
@@ -204,7 +214,7 @@ func (r *Router) ClosePreview(service string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if svc := r.services[service]; svc != nil && svc.preview != nil {
-		svc.preview.srv.Close()
+		svc.preview.close()
 		svc.preview = nil
 	}
 }
@@ -310,7 +320,7 @@ func (svc *service) closeListeners() error {
 	var errs []error
 	for _, l := range []*listener{svc.front, svc.preview} {
 		if l != nil {
-			errs = append(errs, l.srv.Close())
+			errs = append(errs, l.close())
 		}
 	}
 	svc.front, svc.preview = nil, nil
