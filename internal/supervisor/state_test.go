@@ -243,3 +243,21 @@ func TestOneSupervisorPerDirectory(t *testing.T) {
 	s.Close()
 	openSup(t, dir)
 }
+
+func TestOpenFinishesInterruptedStop(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pid, _ := detached(t, dir, helperSpec(t), "00000000deadbeef")
+	st := readStateFile(t, dir)
+	st.Instances[0].Stopping = true
+	writeState(t, dir, st)
+
+	s := openSup(t, dir)
+	eventually(t, "the stop to finish", func() bool { _, ok := s.Get("00000000deadbeef"); return !ok })
+	if alive(pid) {
+		t.Error("the process whose stop was interrupted still runs")
+	}
+	if st := readStateFile(t, dir); len(st.Instances) != 0 {
+		t.Errorf("state file %+v", st)
+	}
+}
