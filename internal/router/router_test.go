@@ -202,6 +202,7 @@ func TestConcurrentSet(t *testing.T) {
 		newBackend(t, "b", "v2", nil),
 		newBackend(t, "c", "v3", nil),
 	}
+	r.Set("web", Table{Stable: &backends[0]})
 	stop := make(chan struct{})
 	var setter sync.WaitGroup
 	setter.Go(func() {
