@@ -22,6 +22,7 @@ func TestCloseThenOpenReadopts(t *testing.T) {
 	inst := start(t, s1, helperSpec(t))
 	waitHealthy(t, s1, inst.ID)
 	s1.Close()
+	killAtEnd(t, inst.PID)
 	if !alive(inst.PID) {
 		t.Fatal("Close stopped the process")
 	}
@@ -58,7 +59,7 @@ func detached(t *testing.T, dir string, spec Spec, id string) (pid, port int) {
 		t.Fatalf("detach: %v", err)
 	}
 	pid, _ = strconv.Atoi(string(out))
-	t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	killAtEnd(t, pid)
 	st, err := readStat(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func TestOpenCorruptState(t *testing.T) {
 	inst := start(t, s1, helperSpec(t))
 	waitHealthy(t, s1, inst.ID)
 	s1.Close()
-	t.Cleanup(func() { syscall.Kill(-inst.PID, syscall.SIGKILL); syscall.Wait4(inst.PID, nil, 0, nil) })
+	killAtEnd(t, inst.PID)
 
 	for _, content := range []string{`{"version":1,"instances":[{"id":`, `{"version":7,"instances":[]}`, `{"version":1,"instances":[{"id":"../x","port":1,"spec":{"exec":["a"]}}]}`} {
 		if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(content), 0o600); err != nil {
@@ -260,4 +261,14 @@ func TestOpenFinishesInterruptedStop(t *testing.T) {
 	if st := readStateFile(t, dir); len(st.Instances) != 0 {
 		t.Errorf("state file %+v", st)
 	}
+}
+
+// killAtEnd kills a process group a closed supervisor left running, in
+// case the test fails before a new supervisor stops it.
+func killAtEnd(t *testing.T, pgid int) {
+	t.Cleanup(func() {
+		if syscall.Kill(-pgid, syscall.SIGKILL) == nil {
+			syscall.Wait4(pgid, nil, syscall.WNOHANG, nil)
+		}
+	})
 }

@@ -464,6 +464,7 @@ func TestNoGoroutinesLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	a = start(t, s, helperSpec(t))
+	killAtEnd(t, a.PID)
 	waitHealthy(t, s, a.ID)
 	s.Close()
 	eventually(t, "goroutines to end after Close", func() bool { return countGoroutines() <= before })
