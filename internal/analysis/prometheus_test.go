@@ -1,16 +1,12 @@
 package analysis
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/testutil/promtest"
 )
 
 func promProvider(t *testing.T, m shipgate.PrometheusMetric) Provider {
@@ -147,13 +144,6 @@ func TestPrometheusAnswers(t *testing.T) {
 // TestPrometheusReal runs the metrics against a real Prometheus scraping a
 // gauge the test controls.
 func TestPrometheusReal(t *testing.T) {
-	const bin = "/usr/bin/prometheus"
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing (apt-get install prometheus): %v", bin, err)
-		}
-		t.Skipf("%s is missing (apt-get install prometheus)", bin)
-	}
 	began := time.Now()
 
 	// The scraped target: demo_error_ratio, whatever the test sets.
@@ -168,34 +158,7 @@ func TestPrometheusReal(t *testing.T) {
 	}))
 	t.Cleanup(target.Close)
 
-	dir := t.TempDir()
-	config := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: demo
-    static_configs:
-      - targets: [%q]
-`, strings.TrimPrefix(target.URL, "http://"))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := closedAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	})
-	address := "http://" + addr
+	address := "http://" + promtest.Start(t, []string{strings.TrimPrefix(target.URL, "http://")})
 
 	// poll measures until the values satisfy ok, or fails the test.
 	poll := func(what string, p Provider, ok func([]float64) bool) []float64 {
