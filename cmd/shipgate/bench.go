@@ -18,6 +18,7 @@ func (m *Main) benchCommand() *cobra.Command {
 		Short: "Benchmarks that anyone can rerun",
 	}
 	cmd.AddCommand(m.benchJudgesCommand())
+	cmd.AddCommand(m.benchRouterCommand())
 	return cmd
 }
 
