@@ -38,7 +38,10 @@ type rolloutRun struct {
 
 	mu     sync.Mutex
 	status shipgate.RolloutStatus
-	kick   chan struct{} // report now
+	// final is the traffic once the phase is final: stopping an instance
+	// forgets its counters, and later reports must still tell what it served.
+	final []shipgate.VersionTraffic
+	kick  chan struct{} // report now
 
 	promoted   atomic.Int64  // PromotedThrough from the server
 	promotedCh chan struct{} // a promotion arrived
@@ -77,10 +80,21 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	if err := svc.Router.Serve(key, sp.Listen); err != nil {
 		return ro.fail("cannot serve %s: %v", sp.Listen, err)
 	}
-	st.Listen = sp.Listen
+	if st.Listen != sp.Listen {
+		// Saved now: promote and the next agent start read the stored state.
+		st.Listen = sp.Listen
+		if err := svc.put(st); err != nil {
+			return ro.fail("saving service state: %v", err)
+		}
+	}
+	// The report loop reads the backends (and the status) under ro.mu.
+	ro.mu.Lock()
 	ro.stable = svc.backend(st.Stable)
 	if ro.stable != nil {
 		ro.status.StableVersion = ro.stable.Version
+	}
+	ro.mu.Unlock()
+	if ro.stable != nil {
 		if in, _ := svc.Sup.Get(st.Stable); in.Spec.Digest == a.Artifact.SHA256 && in.Spec.Version == a.Version {
 			svc.Router.Set(key, router.Table{Stable: ro.stable})
 			if err := svc.put(st); err != nil {
@@ -105,10 +119,17 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	} else {
 		var err error
 		if canary, err = ro.start(ctx, artifact, env); err != nil {
-			return ro.fail("%v", err)
+			out := ro.fail("%v", err)
+			var se *stopError
+			if c := context.Cause(ctx); ctx.Err() != nil && asStop(c, &se) {
+				out.Cancelled = true // the server stopped it: a cancel, not a failure
+			}
+			return out
 		}
 	}
+	ro.mu.Lock()
 	ro.canary = svc.backend(canary.ID)
+	ro.mu.Unlock()
 	if ro.canary == nil {
 		return ro.fail("the new instance of %s disappeared before taking traffic", a.Version)
 	}
@@ -126,10 +147,13 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 		return ro.succeed()
 	}
 
-	ro.tr = newTraffic(svc.Router, ro.stable.ID, ro.canary.ID)
+	tr := newTraffic(svc.Router, ro.stable.ID, ro.canary.ID)
+	ro.mu.Lock()
+	ro.tr = tr
+	ro.mu.Unlock()
 	trCtx, stopTraffic := context.WithCancel(ctx)
 	defer stopTraffic()
-	go ro.tr.run(trCtx)
+	go tr.run(trCtx)
 
 	var out shipgate.JobOutcome
 	switch s := a.Job.Strategy; {
@@ -192,8 +216,8 @@ func (ro *rolloutRun) start(ctx context.Context, artifact string, env []string) 
 	wctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not healthy within %s", timeout))
 	defer cancel()
 	if err := ro.svc.Sup.WaitHealthy(wctx, in.ID); err != nil {
-		if c := context.Cause(wctx); wctx.Err() != nil && ctx.Err() == nil {
-			err = c
+		if c := context.Cause(wctx); wctx.Err() != nil {
+			err = c // not healthy in time, cancelled, or the job timed out
 		}
 		ro.svc.stop(in.ID)
 		return in, fmt.Errorf("%s did not become healthy: %w", a.Version, err)
@@ -407,6 +431,9 @@ func (ro *rolloutRun) promote(scaleDown time.Duration) shipgate.JobOutcome {
 	st := ro.svc.get(ro.key)
 	old := st.Stable
 	st.Stable = ro.canary.ID
+	if st.Standby == ro.canary.ID {
+		st.Standby, st.RetireAt = "", time.Time{} // the standby is back in service
+	}
 	if scaleDown > 0 && old != "" {
 		st.Standby, st.RetireAt = old, time.Now().Add(scaleDown)
 	}

@@ -41,7 +41,12 @@ func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
 	ro.status.UpdatedAt = time.Now().UTC()
 	s := ro.status
 	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...)
-	s.Traffic = ro.trafficNow()
+	if s.Traffic = ro.final; s.Traffic == nil {
+		s.Traffic = ro.trafficNow()
+		if s.Phase == shipgate.RolloutPromoted || s.Phase == shipgate.RolloutAborted {
+			ro.final = s.Traffic
+		}
+	}
 	return s
 }
 

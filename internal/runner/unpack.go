@@ -101,6 +101,9 @@ func extractTarGz(src, dir string) error {
 		}
 		p := filepath.Join(dir, rel)
 		switch h.Typeflag {
+		case tar.TypeXGlobalHeader:
+			// PAX records for the whole archive (git archive writes the
+			// commit id there), not a file.
 		case tar.TypeDir:
 			if err := os.MkdirAll(p, 0o755); err != nil {
 				return err
