@@ -119,6 +119,9 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	} else {
 		var err error
 		if canary, err = ro.start(ctx, artifact, env); err != nil {
+			if ro.stable == nil {
+				svc.Router.Remove(key) // nothing was ever served here: free the address
+			}
 			out := ro.fail("%v", err)
 			var se *stopError
 			if c := context.Cause(ctx); ctx.Err() != nil && asStop(c, &se) {
@@ -256,6 +259,7 @@ func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy)
 			w := *step.SetWeight
 			ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable, Canary: ro.canary, Weight: w})
 			ro.set(func(s *shipgate.RolloutStatus) { s.Weight = w })
+			ro.sendNow(ctx) // each weight is reported with its own step, not merged into the next one
 			ro.logs.flushLine("system", fmt.Sprintf("step %d: canary %s takes %d%% of traffic", i+1, ro.canary.Version, w))
 			if out, done := ro.checkBackground(ctx, i); done {
 				return out

@@ -112,6 +112,14 @@ func (ro *rolloutRun) send(ctx context.Context) error {
 	return nil
 }
 
+// sendNow reports the status once, briefly: the router has already
+// changed, and an unreachable server must not hold up the rollout.
+func (ro *rolloutRun) sendNow(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	ro.send(ctx)
+}
+
 // flush delivers the current status before the outcome, trying a few
 // times: the server should know the final phase (and an abort's evidence)
 // before the job's result.
