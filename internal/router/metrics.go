@@ -49,6 +49,7 @@ type series struct {
 	labels string // {service="…",version="…",role="…"} without the braces
 	key    [3]string
 	c      Counters
+	pinned uint64 // requests pinned by header or cookie, not in c
 }
 
 type weightSample struct {
@@ -74,6 +75,7 @@ func (r *Router) writeMetrics(b *bytes.Buffer) {
 				labels: `service="` + escapeLabel(name) + `",version="` + escapeLabel(t.backend.Version) + `",role="` + t.role + `"`,
 				key:    key,
 				c:      t.meter.snapshot(),
+				pinned: t.pinned.snapshot().Requests,
 			})
 		}
 	}
@@ -91,6 +93,10 @@ func (r *Router) writeMetrics(b *bytes.Buffer) {
 	family(b, "shipgate_router_requests_total", "counter", "Requests the router proxied to a backend.")
 	for _, s := range all {
 		sample(b, "shipgate_router_requests_total", s.labels, strconv.FormatUint(s.c.Requests, 10))
+	}
+	family(b, "shipgate_router_pinned_requests_total", "counter", "Requests pinned to a backend by the X-Shipgate-Version header or cookie; not in the other series.")
+	for _, s := range all {
+		sample(b, "shipgate_router_pinned_requests_total", s.labels, strconv.FormatUint(s.pinned, 10))
 	}
 	family(b, "shipgate_router_errors_total", "counter", "Requests answered 5xx by a backend, or 502 by the router because the backend failed.")
 	for _, s := range all {

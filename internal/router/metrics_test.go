@@ -73,12 +73,14 @@ func TestMetricsExposition(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`shipgate_router_requests_total{service="web",version="v2\"\\",role="canary"} 2`,
-		`shipgate_router_errors_total{service="web",version="v2\"\\",role="canary"} 2`,
+		// Pinned requests are counted apart, not as the canary's share.
+		`shipgate_router_requests_total{service="web",version="v2\"\\",role="canary"} 0`,
+		`shipgate_router_pinned_requests_total{service="web",version="v2\"\\",role="canary"} 2`,
+		`shipgate_router_errors_total{service="web",version="v2\"\\",role="canary"} 0`,
 		`shipgate_router_requests_total{service="web",version="v1",role="stable"} 3`,
 		`shipgate_router_errors_total{service="web",version="v1",role="stable"} 0`,
-		`shipgate_router_request_duration_seconds_count{service="web",version="v2\"\\",role="canary"} 2`,
-		`shipgate_router_request_duration_seconds_bucket{service="web",version="v2\"\\",role="canary",le="+Inf"} 2`,
+		`shipgate_router_request_duration_seconds_count{service="web",version="v2\"\\",role="canary"} 0`,
+		`shipgate_router_request_duration_seconds_bucket{service="web",version="v2\"\\",role="canary",le="+Inf"} 0`,
 		`shipgate_router_canary_weight{service="web"} 30`,
 		`shipgate_router_canary_weight{service="api\nv2"} 0`,
 	} {

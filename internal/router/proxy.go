@@ -54,40 +54,46 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	s := h.svc.table.Load()
 	var t *target
+	pinned := false
 	if h.preview {
 		t = s.preview
 	} else {
-		t = s.pick(req.Header)
+		t, pinned = s.pick(req.Header)
 	}
 	if t == nil {
 		http.Error(w, "shipgate router: no backend for this service", http.StatusServiceUnavailable)
 		return
 	}
-	h.r.proxy(w, req, t, start)
+	m := t.meter
+	if pinned {
+		m = t.pinned
+	}
+	h.r.proxy(w, req, t, m, start)
 }
 
 // pick routes a request: a pin by header, then by cookie, then the weighted
 // draw.
-func (s *snapshot) pick(hdr http.Header) *target {
+// pinned says the request chose its backend.
+func (s *snapshot) pick(hdr http.Header) (t *target, pinned bool) {
 	if v := hdr[versionHeader]; len(v) > 0 {
 		if t := s.pinned(v[0]); t != nil {
-			return t
+			return t, true
 		}
 	}
 	if v := cookieValue(hdr); v != "" {
 		if t := s.pinned(v); t != nil {
-			return t
+			return t, true
 		}
 	}
 	switch {
 	case s.canary == nil:
-		return s.stable
+		return s.stable, false
 	case s.stable == nil, s.table.Weight >= 100:
-		return s.canary
+		return s.canary, false
 	case s.table.Weight > 0 && rand.IntN(100) < s.table.Weight:
-		return s.canary
+		return s.canary, false
 	}
-	return s.stable
+	return s.stable, false
 }
 
 func (s *snapshot) pinned(v string) *target {
@@ -150,7 +156,7 @@ var (
 // proxy forwards req to t and streams the answer back. Latency runs from
 // start to the end of the body copy, so a response that streams slowly
 // counts as slow.
-func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, start time.Time) {
+func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, m *meter, start time.Time) {
 	o := &outbound{req: *in, url: *in.URL}
 	o.url.Scheme = "http"
 	o.url.Host = t.backend.Addr
@@ -167,7 +173,7 @@ func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, start
 	resp, err := r.transport.RoundTrip(&o.req)
 	if err != nil {
 		gone := in.Context().Err() != nil
-		t.meter.record(time.Since(start), !gone)
+		m.record(time.Since(start), !gone)
 		if !gone {
 			r.logger.Warn("router: backend unreachable", "backend", t.backend.ID, "version", t.backend.Version, "addr", t.backend.Addr, "error", err)
 		}
@@ -214,7 +220,7 @@ func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, start
 		}
 	}
 	failed := resp.StatusCode >= 500 || (readErr != nil && in.Context().Err() == nil)
-	t.meter.record(time.Since(start), failed)
+	m.record(time.Since(start), failed)
 	if readErr != nil {
 		if in.Context().Err() == nil {
 			r.logger.Warn("router: backend response cut", "backend", t.backend.ID, "version", t.backend.Version, "error", readErr)
@@ -232,8 +238,8 @@ func forwardHeader(in *http.Request, o *outbound) http.Header {
 	src := in.Header
 	h := make(http.Header, len(src)+2)
 	for k, vv := range src {
-		if !isHopByHop(k) {
-			h[k] = vv
+		if !isHopByHop(k) && k != versionHeader {
+			h[k] = vv // the pin is the router's business, not the backend's
 		}
 	}
 	removeConnectionHeaders(h, src)
