@@ -217,6 +217,10 @@ type RolloutStatus struct {
 	CanaryVersion string `json:"canary_version,omitempty"`
 	// Paused, when set, says why the rollout waits for `shipgate promote`.
 	Paused string `json:"paused,omitempty"`
+	// Pause numbers the rollout's pauses for a person (1, 2, …; one step
+	// can pause more than once, e.g. an inconclusive analysis after a
+	// manual pause); it is the current one while Phase is paused.
+	Pause int `json:"pause,omitempty"`
 	// PauseUntil is the end of a timed pause.
 	PauseUntil *time.Time `json:"pause_until,omitempty"`
 	Message    string     `json:"message,omitempty"`
@@ -256,7 +260,7 @@ type AnalysisDecision struct {
 
 // RolloutReply tells the agent what people decided about its rollout.
 type RolloutReply struct {
-	// PromotedThrough is the highest step index a person promoted past with
-	// `shipgate promote`; -1 when none.
+	// PromotedThrough is the highest pause number (RolloutStatus.Pause) a
+	// person promoted with `shipgate promote`; -1 when none.
 	PromotedThrough int `json:"promoted_through"`
 }

@@ -47,7 +47,7 @@ spec:
               - analysis:
                   sequential: { duration: %s }
               - set_weight: 50
-              - pause: 2s
+              - pause: 5s
             background_analysis:
               sequential: {}
 `, bin, listen, analysisFor)
@@ -149,7 +149,7 @@ func (f *canaryFixture) release(version string) int64 {
 // judge — traffic back on 2.0 before the rollback release starts — and
 // rolled back by policy.
 func TestCanaryEndToEnd(t *testing.T) {
-	f := newCanaryFixture(t, 3*time.Second)
+	f := newCanaryFixture(t, 8*time.Second)
 	s := f.s
 	s.ok("admin", "user", "create", "vera", "--role", "viewer")
 	s.ok("admin", "user", "create", "dan", "--role", "deployer")
@@ -227,6 +227,11 @@ func TestCanaryEndToEnd(t *testing.T) {
 		promoted := time.Now()
 		s.ok("dan", "promote", fmt.Sprint(v3))
 		var got rolloutJSON
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("logs of release %d:\n%s", v3, s.run("admin", "release", "logs", fmt.Sprint(v3)).stdout)
+			}
+		})
 		waitUntil(t, "3.0 to be rolled back", func() bool {
 			got = s.rollout(v3)
 			return got.State == "rolled_back"

@@ -27,7 +27,7 @@ func (m *Main) promoteCommand() *cobra.Command {
 				said := false
 				for _, ro := range v.Rollouts {
 					s := ro.Status
-					if s.Phase != shipgate.RolloutPaused || ro.PromotedThrough < s.Step {
+					if s.Phase != shipgate.RolloutPaused || ro.PromotedThrough < s.Pause {
 						continue
 					}
 					where := ""

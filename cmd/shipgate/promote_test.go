@@ -15,7 +15,7 @@ import (
 func TestPrintRollout(t *testing.T) {
 	at := time.Date(2026, 3, 2, 10, 4, 5, 0, time.UTC)
 	ro := client.Rollout{Job: "rollout", Attempt: 1, PromotedThrough: -1, Status: shipgate.RolloutStatus{
-		Seq: 9, Strategy: "canary", Phase: shipgate.RolloutPaused, Step: 2, Steps: 7, Weight: 10,
+		Seq: 9, Strategy: "canary", Phase: shipgate.RolloutPaused, Step: 2, Pause: 2, Steps: 7, Weight: 10,
 		StableVersion: "1.0", CanaryVersion: "2.0", Paused: "analysis inconclusive at step 3",
 		Traffic: []shipgate.VersionTraffic{
 			{Version: "2.0", Role: "canary", Requests: 400, Errors: 2, P50MS: 12, P90MS: 40.5},

@@ -256,7 +256,7 @@ func printRollout(w io.Writer, releaseID int64, ro client.Rollout) {
 		if reason == "" {
 			reason = "waiting for a person"
 		}
-		if ro.PromotedThrough >= s.Step {
+		if ro.PromotedThrough >= s.Pause {
 			fmt.Fprintf(w, "  paused:    %s — promoted; the agent continues at its next report\n", reason)
 		} else {
 			fmt.Fprintf(w, "  paused:    %s — run: shipgate promote %d\n", reason, releaseID)

@@ -30,7 +30,7 @@ func rollingAgent(t *testing.T) (*fixture, *client.Agent, *shipgate.Assignment, 
 }
 
 func rollout(seq int64, phase string, step int) shipgate.RolloutStatus {
-	s := shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Steps: 3, Weight: 20,
+	s := shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Pause: step + 1, Steps: 3, Weight: 20,
 		StableVersion: "0", CanaryVersion: "1", UpdatedAt: time.Now()}
 	if phase == shipgate.RolloutPaused {
 		s.Paused = "manual pause: check the dashboards"
@@ -86,7 +86,7 @@ func TestPromote(t *testing.T) {
 		t.Fatalf("promote an unknown release: %v", err)
 	}
 	v, err := carol.Promote(ctx, id, "dashboards are green")
-	if err != nil || len(v.Rollouts) != 1 || v.Rollouts[0].PromotedThrough != 0 {
+	if err != nil || len(v.Rollouts) != 1 || v.Rollouts[0].PromotedThrough != 1 {
 		t.Fatalf("promote: %+v %v", v, err)
 	}
 	if e := f.lastEvent(t); e.Action != shipgate.ActionRolloutPromoted || e.Actor != "carol" || !strings.Contains(string(e.Details), `"comment":"dashboards are green"`) {
@@ -100,7 +100,7 @@ func TestPromote(t *testing.T) {
 		t.Fatalf("%d rollout.promoted events", n)
 	}
 	reply, err = ag.Rollout(ctx, "", asg.Key, rollout(2, shipgate.RolloutProgressing, 1))
-	if err != nil || reply.PromotedThrough != 0 {
+	if err != nil || reply.PromotedThrough != 1 {
 		t.Fatalf("report after promote: %+v %v", reply, err)
 	}
 	status, body := f.raw(t, "POST", fmt.Sprintf("/api/v1/releases/%d/promote", id), f.tokens["carol"], []byte(`{}`))

@@ -83,8 +83,8 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 		})
 	}
 	switch {
-	case cur.Phase == shipgate.RolloutPaused && (was.Phase != shipgate.RolloutPaused || was.Step != cur.Step):
-		add(shipgate.ActionRolloutPaused, map[string]any{"step": cur.Step, "reason": cur.Paused})
+	case cur.Phase == shipgate.RolloutPaused && (was.Phase != shipgate.RolloutPaused || was.Pause != cur.Pause):
+		add(shipgate.ActionRolloutPaused, map[string]any{"step": cur.Step, "pause": cur.Pause, "reason": cur.Paused})
 	case cur.Phase == shipgate.RolloutAborted && was.Phase != shipgate.RolloutAborted:
 		weight := cur.Weight // the canary's share when it was stopped
 		if prev != nil {

@@ -65,7 +65,7 @@ func actions(es []shipgate.AuditEvent) string {
 }
 
 func status(seq int64, phase string, step, weight int, ds ...shipgate.AnalysisDecision) shipgate.RolloutStatus {
-	return shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Steps: 6, Weight: weight,
+	return shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Pause: step + 1, Steps: 6, Weight: weight,
 		StableVersion: "1.0", CanaryVersion: "2.0", Decisions: ds, UpdatedAt: time.Now()}
 }
 
@@ -111,7 +111,7 @@ func TestRolloutTransitionsAuditedOnce(t *testing.T) {
 	// A person promotes; the next report hears it.
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.PromoteRollout(ctx, "carol", id, "looks fine"); return err })
 	reply, err := d.Rollout(ctx, "r", a.Key, status(6, shipgate.RolloutProgressing, 3, 50, ok))
-	if err != nil || reply.PromotedThrough != 2 {
+	if err != nil || reply.PromotedThrough != 3 {
 		t.Fatalf("report after promote: %+v %v", reply, err)
 	}
 	es := events(t, db, id, seq)

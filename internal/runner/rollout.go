@@ -43,9 +43,11 @@ type rolloutRun struct {
 	final []shipgate.VersionTraffic
 	kick  chan struct{} // report now
 
-	promoted   atomic.Int64  // PromotedThrough from the server
+	promoted   atomic.Int64  // PromotedThrough from the server: a pause number
 	promotedCh chan struct{} // a promotion arrived
+	pauses     int           // pauses so far; the current one's number
 	bg         chan shipgate.AnalysisDecision
+	resumed    chan struct{} // a pause was promoted: the background analysis watches again
 }
 
 // rollout runs a job that declares a service: start the new version
@@ -57,12 +59,9 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 		return fail("this runner does not run services (the job declares service:); run it on a shipgate agent")
 	}
 	key := serviceKey(a)
-	unlock := svc.lock(key)
-	defer unlock()
 	sp := a.Job.Service
-	st := svc.get(key)
 	ro := &rolloutRun{r: r, a: a, svc: svc, key: key, logs: logs, kick: make(chan struct{}, 1), promotedCh: make(chan struct{}, 1),
-		bg: make(chan shipgate.AnalysisDecision, 4), http: &http.Client{}}
+		bg: make(chan shipgate.AnalysisDecision, 4), resumed: make(chan struct{}, 1), http: &http.Client{}}
 	ro.promoted.Store(-1)
 	ro.status = shipgate.RolloutStatus{Strategy: strategyName(a.Job.Strategy), Phase: shipgate.RolloutStarting, CanaryVersion: a.Version}
 	if s := a.Job.Strategy; s != nil && s.Canary != nil {
@@ -73,12 +72,37 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	go ro.reportLoop(repCtx, repDone)
 	defer func() { stopReports(); <-repDone }()
 
-	if st.Listen != "" && st.Listen != sp.Listen {
+	// One rollout per service at a time; another attempt waits here, and
+	// says so, until that one ends — or until it is itself cancelled.
+	unlock, err := svc.lock(ctx, key, func() {
+		ro.set(func(s *shipgate.RolloutStatus) {
+			s.Message = "waiting for another rollout of " + key + " on this agent to end"
+		})
+		logs.flushLine("system", "waiting for another rollout of "+key+" on this agent to end")
+	})
+	if err != nil {
+		out := ro.fail("stopped while waiting for another rollout of %s: %v", key, stopReason(ctx))
+		out.Cancelled = isStop(ctx)
+		return out
+	}
+	defer unlock()
+	ro.set(func(s *shipgate.RolloutStatus) { s.Message = "" })
+	st := svc.get(key)
+
+	moved := st.Listen != "" && st.Listen != sp.Listen
+	if moved {
 		logs.flushLine("system", fmt.Sprintf("the service moves from %s to %s", st.Listen, sp.Listen))
 		svc.Router.Remove(key)
 	}
 	if err := svc.Router.Serve(key, sp.Listen); err != nil {
+		if moved && svc.Router.Serve(key, st.Listen) == nil {
+			svc.Router.Set(key, router.Table{Stable: svc.backend(st.Stable)}) // back where it was
+		}
 		return ro.fail("cannot serve %s: %v", sp.Listen, err)
+	}
+	if moved {
+		// The new front serves the stable version from the first request.
+		svc.Router.Set(key, router.Table{Stable: svc.backend(st.Stable)})
 	}
 	if st.Listen != sp.Listen {
 		// Saved now: promote and the next agent start read the stored state.
@@ -123,10 +147,7 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 				svc.Router.Remove(key) // nothing was ever served here: free the address
 			}
 			out := ro.fail("%v", err)
-			var se *stopError
-			if c := context.Cause(ctx); ctx.Err() != nil && asStop(c, &se) {
-				out.Cancelled = true // the server stopped it: a cancel, not a failure
-			}
+			out.Cancelled = isStop(ctx) // the server stopped it: a cancel, not a failure
 			return out
 		}
 	}
@@ -237,6 +258,12 @@ func safeName(s string) string {
 
 func asStop(err error, target **stopError) bool { return errors.As(err, target) }
 
+// isStop reports whether ctx ended because the server stopped the attempt.
+func isStop(ctx context.Context) bool {
+	var se *stopError
+	return ctx.Err() != nil && asStop(context.Cause(ctx), &se)
+}
+
 // runCanary walks the canary steps with the background analysis watching
 // throughout, then promotes.
 func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy) shipgate.JobOutcome {
@@ -245,12 +272,7 @@ func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy)
 	bgCtx, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	if c.BackgroundAnalysis != nil {
-		go func() {
-			d := ro.analyse(bgCtx, c.BackgroundAnalysis, -1, false)
-			if d.Phase != shipgate.AnalysisSuccessful && bgCtx.Err() == nil {
-				ro.bg <- d
-			}
-		}()
+		go ro.background(bgCtx, c.BackgroundAnalysis)
 	}
 	for i, step := range c.Steps {
 		ro.set(func(s *shipgate.RolloutStatus) { s.Step, s.Paused, s.PauseUntil = i, "", nil })
@@ -347,6 +369,35 @@ func (ro *rolloutRun) runBlueGreen(ctx context.Context, b *shipgate.BlueGreenStr
 	return ro.promote(b.ScaleDownDelay.Std())
 }
 
+// background runs the background analysis for the whole rollout. A
+// failure goes to the steps, which abort; an inconclusive result pauses
+// the rollout, and once a person promoted it the analysis watches again.
+func (ro *rolloutRun) background(ctx context.Context, an *shipgate.Analysis) {
+	for ctx.Err() == nil {
+		select {
+		case <-ro.resumed: // an old promotion must not count for the next pause
+		default:
+		}
+		d := ro.analyse(ctx, an, -1, false)
+		if ctx.Err() != nil || d.Phase == shipgate.AnalysisSuccessful {
+			return // the rollout ended, or every part ended well
+		}
+		select {
+		case ro.bg <- d:
+		case <-ctx.Done():
+			return
+		}
+		if d.Phase != shipgate.AnalysisInconclusive {
+			return
+		}
+		select {
+		case <-ro.resumed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // checkBackground aborts or pauses when the background analysis has
 // decided against the canary.
 func (ro *rolloutRun) checkBackground(ctx context.Context, step int) (shipgate.JobOutcome, bool) {
@@ -383,14 +434,24 @@ func (ro *rolloutRun) wait(ctx context.Context, step int, d time.Duration) (ship
 	}
 }
 
-// pause waits for `shipgate promote` of this step.
+// pause waits for `shipgate promote`. Every pause has its own number, so
+// a promotion is for one pause only: a second pause at the same step (an
+// inconclusive analysis after a manual pause) waits for its own.
 func (ro *rolloutRun) pause(ctx context.Context, step int, why string) (shipgate.JobOutcome, bool) {
-	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Step, s.Paused = shipgate.RolloutPaused, step, why })
+	ro.mu.Lock()
+	ro.pauses++
+	n := ro.pauses
+	ro.mu.Unlock()
+	ro.set(func(s *shipgate.RolloutStatus) {
+		s.Phase, s.Step, s.Pause, s.Paused = shipgate.RolloutPaused, step, n, why
+	})
 	ro.logs.flushLine("system", fmt.Sprintf("step %d: paused (%s): waiting for `shipgate promote %d`", step+1, why, ro.a.Key.ReleaseID))
-	for ro.promoted.Load() < int64(step) {
+	for ro.promoted.Load() < int64(n) {
 		select {
 		case <-ro.promotedCh:
 		case bd := <-ro.bg:
+			// An inconclusive background result while paused is settled by
+			// the same promotion.
 			if bd.Phase != shipgate.AnalysisInconclusive {
 				return ro.abort(ctx, step, bd.Summary, &bd), true
 			}
@@ -400,6 +461,10 @@ func (ro *rolloutRun) pause(ctx context.Context, step int, why string) (shipgate
 	}
 	ro.logs.flushLine("system", fmt.Sprintf("step %d: promoted", step+1))
 	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Paused = shipgate.RolloutProgressing, "" })
+	select {
+	case ro.resumed <- struct{}{}:
+	default:
+	}
 	return shipgate.JobOutcome{}, false
 }
 
@@ -438,7 +503,11 @@ func (ro *rolloutRun) promote(scaleDown time.Duration) shipgate.JobOutcome {
 	if st.Standby == ro.canary.ID {
 		st.Standby, st.RetireAt = "", time.Time{} // the standby is back in service
 	}
+	var retire string // a previous standby this promotion replaces
 	if scaleDown > 0 && old != "" {
+		if st.Standby != "" && st.Standby != old {
+			retire = st.Standby
+		}
 		st.Standby, st.RetireAt = old, time.Now().Add(scaleDown)
 	}
 	if err := ro.svc.put(st); err != nil {
@@ -449,6 +518,9 @@ func (ro *rolloutRun) promote(scaleDown time.Duration) shipgate.JobOutcome {
 	})
 	ro.flush()
 	ro.logs.flushLine("system", fmt.Sprintf("promoted: %s takes all traffic on %s", ro.canary.Version, ro.svc.Router.Addr(ro.key)))
+	if retire != "" {
+		ro.svc.stop(retire)
+	}
 	if old != "" && old != ro.canary.ID {
 		if scaleDown > 0 {
 			ro.logs.flushLine("system", fmt.Sprintf("%s stays on standby for %s", ro.stable.Version, scaleDown))
@@ -517,6 +589,9 @@ func (ro *rolloutRun) analyse(ctx context.Context, an *shipgate.Analysis, step i
 		case shipgate.AnalysisFailed, shipgate.AnalysisError:
 			return d
 		case shipgate.AnalysisInconclusive:
+			if !blocking {
+				return d // a background analysis pauses the rollout now, not at its end
+			}
 			inconclusive = &d
 		}
 		last = d

@@ -40,7 +40,13 @@ func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
 	ro.status.Seq++
 	ro.status.UpdatedAt = time.Now().UTC()
 	s := ro.status
+	// Messages may quote a service's log, which may print a secret input.
+	m := ro.logs.masker
+	s.Message, s.Paused = m.mask(s.Message), m.mask(s.Paused)
 	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...)
+	for i := range s.Decisions {
+		s.Decisions[i].Summary = m.mask(s.Decisions[i].Summary)
+	}
 	if s.Traffic = ro.final; s.Traffic == nil {
 		s.Traffic = ro.trafficNow()
 		if s.Phase == shipgate.RolloutPromoted || s.Phase == shipgate.RolloutAborted {

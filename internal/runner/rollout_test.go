@@ -224,7 +224,7 @@ func TestManualPauseWaitsForPromotion(t *testing.T) {
 		return s.Phase == shipgate.RolloutPaused && s.Step == 1 && s.Paused == "manual pause" && s.Weight == 25
 	})
 
-	// A promotion of an earlier step does not release this one: after a few
+	// A promotion short of this pause's number does not release it: after a few
 	// reports that carried it, nothing has moved.
 	g.coord.setPromoted(0)
 	waitFor(t, "reports answered with promoted_through 0", func() bool { return g.coord.repliesWith(0) >= 3 })
@@ -906,4 +906,37 @@ func TestUnpackArtifact(t *testing.T) {
 			t.Fatalf("from a URL: %q, %v; want %q", got, err, want)
 		}
 	})
+}
+
+// Every pause has its own number: promoting the first pause of a step
+// does not release a second pause at the same step, and a background
+// analysis that was inconclusive watches again after the promotion.
+func TestEachPauseNeedsItsOwnPromotion(t *testing.T) {
+	g := newRig(t)
+	g.deploy("1.0", nil)
+	bg := httpMetric("bg-budget", metricServer(t, "0.5", nil), "result < 0.1", "result > 0.9")
+	bg.Count = 1
+	c := canary(setWeight(20), pause(0), setWeight(40), pause(10*time.Minute))
+	c.Canary.BackgroundAnalysis = &shipgate.Analysis{Metrics: []shipgate.AnalysisMetric{bg}}
+	a := g.release("2.0", g.job(c, nil))
+	done := g.start(g.ctx, a)
+	first := g.waitStatus(a.Key, "the first pause", func(s shipgate.RolloutStatus) bool {
+		return s.Phase == shipgate.RolloutPaused && s.Pause >= 1
+	})
+	g.coord.setPromoted(first.Pause)
+	g.waitStatus(a.Key, "a pause after the first one was promoted", func(s shipgate.RolloutStatus) bool {
+		return s.Phase == shipgate.RolloutPaused && s.Pause > first.Pause
+	})
+	select {
+	case out := <-done:
+		t.Fatalf("the rollout ended on the first promotion: %+v", out)
+	default:
+	}
+	// The background metric is inconclusive every time it measures: each
+	// promotion lets it watch again, and it pauses again. A cancel ends it.
+	g.coord.setCancel("enough")
+	if out := g.wait(done); !out.Cancelled {
+		t.Fatalf("after the cancel: %+v", out)
+	}
+	g.onlyServes(g.front(), "1.0")
 }

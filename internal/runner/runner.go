@@ -408,7 +408,9 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 	}
 	env := r.environment(a, artifact, dir)
 	if a.Job.Service != nil {
-		return r.rollout(ctx, a, artifact, dir, env, logs)
+		out := r.rollout(ctx, a, artifact, dir, env, logs)
+		out.Reason = logs.masker.mask(out.Reason) // it may quote a crashed service's log
+		return out
 	}
 	if a.Job.Check != nil {
 		*ckOut = r.newChecker(a, dir, env, logs, r.Logger)

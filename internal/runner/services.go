@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ type Services struct {
 
 	mu    sync.Mutex
 	state map[string]*serviceState // by service key
-	locks map[string]*sync.Mutex   // one rollout per service at a time
+	locks map[string]chan struct{} // one rollout per service at a time
 	timer map[string]*time.Timer   // scale-down of standby instances
 }
 
@@ -59,7 +60,7 @@ func OpenServices(dir string, log *slog.Logger) (*Services, error) {
 		return nil, fmt.Errorf("service supervisor: %w", err)
 	}
 	s := &Services{Sup: sup, Router: router.New(log), dir: dir, log: log,
-		state: map[string]*serviceState{}, locks: map[string]*sync.Mutex{}, timer: map[string]*time.Timer{}}
+		state: map[string]*serviceState{}, locks: map[string]chan struct{}{}, timer: map[string]*time.Timer{}}
 	b, err := os.ReadFile(s.statePath())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -148,17 +149,30 @@ func (s *Services) backend(id string) *router.Backend {
 	return &router.Backend{ID: in.ID, Version: in.Spec.Version, Addr: fmt.Sprintf("127.0.0.1:%d", in.Port)}
 }
 
-// lock serialises rollouts of one service.
-func (s *Services) lock(key string) func() {
+// lock serialises rollouts of one service. waiting, if set, is called
+// once when the lock is held by another rollout; the wait ends with ctx.
+func (s *Services) lock(ctx context.Context, key string, waiting func()) (func(), error) {
 	s.mu.Lock()
 	l := s.locks[key]
 	if l == nil {
-		l = &sync.Mutex{}
+		l = make(chan struct{}, 1)
 		s.locks[key] = l
 	}
 	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	default:
+	}
+	if waiting != nil {
+		waiting()
+	}
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // get returns a copy of a service's state.
@@ -188,7 +202,7 @@ func (s *Services) retireLater(key, id string, d time.Duration) {
 		t.Stop()
 	}
 	s.timer[key] = time.AfterFunc(max(d, 0), func() {
-		unlock := s.lock(key)
+		unlock, _ := s.lock(context.Background(), key, nil)
 		defer unlock()
 		st := s.get(key)
 		if st.Standby != id || st.Stable == id {
@@ -212,8 +226,21 @@ func (s *Services) stop(id string) {
 	defer cancel()
 	if err := s.Sup.Stop(ctx, id); err != nil {
 		s.log.Warn("stopping an instance", "instance", id, "err", err)
+		return
 	}
 	s.Router.Forget(id)
+	// Its unpacked artifact goes too, unless another instance runs from it.
+	if rel, err := filepath.Rel(filepath.Join(s.dir, "releases"), in.Spec.Dir); err != nil || strings.HasPrefix(rel, "..") || rel == "." {
+		return
+	}
+	for _, other := range s.Sup.List() {
+		if other.Spec.Dir == in.Spec.Dir {
+			return
+		}
+	}
+	if err := os.RemoveAll(in.Spec.Dir); err != nil {
+		s.log.Warn("removing an unpacked artifact", "dir", in.Spec.Dir, "err", err)
+	}
 }
 
 // MetricsHandler serves the router's counters in Prometheus format.

@@ -41,7 +41,7 @@ type Rollout struct {
 	JobID   int64  `json:"-"`
 	Job     string `json:"job"`
 	Attempt int    `json:"attempt"`
-	// PromotedThrough is the highest paused step a person promoted past;
+	// PromotedThrough is the highest pause number a person promoted;
 	// -1 when none.
 	PromotedThrough int                    `json:"promoted_through"`
 	Status          shipgate.RolloutStatus `json:"status"`
@@ -288,14 +288,14 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 		if ro.Status.Phase != shipgate.RolloutPaused || state[ro.Job] != shipgate.JobRunning {
 			continue
 		}
-		step := ro.Status.Step
-		if ro.PromotedThrough < step {
-			if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, step, ro.JobID, ro.Attempt); err != nil {
+		step, pause := ro.Status.Step, ro.Status.Pause
+		if ro.PromotedThrough < pause {
+			if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, pause, ro.JobID, ro.Attempt); err != nil {
 				return nil, fmt.Errorf("promote rollout of job %s: %w", ro.Job, err)
 			}
-			ro.PromotedThrough = step
+			ro.PromotedThrough = pause
 			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRolloutPromoted, releaseSubject(releaseID), map[string]any{
-				"job": ro.Job, "run": r.Run, "attempt": ro.Attempt, "step": step, "paused": ro.Status.Paused, "comment": comment,
+				"job": ro.Job, "run": r.Run, "attempt": ro.Attempt, "step": step, "pause": pause, "paused": ro.Status.Paused, "comment": comment,
 			})); err != nil {
 				return nil, err
 			}

@@ -53,7 +53,7 @@ func storedRollout(t *testing.T, db *sqlstore.DB, a *shipgate.Assignment) *sqlst
 }
 
 func canary(seq int64, phase string, step, weight int) shipgate.RolloutStatus {
-	return shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Steps: 5, Weight: weight,
+	return shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Pause: step + 1, Steps: 5, Weight: weight,
 		StableVersion: "1.0", CanaryVersion: "2.0", UpdatedAt: time.Date(2026, 3, 2, 10, 0, int(seq), 0, time.UTC)}
 }
 
@@ -184,7 +184,7 @@ func testRolloutPromote(t *testing.T, engine string) {
 	if err := promote("metrics look fine"); err != nil {
 		t.Fatal(err)
 	}
-	if got := storedRollout(t, db, a); got.PromotedThrough != 2 {
+	if got := storedRollout(t, db, a); got.PromotedThrough != 3 { // pause number 3, at step index 2
 		t.Fatalf("promoted_through = %d", got.PromotedThrough)
 	}
 	// Promoting the same paused step again is harmless and records nothing.
@@ -200,14 +200,14 @@ func testRolloutPromote(t *testing.T, engine string) {
 		details = string(events[len(events)-1].Details)
 		return nil
 	})
-	for _, w := range []string{`"step":2`, `"paused":"manual pause at step 3"`, `"comment":"metrics look fine"`, `"job":"deploy"`} {
+	for _, w := range []string{`"step":2`, `"pause":3`, `"paused":"manual pause at step 3"`, `"comment":"metrics look fine"`, `"job":"deploy"`} {
 		if !strings.Contains(details, w) {
 			t.Errorf("rollout.promoted details %s lack %s", details, w)
 		}
 	}
 	// Later reports keep the promotion; once the agent moved on, promoting
 	// is a conflict.
-	if ro, _, err := putRollout(db, a, canary(3, shipgate.RolloutProgressing, 3, 50)); err != nil || ro.PromotedThrough != 2 {
+	if ro, _, err := putRollout(db, a, canary(3, shipgate.RolloutProgressing, 3, 50)); err != nil || ro.PromotedThrough != 3 {
 		t.Fatalf("report after promote: %+v %v", ro, err)
 	}
 	if err := promote(""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "progressing at step 4 of 5") {
