@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -304,4 +305,72 @@ func TestCanaryEndToEnd(t *testing.T) {
 			t.Fatal(out)
 		}
 	})
+}
+
+// TestServiceJobsStayOnTheirAgent: with two agents that both match
+// runs_on, every rollout of a service runs on the agent that runs it —
+// the one with its stable version and router — until that agent is
+// drained; then the other takes over and starts the service afresh.
+func TestServiceJobsStayOnTheirAgent(t *testing.T) {
+	front := freeAddr(t)
+	svc := fmt.Sprintf(`apiVersion: shipgate/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  environments:
+    - name: production
+  pipeline:
+    jobs:
+      - name: rollout
+        runs_on: { role: web }
+        service:
+          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
+          listen: %s
+          health: { path: /healthz, interval: 200ms }
+          stop_grace: 2s
+        strategy:
+          canary:
+            steps:
+              - set_weight: 50
+`, binary, front)
+	s := startServerWith(t, []string{"--no-local-runner"})
+	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "web-hosts"))
+	agents := map[string]*agentProc{
+		"web-1": s.startAgent("web-1", "role=web", join, "--stop-services-on-exit", "--shutdown-grace", "5s"),
+		"web-2": s.startAgent("web-2", "role=web", join, "--stop-services-on-exit", "--shutdown-grace", "5s"),
+	}
+	f := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(f, []byte(svc), 0o644)
+	s.ok("admin", "apply", "-f", f)
+	for _, v := range []string{"1.0", "2.0", "3.0", "4.0"} {
+		os.WriteFile(filepath.Join(s.workDir, "shop-"+v+".conf"), []byte("version="+v+"\n"), 0o644)
+	}
+	deploy := func(v string) string {
+		id := s.create("admin", "shop", "--env", "production", "--version", v, "--artifact", "shop-"+v+".conf").ID
+		s.ok("admin", "release", "wait", fmt.Sprint(id))
+		return s.showJobs(id).Jobs[0].Runner
+	}
+	// After each release its agent claims again and queues behind the
+	// other one: without affinity the next rollout would go there.
+	home := deploy("1.0")
+	other := map[string]string{"web-1": "web-2", "web-2": "web-1"}[home]
+	for _, v := range []string{"2.0", "3.0"} {
+		if got := deploy(v); got != home {
+			t.Fatalf("%s ran on %s, not on %s which runs the service", v, got, home)
+		}
+		if b := get(t, "http://"+front+"/", ""); b != "hello from demo-app "+v+"\n" {
+			t.Fatalf("after %s the front answers %q", v, b)
+		}
+	}
+	// Both agents are on this one machine, so web-2 can only bind the
+	// front address once web-1 has stopped its router and services.
+	s.ok("admin", "agent", "drain", home)
+	agents[home].cmd.Process.Signal(syscall.SIGTERM)
+	agents[home].cmd.Wait()
+	if got := deploy("4.0"); got != other {
+		t.Fatalf("with %s drained, 4.0 ran on %s", home, got)
+	}
+	if b := get(t, "http://"+front+"/", ""); b != "hello from demo-app 4.0\n" {
+		t.Fatalf("after the takeover the front answers %q", b)
+	}
 }

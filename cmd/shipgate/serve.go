@@ -156,7 +156,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
-	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog}
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter}
 	roots := cfg.ArtifactRoots
 	if len(roots) == 0 {
 		wd, err := os.Getwd()

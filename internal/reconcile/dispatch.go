@@ -34,6 +34,10 @@ type Dispatcher struct {
 	Reconciler *Reconciler
 	// MaxJobLogBytes bounds each job's stored log; 0 is unbounded.
 	MaxJobLogBytes int64
+	// LostAfter is how long an agent may be silent before it counts as
+	// lost; 0 means 45s. A service job waits for the agent that runs its
+	// service unless that agent is lost, draining or revoked.
+	LostAfter time.Duration
 
 	waiters waitQueue
 }
@@ -150,11 +154,13 @@ func (d *Dispatcher) dispatchPass() {
 				if taken[k] || !w.req.Runner.Matches(q.RunsOn) {
 					continue
 				}
-				taken[k] = true
 				a, fail, err := d.claim(ctx, tx, w.req, q.ID, rels)
 				if err != nil {
 					return err
 				}
+				// A job this claim could not take (a service job waiting
+				// for its own agent) stays for the next claims.
+				taken[k] = a != nil || fail
 				failed = failed || fail
 				if a != nil {
 					got[i] = a
@@ -275,6 +281,9 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	if r.State != shipgate.StateRunning || r.Run != j.Run {
 		return nil, false, nil
 	}
+	if away, err := d.awayFromHome(ctx, tx, r, j, req.Runner.Name); err != nil || away {
+		return nil, false, err
+	}
 	now := tx.Now()
 	subject := fmt.Sprintf("release/%d", r.ID)
 	if _, err := d.openSecrets(ctx, tx, r.ID); err != nil {
@@ -304,6 +313,39 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	}
 	a, err = d.assignment(ctx, tx, j, rels)
 	return a, false, err
+}
+
+// awayFromHome reports whether job j declares a service whose processes
+// and router live on another agent that can still take it: a rollout must
+// run where the stable version runs, or it would start a "first version"
+// with no comparison on a fresh host while the old one keeps serving.
+// When that agent is lost, draining or revoked, any matching runner may
+// take the job (and starts the service afresh).
+func (d *Dispatcher) awayFromHome(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, j shipgate.JobRun, runner string) (bool, error) {
+	spec, ok := r.Pipeline.Job(j.Name)
+	if !ok || spec.Service == nil {
+		return false, nil
+	}
+	home, err := tx.ServiceHome(ctx, r.Service, r.Environment, j.Name, j.ID)
+	if err != nil || home == "" || home == runner {
+		return false, err
+	}
+	a, err := tx.FindAgent(ctx, home)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return false, nil // the built-in runner, or an agent since removed
+	}
+	if err != nil {
+		return false, err
+	}
+	lost := d.LostAfter
+	if lost <= 0 {
+		lost = 45 * time.Second
+	}
+	blocked, err := tx.BlockedAgents(ctx)
+	if err != nil {
+		return false, err
+	}
+	return a.StateAt(tx.Now(), lost) == shipgate.AgentOnline && !blocked[home], nil
 }
 
 // releaseCache keeps releases decoded within one transaction: a pass hands

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -328,4 +330,19 @@ func describeRollouts(ros []Rollout, state map[string]shipgate.JobState) string 
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// ServiceHome returns the runner that last started the job named job of a
+// release of service in env, other than the job row except: for a job
+// that declares a service, that agent runs the service's processes and
+// router. "" when no such job ever started.
+func (tx *Tx) ServiceHome(ctx context.Context, service, env, job string, except int64) (string, error) {
+	var runner string
+	err := tx.queryRow(ctx, `SELECT j.runner FROM jobs j JOIN releases r ON r.id = j.release_id
+		WHERE r.service = ? AND r.environment = ? AND j.name = ? AND j.runner <> '' AND j.id <> ? AND j.started_at IS NOT NULL
+		ORDER BY j.started_at DESC, j.id DESC LIMIT 1`, service, env, job, except).Scan(&runner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return runner, err
 }
