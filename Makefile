@@ -22,6 +22,16 @@ test:
 build:
 	go build -o bin/shipgate ./cmd/shipgate
 
-# Benchmarks recorded in docs/benchmarks.md.
+# Benchmarks recorded in docs/benchmarks.md. bench-router needs wrk (and
+# nginx for its reference row): apt-get install wrk nginx.
+.PHONY: bench-judges bench-router bench-canary
+bench-judges:
+	go run ./cmd/shipgate bench judges
+bench-router:
+	go run ./cmd/shipgate bench router
+bench-canary:
+	go test -run '^$$' -bench 'BenchmarkCanaryAbort|BenchmarkRollback' -benchtime 1x ./cmd/shipgate
+	go test -run '^$$' -bench . ./internal/router ./internal/analysis
+
 bench:
 	go test -run '^$$' -bench . -benchtime 1x -count 1 . ./internal/sqlstore ./internal/httpapi
