@@ -13,32 +13,12 @@ import (
 // judge watching. A bad canary is aborted by the judge and rolled back by
 // policy (to the stable version, which is still serving).
 func abortService(bin, listen string) string {
-	return fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: shop
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: rollout
-        runs_on: { role: web }
-        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: %s
-          health: { path: /healthz, interval: 200ms }
-          stop_grace: 2s
-        strategy:
-          canary:
-            steps:
-              - set_weight: 10
-              - pause: 10m
-            background_analysis:
-              sequential: {}
-`, bin, listen)
+	return demoAppService("shop", bin, listen, "{ role: web }", "", `canary:
+  steps:
+    - set_weight: 10
+    - pause: 10m
+  background_analysis:
+    sequential: {}`)
 }
 
 // BenchmarkCanaryAbort measures, end to end on loopback, with a real agent

@@ -20,38 +20,17 @@ import (
 // watching every step. An aborted rollout fails the rollout job, which is
 // the rollback policy's check_target.
 func canaryService(bin, listen string, analysisFor time.Duration) string {
-	return fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: shop
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: rollout
-        runs_on: { role: web }
-        timeout: 5m
-        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: %s
-          health: { path: /healthz, interval: 200ms }
-          stop_grace: 2s
-        strategy:
-          canary:
-            steps:
-              - set_weight: 0
-              - pause: {}
-              - set_weight: 10
-              - analysis:
-                  sequential: { duration: %s }
-              - set_weight: 50
-              - pause: 5s
-            background_analysis:
-              sequential: {}
-`, bin, listen, analysisFor)
+	return demoAppService("shop", bin, listen, "{ role: web }", "5m", fmt.Sprintf(`canary:
+  steps:
+    - set_weight: 0
+    - pause: {}
+    - set_weight: 10
+    - analysis:
+        sequential: { duration: %s }
+    - set_weight: 50
+    - pause: 5s
+  background_analysis:
+    sequential: {}`, analysisFor))
 }
 
 type rolloutJSON struct {
@@ -313,26 +292,9 @@ func TestCanaryEndToEnd(t *testing.T) {
 // drained; then the other takes over and starts the service afresh.
 func TestServiceJobsStayOnTheirAgent(t *testing.T) {
 	front := freeAddr(t)
-	svc := fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  environments:
-    - name: production
-  pipeline:
-    jobs:
-      - name: rollout
-        runs_on: { role: web }
-        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: %s
-          health: { path: /healthz, interval: 200ms }
-          stop_grace: 2s
-        strategy:
-          canary:
-            steps:
-              - set_weight: 50
-`, binary, front)
+	svc := demoAppService("shop", binary, front, "{ role: web }", "", `canary:
+  steps:
+    - set_weight: 50`)
 	s := startServerWith(t, []string{"--no-local-runner"})
 	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "web-hosts"))
 	agents := map[string]*agentProc{

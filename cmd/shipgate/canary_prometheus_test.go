@@ -31,39 +31,24 @@ const canaryErrorRatio = `rate(shipgate_router_errors_total{service="shop/produc
 // the metric can abort. metric holds the metric's own settings (interval,
 // count, limits, conditions), indented for the metric's mapping.
 func promCanaryService(bin, listen, promAddress, metric string) string {
-	return fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: shop
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: rollout
-        runs_on: { role: web }
-        timeout: 5m
-        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: %s
-          health: { path: /healthz, interval: 200ms }
-          stop_grace: 2s
-        strategy:
-          canary:
-            steps:
-              - set_weight: 50
-              - analysis:
-                  metrics:
-                    - name: canary-error-rate
-                      provider:
-                        prometheus:
-                          address: %s
-                          query: %q
+	// metric is indented for the metric's mapping inside the job; the
+	// strategy is written from column 0, 10 spaces left of that.
+	var m []string
+	for _, line := range strings.Split(strings.TrimRight(metric, "\n"), "\n") {
+		m = append(m, strings.TrimPrefix(line, "          "))
+	}
+	return demoAppService("shop", bin, listen, "{ role: web }", "5m", fmt.Sprintf(`canary:
+  steps:
+    - set_weight: 50
+    - analysis:
+        metrics:
+          - name: canary-error-rate
+            provider:
+              prometheus:
+                address: %s
+                query: %q
 %s
-              - pause: 1s
-`, bin, listen, promAddress, canaryErrorRatio, metric)
+    - pause: 1s`, promAddress, canaryErrorRatio, strings.Join(m, "\n")))
 }
 
 // newPromCanaryFixture is a server without a built-in runner, one real

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -15,34 +16,14 @@ import (
 // supervised service behind the built-in runner's traffic router, moved
 // by a canary that the background sequential judge watches.
 func demoCanaryService(bin string, front int) string {
-	return fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: demo-canary
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: rollout
-        timeout: 15m
-        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: 127.0.0.1:%d
-          health: { path: /healthz, interval: 500ms }
-          stop_grace: 2s
-        strategy:
-          canary:
-            steps:
-              - set_weight: 10
-              - pause: 5m
-              - set_weight: 50
-              - pause: 5m
-            background_analysis:
-              sequential: { alpha: 0.01 }
-`, bin, front)
+	return demoAppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
+  steps:
+    - set_weight: 10
+    - pause: 5m
+    - set_weight: 50
+    - pause: 5m
+  background_analysis:
+    sequential: { alpha: 0.01 }`)
 }
 
 // demoCanary deploys canary 1.0, puts live traffic on it, then canaries
@@ -182,4 +163,44 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 		fmt.Fprintf(out, "✗ release %d is %s (rollback release created %v, last canary answer %v)\n", v2.ID, v.State, rbCreated, lastCanary)
 	}
 	return ok, v2.ID, front, nil
+}
+
+// demoAppService is a service file with one job, rollout, that runs this
+// binary's demo app as a supervised service fronted on listen and moved by
+// strategy (YAML for the job's strategy: key, written from column 0). The
+// production environment needs no approval and rolls back by policy when
+// the rollout fails. runsOn and timeout, when set, are the job's runs_on
+// (flow YAML) and timeout. The demo and the canary tests share it.
+func demoAppService(name, bin, listen, runsOn, timeout, strategy string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: shipgate/v1
+kind: Service
+metadata:
+  name: %s
+spec:
+  environments:
+    - name: production
+      approvals: { required: 0 }
+      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
+  pipeline:
+    jobs:
+      - name: rollout
+`, name)
+	if runsOn != "" {
+		fmt.Fprintf(&b, "        runs_on: %s\n", runsOn)
+	}
+	if timeout != "" {
+		fmt.Fprintf(&b, "        timeout: %s\n", timeout)
+	}
+	fmt.Fprintf(&b, `        service:
+          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
+          listen: %s
+          health: { path: /healthz, interval: 200ms }
+          stop_grace: 2s
+        strategy:
+`, bin, listen)
+	for _, line := range strings.Split(strings.TrimRight(strategy, "\n"), "\n") {
+		b.WriteString("          " + line + "\n")
+	}
+	return b.String()
 }

@@ -38,7 +38,16 @@ func (j journal) write(e entry) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(j.dir, ".tmp-*")
+	return writeFileDurably(j.path(e.Key), b)
+}
+
+// writeFileDurably replaces path with b so that a crash leaves either the
+// old content or the new: a temp file in the same directory, fsync,
+// rename, and an fsync of the directory, without which the rename itself
+// may not survive.
+func writeFileDurably(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -54,11 +63,10 @@ func (j journal) write(e entry) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), j.path(e.Key)); err != nil {
+	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	// The rename is durable only once the directory is synced.
-	d, err := os.Open(j.dir)
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}

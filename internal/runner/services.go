@@ -121,23 +121,7 @@ func (s *Services) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := s.statePath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.statePath())
+	return writeFileDurably(s.statePath(), b)
 }
 
 // backend is the router's view of an instance; nil for none.
