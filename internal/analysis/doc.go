@@ -9,6 +9,13 @@
 // reference judges exactly as the judge benchmark specifies, to compare
 // against.
 //
+// Threshold metrics (MetricRun, RunMetric) follow Argo Rollouts' analysis
+// semantics: each measurement from a Provider (the router's own counters
+// through a TrafficSource, a Prometheus query, or a JSON endpoint) is
+// assessed against success and failure Conditions, and the metric fails,
+// errors or is inconclusive when its limits are exceeded. An agent runs
+// both kinds of judge next to its router during a rollout.
+//
 // The simulator (Scenario, Simulate) replays synthetic canaries described in
 // YAML files through every judge with common random numbers; Bench runs it
 // and reports rollback rates, times to rollback and blast radius.
