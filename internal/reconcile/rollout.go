@@ -76,8 +76,10 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 			"step": d.Step, "judge": d.Judge, "metric": d.Metric, "phase": d.Phase, "summary": d.Summary, "evidence": evidence(d.Evidence),
 		})
 	}
-	// Traffic going back to stable is part of the abort, recorded by it.
-	if cur.Weight != was.Weight && cur.Phase != shipgate.RolloutAborted {
+	// Traffic going back to stable is part of the abort, and all of it
+	// going to the new version part of the completion: each is recorded by
+	// its own event.
+	if cur.Weight != was.Weight && cur.Phase != shipgate.RolloutAborted && cur.Phase != shipgate.RolloutPromoted {
 		add(shipgate.ActionRolloutStep, map[string]any{
 			"step": cur.Step, "weight_from": was.Weight, "weight_to": cur.Weight, "canary_version": cur.CanaryVersion,
 		})
@@ -101,7 +103,11 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 			"step": cur.Step, "weight": weight, "canary_version": cur.CanaryVersion, "reason": reason, "evidence": ev,
 		})
 	case cur.Phase == shipgate.RolloutPromoted && was.Phase != shipgate.RolloutPromoted:
-		add(shipgate.ActionRolloutDone, map[string]any{"version": cur.CanaryVersion, "strategy": cur.Strategy})
+		done := map[string]any{"version": cur.CanaryVersion, "strategy": cur.Strategy}
+		if cur.Message != "" {
+			done["message"] = cur.Message // e.g. already the stable version
+		}
+		add(shipgate.ActionRolloutDone, done)
 	}
 	return out
 }

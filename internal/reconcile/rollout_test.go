@@ -175,7 +175,8 @@ func TestRolloutCompletedOnce(t *testing.T) {
 		}
 	}
 	es := events(t, db, a.Key.ReleaseID, 0)
-	if got := actions(es); got != "system:rollout.step system:rollout.step system:rollout.completed" || !strings.Contains(string(es[2].Details), `"version":"2.0"`) {
+	// 0 → 50% is a step; 50 → 100% is the completion, recorded once.
+	if got := actions(es); got != "system:rollout.step system:rollout.completed" || !strings.Contains(string(es[1].Details), `"version":"2.0"`) {
 		t.Fatalf("events %q %s", got, es[len(es)-1].Details)
 	}
 }
