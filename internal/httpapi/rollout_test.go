@@ -92,8 +92,8 @@ func TestPromote(t *testing.T) {
 	if e := f.lastEvent(t); e.Action != shipgate.ActionRolloutPromoted || e.Actor != "carol" || !strings.Contains(string(e.Details), `"comment":"dashboards are green"`) {
 		t.Fatalf("promotion audited as %+v %s", e, e.Details)
 	}
-	// Promoting again before the agent moved on is fine and recorded once.
-	if _, err := carol.Promote(ctx, id, ""); err != nil {
+	// Promoting again before the agent reported is refused, and recorded once.
+	if _, err := carol.Promote(ctx, id, ""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "already promoted") {
 		t.Fatalf("second promote: %v", err)
 	}
 	if n := f.count(t, shipgate.ActionRolloutPromoted); n != 1 {

@@ -139,7 +139,7 @@ func (d *Dispatcher) dispatchPass() {
 			cursor = page[len(page)-1].Cursor
 		}
 		taken := make([]bool, len(queue))
-		rels := releaseCache{}
+		rels, homes := releaseCache{}, homeCache{}
 		// Claims wait up to a minute: an agent drained or cut off since its
 		// claim arrived must not be handed work (or secrets) now.
 		blocked, err := tx.BlockedAgents(ctx)
@@ -154,7 +154,7 @@ func (d *Dispatcher) dispatchPass() {
 				if taken[k] || !w.req.Runner.Matches(q.RunsOn) {
 					continue
 				}
-				a, fail, err := d.claim(ctx, tx, w.req, q.ID, rels)
+				a, fail, err := d.claim(ctx, tx, w.req, q.ID, rels, homes)
 				if err != nil {
 					return err
 				}
@@ -244,7 +244,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 					continue
 				}
 				var ok bool
-				a, ok, err = d.claim(ctx, tx, req, q.ID, releaseCache{})
+				a, ok, err = d.claim(ctx, tx, req, q.ID, releaseCache{}, homeCache{})
 				if err != nil || a != nil {
 					return err
 				}
@@ -269,7 +269,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 // cannot be decrypted with this server's key is failed with that reason
 // instead (failed is true), rather than handed out without them or left
 // running under a lease nobody holds.
-func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.ClaimRequest, id int64, rels releaseCache) (a *shipgate.Assignment, failed bool, err error) {
+func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.ClaimRequest, id int64, rels releaseCache, homes homeCache) (a *shipgate.Assignment, failed bool, err error) {
 	j, err := tx.FindJob(ctx, id)
 	if err != nil {
 		return nil, false, err
@@ -281,8 +281,15 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	if r.State != shipgate.StateRunning || r.Run != j.Run {
 		return nil, false, nil
 	}
-	if away, err := d.awayFromHome(ctx, tx, r, j, req.Runner.Name); err != nil || away {
-		return nil, false, err
+	only, ok := homes[j.ID]
+	if !ok {
+		if only, err = d.serviceHome(ctx, tx, r, j); err != nil {
+			return nil, false, err
+		}
+		homes[j.ID] = only
+	}
+	if only != "" && only != req.Runner.Name {
+		return nil, false, nil // it waits for the agent that runs its service
 	}
 	now := tx.Now()
 	subject := fmt.Sprintf("release/%d", r.ID)
@@ -315,38 +322,45 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	return a, false, err
 }
 
-// awayFromHome reports whether job j declares a service whose processes
-// and router live on another agent that can still take it: a rollout must
-// run where the stable version runs, or it would start a "first version"
-// with no comparison on a fresh host while the old one keeps serving.
-// When that agent is lost, draining or revoked, any matching runner may
-// take the job (and starts the service afresh).
-func (d *Dispatcher) awayFromHome(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, j shipgate.JobRun, runner string) (bool, error) {
+// serviceHome returns the only runner that may take job j: for a job that
+// declares a service, the agent that last ran it — it has the service's
+// processes and router; a rollout elsewhere would start a "first version"
+// with nothing to compare against while the old host keeps serving. ""
+// means any matching runner: the job has no service, never ran, or its
+// agent is lost, draining, revoked, or no longer has the labels runs_on
+// asks for (the service is being moved).
+func (d *Dispatcher) serviceHome(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, j shipgate.JobRun) (string, error) {
 	spec, ok := r.Pipeline.Job(j.Name)
 	if !ok || spec.Service == nil {
-		return false, nil
+		return "", nil
 	}
 	home, err := tx.ServiceHome(ctx, r.Service, r.Environment, j.Name, j.ID)
-	if err != nil || home == "" || home == runner {
-		return false, err
+	if err != nil || home == "" {
+		return "", err
 	}
 	a, err := tx.FindAgent(ctx, home)
 	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
-		return false, nil // the built-in runner, or an agent since removed
+		return "", nil // the built-in runner, or an agent since removed
 	}
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	lost := d.LostAfter
 	if lost <= 0 {
 		lost = 45 * time.Second
 	}
-	blocked, err := tx.BlockedAgents(ctx)
-	if err != nil {
-		return false, err
+	if !a.Info().Matches(spec.RunsOn) || a.StateAt(tx.Now(), lost) != shipgate.AgentOnline {
+		return "", nil
 	}
-	return a.StateAt(tx.Now(), lost) == shipgate.AgentOnline && !blocked[home], nil
+	blocked, err := tx.BlockedAgents(ctx)
+	if err != nil || blocked[home] {
+		return "", err
+	}
+	return home, nil
 }
+
+// homeCache keeps serviceHome's answers within one transaction, by job id.
+type homeCache map[int64]string
 
 // releaseCache keeps releases decoded within one transaction: a pass hands
 // out many jobs of the same release, and decoding its frozen pipeline is the

@@ -92,8 +92,10 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 		if prev != nil {
 			weight = was.Weight
 		}
+		// The agent's message says why it aborted (a decision's summary,
+		// or a cancel or timeout); the evidence is that decision's.
 		reason, ev := cur.Message, map[string]any{}
-		if d, ok := failingDecision(cur.Decisions); ok {
+		if d, ok := failingDecision(cur.Decisions, cur.Message); ok {
 			reason, ev = d.Summary, evidence(d.Evidence)
 		}
 		if reason == "" {
@@ -118,8 +120,16 @@ func badDecision(phase string) bool {
 
 // failingDecision is the decision an abort rests on: the latest failed
 // one, else the latest that errored, else the latest inconclusive one.
-func failingDecision(ds []shipgate.AnalysisDecision) (shipgate.AnalysisDecision, bool) {
-	for _, phase := range []string{shipgate.AnalysisFailed, shipgate.AnalysisError, shipgate.AnalysisInconclusive} {
+func failingDecision(ds []shipgate.AnalysisDecision, message string) (shipgate.AnalysisDecision, bool) {
+	if message != "" {
+		for i := len(ds) - 1; i >= 0; i-- {
+			if ds[i].Summary == message {
+				return ds[i], true
+			}
+		}
+		return shipgate.AnalysisDecision{}, false // not an analysis's verdict: a cancel, a timeout
+	}
+	for _, phase := range []string{shipgate.AnalysisFailed, shipgate.AnalysisError} {
 		for i := len(ds) - 1; i >= 0; i-- {
 			if ds[i].Phase == phase {
 				return ds[i], true

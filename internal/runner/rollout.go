@@ -46,8 +46,7 @@ type rolloutRun struct {
 	promoted   atomic.Int64  // PromotedThrough from the server: a pause number
 	promotedCh chan struct{} // a promotion arrived
 	pauses     int           // pauses so far; the current one's number
-	bg         chan shipgate.AnalysisDecision
-	resumed    chan struct{} // a pause was promoted: the background analysis watches again
+	bg         chan bgResult // what the background analysis decided against the canary
 }
 
 // rollout runs a job that declares a service: start the new version
@@ -61,7 +60,7 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	key := serviceKey(a)
 	sp := a.Job.Service
 	ro := &rolloutRun{r: r, a: a, svc: svc, key: key, logs: logs, kick: make(chan struct{}, 1), promotedCh: make(chan struct{}, 1),
-		bg: make(chan shipgate.AnalysisDecision, 4), resumed: make(chan struct{}, 1), http: &http.Client{}}
+		bg: make(chan bgResult, 4), http: &http.Client{}}
 	ro.promoted.Store(-1)
 	ro.status = shipgate.RolloutStatus{Strategy: strategyName(a.Job.Strategy), Phase: shipgate.RolloutStarting, CanaryVersion: a.Version}
 	if s := a.Job.Strategy; s != nil && s.Canary != nil {
@@ -357,20 +356,7 @@ func (ro *rolloutRun) analyse(ctx context.Context, an *shipgate.Analysis, step i
 	}
 	for _, m := range an.Metrics {
 		parts++
-		go func() {
-			p, err := analysis.NewMetricProvider(m, ro.tr, ro.http)
-			if err != nil {
-				res <- shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Judge: "threshold", Metric: m.Name, Phase: shipgate.AnalysisError, Summary: fmt.Sprintf("metric %q cannot be measured: %v", m.Name, err)}
-				return
-			}
-			res <- analysis.RunMetric(ctx, m, p, step, func(me analysis.Measurement) {
-				line := fmt.Sprintf("metric %s: %v → %s", m.Name, me.Values, me.Phase)
-				if me.Message != "" {
-					line += ": " + me.Message
-				}
-				ro.logs.flushLine("system", line)
-			})
-		}()
+		go func() { res <- ro.runMetric(ctx, m, step) }()
 	}
 	var inconclusive *shipgate.AnalysisDecision
 	var last shipgate.AnalysisDecision
@@ -385,9 +371,6 @@ func (ro *rolloutRun) analyse(ctx context.Context, an *shipgate.Analysis, step i
 		case shipgate.AnalysisFailed, shipgate.AnalysisError:
 			return d
 		case shipgate.AnalysisInconclusive:
-			if !blocking {
-				return d // a background analysis pauses the rollout now, not at its end
-			}
 			inconclusive = &d
 		}
 		last = d
@@ -399,4 +382,20 @@ func (ro *rolloutRun) analyse(ctx context.Context, an *shipgate.Analysis, step i
 		last = shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Phase: shipgate.AnalysisSuccessful, Summary: "the analysis ended with the rollout"}
 	}
 	return last
+}
+
+// runMetric measures one threshold metric until it has a verdict or ctx
+// ends, logging every measurement.
+func (ro *rolloutRun) runMetric(ctx context.Context, m shipgate.AnalysisMetric, step int) shipgate.AnalysisDecision {
+	p, err := analysis.NewMetricProvider(m, ro.tr, ro.http)
+	if err != nil {
+		return shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Judge: "threshold", Metric: m.Name, Phase: shipgate.AnalysisError, Summary: fmt.Sprintf("metric %q cannot be measured: %v", m.Name, err)}
+	}
+	return analysis.RunMetric(ctx, m, p, step, func(me analysis.Measurement) {
+		line := fmt.Sprintf("metric %s: %v → %s", m.Name, me.Values, me.Phase)
+		if me.Message != "" {
+			line += ": " + me.Message
+		}
+		ro.logs.flushLine("system", line)
+	})
 }

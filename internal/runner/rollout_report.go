@@ -32,6 +32,38 @@ func (ro *rolloutRun) record(d shipgate.AnalysisDecision) {
 	})
 }
 
+// maskValue returns v with every string in it masked: evidence holds
+// provider messages (an HTTP metric's answer, a Prometheus error), and it
+// goes into the audit log, which cannot be scrubbed afterwards.
+func maskValue(m *masker, v any) any {
+	switch x := v.(type) {
+	case string:
+		return m.mask(x)
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = maskValue(m, e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = maskValue(m, e)
+		}
+		return out
+	case []string:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = m.mask(e)
+		}
+		return out
+	}
+	return v
+}
+
 // snapshot returns the status to send, with a new seq and the traffic
 // since the rollout started.
 func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
@@ -46,6 +78,7 @@ func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
 	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...)
 	for i := range s.Decisions {
 		s.Decisions[i].Summary = m.mask(s.Decisions[i].Summary)
+		s.Decisions[i].Evidence = maskValue(m, s.Decisions[i].Evidence).(map[string]any)
 	}
 	if s.Traffic = ro.final; s.Traffic == nil {
 		s.Traffic = ro.trafficNow()
@@ -108,11 +141,14 @@ func (ro *rolloutRun) send(ctx context.Context) error {
 		ro.r.Logger.Warn("could not report the rollout", "release", ro.a.Key.ReleaseID, "err", err)
 		return err
 	}
-	if int64(reply.PromotedThrough) > ro.promoted.Load() {
-		ro.promoted.Store(int64(reply.PromotedThrough))
-		select {
-		case ro.promotedCh <- struct{}{}:
-		default:
+	// Reports go out concurrently; the promotion only ever moves forward.
+	for p := ro.promoted.Load(); int64(reply.PromotedThrough) > p; p = ro.promoted.Load() {
+		if ro.promoted.CompareAndSwap(p, int64(reply.PromotedThrough)) {
+			select {
+			case ro.promotedCh <- struct{}{}:
+			default:
+			}
+			break
 		}
 	}
 	return nil

@@ -45,38 +45,8 @@ func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy)
 			}
 		case step.Analysis != nil:
 			ro.logs.flushLine("system", fmt.Sprintf("step %d: analysis", i+1))
-			actx, cancel := context.WithCancel(ctx)
-			res := make(chan shipgate.AnalysisDecision, 1)
-			go func() { res <- ro.analyse(actx, step.Analysis, i, true) }()
-			var d shipgate.AnalysisDecision
-			select {
-			case d = <-res:
-			case bd := <-ro.bg:
-				cancel()
-				<-res
-				if out, done := ro.onBackground(ctx, i, bd); done {
-					return out
-				}
-				// Inconclusive background analysis, promoted: redo this step's analysis.
-				actx, cancel = context.WithCancel(ctx)
-				go func() { res <- ro.analyse(actx, step.Analysis, i, true) }()
-				d = <-res
-			case <-ctx.Done():
-				cancel()
-				<-res
-				return ro.abort(ctx, i, stopReason(ctx), nil)
-			}
-			cancel()
-			if ctx.Err() != nil {
-				return ro.abort(ctx, i, stopReason(ctx), nil)
-			}
-			switch d.Phase {
-			case shipgate.AnalysisFailed, shipgate.AnalysisError:
-				return ro.abort(ctx, i, d.Summary, &d)
-			case shipgate.AnalysisInconclusive:
-				if out, done := ro.pause(ctx, i, "analysis inconclusive: "+d.Summary); done {
-					return out
-				}
+			if out, done := ro.stepAnalysis(ctx, i, step.Analysis); done {
+				return out
 			}
 		}
 	}
@@ -114,32 +84,101 @@ func (ro *rolloutRun) runBlueGreen(ctx context.Context, b *shipgate.BlueGreenStr
 	return ro.promote(b.ScaleDownDelay.Std())
 }
 
-// background runs the background analysis for the whole rollout. A
-// failure goes to the steps, which abort; an inconclusive result pauses
-// the rollout, and once a person promoted it the analysis watches again.
+// stepAnalysis runs a blocking analysis step while the background analysis
+// keeps watching: a background failure aborts at once; a background
+// inconclusive result pauses the rollout, and after the promotion the
+// step's analysis starts over.
+func (ro *rolloutRun) stepAnalysis(ctx context.Context, i int, an *shipgate.Analysis) (shipgate.JobOutcome, bool) {
+	for {
+		actx, cancel := context.WithCancel(ctx)
+		res := make(chan shipgate.AnalysisDecision, 1)
+		go func() { res <- ro.analyse(actx, an, i, true) }()
+		var d shipgate.AnalysisDecision
+		select {
+		case d = <-res:
+			cancel()
+		case m := <-ro.bg:
+			cancel()
+			<-res
+			if out, done := ro.onBackground(ctx, i, m); done {
+				return out, true
+			}
+			continue // promoted past the background's pause: analyse this step again
+		case <-ctx.Done():
+			cancel()
+			<-res
+			return ro.abort(ctx, i, stopReason(ctx), nil), true
+		}
+		if ctx.Err() != nil {
+			return ro.abort(ctx, i, stopReason(ctx), nil), true
+		}
+		switch d.Phase {
+		case shipgate.AnalysisFailed, shipgate.AnalysisError:
+			return ro.abort(ctx, i, d.Summary, &d), true
+		case shipgate.AnalysisInconclusive:
+			return ro.pause(ctx, i, "analysis inconclusive: "+d.Summary)
+		}
+		return shipgate.JobOutcome{}, false
+	}
+}
+
+// bgResult is a decision of the background analysis that the steps must
+// act on. For an inconclusive one, resume is closed once the pause it
+// caused has been promoted, and that metric watches again.
+type bgResult struct {
+	d      shipgate.AnalysisDecision
+	resume chan struct{}
+}
+
+// background runs every part of the background analysis for the whole
+// rollout, each on its own: the sequential judge until the rollout ends or
+// it finds the canary worse, each metric until it ends. A failure goes to
+// the steps, which abort; an inconclusive metric pauses the rollout and,
+// once its own pause is promoted, measures again. The other parts keep
+// watching meanwhile.
 func (ro *rolloutRun) background(ctx context.Context, an *shipgate.Analysis) {
-	for ctx.Err() == nil {
-		select {
-		case <-ro.resumed: // an old promotion must not count for the next pause
-		default:
-		}
-		d := ro.analyse(ctx, an, -1, false)
-		if ctx.Err() != nil || d.Phase == shipgate.AnalysisSuccessful {
-			return // the rollout ended, or every part ended well
-		}
-		select {
-		case ro.bg <- d:
-		case <-ctx.Done():
-			return
-		}
-		if d.Phase != shipgate.AnalysisInconclusive {
-			return
-		}
-		select {
-		case <-ro.resumed:
-		case <-ctx.Done():
-			return
-		}
+	if an.Sequential != nil {
+		go func() {
+			d := ro.tr.sequential(ctx, an.Sequential, -1, false)
+			if ctx.Err() == nil && d.Phase != shipgate.AnalysisSuccessful {
+				ro.record(d)
+				ro.logs.flushLine("system", fmt.Sprintf("%s %s: %s", d.Judge, d.Phase, d.Summary))
+				ro.sendBackground(ctx, bgResult{d: d})
+			}
+		}()
+	}
+	for _, m := range an.Metrics {
+		go func() {
+			for ctx.Err() == nil {
+				d := ro.runMetric(ctx, m, -1)
+				if ctx.Err() != nil || d.Phase == shipgate.AnalysisSuccessful {
+					return
+				}
+				ro.record(d)
+				ro.logs.flushLine("system", fmt.Sprintf("%s %s: %s", d.Judge, d.Phase, d.Summary))
+				r := bgResult{d: d}
+				if d.Phase == shipgate.AnalysisInconclusive {
+					r.resume = make(chan struct{})
+				}
+				if !ro.sendBackground(ctx, r) || r.resume == nil {
+					return
+				}
+				select {
+				case <-r.resume:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+}
+
+func (ro *rolloutRun) sendBackground(ctx context.Context, r bgResult) bool {
+	select {
+	case ro.bg <- r:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -147,18 +186,18 @@ func (ro *rolloutRun) background(ctx context.Context, an *shipgate.Analysis) {
 // decided against the canary.
 func (ro *rolloutRun) checkBackground(ctx context.Context, step int) (shipgate.JobOutcome, bool) {
 	select {
-	case d := <-ro.bg:
-		return ro.onBackground(ctx, step, d)
+	case m := <-ro.bg:
+		return ro.onBackground(ctx, step, m)
 	default:
 		return shipgate.JobOutcome{}, false
 	}
 }
 
-func (ro *rolloutRun) onBackground(ctx context.Context, step int, d shipgate.AnalysisDecision) (shipgate.JobOutcome, bool) {
-	if d.Phase == shipgate.AnalysisInconclusive {
-		return ro.pause(ctx, step, "background analysis inconclusive: "+d.Summary)
+func (ro *rolloutRun) onBackground(ctx context.Context, step int, m bgResult) (shipgate.JobOutcome, bool) {
+	if m.d.Phase == shipgate.AnalysisInconclusive {
+		return ro.pause(ctx, step, "background analysis inconclusive: "+m.d.Summary, m.resume)
 	}
-	return ro.abort(ctx, step, d.Summary, &d), true
+	return ro.abort(ctx, step, m.d.Summary, &m.d), true
 }
 
 // wait sleeps for d while the background analysis watches.
@@ -169,8 +208,8 @@ func (ro *rolloutRun) wait(ctx context.Context, step int, d time.Duration) (ship
 		select {
 		case <-t.C:
 			return shipgate.JobOutcome{}, false
-		case bd := <-ro.bg:
-			if out, done := ro.onBackground(ctx, step, bd); done {
+		case m := <-ro.bg:
+			if out, done := ro.onBackground(ctx, step, m); done {
 				return out, true
 			}
 		case <-ctx.Done():
@@ -181,8 +220,11 @@ func (ro *rolloutRun) wait(ctx context.Context, step int, d time.Duration) (ship
 
 // pause waits for `shipgate promote`. Every pause has its own number, so
 // a promotion is for one pause only: a second pause at the same step (an
-// inconclusive analysis after a manual pause) waits for its own.
-func (ro *rolloutRun) pause(ctx context.Context, step int, why string) (shipgate.JobOutcome, bool) {
+// inconclusive analysis after a manual pause) waits for its own. An
+// inconclusive background result that arrives while paused is settled by
+// the same promotion; resume lists the background metrics to restart
+// once it comes.
+func (ro *rolloutRun) pause(ctx context.Context, step int, why string, resume ...chan struct{}) (shipgate.JobOutcome, bool) {
 	ro.mu.Lock()
 	ro.pauses++
 	n := ro.pauses
@@ -194,21 +236,21 @@ func (ro *rolloutRun) pause(ctx context.Context, step int, why string) (shipgate
 	for ro.promoted.Load() < int64(n) {
 		select {
 		case <-ro.promotedCh:
-		case bd := <-ro.bg:
-			// An inconclusive background result while paused is settled by
-			// the same promotion.
-			if bd.Phase != shipgate.AnalysisInconclusive {
-				return ro.abort(ctx, step, bd.Summary, &bd), true
+		case m := <-ro.bg:
+			if m.d.Phase != shipgate.AnalysisInconclusive {
+				return ro.abort(ctx, step, m.d.Summary, &m.d), true
 			}
+			resume = append(resume, m.resume)
 		case <-ctx.Done():
 			return ro.abort(ctx, step, stopReason(ctx), nil), true
 		}
 	}
 	ro.logs.flushLine("system", fmt.Sprintf("step %d: promoted", step+1))
 	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Paused = shipgate.RolloutProgressing, "" })
-	select {
-	case ro.resumed <- struct{}{}:
-	default:
+	for _, r := range resume {
+		if r != nil {
+			close(r)
+		}
 	}
 	return shipgate.JobOutcome{}, false
 }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -939,4 +940,110 @@ func TestEachPauseNeedsItsOwnPromotion(t *testing.T) {
 		t.Fatalf("after the cancel: %+v", out)
 	}
 	g.onlyServes(g.front(), "1.0")
+}
+
+// varServer serves {"value": V}, with V changeable while it runs.
+func varServer(t *testing.T, v *atomic.Value) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"value": %s}`, v.Load().(string))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// An inconclusive background metric pauses the rollout, but the
+// background sequential judge keeps watching while the rollout waits for a
+// person: a canary failing half its requests is aborted without anyone
+// answering.
+func TestBackgroundJudgeWatchesWhileAMetricPauses(t *testing.T) {
+	g := newRig(t)
+	g.deploy("1.0", nil)
+	g.drive(g.front(), 2)
+	m := httpMetric("bg-budget", metricServer(t, "0.5", nil), "result < 0.1", "result > 0.9")
+	m.Count = 1
+	s := canary(setWeight(50), pause(10*time.Minute))
+	s.Canary.BackgroundAnalysis = &shipgate.Analysis{Sequential: &shipgate.SequentialAnalysis{}, Metrics: []shipgate.AnalysisMetric{m}}
+	a := g.release("2.0", g.job(s, halfErrors))
+	done := g.start(g.ctx, a)
+	g.waitStatus(a.Key, "the background pause", func(s shipgate.RolloutStatus) bool { return s.Phase == shipgate.RolloutPaused })
+	out := g.wait(done)
+	if out.Succeeded || out.Cancelled || !strings.Contains(out.Reason, "disproportionate") {
+		t.Fatalf("outcome %+v, want an abort by the sequential judge", out)
+	}
+	g.onlyServes(g.front(), "1.0")
+}
+
+// A background metric that was inconclusive waits for the promotion of
+// its own pause: an earlier promotion (of a manual pause) does not let it
+// measure again while its pause waits.
+func TestBackgroundMetricWaitsForItsOwnPause(t *testing.T) {
+	g := newRig(t)
+	g.deploy("1.0", nil)
+	m := httpMetric("bg-budget", metricServer(t, "0.5", nil), "result < 0.1", "result > 0.9")
+	m.Count = 1
+	m.InitialDelay = shipgate.Duration(3 * time.Second)
+	c := canary(setWeight(20), pause(0), setWeight(40), pause(10*time.Minute))
+	c.Canary.BackgroundAnalysis = &shipgate.Analysis{Metrics: []shipgate.AnalysisMetric{m}}
+	a := g.release("2.0", g.job(c, nil))
+	done := g.start(g.ctx, a)
+	first := g.waitStatus(a.Key, "the manual pause", func(s shipgate.RolloutStatus) bool { return s.Phase == shipgate.RolloutPaused && s.Pause == 1 })
+	g.coord.setPromoted(first.Pause)
+	g.waitStatus(a.Key, "the background pause", func(s shipgate.RolloutStatus) bool { return s.Phase == shipgate.RolloutPaused && s.Pause == 2 })
+	before := g.coord.repliesWith(first.Pause)
+	waitFor(t, "four more reports while pause 2 waits", func() bool { return g.coord.repliesWith(first.Pause) >= before+4 })
+	st, _ := g.coord.latest(a.Key)
+	n := 0
+	for _, d := range st.Decisions {
+		if d.Step == -1 {
+			n++
+		}
+	}
+	if st.Phase != shipgate.RolloutPaused || st.Pause != 2 || n != 1 {
+		t.Fatalf("while pause 2 waited: phase %s, pause %d, %d background decisions (want 1)", st.Phase, st.Pause, n)
+	}
+	g.coord.setCancel("enough")
+	if out := g.wait(done); !out.Cancelled {
+		t.Fatalf("after the cancel: %+v", out)
+	}
+}
+
+// After an inconclusive background result interrupted a step's analysis
+// and was promoted, the step's analysis starts over with the background
+// still watching: a background failure then aborts.
+func TestBackgroundFailureDuringARedoneStepAnalysis(t *testing.T) {
+	g := newRig(t)
+	g.deploy("1.0", nil)
+	var v atomic.Value
+	v.Store("0.5")
+	bgm := httpMetric("bg", varServer(t, &v), "result < 0.1", "result > 0.9")
+	bgm.Interval = shipgate.Duration(500 * time.Millisecond)
+	never := make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	step := httpMetric("never-answers", metricServer(t, "0", never), "result == 0", "")
+	s := canary(setWeight(50), shipgate.CanaryStep{Analysis: &shipgate.Analysis{Metrics: []shipgate.AnalysisMetric{step}}})
+	s.Canary.BackgroundAnalysis = &shipgate.Analysis{Metrics: []shipgate.AnalysisMetric{bgm}}
+	a := g.release("2.0", g.job(s, nil))
+	done := g.start(g.ctx, a)
+	p := g.waitStatus(a.Key, "the background pause", func(s shipgate.RolloutStatus) bool { return s.Phase == shipgate.RolloutPaused })
+	v.Store("1.0") // the canary is now clearly failing
+	g.coord.setPromoted(p.Pause)
+	out := g.wait(done)
+	if out.Succeeded || out.Cancelled || !strings.Contains(out.Reason, `"bg" failed`) {
+		t.Fatalf("outcome %+v, want an abort by the background metric", out)
+	}
+}
+
+// Everything the agent reports is masked, evidence included: it goes into
+// the audit log, which cannot be scrubbed.
+func TestReportedEvidenceIsMasked(t *testing.T) {
+	ro := &rolloutRun{logs: &shipper{masker: newMasker([]string{"hunter2-secret"})}}
+	ro.status.Message = "crashed: password hunter2-secret refused"
+	ro.status.Decisions = []shipgate.AnalysisDecision{{Summary: "x hunter2-secret", Evidence: map[string]any{
+		"last_message": "GET http://m/ answered HTTP 500: token=hunter2-secret",
+		"nested":       map[string]any{"list": []any{"a hunter2-secret"}},
+	}}}
+	s := ro.snapshot()
+	if got := fmt.Sprint(s.Message, s.Decisions); strings.Contains(got, "hunter2") {
+		t.Fatalf("reported unmasked: %s", got)
+	}
 }

@@ -210,7 +210,9 @@ func (s *Services) stop(id string) {
 	defer cancel()
 	if err := s.Sup.Stop(ctx, id); err != nil {
 		s.log.Warn("stopping an instance", "instance", id, "err", err)
-		return
+		if _, still := s.Sup.Get(id); still {
+			return // still supervised: keep its counters and files
+		}
 	}
 	s.Router.Forget(id)
 	// Its unpacked artifact goes too, unless another instance runs from it.

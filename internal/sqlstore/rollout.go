@@ -286,11 +286,17 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has no rollout", releaseID)
 	}
 	var promoted []Rollout
+	var already []string
 	for _, ro := range current {
 		if ro.Status.Phase != shipgate.RolloutPaused || state[ro.Job] != shipgate.JobRunning {
 			continue
 		}
 		step, pause := ro.Status.Step, ro.Status.Pause
+		if pause < 1 {
+			// An agent that does not number its pauses reads promoted_through
+			// differently: promoting it could release the wrong pause.
+			return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d: the agent running job %s does not number its pauses; upgrade it to promote this rollout", releaseID, ro.Job)
+		}
 		if ro.PromotedThrough < pause {
 			if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, pause, ro.JobID, ro.Attempt); err != nil {
 				return nil, fmt.Errorf("promote rollout of job %s: %w", ro.Job, err)
@@ -301,8 +307,15 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 			})); err != nil {
 				return nil, err
 			}
+			promoted = append(promoted, ro)
+		} else {
+			already = append(already, fmt.Sprintf("pause %d of job %s", pause, ro.Job))
 		}
-		promoted = append(promoted, ro)
+	}
+	if len(promoted) == 0 && len(already) > 0 {
+		// A second promote before the agent reported its next pause would
+		// otherwise look like a promotion of that next pause.
+		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d: %s was already promoted and the agent has not reported since; promote again once `release show` says it waits", releaseID, strings.Join(already, ", "))
 	}
 	if len(promoted) == 0 {
 		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has no paused rollout: %s", releaseID, describeRollouts(current, state))

@@ -187,8 +187,9 @@ func testRolloutPromote(t *testing.T, engine string) {
 	if got := storedRollout(t, db, a); got.PromotedThrough != 3 { // pause number 3, at step index 2
 		t.Fatalf("promoted_through = %d", got.PromotedThrough)
 	}
-	// Promoting the same paused step again is harmless and records nothing.
-	if err := promote("again"); err != nil {
+	// Promoting the same pause again changes and records nothing, and says
+	// so: it must not pass for a promotion of the agent's next pause.
+	if err := promote("again"); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "pause 3 of job deploy was already promoted") {
 		t.Fatalf("second promote: %v", err)
 	}
 	if got := strings.TrimPrefix(actionsOf(db, id), before); got != " carol:rollout.promoted" {

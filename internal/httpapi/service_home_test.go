@@ -1,0 +1,84 @@
+package httpapi_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+)
+
+const homeService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: web}
+spec:
+  environments: [{name: staging}]
+  pipeline:
+    jobs:
+      - name: rollout
+        runs_on: {role: web}
+        service:
+          exec: ["./app"]
+          listen: 127.0.0.1:18080
+`
+
+func homeRelease(t *testing.T, f *fixture, v string) int64 {
+	art := filepath.Join(t.TempDir(), "a.tar")
+	os.WriteFile(art, []byte("artifact"+v), 0o644)
+	r, err := f.client("carol").CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: v, Artifact: art})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// A service job waits for the agent that runs its service while that agent
+// is online and still has the labels runs_on asks for; relabelling it (the
+// service moves) lets another matching agent take the job.
+func TestServiceJobWaitsForItsAgent(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			f := newFixtureOn(t, engine)
+			admin := f.client("admin")
+			if _, err := admin.Apply(ctx, "svc.yaml", []byte(homeService)); err != nil {
+				t.Fatal(err)
+			}
+			tok, _ := admin.CreateAgentToken(ctx, "hosts")
+			w1, err := register(t, f, tok.Secret, "web-1", map[string]string{"role": "web"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a1 := client.NewAgent(f.srv.URL, w1.Secret)
+			homeRelease(t, f, "1")
+			asg, ok, err := a1.Claim(ctx, shipgate.ClaimRequest{ClaimID: "c1", Wait: time.Second})
+			if err != nil || !ok {
+				t.Fatalf("web-1 first claim: %v %v", ok, err)
+			}
+			zero := 0
+			if err := a1.Finish(ctx, "", asg.Key, shipgate.JobOutcome{Succeeded: true, ExitCode: &zero}); err != nil {
+				t.Fatal(err)
+			}
+			// While web-1 runs the service, web-2 does not get its next rollout.
+			w2, err := register(t, f, tok.Secret, "web-2", map[string]string{"role": "web"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a2 := client.NewAgent(f.srv.URL, w2.Secret)
+			id := homeRelease(t, f, "2")
+			if _, ok, err := a2.Claim(ctx, shipgate.ClaimRequest{ClaimID: "c2", Wait: time.Second}); ok || err != nil {
+				t.Fatalf("web-2 took the rollout of a service web-1 runs: %v %v", ok, err)
+			}
+			// The operator moves the service: web-1 is relabelled.
+			if _, err = register(t, f, tok.Secret, "web-1", map[string]string{"role": "retired"}); err != nil {
+				t.Fatal(err)
+			}
+			a, ok, err := a2.Claim(ctx, shipgate.ClaimRequest{ClaimID: "c3", Wait: 2 * time.Second})
+			if err != nil || !ok || a.Key.ReleaseID != id {
+				v, _ := f.client("viewer").Release(ctx, id)
+				t.Fatalf("after web-1 was relabelled, web-2's claim: %v %v; job %s %q", ok, err, v.Jobs[0].State, v.Jobs[0].Reason)
+			}
+		})
+	}
+}
