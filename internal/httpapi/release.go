@@ -185,6 +185,20 @@ func (h *Handler) explainQueued(ctx context.Context, tx *sqlstore.Tx, v *client.
 		}
 		if !ok {
 			j.Reason += "; no online agent has these labels"
+			continue
+		}
+		if spec.Service != nil {
+			// The dispatcher keeps a service job for the agent that runs
+			// the service; say which, so a wait is not a mystery.
+			home, err := tx.ServiceHome(ctx, v.Service, v.Environment, j.Name, j.ID)
+			if err != nil {
+				return err
+			}
+			for _, a := range agents {
+				if a.Name == home && a.StateAt(now, h.lostAfter()) == shipgate.AgentOnline && a.Info().Matches(spec.RunsOn) {
+					j.Reason += fmt.Sprintf("; waits for agent %s, which runs this service", home)
+				}
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,9 @@ func TestServiceJobWaitsForItsAgent(t *testing.T) {
 			id := homeRelease(t, f, "2")
 			if _, ok, err := a2.Claim(ctx, shipgate.ClaimRequest{ClaimID: "c2", Wait: time.Second}); ok || err != nil {
 				t.Fatalf("web-2 took the rollout of a service web-1 runs: %v %v", ok, err)
+			}
+			if v, err := f.client("viewer").Release(ctx, id); err != nil || !strings.Contains(v.Jobs[0].Reason, "waits for agent web-1, which runs this service") {
+				t.Fatalf("the queued job does not say what it waits for: %+v %v", v.Jobs, err)
 			}
 			// The operator moves the service: web-1 is relabelled.
 			if _, err = register(t, f, tok.Secret, "web-1", map[string]string{"role": "retired"}); err != nil {
