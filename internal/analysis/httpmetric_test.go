@@ -72,8 +72,14 @@ func TestHTTPMetric(t *testing.T) {
 		{"/slow", "a", nil, "no answer within 50ms"},
 	}
 	for _, tt := range tests {
+		// Only /slow is about the timeout; the others get a generous one,
+		// so a loaded machine (1 MiB under -race) does not time them out.
+		timeout := 10 * time.Second
+		if tt.path == "/slow" {
+			timeout = 50 * time.Millisecond
+		}
 		p, err := NewProvider(shipgate.MetricProvider{HTTP: &shipgate.HTTPMetric{
-			URL: srv.URL + tt.path, JSONPath: tt.jsonPath, Timeout: shipgate.Duration(50 * time.Millisecond),
+			URL: srv.URL + tt.path, JSONPath: tt.jsonPath, Timeout: shipgate.Duration(timeout),
 			Headers: map[string]string{"Authorization": "Bearer s3cret"},
 		}}, nil, srv.Client())
 		if err != nil {
