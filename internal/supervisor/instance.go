@@ -17,12 +17,13 @@ type instance struct {
 
 	// ctx ends when the instance is stopped or the supervisor closed;
 	// stopping tells which.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	stopping bool
-	kill     chan struct{} // closed when a Stop's ctx ends: SIGKILL now
-	killOnce sync.Once
-	done     chan struct{} // closed when the monitor goroutine returns
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stopping  bool
+	forgotten bool          // stopped for good: left out of the state file
+	kill      chan struct{} // closed when a Stop's ctx ends: SIGKILL now
+	killOnce  sync.Once
+	done      chan struct{} // closed when the monitor goroutine returns
 
 	// changed is closed and replaced on every change, to wake WaitHealthy.
 	changed chan struct{}
@@ -313,13 +314,18 @@ wait:
 
 // forget removes a stopped instance and records that.
 func (s *Supervisor) forget(in *instance) {
+	// The state file first, then the map: once Get says an instance is
+	// gone, the next start of the agent will not bring it back.
+	s.mu.Lock()
+	in.forgotten = true
+	s.mu.Unlock()
+	if err := s.persist(); err != nil {
+		s.log.Error("supervisor: writing state", "err", err)
+	}
 	s.mu.Lock()
 	in.info.State = StateStopped
 	in.info.PID = 0
 	delete(s.instances, in.info.ID)
 	in.notify()
 	s.mu.Unlock()
-	if err := s.persist(); err != nil {
-		s.log.Error("supervisor: writing state", "err", err)
-	}
 }

@@ -84,6 +84,9 @@ func (s *Supervisor) persist() error {
 	st := stateDoc{Version: stateVersion, BootID: s.bootID, Instances: []record{}}
 	s.mu.Lock()
 	for _, in := range s.instances {
+		if in.forgotten {
+			continue
+		}
 		st.Instances = append(st.Instances, record{
 			ID: in.info.ID, Spec: in.info.Spec, Port: in.info.Port,
 			PID: in.info.PID, StartTicks: in.startTicks,
