@@ -312,7 +312,7 @@ func validHeaderName(s string) bool {
 func closest(s string, known []string) string {
 	best, bestD := "", 4
 	for _, k := range known {
-		if d := editDistance(s, k); d < bestD {
+		if d := EditDistance(s, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -331,7 +331,9 @@ func closest(s string, known []string) string {
 	return ""
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b: how the
+// parsers tell a typo ("timout") from a word they do not know.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

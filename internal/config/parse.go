@@ -117,7 +117,7 @@ func suggest(key string, fields map[string]fieldFunc) string {
 	known := make([]string, 0, len(fields))
 	for k := range fields {
 		known = append(known, k)
-		if d := editDistance(key, k); d < bestD {
+		if d := shipgate.EditDistance(key, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -126,26 +126,6 @@ func suggest(key string, fields map[string]fieldFunc) string {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return " (known keys: " + strings.Join(known, ", ") + ")"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func (p *parser) sequence(n *yaml.Node, path, what string, each func(i int, n *yaml.Node, path string)) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/durable"
 )
 
 // journal records, on the runner's disk, which attempts it started and how
@@ -38,40 +39,7 @@ func (j journal) write(e entry) error {
 	if err != nil {
 		return err
 	}
-	return writeFileDurably(j.path(e.Key), b)
-}
-
-// writeFileDurably replaces path with b so that a crash leaves either the
-// old content or the new: a temp file in the same directory, fsync,
-// rename, and an fsync of the directory, without which the rename itself
-// may not survive.
-func writeFileDurably(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(j.path(e.Key), b)
 }
 
 // read returns the entry of k; ok is false when the attempt was never

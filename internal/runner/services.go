@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/shipgate/shipgate/internal/router"
 	"github.com/shipgate/shipgate/internal/supervisor"
 )
@@ -121,7 +122,7 @@ func (s *Services) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileDurably(s.statePath(), b)
+	return durable.WriteFile(s.statePath(), b)
 }
 
 // backend is the router's view of an instance; nil for none.

@@ -1,0 +1,41 @@
+// Package durable writes files that must survive a crash whole: the
+// runner's attempt journal and service state, the supervisor's state.
+package durable
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// WriteFile replaces path with b so that a crash leaves either the old
+// content or the new: a temp file (mode 0600) in the same directory,
+// fsync, rename, and an fsync of the directory, without which the rename
+// itself may not survive.
+func WriteFile(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
