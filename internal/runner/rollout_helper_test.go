@@ -33,7 +33,7 @@ const (
 	helperEnv         = "SHIPGATE_ROLLOUT_HELPER"
 	helperErrorsEnv   = "HELPER_ERROR_RATE"    // share of "/" answered 500, e.g. 0.5
 	helperHealthEnv   = "HELPER_HEALTH_STATUS" // status of /healthz; 200 by default
-	helperStartDelay  = "HELPER_START_DELAY"   // wait this long before listening
+	helperStartGate   = "HELPER_START_GATE"    // listen only once this file exists
 	helperVersionFlag = "-version"
 )
 
@@ -59,8 +59,13 @@ func helperServe(args []string) {
 	if s := os.Getenv(helperHealthEnv); s != "" {
 		health, _ = strconv.Atoi(s)
 	}
-	if d, err := time.ParseDuration(os.Getenv(helperStartDelay)); err == nil {
-		time.Sleep(d) // the service is slow to start: that is the behaviour under test
+	if gate := os.Getenv(helperStartGate); gate != "" {
+		// The service is slow to start until the test says otherwise.
+		tick := time.NewTicker(20 * time.Millisecond)
+		for _, err := os.Stat(gate); err != nil; _, err = os.Stat(gate) {
+			<-tick.C
+		}
+		tick.Stop()
 	}
 	parent := os.Getppid()
 	go func() {

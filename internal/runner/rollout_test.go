@@ -517,16 +517,18 @@ func TestSlowStartingCanaryIsReportedWhileStarting(t *testing.T) {
 	// race with the rollout taking the new instance in (run with -race).
 	g := newRig(t)
 	g.deploy("1.0", nil)
-	a := g.release("2.0", g.job(canary(setWeight(10)), map[string]string{helperStartDelay: "1500ms"}))
-	if out := g.execute(a); !out.Succeeded {
+	gate := filepath.Join(t.TempDir(), "start")
+	a := g.release("2.0", g.job(canary(setWeight(10)), map[string]string{helperStartGate: gate}))
+	done := g.start(g.ctx, a)
+	// Reports go on while 2.0 is not serving yet; only then may it start.
+	g.waitStatus(a.Key, "a report while 2.0 starts", func(s shipgate.RolloutStatus) bool {
+		return s.Phase == shipgate.RolloutStarting && s.Seq >= 2
+	})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := g.wait(done); !out.Succeeded {
 		t.Fatalf("outcome %+v", out)
-	}
-	var starting bool
-	for _, s := range g.coord.statusesOf(a.Key) {
-		starting = starting || s.Phase == shipgate.RolloutStarting
-	}
-	if !starting {
-		t.Fatal("no status reported while 2.0 started")
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The test binary doubles as the supervised service: with SUPERVISOR_HELPER
@@ -26,7 +25,7 @@ func TestMain(m *testing.M) {
 		helperServe(os.Args[1:])
 	case "sleep":
 		for {
-			time.Sleep(time.Hour)
+			syscall.Pause() // until a signal ends the process
 		}
 	case "detach":
 		helperDetach(os.Args[1:])
