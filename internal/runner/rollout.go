@@ -120,9 +120,6 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	if ro.stable != nil {
 		if in, _ := svc.Sup.Get(st.Stable); in.Spec.Digest == a.Artifact.SHA256 && in.Spec.Version == a.Version {
 			svc.Router.Set(key, router.Table{Stable: ro.stable})
-			if err := svc.put(st); err != nil {
-				return ro.fail("saving service state: %v", err)
-			}
 			logs.flushLine("system", fmt.Sprintf("%s is already the stable version on %s; it takes all traffic", a.Version, svc.Router.Addr(key)))
 			ro.set(func(s *shipgate.RolloutStatus) {
 				s.Phase, s.Weight, s.Message = shipgate.RolloutPromoted, 100, "already the stable version"
@@ -255,12 +252,10 @@ func safeName(s string) string {
 	return strings.ReplaceAll(s, "..", "__")
 }
 
-func asStop(err error, target **stopError) bool { return errors.As(err, target) }
-
 // isStop reports whether ctx ended because the server stopped the attempt.
 func isStop(ctx context.Context) bool {
 	var se *stopError
-	return ctx.Err() != nil && asStop(context.Cause(ctx), &se)
+	return ctx.Err() != nil && errors.As(context.Cause(ctx), &se)
 }
 
 func stopReason(ctx context.Context) string {
@@ -280,12 +275,7 @@ func (ro *rolloutRun) abort(ctx context.Context, step int, reason string, d *shi
 	ro.flush()
 	ro.logs.flushLine("system", fmt.Sprintf("aborted: %s — all traffic is back on stable %s; stopping %s", reason, ro.stable.Version, ro.canary.Version))
 	ro.svc.stop(ro.canary.ID)
-	out := shipgate.JobOutcome{Reason: fmt.Sprintf("rollout of %s aborted at step %d: %s", ro.canary.Version, step+1, reason)}
-	var se *stopError
-	if c := context.Cause(ctx); ctx.Err() != nil && asStop(c, &se) {
-		out.Cancelled = true
-	}
-	return out
+	return shipgate.JobOutcome{Reason: fmt.Sprintf("rollout of %s aborted at step %d: %s", ro.canary.Version, step+1, reason), Cancelled: isStop(ctx)}
 }
 
 // promote makes the new version stable with all traffic; the old one is

@@ -24,6 +24,11 @@ func (ro *rolloutRun) set(f func(s *shipgate.RolloutStatus)) {
 
 // record adds an analysis decision to the status.
 func (ro *rolloutRun) record(d shipgate.AnalysisDecision) {
+	// Masked once, here: summaries and evidence may quote a provider's
+	// answer or a service's log, and they reach the audit log.
+	m := ro.logs.masker
+	d.Summary = m.mask(d.Summary)
+	d.Evidence = maskValue(m, d.Evidence).(map[string]any)
 	ro.set(func(s *shipgate.RolloutStatus) {
 		s.Decisions = append(s.Decisions, d)
 		if n := len(s.Decisions); n > maxDecisions {
@@ -75,11 +80,7 @@ func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
 	// Messages may quote a service's log, which may print a secret input.
 	m := ro.logs.masker
 	s.Message, s.Paused = m.mask(s.Message), m.mask(s.Paused)
-	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...)
-	for i := range s.Decisions {
-		s.Decisions[i].Summary = m.mask(s.Decisions[i].Summary)
-		s.Decisions[i].Evidence = maskValue(m, s.Decisions[i].Evidence).(map[string]any)
-	}
+	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...) // masked by record
 	if s.Traffic = ro.final; s.Traffic == nil {
 		s.Traffic = ro.trafficNow()
 		if s.Phase == shipgate.RolloutPromoted || s.Phase == shipgate.RolloutAborted {

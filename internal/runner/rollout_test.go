@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1040,12 +1041,38 @@ func TestBackgroundFailureDuringARedoneStepAnalysis(t *testing.T) {
 func TestReportedEvidenceIsMasked(t *testing.T) {
 	ro := &rolloutRun{logs: &shipper{masker: newMasker([]string{"hunter2-secret"})}}
 	ro.status.Message = "crashed: password hunter2-secret refused"
-	ro.status.Decisions = []shipgate.AnalysisDecision{{Summary: "x hunter2-secret", Evidence: map[string]any{
+	ro.record(shipgate.AnalysisDecision{Summary: "x hunter2-secret", Evidence: map[string]any{
 		"last_message": "GET http://m/ answered HTTP 500: token=hunter2-secret",
 		"nested":       map[string]any{"list": []any{"a hunter2-secret"}},
-	}}}
+	}})
 	s := ro.snapshot()
 	if got := fmt.Sprint(s.Message, s.Decisions); strings.Contains(got, "hunter2") {
 		t.Fatalf("reported unmasked: %s", got)
 	}
+}
+
+// A services.json that does not parse stops the agent's start with the
+// file's name, touches no process, and leaves the directory to a fixed
+// next start (the supervisor's lock is released).
+func TestOpenServicesRefusesACorruptState(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	s, err := OpenServices(dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	p := filepath.Join(dir, "services.json")
+	if err := os.WriteFile(p, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenServices(dir, log); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("OpenServices on a corrupt state: %v", err)
+	}
+	os.WriteFile(p, []byte("[]"), 0o600)
+	s, err = OpenServices(dir, log)
+	if err != nil {
+		t.Fatalf("after repairing the file: %v", err)
+	}
+	s.Close()
 }

@@ -102,9 +102,7 @@ func OpenServices(dir string, log *slog.Logger) (*Services, error) {
 	for _, in := range sup.List() {
 		if !keep[in.ID] {
 			log.Warn("stopping an instance no rollout holds any more (interrupted by a restart)", "instance", in.ID, "version", in.Spec.Version)
-			ctx, cancel := context.WithTimeout(context.Background(), in.Spec.StopGrace+5*time.Second)
-			sup.Stop(ctx, in.ID)
-			cancel()
+			s.stop(in.ID)
 		}
 	}
 	return s, s.save()

@@ -12,8 +12,8 @@ import (
 )
 
 // trafficHistory is how many one-second samples of a rollout's counters
-// are kept: builtin metrics and stable's latency profile look back at most
-// this far.
+// are kept at least (up to twice as many between trims): builtin metrics
+// and stable's latency profile look back at most this far.
 const trafficHistory = 15 * 60
 
 // stableP90Window is how far back stable's p90 latency is taken from when
@@ -64,7 +64,9 @@ func (t *traffic) take() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.samples = append(t.samples, s)
-	if len(t.samples) > trafficHistory {
+	if len(t.samples) > 2*trafficHistory {
+		// Trim in one go every trafficHistory seconds, not a copy of the
+		// whole history (~1.7 KB a sample) every second.
 		t.samples = append(t.samples[:0], t.samples[len(t.samples)-trafficHistory:]...)
 	}
 	for ch := range t.subs {
