@@ -13,10 +13,14 @@ type PathStep struct {
 	IsKey bool
 }
 
-// ParseJSONPath parses the small path language health checks use:
-// dot-separated keys with [n] indexes, optionally starting with "$." —
-// "status", "$.checks[0].state".
+// ParseJSONPath parses the small path language health checks and HTTP
+// metrics use: dot-separated keys with [n] indexes, optionally starting
+// with "$." — "status", "$.checks[0].state"; "$" alone is the whole
+// document (no steps).
 func ParseJSONPath(p string) ([]PathStep, error) {
+	if strings.TrimSpace(p) == "$" {
+		return nil, nil
+	}
 	p = strings.TrimPrefix(strings.TrimPrefix(p, "$"), ".")
 	if p == "" {
 		return nil, fmt.Errorf("json_path is empty")

@@ -175,6 +175,22 @@ type PrometheusMetric struct {
 	Timeout Duration `json:"timeout,omitempty"`
 }
 
+// MaxPrometheusPoints is how many points per series Prometheus returns
+// from one range query at most (messages spell it "11,000").
+const MaxPrometheusPoints = 11000
+
+// EffectiveStep is the resolution of a range query: Step, or about 60
+// points over Range, at least a second apart; 0 for an instant query.
+func (m *PrometheusMetric) EffectiveStep() time.Duration {
+	switch {
+	case m.Range <= 0:
+		return 0
+	case m.Step > 0:
+		return m.Step.Std()
+	}
+	return max(time.Second, (m.Range.Std() / 60).Truncate(time.Second))
+}
+
 // HTTPMetric GETs a JSON document and takes the number at JSONPath
 // ("data.error_rate", "items[0].value", optionally "$."-prefixed).
 type HTTPMetric struct {

@@ -225,6 +225,8 @@ func (v *validator) provider(p string, mp *MetricProvider) {
 		}
 		if q.Step != 0 && q.Range == 0 {
 			v.add(p+".prometheus.step", "step is only used with range (a range query)")
+		} else if s := q.EffectiveStep(); s > 0 && q.Range.Std()/s > MaxPrometheusPoints {
+			v.add(p+".prometheus.range", "range %s at step %s is more than the 11,000 points Prometheus returns per series; give a larger step", q.Range.Std(), s)
 		}
 	}
 	if h := mp.HTTP; h != nil {

@@ -382,10 +382,10 @@ func (m *Main) benchRouterProxyCommand() *cobra.Command {
 				rp = httputil.NewSingleHostReverseProxy(target)
 			case "reverseproxy-tuned":
 				rp = httputil.NewSingleHostReverseProxy(target)
-				rp.Transport = benchTunedTransport()
+				rp.Transport = router.NewTransport()
 			case "reverseproxy-pool":
 				rp = httputil.NewSingleHostReverseProxy(target)
-				rp.Transport, rp.BufferPool = benchTunedTransport(), &benchBufferPool{}
+				rp.Transport, rp.BufferPool = router.NewTransport(), &benchBufferPool{}
 			default:
 				return fmt.Errorf("unknown --kind %q (shipgate, reverseproxy, reverseproxy-tuned, reverseproxy-pool)", kind)
 			}
@@ -422,22 +422,6 @@ func (m *Main) serveBenchChild(ctx context.Context, addr string, closeFn func() 
 	case <-ctx.Done():
 	}
 	return closeFn()
-}
-
-// benchTunedTransport copies the router's transport (newTransport in
-// internal/router/proxy.go), so that reverseproxy-tuned differs from the
-// router only in the code around it.
-func benchTunedTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-	}
 }
 
 // benchBufferPool reuses ReverseProxy's 32 KiB copy buffers.

@@ -37,10 +37,8 @@ func newHTTPMetric(m shipgate.HTTPMetric, client *http.Client) (*httpMetric, err
 		return nil, fmt.Errorf("http metric url %q must be an http:// or https:// URL", m.URL)
 	}
 	p := &httpMetric{url: m.URL, shown: u.Redacted(), path: m.JSONPath, headers: m.Headers, timeout: timeoutOr(m.Timeout), client: client}
-	if strings.TrimSpace(m.JSONPath) != "$" {
-		if p.steps, err = shipgate.ParseJSONPath(m.JSONPath); err != nil {
-			return nil, fmt.Errorf("http metric: %w", err)
-		}
+	if p.steps, err = shipgate.ParseJSONPath(m.JSONPath); err != nil {
+		return nil, fmt.Errorf("http metric: %w", err)
 	}
 	for k := range m.Headers {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {

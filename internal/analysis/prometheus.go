@@ -50,13 +50,9 @@ func newPrometheus(m shipgate.PrometheusMetric, client *http.Client) (*prometheu
 	}
 	p := &prometheus{
 		base: strings.TrimSuffix(m.Address, "/"), shown: u.Redacted(), query: m.Query,
-		rng: m.Range.Std(), step: m.Step.Std(), timeout: timeoutOr(m.Timeout), client: client, now: time.Now,
+		rng: m.Range.Std(), step: m.EffectiveStep(), timeout: timeoutOr(m.Timeout), client: client, now: time.Now,
 	}
-	if p.rng > 0 && p.step == 0 {
-		// About 60 points, at least a second apart.
-		p.step = max(time.Second, (p.rng / 60).Truncate(time.Second))
-	}
-	if p.rng > 0 && p.rng/p.step > 11000 {
+	if p.rng > 0 && p.rng/p.step > shipgate.MaxPrometheusPoints {
 		return nil, fmt.Errorf("prometheus range %s at step %s exceeds Prometheus's 11,000 points per series", p.rng, p.step)
 	}
 	return p, nil

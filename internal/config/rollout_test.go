@@ -371,6 +371,8 @@ func TestParseRolloutErrors(t *testing.T) {
 			`svc.yaml:33: a prometheus metric needs a query`},
 		{"step without range", "range: 5m, ", "",
 			`svc.yaml:33: step is only used with range (a range query)`},
+		{"too many points", "range: 5m, step: 30s", "range: 720h, step: 1s",
+			`svc.yaml:33: range 720h0m0s at step 1s is more than the 11,000 points Prometheus returns per series; give a larger step`},
 		{"http url", `url: "http://127.0.0.1:9000/stats"`, `url: "ftp://127.0.0.1/stats"`,
 			`svc.yaml:46: url "ftp://127.0.0.1/stats" is not an http:// or https:// URL with a host`},
 		{"http json_path", `json_path: "data.error_rate", `, "",
@@ -410,5 +412,32 @@ func TestParseRolloutErrors(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// "$" is the whole document for an http metric: a JSON number (or array
+// of numbers) answered as such.
+func TestParseRolloutWholeDocumentJSONPath(t *testing.T) {
+	src := strings.Replace(validRollout, `json_path: "data.error_rate"`, `json_path: "$"`, 1)
+	spec, err := config.ParseService("svc.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, j := range spec.Pipeline.Jobs {
+		if j.Strategy == nil || j.Strategy.Canary == nil {
+			continue
+		}
+		for _, st := range j.Strategy.Canary.Steps {
+			if st.Analysis == nil {
+				continue
+			}
+			for _, m := range st.Analysis.Metrics {
+				found = found || m.Provider.HTTP != nil && m.Provider.HTTP.JSONPath == "$"
+			}
+		}
+	}
+	if !found {
+		t.Fatal(`the http metric's json_path "$" did not survive parsing`)
 	}
 }

@@ -128,7 +128,7 @@ func BenchmarkReverseProxy(b *testing.B) {
 				backend := backendFor(b, size)
 				u, _ := url.Parse(backend.URL)
 				rp := httputil.NewSingleHostReverseProxy(u)
-				tr := newTransport()
+				tr := NewTransport()
 				b.Cleanup(tr.CloseIdleConnections)
 				rp.Transport = tr
 				if pooled {

@@ -157,6 +157,21 @@ type meter struct {
 	errors   atomic.Uint64
 	latency  atomic.Int64
 	buckets  [NumBuckets]atomic.Uint64
+	// pinned counts requests pinned to the backend by header or cookie,
+	// apart from everything else: they are not a random share of traffic,
+	// so the judges, which compare shares, must not see them.
+	pinned atomic.Uint64
+	// warned is when the router last logged a failure of this backend
+	// (unix nanoseconds): a dead backend under load must not write a log
+	// line per request.
+	warned atomic.Int64
+}
+
+// warnNow reports whether a failure of the backend may be logged now: at
+// most once a second.
+func (m *meter) warnNow(now time.Time) bool {
+	last := m.warned.Load()
+	return now.UnixNano()-last >= int64(time.Second) && m.warned.CompareAndSwap(last, now.UnixNano())
 }
 
 // record accounts one request: three or four atomic adds.

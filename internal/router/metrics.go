@@ -75,7 +75,7 @@ func (r *Router) writeMetrics(b *bytes.Buffer) {
 				labels: `service="` + escapeLabel(name) + `",version="` + escapeLabel(t.backend.Version) + `",role="` + t.role + `"`,
 				key:    key,
 				c:      t.meter.snapshot(),
-				pinned: t.pinned.snapshot().Requests,
+				pinned: t.meter.pinned.Load(),
 			})
 		}
 	}

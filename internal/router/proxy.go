@@ -18,9 +18,11 @@ const (
 	versionCookie = "shipgate-version"
 )
 
-// newTransport is the one Transport the router proxies through, tuned for
-// many concurrent requests to a few local instances.
-func newTransport() *http.Transport {
+// NewTransport returns the Transport the router proxies through, tuned
+// for many concurrent requests to a few local instances; the router
+// benchmark gives httputil.ReverseProxy the same one to compare like
+// with like.
+func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: nil, // instances are local; HTTP_PROXY must not reroute them
 		DialContext: (&net.Dialer{
@@ -64,11 +66,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "shipgate router: no backend for this service", http.StatusServiceUnavailable)
 		return
 	}
-	m := t.meter
-	if pinned {
-		m = t.pinned
-	}
-	h.r.proxy(w, req, t, m, start)
+	h.r.proxy(w, req, t, pinned, start)
 }
 
 // pick routes a request: a pin by header, then by cookie, then the weighted
@@ -156,7 +154,14 @@ var (
 // proxy forwards req to t and streams the answer back. Latency runs from
 // start to the end of the body copy, so a response that streams slowly
 // counts as slow.
-func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, m *meter, start time.Time) {
+func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, pinned bool, start time.Time) {
+	account := func(failed bool) {
+		if pinned {
+			t.meter.pinned.Add(1)
+		} else {
+			t.meter.record(time.Since(start), failed)
+		}
+	}
 	o := &outbound{req: *in, url: *in.URL}
 	o.url.Scheme = "http"
 	o.url.Host = t.backend.Addr
@@ -173,8 +178,8 @@ func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, m *me
 	resp, err := r.transport.RoundTrip(&o.req)
 	if err != nil {
 		gone := in.Context().Err() != nil
-		m.record(time.Since(start), !gone)
-		if !gone {
+		account(!gone)
+		if !gone && t.meter.warnNow(time.Now()) {
 			r.logger.Warn("router: backend unreachable", "backend", t.backend.ID, "version", t.backend.Version, "addr", t.backend.Addr, "error", err)
 		}
 		w.Header()[versionHeader] = t.version
@@ -220,9 +225,9 @@ func (r *Router) proxy(w http.ResponseWriter, in *http.Request, t *target, m *me
 		}
 	}
 	failed := resp.StatusCode >= 500 || (readErr != nil && in.Context().Err() == nil)
-	m.record(time.Since(start), failed)
+	account(failed)
 	if readErr != nil {
-		if in.Context().Err() == nil {
+		if in.Context().Err() == nil && t.meter.warnNow(time.Now()) {
 			r.logger.Warn("router: backend response cut", "backend", t.backend.ID, "version", t.backend.Version, "error", readErr)
 		}
 		// Abort the client connection so a cut body cannot pass for a

@@ -93,10 +93,6 @@ type target struct {
 	backend Backend
 	role    string
 	meter   *meter
-	// pinned counts the requests pinned to this backend by header or
-	// cookie apart: they are not a random share of traffic, so the
-	// judges, which compare shares, must not see them.
-	pinned  *meter
 	version []string // the X-Shipgate-Version response header value, shared read-only
 }
 
@@ -109,7 +105,7 @@ func New(logger *slog.Logger) *Router {
 	}
 	return &Router{
 		logger:    logger,
-		transport: newTransport(),
+		transport: NewTransport(),
 		services:  make(map[string]*service),
 		meters:    make(map[string]*meter),
 	}
@@ -278,12 +274,7 @@ func (r *Router) target(b *Backend, role string) *target {
 		m = new(meter)
 		r.meters[b.ID] = m
 	}
-	pm := r.meters[b.ID+pinnedSuffix]
-	if pm == nil {
-		pm = new(meter)
-		r.meters[b.ID+pinnedSuffix] = pm
-	}
-	return &target{backend: *b, role: role, meter: m, pinned: pm, version: []string{b.Version}}
+	return &target{backend: *b, role: role, meter: m, version: []string{b.Version}}
 }
 
 func cloneBackend(b *Backend) *Backend {
@@ -366,23 +357,6 @@ func (r *Router) Counters(backendID string) Counters {
 	return m.snapshot()
 }
 
-// pinnedSuffix keys a backend's meter of pinned requests.
-const pinnedSuffix = "\x00pinned"
-
-// PinnedCounters returns what the router counted for requests pinned to a
-// backend (by the X-Shipgate-Version header or the shipgate-version
-// cookie). Counters leaves them out: a person trying the canary at weight 0
-// is not evidence about the canary's share of traffic.
-func (r *Router) PinnedCounters(backendID string) Counters {
-	r.mu.Lock()
-	m := r.meters[backendID+pinnedSuffix]
-	r.mu.Unlock()
-	if m == nil {
-		return Counters{}
-	}
-	return m.snapshot()
-}
-
 // Forget drops the counters of a stopped backend so they do not pile up
 // over many rollouts. A backend still in a table starts counting again from
 // zero.
@@ -393,7 +367,6 @@ func (r *Router) Forget(backendID string) {
 		return
 	}
 	delete(r.meters, backendID)
-	delete(r.meters, backendID+pinnedSuffix)
 	for _, svc := range r.services {
 		s := svc.table.Load()
 		for _, t := range []*target{s.stable, s.canary, s.preview} {

@@ -136,6 +136,11 @@ func TestPins(t *testing.T) {
 			t.Fatalf("stable pin at weight 100 served %q", v)
 		}
 	}
+	// Every request the canary served above was pinned: none of them is
+	// in the counters the judges compare.
+	if c := r.Counters("c1"); c.Requests != 0 {
+		t.Errorf("%d pinned requests counted for the canary", c.Requests)
+	}
 }
 
 func TestWeightChangeAppliesToNextRequest(t *testing.T) {
