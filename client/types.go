@@ -229,8 +229,8 @@ type RolloutRequest struct {
 type Rollout struct {
 	Job     string `json:"job"`
 	Attempt int    `json:"attempt"`
-	// PromotedThrough is the highest paused step a person promoted past
-	// with `shipgate promote`; -1 when none.
+	// PromotedThrough is the highest pause number (Status.Pause) a person
+	// promoted with `shipgate promote`; -1 when none.
 	PromotedThrough int                    `json:"promoted_through"`
 	Status          shipgate.RolloutStatus `json:"status"`
 	// UpdatedAt is when the server received the status.

@@ -120,9 +120,11 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer closeServices(services, cfg.StopServicesOnExit, logger)
-	if err := serveMetrics(cfg.MetricsListen, services, logger); err != nil {
+	stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
+	if err != nil {
 		return err
 	}
+	defer stopMetrics()
 
 	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
 	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -169,22 +171,27 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	return nil
 }
 
-// serveMetrics serves the router's metrics on addr, if one is given.
-func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) error {
+// serveMetrics serves the router's metrics on addr, if one is given, until
+// the returned stop is called.
+func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (stop func(), err error) {
 	if addr == "" {
-		return nil
+		return func() {}, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--metrics-listen: %w", err)
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", services.MetricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { logger.Warn("metrics listener ended", "err", srv.Serve(ln)) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("metrics listener ended", "err", err)
+		}
+	}()
 	logger.Info("serving router metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return nil
+	return func() { srv.Close() }, nil
 }
 
 // closeServices leaves the supervised services running for the next start

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shipgate/shipgate/internal/analysis"
 )
 
 // RouterBenchConfig is what `bench router` measures and how long.
@@ -414,11 +417,7 @@ func medianResult(rs []RouterBenchResult) RouterBenchResult {
 		for i, r := range rs {
 			v[i] = get(r)
 		}
-		slices.Sort(v)
-		if n := len(v); n%2 == 0 {
-			return (v[n/2-1] + v[n/2]) / 2
-		}
-		return v[len(v)/2]
+		return analysis.Quantile(v, 0.5)
 	}
 	medp := func(get func(RouterBenchResult) *float64) *float64 {
 		if get(rs[0]) == nil {
@@ -480,7 +479,7 @@ func routerChecks(ts []RouterBenchResult, rate int) []RouterBenchCheck {
 func printRouterBench(w io.Writer, rep *RouterBenchReport) error {
 	mc := rep.Machine
 	fmt.Fprintf(w, "Machine: %s, %s cores (%s), Linux %s, %s, %s\n", mc["cpu"], mc["cores"], mc["gomaxprocs"], mc["kernel"], mc["go"], mc["date"])
-	fmt.Fprintf(w, "Tools: %s; %s. Load average at start %s, at end %s.\n", mc["wrk"], cmp(mc["nginx"], "no nginx"), mc["loadavg_start"], mc["loadavg_end"])
+	fmt.Fprintf(w, "Tools: %s; %s. Load average at start %s, at end %s.\n", mc["wrk"], cmp.Or(mc["nginx"], "no nginx"), mc["loadavg_start"], mc["loadavg_end"])
 	s := rep.Settings
 	fmt.Fprintf(w, "Latency: open loop, %v req/s over %v keep-alive connections, %v after %v warm-up, from the scheduled send time. Throughput: %v. Median of %v rounds.\n\n",
 		s["rate"], s["conns"], s["duration"], s["warmup"], s["wrk"], s["rounds"])
@@ -510,13 +509,6 @@ func printRouterBench(w io.Writer, rep *RouterBenchReport) error {
 	}
 	_, err := fmt.Fprintln(w, "\nreq/s per core = requests served during the wrk run ÷ the proxy process's CPU seconds (utime+stime) in it; wrk, backend and proxy share the machine's cores.")
 	return err
-}
-
-func cmp(s, alt string) string {
-	if s == "" {
-		return alt
-	}
-	return s
 }
 
 func optf(v *float64, format string) string {

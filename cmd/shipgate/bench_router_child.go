@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,7 +93,7 @@ func (c *benchChild) logSummary() string {
 }
 
 func (c *benchChild) exited(err error) error {
-	return fmt.Errorf("%s did not start: %v; its log: %s", c.name, err, cmp(c.logTail(), "(empty)"))
+	return fmt.Errorf("%s did not start: %v; its log: %s", c.name, err, cmp.Or(c.logTail(), "(empty)"))
 }
 
 // startGoChild runs a hidden bench subcommand of this binary and waits for

@@ -27,7 +27,7 @@ func TestPrintRollout(t *testing.T) {
 		},
 	}}
 	var b bytes.Buffer
-	printRollout(&b, 12, ro)
+	printRollout(&b, 12, ro, true)
 	out := b.String()
 	for _, want := range []string{
 		"rollout of rollout (attempt 1): canary, paused, step 3 of 7\n",
@@ -44,8 +44,16 @@ func TestPrintRollout(t *testing.T) {
 	}
 	ro.PromotedThrough = 2
 	b.Reset()
-	printRollout(&b, 12, ro)
+	printRollout(&b, 12, ro, true)
 	if strings.Contains(b.String(), "run: shipgate promote") || !strings.Contains(b.String(), "promoted; the agent continues") {
 		t.Errorf("a promoted pause still asks for promote:\n%s", b.String())
+	}
+	// A pause whose attempt ended (the job failed or was cancelled while
+	// paused, or a retry superseded it) cannot be promoted any more.
+	ro.PromotedThrough = -1
+	b.Reset()
+	printRollout(&b, 12, ro, false)
+	if strings.Contains(b.String(), "run: shipgate promote") || !strings.Contains(b.String(), "nothing to promote") {
+		t.Errorf("an ended attempt's pause asks for promote:\n%s", b.String())
 	}
 }

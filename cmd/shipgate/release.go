@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -217,7 +218,11 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		tw.Flush()
 	}
 	for _, ro := range v.Rollouts {
-		printRollout(w, r.ID, ro)
+		live := false // only the running attempt of a job can be promoted
+		for _, j := range v.Jobs {
+			live = live || j.Name == ro.Job && j.Attempt == ro.Attempt && j.State == shipgate.JobRunning
+		}
+		printRollout(w, r.ID, ro, live)
 	}
 	if len(v.Timeline) > 0 {
 		fmt.Fprintln(w, "timeline:")
@@ -232,8 +237,9 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 
 // printRollout shows where a rollout is and why: its step and weights,
 // what it waits for, the traffic each version got, and each analysis
-// decision with the sentence the agent wrote to explain it.
-func printRollout(w io.Writer, releaseID int64, ro client.Rollout) {
+// decision with the sentence the agent wrote to explain it. live says the
+// rollout's attempt is still running, so a pause can still be promoted.
+func printRollout(w io.Writer, releaseID int64, ro client.Rollout, live bool) {
 	s := ro.Status
 	head := s.Strategy + ", " + s.Phase
 	if s.Steps > 0 {
@@ -245,7 +251,7 @@ func printRollout(w io.Writer, releaseID int64, ro client.Rollout) {
 		if s.Strategy == "canary" {
 			role = "canary"
 		}
-		weight := fmt.Sprintf("%s %s at %d%%", role, orDash(s.CanaryVersion), s.Weight)
+		weight := fmt.Sprintf("%s %s at %d%%", role, cmp.Or(s.CanaryVersion, "-"), s.Weight)
 		if s.StableVersion != "" {
 			weight += ", stable " + s.StableVersion
 		}
@@ -256,9 +262,12 @@ func printRollout(w io.Writer, releaseID int64, ro client.Rollout) {
 		if reason == "" {
 			reason = "waiting for a person"
 		}
-		if ro.PromotedThrough >= s.Pause {
+		switch {
+		case !live:
+			fmt.Fprintf(w, "  paused:    %s — when its attempt ended; nothing to promote\n", reason)
+		case ro.PromotedThrough >= s.Pause:
 			fmt.Fprintf(w, "  paused:    %s — promoted; the agent continues at its next report\n", reason)
-		} else {
+		default:
 			fmt.Fprintf(w, "  paused:    %s — run: shipgate promote %d\n", reason, releaseID)
 		}
 	}
@@ -292,13 +301,6 @@ func printRollout(w io.Writer, releaseID int64, ro client.Rollout) {
 // stepOf is a rollout's step as people count: "3 of 7".
 func stepOf(s shipgate.RolloutStatus) string {
 	return fmt.Sprintf("%d of %d", min(s.Step+1, max(s.Steps, 1)), s.Steps)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func (m *Main) releaseCreateCommand() *cobra.Command {

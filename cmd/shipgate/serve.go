@@ -201,10 +201,12 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		defer closeServices(services, cfg.StopServicesOnExit, logger)
-		if err := serveMetrics(cfg.MetricsListen, services, logger); err != nil {
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
+		if err != nil {
 			stopClaiming()
 			return err
 		}
+		defer stopMetrics()
 		r := &runner.Runner{
 			Coord:    disp,
 			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},

@@ -187,17 +187,16 @@ func (h *Handler) explainQueued(ctx context.Context, tx *sqlstore.Tx, v *client.
 			j.Reason += "; no online agent has these labels"
 			continue
 		}
-		if spec.Service != nil {
+		if spec.Service != nil && h.Dispatcher != nil {
 			// The dispatcher keeps a service job for the agent that runs
-			// the service; say which, so a wait is not a mystery.
-			home, err := tx.ServiceHome(ctx, v.Service, v.Environment, j.Name, j.ID)
+			// the service; say which (by the dispatcher's own rule), so a
+			// wait is not a mystery.
+			home, err := h.Dispatcher.ServiceHome(ctx, tx, v.Release, *j)
 			if err != nil {
 				return err
 			}
-			for _, a := range agents {
-				if a.Name == home && a.StateAt(now, h.lostAfter()) == shipgate.AgentOnline && a.Info().Matches(spec.RunsOn) {
-					j.Reason += fmt.Sprintf("; waits for agent %s, which runs this service", home)
-				}
+			if home != "" {
+				j.Reason += fmt.Sprintf("; waits for agent %s, which runs this service", home)
 			}
 		}
 	}

@@ -86,3 +86,43 @@ func TestServiceJobWaitsForItsAgent(t *testing.T) {
 		})
 	}
 }
+
+// A drained home gives its service up at once: the queued job no longer
+// names it, and another matching agent takes the rollout.
+func TestServiceJobLeavesADrainedAgent(t *testing.T) {
+	f := newFixtureOn(t, "sqlite")
+	admin := f.client("admin")
+	if _, err := admin.Apply(ctx, "svc.yaml", []byte(homeService)); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := admin.CreateAgentToken(ctx, "hosts")
+	w1, err := register(t, f, tok.Secret, "web-1", map[string]string{"role": "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := client.NewAgent(f.srv.URL, w1.Secret)
+	homeRelease(t, f, "1")
+	asg, ok, err := a1.Claim(ctx, shipgate.ClaimRequest{ClaimID: "c1", Wait: time.Second})
+	if err != nil || !ok {
+		t.Fatalf("web-1 first claim: %v %v", ok, err)
+	}
+	zero := 0
+	if err := a1.Finish(ctx, "", asg.Key, shipgate.JobOutcome{Succeeded: true, ExitCode: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := register(t, f, tok.Secret, "web-2", map[string]string{"role": "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := homeRelease(t, f, "2")
+	if _, err := admin.DrainAgent(ctx, "web-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.client("viewer").Release(ctx, id); err != nil || strings.Contains(v.Jobs[0].Reason, "waits for agent") {
+		t.Fatalf("the job still waits for the drained agent: %+v %v", v.Jobs, err)
+	}
+	a, ok, err := client.NewAgent(f.srv.URL, w2.Secret).Claim(ctx, shipgate.ClaimRequest{ClaimID: "c2", Wait: 2 * time.Second})
+	if err != nil || !ok || a.Key.ReleaseID != id {
+		t.Fatalf("web-2's claim with web-1 drained: %v %v", ok, err)
+	}
+}

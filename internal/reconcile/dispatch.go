@@ -270,6 +270,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 // instead (failed is true), rather than handed out without them or left
 // running under a lease nobody holds.
 func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.ClaimRequest, id int64, rels releaseCache, homes homeCache) (a *shipgate.Assignment, failed bool, err error) {
+	if only, ok := homes[id]; ok && only != "" && only != req.Runner.Name {
+		return nil, false, nil // decided earlier in this pass: it waits for its service's agent
+	}
 	j, err := tx.FindJob(ctx, id)
 	if err != nil {
 		return nil, false, err
@@ -283,7 +286,7 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	}
 	only, ok := homes[j.ID]
 	if !ok {
-		if only, err = d.serviceHome(ctx, tx, r, j); err != nil {
+		if only, err = d.ServiceHome(ctx, tx, r, j); err != nil {
 			return nil, false, err
 		}
 		homes[j.ID] = only
@@ -322,14 +325,14 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	return a, false, err
 }
 
-// serviceHome returns the only runner that may take job j: for a job that
+// ServiceHome returns the only runner that may take job j: for a job that
 // declares a service, the agent that last ran it — it has the service's
 // processes and router; a rollout elsewhere would start a "first version"
 // with nothing to compare against while the old host keeps serving. ""
 // means any matching runner: the job has no service, never ran, or its
 // agent is lost, draining, revoked, or no longer has the labels runs_on
 // asks for (the service is being moved).
-func (d *Dispatcher) serviceHome(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, j shipgate.JobRun) (string, error) {
+func (d *Dispatcher) ServiceHome(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, j shipgate.JobRun) (string, error) {
 	spec, ok := r.Pipeline.Job(j.Name)
 	if !ok || spec.Service == nil {
 		return "", nil

@@ -21,6 +21,10 @@ func (d *Dispatcher) Rollout(ctx context.Context, runner string, key shipgate.At
 		if err != nil {
 			return err
 		}
+		if j.State != shipgate.JobRunning && status.Phase != shipgate.RolloutAborted && status.Phase != shipgate.RolloutPromoted {
+			// After the job ended only its final status still lands.
+			return shipgate.Errorf(shipgate.ECONFLICT, "job %s is %s: only a final rollout status (aborted or promoted) is taken now, not %s", j.Name, j.State, status.Phase)
+		}
 		prev, err := tx.FindRollout(ctx, j.ID, key.Attempt)
 		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
 			prev = nil
@@ -118,8 +122,10 @@ func badDecision(phase string) bool {
 	return phase == shipgate.AnalysisFailed || phase == shipgate.AnalysisInconclusive || phase == shipgate.AnalysisError
 }
 
-// failingDecision is the decision an abort rests on: the latest failed
-// one, else the latest that errored, else the latest inconclusive one.
+// failingDecision is the decision an abort rests on: the one whose summary
+// is the agent's message when there is a message (none: the abort was a
+// cancel or a timeout), else the latest failed one, else the latest that
+// errored.
 func failingDecision(ds []shipgate.AnalysisDecision, message string) (shipgate.AnalysisDecision, bool) {
 	if message != "" {
 		for i := len(ds) - 1; i >= 0; i-- {

@@ -196,3 +196,28 @@ func TestRolloutOversizedChangesNothing(t *testing.T) {
 		t.Fatalf("audit grew from %d to %d", before, after)
 	}
 }
+
+// Once the job has ended, only a final status still lands: a late report
+// that the rollout is progressing changes and audits nothing.
+func TestRolloutAfterTheJobEndedTakesOnlyAFinalStatus(t *testing.T) {
+	db, d, a := rolloutFixture(t)
+	if _, err := d.Rollout(ctx, "r", a.Key, status(1, shipgate.RolloutProgressing, 0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Finish(ctx, "r", a.Key, shipgate.JobOutcome{Reason: "aborted"}); err != nil {
+		t.Fatal(err)
+	}
+	before := actions(events(t, db, a.Key.ReleaseID, 0))
+	if _, err := d.Rollout(ctx, "r", a.Key, status(2, shipgate.RolloutProgressing, 1, 50)); shipgate.ErrorCode(err) != shipgate.ECONFLICT {
+		t.Fatalf("a progressing report after the job ended: %v", err)
+	}
+	if got := actions(events(t, db, a.Key.ReleaseID, 0)); got != before {
+		t.Fatalf("events changed: %q → %q", before, got)
+	}
+	if _, err := d.Rollout(ctx, "r", a.Key, status(3, shipgate.RolloutAborted, 1, 0)); err != nil {
+		t.Fatalf("the final aborted report: %v", err)
+	}
+	if got := actions(events(t, db, a.Key.ReleaseID, 0)); !strings.HasSuffix(got, "system:rollout.aborted") {
+		t.Fatalf("events after the final report: %q", got)
+	}
+}

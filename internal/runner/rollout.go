@@ -217,10 +217,7 @@ func (ro *rolloutRun) start(ctx context.Context, artifact string, env []string) 
 	}
 	penv = append(penv, "SHIPGATE_ARTIFACT_PATH="+path)
 	spec := supervisor.Spec{Service: ro.key, Version: a.Version, Digest: a.Artifact.SHA256, Dir: instDir, Exec: argv, Env: penv,
-		StopGrace: sp.StopGrace.Std()}
-	if spec.StopGrace <= 0 {
-		spec.StopGrace = shipgate.DefaultStopGrace.Std()
-	}
+		StopGrace: sp.StopGrace.Std()} // 0: the supervisor's default, shipgate.DefaultStopGrace
 	if h := sp.Health; h != nil {
 		spec.HealthPath, spec.HealthInterval, spec.HealthTimeout = h.Path, h.Interval.Std(), h.Timeout.Std()
 	}

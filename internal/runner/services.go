@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/shipgate/shipgate/internal/router"
 	"github.com/shipgate/shipgate/internal/supervisor"
@@ -205,7 +206,9 @@ func (s *Services) stop(id string) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), in.Spec.StopGrace+10*time.Second)
+	// Longer than any grace the supervisor gives it (its own, or the
+	// default when the spec has none), so the stop is never cut short.
+	ctx, cancel := context.WithTimeout(context.Background(), max(in.Spec.StopGrace, shipgate.DefaultStopGrace.Std())+10*time.Second)
 	defer cancel()
 	if err := s.Sup.Stop(ctx, id); err != nil {
 		s.log.Warn("stopping an instance", "instance", id, "err", err)

@@ -113,6 +113,11 @@ func (tx *Tx) PutRollout(ctx context.Context, jobID int64, attempt int, s shipga
 	if !slices.Contains(rolloutPhases, s.Phase) {
 		return nil, false, shipgate.Errorf(shipgate.EINVALID, "rollout phase %q is not one of %s", clipText(s.Phase, maxRolloutWord), strings.Join(rolloutPhases, ", "))
 	}
+	if s.Phase == shipgate.RolloutPaused && s.Pause < 1 {
+		// promoted_through is a pause number: an unnumbered pause could
+		// only ever be promoted by mistake.
+		return nil, false, shipgate.Errorf(shipgate.EINVALID, "a paused rollout status needs its pause number (pause ≥ 1), not %d", s.Pause)
+	}
 	prev, err := tx.FindRollout(ctx, jobID, attempt)
 	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
 		prev = nil
@@ -291,12 +296,7 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 		if ro.Status.Phase != shipgate.RolloutPaused || state[ro.Job] != shipgate.JobRunning {
 			continue
 		}
-		step, pause := ro.Status.Step, ro.Status.Pause
-		if pause < 1 {
-			// An agent that does not number its pauses reads promoted_through
-			// differently: promoting it could release the wrong pause.
-			return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d: the agent running job %s does not number its pauses; upgrade it to promote this rollout", releaseID, ro.Job)
-		}
+		step, pause := ro.Status.Step, ro.Status.Pause // PutRollout took only a numbered pause
 		if ro.PromotedThrough < pause {
 			if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, pause, ro.JobID, ro.Attempt); err != nil {
 				return nil, fmt.Errorf("promote rollout of job %s: %w", ro.Job, err)

@@ -151,6 +151,11 @@ func testRolloutBounded(t *testing.T, engine string) {
 	if _, _, err := putRollout(db, a, bad); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), `rollout phase "exploded"`) {
 		t.Fatalf("unknown phase: %v", err)
 	}
+	unnumbered := canary(3, shipgate.RolloutPaused, 1, 10)
+	unnumbered.Pause = 0
+	if _, _, err := putRollout(db, a, unnumbered); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "pause number") {
+		t.Fatalf("a pause without its number: %v", err)
+	}
 	if got := storedRollout(t, db, a).Status; got.Seq != 2 || got.Phase != shipgate.RolloutProgressing {
 		t.Fatalf("refused reports changed the row: %+v", got)
 	}

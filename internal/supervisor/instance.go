@@ -217,9 +217,8 @@ func (s *Supervisor) exited(in *instance, p *proc, exit string) {
 	s.mu.Unlock()
 	appendLog(info.LogPath, fmt.Sprintf("supervisor: %s; restarting in %s", exit, delay))
 	s.log.Warn("supervisor: exited", "id", info.ID, "service", info.Spec.Service, "exit", exit, "restart_in", delay)
-	if err := s.persist(); err != nil {
-		s.log.Error("supervisor: writing state", "err", err)
-	}
+	// No state write here: the restart writes the new pid, and a start in
+	// between finds the old one dead (or reused) and restarts it anyway.
 }
 
 // nextBackoff doubles the restart delay from min up to max.

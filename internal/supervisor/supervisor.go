@@ -52,7 +52,9 @@ type Spec struct {
 
 func (s Spec) healthInterval() time.Duration { return orDefault(s.HealthInterval, time.Second) }
 func (s Spec) healthTimeout() time.Duration  { return orDefault(s.HealthTimeout, 2*time.Second) }
-func (s Spec) stopGrace() time.Duration      { return orDefault(s.StopGrace, 10*time.Second) }
+func (s Spec) stopGrace() time.Duration {
+	return orDefault(s.StopGrace, shipgate.DefaultStopGrace.Std())
+}
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
