@@ -325,6 +325,18 @@ func (m *Main) follow(ctx context.Context, c *client.Client, id int64, rollbackI
 				say(fmt.Sprintf("probe %s %d", jp.Job, p.Seq), line)
 			}
 		}
+		for _, ro := range v.Rollouts {
+			st := ro.Status
+			say(fmt.Sprintf("rollout %s %d", ro.Job, st.Weight), fmt.Sprintf("rollout %s: canary %s at %d%%", st.Phase, st.CanaryVersion, st.Weight))
+			for _, d := range st.Decisions {
+				if d.Phase != shipgate.AnalysisSuccessful {
+					say("decision "+d.Summary, fmt.Sprintf("%s judge: %s", d.Judge, d.Summary))
+				}
+			}
+			if st.Phase == shipgate.RolloutAborted {
+				say("aborted "+ro.Job, "rollout aborted: all traffic back on "+st.StableVersion+", canary stopped")
+			}
+		}
 		rb := v.Rollback
 		if rb != nil {
 			if rb.State == shipgate.RollbackPending && rb.FiresAt != nil {

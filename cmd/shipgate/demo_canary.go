@@ -75,48 +75,13 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 	if err != nil {
 		return false, 0, front, err
 	}
-	seen := map[string]bool{}
-	say := func(key, line string) {
-		if !seen[key] {
-			seen[key] = true
-			fmt.Fprintf(out, "  %s  %s\n", time.Now().Format("15:04:05.000"), line)
-		}
+	var rollbackID int64
+	v, err := m.follow(ctx, c, v2.ID, &rollbackID)
+	if err != nil {
+		return false, v2.ID, front, err
 	}
-	var v *client.ReleaseView
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		if v, err = c.Release(ctx, v2.ID); err != nil {
-			return false, v2.ID, front, err
-		}
-		for _, ro := range v.Rollouts {
-			st := ro.Status
-			say(fmt.Sprintf("w%d", st.Weight), fmt.Sprintf("rollout %s: canary %s at %d%%", st.Phase, st.CanaryVersion, st.Weight))
-			for _, d := range st.Decisions {
-				if d.Phase != shipgate.AnalysisSuccessful {
-					say("d"+d.Summary, fmt.Sprintf("%s judge: %s", d.Judge, d.Summary))
-				}
-			}
-			if st.Phase == shipgate.RolloutAborted {
-				say("aborted", "rollout aborted: all traffic back on "+st.StableVersion+", canary stopped")
-			}
-		}
-		if v.Rollback != nil && v.Rollback.RollbackRelease != 0 {
-			say("rb", fmt.Sprintf("rollback release %d created by policy", v.Rollback.RollbackRelease))
-		}
-		if v.State.Final() && (v.Rollback == nil || !v.Rollback.Open()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return false, v2.ID, front, fmt.Errorf("release %d did not settle in time", v2.ID)
-		}
-		select {
-		case <-ctx.Done():
-			return false, v2.ID, front, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	if v.Rollback != nil && v.Rollback.RollbackRelease != 0 {
-		if _, err := m.follow(ctx, c, v.Rollback.RollbackRelease, nil); err != nil {
+	if rollbackID != 0 {
+		if _, err := m.follow(ctx, c, rollbackID, nil); err != nil {
 			return false, v2.ID, front, err
 		}
 		if v, err = c.Release(ctx, v2.ID); err != nil {
