@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -208,19 +207,14 @@ func closeServices(s *runner.Services, stop bool, logger *slog.Logger) {
 	}
 }
 
-func formatLabels(labels map[string]string) string {
-	if len(labels) == 0 {
-		return "none"
+func formatLabels(labels map[string]string) string { return shipgate.FormatLabels(labels) }
+
+// envList renders the environments an agent or join token is limited to.
+func envList(envs []string) string {
+	if len(envs) == 0 {
+		return "all"
 	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
-		keys[i] = k + "=" + labels[k]
-	}
-	return strings.Join(keys, ",")
+	return strings.Join(envs, ",")
 }
 
 func (m *Main) agentListCommand() *cobra.Command {
@@ -235,9 +229,9 @@ func (m *Main) agentListCommand() *cobra.Command {
 			}
 			return m.render(agents, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tHOST\tVERSION\tLAST SEEN")
+				fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tENVS\tHOST\tVERSION\tLAST SEEN")
 				for _, a := range agents {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, formatLabels(a.Labels), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, formatLabels(a.Labels), envList(a.Envs), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
 				}
 				return tw.Flush()
 			})
@@ -271,13 +265,38 @@ func (m *Main) agentDrainCommand() *cobra.Command {
 
 func (m *Main) agentTokenCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage agent join tokens (admin)"}
-	var name string
+	var name, expiresIn string
+	var scope, envs []string
 	create := &cobra.Command{
-		Use:   "create [--name N]",
+		Use:   "create [--name N] [--scope k=v,…] [--env E,…] [--expires-in D]",
 		Short: "Create an agent join token and print it; it is shown only this once",
-		Args:  cobra.NoArgs,
+		Long: `Create an agent join token and print it; it is shown only this once.
+
+--scope k=v,… bounds what its agents may claim to be: an agent joining with
+the token must have each scoped label with exactly that value (its other
+labels are free). --env E,… limits its agents to jobs of those environments
+(default: all). --expires-in D (e.g. 720h or 30d) stops it registering new
+agents after D; agents that joined before keep working until the token is
+revoked. Labels starting with "shipgate." are reserved for the server and
+refused for every agent.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := m.client().CreateAgentToken(cmd.Context(), name)
+			req := client.CreateAgentTokenRequest{Name: name}
+			var err error
+			if req.Scope, err = parseLabels(scope); err != nil {
+				return fmt.Errorf("--scope: %w", err)
+			}
+			for _, e := range envs {
+				if e = strings.TrimSpace(e); e != "" {
+					req.Envs = append(req.Envs, e)
+				}
+			}
+			if expiresIn != "" {
+				if req.ExpiresIn, err = shipgate.ParseDuration(expiresIn); err != nil || req.ExpiresIn <= 0 {
+					return fmt.Errorf("--expires-in %q: want a positive duration like 720h or 30d", expiresIn)
+				}
+			}
+			t, err := m.client().CreateScopedAgentToken(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -288,10 +307,13 @@ func (m *Main) agentTokenCommand() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "what the token is for")
+	create.Flags().StringSliceVar(&scope, "scope", nil, "labels its agents must have with exactly these values, k=v,…")
+	create.Flags().StringSliceVar(&envs, "env", nil, "environments whose jobs its agents may take, E,… (default: all)")
+	create.Flags().StringVar(&expiresIn, "expires-in", "", "stop registering new agents after this long, e.g. 720h or 30d (default: never)")
 	m.addOutputFlag(create)
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List agent join tokens (never their secrets)",
+		Short: "List agent join tokens with their scope, environments and expiry (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := m.client().AgentTokens(cmd.Context())
@@ -300,9 +322,10 @@ func (m *Main) agentTokenCommand() *cobra.Command {
 			}
 			return m.render(ts, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tBY\tREVOKED")
+				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPE\tENVS\tEXPIRES\tCREATED\tBY\tREVOKED")
 				for _, t := range ts {
-					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, fmtTime(t.CreatedAt), t.CreatedBy, fmtTimePtr(t.RevokedAt))
+					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, formatLabels(t.Scope), envList(t.Envs),
+						fmtTimePtr(t.ExpiresAt), fmtTime(t.CreatedAt), t.CreatedBy, fmtTimePtr(t.RevokedAt))
 				}
 				return tw.Flush()
 			})

@@ -74,7 +74,8 @@ func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token st
 		a.Labels = map[string]string{}
 	}
 	secret := shipgate.NewSecret(shipgate.AgentSecretPrefix)
-	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), token, a, secret, h.lostAfter()) }); err != nil {
+	join := sqlstore.Join{Token: token, Agent: a, Secret: secret, Current: req.CurrentSecret, LostAfter: h.lostAfter()}
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), join) }); err != nil {
 		return err
 	}
 	a.State = a.StateAt(time.Now(), h.lostAfter())
@@ -257,7 +258,7 @@ func (h *Handler) createAgentToken(w http.ResponseWriter, r *http.Request, u *sh
 	var t *shipgate.AgentToken
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
-		t, err = tx.CreateAgentToken(r.Context(), u.Name, req.Name, secret)
+		t, err = tx.CreateAgentToken(r.Context(), u.Name, sqlstore.NewAgentToken{Name: req.Name, Scope: req.Scope, Envs: req.Envs, ExpiresIn: req.ExpiresIn.Std()}, secret)
 		return err
 	})
 	if err != nil {
