@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -129,9 +130,29 @@ type Join struct {
 	LostAfter time.Duration
 }
 
+// JoinRefused is a registration refused by the rules of a valid join
+// token: labels outside its scope or reserved, an expired token, or a name
+// that another token or a live agent holds. The HTTP layer audits it in a
+// transaction of its own, since the registration's was rolled back.
+type JoinRefused struct {
+	TokenID int64
+	Err     error // a *shipgate.Error saying why
+}
+
+func (e *JoinRefused) Error() string { return e.Err.Error() }
+func (e *JoinRefused) Unwrap() error { return e.Err }
+
 // RegisterAgent joins (or re-joins) an agent by name with a join token and
 // gives it a new secret; a previous secret of the same name stops working,
 // so two processes cannot act as one agent.
+//
+// The token must be known and not revoked. The agent's labels must agree
+// with the token's scope and carry no reserved label. A name belongs to the
+// token it joined with while that token lives. A name whose agent is live
+// is re-registered only by that agent, proving itself with its current
+// secret (Join.Current); a lost agent's name is free to its token. An
+// expired token registers no new agent; its agents may still re-register
+// their own names with their secrets.
 func (tx *Tx) RegisterAgent(ctx context.Context, j Join) error {
 	a := j.Agent
 	if err := shipgate.ValidateName("agent", a.Name); err != nil {
@@ -146,31 +167,52 @@ func (tx *Tx) RegisterAgent(ctx context.Context, j Join) error {
 	} else if err != nil {
 		return err
 	}
+	refuse := func(code, format string, args ...any) error {
+		return &JoinRefused{TokenID: tok.ID, Err: shipgate.Errorf(code, format, args...)}
+	}
 	labels, err := json.Marshal(a.Labels)
 	if err != nil {
 		return err
 	}
 	a.TokenID, a.Envs, a.LastSeen = tok.ID, tok.Envs, tx.now
+	if len(a.Envs) == 0 {
+		a.Envs = nil // all
+	}
 	var id, oldToken, seen int64
-	var instance string
+	var secretHash string
 	var oldRevoked sql.NullInt64
-	err = tx.queryRow(ctx, `SELECT a.id, a.token_id, a.instance_id, a.last_seen, t.revoked_at FROM agents a JOIN agent_tokens t ON t.id = a.token_id WHERE a.name = ?`, a.Name).
-		Scan(&id, &oldToken, &instance, &seen, &oldRevoked)
+	err = tx.queryRow(ctx, `SELECT a.id, a.token_id, a.secret_hash, a.last_seen, t.revoked_at FROM agents a JOIN agent_tokens t ON t.id = a.token_id WHERE a.name = ?`, a.Name).
+		Scan(&id, &oldToken, &secretHash, &seen, &oldRevoked)
+	if err != nil && err != sql.ErrNoRows {
+		return err
+	}
 	rejoin := err == nil
+	silent := tx.now.Sub(fromMicros(seen))
+	live := rejoin && silent <= j.LostAfter
+	// The agent's own secret, compared by hash in constant time: the one
+	// proof that this is the agent holding the name.
+	proven := rejoin && j.Current != "" && subtle.ConstantTimeCompare([]byte(shipgate.HashToken(j.Current)), []byte(secretHash)) == 1
 	switch {
+	case tok.Expired(tx.now) && !(proven && oldToken == tok.ID):
+		return refuse(shipgate.EFORBIDDEN, "agent token %d expired at %s: it registers no new agents (those that joined with it keep working, and may re-register with their own secret); create a new token",
+			tok.ID, tok.ExpiresAt.UTC().Format(time.RFC3339))
 	case rejoin && oldToken != tok.ID && !oldRevoked.Valid:
 		// A name belongs to the token it joined with, while that token lives.
-		return shipgate.Errorf(shipgate.EFORBIDDEN, "agent name %q belongs to agent token %d; join with that token, or revoke it first", a.Name, oldToken)
-	case rejoin && instance != a.InstanceID && tx.now.Sub(fromMicros(seen)) <= j.LostAfter:
-		// Another live process uses this name; taking it over would hand
-		// its running attempts to a process that never ran them.
-		return shipgate.Errorf(shipgate.ECONFLICT, "agent name %q is in use by another running agent (last seen %s ago); stop it, wait until it shows as lost, or choose another --name",
-			a.Name, tx.now.Sub(fromMicros(seen)).Round(time.Second))
-	case rejoin:
+		return refuse(shipgate.EFORBIDDEN, "agent name %q belongs to agent token %d; join with that token, or revoke it first", a.Name, oldToken)
+	case live && !proven:
+		// Only the agent itself may take over its live name: anyone else
+		// would get its running attempts, its services and their secrets.
+		return refuse(shipgate.ECONFLICT, "agent name %q is in use by a live agent (last seen %s ago); only that agent can register it again, with the secret it keeps in its --work-dir. Stop it and wait until it shows as lost (after %s), or choose another --name",
+			a.Name, silent.Round(time.Second), j.LostAfter)
+	}
+	if err := tok.AdmitLabels(a.Labels); err != nil {
+		return &JoinRefused{TokenID: tok.ID, Err: err}
+	}
+	if rejoin {
 		a.ID = id
 		_, err = tx.exec(ctx, `UPDATE agents SET token_id = ?, secret_hash = ?, labels = ?, version = ?, hostname = ?, instance_id = ?, last_seen = ? WHERE id = ?`,
 			tok.ID, shipgate.HashToken(j.Secret), string(labels), a.Version, a.Hostname, a.InstanceID, micros(tx.now), id)
-	case err == sql.ErrNoRows:
+	} else {
 		a.RegisteredAt = tx.now
 		err = tx.queryRow(ctx, `INSERT INTO agents (name, token_id, secret_hash, labels, version, hostname, instance_id, registered_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			a.Name, tok.ID, shipgate.HashToken(j.Secret), string(labels), a.Version, a.Hostname, a.InstanceID, micros(tx.now), micros(tx.now)).Scan(&a.ID)
@@ -179,7 +221,7 @@ func (tx *Tx) RegisterAgent(ctx context.Context, j Join) error {
 		return err
 	}
 	return tx.Audit(ctx, shipgate.NewAuditEvent(a.Name, shipgate.ActionAgentRegistered, "agent/"+a.Name, map[string]any{
-		"labels": a.Labels, "version": a.Version, "hostname": a.Hostname, "token_id": tok.ID, "rejoined": rejoin, "instance_id": a.InstanceID,
+		"labels": a.Labels, "version": a.Version, "hostname": a.Hostname, "token_id": tok.ID, "rejoined": rejoin, "proven": proven, "instance_id": a.InstanceID,
 	}))
 }
 
