@@ -45,7 +45,14 @@ func (m *Main) agentCommand() *cobra.Command {
 		Long: `Run an agent: it registers with the server using an agent join token
 (shipgate agent token create), then claims jobs whose runs_on labels it has,
 runs them, and streams their logs. The token can also come from
-$SHIPGATE_AGENT_TOKEN.
+$SHIPGATE_AGENT_TOKEN. A scoped token admits only labels that agree with its
+scope and only jobs of its environments; labels starting with "shipgate."
+are the server's and always refused.
+
+Registration returns the agent's own secret, which it keeps in --work-dir
+(agent-secret.json, mode 0600). While the server counts the agent as live,
+only a process presenting that secret can register its name again (a
+restart); anyone else waits until the agent shows as lost.
 
 On SIGTERM it takes no new jobs and lets running ones finish (up to
 --shutdown-grace); a second signal stops at once. A restarted agent settles
@@ -92,12 +99,18 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	if err != nil {
 		return fmt.Errorf("agent work dir: %w", err)
 	}
+	// The secret of this agent's last registration proves, to a server
+	// that still counts it as live, that this restart is the same agent.
+	current, err := runner.SavedSecret(cfg.WorkDir, c.BaseURL, cfg.Name)
+	if err != nil {
+		logger.Warn("cannot use the saved agent secret; registering without it (a live agent of this name must then be lost first)", "err", err)
+	}
 	// Register, waiting for the server if it is not up yet, or for a
 	// previous process with this name to be gone.
 	var reg *client.AgentRegistration
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
 		var err error
-		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host, InstanceID: instance})
+		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host, InstanceID: instance, CurrentSecret: current})
 		if err == nil {
 			break
 		}
@@ -112,7 +125,10 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		case <-time.After(backoff):
 		}
 	}
-	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels))
+	if err := runner.SaveSecret(cfg.WorkDir, c.BaseURL, cfg.Name, reg.Secret); err != nil {
+		return fmt.Errorf("keep the agent secret in --work-dir: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s; environments: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels), envList(reg.Agent.Envs))
 
 	services, err := runner.OpenServices(filepath.Join(cfg.WorkDir, "services"), logger)
 	if err != nil {
