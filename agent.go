@@ -62,7 +62,23 @@ func (a *Agent) StateAt(now time.Time, lostAfter time.Duration) AgentState {
 }
 
 // Info is the agent as a runner: its name, labels and environments.
-func (a *Agent) Info() RunnerInfo { return RunnerInfo{Name: a.Name, Labels: a.Labels, Envs: a.Envs} }
+// Reserved labels never count for a remote agent, even one registered
+// before they were refused at registration.
+func (a *Agent) Info() RunnerInfo {
+	labels := a.Labels
+	for k := range a.Labels {
+		if reservedLabel(k) {
+			labels = make(map[string]string, len(a.Labels))
+			for k, v := range a.Labels {
+				if !reservedLabel(k) {
+					labels[k] = v
+				}
+			}
+			break
+		}
+	}
+	return RunnerInfo{Name: a.Name, Labels: labels, Envs: a.Envs}
+}
 
 // AgentToken lets agents join. Only its hash is stored; revoking it cuts
 // off every agent that registered with it. Its scope bounds what those
