@@ -316,6 +316,10 @@ func TestScopedJoinToken(t *testing.T) {
 	if agents, _ := admin.Agents(ctx); len(agents) != 0 {
 		t.Fatalf("refused joins registered %+v", agents)
 	}
+	// A join token is no user token.
+	if _, err := client.New(f.srv.URL, scoped.Secret).Agents(ctx); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
+		t.Fatalf("a join token on a user route: %v", err)
+	}
 
 	// In scope: other labels are free. The agent is limited to production
 	// and so never gets the staging job; an agent of the unscoped token does.
@@ -333,6 +337,10 @@ func TestScopedJoinToken(t *testing.T) {
 	stg, err := register(t, f, unscoped, "web-s1", map[string]string{"role": "web"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Nor is an agent secret.
+	if _, err := client.New(f.srv.URL, stg.Secret).Agents(ctx); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
+		t.Fatalf("an agent secret on a user route: %v", err)
 	}
 	if asg, ok, err := client.NewAgent(f.srv.URL, stg.Secret).Claim(ctx, shipgate.ClaimRequest{ClaimID: "s", Wait: time.Second}); !ok || err != nil || asg.Key.ReleaseID != id {
 		t.Fatalf("an unlimited agent's claim: %+v %v %v", asg, ok, err)
