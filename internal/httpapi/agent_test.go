@@ -13,6 +13,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
 // agentFixture is a server with a service whose staging job runs on
@@ -356,4 +357,32 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// A join token's holder cannot grow the audit log without bound with
+// refused registrations: they are recorded up to a rate per token, and the
+// ones beyond it are still refused.
+func TestJoinRefusalsAreBounded(t *testing.T) {
+	f, token, _ := agentFixture(t)
+	count := func() int {
+		n := 0
+		f.db.View(ctx, func(tx *sqlstore.Tx) error {
+			events, err := tx.ListAudit(ctx, shipgate.AuditFilter{Limit: 10000})
+			for _, e := range events {
+				if e.Action == shipgate.ActionAgentJoinRefused {
+					n++
+				}
+			}
+			return err
+		})
+		return n
+	}
+	for i := 0; i < 25; i++ {
+		if _, err := register(t, f, token, "web-1", map[string]string{"shipgate.local": "true"}); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
+			t.Fatalf("refusal %d: %v", i, err)
+		}
+	}
+	if n := count(); n != 10 {
+		t.Fatalf("%d refusals recorded, want 10 (the per-minute bound)", n)
+	}
 }
