@@ -3,6 +3,8 @@ package shipgate
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -19,19 +21,33 @@ const (
 	AgentDraining AgentState = "draining"
 )
 
+// Audit actions of agents, beside those in audit.go.
+const (
+	// ActionAgentJoinRefused records a registration a valid join token was
+	// refused: labels outside its scope, a reserved label, an expired
+	// token, or a name held by another agent. It is written in its own
+	// transaction, since the registration's was rolled back.
+	ActionAgentJoinRefused = "agent.join_refused"
+)
+
 // Agent is a runner on a host, registered with a join token.
 type Agent struct {
-	ID           int64             `json:"id"`
-	Name         string            `json:"name"`
-	Labels       map[string]string `json:"labels"`
-	Version      string            `json:"version"`
-	Hostname     string            `json:"hostname"`
-	Draining     bool              `json:"draining"`
-	InstanceID   string            `json:"instance_id,omitempty"`
-	TokenID      int64             `json:"token_id"`
-	RegisteredAt time.Time         `json:"registered_at"`
-	LastSeen     time.Time         `json:"last_seen"`
-	State        AgentState        `json:"state"`
+	ID       int64             `json:"id"`
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels"`
+	Version  string            `json:"version"`
+	Hostname string            `json:"hostname"`
+	Draining bool              `json:"draining"`
+	// InstanceID names the agent's work dir. It is not a credential (the
+	// agent's secret is); only admins see it.
+	InstanceID string `json:"instance_id,omitempty"`
+	TokenID    int64  `json:"token_id"`
+	// Envs are the environments whose jobs the agent may take, from its
+	// join token; empty means all.
+	Envs         []string   `json:"envs,omitempty"`
+	RegisteredAt time.Time  `json:"registered_at"`
+	LastSeen     time.Time  `json:"last_seen"`
+	State        AgentState `json:"state"`
 }
 
 // StateAt derives the agent's state at now.
@@ -45,18 +61,123 @@ func (a *Agent) StateAt(now time.Time, lostAfter time.Duration) AgentState {
 	return AgentOnline
 }
 
-// Info is the agent as a runner: its name and labels.
-func (a *Agent) Info() RunnerInfo { return RunnerInfo{Name: a.Name, Labels: a.Labels} }
+// Info is the agent as a runner: its name, labels and environments.
+// Reserved labels never count for a remote agent, even one registered
+// before they were refused at registration.
+func (a *Agent) Info() RunnerInfo {
+	labels := a.Labels
+	for k := range a.Labels {
+		if reservedLabel(k) {
+			labels = make(map[string]string, len(a.Labels))
+			for k, v := range a.Labels {
+				if !reservedLabel(k) {
+					labels[k] = v
+				}
+			}
+			break
+		}
+	}
+	return RunnerInfo{Name: a.Name, Labels: labels, Envs: a.Envs}
+}
 
 // AgentToken lets agents join. Only its hash is stored; revoking it cuts
-// off every agent that registered with it.
+// off every agent that registered with it. Its scope bounds what those
+// agents may claim to be and which jobs they may take, so a leaked join
+// token cannot enrol a host as a production runner.
 type AgentToken struct {
-	ID        int64      `json:"id"`
-	Name      string     `json:"name,omitempty"`
-	Prefix    string     `json:"prefix"`
+	ID     int64  `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Prefix string `json:"prefix"`
+	// Scope lists labels an agent joining with the token must have, with
+	// exactly these values; its other labels are free.
+	Scope map[string]string `json:"scope"`
+	// Envs are the environments whose jobs its agents may take; empty
+	// means all.
+	Envs []string `json:"envs"`
+	// ExpiresAt, if set, is when the token stops registering new agents.
+	// Agents that joined before keep working until it is revoked.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	CreatedBy string     `json:"created_by"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ReservedLabelPrefix starts the labels only the server sets (the built-in
+// runner's shipgate.local=true); no remote agent may register with one.
+const ReservedLabelPrefix = "shipgate."
+
+func reservedLabel(k string) bool {
+	return strings.HasPrefix(strings.ToLower(k), ReservedLabelPrefix)
+}
+
+// Validate checks a token about to be created: scope labels as agent
+// labels, never reserved ones, and environment names. It sorts Envs and
+// drops repeats.
+func (t *AgentToken) Validate() error {
+	if err := ValidateLabels(t.Scope); err != nil {
+		return Errorf(EINVALID, "scope: %s", ErrorMessage(err))
+	}
+	for k := range t.Scope {
+		if reservedLabel(k) {
+			return Errorf(EINVALID, "scope: label %s is reserved for the server (labels starting with %q); no agent may register with it", k, ReservedLabelPrefix)
+		}
+	}
+	for _, e := range t.Envs {
+		if err := ValidateName("environment", e); err != nil {
+			return err
+		}
+	}
+	slices.Sort(t.Envs)
+	t.Envs = slices.Compact(t.Envs)
+	return nil
+}
+
+// Expired reports whether the token no longer registers new agents at now.
+func (t *AgentToken) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
+}
+
+// AdmitLabels returns an EFORBIDDEN error, saying which label and what the
+// scope wants, unless an agent with labels may join with t: no reserved
+// label, and every scoped label present with the scoped value.
+func (t *AgentToken) AdmitLabels(labels map[string]string) error {
+	for _, k := range sortedLabelKeys(labels) {
+		if reservedLabel(k) {
+			return Errorf(EFORBIDDEN, "label %s is reserved for the server (labels starting with %q belong to its built-in runner); remove it from the agent's labels", k, ReservedLabelPrefix)
+		}
+	}
+	for _, k := range sortedLabelKeys(t.Scope) {
+		want := t.Scope[k]
+		got, ok := labels[k]
+		switch {
+		case !ok:
+			return Errorf(EFORBIDDEN, "agent token %d is scoped to %s: the agent must have label %s=%s, and it has no label %s", t.ID, FormatLabels(t.Scope), k, want, k)
+		case got != want:
+			return Errorf(EFORBIDDEN, "agent token %d is scoped to %s: label %s=%s is outside it (the scope wants %s=%s)", t.ID, FormatLabels(t.Scope), k, got, k, want)
+		}
+	}
+	return nil
+}
+
+// FormatLabels renders labels as k=v,… in key order ("none" when empty).
+func FormatLabels(labels map[string]string) string {
+	if len(labels) == 0 {
+		return "none"
+	}
+	keys := sortedLabelKeys(labels)
+	for i, k := range keys {
+		keys[i] = k + "=" + labels[k]
+	}
+	return strings.Join(keys, ",")
+}
+
+func sortedLabelKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Prefixes of agent join tokens and of the per-agent secrets registration

@@ -1,6 +1,9 @@
 package shipgate
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // JobState is where one job of a run is.
 //
@@ -134,6 +137,14 @@ type LogChunk struct {
 type RunnerInfo struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels"`
+	// Envs limits the environments whose jobs the runner may take (an
+	// agent's join token's environments); empty means any.
+	Envs []string `json:"envs,omitempty"`
+}
+
+// MayRun reports whether the runner may take jobs of environment env.
+func (ri RunnerInfo) MayRun(env string) bool {
+	return len(ri.Envs) == 0 || slices.Contains(ri.Envs, env)
 }
 
 // Matches reports whether a job asking for runsOn may run on this runner:

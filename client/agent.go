@@ -37,10 +37,17 @@ func (c *Client) AgentTokens(ctx context.Context) ([]shipgate.AgentToken, error)
 	return out, c.do(ctx, "GET", "/agent-tokens", nil, nil, &out)
 }
 
-// CreateAgentToken creates an agent join token; the secret is in the result.
+// CreateAgentToken creates an unscoped agent join token that never
+// expires; the secret is in the result.
 func (c *Client) CreateAgentToken(ctx context.Context, name string) (*NewAgentToken, error) {
+	return c.CreateScopedAgentToken(ctx, CreateAgentTokenRequest{Name: name})
+}
+
+// CreateScopedAgentToken creates an agent join token with a label scope,
+// environments and an expiry; the secret is in the result.
+func (c *Client) CreateScopedAgentToken(ctx context.Context, req CreateAgentTokenRequest) (*NewAgentToken, error) {
 	var out NewAgentToken
-	return &out, c.do(ctx, "POST", "/agent-tokens", nil, CreateAgentTokenRequest{Name: name}, &out)
+	return &out, c.do(ctx, "POST", "/agent-tokens", nil, req, &out)
 }
 
 // RevokeAgentToken revokes a join token; agents that joined with it are

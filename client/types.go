@@ -137,9 +137,14 @@ type RegisterAgentRequest struct {
 	Labels   map[string]string `json:"labels"`
 	Version  string            `json:"version,omitempty"`
 	Hostname string            `json:"hostname,omitempty"`
-	// InstanceID identifies the agent process's work dir; a different
-	// instance cannot take over a name a live agent uses.
+	// InstanceID identifies the agent's work dir. It is recorded for
+	// admins; it proves nothing.
 	InstanceID string `json:"instance_id,omitempty"`
+	// CurrentSecret is the secret the agent's previous registration
+	// returned. Registering a name whose agent is live needs it: only that
+	// agent may take its name over (a restart). A lost agent's name can be
+	// taken with its join token alone.
+	CurrentSecret string `json:"current_secret,omitempty"`
 }
 
 // AgentRegistration is the registered agent and the secret it uses from
@@ -187,6 +192,13 @@ type DrainRequest struct {
 // CreateAgentTokenRequest creates an agent join token.
 type CreateAgentTokenRequest struct {
 	Name string `json:"name,omitempty"`
+	// Scope lists labels its agents must have with exactly these values;
+	// their other labels are free.
+	Scope map[string]string `json:"scope,omitempty"`
+	// Envs limits its agents to jobs of these environments; empty: all.
+	Envs []string `json:"envs,omitempty"`
+	// ExpiresIn, if set, is how long the token registers new agents.
+	ExpiresIn shipgate.Duration `json:"expires_in,omitempty"`
 }
 
 // NewAgentToken is a freshly created join token and its secret, shown once.

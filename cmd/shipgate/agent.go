@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,7 +45,14 @@ func (m *Main) agentCommand() *cobra.Command {
 		Long: `Run an agent: it registers with the server using an agent join token
 (shipgate agent token create), then claims jobs whose runs_on labels it has,
 runs them, and streams their logs. The token can also come from
-$SHIPGATE_AGENT_TOKEN.
+$SHIPGATE_AGENT_TOKEN. A scoped token admits only labels that agree with its
+scope and only jobs of its environments; labels starting with "shipgate."
+are the server's and always refused.
+
+Registration returns the agent's own secret, which it keeps in --work-dir
+(agent-secret.json, mode 0600). While the server counts the agent as live,
+only a process presenting that secret can register its name again (a
+restart); anyone else waits until the agent shows as lost.
 
 On SIGTERM it takes no new jobs and lets running ones finish (up to
 --shutdown-grace); a second signal stops at once. A restarted agent settles
@@ -93,12 +99,18 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	if err != nil {
 		return fmt.Errorf("agent work dir: %w", err)
 	}
+	// The secret of this agent's last registration proves, to a server
+	// that still counts it as live, that this restart is the same agent.
+	current, err := runner.SavedSecret(cfg.WorkDir, c.BaseURL, cfg.Name)
+	if err != nil {
+		logger.Warn("cannot use the saved agent secret; registering without it (a live agent of this name must then be lost first)", "err", err)
+	}
 	// Register, waiting for the server if it is not up yet, or for a
 	// previous process with this name to be gone.
 	var reg *client.AgentRegistration
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
 		var err error
-		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host, InstanceID: instance})
+		reg, err = c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: cfg.Name, Labels: cfg.Labels, Version: version, Hostname: host, InstanceID: instance, CurrentSecret: current})
 		if err == nil {
 			break
 		}
@@ -113,7 +125,10 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		case <-time.After(backoff):
 		}
 	}
-	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels))
+	if err := runner.SaveSecret(cfg.WorkDir, c.BaseURL, cfg.Name, reg.Secret); err != nil {
+		return fmt.Errorf("keep the agent secret in --work-dir: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s; environments: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels), envList(reg.Agent.Envs))
 
 	services, err := runner.OpenServices(filepath.Join(cfg.WorkDir, "services"), logger)
 	if err != nil {
@@ -208,19 +223,14 @@ func closeServices(s *runner.Services, stop bool, logger *slog.Logger) {
 	}
 }
 
-func formatLabels(labels map[string]string) string {
-	if len(labels) == 0 {
-		return "none"
+func formatLabels(labels map[string]string) string { return shipgate.FormatLabels(labels) }
+
+// envList renders the environments an agent or join token is limited to.
+func envList(envs []string) string {
+	if len(envs) == 0 {
+		return "all"
 	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
-		keys[i] = k + "=" + labels[k]
-	}
-	return strings.Join(keys, ",")
+	return strings.Join(envs, ",")
 }
 
 func (m *Main) agentListCommand() *cobra.Command {
@@ -235,9 +245,9 @@ func (m *Main) agentListCommand() *cobra.Command {
 			}
 			return m.render(agents, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tHOST\tVERSION\tLAST SEEN")
+				fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tENVS\tHOST\tVERSION\tLAST SEEN")
 				for _, a := range agents {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, formatLabels(a.Labels), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, formatLabels(a.Labels), envList(a.Envs), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
 				}
 				return tw.Flush()
 			})
@@ -271,13 +281,38 @@ func (m *Main) agentDrainCommand() *cobra.Command {
 
 func (m *Main) agentTokenCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage agent join tokens (admin)"}
-	var name string
+	var name, expiresIn string
+	var scope, envs []string
 	create := &cobra.Command{
-		Use:   "create [--name N]",
+		Use:   "create [--name N] [--scope k=v,…] [--env E,…] [--expires-in D]",
 		Short: "Create an agent join token and print it; it is shown only this once",
-		Args:  cobra.NoArgs,
+		Long: `Create an agent join token and print it; it is shown only this once.
+
+--scope k=v,… bounds what its agents may claim to be: an agent joining with
+the token must have each scoped label with exactly that value (its other
+labels are free). --env E,… limits its agents to jobs of those environments
+(default: all). --expires-in D (e.g. 720h or 30d) stops it registering new
+agents after D; agents that joined before keep working until the token is
+revoked. Labels starting with "shipgate." are reserved for the server and
+refused for every agent.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := m.client().CreateAgentToken(cmd.Context(), name)
+			req := client.CreateAgentTokenRequest{Name: name}
+			var err error
+			if req.Scope, err = parseLabels(scope); err != nil {
+				return fmt.Errorf("--scope: %w", err)
+			}
+			for _, e := range envs {
+				if e = strings.TrimSpace(e); e != "" {
+					req.Envs = append(req.Envs, e)
+				}
+			}
+			if expiresIn != "" {
+				if req.ExpiresIn, err = shipgate.ParseDuration(expiresIn); err != nil || req.ExpiresIn <= 0 {
+					return fmt.Errorf("--expires-in %q: want a positive duration like 720h or 30d", expiresIn)
+				}
+			}
+			t, err := m.client().CreateScopedAgentToken(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -288,10 +323,13 @@ func (m *Main) agentTokenCommand() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "what the token is for")
+	create.Flags().StringSliceVar(&scope, "scope", nil, "labels its agents must have with exactly these values, k=v,…")
+	create.Flags().StringSliceVar(&envs, "env", nil, "environments whose jobs its agents may take, E,… (default: all)")
+	create.Flags().StringVar(&expiresIn, "expires-in", "", "stop registering new agents after this long, e.g. 720h or 30d (default: never)")
 	m.addOutputFlag(create)
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List agent join tokens (never their secrets)",
+		Short: "List agent join tokens with their scope, environments and expiry (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := m.client().AgentTokens(cmd.Context())
@@ -300,9 +338,10 @@ func (m *Main) agentTokenCommand() *cobra.Command {
 			}
 			return m.render(ts, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tBY\tREVOKED")
+				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPE\tENVS\tEXPIRES\tCREATED\tBY\tREVOKED")
 				for _, t := range ts {
-					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, fmtTime(t.CreatedAt), t.CreatedBy, fmtTimePtr(t.RevokedAt))
+					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, formatLabels(t.Scope), envList(t.Envs),
+						fmtTimePtr(t.ExpiresAt), fmtTime(t.CreatedAt), t.CreatedBy, fmtTimePtr(t.RevokedAt))
 				}
 				return tw.Flush()
 			})

@@ -189,3 +189,83 @@ func TestAgents(t *testing.T) {
 		t.Fatal(out)
 	}
 }
+
+// TestScopedAgentToken drives join tokens through the real binary: a
+// scoped token is listed with its scope; an agent with labels outside it,
+// or with a reserved shipgate. label, is refused with the reason and exits
+// (no retrying), and the refusal is in the audit log; an agent in scope
+// joins, and after a restart re-registers its live name at once with the
+// secret it keeps in its work dir.
+func TestScopedAgentToken(t *testing.T) {
+	s := startServerWith(t, []string{"--no-local-runner", "--agent-lost-after", "10m"})
+	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "web-a", "--scope", "role=web,zone=a", "--env", "staging", "--expires-in", "30d"))
+	var tokens []struct {
+		Scope     map[string]string `json:"scope"`
+		Envs      []string          `json:"envs"`
+		ExpiresAt *time.Time        `json:"expires_at"`
+	}
+	s.jsonOut(&tokens, "admin", "agent", "token", "list")
+	if len(tokens) != 1 || tokens[0].Scope["role"] != "web" || tokens[0].Scope["zone"] != "a" || len(tokens[0].Envs) != 1 || tokens[0].Envs[0] != "staging" ||
+		tokens[0].ExpiresAt == nil || tokens[0].ExpiresAt.Before(time.Now().Add(29*24*time.Hour)) {
+		t.Fatalf("agent token list: %+v", tokens)
+	}
+	if out := s.ok("admin", "agent", "token", "list"); !strings.Contains(out, "role=web,zone=a") || !strings.Contains(out, "staging") {
+		t.Fatalf("agent token list table:\n%s", out)
+	}
+	s.fails("--scope: label \"role\" is not of the form key=value", "admin", "agent", "token", "create", "--scope", "role")
+	s.fails("reserved for the server", "admin", "agent", "token", "create", "--scope", "shipgate.local=true")
+
+	s.tokens["joiner"] = join
+	workDir := filepath.Join(s.dir, "agent-x")
+	s.fails("label role=db is outside it (the scope wants role=web)", "joiner", "agent", "--name", "web-x", "--labels", "role=db,zone=a", "--work-dir", workDir)
+	s.fails("label shipgate.local is reserved for the server", "joiner", "agent", "--name", "web-x", "--labels", "role=web,zone=a,shipgate.local=true", "--work-dir", workDir)
+	if out := s.ok("admin", "audit", "export"); strings.Count(out, `"action":"agent.join_refused"`) != 2 {
+		t.Fatalf("refused joins in the audit log:\n%s", out)
+	}
+	var agents []struct{ Name string }
+	if s.jsonOut(&agents, "admin", "agent", "list"); len(agents) != 0 {
+		t.Fatalf("refused agents were registered: %+v", agents)
+	}
+
+	a := s.startAgent("web-a1", "role=web,zone=a,disk=ssd", join)
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	a.cmd.Wait()
+	// Restarted while the server still counts it as live (lost after 10m):
+	// it proves itself with the secret in its work dir instead of waiting.
+	again := exec.Command(binary, "agent", "--server", s.url, "--token", join, "--name", "web-a1", "--labels", "role=web,zone=a,disk=ssd", "--work-dir", filepath.Join(s.dir, "agent-web-a1"))
+	var stderr bytes.Buffer
+	var mu sync.Mutex
+	again.Stderr = &lockedWriter{mu: &mu, w: &stderr}
+	stdout, _ := again.StdoutPipe()
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Process.Signal(syscall.SIGTERM); again.Wait() })
+	registered := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Scan()
+		registered <- sc.Text()
+		for sc.Scan() {
+		}
+	}()
+	for done := false; !done; {
+		select {
+		case line := <-registered:
+			if !strings.Contains(line, "agent web-a1 registered") {
+				t.Fatalf("restarted agent: %q", line)
+			}
+			done = true
+		case <-time.After(100 * time.Millisecond):
+			mu.Lock()
+			text := stderr.String()
+			mu.Unlock()
+			if strings.Contains(text, "cannot register") {
+				t.Fatalf("the restarted agent was refused its own live name:\n%s", text)
+			}
+		}
+	}
+	if out := s.ok("admin", "audit", "verify"); !strings.Contains(out, "audit chain OK") {
+		t.Fatal(out)
+	}
+}

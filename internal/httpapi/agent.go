@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -74,11 +77,42 @@ func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token st
 		a.Labels = map[string]string{}
 	}
 	secret := shipgate.NewSecret(shipgate.AgentSecretPrefix)
-	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), token, a, secret, h.lostAfter()) }); err != nil {
+	join := sqlstore.Join{Token: token, Agent: a, Secret: secret, Current: req.CurrentSecret, LostAfter: h.lostAfter()}
+	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RegisterAgent(r.Context(), join) })
+	var refused *sqlstore.JoinRefused
+	if errors.As(err, &refused) {
+		return h.refuseJoin(w, r, refused, a)
+	} else if err != nil {
 		return err
 	}
 	a.State = a.StateAt(time.Now(), h.lostAfter())
 	writeJSON(w, http.StatusOK, client.AgentRegistration{Agent: a, Secret: secret})
+	return nil
+}
+
+// refuseJoin answers a registration its join token's rules refused (403,
+// or 409 for a live agent's name) and audits it in a transaction of its
+// own: the registration's was rolled back, and the attempt must not be
+// lost with it. Refusals are recorded up to a rate per token; beyond it
+// they are counted and the count goes with the next recorded one.
+func (h *Handler) refuseJoin(w http.ResponseWriter, r *http.Request, refused *sqlstore.JoinRefused, a *shipgate.Agent) error {
+	code, msg := shipgate.ErrorCode(refused), shipgate.ErrorMessage(refused)
+	actor := "agent-token/" + itoa(refused.TokenID)
+	if record, suppressed := h.joinRefusals.allow(actor, time.Now()); record {
+		details := map[string]any{
+			"token_id": refused.TokenID, "name": a.Name, "labels": a.Labels, "hostname": clip(a.Hostname, 256),
+			"status": statusOf(code), "reason": msg, "remote": remoteHost(r),
+		}
+		if suppressed > 0 {
+			details["suppressed_before"] = suppressed
+		}
+		ev := shipgate.NewAuditEvent(actor, shipgate.ActionAgentJoinRefused, "agent/"+a.Name, details)
+		ctx := context.WithoutCancel(r.Context())
+		if err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {
+			return fmt.Errorf("audit a refused agent registration: %w", err)
+		}
+	}
+	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
 	return nil
 }
 
@@ -210,6 +244,9 @@ func (h *Handler) listAgents(w http.ResponseWriter, r *http.Request, u *shipgate
 	now := time.Now()
 	for _, a := range out {
 		a.State = a.StateAt(now, h.lostAfter())
+		if !u.Can(shipgate.PermAdmin) {
+			a.InstanceID = "" // not a credential, but nobody else's business
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -257,7 +294,7 @@ func (h *Handler) createAgentToken(w http.ResponseWriter, r *http.Request, u *sh
 	var t *shipgate.AgentToken
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
-		t, err = tx.CreateAgentToken(r.Context(), u.Name, req.Name, secret)
+		t, err = tx.CreateAgentToken(r.Context(), u.Name, sqlstore.NewAgentToken{Name: req.Name, Scope: req.Scope, Envs: req.Envs, ExpiresIn: req.ExpiresIn.Std()}, secret)
 		return err
 	})
 	if err != nil {

@@ -1,7 +1,10 @@
 package httpapi_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
 // agentFixture is a server with a service whose staging job runs on
@@ -49,6 +53,11 @@ spec:
 func register(t *testing.T, f *fixture, token, name string, labels map[string]string) (*client.AgentRegistration, error) {
 	c := client.New(f.srv.URL, token)
 	return c.RegisterAgent(ctx, client.RegisterAgentRequest{Name: name, Labels: labels, Version: "test", Hostname: "h"})
+}
+
+// rejoin registers name again as the agent holding secret current.
+func rejoin(f *fixture, token, name string, labels map[string]string, current string) (*client.AgentRegistration, error) {
+	return client.New(f.srv.URL, token).RegisterAgent(ctx, client.RegisterAgentRequest{Name: name, Labels: labels, Version: "test", Hostname: "h", CurrentSecret: current})
 }
 
 func TestAgentProtocolRefusals(t *testing.T) {
@@ -98,8 +107,9 @@ func TestAgentProtocolRefusals(t *testing.T) {
 	if shipgate.ErrorCode(err) != shipgate.ETOOLARGE || !strings.Contains(err.Error(), "log chunk 1 is 66560 bytes; the limit is 65536") {
 		t.Fatalf("oversized chunk: %v", err)
 	}
-	// Registering the same name again replaces the old secret.
-	again, err := register(t, f, token, "web-1", map[string]string{"role": "web"})
+	// The agent registering its name again (a restart, proving itself with
+	// its secret) replaces the old secret.
+	again, err := rejoin(f, token, "web-1", map[string]string{"role": "web"}, web.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,31 +204,185 @@ func TestSilentAgentIsLost(t *testing.T) {
 	}
 }
 
+// A live agent's name cannot be taken by someone holding its join token and
+// its instance id (which was shown to every viewer): only the agent's own
+// secret re-registers it while it is live. Viewers no longer see instance
+// ids at all.
 func TestAgentNameCannotBeTakenOver(t *testing.T) {
 	f, token, _ := agentFixture(t)
-	join := func(tok, instance string) error {
-		_, err := client.New(f.srv.URL, tok).RegisterAgent(ctx, client.RegisterAgentRequest{Name: "web-1", Labels: map[string]string{"role": "web"}, InstanceID: instance})
-		return err
+	join := func(tok, instance, current string) (*client.AgentRegistration, error) {
+		return client.New(f.srv.URL, tok).RegisterAgent(ctx, client.RegisterAgentRequest{Name: "web-1", Labels: map[string]string{"role": "web"}, InstanceID: instance, CurrentSecret: current})
 	}
-	if err := join(token, "inst-a"); err != nil {
+	reg, err := join(token, "inst-a", "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := join(token, "inst-a"); err != nil {
-		t.Fatalf("the same instance re-joining: %v", err)
+	req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/agents", nil)
+	req.Header.Set("Authorization", "Bearer "+f.tokens["viewer"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := join(token, "inst-b"); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "in use by another running agent") {
-		t.Fatalf("another live instance taking the name: %v", err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "web-1") || strings.Contains(string(body), "inst-a") || strings.Contains(string(body), "instance_id") {
+		t.Fatalf("a viewer sees the instance id: %d %s", resp.StatusCode, body)
+	}
+	if viewed, err := f.client("viewer").Agents(ctx); err != nil || len(viewed) != 1 || viewed[0].InstanceID != "" {
+		t.Fatalf("viewer's agent list: %+v %v", viewed, err)
+	}
+	if admins, err := f.client("admin").Agents(ctx); err != nil || len(admins) != 1 || admins[0].InstanceID != "inst-a" {
+		t.Fatalf("admin's agent list: %+v %v", admins, err)
+	}
+
+	// The copied instance id proves nothing.
+	if _, err := join(token, "inst-a", ""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "in use by a live agent") {
+		t.Fatalf("a takeover with the copied instance id: %v", err)
+	}
+	e := f.lastEvent(t)
+	if e.Action != shipgate.ActionAgentJoinRefused || e.Subject != "agent/web-1" || !strings.Contains(string(e.Details), "in use by a live agent") {
+		t.Fatalf("the refused takeover is not audited: %+v %s", e, e.Details)
+	}
+	if _, err := client.NewAgent(f.srv.URL, reg.Secret).Held(ctx, ""); err != nil {
+		t.Fatalf("the live agent lost its secret to the refused takeover: %v", err)
+	}
+	// The agent itself, restarting, proves itself with its secret.
+	again, err := join(token, "inst-a", reg.Secret)
+	if err != nil {
+		t.Fatalf("the agent re-registering with its secret: %v", err)
 	}
 	other, _ := f.client("admin").CreateAgentToken(ctx, "other")
-	if err := join(other.Secret, "inst-a"); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "belongs to agent token") {
+	if _, err := join(other.Secret, "inst-a", again.Secret); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "belongs to agent token") {
 		t.Fatalf("joining a name with another token: %v", err)
 	}
-	// Once the first agent counts as lost, another instance may take over.
+	// Once the agent counts as lost, its join token alone takes the name.
 	f.h.AgentLostAfter = time.Millisecond
 	deadline := time.Now().Add(5 * time.Second)
-	for err := join(token, "inst-b"); err != nil; err = join(token, "inst-b") {
+	for _, err := join(token, "inst-b", ""); err != nil; _, err = join(token, "inst-b", "") {
 		if time.Now().After(deadline) {
 			t.Fatalf("taking over a lost agent's name: %v", err)
 		}
+	}
+	if n, err := f.db.VerifyAudit(ctx); err != nil || n == 0 {
+		t.Fatal(n, err)
+	}
+}
+
+// A scoped join token admits only agents whose labels agree with its
+// scope, never one with a "shipgate." label; a refusal is a 403 that says
+// which label and what the scope wants, audited though nothing was
+// registered. Its agents take only jobs of its environments.
+func TestScopedJoinToken(t *testing.T) {
+	f, unscoped, id := agentFixture(t) // a staging release for role=web
+	admin := f.client("admin")
+	scoped, err := admin.CreateScopedAgentToken(ctx, client.CreateAgentTokenRequest{Name: "web-a",
+		Scope: map[string]string{"role": "web", "zone": "a"}, Envs: []string{"production"}, ExpiresIn: shipgate.Duration(720 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []client.CreateAgentTokenRequest{
+		{Scope: map[string]string{"shipgate.local": "true"}},
+		{Envs: []string{"no such env!"}},
+	} {
+		if _, err := admin.CreateScopedAgentToken(ctx, bad); shipgate.ErrorCode(err) != shipgate.EINVALID {
+			t.Fatalf("token %+v: %v", bad, err)
+		}
+	}
+	tokens, err := admin.AgentTokens(ctx)
+	if err != nil || len(tokens) != 2 || tokens[1].Scope["zone"] != "a" || len(tokens[1].Envs) != 1 || tokens[1].Envs[0] != "production" || tokens[1].ExpiresAt == nil {
+		t.Fatalf("agent tokens: %+v %v", tokens, err)
+	}
+
+	for _, c := range []struct {
+		token  string
+		labels map[string]string
+		want   string
+	}{
+		{scoped.Secret, map[string]string{"role": "db", "zone": "a"}, "label role=db is outside it (the scope wants role=web)"},
+		{scoped.Secret, map[string]string{"role": "web"}, "must have label zone=a"},
+		{unscoped, map[string]string{"role": "web", "shipgate.local": "true"}, "label shipgate.local is reserved for the server"},
+	} {
+		before, _ := f.db.VerifyAudit(ctx)
+		status, out := f.raw(t, "POST", "/api/v1/agent/register", c.token, []byte(fmt.Sprintf(`{"name":"web-1","labels":%s}`, mustJSON(c.labels))))
+		msg := fmt.Sprint(out["error"])
+		if status != 403 || errorCode(out) != shipgate.EFORBIDDEN || !strings.Contains(msg, c.want) {
+			t.Fatalf("join with %v: %d %v, want 403 %q", c.labels, status, out, c.want)
+		}
+		e := f.lastEvent(t)
+		if after, _ := f.db.VerifyAudit(ctx); after != before+1 || e.Action != shipgate.ActionAgentJoinRefused || e.Subject != "agent/web-1" ||
+			!strings.HasPrefix(e.Actor, "agent-token/") || !strings.Contains(string(e.Details), c.want) {
+			t.Fatalf("refusal audited as %+v %s (%d → %d events)", e, e.Details, before, after)
+		}
+	}
+	if agents, _ := admin.Agents(ctx); len(agents) != 0 {
+		t.Fatalf("refused joins registered %+v", agents)
+	}
+	// A join token is no user token.
+	if _, err := client.New(f.srv.URL, scoped.Secret).Agents(ctx); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
+		t.Fatalf("a join token on a user route: %v", err)
+	}
+
+	// In scope: other labels are free. The agent is limited to production
+	// and so never gets the staging job; an agent of the unscoped token does.
+	prod, err := register(t, f, scoped.Secret, "web-a1", map[string]string{"role": "web", "zone": "a", "disk": "ssd"})
+	if err != nil || len(prod.Agent.Envs) != 1 || prod.Agent.Envs[0] != "production" {
+		t.Fatalf("in-scope join: %+v %v", prod, err)
+	}
+	if asg, ok, err := client.NewAgent(f.srv.URL, prod.Secret).Claim(ctx, shipgate.ClaimRequest{ClaimID: "p", Wait: 200 * time.Millisecond}); ok || err != nil {
+		t.Fatalf("a production-only agent got %+v %v", asg, err)
+	}
+	v, err := f.client("viewer").Release(ctx, id)
+	if err != nil || !strings.Contains(v.Jobs[0].Reason, "no online agent with these labels may take jobs of environment staging") {
+		t.Fatalf("the waiting job does not say why: %+v %v", v.Jobs, err)
+	}
+	stg, err := register(t, f, unscoped, "web-s1", map[string]string{"role": "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nor is an agent secret.
+	if _, err := client.New(f.srv.URL, stg.Secret).Agents(ctx); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
+		t.Fatalf("an agent secret on a user route: %v", err)
+	}
+	if asg, ok, err := client.NewAgent(f.srv.URL, stg.Secret).Claim(ctx, shipgate.ClaimRequest{ClaimID: "s", Wait: time.Second}); !ok || err != nil || asg.Key.ReleaseID != id {
+		t.Fatalf("an unlimited agent's claim: %+v %v %v", asg, ok, err)
+	}
+	if n, err := f.db.VerifyAudit(ctx); err != nil || n == 0 {
+		t.Fatal(n, err)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// A join token's holder cannot grow the audit log without bound with
+// refused registrations: they are recorded up to a rate per token, and the
+// ones beyond it are still refused.
+func TestJoinRefusalsAreBounded(t *testing.T) {
+	f, token, _ := agentFixture(t)
+	count := func() int {
+		n := 0
+		f.db.View(ctx, func(tx *sqlstore.Tx) error {
+			events, err := tx.ListAudit(ctx, shipgate.AuditFilter{Limit: 10000})
+			for _, e := range events {
+				if e.Action == shipgate.ActionAgentJoinRefused {
+					n++
+				}
+			}
+			return err
+		})
+		return n
+	}
+	for i := 0; i < 25; i++ {
+		if _, err := register(t, f, token, "web-1", map[string]string{"shipgate.local": "true"}); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
+			t.Fatalf("refusal %d: %v", i, err)
+		}
+	}
+	if n := count(); n != 10 {
+		t.Fatalf("%d refusals recorded, want 10 (the per-minute bound)", n)
 	}
 }

@@ -49,7 +49,9 @@ type Handler struct {
 	mux       *http.ServeMux
 	touched   sync.Map // token id → last recorded use
 	anonymous refusalLimiter
-	seen      sync.Map // agent id → last recorded contact
+	// joinRefusals bounds the audited registrations refused per join token.
+	joinRefusals refusalLimiter
+	seen         sync.Map // agent id → last recorded contact
 }
 
 // Route is one API endpoint.

@@ -161,6 +161,7 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 // without saying why.
 func (h *Handler) explainQueued(ctx context.Context, tx *sqlstore.Tx, v *client.ReleaseView) error {
 	var agents []*shipgate.Agent
+	var blocked map[string]bool // drained, or their join token revoked
 	loaded := false
 	now := time.Now()
 	for i := range v.Jobs {
@@ -173,18 +174,30 @@ func (h *Handler) explainQueued(ctx context.Context, tx *sqlstore.Tx, v *client.
 			if agents, err = tx.ListAgents(ctx); err != nil {
 				return err
 			}
+			if blocked, err = tx.BlockedAgents(ctx); err != nil {
+				return err
+			}
 			loaded = true
 		}
 		spec, _ := v.Pipeline.Job(j.Name)
 		if spec == nil {
 			continue
 		}
-		ok := h.LocalRunner != nil && h.LocalRunner.Matches(spec.RunsOn)
+		env := v.Release.Environment
+		labelled := h.LocalRunner != nil && h.LocalRunner.Matches(spec.RunsOn)
+		allowed := labelled && h.LocalRunner.MayRun(env)
 		for _, a := range agents {
-			ok = ok || a.StateAt(now, h.lostAfter()) == shipgate.AgentOnline && a.Info().Matches(spec.RunsOn)
+			if a.StateAt(now, h.lostAfter()) == shipgate.AgentOnline && !blocked[a.Name] && a.Info().Matches(spec.RunsOn) {
+				labelled = true
+				allowed = allowed || a.Info().MayRun(env)
+			}
 		}
-		if !ok {
+		if !labelled {
 			j.Reason += "; no online agent has these labels"
+			continue
+		}
+		if !allowed {
+			j.Reason += fmt.Sprintf("; no online agent with these labels may take jobs of environment %s (their join tokens are limited to other environments)", env)
 			continue
 		}
 		if spec.Service != nil && h.Dispatcher != nil {

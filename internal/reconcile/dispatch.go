@@ -88,6 +88,10 @@ func (d *Dispatcher) claim1(ctx context.Context, req shipgate.ClaimRequest) (*sh
 	return <-w.result, err
 }
 
+// Waiting counts the claims waiting for work, for monitoring and for tests
+// that need a claim to be waiting before they queue work.
+func (d *Dispatcher) Waiting() int { return d.waiters.len() }
+
 // handBack returns an assignment nobody will act on, without using up one
 // of the job's retries.
 func (d *Dispatcher) handBack(a *shipgate.Assignment, runner, reason string) {
@@ -151,7 +155,7 @@ func (d *Dispatcher) dispatchPass() {
 				continue // its claim gave up, or its agent may no longer work
 			}
 			for k, q := range queue {
-				if taken[k] || !w.req.Runner.Matches(q.RunsOn) {
+				if taken[k] || !eligible(w.req.Runner, q) {
 					continue
 				}
 				a, fail, err := d.claim(ctx, tx, w.req, q.ID, rels, homes)
@@ -200,7 +204,7 @@ func (d *Dispatcher) candidate(ctx context.Context, req shipgate.ClaimRequest) (
 				return err
 			}
 			for _, q := range queued {
-				if req.Runner.Matches(q.RunsOn) {
+				if eligible(req.Runner, q) {
 					found = true
 					return nil
 				}
@@ -240,7 +244,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 				return err
 			}
 			for _, q := range queued {
-				if !runner.Matches(q.RunsOn) {
+				if !eligible(runner, q) {
 					continue
 				}
 				var ok bool
@@ -265,6 +269,13 @@ func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (
 	return a, err
 }
 
+// eligible reports whether the runner may take a queued job: it has the
+// labels the job asks for, and may take jobs of its environment (an agent
+// is limited to its join token's environments).
+func eligible(ri shipgate.RunnerInfo, q sqlstore.QueuedJob) bool {
+	return ri.Matches(q.RunsOn) && ri.MayRun(q.Environment)
+}
+
 // claim hands job id to the runner inside tx. A job whose secret inputs
 // cannot be decrypted with this server's key is failed with that reason
 // instead (failed is true), rather than handed out without them or left
@@ -282,6 +293,11 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 		return nil, false, err
 	}
 	if r.State != shipgate.StateRunning || r.Run != j.Run {
+		return nil, false, nil
+	}
+	if !req.Runner.MayRun(r.Environment) {
+		// Judged again on the release itself, before any secret is opened:
+		// the job and its secrets are never this runner's.
 		return nil, false, nil
 	}
 	only, ok := homes[j.ID]
@@ -330,8 +346,9 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 // processes and router; a rollout elsewhere would start a "first version"
 // with nothing to compare against while the old host keeps serving. ""
 // means any matching runner: the job has no service, never ran, or its
-// agent is lost, draining, revoked, or no longer has the labels runs_on
-// asks for (the service is being moved).
+// agent is lost, draining, revoked, no longer has the labels runs_on asks
+// for (the service is being moved), or may no longer take jobs of the
+// release's environment (it re-joined with a token limited to others).
 func (d *Dispatcher) ServiceHome(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, j shipgate.JobRun) (string, error) {
 	spec, ok := r.Pipeline.Job(j.Name)
 	if !ok || spec.Service == nil {
@@ -352,7 +369,7 @@ func (d *Dispatcher) ServiceHome(ctx context.Context, tx *sqlstore.Tx, r *shipga
 	if lost <= 0 {
 		lost = 45 * time.Second
 	}
-	if !a.Info().Matches(spec.RunsOn) || a.StateAt(tx.Now(), lost) != shipgate.AgentOnline {
+	if !a.Info().Matches(spec.RunsOn) || !a.Info().MayRun(r.Environment) || a.StateAt(tx.Now(), lost) != shipgate.AgentOnline {
 		return "", nil
 	}
 	blocked, err := tx.BlockedAgents(ctx)

@@ -102,3 +102,10 @@ func (q *waitQueue) stillWaiting() bool {
 	}
 	return true
 }
+
+// len counts the claims waiting.
+func (q *waitQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.list)
+}

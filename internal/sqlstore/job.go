@@ -123,12 +123,14 @@ func (tx *Tx) HeldBy(ctx context.Context, runner string) ([]shipgate.JobRun, err
 	return out, rows.Err()
 }
 
-// QueuedJob is a job waiting for a runner, with the labels it asks for.
+// QueuedJob is a job waiting for a runner, with the labels it asks for and
+// its release's environment (a runner may be limited to some).
 type QueuedJob struct {
-	ID        int64
-	ReleaseID int64
-	RunsOn    map[string]string
-	Cursor    QueueCursor
+	ID          int64
+	ReleaseID   int64
+	Environment string
+	RunsOn      map[string]string
+	Cursor      QueueCursor
 }
 
 // QueueCursor is a position in the queue, which is ordered by the time jobs
@@ -140,9 +142,9 @@ type QueueCursor struct {
 
 // ListQueuedJobs returns up to limit queued jobs after cursor, oldest first.
 func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) ([]QueuedJob, error) {
-	rows, err := tx.query(ctx, `SELECT id, release_id, runs_on, queued_at FROM jobs
-		WHERE state = ? AND (queued_at > ? OR (queued_at = ? AND id > ?))
-		ORDER BY queued_at, id LIMIT ?`, shipgate.JobQueued, after.QueuedAt, after.QueuedAt, after.ID, limit)
+	rows, err := tx.query(ctx, `SELECT j.id, j.release_id, r.environment, j.runs_on, j.queued_at FROM jobs j JOIN releases r ON r.id = j.release_id
+		WHERE j.state = ? AND (j.queued_at > ? OR (j.queued_at = ? AND j.id > ?))
+		ORDER BY j.queued_at, j.id LIMIT ?`, shipgate.JobQueued, after.QueuedAt, after.QueuedAt, after.ID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +153,7 @@ func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) 
 	for rows.Next() {
 		var q QueuedJob
 		var labels string
-		if err := rows.Scan(&q.ID, &q.ReleaseID, &labels, &q.Cursor.QueuedAt); err != nil {
+		if err := rows.Scan(&q.ID, &q.ReleaseID, &q.Environment, &labels, &q.Cursor.QueuedAt); err != nil {
 			return nil, err
 		}
 		q.Cursor.ID = q.ID
