@@ -44,6 +44,9 @@ type Handler struct {
 	AgentLostAfter time.Duration
 	// LocalRunner is the runner built into this server, if it runs one.
 	LocalRunner *shipgate.RunnerInfo
+	// AuditSigner signs audit checkpoints on demand; without it the
+	// checkpoint routes answer failed_precondition.
+	AuditSigner *shipgate.AuditSigner
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
@@ -124,6 +127,8 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/releases/{id}/logs", shipgate.PermRead, "Read job logs", h.logs),
 
 		route("GET", "/api/v1/audit", shipgate.PermRead, "Read the audit log", h.listAudit),
+		route("GET", "/api/v1/audit/public-key", shipgate.PermRead, "The public key that verifies audit checkpoints", h.auditPublicKey),
+		route("POST", "/api/v1/audit/checkpoints", shipgate.PermRead, "Sign the audit head now and return the checkpoint", h.createCheckpoint),
 
 		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
 		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),
