@@ -30,7 +30,7 @@ func LoadKey(env, path string) (*shipgate.AuditSigner, error) {
 		}
 		return shipgate.NewAuditSigner(seed)
 	}
-	b, err := os.ReadFile(path)
+	_, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		seed := make([]byte, shipgate.AuditSigningKeySize)
 		rand.Read(seed)
@@ -47,6 +47,16 @@ func LoadKey(env, path string) (*shipgate.AuditSigner, error) {
 		}
 		return shipgate.NewAuditSigner(seed)
 	} else if err != nil {
+		return nil, fmt.Errorf("read audit signing key: %w", err)
+	}
+	return ReadKeyFile(path)
+}
+
+// ReadKeyFile reads an existing audit signing key file (64 hex digits).
+// A key file others may read is refused.
+func ReadKeyFile(path string) (*shipgate.AuditSigner, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("read audit signing key: %w", err)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
