@@ -47,6 +47,20 @@ type AuditCheckpoint struct {
 	Signature string `json:"signature"`
 }
 
+// MarshalJSON writes at exactly as it is signed (RFC 3339, UTC, six
+// fractional digits), so the fields of the JSON are the signed text.
+func (c AuditCheckpoint) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Seq       int64  `json:"seq"`
+		Hash      string `json:"hash"`
+		At        string `json:"at"`
+		KeyID     string `json:"key_id"`
+		Signature string `json:"signature"`
+	}{c.Seq, c.Hash, c.At.UTC().Format(checkpointTimeFormat), c.KeyID, c.Signature})
+}
+
+const checkpointTimeFormat = "2006-01-02T15:04:05.000000Z"
+
 // checkpointContext separates checkpoint signatures from anything else
 // the key could ever sign.
 const checkpointContext = "shipgate audit checkpoint v1\n"
@@ -68,7 +82,7 @@ func (c *AuditCheckpoint) SignedMessage() []byte {
 	b = append(b, "\nhash "...)
 	b = append(b, c.Hash...)
 	b = append(b, "\nat "...)
-	b = c.At.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = c.At.UTC().AppendFormat(b, checkpointTimeFormat)
 	return append(b, '\n')
 }
 

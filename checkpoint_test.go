@@ -33,6 +33,10 @@ func TestCheckpointSignedMessage(t *testing.T) {
 	if got := string(cp.SignedMessage()); got != want {
 		t.Fatalf("signed message:\n%q\nwant\n%q", got, want)
 	}
+	// The JSON carries the time as signed.
+	if j, _ := json.Marshal(cp); !strings.Contains(string(j), `"at":"2026-03-02T09:00:00.123456Z"`) {
+		t.Fatalf("json %s", j)
+	}
 	// A plain ed25519 verification of those bytes with the PEM key works.
 	block, _ := pem.Decode([]byte(s.PublicKey().PEM()))
 	k, err := x509.ParsePKIXPublicKey(block.Bytes)
