@@ -180,7 +180,7 @@ func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg stri
 		return nil
 	}
 	ev := shipgate.NewAuditEvent(k.actor, shipgate.ActionAccessDenied, k.subject, map[string]any{
-		"method": r.Method, "path": path, "status": k.status, "reason": msg, "remote": remote, "count": 1,
+		"method": r.Method, "path": path, "status": k.status, "reason": msg, "remote": remote, "count": 1, "route": k.route,
 	})
 	ctx := context.WithoutCancel(r.Context())
 	if err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {

@@ -34,6 +34,8 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp s
 	// last checkpoint to the head as it is now.
 	var v shipgate.AuditVerifier
 	var last *shipgate.AuditCheckpoint
+	var headSeq int64
+	var headHash string
 	err = db.View(ctx, func(tx *Tx) error {
 		var err error
 		if last, err = tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys); err != nil {
@@ -42,14 +44,20 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp s
 		if last != nil {
 			v.Resume(last.Seq, last.Hash)
 		}
-		headSeq, _, err := tx.AuditHead(ctx)
-		if err != nil {
+		if headSeq, headHash, err = tx.AuditHead(ctx); err != nil {
 			return err
 		}
 		return tx.verifyRange(ctx, &v, headSeq)
 	})
 	if err != nil {
 		return cp, false, refuseToSign(last, err)
+	}
+	if last != nil && last.Seq == headSeq {
+		// Nothing moved: no need for the write lock.
+		if err := v.Finish(headSeq, headHash); err != nil {
+			return cp, false, refuseToSign(last, err)
+		}
+		return *last, false, nil
 	}
 	err = db.Update(ctx, func(tx *Tx) error {
 		now, err := tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys)
