@@ -28,10 +28,12 @@ import (
 const DefaultRefusalWindow = time.Minute
 
 const (
-	// refusalKeysPerCaller bounds the distinct keys one caller opens per
-	// window (a viewer walking release ids); beyond it, its refusals share
-	// one key with route "*".
-	refusalKeysPerCaller = 32
+	// refusalKeysPerUser bounds the distinct keys one user opens per
+	// window (a viewer walking release ids), refusalKeysPerAddress those
+	// of one anonymous client address; beyond, the caller's refusals share
+	// one key with route "*". Each key writes at most two events a window.
+	refusalKeysPerUser    = 32
+	refusalKeysPerAddress = 4
 	// maxOpenRefusalKeys bounds the keys open at once; beyond it,
 	// anonymous refusals from new addresses share one key.
 	maxOpenRefusalKeys = 10000
@@ -74,7 +76,8 @@ func (c *refusalCounter) add(k refusalKey, at time.Time, method, path, reason, r
 	}
 	if c.open[k] == nil {
 		switch {
-		case c.callers[k.caller()] >= refusalKeysPerCaller:
+		case k.actor != "anonymous" && c.callers[k.caller()] >= refusalKeysPerUser,
+			k.actor == "anonymous" && c.callers[k.caller()] >= refusalKeysPerAddress:
 			k.route, k.subject = "*", "api"
 		case len(c.open) >= maxOpenRefusalKeys && k.actor == "anonymous":
 			k.remote, k.route, k.subject = "*", "*", "api"

@@ -154,3 +154,20 @@ func TestAnonymousRefusalsAreAggregated(t *testing.T) {
 		t.Fatalf("200 anonymous refusals: %d events, counts sum to %d", len(events), sum)
 	}
 }
+
+// Without a valid token, walking routes from one address is bounded too.
+func TestAnonymousRefusalsAcrossRoutesAreBounded(t *testing.T) {
+	f := newFixture(t)
+	start := f.head(t)
+	paths := []string{"/api/v1/releases", "/api/v1/services", "/api/v1/users", "/api/v1/groups", "/api/v1/tokens", "/api/v1/audit", "/api/v1/whoami", "/api/v1/agents"}
+	for i := 0; i < 400; i++ {
+		f.raw(t, "GET", paths[i%len(paths)], "", nil)
+	}
+	if err := f.h.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events, sum := f.refusalsOf(t, "anonymous", start)
+	if sum != 400 || len(events) > 10 {
+		t.Fatalf("400 anonymous refusals over %d routes: %d events, counts sum to %d", len(paths), len(events), sum)
+	}
+}
