@@ -129,12 +129,18 @@ type AuditVerifier struct {
 	n        int64
 	lastSeq  int64
 	lastHash string
+	resumed  bool
+
+	// checkpoints the chain is held to (checkpoint.go)
+	anchors      []AuditCheckpoint
+	anchored     int
+	newestAnchor *AuditCheckpoint
 }
 
 // Add checks the next event. It returns an error naming the first bad seq.
 func (v *AuditVerifier) Add(e *AuditEvent) error {
 	wantSeq, wantPrev := v.lastSeq+1, v.lastHash
-	if v.n == 0 {
+	if v.n == 0 && !v.resumed {
 		wantPrev = GenesisHash
 	}
 	if e.Seq != wantSeq {
@@ -153,6 +159,9 @@ func (v *AuditVerifier) Add(e *AuditEvent) error {
 	if h != e.Hash {
 		return fmt.Errorf("audit chain broken at seq %d: content does not match its hash (edited)", e.Seq)
 	}
+	if err := v.checkAnchor(e); err != nil {
+		return err
+	}
 	v.n++
 	v.lastSeq, v.lastHash = e.Seq, e.Hash
 	return nil
@@ -162,7 +171,8 @@ func (v *AuditVerifier) Add(e *AuditEvent) error {
 func (v *AuditVerifier) Count() int64 { return v.n }
 
 // Finish checks the end of the chain against the head the server recorded,
-// which catches events removed from the end.
+// which catches events removed from the end, and against the checkpoints
+// given to Anchor.
 func (v *AuditVerifier) Finish(headSeq int64, headHash string) error {
 	if headSeq != v.lastSeq {
 		if headSeq > v.lastSeq {
@@ -173,7 +183,7 @@ func (v *AuditVerifier) Finish(headSeq int64, headHash string) error {
 	if headSeq > 0 && headHash != v.lastHash {
 		return fmt.Errorf("audit chain broken at seq %d: hash differs from the recorded head", headSeq)
 	}
-	return nil
+	return v.finishAnchors()
 }
 
 // AuditFilter selects audit events.

@@ -61,12 +61,41 @@ func (c *Client) EachAuditEvent(ctx context.Context, f shipgate.AuditFilter, fn 
 // the check does not depend on trusting the server's own verdict. It
 // returns how many events were verified.
 func (c *Client) VerifyAudit(ctx context.Context) (int64, error) {
+	r, err := c.VerifyAuditAnchored(ctx, nil, nil)
+	return r.Events, err
+}
+
+// VerifyAuditAnchored is VerifyAudit that also holds the chain to
+// checkpoints kept outside the server, each of which must be signed by
+// one of keys (recorded out of band, never fetched from the server being
+// checked). It returns the head it verified, to be recorded elsewhere.
+func (c *Client) VerifyAuditAnchored(ctx context.Context, keys []shipgate.AuditPublicKey, checkpoints []shipgate.AuditCheckpoint) (shipgate.AuditVerification, error) {
 	var v shipgate.AuditVerifier
+	if len(checkpoints) > 0 {
+		if err := v.Anchor(keys, checkpoints); err != nil {
+			return v.Verification(), err
+		}
+	}
 	headSeq, headHash, err := c.EachAuditEvent(ctx, shipgate.AuditFilter{}, v.Add)
 	if err != nil {
-		return v.Count(), err
+		return v.Verification(), err
 	}
-	return v.Count(), v.Finish(headSeq, headHash)
+	return v.Verification(), v.Finish(headSeq, headHash)
+}
+
+// AuditPublicKey returns the key the server signs checkpoints with. Record
+// it out of band when you install the server: a key fetched later from a
+// server you are checking proves nothing.
+func (c *Client) AuditPublicKey(ctx context.Context) (*AuditPublicKey, error) {
+	var out AuditPublicKey
+	return &out, c.do(ctx, "GET", "/audit/public-key", nil, nil, &out)
+}
+
+// AuditCheckpoint has the server sign its current audit head (or return
+// the checkpoint of it, if it has not moved) and returns it.
+func (c *Client) AuditCheckpoint(ctx context.Context) (*shipgate.AuditCheckpoint, error) {
+	var out shipgate.AuditCheckpoint
+	return &out, c.do(ctx, "POST", "/audit/checkpoints", nil, nil, &out)
 }
 
 // Notifications lists notifications, newest first; state "" means all.

@@ -125,6 +125,14 @@ type AuditHead struct {
 	Hash string `json:"hash"`
 }
 
+// AuditPublicKey is the key that verifies a server's audit checkpoints,
+// in shipgate's text form (ed25519:<base64>) and as PEM.
+type AuditPublicKey struct {
+	PublicKey string `json:"public_key"`
+	KeyID     string `json:"key_id"`
+	PEM       string `json:"pem"`
+}
+
 // NewToken is a freshly created token and its secret, shown once.
 type NewToken struct {
 	Token  *shipgate.Token `json:"token"`

@@ -13,23 +13,7 @@ import (
 
 func (m *Main) auditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read, export and verify the hash-chained audit log"}
-	verify := &cobra.Command{
-		Use:   "verify",
-		Short: "Recompute the whole chain here; exit non-zero naming the first bad event",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := m.client().VerifyAudit(cmd.Context())
-			if err != nil {
-				var se *shipgate.Error
-				if asErr(err, &se) {
-					return err // could not read the log at all
-				}
-				return &exitError{code: 1, msg: fmt.Sprintf("audit verify FAILED after %d good events: %v", n, err)}
-			}
-			fmt.Fprintf(m.Stdout, "audit chain OK: %d events verified\n", n)
-			return nil
-		},
-	}
+	verify := m.auditVerifyCommand()
 	var since string
 	var release int64
 	parseFilter := func() (shipgate.AuditFilter, error) {
@@ -98,7 +82,7 @@ func (m *Main) auditCommand() *cobra.Command {
 	list.Flags().Int64Var(&release, "release", 0, "only events of this release")
 	list.Flags().IntVar(&limit, "limit", 200, "show at most the last N events (0: all)")
 	m.addOutputFlag(list)
-	cmd.AddCommand(verify, export, list)
+	cmd.AddCommand(verify, export, list, m.auditCheckpointCommand(), m.auditPublicKeyCommand())
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/checkpoint"
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/httpapi"
 	"github.com/shipgate/shipgate/internal/notify"
@@ -56,6 +57,12 @@ type ServeConfig struct {
 	Ready func(addr string)
 	// LogOutput receives the server's log; nil means stderr.
 	LogOutput io.Writer
+	// AuditKeyFile holds the audit checkpoint signing key (default
+	// <data>/audit-signing.key; SHIPGATE_AUDIT_KEY overrides it), and
+	// AuditCheckpointEvery is how often the audit head is signed while it
+	// moves.
+	AuditKeyFile         string
+	AuditCheckpointEvery time.Duration
 }
 
 func (m *Main) serveCommand() *cobra.Command {
@@ -72,7 +79,12 @@ to choose that token instead (for automation).
 
 Secret release inputs are encrypted with a key read from SHIPGATE_SECRET_KEY
 (64 hex digits) or from <data>/secret.key, which is created on first start.
-Servers sharing one PostgreSQL database must share that key.`,
+Servers sharing one PostgreSQL database must share that key.
+
+Audit checkpoints are signed with an ed25519 key read from SHIPGATE_AUDIT_KEY
+(64 hex digits) or from --audit-key-file (default <data>/audit-signing.key,
+created on first start). Servers sharing one database must share it too. The
+public key is printed at start: record it out of band (see docs/security.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -98,6 +110,8 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
+	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "audit checkpoint signing key file (default <data>/audit-signing.key; SHIPGATE_AUDIT_KEY overrides it)")
+	f.DurationVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", checkpoint.DefaultEvery, "how often the audit head is signed while it moves")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }
@@ -141,6 +155,14 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	auditKeyFile := cfg.AuditKeyFile
+	if auditKeyFile == "" {
+		auditKeyFile = filepath.Join(cfg.DataDir, "audit-signing.key")
+	}
+	auditKey, err := checkpoint.LoadKey(m.Getenv("SHIPGATE_AUDIT_KEY"), auditKeyFile)
+	if err != nil {
+		return err
+	}
 	if err := m.bootstrap(ctx, db); err != nil {
 		return err
 	}
@@ -153,6 +175,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
 		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std()}
 	db.Outbox, db.Notified = enq.Outbox, worker.Kick
+	db.CheckpointOutbox = enq.CheckpointOutbox
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
@@ -169,6 +192,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
 		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}},
 		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
+		AuditSigner: auditKey,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -188,6 +212,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); rec.Run(bg) }()
 	go func() { defer wg.Done(); worker.Run(bg) }()
+	signer := &checkpoint.Signer{DB: db, Key: auditKey, Logger: logger, Every: cfg.AuditCheckpointEvery}
+	wg.Add(1)
+	go func() { defer wg.Done(); signer.Run(bg) }() // signs once more when bg ends
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
 		labels := map[string]string{}
@@ -231,6 +258,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(m.Stdout, "audit checkpoints are signed with %s (key id %s): record it out of band\n", auditKey.PublicKey(), auditKey.PublicKey().ID())
 	fmt.Fprintf(m.Stdout, "shipgate %s listening on http://%s (%s)\n", version, ln.Addr(), db.Engine())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -257,6 +285,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http shutdown", "err", err)
+	}
+	if err := api.FlushRefusals(shutCtx); err != nil { // before the last checkpoint
+		logger.Error("audit the refusals counted so far", "err", err)
 	}
 	if runnerDone != nil {
 		select {

@@ -59,6 +59,7 @@ var NotifyActions = []string{
 	"release.started", "release.succeeded", "release.failed",
 	"rollback.pending", "rollback.unavailable", "rollback.called_off",
 	"rollback.held", "rollback.fired", "rollback.failed",
+	"audit.checkpoint", // not an audit action: signed checkpoints of the log
 }
 
 func ParseServerConfig(file string, src []byte, getenv func(string) string) (*ServerConfig, error) {

@@ -93,22 +93,26 @@ func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token st
 // refuseJoin answers a registration its join token's rules refused (403,
 // or 409 for a live agent's name) and audits it in a transaction of its
 // own: the registration's was rolled back, and the attempt must not be
-// lost with it. Refusals are recorded up to a rate per token; beyond it
-// they are counted and the count goes with the next recorded one.
+// lost with it. It is counted like every other refusal.
 func (h *Handler) refuseJoin(w http.ResponseWriter, r *http.Request, refused *sqlstore.JoinRefused, a *shipgate.Agent) error {
 	code, msg := shipgate.ErrorCode(refused), shipgate.ErrorMessage(refused)
 	actor := "agent-token/" + itoa(refused.TokenID)
-	if record, suppressed := h.joinRefusals.allow(actor, time.Now()); record {
+	// Counted like every other refusal (see refusal.go): the first of a
+	// window is recorded now with what the agent asked for; the rest land
+	// in the window's count, so a join token cannot flood the log and no
+	// refusal is lost from it.
+	k := refusalKey{actor: actor, route: r.Pattern, subject: "agent/" + a.Name, status: statusOf(code)}
+	now, path, remote, window := time.Now(), clip(r.URL.Path, 256), remoteHost(r), h.refusalWindow()
+	k, opened := h.refusals.add(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
+	if opened {
 		details := map[string]any{
 			"token_id": refused.TokenID, "name": a.Name, "labels": a.Labels, "hostname": clip(a.Hostname, 256),
-			"status": statusOf(code), "reason": msg, "remote": remoteHost(r),
+			"status": statusOf(code), "reason": msg, "remote": remote, "count": 1,
 		}
-		if suppressed > 0 {
-			details["suppressed_before"] = suppressed
-		}
-		ev := shipgate.NewAuditEvent(actor, shipgate.ActionAgentJoinRefused, "agent/"+a.Name, details)
+		ev := shipgate.NewAuditEvent(k.actor, shipgate.ActionAgentJoinRefused, k.subject, details)
 		ctx := context.WithoutCancel(r.Context())
 		if err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {
+			h.refusals.recount(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
 			return fmt.Errorf("audit a refused agent registration: %w", err)
 		}
 	}

@@ -302,14 +302,17 @@ func TestScopedJoinToken(t *testing.T) {
 		{scoped.Secret, map[string]string{"role": "web"}, "must have label zone=a"},
 		{unscoped, map[string]string{"role": "web", "shipgate.local": "true"}, "label shipgate.local is reserved for the server"},
 	} {
+		// Each case joins under a name of its own: repeated refusals of
+		// one name are counted into one event per window (refusal.go).
+		name := fmt.Sprintf("web-%d", len(c.want))
 		before, _ := f.db.VerifyAudit(ctx)
-		status, out := f.raw(t, "POST", "/api/v1/agent/register", c.token, []byte(fmt.Sprintf(`{"name":"web-1","labels":%s}`, mustJSON(c.labels))))
+		status, out := f.raw(t, "POST", "/api/v1/agent/register", c.token, []byte(fmt.Sprintf(`{"name":%q,"labels":%s}`, name, mustJSON(c.labels))))
 		msg := fmt.Sprint(out["error"])
 		if status != 403 || errorCode(out) != shipgate.EFORBIDDEN || !strings.Contains(msg, c.want) {
 			t.Fatalf("join with %v: %d %v, want 403 %q", c.labels, status, out, c.want)
 		}
 		e := f.lastEvent(t)
-		if after, _ := f.db.VerifyAudit(ctx); after != before+1 || e.Action != shipgate.ActionAgentJoinRefused || e.Subject != "agent/web-1" ||
+		if after, _ := f.db.VerifyAudit(ctx); after != before+1 || e.Action != shipgate.ActionAgentJoinRefused || e.Subject != "agent/"+name ||
 			!strings.HasPrefix(e.Actor, "agent-token/") || !strings.Contains(string(e.Details), c.want) {
 			t.Fatalf("refusal audited as %+v %s (%d → %d events)", e, e.Details, before, after)
 		}
@@ -364,25 +367,36 @@ func mustJSON(v any) string {
 // ones beyond it are still refused.
 func TestJoinRefusalsAreBounded(t *testing.T) {
 	f, token, _ := agentFixture(t)
-	count := func() int {
-		n := 0
+	// count returns the join refusals written one by one and the sum of
+	// every count the log holds for them.
+	count := func() (events, total int) {
 		f.db.View(ctx, func(tx *sqlstore.Tx) error {
-			events, err := tx.ListAudit(ctx, shipgate.AuditFilter{Limit: 10000})
-			for _, e := range events {
-				if e.Action == shipgate.ActionAgentJoinRefused {
-					n++
+			list, err := tx.ListAudit(ctx, shipgate.AuditFilter{Limit: 10000})
+			for _, e := range list {
+				if e.Subject != "agent/web-1" {
+					continue
 				}
+				var d struct{ Count int }
+				json.Unmarshal(e.Details, &d)
+				events++
+				total += d.Count
 			}
 			return err
 		})
-		return n
+		return events, total
 	}
 	for i := 0; i < 25; i++ {
 		if _, err := register(t, f, token, "web-1", map[string]string{"shipgate.local": "true"}); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
 			t.Fatalf("refusal %d: %v", i, err)
 		}
 	}
-	if n := count(); n != 10 {
-		t.Fatalf("%d refusals recorded, want 10 (the per-minute bound)", n)
+	if n, _ := count(); n != 1 {
+		t.Fatalf("%d refusal events written during the window, want 1 (the rest are counted)", n)
+	}
+	if err := f.h.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, total := count(); n != 2 || total != 25 {
+		t.Fatalf("after the window: %d events counting %d refusals, want 2 events counting all 25", n, total)
 	}
 }

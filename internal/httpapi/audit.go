@@ -48,3 +48,36 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, u *shipgate.
 	writeJSON(w, http.StatusOK, page)
 	return nil
 }
+
+func (h *Handler) signer() (*shipgate.AuditSigner, error) {
+	if h.AuditSigner == nil {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no audit signing key, so it signs no checkpoints")
+	}
+	return h.AuditSigner, nil
+}
+
+func (h *Handler) auditPublicKey(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	s, err := h.signer()
+	if err != nil {
+		return err
+	}
+	k := s.PublicKey()
+	writeJSON(w, http.StatusOK, client.AuditPublicKey{PublicKey: k.String(), KeyID: k.ID(), PEM: k.PEM()})
+	return nil
+}
+
+// createCheckpoint signs the current head. Any reader may ask: an auditor
+// needs no other permission, and a head that has not moved gets its
+// existing checkpoint back, so asking repeatedly writes nothing.
+func (h *Handler) createCheckpoint(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	s, err := h.signer()
+	if err != nil {
+		return err
+	}
+	cp, err := h.DB.Checkpoint(r.Context(), s)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cp)
+	return nil
+}

@@ -1,13 +1,12 @@
 // Package httpapi serves shipgate's JSON API under /api/v1. Every route is
 // listed once in Routes(), with the permission it needs; every request is
 // authenticated by bearer token and authorised against that permission.
-// Every refusal of a known user is written to the audit log; refusals
-// without a valid token are written up to a rate per client address.
+// Every refusal is written to the audit log; repeated refusals of one
+// caller and route are counted into one event per minute (refusal.go).
 package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -45,13 +44,19 @@ type Handler struct {
 	AgentLostAfter time.Duration
 	// LocalRunner is the runner built into this server, if it runs one.
 	LocalRunner *shipgate.RunnerInfo
+	// AuditSigner signs audit checkpoints on demand; without it the
+	// checkpoint routes answer failed_precondition.
+	AuditSigner *shipgate.AuditSigner
 
-	mux       *http.ServeMux
-	touched   sync.Map // token id → last recorded use
-	anonymous refusalLimiter
-	// joinRefusals bounds the audited registrations refused per join token.
-	joinRefusals refusalLimiter
-	seen         sync.Map // agent id → last recorded contact
+	// RefusalWindow is how long repeated refusals of one caller, route
+	// and subject are gathered into one audit event (DefaultRefusalWindow
+	// when zero). Call FlushRefusals on shutdown.
+	RefusalWindow time.Duration
+
+	mux      *http.ServeMux
+	touched  sync.Map // token id → last recorded use
+	refusals refusalCounter
+	seen     sync.Map // agent id → last recorded contact
 }
 
 // Route is one API endpoint.
@@ -122,6 +127,8 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/releases/{id}/logs", shipgate.PermRead, "Read job logs", h.logs),
 
 		route("GET", "/api/v1/audit", shipgate.PermRead, "Read the audit log", h.listAudit),
+		route("GET", "/api/v1/audit/public-key", shipgate.PermRead, "The public key that verifies audit checkpoints", h.auditPublicKey),
+		route("POST", "/api/v1/audit/checkpoints", shipgate.PermRead, "Sign the audit head now and return the checkpoint", h.createCheckpoint),
 
 		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
 		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),
@@ -250,37 +257,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User,
 	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
-// auditRefusal records a 401 or 403 in its own transaction. Refusals by
-// known users are always recorded. Refusals without a valid token are
-// recorded up to a rate per client address; beyond it they are counted and
-// the count is recorded with the next one, so a flood of bad tokens can
-// neither grow the log without bound nor starve real writers.
-func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg string) error {
-	actor := "anonymous"
-	if u != nil {
-		actor = u.Name
-	}
-	details := map[string]any{
-		"method": r.Method, "path": clip(r.URL.Path, 256), "status": statusOf(code), "reason": msg, "remote": remoteHost(r),
-	}
-	if u == nil {
-		record, suppressed := h.anonymous.allow(remoteHost(r), time.Now())
-		if !record {
-			return nil
-		}
-		if suppressed > 0 {
-			details["suppressed_before"] = suppressed
-		}
-	}
-	subject := "api"
-	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
-		subject = "release/" + strconv.FormatInt(id, 10)
-	}
-	ev := shipgate.NewAuditEvent(actor, shipgate.ActionAccessDenied, subject, details)
-	ctx := context.WithoutCancel(r.Context())
-	return h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) })
-}
-
 // clip shortens s to at most n bytes of valid UTF-8.
 func clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
@@ -291,52 +267,6 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// refusalLimiter bounds how many anonymous refusals per client address are
-// recorded per minute.
-type refusalLimiter struct {
-	mu      sync.Mutex
-	clients map[string]*refusalWindow
-}
-
-type refusalWindow struct {
-	start      time.Time
-	recorded   int
-	suppressed int
-}
-
-// Anonymous refusals recorded per client address and minute.
-const anonymousRefusalsPerMinute = 10
-
-func (l *refusalLimiter) allow(client string, now time.Time) (record bool, suppressed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.clients == nil {
-		l.clients = map[string]*refusalWindow{}
-	}
-	if len(l.clients) > 10000 { // forget finished windows
-		for k, w := range l.clients {
-			if now.Sub(w.start) > time.Minute && w.suppressed == 0 {
-				delete(l.clients, k)
-			}
-		}
-	}
-	w := l.clients[client]
-	if w == nil {
-		w = &refusalWindow{start: now}
-		l.clients[client] = w
-	}
-	if now.Sub(w.start) > time.Minute {
-		w.start, w.recorded = now, 0
-	}
-	if w.recorded >= anonymousRefusalsPerMinute {
-		w.suppressed++
-		return false, 0
-	}
-	w.recorded++
-	suppressed, w.suppressed = w.suppressed, 0
-	return true, suppressed
 }
 
 func remoteHost(r *http.Request) string {

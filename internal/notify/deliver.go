@@ -130,6 +130,7 @@ func (w *Worker) deliver(ctx context.Context, n sqlstore.Notification) {
 func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notification) error {
 	body := []byte(n.Payload)
 	contentType := "application/json"
+	target := s.URL
 	headers := map[string]string{"X-Shipgate-Delivery": strconv.FormatInt(n.ID, 10), "X-Shipgate-Event": n.EventType}
 	switch s.Type {
 	case config.SinkWebhook:
@@ -138,6 +139,14 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 			headers["X-Shipgate-Signature"] = Sign(s.Secret, time.Now(), body)
 		}
 	case config.SinkPagerDuty:
+		if n.EventType == CheckpointEventType {
+			var err error
+			if body, err = pagerDutyChangeBody(body, s.RoutingKey); err != nil {
+				return err
+			}
+			target = pagerDutyChangeURL(s.URL)
+			break
+		}
 		var ev pagerDutyEvent
 		if err := json.Unmarshal(body, &ev); err != nil {
 			return err
@@ -150,7 +159,7 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

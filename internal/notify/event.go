@@ -49,6 +49,7 @@ var Actions = []string{
 	shipgate.ActionReleaseStarted, shipgate.ActionReleaseSucceeded, shipgate.ActionReleaseFailed,
 	shipgate.ActionRollbackPending, shipgate.ActionRollbackUnavailable, shipgate.ActionRollbackCalledOff,
 	shipgate.ActionRollbackHeld, shipgate.ActionRollbackFired, shipgate.ActionRollbackFailed,
+	shipgate.ActionAuditCheckpoint,
 }
 
 // classify decides whether an audit event notifies and how. r is the

@@ -115,7 +115,21 @@ func (tx *Tx) ListAudit(ctx context.Context, f shipgate.AuditFilter) ([]shipgate
 // against the head. It returns the number of events checked and an error
 // naming the first bad seq.
 func (db *DB) VerifyAudit(ctx context.Context) (int64, error) {
+	r, err := db.VerifyAuditAnchored(ctx, nil, nil)
+	return r.Events, err
+}
+
+// VerifyAuditAnchored is VerifyAudit that also holds the chain to
+// checkpoints signed by one of keys (see shipgate.AuditVerifier.Anchor): a
+// chain rewritten and recomputed after a checkpoint fails, naming the
+// first bad seq the checkpoints establish.
+func (db *DB) VerifyAuditAnchored(ctx context.Context, keys []shipgate.AuditPublicKey, checkpoints []shipgate.AuditCheckpoint) (shipgate.AuditVerification, error) {
 	var v shipgate.AuditVerifier
+	if len(checkpoints) > 0 {
+		if err := v.Anchor(keys, checkpoints); err != nil {
+			return v.Verification(), err
+		}
+	}
 	var after int64
 	var headSeq int64
 	var headHash string
@@ -132,14 +146,14 @@ func (db *DB) VerifyAudit(ctx context.Context) (int64, error) {
 			return err
 		})
 		if err != nil {
-			return v.Count(), err
+			return v.Verification(), err
 		}
 		for i := range page {
 			if page[i].Seq > headSeq {
 				break // appended after we read the head
 			}
 			if err := v.Add(&page[i]); err != nil {
-				return v.Count(), err
+				return v.Verification(), err
 			}
 		}
 		if len(page) < 5000 || page[len(page)-1].Seq >= headSeq {
@@ -147,5 +161,5 @@ func (db *DB) VerifyAudit(ctx context.Context) (int64, error) {
 		}
 		after = page[len(page)-1].Seq
 	}
-	return v.Count(), v.Finish(headSeq, headHash)
+	return v.Verification(), v.Finish(headSeq, headHash)
 }

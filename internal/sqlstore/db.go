@@ -29,6 +29,9 @@ type DB struct {
 	// written to the outbox in the event's own transaction: a change is
 	// never committed without the notifications it owes.
 	Outbox func(ctx context.Context, tx *Tx, e shipgate.AuditEvent) ([]Notification, error)
+	// CheckpointOutbox, if set, turns a new audit checkpoint into
+	// notifications, written to the outbox with the checkpoint.
+	CheckpointOutbox func(ctx context.Context, cp shipgate.AuditCheckpoint) ([]Notification, error)
 	// Notified, if set, is called after a commit that queued
 	// notifications, to wake their delivery.
 	Notified func()

@@ -56,6 +56,9 @@ func TestStore(t *testing.T) {
 		{"RolloutPromote", testRolloutPromote},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
+		{"AuditCheckpointRenamedApprover", testAuditCheckpointRenamedApprover},
+		{"AuditCheckpointDeletedRows", testAuditCheckpointDeletedRows},
+		{"AuditCheckpointSigning", testAuditCheckpointSigning},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	for _, engine := range testutil.Engines {

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/checkpoint"
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) auditVerifyCommand() *cobra.Command {
+	var files, keyArgs []string
+	cmd := &cobra.Command{
+		Use:   "verify [--checkpoint FILE --public-key KEY]",
+		Short: "Recompute the whole chain here; exit non-zero naming the first bad event",
+		Long: `Fetch the whole audit log, recompute its hash chain on this side and check it
+against the head the server recorded. It prints the head it verified (seq and
+hash): record it elsewhere.
+
+The chain alone cannot expose someone who rewrote the database and recomputed
+every hash. With --checkpoint, the log is also held to signed checkpoints kept
+outside the database (from ` + "`shipgate audit checkpoint`" + `, a webhook sink's archive,
+Slack): each must be signed by a --public-key you recorded out of band, and the
+log must still contain each checkpoint's event with its hash. A FILE holds one
+checkpoint, a JSON array, or JSON Lines; webhook bodies (CloudEvents) count as
+the checkpoint they carry. Several checkpoints narrow down where a rewrite
+starts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := m.jsonOutput()
+			if err != nil {
+				return err
+			}
+			if len(files) > 0 && len(keyArgs) == 0 {
+				return fmt.Errorf("--checkpoint needs --public-key: the key you recorded out of band (a key fetched from the server you are checking proves nothing)")
+			}
+			if len(keyArgs) > 0 && len(files) == 0 {
+				return fmt.Errorf("--public-key verifies checkpoints: give them with --checkpoint FILE")
+			}
+			keys, err := readPublicKeys(keyArgs)
+			if err != nil {
+				return err
+			}
+			var cps []shipgate.AuditCheckpoint
+			for _, f := range files {
+				got, err := readCheckpointFile(f)
+				if err != nil {
+					return err
+				}
+				for i := range got {
+					if err := shipgate.VerifyCheckpoint(&got[i], keys); err != nil {
+						return &exitError{code: 1, msg: fmt.Sprintf("audit verify FAILED: %s: %v; the checkpoint is refused", f, err)}
+					}
+				}
+				cps = append(cps, got...)
+			}
+			r, err := m.client().VerifyAuditAnchored(cmd.Context(), keys, cps)
+			if err != nil {
+				var se *shipgate.Error
+				if asErr(err, &se) {
+					return err // could not read the log at all
+				}
+				if asJSON {
+					m.printJSON(struct {
+						OK    bool   `json:"ok"`
+						Error string `json:"error"`
+						shipgate.AuditVerification
+					}{false, err.Error(), r})
+				}
+				return &exitError{code: 1, msg: fmt.Sprintf("audit verify FAILED after %d good events: %v", r.Events, err)}
+			}
+			if asJSON {
+				return m.printJSON(struct {
+					OK bool `json:"ok"`
+					shipgate.AuditVerification
+				}{true, r})
+			}
+			fmt.Fprintf(m.Stdout, "audit chain OK: %d events verified\n", r.Events)
+			fmt.Fprintf(m.Stdout, "head: seq %d hash %s\n", r.HeadSeq, r.HeadHash)
+			if len(cps) > 0 && r.Newest != nil {
+				fmt.Fprintf(m.Stdout, "checkpoints: %d held, the newest of seq %d signed %s by key %s\n", r.Checkpoints, r.Newest.Seq, fmtTime(r.Newest.At), r.Newest.KeyID)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&files, "checkpoint", nil, "file of signed checkpoints kept outside the server (repeatable; - for stdin)")
+	cmd.Flags().StringArrayVar(&keyArgs, "public-key", nil, "public key the checkpoints must be signed by: ed25519:… as `audit public-key` prints, PEM, or a file holding either (repeatable, e.g. across a key change)")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+func readPublicKeys(args []string) ([]shipgate.AuditPublicKey, error) {
+	var keys []shipgate.AuditPublicKey
+	for _, a := range args {
+		text := a
+		if b, err := os.ReadFile(a); err == nil {
+			text = string(b)
+		}
+		k, err := shipgate.ParseAuditPublicKey(text)
+		if err != nil {
+			return nil, fmt.Errorf("--public-key %s", shipgate.ErrorMessage(err))
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func readCheckpointFile(name string) ([]shipgate.AuditCheckpoint, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoint: %w", err)
+	}
+	cps, err := shipgate.ParseAuditCheckpoints(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoint %s: %s", name, shipgate.ErrorMessage(err))
+	}
+	return cps, nil
+}
+
+func (m *Main) auditCheckpointCommand() *cobra.Command {
+	var out string
+	var appendTo bool
+	cmd := &cobra.Command{
+		Use:   "checkpoint [-o FILE [--append]]",
+		Short: "Have the server sign the audit head now; write the signed checkpoint as JSON",
+		Long: `Ask the server to sign its current audit head and write the signed checkpoint
+as one line of JSON, to stdout or to FILE. Keep it outside the server: later,
+` + "`shipgate audit verify --checkpoint FILE --public-key KEY`" + ` proves the log still
+contains that event with that hash. With --append, FILE collects one line per
+checkpoint (for a cron job). If the head has not moved since the last
+checkpoint, that checkpoint is returned again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if appendTo && out == "" {
+				return fmt.Errorf("--append needs -o FILE")
+			}
+			cp, err := m.client().AuditCheckpoint(cmd.Context())
+			if err != nil {
+				return err
+			}
+			line, err := json.Marshal(cp)
+			if err != nil {
+				return err
+			}
+			line = append(line, '\n')
+			if out == "" {
+				_, err := m.Stdout.Write(line)
+				return err
+			}
+			flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			if appendTo {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+			}
+			f, err := os.OpenFile(out, flags, 0o644)
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(line); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "checkpoint of seq %d (hash %s) written to %s\n", cp.Seq, cp.Hash, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the checkpoint to this file instead of stdout")
+	cmd.Flags().BoolVar(&appendTo, "append", false, "append to the file (one JSON line per checkpoint) instead of replacing it")
+	return cmd
+}
+
+func (m *Main) auditPublicKeyCommand() *cobra.Command {
+	var keyFile string
+	var asPEM bool
+	cmd := &cobra.Command{
+		Use:   "public-key [--key-file PATH] [--pem]",
+		Short: "Print the public key that verifies the server's audit checkpoints",
+		Long: `Print the public key the server signs audit checkpoints with (serve prints it
+at start too). Record it out of band when you install the server — in your
+password manager, your infrastructure repository — and give that copy to
+` + "`audit verify --public-key`" + `: a key fetched later from a server you are checking
+proves nothing. --key-file derives it from the signing key file on this
+machine without asking any server.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var key shipgate.AuditPublicKey
+			if keyFile != "" {
+				s, err := checkpoint.ReadKeyFile(keyFile)
+				if err != nil {
+					return err
+				}
+				key = s.PublicKey()
+			} else {
+				got, err := m.client().AuditPublicKey(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if key, err = shipgate.ParseAuditPublicKey(got.PublicKey); err != nil {
+					return fmt.Errorf("the server sent a malformed key: %w", err)
+				}
+			}
+			v := struct {
+				PublicKey string `json:"public_key"`
+				KeyID     string `json:"key_id"`
+				PEM       string `json:"pem"`
+			}{key.String(), key.ID(), key.PEM()}
+			return m.render(v, func(w io.Writer) error {
+				if asPEM {
+					_, err := io.WriteString(w, v.PEM)
+					return err
+				}
+				_, err := fmt.Fprintln(w, v.PublicKey)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key-file", "", "derive the key from this audit signing key file (e.g. <data>/audit-signing.key) instead of asking the server")
+	cmd.Flags().BoolVar(&asPEM, "pem", false, "print the key as a PEM block (for openssl)")
+	m.addOutputFlag(cmd)
+	return cmd
+}

@@ -1,0 +1,142 @@
+package checkpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// DefaultEvery is how often the head is signed while it moves.
+const DefaultEvery = time.Minute
+
+// LoadKey returns the audit signing key: from env (the value of
+// SHIPGATE_AUDIT_KEY, 64 hex digits) if set, else from the file at path,
+// which is created with a fresh key, readable by its owner only, if it
+// does not exist. A key file others may read is refused.
+func LoadKey(env, path string) (*shipgate.AuditSigner, error) {
+	if env != "" {
+		seed, err := hex.DecodeString(strings.TrimSpace(env))
+		if err != nil || len(seed) != shipgate.AuditSigningKeySize {
+			return nil, fmt.Errorf("SHIPGATE_AUDIT_KEY must be %d hex digits", 2*shipgate.AuditSigningKeySize)
+		}
+		return shipgate.NewAuditSigner(seed)
+	}
+	_, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		seed := make([]byte, shipgate.AuditSigningKeySize)
+		rand.Read(seed)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create audit signing key: %w", err)
+		}
+		if _, err := f.WriteString(hex.EncodeToString(seed) + "\n"); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("write audit signing key: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("write audit signing key: %w", err)
+		}
+		return shipgate.NewAuditSigner(seed)
+	} else if err != nil {
+		return nil, fmt.Errorf("read audit signing key: %w", err)
+	}
+	return ReadKeyFile(path)
+}
+
+// ReadKeyFile reads an existing audit signing key file (64 hex digits).
+// A key file others may read is refused.
+func ReadKeyFile(path string) (*shipgate.AuditSigner, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read audit signing key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit signing key %s may be read by others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != shipgate.AuditSigningKeySize {
+		return nil, fmt.Errorf("%s does not hold a %d-byte hex audit signing key", path, shipgate.AuditSigningKeySize)
+	}
+	return shipgate.NewAuditSigner(seed)
+}
+
+// Signer signs the audit head in the background.
+type Signer struct {
+	DB     *sqlstore.DB
+	Key    *shipgate.AuditSigner
+	Logger *slog.Logger
+	// Every is how often the head is signed while it moves (DefaultEvery
+	// when zero).
+	Every time.Duration
+
+	lastSeq int64
+	logged  bool
+}
+
+// RunOnce signs the head if it moved since the last checkpoint and
+// returns the current checkpoint.
+func (s *Signer) RunOnce(ctx context.Context) (shipgate.AuditCheckpoint, error) {
+	cp, err := s.DB.Checkpoint(ctx, s.Key)
+	if err != nil {
+		return cp, err
+	}
+	if !s.logged || cp.Seq != s.lastSeq {
+		// The log is one more copy outside the database.
+		s.Logger.Info("audit checkpoint", "seq", cp.Seq, "hash", cp.Hash, "at", cp.At.Format(time.RFC3339Nano), "key_id", cp.KeyID, "signature", cp.Signature)
+		s.lastSeq, s.logged = cp.Seq, true
+	}
+	return cp, nil
+}
+
+// Run signs at start, every Every while the head moves, and once more when
+// ctx ends, so the last events before a shutdown are covered.
+func (s *Signer) Run(ctx context.Context) {
+	every := s.Every
+	if every <= 0 {
+		every = DefaultEvery
+	}
+	s.warnOtherKey(ctx)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Error("audit checkpoint not signed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, err := s.RunOnce(final); err != nil {
+				s.Logger.Error("final audit checkpoint not signed", "err", err)
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// warnOtherKey warns when the newest checkpoint was signed by another
+// key: servers sharing a database must share the key, and after a
+// rotation verifiers need both public keys.
+func (s *Signer) warnOtherKey(ctx context.Context) {
+	var newest shipgate.AuditCheckpoint
+	var found bool
+	err := s.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		newest, found, err = tx.NewestCheckpoint(ctx)
+		return err
+	})
+	if err == nil && found && newest.KeyID != s.Key.PublicKey().ID() {
+		s.Logger.Warn("the newest audit checkpoint was signed by another key: servers sharing a database must share SHIPGATE_AUDIT_KEY; after a key change, verify with both public keys",
+			"newest_key_id", newest.KeyID, "this_key_id", s.Key.PublicKey().ID(), "seq", newest.Seq)
+	}
+}

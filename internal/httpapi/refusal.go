@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// Refusals (401, 403) are audited, but a caller must not be able to grow
+// the hash chain by an event per request. They are counted per key — who
+// (user, or client address when anonymous), which route, which subject,
+// which status — in windows of RefusalWindow: the first refusal of a
+// window is written at once, as it happens; the rest are counted and
+// written as one event with their count when the window ends (a timer),
+// or when the server shuts down (FlushRefusals). A window's count is never
+// dropped: if its write fails it is kept and retried. Only a crash loses
+// the counts of open windows.
+
+// DefaultRefusalWindow is how long repeated refusals of one key are
+// gathered into one event.
+const DefaultRefusalWindow = time.Minute
+
+const (
+	// refusalKeysPerUser bounds the distinct keys one user opens per
+	// window (a viewer walking release ids), refusalKeysPerAddress those
+	// of one anonymous client address; beyond, the caller's refusals share
+	// one key with route "*". Each key writes at most two events a window.
+	refusalKeysPerUser    = 32
+	refusalKeysPerAddress = 4
+	// maxOpenRefusalKeys bounds the keys open at once; beyond it,
+	// anonymous refusals from new addresses share one key.
+	maxOpenRefusalKeys = 10000
+)
+
+type refusalKey struct {
+	actor   string // user name, or "anonymous"
+	remote  string // client address of anonymous callers; "" for users
+	route   string // the matched route ("GET /api/v1/users"), or "*"
+	subject string
+	status  int
+}
+
+func (k refusalKey) caller() string { return k.actor + "\x00" + k.remote }
+
+// refusalBucket counts the refusals of one key after the first of its
+// window, which was written when the bucket opened.
+type refusalBucket struct {
+	count                int
+	firstAt, lastAt      time.Time
+	method, path, reason string
+	remote               string
+	timer                *time.Timer
+}
+
+type refusalCounter struct {
+	mu      sync.Mutex
+	open    map[refusalKey]*refusalBucket
+	callers map[string]int // caller → keys open
+}
+
+// add counts one refusal. It returns the key the refusal was counted
+// under and whether it opened a window, in which case the caller writes
+// it now; otherwise it is in the count written when the window ends.
+func (c *refusalCounter) add(k refusalKey, at time.Time, method, path, reason, remote string, window time.Duration, expire func(refusalKey, *refusalBucket)) (refusalKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open, c.callers = map[refusalKey]*refusalBucket{}, map[string]int{}
+	}
+	if c.open[k] == nil {
+		switch {
+		case k.actor != "anonymous" && c.callers[k.caller()] >= refusalKeysPerUser,
+			k.actor == "anonymous" && c.callers[k.caller()] >= refusalKeysPerAddress:
+			k.route, k.subject = "*", "api"
+		case len(c.open) >= maxOpenRefusalKeys && k.actor == "anonymous":
+			k.remote, k.route, k.subject = "*", "*", "api"
+		}
+	}
+	if b := c.open[k]; b != nil {
+		b.count++
+		b.lastAt, b.method, b.path, b.reason, b.remote = at, method, path, reason, remote
+		if b.count == 1 {
+			b.firstAt = at
+		}
+		return k, false
+	}
+	b := &refusalBucket{}
+	c.open[k] = b
+	c.callers[k.caller()]++
+	b.timer = time.AfterFunc(window, func() { expire(k, b) })
+	return k, true
+}
+
+// recount puts a refusal whose write failed into its window's count.
+func (c *refusalCounter) recount(k refusalKey, at time.Time, method, path, reason, remote string, window time.Duration, expire func(refusalKey, *refusalBucket)) {
+	c.putBack(k, &refusalBucket{count: 1, firstAt: at, lastAt: at, method: method, path: path, reason: reason, remote: remote}, window, expire)
+}
+
+// take removes b if it is still the open bucket of k.
+func (c *refusalCounter) take(k refusalKey, b *refusalBucket) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[k] != b {
+		return false
+	}
+	c.remove(k)
+	return true
+}
+
+func (c *refusalCounter) remove(k refusalKey) {
+	delete(c.open, k)
+	if c.callers[k.caller()]--; c.callers[k.caller()] <= 0 {
+		delete(c.callers, k.caller())
+	}
+}
+
+// takeAll removes every open bucket.
+func (c *refusalCounter) takeAll() map[refusalKey]*refusalBucket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.open
+	for _, b := range out {
+		b.timer.Stop()
+	}
+	c.open, c.callers = map[refusalKey]*refusalBucket{}, map[string]int{}
+	return out
+}
+
+// putBack returns an unwritten count: merged into the key's open window,
+// or in a window of its own.
+func (c *refusalCounter) putBack(k refusalKey, b *refusalBucket, window time.Duration, expire func(refusalKey, *refusalBucket)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open, c.callers = map[refusalKey]*refusalBucket{}, map[string]int{}
+	}
+	if cur := c.open[k]; cur != nil {
+		if cur.count == 0 || b.firstAt.Before(cur.firstAt) {
+			cur.firstAt = b.firstAt
+		}
+		if b.lastAt.After(cur.lastAt) {
+			cur.lastAt, cur.method, cur.path, cur.reason, cur.remote = b.lastAt, b.method, b.path, b.reason, b.remote
+		}
+		cur.count += b.count
+		return
+	}
+	c.open[k] = b
+	c.callers[k.caller()]++
+	b.timer = time.AfterFunc(window, func() { expire(k, b) })
+}
+
+func (h *Handler) refusalWindow() time.Duration {
+	if h.RefusalWindow > 0 {
+		return h.RefusalWindow
+	}
+	return DefaultRefusalWindow
+}
+
+// auditRefusal records a 401 or 403: the first of its window at once, in
+// its own transaction (the refused change was never made), later ones in
+// their window's count.
+func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg string) error {
+	k := refusalKey{actor: "anonymous", remote: remoteHost(r), route: r.Pattern, subject: "api", status: statusOf(code)}
+	if u != nil {
+		k.actor, k.remote = u.Name, ""
+	}
+	if k.route == "" || k.route == "/api/" {
+		k.route = r.Method + " *" // no route matched: the path is the caller's to choose
+	}
+	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
+		k.subject = "release/" + strconv.FormatInt(id, 10)
+	}
+	now, path, remote, window := time.Now(), clip(r.URL.Path, 256), remoteHost(r), h.refusalWindow()
+	k, opened := h.refusals.add(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
+	if !opened {
+		return nil
+	}
+	ev := shipgate.NewAuditEvent(k.actor, shipgate.ActionAccessDenied, k.subject, map[string]any{
+		"method": r.Method, "path": path, "status": k.status, "reason": msg, "remote": remote, "count": 1, "route": k.route,
+	})
+	ctx := context.WithoutCancel(r.Context())
+	if err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {
+		h.refusals.recount(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
+		return err
+	}
+	return nil
+}
+
+// expireRefusals writes a window's count when the window ends.
+func (h *Handler) expireRefusals(k refusalKey, b *refusalBucket) {
+	if !h.refusals.take(k, b) || b.count == 0 {
+		return
+	}
+	if err := h.writeRefusals(context.Background(), map[refusalKey]*refusalBucket{k: b}); err != nil {
+		h.Logger.Error("audit refusal count; kept to retry", "err", err, "count", b.count)
+		h.refusals.putBack(k, b, h.refusalWindow(), h.expireRefusals)
+	}
+}
+
+// FlushRefusals writes the counts of every open window now. The server
+// calls it on shutdown, after it stopped taking requests, so no refusal
+// is lost from the log.
+func (h *Handler) FlushRefusals(ctx context.Context) error {
+	all := h.refusals.takeAll()
+	if err := h.writeRefusals(ctx, all); err != nil {
+		for k, b := range all {
+			if b.count > 0 {
+				h.refusals.putBack(k, b, h.refusalWindow(), h.expireRefusals)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// writeRefusals appends one access.denied event per bucket with refusals
+// counted, in one transaction, oldest first.
+func (h *Handler) writeRefusals(ctx context.Context, buckets map[refusalKey]*refusalBucket) error {
+	type dated struct {
+		at time.Time
+		ev shipgate.AuditEvent
+	}
+	var list []dated
+	for k, b := range buckets {
+		if b.count == 0 {
+			continue
+		}
+		list = append(list, dated{b.firstAt, shipgate.NewAuditEvent(k.actor, shipgate.ActionAccessDenied, k.subject, map[string]any{
+			"method": b.method, "path": b.path, "status": k.status, "reason": b.reason, "remote": b.remote,
+			"count": b.count, "route": k.route,
+			"first_at": b.firstAt.UTC().Format(time.RFC3339Nano), "last_at": b.lastAt.UTC().Format(time.RFC3339Nano),
+		})})
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	slices.SortFunc(list, func(a, b dated) int { return a.at.Compare(b.at) })
+	events := make([]shipgate.AuditEvent, len(list))
+	for i, d := range list {
+		events[i] = d.ev
+	}
+	ctx = context.WithoutCancel(ctx)
+	return h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, events...) })
+}

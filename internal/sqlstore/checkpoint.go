@@ -1,0 +1,172 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/shipgate/shipgate"
+)
+
+// Checkpoint returns a checkpoint of the audit chain's current head signed
+// by s: the newest one stored if the head has not moved since, else a new
+// one, stored and announced (CheckpointOutbox) in one transaction, so
+// servers sharing a database sign each head once.
+//
+// It signs only a head that extends the last checkpoint s signed: the
+// events after it must link up to the head. A log rewritten under a stored
+// checkpoint is refused with failed_precondition rather than signed. (An
+// intruder who also deletes the stored checkpoints gets a signature on the
+// rewritten log; the copies published outside the database still expose it.)
+func (db *DB) Checkpoint(ctx context.Context, s *shipgate.AuditSigner) (shipgate.AuditCheckpoint, error) {
+	for attempt := 0; ; attempt++ {
+		cp, retry, err := db.checkpointOnce(ctx, s)
+		if !retry || attempt == 3 {
+			return cp, err
+		}
+	}
+}
+
+func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, retry bool, err error) {
+	keys := []shipgate.AuditPublicKey{s.PublicKey()}
+	// Outside the write lock: check the (possibly long) stretch from the
+	// last checkpoint to the head as it is now.
+	var v shipgate.AuditVerifier
+	var last *shipgate.AuditCheckpoint
+	var headSeq int64
+	var headHash string
+	err = db.View(ctx, func(tx *Tx) error {
+		var err error
+		if last, err = tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys); err != nil {
+			return err
+		}
+		if last != nil {
+			v.Resume(last.Seq, last.Hash)
+		}
+		if headSeq, headHash, err = tx.AuditHead(ctx); err != nil {
+			return err
+		}
+		return tx.verifyRange(ctx, &v, headSeq)
+	})
+	if err != nil {
+		return cp, false, refuseToSign(last, err)
+	}
+	if last != nil && last.Seq == headSeq {
+		// Nothing moved: no need for the write lock.
+		if err := v.Finish(headSeq, headHash); err != nil {
+			return cp, false, refuseToSign(last, err)
+		}
+		return *last, false, nil
+	}
+	err = db.Update(ctx, func(tx *Tx) error {
+		now, err := tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys)
+		if err != nil {
+			return err
+		}
+		if (now == nil) != (last == nil) || (now != nil && now.Seq != last.Seq) {
+			retry = true // another server signed meanwhile; start over from its checkpoint
+			return nil
+		}
+		headSeq, headHash, err := tx.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.verifyRange(ctx, &v, headSeq); err != nil {
+			return refuseToSign(last, err)
+		}
+		if err := v.Finish(headSeq, headHash); err != nil {
+			return refuseToSign(last, err)
+		}
+		if last != nil && last.Seq == headSeq {
+			cp = *last // the head has not moved
+			return nil
+		}
+		cp = s.Sign(headSeq, headHash, tx.now)
+		if _, err := tx.exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
+			cp.Seq, cp.Hash, micros(cp.At), cp.KeyID, cp.Signature); err != nil {
+			return fmt.Errorf("store audit checkpoint: %w", err)
+		}
+		if db.CheckpointOutbox != nil {
+			notes, err := db.CheckpointOutbox(ctx, cp)
+			if err != nil {
+				return fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
+			}
+			return tx.enqueue(ctx, cp.Seq, notes)
+		}
+		return nil
+	})
+	return cp, retry, err
+}
+
+func refuseToSign(last *shipgate.AuditCheckpoint, err error) error {
+	var se *shipgate.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	since := "the start of the log"
+	if last != nil {
+		since = fmt.Sprintf("this server's last checkpoint (seq %d, signed at %s)", last.Seq, last.At.Format("2006-01-02T15:04:05Z07:00"))
+	}
+	return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "refusing to sign the audit head: the log does not extend %s: %v; run `shipgate audit verify --checkpoint FILE --public-key KEY` with checkpoints kept outside the database", since, err)
+}
+
+// verifyRange feeds v the events after the last one it saw, up to seq.
+func (tx *Tx) verifyRange(ctx context.Context, v *shipgate.AuditVerifier, upTo int64) error {
+	for {
+		after := v.Verification().HeadSeq
+		if after >= upTo {
+			return nil
+		}
+		page, err := tx.ListAudit(ctx, shipgate.AuditFilter{AfterSeq: after, Limit: 5000})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if page[i].Seq > upTo {
+				return nil
+			}
+			if err := v.Add(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < 5000 {
+			return nil // v.Finish names what is missing
+		}
+	}
+}
+
+// lastCheckpoint is the newest stored checkpoint of key id, nil if none.
+// A stored row that the key did not sign is a sign of tampering and an
+// error: the server must not resume from a forged checkpoint.
+func (tx *Tx) lastCheckpoint(ctx context.Context, keyID string, keys []shipgate.AuditPublicKey) (*shipgate.AuditCheckpoint, error) {
+	var cp shipgate.AuditCheckpoint
+	var at int64
+	err := tx.queryRow(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE key_id = ? ORDER BY seq DESC LIMIT 1`, keyID).
+		Scan(&cp.Seq, &cp.Hash, &at, &cp.KeyID, &cp.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read last audit checkpoint: %w", err)
+	}
+	cp.At = fromMicros(at)
+	if err := shipgate.VerifyCheckpoint(&cp, keys); err != nil {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "refusing to sign the audit head: the stored %v; the database was tampered with", err)
+	}
+	return &cp, nil
+}
+
+// NewestCheckpoint returns the newest stored checkpoint by any key, and
+// whether there is one.
+func (tx *Tx) NewestCheckpoint(ctx context.Context) (shipgate.AuditCheckpoint, bool, error) {
+	var cp shipgate.AuditCheckpoint
+	var at int64
+	err := tx.queryRow(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq DESC, at DESC LIMIT 1`).
+		Scan(&cp.Seq, &cp.Hash, &at, &cp.KeyID, &cp.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cp, false, nil
+	}
+	cp.At = fromMicros(at)
+	return cp, err == nil, err
+}
