@@ -12,6 +12,9 @@ import (
 
 // CreateAgentToken stores a new join token for agents and audits it.
 func (tx *Tx) CreateAgentToken(ctx context.Context, actor, name, secret string) (*shipgate.AgentToken, error) {
+	if err := shipgate.ValidateTokenName(name); err != nil {
+		return nil, err
+	}
 	t := &shipgate.AgentToken{Name: name, Prefix: shipgate.TokenDisplayPrefix(secret), CreatedBy: actor, CreatedAt: tx.now}
 	if err := tx.queryRow(ctx, `INSERT INTO agent_tokens (name, hash, prefix, created_by, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 		name, shipgate.HashToken(secret), t.Prefix, actor, micros(tx.now)).Scan(&t.ID); err != nil {
@@ -65,6 +68,9 @@ func (tx *Tx) RegisterAgent(ctx context.Context, joinSecret string, a *shipgate.
 		return err
 	}
 	if err := shipgate.ValidateLabels(a.Labels); err != nil {
+		return err
+	}
+	if err := shipgate.ValidateAgentInfo(a); err != nil {
 		return err
 	}
 	var tokenID int64

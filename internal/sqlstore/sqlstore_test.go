@@ -54,6 +54,7 @@ func TestStore(t *testing.T) {
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"UnprintableText", testUnprintableText},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
