@@ -75,6 +75,7 @@ func TestUnprintableTextIsRefused(t *testing.T) {
 		{"agent label value with ESC", join.Secret, "/api/v1/agent/register", body(client.RegisterAgentRequest{Name: "a1", Labels: map[string]string{"role": "web\x1b[0m"}}), `label "role" has a value that is not valid`},
 		{"step name with ESC", "admin", "/api/v1/services", body(client.ApplyRequest{Filename: "web.yaml", Source: withStep}), `a step name contains the control character "\x1b"`},
 		{"file name with ESC", "admin", "/api/v1/services", body(client.ApplyRequest{Filename: "web\x1b[2K.yaml", Source: textService + "# changed\n"}), `filename contains the control character "\x1b"`},
+		{"rollback to a version with markup", "carol", "/api/v1/rollbacks", body(client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "1.0<!channel>"}), `version "1.0<!channel>" is not valid`},
 		{"rollback version like an option", "admin", "/api/v1/services", body(client.ApplyRequest{Filename: "web.yaml", Source: strings.Replace(textService, "approvals: {required: 1}", "approvals: {required: 1}\n      rollback: {enabled: true, mode: version, version: \"-x\"}", 1)}), "must start with a letter or digit"},
 	}
 	for _, tt := range tests {
