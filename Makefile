@@ -4,7 +4,7 @@
 # failure, not a skip. The crash tests (20 trials of kill -9 on the server)
 # run on their own, once on SQLite and once on PostgreSQL, and print their
 # trial counts.
-.PHONY: test build bench
+.PHONY: test build bench vulncheck
 
 # pipefail: a failing test must fail the target even when its output is
 # filtered.
@@ -35,3 +35,8 @@ bench-canary:
 
 bench:
 	go test -run '^$$' -bench . -benchtime 1x -count 1 . ./internal/sqlstore ./internal/httpapi
+
+# Known vulnerabilities reachable from the code, against a database built
+# locally from golang.org/x/vulndb (docs/security.md); about a minute cold.
+vulncheck:
+	scripts/vulncheck

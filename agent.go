@@ -194,16 +194,30 @@ func NewSecret(prefix string) string {
 	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// ValidateLabels checks runner labels: names like service names, values
-// without control characters.
+// ValidateLabels checks runner labels: names of 1–63 characters without
+// spaces, '=' or ','; values of up to 256 without ','; both one line of
+// printable text (see ValidateLine).
 func ValidateLabels(labels map[string]string) error {
 	for k, v := range labels {
-		if len(k) == 0 || len(k) > 63 || strings.ContainsAny(k, " =,\t\n") {
-			return Errorf(EINVALID, "label name %q is not valid", k)
+		if len(k) == 0 || len(k) > 63 || strings.ContainsAny(k, " =,") || ValidateLine("label name", k, 63) != nil {
+			return Errorf(EINVALID, "label name %s is not valid", QuoteText(k))
 		}
-		if len(v) > 256 || strings.ContainsAny(v, ",\t\n\x00") {
-			return Errorf(EINVALID, "label %s has a value that is not valid", k)
+		if len(v) > 256 || strings.ContainsRune(v, ',') || ValidateLine("label value", v, 256) != nil {
+			return Errorf(EINVALID, "label %s has a value that is not valid: up to 256 printable characters without ','", QuoteText(k))
 		}
 	}
 	return nil
+}
+
+// ValidateAgentInfo checks what an agent says about itself when it
+// registers — its version, host name and instance id — which viewers see
+// in agent lists: each is one line of printable text.
+func ValidateAgentInfo(a *Agent) error {
+	if err := ValidateLine("agent version", a.Version, 128); err != nil {
+		return err
+	}
+	if err := ValidateLine("agent hostname", a.Hostname, 256); err != nil {
+		return err
+	}
+	return ValidateLine("agent instance id", a.InstanceID, 128)
 }

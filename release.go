@@ -145,6 +145,33 @@ func (r *Release) RollbackTriggered(failedJob string) bool {
 	return p.CheckTarget == "" || p.CheckTarget == CheckTargetPipeline || p.CheckTarget == failedJob
 }
 
+// Bounds of the free text a release carries.
+const (
+	maxCommitLen   = 128
+	maxRefLen      = 256
+	maxArtifactLen = 4096
+	// MaxCommentLen bounds approval and promotion comments and the reasons
+	// given for a cancel.
+	MaxCommentLen = 2000
+)
+
+// ValidateNewRelease checks the text a person gives for a new release: the
+// version (see ValidateVersion), and an artifact location, commit and ref
+// that are each one line of printable text. It runs at the API, before the
+// artifact is read, and again in the store.
+func ValidateNewRelease(version, artifact string, src Source) error {
+	if err := ValidateVersion(version); err != nil {
+		return err
+	}
+	if err := ValidateLine("artifact", artifact, maxArtifactLen); err != nil {
+		return err
+	}
+	if err := ValidateLine("commit", src.Commit, maxCommitLen); err != nil {
+		return err
+	}
+	return ValidateLine("ref", src.Ref, maxRefLen)
+}
+
 // ValidateInputs checks input names: they become environment variables
 // SHIPGATE_INPUT_<NAME>, so they must be usable as such.
 func ValidateInputs(inputs map[string]string, secrets []string) error {

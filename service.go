@@ -298,6 +298,10 @@ func (s *ServiceSpec) Validate() error {
 	return v.err()
 }
 
+// maxStepName bounds a step's name, which is shown in logs and release
+// views.
+const maxStepName = 200
+
 type validator struct{ problems []FieldError }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -328,6 +332,8 @@ func (v *validator) rollback(p string, r *RollbackPolicy, pl *Pipeline) {
 	case RollbackVersion:
 		if r.Version == "" {
 			v.add(p+".version", "mode: %s needs a version to roll back to", RollbackVersion)
+		} else if err := ValidateVersion(r.Version); err != nil {
+			v.add(p+".version", "%s", ErrorMessage(err))
 		}
 	default:
 		v.add(p+".mode", "rollback mode %q is not known (use %q or %q)", r.Mode, RollbackLastSuccessful, RollbackVersion)
@@ -366,6 +372,13 @@ func (v *validator) pipeline(pl *Pipeline) {
 				v.add(p+".env", "environment variable name %q is not valid", k)
 			}
 		}
+		for _, k := range sortedKeys(j.RunsOn) {
+			if err := ValidateLine("runs_on label", k, 63); err != nil || k == "" {
+				v.add(p+".runs_on", "label name %s is not valid: use one line of printable text", QuoteText(k))
+			} else if err := ValidateLine("the value of runs_on label "+k, j.RunsOn[k], 256); err != nil {
+				v.add(p+".runs_on", "%s", ErrorMessage(err))
+			}
+		}
 		switch {
 		case j.Check != nil && len(j.Steps) > 0:
 			v.add(p, "job %q has both steps and a check; a job is one or the other", j.Name)
@@ -374,6 +387,9 @@ func (v *validator) pipeline(pl *Pipeline) {
 		}
 		for k, s := range j.Steps {
 			sp := fmt.Sprintf("%s.steps[%d]", p, k)
+			if err := ValidateLine("a step name", s.Name, maxStepName); err != nil {
+				v.add(sp+".name", "%s", ErrorMessage(err))
+			}
 			switch {
 			case s.Run != "" && len(s.Exec) > 0:
 				v.add(sp, "a step has either run or exec, not both")

@@ -107,6 +107,11 @@ type Token struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
+// ValidateTokenName checks the name given to an API or agent join token:
+// one line of printable text of up to 100 bytes (it is shown in token
+// lists and the audit log).
+func ValidateTokenName(name string) error { return ValidateLine("token name", name, 100) }
+
 // TokenPrefix starts every API token so that leaked tokens are easy to find
 // with secret scanners.
 const TokenPrefix = "sgp_"

@@ -38,6 +38,11 @@ type Main struct {
 
 // Run executes the command line and returns the process exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
+	// Everything printed passes a termWriter (see term.go).
+	stdout, stderr := terminal(m.Stdout), terminal(m.Stderr)
+	m.Stdout, m.Stderr = stdout, stderr
+	defer stderr.Flush()
+	defer stdout.Flush()
 	root := m.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(m.Stdout)
@@ -146,7 +151,11 @@ func (m *Main) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// render prints v as JSON with -o json, else calls text.
+// render prints v as JSON with -o json, else calls text. text sees v
+// scrubbed: every string reachable from v has its control characters,
+// newlines and tabs included, escaped (see scrub), so text may format
+// v's fields as it likes. v must be a pointer, slice or map for that to
+// reach text.
 func (m *Main) render(v any, text func(w io.Writer) error) error {
 	asJSON, err := m.jsonOutput()
 	if err != nil {
@@ -155,6 +164,7 @@ func (m *Main) render(v any, text func(w io.Writer) error) error {
 	if asJSON {
 		return m.printJSON(v)
 	}
+	scrub(v)
 	return text(m.Stdout)
 }
 

@@ -132,14 +132,18 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 	fmt.Fprintf(w, "  digest:    %s\n", r.Digest)
 	fmt.Fprintf(w, "  artifact:  %s (sha256 %s, %d bytes)\n", r.Artifact.Location, r.Artifact.SHA256, r.Artifact.Size)
 	if r.Source.Commit != "" || r.Source.Ref != "" {
-		src := "commit " + r.Source.Commit
-		if r.Source.CommittedAt != nil {
-			src += " committed " + fmtTime(*r.Source.CommittedAt)
+		var src []string
+		if r.Source.Commit != "" {
+			c := "commit " + r.Source.Commit
+			if r.Source.CommittedAt != nil {
+				c += " committed " + fmtTime(*r.Source.CommittedAt)
+			}
+			src = append(src, c)
 		}
 		if r.Source.Ref != "" {
-			src += ", ref " + r.Source.Ref
+			src = append(src, "ref "+r.Source.Ref)
 		}
-		fmt.Fprintf(w, "  source:    %s\n", strings.TrimSpace(src))
+		fmt.Fprintf(w, "  source:    %s\n", strings.Join(src, ", "))
 	}
 	fmt.Fprintf(w, "  created:   %s by %s (service revision %d)\n", fmtTime(r.CreatedAt), r.CreatedBy, r.ServiceRevision)
 	if len(r.Inputs) > 0 || len(r.SecretInputs) > 0 {
@@ -180,7 +184,7 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 			}
 			comment := ""
 			if a.Comment != "" {
-				comment = strconv.Quote(a.Comment)
+				comment = `"` + a.Comment + `"` // escaped by render
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", a.Actor, a.Decision, fmtTime(a.CreatedAt), status, comment)
 		}

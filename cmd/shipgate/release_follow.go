@@ -71,16 +71,20 @@ func (m *Main) printJSONLine(v any) error {
 }
 
 // printChunk writes a chunk's text, each line prefixed with its job when
-// several jobs are interleaved.
+// several jobs are interleaved. A job's log is its programs' output: its
+// newlines and tabs are kept, CRLF line ends are shown as plain newlines,
+// and every other control character — ESC of colour codes and cursor
+// moves, a bare CR of progress bars — arrives escaped (\x1b, \r) through
+// the termWriter.
 func (m *Main) printChunk(ch shipgate.LogChunk, prefix bool) {
-	text := ch.Data
+	text := strings.ReplaceAll(ch.Data, "\r\n", "\n")
 	if !prefix {
 		io.WriteString(m.Stdout, text)
 		return
 	}
 	for _, line := range strings.SplitAfter(text, "\n") {
 		if line != "" {
-			fmt.Fprintf(m.Stdout, "[%s] %s", ch.Job, line)
+			fmt.Fprintf(m.Stdout, "[%s] %s", shipgate.EscapeText(ch.Job, ""), line)
 		}
 	}
 }
@@ -113,6 +117,9 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 				v, err := c.Release(ctx, id)
 				if err != nil {
 					return err
+				}
+				if !asJSON {
+					scrub(v) // each field prints as one line (see render)
 				}
 				if line := progressLine(v.Release, v.Jobs); line != last && !asJSON {
 					fmt.Fprintf(m.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), line)

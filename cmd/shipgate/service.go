@@ -88,8 +88,12 @@ func (m *Main) serviceCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				// The file as applied, lines and all: taken before render
+				// makes every field one line. The termWriter still
+				// escapes any control character in it.
+				source := r.Source
 				return m.render(r, func(w io.Writer) error {
-					_, err := io.WriteString(w, r.Source)
+					_, err := io.WriteString(w, source)
 					return err
 				})
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -36,9 +35,11 @@ func summarize(details json.RawMessage) string {
 		var s string
 		switch x := v.(type) {
 		case string:
-			s = x
-			if strings.ContainsAny(s, " \t") {
-				s = fmt.Sprintf("%q", s)
+			// One line, whatever the event recorded: control characters
+			// escaped, and quoted when it has spaces.
+			s = shipgate.EscapeText(x, "")
+			if strings.Contains(s, " ") {
+				s = `"` + s + `"`
 			}
 		default:
 			b, _ := json.Marshal(x)
@@ -47,7 +48,7 @@ func summarize(details json.RawMessage) string {
 		if len(s) > 80 {
 			s = s[:77] + "..."
 		}
-		parts = append(parts, k+"="+s)
+		parts = append(parts, shipgate.EscapeText(k, "")+"="+s)
 	}
 	return strings.Join(parts, " ")
 }

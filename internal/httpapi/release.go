@@ -22,6 +22,10 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	if req.Service == "" || req.Environment == "" || req.Version == "" || req.Artifact == "" {
 		return shipgate.Errorf(shipgate.EINVALID, "service, environment, version and artifact are required")
 	}
+	// Refuse unprintable text before reading a possibly large artifact.
+	if err := shipgate.ValidateNewRelease(req.Version, req.Artifact, shipgate.Source{Commit: req.Commit, Ref: req.Ref}); err != nil {
+		return err
+	}
 	if req.CommittedAt != nil && req.Commit == "" {
 		return shipgate.Errorf(shipgate.EINVALID, "committed_at is given without a commit")
 	}

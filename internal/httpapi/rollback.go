@@ -87,6 +87,11 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 	if req.Service == "" || req.Environment == "" {
 		return shipgate.Errorf(shipgate.EINVALID, "service and environment are required")
 	}
+	if req.ToVersion != "" {
+		if err := shipgate.ValidateVersion(req.ToVersion); err != nil {
+			return err
+		}
+	}
 	var id int64
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		rr, err := createManualRollback(r.Context(), tx, u.Name, req)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/config"
@@ -82,7 +83,7 @@ func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 	case config.SinkWebhook:
 		return ev.CloudEvent(q.Source)
 	case config.SinkSlack:
-		return json.Marshal(map[string]string{"text": "shipgate: " + ev.Summary})
+		return json.Marshal(map[string]string{"text": slackText("shipgate: " + ev.Summary)})
 	case config.SinkPagerDuty:
 		if ev.PagerDuty == "" {
 			return nil, nil
@@ -90,7 +91,7 @@ func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 		pd := pagerDutyEvent{EventAction: ev.PagerDuty, DedupKey: DedupKey(ev.DedupRelease)}
 		if ev.PagerDuty == "trigger" {
 			pd.Payload = &pagerDutyPayload{
-				Summary: ev.Summary, Source: q.Source, Severity: ev.Severity, Timestamp: ev.Audit.At.UTC().Format("2006-01-02T15:04:05.000Z"),
+				Summary: pagerDutySummary(ev.Summary), Source: q.Source, Severity: ev.Severity, Timestamp: ev.Audit.At.UTC().Format("2006-01-02T15:04:05.000Z"),
 				Component: ev.Release.Service, Group: ev.Release.Environment,
 				CustomDetails: map[string]any{"release": ev.Release.ID, "version": ev.Release.Version, "cdevent": ev.Type},
 			}
@@ -98,4 +99,37 @@ func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 		return json.Marshal(pd)
 	}
 	return nil, nil
+}
+
+// Bounds of what is sent: Slack shows about 4000 characters of a message's
+// text; PagerDuty refuses a summary longer than 1024.
+const (
+	maxSlackText        = 3000
+	maxPagerDutySummary = 1024
+)
+
+// slackText makes a summary safe as Slack message text. Versions, reasons
+// and names in it come from people and agents: "<!channel>" or "<@U123>"
+// in them would ping people and "<https://x|y>" would disguise a link, so
+// '&', '<' and '>' become the entities Slack asks for. Control characters
+// other than newlines are escaped, and the text is cut to what Slack
+// shows.
+func slackText(s string) string {
+	s = clip(shipgate.EscapeText(s, "\n"), maxSlackText)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// pagerDutySummary makes a summary fit PagerDuty's: one line (control
+// characters, newlines included, escaped) of at most 1024 characters.
+func pagerDutySummary(s string) string {
+	return clip(shipgate.EscapeText(s, ""), maxPagerDutySummary)
+}
+
+// clip cuts s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }

@@ -206,10 +206,13 @@ func (ro *rolloutRun) start(ctx context.Context, artifact string, env []string) 
 	if err != nil {
 		return supervisor.Instance{}, fmt.Errorf("unpacking the artifact: %w", err)
 	}
+	// One pass, so a substituted value is never itself expanded; the
+	// version is a validated one (see execute), so ${VERSION} alone is one
+	// argument that cannot start with '-'.
+	vars := strings.NewReplacer("${VERSION}", a.Version, "${ARTIFACT_PATH}", path)
 	argv := make([]string, len(sp.Exec))
 	for i, arg := range sp.Exec {
-		arg = strings.ReplaceAll(arg, "${VERSION}", a.Version)
-		argv[i] = strings.ReplaceAll(arg, "${ARTIFACT_PATH}", path)
+		argv[i] = vars.Replace(arg)
 	}
 	penv := append([]string(nil), env...)
 	for k, v := range sp.Env {

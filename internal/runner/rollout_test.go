@@ -1076,3 +1076,52 @@ func TestOpenServicesRefusesACorruptState(t *testing.T) {
 	}
 	s.Close()
 }
+
+// ${VERSION} puts the release's version into the service's argv. Versions
+// are restricted (shipgate.ValidateVersion), so the substitution is always
+// exactly one argument, never an option; a version stored before the
+// restriction, or sent by a server that does not apply it, is refused
+// before anything is fetched or started.
+func TestVersionInArgvIsOneArgumentNeverAnOption(t *testing.T) {
+	g := newRig(t)
+	job := g.job(nil, nil)
+	job.Service.Exec = append(job.Service.Exec, "${VERSION}", "--tag=${VERSION}", "${VERSION}${ARTIFACT_PATH}")
+	const version = "2.0.1-rc.1+build.7_x"
+	if out := g.execute(g.release(version, job)); !out.Succeeded {
+		t.Fatalf("outcome %+v", out)
+	}
+	in, _ := g.instance(version)
+	resp, err := g.http.Get(fmt.Sprintf("http://127.0.0.1:%d/env", in.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info helperInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(in.Spec.Dir, "shop-"+version+".bin")
+	if want := []string{g.bin, helperVersionFlag, version, version, "--tag=" + version, version + copied}; !slices.Equal(info.Args, want) {
+		t.Fatalf("argv %q; want %q", info.Args, want)
+	}
+
+	for _, hostile := range []string{
+		"--config=/etc/shipgate/secret.key", // an option, if it were an argument of its own
+		"-version",
+		"1.0 --debug",         // two words to a shell (there is none, but still refused)
+		"${ARTIFACT_PATH}",    // would expand again in a second pass
+		"1.0\x1b[2K\rstarted", // a terminal escape in the service's log and state
+	} {
+		before := g.versions()
+		out := g.execute(g.release(hostile, job))
+		if out.Succeeded || !strings.Contains(out.Reason, "not starting the service") || !strings.Contains(out.Reason, "is not valid") {
+			t.Errorf("version %q: outcome %+v; want a refusal", hostile, out)
+		}
+		if strings.ContainsAny(out.Reason, "\x1b\r") {
+			t.Errorf("version %q: the reason carries control characters: %q", hostile, out.Reason)
+		}
+		if after := g.versions(); !slices.Equal(after, before) {
+			t.Errorf("version %q: instances %v; want %v (nothing started)", hostile, after, before)
+		}
+	}
+}

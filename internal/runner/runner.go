@@ -401,6 +401,17 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 		return fail("prepare workspace: %v", err)
 	}
 	logs.flushLine("system", fmt.Sprintf("attempt %d of %d on agent %s", a.Key.Attempt, a.Job.MaxAttempts(), r.Info.Name))
+	if a.Job.Service != nil {
+		// The version goes into the service's argv (${VERSION}), its
+		// directory and its logs. The server refuses such versions today;
+		// one stored before it did, or sent by a server that does not, is
+		// not started.
+		if err := shipgate.ValidateVersion(a.Version); err != nil {
+			msg := "not starting the service: " + shipgate.ErrorMessage(err) + "; release it again under a valid version"
+			logs.flushLine("system", msg)
+			return fail("%s", msg)
+		}
+	}
 	artifact, err := r.fetchArtifact(ctx, a)
 	if err != nil {
 		logs.flushLine("system", err.Error())

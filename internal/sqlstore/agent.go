@@ -24,6 +24,9 @@ type NewAgentToken struct {
 
 // CreateAgentToken stores a new join token for agents and audits it.
 func (tx *Tx) CreateAgentToken(ctx context.Context, actor string, nt NewAgentToken, secret string) (*shipgate.AgentToken, error) {
+	if err := shipgate.ValidateTokenName(nt.Name); err != nil {
+		return nil, err
+	}
 	t := &shipgate.AgentToken{Name: nt.Name, Prefix: shipgate.TokenDisplayPrefix(secret), Scope: maps.Clone(nt.Scope), Envs: slices.Clone(nt.Envs), CreatedBy: actor, CreatedAt: tx.now}
 	if t.Scope == nil {
 		t.Scope = map[string]string{}
@@ -159,6 +162,9 @@ func (tx *Tx) RegisterAgent(ctx context.Context, j Join) error {
 		return err
 	}
 	if err := shipgate.ValidateLabels(a.Labels); err != nil {
+		return err
+	}
+	if err := shipgate.ValidateAgentInfo(a); err != nil {
 		return err
 	}
 	tok, err := scanAgentToken(tx.queryRow(ctx, `SELECT `+agentTokenColumns+` FROM agent_tokens WHERE hash = ?`, shipgate.HashToken(j.Token)))

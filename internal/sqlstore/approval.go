@@ -17,8 +17,8 @@ func (tx *Tx) Decide(ctx context.Context, u *shipgate.User, id int64, decision, 
 	if decision != shipgate.DecisionApprove && decision != shipgate.DecisionReject {
 		return nil, nil, shipgate.Errorf(shipgate.EINVALID, "decision must be approve or reject")
 	}
-	if len(comment) > 2000 {
-		return nil, nil, shipgate.Errorf(shipgate.EINVALID, "comment is longer than 2000 characters")
+	if err := shipgate.ValidateLine("comment", comment, shipgate.MaxCommentLen); err != nil {
+		return nil, nil, err
 	}
 	r, err := tx.FindRelease(ctx, id)
 	if err != nil {

@@ -37,11 +37,8 @@ type NewRelease struct {
 // environment's policy into a new release in pending_approval and audits it.
 // A release for an environment whose requires are not met is refused.
 func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Release, error) {
-	if strings.TrimSpace(nr.Version) == "" {
-		return nil, shipgate.Errorf(shipgate.EINVALID, "a release needs a version")
-	}
-	if len(nr.Version) > 128 {
-		return nil, shipgate.Errorf(shipgate.EINVALID, "version is longer than 128 characters")
+	if err := shipgate.ValidateNewRelease(nr.Version, nr.Artifact.Location, nr.Source); err != nil {
+		return nil, err
 	}
 	if !shipgate.IsSHA256Hex(nr.Artifact.SHA256) {
 		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact sha256 %q is not 64 hex digits", nr.Artifact.SHA256)
@@ -394,6 +391,9 @@ func (tx *Tx) ReleaseSecrets(ctx context.Context, id int64) (map[string][]byte, 
 // are skipped and running jobs are marked cancelled, which tells their
 // runners to stop them.
 func (tx *Tx) CancelRelease(ctx context.Context, actor string, id int64, reason string) (*shipgate.Release, error) {
+	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
+		return nil, err
+	}
 	r, err := tx.FindRelease(ctx, id)
 	if err != nil {
 		return nil, err

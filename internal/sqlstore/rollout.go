@@ -259,8 +259,8 @@ func boundEvidence(ev map[string]any) map[string]any {
 // records nothing. Without a paused rollout it is a conflict, explained in
 // a sentence. It returns the rollouts as promoted.
 func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64, comment string) ([]Rollout, error) {
-	if len(comment) > 2000 {
-		return nil, shipgate.Errorf(shipgate.EINVALID, "comment is longer than 2000 characters")
+	if err := shipgate.ValidateLine("comment", comment, shipgate.MaxCommentLen); err != nil {
+		return nil, err
 	}
 	r, err := tx.FindRelease(ctx, releaseID)
 	if err != nil {

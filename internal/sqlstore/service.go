@@ -11,6 +11,9 @@ import (
 // ApplyService records spec as the service's new revision unless it equals
 // the current one, in which case nothing changes and changed is false.
 func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.ServiceSpec, filename, source string) (rev *shipgate.ServiceRevision, changed bool, err error) {
+	if err := shipgate.ValidateLine("filename", filename, 256); err != nil {
+		return nil, false, err
+	}
 	// A rollback to a fixed version must name one that exists: a policy
 	// that can never fire is a trap found only during an incident.
 	var problems []shipgate.FieldError

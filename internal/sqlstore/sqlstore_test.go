@@ -60,6 +60,7 @@ func TestStore(t *testing.T) {
 		{"AuditCheckpointDeletedRows", testAuditCheckpointDeletedRows},
 		{"AuditCheckpointSigning", testAuditCheckpointSigning},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"UnprintableText", testUnprintableText},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {

@@ -195,6 +195,9 @@ func (tx *Tx) ListGroups(ctx context.Context) ([]shipgate.Group, error) {
 // CreateToken stores a new token for user and audits it. The secret itself
 // is not stored; only its hash and a short display prefix.
 func (tx *Tx) CreateToken(ctx context.Context, actor, user, name, secret string) (*shipgate.Token, error) {
+	if err := shipgate.ValidateTokenName(name); err != nil {
+		return nil, err
+	}
 	if _, err := tx.FindUser(ctx, user); err != nil {
 		return nil, err
 	}
