@@ -23,9 +23,12 @@ func testSelfChangeRefused(t *testing.T, engine string) {
 	testutil.MustUser(t, db, "other", []shipgate.Role{shipgate.RoleAdmin})
 	before := verify(t, db)
 	for name, change := range map[string]func(tx *sqlstore.Tx) error{
-		"add to group":  func(tx *sqlstore.Tx) error { return tx.AddGroupMember(ctx, "root", "release-managers", "root") },
-		"remove":        func(tx *sqlstore.Tx) error { _, err := tx.RemoveGroupMember(ctx, "root", "sre", "root"); return err },
-		"set roles":     func(tx *sqlstore.Tx) error { _, err := tx.SetUserRoles(ctx, "root", "root", []shipgate.Role{shipgate.RoleAdmin}); return err },
+		"add to group": func(tx *sqlstore.Tx) error { return tx.AddGroupMember(ctx, "root", "release-managers", "root") },
+		"remove":       func(tx *sqlstore.Tx) error { _, err := tx.RemoveGroupMember(ctx, "root", "sre", "root"); return err },
+		"set roles": func(tx *sqlstore.Tx) error {
+			_, err := tx.SetUserRoles(ctx, "root", "root", []shipgate.Role{shipgate.RoleAdmin})
+			return err
+		},
 		"disable":       func(tx *sqlstore.Tx) error { _, err := tx.DisableUser(ctx, "root", "root", ""); return err },
 		"enable":        func(tx *sqlstore.Tx) error { return tx.EnableUser(ctx, "root", "root") },
 		"unknown group": func(tx *sqlstore.Tx) error { return tx.AddGroupMember(ctx, "root", "Bad Name", "other") },
@@ -97,7 +100,10 @@ func testMembershipFrozenAtCreation(t *testing.T, engine string) {
 	}
 	// Removed after creation: bob cannot approve; alice's approval is
 	// withdrawn when she is removed.
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.RemoveGroupMember(ctx, "other", "release-managers", "bob"); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := tx.RemoveGroupMember(ctx, "other", "release-managers", "bob")
+		return err
+	})
 	if err := decide(bob); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "not a member") {
 		t.Fatalf("bob, removed after creation, approved: %v", err)
 	}
@@ -187,7 +193,10 @@ func testDisableUser(t *testing.T, engine string) {
 	dan := testutil.MustUser(t, db, "dan", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
 	testutil.MustUser(t, db, "root", []shipgate.Role{shipgate.RoleAdmin})
 	secret := shipgate.NewTokenSecret()
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.CreateToken(ctx, "test", "alice", "laptop", secret); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := tx.CreateToken(ctx, "test", "alice", "laptop", secret)
+		return err
+	})
 	decide := func(u *shipgate.User, id int64) {
 		t.Helper()
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
@@ -280,11 +289,17 @@ func testDisableUser(t *testing.T, engine string) {
 	if verify(t, db) != n {
 		t.Fatal("disabling a disabled user wrote events")
 	}
-	err = db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := tx.CreateToken(ctx, "root", "bob", "", shipgate.NewTokenSecret()); return err })
+	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.CreateToken(ctx, "root", "bob", "", shipgate.NewTokenSecret())
+		return err
+	})
 	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
 		t.Fatalf("token for a disabled user: %v", err)
 	}
-	if err := db.Update(ctx, func(tx *sqlstore.Tx) error { _, _, err := tx.Decide(ctx, bob, pending.ID, "approve", pending.Digest, ""); return err }); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
+	if err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, _, err := tx.Decide(ctx, bob, pending.ID, "approve", pending.Digest, "")
+		return err
+	}); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
 		t.Fatalf("a disabled user decided with a stale user value: %v", err)
 	}
 }
@@ -297,8 +312,11 @@ func testLastAdmin(t *testing.T, engine string) {
 	testutil.MustUser(t, db, "ops", []shipgate.Role{shipgate.RoleAdmin})
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.DisableUser(ctx, "admin", "ops", ""); return err })
 	for name, change := range map[string]func(tx *sqlstore.Tx) error{
-		"disable":   func(tx *sqlstore.Tx) error { _, err := tx.DisableUser(ctx, "test", "admin", ""); return err },
-		"set roles": func(tx *sqlstore.Tx) error { _, err := tx.SetUserRoles(ctx, "test", "admin", []shipgate.Role{"viewer"}); return err },
+		"disable": func(tx *sqlstore.Tx) error { _, err := tx.DisableUser(ctx, "test", "admin", ""); return err },
+		"set roles": func(tx *sqlstore.Tx) error {
+			_, err := tx.SetUserRoles(ctx, "test", "admin", []shipgate.Role{"viewer"})
+			return err
+		},
 	} {
 		if err := db.Update(ctx, change); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "last enabled admin") {
 			t.Errorf("%s the last admin: %v", name, err)
@@ -322,12 +340,21 @@ func testRolesAndGroupsAudited(t *testing.T, engine string) {
 	stg, _ := newRelease(db, "staging", "1.0", "carol")
 	finishRun(t, db, stg.ID, true)
 	r, _ := newRelease(db, "production", "1.0", "carol")
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, _, err := tx.Decide(ctx, alice, r.ID, "approve", r.Digest, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, _, err := tx.Decide(ctx, alice, r.ID, "approve", r.Digest, "")
+		return err
+	})
 	before := verify(t, db)
 	for _, bad := range []func(tx *sqlstore.Tx) error{
 		func(tx *sqlstore.Tx) error { _, err := tx.SetUserRoles(ctx, "root", "alice", nil); return err },
-		func(tx *sqlstore.Tx) error { _, err := tx.SetUserRoles(ctx, "root", "alice", []shipgate.Role{"owner"}); return err },
-		func(tx *sqlstore.Tx) error { _, err := tx.SetUserRoles(ctx, "root", "nobody", []shipgate.Role{"viewer"}); return err },
+		func(tx *sqlstore.Tx) error {
+			_, err := tx.SetUserRoles(ctx, "root", "alice", []shipgate.Role{"owner"})
+			return err
+		},
+		func(tx *sqlstore.Tx) error {
+			_, err := tx.SetUserRoles(ctx, "root", "nobody", []shipgate.Role{"viewer"})
+			return err
+		},
 		func(tx *sqlstore.Tx) error { _, err := tx.RemoveGroupMember(ctx, "root", "sre", "alice"); return err },
 	} {
 		if err := db.Update(ctx, bad); err == nil || shipgate.ErrorCode(err) == shipgate.EINTERNAL {
