@@ -45,6 +45,9 @@ type Handler struct {
 	AgentLostAfter time.Duration
 	// LocalRunner is the runner built into this server, if it runs one.
 	LocalRunner *shipgate.RunnerInfo
+	// TokenMaxLifetime bounds the lifetime of API tokens created through
+	// the API (server config tokens.max_lifetime); 0 means no bound.
+	TokenMaxLifetime time.Duration
 
 	mux       *http.ServeMux
 	touched   sync.Map // token id → last recorded use
@@ -123,11 +126,15 @@ func (h *Handler) Routes() []Route {
 
 		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
 		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),
+		route("PUT", "/api/v1/users/{name}/roles", shipgate.PermAdmin, "Set a user's roles", h.setUserRoles),
+		route("POST", "/api/v1/users/{name}/disable", shipgate.PermAdmin, "Disable a user", h.disableUser),
+		route("POST", "/api/v1/users/{name}/enable", shipgate.PermAdmin, "Enable a disabled user", h.enableUser),
 		route("GET", "/api/v1/groups", shipgate.PermRead, "List groups", h.listGroups),
 		route("POST", "/api/v1/groups/{name}/members", shipgate.PermAdmin, "Add a user to a group", h.addGroupMember),
-		route("GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens),
+		route("DELETE", "/api/v1/groups/{name}/members/{user}", shipgate.PermAdmin, "Remove a user from a group", h.removeGroupMember),
+		route("GET", "/api/v1/tokens", shipgate.PermOwnTokens, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
-		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken),
+		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermOwnTokens, "Revoke a token", h.revokeToken),
 	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes())...)
 }
 

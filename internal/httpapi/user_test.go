@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
@@ -72,7 +73,7 @@ spec:
 	}
 	body, _ := json.Marshal(client.DecisionRequest{Digest: v.Digest})
 	status, out := f.raw(t, "POST", fmt.Sprintf("/api/v1/releases/%d/approve", v.ID), f.tokens["admin"], body)
-	if status != 403 || !strings.Contains(message(out), "approver role") {
+	if status != 403 || !strings.Contains(message(out), `"release.approve" permission`) {
 		t.Fatalf("admin-only user approving: %d %v", status, out)
 	}
 }
@@ -147,5 +148,165 @@ func TestTokensAreOwnedByTheirUsers(t *testing.T) {
 	}
 	if status, _ := f.raw(t, "GET", "/api/v1/whoami", f.tokens["viewer"], nil); status != 401 {
 		t.Fatalf("revoked token still works: %d", status)
+	}
+}
+
+// Finding 6: tokens expire; a server maximum is the default lifetime and
+// a longer request is refused, changing nothing.
+func TestTokenLifetimeBounded(t *testing.T) {
+	f := newFixture(t)
+	f.h.TokenMaxLifetime = 90 * 24 * time.Hour
+	admin := f.client("admin")
+	before, _ := f.db.VerifyAudit(ctx)
+	_, err := admin.IssueToken(ctx, client.CreateTokenRequest{User: "viewer", ExpiresIn: shipgate.Duration(91 * 24 * time.Hour)})
+	if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "maximum token lifetime of 2160h0m0s") {
+		t.Fatalf("above the maximum: %v", err)
+	}
+	status, out := f.raw(t, "POST", "/api/v1/tokens", f.tokens["admin"], []byte(`{"user":"viewer","expires_in":"soon"}`))
+	if status != 400 {
+		t.Fatalf("bad expires_in: %d %v", status, out)
+	}
+	if after, _ := f.db.VerifyAudit(ctx); after != before {
+		t.Fatal("refused token requests wrote events")
+	}
+	start := time.Now()
+	def, err := admin.CreateToken(ctx, "viewer", "default")
+	if err != nil || def.Token.ExpiresAt == nil || def.Token.ExpiresAt.Before(start.Add(90*24*time.Hour-time.Minute)) || def.Token.State != shipgate.TokenActive {
+		t.Fatalf("default lifetime: %+v %v", def.Token, err)
+	}
+	day, err := admin.IssueToken(ctx, client.CreateTokenRequest{User: "viewer", Name: "ci", ExpiresIn: shipgate.Duration(24 * time.Hour)})
+	if err != nil || day.Token.ExpiresAt.After(time.Now().Add(24*time.Hour)) {
+		t.Fatalf("24h token: %+v %v", day.Token, err)
+	}
+	if _, err := client.New(f.srv.URL, day.Secret).Whoami(ctx); err != nil {
+		t.Fatalf("new token: %v", err)
+	}
+	ts, _ := f.client("viewer").Tokens(ctx, "")
+	if len(ts) != 3 || ts[2].ExpiresAt == nil || ts[2].State != shipgate.TokenActive {
+		t.Fatalf("viewer's tokens: %+v", ts)
+	}
+}
+
+// Finding 5 and 6 through the API: a person's own changes are refused and
+// audited, role and group changes answer with the user as they are now, and disabling an approver sends a queued release
+// back to waiting in the same request.
+func TestPeopleChangesThroughTheAPI(t *testing.T) {
+	f := newFixture(t)
+	for path, body := range map[string]string{
+		"/api/v1/users/admin/disable": `{}`,
+		"/api/v1/users/admin/roles":   `{"roles":["admin","approver"]}`,
+	} {
+		method := "POST"
+		if strings.HasSuffix(path, "roles") {
+			method = "PUT"
+		}
+		status, out := f.raw(t, method, path, f.tokens["admin"], []byte(body))
+		if status != 403 || !strings.Contains(message(out), "own") {
+			t.Fatalf("%s on oneself: %d %v", path, status, out)
+		}
+		if e := f.lastEvent(t); e.Action != shipgate.ActionAccessDenied || e.Actor != "admin" {
+			t.Fatalf("self change not audited: %+v", e)
+		}
+	}
+	if status, out := f.raw(t, "DELETE", "/api/v1/groups/release-managers/members/admin", f.tokens["admin"], nil); status != 403 {
+		t.Fatalf("removing oneself: %d %v", status, out)
+	}
+	admin := f.client("admin")
+	u, err := admin.SetUserRoles(ctx, "viewer", []shipgate.Role{"deployer", "viewer"})
+	if err != nil || len(u.Roles) != 2 {
+		t.Fatalf("set roles: %+v %v", u, err)
+	}
+	if e := f.lastEvent(t); e.Action != shipgate.ActionUserRolesChanged || !strings.Contains(string(e.Details), `"roles_before":["viewer"]`) {
+		t.Fatalf("set roles audit: %s", e.Details)
+	}
+	if _, err := admin.SetUserRoles(ctx, "viewer", nil); shipgate.ErrorCode(err) != shipgate.EINVALID {
+		t.Fatalf("no roles: %v", err)
+	}
+	u, err = admin.RemoveGroupMember(ctx, "release-managers", "viewer")
+	if err != nil || len(u.Groups) != 0 {
+		t.Fatalf("remove: %+v %v", u, err)
+	}
+	if _, err := admin.RemoveGroupMember(ctx, "release-managers", "viewer"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+		t.Fatalf("remove a non-member: %v", err)
+	}
+	f.addUser(t, "ops", []shipgate.Role{shipgate.RoleAdmin})
+	if _, err := f.client("ops").DisableUser(ctx, "admin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client("ops").SetUserRoles(ctx, "admin", []shipgate.Role{"viewer"}); err != nil {
+		t.Fatalf("roles of a disabled admin: %v", err)
+	}
+	if _, err := f.client("admin").Whoami(ctx); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
+		t.Fatalf("disabled admin: %v", err)
+	}
+
+	// Admins may disable each other. (Through the API the caller is always
+	// an enabled admin left behind; the store's own last-admin rule is
+	// tested in the conformance suite.)
+	f.addUser(t, "alice", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	f.addUser(t, "bob", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	ops := f.client("ops")
+	if _, err := ops.EnableUser(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops.SetUserRoles(ctx, "admin", []shipgate.Role{"admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client("admin").DisableUser(ctx, "ops", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client("ops").Whoami(ctx); shipgate.ErrorCode(err) != shipgate.EUNAUTHORIZED {
+		t.Fatalf("ops after disable: %v", err)
+	}
+
+	// Disabling an approver of a queued release sends it back to waiting.
+	if _, err := admin.Apply(ctx, "svc.yaml", []byte(testutil.ServiceYAML)); err != nil {
+		t.Fatal(err)
+	}
+	carol := f.client("carol")
+	art := filepath.Join(t.TempDir(), "web.tar")
+	os.WriteFile(art, []byte("web"), 0o644)
+	stg, err := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: art})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, 0)
+	if v, _ := carol.Release(ctx, stg.ID); v.State != shipgate.StateSucceeded {
+		t.Fatalf("staging %s", v.State)
+	}
+	// One running in production holds the next one in the queue.
+	first, _ := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "production", Version: "1", Artifact: art})
+	if strings.Join(first.ApproverGroups["release-managers"], ",") != "admin,alice,bob,carol" {
+		t.Fatalf("frozen approvers: %v", first.ApproverGroups)
+	}
+	for _, who := range []string{"alice", "bob"} {
+		if _, err := f.client(who).Approve(ctx, first.ID, first.Digest, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, _ := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "production", Version: "1", Artifact: art})
+	for _, who := range []string{"alice", "bob"} {
+		if _, err := f.client(who).Approve(ctx, second.ID, second.Digest, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := carol.Release(ctx, second.ID); v.State != shipgate.StateQueued {
+		t.Fatalf("second: %s %q", v.State, v.Reason)
+	}
+	if _, err := admin.DisableUser(ctx, "bob", "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := carol.Release(ctx, second.ID)
+	if v.State != shipgate.StatePendingApproval || !strings.Contains(v.Reason, "withdrawn") || v.Tally == nil || len(v.Tally.Approvers) != 1 {
+		t.Fatalf("after bob was disabled: %s %q %+v", v.State, v.Reason, v.Tally)
+	}
+	var withdrawn int
+	for _, a := range v.Approvals {
+		if a.WithdrawnAt != nil && a.Actor == "bob" && strings.Contains(a.WithdrawnReason, "on leave") {
+			withdrawn++
+		}
+	}
+	if withdrawn != 1 {
+		t.Fatalf("approvals: %+v", v.Approvals)
 	}
 }
