@@ -79,6 +79,11 @@ type User struct {
 	// refused and they count as an approver nowhere.
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 	DisabledBy string     `json:"disabled_by,omitempty"`
+	// TokenID is the token that authenticated this user for the request
+	// at hand (0 outside a request). Decisions record it, with who
+	// created that token, so an approval made with a token someone else
+	// minted for the approver stands out in the audit log.
+	TokenID int64 `json:"-"`
 }
 
 // Disabled reports whether the user is disabled.

@@ -221,6 +221,7 @@ func (h *Handler) authenticate(r *http.Request) (*shipgate.User, error) {
 	if err != nil {
 		return nil, err
 	}
+	u.TokenID = id
 	// Record use at most once a minute per token; it is not worth a write
 	// per request.
 	now := time.Now()

@@ -279,10 +279,15 @@ func TestPeopleChangesThroughTheAPI(t *testing.T) {
 	if strings.Join(first.ApproverGroups["release-managers"], ",") != "admin,alice,bob,carol" {
 		t.Fatalf("frozen approvers: %v", first.ApproverGroups)
 	}
-	for _, who := range []string{"alice", "bob"} {
-		if _, err := f.client(who).Approve(ctx, first.ID, first.Digest, ""); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := f.client("alice").Approve(ctx, first.ID, first.Digest, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The decision records which token made it and who created that token.
+	if e := f.lastEvent(t); e.Action != shipgate.ActionReleaseApproved || !strings.Contains(string(e.Details), `"token_created_by":"test"`) || !strings.Contains(string(e.Details), `"token_id":`) {
+		t.Fatalf("approval event: %s %s", e.Action, e.Details)
+	}
+	if _, err := f.client("bob").Approve(ctx, first.ID, first.Digest, ""); err != nil {
+		t.Fatal(err)
 	}
 	second, _ := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "production", Version: "1", Artifact: art})
 	for _, who := range []string{"alice", "bob"} {
