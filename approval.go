@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -96,6 +97,46 @@ func FreezeApprovers(p ApprovalPolicy, members map[string][]string) map[string][
 		out[g] = slices.Compact(m)
 	}
 	return out
+}
+
+// FrozenApprovers returns who may still approve r through its from_groups
+// as far as the release itself knows: the members frozen at creation,
+// without its creator unless self-approval is allowed. Roles, and whether
+// they are still members and enabled, are checked when they decide. ok is
+// false when the release has no frozen membership to go by (no
+// from_groups, or created before membership was frozen).
+func (r *Release) FrozenApprovers() (names []string, ok bool) {
+	p := r.Policy.Approvals
+	if len(p.FromGroups) == 0 || r.ApproverGroups == nil {
+		return nil, false
+	}
+	for _, g := range p.FromGroups {
+		for _, n := range r.ApproverGroups[g] {
+			if (n != r.CreatedBy || p.AllowSelfApproval) && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names, true
+}
+
+// Unreachable says, when fewer people were frozen into r than its policy
+// requires, that waiting is pointless and what to do instead; "" otherwise.
+func (r *Release) Unreachable() string {
+	names, ok := r.FrozenApprovers()
+	if !ok || len(names) >= r.Policy.Approvals.Required {
+		return ""
+	}
+	return fmt.Sprintf("; only %d of the members of %s when the release was created may approve it (%s), fewer than required: cancel it and create a new release once the group has enough members",
+		len(names), quoteList(r.Policy.Approvals.FromGroups), joinOrNone(names))
+}
+
+func joinOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // ApprovalTally is the state of a release's approvals at one moment.

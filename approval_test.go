@@ -118,3 +118,21 @@ func TestFreezeApprovers(t *testing.T) {
 		t.Fatal("a policy without groups froze something")
 	}
 }
+
+func TestUnreachable(t *testing.T) {
+	r := &shipgate.Release{ID: 3, ReleaseContent: shipgate.ReleaseContent{CreatedBy: "carol",
+		Policy:         shipgate.Environment{Approvals: shipgate.ApprovalPolicy{Required: 2, FromGroups: []string{"rm", "sre"}}},
+		ApproverGroups: map[string][]string{"rm": {"alice", "carol"}, "sre": {"alice"}}}}
+	if got := r.Unreachable(); !strings.Contains(got, `only 1 of the members of "rm", "sre" when the release was created may approve it (alice)`) {
+		t.Fatalf("unreachable = %q", got)
+	}
+	r.Policy.Approvals.AllowSelfApproval = true
+	if got := r.Unreachable(); got != "" {
+		t.Fatalf("alice and carol can approve: %q", got)
+	}
+	r.ApproverGroups = nil // legacy: nothing to go by
+	r.Policy.Approvals.AllowSelfApproval = false
+	if got := r.Unreachable(); got != "" {
+		t.Fatalf("legacy: %q", got)
+	}
+}

@@ -145,7 +145,7 @@ func (p *planner) pendingApproval() {
 		p.event(shipgate.ActionReleaseQueued, details)
 		return // whether it may start is the next look's question: see queued
 	}
-	reason := t.PendingReason(policy)
+	reason := t.PendingReason(policy) + p.r.Unreachable()
 	for _, prefix := range []string{lapsedPrefix, withdrawnPrefix} {
 		if strings.HasPrefix(p.r.Reason, prefix) {
 			reason = prefix + reason // keep saying why it is back here
@@ -187,7 +187,7 @@ func (p *planner) approvalsLapsed() bool {
 		}
 	}
 	p.r.State, p.changed = shipgate.StatePendingApproval, true
-	p.r.Reason, p.r.WaitUntil = prefix+t.PendingReason(policy), nil
+	p.r.Reason, p.r.WaitUntil = prefix+t.PendingReason(policy)+p.r.Unreachable(), nil
 	p.event(shipgate.ActionApprovalsLapsed, map[string]any{"approvers": t.Approvers, "required": policy.Required})
 	return true
 }

@@ -340,6 +340,9 @@ func testRolesAndGroupsAudited(t *testing.T, engine string) {
 	stg, _ := newRelease(db, "staging", "1.0", "carol")
 	finishRun(t, db, stg.ID, true)
 	r, _ := newRelease(db, "production", "1.0", "carol")
+	if !strings.Contains(r.Reason, "0 of 2") || !strings.Contains(r.Reason, "may approve it (alice), fewer than required") {
+		t.Fatalf("a release too few people can approve does not say so: %q", r.Reason)
+	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 		_, _, err := tx.Decide(ctx, alice, r.ID, "approve", r.Digest, "")
 		return err
