@@ -46,8 +46,10 @@ func TestTallyApprovals(t *testing.T) {
 
 func TestCheckApprover(t *testing.T) {
 	r := &shipgate.Release{ID: 7, ReleaseContent: shipgate.ReleaseContent{Environment: "production", CreatedBy: "carol",
-		Policy: shipgate.Environment{Approvals: shipgate.ApprovalPolicy{Required: 2, FromGroups: []string{"rm"}}}}}
+		Policy:         shipgate.Environment{Approvals: shipgate.ApprovalPolicy{Required: 2, FromGroups: []string{"rm"}}},
+		ApproverGroups: map[string][]string{"rm": {"alice", "carol", "off", "vic"}}}}
 	approver := []shipgate.Role{shipgate.RoleApprover}
+	disabled := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		user     shipgate.User
 		decision string
@@ -58,7 +60,12 @@ func TestCheckApprover(t *testing.T) {
 		{shipgate.User{Name: "carol", Roles: approver, Groups: []string{"rm"}}, "reject", ""},
 		{shipgate.User{Name: "dave", Roles: approver}, "approve", `only members of "rm"`},
 		{shipgate.User{Name: "vic", Roles: []shipgate.Role{shipgate.RoleDeployer}, Groups: []string{"rm"}}, "approve", "needs the approver role"},
-		{shipgate.User{Name: "root", Roles: []shipgate.Role{shipgate.RoleAdmin}}, "approve", `only members of "rm"`},
+		// Admin never implies approve.
+		{shipgate.User{Name: "root", Roles: []shipgate.Role{shipgate.RoleAdmin}, Groups: []string{"rm"}}, "approve", "needs the approver role"},
+		// In the group now but not when the release was created.
+		{shipgate.User{Name: "late", Roles: approver, Groups: []string{"rm"}}, "approve", "joined later"},
+		{shipgate.User{Name: "late", Roles: approver, Groups: []string{"rm"}}, "reject", "joined later"},
+		{shipgate.User{Name: "off", Roles: approver, Groups: []string{"rm"}, DisabledAt: &disabled}, "approve", "is disabled"},
 	}
 	for _, tt := range tests {
 		err := shipgate.CheckApprover(r, &tt.user, tt.decision)
@@ -66,9 +73,66 @@ func TestCheckApprover(t *testing.T) {
 			t.Errorf("%s %s: %v", tt.user.Name, tt.decision, err)
 		}
 	}
+	// Admin never implies approve, also where no group is named.
+	if shipgate.CheckApprover(r, &shipgate.User{Name: "alice", Roles: approver, Groups: []string{"other"}}, "approve") == nil {
+		t.Error("a frozen member who left the group approved")
+	}
+	legacy := *r
+	legacy.ApproverGroups = nil
+	if err := shipgate.CheckApprover(&legacy, &shipgate.User{Name: "alice", Roles: approver, Groups: []string{"rm"}}, "approve"); err == nil {
+		t.Error("a release without frozen membership admitted a group member (the store resolves those)")
+	}
+	open := &shipgate.Release{ID: 8, ReleaseContent: shipgate.ReleaseContent{Environment: "qa", CreatedBy: "carol",
+		Policy: shipgate.Environment{Approvals: shipgate.ApprovalPolicy{Required: 1}}}}
+	root := &shipgate.User{Name: "root", Roles: []shipgate.Role{shipgate.RoleAdmin}}
+	if err := shipgate.CheckApprover(open, root, "approve"); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "needs the approver role") {
+		t.Errorf("admin-only user approving: %v", err)
+	}
+	if root.Can(shipgate.PermApprove) {
+		t.Error("the admin role grants release.approve")
+	}
 	self := *r
 	self.Policy.Approvals.AllowSelfApproval = true
 	if err := shipgate.CheckApprover(&self, &shipgate.User{Name: "carol", Roles: approver, Groups: []string{"rm"}}, "approve"); err != nil {
 		t.Fatalf("allow_self_approval: %v", err)
+	}
+}
+
+func TestTallyIgnoresWithdrawn(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	got := shipgate.TallyApprovals(shipgate.ApprovalPolicy{Required: 2}, []shipgate.Approval{
+		{Actor: "a", Decision: "approve", WithdrawnAt: &now}, {Actor: "b", Decision: "approve"},
+	}, now)
+	if got.Satisfied || strings.Join(got.Approvers, ",") != "b" {
+		t.Fatalf("tally = %+v", got)
+	}
+}
+
+func TestFreezeApprovers(t *testing.T) {
+	p := shipgate.ApprovalPolicy{Required: 1, FromGroups: []string{"rm", "empty"}}
+	got := shipgate.FreezeApprovers(p, map[string][]string{"rm": {"bob", "alice", "bob"}, "other": {"x"}})
+	if strings.Join(got["rm"], ",") != "alice,bob" || got["empty"] == nil || len(got) != 2 {
+		t.Fatalf("frozen = %#v", got)
+	}
+	if shipgate.FreezeApprovers(shipgate.ApprovalPolicy{Required: 1}, nil) != nil {
+		t.Fatal("a policy without groups froze something")
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	r := &shipgate.Release{ID: 3, ReleaseContent: shipgate.ReleaseContent{CreatedBy: "carol",
+		Policy:         shipgate.Environment{Approvals: shipgate.ApprovalPolicy{Required: 2, FromGroups: []string{"rm", "sre"}}},
+		ApproverGroups: map[string][]string{"rm": {"alice", "carol"}, "sre": {"alice"}}}}
+	if got := r.Unreachable(); !strings.Contains(got, `only 1 of the members of "rm", "sre" when the release was created may approve it (alice)`) {
+		t.Fatalf("unreachable = %q", got)
+	}
+	r.Policy.Approvals.AllowSelfApproval = true
+	if got := r.Unreachable(); got != "" {
+		t.Fatalf("alice and carol can approve: %q", got)
+	}
+	r.ApproverGroups = nil // legacy: nothing to go by
+	r.Policy.Approvals.AllowSelfApproval = false
+	if got := r.Unreachable(); got != "" {
+		t.Fatalf("legacy: %q", got)
 	}
 }

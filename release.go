@@ -83,8 +83,16 @@ type ReleaseContent struct {
 	SecretInputs map[string]string `json:"secret_inputs"`
 	Pipeline     Pipeline          `json:"pipeline"`
 	Policy       Environment       `json:"policy"`
-	CreatedBy    string            `json:"created_by"`
-	CreatedAt    time.Time         `json:"created_at"`
+	// ApproverGroups freezes, for each group the policy takes approvers
+	// from, its enabled members when the release was created: only they
+	// may decide it (see CheckApprover). It is part of the digest, so an
+	// approver approves who else may approve too. Releases created before
+	// shipgate froze membership have none (omitted, so their digests are
+	// unchanged); the store then counts the members whose membership
+	// began no later than the release.
+	ApproverGroups map[string][]string `json:"approver_groups,omitempty"`
+	CreatedBy      string              `json:"created_by"`
+	CreatedAt      time.Time           `json:"created_at"`
 	// RollbackOf is the release a rollback release replaces, RestoresRelease
 	// the earlier release whose artifact, inputs and pipeline it restores,
 	// and TriggeredBy says whether the policy or a person asked for it.

@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// Role is a coarse grant held by a user. Roles add up; admin holds every
-// permission. Approving additionally depends on the environment's policy.
+// Role is a coarse grant held by a user. Roles add up. Admin holds every
+// permission but one: approving needs the approver role, so that running
+// the server never implies deciding what ships. Approving additionally
+// depends on the environment's policy.
 type Role string
 
 // The roles of step 1.
@@ -45,6 +47,9 @@ const (
 	PermApprove      Permission = "release.approve"
 	PermServiceApply Permission = "service.apply"
 	PermAdmin        Permission = "admin"
+	// PermOwnTokens lists and revokes the caller's own tokens; every role
+	// holds it, so anyone can retire a token they no longer trust.
+	PermOwnTokens Permission = "token.own"
 	// PermAgent and PermAgentJoin mark the agent protocol's routes: they
 	// are not granted by roles but by an agent's credentials.
 	PermAgent     Permission = "agent"
@@ -52,10 +57,17 @@ const (
 )
 
 var rolePerms = map[Role][]Permission{
-	RoleViewer:   {PermRead},
-	RoleDeployer: {PermRead, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote},
-	RoleApprover: {PermRead, PermApprove},
+	RoleViewer:   {PermRead, PermOwnTokens},
+	RoleDeployer: {PermRead, PermOwnTokens, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote},
+	RoleApprover: {PermRead, PermOwnTokens, PermApprove},
+	// Admin: everything a role can grant except PermApprove.
+	RoleAdmin: {PermRead, PermOwnTokens, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote,
+		PermServiceApply, PermAdmin},
 }
+
+// RolePermissions returns what a role grants, for documentation and
+// `whoami`.
+func RolePermissions(r Role) []Permission { return slices.Clone(rolePerms[r]) }
 
 // User is a person or automation that calls the API.
 type User struct {
@@ -63,12 +75,28 @@ type User struct {
 	Roles     []Role    `json:"roles"`
 	Groups    []string  `json:"groups"`
 	CreatedAt time.Time `json:"created_at"`
+	// DisabledAt is set while the user is disabled: their tokens are
+	// refused and they count as an approver nowhere.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	DisabledBy string     `json:"disabled_by,omitempty"`
+	// TokenID is the token that authenticated this user for the request
+	// at hand (0 outside a request). Decisions record it, with who
+	// created that token, so an approval made with a token someone else
+	// minted for the approver stands out in the audit log.
+	TokenID int64 `json:"-"`
 }
 
-// Can reports whether the user's roles grant p.
+// Disabled reports whether the user is disabled.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
+
+// Can reports whether the user's roles grant p. A disabled user can do
+// nothing.
 func (u *User) Can(p Permission) bool {
+	if u.Disabled() {
+		return false
+	}
 	for _, r := range u.Roles {
-		if r == RoleAdmin || slices.Contains(rolePerms[r], p) {
+		if slices.Contains(rolePerms[r], p) {
 			return true
 		}
 	}
@@ -77,6 +105,35 @@ func (u *User) Can(p Permission) bool {
 
 // HasRole reports whether the user holds r.
 func (u *User) HasRole(r Role) bool { return slices.Contains(u.Roles, r) }
+
+// NormalizeRoles parses, sorts and de-duplicates roles. A user holds at
+// least one role; taking every role away is what disabling is for.
+func NormalizeRoles(roles []Role) ([]Role, error) {
+	if len(roles) == 0 {
+		return nil, Errorf(EINVALID, "a user needs at least one role (use viewer, deployer, approver or admin); to take all access away, disable the user")
+	}
+	out := make([]Role, 0, len(roles))
+	for _, r := range roles {
+		role, err := ParseRole(string(r))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, role)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// CheckNotSelf refuses a change of a person's own roles, groups or access
+// (what says what they may do): otherwise an admin could make themselves a
+// release manager and approve. Another admin has to make it, and the audit
+// log shows who.
+func CheckNotSelf(actor, user, change string) error {
+	if actor == user {
+		return Errorf(EFORBIDDEN, "user %q may not %s: nobody changes their own roles, groups or access; ask another admin", actor, change)
+	}
+	return nil
+}
 
 // InAnyGroup reports whether the user is a member of at least one of groups.
 func (u *User) InAnyGroup(groups []string) bool {
@@ -87,6 +144,18 @@ func (u *User) InAnyGroup(groups []string) bool {
 	}
 	return false
 }
+
+// Audit actions of people and their tokens. Membership and role changes
+// record the user's groups or roles before and after.
+const (
+	ActionUserDisabled       = "user.disabled"
+	ActionUserEnabled        = "user.enabled"
+	ActionUserRolesChanged   = "user.roles_changed"
+	ActionGroupMemberRemoved = "group.member_removed"
+	// ActionApprovalWithdrawn records that an approval stopped counting
+	// before it expired because its giver lost the power to give it.
+	ActionApprovalWithdrawn = "approval.withdrawn"
+)
 
 // Group is a named set of users; approval policies name groups.
 type Group struct {
@@ -105,6 +174,57 @@ type Token struct {
 	CreatedBy  string     `json:"created_by"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// ExpiresAt is when the token stops working on its own; nil never.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// State is whether the token works, as of when it was listed.
+	State TokenState `json:"state"`
+}
+
+// TokenState says whether a token is accepted, and if not, why.
+type TokenState string
+
+// Token states, in the order they win: a revoked token stays revoked
+// after it would have expired.
+const (
+	TokenActive TokenState = "active"
+	// TokenUserDisabled: the token is fine but its user is disabled; it
+	// works again if the user is enabled.
+	TokenUserDisabled TokenState = "user_disabled"
+	TokenExpired      TokenState = "expired"
+	TokenRevoked      TokenState = "revoked"
+)
+
+// StateAt returns the token's state at now given whether its user is
+// disabled.
+func (t *Token) StateAt(now time.Time, userDisabled bool) TokenState {
+	switch {
+	case t.RevokedAt != nil:
+		return TokenRevoked
+	case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
+		return TokenExpired
+	case userDisabled:
+		return TokenUserDisabled
+	}
+	return TokenActive
+}
+
+// TokenLifetime decides how long a new token lives. requested 0 means "no
+// preference"; max 0 means the server sets no maximum. With a maximum, a
+// token without a requested lifetime gets the maximum, and a request above
+// it is refused rather than quietly shortened, so nobody is surprised by a
+// token that dies early. 0 in the result means the token never expires.
+func TokenLifetime(requested, max time.Duration) (time.Duration, error) {
+	switch {
+	case requested < 0:
+		return 0, Errorf(EINVALID, "expires_in must not be negative")
+	case requested > 0 && requested < time.Minute:
+		return 0, Errorf(EINVALID, "expires_in %s is shorter than a minute", requested)
+	case max > 0 && requested > max:
+		return 0, Errorf(EINVALID, "expires_in %s is longer than this server's maximum token lifetime of %s (tokens.max_lifetime)", requested, max)
+	case max > 0 && requested == 0:
+		return max, nil
+	}
+	return requested, nil
 }
 
 // ValidateTokenName checks the name given to an API or agent join token:

@@ -38,6 +38,20 @@ type CreateUserRequest struct {
 type CreateTokenRequest struct {
 	User string `json:"user"`
 	Name string `json:"name,omitempty"`
+	// ExpiresIn is how long the token works ("720h", "30d"). Zero means
+	// the server's maximum token lifetime if it has one, else no expiry;
+	// more than the maximum is refused.
+	ExpiresIn shipgate.Duration `json:"expires_in,omitempty"`
+}
+
+// SetRolesRequest replaces a user's roles.
+type SetRolesRequest struct {
+	Roles []shipgate.Role `json:"roles"`
+}
+
+// DisableUserRequest disables a user, saying why for the audit log.
+type DisableUserRequest struct {
+	Reason string `json:"reason,omitempty"`
 }
 
 // AddMemberRequest adds a user to a group.
@@ -85,6 +99,11 @@ type ReleaseView struct {
 	// Timeline is every audit event of the release, and of its rollback
 	// release, in order.
 	Timeline []shipgate.AuditEvent `json:"timeline"`
+	// LegacyApproverGroups, for a release created before shipgate froze
+	// group membership into releases (it has no approver_groups), is the
+	// membership that counts for it: members of each from_groups group
+	// whose membership began no later than the release's creation.
+	LegacyApproverGroups map[string][]string `json:"legacy_approver_groups,omitempty"`
 }
 
 // JobProbes is the probes of one job attempt.

@@ -31,13 +31,46 @@ func (c *Client) AddGroupMember(ctx context.Context, group, user string) (*shipg
 	return &out, c.do(ctx, "POST", "/groups/"+url.PathEscape(group)+"/members", nil, AddMemberRequest{User: user}, &out)
 }
 
-// CreateToken creates a token for user; the secret is in the result.
-func (c *Client) CreateToken(ctx context.Context, user, name string) (*NewToken, error) {
-	var out NewToken
-	return &out, c.do(ctx, "POST", "/tokens", nil, CreateTokenRequest{User: user, Name: name}, &out)
+// RemoveGroupMember takes user out of group. Their approvals that no
+// longer hold are withdrawn.
+func (c *Client) RemoveGroupMember(ctx context.Context, group, user string) (*shipgate.User, error) {
+	var out shipgate.User
+	return &out, c.do(ctx, "DELETE", "/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(user), nil, nil, &out)
 }
 
-// Tokens lists tokens, of one user or of all when user is "".
+// SetUserRoles replaces a user's roles.
+func (c *Client) SetUserRoles(ctx context.Context, user string, roles []shipgate.Role) (*shipgate.User, error) {
+	var out shipgate.User
+	return &out, c.do(ctx, "PUT", "/users/"+url.PathEscape(user)+"/roles", nil, SetRolesRequest{Roles: roles}, &out)
+}
+
+// DisableUser disables a user: their tokens stop working at once and
+// their approvals on releases that have not started stop counting.
+func (c *Client) DisableUser(ctx context.Context, user, reason string) (*shipgate.User, error) {
+	var out shipgate.User
+	return &out, c.do(ctx, "POST", "/users/"+url.PathEscape(user)+"/disable", nil, DisableUserRequest{Reason: reason}, &out)
+}
+
+// EnableUser lets a disabled user in again.
+func (c *Client) EnableUser(ctx context.Context, user string) (*shipgate.User, error) {
+	var out shipgate.User
+	return &out, c.do(ctx, "POST", "/users/"+url.PathEscape(user)+"/enable", nil, struct{}{}, &out)
+}
+
+// CreateToken creates a token for user with the server's default lifetime;
+// the secret is in the result.
+func (c *Client) CreateToken(ctx context.Context, user, name string) (*NewToken, error) {
+	return c.IssueToken(ctx, CreateTokenRequest{User: user, Name: name})
+}
+
+// IssueToken creates a token as req asks; the secret is in the result.
+func (c *Client) IssueToken(ctx context.Context, req CreateTokenRequest) (*NewToken, error) {
+	var out NewToken
+	return &out, c.do(ctx, "POST", "/tokens", nil, req, &out)
+}
+
+// Tokens lists tokens: the caller's own, or for an admin everyone's (or
+// one user's when user is not "").
 func (c *Client) Tokens(ctx context.Context, user string) ([]shipgate.Token, error) {
 	q := url.Values{}
 	if user != "" {

@@ -168,6 +168,9 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		policy += ", self-approval allowed"
 	}
 	fmt.Fprintf(w, "  policy:    %s\n", policy)
+	if line := approversLine(v); line != "" {
+		fmt.Fprintf(w, "  approvers: %s\n", line)
+	}
 	if len(v.Approvals) > 0 {
 		fmt.Fprintln(w, "approvals:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -175,6 +178,8 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 			status := ""
 			switch {
 			case a.Decision == shipgate.DecisionReject:
+			case a.WithdrawnAt != nil:
+				status = "withdrawn " + fmtTime(*a.WithdrawnAt) + ": " + a.WithdrawnReason
 			case a.ExpiredAt != nil || (a.ExpiresAt != nil && !time.Now().Before(*a.ExpiresAt)):
 				status = "expired " + fmtTimePtr(a.ExpiresAt)
 			case a.ExpiresAt != nil:
@@ -237,6 +242,24 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// approversLine names who may decide the release under its from_groups:
+// the members frozen when it was created, or for a release older than
+// frozen membership, the members since before it was created.
+func approversLine(v *client.ReleaseView) string {
+	groups, note := v.ApproverGroups, "members when the release was created"
+	if groups == nil {
+		groups, note = v.LegacyApproverGroups, "members since before the release was created; it predates frozen membership"
+	}
+	if len(v.Policy.Approvals.FromGroups) == 0 || groups == nil {
+		return ""
+	}
+	var parts []string
+	for _, g := range v.Policy.Approvals.FromGroups {
+		parts = append(parts, g+": "+joinOrNone(groups[g]))
+	}
+	return strings.Join(parts, "; ") + " (" + note + ")"
 }
 
 // printRollout shows where a rollout is and why: its step and weights,

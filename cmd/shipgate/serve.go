@@ -106,7 +106,7 @@ public key is printed at start: record it out of band (see docs/security.md).`,
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
-	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks); see docs/notifications.md")
+	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks, token lifetime); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
@@ -163,11 +163,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := m.bootstrap(ctx, db); err != nil {
-		return err
-	}
 	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
 	if err != nil {
+		return err
+	}
+	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std()); err != nil {
 		return err
 	}
 	host, _ := os.Hostname()
@@ -194,6 +194,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
 		AuditSigner: auditKey,
 	})
+	api.TokenMaxLifetime = serverCfg.Tokens.MaxLifetime.Std()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -305,7 +306,8 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 
 // bootstrap creates the first admin on an empty store. It runs in one
 // transaction, so two servers starting on one database cannot both do it.
-func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB) error {
+// The bootstrap token obeys the maximum token lifetime like any other.
+func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB, maxTokenLifetime time.Duration) error {
 	secret := m.Getenv("SHIPGATE_BOOTSTRAP_TOKEN")
 	fromEnv := secret != ""
 	if fromEnv && len(secret) < 16 {
@@ -324,7 +326,7 @@ func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB) error {
 		if err := tx.CreateUser(ctx, shipgate.SystemActor, admin); err != nil {
 			return err
 		}
-		if _, err := tx.CreateToken(ctx, shipgate.SystemActor, "admin", "bootstrap", secret); err != nil {
+		if _, err := tx.IssueToken(ctx, shipgate.SystemActor, "admin", "bootstrap", secret, maxTokenLifetime); err != nil {
 			return err
 		}
 		created = true

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/spf13/cobra"
 )
 
@@ -18,22 +19,15 @@ func (m *Main) userCommand() *cobra.Command {
 		Short: "Create a user; roles are viewer, deployer, approver, admin",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rs []shipgate.Role
-			for _, r := range roles {
-				role, err := shipgate.ParseRole(r)
-				if err != nil {
-					return err
-				}
-				rs = append(rs, role)
+			rs, err := parseRoles(roles)
+			if err != nil {
+				return err
 			}
 			u, err := m.client().CreateUser(cmd.Context(), args[0], rs, groups)
 			if err != nil {
 				return err
 			}
-			return m.render(u, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "user %s created (roles: %s; groups: %s)\n", u.Name, joinRoles(u.Roles), joinOrNone(u.Groups))
-				return err
-			})
+			return m.renderUser(u, "created")
 		},
 	}
 	create.Flags().StringArrayVar(&groups, "group", nil, "group to join (repeatable)")
@@ -41,7 +35,7 @@ func (m *Main) userCommand() *cobra.Command {
 	m.addOutputFlag(create)
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List users",
+		Short: "List users and whether they are enabled",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			users, err := m.client().Users(cmd.Context())
@@ -50,28 +44,113 @@ func (m *Main) userCommand() *cobra.Command {
 			}
 			return m.render(users, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tROLES\tGROUPS\tCREATED")
+				fmt.Fprintln(tw, "NAME\tROLES\tGROUPS\tSTATE\tCREATED")
 				for _, u := range users {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, joinRoles(u.Roles), joinOrNone(u.Groups), fmtTime(u.CreatedAt))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, joinRoles(u.Roles), joinOrNone(u.Groups), userState(u), fmtTime(u.CreatedAt))
 				}
 				return tw.Flush()
 			})
 		},
 	}
 	m.addOutputFlag(list)
-	cmd.AddCommand(create, list)
+	var setRoles []string
+	set := &cobra.Command{
+		Use:   "set-roles NAME --roles R[,R…]",
+		Short: "Replace a user's roles (not your own); approvals they can no longer give are withdrawn",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rs, err := parseRoles(setRoles)
+			if err != nil {
+				return err
+			}
+			if len(rs) == 0 {
+				return fmt.Errorf("--roles needs at least one role; to take all access away, use shipgate user disable")
+			}
+			u, err := m.client().SetUserRoles(cmd.Context(), args[0], rs)
+			if err != nil {
+				return err
+			}
+			return m.renderUser(u, "updated")
+		},
+	}
+	set.Flags().StringSliceVar(&setRoles, "roles", nil, "the roles to hold from now on, comma-separated (required)")
+	set.MarkFlagRequired("roles")
+	m.addOutputFlag(set)
+	var reason string
+	disable := &cobra.Command{
+		Use:   "disable NAME [--reason TEXT]",
+		Short: "Disable a user (not yourself): their tokens stop working at once and their pending approvals stop counting",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := m.client().DisableUser(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			return m.renderUser(u, "disabled")
+		},
+	}
+	disable.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
+	m.addOutputFlag(disable)
+	enable := &cobra.Command{
+		Use:   "enable NAME",
+		Short: "Enable a disabled user; approvals withdrawn while disabled stay withdrawn",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := m.client().EnableUser(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return m.renderUser(u, "enabled")
+		},
+	}
+	m.addOutputFlag(enable)
+	cmd.AddCommand(create, list, set, disable, enable)
 	return cmd
 }
 
+func parseRoles(list []string) ([]shipgate.Role, error) {
+	var rs []shipgate.Role
+	for _, r := range list {
+		role, err := shipgate.ParseRole(r)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, role)
+	}
+	return rs, nil
+}
+
+func (m *Main) renderUser(u *shipgate.User, what string) error {
+	return m.render(u, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "user %s %s (roles: %s; groups: %s; %s)\n", u.Name, what, joinRoles(u.Roles), joinOrNone(u.Groups), userState(u))
+		return err
+	})
+}
+
+func userState(u *shipgate.User) string {
+	if u.DisabledAt == nil {
+		return "enabled"
+	}
+	return fmt.Sprintf("disabled %s by %s", fmtTime(*u.DisabledAt), u.DisabledBy)
+}
+
 func (m *Main) tokenCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens (admin)"}
-	var user, name string
+	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens (create: admin; list and revoke: your own, admin: anyone's)"}
+	var user, name, expiresIn string
 	create := &cobra.Command{
-		Use:   "create --user NAME",
+		Use:   "create --user NAME [--expires-in D]",
 		Short: "Create a token and print it; it is shown only this once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := m.client().CreateToken(cmd.Context(), user, name)
+			req := client.CreateTokenRequest{User: user, Name: name}
+			if expiresIn != "" {
+				d, err := shipgate.ParseDuration(expiresIn)
+				if err != nil {
+					return fmt.Errorf("--expires-in: %w", err)
+				}
+				req.ExpiresIn = d
+			}
+			t, err := m.client().IssueToken(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -83,11 +162,12 @@ func (m *Main) tokenCommand() *cobra.Command {
 	}
 	create.Flags().StringVar(&user, "user", "", "owner of the token (required)")
 	create.Flags().StringVar(&name, "name", "", "what the token is for")
+	create.Flags().StringVar(&expiresIn, "expires-in", "", "how long the token works, e.g. 720h or 30d (default: the server's tokens.max_lifetime, or never)")
 	create.MarkFlagRequired("user")
 	m.addOutputFlag(create)
 	list := &cobra.Command{
 		Use:   "list [--user NAME]",
-		Short: "List tokens (never their secrets)",
+		Short: "List tokens with their expiry and state (never their secrets): your own; an admin sees everyone's",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := m.client().Tokens(cmd.Context(), user)
@@ -96,19 +176,23 @@ func (m *Main) tokenCommand() *cobra.Command {
 			}
 			return m.render(ts, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tCREATED\tLAST USED\tREVOKED")
+				fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATE\tCREATED\tEXPIRES\tLAST USED")
 				for _, t := range ts {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\n", t.ID, t.User, t.Name, t.Prefix, fmtTime(t.CreatedAt), fmtTimePtr(t.LastUsedAt), fmtTimePtr(t.RevokedAt))
+					expires := "never"
+					if t.ExpiresAt != nil {
+						expires = fmtTime(*t.ExpiresAt)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Name, t.Prefix, tokenState(t), fmtTime(t.CreatedAt), expires, fmtTimePtr(t.LastUsedAt))
 				}
 				return tw.Flush()
 			})
 		},
 	}
-	list.Flags().StringVar(&user, "user", "", "only this user's tokens")
+	list.Flags().StringVar(&user, "user", "", "only this user's tokens (admin)")
 	m.addOutputFlag(list)
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke a token",
+		Short: "Revoke a token: your own; an admin revokes anyone's",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -118,12 +202,22 @@ func (m *Main) tokenCommand() *cobra.Command {
 			if err := m.client().RevokeToken(cmd.Context(), id); err != nil {
 				return err
 			}
-			fmt.Fprintf(m.Stdout, "token %d revoked\n", id)
-			return nil
+			return m.render(map[string]int64{"revoked": id}, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "token %d revoked\n", id)
+				return err
+			})
 		},
 	}
+	m.addOutputFlag(revoke)
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+func tokenState(t shipgate.Token) string {
+	if t.State == shipgate.TokenRevoked && t.RevokedAt != nil {
+		return "revoked " + fmtTime(*t.RevokedAt)
+	}
+	return string(t.State)
 }
 
 func (m *Main) groupCommand() *cobra.Command {
@@ -131,7 +225,7 @@ func (m *Main) groupCommand() *cobra.Command {
 	var user string
 	add := &cobra.Command{
 		Use:   "add NAME --user U",
-		Short: "Add a user to a group, creating the group",
+		Short: "Add a user (not yourself) to a group, creating the group; it counts for releases created from now on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().AddGroupMember(cmd.Context(), args[0], user)
@@ -147,6 +241,24 @@ func (m *Main) groupCommand() *cobra.Command {
 	add.Flags().StringVar(&user, "user", "", "user to add (required)")
 	add.MarkFlagRequired("user")
 	m.addOutputFlag(add)
+	remove := &cobra.Command{
+		Use:   "remove NAME --user U",
+		Short: "Take a user (not yourself) out of a group; their approvals that no longer hold are withdrawn",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := m.client().RemoveGroupMember(cmd.Context(), args[0], user)
+			if err != nil {
+				return err
+			}
+			return m.render(u, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "user %s is in groups: %s\n", u.Name, joinOrNone(u.Groups))
+				return err
+			})
+		},
+	}
+	remove.Flags().StringVar(&user, "user", "", "user to remove (required)")
+	remove.MarkFlagRequired("user")
+	m.addOutputFlag(remove)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List groups and members",
@@ -167,6 +279,6 @@ func (m *Main) groupCommand() *cobra.Command {
 		},
 	}
 	m.addOutputFlag(list)
-	cmd.AddCommand(add, list)
+	cmd.AddCommand(add, remove, list)
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"go.yaml.in/yaml/v3"
@@ -14,7 +15,20 @@ import (
 // ServerConfig is the optional server config file (`serve --config`).
 type ServerConfig struct {
 	Notifications Notifications
+	Tokens        Tokens
 }
+
+// Tokens configures the API tokens the server issues.
+type Tokens struct {
+	// MaxLifetime, if set, bounds every token the server issues: a token
+	// created without --expires-in gets it, a longer request is refused.
+	// 0 means tokens may live forever.
+	MaxLifetime shipgate.Duration
+}
+
+// MinTokenLifetime is the shortest tokens.max_lifetime accepted: anything
+// shorter would make tokens useless for a working session.
+const MinTokenLifetime = shipgate.Duration(time.Hour)
 
 // Notifications configures where the server announces what happens.
 type Notifications struct {
@@ -83,6 +97,16 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 					p.sequence(v, path, "sinks", func(i int, item *yaml.Node, path string) {
 						n.Sinks = append(n.Sinks, p.sink(item, path, getenv))
 					})
+				},
+			})
+		},
+		"tokens": func(v *yaml.Node, path string) {
+			p.mapping(v, path, "tokens", map[string]fieldFunc{
+				"max_lifetime": func(v *yaml.Node, path string) {
+					cfg.Tokens.MaxLifetime = p.duration(v, path, "max_lifetime")
+					if cfg.Tokens.MaxLifetime < MinTokenLifetime {
+						p.fail(v, "max_lifetime %s is shorter than %s; omit it for tokens without a maximum lifetime", cfg.Tokens.MaxLifetime.Std(), MinTokenLifetime.Std())
+					}
 				},
 			})
 		},

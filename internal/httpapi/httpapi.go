@@ -47,6 +47,9 @@ type Handler struct {
 	// AuditSigner signs audit checkpoints on demand; without it the
 	// checkpoint routes answer failed_precondition.
 	AuditSigner *shipgate.AuditSigner
+	// TokenMaxLifetime bounds the lifetime of API tokens created through
+	// the API (server config tokens.max_lifetime); 0 means no bound.
+	TokenMaxLifetime time.Duration
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
@@ -132,11 +135,15 @@ func (h *Handler) Routes() []Route {
 
 		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
 		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),
+		route("PUT", "/api/v1/users/{name}/roles", shipgate.PermAdmin, "Set a user's roles", h.setUserRoles),
+		route("POST", "/api/v1/users/{name}/disable", shipgate.PermAdmin, "Disable a user", h.disableUser),
+		route("POST", "/api/v1/users/{name}/enable", shipgate.PermAdmin, "Enable a disabled user", h.enableUser),
 		route("GET", "/api/v1/groups", shipgate.PermRead, "List groups", h.listGroups),
 		route("POST", "/api/v1/groups/{name}/members", shipgate.PermAdmin, "Add a user to a group", h.addGroupMember),
-		route("GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens),
+		route("DELETE", "/api/v1/groups/{name}/members/{user}", shipgate.PermAdmin, "Remove a user from a group", h.removeGroupMember),
+		route("GET", "/api/v1/tokens", shipgate.PermOwnTokens, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
-		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken),
+		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermOwnTokens, "Revoke a token", h.revokeToken),
 	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes())...)
 }
 
@@ -223,6 +230,7 @@ func (h *Handler) authenticate(r *http.Request) (*shipgate.User, error) {
 	if err != nil {
 		return nil, err
 	}
+	u.TokenID = id
 	// Record use at most once a minute per token; it is not worth a write
 	// per request.
 	now := time.Now()

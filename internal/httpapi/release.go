@@ -109,6 +109,13 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 		if v.Approvals, err = tx.ListApprovals(ctx, id); err != nil {
 			return err
 		}
+		if len(v.Release.Policy.Approvals.FromGroups) > 0 && v.Release.ApproverGroups == nil {
+			legacy, err := tx.ApproverView(ctx, v.Release)
+			if err != nil {
+				return err
+			}
+			v.LegacyApproverGroups = legacy.ApproverGroups
+		}
 		if v.Release.State == shipgate.StatePendingApproval {
 			t := shipgate.TallyApprovals(v.Release.Policy.Approvals, v.Approvals, tx.Now())
 			v.Tally = &t

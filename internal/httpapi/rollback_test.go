@@ -41,7 +41,9 @@ func (f *fixture) run(t *testing.T, failing int64) {
 
 func TestRollbackReleaseRejectedOrInFlight(t *testing.T) {
 	f := newFixture(t)
-	admin, carol := f.client("admin"), f.client("carol")
+	// Approving needs the approver role: admin alone never approves.
+	f.addUser(t, "alice", []shipgate.Role{shipgate.RoleApprover})
+	admin, carol, alice := f.client("admin"), f.client("carol"), f.client("alice")
 	if _, err := admin.Apply(ctx, "web.yaml", []byte(rollbackAPIService)); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestRollbackReleaseRejectedOrInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r.State == shipgate.StatePendingApproval {
-			if r, err = admin.Approve(ctx, r.ID, r.Digest, ""); err != nil {
+			if r, err = alice.Approve(ctx, r.ID, r.Digest, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -76,7 +78,7 @@ func TestRollbackReleaseRejectedOrInFlight(t *testing.T) {
 	if rr.State != shipgate.StatePendingApproval || rr.RollbackOf != v1.ID {
 		t.Fatalf("rollback release %s of %d", rr.State, rr.RollbackOf)
 	}
-	if _, err := admin.Reject(ctx, rr.ID, rr.Digest, "not that one"); err != nil {
+	if _, err := alice.Reject(ctx, rr.ID, rr.Digest, "not that one"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := admin.Release(ctx, v1.ID)

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -72,11 +74,20 @@ func (h *Handler) addGroupMember(w http.ResponseWriter, r *http.Request, u *ship
 	return nil
 }
 
+// listTokens lists the caller's own tokens; an admin sees everyone's, or
+// one user's with ?user=.
 func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	user := r.URL.Query().Get("user")
+	if !u.Can(shipgate.PermAdmin) {
+		if user != "" && user != u.Name {
+			return shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may list only their own tokens, not those of %q", u.Name, user)
+		}
+		user = u.Name
+	}
 	var out []shipgate.Token
 	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
-		out, err = tx.ListTokens(r.Context(), r.URL.Query().Get("user"))
+		out, err = tx.ListTokens(r.Context(), user)
 		return err
 	})
 	if err != nil {
@@ -86,16 +97,22 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, u *shipgate
 	return nil
 }
 
+// createToken issues a token. Its lifetime is what was asked within the
+// server's maximum: the maximum when nothing was asked, refused above it.
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	var req client.CreateTokenRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	lifetime, err := shipgate.TokenLifetime(req.ExpiresIn.Std(), h.TokenMaxLifetime)
+	if err != nil {
+		return err
+	}
 	secret := shipgate.NewTokenSecret()
 	var resp client.NewToken
-	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
-		resp.Token, err = tx.CreateToken(r.Context(), u.Name, req.User, req.Name, secret)
+		resp.Token, err = tx.IssueToken(r.Context(), u.Name, req.User, req.Name, secret, lifetime)
 		return err
 	})
 	if err != nil {
@@ -106,14 +123,96 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, u *shipgat
 	return nil
 }
 
+// revokeToken revokes one of the caller's own tokens; an admin revokes
+// anyone's. To anyone else, a token that is not theirs and a token that
+// does not exist get the same refusal.
 func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
-	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error { return tx.RevokeToken(r.Context(), u.Name, id) }); err != nil {
+	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		if !u.Can(shipgate.PermAdmin) {
+			t, err := tx.FindToken(r.Context(), id)
+			if shipgate.ErrorCode(err) == shipgate.ENOTFOUND || err == nil && t.User != u.Name {
+				return shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may revoke only their own tokens, and token %d is not one of them", u.Name, id)
+			} else if err != nil {
+				return err
+			}
+		}
+		return tx.RevokeToken(r.Context(), u.Name, id)
+	})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
+	return nil
+}
+
+func (h *Handler) removeGroupMember(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	group, name := r.PathValue("name"), r.PathValue("user")
+	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
+		return tx.RemoveGroupMember(ctx, u.Name, group, name)
+	})
+}
+
+func (h *Handler) setUserRoles(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req client.SetRolesRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
+		return tx.SetUserRoles(ctx, u.Name, name, req.Roles)
+	})
+}
+
+func (h *Handler) disableUser(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req client.DisableUserRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
+		return tx.DisableUser(ctx, u.Name, name, req.Reason)
+	})
+}
+
+func (h *Handler) enableUser(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var req struct{}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
+		return nil, tx.EnableUser(ctx, u.Name, name)
+	})
+}
+
+// changeUser applies a change to user name and, in the same transaction,
+// plans again every release on which the change withdrew approvals: a
+// queued release that no longer has enough goes back to waiting before
+// anything can start it. It answers with the user as they are now.
+func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, name string, change func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error)) error {
+	ctx := r.Context()
+	var out *shipgate.User
+	err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		touched, err := change(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, id := range touched {
+			if _, _, err := reconcile.Release(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		out, err = tx.FindUser(ctx, name)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.changed()
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

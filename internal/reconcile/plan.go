@@ -145,9 +145,11 @@ func (p *planner) pendingApproval() {
 		p.event(shipgate.ActionReleaseQueued, details)
 		return // whether it may start is the next look's question: see queued
 	}
-	reason := t.PendingReason(policy)
-	if strings.HasPrefix(p.r.Reason, lapsedPrefix) {
-		reason = lapsedPrefix + reason // keep saying why it is back here
+	reason := t.PendingReason(policy) + p.r.Unreachable()
+	for _, prefix := range []string{lapsedPrefix, withdrawnPrefix} {
+		if strings.HasPrefix(p.r.Reason, prefix) {
+			reason = prefix + reason // keep saying why it is back here
+		}
 	}
 	p.setWaiting(reason, t.NextExpiry)
 	if t.NextExpiry != nil {
@@ -155,15 +157,19 @@ func (p *planner) pendingApproval() {
 	}
 }
 
-const lapsedPrefix = "approvals expired before the release started; "
+const (
+	lapsedPrefix    = "approvals expired before the release started; "
+	withdrawnPrefix = "approvals were withdrawn before the release started; "
+)
 
 // approvalsLapsed sends a queued release back for approval when approvals
-// that expire ran out before it could start (waiting for a window, for the
-// release ahead of it, or for a rerun). Approvals must count when the run
-// starts, not only when they were given.
+// stopped counting before it could start (waiting for a window, for the
+// release ahead of it, or for a rerun): they expired, or were withdrawn
+// because their giver was disabled or lost the group or role. Approvals
+// must count when the run starts, not only when they were given.
 func (p *planner) approvalsLapsed() bool {
 	policy := p.r.Policy.Approvals
-	if policy.Required == 0 || policy.ExpiresAfter == 0 || p.r.ApprovalSkipped != "" {
+	if policy.Required == 0 || p.r.ApprovalSkipped != "" {
 		return false // a rollback restoring a proven version has no approvals to lapse
 	}
 	p.expireApprovals()
@@ -174,8 +180,14 @@ func (p *planner) approvalsLapsed() bool {
 		}
 		return false
 	}
+	prefix := lapsedPrefix
+	for _, a := range p.obs.Approvals {
+		if a.WithdrawnAt != nil && (a.ExpiresAt == nil || p.now.Before(*a.ExpiresAt)) {
+			prefix = withdrawnPrefix // lost to a withdrawal, not only to time
+		}
+	}
 	p.r.State, p.changed = shipgate.StatePendingApproval, true
-	p.r.Reason, p.r.WaitUntil = lapsedPrefix+t.PendingReason(policy), nil
+	p.r.Reason, p.r.WaitUntil = prefix+t.PendingReason(policy)+p.r.Unreachable(), nil
 	p.event(shipgate.ActionApprovalsLapsed, map[string]any{"approvers": t.Approvers, "required": policy.Required})
 	return true
 }

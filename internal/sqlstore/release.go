@@ -77,11 +77,15 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	for k, s := range nr.Secrets {
 		fingerprints[k] = s.Fingerprint
 	}
+	approvers, err := tx.freezeApprovers(ctx, env.Approvals)
+	if err != nil {
+		return nil, err
+	}
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
 			Service: nr.Service, ServiceRevision: svc.Revision, Environment: nr.Environment, Version: nr.Version,
 			Kind: shipgate.ReleaseKindDeploy, Artifact: nr.Artifact, Source: nr.Source, Inputs: inputs,
-			SecretInputs: fingerprints, Pipeline: svc.Spec.Pipeline, Policy: *env,
+			SecretInputs: fingerprints, Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
 			CreatedBy: nr.CreatedBy, CreatedAt: tx.now,
 		},
 		State:      shipgate.StatePendingApproval,
@@ -165,11 +169,15 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 			}
 		}
 	}
+	approvers, err := tx.freezeApprovers(ctx, env.Approvals)
+	if err != nil {
+		return nil, err
+	}
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
 			Service: of.Service, ServiceRevision: svc.Revision, Environment: of.Environment, Version: target.Version,
 			Kind: shipgate.ReleaseKindRollback, Artifact: target.Artifact, Source: target.Source, Inputs: target.Inputs,
-			SecretInputs: target.SecretInputs, Pipeline: target.Pipeline, Policy: *env,
+			SecretInputs: target.SecretInputs, Pipeline: target.Pipeline, Policy: *env, ApproverGroups: approvers,
 			CreatedBy: nr.Actor, CreatedAt: tx.now,
 			RollbackOf: of.ID, RestoresRelease: target.ID, TriggeredBy: nr.TriggeredBy,
 		},
@@ -197,6 +205,19 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 		events = append(events, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, releaseSubject(r.ID), map[string]any{"approval": approval}))
 	}
 	return r, tx.Audit(ctx, events...)
+}
+
+// freezeApprovers reads the enabled members of the policy's from_groups
+// for a release being created (see ReleaseContent.ApproverGroups).
+func (tx *Tx) freezeApprovers(ctx context.Context, p shipgate.ApprovalPolicy) (map[string][]string, error) {
+	if len(p.FromGroups) == 0 {
+		return nil, nil
+	}
+	members, err := tx.groupMembers(ctx, p.FromGroups, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return shipgate.FreezeApprovers(p, members), nil
 }
 
 func releaseSubject(id int64) string { return "release/" + strconv.FormatInt(id, 10) }

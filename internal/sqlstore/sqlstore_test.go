@@ -26,6 +26,13 @@ func TestStore(t *testing.T) {
 		{"Migrations", testMigrations},
 		{"ApplyService", testApplyService},
 		{"UsersGroupsTokens", testUsersGroupsTokens},
+		{"SelfChangeRefused", testSelfChangeRefused},
+		{"MembershipFrozenAtCreation", testMembershipFrozenAtCreation},
+		{"LegacyReleaseMembership", testLegacyReleaseMembership},
+		{"DisableUser", testDisableUser},
+		{"LastAdmin", testLastAdmin},
+		{"RolesAndGroupsAudited", testRolesAndGroupsAudited},
+		{"TokenLifecycle", testTokenLifecycle},
 		{"CreateRelease", testCreateRelease},
 		{"ReleaseImmutable", testReleaseImmutable},
 		{"Decide", testDecide},
@@ -296,6 +303,9 @@ func testDecide(t *testing.T, engine string) {
 	carol := testutil.MustUser(t, db, "carol", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
 	dave := testutil.MustUser(t, db, "dave", []shipgate.Role{shipgate.RoleApprover})
 	viewer := testutil.MustUser(t, db, "vic", []shipgate.Role{shipgate.RoleViewer}, "release-managers")
+	// alice must be a release manager when the release is created: the
+	// membership that counts is frozen then (see MembershipFrozenAtCreation).
+	alice := testutil.MustUser(t, db, "alice", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
 	stg, _ := newRelease(db, "staging", "1.0", "carol")
 	finishRun(t, db, stg.ID, true)
 	r, err := newRelease(db, "production", "1.0", "carol")
@@ -322,7 +332,6 @@ func testDecide(t *testing.T, engine string) {
 			t.Errorf("%s approving: %v", c.who.Name, err)
 		}
 	}
-	alice := testutil.MustUser(t, db, "alice", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
 	if err := decide(alice, shipgate.DecisionApprove, "sha256:0000"); shipgate.ErrorCode(err) != shipgate.ECONFLICT {
 		t.Fatalf("wrong digest: %v", err)
 	}
