@@ -54,6 +54,7 @@ func TestStore(t *testing.T) {
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"ArtifactRefs", testArtifactRefs},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
