@@ -47,16 +47,18 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	if err != nil {
 		return err
 	}
-	sum, size, err := h.Artifacts.Hash(r.Context(), req.Artifact)
+	art, err := h.Artifacts.Pin(r.Context(), req.Artifact)
 	if err != nil {
 		return err
 	}
-	if want != "" && want != sum {
-		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, req.Artifact, sum)
+	if want != "" && want != art.SHA256 {
+		// The bytes stay in the store until gc: they may be another
+		// release's, and an orphan costs only disk.
+		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, req.Artifact, art.SHA256)
 	}
 	nr := sqlstore.NewRelease{
 		Service: req.Service, Environment: req.Environment, Version: req.Version,
-		Artifact:  shipgate.Artifact{Location: req.Artifact, SHA256: sum, Size: size},
+		Artifact:  art,
 		Source:    shipgate.Source{Commit: req.Commit, CommittedAt: req.CommittedAt, Ref: req.Ref},
 		Inputs:    req.Inputs,
 		CreatedBy: u.Name,
