@@ -20,6 +20,7 @@ spec:
       - name: deploy
         steps:
           - run: echo "deploying [$(cat "$SHIPGATE_ARTIFACT_PATH")]"
+          - run: test "$SHIPGATE_INPUT_FAIL" != yes
 `
 
 // Finding 1 end to end: an artifact file replaced by a symlink to the
@@ -82,5 +83,42 @@ func TestArtifactPinnedEndToEnd(t *testing.T) {
 	}
 	if logs := deployed(list[0].ID); !strings.Contains(logs, "deploying [web build 1.0]") {
 		t.Fatalf("the rollback deployed something else:\n%s", logs)
+	}
+
+	// gc: a failed release's artifact goes, what succeeded stays.
+	os.WriteFile(filepath.Join(s.workDir, "web-3.0.tar"), []byte("web build 3.0"), 0o644)
+	v3 := s.create("admin", "web", "--env", "production", "--version", "3.0", "--artifact", "web-3.0.tar", "--input", "fail=yes")
+	s.ok("carol", "approve", fmt.Sprint(v3.ID))
+	if wait := s.run("admin", "release", "wait", fmt.Sprint(v3.ID)); wait.code == 0 {
+		t.Fatalf("v3 did not fail: %s", wait.stdout)
+	}
+	type stored struct {
+		SHA256 string `json:"sha256"`
+		Keep   bool   `json:"keep"`
+		Why    string `json:"why"`
+	}
+	var gc struct {
+		DryRun  bool     `json:"dry_run"`
+		Removed []stored `json:"removed"`
+		Kept    int      `json:"kept"`
+	}
+	s.fails("forbidden", "carol", "artifact", "gc", "--grace", "0s")
+	s.jsonOut(&gc, "admin", "artifact", "gc", "--dry-run", "--grace", "0s")
+	if !gc.DryRun || len(gc.Removed) != 1 || gc.Kept != 2 || !strings.Contains(gc.Removed[0].Why, fmt.Sprintf("%d failed", v3.ID)) {
+		t.Fatalf("gc --dry-run: %+v", gc)
+	}
+	if out := s.ok("admin", "artifact", "gc", "--grace", "0s"); !strings.Contains(out, "removed 1 artifacts") {
+		t.Fatalf("gc: %s", out)
+	}
+	var listed []stored
+	s.jsonOut(&listed, "carol", "artifact", "list")
+	if len(listed) != 2 || !listed[0].Keep || !listed[1].Keep {
+		t.Fatalf("artifact list after gc: %+v", listed)
+	}
+	if out := s.ok("carol", "artifact", "list"); !strings.Contains(out, "keeps: release") {
+		t.Fatalf("artifact list:\n%s", out)
+	}
+	if out := s.ok("admin", "audit", "list"); !strings.Contains(out, "artifacts.collected") {
+		t.Fatalf("gc not audited:\n%s", out)
 	}
 }

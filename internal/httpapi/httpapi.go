@@ -128,7 +128,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/tokens", shipgate.PermAdmin, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
 		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermAdmin, "Revoke a token", h.revokeToken),
-	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes())...)
+	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes(), h.artifactRoutes())...)
 }
 
 // ServeHTTP implements http.Handler.

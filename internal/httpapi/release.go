@@ -325,6 +325,9 @@ func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	if err := h.rerunnableArtifact(r.Context(), id); err != nil {
+		return err
+	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		if _, err := tx.RerunRelease(r.Context(), u.Name, id); err != nil {
 			return err
@@ -337,6 +340,28 @@ func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User
 	}
 	h.changed()
 	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+// rerunnableArtifact refuses to rerun a failed release whose artifact the
+// server can no longer serve (artifact gc removed it, and its path no
+// longer holds those bytes), rather than start a run that fails at once.
+func (h *Handler) rerunnableArtifact(ctx context.Context, id int64) error {
+	if h.Dispatcher == nil {
+		return nil
+	}
+	var rel *shipgate.Release
+	err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		rel, err = tx.FindRelease(ctx, id)
+		return err
+	})
+	if err != nil || rel.State != shipgate.StateFailed {
+		return err // RerunRelease says why a release in another state cannot be rerun
+	}
+	if err := h.Dispatcher.EnsureArtifact(ctx, id, rel.Artifact); err != nil {
+		return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d cannot be rerun: %s; create a new release", id, shipgate.ErrorMessage(err))
+	}
+	return nil
 }
 
 func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
