@@ -48,14 +48,15 @@ type ArtifactHasher struct {
 
 // Pin reads the artifact at location (an http(s) URL, or an absolute path
 // on the server's host) and returns it pinned: digest, size, and whether
-// its bytes are in the store.
-func (a ArtifactHasher) Pin(ctx context.Context, location string) (shipgate.Artifact, error) {
+// its bytes are in the store. With want set (the caller's --sha256), other
+// bytes are refused and not stored.
+func (a ArtifactHasher) Pin(ctx context.Context, location, want string) (shipgate.Artifact, error) {
 	if a.Store == nil {
 		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no artifact store, so it cannot pin artifacts")
 	}
 	u, err := url.Parse(location)
 	if err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		return a.download(ctx, location)
+		return a.download(ctx, location, want)
 	}
 	if err == nil && u.Scheme != "" && u.Scheme != "file" {
 		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %q: only http, https and file locations are supported", location)
@@ -70,9 +71,9 @@ func (a ArtifactHasher) Pin(ctx context.Context, location string) (shipgate.Arti
 	if st, err := f.Stat(); err == nil && st.Size() > a.storeLimit() {
 		return shipgate.Artifact{}, a.tooLarge(path, st.Size())
 	}
-	res, err := a.Store.Put(f, "")
+	res, err := a.Store.Put(f, want)
 	if err != nil {
-		return shipgate.Artifact{}, readFailure(location, err)
+		return shipgate.Artifact{}, putFailure(location, want, res, err)
 	}
 	if !res.Stored { // it grew while being read
 		return shipgate.Artifact{}, a.tooLarge(path, res.Size)
@@ -98,17 +99,21 @@ func (a ArtifactHasher) maxBytes() int64 {
 	return max(4<<30, a.storeLimit())
 }
 
-// readFailure words an error of Store.Put for the caller: the source could
-// not be read (invalid), or the store failed (internal).
-func readFailure(location string, err error) error {
+// putFailure words an error of Store.Put for the caller: the source could
+// not be read or has other bytes than --sha256 says (invalid), or the store
+// failed (internal).
+func putFailure(location, want string, res artifactstore.PutResult, err error) error {
 	var re *artifactstore.ReadError
-	if errors.As(err, &re) {
+	switch {
+	case errors.As(err, &re):
 		return shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read: %v", location, re.Err)
+	case want != "" && res.SHA256 != "" && res.SHA256 != want:
+		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, location, res.SHA256)
 	}
 	return err
 }
 
-func (a ArtifactHasher) download(ctx context.Context, location string) (shipgate.Artifact, error) {
+func (a ArtifactHasher) download(ctx context.Context, location, want string) (shipgate.Artifact, error) {
 	timeout := a.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -132,12 +137,12 @@ func (a ArtifactHasher) download(ctx context.Context, location string) (shipgate
 		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: HTTP %d", location, resp.StatusCode)
 	}
 	limit := a.maxBytes()
-	res, err := a.Store.Put(io.LimitReader(resp.Body, limit+1), "")
-	if err != nil {
-		return shipgate.Artifact{}, readFailure(location, err)
-	}
+	res, err := a.Store.Put(io.LimitReader(resp.Body, limit+1), want)
 	if res.Size > limit {
 		return shipgate.Artifact{}, shipgate.Errorf(shipgate.ETOOLARGE, "artifact %s is larger than the limit of %d bytes", location, limit)
+	}
+	if err != nil {
+		return shipgate.Artifact{}, putFailure(location, want, res, err)
 	}
 	return shipgate.Artifact{Location: location, SHA256: res.SHA256, Size: res.Size, Stored: res.Stored}, nil
 }

@@ -259,6 +259,16 @@ func TestURLArtifactsAndLimits(t *testing.T) {
 	if b, _ := json.Marshal(big.Artifact); strings.Contains(string(b), `"stored"`) {
 		t.Fatalf("an artifact that is not stored says so only by omission (digests of older releases stay): %s", b)
 	}
+	// Bytes other than --sha256 says are refused and not kept.
+	before, _ := store.List()
+	other := filepath.Join(t.TempDir(), "other.tar")
+	os.WriteFile(other, []byte("other"), 0o644)
+	if _, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "3", Artifact: other, SHA256: small.Artifact.SHA256}); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "checksum mismatch: --sha256 says") {
+		t.Fatalf("--sha256 mismatch: %v", err)
+	}
+	if after, _ := store.List(); len(after) != len(before) {
+		t.Fatalf("refused bytes were stored: %d files, had %d", len(after), len(before))
+	}
 	path := filepath.Join(t.TempDir(), "big.tar")
 	os.WriteFile(path, []byte("0123456789A"), 0o644)
 	if _, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "3", Artifact: path}); shipgate.ErrorCode(err) != shipgate.ETOOLARGE || !strings.Contains(err.Error(), "--max-artifact-bytes") {

@@ -47,14 +47,14 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	if err != nil {
 		return err
 	}
-	art, err := h.Artifacts.Pin(r.Context(), req.Artifact)
+	if len(req.SecretInputs) > 0 && h.Secrets == nil {
+		return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no secret key, so it cannot store secret inputs")
+	}
+	// The bytes are stored before the release exists; if it is then
+	// refused (a requires not met), they stay unreferenced until gc.
+	art, err := h.Artifacts.Pin(r.Context(), req.Artifact, want)
 	if err != nil {
 		return err
-	}
-	if want != "" && want != art.SHA256 {
-		// The bytes stay in the store until gc: they may be another
-		// release's, and an orphan costs only disk.
-		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, req.Artifact, art.SHA256)
 	}
 	nr := sqlstore.NewRelease{
 		Service: req.Service, Environment: req.Environment, Version: req.Version,
@@ -64,9 +64,6 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 		CreatedBy: u.Name,
 	}
 	if len(req.SecretInputs) > 0 {
-		if h.Secrets == nil {
-			return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no secret key, so it cannot store secret inputs")
-		}
 		nr.Secrets = map[string]sqlstore.SealedSecret{}
 		for k, v := range req.SecretInputs {
 			nr.Secrets[k] = sqlstore.SealedSecret{Sealed: h.Secrets.Seal(k, v), Fingerprint: h.Secrets.Fingerprint(k, v)}
