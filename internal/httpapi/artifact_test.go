@@ -50,6 +50,22 @@ func pinnedFixture(t *testing.T, engine string) (f *fixture, art string, agent *
 	return f, art, agent, asg.Key
 }
 
+// deniedFile is a file of its own in the directory the fixture's server
+// never takes artifacts from.
+func deniedFile(t *testing.T, content string) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), "shipgate-denied")
+	os.MkdirAll(dir, 0o755)
+	f, err := os.CreateTemp(dir, "secret-*.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(content)
+	f.Close()
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	return f.Name()
+}
+
 func download(t *testing.T, a *client.Agent, key shipgate.AttemptKey) (string, error) {
 	t.Helper()
 	body, err := a.Artifact(ctx, "", key)
@@ -100,9 +116,7 @@ func TestArtifactPathSwapRace(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.tar")
 	os.WriteFile(good, []byte("good"), 0o644)
-	denied := filepath.Join(os.TempDir(), "shipgate-denied", "race-secret.key")
-	os.MkdirAll(filepath.Dir(denied), 0o755)
-	os.WriteFile(denied, []byte("secret"), 0o600)
+	denied := deniedFile(t, "secret")
 	link := filepath.Join(dir, "app.tar")
 	os.Symlink(good, link)
 	stop := make(chan struct{})
@@ -187,9 +201,7 @@ func TestReleaseBeforeTheStoreIsImported(t *testing.T) {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	// Swapped for a symlink into a directory the server never reads.
-	denied := filepath.Join(os.TempDir(), "shipgate-denied", "import-secret.key")
-	os.MkdirAll(filepath.Dir(denied), 0o755)
-	os.WriteFile(denied, []byte("secret"), 0o600)
+	denied := deniedFile(t, "secret")
 	os.Rename(art, art+".orig")
 	os.Symlink(denied, art)
 	if got, err := download(t, agent, asg.Key); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || got != "" {
