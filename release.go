@@ -58,6 +58,14 @@ type Artifact struct {
 	Location string `json:"location"`
 	SHA256   string `json:"sha256"`
 	Size     int64  `json:"size"`
+	// Stored says the server copied exactly the bytes it hashed into its
+	// artifact store when the release was created, and serves agents from
+	// there only: Location is never read again. It is false for a URL
+	// artifact larger than the server keeps (agents download the URL and
+	// check the digest) and for releases created before the store existed
+	// (whose path the server imports on first use, if the bytes there still
+	// have the digest). omitempty keeps those releases' digests unchanged.
+	Stored bool `json:"stored,omitempty"`
 }
 
 // Source is where the artifact came from.

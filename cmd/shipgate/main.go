@@ -102,6 +102,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.userCommand(), m.tokenCommand(), m.groupCommand(),
 		m.whoamiCommand(),
 		m.agentCommand(),
+		m.artifactCommand(),
 		m.rollbackCommand(),
 		m.promoteCommand(),
 		m.notifyCommand(),

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/artifactstore"
 	"github.com/shipgate/shipgate/internal/checkpoint"
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/httpapi"
@@ -46,6 +47,14 @@ type ServeConfig struct {
 	LostAfter     time.Duration
 	PprofAddr     string
 	ConfigFile    string
+
+	// ArtifactStore is where the bytes releases pin are kept; empty means
+	// <data>/artifacts. Servers sharing a database must share it.
+	ArtifactStore string
+	// MaxArtifactBytes is the largest artifact the store keeps; 0 means
+	// artifactstore.DefaultMaxBytes.
+	MaxArtifactBytes int64
+
 	// MetricsListen serves the built-in runner's router metrics
 	// (Prometheus format) on /metrics; off when empty.
 	MetricsListen string
@@ -103,6 +112,8 @@ public key is printed at start: record it out of band (see docs/security.md).`,
 	f.IntVar(&cfg.RunnerSlots, "runner-slots", 4, "jobs the local runner runs at once")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest accepted request body")
 	f.StringArrayVar(&cfg.ArtifactRoots, "artifact-root", nil, "directory artifact paths may come from (repeatable; default: the current directory); the data directory never")
+	f.StringVar(&cfg.ArtifactStore, "artifact-store", "", "directory where the server keeps the artifact bytes releases pin (default <data>/artifacts); servers sharing a database must share it")
+	f.Int64Var(&cfg.MaxArtifactBytes, "max-artifact-bytes", artifactstore.DefaultMaxBytes, "largest artifact the server stores; a larger URL artifact is pinned by digest only and agents download it, a larger path is refused")
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
@@ -188,9 +199,22 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		}
 		roots = []string{wd}
 	}
+	if cfg.ArtifactStore == "" {
+		cfg.ArtifactStore = filepath.Join(cfg.DataDir, "artifacts")
+	}
+	store, err := artifactstore.Open(cfg.ArtifactStore)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxArtifactBytes < 0 {
+		return fmt.Errorf("--max-artifact-bytes must not be negative")
+	}
+	store.MaxBytes = cfg.MaxArtifactBytes // 0: the default
+	sources := &artifactstore.Sources{Roots: roots, Deny: []string{cfg.DataDir, store.Dir()}}
+	disp.Artifacts, disp.ArtifactSources = store, sources
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}},
+		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: sources.Deny, Store: store},
 		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
 		AuditSigner: auditKey,
 	})

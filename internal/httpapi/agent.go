@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -228,9 +229,16 @@ func (h *Handler) agentArtifact(w http.ResponseWriter, r *http.Request, a *shipg
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, err = io.Copy(w, f)
-	if err != nil {
-		h.Logger.Warn("artifact download interrupted", "agent", a.Name, "err", err)
+	if s, ok := f.(interface{ Size() int64 }); ok {
+		// A transfer cut short is then an error for the agent, not a
+		// shorter artifact.
+		w.Header().Set("Content-Length", strconv.FormatInt(s.Size(), 10))
+	}
+	if _, err = io.Copy(w, f); err != nil {
+		h.Logger.Warn("artifact download interrupted", "agent", a.Name, "key", key, "err", err)
+		// The bytes changed while being sent, or the agent went away:
+		// cut the connection rather than end the response normally.
+		panic(http.ErrAbortHandler)
 	}
 	return nil
 }

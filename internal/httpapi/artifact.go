@@ -2,115 +2,118 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/artifactstore"
 )
 
-// ArtifactHasher reads a release's artifact once, at creation, to record
-// its sha256 (and check the one the caller gave). Runners check the same
-// digest again before any step runs.
+// ArtifactHasher pins a release's artifact at creation: it reads the
+// artifact once, copying exactly the bytes it hashes into the artifact
+// store, from which agents are then served. The location is never read
+// again, so what it names later does not matter.
 //
-// Artifacts are chosen by deployers, and the pipeline is handed whatever
-// file the artifact names, so the server limits what may be named: paths
-// only under Roots and never under Deny (the server's own data: its key,
-// its database), and URLs never to link-local or unspecified addresses
-// (cloud metadata endpoints).
+// Artifacts are chosen by deployers, so the server limits what may be
+// named: paths only under Roots and never under Deny (the server's own
+// data: its key, its database), opened so that no symlink leads elsewhere;
+// URLs through Client, which by default refuses link-local, unspecified
+// and multicast addresses (cloud metadata endpoints).
 type ArtifactHasher struct {
-	// Roots are the directories artifact paths must lie in, after
-	// resolving symlinks. Empty means paths are refused.
+	// Roots are the directories artifact paths must lie in. Empty means
+	// paths are refused.
 	Roots []string
 	// Deny are directories no artifact may come from, even under a root.
 	Deny []string
-	// MaxBytes bounds downloads; 0 means 4 GiB.
+	// Store keeps the pinned bytes; creation fails without one.
+	Store *artifactstore.Store
+	// MaxBytes bounds what one URL download reads at all; 0 means 4 GiB,
+	// or the store's limit if that is larger. A URL artifact larger than
+	// the store keeps is hashed but not stored: agents fetch the URL
+	// themselves and check the digest.
 	MaxBytes int64
 	// Timeout bounds one download; 0 means 10 minutes.
 	Timeout time.Duration
+	// Client downloads artifact URLs; nil means a client that refuses
+	// link-local, unspecified and multicast addresses.
+	Client *http.Client
 }
 
-// within reports whether path is dir or inside it; both are clean and
-// absolute.
-func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-func resolve(p string) string {
-	if abs, err := filepath.Abs(p); err == nil {
-		p = abs
+// Pin reads the artifact at location (an http(s) URL, or an absolute path
+// on the server's host) and returns it pinned: digest, size, and whether
+// its bytes are in the store. With want set (the caller's --sha256), other
+// bytes are refused and not stored.
+func (a ArtifactHasher) Pin(ctx context.Context, location, want string) (shipgate.Artifact, error) {
+	if a.Store == nil {
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no artifact store, so it cannot pin artifacts")
 	}
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		return real
-	}
-	return filepath.Clean(p)
-}
-
-// checkPath refuses paths outside the roots or inside a denied directory.
-func (a ArtifactHasher) checkPath(path string) error {
-	if len(a.Roots) == 0 {
-		return shipgate.Errorf(shipgate.EINVALID, "this server accepts no artifact paths (start it with --artifact-root DIR); use an http(s) URL")
-	}
-	real := resolve(path)
-	for _, d := range a.Deny {
-		if within(real, resolve(d)) {
-			return shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s lies in the server's data directory, which artifacts may not come from", path)
-		}
-	}
-	for _, r := range a.Roots {
-		if within(real, resolve(r)) {
-			return nil
-		}
-	}
-	return shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s is outside the directories this server takes artifacts from (%s)", path, strings.Join(a.Roots, ", "))
-}
-
-// Hash returns the sha256 and size of the artifact at location: an http(s)
-// URL, or an absolute path on the server's host.
-func (a ArtifactHasher) Hash(ctx context.Context, location string) (string, int64, error) {
 	u, err := url.Parse(location)
 	if err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		return a.download(ctx, location)
+		return a.download(ctx, location, want)
 	}
 	if err == nil && u.Scheme != "" && u.Scheme != "file" {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %q: only http, https and file locations are supported", location)
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %q: only http, https and file locations are supported", location)
 	}
 	path := strings.TrimPrefix(location, "file://")
-	if !filepath.IsAbs(path) {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact path %q must be absolute: the server reads it on its own host", location)
-	}
-	if err := a.checkPath(path); err != nil {
-		return "", 0, err
-	}
-	f, err := os.Open(path)
+	src := artifactstore.Sources{Roots: a.Roots, Deny: a.Deny}
+	f, err := src.Open(path)
 	if err != nil {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read by the server: %v", path, err)
+		return shipgate.Artifact{}, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s is not a regular file", path)
+	if st, err := f.Stat(); err == nil && st.Size() > a.storeLimit() {
+		return shipgate.Artifact{}, a.tooLarge(path, st.Size())
 	}
-	return hashReader(f, a.maxBytes(), location)
+	res, err := a.Store.Put(f, want)
+	if err != nil {
+		return shipgate.Artifact{}, putFailure(location, want, res, err)
+	}
+	if !res.Stored { // it grew while being read
+		return shipgate.Artifact{}, a.tooLarge(path, res.Size)
+	}
+	return shipgate.Artifact{Location: location, SHA256: res.SHA256, Size: res.Size, Stored: true}, nil
+}
+
+func (a ArtifactHasher) storeLimit() int64 {
+	if a.Store.MaxBytes > 0 {
+		return a.Store.MaxBytes
+	}
+	return artifactstore.DefaultMaxBytes
+}
+
+func (a ArtifactHasher) tooLarge(path string, size int64) error {
+	return shipgate.Errorf(shipgate.ETOOLARGE, "artifact %s is %d bytes, more than this server stores (--max-artifact-bytes %d); a server-side path must be stored, so raise the limit or give an http(s) URL", path, size, a.storeLimit())
 }
 
 func (a ArtifactHasher) maxBytes() int64 {
 	if a.MaxBytes > 0 {
 		return a.MaxBytes
 	}
-	return 4 << 30
+	return max(4<<30, a.storeLimit())
 }
 
-func (a ArtifactHasher) download(ctx context.Context, location string) (string, int64, error) {
+// putFailure words an error of Store.Put for the caller: the source could
+// not be read or has other bytes than --sha256 says (invalid), or the store
+// failed (internal).
+func putFailure(location, want string, res artifactstore.PutResult, err error) error {
+	var re *artifactstore.ReadError
+	switch {
+	case errors.As(err, &re):
+		return shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read: %v", location, re.Err)
+	case want != "" && res.SHA256 != "" && res.SHA256 != want:
+		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, location, res.SHA256)
+	}
+	return err
+}
+
+func (a ArtifactHasher) download(ctx context.Context, location, want string) (shipgate.Artifact, error) {
 	timeout := a.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -119,29 +122,29 @@ func (a ArtifactHasher) download(ctx context.Context, location string) (string, 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
 	if err != nil {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact URL %q: %v", location, err)
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact URL %q: %v", location, err)
 	}
-	resp, err := artifactClient.Do(req)
+	client := a.Client
+	if client == nil {
+		client = artifactClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, err)
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: HTTP %d", location, resp.StatusCode)
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: HTTP %d", location, resp.StatusCode)
 	}
-	return hashReader(resp.Body, a.maxBytes(), location)
-}
-
-func hashReader(r io.Reader, limit int64, location string) (string, int64, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(r, limit+1))
+	limit := a.maxBytes()
+	res, err := a.Store.Put(io.LimitReader(resp.Body, limit+1), want)
+	if res.Size > limit {
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.ETOOLARGE, "artifact %s is larger than the limit of %d bytes", location, limit)
+	}
 	if err != nil {
-		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read: %v", location, err)
+		return shipgate.Artifact{}, putFailure(location, want, res, err)
 	}
-	if n > limit {
-		return "", 0, shipgate.Errorf(shipgate.ETOOLARGE, "artifact %s is larger than the limit of %d bytes", location, limit)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return shipgate.Artifact{Location: location, SHA256: res.SHA256, Size: res.Size, Stored: res.Stored}, nil
 }
 
 // artifactClient refuses connections to link-local, unspecified and

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/artifactstore"
 	"github.com/shipgate/shipgate/internal/httpapi"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -40,9 +41,14 @@ func newFixtureOn(t testing.TB, engine string) *fixture {
 	db := testutil.NewStore(t, engine)
 	box, _ := shipgate.NewSecretBox(make([]byte, shipgate.SecretKeySize))
 	rec := reconcile.NewReconciler(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: time.Minute, Work: rec.Changed, Reconciler: rec}
+	store, err := artifactstore.Open(filepath.Join(t.TempDir(), "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := &artifactstore.Sources{Roots: []string{os.TempDir()}, Deny: []string{filepath.Join(os.TempDir(), "shipgate-denied"), store.Dir()}}
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: time.Minute, Work: rec.Changed, Reconciler: rec, Artifacts: store, ArtifactSources: sources}
 	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Reconciler: rec, Work: rec.Changed, Secrets: box, MaxBodyBytes: 256 << 10, Dispatcher: disp,
-		Artifacts: httpapi.ArtifactHasher{Roots: []string{os.TempDir()}, Deny: []string{filepath.Join(os.TempDir(), "shipgate-denied")}},
+		Artifacts: httpapi.ArtifactHasher{Roots: sources.Roots, Deny: sources.Deny, Store: store},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { h.FlushRefusals(ctx) }) // before the store closes, as serve does
 	f := &fixture{db: db, h: h, srv: httptest.NewServer(h), tokens: map[string]string{}}

@@ -51,24 +51,23 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	if err != nil {
 		return err
 	}
-	sum, size, err := h.Artifacts.Hash(r.Context(), req.Artifact)
+	if len(req.SecretInputs) > 0 && h.Secrets == nil {
+		return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no secret key, so it cannot store secret inputs")
+	}
+	// The bytes are stored before the release exists; if it is then
+	// refused (a requires not met), they stay unreferenced until gc.
+	art, err := h.Artifacts.Pin(r.Context(), req.Artifact, want)
 	if err != nil {
 		return err
 	}
-	if want != "" && want != sum {
-		return shipgate.Errorf(shipgate.EINVALID, "artifact checksum mismatch: --sha256 says %s but %s has sha256 %s", want, req.Artifact, sum)
-	}
 	nr := sqlstore.NewRelease{
 		Service: req.Service, Environment: req.Environment, Version: req.Version,
-		Artifact:  shipgate.Artifact{Location: req.Artifact, SHA256: sum, Size: size},
+		Artifact:  art,
 		Source:    shipgate.Source{Commit: req.Commit, CommittedAt: req.CommittedAt, Ref: req.Ref},
 		Inputs:    req.Inputs,
 		CreatedBy: u.Name,
 	}
 	if len(req.SecretInputs) > 0 {
-		if h.Secrets == nil {
-			return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no secret key, so it cannot store secret inputs")
-		}
 		nr.Secrets = map[string]sqlstore.SealedSecret{}
 		for k, v := range req.SecretInputs {
 			nr.Secrets[k] = sqlstore.SealedSecret{Sealed: h.Secrets.Seal(k, v), Fingerprint: h.Secrets.Fingerprint(k, v)}
@@ -347,6 +346,9 @@ func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	if err := h.rerunnableArtifact(r.Context(), id); err != nil {
+		return err
+	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		if _, err := tx.RerunRelease(r.Context(), u.Name, id); err != nil {
 			return err
@@ -359,6 +361,28 @@ func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User
 	}
 	h.changed()
 	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+// rerunnableArtifact refuses to rerun a failed release whose artifact the
+// server can no longer serve (artifact gc removed it, and its path no
+// longer holds those bytes), rather than start a run that fails at once.
+func (h *Handler) rerunnableArtifact(ctx context.Context, id int64) error {
+	if h.Dispatcher == nil {
+		return nil
+	}
+	var rel *shipgate.Release
+	err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		rel, err = tx.FindRelease(ctx, id)
+		return err
+	})
+	if err != nil || rel.State != shipgate.StateFailed {
+		return err // RerunRelease says why a release in another state cannot be rerun
+	}
+	if err := h.Dispatcher.EnsureArtifact(ctx, id, rel.Artifact); err != nil {
+		return shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d cannot be rerun: %s; create a new release", id, shipgate.ErrorMessage(err))
+	}
+	return nil
 }
 
 func (h *Handler) logs(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {

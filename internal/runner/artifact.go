@@ -19,9 +19,11 @@ import (
 // fetchArtifact makes the attempt's artifact available as a local file
 // whose sha256 is the release's, and returns its path. Files are cached by
 // digest under the work dir, so each distinct artifact is fetched once.
-// URLs are downloaded from where they point; a path names a file on the
-// server, which serves it to the runner that holds the attempt. Nothing is
-// handed to a step before its digest is checked.
+// An artifact the server stored when the release was created (every path,
+// and URLs up to the server's limit) comes from the server, which serves
+// the runner that holds the attempt; a URL artifact it did not store is
+// downloaded from where it points. Nothing is handed to a step before its
+// digest is checked.
 func (r *Runner) fetchArtifact(ctx context.Context, a *shipgate.Assignment) (string, error) {
 	want := a.Artifact.SHA256
 	final := filepath.Join(r.WorkDir, "artifacts", "sha256", want)
@@ -60,7 +62,7 @@ func transient(err error) bool {
 func (r *Runner) fetchOnce(ctx context.Context, a *shipgate.Assignment, final string) (string, error) {
 	want := a.Artifact.SHA256
 	var body io.ReadCloser
-	if u, err := url.Parse(a.Artifact.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+	if u, err := url.Parse(a.Artifact.Location); err == nil && (u.Scheme == "http" || u.Scheme == "https") && !a.Artifact.Stored {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Artifact.Location, nil)
 		if err != nil {
 			return "", err
@@ -100,7 +102,11 @@ func (r *Runner) fetchOnce(ctx context.Context, a *shipgate.Assignment, final st
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
 		tmp.Close()
-		return "", &fetchError{fmt.Errorf("fetch artifact %s: %v", a.Artifact.Location, err)}
+		err = fmt.Errorf("fetch artifact %s: %w", a.Artifact.Location, err)
+		if shipgate.ErrorCode(err) != shipgate.EINTERNAL {
+			return "", err // the server refused mid-way: its stored bytes changed
+		}
+		return "", &fetchError{err}
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err

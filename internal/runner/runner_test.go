@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/artifactstore"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -41,7 +42,14 @@ func newEnv(t *testing.T, jobsYAML string) *env {
 	key := make([]byte, shipgate.SecretKeySize)
 	box, _ := shipgate.NewSecretBox(key)
 	e := &env{t: t, db: db, dir: t.TempDir()}
-	e.disp = &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	store, err := artifactstore.Open(filepath.Join(e.dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Releases made here name a path and store nothing, like releases made
+	// before the store existed: the dispatcher imports them on first use.
+	e.disp = &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: time.Minute, Work: &reconcile.Signal{},
+		Artifacts: store, ArtifactSources: &artifactstore.Sources{Roots: []string{e.dir}}}
 	e.artifact = filepath.Join(e.dir, "app.tar")
 	os.WriteFile(e.artifact, []byte("the artifact"), 0o644)
 	e.sha, _, _ = runner.HashFile(e.artifact)
@@ -309,6 +317,43 @@ func TestArtifactDownload(t *testing.T) {
 	}
 	if hits.Load() != 1 {
 		t.Fatalf("artifact downloaded %d times; the cache by digest should make it once", hits.Load())
+	}
+}
+
+// An artifact the server stored comes from the server, even when its
+// location is a URL: what the URL serves now is not what was pinned.
+func TestStoredURLArtifactComesFromTheServer(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "replaced since the release was created")
+	}))
+	defer srv.Close()
+	e := newEnv(t, `
+      - name: deploy
+        steps:
+          - run: cat "$SHIPGATE_ARTIFACT_PATH"
+`)
+	if _, err := e.disp.Artifacts.Put(strings.NewReader("the artifact"), e.sha); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
+		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "app", Environment: "staging", Version: "1.0",
+			Artifact: shipgate.Artifact{Location: srv.URL + "/app.tar", SHA256: e.sha, Size: 12, Stored: true}, CreatedBy: "tester"})
+		if err != nil {
+			return err
+		}
+		id = r.ID
+		_, _, err = reconcile.Release(ctx, tx, id)
+		return err
+	})
+	e.disp.Work.Notify()
+	if r := e.wait(id); r.State != shipgate.StateSucceeded || !strings.Contains(e.logs(id, "deploy"), "the artifact") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the runner downloaded the URL %d times instead of taking the stored bytes", hits.Load())
 	}
 }
 

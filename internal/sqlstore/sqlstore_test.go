@@ -68,6 +68,7 @@ func TestStore(t *testing.T) {
 		{"AuditCheckpointSigning", testAuditCheckpointSigning},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"UnprintableText", testUnprintableText},
+		{"ArtifactRefs", testArtifactRefs},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const pinnedService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: web}
+spec:
+  environments:
+    - name: production
+      approvals: {required: 1, from_groups: [release-managers]}
+  pipeline:
+    jobs:
+      - name: deploy
+        steps:
+          - run: echo "deploying [$(cat "$SHIPGATE_ARTIFACT_PATH")]"
+          - run: test "$SHIPGATE_INPUT_FAIL" != yes
+`
+
+// Finding 1 end to end: an artifact file replaced by a symlink to the
+// server's secret key while its release waits for approval still deploys
+// the bytes pinned at creation, and a rollback after the file and the
+// runner's cache are gone deploys them again, from the server's store.
+func TestArtifactPinnedEndToEnd(t *testing.T) {
+	s := startServer(t)
+	s.ok("admin", "user", "create", "carol", "--role", "approver", "--group", "release-managers")
+	s.tokens["carol"] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", "carol"))
+	svc := filepath.Join(s.workDir, "web.yaml")
+	os.WriteFile(svc, []byte(pinnedService), 0o644)
+	s.ok("admin", "apply", "-f", svc)
+	art := filepath.Join(s.workDir, "web-1.0.tar")
+	os.WriteFile(art, []byte("web build 1.0"), 0o644)
+
+	v1 := s.create("admin", "web", "--env", "production", "--version", "1.0", "--artifact", "web-1.0.tar")
+	key := filepath.Join(s.dir, "data", "secret.key")
+	secret, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(art)
+	if err := os.Symlink(key, art); err != nil {
+		t.Fatal(err)
+	}
+	s.ok("carol", "approve", fmt.Sprint(v1.ID))
+	deployed := func(id int64) string {
+		t.Helper()
+		wait := s.run("admin", "release", "wait", fmt.Sprint(id))
+		logs := s.ok("admin", "release", "logs", fmt.Sprint(id), "--job", "deploy")
+		if strings.Contains(logs, strings.TrimSpace(string(secret))) {
+			t.Fatalf("release %d deployed the server's secret key:\n%s", id, logs)
+		}
+		if wait.code != 0 {
+			t.Fatalf("release %d did not succeed:\n%s%s\n%s", id, wait.stdout, wait.stderr, logs)
+		}
+		return logs
+	}
+	if logs := deployed(v1.ID); !strings.Contains(logs, "deploying [web build 1.0]") {
+		t.Fatalf("v1 deployed something else:\n%s", logs)
+	}
+
+	// Years later: the file is gone, and so is the runner's cache.
+	os.Remove(art)
+	if err := os.RemoveAll(filepath.Join(s.dir, "data", "runner", "artifacts")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(s.workDir, "web-2.0.tar"), []byte("web build 2.0"), 0o644)
+	v2 := s.create("admin", "web", "--env", "production", "--version", "2.0", "--artifact", "web-2.0.tar")
+	s.ok("carol", "approve", fmt.Sprint(v2.ID))
+	deployed(v2.ID)
+	if out := s.ok("admin", "rollback", "web", "--env", "production"); !strings.Contains(out, "restores web 1.0") {
+		t.Fatalf("rollback: %s", out)
+	}
+	var list []releaseJSON
+	s.jsonOut(&list, "admin", "release", "list", "--limit", "1")
+	if list[0].State == "pending_approval" {
+		s.ok("carol", "approve", fmt.Sprint(list[0].ID))
+	}
+	if logs := deployed(list[0].ID); !strings.Contains(logs, "deploying [web build 1.0]") {
+		t.Fatalf("the rollback deployed something else:\n%s", logs)
+	}
+
+	// gc: a failed release's artifact goes, what succeeded stays.
+	os.WriteFile(filepath.Join(s.workDir, "web-3.0.tar"), []byte("web build 3.0"), 0o644)
+	v3 := s.create("admin", "web", "--env", "production", "--version", "3.0", "--artifact", "web-3.0.tar", "--input", "fail=yes")
+	s.ok("carol", "approve", fmt.Sprint(v3.ID))
+	if wait := s.run("admin", "release", "wait", fmt.Sprint(v3.ID)); wait.code == 0 {
+		t.Fatalf("v3 did not fail: %s", wait.stdout)
+	}
+	type stored struct {
+		SHA256 string `json:"sha256"`
+		Keep   bool   `json:"keep"`
+		Why    string `json:"why"`
+	}
+	var gc struct {
+		DryRun  bool     `json:"dry_run"`
+		Removed []stored `json:"removed"`
+		Kept    int      `json:"kept"`
+	}
+	s.fails("forbidden", "carol", "artifact", "gc", "--grace", "0s")
+	s.jsonOut(&gc, "admin", "artifact", "gc", "--dry-run", "--grace", "0s")
+	if !gc.DryRun || len(gc.Removed) != 1 || gc.Kept != 2 || !strings.Contains(gc.Removed[0].Why, fmt.Sprintf("%d failed", v3.ID)) {
+		t.Fatalf("gc --dry-run: %+v", gc)
+	}
+	if out := s.ok("admin", "artifact", "gc", "--grace", "0s"); !strings.Contains(out, "removed 1 artifacts") {
+		t.Fatalf("gc: %s", out)
+	}
+	var listed []stored
+	s.jsonOut(&listed, "carol", "artifact", "list")
+	if len(listed) != 2 || !listed[0].Keep || !listed[1].Keep {
+		t.Fatalf("artifact list after gc: %+v", listed)
+	}
+	if out := s.ok("carol", "artifact", "list"); !strings.Contains(out, "keeps: release") {
+		t.Fatalf("artifact list:\n%s", out)
+	}
+	if out := s.ok("admin", "audit", "list"); !strings.Contains(out, "artifacts.collected") {
+		t.Fatalf("gc not audited:\n%s", out)
+	}
+}
