@@ -148,10 +148,13 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	// Every request the server makes to a destination a user chose goes
+	// through the egress policy of the config file.
+	egressClient := serverCfg.Egress.Client(0)
 	host, _ := os.Hostname()
 	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + host}
 	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
-		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std()}
+		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
 	db.Outbox, db.Notified = enq.Outbox, worker.Kick
 
 	rec := reconcile.NewReconciler(db, logger)
@@ -167,7 +170,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}},
+		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}, Client: egressClient},
 		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
 	})
 
@@ -214,6 +217,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			Slots:    cfg.RunnerSlots,
 			Logger:   logger,
 			Services: services,
+			// Metric providers and artifact URLs of the built-in runner are
+			// fetched by the server's process: the server's policy applies.
+			HTTPClient: egressClient,
 		}
 		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})

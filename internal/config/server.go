@@ -8,12 +8,17 @@ import (
 	"strings"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/egress"
 	"go.yaml.in/yaml/v3"
 )
 
 // ServerConfig is the optional server config file (`serve --config`).
 type ServerConfig struct {
 	Notifications Notifications
+	// Egress decides what the server's own outgoing requests may reach:
+	// artifact URLs, notification sinks, metric providers of the built-in
+	// runner.
+	Egress egress.Policy
 }
 
 // Notifications configures where the server announces what happens.
@@ -85,7 +90,9 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 				},
 			})
 		},
+		"egress": func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
 	})
+	p.checkSinkEgress(n.Sinks, &cfg.Egress)
 	names := map[string]bool{}
 	for i, s := range n.Sinks {
 		path := fmt.Sprintf("notifications.sinks[%d]", i)

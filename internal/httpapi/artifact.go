@@ -4,18 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/egress"
 )
 
 // ArtifactHasher reads a release's artifact once, at creation, to record
@@ -25,8 +24,9 @@ import (
 // Artifacts are chosen by deployers, and the pipeline is handed whatever
 // file the artifact names, so the server limits what may be named: paths
 // only under Roots and never under Deny (the server's own data: its key,
-// its database), and URLs never to link-local or unspecified addresses
-// (cloud metadata endpoints).
+// its database), and URLs only to destinations the server's egress policy
+// allows (Client): never, unless listed, to loopback, private or link-local
+// addresses such as cloud metadata endpoints.
 type ArtifactHasher struct {
 	// Roots are the directories artifact paths must lie in, after
 	// resolving symlinks. Empty means paths are refused.
@@ -37,6 +37,9 @@ type ArtifactHasher struct {
 	MaxBytes int64
 	// Timeout bounds one download; 0 means 10 minutes.
 	Timeout time.Duration
+	// Client downloads artifact URLs; nil means the default egress policy
+	// (internal destinations refused, public ones allowed).
+	Client *http.Client
 }
 
 // within reports whether path is dir or inside it; both are clean and
@@ -121,7 +124,14 @@ func (a ArtifactHasher) download(ctx context.Context, location string) (string, 
 	if err != nil {
 		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact URL %q: %v", location, err)
 	}
-	resp, err := artifactClient.Do(req)
+	client := a.Client
+	if client == nil {
+		client = defaultArtifactClient
+	}
+	resp, err := client.Do(req)
+	if errors.Is(err, egress.ErrRefused) {
+		return "", 0, shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s: %v", location, egress.ErrRefused)
+	}
 	if err != nil {
 		return "", 0, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, err)
 	}
@@ -144,22 +154,6 @@ func hashReader(r io.Reader, limit int64, location string) (string, int64, error
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// artifactClient refuses connections to link-local, unspecified and
-// multicast addresses, whatever name led there, so an artifact URL cannot
-// read a cloud metadata endpoint.
-var artifactClient = &http.Client{Transport: &http.Transport{
-	Proxy: http.ProxyFromEnvironment,
-	DialContext: (&net.Dialer{Timeout: 30 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
-			return fmt.Errorf("artifact downloads from %s are not allowed", host)
-		}
-		return nil
-	}}).DialContext,
-	TLSHandshakeTimeout:   30 * time.Second,
-	ResponseHeaderTimeout: time.Minute,
-}}
+// defaultArtifactClient downloads with the default egress policy, for a
+// hasher built without a client.
+var defaultArtifactClient = (&egress.Policy{}).Client(0)

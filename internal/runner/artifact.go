@@ -65,7 +65,7 @@ func (r *Runner) fetchOnce(ctx context.Context, a *shipgate.Assignment, final st
 		if err != nil {
 			return "", err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := r.httpClient().Do(req)
 		if err != nil {
 			return "", &fetchError{fmt.Errorf("download artifact %s: %v", a.Artifact.Location, err)}
 		}
