@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,11 +58,30 @@ type ServeConfig struct {
 	Ready func(addr string)
 	// LogOutput receives the server's log; nil means stderr.
 	LogOutput io.Writer
+	// TLSCert and TLSKey make the server speak HTTPS; with TLSClientCA
+	// agents must present a client certificate signed by that CA.
+	TLSCert, TLSKey, TLSClientCA string
+	// Slow clients: ReadHeaderTimeout bounds reading a request's header,
+	// ReadTimeout the whole request with its body, WriteTimeout each write
+	// of a response, IdleTimeout a keep-alive connection between requests.
+	// 0 means the default.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (in audited refusals and their rate limit).
+	TrustedProxies []netip.Prefix
 }
+
+// Defaults of the slow-client bounds.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = time.Minute
+	defaultWriteTimeout      = time.Minute
+	defaultIdleTimeout       = 2 * time.Minute
+)
 
 func (m *Main) serveCommand() *cobra.Command {
 	cfg := ServeConfig{}
-	var labels []string
+	var labels, proxies []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, reconciler and a built-in local runner",
@@ -72,12 +93,21 @@ to choose that token instead (for automation).
 
 Secret release inputs are encrypted with a key read from SHIPGATE_SECRET_KEY
 (64 hex digits) or from <data>/secret.key, which is created on first start.
-Servers sharing one PostgreSQL database must share that key.`,
+Servers sharing one PostgreSQL database must share that key.
+
+With --tls-cert and --tls-key the server speaks only HTTPS (the files are
+read again when they change); with --tls-client-ca as well, agents must
+present a client certificate signed by that CA, while people keep using
+their tokens. Without TLS, listening on anything but loopback prints a
+warning: put a TLS-terminating proxy in front (see docs/security.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if cfg.RunnerLabels, err = parseLabels(labels); err != nil {
 				return err
+			}
+			if cfg.TrustedProxies, err = parsePrefixes(proxies); err != nil {
+				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
 			return m.serve(cmd.Context(), cfg)
 		},
@@ -99,7 +129,33 @@ Servers sharing one PostgreSQL database must share that key.`,
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, with its chain); read again when it changes")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "require agents to present a client certificate signed by this CA (PEM); people still use tokens")
+	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "how long a client may take to send a request's header (and the TLS handshake)")
+	f.DurationVar(&cfg.ReadTimeout, "read-timeout", defaultReadTimeout, "how long a client may take to send a whole request, body included; a slower one is disconnected")
+	f.DurationVar(&cfg.WriteTimeout, "write-timeout", defaultWriteTimeout, "how long one write of a response may wait for a client that does not read; long-polls and downloads that keep moving are not cut")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may stay idle between requests")
+	f.StringArrayVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); off by default")
 	return cmd
+}
+
+// parsePrefixes reads addresses and CIDRs.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func parseLabels(list []string) (map[string]string, error) {
@@ -168,17 +224,36 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		}
 		roots = []string{wd}
 	}
+	tlsCfg, err := serverTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
 		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: []string{cfg.DataDir}, Client: egressClient},
 		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
+		WriteTimeout: orDefault(cfg.WriteTimeout, defaultWriteTimeout), TrustedProxies: cfg.TrustedProxies,
+		RequireAgentCert: cfg.TLSClientCA != "",
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	} else if !loopbackOnly(ln.Addr()) {
+		logger.Warn("listening on a non-loopback address without TLS: tokens, agent secrets and secret inputs cross the network in clear text; use --tls-cert and --tls-key, or a TLS-terminating proxy on this host in front of --listen 127.0.0.1:PORT", "addr", ln.Addr().String())
+	}
+	// No server-wide WriteTimeout: it would cut claims, which long-poll;
+	// the API bounds each write instead (httpapi.Handler.WriteTimeout).
+	srv := &http.Server{Handler: api,
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, defaultReadTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, defaultIdleTimeout),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn), // TLS handshake failures, among others
+	}
 
 	// Claiming stops on the first signal; running jobs get ShutdownGrace
 	// to finish; a second signal ends the process at once.
@@ -237,7 +312,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(m.Stdout, "shipgate %s listening on http://%s (%s)\n", version, ln.Addr(), db.Engine())
+	fmt.Fprintf(m.Stdout, "shipgate %s listening on %s://%s (%s)\n", version, scheme, ln.Addr(), db.Engine())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}
@@ -276,6 +351,13 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	stopBG()
 	wg.Wait()
 	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // bootstrap creates the first admin on an empty store. It runs in one

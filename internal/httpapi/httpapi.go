@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,15 @@ type Handler struct {
 	AgentLostAfter time.Duration
 	// LocalRunner is the runner built into this server, if it runs one.
 	LocalRunner *shipgate.RunnerInfo
+	// WriteTimeout bounds each write of a response; 0 is no bound (see
+	// transport.go).
+	WriteTimeout time.Duration
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// RequireAgentCert refuses the agent protocol to callers without a
+	// verified TLS client certificate.
+	RequireAgentCert bool
 
 	mux       *http.ServeMux
 	touched   sync.Map // token id → last recorded use
@@ -133,7 +143,11 @@ func (h *Handler) Routes() []Route {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.fromProxy(r)
+	bounded, done := h.limitSlowWriter(w)
+	defer done()
 	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	w = bounded
 	if !textOK(r.URL.Path) || !textOK(r.URL.RawQuery) {
 		h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "the request path and query must be valid UTF-8 without NUL characters"))
 		return
@@ -154,6 +168,12 @@ func textOK(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune
 
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Perm == shipgate.PermAgentJoin || rt.Perm == shipgate.PermAgent {
+			if err := h.checkAgentCert(r); err != nil {
+				h.fail(w, r, nil, err)
+				return
+			}
+		}
 		switch rt.Perm {
 		case shipgate.PermAgentJoin:
 			token, _ := bearer(r)
@@ -372,7 +392,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func readJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err // *http.MaxBytesError becomes 413 in fail
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err // 413 in fail
+		}
+		return shipgate.Errorf(shipgate.EINVALID, "the request body did not arrive: %v", err)
 	}
 	if bytes.Contains(body, []byte(`\u0000`)) {
 		return shipgate.Errorf(shipgate.EINVALID, "request body contains a NUL character (\\u0000), which no field accepts")

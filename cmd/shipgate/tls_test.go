@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shipgate/shipgate/internal/testutil"
+)
+
+// A renewed certificate is served from the next handshake on; a renewal
+// that does not load (a key not yet written) leaves the previous one.
+func TestKeyPairReloadsChangedFiles(t *testing.T) {
+	ca := testutil.NewCA(t, "reload")
+	oldCert, oldKey := ca.Server("old", "127.0.0.1")
+	newCert, newKey := ca.Server("new", "127.0.0.1")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	install := func(src, dst string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As renewal tools do: write aside, then rename over.
+		if err := os.WriteFile(dst+".tmp", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(dst+".tmp", dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	kp := &keyPair{certFile: certFile, keyFile: keyFile, logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	subject := func() string {
+		t.Helper()
+		c, err := kp.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
+	install(oldCert, certFile)
+	install(oldKey, keyFile)
+	if got := subject(); got != "old" {
+		t.Fatalf("first load: %s", got)
+	}
+	install(newCert, certFile) // the key is not renewed yet
+	if got := subject(); got != "old" {
+		t.Fatalf("with a mismatched key: %s", got)
+	}
+	install(newKey, keyFile)
+	if got := subject(); got != "new" {
+		t.Fatalf("after renewal: %s", got)
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("does not load")) || !bytes.Contains(logs.Bytes(), []byte("certificate reloaded")) {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+	// A missing file at start is an error, not an empty certificate.
+	if _, err := (&keyPair{certFile: filepath.Join(dir, "nope"), keyFile: keyFile, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).get(); err == nil {
+		t.Fatal("a missing certificate loaded")
+	}
+}
