@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -67,5 +68,24 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 	// A missing file at start is an error, not an empty certificate.
 	if _, err := (&keyPair{certFile: filepath.Join(dir, "nope"), keyFile: keyFile, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).get(); err == nil {
 		t.Fatal("a missing certificate loaded")
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := parsePrefixes([]string{"127.0.0.1", "10.1.2.3/8", "::1", "::ffff:192.168.0.9", "fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	if strings.Join(s, " ") != "127.0.0.1/32 10.0.0.0/8 ::1/128 192.168.0.9/32 fd00::/8" {
+		t.Fatalf("prefixes %v", s)
+	}
+	for _, bad := range []string{"", "proxy.internal", "10.0.0.0/40"} {
+		if _, err := parsePrefixes([]string{bad}); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
 	}
 }
