@@ -176,6 +176,12 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		logOut = m.Stderr
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The TLS files are checked before anything is created: a wrong path
+	// must stop a first start before it bootstraps the admin.
+	tlsCfg, err := serverTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -223,10 +229,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		roots = []string{wd}
-	}
-	tlsCfg, err := serverTLS(cfg, logger)
-	if err != nil {
-		return err
 	}
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
