@@ -89,3 +89,25 @@ func TestParseTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+func TestServerTLSRefusesIncompleteSettings(t *testing.T) {
+	ca := testutil.NewCA(t, "settings")
+	cert, key := ca.Server("server", "127.0.0.1")
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		cfg  ServeConfig
+		want string
+	}{
+		{ServeConfig{TLSClientCA: ca.CertFile}, "--tls-client-ca needs --tls-cert and --tls-key"},
+		{ServeConfig{TLSCert: cert}, "--tls-cert and --tls-key go together"},
+		{ServeConfig{TLSCert: cert, TLSKey: cert}, "--tls-cert/--tls-key"},
+		{ServeConfig{TLSCert: cert, TLSKey: key, TLSClientCA: key}, "--tls-client-ca: " + key + " holds no PEM certificate"},
+	} {
+		if _, err := serverTLS(tc.cfg, logger); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if tc, err := serverTLS(ServeConfig{}, logger); tc != nil || err != nil {
+		t.Fatalf("no TLS settings: %v, %v", tc, err)
+	}
+}
