@@ -67,9 +67,15 @@ type Agent struct {
 
 // NewAgent returns the protocol client for an agent with this secret.
 func NewAgent(baseURL, secret string) *Agent {
-	c := New(baseURL, secret)
-	c.UserAgent = "shipgate-agent"
-	return &Agent{c: c, CallTimeout: 30 * time.Second}
+	return New(baseURL, "").AsAgent(secret)
+}
+
+// AsAgent returns the protocol client for an agent with this secret, on
+// c's server and over c's HTTP client (its TLS settings).
+func (c *Client) AsAgent(secret string) *Agent {
+	ac := *c
+	ac.Token, ac.UserAgent = secret, "shipgate-agent"
+	return &Agent{c: &ac, CallTimeout: 30 * time.Second}
 }
 
 func (a *Agent) timeout(ctx context.Context, extra time.Duration) (context.Context, context.CancelFunc) {
@@ -125,6 +131,9 @@ func (a *Agent) Artifact(ctx context.Context, _ string, key shipgate.AttemptKey)
 	req.Header.Set("Authorization", "Bearer "+a.c.Token)
 	resp, err := a.c.HTTPClient.Do(req)
 	if err != nil {
+		if te := transportError(a.c.BaseURL, err); te != nil {
+			return nil, te
+		}
 		return nil, fmt.Errorf("cannot reach shipgate server at %s: %w", a.c.BaseURL, err)
 	}
 	if resp.StatusCode != http.StatusOK {

@@ -74,6 +74,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.HTTPClient.Do(req)
 	if err != nil {
+		if te := transportError(c.BaseURL, err); te != nil {
+			return te
+		}
 		return fmt.Errorf("cannot reach shipgate server at %s: %w", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
@@ -100,6 +103,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // errorFrom turns a failing response into a *shipgate.Error with the
 // server's code and message.
 func errorFrom(status int, u string, data []byte) error {
+	if err := plainToHTTPS(status, u, data); err != nil {
+		return err
+	}
 	var e apiError
 	if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
 		return &shipgate.Error{Code: e.Error.Code, Message: e.Error.Message}

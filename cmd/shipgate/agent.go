@@ -34,6 +34,9 @@ type AgentConfig struct {
 	MetricsListen string
 	// StopServicesOnExit stops supervised services when the agent exits.
 	StopServicesOnExit bool
+	// ClientCert and ClientKey are the certificate the agent presents to
+	// a server that requires one (serve --tls-client-ca).
+	ClientCert, ClientKey string
 }
 
 func (m *Main) agentCommand() *cobra.Command {
@@ -75,6 +78,8 @@ twice.`,
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 5*time.Minute, "on SIGTERM, how long running jobs may take to finish")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the traffic router's per-version counters (Prometheus format) on /metrics at this address, e.g. 127.0.0.1:9450; off by default")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the supervised services when the agent exits (by default they keep running and the next start adopts them)")
+	f.StringVar(&cfg.ClientCert, "client-cert", "", "client certificate (PEM) for a server that requires one of agents (default $SHIPGATE_CLIENT_CERT); read again when it changes")
+	f.StringVar(&cfg.ClientKey, "client-key", "", "the private key of --client-cert (PEM; default $SHIPGATE_CLIENT_KEY)")
 	cmd.AddCommand(m.agentListCommand(), m.agentDrainCommand(), m.agentTokenCommand())
 	return cmd
 }
@@ -84,6 +89,16 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	c := m.client()
 	if c.Token == "" {
 		c.Token = m.Getenv("SHIPGATE_AGENT_TOKEN")
+	}
+	if cfg.ClientCert == "" && cfg.ClientKey == "" {
+		cfg.ClientCert, cfg.ClientKey = m.Getenv("SHIPGATE_CLIENT_CERT"), m.Getenv("SHIPGATE_CLIENT_KEY")
+	}
+	if cfg.ClientCert != "" || cfg.ClientKey != "" {
+		tc, err := clientTLS(m.caCert, cfg.ClientCert, cfg.ClientKey, logger)
+		if err != nil {
+			return err
+		}
+		c.UseTLS(tc)
 	}
 	if !strings.HasPrefix(c.Token, shipgate.AgentTokenPrefix) {
 		return fmt.Errorf("an agent needs an agent token (%s…) from `shipgate agent token create`, via --token or $SHIPGATE_AGENT_TOKEN", shipgate.AgentTokenPrefix)
@@ -118,6 +133,10 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		if errors.As(err, &se) && se.Code != shipgate.ECONFLICT {
 			return err // refused: wrong token, bad name or labels
 		}
+		var te *client.TransportError
+		if errors.As(err, &te) {
+			return err // HTTP against HTTPS, an untrusted or a refused certificate
+		}
 		logger.Warn("cannot register yet; retrying", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -147,7 +166,7 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	var refused error
 	r := &runner.Runner{
 		Services: services,
-		Coord:    client.NewAgent(c.BaseURL, reg.Secret),
+		Coord:    c.AsAgent(reg.Secret),
 		Info:     reg.Agent.Info(),
 		WorkDir:  filepath.Clean(cfg.WorkDir),
 		Slots:    cfg.Slots,

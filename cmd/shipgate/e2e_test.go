@@ -55,6 +55,9 @@ type server struct {
 	env     []string
 	args    []string // extra serve flags
 	listen  string
+	// clientEnv is added to the environment of CLI runs (after
+	// SHIPGATE_SERVER and SHIPGATE_TOKEN, so it can replace them).
+	clientEnv []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -168,7 +171,7 @@ func (s *server) run(user string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = s.workDir
-	cmd.Env = append(os.Environ(), "SHIPGATE_SERVER="+s.url, "SHIPGATE_TOKEN="+s.tokens[user])
+	cmd.Env = append(append(os.Environ(), "SHIPGATE_SERVER="+s.url, "SHIPGATE_TOKEN="+s.tokens[user]), s.clientEnv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

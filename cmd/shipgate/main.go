@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,10 @@ type Main struct {
 	Getenv         func(string) string
 
 	server, token, output string
+	// caCert is --ca-cert; tlsConfig, read from it before any command
+	// runs, is what the client trusts (nil: the system's roots).
+	caCert    string
+	tlsConfig *tls.Config
 }
 
 // Run executes the command line and returns the process exit code.
@@ -92,6 +97,18 @@ func (m *Main) rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&m.server, "server", "", "server URL (default $SHIPGATE_SERVER or http://127.0.0.1:8080)")
 	root.PersistentFlags().StringVar(&m.token, "token", "", "API token (default $SHIPGATE_TOKEN)")
+	root.PersistentFlags().StringVar(&m.caCert, "ca-cert", "", "trust only this CA (PEM) for the server's certificate (default $SHIPGATE_CA_CERT; without either, the system's roots)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if m.caCert == "" {
+			m.caCert = m.Getenv("SHIPGATE_CA_CERT")
+		}
+		if m.caCert == "" {
+			return nil
+		}
+		var err error
+		m.tlsConfig, err = clientTLS(m.caCert, "", "", nil)
+		return err
+	}
 	root.AddCommand(
 		m.serveCommand(),
 		m.applyCommand(),
@@ -128,6 +145,9 @@ func (m *Main) client() *client.Client {
 	}
 	c := client.New(server, token)
 	c.UserAgent = "shipgate-cli/" + version
+	if m.tlsConfig != nil {
+		c.UseTLS(m.tlsConfig)
+	}
 	return c
 }
 

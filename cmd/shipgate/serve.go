@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -72,11 +74,30 @@ type ServeConfig struct {
 	// moves.
 	AuditKeyFile         string
 	AuditCheckpointEvery time.Duration
+	// TLSCert and TLSKey make the server speak HTTPS; with TLSClientCA
+	// agents must present a client certificate signed by that CA.
+	TLSCert, TLSKey, TLSClientCA string
+	// Slow clients: ReadHeaderTimeout bounds reading a request's header,
+	// ReadTimeout the whole request with its body, WriteTimeout each write
+	// of a response, IdleTimeout a keep-alive connection between requests.
+	// 0 means the default.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (in audited refusals and their rate limit).
+	TrustedProxies []netip.Prefix
 }
+
+// Defaults of the slow-client bounds.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = time.Minute
+	defaultWriteTimeout      = time.Minute
+	defaultIdleTimeout       = 2 * time.Minute
+)
 
 func (m *Main) serveCommand() *cobra.Command {
 	cfg := ServeConfig{}
-	var labels []string
+	var labels, proxies []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, reconciler and a built-in local runner",
@@ -93,12 +114,22 @@ Servers sharing one PostgreSQL database must share that key.
 Audit checkpoints are signed with an ed25519 key read from SHIPGATE_AUDIT_KEY
 (64 hex digits) or from --audit-key-file (default <data>/audit-signing.key,
 created on first start). Servers sharing one database must share it too. The
-public key is printed at start: record it out of band (see docs/security.md).`,
+public key is printed at start: record it out of band (see docs/security.md).
+
+
+With --tls-cert and --tls-key the server speaks only HTTPS (the files are
+read again when they change); with --tls-client-ca as well, agents must
+present a client certificate signed by that CA, while people keep using
+their tokens. Without TLS, listening on anything but loopback prints a
+warning: put a TLS-terminating proxy in front (see docs/security.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if cfg.RunnerLabels, err = parseLabels(labels); err != nil {
 				return err
+			}
+			if cfg.TrustedProxies, err = parsePrefixes(proxies); err != nil {
+				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
 			return m.serve(cmd.Context(), cfg)
 		},
@@ -124,7 +155,33 @@ public key is printed at start: record it out of band (see docs/security.md).`,
 	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "audit checkpoint signing key file (default <data>/audit-signing.key; SHIPGATE_AUDIT_KEY overrides it)")
 	f.DurationVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", checkpoint.DefaultEvery, "how often the audit head is signed while it moves")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, with its chain); read again when it changes")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "require agents to present a client certificate signed by this CA (PEM); people still use tokens")
+	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "how long a client may take to send a request's header (and the TLS handshake)")
+	f.DurationVar(&cfg.ReadTimeout, "read-timeout", defaultReadTimeout, "how long a client may take to send a whole request, body included; a slower one is disconnected")
+	f.DurationVar(&cfg.WriteTimeout, "write-timeout", defaultWriteTimeout, "how long one write of a response may wait for a client that does not read; long-polls and downloads that keep moving are not cut")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may stay idle between requests")
+	f.StringArrayVar(&proxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); off by default")
 	return cmd
+}
+
+// parsePrefixes reads addresses and CIDRs.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func parseLabels(list []string) (map[string]string, error) {
@@ -145,6 +202,12 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		logOut = m.Stderr
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The TLS files are checked before anything is created: a wrong path
+	// must stop a first start before it bootstraps the admin.
+	tlsCfg, err := serverTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -181,10 +244,13 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std()); err != nil {
 		return err
 	}
+	// Every request the server makes to a destination a user chose goes
+	// through the egress policy of the config file.
+	egressClient := serverCfg.Egress.Client(0)
 	host, _ := os.Hostname()
 	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + host}
 	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
-		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std()}
+		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
 	db.Outbox, db.Notified = enq.Outbox, worker.Kick
 	db.CheckpointOutbox = enq.CheckpointOutbox
 
@@ -214,9 +280,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	disp.Artifacts, disp.ArtifactSources = store, sources
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: sources.Deny, Store: store},
+		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: sources.Deny, Store: store, Client: egressClient},
 		Dispatcher: disp, AgentLostAfter: cfg.LostAfter,
-		AuditSigner: auditKey,
+		AuditSigner:  auditKey,
+		WriteTimeout: orDefault(cfg.WriteTimeout, defaultWriteTimeout), TrustedProxies: cfg.TrustedProxies,
+		RequireAgentCert: cfg.TLSClientCA != "",
 	})
 	api.TokenMaxLifetime = serverCfg.Tokens.MaxLifetime.Std()
 
@@ -224,7 +292,20 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	} else if !loopbackOnly(ln.Addr()) {
+		logger.Warn("listening on a non-loopback address without TLS: tokens, agent secrets and secret inputs cross the network in clear text; use --tls-cert and --tls-key, or a TLS-terminating proxy on this host in front of --listen 127.0.0.1:PORT", "addr", ln.Addr().String())
+	}
+	// No server-wide WriteTimeout: it would cut claims, which long-poll;
+	// the API bounds each write instead (httpapi.Handler.WriteTimeout).
+	srv := &http.Server{Handler: api,
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, defaultReadTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, defaultIdleTimeout),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn), // TLS handshake failures, among others
+	}
 
 	// Claiming stops on the first signal; running jobs get ShutdownGrace
 	// to finish; a second signal ends the process at once.
@@ -266,6 +347,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			Slots:    cfg.RunnerSlots,
 			Logger:   logger,
 			Services: services,
+			// Metric providers and artifact URLs of the built-in runner are
+			// fetched by the server's process: the server's policy applies.
+			HTTPClient: egressClient,
 		}
 		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})
@@ -284,7 +368,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(m.Stdout, "audit checkpoints are signed with %s (key id %s): record it out of band\n", auditKey.PublicKey(), auditKey.PublicKey().ID())
-	fmt.Fprintf(m.Stdout, "shipgate %s listening on http://%s (%s)\n", version, ln.Addr(), db.Engine())
+	fmt.Fprintf(m.Stdout, "shipgate %s listening on %s://%s (%s)\n", version, scheme, ln.Addr(), db.Engine())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}
@@ -326,6 +410,13 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	stopBG()
 	wg.Wait()
 	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // bootstrap creates the first admin on an empty store. It runs in one

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/egress"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -16,6 +17,10 @@ import (
 type ServerConfig struct {
 	Notifications Notifications
 	Tokens        Tokens
+	// Egress decides what the server's own outgoing requests may reach:
+	// artifact URLs, notification sinks, metric providers of the built-in
+	// runner.
+	Egress egress.Policy
 }
 
 // Tokens configures the API tokens the server issues.
@@ -110,7 +115,9 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 				},
 			})
 		},
+		"egress": func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
 	})
+	p.checkSinkEgress(n.Sinks, &cfg.Egress)
 	names := map[string]bool{}
 	for i, s := range n.Sinks {
 		path := fmt.Sprintf("notifications.sinks[%d]", i)

@@ -3,17 +3,15 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/artifactstore"
+	"github.com/shipgate/shipgate/internal/egress"
 )
 
 // ArtifactHasher pins a release's artifact at creation: it reads the
@@ -24,8 +22,9 @@ import (
 // Artifacts are chosen by deployers, so the server limits what may be
 // named: paths only under Roots and never under Deny (the server's own
 // data: its key, its database), opened so that no symlink leads elsewhere;
-// URLs through Client, which by default refuses link-local, unspecified
-// and multicast addresses (cloud metadata endpoints).
+// URLs only to destinations the server's egress policy allows (Client):
+// never, unless listed, to loopback, private or link-local addresses such
+// as cloud metadata endpoints.
 type ArtifactHasher struct {
 	// Roots are the directories artifact paths must lie in. Empty means
 	// paths are refused.
@@ -41,8 +40,8 @@ type ArtifactHasher struct {
 	MaxBytes int64
 	// Timeout bounds one download; 0 means 10 minutes.
 	Timeout time.Duration
-	// Client downloads artifact URLs; nil means a client that refuses
-	// link-local, unspecified and multicast addresses.
+	// Client downloads artifact URLs; nil means the default egress policy
+	// (internal destinations refused, public ones allowed).
 	Client *http.Client
 }
 
@@ -126,9 +125,12 @@ func (a ArtifactHasher) download(ctx context.Context, location, want string) (sh
 	}
 	client := a.Client
 	if client == nil {
-		client = artifactClient
+		client = defaultArtifactClient
 	}
 	resp, err := client.Do(req)
+	if errors.Is(err, egress.ErrRefused) {
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s: %v", location, egress.ErrRefused)
+	}
 	if err != nil {
 		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, err)
 	}
@@ -147,22 +149,6 @@ func (a ArtifactHasher) download(ctx context.Context, location, want string) (sh
 	return shipgate.Artifact{Location: location, SHA256: res.SHA256, Size: res.Size, Stored: res.Stored}, nil
 }
 
-// artifactClient refuses connections to link-local, unspecified and
-// multicast addresses, whatever name led there, so an artifact URL cannot
-// read a cloud metadata endpoint.
-var artifactClient = &http.Client{Transport: &http.Transport{
-	Proxy: http.ProxyFromEnvironment,
-	DialContext: (&net.Dialer{Timeout: 30 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
-			return fmt.Errorf("artifact downloads from %s are not allowed", host)
-		}
-		return nil
-	}}).DialContext,
-	TLSHandshakeTimeout:   30 * time.Second,
-	ResponseHeaderTimeout: time.Minute,
-}}
+// defaultArtifactClient downloads with the default egress policy, for a
+// hasher built without a client.
+var defaultArtifactClient = (&egress.Policy{}).Client(0)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,15 @@ type Handler struct {
 	// TokenMaxLifetime bounds the lifetime of API tokens created through
 	// the API (server config tokens.max_lifetime); 0 means no bound.
 	TokenMaxLifetime time.Duration
+	// WriteTimeout bounds each write of a response; 0 is no bound (see
+	// transport.go).
+	WriteTimeout time.Duration
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// RequireAgentCert refuses the agent protocol to callers without a
+	// verified TLS client certificate.
+	RequireAgentCert bool
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
@@ -149,7 +159,11 @@ func (h *Handler) Routes() []Route {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.fromProxy(r)
+	bounded, done := h.limitSlowWriter(w)
+	defer done()
 	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	w = bounded
 	if !textOK(r.URL.Path) || !textOK(r.URL.RawQuery) {
 		h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "the request path and query must be valid UTF-8 without NUL characters"))
 		return
@@ -170,6 +184,12 @@ func textOK(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune
 
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Perm == shipgate.PermAgentJoin || rt.Perm == shipgate.PermAgent {
+			if err := h.checkAgentCert(r); err != nil {
+				h.fail(w, r, nil, err)
+				return
+			}
+		}
 		switch rt.Perm {
 		case shipgate.PermAgentJoin:
 			token, _ := bearer(r)
@@ -312,7 +332,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func readJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err // *http.MaxBytesError becomes 413 in fail
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err // 413 in fail
+		}
+		return shipgate.Errorf(shipgate.EINVALID, "the request body did not arrive: %v", err)
 	}
 	if bytes.Contains(body, []byte(`\u0000`)) {
 		return shipgate.Errorf(shipgate.EINVALID, "request body contains a NUL character (\\u0000), which no field accepts")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/egress"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -29,8 +30,10 @@ type Worker struct {
 	MaxAttempts    int
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
-	Client         *http.Client
-	Logger         *slog.Logger
+	// Client sends the deliveries; the server builds it from its egress
+	// policy. nil means the default policy: internal destinations refused.
+	Client *http.Client
+	Logger *slog.Logger
 
 	mu   sync.Mutex
 	kick chan struct{}
@@ -170,7 +173,7 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 	}
 	client := w.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = defaultClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -189,6 +192,9 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 	}
 	return nil
 }
+
+// defaultClient delivers for a Worker built without a client.
+var defaultClient = (&egress.Policy{}).Client(0)
 
 // Sign makes the X-Shipgate-Signature header of a webhook body:
 // "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">". Receivers

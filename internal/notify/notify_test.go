@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/egress"
 	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -78,11 +80,26 @@ type env struct {
 	disp   *reconcile.Dispatcher
 }
 
+// newEnv is a store and a worker for the sinks; its egress policy lists
+// the sinks' hosts and ports, as a server's config would for receivers on
+// loopback.
 func newEnv(t *testing.T, sinks ...config.Sink) *env {
 	db := testutil.NewStore(t, "sqlite")
 	enq := &notify.Enqueuer{Sinks: sinks, Source: "shipgate/test"}
+	var allow []egress.Rule
+	for _, s := range sinks {
+		u, err := url.Parse(s.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := egress.ParseRule(u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allow = append(allow, r)
+	}
 	w := &notify.Worker{DB: db, Sinks: sinks, MaxAttempts: 10, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Client: &http.Client{Timeout: 300 * time.Millisecond}}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Client: (&egress.Policy{Allow: allow}).Client(300 * time.Millisecond)}
 	db.Outbox = enq.Outbox
 	testutil.MustApply(t, db, `apiVersion: shipgate/v1
 kind: Service

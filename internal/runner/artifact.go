@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/egress"
 )
 
 // fetchArtifact makes the attempt's artifact available as a local file
@@ -67,7 +68,10 @@ func (r *Runner) fetchOnce(ctx context.Context, a *shipgate.Assignment, final st
 		if err != nil {
 			return "", err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := r.httpClient().Do(req)
+		if errors.Is(err, egress.ErrRefused) {
+			return "", fmt.Errorf("download artifact %s: %w", a.Artifact.Location, egress.ErrRefused) // retrying cannot help
+		}
 		if err != nil {
 			return "", &fetchError{fmt.Errorf("download artifact %s: %v", a.Artifact.Location, err)}
 		}

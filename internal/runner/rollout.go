@@ -60,7 +60,7 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	key := serviceKey(a)
 	sp := a.Job.Service
 	ro := &rolloutRun{r: r, a: a, svc: svc, key: key, logs: logs, kick: make(chan struct{}, 1), promotedCh: make(chan struct{}, 1),
-		bg: make(chan bgResult, 4), http: &http.Client{}}
+		bg: make(chan bgResult, 4), http: r.httpClient()}
 	ro.promoted.Store(-1)
 	ro.status = shipgate.RolloutStatus{Strategy: strategyName(a.Job.Strategy), Phase: shipgate.RolloutStarting, CanaryVersion: a.Version}
 	if s := a.Job.Strategy; s != nil && s.Canary != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,9 +62,21 @@ type Runner struct {
 	// Services, if set, lets the runner run jobs that declare a service:
 	// it supervises their processes and routes their traffic.
 	Services *Services
+	// HTTPClient downloads artifact URLs and asks Prometheus and HTTP
+	// metric providers. The runner built into the server gets one that
+	// obeys the server's egress policy; nil (an agent) means a plain
+	// client: an agent reaches what its host reaches.
+	HTTPClient *http.Client
 
 	running  sync.Map // AttemptKey → struct{}: attempts executing in this process
 	instance string
+}
+
+func (r *Runner) httpClient() *http.Client {
+	if r.HTTPClient != nil {
+		return r.HTTPClient
+	}
+	return http.DefaultClient
 }
 
 func (r *Runner) journal() journal { return journal{dir: filepath.Join(r.WorkDir, "journal")} }

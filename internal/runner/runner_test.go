@@ -18,6 +18,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/artifactstore"
+	"github.com/shipgate/shipgate/internal/egress"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -37,6 +38,12 @@ type env struct {
 }
 
 func newEnv(t *testing.T, jobsYAML string) *env {
+	t.Helper()
+	return newEnvWith(t, jobsYAML, func(*runner.Runner) {})
+}
+
+// newEnvWith is newEnv with the runner adjusted by setup before it runs.
+func newEnvWith(t *testing.T, jobsYAML string, setup func(*runner.Runner)) *env {
 	t.Helper()
 	db := testutil.NewStore(t, "sqlite")
 	key := make([]byte, shipgate.SecretKeySize)
@@ -67,6 +74,7 @@ spec:
 		WorkDir: filepath.Join(e.dir, "work"), Slots: 2, HeartbeatInterval: 50 * time.Millisecond, KillGrace: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	setup(r)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(runCtx, runCtx) }()
@@ -354,6 +362,29 @@ func TestStoredURLArtifactComesFromTheServer(t *testing.T) {
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("the runner downloaded the URL %d times instead of taking the stored bytes", hits.Load())
+	}
+}
+
+// The runner built into the server downloads with the server's egress
+// policy: an artifact URL on loopback is refused, never fetched.
+func TestArtifactDownloadUsesTheRunnersClient(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "the artifact")
+	}))
+	defer srv.Close()
+	e := newEnvWith(t, `
+      - name: deploy
+        steps:
+          - run: cat "$SHIPGATE_ARTIFACT_PATH"
+`, func(r *runner.Runner) { r.HTTPClient = (&egress.Policy{}).Client(0) })
+	e.artifact = srv.URL + "/app.tar"
+	if r := e.wait(e.release(nil, nil)); r.State != shipgate.StateFailed || !strings.Contains(r.Reason, "egress policy") {
+		t.Fatalf("release %s: %q", r.State, r.Reason)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("a refused artifact URL was fetched")
 	}
 }
 
