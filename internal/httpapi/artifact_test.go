@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/egress"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -244,6 +246,9 @@ func TestURLArtifactsAndLimits(t *testing.T) {
 	}
 	store := f.h.Artifacts.Store
 	store.MaxBytes = 10
+	// The test server is on loopback, which the egress policy refuses
+	// unless listed.
+	f.h.Artifacts.Client = (&egress.Policy{Allow: []egress.Rule{{Prefix: netip.MustParsePrefix("127.0.0.0/8")}}}).Client(0)
 	c := f.client("carol")
 	small, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: srv.URL + "/0123456789"})
 	if err != nil {
