@@ -4,7 +4,7 @@
 # failure, not a skip. The crash tests (20 trials of kill -9 on the server)
 # run on their own, once on SQLite and once on PostgreSQL, and print their
 # trial counts.
-.PHONY: test build bench vulncheck
+.PHONY: test build release bench vulncheck
 
 # pipefail: a failing test must fail the target even when its output is
 # filtered.
@@ -21,6 +21,15 @@ test:
 
 build:
 	go build -o bin/shipgate ./cmd/shipgate
+
+# A binary to ship: built with the toolchain that fixes the standard-library
+# vulnerabilities govulncheck finds reachable in go1.26.8 (docs/security.md,
+# "Dependencies and govulncheck"). The go command fetches that toolchain
+# through the module proxy.
+RELEASE_GO = go1.26.10
+release:
+	GOTOOLCHAIN=$(RELEASE_GO) go build -trimpath -o bin/shipgate ./cmd/shipgate
+	GOTOOLCHAIN=$(RELEASE_GO) go version -m bin/shipgate | head -1
 
 # Benchmarks recorded in docs/benchmarks.md. bench-router needs wrk (and
 # nginx for its reference row): apt-get install wrk nginx.
