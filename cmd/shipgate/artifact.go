@@ -56,14 +56,19 @@ func (m *Main) artifactListCommand() *cobra.Command {
 
 func (m *Main) artifactGCCommand() *cobra.Command {
 	var req client.ArtifactGCRequest
-	var grace time.Duration
+	var graceFlag string
 	cmd := &cobra.Command{
 		Use:   "gc [--dry-run] [--grace 1h]",
 		Short: "Remove stored artifacts no release can still need (admin; audited)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if grace < 0 {
-				return fmt.Errorf("--grace must not be negative")
+			g, err := shipgate.ParseDuration(graceFlag)
+			if err != nil {
+				return fmt.Errorf("--grace: %s", err)
+			}
+			grace := g.Std()
+			if grace < artifactDownloadTimeout {
+				fmt.Fprintf(m.Stderr, "warning: --grace %s is shorter than the %s a release creation may spend downloading its artifact: an artifact stored by a creation still in flight can be removed, and that release's jobs would then fail\n", grace, artifactDownloadTimeout)
 			}
 			req.Grace = grace.String()
 			res, err := m.client().CollectArtifacts(cmd.Context(), req)
@@ -78,15 +83,27 @@ func (m *Main) artifactGCCommand() *cobra.Command {
 				for _, a := range res.Removed {
 					fmt.Fprintf(w, "%s %s (%s): %s\n", verb, a.SHA256, bytesString(a.Size), a.Why)
 				}
-				_, err := fmt.Fprintf(w, "%s %d artifacts (%s); kept %d (%s)\n", verb, len(res.Removed), bytesString(res.FreedBytes), res.Kept, bytesString(res.KeptBytes))
+				_, err := fmt.Fprintf(w, "%s %s (%s); kept %d (%s)\n", verb, plural(len(res.Removed), "artifact"), bytesString(res.FreedBytes), res.Kept, bytesString(res.KeptBytes))
 				return err
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "say what would be removed; remove nothing")
-	cmd.Flags().DurationVar(&grace, "grace", shipgate.DefaultArtifactGrace, "keep artifacts stored more recently than this (a release being created stores its artifact before it exists)")
+	cmd.Flags().StringVar(&graceFlag, "grace", shipgate.DefaultArtifactGrace.String(), "keep artifacts stored more recently than this, e.g. 1h or 1d (a release being created stores its artifact before it exists; keep it above 10m)")
 	m.addOutputFlag(cmd)
 	return cmd
+}
+
+// artifactDownloadTimeout is how long the server may spend downloading a
+// URL artifact at creation (httpapi.ArtifactHasher's default timeout).
+const artifactDownloadTimeout = 10 * time.Minute
+
+// plural is "1 artifact", "2 artifacts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func refsString(refs []shipgate.ArtifactRef) string {

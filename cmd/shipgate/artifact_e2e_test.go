@@ -107,8 +107,12 @@ func TestArtifactPinnedEndToEnd(t *testing.T) {
 	if !gc.DryRun || len(gc.Removed) != 1 || gc.Kept != 2 || !strings.Contains(gc.Removed[0].Why, fmt.Sprintf("%d failed", v3.ID)) {
 		t.Fatalf("gc --dry-run: %+v", gc)
 	}
-	if out := s.ok("admin", "artifact", "gc", "--grace", "0s"); !strings.Contains(out, "removed 1 artifacts") {
-		t.Fatalf("gc: %s", out)
+	if r := s.run("admin", "artifact", "gc", "--grace", "0s"); r.code != 0 || !strings.Contains(r.stdout, "removed 1 artifact (") ||
+		!strings.Contains(r.stderr, "warning: --grace 0s is shorter than the 10m0s") {
+		t.Fatalf("gc with no grace: exit %d, stdout %q, stderr %q; want one removal and a warning", r.code, r.stdout, r.stderr)
+	}
+	if out := s.ok("admin", "artifact", "gc", "--grace", "1d"); !strings.Contains(out, "removed 0 artifacts") {
+		t.Fatalf("gc --grace 1d:\n%s", out)
 	}
 	var listed []stored
 	s.jsonOut(&listed, "carol", "artifact", "list")

@@ -138,9 +138,16 @@ as one line of JSON, to stdout or to FILE. Keep it outside the server: later,
 ` + "`shipgate audit verify --checkpoint FILE --public-key KEY`" + ` proves the log still
 contains that event with that hash. With --append, FILE collects one line per
 checkpoint (for a cron job). If the head has not moved since the last
-checkpoint, that checkpoint is returned again.`,
+checkpoint, that checkpoint is returned again.
+
+-o json is the default output (one JSON line on stdout), as for every read
+command; any other value of -o is a file name (write ./json for a file named
+json).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "json" {
+				out = "" // the format every read command takes; the checkpoint is JSON
+			}
 			if appendTo && out == "" {
 				return fmt.Errorf("--append needs -o FILE")
 			}
@@ -176,7 +183,7 @@ checkpoint, that checkpoint is returned again.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the checkpoint to this file instead of stdout")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the checkpoint to this file instead of stdout (json: stdout, the default)")
 	cmd.Flags().BoolVar(&appendTo, "append", false, "append to the file (one JSON line per checkpoint) instead of replacing it")
 	return cmd
 }

@@ -77,6 +77,19 @@ func testAuditCheckpointAttack(t *testing.T, s *server, engine, dsn string) {
 		return all[len(all)-1]
 	}
 	before := take()
+	// -o json is the output format here as for every read command: the
+	// checkpoint on stdout, not a file named json.
+	var onStdout shipgate.AuditCheckpoint
+	s.jsonOut(&onStdout, "vic", "audit", "checkpoint")
+	if onStdout.Seq != before.Seq || onStdout.Signature != before.Signature {
+		t.Fatalf("audit checkpoint -o json: %+v, want the unmoved head's %+v", onStdout, before)
+	}
+	if _, err := os.Stat(filepath.Join(s.workDir, "json")); err == nil {
+		t.Fatal("audit checkpoint -o json wrote a file named json")
+	}
+	if out := s.ok("vic", "audit", "export", "-o", "json"); !strings.Contains(out, `"action":"release.created"`) {
+		t.Fatalf("audit export -o json:\n%s", out)
+	}
 	s.ok("alice", "approve", fmt.Sprint(r.ID))
 	approved := take()
 	s.ok("bob", "approve", fmt.Sprint(r.ID))

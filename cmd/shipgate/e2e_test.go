@@ -565,3 +565,33 @@ spec:
 		})
 	}
 }
+
+// SHIPGATE_BOOTSTRAP_TOKEN is read only on the first start of an empty
+// store. Set on a store that already has users, with a value that is none
+// of their tokens (a quickstart on a data directory an earlier start
+// filled), the server says it ignores it instead of leaving a 401 to
+// explain it later; set to a token that works, it says nothing.
+func TestBootstrapTokenIgnoredOnAFilledStore(t *testing.T) {
+	s := startServer(t)
+	s.stop()
+	s.env = []string{"SHIPGATE_BOOTSTRAP_TOKEN=sgp_quickstart-admin-token"}
+	s.start()
+	s.stop()
+	const warning = "SHIPGATE_BOOTSTRAP_TOKEN is ignored: this store already has users"
+	s.mu.Lock()
+	got := s.stderr.String()
+	s.stderr.Reset()
+	s.mu.Unlock()
+	if !strings.Contains(got, warning) {
+		t.Fatalf("no warning about an ignored bootstrap token:\n%s", got)
+	}
+
+	s.env = []string{"SHIPGATE_BOOTSTRAP_TOKEN=" + s.tokens["admin"]}
+	s.start()
+	s.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if strings.Contains(s.stderr.String(), warning) {
+		t.Fatalf("a warning although the token works:\n%s", s.stderr.String())
+	}
+}

@@ -257,7 +257,14 @@ func approversLine(v *client.ReleaseView) string {
 	}
 	var parts []string
 	for _, g := range v.Policy.Approvals.FromGroups {
-		parts = append(parts, g+": "+joinOrNone(groups[g]))
+		var names []string
+		for _, n := range groups[g] {
+			if n == v.CreatedBy && !v.Policy.Approvals.AllowSelfApproval {
+				n += " (created it; cannot approve)"
+			}
+			names = append(names, n)
+		}
+		parts = append(parts, g+": "+joinOrNone(names))
 	}
 	return strings.Join(parts, "; ") + " (" + note + ")"
 }

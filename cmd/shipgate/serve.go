@@ -148,7 +148,7 @@ warning: put a TLS-terminating proxy in front (see docs/security.md).`,
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
-	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks, token lifetime); see docs/notifications.md and docs/security.md")
+	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
@@ -392,6 +392,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	stopClaiming()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	api.StopWaiting() // agents' long polls answer now instead of holding Shutdown up
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http shutdown", "err", err)
 	}
@@ -455,6 +456,15 @@ func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB, maxTokenLifetime 
 			fmt.Fprintln(m.Stdout, "bootstrap admin token: (the value of SHIPGATE_BOOTSTRAP_TOKEN)")
 		} else {
 			fmt.Fprintln(m.Stdout, "bootstrap admin token: "+secret)
+		}
+		return nil
+	}
+	// A store that has users ignores the variable. Say so when its value
+	// is not a working token, or whoever set it (a quickstart on a data
+	// directory an earlier start filled) only learns it from a 401 later.
+	if fromEnv {
+		if _, _, err := db.Authenticate(ctx, secret); shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED {
+			fmt.Fprintln(m.Stderr, "warning: SHIPGATE_BOOTSTRAP_TOKEN is ignored: this store already has users (it is read only on the first start of an empty store), and its value is not one of their tokens; use an existing admin's token, or start on an empty --data directory")
 		}
 	}
 	return nil

@@ -132,12 +132,22 @@ func (h *Handler) agentClaim(w http.ResponseWriter, r *http.Request, a *shipgate
 		// still waits, so it does not spin.
 		select {
 		case <-r.Context().Done():
+		case <-h.stopWaits.Done():
 		case <-time.After(wait):
 		}
 		writeJSON(w, http.StatusOK, client.ClaimResponse{Draining: true})
 		return nil
 	}
-	asg, _, err := h.Dispatcher.Claim(r.Context(), shipgate.ClaimRequest{Runner: a.Info(), ClaimID: req.ClaimID, Wait: wait})
+	if h.stopWaits.Err() != nil {
+		wait = 0 // shutting down: answer at once
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(h.stopWaits, cancel)()
+	asg, _, err := h.Dispatcher.Claim(ctx, shipgate.ClaimRequest{Runner: a.Info(), ClaimID: req.ClaimID, Wait: wait})
+	if err != nil && h.stopWaits.Err() != nil && r.Context().Err() == nil {
+		asg, err = nil, nil // the wait was ended by the shutdown: no work, as after a timeout
+	}
 	if err != nil {
 		return err
 	}

@@ -400,3 +400,35 @@ func TestJoinRefusalsAreBounded(t *testing.T) {
 		t.Fatalf("after the window: %d events counting %d refusals, want 2 events counting all 25", n, total)
 	}
 }
+
+// A shutting-down server answers a waiting claim at once, with no work,
+// instead of holding its graceful shutdown up for the claim's minute; a
+// claim that arrives afterwards does not wait either.
+func TestStopWaitingAnswersWaitingClaims(t *testing.T) {
+	f, token, _ := agentFixture(t)
+	reg, err := register(t, f, token, "web-1", map[string]string{"role": "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := client.NewAgent(f.srv.URL, reg.Secret)
+	if _, ok, err := agent.Claim(ctx, shipgate.ClaimRequest{ClaimID: "first", Wait: time.Second}); !ok || err != nil {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	type answer struct {
+		ok  bool
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		_, ok, err := agent.Claim(ctx, shipgate.ClaimRequest{ClaimID: "second", Wait: time.Minute})
+		done <- answer{ok, err}
+	}()
+	waitFor(t, "the second claim to wait", func() bool { return f.h.Dispatcher.Waiting() == 1 })
+	f.h.StopWaiting()
+	if a := <-done; a.ok || a.err != nil {
+		t.Fatalf("the waiting claim after StopWaiting: ok %v, err %v; want no work and no error", a.ok, a.err)
+	}
+	if _, ok, err := agent.Claim(ctx, shipgate.ClaimRequest{ClaimID: "third", Wait: time.Minute}); ok || err != nil {
+		t.Fatalf("a claim after StopWaiting: ok %v, err %v", ok, err)
+	}
+}

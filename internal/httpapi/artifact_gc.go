@@ -80,7 +80,8 @@ func (h *Handler) collectArtifacts(w http.ResponseWriter, r *http.Request, u *sh
 	}
 	grace := shipgate.DefaultArtifactGrace
 	if req.Grace != "" {
-		d, err := time.ParseDuration(req.Grace)
+		sd, err := shipgate.ParseDuration(req.Grace)
+		d := sd.Std()
 		if err != nil || d < 0 {
 			return shipgate.Errorf(shipgate.EINVALID, "grace %q is not a duration of zero or more (e.g. 1h, 30m)", req.Grace)
 		}

@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -66,6 +67,12 @@ type Handler struct {
 	// when zero). Call FlushRefusals on shutdown.
 	RefusalWindow time.Duration
 
+	// stopWaits ends the long polls of agents' claims when the server
+	// shuts down (StopWaiting), so a graceful shutdown does not wait a
+	// minute for them.
+	stopWaits       context.Context
+	cancelStopWaits context.CancelFunc
+
 	mux      *http.ServeMux
 	touched  sync.Map // token id → last recorded use
 	refusals refusalCounter
@@ -95,6 +102,7 @@ func NewHandler(h *Handler) *Handler {
 	if h.Logger == nil {
 		h.Logger = slog.Default()
 	}
+	h.stopWaits, h.cancelStopWaits = context.WithCancel(context.Background())
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -214,13 +222,22 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 			return
 		}
 		if !u.Can(rt.Perm) {
-			h.fail(w, r, u, shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may not %s: it needs the %q permission, which roles %s do not grant", u.Name, strings.ToLower(rt.Summary), rt.Perm, rolesString(u.Roles)))
+			h.fail(w, r, u, shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may not %s: it needs the %q permission, which %s", u.Name, strings.ToLower(rt.Summary), rt.Perm, rolesDoNotGrant(u.Roles)))
 			return
 		}
 		if err := rt.handle(w, r, u); err != nil {
 			h.fail(w, r, u, err)
 		}
 	})
+}
+
+// rolesDoNotGrant is "role viewer does not grant" or "roles viewer,
+// deployer do not grant".
+func rolesDoNotGrant(roles []shipgate.Role) string {
+	if len(roles) == 1 {
+		return "role " + string(roles[0]) + " does not grant"
+	}
+	return "roles " + rolesString(roles) + " do not grant"
 }
 
 func rolesString(roles []shipgate.Role) string {
@@ -270,6 +287,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User,
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		err = shipgate.Errorf(shipgate.ETOOLARGE, "request body is larger than the limit of %d bytes", mbe.Limit)
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the caller went away (an agent stopping); nobody reads an answer
 	}
 	code := shipgate.ErrorCode(err)
 	msg := shipgate.ErrorMessage(err)
@@ -387,6 +407,11 @@ func (h *Handler) changed() {
 		h.Work.Notify()
 	}
 }
+
+// StopWaiting answers every waiting claim now, with no work, and every
+// later one at once: the server is shutting down, and its agents should
+// not hold the graceful shutdown up by a minute-long poll.
+func (h *Handler) StopWaiting() { h.cancelStopWaits() }
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	writeJSON(w, http.StatusOK, u)

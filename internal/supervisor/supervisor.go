@@ -456,7 +456,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, shipgate.Errorf(shipgate.ECONFLICT, "another supervisor is using %s", dir)
+			return nil, shipgate.Errorf(shipgate.ECONFLICT, "another shipgate process supervises the services in %s: a server or agent still running (or still shutting down) on the same data or work directory; stop it first, or use another directory", dir)
 		}
 		return nil, fmt.Errorf("supervisor lock: %w", err)
 	}
