@@ -78,17 +78,27 @@ type Signer struct {
 	// when zero).
 	Every time.Duration
 
-	lastSeq int64
-	logged  bool
+	lastSeq   int64
+	logged    bool
+	published int64 // seq of the last checkpoint this signer saw published
 }
 
 // RunOnce signs the head if it moved since the last checkpoint and
-// returns the current checkpoint.
+// returns the current checkpoint. A checkpoint someone asked for through
+// the API is stored but not published; when the head has not moved since
+// such a one, RunOnce publishes it, so every head the log reaches goes out
+// within the interval.
 func (s *Signer) RunOnce(ctx context.Context) (shipgate.AuditCheckpoint, error) {
-	cp, err := s.DB.Checkpoint(ctx, s.Key)
+	cp, created, err := s.DB.CheckpointPublished(ctx, s.Key)
 	if err != nil {
 		return cp, err
 	}
+	if !created && cp.Seq != s.published {
+		if err := s.DB.PublishCheckpoint(ctx, cp); err != nil {
+			return cp, err
+		}
+	}
+	s.published = cp.Seq
 	if !s.logged || cp.Seq != s.lastSeq {
 		// The log is one more copy outside the database.
 		s.Logger.Info("audit checkpoint", "seq", cp.Seq, "hash", cp.Hash, "at", cp.At.Format(time.RFC3339Nano), "key_id", cp.KeyID, "signature", cp.Signature)

@@ -2,6 +2,7 @@ package checkpoint_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -87,5 +88,44 @@ func TestSignerSignsAtStartAndOnStop(t *testing.T) {
 	db.View(ctx, func(tx *sqlstore.Tx) error { head, _, _ = tx.AuditHead(ctx); return nil })
 	if cp := newest(); cp.Seq != head || head < 2 {
 		t.Fatalf("after stop the newest checkpoint is seq %d, head %d", cp.Seq, head)
+	}
+}
+
+// A checkpoint asked for on demand is stored, not published: a caller
+// asking after every event cannot flood the sinks. The background signer
+// publishes the head within its interval — also when the newest
+// checkpoint is such an unpublished one and the head has not moved since —
+// and publishes each head once.
+func TestOnDemandCheckpointsArePublishedByTheSigner(t *testing.T) {
+	db := testutil.NewStore(t, "sqlite")
+	var published []int64
+	db.CheckpointOutbox = func(_ context.Context, cp shipgate.AuditCheckpoint) ([]sqlstore.Notification, error) {
+		published = append(published, cp.Seq)
+		return nil, nil
+	}
+	key, _ := checkpoint.LoadKey(strings.Repeat("01", 32), "")
+	s := &checkpoint.Signer{DB: db, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if _, err := s.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		testutil.MustUser(t, db, fmt.Sprintf("u%d", i), []shipgate.Role{shipgate.RoleViewer})
+		cp, created, err := db.CheckpointUnpublished(ctx, key)
+		if err != nil || !created {
+			t.Fatalf("on-demand checkpoint %d: %+v %v %v", i, cp, created, err)
+		}
+	}
+	if len(published) != 1 {
+		t.Fatalf("on-demand checkpoints were published: %v", published)
+	}
+	cp, err := s.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != 2 || published[1] != cp.Seq {
+		t.Fatalf("published %v; want the start's and then the head seq %d once", published, cp.Seq)
 	}
 }

@@ -74,7 +74,10 @@ func (h *Handler) createCheckpoint(w http.ResponseWriter, r *http.Request, u *sh
 	if err != nil {
 		return err
 	}
-	cp, err := h.DB.Checkpoint(r.Context(), s)
+	// Stored and returned, not published: the background signer publishes
+	// the head within its interval, so a caller asking after every event
+	// cannot flood the sinks.
+	cp, _, err := h.DB.CheckpointUnpublished(r.Context(), s)
 	if err != nil {
 		return err
 	}

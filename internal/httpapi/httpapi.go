@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -297,9 +298,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User,
 		h.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if code == shipgate.EUNAUTHORIZED || code == shipgate.EFORBIDDEN {
+		// A refusal stays a refusal: if its event cannot be written now,
+		// auditRefusal keeps it in its window's count, written later.
 		if aerr := h.auditRefusal(r, u, code, msg); aerr != nil {
-			h.Logger.Error("audit refusal", "err", aerr)
-			code, msg = shipgate.EINTERNAL, "internal error"
+			h.Logger.Error("audit refusal; counted to write later", "err", aerr)
 		}
 	}
 	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
@@ -318,8 +320,8 @@ func clip(s string, n int) string {
 }
 
 func remoteHost(r *http.Request) string {
-	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
-		return r.RemoteAddr[:i]
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host // an IPv6 address without its brackets
 	}
 	return r.RemoteAddr
 }

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,9 +36,14 @@ const (
 	// one key with route "*". Each key writes at most two events a window.
 	refusalKeysPerUser    = 32
 	refusalKeysPerAddress = 4
-	// maxOpenRefusalKeys bounds the keys open at once; beyond it,
-	// anonymous refusals from new addresses share one key.
-	maxOpenRefusalKeys = 10000
+	// maxOpenRefusalKeys bounds the keys open at once, and
+	// maxAnonymousNetworks the client networks (IPv4 /24, IPv6 /64) with
+	// anonymous keys open; beyond either, anonymous refusals from new
+	// networks share one key. Without a valid token, however many
+	// networks a party holds, the chain grows by at most about
+	// 2·(4·maxAnonymousNetworks + 1) events a minute.
+	maxOpenRefusalKeys   = 1000
+	maxAnonymousNetworks = 64
 )
 
 type refusalKey struct {
@@ -79,7 +86,7 @@ func (c *refusalCounter) add(k refusalKey, at time.Time, method, path, reason, r
 		case k.actor != "anonymous" && c.callers[k.caller()] >= refusalKeysPerUser,
 			k.actor == "anonymous" && c.callers[k.caller()] >= refusalKeysPerAddress:
 			k.route, k.subject = "*", "api"
-		case len(c.open) >= maxOpenRefusalKeys && k.actor == "anonymous":
+		case k.actor == "anonymous" && (len(c.open) >= maxOpenRefusalKeys || c.callers[k.caller()] == 0 && c.anonymousCallers() >= maxAnonymousNetworks):
 			k.remote, k.route, k.subject = "*", "*", "api"
 		}
 	}
@@ -96,6 +103,17 @@ func (c *refusalCounter) add(k refusalKey, at time.Time, method, path, reason, r
 	c.callers[k.caller()]++
 	b.timer = time.AfterFunc(window, func() { expire(k, b) })
 	return k, true
+}
+
+// anonymousCallers counts the client networks with anonymous keys open.
+func (c *refusalCounter) anonymousCallers() int {
+	n := 0
+	for caller := range c.callers {
+		if strings.HasPrefix(caller, "anonymous\x00") {
+			n++
+		}
+	}
+	return n
 }
 
 // recount puts a refusal whose write failed into its window's count.
@@ -167,7 +185,7 @@ func (h *Handler) refusalWindow() time.Duration {
 // its own transaction (the refused change was never made), later ones in
 // their window's count.
 func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg string) error {
-	k := refusalKey{actor: "anonymous", remote: remoteHost(r), route: r.Pattern, subject: "api", status: statusOf(code)}
+	k := refusalKey{actor: "anonymous", remote: clientNetwork(remoteHost(r)), route: r.Pattern, subject: "api", status: statusOf(code)}
 	if u != nil {
 		k.actor, k.remote = u.Name, ""
 	}
@@ -206,18 +224,26 @@ func (h *Handler) expireRefusals(k refusalKey, b *refusalBucket) {
 
 // FlushRefusals writes the counts of every open window now. The server
 // calls it on shutdown, after it stopped taking requests, so no refusal
-// is lost from the log.
+// is lost from the log. Each window is written on its own: one that cannot
+// be written is kept (and its error returned) without holding up the rest.
 func (h *Handler) FlushRefusals(ctx context.Context) error {
 	all := h.refusals.takeAll()
-	if err := h.writeRefusals(ctx, all); err != nil {
-		for k, b := range all {
-			if b.count > 0 {
-				h.refusals.putBack(k, b, h.refusalWindow(), h.expireRefusals)
-			}
+	keys := make([]refusalKey, 0, len(all))
+	for k, b := range all {
+		if b.count > 0 {
+			keys = append(keys, k)
 		}
-		return err
 	}
-	return nil
+	slices.SortFunc(keys, func(a, b refusalKey) int { return all[a].firstAt.Compare(all[b].firstAt) })
+	var errs []error
+	for _, k := range keys {
+		b := all[k]
+		if err := h.writeRefusals(ctx, map[refusalKey]*refusalBucket{k: b}); err != nil {
+			h.refusals.putBack(k, b, h.refusalWindow(), h.expireRefusals)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeRefusals appends one access.denied event per bucket with refusals
@@ -248,4 +274,25 @@ func (h *Handler) writeRefusals(ctx context.Context, buckets map[refusalKey]*ref
 	}
 	ctx = context.WithoutCancel(ctx)
 	return h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, events...) })
+}
+
+// clientNetwork is the network an anonymous caller's refusals are counted
+// under: its IPv4 /24 or IPv6 /64. One party usually holds a whole such
+// network (an IPv6 host gets a /64), so counting per address would let it
+// open a window per address it owns. The events still name the address.
+func clientNetwork(host string) string {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return host
+	}
+	return p.String()
 }

@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -169,5 +172,69 @@ func TestAnonymousRefusalsAcrossRoutesAreBounded(t *testing.T) {
 	events, sum := f.refusalsOf(t, "anonymous", start)
 	if sum != 400 || len(events) > 10 {
 		t.Fatalf("400 anonymous refusals over %d routes: %d events, counts sum to %d", len(paths), len(events), sum)
+	}
+}
+
+// Anonymous refusals are counted per client network, and only so many
+// networks get windows of their own: a party holding many addresses (an
+// IPv6 /64, or many networks) cannot grow the chain by an event per
+// address. Every refusal still lands in a count.
+func TestAnonymousRefusalsFromManyAddressesAreBounded(t *testing.T) {
+	f := newFixture(t)
+	start := f.head(t)
+	send := func(remote string) {
+		req := httptest.NewRequest("GET", "/api/v1/releases", nil)
+		req.Header.Set("Authorization", "Bearer sgp_wrong")
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, req)
+		if w.Code != 401 {
+			t.Fatalf("status %d from %s", w.Code, remote)
+		}
+	}
+	for i := 0; i < 300; i++ { // one /24, one /64
+		send(fmt.Sprintf("203.0.113.%d:1234", i%250+1))
+		send(fmt.Sprintf("[2001:db8::%x]:1234", i+1))
+	}
+	written, _ := f.refusalsOf(t, "anonymous", start)
+	if len(written) != 2 {
+		t.Fatalf("600 refusals from one /24 and one /64 wrote %d events at once, want 2", len(written))
+	}
+	start = f.head(t)
+	for i := 0; i < 500; i++ { // 500 networks
+		send(fmt.Sprintf("10.%d.%d.1:1234", i/250, i%250))
+	}
+	if written, _ := f.refusalsOf(t, "anonymous", start); len(written) > 65 {
+		t.Fatalf("500 refusals from 500 networks wrote %d events at once", len(written))
+	}
+	if err := f.h.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events, sum := f.refusalsOf(t, "anonymous", 0)
+	if sum != 1100 || len(events) > 2+65*2 {
+		t.Fatalf("1,100 anonymous refusals: %d events, counts sum to %d", len(events), sum)
+	}
+}
+
+// A refusal about a release that does not exist is a refusal, audited,
+// also on a server with notification sinks (which once failed the write
+// looking the release up, answering 500 and retrying the count forever).
+func TestRefusalOfAMissingReleaseWithSinks(t *testing.T) {
+	f := newFixture(t)
+	f.db.Outbox = (&notify.Enqueuer{Sinks: []config.Sink{{Name: "hook", Type: config.SinkWebhook, URL: "https://hooks.example.com/x"}}}).Outbox
+	start := f.head(t)
+	if status, out := f.raw(t, "GET", "/api/v1/releases/424242", "sgp_wrong", nil); status != 401 {
+		t.Fatalf("bad token on a missing release: %d %v", status, out)
+	}
+	if status, out := f.raw(t, "POST", "/api/v1/releases/424242/approve", f.tokens["viewer"], []byte(`{"digest":"x"}`)); status != 403 {
+		t.Fatalf("viewer approving a missing release: %d %v", status, out)
+	}
+	if err := f.h.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, actor := range []string{"anonymous", "viewer"} {
+		if events, sum := f.refusalsOf(t, actor, start); sum != 1 || events[0].Subject != "release/424242" {
+			t.Fatalf("%s's refusal: %d events counting %d", actor, len(events), sum)
+		}
 	}
 }

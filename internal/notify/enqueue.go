@@ -22,7 +22,10 @@ type Enqueuer struct {
 
 // Outbox is the store's hook: the notifications one audit event owes.
 func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.AuditEvent) ([]sqlstore.Notification, error) {
-	if len(q.Sinks) == 0 {
+	if len(q.Sinks) == 0 || !slices.Contains(Actions, e.Action) {
+		// Most events notify nobody; they must not cost a read, nor fail
+		// on a subject that names no release (a refusal of
+		// /releases/424242 is about release/424242).
 		return nil, nil
 	}
 	id, ok := strings.CutPrefix(e.Subject, "release/")
@@ -34,7 +37,9 @@ func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.Audit
 		return nil, nil
 	}
 	r, err := tx.FindRelease(ctx, rid)
-	if err != nil {
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return nil, nil // nothing to tell about a release that does not exist
+	} else if err != nil {
 		return nil, err
 	}
 	ev, ok := classify(e, r)

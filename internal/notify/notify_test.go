@@ -393,3 +393,29 @@ func TestPagerDutyFailedRollbackKeepsOneIncident(t *testing.T) {
 		t.Fatalf("%d events, want the failure's trigger and the failed rollback's", len(bodies))
 	}
 }
+
+// An event about a release that does not exist — a refusal of
+// /releases/424242 is audited with subject release/424242 — is recorded
+// without a notification, whatever the sinks; it never fails the audit
+// write.
+func TestEventsAboutMissingReleasesAreRecorded(t *testing.T) {
+	rc := newReceiver(t)
+	e := newEnv(t, config.Sink{Name: "hook", Type: config.SinkWebhook, URL: rc.srv.URL})
+	for _, action := range []string{shipgate.ActionAccessDenied, shipgate.ActionReleaseFailed} {
+		ev := shipgate.NewAuditEvent("vic", action, "release/424242", map[string]any{"status": 403})
+		if err := e.db.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {
+			t.Fatalf("%s about a missing release: %v", action, err)
+		}
+	}
+	var n int
+	if err := e.db.View(ctx, func(tx *sqlstore.Tx) error {
+		list, err := tx.ListNotifications(ctx, "", 100)
+		n = len(list)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d notifications queued about a release that does not exist", n)
+	}
+}

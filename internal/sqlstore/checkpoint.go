@@ -20,15 +20,50 @@ import (
 // intruder who also deletes the stored checkpoints gets a signature on the
 // rewritten log; the copies published outside the database still expose it.)
 func (db *DB) Checkpoint(ctx context.Context, s *shipgate.AuditSigner) (shipgate.AuditCheckpoint, error) {
+	cp, _, err := db.checkpoint(ctx, s, true)
+	return cp, err
+}
+
+// CheckpointUnpublished is Checkpoint for callers who asked for one (the
+// API's on-demand checkpoint): a new checkpoint is stored and returned but
+// not sent to the notification sinks, so a caller who asks after every
+// event cannot flood them. The background signer publishes the head within
+// its interval (see PublishCheckpoint). created reports whether a new
+// checkpoint was signed.
+func (db *DB) CheckpointUnpublished(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, created bool, err error) {
+	return db.checkpoint(ctx, s, false)
+}
+
+// CheckpointPublished is Checkpoint that also reports whether it signed,
+// and so published, a new checkpoint; the background signer publishes
+// itself a returned checkpoint someone else signed unpublished.
+func (db *DB) CheckpointPublished(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, created bool, err error) {
+	return db.checkpoint(ctx, s, true)
+}
+
+// PublishCheckpoint queues a stored checkpoint for the notification
+// sinks, in a transaction of its own.
+func (db *DB) PublishCheckpoint(ctx context.Context, cp shipgate.AuditCheckpoint) error {
+	if db.CheckpointOutbox == nil {
+		return nil
+	}
+	notes, err := db.CheckpointOutbox(ctx, cp)
+	if err != nil {
+		return fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
+	}
+	return db.Update(ctx, func(tx *Tx) error { return tx.enqueue(ctx, cp.Seq, notes) })
+}
+
+func (db *DB) checkpoint(ctx context.Context, s *shipgate.AuditSigner, publish bool) (shipgate.AuditCheckpoint, bool, error) {
 	for attempt := 0; ; attempt++ {
-		cp, retry, err := db.checkpointOnce(ctx, s)
+		cp, created, retry, err := db.checkpointOnce(ctx, s, publish)
 		if !retry || attempt == 3 {
-			return cp, err
+			return cp, created, err
 		}
 	}
 }
 
-func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, retry bool, err error) {
+func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner, publish bool) (cp shipgate.AuditCheckpoint, created, retry bool, err error) {
 	keys := []shipgate.AuditPublicKey{s.PublicKey()}
 	// Outside the write lock: check the (possibly long) stretch from the
 	// last checkpoint to the head as it is now.
@@ -50,14 +85,14 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp s
 		return tx.verifyRange(ctx, &v, headSeq)
 	})
 	if err != nil {
-		return cp, false, refuseToSign(last, err)
+		return cp, false, false, refuseToSign(last, err)
 	}
 	if last != nil && last.Seq == headSeq {
 		// Nothing moved: no need for the write lock.
 		if err := v.Finish(headSeq, headHash); err != nil {
-			return cp, false, refuseToSign(last, err)
+			return cp, false, false, refuseToSign(last, err)
 		}
-		return *last, false, nil
+		return *last, false, false, nil
 	}
 	err = db.Update(ctx, func(tx *Tx) error {
 		now, err := tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys)
@@ -82,12 +117,12 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp s
 			cp = *last // the head has not moved
 			return nil
 		}
-		cp = s.Sign(headSeq, headHash, tx.now)
+		cp, created = s.Sign(headSeq, headHash, tx.now), true
 		if _, err := tx.exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
 			cp.Seq, cp.Hash, micros(cp.At), cp.KeyID, cp.Signature); err != nil {
 			return fmt.Errorf("store audit checkpoint: %w", err)
 		}
-		if db.CheckpointOutbox != nil {
+		if publish && db.CheckpointOutbox != nil {
 			notes, err := db.CheckpointOutbox(ctx, cp)
 			if err != nil {
 				return fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
@@ -96,7 +131,7 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner) (cp s
 		}
 		return nil
 	})
-	return cp, retry, err
+	return cp, created && err == nil && !retry, retry, err
 }
 
 func refuseToSign(last *shipgate.AuditCheckpoint, err error) error {
