@@ -20,8 +20,9 @@ import (
 // again, so what it names later does not matter.
 //
 // Artifacts are chosen by deployers, so the server limits what may be
-// named: paths only under Roots and never under Deny (the server's own
-// data: its key, its database), opened so that no symlink leads elsewhere;
+// named: paths only under Roots and never one of Deny (the server's own
+// files: its data, keys, configuration, database) nor the kernel's (/proc,
+// /sys, /dev), opened so that no symlink leads elsewhere;
 // URLs only to destinations the server's egress policy allows (Client):
 // never, unless listed, to loopback, private or link-local addresses such
 // as cloud metadata endpoints.
@@ -29,7 +30,8 @@ type ArtifactHasher struct {
 	// Roots are the directories artifact paths must lie in. Empty means
 	// paths are refused.
 	Roots []string
-	// Deny are directories no artifact may come from, even under a root.
+	// Deny are the server's own files and directories, which no artifact
+	// may come from even under a root (see artifactstore.Sources).
 	Deny []string
 	// Store keeps the pinned bytes; creation fails without one.
 	Store *artifactstore.Store
