@@ -6,8 +6,9 @@ import (
 	"syscall"
 )
 
-// openedPath is the path of the file f has open, as the kernel knows it.
-func openedPath(f *os.File) (string, error) {
+// OpenedPath is the path of the file f has open, as the kernel knows it:
+// what a rename or a symlink swap since the open does not change.
+func OpenedPath(f *os.File) (string, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return "", err

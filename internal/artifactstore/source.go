@@ -138,7 +138,7 @@ func (s *Sources) check(path string, f *os.File) (*os.File, error) {
 	if !st.Mode().IsRegular() {
 		return refuse(shipgate.Errorf(shipgate.EINVALID, "artifact %s is not a regular file", path))
 	}
-	real, err := openedPath(f)
+	real, err := OpenedPath(f)
 	if errors.Is(err, errors.ErrUnsupported) {
 		real = spellings(path)[len(spellings(path))-1]
 	} else if err != nil {
