@@ -126,3 +126,77 @@ func TestArtifactPinnedEndToEnd(t *testing.T) {
 		t.Fatalf("gc not audited:\n%s", out)
 	}
 }
+
+// The files the server reads as configuration or secrets are not
+// artifacts, even where they lie under the artifact root (by default, the
+// directory the server starts in): a deployer cannot pin the --config file
+// or the audit key and have a job print them. The refusals are 403s, in the
+// audit log, and the operator is warned at start that the root holds them.
+// Under --artifact-root /, the server's environment (/proc/self/environ,
+// with SHIPGATE_SECRET_KEY) is refused too.
+func TestServerFilesAreNotArtifacts(t *testing.T) {
+	cfg := "notifications:\n  sinks:\n    - name: chat\n      type: slack\n      url: https://hooks.slack.com/services/T000/B000/SECRETSECRET\n"
+	s := &server{t: t, dir: t.TempDir(), tokens: map[string]string{}, workDir: t.TempDir()}
+	os.WriteFile(filepath.Join(s.workDir, "server.yaml"), []byte(cfg), 0o600)
+	os.MkdirAll(filepath.Join(s.workDir, "keys"), 0o700)
+	auditKey := filepath.Join(s.workDir, "keys", "audit.key")
+	s.args = []string{"--no-local-runner", "--config", "server.yaml", "--audit-key-file", auditKey}
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("server stderr:\n%s", s.stderr.String())
+		}
+	})
+	s.start()
+	s.tokens["admin"] = s.admin
+	s.ok("admin", "user", "create", "carol", "--role", "deployer")
+	s.tokens["carol"] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", "carol"))
+	svc := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(svc, []byte(egressService), 0o644)
+	s.ok("admin", "apply", "-f", svc)
+	os.WriteFile(filepath.Join(s.workDir, "shop-1.tar"), []byte("shop build 1"), 0o644)
+
+	for _, art := range []string{"server.yaml", auditKey} {
+		r := s.fails("forbidden", "carol", "release", "create", "shop", "--env", "staging", "--version", "1", "--artifact", art)
+		if !strings.Contains(r.stderr, "server's own files") {
+			t.Fatalf("--artifact %s: %s", art, r.stderr)
+		}
+	}
+	s.create("carol", "shop", "--env", "staging", "--version", "1", "--artifact", "shop-1.tar") // the root itself still works
+	s.mu.Lock()
+	log := s.stderr.String()
+	s.mu.Unlock()
+	for _, f := range []string{filepath.Join(s.workDir, "server.yaml"), auditKey} {
+		if !strings.Contains(log, "artifact root") || !strings.Contains(log, f) {
+			t.Fatalf("no warning at start that the artifact root holds %s:\n%s", f, log)
+		}
+	}
+
+	// Both refusals are audited as carol's: the first at once, the second
+	// counted and written when its window ends, here when the server stops.
+	s.stop()
+	s.start()
+	var events []struct {
+		Actor, Action string
+		Details       map[string]any
+	}
+	s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
+	refused := 0
+	for _, e := range events {
+		if e.Action == "access.denied" && e.Actor == "carol" && strings.Contains(fmt.Sprint(e.Details["reason"]), "server's own files") {
+			n, _ := e.Details["count"].(float64)
+			refused += int(n)
+		}
+	}
+	if refused != 2 {
+		t.Fatalf("%d refusals of carol's server files audited, want 2", refused)
+	}
+
+	const secretKey = "5eC12e7000000000000000000000000000000000000000000000000000000001"
+	wide := startServerWith(t, []string{"--no-local-runner", "--artifact-root", "/"}, "SHIPGATE_SECRET_KEY="+secretKey)
+	wide.ok("admin", "apply", "-f", svc)
+	r := wide.fails("forbidden", "admin", "release", "create", "shop", "--env", "staging", "--version", "1", "--artifact", "/proc/self/environ")
+	if strings.Contains(r.stderr, secretKey) || strings.Contains(r.stdout, secretKey) {
+		t.Fatalf("the refusal shows the secret key: %s", r.stderr)
+	}
+}

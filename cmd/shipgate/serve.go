@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,7 +143,7 @@ warning: put a TLS-terminating proxy in front (see docs/security.md).`,
 	f.StringSliceVar(&labels, "runner-labels", nil, "extra labels of the local runner, k=v,… (it always has shipgate.local=true)")
 	f.IntVar(&cfg.RunnerSlots, "runner-slots", 4, "jobs the local runner runs at once")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest accepted request body")
-	f.StringArrayVar(&cfg.ArtifactRoots, "artifact-root", nil, "directory artifact paths may come from (repeatable; default: the current directory); the data directory never")
+	f.StringArrayVar(&cfg.ArtifactRoots, "artifact-root", nil, "directory artifact paths may come from (repeatable; default: the current directory); never the data directory, the server's config, key, TLS and database files, /proc, /sys or /dev")
 	f.StringVar(&cfg.ArtifactStore, "artifact-store", "", "directory where the server keeps the artifact bytes releases pin (default <data>/artifacts); servers sharing a database must share it")
 	f.Int64Var(&cfg.MaxArtifactBytes, "max-artifact-bytes", artifactstore.DefaultMaxBytes, "largest artifact the server stores; a larger URL artifact is pinned by digest only and agents download it, a larger path is refused")
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
@@ -276,7 +277,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		return fmt.Errorf("--max-artifact-bytes must not be negative")
 	}
 	store.MaxBytes = cfg.MaxArtifactBytes // 0: the default
-	sources := &artifactstore.Sources{Roots: roots, Deny: []string{cfg.DataDir, store.Dir()}}
+	ownDirs := []string{cfg.DataDir, store.Dir()}
+	// The process's own descriptors: m.Stdout and m.Stderr may wrap them.
+	files := m.serverFiles(cfg, auditKeyFile, dsn, os.Stdout, os.Stderr, logOut)
+	sources := &artifactstore.Sources{Roots: roots, Deny: append(slices.Clone(ownDirs), files...)}
+	warnWideRoots(sources, files, ownDirs, logger)
 	disp.Artifacts, disp.ArtifactSources = store, sources
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
@@ -411,6 +416,60 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	stopBG()
 	wg.Wait()
 	return nil
+}
+
+// serverFiles are the files the server reads as configuration or secrets,
+// or writes its log and first admin token to, as absolute paths: no
+// artifact may be one of them, wherever they lie. (Its data directory and
+// artifact store are refused whole besides.)
+func (m *Main) serverFiles(cfg ServeConfig, auditKeyFile, dsn string, outputs ...io.Writer) []string {
+	files := []string{cfg.ConfigFile, cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, auditKeyFile}
+	files = append(files, sqlstore.Files(dsn, m.Getenv)...)
+	// systemd's credentials of this service, if it runs as one.
+	files = append(files, m.Getenv("CREDENTIALS_DIRECTORY"))
+	for _, w := range outputs { // `shipgate serve > nohup.out` in the artifact root
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+				if p, err := artifactstore.OpenedPath(f); err == nil {
+					files = append(files, p)
+				}
+			}
+		}
+	}
+	var out []string
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(f); err == nil {
+			f = abs
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// warnWideRoots warns about the server's files and the kernel's that lie
+// under an artifact root and exist: they are refused as artifacts, but a
+// root that holds them is wider than it should be. The data directory and
+// the artifact store (ownDirs) are left out: the default root, the
+// working directory, holds the default data directory, and the flag says
+// it is never read.
+func warnWideRoots(sources *artifactstore.Sources, files, ownDirs []string, logger *slog.Logger) {
+	own := &artifactstore.Sources{Roots: ownDirs}
+	for _, p := range append(slices.Clone(artifactstore.SystemDirs), files...) {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if _, in := own.RootOf(p); in {
+			continue
+		}
+		if root, in := sources.RootOf(p); in {
+			logger.Warn("an artifact root holds a file of the server's or the kernel's: it is refused as an artifact, but the root is wider than it should be; narrow --artifact-root", "root", root, "path", p)
+		}
+	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -8,5 +8,7 @@
 // Layout: <dir>/sha256/<hex digest>, read-only files written through a
 // temp file in the same directory, fsync and rename. Sources opens the
 // files artifacts are taken from, through os.Root, so a symlink never leads
-// outside the directories the server takes artifacts from.
+// outside the directories the server takes artifacts from, and refuses the
+// server's own files (Deny) and the kernel's (/proc, /sys, /dev) by the file
+// actually opened.
 package artifactstore

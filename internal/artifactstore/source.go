@@ -11,11 +11,36 @@ import (
 )
 
 // Sources are the files the server may take artifacts from: under one of
-// Roots, never under Deny (the server's own data: its keys, its database,
-// this store).
+// Roots, never one of Deny, never one of SystemDirs.
 type Sources struct {
 	Roots []string
-	Deny  []string
+	// Deny are the server's own files and directories: its data directory,
+	// this store, its config file, its keys, its database. A directory
+	// refuses everything in it; a file refuses that one file, by path and
+	// by identity (a hard link to it too), and nothing else. A file that
+	// does not exist yet is refused by path once it does.
+	Deny []string
+}
+
+// SystemDirs are refused on every server, whatever the roots: the kernel's
+// view of processes (/proc: every process's environment, the server's
+// SHIPGATE_SECRET_KEY among them), of the system (/sys) and devices
+// (/dev, with its shared memory).
+var SystemDirs = []string{"/proc", "/sys", "/dev"}
+
+// RootOf returns the root path lies in, if any: the server warns at start
+// about denied paths under a root, which is wider than it should be.
+func (s *Sources) RootOf(path string) (string, bool) {
+	for _, p := range spellings(path) {
+		for _, root := range s.Roots {
+			for _, r := range spellings(root) {
+				if _, ok := within(p, r); ok {
+					return root, true
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 // within reports whether path is dir or inside it, and the path relative
@@ -96,34 +121,55 @@ func escapes(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
 }
 
-// check refuses a file that is not regular or that lies in a denied
-// directory. Where the system can say which file an open descriptor is
-// (Linux: /proc/self/fd), that is what is checked, not the name, so no
-// rename or symlink swap after the open matters.
+// check refuses a file that is not regular, that is one of the kernel's
+// (SystemDirs, or any file of procfs, sysfs and their kind, wherever they
+// are mounted), or that is denied. Where the system can say which file an
+// open descriptor is (Linux: /proc/self/fd), that is what is checked, not
+// the name, so no rename or symlink swap after the open matters.
 func (s *Sources) check(path string, f *os.File) (*os.File, error) {
+	refuse := func(err error) (*os.File, error) {
+		f.Close()
+		return nil, err
+	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read by the server: %v", path, err)
+		return refuse(shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read by the server: %v", path, err))
 	}
 	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact %s is not a regular file", path)
+		return refuse(shipgate.Errorf(shipgate.EINVALID, "artifact %s is not a regular file", path))
 	}
-	real, err := openedPath(f)
+	real, err := OpenedPath(f)
 	if errors.Is(err, errors.ErrUnsupported) {
 		real = spellings(path)[len(spellings(path))-1]
 	} else if err != nil {
-		f.Close()
-		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read by the server: %v", path, err)
+		return refuse(shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be read by the server: %v", path, err))
+	}
+	system := kernelFS(f)
+	for _, d := range SystemDirs {
+		_, in := within(real, d)
+		system = system || in
+	}
+	if system {
+		return refuse(shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s is one of the kernel's files (%s), which artifacts may not come from", path, strings.Join(SystemDirs, ", ")))
 	}
 	for _, d := range s.Deny {
-		for _, dd := range spellings(d) {
-			if _, in := within(real, dd); in {
-				f.Close()
-				return nil, shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s lies in the server's data directory, which artifacts may not come from", path)
-			}
+		if denied(real, st, d) {
+			return refuse(shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s is one of the server's own files (its data, keys, configuration or database), which artifacts may not come from", path))
 		}
 	}
 	return f, nil
+}
+
+// denied reports whether the file opened at real, st is the Deny entry d
+// or lies in it.
+func denied(real string, st os.FileInfo, d string) bool {
+	if dst, err := os.Stat(d); err == nil && !dst.IsDir() && os.SameFile(st, dst) {
+		return true
+	}
+	for _, dd := range spellings(d) {
+		if _, in := within(real, dd); in {
+			return true
+		}
+	}
+	return false
 }

@@ -325,3 +325,44 @@ func TestRefusesLiteral(t *testing.T) {
 		}
 	}
 }
+
+// A failed lookup says what the user can act on — the host does not
+// resolve, the lookup timed out or failed — and never the address of the
+// server's DNS resolver, nor anything else of its network that the
+// resolver's error carries. Context errors still match errors.Is.
+func TestLookupErrorsNameNoResolver(t *testing.T) {
+	const resolver = "10.255.255.53"
+	fail := func(e *net.DNSError) func(context.Context, string, string) ([]netip.Addr, error) {
+		return func(_ context.Context, _, host string) ([]netip.Addr, error) {
+			e.Name, e.Server = host, resolver+":53"
+			return nil, e
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		err  *net.DNSError
+		want string
+	}{
+		{"not found", &net.DNSError{Err: "no such host", IsNotFound: true}, "host 0x7f.0.0.1 does not resolve"},
+		{"timeout", &net.DNSError{Err: "i/o timeout", IsTimeout: true, IsTemporary: true}, "host 0x7f.0.0.1 cannot be resolved: the DNS lookup timed out"},
+		{"misbehaving", &net.DNSError{Err: "server misbehaving", IsTemporary: true}, "host 0x7f.0.0.1 cannot be resolved: server misbehaving"},
+		{"network", &net.DNSError{Err: "read udp 10.1.2.3:40000->" + resolver + ":53: read: connection refused"}, "host 0x7f.0.0.1 cannot be resolved: the DNS lookup failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &egress.Policy{LookupNetIP: fail(tc.err)}
+			viaProxy := &egress.Policy{LookupNetIP: fail(tc.err), Proxy: func(*http.Request) (*url.URL, error) { return url.Parse("http://127.0.0.1:3128") }}
+			for _, c := range []*http.Client{p.Client(0), viaProxy.Client(0)} {
+				_, err := get(c, "http://0x7f.0.0.1/app.tar")
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), resolver) || strings.Contains(err.Error(), "10.1.2.3") {
+					t.Errorf("err = %v, want %q and no resolver address", err, tc.want)
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := (&egress.Policy{LookupNetIP: fail(&net.DNSError{Err: "operation was canceled", UnwrapErr: context.Canceled})}).DialContext(ctx, "tcp", "build.example:80")
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), resolver) {
+		t.Fatalf("canceled lookup: %v", err)
+	}
+}

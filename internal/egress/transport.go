@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,13 +103,54 @@ func (p *Policy) resolve(ctx context.Context, host string) (string, []netip.Addr
 	}
 	ips, err := lookup(ctx, "ip", host)
 	if err != nil {
-		return "", nil, err
+		return "", nil, &LookupError{Host: host, Err: err}
 	}
 	if len(ips) == 0 {
-		return "", nil, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+		return "", nil, &LookupError{Host: host, Err: &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}}
 	}
 	return host, ips, nil
 }
+
+// LookupError is a failed DNS lookup of a host a user named, worded for
+// that user: whether the host resolves, or that the lookup timed out or
+// failed — never the address of the server's resolver, nor the socket
+// error of asking it, which net.DNSError's text carries and which tell a
+// user about the server's network.
+type LookupError struct {
+	Host string
+	// Err is the resolver's error, for errors.Is and errors.As.
+	Err error
+}
+
+// dnsFailures are the texts of net.DNSError.Err that name nothing of the
+// server's network, shown as they are.
+var dnsFailures = map[string]bool{
+	"server misbehaving":           true,
+	"no answer from DNS server":    true,
+	"lame referral":                true,
+	"cannot unmarshal DNS message": true,
+	"cannot marshal DNS message":   true,
+	"invalid DNS response":         true,
+	"no addresses":                 true,
+}
+
+func (e *LookupError) Error() string {
+	var de *net.DNSError
+	dns := errors.As(e.Err, &de)
+	switch {
+	case errors.Is(e.Err, context.Canceled):
+		return "host " + e.Host + " cannot be resolved: the lookup was canceled"
+	case errors.Is(e.Err, context.DeadlineExceeded) || dns && de.IsTimeout:
+		return "host " + e.Host + " cannot be resolved: the DNS lookup timed out"
+	case dns && de.IsNotFound:
+		return "host " + e.Host + " does not resolve"
+	case dns && dnsFailures[de.Err]:
+		return "host " + e.Host + " cannot be resolved: " + de.Err
+	}
+	return "host " + e.Host + " cannot be resolved: the DNS lookup failed"
+}
+
+func (e *LookupError) Unwrap() error { return e.Err }
 
 // proxy picks the request's proxy and, when there is one, checks the
 // request's target: the proxy, not this process, connects to it, so the
@@ -146,7 +188,7 @@ func (p *Policy) CheckTarget(ctx context.Context, u *url.URL) error {
 	}
 	name, ips, err := p.resolve(ctx, host)
 	if err != nil {
-		return fmt.Errorf("resolve %s to check it against the egress policy: %w", host, err)
+		return fmt.Errorf("%w, so the egress policy cannot check it", err)
 	}
 	for _, ip := range ips {
 		if !p.Allowed(name, ip, port) {

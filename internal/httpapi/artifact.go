@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,8 +21,9 @@ import (
 // again, so what it names later does not matter.
 //
 // Artifacts are chosen by deployers, so the server limits what may be
-// named: paths only under Roots and never under Deny (the server's own
-// data: its key, its database), opened so that no symlink leads elsewhere;
+// named: paths only under Roots and never one of Deny (the server's own
+// files: its data, keys, configuration, database) nor the kernel's (/proc,
+// /sys, /dev), opened so that no symlink leads elsewhere;
 // URLs only to destinations the server's egress policy allows (Client):
 // never, unless listed, to loopback, private or link-local addresses such
 // as cloud metadata endpoints.
@@ -29,7 +31,8 @@ type ArtifactHasher struct {
 	// Roots are the directories artifact paths must lie in. Empty means
 	// paths are refused.
 	Roots []string
-	// Deny are directories no artifact may come from, even under a root.
+	// Deny are the server's own files and directories, which no artifact
+	// may come from even under a root (see artifactstore.Sources).
 	Deny []string
 	// Store keeps the pinned bytes; creation fails without one.
 	Store *artifactstore.Store
@@ -132,7 +135,7 @@ func (a ArtifactHasher) download(ctx context.Context, location, want string) (sh
 		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EFORBIDDEN, "artifact %s: %v", location, egress.ErrRefused)
 	}
 	if err != nil {
-		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, err)
+		return shipgate.Artifact{}, shipgate.Errorf(shipgate.EINVALID, "artifact %s cannot be downloaded: %v", location, downloadError(location, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -147,6 +150,24 @@ func (a ArtifactHasher) download(ctx context.Context, location, want string) (sh
 		return shipgate.Artifact{}, putFailure(location, want, res, err)
 	}
 	return shipgate.Artifact{Location: location, SHA256: res.SHA256, Size: res.Size, Stored: res.Stored}, nil
+}
+
+// downloadError words a failed request for the deployer who named the
+// URL: without the *url.Error's repeat of that URL (a redirect's target is
+// kept), and with a DNS failure said as egress.LookupError says it — the
+// host does not resolve, not which resolver said so — whichever client
+// made the request.
+func downloadError(location string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL == location {
+		err = ue.Err
+	}
+	var le *egress.LookupError
+	var de *net.DNSError
+	if !errors.As(err, &le) && errors.As(err, &de) {
+		return &egress.LookupError{Host: de.Name, Err: de}
+	}
+	return err
 }
 
 // defaultArtifactClient downloads with the default egress policy, for a

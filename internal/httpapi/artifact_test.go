@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -293,5 +295,35 @@ func TestURLArtifactsAndLimits(t *testing.T) {
 	}
 	if rels, _ := c.Releases(ctx, shipgate.ReleaseFilter{}); len(rels) != 2 {
 		t.Fatalf("%d releases, want 2", len(rels))
+	}
+}
+
+// An artifact URL whose host does not resolve is refused with that, and
+// with nothing of the server's network: not its DNS resolver's address,
+// whether the egress client or another one did the lookup. Nothing is
+// created.
+func TestArtifactURLLookupErrorsNameNoResolver(t *testing.T) {
+	const resolver = "10.255.255.53"
+	notFound := func(_ context.Context, _, host string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: host, Server: resolver + ":53", IsNotFound: true}
+	}
+	f := newFixture(t)
+	if _, err := f.client("admin").Apply(ctx, "svc.yaml", []byte(testutil.ServiceYAML)); err != nil {
+		t.Fatal(err)
+	}
+	plain := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		_, err := notFound(ctx, "ip", host)
+		return nil, err
+	}}}
+	for _, c := range []*http.Client{(&egress.Policy{LookupNetIP: notFound}).Client(0), plain} {
+		f.h.Artifacts.Client = c
+		_, err := f.client("carol").CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: "http://0x7f.0.0.1/app.tar"})
+		if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "artifact http://0x7f.0.0.1/app.tar cannot be downloaded: host 0x7f.0.0.1 does not resolve") || strings.Contains(err.Error(), resolver) {
+			t.Errorf("unresolvable artifact host: %v", err)
+		}
+	}
+	if rels, _ := f.client("admin").Releases(ctx, shipgate.ReleaseFilter{}); len(rels) != 0 {
+		t.Fatalf("refused creates left releases: %v", rels)
 	}
 }

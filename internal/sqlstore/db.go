@@ -43,7 +43,7 @@ type DB struct {
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	db := &DB{Now: time.Now, dsn: dsn}
 	var err error
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if isPostgres(dsn) {
 		db.dialect = postgresDialect
 		if db.write, err = sql.Open("pgx", dsn); err != nil {
 			return nil, err
