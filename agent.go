@@ -106,8 +106,13 @@ type AgentToken struct {
 // runner's shipgate.local=true); no remote agent may register with one.
 const ReservedLabelPrefix = "shipgate."
 
+// reservedLabel reports whether k starts with the reserved prefix in any
+// case, including letters that fold to its own (U+017F LONG S is an s):
+// label names are ASCII, but this check stands on its own.
 func reservedLabel(k string) bool {
-	return strings.HasPrefix(strings.ToLower(k), ReservedLabelPrefix)
+	n := len(ReservedLabelPrefix) // ASCII: as many runes as bytes
+	r := []rune(k)
+	return len(r) >= n && strings.EqualFold(string(r[:n]), ReservedLabelPrefix)
 }
 
 // Validate checks a token about to be created: scope labels as agent
@@ -194,16 +199,45 @@ func NewSecret(prefix string) string {
 	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// ValidateLabels checks runner labels: names of 1–63 characters without
-// spaces, '=' or ','; values of up to 256 without ','; both one line of
-// printable text (see ValidateLine).
-func ValidateLabels(labels map[string]string) error {
-	for k, v := range labels {
-		if len(k) == 0 || len(k) > 63 || strings.ContainsAny(k, " =,") || ValidateLine("label name", k, 63) != nil {
-			return Errorf(EINVALID, "label name %s is not valid", QuoteText(k))
+// MaxLabelName bounds a runner label's name.
+const MaxLabelName = 63
+
+// ValidateLabelName checks the name of a runner label: 1–63 ASCII letters,
+// digits, '.', '_', '/' and '-', starting with a letter or digit. Plain
+// ASCII shows as exactly what it is, so no name looks like another — a
+// reserved shipgate. one above all.
+func ValidateLabelName(k string) error {
+	bad := k == "" || len(k) > MaxLabelName
+	for i := 0; i < len(k) && !bad; i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '/' || c == '-'):
+		default:
+			bad = true
 		}
-		if len(v) > 256 || strings.ContainsRune(v, ',') || ValidateLine("label value", v, 256) != nil {
-			return Errorf(EINVALID, "label %s has a value that is not valid: up to 256 printable characters without ','", QuoteText(k))
+	}
+	if bad {
+		return Errorf(EINVALID, "label name %s is not valid: use 1-%d ASCII letters, digits, '.', '_', '/' or '-', starting with a letter or digit", QuoteText(k), MaxLabelName)
+	}
+	return nil
+}
+
+// ValidateLabels checks runner labels: names as ValidateLabelName says;
+// values of up to 256 bytes without ',' (the separator of k=v,… lists),
+// one line of printable text (see ValidateLine).
+func ValidateLabels(labels map[string]string) error {
+	for _, k := range sortedLabelKeys(labels) {
+		if err := ValidateLabelName(k); err != nil {
+			return err
+		}
+		v := labels[k]
+		err := ValidateLine("the value", v, 256)
+		if err == nil && strings.ContainsRune(v, ',') {
+			err = Errorf(EINVALID, "the value contains ','")
+		}
+		if err != nil {
+			return Errorf(EINVALID, "label %s has a value that is not valid: %s", QuoteText(k), ErrorMessage(err))
 		}
 	}
 	return nil

@@ -373,8 +373,8 @@ func (v *validator) pipeline(pl *Pipeline) {
 			}
 		}
 		for _, k := range sortedKeys(j.RunsOn) {
-			if err := ValidateLine("runs_on label", k, 63); err != nil || k == "" {
-				v.add(p+".runs_on", "label name %s is not valid: use one line of printable text", QuoteText(k))
+			if err := ValidateLabelName(k); err != nil {
+				v.add(p+".runs_on", "%s", ErrorMessage(err))
 			} else if err := ValidateLine("the value of runs_on label "+k, j.RunsOn[k], 256); err != nil {
 				v.add(p+".runs_on", "%s", ErrorMessage(err))
 			}

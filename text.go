@@ -3,6 +3,8 @@ package shipgate
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -40,9 +42,10 @@ func ValidateVersion(v string) error {
 
 // ValidateLine checks one line of free text — a reason, a comment, a ref, a
 // label value, a host name: valid UTF-8, at most max bytes, and no
-// character that changes how text is shown rather than what it says (see
-// UnsafeRune), which includes tabs and line breaks. what names the field in
-// the error.
+// character that changes how text is shown rather than what it says or
+// that shows as nothing (see UnsafeRune), which includes tabs and line
+// breaks; a variation selector only right after the character it varies.
+// what names the field in the error.
 func ValidateLine(what, s string, max int) error {
 	if len(s) > max {
 		return Errorf(EINVALID, "%s is longer than %d bytes", what, max)
@@ -50,23 +53,47 @@ func ValidateLine(what, s string, max int) error {
 	if !utf8.ValidString(s) {
 		return Errorf(EINVALID, "%s is not valid UTF-8", what)
 	}
+	prev := rune(-1)
 	for _, r := range s {
-		if UnsafeRune(r) {
+		switch {
+		case controlRune(r):
 			return Errorf(EINVALID, "%s contains the control character %s; it must be one line of printable text", what, QuoteText(string(r)))
+		case invisibleRune(r):
+			return Errorf(EINVALID, "%s contains the invisible character %s; it must be one line of printable text, without characters that show as nothing", what, QuoteText(string(r)))
+		case strayVariation(prev, r):
+			return Errorf(EINVALID, "%s contains the variation selector %s where it varies no character (only one, right after a visible character, is allowed)", what, QuoteText(string(r)))
 		}
+		prev = r
 	}
 	return nil
 }
 
 // UnsafeRune reports whether r changes how text is shown rather than what
-// it says: the C0 controls (ESC starts terminal escape sequences, CR
-// overwrites a line, and so on, tab and newline included), DEL, the C1
-// controls (U+0080–U+009F, which some terminals obey like ESC sequences),
-// the Unicode line and paragraph separators, and the bidirectional
-// formatting characters that reorder what is displayed (U+061C, U+200E,
-// U+200F, U+202A–U+202E, U+2066–U+2069). Bytes that are not UTF-8 are
-// not runes at all; ValidateLine refuses them and EscapeText escapes them.
-func UnsafeRune(r rune) bool {
+// it says, or shows as nothing so that two different texts look the same:
+//
+//   - the C0 controls (ESC starts terminal escape sequences, CR overwrites
+//     a line, and so on, tab and newline included), DEL, the C1 controls
+//     (U+0080–U+009F, which some terminals obey like ESC sequences), and
+//     the Unicode line and paragraph separators;
+//   - the format characters (Unicode category Cf): the bidirectional
+//     controls that reorder what is displayed (U+202E and its kin), zero
+//     width spaces and joiners (U+200B–U+200D, U+2060), the soft hyphen,
+//     the byte order mark, the tag characters U+E0000–U+E007F and others;
+//   - the characters that are not Cf but show as nothing or as a blank:
+//     the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0), the combining
+//     grapheme joiner U+034F, the Khmer inherent vowels U+17B4 and U+17B5,
+//     the braille blank U+2800, and the unassigned rest of U+E0000–U+E0FFF.
+//
+// Variation selectors are not unsafe alone — ❤️ is U+2764 U+FE0F — but a
+// run of them, or one that follows no visible character, is data nobody
+// sees: ValidateLine refuses and EscapeText escapes those. Bytes that are
+// not UTF-8 are not runes at all; ValidateLine refuses them and EscapeText
+// escapes them.
+func UnsafeRune(r rune) bool { return controlRune(r) || invisibleRune(r) }
+
+// controlRune reports the characters of UnsafeRune's first item and the
+// bidirectional controls: those that steer a terminal or a line.
+func controlRune(r rune) bool {
 	switch {
 	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
 		return true
@@ -77,39 +104,75 @@ func UnsafeRune(r rune) bool {
 	return false
 }
 
-// EscapeText returns s with every unsafe rune written as a Go escape — ESC
-// as \x1b, U+202E as \u202e, a byte that is not UTF-8 as \xff — except the
-// runes listed in keep (a printer of multi-line text keeps "\n\t"). The
-// escapes of non-ASCII runes use the \uXXXX form, which means the same
-// character inside a JSON string, so JSON passed through stays valid and
-// unchanged in meaning.
+// invisibleRune reports the other characters UnsafeRune names: those
+// that show as nothing.
+func invisibleRune(r rune) bool {
+	switch {
+	case r < 0xad:
+		return false // fast path: ASCII and Latin-1 letters
+	case r == 0x034f, r == 0x115f, r == 0x1160, r == 0x17b4, r == 0x17b5,
+		r == 0x2800, r == 0x3164, r == 0xffa0:
+		return true
+	case r >= 0xe0000 && r <= 0xe0fff:
+		return !variationSelector(r) // tags, and unassigned code points Unicode keeps invisible
+	}
+	return unicode.Is(unicode.Cf, r)
+}
+
+// variationSelector reports whether r selects a variant of the character
+// before it: U+FE00–U+FE0F, U+E0100–U+E01EF and the Mongolian free
+// variation selectors.
+func variationSelector(r rune) bool {
+	return r >= 0xfe00 && r <= 0xfe0f || r >= 0xe0100 && r <= 0xe01ef ||
+		r >= 0x180b && r <= 0x180d || r == 0x180f
+}
+
+// strayVariation reports whether r is a variation selector that varies no
+// visible character: the first rune (prev < 0), after another selector, or
+// after an unsafe rune.
+func strayVariation(prev, r rune) bool {
+	return variationSelector(r) && (prev < 0 || variationSelector(prev) || UnsafeRune(prev))
+}
+
+// EscapeText returns s with every unsafe rune — and every variation
+// selector that varies no visible character — written as a Go escape: ESC
+// as \x1b, U+202E as \u202e, a byte that is not UTF-8 as \xff; the runes
+// listed in keep (a printer of multi-line text keeps "\n\t") stay. The
+// escapes of non-ASCII runes use the \uXXXX form (a UTF-16 surrogate pair
+// above U+FFFF, as in JSON), which means the same character inside a JSON
+// string, so JSON passed through stays valid and unchanged in meaning.
 func EscapeText(s, keep string) string {
 	if !needsEscape(s, keep) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 16)
+	prev := rune(-1)
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case !UnsafeRune(r) || strings.ContainsRune(keep, r):
+			r = -1
+		case strings.ContainsRune(keep, r) || !UnsafeRune(r) && !strayVariation(prev, r):
 			b.WriteString(s[i : i+size])
 		default:
 			b.WriteString(escapeRune(r))
 		}
+		prev = r
 		i += size
 	}
 	return b.String()
 }
 
 func needsEscape(s, keep string) bool {
+	prev := rune(-1)
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size <= 1 || UnsafeRune(r) && !strings.ContainsRune(keep, r) {
+		if r == utf8.RuneError && size <= 1 || (UnsafeRune(r) || strayVariation(prev, r)) && !strings.ContainsRune(keep, r) {
 			return true
 		}
+		prev = r
 		i += size
 	}
 	return false
@@ -126,6 +189,10 @@ func escapeRune(r rune) string {
 	}
 	if r < 0x80 {
 		return fmt.Sprintf(`\x%02x`, r)
+	}
+	if r > 0xffff {
+		hi, lo := utf16.EncodeRune(r)
+		return fmt.Sprintf(`\u%04x\u%04x`, hi, lo)
 	}
 	return fmt.Sprintf(`\u%04x`, r)
 }

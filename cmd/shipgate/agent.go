@@ -72,7 +72,7 @@ twice.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Name, "name", "", "agent name (default: the host name)")
-	f.StringSliceVar(&labels, "labels", nil, "labels jobs select this agent by, k=v,…")
+	f.StringSliceVar(&labels, "labels", nil, "labels jobs select this agent by, k=v,… (names: ASCII letters, digits, . _ / -)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "./shipgate-agent", "directory for workspaces, the artifact cache and the attempt journal")
 	f.IntVar(&cfg.Slots, "slots", 2, "jobs run at once")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 5*time.Minute, "on SIGTERM, how long running jobs may take to finish")

@@ -129,6 +129,9 @@ warning: put a TLS-terminating proxy in front (see docs/security.md).`,
 			if cfg.RunnerLabels, err = parseLabels(labels); err != nil {
 				return err
 			}
+			if err := shipgate.ValidateLabels(cfg.RunnerLabels); err != nil {
+				return fmt.Errorf("--runner-labels: %s", shipgate.ErrorMessage(err))
+			}
 			if cfg.TrustedProxies, err = parsePrefixes(proxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
 			}

@@ -11,9 +11,11 @@ import (
 
 // What the CLI prints comes largely from the server: versions, reasons,
 // names, comments, job logs. Data stored before the server refused control
-// characters, or sent by a server we do not control, must never reach a
-// terminal raw, where ESC sequences can recolour, hide, move the cursor
-// and rewrite lines, and CR can overwrite what was printed. Two layers:
+// and invisible characters, or sent by a server we do not control, must
+// never reach a terminal raw, where ESC sequences can recolour, hide, move
+// the cursor and rewrite lines, CR can overwrite what was printed, and a
+// zero-width space makes shipgate\u200b.local read as shipgate.local. Two
+// layers:
 //
 //   - every byte the process writes to stdout and stderr passes a
 //     termWriter, which escapes all such characters except the newlines
@@ -27,8 +29,8 @@ import (
 // escapes come out as \uXXXX, the same character in a JSON string.
 
 // termWriter escapes, on its way to w, every character that changes how
-// text is shown rather than what it says (shipgate.UnsafeRune), except
-// newline and tab. It is safe for concurrent use; a UTF-8 sequence cut
+// text is shown rather than what it says or shows as nothing (see
+// shipgate.UnsafeRune and shipgate.EscapeText), except newline and tab. It is safe for concurrent use; a UTF-8 sequence cut
 // by the end of one Write is completed by the next.
 type termWriter struct {
 	mu    sync.Mutex

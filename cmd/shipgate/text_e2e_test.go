@@ -103,3 +103,79 @@ func TestHostileTextIsEscaped(t *testing.T) {
 		t.Errorf("-o json version %q; want %q", v.Version, hostile)
 	}
 }
+
+// Characters that show as nothing — zero-width spaces, joiners, the soft
+// hyphen, the BOM, Hangul fillers, tag characters — in an agent and a
+// release stored before the server refused them: a viewer sees each one
+// escaped, never shipgate.local=true where the label is another, nor a
+// ref of refs/main that is not refs/main.
+func TestInvisibleTextIsShown(t *testing.T) {
+	s := startServer(t)
+	svc := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(svc, []byte(textE2EService), 0o644)
+	s.ok("admin", "apply", "-f", svc)
+	s.ok("admin", "user", "create", "vic", "--role", "viewer")
+	s.tokens["vic"] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", "vic"))
+
+	db, err := sqlstore.Open(t.Context(), filepath.Join(s.dir, "data", "shipgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testutil.InsertRawAgent(t, db, "old-host", map[string]string{"shipgate\u200b.local": "true", "role": "web\u00ad"})
+	id := testutil.InsertRawRelease(t, db, "shop", "staging", func(c *shipgate.ReleaseContent) {
+		c.Version = "1.0\u200b"
+		c.Source.Ref, c.Source.Commit = "refs/\u200bmain\u2060\ufeff\u00ad\u3164", "abc\U000E0041\U000E0042"
+	})
+
+	invisible := func(what, out string) {
+		t.Helper()
+		for _, r := range out {
+			if shipgate.UnsafeRune(r) && r != '\n' && r != '\t' {
+				t.Errorf("%s prints %U raw:\n%q", what, r, out)
+				return
+			}
+		}
+	}
+	agents := s.ok("vic", "agent", "list")
+	invisible("agent list", agents)
+	if !strings.Contains(agents, `role=web\u00ad,shipgate\u200b.local=true`) {
+		t.Errorf("agent list:\n%s", agents)
+	}
+	show := s.ok("vic", "release", "show", fmt.Sprint(id))
+	invisible("release show", show)
+	for _, want := range []string{`version 1.0\u200b`, `commit abc\udb40\udc41\udb40\udc42`, `ref refs/\u200bmain\u2060\ufeff\u00ad\u3164`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("release show lacks %q:\n%s", want, show)
+		}
+	}
+	list := s.ok("vic", "release", "list")
+	invisible("release list", list)
+	if !strings.Contains(list, `1.0\u200b`) {
+		t.Errorf("release list:\n%s", list)
+	}
+	// -o json keeps the data exact, as JSON escapes the same characters.
+	var v struct {
+		Source struct{ Ref, Commit string } `json:"source"`
+	}
+	s.jsonOut(&v, "vic", "release", "show", fmt.Sprint(id))
+	if v.Source.Ref != "refs/\u200bmain\u2060\ufeff\u00ad\u3164" || v.Source.Commit != "abc\U000E0041\U000E0042" {
+		t.Errorf("-o json source %+v", v.Source)
+	}
+}
+
+// The built-in runner's labels follow the agents' rules: a name that is
+// not plain ASCII stops serve before it starts.
+func TestServeRefusesBadRunnerLabels(t *testing.T) {
+	s := &server{t: t, dir: t.TempDir(), workDir: t.TempDir(), tokens: map[string]string{}}
+	data := filepath.Join(s.dir, "data")
+	for _, tt := range []struct{ labels, want string }{
+		{"\u017fhipgate.x=1", `--runner-labels: label name "ſhipgate.x" is not valid`},
+		{"zone=a\u200b", `--runner-labels: label "zone" has a value that is not valid: the value contains the invisible character "\u200b"`},
+	} {
+		s.fails(tt.want, "", "serve", "--listen", "127.0.0.1:0", "--data", data, "--runner-labels", tt.labels)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("serve created its data directory: %v", err)
+	}
+}

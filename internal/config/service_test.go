@@ -117,6 +117,9 @@ func TestParseServiceErrors(t *testing.T) {
 		{"bad rollback mode", [2]string{"mode: last_successful", "mode: newest"}, 21, `rollback mode "newest" is not known`},
 		{"alias", [2]string{"retries: 1", "retries: &r 1\n        env: *r"}, 28, `YAML aliases (*r) are not supported`},
 		{"day overflow", [2]string{"expires_after: 24h", "expires_after: 213504d"}, 14, `longer than 36500 days`},
+		{"label name not ASCII", [2]string{"runs_on: { role: web }", `runs_on: { "\u017fhipgate.local": "true" }`}, 25, `label name "ſhipgate.local" is not valid: use 1-63 ASCII letters`},
+		{"label name with a space", [2]string{"runs_on: { role: web }", `runs_on: { "ro le": web }`}, 25, `label name "ro le" is not valid`},
+		{"invisible label value", [2]string{"runs_on: { role: web }", `runs_on: { role: "w\u200beb" }`}, 25, `the value of runs_on label role contains the invisible character "\u200b"`},
 		{"empty step", [2]string{`- run: ./deploy.sh "$SHIPGATE_ARTIFACT_PATH"`, `- name: nothing`}, 29, `a step needs run`},
 	}
 	for _, tt := range tests {

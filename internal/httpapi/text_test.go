@@ -45,13 +45,21 @@ func TestUnprintableTextIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	webA, err := admin.CreateScopedAgentToken(ctx, client.CreateAgentTokenRequest{Name: "web-a", Scope: map[string]string{"role": "web", "zone": "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	register := func(labels map[string]string) string {
+		labels["role"], labels["zone"] = "web", "a"
+		return body(client.RegisterAgentRequest{Name: "a1", Labels: labels})
+	}
 	before, _ := f.db.VerifyAudit(ctx)
 
 	release := func(version, ref, commit string) string {
 		b, _ := json.Marshal(client.CreateReleaseRequest{Service: "web", Environment: "prod", Version: version, Artifact: art, Ref: ref, Commit: commit})
 		return string(b)
 	}
-	body := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	rel := fmt.Sprintf("/api/v1/releases/%d", pending.ID)
 	withStep := strings.Replace(textService, "name: deploy it", `name: "deploy\e[2K\rok"`, 1)
 	tests := []struct {
@@ -73,6 +81,14 @@ func TestUnprintableTextIsRefused(t *testing.T) {
 		{"agent hostname with ESC", join.Secret, "/api/v1/agent/register", body(client.RegisterAgentRequest{Name: "a1", Hostname: "h\x1b[1A", Labels: map[string]string{}}), `agent hostname contains the control character "\x1b"`},
 		{"agent version with bidi", join.Secret, "/api/v1/agent/register", body(client.RegisterAgentRequest{Name: "a1", Version: "1\u2066", Labels: map[string]string{}}), `agent version contains the control character "\u2066"`},
 		{"agent label value with ESC", join.Secret, "/api/v1/agent/register", body(client.RegisterAgentRequest{Name: "a1", Labels: map[string]string{"role": "web\x1b[0m"}}), `label "role" has a value that is not valid`},
+		// Characters that show as nothing: what a viewer reads is not
+		// what is stored.
+		{"ref with invisible characters", "carol", "/api/v1/releases", release("1.1", "refs/\u200bmain\u2060\ufeff\u00ad\u3164", ""), `ref contains the invisible character "\u200b"`},
+		{"commit with tag characters", "carol", "/api/v1/releases", release("1.1", "", "abc\U000E0041\U000E0042"), `commit contains the invisible character "\udb40\udc41"`},
+		{"approve comment with a word joiner", "carol", rel + "/approve", body(client.DecisionRequest{Digest: pending.Digest, Comment: "lg\u2060tm"}), `comment contains the invisible character "\u2060"`},
+		{"agent label name with a zero-width space", webA.Secret, "/api/v1/agent/register", register(map[string]string{"shipgate\u200b.local": "true"}), `label name "shipgate\u200b.local" is not valid`},
+		{"agent label name with a long s", webA.Secret, "/api/v1/agent/register", register(map[string]string{"\u017fhipgate.local": "true"}), `label name "ſhipgate.local" is not valid: use 1-63 ASCII letters`},
+		{"agent label value with a soft hyphen", webA.Secret, "/api/v1/agent/register", register(map[string]string{"disk": "s\u00adsd"}), `label "disk" has a value that is not valid: the value contains the invisible character "\u00ad"`},
 		{"step name with ESC", "admin", "/api/v1/services", body(client.ApplyRequest{Filename: "web.yaml", Source: withStep}), `a step name contains the control character "\x1b"`},
 		{"file name with ESC", "admin", "/api/v1/services", body(client.ApplyRequest{Filename: "web\x1b[2K.yaml", Source: textService + "# changed\n"}), `filename contains the control character "\x1b"`},
 		{"rollback to a version with markup", "carol", "/api/v1/rollbacks", body(client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "1.0<!channel>"}), `version "1.0<!channel>" is not valid`},
@@ -90,7 +106,7 @@ func TestUnprintableTextIsRefused(t *testing.T) {
 			if status != 400 || errorCode(out) != "invalid" || !strings.Contains(msg, tt.msg) {
 				t.Fatalf("status %d, body %v; want 400 invalid with %q", status, out, tt.msg)
 			}
-			if strings.ContainsAny(msg, "\x1b\r\n\u202e\u2066") {
+			if strings.ContainsAny(msg, "\x1b\r\n\u202e\u2066\u200b\u2060\u00ad\U000E0041") {
 				t.Fatalf("the error message itself carries control characters: %q", msg)
 			}
 		})

@@ -58,10 +58,14 @@ func (q *Enqueuer) renderCheckpoint(s config.Sink, cp shipgate.AuditCheckpoint) 
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]string{"text": "shipgate: " + checkpointSummary(cp) + ". Keep it: `shipgate audit verify --checkpoint` reads this line:\n```" + string(js) + "```"})
+		// Two lines: the sentence, and the checkpoint as one JSON line
+		// (escapes in it are JSON escapes of the same characters).
+		return json.Marshal(map[string]string{"text": slackText(
+			"shipgate: "+checkpointSummary(cp)+". Keep it: `shipgate audit verify --checkpoint` reads this line:",
+			"```"+string(js)+"```")})
 	case config.SinkPagerDuty:
 		return json.Marshal(pagerDutyChange{Payload: pagerDutyChangePayload{
-			Summary: "shipgate " + checkpointSummary(cp), Source: q.Source, Timestamp: cp.At.UTC().Format("2006-01-02T15:04:05.000Z"),
+			Summary: pagerDutySummary("shipgate " + checkpointSummary(cp)), Source: q.Source, Timestamp: cp.At.UTC().Format("2006-01-02T15:04:05.000Z"),
 			CustomDetails: map[string]any{"checkpoint": cp},
 		}})
 	}

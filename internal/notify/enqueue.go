@@ -113,14 +113,20 @@ const (
 	maxPagerDutySummary = 1024
 )
 
-// slackText makes a summary safe as Slack message text. Versions, reasons
-// and names in it come from people and agents: "<!channel>" or "<@U123>"
-// in them would ping people and "<https://x|y>" would disguise a link, so
-// '&', '<' and '>' become the entities Slack asks for. Control characters
-// other than newlines are escaped, and the text is cut to what Slack
-// shows.
-func slackText(s string) string {
-	s = clip(shipgate.EscapeText(s, "\n"), maxSlackText)
+// slackText makes Slack message text of lines, our sentences with
+// versions, reasons and names from people and agents in them. Each line is
+// one line in Slack: a newline, CR or other control or invisible character
+// inside a field is escaped, so what an agent reports cannot start a line
+// that reads like a notification of its own; only the newlines that join
+// lines are the message's. "<!channel>" or "<@U123>" in a field would ping
+// people and "<https://x|y>" would disguise a link, so '&', '<' and '>'
+// become the entities Slack asks for. The text is cut to what Slack shows.
+func slackText(lines ...string) string {
+	esc := make([]string, len(lines))
+	for i, l := range lines {
+		esc[i] = shipgate.EscapeText(l, "")
+	}
+	s := clip(strings.Join(esc, "\n"), maxSlackText)
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 

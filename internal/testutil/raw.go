@@ -47,19 +47,48 @@ func InsertRawRelease(t testing.TB, db *sqlstore.DB, service, env string, edit f
 		t.Fatal(err)
 	}
 	raw := RawDB(t, db)
-	q := `INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, generation)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, 1) RETURNING id`
-	if db.Engine() == "postgres" {
-		for i := 1; strings.Contains(q, "?"); i++ {
-			q = strings.Replace(q, "?", fmt.Sprintf("$%d", i), 1)
-		}
-	}
+	q := rebind(db, `INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, generation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, 1) RETURNING id`)
 	var id int64
 	if err := raw.QueryRow(q, c.Service, c.Environment, c.Version, c.Kind, c.Artifact.SHA256, string(content), c.Digest(),
 		shipgate.StatePendingApproval, c.CreatedBy, now.UnixMicro(), now.UnixMicro()).Scan(&id); err != nil {
 		t.Fatalf("insert release: %v", err)
 	}
 	return id
+}
+
+// InsertRawAgent writes an online agent with labels straight into the
+// database, past every check registration makes, the way an agent
+// registered before a rule existed would be there: with a join token of
+// its own and a secret nobody holds. No audit event records it.
+func InsertRawAgent(t testing.TB, db *sqlstore.DB, name string, labels map[string]string) {
+	t.Helper()
+	js, err := json.Marshal(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := db.Now().UnixMicro()
+	raw := RawDB(t, db)
+	q := `INSERT INTO agent_tokens (name, hash, prefix, created_by, created_at) VALUES (?, ?, 'sga_raw', 'raw', ?) RETURNING id`
+	var tokenID int64
+	if err := raw.QueryRow(rebind(db, q), "raw "+name, shipgate.HashToken(shipgate.NewSecret(shipgate.AgentTokenPrefix)), now).Scan(&tokenID); err != nil {
+		t.Fatalf("insert agent token: %v", err)
+	}
+	q = `INSERT INTO agents (name, token_id, secret_hash, labels, version, hostname, registered_at, last_seen) VALUES (?, ?, ?, ?, 'raw', 'raw', ?, ?)`
+	if _, err := raw.Exec(rebind(db, q), name, tokenID, shipgate.HashToken(shipgate.NewSecret(shipgate.AgentSecretPrefix)), string(js), now, now); err != nil {
+		t.Fatalf("insert agent: %v", err)
+	}
+}
+
+// rebind turns the ? placeholders of q into PostgreSQL's $n when db is
+// PostgreSQL.
+func rebind(db *sqlstore.DB, q string) string {
+	if db.Engine() == "postgres" {
+		for i := 1; strings.Contains(q, "?"); i++ {
+			q = strings.Replace(q, "?", fmt.Sprintf("$%d", i), 1)
+		}
+	}
+	return q
 }
 
 // RawDB opens the store's database directly, as an intruder with database
