@@ -193,3 +193,27 @@ func TestRemoveAndStaleTemp(t *testing.T) {
 		t.Fatal("a write in flight was removed")
 	}
 }
+
+// Storing bytes the store already holds keeps the stored file (no second
+// write and fsync) and leaves no temp file behind.
+func TestPutOfStoredBytesKeepsTheFile(t *testing.T) {
+	s := newStore(t)
+	res, err := s.Put(strings.NewReader("build 1"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.Dir(), "sha256", res.SHA256)
+	before, _ := os.Stat(path)
+	again, err := s.Put(strings.NewReader("build 1"), res.SHA256)
+	if err != nil || again != res {
+		t.Fatalf("second put: %+v %v", again, err)
+	}
+	after, _ := os.Stat(path)
+	if !os.SameFile(before, after) {
+		t.Fatal("the stored file was replaced by an identical one")
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.Dir(), "sha256"))
+	if len(entries) != 1 {
+		t.Fatalf("store holds %d files, want 1", len(entries))
+	}
+}

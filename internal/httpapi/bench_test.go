@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,13 +27,16 @@ func TestMain(m *testing.M) {
 // the environment needs an approval, so releases wait for it; in "queued"
 // none is needed, so each release queues behind the first (no runner is
 // started) and the reconciler looks up the release ahead of it each time.
+// Both pin one artifact the store holds after the first release (as
+// promoting a version from staging to production does); "fresh" is
+// "pending" with new artifact bytes every time, each stored and fsynced.
 func BenchmarkCreateRelease(b *testing.B) {
 	for _, engine := range testutil.Engines {
-		for _, mode := range []string{"pending", "queued"} {
+		for _, mode := range []string{"pending", "queued", "fresh"} {
 			b.Run(engine+"/"+mode, func(b *testing.B) {
 				f := newFixtureOn(b, engine)
 				svc := testutil.ServiceYAML
-				if mode == "pending" {
+				if mode != "queued" {
 					svc = strings.Replace(svc, "approvals: { required: 0 }", "approvals: { required: 1 }", 1)
 				}
 				if _, err := f.client("admin").Apply(ctx, "svc.yaml", []byte(svc)); err != nil {
@@ -43,9 +47,19 @@ func BenchmarkCreateRelease(b *testing.B) {
 				var n atomic.Int64
 				b.SetParallelism(4) // 4 × GOMAXPROCS(2) = 8 clients
 				b.ResetTimer()
+				var clients atomic.Int64
 				b.RunParallel(func(pb *testing.PB) {
 					c := f.client("carol")
-					for pb.Next() {
+					art := art
+					if mode == "fresh" {
+						art = filepath.Join(b.TempDir(), fmt.Sprintf("app-%d.tar", clients.Add(1)))
+					}
+					body := make([]byte, 64<<10)
+					for i := 0; pb.Next(); i++ {
+						if mode == "fresh" {
+							binary.BigEndian.PutUint64(body, uint64(i))
+							os.WriteFile(art, body, 0o644)
+						}
 						_, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1.0", Artifact: art,
 							Inputs: map[string]string{"region": "eu"}})
 						if err != nil {
