@@ -61,7 +61,7 @@ func ValidateLine(what, s string, max int) error {
 		case invisibleRune(r):
 			return Errorf(EINVALID, "%s contains the invisible character %s; it must be one line of printable text, without characters that show as nothing", what, QuoteText(string(r)))
 		case strayVariation(prev, r):
-			return Errorf(EINVALID, "%s contains the variation selector %s where it varies no character (only one, right after a visible character, is allowed)", what, QuoteText(string(r)))
+			return Errorf(EINVALID, "%s contains the variation selector %s where it varies no character (only one, right after a character it has variants for: an emoji or symbol, a keycap digit, an ideograph)", what, QuoteText(string(r)))
 		}
 		prev = r
 	}
@@ -115,8 +115,14 @@ func invisibleRune(r rune) bool {
 		return true
 	case r >= 0xe0000 && r <= 0xe0fff:
 		return !variationSelector(r) // tags, and unassigned code points Unicode keeps invisible
+	case variationSelector(r):
+		return false // judged by what they follow: strayVariation
 	}
-	return unicode.Is(unicode.Cf, r)
+	// Format characters; the other default-ignorable code points (U+2065
+	// and the like, shown as nothing); and whatever is not a graphic
+	// character — unassigned code points, noncharacters such as U+FFFE,
+	// private use — which a terminal shows as nothing or as a box.
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || !unicode.IsGraphic(r)
 }
 
 // variationSelector reports whether r selects a variant of the character
@@ -128,10 +134,29 @@ func variationSelector(r rune) bool {
 }
 
 // strayVariation reports whether r is a variation selector that varies no
-// visible character: the first rune (prev < 0), after another selector, or
-// after an unsafe rune.
+// character: the first rune (prev < 0), after another selector or an
+// unsafe rune, or after a character of a kind it has no variants for.
+// Emoji and text presentation (U+FE0E, U+FE0F) vary symbols and the keycap
+// bases 0–9, # and *; the other standardized selectors (U+FE00–U+FE0D)
+// vary symbols, CJK ideographs and Myanmar letters; the ideographic ones
+// (U+E0100–U+E01EF) ideographs; the Mongolian ones Mongolian letters. A
+// selector after "/" or a letter a would show as nothing.
 func strayVariation(prev, r rune) bool {
-	return variationSelector(r) && (prev < 0 || variationSelector(prev) || UnsafeRune(prev))
+	if !variationSelector(r) {
+		return false
+	}
+	if prev < 0 || variationSelector(prev) || UnsafeRune(prev) {
+		return true
+	}
+	switch {
+	case r == 0xfe0e || r == 0xfe0f:
+		return !unicode.IsSymbol(prev) && !(prev >= '0' && prev <= '9' || prev == '#' || prev == '*')
+	case r >= 0xfe00 && r <= 0xfe0d:
+		return !unicode.IsSymbol(prev) && !unicode.Is(unicode.Han, prev) && !unicode.Is(unicode.Myanmar, prev)
+	case r >= 0xe0100:
+		return !unicode.Is(unicode.Han, prev)
+	}
+	return !unicode.Is(unicode.Mongolian, prev)
 }
 
 // EscapeText returns s with every unsafe rune — and every variation

@@ -88,8 +88,20 @@ func TestValidateLine(t *testing.T) {
 		// written; anywhere else they carry data nobody sees.
 		{"\ufe0fstart", `variation selector "\ufe0f"`},
 		{"a\ufe0f\ufe0fb", `variation selector "\ufe0f"`},
-		{"hidden\U000E0100\U000E0101\U000E0102", `variation selector "\udb40\udd01"`},
+		{"hidden\U000E0100\U000E0101\U000E0102", `variation selector "\udb40\udd00"`},
+		{"葛\U000E0100\U000E0101", `variation selector "\udb40\udd01"`},
 		{"after a joiner\u200b\ufe0f", `invisible character "\u200b"`},
+		// ...and only after a character it has variants for: after "/"
+		// or a letter it shows as nothing.
+		{"refs/\ufe0fmain", `variation selector "\ufe0f"`},
+		{"abc\ufe0fdef", `variation selector "\ufe0f"`},
+		{"ok/\ufe00 done", `variation selector "\ufe00"`},
+		{"latin\U000E0100", `variation selector "\udb40\udd00"`},
+		// Default-ignorable, unassigned and noncharacter code points.
+		{"refs/\u2065main", `invisible character "\u2065"`},
+		{"non\ufffecharacter", `invisible character "\ufffe"`},
+		{"unassigned\ud7ff", `invisible character "\ud7ff"`},
+		{"private\ue000use", `invisible character "\ue000"`},
 	} {
 		err := shipgate.ValidateLine("comment", tt.in, 100)
 		if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.HasPrefix(shipgate.ErrorMessage(err), "comment ") || !strings.Contains(err.Error(), tt.msg) {
@@ -126,7 +138,8 @@ func TestEscapeText(t *testing.T) {
 		{"refs/\u200bmain\u2060\ufeff\u00ad\u3164", "", `refs/\u200bmain\u2060\ufeff\u00ad\u3164`},
 		{"abc\U000E0041\U000E0042", "", `abc\udb40\udc41\udb40\udc42`},
 		{"\u017fhipgate.local ❤️ 1️⃣ 葛\U000E0100", "", "\u017fhipgate.local ❤️ 1️⃣ 葛\U000E0100"},
-		{"\ufe0fa\ufe0f\ufe0f\n\ufe0f", "\n", `\ufe0fa` + "\ufe0f" + `\ufe0f` + "\n" + `\ufe0f`},
+		{"\ufe0fa\ufe0f\ufe0f\n\ufe0f", "\n", `\ufe0fa\ufe0f\ufe0f` + "\n" + `\ufe0f`},
+		{"\u2764\ufe0f\ufe0f", "", "\u2764\ufe0f" + `\ufe0f`},
 		{"\u200b\ufe0f", "", `\u200b\ufe0f`},
 	} {
 		if got := shipgate.EscapeText(tt.in, tt.keep); got != tt.want {

@@ -156,7 +156,13 @@ func TestServerFilesAreNotArtifacts(t *testing.T) {
 	s.ok("admin", "apply", "-f", svc)
 	os.WriteFile(filepath.Join(s.workDir, "shop-1.tar"), []byte("shop build 1"), 0o644)
 
-	for _, art := range []string{"server.yaml", auditKey} {
+	// A hard link under the root to the secret key in the data directory
+	// (the data directory is refused by path; its keys by identity too).
+	keyLink := filepath.Join(s.workDir, "key-link")
+	if err := os.Link(filepath.Join(s.dir, "data", "secret.key"), keyLink); err != nil {
+		t.Fatal(err)
+	}
+	for _, art := range []string{"server.yaml", auditKey, keyLink} {
 		r := s.fails("forbidden", "carol", "release", "create", "shop", "--env", "staging", "--version", "1", "--artifact", art)
 		if !strings.Contains(r.stderr, "server's own files") {
 			t.Fatalf("--artifact %s: %s", art, r.stderr)
@@ -172,7 +178,7 @@ func TestServerFilesAreNotArtifacts(t *testing.T) {
 		}
 	}
 
-	// Both refusals are audited as carol's: the first at once, the second
+	// The refusals are audited as carol's: the first at once, the others
 	// counted and written when its window ends, here when the server stops.
 	s.stop()
 	s.start()
@@ -188,8 +194,8 @@ func TestServerFilesAreNotArtifacts(t *testing.T) {
 			refused += int(n)
 		}
 	}
-	if refused != 2 {
-		t.Fatalf("%d refusals of carol's server files audited, want 2", refused)
+	if refused != 3 {
+		t.Fatalf("%d refusals of carol's server files audited, want 3", refused)
 	}
 
 	const secretKey = "5eC12e7000000000000000000000000000000000000000000000000000000001"

@@ -426,7 +426,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 // artifact may be one of them, wherever they lie. (Its data directory and
 // artifact store are refused whole besides.)
 func (m *Main) serverFiles(cfg ServeConfig, auditKeyFile, dsn string, outputs ...io.Writer) []string {
-	files := []string{cfg.ConfigFile, cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, auditKeyFile}
+	// The keys in the data directory too: the directory is refused by
+	// path, but a hard link to a key elsewhere is caught only by the key
+	// file's identity.
+	files := []string{cfg.ConfigFile, cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, auditKeyFile, filepath.Join(cfg.DataDir, "secret.key")}
 	files = append(files, sqlstore.Files(dsn, m.Getenv)...)
 	// systemd's credentials of this service, if it runs as one.
 	files = append(files, m.Getenv("CREDENTIALS_DIRECTORY"))

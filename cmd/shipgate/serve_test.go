@@ -27,10 +27,10 @@ func TestServerFiles(t *testing.T) {
 		}
 		return ""
 	}}
-	cfg := ServeConfig{ConfigFile: "server.yaml", TLSCert: "/etc/shipgate/tls.crt", TLSKey: "/etc/shipgate/tls.key", TLSClientCA: "/etc/shipgate/ca.pem"}
+	cfg := ServeConfig{DataDir: "data", ConfigFile: "server.yaml", TLSCert: "/etc/shipgate/tls.crt", TLSKey: "/etc/shipgate/tls.key", TLSClientCA: "/etc/shipgate/ca.pem"}
 	got := m.serverFiles(cfg, "keys/audit.key", "/srv/db/shipgate.db", out, out, &bytes.Buffer{})
 	want := []string{filepath.Join(dir, "server.yaml"), "/etc/shipgate/tls.crt", "/etc/shipgate/tls.key", "/etc/shipgate/ca.pem",
-		filepath.Join(dir, "keys", "audit.key"), "/srv/db/shipgate.db", "/srv/db/shipgate.db-wal", "/run/credentials/shipgate.service"}
+		filepath.Join(dir, "keys", "audit.key"), filepath.Join(dir, "data", "secret.key"), "/srv/db/shipgate.db", "/srv/db/shipgate.db-wal", "/run/credentials/shipgate.service"}
 	if runtime.GOOS == "linux" {
 		want = append(want, out.Name())
 	}
