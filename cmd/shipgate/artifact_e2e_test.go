@@ -182,18 +182,7 @@ func TestServerFilesAreNotArtifacts(t *testing.T) {
 	// counted and written when its window ends, here when the server stops.
 	s.stop()
 	s.start()
-	var events []struct {
-		Actor, Action string
-		Details       map[string]any
-	}
-	s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
-	refused := 0
-	for _, e := range events {
-		if e.Action == "access.denied" && e.Actor == "carol" && strings.Contains(fmt.Sprint(e.Details["reason"]), "server's own files") {
-			n, _ := e.Details["count"].(float64)
-			refused += int(n)
-		}
-	}
+	refused := s.refusals("carol", "server's own files")
 	if refused != 3 {
 		t.Fatalf("%d refusals of carol's server files audited, want 3", refused)
 	}

@@ -595,3 +595,24 @@ func TestBootstrapTokenIgnoredOnAFilledStore(t *testing.T) {
 		t.Fatalf("a warning although the token works:\n%s", s.stderr.String())
 	}
 }
+
+// refusals sums the counts of actor's access.denied events whose reason
+// mentions reason: the first refusal of a window is written at once, the
+// rest as one counted event when the window ends (restart the server to
+// have every window written).
+func (s *server) refusals(actor, reason string) int {
+	s.t.Helper()
+	var events []struct {
+		Actor, Action string
+		Details       map[string]any
+	}
+	s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
+	n := 0
+	for _, e := range events {
+		if e.Action == "access.denied" && e.Actor == actor && strings.Contains(fmt.Sprint(e.Details["reason"]), reason) {
+			c, _ := e.Details["count"].(float64)
+			n += int(c)
+		}
+	}
+	return n
+}

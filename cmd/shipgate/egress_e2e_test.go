@@ -117,18 +117,7 @@ func TestArtifactURLsFollowTheEgressPolicy(t *testing.T) {
 	// ends — here, when the server stops (restarted to read the log).
 	s.stop()
 	s.start()
-	var events []struct {
-		Actor, Action string
-		Details       map[string]any
-	}
-	s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
-	refused := 0
-	for _, e := range events {
-		if e.Action == "access.denied" && e.Actor == "carol" && strings.Contains(fmt.Sprint(e.Details["reason"]), "egress policy") {
-			n, _ := e.Details["count"].(float64)
-			refused += int(n)
-		}
-	}
+	refused := s.refusals("carol", "egress policy")
 	if refused != 4 {
 		t.Fatalf("%d refusals of carol by the egress policy audited, want 4", refused)
 	}
