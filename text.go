@@ -160,10 +160,10 @@ func strayVariation(prev, r rune) bool {
 }
 
 // EscapeText returns s with every unsafe rune — and every variation
-// selector that varies no visible character — written as a Go escape: ESC
+// selector that varies no character — written as a Go escape: ESC
 // as \x1b, U+202E as \u202e, a byte that is not UTF-8 as \xff; the runes
 // listed in keep (a printer of multi-line text keeps "\n\t") stay. The
-// escapes of non-ASCII runes use the \uXXXX form (a UTF-16 surrogate pair
+// escapes of non-ASCII runes use the \u-and-four-hex-digits form (a UTF-16 surrogate pair
 // above U+FFFF, as in JSON), which means the same character inside a JSON
 // string, so JSON passed through stays valid and unchanged in meaning.
 func EscapeText(s, keep string) string {

@@ -26,7 +26,7 @@ import (
 //
 // JSON output passes the termWriter unchanged in meaning: the encoder
 // already escapes C0 controls, and the non-ASCII ones the termWriter
-// escapes come out as \uXXXX, the same character in a JSON string.
+// escapes come out as \u and four hex digits, the same character in a JSON string.
 
 // termWriter escapes, on its way to w, every character that changes how
 // text is shown rather than what it says or shows as nothing (see

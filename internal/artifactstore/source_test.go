@@ -1,6 +1,7 @@
 package artifactstore_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -177,12 +178,16 @@ func TestSourcesRefuseTheKernelsFiles(t *testing.T) {
 		shm,
 	} {
 		t.Run(p, func(t *testing.T) {
+			// Only a path the system lacks is passed over; one that exists
+			// must be refused before it is read (a read error would hide a
+			// refusal that did not happen).
+			if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+				t.Logf("%s is not on this system", p)
+				return
+			}
 			f, err := src.Open(p)
 			if f != nil {
 				f.Close()
-			}
-			if shipgate.ErrorCode(err) == shipgate.EINVALID && strings.Contains(err.Error(), "cannot be read") {
-				t.Skipf("%s is not on this system: %v", p, err)
 			}
 			if shipgate.ErrorCode(err) != shipgate.EFORBIDDEN && !strings.Contains(fmt.Sprint(err), "not a regular file") {
 				t.Fatalf("err = %v, want forbidden", err)
