@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -146,12 +145,12 @@ func (t *AgentToken) Expired(now time.Time) bool {
 // scope wants, unless an agent with labels may join with t: no reserved
 // label, and every scoped label present with the scoped value.
 func (t *AgentToken) AdmitLabels(labels map[string]string) error {
-	for _, k := range sortedLabelKeys(labels) {
+	for _, k := range sortedKeys(labels) {
 		if reservedLabel(k) {
 			return Errorf(EFORBIDDEN, "label %s is reserved for the server (labels starting with %q belong to its built-in runner); remove it from the agent's labels", k, ReservedLabelPrefix)
 		}
 	}
-	for _, k := range sortedLabelKeys(t.Scope) {
+	for _, k := range sortedKeys(t.Scope) {
 		want := t.Scope[k]
 		got, ok := labels[k]
 		switch {
@@ -169,20 +168,11 @@ func FormatLabels(labels map[string]string) string {
 	if len(labels) == 0 {
 		return "none"
 	}
-	keys := sortedLabelKeys(labels)
+	keys := sortedKeys(labels)
 	for i, k := range keys {
 		keys[i] = k + "=" + labels[k]
 	}
 	return strings.Join(keys, ",")
-}
-
-func sortedLabelKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Prefixes of agent join tokens and of the per-agent secrets registration
@@ -227,7 +217,7 @@ func ValidateLabelName(k string) error {
 // values of up to 256 bytes without ',' (the separator of k=v,… lists),
 // one line of printable text (see ValidateLine).
 func ValidateLabels(labels map[string]string) error {
-	for _, k := range sortedLabelKeys(labels) {
+	for _, k := range sortedKeys(labels) {
 		if err := ValidateLabelName(k); err != nil {
 			return err
 		}

@@ -72,9 +72,10 @@ func PlanArtifactGC(stored []StoredArtifact, refs []ArtifactRef, now time.Time, 
 func keepArtifact(a StoredArtifact, now time.Time, grace time.Duration) (bool, string) {
 	for _, r := range a.Releases { // newest first
 		switch {
+		case !r.NeedsBytes():
 		case !r.State.Final():
 			return true, fmt.Sprintf("release %d is %s", r.ReleaseID, r.State)
-		case r.Succeeded:
+		default:
 			return true, fmt.Sprintf("release %d succeeded; a rollback may restore it", r.ReleaseID)
 		}
 	}

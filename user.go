@@ -65,8 +65,8 @@ var rolePerms = map[Role][]Permission{
 		PermServiceApply, PermAdmin},
 }
 
-// RolePermissions returns what a role grants, for documentation and
-// `whoami`.
+// RolePermissions returns what a role grants (the table docs/security.md
+// shows, which a test holds to the route table).
 func RolePermissions(r Role) []Permission { return slices.Clone(rolePerms[r]) }
 
 // User is a person or automation that calls the API.

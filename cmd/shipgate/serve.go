@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +24,7 @@ import (
 	"github.com/shipgate/shipgate/internal/artifactstore"
 	"github.com/shipgate/shipgate/internal/checkpoint"
 	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/shipgate/shipgate/internal/httpapi"
 	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/reconcile"
@@ -225,7 +224,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	defer db.Close()
 
-	key, err := loadSecretKey(m.Getenv("SHIPGATE_SECRET_KEY"), filepath.Join(cfg.DataDir, "secret.key"))
+	key, err := durable.HexKey("secret key", "SHIPGATE_SECRET_KEY", m.Getenv("SHIPGATE_SECRET_KEY"), filepath.Join(cfg.DataDir, "secret.key"), shipgate.SecretKeySize)
 	if err != nil {
 		return err
 	}
@@ -533,37 +532,4 @@ func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB, maxTokenLifetime 
 		}
 	}
 	return nil
-}
-
-// loadSecretKey reads the key from the environment (hex) or from path,
-// creating path with a fresh key if it does not exist.
-func loadSecretKey(env, path string) ([]byte, error) {
-	if env != "" {
-		k, err := hex.DecodeString(strings.TrimSpace(env))
-		if err != nil || len(k) != shipgate.SecretKeySize {
-			return nil, fmt.Errorf("SHIPGATE_SECRET_KEY must be %d hex digits", 2*shipgate.SecretKeySize)
-		}
-		return k, nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		k := make([]byte, shipgate.SecretKeySize)
-		rand.Read(k)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create secret key: %w", err)
-		}
-		if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return k, f.Close()
-	} else if err != nil {
-		return nil, fmt.Errorf("read secret key: %w", err)
-	}
-	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(k) != shipgate.SecretKeySize {
-		return nil, fmt.Errorf("%s does not hold a %d-byte hex key", path, shipgate.SecretKeySize)
-	}
-	return k, nil
 }

@@ -2,16 +2,13 @@ package checkpoint
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -23,50 +20,20 @@ const DefaultEvery = time.Minute
 // which is created with a fresh key, readable by its owner only, if it
 // does not exist. A key file others may read is refused.
 func LoadKey(env, path string) (*shipgate.AuditSigner, error) {
-	if env != "" {
-		seed, err := hex.DecodeString(strings.TrimSpace(env))
-		if err != nil || len(seed) != shipgate.AuditSigningKeySize {
-			return nil, fmt.Errorf("SHIPGATE_AUDIT_KEY must be %d hex digits", 2*shipgate.AuditSigningKeySize)
-		}
-		return shipgate.NewAuditSigner(seed)
+	seed, err := durable.HexKey("audit signing key", "SHIPGATE_AUDIT_KEY", env, path, shipgate.AuditSigningKeySize)
+	if err != nil {
+		return nil, err
 	}
-	_, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		seed := make([]byte, shipgate.AuditSigningKeySize)
-		rand.Read(seed)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create audit signing key: %w", err)
-		}
-		if _, err := f.WriteString(hex.EncodeToString(seed) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write audit signing key: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("write audit signing key: %w", err)
-		}
-		return shipgate.NewAuditSigner(seed)
-	} else if err != nil {
-		return nil, fmt.Errorf("read audit signing key: %w", err)
-	}
-	return ReadKeyFile(path)
+	return shipgate.NewAuditSigner(seed)
 }
 
 // ReadKeyFile reads an existing audit signing key file (64 hex digits).
 // A key file others may read is refused.
 func ReadKeyFile(path string) (*shipgate.AuditSigner, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("read audit signing key: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit signing key %s may be read by others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(seed) != shipgate.AuditSigningKeySize {
-		return nil, fmt.Errorf("%s does not hold a %d-byte hex audit signing key", path, shipgate.AuditSigningKeySize)
-	}
-	return shipgate.NewAuditSigner(seed)
+	return LoadKey("", path)
 }
 
 // Signer signs the audit head in the background.
@@ -89,7 +56,7 @@ type Signer struct {
 // such a one, RunOnce publishes it, so every head the log reaches goes out
 // within the interval.
 func (s *Signer) RunOnce(ctx context.Context) (shipgate.AuditCheckpoint, error) {
-	cp, created, err := s.DB.CheckpointPublished(ctx, s.Key)
+	cp, created, err := s.DB.Checkpoint(ctx, s.Key)
 	if err != nil {
 		return cp, err
 	}

@@ -1,5 +1,6 @@
 // Package durable writes files that must survive a crash whole: the
-// runner's attempt journal and service state, the supervisor's state.
+// runner's attempt journal and service state, the supervisor's state,
+// the server's keys.
 package durable
 
 import (
@@ -32,10 +33,5 @@ func WriteFile(path string, b []byte) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(dir)
 }

@@ -69,11 +69,11 @@ func TestCheckpointsArePublished(t *testing.T) {
 	seed := make([]byte, shipgate.AuditSigningKeySize)
 	signer, _ := shipgate.NewAuditSigner(seed)
 	keys := []shipgate.AuditPublicKey{signer.PublicKey()}
-	cp, err := e.db.Checkpoint(ctx, signer)
+	cp, _, err := e.db.Checkpoint(ctx, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := e.db.Checkpoint(ctx, signer); again != cp {
+	if again, _, _ := e.db.Checkpoint(ctx, signer); again != cp {
 		t.Fatal("an unmoved head was signed again")
 	}
 	e.drain(t)

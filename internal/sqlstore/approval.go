@@ -59,11 +59,11 @@ func (tx *Tx) Decide(ctx context.Context, who *shipgate.User, id int64, decision
 	if who.TokenID != 0 {
 		// Which credential decided: a token an admin created for the
 		// approver lets that admin decide as them, and this shows it.
-		var createdBy string
-		if err := tx.queryRow(ctx, `SELECT created_by FROM tokens WHERE id = ?`, who.TokenID).Scan(&createdBy); err != nil {
-			return nil, nil, notFound(err, "token %d does not exist", who.TokenID)
+		t, err := tx.FindToken(ctx, who.TokenID)
+		if err != nil {
+			return nil, nil, err
 		}
-		details["token_id"], details["token_created_by"] = who.TokenID, createdBy
+		details["token_id"], details["token_created_by"] = who.TokenID, t.CreatedBy
 	}
 	action := shipgate.ActionReleaseApproved
 	if decision == shipgate.DecisionReject {

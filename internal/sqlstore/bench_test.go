@@ -72,7 +72,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 				}
 			}
 			appendEvents(1000)
-			if _, err := db.Checkpoint(ctx, signer); err != nil {
+			if _, _, err := db.Checkpoint(ctx, signer); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -80,7 +80,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 				b.StopTimer()
 				appendEvents(moved)
 				b.StartTimer()
-				if _, err := db.Checkpoint(ctx, signer); err != nil {
+				if _, _, err := db.Checkpoint(ctx, signer); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -19,52 +19,54 @@ import (
 // checkpoint is refused with failed_precondition rather than signed. (An
 // intruder who also deletes the stored checkpoints gets a signature on the
 // rewritten log; the copies published outside the database still expose it.)
-func (db *DB) Checkpoint(ctx context.Context, s *shipgate.AuditSigner) (shipgate.AuditCheckpoint, error) {
-	cp, _, err := db.checkpoint(ctx, s, true)
-	return cp, err
+func (db *DB) Checkpoint(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, created bool, err error) {
+	return db.checkpoint(ctx, s, true)
 }
 
 // CheckpointUnpublished is Checkpoint for callers who asked for one (the
 // API's on-demand checkpoint): a new checkpoint is stored and returned but
 // not sent to the notification sinks, so a caller who asks after every
 // event cannot flood them. The background signer publishes the head within
-// its interval (see PublishCheckpoint). created reports whether a new
-// checkpoint was signed.
+// its interval (see PublishCheckpoint).
 func (db *DB) CheckpointUnpublished(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, created bool, err error) {
 	return db.checkpoint(ctx, s, false)
 }
 
-// CheckpointPublished is Checkpoint that also reports whether it signed,
-// and so published, a new checkpoint; the background signer publishes
-// itself a returned checkpoint someone else signed unpublished.
-func (db *DB) CheckpointPublished(ctx context.Context, s *shipgate.AuditSigner) (cp shipgate.AuditCheckpoint, created bool, err error) {
-	return db.checkpoint(ctx, s, true)
+// PublishCheckpoint queues a stored checkpoint for the notification
+// sinks, in a transaction of its own: the background signer publishes a
+// checkpoint someone else signed unpublished.
+func (db *DB) PublishCheckpoint(ctx context.Context, cp shipgate.AuditCheckpoint) error {
+	return db.Update(ctx, func(tx *Tx) error { return tx.publishCheckpoint(ctx, cp) })
 }
 
-// PublishCheckpoint queues a stored checkpoint for the notification
-// sinks, in a transaction of its own.
-func (db *DB) PublishCheckpoint(ctx context.Context, cp shipgate.AuditCheckpoint) error {
-	if db.CheckpointOutbox == nil {
+func (tx *Tx) publishCheckpoint(ctx context.Context, cp shipgate.AuditCheckpoint) error {
+	if tx.db.CheckpointOutbox == nil {
 		return nil
 	}
-	notes, err := db.CheckpointOutbox(ctx, cp)
+	notes, err := tx.db.CheckpointOutbox(ctx, cp)
 	if err != nil {
 		return fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
 	}
-	return db.Update(ctx, func(tx *Tx) error { return tx.enqueue(ctx, cp.Seq, notes) })
+	return tx.enqueue(ctx, cp.Seq, notes)
 }
 
+// checkpointAttempts bounds how often signing starts over because another
+// server signed in between.
+const checkpointAttempts = 4
+
 func (db *DB) checkpoint(ctx context.Context, s *shipgate.AuditSigner, publish bool) (shipgate.AuditCheckpoint, bool, error) {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		cp, created, retry, err := db.checkpointOnce(ctx, s, publish)
-		if !retry || attempt == 3 {
+		if !retry {
 			return cp, created, err
+		}
+		if attempt == checkpointAttempts {
+			return shipgate.AuditCheckpoint{}, false, shipgate.Errorf(shipgate.ECONFLICT, "the audit head was not signed: other servers signed %d times while this one tried; try again", attempt)
 		}
 	}
 }
 
 func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner, publish bool) (cp shipgate.AuditCheckpoint, created, retry bool, err error) {
-	keys := []shipgate.AuditPublicKey{s.PublicKey()}
 	// Outside the write lock: check the (possibly long) stretch from the
 	// last checkpoint to the head as it is now.
 	var v shipgate.AuditVerifier
@@ -73,7 +75,7 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner, publi
 	var headHash string
 	err = db.View(ctx, func(tx *Tx) error {
 		var err error
-		if last, err = tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys); err != nil {
+		if last, err = tx.lastCheckpoint(ctx, s.PublicKey()); err != nil {
 			return err
 		}
 		if last != nil {
@@ -95,7 +97,7 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner, publi
 		return *last, false, false, nil
 	}
 	err = db.Update(ctx, func(tx *Tx) error {
-		now, err := tx.lastCheckpoint(ctx, s.PublicKey().ID(), keys)
+		now, err := tx.lastCheckpoint(ctx, s.PublicKey())
 		if err != nil {
 			return err
 		}
@@ -122,12 +124,8 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner, publi
 			cp.Seq, cp.Hash, micros(cp.At), cp.KeyID, cp.Signature); err != nil {
 			return fmt.Errorf("store audit checkpoint: %w", err)
 		}
-		if publish && db.CheckpointOutbox != nil {
-			notes, err := db.CheckpointOutbox(ctx, cp)
-			if err != nil {
-				return fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
-			}
-			return tx.enqueue(ctx, cp.Seq, notes)
+		if publish {
+			return tx.publishCheckpoint(ctx, cp)
 		}
 		return nil
 	})
@@ -174,10 +172,10 @@ func (tx *Tx) verifyRange(ctx context.Context, v *shipgate.AuditVerifier, upTo i
 // lastCheckpoint is the newest stored checkpoint of key id, nil if none.
 // A stored row that the key did not sign is a sign of tampering and an
 // error: the server must not resume from a forged checkpoint.
-func (tx *Tx) lastCheckpoint(ctx context.Context, keyID string, keys []shipgate.AuditPublicKey) (*shipgate.AuditCheckpoint, error) {
+func (tx *Tx) lastCheckpoint(ctx context.Context, key shipgate.AuditPublicKey) (*shipgate.AuditCheckpoint, error) {
 	var cp shipgate.AuditCheckpoint
 	var at int64
-	err := tx.queryRow(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE key_id = ? ORDER BY seq DESC LIMIT 1`, keyID).
+	err := tx.queryRow(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE key_id = ? ORDER BY seq DESC LIMIT 1`, key.ID()).
 		Scan(&cp.Seq, &cp.Hash, &at, &cp.KeyID, &cp.Signature)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -186,7 +184,7 @@ func (tx *Tx) lastCheckpoint(ctx context.Context, keyID string, keys []shipgate.
 		return nil, fmt.Errorf("read last audit checkpoint: %w", err)
 	}
 	cp.At = fromMicros(at)
-	if err := shipgate.VerifyCheckpoint(&cp, keys); err != nil {
+	if err := shipgate.VerifyCheckpoint(&cp, []shipgate.AuditPublicKey{key}); err != nil {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "refusing to sign the audit head: the stored %v; the database was tampered with", err)
 	}
 	return &cp, nil

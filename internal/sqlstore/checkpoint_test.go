@@ -26,7 +26,7 @@ func testSigner(t *testing.T, name string) *shipgate.AuditSigner {
 
 func checkpoint(t *testing.T, db *sqlstore.DB, s *shipgate.AuditSigner) shipgate.AuditCheckpoint {
 	t.Helper()
-	cp, err := db.Checkpoint(ctx, s)
+	cp, _, err := db.Checkpoint(ctx, s)
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}
@@ -203,7 +203,7 @@ func testAuditCheckpointRenamedApprover(t *testing.T, engine string) {
 	wantBroken(t, err, fmt.Sprintf("audit chain broken at seq %d:", sc.end.Seq), fmt.Sprintf("between seq 1 and %d", sc.end.Seq))
 	// The server will not sign the rewritten head while its own last
 	// checkpoint is in the database.
-	if _, err := sc.db.Checkpoint(ctx, sc.signer); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "refusing to sign") {
+	if _, _, err := sc.db.Checkpoint(ctx, sc.signer); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "refusing to sign") {
 		t.Fatalf("signing a rewritten log: %v", err)
 	}
 }
@@ -314,7 +314,7 @@ func testAuditCheckpointSigning(t *testing.T, engine string) {
 	if _, err := raw.Exec(q, forged.Seq, forged.Hash, forged.At.UnixMicro(), forged.KeyID, forged.Signature); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Checkpoint(ctx, s); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "tampered") {
+	if _, _, err := db.Checkpoint(ctx, s); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "tampered") {
 		t.Fatalf("forged stored checkpoint: %v", err)
 	}
 }
