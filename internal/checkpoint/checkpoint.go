@@ -45,9 +45,8 @@ type Signer struct {
 	// when zero).
 	Every time.Duration
 
-	lastSeq   int64
-	logged    bool
-	published int64 // seq of the last checkpoint this signer saw published
+	lastSeq int64
+	logged  bool
 }
 
 // RunOnce signs the head if it moved since the last checkpoint and
@@ -60,12 +59,13 @@ func (s *Signer) RunOnce(ctx context.Context) (shipgate.AuditCheckpoint, error) 
 	if err != nil {
 		return cp, err
 	}
-	if !created && cp.Seq != s.published {
+	if !created {
+		// Signed earlier, on demand or before a restart: sent to every
+		// sink that the outbox says has not had it.
 		if err := s.DB.PublishCheckpoint(ctx, cp); err != nil {
 			return cp, err
 		}
 	}
-	s.published = cp.Seq
 	if !s.logged || cp.Seq != s.lastSeq {
 		// The log is one more copy outside the database.
 		s.Logger.Info("audit checkpoint", "seq", cp.Seq, "hash", cp.Hash, "at", cp.At.Format(time.RFC3339Nano), "key_id", cp.KeyID, "signature", cp.Signature)

@@ -33,21 +33,39 @@ func (db *DB) CheckpointUnpublished(ctx context.Context, s *shipgate.AuditSigner
 }
 
 // PublishCheckpoint queues a stored checkpoint for the notification
-// sinks, in a transaction of its own: the background signer publishes a
-// checkpoint someone else signed unpublished.
+// sinks that have not been sent it yet, as the outbox records: the
+// background signer publishes a checkpoint someone asked for on demand
+// (stored unpublished), and after a restart, or on another server sharing
+// the database, it finds the newest checkpoint already sent.
 func (db *DB) PublishCheckpoint(ctx context.Context, cp shipgate.AuditCheckpoint) error {
-	return db.Update(ctx, func(tx *Tx) error { return tx.publishCheckpoint(ctx, cp) })
+	notes, err := db.checkpointNotes(ctx, cp)
+	if err != nil || len(notes) == 0 {
+		return err // no sinks: no write either
+	}
+	return db.Update(ctx, func(tx *Tx) error {
+		var unsent []Notification
+		for _, n := range notes {
+			var one int
+			err := tx.queryRow(ctx, `SELECT 1 FROM outbox WHERE audit_seq = ? AND event_type = ? AND sink = ? LIMIT 1`, cp.Seq, n.EventType, n.Sink).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				unsent = append(unsent, n)
+			} else if err != nil {
+				return err
+			}
+		}
+		return tx.enqueue(ctx, cp.Seq, unsent)
+	})
 }
 
-func (tx *Tx) publishCheckpoint(ctx context.Context, cp shipgate.AuditCheckpoint) error {
-	if tx.db.CheckpointOutbox == nil {
-		return nil
+func (db *DB) checkpointNotes(ctx context.Context, cp shipgate.AuditCheckpoint) ([]Notification, error) {
+	if db.CheckpointOutbox == nil {
+		return nil, nil
 	}
-	notes, err := tx.db.CheckpointOutbox(ctx, cp)
+	notes, err := db.CheckpointOutbox(ctx, cp)
 	if err != nil {
-		return fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
+		return nil, fmt.Errorf("notifications for the checkpoint of seq %d: %w", cp.Seq, err)
 	}
-	return tx.enqueue(ctx, cp.Seq, notes)
+	return notes, nil
 }
 
 // checkpointAttempts bounds how often signing starts over because another
@@ -124,10 +142,14 @@ func (db *DB) checkpointOnce(ctx context.Context, s *shipgate.AuditSigner, publi
 			cp.Seq, cp.Hash, micros(cp.At), cp.KeyID, cp.Signature); err != nil {
 			return fmt.Errorf("store audit checkpoint: %w", err)
 		}
-		if publish {
-			return tx.publishCheckpoint(ctx, cp)
+		if !publish {
+			return nil
 		}
-		return nil
+		notes, err := db.checkpointNotes(ctx, cp)
+		if err != nil {
+			return err
+		}
+		return tx.enqueue(ctx, cp.Seq, notes)
 	})
 	return cp, created && err == nil && !retry, retry, err
 }
