@@ -147,7 +147,7 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	if err := runner.SaveSecret(cfg.WorkDir, c.BaseURL, cfg.Name, reg.Secret); err != nil {
 		return fmt.Errorf("keep the agent secret in --work-dir: %w", err)
 	}
-	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s; environments: %s)\n", reg.Agent.Name, c.BaseURL, formatLabels(reg.Agent.Labels), envList(reg.Agent.Envs))
+	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s; environments: %s)\n", reg.Agent.Name, c.BaseURL, shipgate.FormatLabels(reg.Agent.Labels), envList(reg.Agent.Envs))
 
 	services, err := runner.OpenServices(filepath.Join(cfg.WorkDir, "services"), logger)
 	if err != nil {
@@ -242,8 +242,6 @@ func closeServices(s *runner.Services, stop bool, logger *slog.Logger) {
 	}
 }
 
-func formatLabels(labels map[string]string) string { return shipgate.FormatLabels(labels) }
-
 // envList renders the environments an agent or join token is limited to.
 func envList(envs []string) string {
 	if len(envs) == 0 {
@@ -266,7 +264,7 @@ func (m *Main) agentListCommand() *cobra.Command {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tSTATE\tLABELS\tENVS\tHOST\tVERSION\tLAST SEEN")
 				for _, a := range agents {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, formatLabels(a.Labels), envList(a.Envs), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n", a.Name, a.State, shipgate.FormatLabels(a.Labels), envList(a.Envs), a.Hostname, a.Version, time.Since(a.LastSeen).Round(time.Second))
 				}
 				return tw.Flush()
 			})
@@ -359,7 +357,7 @@ refused for every agent.`,
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPE\tENVS\tEXPIRES\tCREATED\tBY\tREVOKED")
 				for _, t := range ts {
-					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, formatLabels(t.Scope), envList(t.Envs),
+					fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, shipgate.FormatLabels(t.Scope), envList(t.Envs),
 						fmtTimePtr(t.ExpiresAt), fmtTime(t.CreatedAt), t.CreatedBy, fmtTimePtr(t.RevokedAt))
 				}
 				return tw.Flush()

@@ -5,10 +5,10 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/httpapi"
 	"github.com/spf13/cobra"
 )
 
@@ -67,8 +67,8 @@ func (m *Main) artifactGCCommand() *cobra.Command {
 				return fmt.Errorf("--grace: %s", err)
 			}
 			grace := g.Std()
-			if grace < artifactDownloadTimeout {
-				fmt.Fprintf(m.Stderr, "warning: --grace %s is shorter than the %s a release creation may spend downloading its artifact: an artifact stored by a creation still in flight can be removed, and that release's jobs would then fail\n", grace, artifactDownloadTimeout)
+			if grace < httpapi.DefaultArtifactTimeout {
+				fmt.Fprintf(m.Stderr, "warning: --grace %s is shorter than the %s a release creation may spend downloading its artifact: an artifact stored by a creation still in flight can be removed, and that release's jobs would then fail\n", grace, httpapi.DefaultArtifactTimeout)
 			}
 			req.Grace = grace.String()
 			res, err := m.client().CollectArtifacts(cmd.Context(), req)
@@ -93,10 +93,6 @@ func (m *Main) artifactGCCommand() *cobra.Command {
 	m.addOutputFlag(cmd)
 	return cmd
 }
-
-// artifactDownloadTimeout is how long the server may spend downloading a
-// URL artifact at creation (httpapi.ArtifactHasher's default timeout).
-const artifactDownloadTimeout = 10 * time.Minute
 
 // plural is "1 artifact", "2 artifacts".
 func plural(n int, noun string) string {

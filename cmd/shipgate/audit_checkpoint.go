@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/checkpoint"
+	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/spf13/cobra"
 )
 
@@ -145,6 +145,9 @@ command; any other value of -o is a file name (write ./json for a file named
 json).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "text" {
+				return fmt.Errorf("a checkpoint is JSON: -o json (the default) prints it, -o FILE writes it (./text for a file named text)")
+			}
 			if out == "json" {
 				out = "" // the format every read command takes; the checkpoint is JSON
 			}
@@ -155,29 +158,17 @@ json).`,
 			if err != nil {
 				return err
 			}
-			line, err := json.Marshal(cp)
-			if err != nil {
-				return err
-			}
-			line = append(line, '\n')
 			if out == "" {
-				_, err := m.Stdout.Write(line)
+				return jsonLine(m.Stdout, cp)
+			}
+			var line bytes.Buffer
+			if err := jsonLine(&line, cp); err != nil {
 				return err
 			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			if appendTo {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
-			}
-			f, err := os.OpenFile(out, flags, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := f.Write(line); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
+			// The file is the copy kept outside the server: a crash must
+			// not leave it cut, or it would no longer parse.
+			if err := writeCheckpointFile(out, line.Bytes(), appendTo); err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
 			}
 			fmt.Fprintf(m.Stdout, "checkpoint of seq %d (hash %s) written to %s\n", cp.Seq, cp.Hash, out)
 			return nil
@@ -186,6 +177,27 @@ json).`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the checkpoint to this file instead of stdout (json: stdout, the default)")
 	cmd.Flags().BoolVar(&appendTo, "append", false, "append to the file (one JSON line per checkpoint) instead of replacing it")
 	return cmd
+}
+
+// writeCheckpointFile replaces path with line, whole or not at all, or
+// appends line to it and syncs it before reporting success.
+func writeCheckpointFile(path string, line []byte, appendTo bool) error {
+	if !appendTo {
+		return durable.WriteFile(path, line)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(line); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (m *Main) auditPublicKeyCommand() *cobra.Command {

@@ -15,6 +15,10 @@ import (
 	"github.com/shipgate/shipgate/internal/egress"
 )
 
+// DefaultArtifactTimeout bounds the download of a URL artifact at creation.
+// gc keeps anything stored more recently than that.
+const DefaultArtifactTimeout = 10 * time.Minute
+
 // ArtifactHasher pins a release's artifact at creation: it reads the
 // artifact once, copying exactly the bytes it hashes into the artifact
 // store, from which agents are then served. The location is never read
@@ -41,7 +45,7 @@ type ArtifactHasher struct {
 	// the store keeps is hashed but not stored: agents fetch the URL
 	// themselves and check the digest.
 	MaxBytes int64
-	// Timeout bounds one download; 0 means 10 minutes.
+	// Timeout bounds one download; 0 means DefaultArtifactTimeout.
 	Timeout time.Duration
 	// Client downloads artifact URLs; nil means the default egress policy
 	// (internal destinations refused, public ones allowed).
@@ -118,7 +122,7 @@ func putFailure(location, want string, res artifactstore.PutResult, err error) e
 func (a ArtifactHasher) download(ctx context.Context, location, want string) (shipgate.Artifact, error) {
 	timeout := a.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Minute
+		timeout = DefaultArtifactTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
