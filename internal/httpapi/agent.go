@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -97,25 +96,11 @@ func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token st
 // lost with it. It is counted like every other refusal.
 func (h *Handler) refuseJoin(w http.ResponseWriter, r *http.Request, refused *sqlstore.JoinRefused, a *shipgate.Agent) error {
 	code, msg := shipgate.ErrorCode(refused), shipgate.ErrorMessage(refused)
-	actor := "agent-token/" + itoa(refused.TokenID)
-	// Counted like every other refusal (see refusal.go): the first of a
-	// window is recorded now with what the agent asked for; the rest land
-	// in the window's count, so a join token cannot flood the log and no
-	// refusal is lost from it.
-	k := refusalKey{actor: actor, route: r.Pattern, subject: "agent/" + a.Name, status: statusOf(code)}
-	now, path, remote, window := time.Now(), clip(r.URL.Path, 256), remoteHost(r), h.refusalWindow()
-	k, opened := h.refusals.add(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
-	if opened {
-		details := map[string]any{
-			"token_id": refused.TokenID, "name": a.Name, "labels": a.Labels, "hostname": clip(a.Hostname, 256),
-			"status": statusOf(code), "reason": msg, "remote": remote, "count": 1,
-		}
-		ev := shipgate.NewAuditEvent(k.actor, shipgate.ActionAgentJoinRefused, k.subject, details)
-		ctx := context.WithoutCancel(r.Context())
-		if err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {
-			h.refusals.recount(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
-			return fmt.Errorf("audit a refused agent registration: %w", err)
-		}
+	k := refusalKey{action: shipgate.ActionAgentJoinRefused, actor: "agent-token/" + itoa(refused.TokenID), route: r.Pattern, subject: "agent/" + a.Name, status: statusOf(code)}
+	extra := map[string]any{"token_id": refused.TokenID, "name": a.Name, "labels": a.Labels, "hostname": clip(a.Hostname, 256)}
+	if err := h.countRefusal(r, k, msg, extra); err != nil {
+		// A refusal stays a refusal; its count is written later.
+		h.Logger.Error("audit a refused agent registration; counted to write later", "err", err)
 	}
 	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": msg}})
 	return nil

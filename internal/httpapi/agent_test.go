@@ -373,7 +373,7 @@ func TestJoinRefusalsAreBounded(t *testing.T) {
 		f.db.View(ctx, func(tx *sqlstore.Tx) error {
 			list, err := tx.ListAudit(ctx, shipgate.AuditFilter{Limit: 10000})
 			for _, e := range list {
-				if e.Subject != "agent/web-1" {
+				if e.Subject != "agent/web-1" || e.Action != shipgate.ActionAgentJoinRefused {
 					continue
 				}
 				var d struct{ Count int }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -47,6 +48,7 @@ const (
 )
 
 type refusalKey struct {
+	action  string // the audit action: access.denied, agent.join_refused
 	actor   string // user name, or "anonymous"
 	remote  string // client address of anonymous callers; "" for users
 	route   string // the matched route ("GET /api/v1/users"), or "*"
@@ -185,7 +187,7 @@ func (h *Handler) refusalWindow() time.Duration {
 // its own transaction (the refused change was never made), later ones in
 // their window's count.
 func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg string) error {
-	k := refusalKey{actor: "anonymous", remote: clientNetwork(remoteHost(r)), route: r.Pattern, subject: "api", status: statusOf(code)}
+	k := refusalKey{action: shipgate.ActionAccessDenied, actor: "anonymous", remote: clientNetwork(remoteHost(r)), route: r.Pattern, subject: "api", status: statusOf(code)}
 	if u != nil {
 		k.actor, k.remote = u.Name, ""
 	}
@@ -195,14 +197,25 @@ func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg stri
 	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
 		k.subject = "release/" + strconv.FormatInt(id, 10)
 	}
+	return h.countRefusal(r, k, msg, nil)
+}
+
+// countRefusal counts one refusal of r under k. The first of its window is
+// written now, in a transaction of its own, with extra details (what a
+// refused join asked for); the rest go into the window's count, written as
+// one event of k.action when the window ends. A first refusal whose write
+// fails is put into the count, to be written with it.
+func (h *Handler) countRefusal(r *http.Request, k refusalKey, msg string, extra map[string]any) error {
 	now, path, remote, window := time.Now(), clip(r.URL.Path, 256), remoteHost(r), h.refusalWindow()
 	k, opened := h.refusals.add(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
 	if !opened {
 		return nil
 	}
-	ev := shipgate.NewAuditEvent(k.actor, shipgate.ActionAccessDenied, k.subject, map[string]any{
+	details := map[string]any{
 		"method": r.Method, "path": path, "status": k.status, "reason": msg, "remote": remote, "count": 1, "route": k.route,
-	})
+	}
+	maps.Copy(details, extra)
+	ev := shipgate.NewAuditEvent(k.actor, k.action, k.subject, details)
 	ctx := context.WithoutCancel(r.Context())
 	if err := h.DB.Update(ctx, func(tx *sqlstore.Tx) error { return tx.Audit(ctx, ev) }); err != nil {
 		h.refusals.recount(k, now, r.Method, path, msg, remote, window, h.expireRefusals)
@@ -246,8 +259,8 @@ func (h *Handler) FlushRefusals(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// writeRefusals appends one access.denied event per bucket with refusals
-// counted, in one transaction, oldest first.
+// writeRefusals appends one event of its key's action per bucket with
+// refusals counted, in one transaction, oldest first.
 func (h *Handler) writeRefusals(ctx context.Context, buckets map[refusalKey]*refusalBucket) error {
 	type dated struct {
 		at time.Time
@@ -258,7 +271,7 @@ func (h *Handler) writeRefusals(ctx context.Context, buckets map[refusalKey]*ref
 		if b.count == 0 {
 			continue
 		}
-		list = append(list, dated{b.firstAt, shipgate.NewAuditEvent(k.actor, shipgate.ActionAccessDenied, k.subject, map[string]any{
+		list = append(list, dated{b.firstAt, shipgate.NewAuditEvent(k.actor, k.action, k.subject, map[string]any{
 			"method": b.method, "path": b.path, "status": k.status, "reason": b.reason, "remote": b.remote,
 			"count": b.count, "route": k.route,
 			"first_at": b.firstAt.UTC().Format(time.RFC3339Nano), "last_at": b.lastAt.UTC().Format(time.RFC3339Nano),

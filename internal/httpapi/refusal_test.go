@@ -11,6 +11,7 @@ import (
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // refusalsOf returns the access.denied events of actor after seq and the
@@ -236,5 +237,38 @@ func TestRefusalOfAMissingReleaseWithSinks(t *testing.T) {
 		if events, sum := f.refusalsOf(t, actor, start); sum != 1 || events[0].Subject != "release/424242" {
 			t.Fatalf("%s's refusal: %d events counting %d", actor, len(events), sum)
 		}
+	}
+}
+
+// A refusal whose event cannot be written (the database refuses the
+// write) is still a 403, and is kept in its window's count: once the
+// database takes writes again, the flush writes every refusal, the failed
+// first one included.
+func TestRefusalCountSurvivesAFailedWrite(t *testing.T) {
+	f := newFixture(t)
+	raw := testutil.RawDB(t, f.db)
+	if _, err := raw.Exec(`CREATE TRIGGER refuse_viewer BEFORE INSERT ON audit_events WHEN NEW.actor = 'viewer' BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	start := f.head(t)
+	for i := 0; i < 3; i++ {
+		if status, out := f.raw(t, "GET", "/api/v1/users", f.tokens["viewer"], nil); status != 403 {
+			t.Fatalf("refusal %d while the log refuses writes: %d %v", i, status, out)
+		}
+	}
+	if err := f.h.FlushRefusals(ctx); err == nil {
+		t.Fatal("the flush wrote into a log that refuses writes")
+	}
+	if _, sum := f.refusalsOf(t, "viewer", start); sum != 0 {
+		t.Fatalf("%d refusals written while the log refused writes", sum)
+	}
+	if _, err := raw.Exec(`DROP TRIGGER refuse_viewer`); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.h.FlushRefusals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, sum := f.refusalsOf(t, "viewer", start); sum != 3 {
+		t.Fatalf("after the log takes writes again: %d refusals written, want all 3", sum)
 	}
 }
