@@ -154,7 +154,7 @@ type ApprovalTally struct {
 // now. Each approval was checked against the policy when it was given; the
 // tally only applies expiry and distinctness.
 func TallyApprovals(p ApprovalPolicy, approvals []Approval, now time.Time) ApprovalTally {
-	t := ApprovalTally{Required: p.Required}
+	t := ApprovalTally{Required: p.Required, Approvers: []string{}}
 	seen := map[string]bool{}
 	for i := range approvals {
 		a := &approvals[i]

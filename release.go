@@ -40,6 +40,25 @@ func (s ReleaseState) Final() bool {
 	return false
 }
 
+// ReleaseStates lists every release state, in lifecycle order.
+var ReleaseStates = []ReleaseState{StatePendingApproval, StateQueued, StateRunning, StateSucceeded, StateFailed, StateRejected, StateCancelled, StateRolledBack}
+
+// ParseReleaseState returns the state named s, or an invalid error naming
+// the states there are: a filter on a misspelt state must not quietly
+// match nothing.
+func ParseReleaseState(s string) (ReleaseState, error) {
+	for _, st := range ReleaseStates {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	names := make([]string, len(ReleaseStates))
+	for i, st := range ReleaseStates {
+		names[i] = string(st)
+	}
+	return "", Errorf(EINVALID, "%q is not a release state: use %s", s, strings.Join(names, ", "))
+}
+
 // Release kinds: ordinary deploys, and rollbacks that restore an earlier
 // release's artifact, inputs and pipeline.
 const (

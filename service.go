@@ -22,12 +22,14 @@ type Service struct {
 // ServiceRevision is one applied version of a service file, kept forever so
 // that the history of policy changes can be shown and audited.
 type ServiceRevision struct {
-	Service   string      `json:"service"`
-	Revision  int         `json:"revision"`
-	Digest    string      `json:"digest"`
-	Spec      ServiceSpec `json:"spec"`
+	Service  string `json:"service"`
+	Revision int    `json:"revision"`
+	Digest   string `json:"digest"`
+	// Spec and Source are left out of a list of revisions, which is a
+	// summary; one revision carries them.
+	Spec      ServiceSpec `json:"spec,omitzero"`
 	Filename  string      `json:"filename"`
-	Source    string      `json:"source"`
+	Source    string      `json:"source,omitempty"`
 	AppliedBy string      `json:"applied_by"`
 	AppliedAt time.Time   `json:"applied_at"`
 }

@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,8 +28,10 @@ import (
 var ctx = context.Background()
 
 type fixture struct {
-	db     *sqlstore.DB
-	h      *httpapi.Handler
+	db *sqlstore.DB
+	h  *httpapi.Handler
+	// api is h wrapped by the OpenAPI checker in tests (see checkedAPI).
+	api    http.Handler
 	srv    *httptest.Server
 	tokens map[string]string
 }
@@ -51,7 +55,11 @@ func newFixtureOn(t testing.TB, engine string) *fixture {
 		Artifacts: httpapi.ArtifactHasher{Roots: sources.Roots, Deny: sources.Deny, Store: store},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { h.FlushRefusals(ctx) }) // before the store closes, as serve does
-	f := &fixture{db: db, h: h, srv: httptest.NewServer(h), tokens: map[string]string{}}
+	f := &fixture{db: db, h: h, api: h, tokens: map[string]string{}}
+	if t, ok := t.(*testing.T); ok { // benchmarks measure the server alone
+		f.api = checkedAPI(t, h)
+	}
+	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
 	for name, roles := range map[string][]shipgate.Role{
 		"admin": {shipgate.RoleAdmin}, "viewer": {shipgate.RoleViewer}, "carol": {shipgate.RoleDeployer, shipgate.RoleApprover},
@@ -64,6 +72,22 @@ func newFixtureOn(t testing.TB, engine string) *fixture {
 	return f
 }
 
+// apiDoc is the served OpenAPI document, validated once.
+var apiDoc = sync.OnceValues(func() (*testutil.OpenAPI, error) {
+	return testutil.LoadOpenAPI(httpapi.OpenAPIDocument())
+})
+
+// checkedAPI wraps h so every exchange of the test is checked against the
+// OpenAPI document; a mismatch fails t.
+func checkedAPI(t *testing.T, h http.Handler) http.Handler {
+	t.Helper()
+	doc, err := apiDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc.Handler(t, h)
+}
+
 func (f *fixture) client(user string) *client.Client { return client.New(f.srv.URL, f.tokens[user]) }
 
 func (f *fixture) raw(t *testing.T, method, path, token string, body []byte) (int, map[string]any) {
@@ -71,6 +95,9 @@ func (f *fixture) raw(t *testing.T, method, path, token string, body []byte) (in
 	req, _ := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -244,27 +271,31 @@ func TestReleaseArtifactChecks(t *testing.T) {
 }
 
 // Every route is in the OpenAPI document and every documented operation is
-// a route; every schema reference resolves.
+// a route (or /healthz); every operation has a unique camelCase operationId;
+// every reference resolves. kin-openapi validates the document as OAS 3.0.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	f := newFixture(t)
 	raw, err := f.client("viewer").OpenAPI(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := testutil.LoadOpenAPI(raw); err != nil {
+		t.Fatal(err)
+	}
 	var doc struct {
-		OpenAPI    string                                `json:"openapi"`
-		Paths      map[string]map[string]json.RawMessage `json:"paths"`
-		Components struct {
-			Schemas map[string]json.RawMessage `json:"schemas"`
-		} `json:"components"`
+		OpenAPI string `json:"openapi"`
+		Paths   map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+		} `json:"paths"`
+		Components map[string]map[string]json.RawMessage `json:"components"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.") {
-		t.Fatalf("openapi version %q", doc.OpenAPI)
+	if !strings.HasPrefix(doc.OpenAPI, "3.0.") {
+		t.Fatalf("openapi version %q, want 3.0.x", doc.OpenAPI)
 	}
-	routes := map[string]bool{}
+	routes := map[string]bool{"get /healthz": true}
 	for _, rt := range f.h.Routes() {
 		key := strings.ToLower(rt.Method) + " " + rt.Path
 		routes[key] = true
@@ -272,20 +303,33 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("route %s %s is not documented", rt.Method, rt.Path)
 		}
 	}
+	ids := map[string]string{}
 	for path, ops := range doc.Paths {
-		for method := range ops {
+		for method, op := range ops {
 			if !routes[method+" "+path] {
 				t.Errorf("documented %s %s is not a route", method, path)
 			}
+			id := op.OperationID
+			switch {
+			case id == "":
+				t.Errorf("%s %s has no operationId", method, path)
+			case !camelCase.MatchString(id):
+				t.Errorf("%s %s: operationId %q is not camelCase", method, path, id)
+			case ids[id] != "":
+				t.Errorf("%s %s: operationId %q is also %s", method, path, id, ids[id])
+			}
+			ids[id] = method + " " + path
 		}
 	}
 	for _, ref := range findRefs(raw) {
-		name := strings.TrimPrefix(ref, "#/components/schemas/")
-		if _, ok := doc.Components.Schemas[name]; !ok {
+		parts := strings.Split(strings.TrimPrefix(ref, "#/components/"), "/")
+		if len(parts) != 2 || doc.Components[parts[0]][parts[1]] == nil {
 			t.Errorf("dangling reference %s", ref)
 		}
 	}
 }
+
+var camelCase = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
 
 func findRefs(raw []byte) []string {
 	var refs []string

@@ -188,7 +188,7 @@ func TestAnonymousRefusalsFromManyAddressesAreBounded(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer sgp_wrong")
 		req.RemoteAddr = remote
 		w := httptest.NewRecorder()
-		f.h.ServeHTTP(w, req)
+		f.api.ServeHTTP(w, req)
 		if w.Code != 401 {
 			t.Fatalf("status %d from %s", w.Code, remote)
 		}

@@ -248,7 +248,11 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, u *shipga
 	f := shipgate.ReleaseFilter{Service: q.Get("service"), Environment: q.Get("environment"), Version: q.Get("version")}
 	for _, s := range q["state"] {
 		for _, part := range strings.Split(s, ",") {
-			f.States = append(f.States, shipgate.ReleaseState(part))
+			state, err := shipgate.ParseReleaseState(part)
+			if err != nil {
+				return err
+			}
+			f.States = append(f.States, state)
 		}
 	}
 	limit, err := queryInt(r, "limit")

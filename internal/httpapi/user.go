@@ -34,6 +34,9 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, u *shipgate
 	if err != nil {
 		return err
 	}
+	if nu.Groups == nil {
+		nu.Groups = []string{} // the document promises an array, as every read of a user gives
+	}
 	writeJSON(w, http.StatusCreated, nu)
 	return nil
 }
