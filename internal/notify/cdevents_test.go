@@ -229,6 +229,40 @@ func cdeventsEnqueuers() []*Enqueuer {
 	sinks := []config.Sink{{Name: "hook", Type: config.SinkWebhook, URL: "https://hooks.example.com/x"}}
 	return []*Enqueuer{
 		{Sinks: sinks, Source: "shipgate/build-host-1"},
+		{Sinks: sinks, Source: "shipgate/build%20host", PublicURL: "https://shipgate.example.com/ops"},
+	}
+}
+
+// The release's link in events: under public_url when it is set (what a
+// person or tool can open), else the API path relative to the server.
+func TestEventLinksUsePublicURL(t *testing.T) {
+	loadSchemas(t)
+	r := cdeventsReleases()[0]
+	for _, tc := range []struct{ publicURL, want string }{
+		{"", "/api/v1/releases/4"},
+		{"https://shipgate.example.com/ops", "https://shipgate.example.com/ops/api/v1/releases/4"},
+	} {
+		q := cdeventsEnqueuers()[0]
+		q.PublicURL = tc.publicURL
+		for _, action := range []string{shipgate.ActionReleaseStarted, shipgate.ActionReleaseFailed, shipgate.ActionRollbackPending} {
+			ev, ok := classify(shipgate.NewAuditEvent(shipgate.SystemActor, action, "release/4", map[string]any{"reason": "x"}), r)
+			if !ok {
+				t.Fatalf("%s does not notify", action)
+			}
+			body, err := q.render(q.Sinks[0], ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := validateCloudEvent(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := data["subject"].(map[string]any)["content"].(map[string]any)
+			custom := data["customData"].(map[string]any)
+			if content["url"] != tc.want || custom["url"] != tc.want {
+				t.Errorf("%s with public_url %q: url %v / %v, want %s", action, tc.publicURL, content["url"], custom["url"], tc.want)
+			}
+		}
 	}
 }
 
@@ -330,7 +364,20 @@ func TestCDEventsSchemaLookupRefusesUnknownTypes(t *testing.T) {
 	if _, err := validateCloudEvent([]byte(body)); err == nil || !strings.Contains(err.Error(), "dev.cdevents.service.deployed.0.1.0") {
 		t.Errorf("wrong version accepted: %v", err)
 	}
-	if _, err := validateCloudEvent([]byte(strings.ReplaceAll(body, ".0.1.0", ".0.2.0"))); err != nil {
+	valid := strings.ReplaceAll(body, ".0.1.0", ".0.2.0")
+	if _, err := validateCloudEvent([]byte(valid)); err != nil {
 		t.Errorf("a valid service.deployed refused: %v", err)
+	}
+	// Formats are asserted, and the binding's equalities checked.
+	for _, bad := range []struct{ old, new string }{
+		{`"source":"s"`, `"source":"shipgate/build host"`},
+		{`"timestamp":"2026-03-02T10:00:00Z"`, `"timestamp":"2026-03-02 10:00"`},
+		{`"subject":"web/production"`, `"subject":"release/4"`},
+		{`"id":"x","source":"s","type"`, `"id":"y","source":"s","type"`},
+		{`"type":"service"`, `"type":"shipgate-service"`},
+	} {
+		if _, err := validateCloudEvent([]byte(strings.Replace(valid, bad.old, bad.new, 1))); err == nil {
+			t.Errorf("%s accepted", bad.new)
+		}
 	}
 }
