@@ -199,9 +199,10 @@ func orUnknown(s string) string {
 
 // ParseAuditCheckpoints reads checkpoints from a file: one JSON object, a
 // JSON array, or JSON Lines (what `audit checkpoint --append` writes).
-// A CloudEvent whose data is a checkpoint (the webhook body of an
-// audit.checkpoint notification) counts as that checkpoint, so a
-// receiver's archive of bodies can be given as is.
+// A CloudEvent carrying a checkpoint (the webhook body of an
+// audit.checkpoint notification: a CDEvent whose subject content is the
+// checkpoint, or, from older servers, data that is the checkpoint) counts
+// as that checkpoint, so a receiver's archive of bodies can be given as is.
 func ParseAuditCheckpoints(r io.Reader) ([]AuditCheckpoint, error) {
 	dec := json.NewDecoder(r)
 	var out []AuditCheckpoint
@@ -240,6 +241,18 @@ func parseCheckpoint(raw json.RawMessage) (AuditCheckpoint, error) {
 	}
 	if json.Unmarshal(raw, &env) == nil && env.SpecVersion != "" && len(env.Data) > 0 {
 		raw = env.Data
+		// Since CDEvents: data is a CDEvent whose subject content is the
+		// checkpoint. (Before, data was the checkpoint; archives of those
+		// bodies still read.)
+		var cd struct {
+			Context json.RawMessage `json:"context"`
+			Subject struct {
+				Content json.RawMessage `json:"content"`
+			} `json:"subject"`
+		}
+		if json.Unmarshal(raw, &cd) == nil && len(cd.Context) > 0 && len(cd.Subject.Content) > 0 {
+			raw = cd.Subject.Content
+		}
 	}
 	var c AuditCheckpoint
 	dec := json.NewDecoder(bytes.NewReader(raw))

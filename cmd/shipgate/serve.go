@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -151,7 +152,7 @@ warning: put a TLS-terminating proxy in front (see docs/security.md).`,
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
-	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
+	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
@@ -251,7 +252,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// through the egress policy of the config file.
 	egressClient := serverCfg.Egress.Client(0)
 	host, _ := os.Hostname()
-	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + host}
+	// Source is a URI reference (CloudEvents, CDEvents): the host name is
+	// escaped as a path segment. public_url makes events' links absolute.
+	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + url.PathEscape(host), PublicURL: serverCfg.PublicURL}
 	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
 		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
 	db.Outbox, db.Notified = enq.Outbox, worker.Kick

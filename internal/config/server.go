@@ -15,6 +15,11 @@ import (
 
 // ServerConfig is the optional server config file (`serve --config`).
 type ServerConfig struct {
+	// PublicURL is the absolute http(s) URL people and tools reach the
+	// server at (behind a proxy, the proxy's), without a trailing slash;
+	// notifications link to releases under it. Empty means unknown: links
+	// are then paths relative to the server.
+	PublicURL     string
 	Notifications Notifications
 	Tokens        Tokens
 	// Egress decides what the server's own outgoing requests may reach:
@@ -57,9 +62,11 @@ type Sink struct {
 	Name string
 	Type string
 	URL  string
-	// Secret signs webhook bodies (HMAC-SHA256); RoutingKey is PagerDuty's
-	// integration key. Either may come from an environment variable.
-	Secret     string
+	// Secrets sign webhook bodies (HMAC-SHA256), one v1= signature per
+	// secret: two while a secret is rotated (secrets_env), else one
+	// (secret or secret_env). RoutingKey is PagerDuty's integration key.
+	// Both may come from environment variables.
+	Secrets    []string
 	RoutingKey string
 	// Events limits the sink to these audit actions (release.failed, …);
 	// empty means every action that notifies.
@@ -115,7 +122,8 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 				},
 			})
 		},
-		"egress": func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
+		"egress":     func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
+		"public_url": func(v *yaml.Node, path string) { cfg.PublicURL = p.publicURL(v, path) },
 	})
 	p.checkSinkEgress(n.Sinks, &cfg.Egress)
 	names := map[string]bool{}
@@ -150,12 +158,46 @@ func (p *parser) sink(n *yaml.Node, path string, getenv func(string) string) Sin
 		}
 		return val
 	}
+	secretKeys := 0
+	setSecrets := func(v *yaml.Node, vals ...string) {
+		if secretKeys++; secretKeys > 1 {
+			p.fail(v, "use only one of secret, secret_env and secrets_env")
+		}
+		for _, val := range vals {
+			if val != "" {
+				s.Secrets = append(s.Secrets, val)
+			}
+		}
+	}
 	p.mapping(n, path, "sink", map[string]fieldFunc{
-		"name":            func(v *yaml.Node, path string) { s.Name = p.str(v, path, "name") },
-		"type":            func(v *yaml.Node, path string) { s.Type = p.str(v, path, "type") },
-		"url":             func(v *yaml.Node, path string) { s.URL = p.str(v, path, "url") },
-		"secret":          func(v *yaml.Node, path string) { s.Secret = p.str(v, path, "secret") },
-		"secret_env":      func(v *yaml.Node, path string) { s.Secret = fromEnv(v, path, "secret_env") },
+		"name": func(v *yaml.Node, path string) { s.Name = p.str(v, path, "name") },
+		"type": func(v *yaml.Node, path string) { s.Type = p.str(v, path, "type") },
+		"url":  func(v *yaml.Node, path string) { s.URL = p.str(v, path, "url") },
+		"secret": func(v *yaml.Node, path string) {
+			val := p.str(v, path, "secret")
+			if v.Kind == yaml.ScalarNode && val == "" {
+				p.fail(v, "secret is empty; leave it out for unsigned bodies")
+			}
+			setSecrets(v, val)
+		},
+		"secret_env": func(v *yaml.Node, path string) { setSecrets(v, fromEnv(v, path, "secret_env")) },
+		"secrets_env": func(v *yaml.Node, path string) {
+			// Several secrets, each signing: the new and the old one while
+			// a secret is rotated (docs/notifications.md).
+			names := p.strList(v, path, "secrets_env")
+			if v.Kind == yaml.SequenceNode && len(names) == 0 {
+				p.fail(v, "secrets_env is empty; list the variables of the new and the old secret")
+			}
+			var vals []string
+			for i, name := range names {
+				if slices.Index(names, name) < i {
+					p.fail(v.Content[i], "secrets_env names %s twice", name)
+					continue
+				}
+				vals = append(vals, fromEnv(v.Content[i], path, "secrets_env"))
+			}
+			setSecrets(v, vals...)
+		},
 		"routing_key":     func(v *yaml.Node, path string) { s.RoutingKey = p.str(v, path, "routing_key") },
 		"routing_key_env": func(v *yaml.Node, path string) { s.RoutingKey = fromEnv(v, path, "routing_key_env") },
 		"events": func(v *yaml.Node, path string) {
@@ -183,6 +225,27 @@ func (p *parser) sink(n *yaml.Node, path string, getenv func(string) string) Sin
 		p.fail(n, "sink %q has type %q; use webhook, slack or pagerduty", s.Name, s.Type)
 	}
 	return s
+}
+
+// publicURL checks public_url: an absolute http(s) URL with a host and no
+// credentials, query or fragment (they would end up in every link sent).
+func (p *parser) publicURL(v *yaml.Node, path string) string {
+	raw := p.str(v, path, "public_url")
+	if v.Kind != yaml.ScalarNode {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		p.fail(v, "public_url %q is not an absolute http(s) URL such as https://shipgate.example.com", raw)
+	case u.User != nil:
+		p.fail(v, "public_url must not hold a user or password")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(raw, "#"):
+		p.fail(v, "public_url must not have a query or fragment")
+	default:
+		return strings.TrimSuffix(raw, "/")
+	}
+	return ""
 }
 
 // LoadServerConfig reads the file at path; an empty path is no config.

@@ -14,8 +14,10 @@ import (
 )
 
 // CheckpointEventType is the CloudEvents type of a signed audit
-// checkpoint. It is not a CDEvent: it is about the log, not a delivery.
-const CheckpointEventType = "dev.shipgate.audit.checkpoint.v1"
+// checkpoint: a custom CDEvent (the checkpoint is about the log, not a
+// delivery, so no standard type fits) whose subject content is the
+// checkpoint exactly as `shipgate audit verify --checkpoint` reads it.
+const CheckpointEventType = "dev.cdeventsx.shipgate-auditcheckpoint.signed.0.1.0"
 
 // CheckpointOutbox is the store's hook for a new audit checkpoint: the
 // notifications that publish it. Publishing checkpoints outside the
@@ -46,12 +48,20 @@ func checkpointSummary(cp shipgate.AuditCheckpoint) string {
 func (q *Enqueuer) renderCheckpoint(s config.Sink, cp shipgate.AuditCheckpoint) ([]byte, error) {
 	switch s.Type {
 	case config.SinkWebhook:
-		// data is the checkpoint exactly as `shipgate audit verify
-		// --checkpoint` reads it; the whole body is accepted too.
+		// A CDEvent whose subject content is the checkpoint; the whole
+		// body is what `shipgate audit verify --checkpoint` accepts.
+		id := "shipgate-checkpoint-" + cp.KeyID + "-" + strconv.FormatInt(cp.Seq, 10)
+		at := cp.At.UTC().Format("2006-01-02T15:04:05.000000Z")
+		subject := "audit/" + strconv.FormatInt(cp.Seq, 10)
 		return json.Marshal(map[string]any{
-			"specversion": "1.0", "id": "shipgate-checkpoint-" + cp.KeyID + "-" + strconv.FormatInt(cp.Seq, 10), "source": q.Source,
-			"type": CheckpointEventType, "time": cp.At.UTC().Format("2006-01-02T15:04:05.000000Z"), "subject": "audit/" + strconv.FormatInt(cp.Seq, 10),
-			"datacontenttype": "application/json", "data": cp,
+			"specversion": "1.0", "id": id, "source": q.Source, "type": CheckpointEventType, "time": at, "subject": subject,
+			"datacontenttype": "application/json",
+			"data": map[string]any{
+				"context":               map[string]any{"version": cdeventsVersion, "id": id, "source": q.Source, "type": CheckpointEventType, "timestamp": at},
+				"subject":               map[string]any{"id": subject, "source": q.Source, "type": "shipgate-auditcheckpoint", "content": cp},
+				"customData":            map[string]any{"summary": checkpointSummary(cp), "verify": "shipgate audit verify --checkpoint FILE --public-key KEY"},
+				"customDataContentType": "application/json",
+			},
 		})
 	case config.SinkSlack:
 		js, err := json.Marshal(cp)

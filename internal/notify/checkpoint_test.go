@@ -14,6 +14,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/notify"
+	"github.com/shipgate/shipgate/webhook"
 )
 
 // pathReceiver records each request's path, headers and body.
@@ -57,7 +58,7 @@ func (rc *pathReceiver) got(path string) []recorded {
 func TestCheckpointsArePublished(t *testing.T) {
 	rc := newPathReceiver(t)
 	sinks := []config.Sink{
-		{Name: "hook", Type: config.SinkWebhook, URL: rc.srv.URL + "/hook", Secret: "s3cret"},
+		{Name: "hook", Type: config.SinkWebhook, URL: rc.srv.URL + "/hook", Secrets: []string{"s3cret"}},
 		{Name: "chat", Type: config.SinkSlack, URL: rc.srv.URL + "/slack"},
 		{Name: "failures-only", Type: config.SinkWebhook, URL: rc.srv.URL + "/failures", Events: []string{"release.failed"}},
 		{Name: "oncall", Type: config.SinkPagerDuty, URL: rc.srv.URL + "/oncall/v2/enqueue", RoutingKey: "R0UTING"},
@@ -78,13 +79,13 @@ func TestCheckpointsArePublished(t *testing.T) {
 	}
 	e.drain(t)
 
-	// Webhook: a CloudEvent whose data is the checkpoint; the body as
+	// Webhook: a CDEvent whose subject content is the checkpoint; the body as
 	// archived is accepted by audit verify --checkpoint.
 	hook := rc.got("/hook")
 	if len(hook) != 1 || hook[0].head.Get("X-Shipgate-Event") != notify.CheckpointEventType || hook[0].head.Get("Content-Type") != "application/cloudevents+json" {
 		t.Fatalf("webhook deliveries: %+v", hook)
 	}
-	if err := notify.Verify("s3cret", hook[0].head.Get("X-Shipgate-Signature"), hook[0].body, time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(hook[0].head.Get("X-Shipgate-Signature"), hook[0].body, time.Now(), 5*time.Minute, "s3cret"); err != nil {
 		t.Fatalf("webhook signature: %v", err)
 	}
 	got, err := shipgate.ParseAuditCheckpoints(bytes.NewReader(hook[0].body))

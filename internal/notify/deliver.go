@@ -3,9 +3,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +18,7 @@ import (
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/egress"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/webhook"
 )
 
 // Worker delivers the outbox.
@@ -138,8 +136,10 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 	switch s.Type {
 	case config.SinkWebhook:
 		contentType = "application/cloudevents+json"
-		if s.Secret != "" {
-			headers["X-Shipgate-Signature"] = Sign(s.Secret, time.Now(), body)
+		if len(s.Secrets) > 0 {
+			// One v1= per secret: receivers on the old or the new secret
+			// both verify while it is rotated.
+			headers[webhook.Header] = webhook.Sign(time.Now(), body, s.Secrets...)
 		}
 	case config.SinkPagerDuty:
 		if n.EventType == CheckpointEventType {
@@ -195,42 +195,3 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 
 // defaultClient delivers for a Worker built without a client.
 var defaultClient = (&egress.Policy{}).Client(0)
-
-// Sign makes the X-Shipgate-Signature header of a webhook body:
-// "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">". Receivers
-// recompute it with the shared secret (see Verify) and reject old
-// timestamps to stop replays.
-func Sign(secret string, at time.Time, body []byte) string {
-	t := strconv.FormatInt(at.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(t + "."))
-	mac.Write(body)
-	return "t=" + t + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify checks a signature header against body, accepting timestamps
-// within tolerance of now.
-func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var t, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "t":
-			t = v
-		case "v1":
-			sig = v
-		}
-	}
-	ts, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || sig == "" {
-		return fmt.Errorf("malformed signature header")
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
-		return fmt.Errorf("signature timestamp is %s away from now", d.Round(time.Second))
-	}
-	want := Sign(secret, time.Unix(ts, 0), body)
-	if !hmac.Equal([]byte(want), []byte(header)) {
-		return fmt.Errorf("signature does not match")
-	}
-	return nil
-}

@@ -8,6 +8,9 @@
 //
 // Events use the CDEvents vocabulary (service.deployed,
 // service.rolledback, pipelinerun.started/finished, and shipgate's own
-// rollback events as dev.cdeventsx.shipgate-rollback.*) wrapped as
-// CloudEvents in structured JSON mode.
+// custom events dev.cdeventsx.shipgate-rollback.* and
+// dev.cdeventsx.shipgate-auditcheckpoint.signed) wrapped as CloudEvents in
+// structured JSON mode; a test validates each against the official
+// CDEvents v0.4.1 schemas in testdata. Webhook bodies are signed by the
+// public package webhook, which receivers import to verify them.
 package notify

@@ -16,8 +16,12 @@ import (
 // Enqueuer decides which sinks hear of which audit events.
 type Enqueuer struct {
 	Sinks []config.Sink
-	// Source names this server in CloudEvents.
+	// Source names this server in CloudEvents (a URI reference).
 	Source string
+	// PublicURL is the absolute URL people and tools reach the server at
+	// (config public_url); events link to releases under it. Empty, links
+	// are paths relative to the server.
+	PublicURL string
 }
 
 // Outbox is the store's hook: the notifications one audit event owes.
@@ -86,7 +90,7 @@ type pagerDutyPayload struct {
 func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 	switch s.Type {
 	case config.SinkWebhook:
-		return ev.CloudEvent(q.Source)
+		return ev.CloudEvent(q.Source, q.PublicURL)
 	case config.SinkSlack:
 		return json.Marshal(map[string]string{"text": slackText("shipgate: " + ev.Summary)})
 	case config.SinkPagerDuty:

@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -114,39 +115,86 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 }
 
 // CloudEvent renders the event as a CloudEvent (structured JSON mode)
-// carrying a CDEvent.
-func (ev Event) CloudEvent(source string) ([]byte, error) {
+// carrying a CDEvent that validates against the CDEvents v0.4.1 schemas
+// (a test holds every type classify emits to them). Following the
+// CloudEvents binding of CDEvents, the envelope's id, source, type, time and
+// subject are the CDEvent's context.id, source, type, timestamp and
+// subject.id. source is a URI reference naming this server; publicURL, if
+// set, is the absolute URL the server is reached at, and makes the links
+// in the event absolute.
+func (ev Event) CloudEvent(source, publicURL string) ([]byte, error) {
 	r := ev.Release
 	at := ev.Audit.At.UTC().Format(time.RFC3339Nano)
 	id := "shipgate-" + strconv.FormatInt(ev.Audit.Seq, 10)
-	subject := map[string]any{"id": fmt.Sprintf("%s/%s", r.Service, r.Environment), "source": source, "type": "service",
-		"content": map[string]any{
-			"environment": map[string]any{"id": r.Environment, "source": source},
-			"artifactId":  fmt.Sprintf("pkg:generic/%s@%s?checksum=sha256:%s", r.Service, r.Version, r.Artifact.SHA256),
-		}}
-	if strings.Contains(ev.Type, ".pipelinerun.") {
-		content := map[string]any{"pipelineName": r.Service + "/" + r.Environment}
-		if ev.Outcome != "" {
-			content["outcome"] = ev.Outcome
-		}
-		if ev.Outcome == "failure" {
-			content["errors"] = detail(ev.Audit, "reason")
-		}
-		subject = map[string]any{"id": fmt.Sprintf("release/%d/run/%d", r.ID, r.Run), "source": source, "type": "pipelineRun", "content": content}
-	}
+	subject := ev.subject(source, publicURL)
 	var details any
-	json.Unmarshal(ev.Audit.Details, &details)
+	if err := json.Unmarshal(ev.Audit.Details, &details); err != nil && len(ev.Audit.Details) > 0 {
+		return nil, fmt.Errorf("details of audit event %d: %w", ev.Audit.Seq, err)
+	}
 	cdevent := map[string]any{
 		"context": map[string]any{"version": cdeventsVersion, "id": id, "source": source, "type": ev.Type, "timestamp": at},
 		"subject": subject,
 		"customData": map[string]any{
 			"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version, "kind": r.Kind,
 			"rollbackOf": r.RollbackOf, "summary": ev.Summary, "action": ev.Audit.Action, "actor": ev.Audit.Actor,
-			"auditSeq": ev.Audit.Seq, "details": details,
+			"auditSeq": ev.Audit.Seq, "details": details, "url": ReleaseURL(publicURL, r.ID),
 		},
+		"customDataContentType": "application/json",
 	}
 	return json.Marshal(map[string]any{
 		"specversion": "1.0", "id": id, "source": source, "type": ev.Type, "time": at,
-		"subject": fmt.Sprintf("release/%d", r.ID), "datacontenttype": "application/json", "data": cdevent,
+		"subject": subject["id"], "datacontenttype": "application/json", "data": cdevent,
 	})
+}
+
+// subject is the CDEvent subject of the event, shaped as the schema of its
+// type asks:
+//   - pipelinerun.*: the release's run, "release/<id>/run/<run>", with the
+//     release's URL (required by pipelinerun.started);
+//   - service.*: the service in its environment, "<service>/<environment>",
+//     with the environment and the artifact as a purl;
+//   - custom dev.cdeventsx.shipgate-<thing>.* types: subject type
+//     "shipgate-<thing>" (the custom-event rule: the type's own
+//     <tool>-<subject>), id "release/<id>/<thing>".
+func (ev Event) subject(source, publicURL string) map[string]any {
+	r := ev.Release
+	env := map[string]any{"id": r.Environment, "source": source}
+	switch {
+	case strings.HasPrefix(ev.Type, "dev.cdevents.pipelinerun."):
+		content := map[string]any{"pipelineName": r.Service + "/" + r.Environment, "url": ReleaseURL(publicURL, r.ID)}
+		if ev.Outcome != "" {
+			content["outcome"] = ev.Outcome
+		}
+		if reason := detail(ev.Audit, "reason"); ev.Outcome == "failure" && reason != "" {
+			content["errors"] = reason
+		}
+		return map[string]any{"id": fmt.Sprintf("release/%d/run/%d", r.ID, r.Run), "source": source, "type": "pipelineRun", "content": content}
+	case strings.HasPrefix(ev.Type, "dev.cdeventsx."):
+		kind, _, _ := strings.Cut(strings.TrimPrefix(ev.Type, "dev.cdeventsx."), ".")
+		thing := strings.TrimPrefix(kind, "shipgate-")
+		return map[string]any{"id": fmt.Sprintf("release/%d/%s", r.ID, thing), "source": source, "type": kind,
+			"content": map[string]any{"release": r.ID, "service": r.Service, "environment": env, "version": r.Version,
+				"artifactId": purl(r), "url": ReleaseURL(publicURL, r.ID)}}
+	}
+	return map[string]any{"id": r.Service + "/" + r.Environment, "source": source, "type": "service",
+		"content": map[string]any{"environment": env, "artifactId": purl(r)}}
+}
+
+// ReleaseURL is where a release is read: the API's release under the
+// server's public URL, or, without one, that path alone (a URI reference
+// relative to the server).
+func ReleaseURL(publicURL string, id int64) string {
+	return strings.TrimSuffix(publicURL, "/") + "/api/v1/releases/" + strconv.FormatInt(id, 10)
+}
+
+// purl names a release's artifact as a package URL (what CDEvents'
+// artifactId holds): pkg:generic/<service>@<version>?checksum=sha256:<hex>.
+// Service names need no escaping; a version may hold '+', which purl
+// escapes.
+func purl(r *shipgate.Release) string {
+	p := "pkg:generic/" + url.PathEscape(r.Service) + "@" + strings.ReplaceAll(url.PathEscape(r.Version), "+", "%2B")
+	if r.Artifact.SHA256 != "" {
+		p += "?checksum=sha256:" + r.Artifact.SHA256
+	}
+	return p
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
+	"github.com/shipgate/shipgate/webhook"
 )
 
 var ctx = context.Background()
@@ -175,7 +176,7 @@ func (e *env) drain(t *testing.T) {
 func TestWebhookSignedAndRetriedExactlyOnce(t *testing.T) {
 	rc := newReceiver(t)
 	rc.fail.Store(3)
-	e := newEnv(t, config.Sink{Name: "hook", Type: config.SinkWebhook, URL: rc.srv.URL, Secret: "s3cret", Events: []string{"release.succeeded"}})
+	e := newEnv(t, config.Sink{Name: "hook", Type: config.SinkWebhook, URL: rc.srv.URL, Secrets: []string{"s3cret", "old-s3cret"}, Events: []string{"release.succeeded"}})
 	r := e.deploy(t, "1.0", false)
 	if r.State != shipgate.StateSucceeded {
 		t.Fatalf("release %s", r.State)
@@ -192,14 +193,21 @@ func TestWebhookSignedAndRetriedExactlyOnce(t *testing.T) {
 		if string(b) != string(bodies[0]) || heads[i].Get("X-Shipgate-Delivery") != heads[0].Get("X-Shipgate-Delivery") {
 			t.Fatal("retries must resend the same event")
 		}
-		if err := notify.Verify("s3cret", heads[i].Get("X-Shipgate-Signature"), b, time.Now(), 5*time.Minute); err != nil {
-			t.Fatalf("signature: %v", err)
+		// The sink is rotating its secret: a receiver holding either
+		// one verifies.
+		for _, secret := range []string{"s3cret", "old-s3cret"} {
+			if err := webhook.Verify(heads[i].Get("X-Shipgate-Signature"), b, time.Now(), 5*time.Minute, secret); err != nil {
+				t.Fatalf("signature with %s: %v", secret, err)
+			}
 		}
 	}
-	if err := notify.Verify("wrong", heads[0].Get("X-Shipgate-Signature"), bodies[0], time.Now(), 5*time.Minute); err == nil {
+	if n := strings.Count(heads[0].Get(webhook.Header), "v1="); n != 2 {
+		t.Fatalf("%d v1 values for two secrets: %s", n, heads[0].Get(webhook.Header))
+	}
+	if err := webhook.Verify(heads[0].Get("X-Shipgate-Signature"), bodies[0], time.Now(), 5*time.Minute, "wrong"); err == nil {
 		t.Fatal("a wrong secret verified")
 	}
-	if err := notify.Verify("s3cret", heads[0].Get("X-Shipgate-Signature"), append(bodies[0], ' '), time.Now(), 5*time.Minute); err == nil {
+	if err := webhook.Verify(heads[0].Get("X-Shipgate-Signature"), append(bodies[0], ' '), time.Now(), 5*time.Minute, "s3cret"); err == nil {
 		t.Fatal("a changed body verified")
 	}
 	var ce struct {
@@ -316,7 +324,7 @@ func TestServerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Notifications.Sinks[0].Secret != "from-env" || cfg.Notifications.Sinks[1].URL != config.PagerDutyEventsURL || cfg.Notifications.MaxAttempts != 5 {
+	if len(cfg.Notifications.Sinks[0].Secrets) != 1 || cfg.Notifications.Sinks[0].Secrets[0] != "from-env" || cfg.Notifications.Sinks[1].URL != config.PagerDutyEventsURL || cfg.Notifications.MaxAttempts != 5 {
 		t.Fatalf("config %+v", cfg)
 	}
 	for _, bad := range []struct{ src, want string }{
