@@ -97,9 +97,9 @@ type ReleaseContent struct {
 	InputDeclarations []InputDecl `json:"input_declarations,omitzero"`
 	// DefaultedInputs names the inputs whose value in Inputs is the
 	// declared default, filled in because they were not given.
-	DefaultedInputs []string `json:"defaulted_inputs,omitempty"`
-	Pipeline     Pipeline          `json:"pipeline"`
-	Policy       Environment       `json:"policy"`
+	DefaultedInputs []string    `json:"defaulted_inputs,omitempty"`
+	Pipeline        Pipeline    `json:"pipeline"`
+	Policy          Environment `json:"policy"`
 	// ApproverGroups freezes, for each group the policy takes approvers
 	// from, its enabled members when the release was created: only they
 	// may decide it (see CheckApprover). It is part of the digest, so an
