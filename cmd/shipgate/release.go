@@ -335,7 +335,16 @@ func (m *Main) releaseCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create SERVICE --env ENV --version V --artifact URL|PATH",
 		Short: "Prepare a release; it waits for the approvals its environment requires",
-		Args:  cobra.ExactArgs(1),
+		Long: `Prepare a release; it waits for the approvals its environment requires.
+
+Inputs are checked against the inputs the service file declares (spec.inputs,
+and the environment's inputs): an undeclared name is refused with "did you
+mean", a required input must be given, values must match their pattern (the
+whole value), inputs declared secret: true must be given with --secret-input
+and only they may be. Defaults fill optional inputs that are not given and are
+frozen into the release. A service that declares no inputs accepts any, with
+a warning on stderr.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Service = args[0]
 			var err error
