@@ -8,7 +8,7 @@ import (
 	"github.com/shipgate/shipgate"
 )
 
-func str(s string) *string { return &s }
+func inputDefault(s string) *string { return &s }
 
 // inputsSpec is a valid spec with the given declarations.
 func inputsSpec(svc []shipgate.InputDecl, env []shipgate.InputDecl) *shipgate.ServiceSpec {
@@ -27,8 +27,8 @@ func TestInputDeclarationsValidate(t *testing.T) {
 		path     string // "" = valid
 		msg      string
 	}{
-		{"valid", []shipgate.InputDecl{{Name: "greeting", Default: str("hello"), Pattern: "[a-z]+"}, {Name: "db_password", Secret: true, Required: true}}, nil, "", ""},
-		{"empty default is a default", []shipgate.InputDecl{{Name: "note", Default: str("")}}, nil, "", ""},
+		{"valid", []shipgate.InputDecl{{Name: "greeting", Default: inputDefault("hello"), Pattern: "[a-z]+"}, {Name: "db_password", Secret: true, Required: true}}, nil, "", ""},
+		{"empty default is a default", []shipgate.InputDecl{{Name: "note", Default: inputDefault("")}}, nil, "", ""},
 		{"bad name", []shipgate.InputDecl{{Name: "9lives"}}, nil, "spec.inputs[0].name", "not valid"},
 		{"dash in name", []shipgate.InputDecl{{Name: "my-input"}}, nil, "spec.inputs[0].name", "not valid"},
 		{"no name", []shipgate.InputDecl{{Description: "x"}}, nil, "spec.inputs[0].name", "needs a name"},
@@ -36,9 +36,9 @@ func TestInputDeclarationsValidate(t *testing.T) {
 		{"duplicate in case", []shipgate.InputDecl{{Name: "region"}, {Name: "REGION"}}, nil, "spec.inputs[1].name", "differ only in case"},
 		{"pattern does not compile", []shipgate.InputDecl{{Name: "a", Pattern: "[a-"}}, nil, "spec.inputs[0].pattern", "not a valid Go (RE2)"},
 		{"lookahead is not RE2", []shipgate.InputDecl{{Name: "a", Pattern: "(?=x)"}}, nil, "spec.inputs[0].pattern", "not a valid Go (RE2)"},
-		{"default against pattern", []shipgate.InputDecl{{Name: "a", Pattern: "[a-z]+", Default: str("eu-1")}}, nil, "spec.inputs[0].default", "does not match its pattern"},
-		{"secret with default", []shipgate.InputDecl{{Name: "a", Secret: true, Default: str("x")}}, nil, "spec.inputs[0].default", "secrets have no default"},
-		{"required with default", []shipgate.InputDecl{{Name: "a", Required: true, Default: str("x")}}, nil, "spec.inputs[0].default", "required and has a default"},
+		{"default against pattern", []shipgate.InputDecl{{Name: "a", Pattern: "[a-z]+", Default: inputDefault("eu-1")}}, nil, "spec.inputs[0].default", "does not match its pattern"},
+		{"secret with default", []shipgate.InputDecl{{Name: "a", Secret: true, Default: inputDefault("x")}}, nil, "spec.inputs[0].default", "secrets have no default"},
+		{"required with default", []shipgate.InputDecl{{Name: "a", Required: true, Default: inputDefault("x")}}, nil, "spec.inputs[0].default", "required and has a default"},
 		{"multi-line description", []shipgate.InputDecl{{Name: "a", Description: "x\ny"}}, nil, "spec.inputs[0].description", ""},
 		{"environment duplicate", nil, []shipgate.InputDecl{{Name: "b"}, {Name: "b"}}, "spec.environments[1].inputs[1].name", "declared twice"},
 		{"environment case clash", []shipgate.InputDecl{{Name: "region"}}, []shipgate.InputDecl{{Name: "Region"}}, "spec.environments[1].inputs[0].name", "differs only in case"},
@@ -66,7 +66,7 @@ func TestInputDeclarationsValidate(t *testing.T) {
 }
 
 func TestEffectiveInputs(t *testing.T) {
-	svc := []shipgate.InputDecl{{Name: "greeting", Default: str("hello")}, {Name: "region", Pattern: "eu|us"}}
+	svc := []shipgate.InputDecl{{Name: "greeting", Default: inputDefault("hello")}, {Name: "region", Pattern: "eu|us"}}
 	env := []shipgate.InputDecl{{Name: "region", Required: true, Pattern: "eu"}, {Name: "ticket", Required: true}}
 	s := inputsSpec(svc, env)
 	staging, _ := s.Environment("staging")
@@ -93,7 +93,7 @@ func TestEffectiveInputs(t *testing.T) {
 
 func TestResolveInputs(t *testing.T) {
 	decls := []shipgate.InputDecl{
-		{Name: "greeting", Default: str("hello"), Description: "what the app says"},
+		{Name: "greeting", Default: inputDefault("hello"), Description: "what the app says"},
 		{Name: "region", Required: true, Pattern: "eu|us"},
 		{Name: "db_password", Secret: true},
 		{Name: "api_key", Secret: true, Required: true},

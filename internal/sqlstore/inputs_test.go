@@ -34,7 +34,7 @@ spec:
         check: {http: {url: "http://127.0.0.1:1/"}, fail_after: 2}
 `
 
-func createWith(db *sqlstore.DB, env, version string, inputs map[string]string, secrets ...string) (*shipgate.Release, error) {
+func createWithInputs(db *sqlstore.DB, env, version string, inputs map[string]string, secrets ...string) (*shipgate.Release, error) {
 	var r *shipgate.Release
 	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
 		nr := sqlstore.NewRelease{Service: "web", Environment: env, Version: version, Artifact: testutil.Artifact(version), Inputs: inputs, CreatedBy: "carol"}
@@ -51,7 +51,7 @@ func createWith(db *sqlstore.DB, env, version string, inputs map[string]string, 
 	return r, err
 }
 
-func countReleases(t *testing.T, db *sqlstore.DB) int {
+func countAllReleases(t *testing.T, db *sqlstore.DB) int {
 	t.Helper()
 	n := 0
 	db.View(ctx, func(tx *sqlstore.Tx) error {
@@ -85,18 +85,18 @@ func testCreateReleaseInputs(t *testing.T, engine string) {
 		{"plain given secret", "staging", nil, []string{"region"}, `input "region" is not declared secret`},
 	}
 	for _, tt := range refused {
-		_, err := createWith(db, tt.env, "1.0", tt.inputs, tt.secrets...)
+		_, err := createWithInputs(db, tt.env, "1.0", tt.inputs, tt.secrets...)
 		if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), tt.want) {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 	}
-	if n := countReleases(t, db); n != 0 || verify(t, db) != before {
+	if n := countAllReleases(t, db); n != 0 || verify(t, db) != before {
 		t.Fatalf("refused releases left %d releases and %d events", n, verify(t, db)-before)
 	}
 
 	// The default is filled in and frozen: the digest covers it, and a
 	// later default changes nothing.
-	r, err := createWith(db, "staging", "1.0", map[string]string{"region": "us"}, "db_password")
+	r, err := createWithInputs(db, "staging", "1.0", map[string]string{"region": "us"}, "db_password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func testCreateReleaseInputs(t *testing.T, engine string) {
 		t.Fatalf("re-applying changed the release: %v", again.Inputs)
 	}
 	// Production merges its override: region required and only "eu".
-	p, err := createWith(db, "production", "1.0", map[string]string{"region": "eu"})
+	p, err := createWithInputs(db, "production", "1.0", map[string]string{"region": "eu"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +131,13 @@ func testCreateReleaseInputs(t *testing.T, engine string) {
 
 	// A service that declares nothing takes any input, as before.
 	testutil.MustApply(t, db, testutil.ServiceYAML)
-	r2, err := createWith(db, "staging", "2.0", map[string]string{"greting": "hi"})
+	r2, err := createWithInputs(db, "staging", "2.0", map[string]string{"greting": "hi"})
 	if err != nil || find(db, r2.ID).InputDeclarations != nil {
 		t.Fatalf("undeclared service: %v", err)
 	}
 	// inputs: [] allows none.
 	testutil.MustApply(t, db, strings.Replace(testutil.ServiceYAML, "spec:\n", "spec:\n  inputs: []\n", 1))
-	if _, err := createWith(db, "staging", "3.0", map[string]string{"greeting": "hi"}); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "declares no inputs") {
+	if _, err := createWithInputs(db, "staging", "3.0", map[string]string{"greeting": "hi"}); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "declares no inputs") {
 		t.Fatalf("inputs: []: %v", err)
 	}
 	// A caller that checked another revision is told to try again.
@@ -156,7 +156,7 @@ func testCreateReleaseInputs(t *testing.T, engine string) {
 func testRollbackKeepsInputs(t *testing.T, engine string) {
 	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, inputsService)
-	v1, err := createWith(db, "production", "1.0", map[string]string{"region": "eu", "greeting": "hi"})
+	v1, err := createWithInputs(db, "production", "1.0", map[string]string{"region": "eu", "greeting": "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func testRollbackKeepsInputs(t *testing.T, engine string) {
 		`{name: region, pattern: "eu|us"}`, `{name: zone, required: true}`,
 		`{name: region, required: true, pattern: "eu"}`, `{name: ticket, required: true}`,
 	).Replace(inputsService))
-	v2, err := createWith(db, "production", "2.0", map[string]string{"zone": "a", "ticket": "CHG-1"})
+	v2, err := createWithInputs(db, "production", "2.0", map[string]string{"zone": "a", "ticket": "CHG-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
