@@ -108,8 +108,17 @@ type ReleaseContent struct {
 	// SecretInputs maps each secret input name to a keyed fingerprint of its
 	// value, so a changed secret changes the digest without revealing it.
 	SecretInputs map[string]string `json:"secret_inputs"`
-	Pipeline     Pipeline          `json:"pipeline"`
-	Policy       Environment       `json:"policy"`
+	// InputDeclarations freezes the input declarations the inputs were
+	// checked against (the service's merged with the environment's), so
+	// approvers see what each input means and a later revision changes
+	// nothing here. nil when the service declared none; omitzero keeps
+	// older digests unchanged. A rollback release carries its target's.
+	InputDeclarations []InputDecl `json:"input_declarations,omitzero"`
+	// DefaultedInputs names the inputs whose value in Inputs is the
+	// declared default, filled in because they were not given.
+	DefaultedInputs []string    `json:"defaulted_inputs,omitempty"`
+	Pipeline        Pipeline    `json:"pipeline"`
+	Policy          Environment `json:"policy"`
 	// ApproverGroups freezes, for each group the policy takes approvers
 	// from, its enabled members when the release was created: only they
 	// may decide it (see CheckApprover). It is part of the digest, so an

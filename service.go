@@ -39,6 +39,10 @@ type ServiceSpec struct {
 	Name         string        `json:"name"`
 	Environments []Environment `json:"environments"`
 	Pipeline     Pipeline      `json:"pipeline"`
+	// Inputs declares the release inputs the service accepts (see
+	// InputDecl). nil: none declared, any input accepted; empty: none
+	// allowed. omitzero keeps the digest of specs without inputs unchanged.
+	Inputs []InputDecl `json:"inputs,omitzero"`
 }
 
 // Digest returns the content digest of the spec: two files that parse to the
@@ -77,6 +81,9 @@ type Environment struct {
 	Approvals ApprovalPolicy `json:"approvals"`
 	Windows   []Window       `json:"windows,omitempty"`
 	Rollback  RollbackPolicy `json:"rollback"`
+	// Inputs adds input declarations for this environment or replaces the
+	// service's of the same name (see ServiceSpec.EffectiveInputs).
+	Inputs []InputDecl `json:"inputs,omitzero"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.
@@ -297,6 +304,7 @@ func (s *ServiceSpec) Validate() error {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))
 	}
 	v.pipeline(&s.Pipeline)
+	v.specInputs(s)
 	return v.err()
 }
 

@@ -104,6 +104,10 @@ type ReleaseView struct {
 	// membership that counts for it: members of each from_groups group
 	// whose membership began no later than the release's creation.
 	LegacyApproverGroups map[string][]string `json:"legacy_approver_groups,omitempty"`
+	// Warnings, only in the answer to creating a release, are things the
+	// creator should know that did not stop the release: inputs given to
+	// a service that declares none, so nothing checked them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // JobProbes is the probes of one job attempt.

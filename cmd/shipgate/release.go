@@ -146,16 +146,6 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		fmt.Fprintf(w, "  source:    %s\n", strings.Join(src, ", "))
 	}
 	fmt.Fprintf(w, "  created:   %s by %s (service revision %d)\n", fmtTime(r.CreatedAt), r.CreatedBy, r.ServiceRevision)
-	if len(r.Inputs) > 0 || len(r.SecretInputs) > 0 {
-		var parts []string
-		for _, k := range sortedKeys(r.Inputs) {
-			parts = append(parts, k+"="+r.Inputs[k])
-		}
-		for _, k := range sortedKeys(r.SecretInputs) {
-			parts = append(parts, k+"=***")
-		}
-		fmt.Fprintf(w, "  inputs:    %s\n", strings.Join(parts, " "))
-	}
 	p := r.Policy.Approvals
 	policy := fmt.Sprintf("%d approval(s)", p.Required)
 	if len(p.FromGroups) > 0 {
@@ -171,6 +161,7 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 	if line := approversLine(v); line != "" {
 		fmt.Fprintf(w, "  approvers: %s\n", line)
 	}
+	printReleaseInputs(w, r)
 	if len(v.Approvals) > 0 {
 		fmt.Fprintln(w, "approvals:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -344,7 +335,16 @@ func (m *Main) releaseCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create SERVICE --env ENV --version V --artifact URL|PATH",
 		Short: "Prepare a release; it waits for the approvals its environment requires",
-		Args:  cobra.ExactArgs(1),
+		Long: `Prepare a release; it waits for the approvals its environment requires.
+
+Inputs are checked against the inputs the service file declares (spec.inputs,
+and the environment's inputs): an undeclared name is refused with "did you
+mean", a required input must be given, values must match their pattern (the
+whole value), inputs declared secret: true must be given with --secret-input
+and only they may be. Defaults fill optional inputs that are not given and are
+frozen into the release. A service that declares no inputs accepts any, with
+a warning on stderr.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Service = args[0]
 			var err error
@@ -376,6 +376,9 @@ func (m *Main) releaseCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, warning := range v.Warnings {
+				fmt.Fprintf(m.Stderr, "warning: %s\n", warning)
+			}
 			return m.render(v, func(w io.Writer) error {
 				fmt.Fprintf(w, "release %d created: %s\n", v.ID, stateLine(v.Release))
 				fmt.Fprintf(w, "digest %s\n", v.Digest)
@@ -388,8 +391,8 @@ func (m *Main) releaseCreateCommand() *cobra.Command {
 	f.StringVar(&req.Version, "version", "", "version being released (required)")
 	f.StringVar(&req.Artifact, "artifact", "", "artifact URL, or path readable by the server (required)")
 	f.StringVar(&req.SHA256, "sha256", "", "expected sha256 of the artifact; a mismatch is refused")
-	f.StringArrayVar(&inputs, "input", nil, "input name=value, passed to steps as SHIPGATE_INPUT_<NAME> (repeatable)")
-	f.StringArrayVar(&secrets, "secret-input", nil, "secret input name=value or name=@FILE (read from a file, kept out of argv): stored encrypted, masked in logs, never shown (repeatable)")
+	f.StringArrayVar(&inputs, "input", nil, "input name=value, passed to steps as SHIPGATE_INPUT_<NAME>; checked against the service's declared inputs (unknown, required, pattern), defaults fill the rest (repeatable)")
+	f.StringArrayVar(&secrets, "secret-input", nil, "secret input name=value or name=@FILE (read from a file, kept out of argv): stored encrypted, masked in logs, never shown; only for inputs declared secret: true (repeatable)")
 	f.StringVar(&req.Commit, "commit", "", "source commit")
 	f.StringVar(&committedAt, "committed-at", "", "commit time, RFC 3339 (for lead-time metrics)")
 	f.StringVar(&req.Ref, "ref", "", "source ref, e.g. a tag")

@@ -56,6 +56,7 @@ func (m *Main) serviceCommand() *cobra.Command {
 					}
 					fmt.Fprintln(w)
 				}
+				printServiceInputs(w, &s.Spec)
 				for _, name := range s.Spec.Pipeline.TopoOrder() {
 					j, _ := s.Spec.Pipeline.Job(name)
 					kind := fmt.Sprintf("%d step(s)", len(j.Steps))

@@ -166,6 +166,7 @@ func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {
 		"spec": func(v *yaml.Node, path string) {
 			sawSpec = true
 			p.mapping(v, path, "spec", map[string]fieldFunc{
+				"inputs": func(v *yaml.Node, path string) { spec.Inputs = p.inputs(v, path) },
 				"environments": func(v *yaml.Node, path string) {
 					p.sequence(v, path, "environments", func(i int, n *yaml.Node, path string) {
 						spec.Environments = append(spec.Environments, p.environment(n, path))
@@ -212,6 +213,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 	p.mapping(n, path, "environment", map[string]fieldFunc{
 		"name":     func(v *yaml.Node, path string) { e.Name = p.str(v, path, "name") },
 		"requires": func(v *yaml.Node, path string) { e.Requires = p.strList(v, path, "requires") },
+		"inputs":   func(v *yaml.Node, path string) { e.Inputs = p.inputs(v, path) },
 		"approvals": func(v *yaml.Node, path string) {
 			p.mapping(v, path, "approvals", map[string]fieldFunc{
 				"required":    func(v *yaml.Node, path string) { e.Approvals.Required = p.integer(v, path, "required") },

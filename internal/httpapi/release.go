@@ -36,17 +36,23 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	if err := shipgate.ValidateInputs(req.Inputs, keys(req.SecretInputs)); err != nil {
 		return err
 	}
-	// Check the service and environment before reading a possibly large
-	// artifact; CreateRelease checks again inside its transaction.
+	// Check the service, environment and inputs before reading a possibly
+	// large artifact; CreateRelease checks again inside its transaction,
+	// except the values of secret inputs, which only this handler sees:
+	// it refuses a release of another revision than the one checked here.
+	var revision int
+	var warnings []string
 	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		svc, err := tx.FindService(r.Context(), req.Service)
 		if err != nil {
 			return err
 		}
-		if _, ok := svc.Spec.Environment(req.Environment); !ok {
+		env, ok := svc.Spec.Environment(req.Environment)
+		if !ok {
 			return shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", req.Service, req.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
 		}
-		return nil
+		revision = svc.Revision
+		return checkInputs(svc, env, req, &warnings)
 	})
 	if err != nil {
 		return err
@@ -66,6 +72,8 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 		Source:    shipgate.Source{Commit: req.Commit, CommittedAt: req.CommittedAt, Ref: req.Ref},
 		Inputs:    req.Inputs,
 		CreatedBy: u.Name,
+		// The secret values were checked against this revision.
+		CheckedRevision: revision,
 	}
 	if len(req.SecretInputs) > 0 {
 		nr.Secrets = map[string]sqlstore.SealedSecret{}
@@ -87,7 +95,30 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 		return err
 	}
 	h.changed()
-	return h.writeRelease(w, r, http.StatusCreated, id)
+	v, err := h.view(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	v.Warnings = warnings
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// checkInputs checks a new release's inputs against the declarations that
+// apply to env (see shipgate.ResolveInputs and CheckSecretInputs), and
+// adds a warning when the service declares none, so nothing checks them.
+func checkInputs(svc *shipgate.Service, env *shipgate.Environment, req client.CreateReleaseRequest, warnings *[]string) error {
+	decls := svc.Spec.EffectiveInputs(env)
+	if _, _, err := shipgate.ResolveInputs(decls, req.Inputs, keys(req.SecretInputs)); err != nil {
+		return err
+	}
+	if err := shipgate.CheckSecretInputs(decls, req.SecretInputs); err != nil {
+		return err
+	}
+	if msg := shipgate.UndeclaredInputsWarning(svc.Name, decls, req.Inputs, keys(req.SecretInputs)); msg != "" {
+		*warnings = append(*warnings, msg)
+	}
+	return nil
 }
 
 func keys(m map[string]string) []string {

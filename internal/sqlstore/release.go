@@ -31,6 +31,11 @@ type NewRelease struct {
 	Inputs      map[string]string
 	Secrets     map[string]SealedSecret
 	CreatedBy   string
+	// CheckedRevision, if not 0, is the service revision the caller
+	// checked the inputs against (the API checks secret values, which the
+	// store never sees); a release of another revision is refused with
+	// conflict so those checks are never skipped by a racing apply.
+	CheckedRevision int
 }
 
 // CreateRelease freezes the service's current pipeline and the
@@ -59,6 +64,16 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	if !ok {
 		return nil, shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", nr.Service, nr.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
 	}
+	if nr.CheckedRevision != 0 && nr.CheckedRevision != svc.Revision {
+		return nil, shipgate.Errorf(shipgate.ECONFLICT, "service %q changed to revision %d while the release was being created against revision %d; create it again", nr.Service, svc.Revision, nr.CheckedRevision)
+	}
+	// Checked against the declarations this release freezes, in the same
+	// transaction, so no caller and no racing apply gets around them.
+	decls := svc.Spec.EffectiveInputs(env)
+	inputs, defaulted, err := shipgate.ResolveInputs(decls, nr.Inputs, secretNames)
+	if err != nil {
+		return nil, err
+	}
 	for _, req := range env.Requires {
 		ok, err := tx.hasSucceeded(ctx, nr.Service, req, nr.Version, nr.Artifact.SHA256)
 		if err != nil {
@@ -68,10 +83,6 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION,
 				"%s requires that version %s (artifact sha256 %s…) has succeeded in %s first, and it has not", nr.Environment, nr.Version, nr.Artifact.SHA256[:12], req)
 		}
-	}
-	inputs := nr.Inputs
-	if inputs == nil {
-		inputs = map[string]string{}
 	}
 	fingerprints := map[string]string{}
 	for k, s := range nr.Secrets {
@@ -85,7 +96,8 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 		ReleaseContent: shipgate.ReleaseContent{
 			Service: nr.Service, ServiceRevision: svc.Revision, Environment: nr.Environment, Version: nr.Version,
 			Kind: shipgate.ReleaseKindDeploy, Artifact: nr.Artifact, Source: nr.Source, Inputs: inputs,
-			SecretInputs: fingerprints, Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
+			SecretInputs: fingerprints, InputDeclarations: decls, DefaultedInputs: defaulted,
+			Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
 			CreatedBy: nr.CreatedBy, CreatedAt: tx.now,
 		},
 		State:      shipgate.StatePendingApproval,
@@ -100,11 +112,15 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 			return nil, err
 		}
 	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(nr.CreatedBy, shipgate.ActionReleaseCreated, releaseSubject(r.ID), map[string]any{
+	details := map[string]any{
 		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
 		"service_revision": r.ServiceRevision, "artifact": r.Artifact, "source": r.Source,
 		"inputs": inputs, "secret_inputs": secretNames,
-	}))
+	}
+	if len(defaulted) > 0 {
+		details["defaulted_inputs"] = defaulted
+	}
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(nr.CreatedBy, shipgate.ActionReleaseCreated, releaseSubject(r.ID), details))
 }
 
 // insertRelease computes r's digest and stores it.
@@ -178,6 +194,10 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 			Service: of.Service, ServiceRevision: svc.Revision, Environment: of.Environment, Version: target.Version,
 			Kind: shipgate.ReleaseKindRollback, Artifact: target.Artifact, Source: target.Source, Inputs: target.Inputs,
 			SecretInputs: target.SecretInputs, Pipeline: target.Pipeline, Policy: *env, ApproverGroups: approvers,
+			// The inputs as they were approved and ran, with the
+			// declarations they were checked against then: never checked
+			// again, so changed declarations cannot block a rollback.
+			InputDeclarations: target.InputDeclarations, DefaultedInputs: target.DefaultedInputs,
 			CreatedBy: nr.Actor, CreatedAt: tx.now,
 			RollbackOf: of.ID, RestoresRelease: target.ID, TriggeredBy: nr.TriggeredBy,
 		},

@@ -35,6 +35,8 @@ func TestStore(t *testing.T) {
 		{"TokenLifecycle", testTokenLifecycle},
 		{"CreateRelease", testCreateRelease},
 		{"ReleaseImmutable", testReleaseImmutable},
+		{"CreateReleaseInputs", testCreateReleaseInputs},
+		{"RollbackKeepsInputs", testRollbackKeepsInputs},
 		{"Decide", testDecide},
 		{"Lifecycle", testLifecycle},
 		{"ApprovalExpiry", testApprovalExpiry},
