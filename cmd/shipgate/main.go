@@ -127,6 +127,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.demoAppCommand(),
 		m.benchCommand(),
 	)
+	guardSubcommands(root)
 	return root
 }
 
@@ -153,7 +154,7 @@ func (m *Main) client() *client.Client {
 
 // addOutputFlag gives a read command its -o flag.
 func (m *Main) addOutputFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&m.output, "output", "o", "text", "output format: text or json")
+	enumFlag(cmd, &m.output, "output", "o", "text", "output format", []string{"text", "json"}, "output format")
 }
 
 func (m *Main) jsonOutput() (bool, error) {
