@@ -61,6 +61,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 			return ee.code
 		}
 		fmt.Fprintln(m.Stderr, "error:", describe(err))
+		if h := m.hint(err); h != "" {
+			fmt.Fprintln(m.Stderr, "hint:", h)
+		}
 		return 1
 	}
 	return 0
@@ -131,20 +134,28 @@ func (m *Main) rootCommand() *cobra.Command {
 	return root
 }
 
+// serverURL is --server, else $SHIPGATE_SERVER, else the default.
+func (m *Main) serverURL() string {
+	if m.server != "" {
+		return m.server
+	}
+	if s := m.Getenv("SHIPGATE_SERVER"); s != "" {
+		return s
+	}
+	return "http://127.0.0.1:8080"
+}
+
+// userToken is --token, else $SHIPGATE_TOKEN.
+func (m *Main) userToken() string {
+	if m.token != "" {
+		return m.token
+	}
+	return m.Getenv("SHIPGATE_TOKEN")
+}
+
 // client builds an API client from flags and environment.
 func (m *Main) client() *client.Client {
-	server := m.server
-	if server == "" {
-		server = m.Getenv("SHIPGATE_SERVER")
-	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
-	token := m.token
-	if token == "" {
-		token = m.Getenv("SHIPGATE_TOKEN")
-	}
-	c := client.New(server, token)
+	c := client.New(m.serverURL(), m.userToken())
 	c.UserAgent = "shipgate-cli/" + version
 	if m.tlsConfig != nil {
 		c.UseTLS(m.tlsConfig)
