@@ -96,8 +96,9 @@ func (m *Main) rootCommand() *cobra.Command {
 		Long:          "shipgate prepares releases, holds them for the approvals their environment's policy requires, runs their pipelines, and keeps a tamper-evident audit log of every decision.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       readBuildInfo().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&m.server, "server", "", "server URL (default $SHIPGATE_SERVER or http://127.0.0.1:8080)")
 	root.PersistentFlags().StringVar(&m.token, "token", "", "API token (default $SHIPGATE_TOKEN)")
 	root.PersistentFlags().StringVar(&m.caCert, "ca-cert", "", "trust only this CA (PEM) for the server's certificate (default $SHIPGATE_CA_CERT; without either, the system's roots)")
@@ -126,6 +127,8 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.rollbackCommand(),
 		m.promoteCommand(),
 		m.notifyCommand(),
+		m.adminCommand(),
+		m.versionCommand(),
 		m.demoCommand(),
 		m.demoAppCommand(),
 		m.benchCommand(),
