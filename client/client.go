@@ -48,6 +48,9 @@ type apiError struct {
 // do sends a request and decodes a JSON response into out. A failing
 // response becomes a *shipgate.Error with the server's code and message.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	if err := checkBaseURL(c.BaseURL); err != nil {
+		return err
+	}
 	u := c.BaseURL + "/api/v1" + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -85,24 +88,30 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode >= 400 {
-		return errorFrom(resp.StatusCode, u, data)
+		return errorFrom(resp.StatusCode, u, data, resp.Header.Get("Content-Type"))
 	}
 	if out == nil {
 		return nil
+	}
+	if !isJSON(resp.Header.Get("Content-Type")) {
+		return notShipgate(c.BaseURL, resp.StatusCode, resp.Header.Get("Content-Type"), nil)
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
 		*raw = data
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+		return notShipgate(c.BaseURL, resp.StatusCode, resp.Header.Get("Content-Type"), fmt.Errorf("decode response of %s %s: %w", method, path, err))
 	}
 	return nil
 }
 
 // errorFrom turns a failing response into a *shipgate.Error with the
 // server's code and message.
-func errorFrom(status int, u string, data []byte) error {
+// An answer without shipgate's error body (a proxy's error page, another
+// service on the port) keeps the code of its status, and says it did not
+// come from shipgate.
+func errorFrom(status int, u string, data []byte, contentType string) error {
 	if err := plainToHTTPS(status, u, data); err != nil {
 		return err
 	}
@@ -110,12 +119,23 @@ func errorFrom(status int, u string, data []byte) error {
 	if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
 		return &shipgate.Error{Code: e.Error.Code, Message: e.Error.Message}
 	}
-	return &shipgate.Error{Code: codeForStatus(status), Message: fmt.Sprintf("HTTP %d from %s: %s", status, u, strings.TrimSpace(string(data)))}
+	body := strings.TrimSpace(string(data))
+	if len(body) > 200 {
+		body = body[:200] + "…"
+	}
+	return &shipgate.Error{Code: codeForStatus(status), Message: fmt.Sprintf("%s: %s", notShipgate(baseOf(u), status, contentType, nil).Error(), shipgate.EscapeText(body, ""))}
 }
 
 func decodeError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return errorFrom(resp.StatusCode, resp.Request.URL.String(), data)
+	return errorFrom(resp.StatusCode, resp.Request.URL.String(), data, resp.Header.Get("Content-Type"))
+}
+
+// isJSON reports whether a Content-Type names JSON.
+func isJSON(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
 func codeForStatus(status int) string {

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 )
 
 // UseTLS makes the client verify the server, and present a certificate
@@ -35,6 +37,8 @@ func (e *TransportError) Unwrap() error { return e.Err }
 func transportError(base string, err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &TransportError{Err: err, Message: "cannot reach shipgate server at " + base + ": connection refused (nothing listens there)"}
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return &TransportError{Err: err, Message: "the shipgate server at " + base + " speaks plain HTTP, not HTTPS; use " + withScheme(base, "http")}
 	case errors.As(err, &unknownCA):
@@ -71,4 +75,34 @@ func withScheme(base, scheme string) string {
 		return scheme + "://" + rest
 	}
 	return scheme + "://" + base
+}
+
+// checkBaseURL refuses a server URL the client cannot use, saying why:
+// "localhost:8080" reads as the scheme "localhost", and Go's own message
+// (unsupported protocol scheme "localhost") hides the missing http://.
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	switch {
+	case base == "":
+		return &TransportError{Message: "no server URL given"}
+	case !strings.Contains(base, "://"):
+		return &TransportError{Message: fmt.Sprintf("the server URL %q has no scheme: use http://%s (or https://%s)", base, base, base)}
+	case err != nil:
+		return &TransportError{Err: err, Message: fmt.Sprintf("the server URL %q is not a URL: %v", base, err)}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return &TransportError{Message: fmt.Sprintf("the server URL %q has the scheme %q: use http:// or https://", base, u.Scheme)}
+	case u.Host == "":
+		return &TransportError{Message: fmt.Sprintf("the server URL %q names no host", base)}
+	}
+	return nil
+}
+
+// notShipgate is the error for an answer that is not shipgate's: an HTML
+// page, another service's JSON. err, if any, is why it could not be read.
+func notShipgate(base string, status int, contentType string, err error) error {
+	if contentType == "" {
+		contentType = "no Content-Type"
+	}
+	mt, _, _ := strings.Cut(contentType, ";")
+	return &TransportError{Err: err, Message: fmt.Sprintf("the server at %s did not answer like shipgate (HTTP %d %s)", base, status, strings.TrimSpace(mt))}
 }

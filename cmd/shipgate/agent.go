@@ -47,8 +47,10 @@ func (m *Main) agentCommand() *cobra.Command {
 		Short: "Run jobs on this host for a shipgate server; also: list, drain and agent tokens",
 		Long: `Run an agent: it registers with the server using an agent join token
 (shipgate agent token create), then claims jobs whose runs_on labels it has,
-runs them, and streams their logs. The token can also come from
-$SHIPGATE_AGENT_TOKEN. A scoped token admits only labels that agree with its
+runs them, and streams their logs. The join token is --token, else
+$SHIPGATE_AGENT_TOKEN, else $SHIPGATE_TOKEN: a shell that exports a
+person's SHIPGATE_TOKEN and the agent's SHIPGATE_AGENT_TOKEN joins with the
+latter. A scoped token admits only labels that agree with its
 scope and only jobs of its environments; labels starting with "shipgate."
 are the server's and always refused.
 
@@ -84,12 +86,23 @@ twice.`,
 	return cmd
 }
 
+// agentToken is the token an agent joins with: --token, else
+// $SHIPGATE_AGENT_TOKEN, else $SHIPGATE_TOKEN. The agent's own variable
+// comes before the person's, which the quickstart exports in the same
+// shell.
+func (m *Main) agentToken() string {
+	for _, t := range []string{m.token, m.Getenv("SHIPGATE_AGENT_TOKEN"), m.Getenv("SHIPGATE_TOKEN")} {
+		if t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
 func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	logger := slog.New(slog.NewTextHandler(m.Stderr, nil))
 	c := m.client()
-	if c.Token == "" {
-		c.Token = m.Getenv("SHIPGATE_AGENT_TOKEN")
-	}
+	c.Token = m.agentToken()
 	if cfg.ClientCert == "" && cfg.ClientKey == "" {
 		cfg.ClientCert, cfg.ClientKey = m.Getenv("SHIPGATE_CLIENT_CERT"), m.Getenv("SHIPGATE_CLIENT_KEY")
 	}

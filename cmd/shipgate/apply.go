@@ -13,8 +13,14 @@ func (m *Main) applyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Apply a service file; an unchanged file is a no-op",
-		Args:  cobra.NoArgs,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if file == "" {
+					return fmt.Errorf("apply takes the file with -f: shipgate apply -f %s", args[0])
+				}
+				return fmt.Errorf("apply takes one file, with -f (%q is extra)", args[0])
+			}
 			if file == "" {
 				return fmt.Errorf("apply needs -f FILE (use - for standard input)")
 			}

@@ -33,9 +33,6 @@ func (m *Main) auditCommand() *cobra.Command {
 		Short: "Write audit events as JSON Lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if exportFormat != "json" && exportFormat != "jsonl" {
-				return fmt.Errorf("audit export writes JSON Lines only (-o json); use audit list for text")
-			}
 			f, err := parseFilter()
 			if err != nil {
 				return err
@@ -46,7 +43,7 @@ func (m *Main) auditCommand() *cobra.Command {
 			return err
 		},
 	}
-	export.Flags().StringVarP(&exportFormat, "output", "o", "json", "output format: json (JSON Lines, the only one)")
+	enumFlag(export, &exportFormat, "output", "o", "json", "output format of audit export", []string{"json", "jsonl"}, "output format: JSON Lines either way")
 	export.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339) or this long ago (e.g. 24h)")
 	export.Flags().Int64Var(&release, "release", 0, "only events of this release")
 	var limit int

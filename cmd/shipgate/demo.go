@@ -28,14 +28,25 @@ func (m *Main) demoCommand() *cobra.Command {
 	var cfg DemoConfig
 	cmd := &cobra.Command{
 		Use:   "demo [--exit]",
-		Short: "See a bad release rolled back by policy: a server, a demo service, v1 healthy, v2 not",
-		Long: `Start a server on embedded SQLite with its built-in runner, apply a demo service
-whose production environment has a health gate and a rollback policy, deploy
-v1 (healthy), then v2 (whose /healthz fails), and watch the gate fail, the
-rollback wait, and the rollback release restore v1 on the same port. Prints the
-release's timeline and verifies the audit chain. The server keeps running for
-exploration unless --exit; Ctrl-C stops it. Nothing is built at run time: the
-demo service is this binary's demo-app command.`,
+		Short: "See a bad release rolled back by policy, then a bad canary aborted by its judge",
+		Long: `Start a server on embedded SQLite with its built-in runner and play two acts.
+
+Act 1, a health gate and a rollback policy: apply a demo service whose
+production environment has both, deploy 1.0 (healthy), then 2.0 (whose
+/healthz fails), and watch the gate fail, the rollback count down, and the
+rollback release restore 1.0 on the same port. Prints the release's timeline
+from the audit log and verifies the audit chain.
+
+Act 2, a canary: a supervised service behind the built-in runner's traffic
+router takes live traffic; 2.0, which answers half its requests with 500,
+goes to 10%, the sequential judge aborts it within seconds, and the clients
+are back on 1.0 before the rollback release even starts.
+
+The server keeps running for exploration unless --exit; Ctrl-C stops it.
+Without --dir the demo works in a new temporary directory and removes it
+when it ends (on an error or Ctrl-C too); with --dir it keeps the directory,
+and a later demo reuses it. Nothing is built at run time: the demo service is
+this binary's demo-app command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return m.runDemo(cmd.Context(), cfg)
@@ -95,6 +106,9 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 		if dir, err = os.MkdirTemp("", "shipgate-demo-"); err != nil {
 			return err
 		}
+		// Runs after the server and the demo app are stopped (every
+		// return below stops them first).
+		defer os.RemoveAll(dir)
 	}
 	dir, _ = filepath.Abs(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -146,7 +160,10 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 	case addr = <-ready:
 	case err := <-served:
 		stopServer()
-		return fmt.Errorf("demo server did not start: %w (see %s)", err, logFile.Name())
+		if cfg.Dir != "" {
+			return fmt.Errorf("demo server did not start: %w (see %s)", err, logFile.Name())
+		}
+		return fmt.Errorf("demo server did not start: %w\n%s", err, lastLines(logFile.Name(), 20))
 	}
 	// Stop the server first: a deploy step it is still running would
 	// otherwise start a new demo app after the old one was stopped.
@@ -362,4 +379,14 @@ func (m *Main) follow(ctx context.Context, c *client.Client, id int64, rollbackI
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// lastLines is the end of a file, for an error whose log is about to be
+// removed with the demo's temporary directory.
+func lastLines(name string, n int) string {
+	lines := strings.Split(strings.TrimSpace(readFile(name)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

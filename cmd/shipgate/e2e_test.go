@@ -567,23 +567,24 @@ spec:
 }
 
 // SHIPGATE_BOOTSTRAP_TOKEN is read only on the first start of an empty
-// store. Set on a store that already has users, with a value that is none
-// of their tokens (a quickstart on a data directory an earlier start
-// filled), the server says it ignores it instead of leaving a 401 to
-// explain it later; set to a token that works, it says nothing.
+// store. Set on a store that already has users (a quickstart on a data
+// directory an earlier start filled), the server says it ignores it
+// instead of leaving a 401 to explain it later, and how to recover admin
+// access when its value is none of their tokens; set to a token that
+// works, it says that the token still works.
 func TestBootstrapTokenIgnoredOnAFilledStore(t *testing.T) {
 	s := startServer(t)
 	s.stop()
 	s.env = []string{"SHIPGATE_BOOTSTRAP_TOKEN=sgp_quickstart-admin-token"}
 	s.start()
 	s.stop()
-	const warning = "SHIPGATE_BOOTSTRAP_TOKEN is ignored: this store already has users"
+	const warning = "SHIPGATE_BOOTSTRAP_TOKEN is ignored: the store already has users"
 	s.mu.Lock()
 	got := s.stderr.String()
 	s.stderr.Reset()
 	s.mu.Unlock()
-	if !strings.Contains(got, warning) {
-		t.Fatalf("no warning about an ignored bootstrap token:\n%s", got)
+	if !strings.Contains(got, warning) || !strings.Contains(got, "shipgate admin reset-token --data "+filepath.Join(s.dir, "data")) {
+		t.Fatalf("no warning about an ignored bootstrap token with the way out:\n%s", got)
 	}
 
 	s.env = []string{"SHIPGATE_BOOTSTRAP_TOKEN=" + s.tokens["admin"]}
@@ -591,8 +592,8 @@ func TestBootstrapTokenIgnoredOnAFilledStore(t *testing.T) {
 	s.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if strings.Contains(s.stderr.String(), warning) {
-		t.Fatalf("a warning although the token works:\n%s", s.stderr.String())
+	if got := s.stderr.String(); !strings.Contains(got, warning) || !strings.Contains(got, `its value is a token of "admin", so it still works`) || strings.Contains(got, "reset-token") {
+		t.Fatalf("want the variable said ignored, and its token working:\n%s", got)
 	}
 }
 

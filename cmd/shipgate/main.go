@@ -61,6 +61,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 			return ee.code
 		}
 		fmt.Fprintln(m.Stderr, "error:", describe(err))
+		if h := m.hint(err); h != "" {
+			fmt.Fprintln(m.Stderr, "hint:", h)
+		}
 		return 1
 	}
 	return 0
@@ -93,8 +96,9 @@ func (m *Main) rootCommand() *cobra.Command {
 		Long:          "shipgate prepares releases, holds them for the approvals their environment's policy requires, runs their pipelines, and keeps a tamper-evident audit log of every decision.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       readBuildInfo().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&m.server, "server", "", "server URL (default $SHIPGATE_SERVER or http://127.0.0.1:8080)")
 	root.PersistentFlags().StringVar(&m.token, "token", "", "API token (default $SHIPGATE_TOKEN)")
 	root.PersistentFlags().StringVar(&m.caCert, "ca-cert", "", "trust only this CA (PEM) for the server's certificate (default $SHIPGATE_CA_CERT; without either, the system's roots)")
@@ -123,27 +127,38 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.rollbackCommand(),
 		m.promoteCommand(),
 		m.notifyCommand(),
+		m.adminCommand(),
+		m.versionCommand(),
 		m.demoCommand(),
 		m.demoAppCommand(),
 		m.benchCommand(),
 	)
+	guardSubcommands(root)
 	return root
+}
+
+// serverURL is --server, else $SHIPGATE_SERVER, else the default.
+func (m *Main) serverURL() string {
+	if m.server != "" {
+		return m.server
+	}
+	if s := m.Getenv("SHIPGATE_SERVER"); s != "" {
+		return s
+	}
+	return "http://127.0.0.1:8080"
+}
+
+// userToken is --token, else $SHIPGATE_TOKEN.
+func (m *Main) userToken() string {
+	if m.token != "" {
+		return m.token
+	}
+	return m.Getenv("SHIPGATE_TOKEN")
 }
 
 // client builds an API client from flags and environment.
 func (m *Main) client() *client.Client {
-	server := m.server
-	if server == "" {
-		server = m.Getenv("SHIPGATE_SERVER")
-	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
-	token := m.token
-	if token == "" {
-		token = m.Getenv("SHIPGATE_TOKEN")
-	}
-	c := client.New(server, token)
+	c := client.New(m.serverURL(), m.userToken())
 	c.UserAgent = "shipgate-cli/" + version
 	if m.tlsConfig != nil {
 		c.UseTLS(m.tlsConfig)
@@ -153,7 +168,7 @@ func (m *Main) client() *client.Client {
 
 // addOutputFlag gives a read command its -o flag.
 func (m *Main) addOutputFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&m.output, "output", "o", "text", "output format: text or json")
+	enumFlag(cmd, &m.output, "output", "o", "text", "output format", []string{"text", "json"}, "output format")
 }
 
 func (m *Main) jsonOutput() (bool, error) {

@@ -35,7 +35,7 @@ func (m *Main) notifyCommand() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&failed, "failed", false, "only notifications that were given up")
-	list.Flags().StringVar(&state, "state", "", "only this state: pending, delivered or failed")
+	enumFlag(list, &state, "state", "", "", "notification state", []string{"pending", "delivered", "failed"}, "only this state")
 	m.addOutputFlag(list)
 	cmd.AddCommand(list)
 	return cmd

@@ -81,7 +81,7 @@ func (m *Main) releaseListCommand() *cobra.Command {
 	cmd.Flags().StringVar(&f.Service, "service", "", "only this service")
 	cmd.Flags().StringVar(&f.Environment, "env", "", "only this environment")
 	cmd.Flags().StringVar(&f.Version, "version", "", "only this version")
-	cmd.Flags().StringSliceVar(&states, "state", nil, "only these states")
+	enumListFlag(cmd, &states, "state", "release state", releaseStates, "only these states")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
 	m.addOutputFlag(cmd)
 	return cmd

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/spf13/cobra"
 )
 
@@ -121,7 +122,7 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 				if !asJSON {
 					scrub(v) // each field prints as one line (see render)
 				}
-				if line := progressLine(v.Release, v.Jobs); line != last && !asJSON {
+				if line := progressLine(v.Release, v.Jobs) + rolloutProgress(v); line != last && !asJSON {
 					fmt.Fprintf(m.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), line)
 					last = line
 				}
@@ -150,6 +151,57 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to poll")
 	m.addOutputFlag(cmd)
 	return cmd
+}
+
+// rolloutProgress is the part of release wait's progress line about the
+// rollouts of running jobs: strategy and step, the new version's weight,
+// the latest verdict of each judge, and a pause waiting for a person with
+// the command that continues it. It leaves out what moves at every report
+// (request counts), so the line changes only when the rollout does.
+func rolloutProgress(v *client.ReleaseView) string {
+	var out []string
+	for _, ro := range v.Rollouts {
+		live := false
+		for _, j := range v.Jobs {
+			live = live || j.Name == ro.Job && j.Attempt == ro.Attempt && j.State == shipgate.JobRunning
+		}
+		if !live {
+			continue
+		}
+		s := ro.Status
+		parts := []string{s.Strategy}
+		if s.Steps > 0 {
+			parts[0] += " step " + stepOf(s)
+		}
+		if s.CanaryVersion != "" {
+			parts[0] += fmt.Sprintf(", %s at %d%%", s.CanaryVersion, s.Weight)
+		}
+		var judges []string
+		verdict := map[string]string{}
+		for _, d := range s.Decisions {
+			if _, seen := verdict[d.Judge]; !seen {
+				judges = append(judges, d.Judge)
+			}
+			verdict[d.Judge] = d.Phase
+		}
+		for _, j := range judges {
+			parts = append(parts, j+" judge: "+verdict[j])
+		}
+		switch {
+		case s.Phase == shipgate.RolloutPaused && ro.PromotedThrough >= s.Pause:
+			parts = append(parts, "paused: promoted, continuing")
+		case s.Phase == shipgate.RolloutPaused && s.Paused != "":
+			parts = append(parts, fmt.Sprintf("paused (%s): run `shipgate promote %d`", s.Paused, v.ID))
+		case s.Phase == shipgate.RolloutPaused:
+			parts = append(parts, fmt.Sprintf("paused: run `shipgate promote %d`", v.ID))
+		case s.PauseUntil != nil:
+			parts = append(parts, "pause until "+fmtTime(*s.PauseUntil))
+		case s.Phase != "" && s.Phase != shipgate.RolloutProgressing:
+			parts = append(parts, s.Phase)
+		}
+		out = append(out, " | "+ro.Job+" rollout: "+strings.Join(parts, ", "))
+	}
+	return strings.Join(out, "")
 }
 
 func progressLine(r *shipgate.Release, jobs []shipgate.JobRun) string {

@@ -212,9 +212,24 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	// The address is bound before anything is created, so a port in use
+	// stops a first start before it prints a bootstrap token that could
+	// never be used.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close() // on an early return; Serve closes it otherwise
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	// Shared with other servers on this directory; admin reset-token
+	// takes it exclusively, and waits for none of them.
+	unlock, err := lockStore(cfg.DataDir, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	dsn := cfg.Database
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, "shipgate.db")
@@ -245,7 +260,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std()); err != nil {
+	resetCmd := "shipgate admin reset-token --data " + cfg.DataDir
+	if cfg.Database != "" {
+		resetCmd += " --database URL"
+	}
+	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std(), resetCmd); err != nil {
 		return err
 	}
 	// Every request the server makes to a destination a user chose goes
@@ -298,10 +317,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	})
 	api.TokenMaxLifetime = serverCfg.Tokens.MaxLifetime.Std()
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
@@ -490,7 +505,10 @@ func orDefault(d, def time.Duration) time.Duration {
 // bootstrap creates the first admin on an empty store. It runs in one
 // transaction, so two servers starting on one database cannot both do it.
 // The bootstrap token obeys the maximum token lifetime like any other.
-func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB, maxTokenLifetime time.Duration) error {
+//
+// resetCmd is the admin reset-token command line for this store, for
+// the warning when SHIPGATE_BOOTSTRAP_TOKEN is set on a filled store.
+func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB, maxTokenLifetime time.Duration, resetCmd string) error {
 	secret := m.Getenv("SHIPGATE_BOOTSTRAP_TOKEN")
 	fromEnv := secret != ""
 	if fromEnv && len(secret) < 16 {
@@ -526,12 +544,18 @@ func (m *Main) bootstrap(ctx context.Context, db *sqlstore.DB, maxTokenLifetime 
 		}
 		return nil
 	}
-	// A store that has users ignores the variable. Say so when its value
-	// is not a working token, or whoever set it (a quickstart on a data
-	// directory an earlier start filled) only learns it from a 401 later.
+	// A store that has users ignores the variable. Say so, or whoever set
+	// it (a quickstart on a data directory an earlier start filled) only
+	// learns it from a 401 later; and say what to do when its value is
+	// not a working token.
 	if fromEnv {
-		if _, _, err := db.Authenticate(ctx, secret); shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED {
-			fmt.Fprintln(m.Stderr, "warning: SHIPGATE_BOOTSTRAP_TOKEN is ignored: this store already has users (it is read only on the first start of an empty store), and its value is not one of their tokens; use an existing admin's token, or start on an empty --data directory")
+		const ignored = "warning: SHIPGATE_BOOTSTRAP_TOKEN is ignored: the store already has users (it is read only on the first start of an empty store)"
+		u, _, err := db.Authenticate(ctx, secret)
+		switch {
+		case err == nil:
+			fmt.Fprintf(m.Stderr, "%s; its value is a token of %q, so it still works\n", ignored, u.Name)
+		case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED:
+			fmt.Fprintf(m.Stderr, "%s, and its value is none of their tokens. Use an existing admin's token; or start on an empty --data directory; or, to recover admin access, stop this server and run: %s\n", ignored, resetCmd)
 		}
 	}
 	return nil

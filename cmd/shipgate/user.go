@@ -31,7 +31,7 @@ func (m *Main) userCommand() *cobra.Command {
 		},
 	}
 	create.Flags().StringArrayVar(&groups, "group", nil, "group to join (repeatable)")
-	create.Flags().StringArrayVar(&roles, "role", nil, "role to hold (repeatable; default viewer)")
+	enumListFlag(create, &roles, "role", "role", roleNames(), "roles to hold (default viewer)")
 	m.addOutputFlag(create)
 	list := &cobra.Command{
 		Use:   "list",
@@ -73,7 +73,7 @@ func (m *Main) userCommand() *cobra.Command {
 			return m.renderUser(u, "updated")
 		},
 	}
-	set.Flags().StringSliceVar(&setRoles, "roles", nil, "the roles to hold from now on, comma-separated (required)")
+	enumListFlag(set, &setRoles, "roles", "role", roleNames(), "the roles to hold from now on (required)")
 	set.MarkFlagRequired("roles")
 	m.addOutputFlag(set)
 	var reason string

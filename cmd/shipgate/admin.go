@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/spf13/cobra"
+)
+
+func (m *Main) adminCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "admin", Short: "Offline maintenance of a store, with its server stopped"}
+	cmd.AddCommand(m.adminResetTokenCommand())
+	return cmd
+}
+
+// resetTokenResult is what admin reset-token prints with -o json.
+type resetTokenResult struct {
+	User    string  `json:"user"`
+	Token   string  `json:"token"`
+	TokenID int64   `json:"token_id"`
+	Revoked []int64 `json:"revoked"`
+}
+
+func (m *Main) adminResetTokenCommand() *cobra.Command {
+	var dataDir, database, userName, expiresIn string
+	var revokeOthers bool
+	cmd := &cobra.Command{
+		Use:   "reset-token --data DIR [--database URL] [--user NAME] [--revoke-others]",
+		Short: "Create a new admin token on a stopped server's store (lost or unknown admin token)",
+		Long: `Create a new token for an admin directly in the store, for when no admin
+token works any more: the bootstrap token was lost, or SHIPGATE_BOOTSTRAP_TOKEN
+was set on a store that already had users and so was ignored.
+
+The server must be stopped: the command refuses while a shipgate serve runs on
+--data, and a server started meanwhile waits until it is done. With PostgreSQL
+(--database, as given to serve), stop every server sharing the database; only
+the one on --data can be detected.
+
+The token is printed once, on standard output. The admin's other tokens keep
+working unless --revoke-others is given (do that when a token may have
+leaked). Everything is audited at once, in the same transaction, under the
+actor "local:reset-token": token.created, token.revoked for each token revoked,
+and token.reset with the host and OS user that ran the command.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var lifetime shipgate.Duration
+			if expiresIn != "" {
+				d, err := shipgate.ParseDuration(expiresIn)
+				if err != nil || d.Std() <= 0 {
+					return fmt.Errorf("--expires-in %q is not a positive duration (e.g. 24h or 30d)", expiresIn)
+				}
+				lifetime = d
+			}
+			asJSON, err := m.jsonOutput()
+			if err != nil {
+				return err
+			}
+			res, err := m.resetToken(cmd.Context(), dataDir, database, userName, revokeOthers, lifetime)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return m.printJSON(res)
+			}
+			fmt.Fprintln(m.Stdout, res.Token)
+			fmt.Fprintf(m.Stderr, "new admin token for %q above (token %d), shown only this once; audited as token.reset by %s\n", res.User, res.TokenID, shipgate.ResetTokenActor)
+			if len(res.Revoked) > 0 {
+				fmt.Fprintf(m.Stderr, "revoked the other tokens of %q: %v\n", res.User, res.Revoked)
+			} else if !revokeOthers {
+				fmt.Fprintf(m.Stderr, "the other tokens of %q still work; give --revoke-others if one may have leaked\n", res.User)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", "./shipgate-data", "the server's data directory (as given to serve)")
+	f.StringVar(&database, "database", "", "the server's PostgreSQL URL, if serve runs with --database")
+	f.StringVar(&userName, "user", "", `the admin to give a token (default "admin", or the only admin)`)
+	f.BoolVar(&revokeOthers, "revoke-others", false, "revoke the user's other tokens")
+	f.StringVar(&expiresIn, "expires-in", "", "how long the token works, e.g. 24h or 30d (default: never)")
+	m.addOutputFlag(cmd)
+	return cmd
+}
+
+// resetToken gives an admin a new token in one transaction, with its
+// audit events, while holding the data directory's lock so that no
+// server runs on it meanwhile.
+func (m *Main) resetToken(ctx context.Context, dataDir, database, userName string, revokeOthers bool, lifetime shipgate.Duration) (*resetTokenResult, error) {
+	dsn := database
+	if dsn == "" {
+		dsn = filepath.Join(dataDir, "shipgate.db")
+		if _, err := os.Stat(dsn); err != nil {
+			return nil, fmt.Errorf("no shipgate store in %s (%s does not exist); give the --data of the server, or --database for PostgreSQL", dataDir, dsn)
+		}
+	} else if _, err := os.Stat(dataDir); err != nil {
+		dataDir = "" // no data directory here: nothing to lock
+	}
+	if dataDir != "" {
+		unlock, err := lockStore(dataDir, true)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	secret := shipgate.NewTokenSecret()
+	res := &resetTokenResult{Token: secret, Revoked: []int64{}}
+	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
+		name, err := resetTokenUser(ctx, tx, userName)
+		if err != nil {
+			return err
+		}
+		res.User = name
+		if revokeOthers {
+			tokens, err := tx.ListTokens(ctx, name)
+			if err != nil {
+				return err
+			}
+			for _, t := range tokens {
+				if t.RevokedAt != nil {
+					continue
+				}
+				if err := tx.RevokeToken(ctx, shipgate.ResetTokenActor, t.ID); err != nil {
+					return err
+				}
+				res.Revoked = append(res.Revoked, t.ID)
+			}
+		}
+		t, err := tx.IssueToken(ctx, shipgate.ResetTokenActor, name, "reset-token", secret, lifetime.Std())
+		if err != nil {
+			return err
+		}
+		res.TokenID = t.ID
+		host, _ := os.Hostname()
+		osUser := ""
+		if u, err := user.Current(); err == nil {
+			osUser = u.Username
+		}
+		return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.ResetTokenActor, shipgate.ActionTokenReset, "user/"+name, map[string]any{
+			"token_id": t.ID, "prefix": t.Prefix, "revoked": res.Revoked, "host": host, "os_user": osUser,
+		}))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reset-token: %s (nothing was changed)", shipgate.ErrorMessage(err))
+	}
+	return res, nil
+}
+
+// resetTokenUser is the admin reset-token gives a token: name, which must
+// be an enabled admin, or by default "admin", or else the only admin.
+func resetTokenUser(ctx context.Context, tx *sqlstore.Tx, name string) (string, error) {
+	users, err := tx.ListUsers(ctx)
+	if err != nil {
+		return "", err
+	}
+	var admins []string
+	for _, u := range users {
+		if slices.Contains(u.Roles, shipgate.RoleAdmin) && !u.Disabled() {
+			admins = append(admins, u.Name)
+		}
+	}
+	if len(users) == 0 {
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the store has no users yet: start the server once, it creates the admin")
+	}
+	switch {
+	case name != "":
+		if !slices.Contains(admins, name) {
+			if _, err := tx.FindUser(ctx, name); err != nil {
+				return "", err
+			}
+			return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "user %q is not an enabled admin (admins: %s)", name, joinOrNone(admins))
+		}
+		return name, nil
+	case slices.Contains(admins, "admin"):
+		return "admin", nil
+	case len(admins) == 1:
+		return admins[0], nil
+	case len(admins) == 0:
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the store has no enabled admin")
+	}
+	return "", shipgate.Errorf(shipgate.EINVALID, "several admins (%s): choose one with --user", strings.Join(admins, ", "))
+}
+
+// lockStore takes the lock of a data directory: shared by every server
+// running on it, exclusive for admin reset-token, so that one never runs
+// beside the other. With exclusive it refuses at once when a server holds
+// the lock; a server waits for reset-token to finish.
+func lockStore(dataDir string, exclusive bool) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dataDir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX | syscall.LOCK_NB
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("a shipgate server is running on %s: stop it first (reset-token works only on a stopped server's store)", dataDir)
+		}
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	return func() { f.Close() }, nil
+}

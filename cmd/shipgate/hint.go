@@ -1,0 +1,25 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"syscall"
+
+	"github.com/shipgate/shipgate"
+)
+
+// hint is what to do about err, for the errors a newcomer meets first;
+// "" when there is nothing to add to the error itself.
+func (m *Main) hint(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+	case strings.Contains(err.Error(), "did not answer like shipgate"):
+		return "give the shipgate server's URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED && m.userToken() == "":
+		return "no token given: pass --token or set $SHIPGATE_TOKEN (an admin creates tokens with `shipgate token create --user NAME`; the first admin's token is the one `shipgate serve` printed on its first start)"
+	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED:
+		return "the server refused the token of --token or $SHIPGATE_TOKEN (unknown, revoked or expired); lost every admin token? stop the server and run `shipgate admin reset-token --data DIR`"
+	}
+	return ""
+}
