@@ -162,12 +162,15 @@ func (e *enumValue) Type() string {
 	return "string"
 }
 
-// releaseStates are the values of release list --state.
-var releaseStates = []string{
-	string(shipgate.StatePendingApproval), string(shipgate.StateQueued), string(shipgate.StateRunning),
-	string(shipgate.StateSucceeded), string(shipgate.StateFailed), string(shipgate.StateRejected),
-	string(shipgate.StateCancelled), string(shipgate.StateRolledBack),
-}
+// releaseStates are the values of release list --state: the domain's list,
+// so a new state is accepted by the CLI the day it exists.
+var releaseStates = func() []string {
+	out := make([]string, len(shipgate.ReleaseStates))
+	for i, st := range shipgate.ReleaseStates {
+		out[i] = string(st)
+	}
+	return out
+}()
 
 // roleNames are the values of --role and --roles.
 func roleNames() []string {
