@@ -36,6 +36,8 @@ func TestStore(t *testing.T) {
 		{"CreateRelease", testCreateRelease},
 		{"ReleaseImmutable", testReleaseImmutable},
 		{"Decide", testDecide},
+		{"DecideStateFirst", testDecideStateFirst},
+		{"DecideNamesApprovers", testDecideNamesApprovers},
 		{"Lifecycle", testLifecycle},
 		{"ApprovalExpiry", testApprovalExpiry},
 		{"LeaseExpiry", testLeaseExpiry},
