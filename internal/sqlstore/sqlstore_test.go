@@ -38,6 +38,8 @@ func TestStore(t *testing.T) {
 		{"Decide", testDecide},
 		{"DecideStateFirst", testDecideStateFirst},
 		{"DecideNamesApprovers", testDecideNamesApprovers},
+		{"UnknownGroups", testUnknownGroups},
+		{"RemoveGroupInUse", testRemoveGroupInUse},
 		{"Lifecycle", testLifecycle},
 		{"ApprovalExpiry", testApprovalExpiry},
 		{"LeaseExpiry", testLeaseExpiry},
