@@ -289,16 +289,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User,
 	if errors.As(err, &mbe) {
 		err = shipgate.Errorf(shipgate.ETOOLARGE, "request body is larger than the limit of %d bytes", mbe.Limit)
 	}
-	if r.Context().Err() != nil {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The caller went away (an agent stopping ends its long-poll):
-		// nobody reads an answer, and what failed failed because of that
-		// (a query cut short, a transaction rolled back under it), so it
-		// is not a server error.
-		level := slog.LevelInfo
-		if errors.Is(err, context.Canceled) {
-			level = slog.LevelDebug
-		}
-		h.Logger.Log(r.Context(), level, "request ended: the caller went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		// nobody reads an answer, and it is not a server error. Only a
+		// cancellation counts: a body cut off by the server's own read
+		// deadline also ends the request's context, and is still answered.
+		h.Logger.Debug("request ended: the caller went away", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
 	code := shipgate.ErrorCode(err)
