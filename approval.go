@@ -39,6 +39,17 @@ func (a *Approval) Counts(now time.Time) bool {
 	return a.Decision == DecisionApprove && a.WithdrawnAt == nil && (a.ExpiresAt == nil || now.Before(*a.ExpiresAt))
 }
 
+// CheckDecidable refuses a decision on a release that is not waiting for
+// approval, naming its state. It is checked before CheckApprover, so that
+// approving a rejected release says it is rejected, not who may approve.
+func CheckDecidable(r *Release, decision string) error {
+	if r.State == StatePendingApproval {
+		return nil
+	}
+	verb := map[string]string{DecisionApprove: "approved", DecisionReject: "rejected"}[decision]
+	return Errorf(EFAILEDPRECONDITION, "release %d is %s; only %s releases can be %s", r.ID, r.State, StatePendingApproval, verb)
+}
+
 // CheckApprover decides whether user may approve or reject r under the
 // release's frozen approval policy. It returns an EFORBIDDEN error whose
 // message says exactly which rule refused, or nil.
@@ -55,7 +66,7 @@ func CheckApprover(r *Release, u *User, decision string) error {
 		return Errorf(EFORBIDDEN, "user %q is disabled and may not %s releases", u.Name, decision)
 	}
 	if !u.Can(PermApprove) {
-		return Errorf(EFORBIDDEN, "user %q may not %s releases: it needs the approver role", u.Name, decision)
+		return Errorf(EFORBIDDEN, "user %q may not %s releases: it needs the approver role%s", u.Name, decision, whoMay(r, decision))
 	}
 	if len(p.FromGroups) > 0 && !u.InAnyGroup(p.FromGroups) {
 		return Errorf(EFORBIDDEN, "only members of %s may %s releases to %s; user %q is not a member", quoteList(p.FromGroups), decision, r.Environment, u.Name)
@@ -67,6 +78,14 @@ func CheckApprover(r *Release, u *User, decision string) error {
 		return Errorf(EFORBIDDEN, "user %q created release %d and cannot approve it: %s does not allow self-approval", u.Name, r.ID, r.Environment)
 	}
 	return nil
+}
+
+// whoMay says, for a refusal, who may decide r instead.
+func whoMay(r *Release, decision string) string {
+	if g := r.Policy.Approvals.FromGroups; len(g) > 0 {
+		return fmt.Sprintf("; members of %s with the approver role may %s releases to %s", quoteList(g), decision, r.Environment)
+	}
+	return fmt.Sprintf("; any user with the approver role may %s releases to %s", decision, r.Environment)
 }
 
 // FrozenMember reports whether u is, now and when r was created, a member

@@ -10,8 +10,13 @@ import (
 
 // Apply sends a service file; the server parses and validates it.
 func (c *Client) Apply(ctx context.Context, filename string, source []byte) (*ApplyResult, error) {
+	return c.ApplyFile(ctx, ApplyRequest{Filename: filename, Source: string(source)})
+}
+
+// ApplyFile is Apply with every option of the request.
+func (c *Client) ApplyFile(ctx context.Context, req ApplyRequest) (*ApplyResult, error) {
 	var out ApplyResult
-	err := c.do(ctx, "POST", "/services", nil, ApplyRequest{Filename: filename, Source: string(source)}, &out)
+	err := c.do(ctx, "POST", "/services", nil, req, &out)
 	return &out, err
 }
 

@@ -14,6 +14,10 @@ import (
 type ApplyRequest struct {
 	Filename string `json:"filename"`
 	Source   string `json:"source"`
+	// AllowUnknownGroups applies the file although from_groups names
+	// groups that have no members yet (nobody could approve there until
+	// they do); the server audits it and answers with warnings.
+	AllowUnknownGroups bool `json:"allow_unknown_groups,omitempty"`
 }
 
 // DecisionRequest approves or rejects the release with this digest.
@@ -63,6 +67,9 @@ type AddMemberRequest struct {
 type ApplyResult struct {
 	Changed  bool                      `json:"changed"`
 	Revision *shipgate.ServiceRevision `json:"revision"`
+	// Warnings are file:line notes on what was applied anyway, such as
+	// from_groups allowed with --allow-unknown-groups.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // CreateReleaseRequest prepares a release.

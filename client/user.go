@@ -34,8 +34,19 @@ func (c *Client) AddGroupMember(ctx context.Context, group, user string) (*shipg
 // RemoveGroupMember takes user out of group. Their approvals that no
 // longer hold are withdrawn.
 func (c *Client) RemoveGroupMember(ctx context.Context, group, user string) (*shipgate.User, error) {
+	return c.RemoveGroupMemberForce(ctx, group, user, false)
+}
+
+// RemoveGroupMemberForce is RemoveGroupMember that, with force, also
+// removes the last member of a group that services' approval policies
+// name (the server refuses that otherwise).
+func (c *Client) RemoveGroupMemberForce(ctx context.Context, group, user string, force bool) (*shipgate.User, error) {
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
 	var out shipgate.User
-	return &out, c.do(ctx, "DELETE", "/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(user), nil, nil, &out)
+	return &out, c.do(ctx, "DELETE", "/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(user), q, nil, &out)
 }
 
 // SetUserRoles replaces a user's roles.

@@ -5,15 +5,23 @@ import (
 	"io"
 	"os"
 
+	"github.com/shipgate/shipgate/client"
 	"github.com/spf13/cobra"
 )
 
 func (m *Main) applyCommand() *cobra.Command {
 	var file string
+	var allowUnknownGroups bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Apply a service file; an unchanged file is a no-op",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Apply a service file; an unchanged file is a no-op.
+
+A file whose approvals.from_groups names a group that has no members is
+refused with file:line (nobody could approve releases there); add the
+group's first member with "shipgate group add GROUP --user NAME", or pass
+--allow-unknown-groups to apply it anyway (audited, with a warning).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if file == "" {
@@ -36,9 +44,12 @@ func (m *Main) applyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := m.client().Apply(cmd.Context(), name, src)
+			res, err := m.client().ApplyFile(cmd.Context(), client.ApplyRequest{Filename: name, Source: string(src), AllowUnknownGroups: allowUnknownGroups})
 			if err != nil {
 				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(m.Stderr, "warning:", w)
 			}
 			return m.render(res, func(w io.Writer) error {
 				rev := res.Revision
@@ -52,6 +63,7 @@ func (m *Main) applyCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "service file to apply")
+	cmd.Flags().BoolVar(&allowUnknownGroups, "allow-unknown-groups", false, "apply even if from_groups names groups without members (audited; warns)")
 	m.addOutputFlag(cmd)
 	return cmd
 }

@@ -241,12 +241,20 @@ func (m *Main) groupCommand() *cobra.Command {
 	add.Flags().StringVar(&user, "user", "", "user to add (required)")
 	add.MarkFlagRequired("user")
 	m.addOutputFlag(add)
+	var force bool
 	remove := &cobra.Command{
 		Use:   "remove NAME --user U",
 		Short: "Take a user (not yourself) out of a group; their approvals that no longer hold are withdrawn",
-		Args:  cobra.ExactArgs(1),
+		Long: `Take a user (not yourself) out of a group; their approvals that no longer
+hold are withdrawn.
+
+A group exists while it has members. Removing the last member of a group
+that a service's approval policy names (from_groups) is refused, naming the
+services, since nobody could approve their releases; --force removes them
+anyway (audited as group.emptied_in_use).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := m.client().RemoveGroupMember(cmd.Context(), args[0], user)
+			u, err := m.client().RemoveGroupMemberForce(cmd.Context(), args[0], user, force)
 			if err != nil {
 				return err
 			}
@@ -257,6 +265,7 @@ func (m *Main) groupCommand() *cobra.Command {
 		},
 	}
 	remove.Flags().StringVar(&user, "user", "", "user to remove (required)")
+	remove.Flags().BoolVar(&force, "force", false, "remove the last member even if approval policies name the group")
 	remove.MarkFlagRequired("user")
 	m.addOutputFlag(remove)
 	list := &cobra.Command{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/shipgate/shipgate"
 	"go.yaml.in/yaml/v3"
@@ -88,13 +87,13 @@ func decodeOne(file string, src []byte, what string) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+		return nil, &Error{Problems: []Problem{yamlProblem(file, src, err)}}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, &Error{Problems: []Problem{{File: file, Line: extra.Line, Message: "the file holds more than one YAML document; put one " + what + " in each file"}}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+		return nil, &Error{Problems: []Problem{yamlProblem(file, src, err)}}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -104,18 +103,6 @@ func decodeOne(file string, src []byte, what string) (*yaml.Node, error) {
 		return nil, &Error{Problems: []Problem{problem}}
 	}
 	return root, nil
-}
-
-// yamlProblem turns a syntax error from the YAML library, which reads
-// "yaml: line 3: mapping values are not allowed in this context", into a
-// Problem.
-func yamlProblem(file string, err error) Problem {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		msg = strings.TrimSpace(msg[strings.IndexByte(msg, ':')+1:])
-	}
-	return Problem{File: file, Line: line, Message: "not valid YAML: " + msg}
 }
 
 // maxNodes bounds the size of a service file's tree.

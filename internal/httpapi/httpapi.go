@@ -290,7 +290,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, u *shipgate.User,
 		err = shipgate.Errorf(shipgate.ETOOLARGE, "request body is larger than the limit of %d bytes", mbe.Limit)
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		return // the caller went away (an agent stopping); nobody reads an answer
+		// The caller went away (an agent stopping ends its long-poll):
+		// nobody reads an answer, and it is not a server error. Only a
+		// cancellation counts: a body cut off by the server's own read
+		// deadline also ends the request's context, and is still answered.
+		h.Logger.Debug("request ended: the caller went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
 	}
 	code := shipgate.ErrorCode(err)
 	msg := shipgate.ErrorMessage(err)

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
@@ -24,9 +26,30 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 	}
 	var resp client.ApplyResult
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		var err error
+		// A policy naming a group without members can never be approved:
+		// refused unless the applier says they will add the members later.
+		missing, err := tx.CheckGroups(r.Context(), spec)
+		var unknown *config.Error
+		if err != nil && !errors.As(locate.Error(err), &unknown) {
+			return err
+		}
+		if unknown != nil && !req.AllowUnknownGroups {
+			return unknown
+		}
 		resp.Revision, resp.Changed, err = tx.ApplyService(r.Context(), u.Name, spec, req.Filename, req.Source)
-		return locate.Error(err)
+		if err != nil {
+			return locate.Error(err)
+		}
+		if unknown == nil {
+			return nil
+		}
+		for _, p := range unknown.Problems {
+			resp.Warnings = append(resp.Warnings, strings.TrimSuffix(p.String(), ", or apply with --allow-unknown-groups"))
+		}
+		if !resp.Changed {
+			return nil
+		}
+		return tx.AuditUnknownGroupsAllowed(r.Context(), u.Name, spec, resp.Revision.Revision, missing)
 	})
 	if err != nil {
 		return err

@@ -154,8 +154,12 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, u *shipgat
 
 func (h *Handler) removeGroupMember(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	group, name := r.PathValue("name"), r.PathValue("user")
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
 	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
-		return tx.RemoveGroupMember(ctx, u.Name, group, name)
+		return tx.RemoveGroupMemberGuarded(ctx, u.Name, group, name, force)
 	})
 }
 
@@ -218,4 +222,17 @@ func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, name string
 	h.changed()
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// boolQuery reads an optional true/false query parameter; anything else is
+// refused rather than taken as false.
+func boolQuery(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, shipgate.Errorf(shipgate.EINVALID, "query parameter %s=%q must be true or false", name, v)
+	}
 }

@@ -15,6 +15,10 @@ import (
 // membership frozen with it, decides who may decide; a reject ends the
 // release at once. Moving an approved release on is the reconciler's job.
 //
+// The checks run in this order: the release exists, it is waiting for
+// approval (CheckDecidable), the user may decide it (CheckApprover, which
+// ends with self-approval), and only then the digest they saw.
+//
 // The user is read again inside this transaction: a user disabled, or
 // removed from a group, by a change that committed after their request was
 // authenticated cannot slip an approval in behind it.
@@ -33,8 +37,11 @@ func (tx *Tx) Decide(ctx context.Context, who *shipgate.User, id int64, decision
 	if err != nil {
 		return nil, nil, err
 	}
-	if digest != r.Digest {
-		return nil, nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has digest %s, not %s: look at the release again before deciding", id, r.Digest, digest)
+	// The release's state comes before who is deciding and what they saw:
+	// nobody can decide a release that is no longer waiting, and saying
+	// "you are not a member" then sends them looking for the wrong fix.
+	if err := shipgate.CheckDecidable(r, decision); err != nil {
+		return nil, nil, err
 	}
 	view, err := tx.ApproverView(ctx, r)
 	if err != nil {
@@ -43,8 +50,8 @@ func (tx *Tx) Decide(ctx context.Context, who *shipgate.User, id int64, decision
 	if err := shipgate.CheckApprover(view, u, decision); err != nil {
 		return nil, nil, err
 	}
-	if r.State != shipgate.StatePendingApproval {
-		return nil, nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s, not waiting for approval", id, r.State)
+	if digest != r.Digest {
+		return nil, nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has digest %s, not %s: look at the release again before deciding", id, r.Digest, digest)
 	}
 	a := &shipgate.Approval{ReleaseID: id, Actor: u.Name, Decision: decision, Digest: digest, Comment: comment, CreatedAt: tx.now}
 	if exp := r.Policy.Approvals.ExpiresAfter; decision == shipgate.DecisionApprove && exp > 0 {
