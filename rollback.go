@@ -1,6 +1,10 @@
 package shipgate
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // RollbackState is where the rollback of a failed release is.
 //
@@ -59,4 +63,160 @@ type ProbeResult struct {
 // ProbeReply tells a runner watching a failed check whether to go on.
 type ProbeReply struct {
 	Stop bool `json:"stop"`
+}
+
+// Audit actions of rollbacks that belong to step 2 (the others are in
+// audit.go).
+const (
+	// ActionRollbackRefused records a manual rollback refused before
+	// anything was created: its artifact is unavailable.
+	ActionRollbackRefused = "rollback.refused"
+)
+
+// RollbackOutsideWindow is what the release.started event of a rollback
+// release says when it starts while the environment's deploy windows are
+// closed, and RollbackHeldForWindow what a held one waits with.
+const (
+	RollbackOutsideWindow = "started outside the deploy window because it is a rollback"
+	RollbackHeldForWindow = "held for the deploy window because %s applies windows to rollbacks (windows_apply_to_rollbacks: true)"
+)
+
+// WindowsApply reports whether the deploy windows of the release's frozen
+// policy hold it: every deploy, and a rollback only where the environment
+// opted in with windows_apply_to_rollbacks.
+func (r *Release) WindowsApply() bool {
+	return r.Kind != ReleaseKindRollback || r.Policy.WindowsApplyToRollbacks
+}
+
+// RollbackPipeline returns the pipeline a rollback release runs: pl (the
+// restored release's pipeline) with every service job's strategy replaced
+// by s, the environment's rollback_strategy (nil: all traffic at once).
+// The rollback release freezes it, so what the rollback will do is in its
+// content and digest, and the runner never has to guess. pl is not
+// changed.
+func RollbackPipeline(pl Pipeline, s *Strategy) Pipeline {
+	out := Pipeline{Jobs: make([]Job, len(pl.Jobs))}
+	copy(out.Jobs, pl.Jobs)
+	for i := range out.Jobs {
+		if out.Jobs[i].Service != nil {
+			out.Jobs[i].Strategy = s.clone()
+		}
+	}
+	return out
+}
+
+func (s *Strategy) clone() *Strategy {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	if s.Canary != nil {
+		cc := *s.Canary
+		cc.Steps = append([]CanaryStep(nil), s.Canary.Steps...)
+		c.Canary = &cc
+	}
+	if s.BlueGreen != nil {
+		bg := *s.BlueGreen
+		c.BlueGreen = &bg
+	}
+	return &c
+}
+
+// StrategySummary describes in a few words how a service job moves
+// traffic: "all traffic at once", "canary 10% → pause 30s → 100%",
+// "blue-green via 127.0.0.1:8081".
+func StrategySummary(s *Strategy) string {
+	switch {
+	case s == nil || s.Canary == nil && s.BlueGreen == nil:
+		return "all traffic at once"
+	case s.Canary != nil:
+		var parts []string
+		for _, st := range s.Canary.Steps {
+			switch {
+			case st.SetWeight != nil:
+				parts = append(parts, fmt.Sprintf("%d%%", *st.SetWeight))
+			case st.Pause != nil && st.Pause.Manual():
+				parts = append(parts, "pause for promote")
+			case st.Pause != nil:
+				parts = append(parts, "pause "+st.Pause.Duration.Std().String())
+			case st.Analysis != nil:
+				parts = append(parts, "analysis")
+			}
+		}
+		out := "canary " + strings.Join(parts, " → ")
+		if s.Canary.BackgroundAnalysis != nil {
+			out += " (with background analysis)"
+		}
+		return out
+	}
+	out := "blue-green via " + s.BlueGreen.Preview
+	if s.BlueGreen.Analysis != nil {
+		out += " (with analysis)"
+	}
+	return out
+}
+
+// rollbackStrategy checks an environment's rollback_strategy: the shape of
+// a job's strategy, for the pipeline's service jobs, but with nothing that
+// would make a rollback wait for a person or judge it against the version
+// it replaces.
+func (v *validator) rollbackStrategy(p string, s *Strategy, pl *Pipeline) {
+	var services []*Job
+	for i := range pl.Jobs {
+		if pl.Jobs[i].Service != nil {
+			services = append(services, &pl.Jobs[i])
+		}
+	}
+	if len(services) == 0 {
+		v.add(p, "rollback_strategy says how a rollback moves traffic for service: jobs, and the pipeline has no service: job; remove it")
+		return
+	}
+	const judged = "a rollback is never judged against the version it replaces: it restores a version known to be good; remove this analysis from rollback_strategy"
+	if c := s.Canary; c != nil {
+		for k, st := range c.Steps {
+			sp := fmt.Sprintf("%s.canary.steps[%d]", p, k)
+			if st.Pause != nil && st.Pause.Manual() {
+				v.add(sp+".pause", "a rollback never waits for a person (pause: {} waits for `shipgate promote`); give the pause a duration, such as pause: 30s, or remove it")
+			}
+			if st.Analysis != nil {
+				v.add(sp+".analysis", judged)
+			}
+		}
+		if c.BackgroundAnalysis != nil {
+			v.add(p+".canary.background_analysis", judged)
+		}
+	}
+	if b := s.BlueGreen; b != nil {
+		if b.Analysis != nil {
+			v.add(p+".blue_green.analysis", judged)
+		}
+		if len(services) > 1 {
+			v.add(p+".blue_green", "a blue_green rollback_strategy has one preview address, and the pipeline has %d service jobs that would all need one; use canary, or leave rollback_strategy out", len(services))
+		}
+	}
+	// Everything else is checked as a job's strategy is, against each
+	// service's listen address; analyses were refused above.
+	shape := *s.clone()
+	if shape.Canary != nil {
+		shape.Canary.BackgroundAnalysis = nil
+		for k := range shape.Canary.Steps {
+			if shape.Canary.Steps[k].Analysis != nil {
+				shape.Canary.Steps[k].Analysis = &Analysis{Sequential: &SequentialAnalysis{}} // valid placeholder: counted as a step kind
+			}
+		}
+	}
+	if shape.BlueGreen != nil {
+		shape.BlueGreen.Analysis = nil
+	}
+	seen := map[string]bool{}
+	for _, j := range services {
+		var w validator
+		w.strategy(p, &shape, j.Service.Listen)
+		for _, fe := range w.problems {
+			if key := fe.Path + "\x00" + fe.Message; !seen[key] {
+				seen[key] = true
+				v.problems = append(v.problems, fe)
+			}
+		}
+	}
 }

@@ -84,6 +84,16 @@ type Environment struct {
 	// Inputs adds input declarations for this environment or replaces the
 	// service's of the same name (see ServiceSpec.EffectiveInputs).
 	Inputs []InputDecl `json:"inputs,omitzero"`
+	// WindowsApplyToRollbacks makes rollback releases wait for the deploy
+	// windows like any other release. By default a rollback starts at
+	// once, window or not: it restores a version known to be good, and
+	// waiting for tomorrow's window leaves the broken one serving.
+	WindowsApplyToRollbacks bool `json:"windows_apply_to_rollbacks,omitempty"`
+	// RollbackStrategy is how a rollback release moves traffic back to the
+	// version it restores, for every service job of the pipeline; nil
+	// means all traffic at once. It never pauses for a person and never
+	// analyses: a rollback is not judged against the version it replaces.
+	RollbackStrategy *Strategy `json:"rollback_strategy,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.
@@ -299,6 +309,9 @@ func (s *ServiceSpec) Validate() error {
 			}
 		}
 		v.rollback(p+".rollback", &e.Rollback, &s.Pipeline)
+		if e.RollbackStrategy != nil {
+			v.rollbackStrategy(p+".rollback_strategy", e.RollbackStrategy, &s.Pipeline)
+		}
 	}
 	if c := requiresCycle(s.Environments); c != nil {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))

@@ -96,16 +96,18 @@ func (c *Client) Rollback(ctx context.Context, req RollbackRequest) (*ReleaseVie
 	return &out, c.do(ctx, "POST", "/rollbacks", nil, req, &out)
 }
 
-// HoldRollback stops a pending rollback of release id from firing on its own.
-func (c *Client) HoldRollback(ctx context.Context, id int64) (*ReleaseView, error) {
+// HoldRollback stops a pending rollback of release id from firing on its
+// own; reason (may be empty) is recorded in the audit log.
+func (c *Client) HoldRollback(ctx context.Context, id int64, reason string) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/hold", nil, struct{}{}, &out)
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/hold", nil, RollbackActionRequest{Reason: reason}, &out)
 }
 
-// RollbackNow fires a pending or held rollback of release id at once.
-func (c *Client) RollbackNow(ctx context.Context, id int64) (*ReleaseView, error) {
+// RollbackNow fires a pending or held rollback of release id at once;
+// reason (may be empty) is recorded in the audit log.
+func (c *Client) RollbackNow(ctx context.Context, id int64, reason string) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/now", nil, struct{}{}, &out)
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/now", nil, RollbackActionRequest{Reason: reason}, &out)
 }
 
 // Promote continues the rollout of release id that is paused for a person

@@ -131,6 +131,13 @@ type RollbackRequest struct {
 	// ToVersion restores this version; empty means the last release that
 	// succeeded before the current one.
 	ToVersion string `json:"to_version,omitempty"`
+	// Reason says why, for the audit log and the release's timeline.
+	Reason string `json:"reason,omitempty"`
+}
+
+// RollbackActionRequest holds or fires a pending rollback, saying why.
+type RollbackActionRequest struct {
+	Reason string `json:"reason,omitempty"`
 }
 
 // Logs is a page of log chunks. Done is true when the selected jobs have

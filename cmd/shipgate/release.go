@@ -122,6 +122,13 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 	fmt.Fprintf(w, "  state:     %s\n", stateLine(r))
 	if r.Kind == shipgate.ReleaseKindRollback {
 		fmt.Fprintf(w, "  rollback:  of release %d, restoring release %d, triggered by %s\n", r.RollbackOf, r.RestoresRelease, r.TriggeredBy)
+		// What the frozen pipeline will do: never a pause for a person,
+		// never a judge of the version it replaces.
+		for _, j := range r.Pipeline.Jobs {
+			if j.Service != nil {
+				fmt.Fprintf(w, "  rollout:   %s: %s, no analysis, no pause for promote\n", j.Name, shipgate.StrategySummary(j.Strategy))
+			}
+		}
 	}
 	if v.Rollback != nil {
 		fmt.Fprintf(w, "  rollback:  %s\n", rollbackLine(v.Rollback))

@@ -13,15 +13,23 @@ import (
 func (m *Main) rollbackCommand() *cobra.Command {
 	var req client.RollbackRequest
 	cmd := &cobra.Command{
-		Use:   "rollback SERVICE --env ENV [--to VERSION]",
+		Use:   "rollback SERVICE --env ENV [--to VERSION] [--reason TEXT]",
 		Short: "Roll an environment back now; or hold / fire a pending rollback (rollback hold|now ID)",
 		Long: `Roll an environment back: create a rollback release that restores the last
 release that succeeded before the current one (or --to VERSION), linked to the
 release it replaces. It skips approval only when the restored version was
 approved and succeeded in that environment before.
 
+A rollback release deploys the restored version directly: all traffic at once,
+or by the environment's rollback_strategy; it never pauses for "shipgate
+promote" and is never judged against the version it replaces. It starts even
+while the environment's deploy windows are closed, unless the environment sets
+windows_apply_to_rollbacks: true. A rollback to a version whose artifact can no
+longer be deployed (gone from the artifact store, or changed) is refused.
+
 A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
-"rollback now ID" fires it at once.`,
+"rollback now ID" fires it at once. --reason is recorded in the audit log and
+shown in "release show".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Service = args[0]
@@ -40,8 +48,10 @@ A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
 	}
 	cmd.Flags().StringVar(&req.Environment, "env", "", "environment to roll back (required)")
 	cmd.Flags().StringVar(&req.ToVersion, "to", "", "version to restore (default: the last one that succeeded before the current)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why (recorded in the audit log and the release's timeline)")
 	m.addOutputFlag(cmd)
-	act := func(use, short string, call func(*client.Client, *cobra.Command, int64) (*client.ReleaseView, error)) *cobra.Command {
+	act := func(use, short string, call func(*client.Client, *cobra.Command, int64, string) (*client.ReleaseView, error)) *cobra.Command {
+		var reason string
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -51,7 +61,7 @@ A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
 				if err != nil {
 					return err
 				}
-				v, err := call(m.client(), cmd, id)
+				v, err := call(m.client(), cmd, id, reason)
 				if err != nil {
 					return err
 				}
@@ -61,15 +71,16 @@ A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
 				})
 			},
 		}
+		c.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log and the release's timeline)")
 		m.addOutputFlag(c)
 		return c
 	}
 	cmd.AddCommand(
-		act("hold ID", "Stop a pending rollback from firing on its own", func(c *client.Client, cmd *cobra.Command, id int64) (*client.ReleaseView, error) {
-			return c.HoldRollback(cmd.Context(), id)
+		act("hold ID", "Stop a pending rollback from firing on its own", func(c *client.Client, cmd *cobra.Command, id int64, reason string) (*client.ReleaseView, error) {
+			return c.HoldRollback(cmd.Context(), id, reason)
 		}),
-		act("now ID", "Fire a pending or held rollback at once", func(c *client.Client, cmd *cobra.Command, id int64) (*client.ReleaseView, error) {
-			return c.RollbackNow(cmd.Context(), id)
+		act("now ID", "Fire a pending or held rollback at once", func(c *client.Client, cmd *cobra.Command, id int64, reason string) (*client.ReleaseView, error) {
+			return c.RollbackNow(cmd.Context(), id, reason)
 		}),
 	)
 	return cmd

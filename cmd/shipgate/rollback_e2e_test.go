@@ -219,3 +219,91 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestRollbackBypassesWindowsAndCanary rolls a canary service back by hand
+// through a real agent, after the deploy window has closed: the rollback
+// release starts at once (saying why), deploys 1.0 directly — no manual
+// pause although the strategy has one, no judge of 1.0 against 2.0 — and
+// 1.0 serves again. The reason given is in the timeline.
+func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
+	front := freeAddr(t)
+	strategy := `canary:
+  steps:
+    - set_weight: 20
+    - pause: {}
+    - analysis:
+        sequential: { duration: 1s }
+  background_analysis:
+    sequential: {}`
+	svc := demoAppService("shop", binary, front, "{ role: web }", "5m", strategy)
+	f := newCanaryFixtureWith(t, front, svc)
+	s := f.s
+	v1 := f.release("1.0")
+	s.ok("admin", "release", "wait", fmt.Sprint(v1))
+	v2 := f.release("2.0")
+	waitUntil(t, "2.0 to pause for a person", func() bool { p, _ := s.rollout(v2).phase(); return p == "paused" })
+	s.ok("admin", "promote", fmt.Sprint(v2))
+	s.ok("admin", "release", "wait", fmt.Sprint(v2))
+	if got := get(t, f.front, ""); got != "hello from demo-app 2.0\n" {
+		t.Fatalf("2.0 answers %q", got)
+	}
+
+	// The window closes: the only one left opens two days from now.
+	day := strings.ToLower(time.Now().UTC().AddDate(0, 0, 2).Weekday().String()[:3])
+	closed := strings.Replace(svc, "      approvals: { required: 0 }\n",
+		"      approvals: { required: 0 }\n      windows: [{ days: ["+day+`], start: "00:00", end: "00:01" }]`+"\n", 1)
+	file := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(file, []byte(closed), 0o644)
+	s.ok("admin", "apply", "-f", file)
+	// A new version waits for the window…
+	v3 := f.release("3.0")
+	if r := s.show(v3); r.State != "queued" || !strings.Contains(r.Reason, "waiting for the deploy window") {
+		t.Fatalf("3.0 is %s %q, want queued for the window", r.State, r.Reason)
+	}
+	s.ok("admin", "cancel", fmt.Sprint(v3), "--reason", "not today")
+
+	// …a rollback does not.
+	var rr rolloutJSON
+	var created struct {
+		ID    int64  `json:"id"`
+		State string `json:"state"`
+	}
+	s.jsonOut(&created, "admin", "rollback", "shop", "--env", "production", "--reason", "2.0 is slow at checkout")
+	if created.State != "running" {
+		t.Fatalf("the rollback release is %s, want running at once outside the window", created.State)
+	}
+	s.ok("admin", "release", "wait", fmt.Sprint(created.ID))
+	rr = s.rollout(created.ID)
+	if rr.State != "succeeded" {
+		t.Fatalf("rollback release ended %s", rr.State)
+	}
+	for i := 0; i < 10; i++ {
+		if got := get(t, f.front, ""); got != "hello from demo-app 1.0\n" {
+			t.Fatalf("after the rollback the front answers %q", got)
+		}
+	}
+	var startedNote any
+	for _, e := range rr.Timeline {
+		switch e.Action {
+		case "rollout.paused", "analysis.judged", "rollout.promoted":
+			t.Fatalf("the rollback release was paused or judged: %s %v", e.Action, e.Details)
+		case "release.started":
+			startedNote = e.Details["window"]
+		}
+	}
+	if startedNote != "started outside the deploy window because it is a rollback" {
+		t.Fatalf("release.started says %v", startedNote)
+	}
+	if st := rr.Rollouts[len(rr.Rollouts)-1].Status; st.Phase != "promoted" || len(st.Decisions) != 0 {
+		t.Fatalf("rollback rollout: %+v", st)
+	}
+	show := s.ok("admin", "release", "show", fmt.Sprint(created.ID))
+	for _, want := range []string{"rollout:   rollout: all traffic at once, no analysis, no pause for promote", "2.0 is slow at checkout"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("release show lacks %q:\n%s", want, show)
+		}
+	}
+	if got := s.show(v2); got.State != "rolled_back" {
+		t.Fatalf("2.0 ended %s", got.State)
+	}
+}

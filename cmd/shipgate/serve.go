@@ -307,6 +307,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	sources := &artifactstore.Sources{Roots: roots, Deny: append(slices.Clone(ownDirs), files...)}
 	warnWideRoots(sources, files, ownDirs, logger)
 	disp.Artifacts, disp.ArtifactSources = store, sources
+	db.ArtifactCheck = disp.CheckArtifact // a rollback to an artifact that cannot be deployed is refused up front
 	api := httpapi.NewHandler(&httpapi.Handler{
 		DB: db, Reconciler: rec, Work: work, Secrets: box, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
 		Artifacts:  httpapi.ArtifactHasher{Roots: roots, Deny: sources.Deny, Store: store, Client: egressClient},

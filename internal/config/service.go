@@ -233,6 +233,10 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 				"version":       func(v *yaml.Node, path string) { r.Version = p.str(v, path, "version") },
 			})
 		},
+		"windows_apply_to_rollbacks": func(v *yaml.Node, path string) {
+			e.WindowsApplyToRollbacks = p.boolean(v, path, "windows_apply_to_rollbacks")
+		},
+		"rollback_strategy": func(v *yaml.Node, path string) { e.RollbackStrategy = p.strategy(v, path) },
 	})
 	p.require(n, e.Name != "", "an environment needs a name")
 	return e

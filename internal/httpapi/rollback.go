@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/shipgate/shipgate"
@@ -43,13 +44,30 @@ func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request, u *s
 	return nil
 }
 
+// readRollbackAction reads the optional body of hold and now: a reason.
+// Callers from before the body existed sent none.
+func readRollbackAction(r *http.Request) (client.RollbackActionRequest, error) {
+	var req client.RollbackActionRequest
+	if r.ContentLength == 0 {
+		return req, nil
+	}
+	if err := readJSON(r, &req); err != nil {
+		return req, err
+	}
+	return req, shipgate.ValidateLine("reason", req.Reason, shipgate.MaxCommentLen)
+}
+
 func (h *Handler) holdRollback(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
+	req, err := readRollbackAction(r)
+	if err != nil {
+		return err
+	}
 	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		_, err := tx.HoldRollback(r.Context(), u.Name, id)
+		_, err := tx.HoldRollback(r.Context(), u.Name, id, req.Reason)
 		return err
 	}); err != nil {
 		return err
@@ -62,8 +80,12 @@ func (h *Handler) rollbackNow(w http.ResponseWriter, r *http.Request, u *shipgat
 	if err != nil {
 		return err
 	}
+	req, err := readRollbackAction(r)
+	if err != nil {
+		return err
+	}
 	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(r.Context(), u.Name, id); err != nil {
+		if _, err := tx.RollbackNow(r.Context(), u.Name, id, req.Reason); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(r.Context(), tx, id)
@@ -92,6 +114,13 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 			return err
 		}
 	}
+	if err := shipgate.ValidateLine("reason", req.Reason, shipgate.MaxCommentLen); err != nil {
+		return err
+	}
+	// Check the artifact before the write transaction, which would hold
+	// every other writer while a large artifact is hashed; the check in
+	// the transaction then finds it checked (unless it changed since).
+	h.precheckRollbackArtifact(r.Context(), req)
 	var id int64
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		rr, err := createManualRollback(r.Context(), tx, u.Name, req)
@@ -102,11 +131,59 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 		_, _, err = reconcile.Release(r.Context(), tx, rr.ID)
 		return err
 	})
+	var ua *sqlstore.UnavailableArtifactError
+	if errors.As(err, &ua) {
+		// Nothing was created; the refusal is on record all the same.
+		if aerr := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+			return tx.Audit(r.Context(), shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, "release/"+itoa(ua.Of), withReason(map[string]any{
+				"service": req.Service, "environment": req.Environment, "target_release": ua.Target, "target_version": ua.Version,
+				"refused": ua.Error(),
+			}, req.Reason)))
+		}); aerr != nil {
+			return aerr
+		}
+	}
 	if err != nil {
 		return err
 	}
 	h.changed()
 	return h.writeRelease(w, r, http.StatusCreated, id)
+}
+
+// precheckRollbackArtifact checks, outside any write transaction, the
+// artifact a manual rollback would restore (see manualRollback). What it
+// finds is only remembered; the transaction decides.
+func (h *Handler) precheckRollbackArtifact(ctx context.Context, req client.RollbackRequest) {
+	if h.DB.ArtifactCheck == nil {
+		return
+	}
+	var target *shipgate.Release
+	_ = h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		cur, err := tx.CurrentRelease(ctx, req.Service, req.Environment)
+		if err != nil {
+			return err
+		}
+		mode, version := rollbackMode(req)
+		target, _, err = reconcile.RollbackTarget(ctx, tx, cur, mode, version)
+		return err
+	})
+	if target != nil {
+		_, _ = h.DB.ArtifactCheck(ctx, target.Artifact)
+	}
+}
+
+func rollbackMode(req client.RollbackRequest) (mode, version string) {
+	if req.ToVersion != "" {
+		return shipgate.RollbackVersion, req.ToVersion
+	}
+	return shipgate.RollbackLastSuccessful, ""
+}
+
+func withReason(details map[string]any, reason string) map[string]any {
+	if reason != "" {
+		details["reason"] = reason
+	}
+	return details
 }
 
 func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, req client.RollbackRequest) (*shipgate.Release, error) {
@@ -131,10 +208,7 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", cur.ID, rb.RollbackRelease)
 		}
 	}
-	mode, version := shipgate.RollbackLastSuccessful, ""
-	if req.ToVersion != "" {
-		mode, version = shipgate.RollbackVersion, req.ToVersion
-	}
+	mode, version := rollbackMode(req)
 	target, none, err := reconcile.RollbackTarget(ctx, tx, cur, mode, version)
 	if err != nil {
 		return nil, err
@@ -142,17 +216,20 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 	if target == nil {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s", none)
 	}
-	rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: cur, Target: target, TriggeredBy: shipgate.TriggeredByUser, Actor: actor})
+	rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: cur, Target: target, TriggeredBy: shipgate.TriggeredByUser, Actor: actor, Reason: req.Reason})
 	if err != nil {
 		return nil, err
 	}
 	rb := &shipgate.Rollback{ReleaseID: cur.ID, State: shipgate.RollbackFired, TriggeredBy: shipgate.TriggeredByUser,
 		TargetID: target.ID, TargetVersion: target.Version, RollbackRelease: rr.ID,
 		Reason: "rolled back by " + actor}
+	if req.Reason != "" {
+		rb.Reason += ": " + req.Reason
+	}
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, "release/"+itoa(cur.ID), map[string]any{
+	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, "release/"+itoa(cur.ID), withReason(map[string]any{
 		"target_release": target.ID, "target_version": target.Version, "triggered_by": shipgate.TriggeredByUser, "rollback_release": rr.ID,
-	}))
+	}, req.Reason)))
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,4 +105,88 @@ func TestRollbackReleaseRejectedOrInFlight(t *testing.T) {
 	if got, _ = admin.Release(ctx, v2.ID); got.State != shipgate.StateRolledBack {
 		t.Fatalf("v2 %s", got.State)
 	}
+}
+
+// A manual rollback says why in the audit log; one to a version whose
+// artifact is gone from the store is refused with the reason (409), creates
+// nothing, and is on record as rollback.refused.
+func TestManualRollbackReasonAndUnavailableArtifact(t *testing.T) {
+	f := newFixture(t)
+	f.db.ArtifactCheck = f.h.Dispatcher.CheckArtifact // as serve wires it
+	admin, carol := f.client("admin"), f.client("carol")
+	if _, err := admin.Apply(ctx, "web.yaml", []byte(strings.Replace(rollbackAPIService, "approvals: {required: 1}", "approvals: {required: 0}", 1))); err != nil {
+		t.Fatal(err)
+	}
+	create := func(v string) *client.ReleaseView {
+		p := filepath.Join(t.TempDir(), v+".tar")
+		os.WriteFile(p, []byte("artifact "+v), 0o644)
+		r, err := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "prod", Version: v, Artifact: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.run(t, 0)
+		return r
+	}
+	v1 := create("1.0")
+	v2 := create("2.0")
+
+	// A reason that is not one line of text is refused before anything.
+	code, body := f.raw(t, "POST", "/api/v1/rollbacks", f.tokens["carol"], []byte(`{"service":"web","environment":"prod","reason":"a\u0007b"}`))
+	if msg, _ := json.Marshal(body); code != 400 || !strings.Contains(string(msg), "reason contains the control character") {
+		t.Fatalf("bad reason: %d %v", code, body)
+	}
+	rr, err := carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", Reason: "checkout errors since 2.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.RestoresRelease != v1.ID {
+		t.Fatalf("rollback restores %d", rr.RestoresRelease)
+	}
+	got, _ := admin.Release(ctx, v2.ID)
+	if !timelineHas(got.Timeline, shipgate.ActionRollbackFired, `"reason":"checkout errors since 2.0"`) || !strings.Contains(got.Rollback.Reason, "checkout errors since 2.0") {
+		t.Fatalf("the reason is not on record: %+v %s", got.Rollback, timelineString(got.Timeline))
+	}
+	if rv, _ := admin.Release(ctx, rr.ID); !timelineHas(rv.Timeline, shipgate.ActionReleaseCreated, `"reason":"checkout errors since 2.0"`) {
+		t.Fatalf("rollback release's timeline: %s", timelineString(rv.Timeline))
+	}
+	f.run(t, 0)
+
+	// 1.0's bytes leave the store (artifact gc); 2.0 is current again.
+	v3 := create("2.1")
+	if err := f.h.Dispatcher.Artifacts.Remove(v2.Artifact.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
+	_, err = carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "2.0", Reason: "try 2.0"})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "cannot roll back to version 2.0") || !strings.Contains(err.Error(), "no longer in the artifact store") {
+		t.Fatalf("rollback to a removed artifact: %v", err)
+	}
+	after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
+	if len(after) != len(before) {
+		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
+	}
+	got, _ = admin.Release(ctx, v3.ID)
+	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"try 2.0"`) || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "no longer in the artifact store") {
+		t.Fatalf("refusal not on record: %+v %s", got.Rollback, timelineString(got.Timeline))
+	}
+	if n, err := f.db.VerifyAudit(ctx); err != nil || n == 0 {
+		t.Fatalf("audit verify: %d %v", n, err)
+	}
+}
+
+func timelineHas(events []shipgate.AuditEvent, action, detail string) bool {
+	for _, e := range events {
+		if e.Action == action && strings.Contains(string(e.Details), detail) {
+			return true
+		}
+	}
+	return false
+}
+
+func timelineString(events []shipgate.AuditEvent) string {
+	var b strings.Builder
+	for _, e := range events {
+		b.WriteString(e.Action + " " + string(e.Details) + "\n")
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,17 +64,45 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 			return obs, err
 		}
 	}
-	if r.State == shipgate.StateRunning && r.Policy.Rollback.Enabled && r.Kind != shipgate.ReleaseKindRollback {
-		if obs.RollbackTarget, obs.RollbackNone, err = RollbackTarget(ctx, tx, r, r.Policy.Rollback.Mode, r.Policy.Rollback.Version); err != nil {
-			return obs, err
-		}
-	}
 	if r.Run > 0 {
 		if obs.Jobs, err = tx.ListJobs(ctx, id, r.Run); err != nil {
 			return obs, err
 		}
 	}
+	if r.State == shipgate.StateRunning && r.Policy.Rollback.Enabled && r.Kind != shipgate.ReleaseKindRollback {
+		if obs.RollbackTarget, obs.RollbackNone, err = RollbackTarget(ctx, tx, r, r.Policy.Rollback.Mode, r.Policy.Rollback.Version); err != nil {
+			return obs, err
+		}
+		if obs.RollbackTarget != nil && mayFail(obs.Jobs, tx.Now()) {
+			// The run may end failed in this plan: a rollback to an
+			// artifact that cannot be deployed is refused up front, the
+			// way a missing target is. Checked only then, since the check
+			// may read the artifact.
+			if _, err := tx.CheckArtifact(ctx, r, obs.RollbackTarget); err != nil {
+				var ua *sqlstore.UnavailableArtifactError
+				if !errors.As(err, &ua) {
+					return obs, err
+				}
+				obs.RollbackTarget, obs.RollbackNone = nil, ua.Error()
+			}
+		}
+	}
 	return obs, nil
+}
+
+// mayFail reports whether a run with these jobs can end failed when it is
+// planned at now: a job failed, or a running one's lease ran out with no
+// attempt left.
+func mayFail(jobs []shipgate.JobRun, now time.Time) bool {
+	for _, j := range jobs {
+		switch {
+		case j.State == shipgate.JobFailed:
+			return true
+		case j.State == shipgate.JobRunning && j.LeaseUntil != nil && !now.Before(*j.LeaseUntil) && j.Attempt >= j.MaxAttempts:
+			return true
+		}
+	}
+	return false
 }
 
 // Apply writes a plan and its audit events in tx.
@@ -124,6 +153,18 @@ func applyRollback(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 			}
 			actor := shipgate.SystemActor
 			rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: p.Rollback.TriggeredBy, Actor: actor})
+			var ua *sqlstore.UnavailableArtifactError
+			if errors.As(err, &ua) {
+				// The artifact went away while the rollback waited: nothing
+				// to roll back to, said the way a missing target is.
+				p.Rollback.State, p.Rollback.FiresAt, p.Rollback.Reason = shipgate.RollbackUnavailable, nil, ua.Error()
+				if err := tx.PutRollback(ctx, p.Rollback); err != nil {
+					return err
+				}
+				return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackUnavailable, fmt.Sprintf("release/%d", of.ID), map[string]any{
+					"reason": ua.Error(), "target_release": target.ID, "target_version": target.Version,
+				}))
+			}
 			if code := shipgate.ErrorCode(err); code != "" && code != shipgate.EINTERNAL {
 				// It cannot fire (the environment changed, a gate refuses the
 				// version): say so once, rather than retry forever.

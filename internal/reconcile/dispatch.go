@@ -42,6 +42,8 @@ type Dispatcher struct {
 	Artifacts       *artifactstore.Store
 	ArtifactSources *artifactstore.Sources
 
+	checked artifactChecks // see CheckArtifact
+
 	waiters waitQueue
 }
 

@@ -211,14 +211,27 @@ func (p *planner) queued() {
 		p.setWaiting(msg, nil)
 		return
 	}
+	started := map[string]any{}
 	open, until := shipgate.WindowState(p.r.Policy.Windows, p.now)
-	if !open {
+	switch {
+	case !open && !p.r.WindowsApply():
+		// A rollback restores a version known to be good: it does not wait
+		// for tomorrow's window while the broken one serves. Said on record.
+		started["window"] = shipgate.RollbackOutsideWindow
+		if !until.IsZero() {
+			started["window_opens_at"] = until.UTC().Format(time.RFC3339Nano)
+		}
+	case !open:
+		held := ""
+		if p.r.Kind == shipgate.ReleaseKindRollback {
+			held = fmt.Sprintf(shipgate.RollbackHeldForWindow, p.r.Environment) + ": "
+		}
 		if until.IsZero() {
-			p.setWaiting("waiting for a deploy window, but no window of "+p.r.Environment+" ever opens", nil)
+			p.setWaiting(held+"waiting for a deploy window, but no window of "+p.r.Environment+" ever opens", nil)
 			return
 		}
 		u := until.UTC()
-		p.setWaiting(fmt.Sprintf("waiting for the deploy window of %s, which opens at %s", p.r.Environment, until.Format(time.RFC3339)), &u)
+		p.setWaiting(fmt.Sprintf("%swaiting for the deploy window of %s, which opens at %s", held, p.r.Environment, until.Format(time.RFC3339)), &u)
 		p.wakeAt(until)
 		return
 	}
@@ -226,7 +239,8 @@ func (p *planner) queued() {
 	p.r.Run++
 	p.changed = true
 	p.plan.StartRun = true
-	p.event(shipgate.ActionReleaseStarted, map[string]any{"run": p.r.Run, "jobs": len(p.r.Pipeline.Jobs)})
+	started["run"], started["jobs"] = p.r.Run, len(p.r.Pipeline.Jobs)
+	p.event(shipgate.ActionReleaseStarted, started)
 }
 
 func (p *planner) finish(state shipgate.ReleaseState, reason string) {

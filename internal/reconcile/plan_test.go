@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,64 @@ func TestPlanApprovalsLapseWhileQueued(t *testing.T) {
 	p = PlanRelease(Observed{Release: r, Approvals: approvals, Ahead: &shipgate.Release{ID: 9, State: shipgate.StateRunning}}, now)
 	if p.Release == nil || p.Release.State != shipgate.StateQueued || !p.Wake.Equal(*at(30 * time.Second)) {
 		t.Fatalf("valid: %+v wake %v", p.Release, p.Wake)
+	}
+}
+
+// A rollback release starts whatever the deploy windows say, unless its
+// environment applies windows to rollbacks; either way the reason is on
+// record.
+func TestPlanRollbackWindows(t *testing.T) {
+	window := []shipgate.Window{{Days: []string{"tue"}, Start: "09:00", End: "10:00", Timezone: "Europe/Berlin"}}
+	opens := time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC) // 09:00 Berlin (CET)
+	tests := []struct {
+		name    string
+		kind    string
+		windows []shipgate.Window
+		applies bool
+		at      time.Time
+		start   bool
+		reason  string // in the waiting reason, or in release.started's details
+	}{
+		{"deploy, window closed", shipgate.ReleaseKindDeploy, window, false, now, false, "waiting for the deploy window of production"},
+		{"deploy ignores the opt-in", shipgate.ReleaseKindDeploy, window, false, now, false, "waiting for the deploy window"},
+		{"rollback, window closed", shipgate.ReleaseKindRollback, window, false, now, true, shipgate.RollbackOutsideWindow},
+		{"rollback, window open", shipgate.ReleaseKindRollback, window, false, opens.Add(time.Minute), true, ""},
+		{"rollback, no windows", shipgate.ReleaseKindRollback, nil, false, now, true, ""},
+		{"rollback held, window closed", shipgate.ReleaseKindRollback, window, true, now, false, "held for the deploy window because production applies windows to rollbacks"},
+		{"rollback held, window open", shipgate.ReleaseKindRollback, window, true, opens.Add(time.Minute), true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := shipgate.Environment{Name: "production", Windows: tt.windows, WindowsApplyToRollbacks: tt.applies}
+			r := release(shipgate.StateQueued, env)
+			r.Kind = tt.kind
+			p := PlanRelease(Observed{Release: r}, tt.at)
+			if p.Release == nil {
+				t.Fatal("no change planned")
+			}
+			if started := p.Release.State == shipgate.StateRunning && p.StartRun; started != tt.start {
+				t.Fatalf("started %v, want %v: %s %q", started, tt.start, p.Release.State, p.Release.Reason)
+			}
+			if !tt.start {
+				if !strings.Contains(p.Release.Reason, tt.reason) || p.Release.WaitUntil == nil || !p.Release.WaitUntil.Equal(opens) || !p.Wake.Equal(opens) {
+					t.Fatalf("waiting: %q until %v wake %v", p.Release.Reason, p.Release.WaitUntil, p.Wake)
+				}
+				return
+			}
+			if actions(p) != shipgate.ActionReleaseStarted {
+				t.Fatalf("events %s", actions(p))
+			}
+			var details map[string]any
+			if err := json.Unmarshal(p.Events[0].Details, &details); err != nil {
+				t.Fatal(err)
+			}
+			note, _ := details["window"].(string)
+			if note != tt.reason {
+				t.Fatalf("release.started window note %q, want %q (details %v)", note, tt.reason, details)
+			}
+			if tt.reason != "" && details["window_opens_at"] != "2026-03-03T08:00:00Z" {
+				t.Fatalf("release.started does not say when the window opens: %v", details)
+			}
+		})
 	}
 }

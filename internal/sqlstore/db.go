@@ -35,6 +35,12 @@ type DB struct {
 	// Notified, if set, is called after a commit that queued
 	// notifications, to wake their delivery.
 	Notified func()
+	// ArtifactCheck, if set, says whether a release's artifact can still
+	// be deployed: nil when it can (with a note when it cannot be checked
+	// here, such as a URL the agent verifies), or an error saying why not.
+	// A rollback to an artifact that cannot be deployed is refused up
+	// front (see CheckArtifact). Unset, nothing is checked.
+	ArtifactCheck func(ctx context.Context, art shipgate.Artifact) (note string, err error)
 }
 
 // Open opens (creating if needed) the store named by dsn and applies pending

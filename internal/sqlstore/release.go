@@ -144,11 +144,13 @@ func (tx *Tx) insertRelease(ctx context.Context, r *shipgate.Release) error {
 }
 
 // NewRollback asks for a rollback release of Of, restoring Target.
+// Reason is what the person who asked for it said (empty for the policy).
 type NewRollback struct {
 	Of          *shipgate.Release
 	Target      *shipgate.Release
 	TriggeredBy string
 	Actor       string
+	Reason      string
 }
 
 // CreateRollbackRelease creates the release that rolls Of back: same
@@ -159,6 +161,13 @@ type NewRollback struct {
 // for approval like any release.
 func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipgate.Release, error) {
 	of, target := nr.Of, nr.Target
+	if err := shipgate.ValidateLine("reason", nr.Reason, shipgate.MaxCommentLen); err != nil {
+		return nil, err
+	}
+	artifactNote, err := tx.CheckArtifact(ctx, of, target)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := tx.FindService(ctx, of.Service)
 	if err != nil {
 		return nil, err
@@ -193,7 +202,10 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 		ReleaseContent: shipgate.ReleaseContent{
 			Service: of.Service, ServiceRevision: svc.Revision, Environment: of.Environment, Version: target.Version,
 			Kind: shipgate.ReleaseKindRollback, Artifact: target.Artifact, Source: target.Source, Inputs: target.Inputs,
-			SecretInputs: target.SecretInputs, Pipeline: target.Pipeline, Policy: *env, ApproverGroups: approvers,
+			// The restored pipeline, but moving traffic as the environment
+			// says a rollback does (all at once by default): frozen here so
+			// the rollback's content says what it will do.
+			SecretInputs: target.SecretInputs, Pipeline: shipgate.RollbackPipeline(target.Pipeline, env.RollbackStrategy), Policy: *env, ApproverGroups: approvers,
 			// The inputs as they were approved and ran, with the
 			// declarations they were checked against then: never checked
 			// again, so changed declarations cannot block a rollback.
@@ -216,11 +228,18 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 	if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) SELECT ?, name, sealed FROM release_secrets WHERE release_id = ?`, r.ID, target.ID); err != nil {
 		return nil, err
 	}
-	events := []shipgate.AuditEvent{shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, releaseSubject(r.ID), map[string]any{
+	created := map[string]any{
 		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
 		"kind": r.Kind, "rollback_of": of.ID, "restores_release": target.ID, "triggered_by": nr.TriggeredBy,
-		"artifact": r.Artifact, "approval": approval,
-	})}
+		"artifact": r.Artifact, "approval": approval, "rollout": shipgate.StrategySummary(env.RollbackStrategy),
+	}
+	if nr.Reason != "" {
+		created["reason"] = nr.Reason
+	}
+	if artifactNote != "" {
+		created["artifact_check"] = artifactNote
+	}
+	events := []shipgate.AuditEvent{shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, releaseSubject(r.ID), created)}
 	if r.State == shipgate.StateQueued {
 		events = append(events, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, releaseSubject(r.ID), map[string]any{"approval": approval}))
 	}

@@ -127,7 +127,12 @@ func (tx *Tx) OpenRollbackIDs(ctx context.Context) ([]int64, error) {
 }
 
 // HoldRollback stops a pending rollback from firing on its own.
-func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64) (*shipgate.Rollback, error) {
+// reason, if given, is recorded in the audit event and the rollback's
+// reason.
+func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64, reason string) (*shipgate.Rollback, error) {
+	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
+		return nil, err
+	}
 	rb, err := tx.FindRollback(ctx, releaseID)
 	if err != nil {
 		return nil, err
@@ -136,16 +141,24 @@ func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64) (
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s, not pending", releaseID, rb.State)
 	}
 	rb.State, rb.FiresAt = shipgate.RollbackHeld, nil
-	rb.Reason = "held by " + actor + "; `shipgate rollback now` fires it"
+	rb.Reason = "held by " + actor
+	if reason != "" {
+		rb.Reason += ": " + reason
+	}
+	rb.Reason += "; `shipgate rollback now` fires it"
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, releaseSubject(releaseID), map[string]any{"target_version": rb.TargetVersion}))
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, releaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
 }
 
 // RollbackNow makes a pending or held rollback fire at once; the caller
-// reconciles the release to fire it in the same transaction.
-func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64) (*shipgate.Rollback, error) {
+// reconciles the release to fire it in the same transaction. reason, if
+// given, is recorded in the audit event.
+func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64, reason string) (*shipgate.Rollback, error) {
+	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
+		return nil, err
+	}
 	rb, err := tx.FindRollback(ctx, releaseID)
 	if err != nil {
 		return nil, err
@@ -158,7 +171,15 @@ func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64) (*
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, releaseSubject(releaseID), map[string]any{"target_version": rb.TargetVersion}))
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, releaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
+}
+
+// withReason adds a person's reason to audit details when there is one.
+func withReason(details map[string]any, reason string) map[string]any {
+	if reason != "" {
+		details["reason"] = reason
+	}
+	return details
 }
 
 // CallOffRollback ends a pending rollback because the check recovered.

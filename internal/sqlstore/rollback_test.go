@@ -187,14 +187,14 @@ func testRollbackDelayHoldNowCallOff(t *testing.T, engine string) {
 
 	// Held: it does not fire on its own; "now" fires it.
 	v3 := fail("3.0")
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "dave", v3.ID); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "dave", v3.ID, ""); return err })
 	clock.Add(time.Hour)
 	reconcileAll(t, db)
 	if rb := rollbackOf(t, db, v3.ID); rb.State != shipgate.RollbackHeld {
 		t.Fatalf("held rollback: %s", rb.State)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(ctx, "dave", v3.ID); err != nil {
+		if _, err := tx.RollbackNow(ctx, "dave", v3.ID, ""); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, v3.ID)
@@ -281,7 +281,7 @@ func testRerunAndRollback(t *testing.T, engine string) {
 	if err := rerun(); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "is pending") {
 		t.Fatalf("rerun with a pending rollback: %v", err)
 	}
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID, ""); return err })
 	if err := rerun(); err != nil {
 		t.Fatalf("rerun after hold: %v", err)
 	}
@@ -393,7 +393,7 @@ func testStaleRollbackDoesNotOverwrite(t *testing.T, engine string) {
 		t.Fatalf("v3 while v2's rollback is pending: %s %q", got.State, got.Reason)
 	}
 	// Holding the rollback lets v3 go ahead, and v3 supersedes it.
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID, ""); return err })
 	reconcileAll(t, db)
 	if got := find(db, v3.ID); got.State != shipgate.StateRunning {
 		t.Fatalf("v3 after the hold: %s %q", got.State, got.Reason)

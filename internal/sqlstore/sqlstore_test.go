@@ -75,6 +75,10 @@ func TestStore(t *testing.T) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"UnprintableText", testUnprintableText},
 		{"ArtifactRefs", testArtifactRefs},
+		{"RollbackReleaseStrategy", testRollbackReleaseStrategy},
+		{"RollbackWindows", testRollbackWindows},
+		{"RollbackReasonAudited", testRollbackReasonAudited},
+		{"RollbackArtifactUnavailable", testRollbackArtifactUnavailable},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
