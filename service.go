@@ -75,6 +75,10 @@ type Environment struct {
 	Approvals ApprovalPolicy `json:"approvals"`
 	Windows   []Window       `json:"windows,omitempty"`
 	Rollback  RollbackPolicy `json:"rollback"`
+	// Notify routes the environment's notifications and sets its
+	// re-notification and escalation timers (see NotifyPolicy); nil keeps
+	// the server-wide sinks, which also keeps older releases' digests.
+	Notify *NotifyPolicy `json:"notify,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.
@@ -290,6 +294,7 @@ func (s *ServiceSpec) Validate() error {
 			}
 		}
 		v.rollback(p+".rollback", &e.Rollback, &s.Pipeline)
+		v.notify(p+".notify", e.Notify)
 	}
 	if c := requiresCycle(s.Environments); c != nil {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))

@@ -21,6 +21,9 @@ type ServerConfig struct {
 	// artifact URLs, notification sinks, metric providers of the built-in
 	// runner.
 	Egress egress.Policy
+	// PublicURL is where people reach this server (https://shipgate.example.com);
+	// notifications link to releases under it. Empty: no links.
+	PublicURL string
 }
 
 // Tokens configures the API tokens the server issues.
@@ -78,6 +81,11 @@ var NotifyActions = []string{
 	"release.started", "release.succeeded", "release.failed",
 	"rollback.pending", "rollback.unavailable", "rollback.called_off",
 	"rollback.held", "rollback.fired", "rollback.failed",
+	// A person is needed, or no longer: approval.needed is not an audit
+	// action but release.created or release.approvals_lapsed of a release
+	// that needs approvals.
+	"approval.needed", "approval.expired", "rollout.paused", "rollout.aborted",
+	"release.rejected", "release.cancelled",
 	"audit.checkpoint", // not an audit action: signed checkpoints of the log
 }
 
@@ -116,6 +124,12 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 			})
 		},
 		"egress": func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
+		"public_url": func(v *yaml.Node, path string) {
+			cfg.PublicURL = strings.TrimRight(p.str(v, path, "public_url"), "/")
+			if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				p.fail(v, "public_url %q is not an http(s) URL such as https://shipgate.example.com", cfg.PublicURL)
+			}
+		},
 	})
 	p.checkSinkEgress(n.Sinks, &cfg.Egress)
 	names := map[string]bool{}

@@ -244,6 +244,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 				"version":       func(v *yaml.Node, path string) { r.Version = p.str(v, path, "version") },
 			})
 		},
+		"notify": func(v *yaml.Node, path string) { e.Notify = p.notifyPolicy(v, path) },
 	})
 	p.require(n, e.Name != "", "an environment needs a name")
 	return e

@@ -73,7 +73,7 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 			return obs, err
 		}
 	}
-	return obs, nil
+	return obs, observeAttention(ctx, tx, &obs)
 }
 
 // Apply writes a plan and its audit events in tx.
@@ -97,6 +97,9 @@ func Apply(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 				return fmt.Errorf("start run %d of release %d: %w", p.Release.Run, p.Release.ID, err)
 			}
 		}
+	}
+	if err := applyAttention(ctx, tx, p); err != nil {
+		return err
 	}
 	if err := tx.Audit(ctx, p.Events...); err != nil {
 		return err
