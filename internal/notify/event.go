@@ -26,6 +26,18 @@ type Event struct {
 	Severity     string
 	DedupRelease int64
 	Outcome      string
+	// Dedup, when set, is the PagerDuty dedup key instead of
+	// DedupKey(DedupRelease) (an escalation's, see AttentionDedupKey).
+	Dedup string
+	// Filter is the name a sink's events list selects the event by: the
+	// audit action, or approval.needed (see person.go).
+	Filter string
+	// Escalation events go to the environment's escalate_to sinks only.
+	Escalation bool
+	// Subject, when set, is the CDEvent subject (custom events of
+	// person.go); need says which wait for a person the event is about.
+	Subject map[string]any
+	need    string
 }
 
 // DedupKey is the PagerDuty dedup key of a release's incident: the trigger
@@ -49,6 +61,8 @@ var Actions = []string{
 	shipgate.ActionReleaseStarted, shipgate.ActionReleaseSucceeded, shipgate.ActionReleaseFailed,
 	shipgate.ActionRollbackPending, shipgate.ActionRollbackUnavailable, shipgate.ActionRollbackCalledOff,
 	shipgate.ActionRollbackHeld, shipgate.ActionRollbackFired, shipgate.ActionRollbackFailed,
+	FilterApprovalNeeded, shipgate.ActionApprovalExpired, shipgate.ActionRolloutPaused, shipgate.ActionRolloutAborted,
+	shipgate.ActionReleaseRejected, shipgate.ActionReleaseCancelled,
 	shipgate.ActionAuditCheckpoint,
 }
 
@@ -108,7 +122,7 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 		ev.Summary = "rollback of " + what + " failed: " + detail(e, "reason")
 		ev.PagerDuty, ev.Severity = "trigger", "critical"
 	default:
-		return ev, false
+		return classifyPerson(e, r)
 	}
 	return ev, true
 }
@@ -134,6 +148,10 @@ func (ev Event) CloudEvent(source string) ([]byte, error) {
 		}
 		subject = map[string]any{"id": fmt.Sprintf("release/%d/run/%d", r.ID, r.Run), "source": source, "type": "pipelineRun", "content": content}
 	}
+	ceSubject := fmt.Sprintf("release/%d", r.ID)
+	if ev.Subject != nil {
+		subject, ceSubject = ev.Subject, fmt.Sprint(ev.Subject["id"])
+	}
 	var details any
 	json.Unmarshal(ev.Audit.Details, &details)
 	cdevent := map[string]any{
@@ -147,6 +165,6 @@ func (ev Event) CloudEvent(source string) ([]byte, error) {
 	}
 	return json.Marshal(map[string]any{
 		"specversion": "1.0", "id": id, "source": source, "type": ev.Type, "time": at,
-		"subject": fmt.Sprintf("release/%d", r.ID), "datacontenttype": "application/json", "data": cdevent,
+		"subject": ceSubject, "datacontenttype": "application/json", "data": cdevent,
 	})
 }
