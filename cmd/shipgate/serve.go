@@ -251,7 +251,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// through the egress policy of the config file.
 	egressClient := serverCfg.Egress.Client(0)
 	host, _ := os.Hostname()
-	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + host}
+	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + host, PublicURL: serverCfg.PublicURL}
 	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
 		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
 	db.Outbox, db.Notified = enq.Outbox, worker.Kick
@@ -294,6 +294,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		RequireAgentCert: cfg.TLSClientCA != "",
 	})
 	api.TokenMaxLifetime = serverCfg.Tokens.MaxLifetime.Std()
+	api.NotifySinks = []string{} // known, even when there are none
+	for _, s := range serverCfg.Notifications.Sinks {
+		api.NotifySinks = append(api.NotifySinks, s.Name)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
