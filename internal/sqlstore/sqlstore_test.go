@@ -69,6 +69,9 @@ func TestStore(t *testing.T) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"UnprintableText", testUnprintableText},
 		{"ArtifactRefs", testArtifactRefs},
+		{"AttentionApproval", testAttentionApproval},
+		{"AttentionPromote", testAttentionPromote},
+		{"NotifyIncidents", testNotifyIncidents},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
