@@ -49,7 +49,7 @@ func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.Audit
 	if !ok {
 		return nil, nil
 	}
-	if ev.Subject == nil && ev.Type != "" && slices.Contains(personActions, e.Action) {
+	if slices.Contains(personActions, e.Action) {
 		if err := q.describe(ctx, tx, &ev); err != nil {
 			return nil, err
 		}

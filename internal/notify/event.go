@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -150,7 +151,10 @@ func (ev Event) CloudEvent(source string) ([]byte, error) {
 	}
 	ceSubject := fmt.Sprintf("release/%d", r.ID)
 	if ev.Subject != nil {
-		subject, ceSubject = ev.Subject, fmt.Sprint(ev.Subject["id"])
+		subject, ceSubject = maps.Clone(ev.Subject), fmt.Sprint(ev.Subject["id"])
+		if subject["source"] == nil {
+			subject["source"] = source
+		}
 	}
 	var details any
 	json.Unmarshal(ev.Audit.Details, &details)

@@ -96,7 +96,23 @@ func classifyPerson(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 	default:
 		return ev, false
 	}
+	// A valid subject already (describe adds the tally, command and link).
+	ev.Subject = map[string]any{"id": fmt.Sprintf("release/%d/%s", r.ID, subjectKind(ev)), "type": "shipgate-" + subjectKind(ev),
+		"content": map[string]any{"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version}}
 	return ev, true
+}
+
+// subjectKind is the CDEvents subject an event is about: approval,
+// rollout or release.
+func subjectKind(ev Event) string {
+	switch {
+	case ev.Audit.Action == shipgate.ActionReleaseRejected || ev.Audit.Action == shipgate.ActionReleaseCancelled:
+		return "release"
+	case ev.need == shipgate.AttentionPromote || strings.HasPrefix(ev.Audit.Action, "rollout."),
+		ev.Escalation && detail(ev.Audit, "reason") == shipgate.AttentionPromote:
+		return "rollout"
+	}
+	return "approval"
 }
 
 // describe writes the summary and CDEvents subject of a person-needed
@@ -166,13 +182,7 @@ func (q *Enqueuer) describe(ctx context.Context, tx *sqlstore.Tx, ev *Event) err
 	case shipgate.ActionAttentionResolved:
 		ev.Summary = fmt.Sprintf("%s no longer %s (%s)", what, waitingFor(reason), detail(e, "state"))
 	}
-	subject := "approval"
-	if ev.need == shipgate.AttentionPromote || strings.HasPrefix(e.Action, "rollout.") || (ev.Escalation && reason == shipgate.AttentionPromote) {
-		subject = "rollout"
-	}
-	if e.Action == shipgate.ActionReleaseRejected || e.Action == shipgate.ActionReleaseCancelled {
-		subject = "release"
-	}
+	subject := subjectKind(*ev)
 	ev.Subject = map[string]any{"id": fmt.Sprintf("release/%d/%s", r.ID, subject), "source": q.Source, "type": "shipgate-" + subject, "content": content}
 	return nil
 }
