@@ -94,6 +94,10 @@ type Environment struct {
 	// means all traffic at once. It never pauses for a person and never
 	// analyses: a rollback is not judged against the version it replaces.
 	RollbackStrategy *Strategy `json:"rollback_strategy,omitempty"`
+	// Notify routes the environment's notifications and sets its
+	// re-notification and escalation timers (see NotifyPolicy); nil keeps
+	// the server-wide sinks, which also keeps older releases' digests.
+	Notify *NotifyPolicy `json:"notify,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.
@@ -312,6 +316,7 @@ func (s *ServiceSpec) Validate() error {
 		if e.RollbackStrategy != nil {
 			v.rollbackStrategy(p+".rollback_strategy", e.RollbackStrategy, &s.Pipeline)
 		}
+		v.notify(p+".notify", e.Notify)
 	}
 	if c := requiresCycle(s.Environments); c != nil {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))

@@ -85,6 +85,11 @@ var NotifyActions = []string{
 	"release.started", "release.succeeded", "release.failed",
 	"rollback.pending", "rollback.unavailable", "rollback.called_off",
 	"rollback.held", "rollback.fired", "rollback.failed",
+	// A person is needed, or no longer: approval.needed is not an audit
+	// action but release.created or release.approvals_lapsed of a release
+	// that needs approvals.
+	"approval.needed", "approval.expired", "rollout.paused", "rollout.aborted",
+	"release.rejected", "release.cancelled",
 	"audit.checkpoint", // not an audit action: signed checkpoints of the log
 }
 

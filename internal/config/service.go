@@ -237,6 +237,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 			e.WindowsApplyToRollbacks = p.boolean(v, path, "windows_apply_to_rollbacks")
 		},
 		"rollback_strategy": func(v *yaml.Node, path string) { e.RollbackStrategy = p.strategy(v, path) },
+		"notify":            func(v *yaml.Node, path string) { e.Notify = p.notifyPolicy(v, path) },
 	})
 	p.require(n, e.Name != "", "an environment needs a name")
 	return e

@@ -62,6 +62,10 @@ type Handler struct {
 	// RequireAgentCert refuses the agent protocol to callers without a
 	// verified TLS client certificate.
 	RequireAgentCert bool
+	// NotifySinks are the names of the server's notification sinks; an
+	// applied service file naming others (notify.sinks, escalate_to) is
+	// refused. nil skips the check (a server that does not know them).
+	NotifySinks []string
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow

@@ -24,6 +24,11 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 	if err != nil {
 		return err
 	}
+	if h.NotifySinks != nil {
+		if err := shipgate.CheckNotifySinks(spec, h.NotifySinks); err != nil {
+			return locate.Error(err)
+		}
+	}
 	var resp client.ApplyResult
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		// A policy naming a group without members can never be approved:

@@ -206,6 +206,47 @@ var cdeventsDetails = map[string][]map[string]any{
 	shipgate.ActionRollbackFired:   {{"target_release": 3, "target_version": "1.0.0", "triggered_by": "policy"}},
 	shipgate.ActionRollbackFailed:  {{"reason": "rollback release 8 failed"}},
 	shipgate.ActionAuditCheckpoint: {{}}, // rendered by CheckpointOutbox, not classify
+	// The person-needed notifications (person.go). approval.needed is the
+	// filter name of release.created / release.approvals_lapsed of a
+	// release that waits for approvals (see cdeventsAuditAction).
+	FilterApprovalNeeded:            {{"approvals_required": 2}},
+	shipgate.ActionApprovalExpired:  {{"approver": "alice", "expired_after": "24h0m0s"}},
+	shipgate.ActionRolloutPaused:    {{"job": "deploy", "step": 2, "weight": 25}},
+	shipgate.ActionRolloutAborted:   {{"job": "deploy", "step": 2, "reason": "p90 latency judged worse"}},
+	shipgate.ActionReleaseRejected:  {{"reason": "not during the sale"}, {}},
+	shipgate.ActionReleaseCancelled: {{"reason": "superseded"}, {}},
+	shipgate.ActionAttentionReminded: {
+		{"reason": shipgate.AttentionApproval, "reminder": 1, "of": 3},
+		{"reason": shipgate.AttentionPromote, "reminder": 2, "of": 3},
+	},
+	shipgate.ActionAttentionEscalated: {{"reason": shipgate.AttentionApproval}, {"reason": shipgate.AttentionPromote}},
+	shipgate.ActionAttentionResolved: {
+		{"reason": shipgate.AttentionApproval, "escalated": true, "state": "queued"},
+		{"reason": shipgate.AttentionPromote, "escalated": true, "state": "succeeded"},
+	},
+}
+
+// cdeventsAuditAction is the audit action that makes a notification named
+// action: the same, but for approval.needed, which release.created of a
+// release waiting for approvals announces.
+func cdeventsAuditAction(action string) string {
+	if action == FilterApprovalNeeded {
+		return shipgate.ActionReleaseCreated
+	}
+	return action
+}
+
+// cdeventsActions are the notifications the test drives: every name a
+// sink may filter on, and the audit actions that notify under another
+// name (re-notifications and escalations).
+func cdeventsActions() []string {
+	out := slices.Clone(Actions)
+	for _, a := range personActions {
+		if !slices.Contains(out, a) && a != shipgate.ActionReleaseCreated && a != shipgate.ActionApprovalsLapsed {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // cdeventsReleases are the releases an event may be about: a first run, a
@@ -221,7 +262,10 @@ func cdeventsReleases() []*shipgate.Release {
 	rerun.Run = 2
 	rb := base(8, "1.0.0")
 	rb.Kind, rb.RollbackOf = shipgate.ReleaseKindRollback, 5
-	return []*shipgate.Release{base(4, "2.0.0"), rerun, rb}
+	pending := base(9, "2.1.0")
+	pending.Run, pending.State = 0, shipgate.StatePendingApproval
+	pending.Policy.Approvals.Required = 2
+	return []*shipgate.Release{base(4, "2.0.0"), rerun, rb, pending}
 }
 
 // cdeventsEnqueuers are the server configurations rendering differs by.
@@ -274,7 +318,7 @@ func TestEveryEventValidatesAgainstCDEvents(t *testing.T) {
 	loadSchemas(t)
 	at := time.Date(2026, 3, 2, 10, 0, 0, 123456000, time.UTC)
 	seenTypes := map[string]bool{}
-	for _, action := range Actions {
+	for _, action := range cdeventsActions() {
 		variants, ok := cdeventsDetails[action]
 		if !ok {
 			t.Errorf("action %s notifies but has no case in cdeventsDetails: add its audit details so its events are validated", action)
@@ -298,7 +342,7 @@ func TestEveryEventValidatesAgainstCDEvents(t *testing.T) {
 			for _, r := range cdeventsReleases() {
 				for _, actor := range []string{shipgate.SystemActor, "alice"} {
 					for di, d := range variants {
-						e := shipgate.NewAuditEvent(actor, action, fmt.Sprintf("release/%d", r.ID), d)
+						e := shipgate.NewAuditEvent(actor, cdeventsAuditAction(action), fmt.Sprintf("release/%d", r.ID), d)
 						e.Seq, e.At = 100+int64(di), at
 						ev, ok := classify(e, r)
 						if !ok {

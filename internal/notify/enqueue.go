@@ -26,7 +26,7 @@ type Enqueuer struct {
 
 // Outbox is the store's hook: the notifications one audit event owes.
 func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.AuditEvent) ([]sqlstore.Notification, error) {
-	if len(q.Sinks) == 0 || !slices.Contains(Actions, e.Action) {
+	if len(q.Sinks) == 0 || !notifies(e.Action) {
 		// Most events notify nobody; they must not cost a read, nor fail
 		// on a subject that names no release (a refusal of
 		// /releases/424242 is about release/424242).
@@ -50,9 +50,14 @@ func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.Audit
 	if !ok {
 		return nil, nil
 	}
+	if slices.Contains(personActions, e.Action) {
+		if err := q.describe(ctx, tx, &ev); err != nil {
+			return nil, err
+		}
+	}
 	var out []sqlstore.Notification
 	for _, s := range q.Sinks {
-		if len(s.Events) > 0 && !slices.Contains(s.Events, e.Action) {
+		if !routes(s, ev) {
 			continue
 		}
 		payload, err := q.render(s, ev)
@@ -60,6 +65,11 @@ func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.Audit
 			return nil, err
 		}
 		if payload == nil {
+			continue
+		}
+		if send, err := incident(ctx, tx, s, ev); err != nil {
+			return nil, err
+		} else if !send {
 			continue
 		}
 		out = append(out, sqlstore.Notification{Sink: s.Name, EventType: ev.Type, Subject: e.Subject, Payload: string(payload)})
@@ -97,7 +107,7 @@ func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 		if ev.PagerDuty == "" {
 			return nil, nil
 		}
-		pd := pagerDutyEvent{EventAction: ev.PagerDuty, DedupKey: DedupKey(ev.DedupRelease)}
+		pd := pagerDutyEvent{EventAction: ev.PagerDuty, DedupKey: ev.dedupKey()}
 		if ev.PagerDuty == "trigger" {
 			pd.Payload = &pagerDutyPayload{
 				Summary: pagerDutySummary(ev.Summary), Source: q.Source, Severity: ev.Severity, Timestamp: ev.Audit.At.UTC().Format("2006-01-02T15:04:05.000Z"),

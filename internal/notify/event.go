@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +28,18 @@ type Event struct {
 	Severity     string
 	DedupRelease int64
 	Outcome      string
+	// Dedup, when set, is the PagerDuty dedup key instead of
+	// DedupKey(DedupRelease) (an escalation's, see AttentionDedupKey).
+	Dedup string
+	// Filter is the name a sink's events list selects the event by: the
+	// audit action, or approval.needed (see person.go).
+	Filter string
+	// Escalation events go to the environment's escalate_to sinks only.
+	Escalation bool
+	// Subject, when set, is the CDEvent subject (custom events of
+	// person.go); need says which wait for a person the event is about.
+	Subject map[string]any
+	need    string
 }
 
 // DedupKey is the PagerDuty dedup key of a release's incident: the trigger
@@ -50,6 +63,8 @@ var Actions = []string{
 	shipgate.ActionReleaseStarted, shipgate.ActionReleaseSucceeded, shipgate.ActionReleaseFailed,
 	shipgate.ActionRollbackPending, shipgate.ActionRollbackUnavailable, shipgate.ActionRollbackCalledOff,
 	shipgate.ActionRollbackHeld, shipgate.ActionRollbackFired, shipgate.ActionRollbackFailed,
+	FilterApprovalNeeded, shipgate.ActionApprovalExpired, shipgate.ActionRolloutPaused, shipgate.ActionRolloutAborted,
+	shipgate.ActionReleaseRejected, shipgate.ActionReleaseCancelled,
 	shipgate.ActionAuditCheckpoint,
 }
 
@@ -109,7 +124,7 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 		ev.Summary = "rollback of " + what + " failed: " + detail(e, "reason")
 		ev.PagerDuty, ev.Severity = "trigger", "critical"
 	default:
-		return ev, false
+		return classifyPerson(e, r)
 	}
 	return ev, true
 }
@@ -127,6 +142,14 @@ func (ev Event) CloudEvent(source, publicURL string) ([]byte, error) {
 	at := ev.Audit.At.UTC().Format(time.RFC3339Nano)
 	id := "shipgate-" + strconv.FormatInt(ev.Audit.Seq, 10)
 	subject := ev.subject(source, publicURL)
+	if ev.Subject != nil {
+		// Events that describe their own subject (person-needed ones carry
+		// the tally, the command and the link in its content).
+		subject = maps.Clone(ev.Subject)
+		if subject["source"] == nil {
+			subject["source"] = source
+		}
+	}
 	var details any
 	if err := json.Unmarshal(ev.Audit.Details, &details); err != nil && len(ev.Audit.Details) > 0 {
 		return nil, fmt.Errorf("details of audit event %d: %w", ev.Audit.Seq, err)

@@ -87,7 +87,7 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 			}
 		}
 	}
-	return obs, nil
+	return obs, observeAttention(ctx, tx, &obs)
 }
 
 // mayFail reports whether a run with these jobs can end failed when it is
@@ -126,6 +126,9 @@ func Apply(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 				return fmt.Errorf("start run %d of release %d: %w", p.Release.Run, p.Release.ID, err)
 			}
 		}
+	}
+	if err := applyAttention(ctx, tx, p); err != nil {
+		return err
 	}
 	if err := tx.Audit(ctx, p.Events...); err != nil {
 		return err

@@ -27,6 +27,10 @@ type Observed struct {
 	// why when there is nothing.
 	RollbackTarget *shipgate.Release
 	RollbackNone   string
+	// Attentions are the release's open waits for a person, and PausedFor
+	// names the rollout pause that waits for promote (see attention.go).
+	Attentions []shipgate.Attention
+	PausedFor  string
 }
 
 // Plan is what to change for one release. Zero value: nothing.
@@ -48,6 +52,8 @@ type Plan struct {
 	// rolls back is then rolled_back (RollbackSucceeded) or stays as it was.
 	EndRollback       bool
 	RollbackSucceeded bool
+	// Attentions are waits for a person to open, update or close.
+	Attentions []AttentionChange
 	// Events record every change above.
 	Events []shipgate.AuditEvent
 	// Wake is when the release should next be looked at without an outside
@@ -58,7 +64,7 @@ type Plan struct {
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
 	return p.Release == nil && !p.StartRun && len(p.ExpireApprovals) == 0 && len(p.Jobs) == 0 && len(p.Events) == 0 &&
-		p.Rollback == nil && p.FireTarget == 0 && !p.EndRollback
+		p.Rollback == nil && p.FireTarget == 0 && !p.EndRollback && len(p.Attentions) == 0
 }
 
 // planner accumulates a plan; r is a private copy of the release.
@@ -109,6 +115,7 @@ func PlanRelease(obs Observed, now time.Time) Plan {
 	case shipgate.StateFailed:
 		p.failed()
 	}
+	p.attention()
 	if p.changed {
 		r := p.r
 		p.plan.Release = &r

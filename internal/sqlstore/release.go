@@ -348,10 +348,13 @@ func (tx *Tx) ListReleases(ctx context.Context, f shipgate.ReleaseFilter) ([]*sh
 }
 
 // ActiveReleaseIDs lists releases the reconciler must look at: those not in
-// a final state, and failed ones whose rollback is pending.
+// a final state, failed ones whose rollback is pending, and those with a
+// wait for a person still open (ended by a reject or cancel, it is closed
+// by the reconciler, which resolves its escalation).
 func (tx *Tx) ActiveReleaseIDs(ctx context.Context) ([]int64, error) {
 	rows, err := tx.query(ctx, `SELECT id FROM releases WHERE state IN (?, ?, ?)
-		UNION SELECT release_id FROM rollbacks WHERE state = ? ORDER BY 1`,
+		UNION SELECT release_id FROM rollbacks WHERE state = ?
+		UNION SELECT release_id FROM attentions WHERE closed_at IS NULL ORDER BY 1`,
 		shipgate.StatePendingApproval, shipgate.StateQueued, shipgate.StateRunning, shipgate.RollbackPending)
 	if err != nil {
 		return nil, err

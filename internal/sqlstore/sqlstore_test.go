@@ -79,6 +79,9 @@ func TestStore(t *testing.T) {
 		{"RollbackWindows", testRollbackWindows},
 		{"RollbackReasonAudited", testRollbackReasonAudited},
 		{"RollbackArtifactUnavailable", testRollbackArtifactUnavailable},
+		{"AttentionApproval", testAttentionApproval},
+		{"AttentionPromote", testAttentionPromote},
+		{"NotifyIncidents", testNotifyIncidents},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
