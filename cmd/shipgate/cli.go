@@ -138,7 +138,7 @@ func (e *enumValue) check(s string) (string, error) {
 	if slices.Contains(e.allowed, v) {
 		return v, nil
 	}
-	msg := fmt.Sprintf("%q is not a %s", s, e.what)
+	msg := fmt.Sprintf("unknown %s %q", e.what, s)
 	if sug := suggest(v, e.allowed); sug != "" {
 		msg += fmt.Sprintf("; did you mean %q?", sug)
 	}

@@ -63,6 +63,8 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 	svc := filepath.Join(s.workDir, "shipgate.yaml")
 	os.WriteFile(svc, []byte(e2eService), 0o644)
 	os.WriteFile(filepath.Join(s.workDir, "shop-1.0.tar"), []byte("shop 1.0"), 0o644)
+	// The file's from_groups names release-managers: it needs a member.
+	s.ok("admin", "user", "create", "rm", "--role", "approver", "--group", "release-managers")
 	s.ok("admin", "apply", "-f", svc)
 	s.ok("admin", "release", "create", "shop", "--env", "staging", "--version", "1.0", "--artifact", "shop-1.0.tar")
 	for name, args := range read {

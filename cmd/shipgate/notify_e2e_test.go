@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/shipgate/shipgate/internal/notify"
 	"io"
 	"net/http"
 	"os"
@@ -52,11 +53,11 @@ notifications:
 	s := startServerWith(t, []string{"--no-local-runner", "--config", cfg})
 	svc := filepath.Join(t.TempDir(), "shop.yaml")
 	os.WriteFile(svc, []byte(fmt.Sprintf(personService, "tema")), 0o644)
+	s.ok("admin", "user", "create", "alice", "--role", "approver", "--group", "release-managers")
 	s.fails(`shop.yaml:8: sink "tema" is not configured on the server (it has "team", "everyone")`, "admin", "apply", "-f", svc)
 	os.WriteFile(svc, []byte(fmt.Sprintf(personService, "team")), 0o644)
 	s.ok("admin", "apply", "-f", svc)
 	s.ok("admin", "user", "create", "carol", "--role", "deployer")
-	s.ok("admin", "user", "create", "alice", "--role", "approver", "--group", "release-managers")
 	s.tokens["carol"] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", "carol"))
 	os.WriteFile(filepath.Join(s.workDir, "shop.tar"), []byte("shop 1.0"), 0o644)
 	r := s.create("carol", "shop", "--env", "production", "--version", "1.0", "--artifact", "shop.tar")
@@ -89,7 +90,7 @@ notifications:
 	}
 	s.jsonOut(&notes, "admin", "notify", "list")
 	for _, n := range notes {
-		if n.Sink != "team" && n.EventType != "dev.shipgate.audit.checkpoint.v1" { // checkpoints are not about releases
+		if n.Sink != "team" && n.EventType != notify.CheckpointEventType { // checkpoints are not about releases
 			t.Fatalf("sink %s was notified of a release of an environment routed to team: %+v", n.Sink, notes)
 		}
 	}
