@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -116,4 +118,63 @@ func waitUntil2(b testing.TB, cond func() bool) {
 			b.Fatal("timed out")
 		}
 	}
+}
+
+// BenchmarkManualRollbackCanary measures a manual `shipgate rollback` of a
+// canary service whose strategy has a manual pause, step analysis and a
+// background judge, on the built server with a real agent and the demo
+// app: from the command being run to the front answering the old version
+// on 20 requests in a row. Before issue 10 this rollback walked the
+// canary and waited at the pause for a person (then the judge could abort
+// it); now it deploys the known-good version directly. Reported per run:
+//   - cmd-ms: the rollback command itself (create + answer);
+//   - restored-ms: command start → 1.0 serving all traffic.
+func BenchmarkManualRollbackCanary(b *testing.B) {
+	var cmds, restores []time.Duration
+	for b.Loop() {
+		c, r := benchManualRollbackCanary(b)
+		cmds, restores = append(cmds, c), append(restores, r)
+	}
+	b.ReportMetric(float64(median(cmds).Milliseconds()), "cmd-ms")
+	b.ReportMetric(float64(median(restores).Milliseconds()), "restored-ms")
+}
+
+func benchManualRollbackCanary(b *testing.B) (cmd, restored time.Duration) {
+	front := freeAddr(b)
+	strategy := `canary:
+  steps:
+    - set_weight: 20
+    - pause: {}
+    - analysis:
+        sequential: { duration: 1s }
+  background_analysis:
+    sequential: {}`
+	f := newCanaryFixtureWith(b, front, demoAppService("shop", binary, front, "{ role: web }", "5m", strategy))
+	s := f.s
+	v1 := f.release("1.0")
+	s.ok("admin", "release", "wait", fmt.Sprint(v1))
+	v2 := f.release("2.0")
+	waitUntil2(b, func() bool { p, _ := s.rollout(v2).phase(); return p == "paused" })
+	s.ok("admin", "promote", fmt.Sprint(v2))
+	s.ok("admin", "release", "wait", fmt.Sprint(v2))
+
+	answers := func(want string) bool {
+		for range 20 {
+			resp, err := http.Get(f.front)
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != want {
+				return false
+			}
+		}
+		return true
+	}
+	start := time.Now()
+	s.ok("admin", "rollback", "shop", "--env", "production", "--reason", "benchmark")
+	cmd = time.Since(start)
+	waitUntil2(b, func() bool { return answers("hello from demo-app 1.0\n") })
+	return cmd, time.Since(start)
 }

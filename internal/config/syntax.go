@@ -28,12 +28,12 @@ func yamlProblem(file string, src []byte, err error) Problem {
 	if n, _ := fmt.Sscanf(msg, "line %d:", &reported); n == 1 {
 		msg = strings.TrimSpace(msg[strings.IndexByte(msg, ':')+1:])
 	}
-	lines := bytes.SplitAfter(src, []byte("\n"))
-	at := errorLine(lines, err.Error(), reported)
+	ps := &prefixSearch{lines: bytes.SplitAfter(src, []byte("\n")), budget: searchBudget}
+	at := ps.errorLine(err.Error(), reported)
 	if at == 0 {
 		return Problem{File: file, Line: reported, Message: "not valid YAML: " + msg}
 	}
-	opened := openedAt(lines, at)
+	opened := ps.openedAt(at)
 	if opened < at {
 		return Problem{File: file, Line: opened, Message: fmt.Sprintf("not valid YAML: %s at line %d, inside what begins on this line: is a quote or bracket left open?", msg, at)}
 	}
@@ -43,19 +43,41 @@ func yamlProblem(file string, src []byte, err error) Problem {
 // maxWalkBack bounds how far openedAt looks back, each step one parse.
 const maxWalkBack = 200
 
+// searchBudget bounds the bytes the prefix search parses for one error, so
+// a file near the request body limit (1 MiB) costs at most two more
+// parses, not a few hundred: past the budget the search stops and the
+// library's own line stands. Files people write (a few KiB) have room for
+// hundreds of parses, more than the search ever needs.
+const searchBudget = 2 << 20
+
+// prefixSearch parses prefixes of a file's lines, within a budget of
+// bytes parsed.
+type prefixSearch struct {
+	lines  [][]byte
+	budget int // bytes left to parse
+	parsed int // bytes parsed so far
+}
+
 // errorLine returns the first line n such that the file's first n lines
 // fail with exactly the error want, or 0. Lines before the reported one
 // cannot hold the error (the library reports the error's line or that of
 // an enclosing construct, which starts earlier); past the error every
 // prefix fails the same way, so the search halves the range each step.
-func errorLine(lines [][]byte, want string, reported int) int {
-	lo, hi := max(reported, 1), len(lines)
-	if lo > hi || prefixError(lines, hi) != want {
+func (ps *prefixSearch) errorLine(want string, reported int) int {
+	lo, hi := max(reported, 1), len(ps.lines)
+	if lo > hi {
+		return 0
+	}
+	if got, ok := ps.prefixError(hi); !ok || got != want {
 		return 0
 	}
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if prefixError(lines, mid) == want {
+		got, ok := ps.prefixError(mid)
+		if !ok {
+			return 0 // out of budget: keep the library's line
+		}
+		if got == want {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -66,10 +88,14 @@ func errorLine(lines [][]byte, want string, reported int) int {
 
 // openedAt returns the first line of the run of failing prefixes that ends
 // at line at: the line that opened what is still open at at.
-func openedAt(lines [][]byte, at int) int {
+func (ps *prefixSearch) openedAt(at int) int {
 	first := at
 	for n := at - 1; n >= 1 && at-n <= maxWalkBack; n-- {
-		if prefixError(lines, n) == "" {
+		got, ok := ps.prefixError(n)
+		if !ok {
+			return at // out of budget: keep the error's own line
+		}
+		if got == "" {
 			break
 		}
 		first = n
@@ -81,17 +107,24 @@ func openedAt(lines [][]byte, at int) int {
 }
 
 // prefixError parses the first n lines as a YAML stream and returns the
-// first error's text, or "".
-func prefixError(lines [][]byte, n int) string {
-	dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:n], nil)))
+// first error's text, or "", and false when the budget does not cover the
+// parse.
+func (ps *prefixSearch) prefixError(n int) (string, bool) {
+	prefix := bytes.Join(ps.lines[:n], nil)
+	if len(prefix) > ps.budget {
+		return "", false
+	}
+	ps.budget -= len(prefix)
+	ps.parsed += len(prefix)
+	dec := yaml.NewDecoder(bytes.NewReader(prefix))
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return ""
+			return "", true
 		}
 		if err != nil {
-			return err.Error()
+			return err.Error(), true
 		}
 	}
 }

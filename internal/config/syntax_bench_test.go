@@ -1,0 +1,36 @@
+package config_test
+
+import (
+	"fmt"
+	"github.com/shipgate/shipgate/internal/config"
+	"strings"
+	"testing"
+)
+
+// BenchmarkSyntaxErrorLine measures finding the real line of a YAML syntax
+// error in a service file near the API's 1 MiB body limit: the worst case
+// for the prefix search (an unclosed quote near the end, so the walk back
+// runs its full bound of parses), and a plain bad indentation.
+func BenchmarkSyntaxErrorLine(b *testing.B) {
+	var body strings.Builder
+	body.WriteString(valid)
+	// Dense YAML, not comments: every line is a mapping entry to parse.
+	body.WriteString("\npadding:\n")
+	for i := 0; body.Len() < 1<<20-8192; i++ {
+		fmt.Fprintf(&body, "  key%06d: [a, b, {c: d}]\n", i)
+	}
+	for _, c := range []struct{ name, tail string }{
+		{"unclosed-quote", "  name: 'checkout\n" + strings.Repeat("  # more\n", 300)},
+		{"bad-indent", "spec:\n  a: 1\n    b: 2\n"},
+	} {
+		src := []byte(body.String() + c.tail)
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			for b.Loop() {
+				if _, err := config.ParseService("big.yaml", src); err == nil {
+					b.Fatal("parsed")
+				}
+			}
+		})
+	}
+}
