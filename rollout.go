@@ -224,7 +224,11 @@ type RolloutStatus struct {
 	Seq      int64  `json:"seq"`
 	Strategy string `json:"strategy"` // "canary", "blue_green" or "replace"
 	Phase    string `json:"phase"`
-	// Step is the index of the current canary step; Steps how many there are.
+	// Step is the current step, numbered from 1 as people count: step 1 is
+	// the strategy's first (a blue-green rollout is step 1 of 1); 0 before
+	// the first step and for a rollout without steps. Steps is how many
+	// there are. The job's reason ("aborted at step N"), the audit events
+	// and the decisions use the same numbers (see StepBase).
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
 	// Weight is the new version's share of traffic in percent now.
@@ -264,14 +268,19 @@ type VersionTraffic struct {
 // it rests on and a sentence explaining it.
 type AnalysisDecision struct {
 	At time.Time `json:"at"`
-	// Step is the canary step the analysis belongs to; -1 for background
-	// analysis.
-	Step     int            `json:"step"`
-	Judge    string         `json:"judge"`  // "sequential" or "threshold"
-	Metric   string         `json:"metric"` // the metric's name; "errors+latency" for sequential
-	Phase    string         `json:"phase"`
-	Summary  string         `json:"summary"`
-	Evidence map[string]any `json:"evidence,omitempty"`
+	// Step is the step the decision belongs to, numbered from 1 as people
+	// count (see RolloutStatus.Step). For a background decision it is the
+	// step the rollout was at when the decision was acted on — the step an
+	// abort it causes names too.
+	Step int `json:"step"`
+	// Background marks a decision of the background analysis, which
+	// watches every step rather than belonging to one.
+	Background bool           `json:"background,omitempty"`
+	Judge      string         `json:"judge"`  // "sequential" or "threshold"
+	Metric     string         `json:"metric"` // the metric's name; "errors+latency" for sequential
+	Phase      string         `json:"phase"`
+	Summary    string         `json:"summary"`
+	Evidence   map[string]any `json:"evidence,omitempty"`
 }
 
 // RolloutReply tells the agent what people decided about its rollout.

@@ -149,7 +149,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 		v2 := f.release("2.0")
 		waitUntil(t, "2.0 to pause for a person", func() bool {
 			p, step := s.rollout(v2).phase()
-			return p == "paused" && step == 1
+			return p == "paused" && step == 2 // the pause: {} step
 		})
 		// At weight 0 only a pinned request reaches the canary.
 		if got := get(t, f.front, "canary"); got != "hello from demo-app 2.0\n" {
@@ -202,7 +202,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 		v3 := f.release("3.0")
 		waitUntil(t, "3.0 to pause for a person", func() bool {
 			p, step := s.rollout(v3).phase()
-			return p == "paused" && step == 1
+			return p == "paused" && step == 2 // the pause: {} step
 		})
 		promoted := time.Now()
 		s.ok("dan", "promote", fmt.Sprint(v3))

@@ -31,7 +31,7 @@ func (m *Main) promoteCommand() *cobra.Command {
 						continue
 					}
 					where := ""
-					if s.Steps > 0 {
+					if s.Step > 0 {
 						where = " past step " + stepOf(s)
 					}
 					fmt.Fprintf(w, "promoted release %d: the rollout of job %s continues%s\n", v.ID, ro.Job, where)

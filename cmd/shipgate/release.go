@@ -274,7 +274,7 @@ func approversLine(v *client.ReleaseView) string {
 func printRollout(w io.Writer, releaseID int64, ro client.Rollout, live bool) {
 	s := ro.Status
 	head := s.Strategy + ", " + s.Phase
-	if s.Steps > 0 {
+	if s.Step > 0 {
 		head += ", step " + stepOf(s)
 	}
 	fmt.Fprintf(w, "rollout of %s (attempt %d): %s\n", ro.Job, ro.Attempt, head)
@@ -325,14 +325,29 @@ func printRollout(w io.Writer, releaseID int64, ro client.Rollout, live bool) {
 	if len(s.Decisions) > 0 {
 		fmt.Fprintln(w, "  decisions:")
 		for _, d := range s.Decisions {
-			fmt.Fprintf(w, "    %s %s %s: %s\n", d.At.UTC().Format("15:04:05"), d.Judge, d.Phase, d.Summary)
+			fmt.Fprintf(w, "    %s %s%s %s: %s\n", d.At.UTC().Format("15:04:05"), decisionStep(d), d.Judge, d.Phase, d.Summary)
 		}
 	}
 }
 
-// stepOf is a rollout's step as people count: "3 of 7".
+// stepOf is a rollout's step, "3 of 7": the status counts steps from 1
+// (shipgate.StepBase) as people do, so it is shown as it is.
 func stepOf(s shipgate.RolloutStatus) string {
-	return fmt.Sprintf("%d of %d", min(s.Step+1, max(s.Steps, 1)), s.Steps)
+	return fmt.Sprintf("%d of %d", s.Step, s.Steps)
+}
+
+// decisionStep names the step of an analysis decision as the status
+// does, "step 3 ", with "background " for the background analysis (the
+// step is then the one the rollout was at); "" when there is no step.
+func decisionStep(d shipgate.AnalysisDecision) string {
+	var out string
+	if d.Step > 0 {
+		out = fmt.Sprintf("step %d ", d.Step)
+	}
+	if d.Background {
+		out += "background "
+	}
+	return out
 }
 
 func (m *Main) releaseCreateCommand() *cobra.Command {

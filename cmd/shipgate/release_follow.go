@@ -170,7 +170,7 @@ func rolloutProgress(v *client.ReleaseView) string {
 		}
 		s := ro.Status
 		parts := []string{s.Strategy}
-		if s.Steps > 0 {
+		if s.Step > 0 {
 			parts[0] += " step " + stepOf(s)
 		}
 		if s.CanaryVersion != "" {

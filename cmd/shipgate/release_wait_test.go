@@ -24,11 +24,11 @@ func TestReleaseWaitShowsRollout(t *testing.T) {
 			Jobs:     []shipgate.JobRun{{Name: "rollout", State: job, Attempt: 1}},
 			Rollouts: []client.Rollout{{Job: "rollout", Attempt: 1, PromotedThrough: -1, Status: st}}}
 	}
-	canary := shipgate.RolloutStatus{Strategy: "canary", Phase: shipgate.RolloutProgressing, Step: 0, Steps: 4, Weight: 10, CanaryVersion: "2.0", StableVersion: "1.0"}
+	canary := shipgate.RolloutStatus{Strategy: "canary", Phase: shipgate.RolloutProgressing, Step: 1, Steps: 4, Weight: 10, CanaryVersion: "2.0", StableVersion: "1.0"}
 	judged := canary
-	judged.Decisions = []shipgate.AnalysisDecision{{At: at, Step: 0, Judge: "sequential", Metric: "errors+latency", Phase: shipgate.AnalysisInconclusive, Summary: "not enough evidence yet"}}
+	judged.Decisions = []shipgate.AnalysisDecision{{At: at, Step: 1, Judge: "sequential", Metric: "errors+latency", Phase: shipgate.AnalysisInconclusive, Summary: "not enough evidence yet"}}
 	paused := judged
-	paused.Phase, paused.Step, paused.Pause, paused.Weight, paused.Paused = shipgate.RolloutPaused, 1, 1, 50, ""
+	paused.Phase, paused.Step, paused.Pause, paused.Weight, paused.Paused = shipgate.RolloutPaused, 2, 1, 50, ""
 	views := []client.ReleaseView{
 		view(shipgate.StateRunning, shipgate.JobRunning, canary),
 		view(shipgate.StateRunning, shipgate.JobRunning, canary), // unchanged: no new line

@@ -30,7 +30,7 @@ func rollingAgent(t *testing.T) (*fixture, *client.Agent, *shipgate.Assignment, 
 }
 
 func rollout(seq int64, phase string, step int) shipgate.RolloutStatus {
-	s := shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Pause: step + 1, Steps: 3, Weight: 20,
+	s := shipgate.RolloutStatus{Seq: seq, Strategy: "canary", Phase: phase, Step: step, Pause: step, Steps: 3, Weight: 20,
 		StableVersion: "0", CanaryVersion: "1", UpdatedAt: time.Now()}
 	if phase == shipgate.RolloutPaused {
 		s.Paused = "manual pause: check the dashboards"
@@ -60,7 +60,7 @@ func TestPromote(t *testing.T) {
 	if _, err := carol.Promote(ctx, id, ""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || shipgate.ErrorMessage(err) != fmt.Sprintf("release %d has no rollout", id) {
 		t.Fatalf("promote before any rollout: %v", err)
 	}
-	reply, err := ag.Rollout(ctx, "", asg.Key, rollout(1, shipgate.RolloutPaused, 0))
+	reply, err := ag.Rollout(ctx, "", asg.Key, rollout(1, shipgate.RolloutPaused, 1))
 	if err != nil || reply.PromotedThrough != -1 {
 		t.Fatalf("report: %+v %v", reply, err)
 	}
@@ -99,7 +99,7 @@ func TestPromote(t *testing.T) {
 	if n := f.count(t, shipgate.ActionRolloutPromoted); n != 1 {
 		t.Fatalf("%d rollout.promoted events", n)
 	}
-	reply, err = ag.Rollout(ctx, "", asg.Key, rollout(2, shipgate.RolloutProgressing, 1))
+	reply, err = ag.Rollout(ctx, "", asg.Key, rollout(2, shipgate.RolloutProgressing, 2))
 	if err != nil || reply.PromotedThrough != 1 {
 		t.Fatalf("report after promote: %+v %v", reply, err)
 	}
@@ -132,5 +132,11 @@ func TestAgentRolloutRefusals(t *testing.T) {
 	}
 	if f.lastEvent(t).Seq != audited {
 		t.Fatal("an oversized report was audited")
+	}
+	// Steps count from 1 up to steps: a step beyond them is refused.
+	beyond, _ := json.Marshal(client.RolloutRequest{Key: asg.Key, Status: rollout(2, shipgate.RolloutProgressing, 4)})
+	status, body = f.raw(t, "POST", "/api/v1/agent/rollout", secret, beyond)
+	if msg, _ := body["error"].(map[string]any)["message"].(string); status != 400 || !strings.Contains(msg, "rollout step 4 is outside 0..3") || f.lastEvent(t).Seq != audited {
+		t.Fatalf("a step beyond the strategy's: %d %v", status, body)
 	}
 }

@@ -76,21 +76,23 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 		if seen[sqlstore.DecisionKey(d)] || !badDecision(d.Phase) {
 			continue
 		}
-		add(shipgate.ActionAnalysisJudged, map[string]any{
-			"step": d.Step, "judge": d.Judge, "metric": d.Metric, "phase": d.Phase, "summary": d.Summary, "evidence": evidence(d.Evidence),
-		})
+		judged := map[string]any{"judge": d.Judge, "metric": d.Metric, "phase": d.Phase, "summary": d.Summary, "evidence": evidence(d.Evidence)}
+		if d.Background {
+			judged["background"] = true // step: the one the rollout was at
+		}
+		add(shipgate.ActionAnalysisJudged, atStep(d.Step, judged))
 	}
 	// Traffic going back to stable is part of the abort, and all of it
 	// going to the new version part of the completion: each is recorded by
 	// its own event.
 	if cur.Weight != was.Weight && cur.Phase != shipgate.RolloutAborted && cur.Phase != shipgate.RolloutPromoted {
-		add(shipgate.ActionRolloutStep, map[string]any{
-			"step": cur.Step, "weight_from": was.Weight, "weight_to": cur.Weight, "canary_version": cur.CanaryVersion,
-		})
+		add(shipgate.ActionRolloutStep, atStep(cur.Step, map[string]any{
+			"weight_from": was.Weight, "weight_to": cur.Weight, "canary_version": cur.CanaryVersion,
+		}))
 	}
 	switch {
 	case cur.Phase == shipgate.RolloutPaused && (was.Phase != shipgate.RolloutPaused || was.Pause != cur.Pause):
-		add(shipgate.ActionRolloutPaused, map[string]any{"step": cur.Step, "pause": cur.Pause, "reason": cur.Paused})
+		add(shipgate.ActionRolloutPaused, atStep(cur.Step, map[string]any{"pause": cur.Pause, "reason": cur.Paused}))
 	case cur.Phase == shipgate.RolloutAborted && was.Phase != shipgate.RolloutAborted:
 		weight := cur.Weight // the canary's share when it was stopped
 		if prev != nil {
@@ -105,9 +107,9 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 		if reason == "" {
 			reason = "the agent aborted the rollout without saying why"
 		}
-		add(shipgate.ActionRolloutAborted, map[string]any{
-			"step": cur.Step, "weight": weight, "canary_version": cur.CanaryVersion, "reason": reason, "evidence": ev,
-		})
+		add(shipgate.ActionRolloutAborted, atStep(cur.Step, map[string]any{
+			"weight": weight, "canary_version": cur.CanaryVersion, "reason": reason, "evidence": ev,
+		}))
 	case cur.Phase == shipgate.RolloutPromoted && was.Phase != shipgate.RolloutPromoted:
 		done := map[string]any{"version": cur.CanaryVersion, "strategy": cur.Strategy}
 		if cur.Message != "" {
@@ -116,6 +118,14 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 		add(shipgate.ActionRolloutDone, done)
 	}
 	return out
+}
+
+// atStep adds the step to an event's details with how steps count
+// (step_base), so the event reads apart from those of versions that
+// counted from 0.
+func atStep(step int, details map[string]any) map[string]any {
+	maps.Copy(details, shipgate.StepDetails(step))
+	return details
 }
 
 func badDecision(phase string) bool {

@@ -77,7 +77,7 @@ func TestRolloutTransitionsAuditedOnce(t *testing.T) {
 	db, d, a := rolloutFixture(t)
 	id := a.Key.ReleaseID
 	ok := shipgate.AnalysisDecision{At: t0, Step: 1, Judge: "threshold", Metric: "error_rate", Phase: shipgate.AnalysisSuccessful, Summary: "error rate 0.1% is below 1%"}
-	fail := shipgate.AnalysisDecision{At: t0.Add(time.Minute), Step: -1, Judge: "sequential", Metric: "errors+latency", Phase: shipgate.AnalysisFailed,
+	fail := shipgate.AnalysisDecision{At: t0.Add(time.Minute), Step: 3, Background: true, Judge: "sequential", Metric: "errors+latency", Phase: shipgate.AnalysisFailed,
 		Summary: "canary 2.0 fails 4.1% of requests against stable's 0.2%", Evidence: map[string]any{"canary_errors": 41, "stable_errors": 20}}
 	steps := []struct {
 		s    shipgate.RolloutStatus
@@ -118,9 +118,14 @@ func TestRolloutTransitionsAuditedOnce(t *testing.T) {
 	if got := actions(es); got != "carol:rollout.promoted system:rollout.step" {
 		t.Fatalf("after promote: %q", got)
 	}
-	var step map[string]any
+	var promoted, step map[string]any
+	json.Unmarshal(es[0].Details, &promoted)
 	json.Unmarshal(es[1].Details, &step)
-	if step["weight_from"] != float64(10) || step["weight_to"] != float64(50) || step["canary_version"] != "2.0" || step["step"] != float64(3) || step["runner"] != "r" {
+	// Every event naming a step says how steps are counted (from 1).
+	if promoted["step"] != float64(2) || promoted["step_base"] != float64(1) {
+		t.Fatalf("rollout.promoted details %s", es[0].Details)
+	}
+	if step["weight_from"] != float64(10) || step["weight_to"] != float64(50) || step["canary_version"] != "2.0" || step["step"] != float64(3) || step["step_base"] != float64(1) || step["runner"] != "r" {
 		t.Fatalf("rollout.step details %s", es[1].Details)
 	}
 	seq = es[len(es)-1].Seq
@@ -134,6 +139,11 @@ func TestRolloutTransitionsAuditedOnce(t *testing.T) {
 	if got := actions(es); got != "system:analysis.judged" || !strings.Contains(string(es[0].Details), `"summary":"canary 2.0 fails 4.1% of requests against stable's 0.2%"`) ||
 		!strings.Contains(string(es[0].Details), `"canary_errors":41`) {
 		t.Fatalf("judged: %q %+v", got, es)
+	}
+	var judged map[string]any
+	json.Unmarshal(es[0].Details, &judged)
+	if judged["step"] != float64(3) || judged["background"] != true || judged["step_base"] != float64(1) {
+		t.Fatalf("analysis.judged details %s", es[0].Details)
 	}
 	seq = es[0].Seq
 	// Another runner cannot report the attempt.
@@ -155,11 +165,31 @@ func TestRolloutTransitionsAuditedOnce(t *testing.T) {
 	}
 	var ab map[string]any
 	json.Unmarshal(es[0].Details, &ab)
-	if ab["reason"] != fail.Summary || ab["weight"] != float64(50) || ab["step"] != float64(3) || ab["evidence"].(map[string]any)["stable_errors"] != float64(20) {
+	if ab["reason"] != fail.Summary || ab["weight"] != float64(50) || ab["step"] != float64(3) || ab["step_base"] != float64(1) || ab["evidence"].(map[string]any)["stable_errors"] != float64(20) {
 		t.Fatalf("rollout.aborted details %s", es[0].Details)
 	}
 	if n, err := db.VerifyAudit(ctx); err != nil || n == 0 {
 		t.Fatalf("audit verify: %d %v", n, err)
+	}
+}
+
+// An agent older than the 1-based step numbers marks a background
+// decision with step -1: it is recorded as a background decision, with no
+// step (0), never as step -1.
+func TestRolloutLegacyBackgroundDecision(t *testing.T) {
+	db, d, a := rolloutFixture(t)
+	old := shipgate.AnalysisDecision{At: t0, Step: -1, Judge: "sequential", Metric: "errors+latency", Phase: shipgate.AnalysisFailed, Summary: "canary worse"}
+	if _, err := d.Rollout(ctx, "r", a.Key, status(1, shipgate.RolloutProgressing, 1, 10, old)); err != nil {
+		t.Fatal(err)
+	}
+	es := events(t, db, a.Key.ReleaseID, 0)
+	if got := actions(es); got != "system:analysis.judged system:rollout.step" {
+		t.Fatalf("events %q", got)
+	}
+	var judged map[string]any
+	json.Unmarshal(es[0].Details, &judged)
+	if judged["step"] != float64(0) || judged["background"] != true || judged["step_base"] != float64(1) {
+		t.Fatalf("analysis.judged details %s", es[0].Details)
 	}
 }
 

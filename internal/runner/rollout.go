@@ -266,7 +266,9 @@ func stopReason(ctx context.Context) string {
 }
 
 // abort restores traffic first — all of it on stable — then stops the
-// canary and fails the job, which hands over to the rollback policy.
+// canary and fails the job, which hands over to the rollback policy. step
+// is numbered from 1; the status, the decision and the job's reason all
+// name it as it is.
 func (ro *rolloutRun) abort(ctx context.Context, step int, reason string, d *shipgate.AnalysisDecision) shipgate.JobOutcome {
 	ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable})
 	ro.set(func(s *shipgate.RolloutStatus) {
@@ -275,7 +277,7 @@ func (ro *rolloutRun) abort(ctx context.Context, step int, reason string, d *shi
 	ro.flush()
 	ro.logs.flushLine("system", fmt.Sprintf("aborted: %s — all traffic is back on stable %s; stopping %s", reason, ro.stable.Version, ro.canary.Version))
 	ro.svc.stop(ro.canary.ID)
-	return shipgate.JobOutcome{Reason: fmt.Sprintf("rollout of %s aborted at step %d: %s", ro.canary.Version, step+1, reason), Cancelled: isStop(ctx)}
+	return shipgate.JobOutcome{Reason: fmt.Sprintf("rollout of %s aborted at step %d: %s", ro.canary.Version, step, reason), Cancelled: isStop(ctx)}
 }
 
 // promote makes the new version stable with all traffic; the old one is

@@ -10,7 +10,8 @@ import (
 )
 
 // runCanary walks the canary steps with the background analysis watching
-// throughout, then promotes.
+// throughout, then promotes. Steps are numbered from 1, as people count
+// them, in the status, the decisions, the logs and the job's reason alike.
 func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy) shipgate.JobOutcome {
 	ro.set(func(s *shipgate.RolloutStatus) { s.Phase = shipgate.RolloutProgressing })
 	ro.logs.flushLine("system", fmt.Sprintf("canary of %s against stable %s: %d steps", ro.canary.Version, ro.stable.Version, len(c.Steps)))
@@ -20,37 +21,38 @@ func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy)
 		go ro.background(bgCtx, c.BackgroundAnalysis)
 	}
 	for i, step := range c.Steps {
-		ro.set(func(s *shipgate.RolloutStatus) { s.Step, s.Paused, s.PauseUntil = i, "", nil })
+		n := i + 1
+		ro.set(func(s *shipgate.RolloutStatus) { s.Step, s.Paused, s.PauseUntil = n, "", nil })
 		switch {
 		case step.SetWeight != nil:
 			w := *step.SetWeight
 			ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable, Canary: ro.canary, Weight: w})
 			ro.set(func(s *shipgate.RolloutStatus) { s.Weight = w })
 			ro.sendNow(ctx) // each weight is reported with its own step, not merged into the next one
-			ro.logs.flushLine("system", fmt.Sprintf("step %d: canary %s takes %d%% of traffic", i+1, ro.canary.Version, w))
-			if out, done := ro.checkBackground(ctx, i); done {
+			ro.logs.flushLine("system", fmt.Sprintf("step %d: canary %s takes %d%% of traffic", n, ro.canary.Version, w))
+			if out, done := ro.checkBackground(ctx, n); done {
 				return out
 			}
 		case step.Pause != nil && step.Pause.Manual():
-			if out, done := ro.pause(ctx, i, "manual pause"); done {
+			if out, done := ro.pause(ctx, n, "manual pause"); done {
 				return out
 			}
 		case step.Pause != nil:
 			d := step.Pause.Duration.Std()
 			until := time.Now().Add(d).UTC()
 			ro.set(func(s *shipgate.RolloutStatus) { s.PauseUntil = &until })
-			ro.logs.flushLine("system", fmt.Sprintf("step %d: pause for %s", i+1, d))
-			if out, done := ro.wait(ctx, i, d); done {
+			ro.logs.flushLine("system", fmt.Sprintf("step %d: pause for %s", n, d))
+			if out, done := ro.wait(ctx, n, d); done {
 				return out
 			}
 		case step.Analysis != nil:
-			ro.logs.flushLine("system", fmt.Sprintf("step %d: analysis", i+1))
-			if out, done := ro.stepAnalysis(ctx, i, step.Analysis); done {
+			ro.logs.flushLine("system", fmt.Sprintf("step %d: analysis", n))
+			if out, done := ro.stepAnalysis(ctx, n, step.Analysis); done {
 				return out
 			}
 		}
 	}
-	if out, done := ro.checkBackground(ctx, len(c.Steps)-1); done {
+	if out, done := ro.checkBackground(ctx, len(c.Steps)); done {
 		return out
 	}
 	return ro.promote(0)
@@ -58,25 +60,27 @@ func (ro *rolloutRun) runCanary(ctx context.Context, c *shipgate.CanaryStrategy)
 
 // runBlueGreen starts the new version on the preview address, analyses
 // it there if asked, then switches all traffic at once; the old version
-// stays on standby for scale_down_delay.
+// stays on standby for scale_down_delay. It is one step: step 1 of 1.
 func (ro *rolloutRun) runBlueGreen(ctx context.Context, b *shipgate.BlueGreenStrategy) shipgate.JobOutcome {
+	const step = 1
+	ro.set(func(s *shipgate.RolloutStatus) { s.Step, s.Steps = step, 1 })
 	if err := ro.svc.Router.ServePreview(ro.key, b.Preview); err != nil {
-		return ro.abort(ctx, 0, fmt.Sprintf("cannot serve the preview on %s: %v", b.Preview, err), nil)
+		return ro.abort(ctx, step, fmt.Sprintf("cannot serve the preview on %s: %v", b.Preview, err), nil)
 	}
 	defer ro.svc.Router.ClosePreview(ro.key)
 	ro.svc.Router.Set(ro.key, router.Table{Stable: ro.stable, Preview: ro.canary})
-	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Steps = shipgate.RolloutProgressing, 1 })
+	ro.set(func(s *shipgate.RolloutStatus) { s.Phase = shipgate.RolloutProgressing })
 	ro.logs.flushLine("system", fmt.Sprintf("blue-green: %s on preview %s, stable %s keeps all traffic", ro.canary.Version, ro.svc.Router.PreviewAddr(ro.key), ro.stable.Version))
 	if b.Analysis != nil {
-		d := ro.analyse(ctx, b.Analysis, 0, true)
+		d := ro.analyse(ctx, b.Analysis, step, true)
 		if ctx.Err() != nil {
-			return ro.abort(ctx, 0, stopReason(ctx), nil)
+			return ro.abort(ctx, step, stopReason(ctx), nil)
 		}
 		switch d.Phase {
 		case shipgate.AnalysisFailed, shipgate.AnalysisError:
-			return ro.abort(ctx, 0, d.Summary, &d)
+			return ro.abort(ctx, step, d.Summary, &d)
 		case shipgate.AnalysisInconclusive:
-			if out, done := ro.pause(ctx, 0, "analysis inconclusive: "+d.Summary); done {
+			if out, done := ro.pause(ctx, step, "analysis inconclusive: "+d.Summary); done {
 				return out
 			}
 		}
@@ -135,14 +139,15 @@ type bgResult struct {
 // it finds the canary worse, each metric until it ends. A failure goes to
 // the steps, which abort; an inconclusive metric pauses the rollout and,
 // once its own pause is promoted, measures again. The other parts keep
-// watching meanwhile.
+// watching meanwhile. Its decisions are marked Background and are
+// recorded by the steps when they act on them (takeBackground), with the
+// step they act at.
 func (ro *rolloutRun) background(ctx context.Context, an *shipgate.Analysis) {
 	if an.Sequential != nil {
 		go func() {
-			d := ro.tr.sequential(ctx, an.Sequential, -1, false)
+			d := ro.tr.sequential(ctx, an.Sequential, 0, false)
 			if ctx.Err() == nil && d.Phase != shipgate.AnalysisSuccessful {
-				ro.record(d)
-				ro.logs.flushLine("system", fmt.Sprintf("%s %s: %s", d.Judge, d.Phase, d.Summary))
+				d.Background = true
 				ro.sendBackground(ctx, bgResult{d: d})
 			}
 		}()
@@ -150,12 +155,11 @@ func (ro *rolloutRun) background(ctx context.Context, an *shipgate.Analysis) {
 	for _, m := range an.Metrics {
 		go func() {
 			for ctx.Err() == nil {
-				d := ro.runMetric(ctx, m, -1)
+				d := ro.runMetric(ctx, m, 0)
 				if ctx.Err() != nil || d.Phase == shipgate.AnalysisSuccessful {
 					return
 				}
-				ro.record(d)
-				ro.logs.flushLine("system", fmt.Sprintf("%s %s: %s", d.Judge, d.Phase, d.Summary))
+				d.Background = true
 				r := bgResult{d: d}
 				if d.Phase == shipgate.AnalysisInconclusive {
 					r.resume = make(chan struct{})
@@ -193,7 +197,16 @@ func (ro *rolloutRun) checkBackground(ctx context.Context, step int) (shipgate.J
 	}
 }
 
+// takeBackground records a background decision the steps act on at step:
+// the decision names that step, as the pause or abort it causes does.
+func (ro *rolloutRun) takeBackground(step int, m *bgResult) {
+	m.d.Step = step
+	ro.record(m.d)
+	ro.logs.flushLine("system", fmt.Sprintf("step %d: background %s %s: %s", step, m.d.Judge, m.d.Phase, m.d.Summary))
+}
+
 func (ro *rolloutRun) onBackground(ctx context.Context, step int, m bgResult) (shipgate.JobOutcome, bool) {
+	ro.takeBackground(step, &m)
 	if m.d.Phase == shipgate.AnalysisInconclusive {
 		return ro.pause(ctx, step, "background analysis inconclusive: "+m.d.Summary, m.resume)
 	}
@@ -232,11 +245,12 @@ func (ro *rolloutRun) pause(ctx context.Context, step int, why string, resume ..
 	ro.set(func(s *shipgate.RolloutStatus) {
 		s.Phase, s.Step, s.Pause, s.Paused = shipgate.RolloutPaused, step, n, why
 	})
-	ro.logs.flushLine("system", fmt.Sprintf("step %d: paused (%s): waiting for `shipgate promote %d`", step+1, why, ro.a.Key.ReleaseID))
+	ro.logs.flushLine("system", fmt.Sprintf("step %d: paused (%s): waiting for `shipgate promote %d`", step, why, ro.a.Key.ReleaseID))
 	for ro.promoted.Load() < int64(n) {
 		select {
 		case <-ro.promotedCh:
 		case m := <-ro.bg:
+			ro.takeBackground(step, &m)
 			if m.d.Phase != shipgate.AnalysisInconclusive {
 				return ro.abort(ctx, step, m.d.Summary, &m.d), true
 			}
@@ -245,7 +259,7 @@ func (ro *rolloutRun) pause(ctx context.Context, step int, why string, resume ..
 			return ro.abort(ctx, step, stopReason(ctx), nil), true
 		}
 	}
-	ro.logs.flushLine("system", fmt.Sprintf("step %d: promoted", step+1))
+	ro.logs.flushLine("system", fmt.Sprintf("step %d: promoted", step))
 	ro.set(func(s *shipgate.RolloutStatus) { s.Phase, s.Paused = shipgate.RolloutProgressing, "" })
 	for _, r := range resume {
 		if r != nil {

@@ -117,7 +117,7 @@ func TestCanaryShiftsTrafficThenPromotes(t *testing.T) {
 	for _, s := range g.coord.statusesOf(a.Key) {
 		// Reports coalesce changes: step 1 may only be seen as step 2's pause.
 		sawSplit = sawSplit || (s.Phase == shipgate.RolloutProgressing && s.Weight == 30)
-		sawPause = sawPause || (s.Step == 1 && s.PauseUntil != nil && s.Weight == 30)
+		sawPause = sawPause || (s.Step == 2 && s.PauseUntil != nil && s.Weight == 30)
 		if s.StableVersion != "1.0" || s.CanaryVersion != "2.0" || s.Steps != 2 {
 			t.Fatalf("status %+v", s)
 		}
@@ -184,7 +184,7 @@ func TestCanaryAbortsOnFailedAnalysis(t *testing.T) {
 	mu.Unlock()
 
 	st, _ := g.coord.latest(a.Key)
-	if st.Phase != shipgate.RolloutAborted || st.Weight != 0 || st.Step != 1 || !strings.Contains(st.Message, "canary-errors") {
+	if st.Phase != shipgate.RolloutAborted || st.Weight != 0 || st.Step != 2 || !strings.Contains(st.Message, "canary-errors") {
 		t.Fatalf("final status %+v", st)
 	}
 	var failed *shipgate.AnalysisDecision
@@ -193,7 +193,7 @@ func TestCanaryAbortsOnFailedAnalysis(t *testing.T) {
 			failed = &d
 		}
 	}
-	if failed == nil || failed.Metric != "canary-errors" || failed.Judge != "threshold" || failed.Step != 1 {
+	if failed == nil || failed.Metric != "canary-errors" || failed.Judge != "threshold" || failed.Step != 2 || failed.Background {
 		t.Fatalf("decisions %+v", st.Decisions)
 	}
 	if n, _ := failed.Evidence["failed"].(int); n < 1 || failed.Evidence["failure_condition"] != "result > 0.2" {
@@ -223,7 +223,7 @@ func TestManualPauseWaitsForPromotion(t *testing.T) {
 	a := g.release("2.0", g.job(canary(setWeight(25), pause(0), setWeight(60)), nil))
 	done := g.start(g.ctx, a)
 	g.waitStatus(a.Key, "the manual pause", func(s shipgate.RolloutStatus) bool {
-		return s.Phase == shipgate.RolloutPaused && s.Step == 1 && s.Paused == "manual pause" && s.Weight == 25
+		return s.Phase == shipgate.RolloutPaused && s.Step == 2 && s.Paused == "manual pause" && s.Weight == 25
 	})
 
 	// A promotion short of this pause's number does not release it: after a few
@@ -235,7 +235,7 @@ func TestManualPauseWaitsForPromotion(t *testing.T) {
 		t.Fatalf("the rollout ended while paused: %+v", out)
 	default:
 	}
-	if st, _ := g.coord.latest(a.Key); st.Phase != shipgate.RolloutPaused || st.Step != 1 || st.Weight != 25 {
+	if st, _ := g.coord.latest(a.Key); st.Phase != shipgate.RolloutPaused || st.Step != 2 || st.Weight != 25 {
 		t.Fatalf("status while paused %+v", st)
 	}
 	if tbl := g.svc.Router.Get(rkey); tbl.Weight != 25 || tbl.Canary == nil {
@@ -249,7 +249,7 @@ func TestManualPauseWaitsForPromotion(t *testing.T) {
 	}
 	var resumed bool
 	for _, s := range g.coord.statusesOf(a.Key) {
-		resumed = resumed || (s.Phase == shipgate.RolloutProgressing && s.Step == 2 && s.Weight == 60)
+		resumed = resumed || (s.Phase == shipgate.RolloutProgressing && s.Step == 3 && s.Weight == 60)
 	}
 	if !resumed {
 		t.Fatalf("no status of step 3 at 60%%: %+v", g.coord.statusesOf(a.Key))
@@ -269,12 +269,17 @@ func TestBackgroundAnalysisAbortsDuringLongPause(t *testing.T) {
 		t.Fatalf("outcome %+v", out)
 	}
 	st, _ := g.coord.latest(a.Key)
-	if st.Phase != shipgate.RolloutAborted || st.Weight != 0 || st.Step != 1 {
+	if st.Phase != shipgate.RolloutAborted || st.Weight != 0 || st.Step != 2 {
 		t.Fatalf("final status %+v", st)
 	}
+	// The background judge is not a step's analysis: it says so, and
+	// names the step the rollout was at, the one the abort names.
 	var bg *shipgate.AnalysisDecision
 	for _, d := range st.Decisions {
-		if d.Step == -1 && d.Phase == shipgate.AnalysisFailed {
+		if d.Step < 0 {
+			t.Fatalf("a decision numbered %d: %+v", d.Step, d)
+		}
+		if d.Background && d.Step == 2 && d.Phase == shipgate.AnalysisFailed {
 			bg = &d
 		}
 	}
@@ -304,7 +309,7 @@ func TestCancelDuringManualPause(t *testing.T) {
 	if rep, _ := g.coord.outcome(a.Key); !rep.Cancelled {
 		t.Fatalf("reported %+v", rep)
 	}
-	if st, _ := g.coord.latest(a.Key); st.Phase != shipgate.RolloutAborted || st.Weight != 0 || st.Step != 1 {
+	if st, _ := g.coord.latest(a.Key); st.Phase != shipgate.RolloutAborted || st.Weight != 0 || st.Step != 2 {
 		t.Fatalf("final status %+v", st)
 	}
 	if tbl := g.svc.Router.Get(rkey); tbl.Canary != nil || tbl.Stable == nil || tbl.Stable.ID != old.ID {
@@ -608,7 +613,7 @@ func TestInconclusiveAnalysisPausesForPromotion(t *testing.T) {
 	st := g.waitStatus(a.Key, "the pause after an inconclusive analysis", func(s shipgate.RolloutStatus) bool {
 		return s.Phase == shipgate.RolloutPaused
 	})
-	if st.Step != 1 || st.Weight != 20 || !strings.HasPrefix(st.Paused, "analysis inconclusive: ") || !strings.Contains(st.Paused, "latency-budget") {
+	if st.Step != 2 || st.Weight != 20 || !strings.HasPrefix(st.Paused, "analysis inconclusive: ") || !strings.Contains(st.Paused, "latency-budget") {
 		t.Fatalf("paused status %+v", st)
 	}
 	if len(st.Decisions) == 0 || st.Decisions[len(st.Decisions)-1].Phase != shipgate.AnalysisInconclusive {
@@ -660,6 +665,11 @@ func TestBackgroundAnalysisInterruptsBlockingAnalysis(t *testing.T) {
 			t.Fatalf("the interrupted analysis left a decision: %+v", d)
 		}
 	}
+	// The job, the status and the background decision name one step: the
+	// analysis step the rollout was at when the judge decided.
+	if st.Step != 2 || len(st.Decisions) != 1 || !st.Decisions[0].Background || st.Decisions[0].Step != 2 || st.Decisions[0].Judge != "sequential" {
+		t.Fatalf("final status %+v", st)
+	}
 	if vs := g.versions(); !slices.Equal(vs, []string{"1.0"}) {
 		t.Fatalf("running %v", vs)
 	}
@@ -680,6 +690,10 @@ func TestBlueGreenFailedAnalysisKeepsStable(t *testing.T) {
 	out := g.execute(a)
 	if out.Succeeded || !strings.Contains(out.Reason, "aborted at step 1") || !strings.Contains(out.Reason, "smoke") {
 		t.Fatalf("outcome %+v", out)
+	}
+	// Blue-green is one step: its analysis, status and abort say step 1 of 1.
+	if st, _ := g.coord.latest(a.Key); st.Step != 1 || st.Steps != 1 || len(st.Decisions) == 0 || st.Decisions[len(st.Decisions)-1].Step != 1 {
+		t.Fatalf("final status %+v", st)
 	}
 	if p := g.svc.Router.PreviewAddr(rkey); p != "" {
 		t.Fatalf("the preview is still served on %s", p)
@@ -997,7 +1011,7 @@ func TestBackgroundMetricWaitsForItsOwnPause(t *testing.T) {
 	st, _ := g.coord.latest(a.Key)
 	n := 0
 	for _, d := range st.Decisions {
-		if d.Step == -1 {
+		if d.Background {
 			n++
 		}
 	}

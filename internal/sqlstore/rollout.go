@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -113,6 +114,9 @@ func (tx *Tx) PutRollout(ctx context.Context, jobID int64, attempt int, s shipga
 	if !slices.Contains(rolloutPhases, s.Phase) {
 		return nil, false, shipgate.Errorf(shipgate.EINVALID, "rollout phase %q is not one of %s", clipText(s.Phase, maxRolloutWord), strings.Join(rolloutPhases, ", "))
 	}
+	if err := s.CheckSteps(); err != nil {
+		return nil, false, err
+	}
 	if s.Phase == shipgate.RolloutPaused && s.Pause < 1 {
 		// promoted_through is a pause number: an unnumbered pause could
 		// only ever be promoted by mistake.
@@ -175,6 +179,10 @@ func BoundRolloutStatus(s shipgate.RolloutStatus, stored []shipgate.AnalysisDeci
 	s.Paused = clipText(s.Paused, maxRolloutText)
 	s.Message = clipText(s.Message, maxRolloutText)
 
+	s.Decisions = slices.Clone(s.Decisions)
+	for i, d := range s.Decisions {
+		s.Decisions[i] = shipgate.UpgradeDecision(d) // an older agent's step -1
+	}
 	seen := map[string]bool{}
 	for _, d := range s.Decisions {
 		seen[DecisionKey(d)] = true
@@ -302,9 +310,9 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 				return nil, fmt.Errorf("promote rollout of job %s: %w", ro.Job, err)
 			}
 			ro.PromotedThrough = pause
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRolloutPromoted, releaseSubject(releaseID), map[string]any{
-				"job": ro.Job, "run": r.Run, "attempt": ro.Attempt, "step": step, "pause": pause, "paused": ro.Status.Paused, "comment": comment,
-			})); err != nil {
+			details := shipgate.StepDetails(step)
+			maps.Copy(details, map[string]any{"job": ro.Job, "run": r.Run, "attempt": ro.Attempt, "pause": pause, "paused": ro.Status.Paused, "comment": comment})
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRolloutPromoted, releaseSubject(releaseID), details)); err != nil {
 				return nil, err
 			}
 			promoted = append(promoted, ro)
@@ -333,8 +341,8 @@ func describeRollouts(ros []Rollout, state map[string]shipgate.JobState) string 
 			what = "the rollout of job " + ro.Job
 		}
 		where := s.Phase
-		if s.Steps > 0 && s.Phase != shipgate.RolloutPromoted {
-			where += fmt.Sprintf(" at step %d of %d", min(s.Step+1, s.Steps), s.Steps)
+		if s.Step > 0 && s.Phase != shipgate.RolloutPromoted { // 0: not at a step yet
+			where += fmt.Sprintf(" at step %d of %d", s.Step, s.Steps)
 		}
 		if st := state[ro.Job]; st != shipgate.JobRunning {
 			parts[i] = fmt.Sprintf("%s was %s when job %s ended %s", what, where, ro.Job, st)

@@ -178,18 +178,20 @@ func testRolloutPromote(t *testing.T, engine string) {
 		t.Fatalf("promote an unknown release: %v", err)
 	}
 	putRollout(db, a, canary(1, shipgate.RolloutProgressing, 1, 10))
-	want := fmt.Sprintf("release %d has no paused rollout: its rollout is progressing at step 2 of 5", id)
+	// Steps count from 1 everywhere: the refusal names the step the status
+	// names, and so does the promotion's audit event.
+	want := fmt.Sprintf("release %d has no paused rollout: its rollout is progressing at step 1 of 5", id)
 	if err := promote(""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || shipgate.ErrorMessage(err) != want {
 		t.Fatalf("promote a progressing rollout: %v", err)
 	}
 	paused := canary(2, shipgate.RolloutPaused, 2, 10)
-	paused.Paused = "manual pause at step 3"
+	paused.Paused = "manual pause at step 2"
 	putRollout(db, a, paused)
 	before := actionsOf(db, id)
 	if err := promote("metrics look fine"); err != nil {
 		t.Fatal(err)
 	}
-	if got := storedRollout(t, db, a); got.PromotedThrough != 3 { // pause number 3, at step index 2
+	if got := storedRollout(t, db, a); got.PromotedThrough != 3 { // pause number 3, at step 2
 		t.Fatalf("promoted_through = %d", got.PromotedThrough)
 	}
 	// Promoting the same pause again changes and records nothing, and says
@@ -206,7 +208,7 @@ func testRolloutPromote(t *testing.T, engine string) {
 		details = string(events[len(events)-1].Details)
 		return nil
 	})
-	for _, w := range []string{`"step":2`, `"pause":3`, `"paused":"manual pause at step 3"`, `"comment":"metrics look fine"`, `"job":"deploy"`} {
+	for _, w := range []string{`"step":2`, `"step_base":1`, `"pause":3`, `"paused":"manual pause at step 2"`, `"comment":"metrics look fine"`, `"job":"deploy"`} {
 		if !strings.Contains(details, w) {
 			t.Errorf("rollout.promoted details %s lack %s", details, w)
 		}
@@ -216,8 +218,52 @@ func testRolloutPromote(t *testing.T, engine string) {
 	if ro, _, err := putRollout(db, a, canary(3, shipgate.RolloutProgressing, 3, 50)); err != nil || ro.PromotedThrough != 3 {
 		t.Fatalf("report after promote: %+v %v", ro, err)
 	}
-	if err := promote(""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "progressing at step 4 of 5") {
+	if err := promote(""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "progressing at step 3 of 5") {
 		t.Fatalf("promote after the agent moved on: %v", err)
 	}
 	verify(t, db)
+}
+
+// testRolloutStepNumbers: a report's steps count from 1 (0: before the
+// first step); a step outside 0..steps is refused and changes nothing,
+// and an older agent's background decision (step -1) is kept as a
+// background decision with no step, never as step -1.
+func testRolloutStepNumbers(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	a := claimedDeploy(t, db)
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	legacy := canary(1, shipgate.RolloutProgressing, 1, 10)
+	legacy.Decisions = []shipgate.AnalysisDecision{{At: at, Step: -1, Judge: "sequential", Metric: "errors+latency", Phase: shipgate.AnalysisInconclusive, Summary: "not yet"}}
+	if _, _, err := putRollout(db, a, legacy); err != nil {
+		t.Fatal(err)
+	}
+	got := storedRollout(t, db, a).Status
+	if len(got.Decisions) != 1 || got.Decisions[0].Step != 0 || !got.Decisions[0].Background {
+		t.Fatalf("legacy background decision stored as %+v", got.Decisions)
+	}
+	for name, f := range map[string]func(*shipgate.RolloutStatus){
+		"step above steps":   func(s *shipgate.RolloutStatus) { s.Step = 6 },
+		"negative step":      func(s *shipgate.RolloutStatus) { s.Step = -1 },
+		"negative steps":     func(s *shipgate.RolloutStatus) { s.Steps, s.Step = -1, 0 },
+		"step without steps": func(s *shipgate.RolloutStatus) { s.Steps, s.Step = 0, 1 },
+		"decision above steps": func(s *shipgate.RolloutStatus) {
+			s.Decisions = []shipgate.AnalysisDecision{{At: at.Add(time.Second), Step: 9, Judge: "threshold", Metric: "m", Phase: shipgate.AnalysisFailed, Summary: "x"}}
+		},
+		"decision below -1": func(s *shipgate.RolloutStatus) {
+			s.Decisions = []shipgate.AnalysisDecision{{At: at.Add(time.Second), Step: -2, Judge: "threshold", Metric: "m", Phase: shipgate.AnalysisFailed, Summary: "x"}}
+		},
+	} {
+		s := canary(2, shipgate.RolloutProgressing, 2, 50)
+		f(&s)
+		if _, _, err := putRollout(db, a, s); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "step") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if got := storedRollout(t, db, a).Status; got.Seq != 1 || got.Step != 1 || got.Weight != 10 {
+		t.Fatalf("refused reports changed the row: %+v", got)
+	}
+	last := canary(2, shipgate.RolloutProgressing, 5, 50) // the last step, 5 of 5
+	if ro, _, err := putRollout(db, a, last); err != nil || ro.Status.Step != 5 {
+		t.Fatalf("the last step: %+v %v", ro, err)
+	}
 }

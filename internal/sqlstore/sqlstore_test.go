@@ -67,6 +67,7 @@ func TestStore(t *testing.T) {
 		{"RolloutStaleSeq", testRolloutStaleSeq},
 		{"RolloutBounded", testRolloutBounded},
 		{"RolloutPromote", testRolloutPromote},
+		{"RolloutStepNumbers", testRolloutStepNumbers},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
 		{"AuditCheckpointRenamedApprover", testAuditCheckpointRenamedApprover},
