@@ -141,15 +141,7 @@ func BenchmarkManualRollbackCanary(b *testing.B) {
 
 func benchManualRollbackCanary(b *testing.B) (cmd, restored time.Duration) {
 	front := freeAddr(b)
-	strategy := `canary:
-  steps:
-    - set_weight: 20
-    - pause: {}
-    - analysis:
-        sequential: { duration: 1s }
-  background_analysis:
-    sequential: {}`
-	f := newCanaryFixtureWith(b, front, demoAppService("shop", binary, front, "{ role: web }", "5m", strategy))
+	f := newCanaryFixtureWith(b, front, demoAppService("shop", binary, front, "{ role: web }", "5m", pausedCanary))
 	s := f.s
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))

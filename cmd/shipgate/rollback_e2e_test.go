@@ -225,9 +225,9 @@ func TestDemo(t *testing.T) {
 // release starts at once (saying why), deploys 1.0 directly — no manual
 // pause although the strategy has one, no judge of 1.0 against 2.0 — and
 // 1.0 serves again. The reason given is in the timeline.
-func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
-	front := freeAddr(t)
-	strategy := `canary:
+// pausedCanary is a canary strategy with everything a rollback must not
+// go through: a manual pause, a step analysis and a background judge.
+const pausedCanary = `canary:
   steps:
     - set_weight: 20
     - pause: {}
@@ -235,7 +235,10 @@ func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
         sequential: { duration: 1s }
   background_analysis:
     sequential: {}`
-	svc := demoAppService("shop", binary, front, "{ role: web }", "5m", strategy)
+
+func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
+	front := freeAddr(t)
+	svc := demoAppService("shop", binary, front, "{ role: web }", "5m", pausedCanary)
 	f := newCanaryFixtureWith(t, front, svc)
 	s := f.s
 	v1 := f.release("1.0")

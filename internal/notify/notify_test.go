@@ -266,17 +266,7 @@ func TestGivenUpAfterMaxAttempts(t *testing.T) {
 func TestPagerDutyTriggerAndResolveShareDedupKey(t *testing.T) {
 	rc := newReceiver(t)
 	e := newEnv(t, config.Sink{Name: "pd", Type: config.SinkPagerDuty, URL: rc.srv.URL, RoutingKey: "R0UTING"})
-	e.deploy(t, "1.0", false)
-	v2 := e.deploy(t, "2.0", true) // fails; the policy rolls back to 1.0 at once
-	var rb *shipgate.Rollback
-	e.db.View(ctx, func(tx *sqlstore.Tx) error { rb, _ = tx.FindRollback(ctx, v2.ID); return nil })
-	if rb == nil || rb.RollbackRelease == 0 {
-		t.Fatalf("no rollback release: %+v", rb)
-	}
-	if rr := e.runJobs(t, rb.RollbackRelease, false); rr.State != shipgate.StateSucceeded {
-		t.Fatalf("rollback release %s", rr.State)
-	}
-	e.drain(t)
+	v2 := e.failAndRollBack(t)
 	bodies, _ := rc.got()
 	var events []struct {
 		RoutingKey  string `json:"routing_key"`
@@ -426,4 +416,23 @@ func TestEventsAboutMissingReleasesAreRecorded(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d notifications queued about a release that does not exist", n)
 	}
+}
+
+// failAndRollBack deploys 1.0, then a 2.0 that fails, whose policy rolls
+// back to 1.0 at once; the rollback release succeeds and the outbox is
+// drained. It returns the failed 2.0.
+func (e *env) failAndRollBack(t *testing.T) *shipgate.Release {
+	t.Helper()
+	e.deploy(t, "1.0", false)
+	v2 := e.deploy(t, "2.0", true)
+	var rb *shipgate.Rollback
+	e.db.View(ctx, func(tx *sqlstore.Tx) error { rb, _ = tx.FindRollback(ctx, v2.ID); return nil })
+	if rb == nil || rb.RollbackRelease == 0 {
+		t.Fatalf("no rollback release: %+v", rb)
+	}
+	if rr := e.runJobs(t, rb.RollbackRelease, false); rr.State != shipgate.StateSucceeded {
+		t.Fatalf("rollback release %s", rr.State)
+	}
+	e.drain(t)
+	return v2
 }

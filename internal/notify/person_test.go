@@ -215,17 +215,7 @@ func TestPersonNotifications(t *testing.T) {
 func TestPagerDutyResolvesOnlyItsIncidents(t *testing.T) {
 	rc := newReceiver(t)
 	e := newEnv(t, config.Sink{Name: "pd", Type: config.SinkPagerDuty, URL: rc.srv.URL, RoutingKey: "k", Events: []string{"release.succeeded"}})
-	e.deploy(t, "1.0", false)
-	v2 := e.deploy(t, "2.0", true) // fails; the policy rolls back to 1.0 at once
-	var rb *shipgate.Rollback
-	e.db.View(ctx, func(tx *sqlstore.Tx) error { rb, _ = tx.FindRollback(ctx, v2.ID); return nil })
-	if rb == nil || rb.RollbackRelease == 0 {
-		t.Fatalf("no rollback release: %+v", rb)
-	}
-	if rr := e.runJobs(t, rb.RollbackRelease, false); rr.State != shipgate.StateSucceeded {
-		t.Fatalf("rollback release %s", rr.State)
-	}
-	e.drain(t)
+	e.failAndRollBack(t)
 	if bodies, _ := rc.got(); len(bodies) != 0 {
 		t.Fatalf("pagerduty was sent %s for an incident it never had", bodies)
 	}
