@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -29,8 +30,9 @@ var e2eAPIDoc = sync.OnceValues(func() (*testutil.OpenAPI, error) {
 // restarts of the server (same listen address), so agents started with its
 // URL find the server again.
 type apiFront struct {
-	srv    *httptest.Server
-	target atomic.Pointer[url.URL]
+	srv     *httptest.Server
+	target  atomic.Pointer[url.URL]
+	checked atomic.Int64 // requests that went through the checker
 }
 
 // checkedURL returns the URL clients should use for the server at s.direct:
@@ -49,7 +51,11 @@ func (s *server) checkedURL() string {
 			s.t.Fatal(err)
 		}
 		f := &apiFront{}
-		f.srv = httptest.NewServer(doc.Proxy(s.t, f.target.Load))
+		proxy := doc.Proxy(s.t, f.target.Load)
+		f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.checked.Add(1)
+			proxy.ServeHTTP(w, r)
+		}))
 		s.front = f
 	}
 	s.front.target.Store(u)
@@ -60,5 +66,30 @@ func (s *server) checkedURL() string {
 func (f *apiFront) close() {
 	if f != nil {
 		f.srv.Close()
+	}
+}
+
+// The harness's clients — CLI runs and agents — reach a plain-HTTP server
+// through the checking proxy, which follows the server across a restart.
+func TestE2ETrafficIsCheckedAgainstOpenAPI(t *testing.T) {
+	s := startServerWith(t, []string{"--no-local-runner"})
+	if s.front == nil || s.url == s.direct || !strings.HasPrefix(s.url, "http://127.0.0.1:") {
+		t.Fatalf("clients use %s, the server is at %s: no checking proxy in between", s.url, s.direct)
+	}
+	before := s.front.checked.Load()
+	s.ok("admin", "whoami")
+	if s.front.checked.Load() == before {
+		t.Fatal("whoami did not go through the checking proxy")
+	}
+	url := s.url
+	s.stop()
+	s.start()
+	if s.url != url {
+		t.Fatalf("after a restart clients use %s, before %s", s.url, url)
+	}
+	before = s.front.checked.Load()
+	s.ok("admin", "release", "list")
+	if s.front.checked.Load() == before {
+		t.Fatal("after a restart, release list did not go through the checking proxy")
 	}
 }
