@@ -227,6 +227,11 @@ func TestCanaryPrometheusAnalysis(t *testing.T) {
 			t.Errorf("release show does not explain the abort:\n%s", show)
 		}
 	})
+	// What the real agent serves after all that traffic — two canaries,
+	// errors, a rollback — passes the Prometheus project's own linter.
+	t.Run("the agent's metrics pass promtool", func(t *testing.T) {
+		promtest.CheckMetrics(t, []byte(get(t, "http://"+metrics+"/metrics", "")))
+	})
 	t.Logf("took %s", time.Since(began).Round(time.Millisecond))
 }
 

@@ -58,6 +58,10 @@ type server struct {
 	// clientEnv is added to the environment of CLI runs (after
 	// SHIPGATE_SERVER and SHIPGATE_TOKEN, so it can replace them).
 	clientEnv []string
+	// direct is the server's own URL; url is the OpenAPI-checking proxy
+	// in front of it (apiproxy_e2e_test.go), or direct when it has none.
+	direct string
+	front  *apiFront
 }
 
 func freeAddr(t testing.TB) string {
@@ -81,6 +85,7 @@ func startServerWith(t testing.TB, args []string, extraEnv ...string) *server {
 	s.workDir = t.TempDir()
 	t.Cleanup(func() {
 		s.stop()
+		s.front.close() // after the server: its last exchanges are checked
 		if t.Failed() {
 			s.mu.Lock()
 			t.Logf("server stderr:\n%s", s.stderr.String())
@@ -138,6 +143,8 @@ func (s *server) start() {
 		for range lines {
 		}
 	}()
+	s.direct = s.url
+	s.url = s.checkedURL()
 }
 
 // stop ends the server the way an operator does, with SIGTERM.

@@ -175,7 +175,7 @@ func TestServeWarnsWithoutTLSOffLoopback(t *testing.T) {
 // keep-alive connections are closed by the server.
 func TestSlowClientsAreDisconnected(t *testing.T) {
 	s := startServerWith(t, []string{"--no-local-runner", "--read-header-timeout", "1s", "--read-timeout", "1s", "--idle-timeout", "1s"})
-	addr := strings.TrimPrefix(s.url, "http://")
+	addr := strings.TrimPrefix(s.direct, "http://") // the server's own timeouts, not the test proxy's
 	for _, tc := range []struct{ name, head, drip string }{
 		{"header", "GET /api/v1/whoami HTTP/1.1\r\nHost: shipgate\r\n", "X-Slow: 1\r\n"},
 		{"body without a token", "POST /api/v1/releases HTTP/1.1\r\nHost: shipgate\r\nContent-Length: 100000\r\n\r\n{", " "},

@@ -192,6 +192,9 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 			v.Timeline = append(v.Timeline, more...)
 			sort.Slice(v.Timeline, func(i, j int) bool { return v.Timeline[i].Seq < v.Timeline[j].Seq })
 		}
+		if v.Timeline == nil {
+			v.Timeline = []shipgate.AuditEvent{} // a release no event names: [], never null
+		}
 		return nil
 	})
 	return v, err
