@@ -83,6 +83,7 @@ func TestStore(t *testing.T) {
 		{"AttentionApproval", testAttentionApproval},
 		{"AttentionPromote", testAttentionPromote},
 		{"NotifyIncidents", testNotifyIncidents},
+		{"RollbackNowNamesThePerson", testRollbackNowNamesThePerson},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
