@@ -84,6 +84,7 @@ func TestStore(t *testing.T) {
 		{"AttentionPromote", testAttentionPromote},
 		{"NotifyIncidents", testNotifyIncidents},
 		{"RollbackNowNamesThePerson", testRollbackNowNamesThePerson},
+		{"ApprovalShortfall", testApprovalShortfall},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
