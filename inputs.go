@@ -52,7 +52,15 @@ func (d *InputDecl) Matches(value string) bool {
 	return err == nil && re.MatchString(value)
 }
 
+// compileInputPattern compiles a declared pattern so that it matches whole
+// values. The pattern is compiled alone first: its error then quotes the
+// pattern as the user wrote it (not the anchoring added here), and a
+// pattern such as "x)|(?:y", which compiles only once wrapped, cannot
+// break out of the anchoring.
 func compileInputPattern(p string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(p); err != nil {
+		return nil, err
+	}
 	return regexp.Compile(`^(?:` + p + `)$`)
 }
 

@@ -35,6 +35,12 @@ func TestInputDeclarationsValidate(t *testing.T) {
 		{"duplicate", []shipgate.InputDecl{{Name: "a"}, {Name: "a"}}, nil, "spec.inputs[1].name", "declared twice"},
 		{"duplicate in case", []shipgate.InputDecl{{Name: "region"}, {Name: "REGION"}}, nil, "spec.inputs[1].name", "differ only in case"},
 		{"pattern does not compile", []shipgate.InputDecl{{Name: "a", Pattern: "[a-"}}, nil, "spec.inputs[0].pattern", "not a valid Go (RE2)"},
+		// The error quotes the user's pattern, not the anchoring shipgate
+		// adds around it.
+		{"error names the pattern as written", []shipgate.InputDecl{{Name: "r", Pattern: "(["}}, nil, "spec.inputs[0].pattern", "missing closing ]: `[`"},
+		// A pattern that only compiles once anchored would escape the
+		// anchoring (^(?:x)|(?:y)$ matches anything starting with x).
+		{"pattern that breaks out of the anchoring", []shipgate.InputDecl{{Name: "r", Pattern: "x)|(?:y"}}, nil, "spec.inputs[0].pattern", "not a valid Go (RE2)"},
 		{"lookahead is not RE2", []shipgate.InputDecl{{Name: "a", Pattern: "(?=x)"}}, nil, "spec.inputs[0].pattern", "not a valid Go (RE2)"},
 		{"default against pattern", []shipgate.InputDecl{{Name: "a", Pattern: "[a-z]+", Default: inputDefault("eu-1")}}, nil, "spec.inputs[0].default", "does not match its pattern"},
 		{"secret with default", []shipgate.InputDecl{{Name: "a", Secret: true, Default: inputDefault("x")}}, nil, "spec.inputs[0].default", "secrets have no default"},

@@ -40,9 +40,19 @@ type Rollback struct {
 	TargetVersion string     `json:"target_version,omitempty"`
 	FiresAt       *time.Time `json:"fires_at,omitempty"`
 	// RollbackRelease is the release created when the rollback fired.
-	RollbackRelease int64     `json:"rollback_release,omitempty"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	RollbackRelease int64 `json:"rollback_release,omitempty"`
+	// RequestedBy is the person who fired the rollback with `rollback
+	// now`, and RequestReason what they said: they are accountable for it,
+	// and its rollback release is created in their name. Empty when the
+	// policy fired it on its own.
+	RequestedBy   string `json:"requested_by,omitempty"`
+	RequestReason string `json:"request_reason,omitempty"`
+	// HeldBy is the person who held the rollback, and HoldReason what they
+	// said; kept after it fires, so why it waited stays visible.
+	HeldBy     string    `json:"held_by,omitempty"`
+	HoldReason string    `json:"hold_reason,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Open reports whether the rollback still waits for its moment.

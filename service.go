@@ -312,6 +312,11 @@ func (s *ServiceSpec) Validate() error {
 				v.add(fmt.Sprintf("%s.windows[%d]", p, j), "%s", err.Error())
 			}
 		}
+		if e.WindowsApplyToRollbacks && len(e.Windows) == 0 {
+			// It would hold nothing: refused rather than accepted as if it
+			// protected something.
+			v.add(p+".windows_apply_to_rollbacks", "windows_apply_to_rollbacks has no effect: environment %s has no windows; add windows, or remove the key", e.Name)
+		}
 		v.rollback(p+".rollback", &e.Rollback, &s.Pipeline)
 		if e.RollbackStrategy != nil {
 			v.rollbackStrategy(p+".rollback_strategy", e.RollbackStrategy, &s.Pipeline)

@@ -173,12 +173,12 @@ spec:
 	if out := s.ok("admin", "release", "show", fmt.Sprint(bad)); !strings.Contains(out, "rollback to version 1.1") || !strings.Contains(out, "pending: fires in") {
 		t.Fatalf("pending rollback:\n%s", out)
 	}
-	s.ok("admin", "rollback", "hold", fmt.Sprint(bad))
-	if out := s.ok("admin", "release", "show", fmt.Sprint(bad)); !strings.Contains(out, "held by admin") {
+	s.ok("admin", "rollback", "hold", fmt.Sprint(bad), "--reason", "checking the dashboards first")
+	if out := s.ok("admin", "release", "show", fmt.Sprint(bad)); !strings.Contains(out, "held by admin: checking the dashboards first") {
 		t.Fatalf("held:\n%s", out)
 	}
 	s.fails("not pending", "admin", "rollback", "hold", fmt.Sprint(bad))
-	s.ok("admin", "rollback", "now", fmt.Sprint(bad))
+	s.ok("admin", "rollback", "now", fmt.Sprint(bad), "--reason", "dashboards say broken")
 	waitUntil(t, "the rollback to finish", func() bool { return s.show(bad).State == "rolled_back" })
 	// By hand: with 1.3 deployed, roll back to the last good one before it
 	// (1.1, restored by the rollback release); 1.0 never succeeded, so it is
@@ -192,14 +192,41 @@ spec:
 	s.jsonOut(&list, "admin", "release", "list", "--limit", "1")
 	s.ok("admin", "release", "wait", fmt.Sprint(list[0].ID))
 	s.fails("nothing to roll back to: no release of web version 1.0 has succeeded anywhere", "admin", "rollback", "web", "--env", "prod", "--to", "1.0")
-	var events []struct{ Actor, Action string }
+	var events []struct {
+		Actor, Action string
+		Details       map[string]any
+	}
 	s.jsonOut(&events, "admin", "audit", "list", "--release", fmt.Sprint(bad), "--limit", "0")
 	var actions []string
 	for _, e := range events {
 		actions = append(actions, e.Actor+":"+e.Action)
+		// Fired by `rollback now`, the rollback is the person's, with
+		// their reason and the hold's.
+		if e.Action == "rollback.fired" && (e.Details["requested_by"] != "admin" || e.Details["reason"] != "dashboards say broken" ||
+			e.Details["hold_reason"] != "checking the dashboards first") {
+			t.Fatalf("rollback.fired details %v", e.Details)
+		}
 	}
-	if !strings.Contains(strings.Join(actions, " "), "system:rollback.pending admin:rollback.held admin:rollback.now system:rollback.fired") {
+	if !strings.Contains(strings.Join(actions, " "), "system:rollback.pending admin:rollback.held admin:rollback.now admin:rollback.fired") {
 		t.Fatalf("audit: %v", actions)
+	}
+	var rolled struct {
+		Rollback struct {
+			RollbackRelease int64  `json:"rollback_release"`
+			RequestedBy     string `json:"requested_by"`
+			HeldBy          string `json:"held_by"`
+		} `json:"rollback"`
+	}
+	s.jsonOut(&rolled, "admin", "release", "show", fmt.Sprint(bad))
+	if rolled.Rollback.RequestedBy != "admin" || rolled.Rollback.HeldBy != "admin" {
+		t.Fatalf("rollback record %+v", rolled.Rollback)
+	}
+	var rr struct {
+		CreatedBy string `json:"created_by"`
+	}
+	s.jsonOut(&rr, "admin", "release", "show", fmt.Sprint(rolled.Rollback.RollbackRelease))
+	if rr.CreatedBy != "admin" {
+		t.Fatalf("the rollback release fired by `rollback now` was created by %q", rr.CreatedBy)
 	}
 }
 

@@ -181,3 +181,30 @@ spec:
 		t.Fatalf("got %v", err)
 	}
 }
+
+// windows_apply_to_rollbacks on an environment without windows would hold
+// nothing: refused at apply, at its line, rather than accepted silently
+// as if it protected something. false there is harmless and accepted.
+func TestWindowsApplyToRollbacksNeedsWindows(t *testing.T) {
+	src := `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  environments:
+    - name: staging
+    - name: production
+      windows_apply_to_rollbacks: true
+  pipeline:
+    jobs:
+      - name: deploy
+        steps: [{run: "true"}]
+`
+	_, err := config.ParseService("svc.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "svc.yaml:8: ") ||
+		!strings.Contains(err.Error(), "windows_apply_to_rollbacks has no effect: environment production has no windows") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := config.ParseService("svc.yaml", []byte(strings.Replace(src, ": true", ": false", 1))); err != nil {
+		t.Fatalf("windows_apply_to_rollbacks: false refused: %v", err)
+	}
+}

@@ -88,6 +88,13 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 			return err
 		}
 		id = rel.ID
+		// Created even if nobody can approve it yet (people may be added
+		// or given the role), but the creator is told.
+		if msg, err := tx.ReleaseApprovalWarning(r.Context(), rel); err != nil {
+			return err
+		} else if msg != "" {
+			warnings = append(warnings, msg)
+		}
 		_, _, err = reconcile.Release(r.Context(), tx, id)
 		return err
 	})

@@ -222,7 +222,7 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 	}
 	rb := &shipgate.Rollback{ReleaseID: cur.ID, State: shipgate.RollbackFired, TriggeredBy: shipgate.TriggeredByUser,
 		TargetID: target.ID, TargetVersion: target.Version, RollbackRelease: rr.ID,
-		Reason: "rolled back by " + actor}
+		Reason: "rolled back by " + actor, RequestedBy: actor, RequestReason: req.Reason}
 	if req.Reason != "" {
 		rb.Reason += ": " + req.Reason
 	}
@@ -231,5 +231,6 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 	}
 	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, "release/"+itoa(cur.ID), withReason(map[string]any{
 		"target_release": target.ID, "target_version": target.Version, "triggered_by": shipgate.TriggeredByUser, "rollback_release": rr.ID,
+		"requested_by": actor,
 	}, req.Reason)))
 }

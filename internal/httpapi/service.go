@@ -45,6 +45,18 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 		if err != nil {
 			return locate.Error(err)
 		}
+		// A policy nobody can satisfy today is applied (members may be
+		// added later), with a warning at its line.
+		short, err := tx.PolicyApprovalWarnings(r.Context(), spec, missing)
+		if err != nil {
+			return err
+		}
+		var located *config.Error
+		if len(short) > 0 && errors.As(locate.Error(&shipgate.ValidationError{Problems: short}), &located) {
+			for _, p := range located.Problems {
+				resp.Warnings = append(resp.Warnings, p.String())
+			}
+		}
 		if unknown == nil {
 			return nil
 		}

@@ -115,10 +115,16 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 			ev.PagerDuty, ev.Severity = "resolve", "info"
 		}
 	case shipgate.ActionRollbackHeld:
-		ev.Type, ev.Summary = "dev.cdeventsx.shipgate-rollback.held.0.1.0", "rollback of "+what+" held by "+e.Actor
+		ev.Type, ev.Summary = "dev.cdeventsx.shipgate-rollback.held.0.1.0", "rollback of "+what+" held by "+withWhy(e.Actor, detail(e, "reason"))
 	case shipgate.ActionRollbackFired:
 		ev.Type = "dev.cdeventsx.shipgate-rollback.fired.0.1.0"
-		ev.Summary = fmt.Sprintf("rolling %s back to version %s (triggered by %s)", what, detail(e, "target_version"), detail(e, "triggered_by"))
+		by := "triggered by " + detail(e, "triggered_by")
+		if who := detail(e, "requested_by"); who != "" {
+			// A person fired it (rollback now, or a manual rollback): name
+			// them and what they said.
+			by = "fired by " + withWhy(who, detail(e, "reason"))
+		}
+		ev.Summary = fmt.Sprintf("rolling %s back to version %s (%s)", what, detail(e, "target_version"), by)
 	case shipgate.ActionRollbackFailed:
 		ev.Type = "dev.cdeventsx.shipgate-rollback.failed.0.1.0"
 		ev.Summary = "rollback of " + what + " failed: " + detail(e, "reason")
@@ -127,6 +133,14 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 		return classifyPerson(e, r)
 	}
 	return ev, true
+}
+
+// withWhy is "who: why", or who alone when no reason was given.
+func withWhy(who, why string) string {
+	if why == "" {
+		return who
+	}
+	return who + ": " + why
 }
 
 // CloudEvent renders the event as a CloudEvent (structured JSON mode)

@@ -157,13 +157,13 @@ func (q *Enqueuer) describe(ctx context.Context, tx *sqlstore.Tx, ev *Event) err
 			ev.Summary += ": " + need
 		}
 	case shipgate.ActionRolloutPaused:
-		ev.Summary = fmt.Sprintf("the rollout of %s is paused at step %s of job %s, waiting for a person: %s", what, detail(e, "step"), detail(e, "job"), need)
+		ev.Summary = fmt.Sprintf("the rollout of %s is paused at step %s of job %s, waiting for a person: %s", what, stepOf(e), detail(e, "job"), need)
 		if reason != "" {
 			ev.Summary += " (" + reason + ")"
 		}
 		content["job"], content["step"] = detail(e, "job"), detail(e, "step")
 	case shipgate.ActionRolloutAborted:
-		ev.Summary = fmt.Sprintf("the rollout of %s was aborted at step %s (canary weight %s%%), traffic is back on the stable version: %s", what, detail(e, "step"), detail(e, "weight"), reason)
+		ev.Summary = fmt.Sprintf("the rollout of %s was aborted at step %s (canary weight %s%%), traffic is back on the stable version: %s", what, stepOf(e), detail(e, "weight"), reason)
 		content["job"], content["step"], content["reason"] = detail(e, "job"), detail(e, "step"), reason
 	case shipgate.ActionReleaseRejected:
 		ev.Summary = what + " was " + r.Reason
@@ -198,6 +198,17 @@ func ApprovalNeed(p shipgate.ApprovalPolicy, t shipgate.ApprovalTally) string {
 		so += ": " + strings.Join(t.Approvers, ", ")
 	}
 	return fmt.Sprintf("needs %d of %s (%s)", p.Required, from, so)
+}
+
+// stepOf names the step of a rollout event as `release show` does: "2 of
+// 3", counted from 1 as recorded (step_base 1); events recorded without
+// the number of steps name the step alone.
+func stepOf(e shipgate.AuditEvent) string {
+	step := detail(e, "step")
+	if steps := detail(e, "steps"); steps != "" && steps != "0" {
+		step += " of " + steps
+	}
+	return step
 }
 
 func waitingFor(reason string) string {

@@ -154,8 +154,14 @@ func applyRollback(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 			if err != nil {
 				return err
 			}
-			actor := shipgate.SystemActor
-			rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: p.Rollback.TriggeredBy, Actor: actor})
+			// A rollback a person fired with `rollback now` is theirs, as a
+			// manual `shipgate rollback` is: created in their name, with
+			// their reason. One whose delay ran out is the system's.
+			actor, reason := shipgate.SystemActor, ""
+			if p.Rollback.RequestedBy != "" {
+				actor, reason = p.Rollback.RequestedBy, p.Rollback.RequestReason
+			}
+			rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: p.Rollback.TriggeredBy, Actor: actor, Reason: reason})
 			var ua *sqlstore.UnavailableArtifactError
 			if errors.As(err, &ua) {
 				// The artifact went away while the rollback waited: nothing

@@ -407,7 +407,26 @@ func (p *planner) failed() {
 	fired := *rb
 	fired.State = shipgate.RollbackFired
 	p.plan.Rollback, p.plan.FireTarget = &fired, rb.TargetID
-	p.event(shipgate.ActionRollbackFired, map[string]any{"target_release": rb.TargetID, "target_version": rb.TargetVersion, "triggered_by": rb.TriggeredBy})
+	// Fired by `rollback now`, the person is accountable for it (the
+	// actor, as of a manual rollback); fired by its delay, the system.
+	actor := shipgate.SystemActor
+	if rb.RequestedBy != "" {
+		actor = rb.RequestedBy
+	}
+	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, fmt.Sprintf("release/%d", p.r.ID), firedDetails(rb)))
+}
+
+// firedDetails are the details of rollback.fired: what it restores, what
+// triggered it and, when a person fired it with `rollback now`, who and
+// why (and who held it before, and why).
+func firedDetails(rb *shipgate.Rollback) map[string]any {
+	d := map[string]any{"target_release": rb.TargetID, "target_version": rb.TargetVersion, "triggered_by": rb.TriggeredBy}
+	for k, v := range map[string]string{"requested_by": rb.RequestedBy, "reason": rb.RequestReason, "held_by": rb.HeldBy, "hold_reason": rb.HoldReason} {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	return d
 }
 
 // waitingForRunner explains a queued job: which runner labels it waits for.

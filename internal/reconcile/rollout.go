@@ -92,7 +92,7 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 	}
 	switch {
 	case cur.Phase == shipgate.RolloutPaused && (was.Phase != shipgate.RolloutPaused || was.Pause != cur.Pause):
-		add(shipgate.ActionRolloutPaused, atStep(cur.Step, map[string]any{"pause": cur.Pause, "reason": cur.Paused}))
+		add(shipgate.ActionRolloutPaused, atStep(cur.Step, map[string]any{"pause": cur.Pause, "reason": cur.Paused, "steps": cur.Steps}))
 	case cur.Phase == shipgate.RolloutAborted && was.Phase != shipgate.RolloutAborted:
 		weight := cur.Weight // the canary's share when it was stopped
 		if prev != nil {
@@ -108,7 +108,7 @@ func rolloutEvents(subject string, base map[string]any, prev *shipgate.RolloutSt
 			reason = "the agent aborted the rollout without saying why"
 		}
 		add(shipgate.ActionRolloutAborted, atStep(cur.Step, map[string]any{
-			"weight": weight, "canary_version": cur.CanaryVersion, "reason": reason, "evidence": ev,
+			"weight": weight, "canary_version": cur.CanaryVersion, "reason": reason, "evidence": ev, "steps": cur.Steps,
 		}))
 	case cur.Phase == shipgate.RolloutPromoted && was.Phase != shipgate.RolloutPromoted:
 		done := map[string]any{"version": cur.CanaryVersion, "strategy": cur.Strategy}

@@ -15,8 +15,8 @@ func (tx *Tx) FindRollback(ctx context.Context, releaseID int64) (*shipgate.Roll
 	rb := &shipgate.Rollback{ReleaseID: releaseID}
 	var target, rollbackRelease, fires sql.NullInt64
 	var created, updated int64
-	err := tx.queryRow(ctx, `SELECT state, reason, triggered_by, target_id, target_version, fires_at, rollback_release, created_at, updated_at FROM rollbacks WHERE release_id = ?`, releaseID).
-		Scan(&rb.State, &rb.Reason, &rb.TriggeredBy, &target, &rb.TargetVersion, &fires, &rollbackRelease, &created, &updated)
+	err := tx.queryRow(ctx, `SELECT state, reason, triggered_by, target_id, target_version, fires_at, rollback_release, requested_by, request_reason, held_by, hold_reason, created_at, updated_at FROM rollbacks WHERE release_id = ?`, releaseID).
+		Scan(&rb.State, &rb.Reason, &rb.TriggeredBy, &target, &rb.TargetVersion, &fires, &rollbackRelease, &rb.RequestedBy, &rb.RequestReason, &rb.HeldBy, &rb.HoldReason, &created, &updated)
 	if err != nil {
 		return nil, notFound(err, "release %d has no rollback", releaseID)
 	}
@@ -33,8 +33,10 @@ func (tx *Tx) PutRollback(ctx context.Context, rb *shipgate.Rollback) error {
 		}
 		return v
 	}
-	res, err := tx.exec(ctx, `UPDATE rollbacks SET state = ?, reason = ?, triggered_by = ?, target_id = ?, target_version = ?, fires_at = ?, rollback_release = ?, updated_at = ? WHERE release_id = ?`,
-		rb.State, rb.Reason, rb.TriggeredBy, nullable(rb.TargetID), rb.TargetVersion, microsPtr(rb.FiresAt), nullable(rb.RollbackRelease), micros(tx.now), rb.ReleaseID)
+	res, err := tx.exec(ctx, `UPDATE rollbacks SET state = ?, reason = ?, triggered_by = ?, target_id = ?, target_version = ?, fires_at = ?, rollback_release = ?,
+		requested_by = ?, request_reason = ?, held_by = ?, hold_reason = ?, updated_at = ? WHERE release_id = ?`,
+		rb.State, rb.Reason, rb.TriggeredBy, nullable(rb.TargetID), rb.TargetVersion, microsPtr(rb.FiresAt), nullable(rb.RollbackRelease),
+		rb.RequestedBy, rb.RequestReason, rb.HeldBy, rb.HoldReason, micros(tx.now), rb.ReleaseID)
 	if err != nil {
 		return fmt.Errorf("update rollback: %w", err)
 	}
@@ -43,8 +45,10 @@ func (tx *Tx) PutRollback(ctx context.Context, rb *shipgate.Rollback) error {
 		return nil
 	}
 	rb.CreatedAt, rb.UpdatedAt = tx.now, tx.now
-	_, err = tx.exec(ctx, `INSERT INTO rollbacks (release_id, state, reason, triggered_by, target_id, target_version, fires_at, rollback_release, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		rb.ReleaseID, rb.State, rb.Reason, rb.TriggeredBy, nullable(rb.TargetID), rb.TargetVersion, microsPtr(rb.FiresAt), nullable(rb.RollbackRelease), micros(tx.now), micros(tx.now))
+	_, err = tx.exec(ctx, `INSERT INTO rollbacks (release_id, state, reason, triggered_by, target_id, target_version, fires_at, rollback_release,
+		requested_by, request_reason, held_by, hold_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rb.ReleaseID, rb.State, rb.Reason, rb.TriggeredBy, nullable(rb.TargetID), rb.TargetVersion, microsPtr(rb.FiresAt), nullable(rb.RollbackRelease),
+		rb.RequestedBy, rb.RequestReason, rb.HeldBy, rb.HoldReason, micros(tx.now), micros(tx.now))
 	return err
 }
 
@@ -141,6 +145,7 @@ func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64, r
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s, not pending", releaseID, rb.State)
 	}
 	rb.State, rb.FiresAt = shipgate.RollbackHeld, nil
+	rb.HeldBy, rb.HoldReason = actor, reason
 	rb.Reason = "held by " + actor
 	if reason != "" {
 		rb.Reason += ": " + reason
@@ -153,8 +158,11 @@ func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64, r
 }
 
 // RollbackNow makes a pending or held rollback fire at once; the caller
-// reconciles the release to fire it in the same transaction. reason, if
-// given, is recorded in the audit event.
+// reconciles the release to fire it in the same transaction. actor and
+// reason are kept on the rollback (RequestedBy, RequestReason) for the
+// fire: rollback.fired names them, and the rollback release is created by
+// actor with reason, as a manual rollback is. reason, if given, is also
+// recorded in the rollback.now event.
 func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64, reason string) (*shipgate.Rollback, error) {
 	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
 		return nil, err
@@ -168,6 +176,7 @@ func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64, re
 	}
 	now := tx.now
 	rb.State, rb.FiresAt, rb.TriggeredBy = shipgate.RollbackPending, &now, shipgate.TriggeredByUser
+	rb.RequestedBy, rb.RequestReason = actor, reason
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}

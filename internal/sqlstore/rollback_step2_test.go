@@ -89,7 +89,8 @@ func testRollbackReleaseStrategy(t *testing.T, engine string) {
 		t.Fatalf("release.created says rollout %v", got)
 	}
 
-	testutil.MustApply(t, db, strings.Replace(canaryService, "ROLLBACK\n", `      windows_apply_to_rollbacks: true
+	testutil.MustApply(t, db, strings.Replace(canaryService, "ROLLBACK\n", `      windows: [{start: "09:00", end: "16:00"}]
+      windows_apply_to_rollbacks: true
       rollback_strategy:
         canary: {steps: [{set_weight: 50}, {pause: 10s}]}
 `, 1))

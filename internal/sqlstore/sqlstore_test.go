@@ -83,6 +83,8 @@ func TestStore(t *testing.T) {
 		{"AttentionApproval", testAttentionApproval},
 		{"AttentionPromote", testAttentionPromote},
 		{"NotifyIncidents", testNotifyIncidents},
+		{"RollbackNowNamesThePerson", testRollbackNowNamesThePerson},
+		{"ApprovalShortfall", testApprovalShortfall},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
