@@ -243,8 +243,17 @@ func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (
 
 // closeServices leaves the supervised services running for the next start
 // to adopt, or stops them.
+// Leaving them is the default, so say it: whoever stops the process
+// should not have to find out from a port still answering.
 func closeServices(s *runner.Services, stop bool, logger *slog.Logger) {
 	if !stop {
+		if n := len(s.Sup.List()); n > 0 {
+			what := fmt.Sprintf("%d supervised service processes keep running", n)
+			if n == 1 {
+				what = "1 supervised service process keeps running"
+			}
+			logger.Info(what+" after exit; the next start on this directory adopts them; --stop-services-on-exit stops them on exit", "processes", n)
+		}
 		s.Close()
 		return
 	}

@@ -220,12 +220,22 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	defer ln.Close() // on an early return; Serve closes it otherwise
+	// The config file and the flags are checked before anything is
+	// created too: a typo must leave --data as it was (absent, or untouched).
+	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxArtifactBytes < 0 {
+		return fmt.Errorf("--max-artifact-bytes must not be negative")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	// Shared with other servers on this directory; admin reset-token
-	// takes it exclusively, and waits for none of them.
-	unlock, err := lockStore(cfg.DataDir, false)
+	// One server per data directory, and never beside admin reset-token:
+	// a second one is told so before any part of it (the service
+	// supervisor, the database) meets the first.
+	unlock, err := lockStore(cfg.DataDir, "shipgate serve listening on "+ln.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -253,10 +263,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		auditKeyFile = filepath.Join(cfg.DataDir, "audit-signing.key")
 	}
 	auditKey, err := checkpoint.LoadKey(m.Getenv("SHIPGATE_AUDIT_KEY"), auditKeyFile)
-	if err != nil {
-		return err
-	}
-	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
 	if err != nil {
 		return err
 	}
@@ -296,9 +302,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	store, err := artifactstore.Open(cfg.ArtifactStore)
 	if err != nil {
 		return err
-	}
-	if cfg.MaxArtifactBytes < 0 {
-		return fmt.Errorf("--max-artifact-bytes must not be negative")
 	}
 	store.MaxBytes = cfg.MaxArtifactBytes // 0: the default
 	ownDirs := []string{cfg.DataDir, store.Dir()}

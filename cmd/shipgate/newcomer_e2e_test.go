@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shipgate/shipgate/internal/runner"
+	"github.com/shipgate/shipgate/internal/supervisor"
+)
+
+// Findings of a newcomer who followed the README, each held here.
+
+// A serve that fails on its config file leaves --data as it was: absent
+// when it did not exist, empty when it was empty.
+func TestServeFailsBeforeTouchingData(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("notifications: [\n"), 0o644)
+	absent := filepath.Join(dir, "data")
+	r := runBinary(t, nil, "serve", "--listen", "127.0.0.1:0", "--data", absent, "--config", bad)
+	if r.code == 0 || !strings.Contains(r.stderr, "bad.yaml") {
+		t.Fatalf("exit %d, stderr %q; want the config error", r.code, r.stderr)
+	}
+	if _, err := os.Stat(absent); !os.IsNotExist(err) {
+		t.Fatalf("a failed serve created --data: %v", err)
+	}
+	r = runBinary(t, nil, "serve", "--listen", "127.0.0.1:0", "--data", absent, "--config", filepath.Join(dir, "missing.yaml"))
+	if r.code == 0 || !strings.Contains(r.stderr, "missing.yaml") {
+		t.Fatalf("exit %d, stderr %q; want the missing config named", r.code, r.stderr)
+	}
+	if _, err := os.Stat(absent); !os.IsNotExist(err) {
+		t.Fatalf("a failed serve created --data: %v", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o700)
+	runBinary(t, nil, "serve", "--listen", "127.0.0.1:0", "--data", empty, "--config", bad)
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Fatalf("a failed serve wrote into --data: %v", ents)
+	}
+}
+
+// A second server on the same --data is told a server already runs
+// there, before any other part (the service supervisor) complains.
+func TestSecondServeOnSameData(t *testing.T) {
+	s := startServer(t)
+	data := filepath.Join(s.dir, "data")
+	r := runBinary(t, nil, "serve", "--listen", freeAddr(t), "--data", data)
+	if r.code == 0 || !strings.Contains(r.stderr, "a shipgate server is already running on "+data) || strings.Contains(r.stderr, "supervis") {
+		t.Fatalf("exit %d, stderr %q; want: a shipgate server is already running on %s", r.code, r.stderr, data)
+	}
+	// The first server is unharmed.
+	s.ok("admin", "service", "list")
+}
+
+// Stopping a server (or an agent) that leaves supervised services
+// running says how many and which flag would have stopped them.
+func TestCloseServicesSaysWhatKeepsRunning(t *testing.T) {
+	dir := t.TempDir()
+	var log bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	svcs, err := runner.OpenServices(dir, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcs.Sup.Start(supervisor.Spec{Service: "web/prod/deploy", Version: "1.0", Dir: dir, Exec: []string{"sleep", "300"}}); err != nil {
+		svcs.Close()
+		t.Fatal(err)
+	}
+	closeServices(svcs, false, logger)
+	// Reopening stops the instance no rollout holds: clean up.
+	defer func() {
+		again, err := runner.OpenServices(dir, slog.New(slog.DiscardHandler))
+		if err == nil {
+			again.Close()
+		}
+	}()
+	got := log.String()
+	if !strings.Contains(got, "level=INFO") || !strings.Contains(got, "1 supervised service process keeps running") || !strings.Contains(got, "--stop-services-on-exit") {
+		t.Fatalf("log on close:\n%s", got)
+	}
+}
