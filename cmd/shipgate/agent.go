@@ -301,7 +301,7 @@ func (m *Main) agentDrainCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drain NAME",
 		Short: "Let an agent finish its jobs and take no new ones (--undo takes it back)",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("an agent name", "agent list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := m.client().DrainAgent(cmd.Context(), args[0], !undo)
 			if err != nil {
@@ -390,7 +390,7 @@ refused for every agent.`,
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an agent join token; agents that joined with it are refused",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a join token ID", "agent token list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {

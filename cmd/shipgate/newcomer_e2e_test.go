@@ -83,3 +83,28 @@ func TestCloseServicesSaysWhatKeepsRunning(t *testing.T) {
 		t.Fatalf("log on close:\n%s", got)
 	}
 }
+
+// A command that takes one ID or name says what it needs, and where to
+// find one, when it is left out or given twice.
+func TestOneArgumentCommandsSayWhatTheyNeed(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"release", "show"}, "release show needs a release ID (see `shipgate release list`)"},
+		{[]string{"release", "wait"}, "release wait needs a release ID (see `shipgate release list`)"},
+		{[]string{"release", "logs", "1", "2"}, "release logs takes one release ID, not 2 (see `shipgate release list`)"},
+		{[]string{"promote"}, "promote needs a release ID (see `shipgate release list`)"},
+		{[]string{"approve"}, "approve needs a release ID (see `shipgate release list`)"},
+		{[]string{"rollback", "now"}, "rollback now needs a release ID (see `shipgate release list`)"},
+		{[]string{"service", "show"}, "service show needs a service name (see `shipgate service list`)"},
+		{[]string{"user", "disable"}, "user disable needs a user name (see `shipgate user list`)"},
+		{[]string{"token", "revoke"}, "token revoke needs a token ID (see `shipgate token list`)"},
+		{[]string{"agent", "drain"}, "agent drain needs an agent name (see `shipgate agent list`)"},
+	} {
+		r := runBinary(t, nil, tt.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("shipgate %s: exit %d, stderr %q; want %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}

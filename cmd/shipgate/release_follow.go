@@ -18,7 +18,7 @@ func (m *Main) releaseLogsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "Print job logs of a release; -f follows until the jobs end",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -96,7 +96,7 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait ID",
 		Short: "Wait until a release is final, showing progress; exit 0 only if it succeeded",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
