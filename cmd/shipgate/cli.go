@@ -33,8 +33,11 @@ func guardSubcommands(c *cobra.Command) {
 	}
 	orig := c.Args
 	c.Args = func(cmd *cobra.Command, args []string) error {
-		if orig == nil || len(args) == 0 {
+		if orig == nil {
 			return nil
+		}
+		if len(args) == 0 { // its own operand left out (rollback SERVICE)
+			return orig(cmd, args)
 		}
 		if err := orig(cmd, args); err != nil {
 			return unknownCommand(cmd, args[0])

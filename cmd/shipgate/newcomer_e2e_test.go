@@ -96,6 +96,7 @@ func TestOneArgumentCommandsSayWhatTheyNeed(t *testing.T) {
 		{[]string{"release", "logs", "1", "2"}, "release logs takes one release ID, not 2 (see `shipgate release list`)"},
 		{[]string{"promote"}, "promote needs a release ID (see `shipgate release list`)"},
 		{[]string{"approve"}, "approve needs a release ID (see `shipgate release list`)"},
+		{[]string{"rollback"}, "rollback needs a service name (see `shipgate service list`)"},
 		{[]string{"rollback", "now"}, "rollback now needs a release ID (see `shipgate release list`)"},
 		{[]string{"service", "show"}, "service show needs a service name (see `shipgate service list`)"},
 		{[]string{"user", "disable"}, "user disable needs a user name (see `shipgate user list`)"},
