@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +108,34 @@ func TestOneArgumentCommandsSayWhatTheyNeed(t *testing.T) {
 		r := runBinary(t, nil, tt.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("shipgate %s: exit %d, stderr %q; want %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}
+
+// An agent join token given as the user token is named as such.
+func TestAgentTokenAsUserTokenHint(t *testing.T) {
+	s := startServer(t)
+	s.tokens["confused"] = "sga_0123456789abcdef0123456789abcdef"
+	r := s.fails("unauthorized", "confused", "release", "list")
+	if !strings.Contains(r.stderr, "hint: that is an agent join token (sga_…); commands need a user token (sgp_…)") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}
+
+// A URL that is not shipgate's is the user's mistake, not a fault of the
+// server: no "internal:" code, whatever the status.
+func TestNotShipgateIsNotInternal(t *testing.T) {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusNotFound} {
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			w.Write([]byte("<html>some other service</html>"))
+		}))
+		r := runBinary(t, nil, "release", "list", "--server", other.URL, "--token", "sgp_x")
+		other.Close()
+		if r.code == 0 || strings.Contains(r.stderr, "internal:") || strings.Contains(r.stderr, "not_found:") ||
+			!strings.Contains(r.stderr, "error: the server at "+other.URL+" did not answer like shipgate") || !strings.Contains(r.stderr, "hint: give the shipgate server's URL") {
+			t.Fatalf("HTTP %d: exit %d, stderr %q", status, r.code, r.stderr)
 		}
 	}
 }
