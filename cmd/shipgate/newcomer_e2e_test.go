@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/supervisor"
 )
@@ -138,4 +141,41 @@ func TestNotShipgateIsNotInternal(t *testing.T) {
 			t.Fatalf("HTTP %d: exit %d, stderr %q", status, r.code, r.stderr)
 		}
 	}
+}
+
+// The archive of a webhook sink that gets every event (not only
+// audit.checkpoint) is read as it is: other events are skipped and
+// counted, in the text and in -o json.
+func TestAuditVerifyReadsAWebhookArchive(t *testing.T) {
+	if notify.CheckpointEventType != shipgate.AuditCheckpointEventType {
+		t.Fatalf("webhooks send checkpoints as %s, audit verify looks for %s", notify.CheckpointEventType, shipgate.AuditCheckpointEventType)
+	}
+	s := startServer(t)
+	key := strings.TrimSpace(s.ok("admin", "audit", "public-key"))
+	var cp json.RawMessage
+	s.jsonOut(&cp, "admin", "audit", "checkpoint")
+	other := func(id string) string {
+		b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "shipgate/host", "type": "dev.cdevents.pipelinerun.queued.0.2.0",
+			"data": map[string]any{"context": map[string]any{"id": id}, "subject": map[string]any{"id": "release/1", "content": map[string]any{"pipelineName": "shop"}}}})
+		return string(b)
+	}
+	event, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": "c", "source": "shipgate/host", "type": shipgate.AuditCheckpointEventType,
+		"data": map[string]any{"context": map[string]any{"id": "c"}, "subject": map[string]any{"id": "audit/1", "content": cp}}})
+	archive := filepath.Join(t.TempDir(), "archive.jsonl")
+	os.WriteFile(archive, []byte(other("a")+"\n"+string(event)+"\n"+other("b")+"\n"), 0o644)
+	out := s.ok("admin", "audit", "verify", "--checkpoint", archive, "--public-key", key)
+	if !strings.Contains(out, "audit chain OK") || !strings.Contains(out, "skipped 2 other events") {
+		t.Fatalf("verify an archive of every event:\n%s", out)
+	}
+	var v struct {
+		OK      bool `json:"ok"`
+		Skipped *int `json:"skipped_events"`
+	}
+	s.jsonOut(&v, "admin", "audit", "verify", "--checkpoint", archive, "--public-key", key)
+	if !v.OK || v.Skipped == nil || *v.Skipped != 2 {
+		t.Fatalf("verify -o json: %+v", v)
+	}
+	// A line that is no event at all is refused, with its line.
+	os.WriteFile(archive, []byte(other("a")+"\n"+string(event)+"\nnot json\n"), 0o644)
+	s.fails("line 3 is not JSON", "admin", "audit", "verify", "--checkpoint", archive, "--public-key", key)
 }
