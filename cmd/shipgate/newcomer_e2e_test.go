@@ -179,3 +179,14 @@ func TestAuditVerifyReadsAWebhookArchive(t *testing.T) {
 	os.WriteFile(archive, []byte(other("a")+"\n"+string(event)+"\nnot json\n"), 0o644)
 	s.fails("line 3 is not JSON", "admin", "audit", "verify", "--checkpoint", archive, "--public-key", key)
 }
+
+// The commands whose -o json prints one object per line say so in
+// their help, where a reader expecting one JSON document looks.
+func TestJSONLinesCommandsSaySo(t *testing.T) {
+	for _, args := range [][]string{{"release", "logs", "--help"}, {"audit", "export", "--help"}} {
+		r := runBinary(t, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "JSON Lines (one object per line)") {
+			t.Errorf("shipgate %s:\n%s%s", strings.Join(args, " "), r.stdout, r.stderr)
+		}
+	}
+}

@@ -18,7 +18,12 @@ func (m *Main) releaseLogsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "Print job logs of a release; -f follows until the jobs end",
-		Args:  oneArg("a release ID", "release list"),
+		Long: `Print the job logs of a release (its current run, or --run N; one job with
+--job); -f follows them until the jobs end.
+
+-o json prints JSON Lines (one object per line): each log chunk as it
+arrives, so -f can stream; read it line by line (jq -c, not one document).`,
+		Args: oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -63,7 +68,7 @@ func (m *Main) releaseLogsCommand() *cobra.Command {
 	cmd.Flags().StringVar(&job, "job", "", "only this job")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the jobs have ended")
 	cmd.Flags().IntVar(&run, "run", 0, "run number (default: the latest)")
-	m.addOutputFlag(cmd)
+	enumFlag(cmd, &m.output, "output", "o", "text", "output format", []string{"text", "json"}, "output format; json is JSON Lines (one object per line)")
 	return cmd
 }
 
