@@ -190,3 +190,17 @@ func TestJSONLinesCommandsSaySo(t *testing.T) {
 		}
 	}
 }
+
+// An artifact path outside the server's artifact roots gets a hint at
+// what to do: the flag that widens them, or a URL.
+func TestArtifactOutsideRootsHint(t *testing.T) {
+	s := startServer(t)
+	os.WriteFile(filepath.Join(s.workDir, "shop.yaml"), []byte(e2eService), 0o644)
+	s.ok("admin", "apply", "-f", "shop.yaml", "--allow-unknown-groups")
+	outside := filepath.Join(t.TempDir(), "shop-1.0.tar")
+	os.WriteFile(outside, []byte("shop 1.0"), 0o644)
+	r := s.fails("outside the directories this server takes artifacts from", "admin", "release", "create", "shop", "--env", "staging", "--version", "1.0", "--artifact", outside)
+	if !strings.Contains(r.stderr, "hint: start the server with --artifact-root DIR") || !strings.Contains(r.stderr, "http(s) URL") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}
