@@ -217,7 +217,11 @@ func lockStore(dataDir, who string) (unlock func(), err error) {
 		if h != "" {
 			h = " (" + h + ")"
 		}
-		return nil, fmt.Errorf("a shipgate server is already running on %s%s: stop it first, or give this one another --data directory", dataDir, h)
+		todo := "stop it first, or give this server another --data directory"
+		if !strings.HasPrefix(who, "shipgate serve") {
+			todo = "stop it first (" + who + " works only on a stopped server's store)"
+		}
+		return nil, fmt.Errorf("a shipgate server is already running on %s%s: %s", dataDir, h, todo)
 	}
 	// Who holds it, for whoever is refused next; the lock is what counts.
 	if f.Truncate(0) == nil {

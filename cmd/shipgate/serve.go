@@ -122,7 +122,15 @@ With --tls-cert and --tls-key the server speaks only HTTPS (the files are
 read again when they change); with --tls-client-ca as well, agents must
 present a client certificate signed by that CA, while people keep using
 their tokens. Without TLS, listening on anything but loopback prints a
-warning: put a TLS-terminating proxy in front (see docs/security.md).`,
+warning: put a TLS-terminating proxy in front (see docs/security.md).
+
+One server runs on a --data directory (a second is refused). The address is
+bound and --config checked before anything is created there, so a failed
+start leaves --data as it was. release create takes artifact paths only from
+--artifact-root (default: the directory the server was started in); elsewhere,
+give an http(s) URL. On exit, the built-in runner's supervised services keep
+running for the next start to adopt, and the log says how many; with
+--stop-services-on-exit they are stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
