@@ -167,11 +167,11 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer closeServices(services, cfg.StopServicesOnExit, logger)
-	stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
+	metricsLn, err := listenMetrics(cfg.MetricsListen)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer serveMetrics(metricsLn, services, logger)()
 
 	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
 	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -218,15 +218,24 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	return nil
 }
 
-// serveMetrics serves the router's metrics on addr, if one is given, until
-// the returned stop is called.
-func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (stop func(), err error) {
+// listenMetrics binds --metrics-listen, if one is given (nil otherwise),
+// so that a port in use stops a start before it creates anything.
+func listenMetrics(addr string) (net.Listener, error) {
 	if addr == "" {
-		return func() {}, nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	return ln, nil
+}
+
+// serveMetrics serves the router's metrics on ln (from listenMetrics; nil:
+// none) until stop is called.
+func serveMetrics(ln net.Listener, services *runner.Services, logger *slog.Logger) (stop func()) {
+	if ln == nil {
+		return func() {}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", services.MetricsHandler())
@@ -238,7 +247,7 @@ func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (
 		}
 	}()
 	logger.Info("serving router metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }
 
 // closeServices leaves the supervised services running for the next start

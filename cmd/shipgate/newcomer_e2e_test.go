@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,6 +40,19 @@ func TestServeFailsBeforeTouchingData(t *testing.T) {
 	}
 	if _, err := os.Stat(absent); !os.IsNotExist(err) {
 		t.Fatalf("a failed serve created --data: %v", err)
+	}
+	// Every address is bound first: a --metrics-listen port in use too.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r = runBinary(t, nil, "serve", "--listen", "127.0.0.1:0", "--data", absent, "--metrics-listen", busy.Addr().String())
+	if r.code == 0 || !strings.Contains(r.stderr, "--metrics-listen") || !strings.Contains(r.stderr, "address already in use") {
+		t.Fatalf("exit %d, stderr %q; want the metrics bind error", r.code, r.stderr)
+	}
+	if _, err := os.Stat(absent); !os.IsNotExist(err) {
+		t.Fatalf("a serve whose metrics port is in use created --data: %v", err)
 	}
 	empty := filepath.Join(dir, "empty")
 	os.Mkdir(empty, 0o700)

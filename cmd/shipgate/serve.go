@@ -227,7 +227,16 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	defer ln.Close() // on an early return; Serve closes it otherwise
+	defer ln.Close()           // on an early return; Serve closes it otherwise
+	var metricsLn net.Listener // only the built-in runner's router has metrics
+	if !cfg.NoLocalRunner {
+		if metricsLn, err = listenMetrics(cfg.MetricsListen); err != nil {
+			return err
+		}
+		if metricsLn != nil {
+			defer metricsLn.Close() // on an early return; closed by its server otherwise
+		}
+	}
 	// The config file and the flags are checked before anything is
 	// created too: a typo must leave --data as it was (absent, or untouched).
 	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
@@ -375,12 +384,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		defer closeServices(services, cfg.StopServicesOnExit, logger)
-		stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
-		if err != nil {
-			stopClaiming()
-			return err
-		}
-		defer stopMetrics()
+		defer serveMetrics(metricsLn, services, logger)()
 		r := &runner.Runner{
 			Coord:    disp,
 			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
