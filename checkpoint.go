@@ -197,49 +197,102 @@ func orUnknown(s string) string {
 	return s
 }
 
-// ParseAuditCheckpoints reads checkpoints from a file: one JSON object, a
+// AuditCheckpointEventType is the CloudEvents (and CDEvents) type under
+// which webhook sinks receive a checkpoint. Servers before CDEvents sent
+// legacyCheckpointEventType, with the checkpoint as the event's data.
+const (
+	AuditCheckpointEventType  = "dev.cdeventsx.shipgate-auditcheckpoint.signed.0.1.0"
+	checkpointEventTypePrefix = "dev.cdeventsx.shipgate-auditcheckpoint.signed."
+	legacyCheckpointEventType = "dev.shipgate.audit.checkpoint.v1"
+)
+
+// CheckpointArchive is what a file of checkpoints held: the checkpoints,
+// and how many other CloudEvents (a webhook archive of every event) were
+// skipped.
+type CheckpointArchive struct {
+	Checkpoints []AuditCheckpoint
+	Skipped     int
+}
+
+// ParseAuditCheckpoints reads the checkpoints of a file, as
+// ReadAuditCheckpoints does, and drops the count of skipped events.
+func ParseAuditCheckpoints(r io.Reader) ([]AuditCheckpoint, error) {
+	a, err := ReadAuditCheckpoints(r)
+	return a.Checkpoints, err
+}
+
+// ReadAuditCheckpoints reads checkpoints from a file: one JSON object, a
 // JSON array, or JSON Lines (what `audit checkpoint --append` writes).
 // A CloudEvent carrying a checkpoint (the webhook body of an
 // audit.checkpoint notification: a CDEvent whose subject content is the
 // checkpoint, or, from older servers, data that is the checkpoint) counts
-// as that checkpoint, so a receiver's archive of bodies can be given as is.
-func ParseAuditCheckpoints(r io.Reader) ([]AuditCheckpoint, error) {
-	dec := json.NewDecoder(r)
-	var out []AuditCheckpoint
-	for n := 1; ; n++ {
+// as that checkpoint, and a CloudEvent of any other type is skipped and
+// counted, so a receiver's archive of every body a webhook sink got can
+// be given as is. Anything else — not JSON, neither a CloudEvent nor a
+// checkpoint, a malformed checkpoint — is refused, naming its line.
+func ReadAuditCheckpoints(r io.Reader) (CheckpointArchive, error) {
+	var out CheckpointArchive
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return out, Errorf(EINVALID, "checkpoint file: %v", err)
+	}
+	lineAt := func(off int64) int { return 1 + bytes.Count(b[:min(max(off, 0), int64(len(b)))], []byte("\n")) }
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		start := dec.InputOffset()
+		start += int64(len(b[start:]) - len(bytes.TrimLeft(b[start:], " \t\r\n")))
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return nil, Errorf(EINVALID, "checkpoint file: value %d is not JSON: %v", n, err)
+			return CheckpointArchive{}, Errorf(EINVALID, "checkpoint file: line %d is not JSON: %v", lineAt(start), err)
 		}
+		line := lineAt(start)
 		items := []json.RawMessage{raw}
 		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
 			items = nil
 			if err := json.Unmarshal(raw, &items); err != nil {
-				return nil, Errorf(EINVALID, "checkpoint file: value %d: %v", n, err)
+				return CheckpointArchive{}, Errorf(EINVALID, "checkpoint file: line %d: %v", line, err)
 			}
 		}
 		for _, it := range items {
-			c, err := parseCheckpoint(it)
+			c, other, err := parseCheckpoint(it)
 			if err != nil {
-				return nil, Errorf(EINVALID, "checkpoint file: value %d: %v", n, err)
+				return CheckpointArchive{}, Errorf(EINVALID, "checkpoint file: line %d: %v", line, err)
 			}
-			out = append(out, c)
+			if other {
+				out.Skipped++
+				continue
+			}
+			out.Checkpoints = append(out.Checkpoints, c)
 		}
 	}
-	if len(out) == 0 {
-		return nil, Errorf(EINVALID, "checkpoint file holds no checkpoint")
+	if len(out.Checkpoints) == 0 {
+		if out.Skipped > 0 {
+			return CheckpointArchive{}, Errorf(EINVALID, "checkpoint file holds no checkpoint (skipped %d other events; a webhook sink sends checkpoints as %s unless its events list leaves audit.checkpoint out)", out.Skipped, AuditCheckpointEventType)
+		}
+		return CheckpointArchive{}, Errorf(EINVALID, "checkpoint file holds no checkpoint")
 	}
 	return out, nil
 }
 
-func parseCheckpoint(raw json.RawMessage) (AuditCheckpoint, error) {
+// parseCheckpoint reads one checkpoint, bare or in a CloudEvent; other
+// is true for a CloudEvent of another type, which holds none.
+func parseCheckpoint(raw json.RawMessage) (c AuditCheckpoint, other bool, err error) {
 	var env struct {
 		SpecVersion string          `json:"specversion"`
+		Type        string          `json:"type"`
 		Data        json.RawMessage `json:"data"`
 	}
-	if json.Unmarshal(raw, &env) == nil && env.SpecVersion != "" && len(env.Data) > 0 {
+	if json.Unmarshal(raw, &env) == nil && env.SpecVersion != "" {
+		switch {
+		case env.Type == "":
+			return c, false, fmt.Errorf("a CloudEvent without a type")
+		case env.Type != legacyCheckpointEventType && !strings.HasPrefix(env.Type, checkpointEventTypePrefix):
+			return c, true, nil
+		case len(env.Data) == 0:
+			return c, false, fmt.Errorf("not a checkpoint: the %s event has no data", env.Type)
+		}
 		raw = env.Data
 		// Since CDEvents: data is a CDEvent whose subject content is the
 		// checkpoint. (Before, data was the checkpoint; archives of those
@@ -254,16 +307,15 @@ func parseCheckpoint(raw json.RawMessage) (AuditCheckpoint, error) {
 			raw = cd.Subject.Content
 		}
 	}
-	var c AuditCheckpoint
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("not a checkpoint: %v", err)
+		return c, false, fmt.Errorf("not a checkpoint: %v", err)
 	}
 	if c.Seq < 0 || len(c.Hash) != 64 || c.Signature == "" || c.At.IsZero() {
-		return c, fmt.Errorf("not a checkpoint: it needs seq, hash (64 hex digits), at and signature")
+		return c, false, fmt.Errorf("not a checkpoint: it needs seq, hash (64 hex digits), at and signature")
 	}
-	return c, nil
+	return c, false, nil
 }
 
 // Anchor makes the verifier hold the chain to checkpoints: each must be

@@ -200,3 +200,38 @@ func TestAuditVerifierAnchors(t *testing.T) {
 		t.Fatalf("resume: %d %v", v.Count(), err)
 	}
 }
+
+// An archive of webhook bodies from a sink that gets every event holds
+// other events besides checkpoints: they are skipped and counted, while
+// anything that is not JSON, not a CloudEvent nor a checkpoint, or a
+// checkpoint event that is malformed, is refused with its line.
+func TestReadCheckpointArchive(t *testing.T) {
+	s := signer(t, 7)
+	a := s.Sign(4, strings.Repeat("cc", 32), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cdevent := func(typ string, content any) string {
+		b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": "e", "source": "shipgate/host", "type": typ,
+			"data": map[string]any{"context": map[string]any{"type": typ}, "subject": map[string]any{"id": "x", "content": content}}})
+		return string(b)
+	}
+	release := cdevent("dev.cdevents.pipelinerun.queued.0.2.0", map[string]any{"pipelineName": "shop", "url": "http://x"})
+	cp := cdevent(shipgate.AuditCheckpointEventType, a)
+	got, err := shipgate.ReadAuditCheckpoints(strings.NewReader(release + "\n" + cp + "\n" + release + "\n"))
+	if err != nil || len(got.Checkpoints) != 1 || got.Checkpoints[0] != a || got.Skipped != 2 {
+		t.Fatalf("archive: %+v, %v", got, err)
+	}
+	if cps, err := shipgate.ParseAuditCheckpoints(strings.NewReader(release + "\n" + cp + "\n")); err != nil || len(cps) != 1 {
+		t.Fatalf("ParseAuditCheckpoints of an archive: %v %v", cps, err)
+	}
+	for name, tt := range map[string]struct{ in, want string }{
+		"not json":             {cp + "\n" + release + "\nseq=1\n", "line 3 is not JSON"},
+		"malformed checkpoint": {release + "\n" + cdevent(shipgate.AuditCheckpointEventType, map[string]any{"seq": 1}) + "\n", "line 2: not a checkpoint"},
+		"neither":              {cp + "\n" + `{"hello": "world"}` + "\n", "line 2: not a checkpoint"},
+		"event without type":   {cp + "\n\n" + `{"specversion": "1.0", "id": "x", "data": {}}` + "\n", "line 3: a CloudEvent without a type"},
+		"only other events":    {release + "\n" + release + "\n", "holds no checkpoint (skipped 2 other events;"},
+	} {
+		_, err := shipgate.ReadAuditCheckpoints(strings.NewReader(tt.in))
+		if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want %q", name, err, tt.want)
+		}
+	}
+}

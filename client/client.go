@@ -123,7 +123,11 @@ func errorFrom(status int, u string, data []byte, contentType string) error {
 	if len(body) > 200 {
 		body = body[:200] + "…"
 	}
-	return &shipgate.Error{Code: codeForStatus(status), Message: fmt.Sprintf("%s: %s", notShipgate(baseOf(u), status, contentType, nil).Error(), shipgate.EscapeText(body, ""))}
+	// The URL is the user's mistake, not a fault of that server: the error
+	// reads as the client's own (TransportError), and keeps the status's
+	// code underneath for callers that retry on it.
+	msg := fmt.Sprintf("%s: %s", notShipgate(baseOf(u), status, contentType, nil).Error(), shipgate.EscapeText(body, ""))
+	return &TransportError{Message: msg, Err: &shipgate.Error{Code: codeForStatus(status), Message: msg}}
 }
 
 func decodeError(resp *http.Response) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -105,7 +106,7 @@ func (m *Main) resetToken(ctx context.Context, dataDir, database, userName strin
 		dataDir = "" // no data directory here: nothing to lock
 	}
 	if dataDir != "" {
-		unlock, err := lockStore(dataDir, true)
+		unlock, err := lockStore(dataDir, "shipgate admin reset-token")
 		if err != nil {
 			return nil, err
 		}
@@ -194,25 +195,37 @@ func resetTokenUser(ctx context.Context, tx *sqlstore.Tx, name string) (string, 
 	return "", shipgate.Errorf(shipgate.EINVALID, "several admins (%s): choose one with --user", strings.Join(admins, ", "))
 }
 
-// lockStore takes the lock of a data directory: shared by every server
-// running on it, exclusive for admin reset-token, so that one never runs
-// beside the other. With exclusive it refuses at once when a server holds
-// the lock; a server waits for reset-token to finish.
-func lockStore(dataDir string, exclusive bool) (unlock func(), err error) {
+// lockStore takes the lock of a data directory, serve.lock, exclusively:
+// one server runs on a data directory, and admin reset-token never runs
+// beside it. It refuses at once when the lock is held, naming the holder
+// (who, as written into the file by the process holding it, with its pid).
+func lockStore(dataDir, who string) (unlock func(), err error) {
 	f, err := os.OpenFile(filepath.Join(dataDir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock the data directory: %w", err)
 	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX | syscall.LOCK_NB
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 200))
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("a shipgate server is running on %s: stop it first (reset-token works only on a stopped server's store)", dataDir)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock the data directory: %w", err)
 		}
-		return nil, fmt.Errorf("lock the data directory: %w", err)
+		h := strings.TrimSpace(string(holder))
+		if strings.HasPrefix(h, "shipgate admin reset-token") {
+			return nil, fmt.Errorf("shipgate admin reset-token is running on %s (%s): wait for it to finish", dataDir, h)
+		}
+		if h != "" {
+			h = " (" + h + ")"
+		}
+		todo := "stop it first, or give this server another --data directory"
+		if !strings.HasPrefix(who, "shipgate serve") {
+			todo = "stop it first (" + who + " works only on a stopped server's store)"
+		}
+		return nil, fmt.Errorf("a shipgate server is already running on %s%s: %s", dataDir, h, todo)
+	}
+	// Who holds it, for whoever is refused next; the lock is what counts.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(fmt.Sprintf("%s, pid %d\n", who, os.Getpid())), 0)
 	}
 	return func() { f.Close() }, nil
 }

@@ -64,7 +64,7 @@ func TestAdminResetToken(t *testing.T) {
 	s.ok("admin", "user", "create", "carol", "--role", "deployer")
 
 	r := runBinary(t, nil, "admin", "reset-token", "--data", data)
-	if r.code == 0 || !strings.Contains(r.stderr, "a shipgate server is running on "+data) || r.stdout != "" {
+	if r.code == 0 || !strings.Contains(r.stderr, "a shipgate server is already running on "+data) || r.stdout != "" {
 		t.Fatalf("reset-token beside a running server: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	var before []map[string]any

@@ -167,11 +167,11 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer closeServices(services, cfg.StopServicesOnExit, logger)
-	stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
+	metricsLn, err := listenMetrics(cfg.MetricsListen)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer serveMetrics(metricsLn, services, logger)()
 
 	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
 	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -218,15 +218,24 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	return nil
 }
 
-// serveMetrics serves the router's metrics on addr, if one is given, until
-// the returned stop is called.
-func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (stop func(), err error) {
+// listenMetrics binds --metrics-listen, if one is given (nil otherwise),
+// so that a port in use stops a start before it creates anything.
+func listenMetrics(addr string) (net.Listener, error) {
 	if addr == "" {
-		return func() {}, nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	return ln, nil
+}
+
+// serveMetrics serves the router's metrics on ln (from listenMetrics; nil:
+// none) until stop is called.
+func serveMetrics(ln net.Listener, services *runner.Services, logger *slog.Logger) (stop func()) {
+	if ln == nil {
+		return func() {}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", services.MetricsHandler())
@@ -238,13 +247,22 @@ func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (
 		}
 	}()
 	logger.Info("serving router metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }
 
 // closeServices leaves the supervised services running for the next start
 // to adopt, or stops them.
+// Leaving them is the default, so say it: whoever stops the process
+// should not have to find out from a port still answering.
 func closeServices(s *runner.Services, stop bool, logger *slog.Logger) {
 	if !stop {
+		if n := len(s.Sup.List()); n > 0 {
+			what := fmt.Sprintf("%d supervised service processes keep running", n)
+			if n == 1 {
+				what = "1 supervised service process keeps running"
+			}
+			logger.Info(what+" after exit; the next start on this directory adopts them; --stop-services-on-exit stops them on exit", "processes", n)
+		}
 		s.Close()
 		return
 	}
@@ -292,7 +310,7 @@ func (m *Main) agentDrainCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drain NAME",
 		Short: "Let an agent finish its jobs and take no new ones (--undo takes it back)",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("an agent name", "agent list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := m.client().DrainAgent(cmd.Context(), args[0], !undo)
 			if err != nil {
@@ -381,7 +399,7 @@ refused for every agent.`,
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an agent join token; agents that joined with it are refused",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a join token ID", "agent token list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {

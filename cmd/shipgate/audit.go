@@ -30,8 +30,12 @@ func (m *Main) auditCommand() *cobra.Command {
 	var exportFormat string
 	export := &cobra.Command{
 		Use:   "export [--since T] [--release ID]",
-		Short: "Write audit events as JSON Lines",
-		Args:  cobra.NoArgs,
+		Short: "Write audit events as JSON Lines (one object per line)",
+		Long: `Write audit events, oldest first, as JSON Lines (one object per line): one
+event per line, streamed as it is read, for archives and line-oriented tools
+(jq -c, grep). -o json and -o jsonl both mean JSON Lines; it is never one JSON
+document.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilter()
 			if err != nil {
@@ -43,7 +47,7 @@ func (m *Main) auditCommand() *cobra.Command {
 			return err
 		},
 	}
-	enumFlag(export, &exportFormat, "output", "o", "json", "output format of audit export", []string{"json", "jsonl"}, "output format: JSON Lines either way")
+	enumFlag(export, &exportFormat, "output", "o", "json", "output format of audit export", []string{"json", "jsonl"}, "output format: JSON Lines (one object per line) either way")
 	export.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339) or this long ago (e.g. 24h)")
 	export.Flags().Int64Var(&release, "release", 0, "only events of this release")
 	var limit int

@@ -27,8 +27,11 @@ outside the database (from ` + "`shipgate audit checkpoint`" + `, a webhook sink
 Slack): each must be signed by a --public-key you recorded out of band, and the
 log must still contain each checkpoint's event with its hash. A FILE holds one
 checkpoint, a JSON array, or JSON Lines; webhook bodies (CloudEvents) count as
-the checkpoint they carry. Several checkpoints narrow down where a rewrite
-starts.`,
+the checkpoint they carry, and CloudEvents of other types (the archive of a
+sink that gets every event) are skipped and counted ("skipped N other
+events"). A line that is not JSON, neither a CloudEvent nor a checkpoint, or
+a malformed checkpoint is refused with its line number. Several checkpoints
+narrow down where a rewrite starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := m.jsonOutput()
@@ -46,11 +49,14 @@ starts.`,
 				return err
 			}
 			var cps []shipgate.AuditCheckpoint
+			skipped := 0
 			for _, f := range files {
-				got, err := readCheckpointFile(f)
+				archive, err := readCheckpointFile(f)
 				if err != nil {
 					return err
 				}
+				got := archive.Checkpoints
+				skipped += archive.Skipped
 				for i := range got {
 					if err := shipgate.VerifyCheckpoint(&got[i], keys); err != nil {
 						return &exitError{code: 1, msg: fmt.Sprintf("audit verify FAILED: %s: %v; the checkpoint is refused", f, err)}
@@ -69,7 +75,8 @@ starts.`,
 						OK    bool   `json:"ok"`
 						Error string `json:"error"`
 						shipgate.AuditVerification
-					}{false, err.Error(), r})
+						Skipped *int `json:"skipped_events,omitempty"`
+					}{false, err.Error(), r, skippedField(files, skipped)})
 				}
 				return &exitError{code: 1, msg: fmt.Sprintf("audit verify FAILED after %d good events: %v", r.Events, err)}
 			}
@@ -77,12 +84,16 @@ starts.`,
 				return m.printJSON(struct {
 					OK bool `json:"ok"`
 					shipgate.AuditVerification
-				}{true, r})
+					Skipped *int `json:"skipped_events,omitempty"`
+				}{true, r, skippedField(files, skipped)})
 			}
 			fmt.Fprintf(m.Stdout, "audit chain OK: %d events verified\n", r.Events)
 			fmt.Fprintf(m.Stdout, "head: seq %d hash %s\n", r.HeadSeq, r.HeadHash)
 			if len(cps) > 0 && r.Newest != nil {
 				fmt.Fprintf(m.Stdout, "checkpoints: %d held, the newest of seq %d signed %s by key %s\n", r.Checkpoints, r.Newest.Seq, fmtTime(r.Newest.At), r.Newest.KeyID)
+			}
+			if skipped > 0 {
+				fmt.Fprintf(m.Stdout, "checkpoint files: skipped %s (CloudEvents of other types)\n", plural(skipped, "other event"))
 			}
 			return nil
 		},
@@ -109,7 +120,16 @@ func readPublicKeys(args []string) ([]shipgate.AuditPublicKey, error) {
 	return keys, nil
 }
 
-func readCheckpointFile(name string) ([]shipgate.AuditCheckpoint, error) {
+// skippedField is the skipped_events of audit verify -o json: present
+// whenever checkpoint files were read, 0 included.
+func skippedField(files []string, skipped int) *int {
+	if len(files) == 0 {
+		return nil
+	}
+	return &skipped
+}
+
+func readCheckpointFile(name string) (shipgate.CheckpointArchive, error) {
 	var b []byte
 	var err error
 	if name == "-" {
@@ -118,13 +138,13 @@ func readCheckpointFile(name string) ([]shipgate.AuditCheckpoint, error) {
 		b, err = os.ReadFile(name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", err)
+		return shipgate.CheckpointArchive{}, fmt.Errorf("--checkpoint: %w", err)
 	}
-	cps, err := shipgate.ParseAuditCheckpoints(bytes.NewReader(b))
+	a, err := shipgate.ReadAuditCheckpoints(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("--checkpoint %s: %s", name, shipgate.ErrorMessage(err))
+		return a, fmt.Errorf("--checkpoint %s: %s", name, shipgate.ErrorMessage(err))
 	}
-	return cps, nil
+	return a, nil
 }
 
 func (m *Main) auditCheckpointCommand() *cobra.Command {

@@ -33,8 +33,11 @@ func guardSubcommands(c *cobra.Command) {
 	}
 	orig := c.Args
 	c.Args = func(cmd *cobra.Command, args []string) error {
-		if orig == nil || len(args) == 0 {
+		if orig == nil {
 			return nil
+		}
+		if len(args) == 0 { // its own operand left out (rollback SERVICE)
+			return orig(cmd, args)
 		}
 		if err := orig(cmd, args); err != nil {
 			return unknownCommand(cmd, args[0])
@@ -179,4 +182,26 @@ func roleNames() []string {
 		out[i] = string(r)
 	}
 	return out
+}
+
+// oneArg is the Args of a command that takes exactly one ID or name:
+// left out or given twice, it says what it needs (what, e.g. "a release
+// ID") and the command that lists them (list, "" for none), instead of
+// cobra's "accepts 1 arg(s), received 0".
+func oneArg(what, list string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			return nil
+		}
+		name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		see := ""
+		if list != "" {
+			see = " (see `" + cmd.Root().Name() + " " + list + "`)"
+		}
+		if len(args) == 0 {
+			return fmt.Errorf("%s needs %s%s", name, what, see)
+		}
+		_, noun, _ := strings.Cut(what, " ") // "a release ID" → "release ID"
+		return fmt.Errorf("%s takes one %s, not %d%s", name, noun, len(args), see)
+	}
 }

@@ -22,7 +22,7 @@ func (m *Main) decisionCommand(decision, use, short string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -66,7 +66,7 @@ func (m *Main) cancelCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a release that has not finished; running steps are stopped",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -91,7 +91,7 @@ func (m *Main) rerunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rerun ID",
 		Short: "Start a new run of a failed release (same digest, new run number)",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {

@@ -16,6 +16,12 @@ func (m *Main) hint(err error) string {
 		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
 	case strings.Contains(err.Error(), "did not answer like shipgate"):
 		return "give the shipgate server's URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+	case strings.Contains(err.Error(), "outside the directories this server takes artifacts from"):
+		return "start the server with --artifact-root DIR (repeatable; by default it takes artifacts only from the directory it was started in), or pass an http(s) URL as --artifact"
+	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED && strings.HasPrefix(m.userToken(), shipgate.AgentTokenPrefix):
+		return "that is an agent join token (" + shipgate.AgentTokenPrefix + "…); commands need a user token (" + shipgate.TokenPrefix + "…): an admin creates one with `shipgate token create --user NAME`"
+	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED && strings.HasPrefix(m.userToken(), shipgate.AgentSecretPrefix):
+		return "that is an agent's own secret (" + shipgate.AgentSecretPrefix + "…); commands need a user token (" + shipgate.TokenPrefix + "…): an admin creates one with `shipgate token create --user NAME`"
 	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED && m.userToken() == "":
 		return "no token given: pass --token or set $SHIPGATE_TOKEN (an admin creates tokens with `shipgate token create --user NAME`; the first admin's token is the one `shipgate serve` printed on its first start)"
 	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED:

@@ -82,6 +82,10 @@ func (e *exitError) Error() string { return e.msg }
 // describe formats an error for people: the code of an API error is
 // given as a word, then the message.
 func describe(err error) string {
+	var te *client.TransportError
+	if errors.As(err, &te) { // the client's own finding: no server's code
+		return te.Error()
+	}
 	var e *shipgate.Error
 	if errors.As(err, &e) {
 		return fmt.Sprintf("%s: %s", e.Code, e.Message)

@@ -13,7 +13,7 @@ func (m *Main) promoteCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "promote ID",
 		Short: "Continue a rollout paused for a person (a pause without a duration, or an inconclusive analysis)",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {

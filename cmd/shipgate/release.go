@@ -91,7 +91,7 @@ func (m *Main) releaseShowCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a release: state and why, digest, approvals, jobs, timeline",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -366,7 +366,7 @@ whole value), inputs declared secret: true must be given with --secret-input
 and only they may be. Defaults fill optional inputs that are not given and are
 frozen into the release. A service that declares no inputs accepts any, with
 a warning on stderr.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("a service name", "service list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Service = args[0]
 			var err error

@@ -18,7 +18,12 @@ func (m *Main) releaseLogsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "Print job logs of a release; -f follows until the jobs end",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print the job logs of a release (its current run, or --run N; one job with
+--job); -f follows them until the jobs end.
+
+-o json prints JSON Lines (one object per line): each log chunk as it
+arrives, so -f can stream; read it line by line (jq -c, not one document).`,
+		Args: oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -63,7 +68,7 @@ func (m *Main) releaseLogsCommand() *cobra.Command {
 	cmd.Flags().StringVar(&job, "job", "", "only this job")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the jobs have ended")
 	cmd.Flags().IntVar(&run, "run", 0, "run number (default: the latest)")
-	m.addOutputFlag(cmd)
+	enumFlag(cmd, &m.output, "output", "o", "text", "output format", []string{"text", "json"}, "output format; json is JSON Lines (one object per line)")
 	return cmd
 }
 
@@ -96,7 +101,15 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait ID",
 		Short: "Wait until a release is final, showing progress; exit 0 only if it succeeded",
-		Args:  cobra.ExactArgs(1),
+		Long: `Wait until a release is final, printing a progress line on stderr each time it
+changes: the state and its reason, each job's state — a queued job with why it
+waits (no online agent has its labels, or none may take jobs of the
+environment) — for a release pending approval the tally, how many approvals
+are missing, from which groups and who may still give them, and a rollout's
+step, weight, judges and pauses. The final state goes to stdout (-o json: the
+release as ` + "`release show -o json`" + ` prints it). Exit 0 only if it
+succeeded, 1 if it ended otherwise, 2 on --timeout.`,
+		Args: oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -122,7 +135,7 @@ func (m *Main) releaseWaitCommand() *cobra.Command {
 				if !asJSON {
 					scrub(v) // each field prints as one line (see render)
 				}
-				if line := progressLine(v.Release, v.Jobs) + rolloutProgress(v); line != last && !asJSON {
+				if line := progressLine(v.Release, v.Jobs) + approvalProgress(v) + rolloutProgress(v); line != last && !asJSON {
 					fmt.Fprintf(m.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), line)
 					last = line
 				}
@@ -213,8 +226,80 @@ func progressLine(r *shipgate.Release, jobs []shipgate.JobRun) string {
 			if j.State == shipgate.JobRunning && j.Attempt > 1 {
 				parts[i] += fmt.Sprintf(" (attempt %d)", j.Attempt)
 			}
+			// Why it waits (release show has it too): no online agent
+			// with its labels, or none that may take this environment.
+			if reason := strings.TrimPrefix(j.Reason, "; "); j.State == shipgate.JobQueued && reason != "" {
+				parts[i] += " (" + reason + ")"
+			}
 		}
 		line += " | run " + fmt.Sprint(r.Run) + ": " + strings.Join(parts, ", ")
 	}
 	return line
+}
+
+// approvalProgress is the part of release wait's progress line for a
+// release waiting for approvals: the tally, how many are missing, from
+// which groups, who of their members may still approve, and the command.
+func approvalProgress(v *client.ReleaseView) string {
+	t := v.Tally
+	if v.State != shipgate.StatePendingApproval || t == nil {
+		return ""
+	}
+	s := fmt.Sprintf(" | approvals: %d of %d", len(t.Approvers), t.Required)
+	if len(t.Approvers) > 0 {
+		s += " (" + strings.Join(t.Approvers, ", ") + ")"
+	}
+	missing := t.Required - len(t.Approvers)
+	if missing <= 0 {
+		return s
+	}
+	s += fmt.Sprintf("; needs %d more", missing)
+	p := v.Policy.Approvals
+	if len(p.FromGroups) > 0 {
+		s += " from " + strings.Join(p.FromGroups, " or ")
+		if who := mayStillApprove(v, t.Approvers); who != "" {
+			s += " (" + who + ")"
+		}
+	}
+	return s + fmt.Sprintf(": shipgate approve %d", v.ID)
+}
+
+// mayStillApprove names the members of the release's approver groups
+// who have not approved yet, and the creator who may not; "" when the
+// membership is not known.
+func mayStillApprove(v *client.ReleaseView, approved []string) string {
+	groups := v.ApproverGroups
+	if groups == nil {
+		groups = v.LegacyApproverGroups
+	}
+	if groups == nil {
+		return ""
+	}
+	var names []string
+	creator := ""
+	seen := map[string]bool{}
+	for _, a := range approved {
+		seen[a] = true
+	}
+	for _, g := range v.Policy.Approvals.FromGroups {
+		for _, n := range groups[g] {
+			switch {
+			case seen[n]:
+			case n == v.CreatedBy && !v.Policy.Approvals.AllowSelfApproval:
+				creator = "; " + n + " created it"
+			default:
+				names = append(names, n)
+			}
+			seen[n] = true
+		}
+	}
+	const most = 6
+	list := strings.Join(names, ", ")
+	switch {
+	case len(names) == 0:
+		list = "nobody else"
+	case len(names) > most:
+		list = strings.Join(names[:most], ", ") + fmt.Sprintf(", and %d more", len(names)-most)
+	}
+	return list + creator
 }

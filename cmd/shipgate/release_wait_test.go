@@ -66,3 +66,58 @@ func TestReleaseWaitShowsRollout(t *testing.T) {
 		}
 	}
 }
+
+// release wait says why a release does not move: for one pending
+// approval, the tally and who may still approve; for a queued job, the
+// reason the server gives (no agent may take it), each time it changes.
+func TestReleaseWaitSaysWhyItWaits(t *testing.T) {
+	rel := func(state shipgate.ReleaseState) *shipgate.Release {
+		r := &shipgate.Release{ID: 12, State: state, Run: 1}
+		r.Environment, r.CreatedBy = "staging", "carol"
+		r.Policy.Approvals = shipgate.ApprovalPolicy{Required: 2, FromGroups: []string{"release-managers"}}
+		r.ApproverGroups = map[string][]string{"release-managers": {"alice", "bob", "carol"}}
+		return r
+	}
+	queued := func(reason string) client.ReleaseView {
+		return client.ReleaseView{Release: rel(shipgate.StateRunning), Jobs: []shipgate.JobRun{{Name: "deploy", State: shipgate.JobQueued, Attempt: 1, Reason: reason}}}
+	}
+	views := []client.ReleaseView{
+		{Release: rel(shipgate.StatePendingApproval), Tally: &shipgate.ApprovalTally{Required: 2, Approvers: []string{}}},
+		{Release: rel(shipgate.StatePendingApproval), Tally: &shipgate.ApprovalTally{Required: 2, Approvers: []string{"alice"}}},
+		queued("; no online agent with these labels may take jobs of environment staging (their join tokens are limited to other environments)"),
+		queued("; no online agent with these labels may take jobs of environment staging (their join tokens are limited to other environments)"),
+		queued("waiting for runner"),
+		{Release: rel(shipgate.StateSucceeded), Jobs: []shipgate.JobRun{{Name: "deploy", State: shipgate.JobSucceeded, Attempt: 1}}},
+	}
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		v := views[min(n, len(views)-1)]
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}))
+	defer srv.Close()
+	code, out, errOut := runMain(t, map[string]string{"SHIPGATE_SERVER": srv.URL, "SHIPGATE_TOKEN": "sgp_x"}, "release", "wait", "12", "--interval", "1ms")
+	if code != 0 || !strings.Contains(out, "release 12 succeeded") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{
+		"release 12 pending_approval | approvals: 0 of 2; needs 2 more from release-managers (alice, bob; carol created it): shipgate approve 12",
+		"release 12 pending_approval | approvals: 1 of 2 (alice); needs 1 more from release-managers (bob; carol created it): shipgate approve 12",
+		"release 12 running | run 1: deploy queued (no online agent with these labels may take jobs of environment staging (their join tokens are limited to other environments))",
+		"release 12 running | run 1: deploy queued (waiting for runner)",
+		"release 12 succeeded | run 1: deploy succeeded",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("want one line per change:\n%s", errOut)
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(lines[i], w) {
+			t.Errorf("line %d\n %q\ndoes not end with\n %q", i, lines[i], w)
+		}
+	}
+}

@@ -30,7 +30,7 @@ longer be deployed (gone from the artifact store, or changed) is refused.
 A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
 "rollback now ID" fires it at once. --reason is recorded in the audit log and
 shown in "release show".`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("a service name", "service list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Service = args[0]
 			if req.Environment == "" {
@@ -55,7 +55,7 @@ shown in "release show".`,
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
-			Args:  cobra.ExactArgs(1),
+			Args:  oneArg("a release ID", "release list"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				id, err := parseID(args[0])
 				if err != nil {

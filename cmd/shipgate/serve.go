@@ -122,7 +122,15 @@ With --tls-cert and --tls-key the server speaks only HTTPS (the files are
 read again when they change); with --tls-client-ca as well, agents must
 present a client certificate signed by that CA, while people keep using
 their tokens. Without TLS, listening on anything but loopback prints a
-warning: put a TLS-terminating proxy in front (see docs/security.md).`,
+warning: put a TLS-terminating proxy in front (see docs/security.md).
+
+One server runs on a --data directory (a second is refused). The address is
+bound and --config checked before anything is created there, so a failed
+start leaves --data as it was. release create takes artifact paths only from
+--artifact-root (default: the directory the server was started in); elsewhere,
+give an http(s) URL. On exit, the built-in runner's supervised services keep
+running for the next start to adopt, and the log says how many; with
+--stop-services-on-exit they are stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -219,13 +227,32 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	defer ln.Close() // on an early return; Serve closes it otherwise
+	defer ln.Close()           // on an early return; Serve closes it otherwise
+	var metricsLn net.Listener // only the built-in runner's router has metrics
+	if !cfg.NoLocalRunner {
+		if metricsLn, err = listenMetrics(cfg.MetricsListen); err != nil {
+			return err
+		}
+		if metricsLn != nil {
+			defer metricsLn.Close() // on an early return; closed by its server otherwise
+		}
+	}
+	// The config file and the flags are checked before anything is
+	// created too: a typo must leave --data as it was (absent, or untouched).
+	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxArtifactBytes < 0 {
+		return fmt.Errorf("--max-artifact-bytes must not be negative")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	// Shared with other servers on this directory; admin reset-token
-	// takes it exclusively, and waits for none of them.
-	unlock, err := lockStore(cfg.DataDir, false)
+	// One server per data directory, and never beside admin reset-token:
+	// a second one is told so before any part of it (the service
+	// supervisor, the database) meets the first.
+	unlock, err := lockStore(cfg.DataDir, "shipgate serve listening on "+ln.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -253,10 +280,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		auditKeyFile = filepath.Join(cfg.DataDir, "audit-signing.key")
 	}
 	auditKey, err := checkpoint.LoadKey(m.Getenv("SHIPGATE_AUDIT_KEY"), auditKeyFile)
-	if err != nil {
-		return err
-	}
-	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
 	if err != nil {
 		return err
 	}
@@ -296,9 +319,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	store, err := artifactstore.Open(cfg.ArtifactStore)
 	if err != nil {
 		return err
-	}
-	if cfg.MaxArtifactBytes < 0 {
-		return fmt.Errorf("--max-artifact-bytes must not be negative")
 	}
 	store.MaxBytes = cfg.MaxArtifactBytes // 0: the default
 	ownDirs := []string{cfg.DataDir, store.Dir()}
@@ -364,12 +384,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		defer closeServices(services, cfg.StopServicesOnExit, logger)
-		stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
-		if err != nil {
-			stopClaiming()
-			return err
-		}
-		defer stopMetrics()
+		defer serveMetrics(metricsLn, services, logger)()
 		r := &runner.Runner{
 			Coord:    disp,
 			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},

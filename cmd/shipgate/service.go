@@ -35,7 +35,7 @@ func (m *Main) serviceCommand() *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a service's current spec",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a service name", "service list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := m.client().Service(cmd.Context(), args[0])
 			if err != nil {

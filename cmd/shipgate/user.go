@@ -17,7 +17,7 @@ func (m *Main) userCommand() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create NAME [--group G]… [--role R]…",
 		Short: "Create a user; roles are viewer, deployer, approver, admin",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a user name", ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, err := parseRoles(roles)
 			if err != nil {
@@ -57,7 +57,7 @@ func (m *Main) userCommand() *cobra.Command {
 	set := &cobra.Command{
 		Use:   "set-roles NAME --roles R[,R…]",
 		Short: "Replace a user's roles (not your own); approvals they can no longer give are withdrawn",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, err := parseRoles(setRoles)
 			if err != nil {
@@ -80,7 +80,7 @@ func (m *Main) userCommand() *cobra.Command {
 	disable := &cobra.Command{
 		Use:   "disable NAME [--reason TEXT]",
 		Short: "Disable a user (not yourself): their tokens stop working at once and their pending approvals stop counting",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().DisableUser(cmd.Context(), args[0], reason)
 			if err != nil {
@@ -94,7 +94,7 @@ func (m *Main) userCommand() *cobra.Command {
 	enable := &cobra.Command{
 		Use:   "enable NAME",
 		Short: "Enable a disabled user; approvals withdrawn while disabled stay withdrawn",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().EnableUser(cmd.Context(), args[0])
 			if err != nil {
@@ -193,7 +193,7 @@ func (m *Main) tokenCommand() *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a token: your own; an admin revokes anyone's",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a token ID", "token list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {
@@ -226,7 +226,7 @@ func (m *Main) groupCommand() *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add NAME --user U",
 		Short: "Add a user (not yourself) to a group, creating the group; it counts for releases created from now on",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a group name", "group list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().AddGroupMember(cmd.Context(), args[0], user)
 			if err != nil {
@@ -252,7 +252,7 @@ A group exists while it has members. Removing the last member of a group
 that a service's approval policy names (from_groups) is refused, naming the
 services, since nobody could approve their releases; --force removes them
 anyway (audited as group.emptied_in_use).`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("a group name", "group list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().RemoveGroupMemberForce(cmd.Context(), args[0], user, force)
 			if err != nil {

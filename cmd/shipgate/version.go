@@ -16,9 +16,12 @@ type buildInfo struct {
 	Module     string `json:"module"`
 	Commit     string `json:"commit,omitempty"`
 	CommitTime string `json:"commit_time,omitempty"`
-	Dirty      bool   `json:"dirty"`
-	GoVersion  string `json:"go_version"`
-	Platform   string `json:"platform"`
+	// Dirty says whether the tree had uncommitted changes; nil (absent
+	// from the JSON) when the build recorded no VCS information, so
+	// unknown is never reported as clean.
+	Dirty     *bool  `json:"dirty,omitempty"`
+	GoVersion string `json:"go_version"`
+	Platform  string `json:"platform"`
 }
 
 // readBuildInfo reads the module version and VCS stamp of the binary;
@@ -40,8 +43,12 @@ func readBuildInfo() buildInfo {
 		case "vcs.time":
 			b.CommitTime = s.Value
 		case "vcs.modified":
-			b.Dirty = s.Value == "true"
+			dirty := s.Value == "true"
+			b.Dirty = &dirty
 		}
+	}
+	if b.Commit == "" {
+		b.Dirty = nil // no revision: what "modified" was measured against is unknown
 	}
 	return b
 }
@@ -54,7 +61,7 @@ func (b buildInfo) String() string {
 		if b.CommitTime != "" {
 			s += " (" + b.CommitTime + ")"
 		}
-		if b.Dirty {
+		if b.Dirty != nil && *b.Dirty {
 			s += " dirty"
 		}
 	} else {
@@ -67,7 +74,12 @@ func (m *Main) versionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Show the version, the commit it was built from, its time and whether the tree was modified",
-		Args:  cobra.NoArgs,
+		Long: `Show the version, the commit the binary was built from, its time and whether
+the tree was modified. A binary built outside a git clone (a git worktree, a
+source archive) or with -buildvcs=false has no VCS information: the text says
+"(no VCS information …)" and -o json leaves out commit, commit_time and dirty
+(unknown, not clean).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b := readBuildInfo()
 			return m.render(&b, func(w io.Writer) error {

@@ -345,7 +345,10 @@ func describeRollouts(ros []Rollout, state map[string]shipgate.JobState) string 
 			where += fmt.Sprintf(" at step %d of %d", s.Step, s.Steps)
 		}
 		if st := state[ro.Job]; st != shipgate.JobRunning {
-			parts[i] = fmt.Sprintf("%s was %s when job %s ended %s", what, where, ro.Job, st)
+			if s.Phase == shipgate.RolloutPromoted {
+				where = "fully promoted"
+			}
+			parts[i] = fmt.Sprintf("job %s has ended (%s) and its rollout was %s, so there is nothing left to promote", ro.Job, st, where)
 		} else {
 			parts[i] = fmt.Sprintf("%s is %s", what, where)
 		}
