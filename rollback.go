@@ -185,6 +185,7 @@ func (v *validator) rollbackStrategy(p string, s *Strategy, pl *Pipeline) {
 		if c.BackgroundAnalysis != nil {
 			v.add(p+".canary.background_analysis", judged)
 		}
+		v.rollbackPace(p+".canary.steps", c.Steps)
 	}
 	if b := s.BlueGreen; b != nil {
 		if b.Analysis != nil {
@@ -218,5 +219,40 @@ func (v *validator) rollbackStrategy(p string, s *Strategy, pl *Pipeline) {
 				v.problems = append(v.problems, fe)
 			}
 		}
+	}
+}
+
+// MaxRollbackPause bounds the timed pauses of a rollback_strategy, all
+// together: a rollback may move traffic back gently, never slowly.
+const MaxRollbackPause = 15 * time.Minute
+
+// rollbackPace checks that a rollback canary only ever moves traffic
+// towards the restored version: its weights start above 0 and grow, no
+// pause holds all traffic on the version being rolled back (before the
+// first set_weight), and its timed pauses total at most MaxRollbackPause.
+// After the last step the canary takes all traffic, as any canary does.
+func (v *validator) rollbackPace(p string, steps []CanaryStep) {
+	last := 0
+	var paused time.Duration
+	for k, st := range steps {
+		sp := fmt.Sprintf("%s[%d]", p, k)
+		switch {
+		case st.SetWeight != nil && *st.SetWeight == 0:
+			v.add(sp+".set_weight", "set_weight: 0 sends no traffic to the restored version and keeps the one being rolled back serving; a rollback's weights start above 0")
+		case st.SetWeight != nil && *st.SetWeight <= last && *st.SetWeight >= 0:
+			v.add(sp+".set_weight", "a rollback's weights only increase: set_weight: %d after set_weight: %d would move traffic back to the version being rolled back", *st.SetWeight, last)
+		case st.SetWeight != nil:
+			last = *st.SetWeight
+		case st.Pause != nil && !st.Pause.Manual():
+			if last == 0 {
+				v.add(sp+".pause", "a pause before the first set_weight holds all traffic on the version being rolled back; set a weight first")
+			}
+			if paused <= MaxRollbackPause { // past the bound the sum only needs to stay past it, not overflow
+				paused += st.Pause.Duration.Std()
+			}
+		}
+	}
+	if paused > MaxRollbackPause {
+		v.add(p, "the pauses of a rollback_strategy total %s; they may total at most %s, so a rollback is never slowed by more than that", paused, MaxRollbackPause)
 	}
 }
