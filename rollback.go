@@ -69,7 +69,8 @@ type ProbeReply struct {
 // audit.go).
 const (
 	// ActionRollbackRefused records a manual rollback refused before
-	// anything was created: its artifact is unavailable.
+	// anything was created: its artifact is unavailable, or the version
+	// it would restore never succeeded in the environment.
 	ActionRollbackRefused = "rollback.refused"
 )
 
@@ -103,6 +104,49 @@ func RollbackPipeline(pl Pipeline, s *Strategy) Pipeline {
 		}
 	}
 	return out
+}
+
+// RestoredPipeline returns the pipeline a rollback release that restores
+// release target (whose pipeline is pl) runs, checked as a service file's
+// pipeline is. When the environment's rollback_strategy s does not fit pl —
+// it was checked at apply against the pipeline of the day, and pl may be
+// older (another service job on its preview address, say) — it falls back
+// to all traffic at once, which always fits, and note says why: a rollback
+// must restore, not fail on its strategy. It is an error only when pl
+// itself no longer passes today's checks; such a pipeline is never frozen
+// into a rollback release.
+func RestoredPipeline(target int64, pl Pipeline, s *Strategy) (out Pipeline, note string, err error) {
+	out = RollbackPipeline(pl, nil)
+	var base validator
+	base.pipeline(&out)
+	if len(base.problems) > 0 {
+		return Pipeline{}, "", Errorf(EFAILEDPRECONDITION, "the pipeline of release %d does not pass today's checks, so it cannot be restored: %s", target, problemMessages(base.problems))
+	}
+	if s == nil {
+		return out, "", nil
+	}
+	with := RollbackPipeline(pl, s)
+	var v validator
+	v.rollbackStrategy("rollback_strategy", s, &pl)
+	v.pipeline(&with)
+	if len(v.problems) == 0 {
+		return with, "", nil
+	}
+	return out, fmt.Sprintf("rollback_strategy does not fit release %d's pipeline: %s; all traffic at once", target, problemMessages(v.problems)), nil
+}
+
+// problemMessages joins the messages of problems, each once, without their
+// paths: they name fields of a file the reader of a rollback never wrote.
+func problemMessages(problems []FieldError) string {
+	var msgs []string
+	seen := map[string]bool{}
+	for _, p := range problems {
+		if !seen[p.Message] {
+			seen[p.Message] = true
+			msgs = append(msgs, p.Message)
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func (s *Strategy) clone() *Strategy {

@@ -131,23 +131,40 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 		_, _, err = reconcile.Release(r.Context(), tx, rr.ID)
 		return err
 	})
-	var ua *sqlstore.UnavailableArtifactError
-	if errors.As(err, &ua) {
-		// Nothing was created; the refusal is on record all the same.
-		if aerr := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-			return tx.Audit(r.Context(), shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, "release/"+itoa(ua.Of), withReason(map[string]any{
-				"service": req.Service, "environment": req.Environment, "target_release": ua.Target, "target_version": ua.Version,
-				"refused": ua.Error(),
-			}, req.Reason)))
-		}); aerr != nil {
-			return aerr
-		}
-	}
 	if err != nil {
-		return err
+		return h.refuseRollback(r.Context(), u, req, err)
 	}
 	h.changed()
 	return h.writeRelease(w, r, http.StatusCreated, id)
+}
+
+// refuseRollback puts a manual rollback refused before anything was
+// created on record as rollback.refused on the release it would have
+// rolled back — nothing to restore that succeeded here, or an artifact
+// that cannot be deployed — and returns err; other errors pass through.
+func (h *Handler) refuseRollback(ctx context.Context, u *shipgate.User, req client.RollbackRequest, err error) error {
+	var of, target int64
+	var version string
+	var ua *sqlstore.UnavailableArtifactError
+	var rr *sqlstore.RefusedRollbackError
+	switch {
+	case errors.As(err, &ua):
+		of, target, version = ua.Of, ua.Target, ua.Version
+	case errors.As(err, &rr):
+		of, target, version = rr.Of, rr.Target, rr.Version
+	default:
+		return err
+	}
+	details := map[string]any{"service": req.Service, "environment": req.Environment, "target_version": version, "refused": shipgate.ErrorMessage(err)}
+	if target != 0 {
+		details["target_release"] = target
+	}
+	if aerr := h.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		return tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, "release/"+itoa(of), withReason(details, req.Reason)))
+	}); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // precheckRollbackArtifact checks, outside any write transaction, the
@@ -214,7 +231,7 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 		return nil, err
 	}
 	if target == nil {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s", none)
+		return nil, &sqlstore.RefusedRollbackError{Of: cur.ID, Version: version, Reason: none}
 	}
 	rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: cur, Target: target, TriggeredBy: shipgate.TriggeredByUser, Actor: actor, Reason: req.Reason})
 	if err != nil {

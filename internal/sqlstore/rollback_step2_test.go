@@ -68,6 +68,7 @@ func testRollbackReleaseStrategy(t *testing.T, engine string) {
 	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, strings.Replace(canaryService, "ROLLBACK\n", "", 1))
 	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID) // only what succeeded here is restored
 	v2, _ := newRelease(db, "production", "2.0", "carol")
 	rollback := func() *shipgate.Release {
 		var rr *shipgate.Release

@@ -80,6 +80,8 @@ func TestStore(t *testing.T) {
 		{"RollbackWindows", testRollbackWindows},
 		{"RollbackReasonAudited", testRollbackReasonAudited},
 		{"RollbackArtifactUnavailable", testRollbackArtifactUnavailable},
+		{"RollbackStrategyDoesNotFit", testRollbackStrategyDoesNotFit},
+		{"RollbackOnlyWhatSucceededHere", testRollbackOnlyWhatSucceededHere},
 		{"AttentionApproval", testAttentionApproval},
 		{"AttentionPromote", testAttentionPromote},
 		{"NotifyIncidents", testNotifyIncidents},
