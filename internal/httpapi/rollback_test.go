@@ -70,21 +70,20 @@ func TestRollbackReleaseRejectedOrInFlight(t *testing.T) {
 	v1 := create("prod", "1.0")
 	f.run(t, 0)
 
-	// A manual rollback to 0.9, which never ran in prod, needs approval;
-	// rejecting it ends the rollback as failed, for everyone to see.
-	rr, err := carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "0.9"})
-	if err != nil {
-		t.Fatal(err)
+	// A manual rollback to 0.9, which never ran in prod, is refused up
+	// front (412): it would skip prod's windows, canary and approval with
+	// staging's inputs. Nothing is created; the refusal is on record.
+	before, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
+	_, err := carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "0.9", Reason: "0.9 was fine"})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "0.9 never succeeded in prod; deploy it with `shipgate release create`") {
+		t.Fatalf("rollback to a version that never ran here: %v", err)
 	}
-	if rr.State != shipgate.StatePendingApproval || rr.RollbackOf != v1.ID {
-		t.Fatalf("rollback release %s of %d", rr.State, rr.RollbackOf)
-	}
-	if _, err := alice.Reject(ctx, rr.ID, rr.Digest, "not that one"); err != nil {
-		t.Fatal(err)
+	if after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100}); len(after) != len(before) {
+		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
 	}
 	got, _ := admin.Release(ctx, v1.ID)
-	if got.Rollback == nil || got.Rollback.State != shipgate.RollbackFailed || !strings.Contains(got.Rollback.Reason, "rejected") {
-		t.Fatalf("rollback after its release was rejected: %+v", got.Rollback)
+	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "0.9 never succeeded in prod") || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"0.9 was fine"`) {
+		t.Fatalf("refusal not on record: %+v %s", got.Rollback, timelineString(got.Timeline))
 	}
 
 	// A policy rollback in flight: another one by hand is refused.
