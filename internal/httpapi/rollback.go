@@ -117,10 +117,12 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 	if err := shipgate.ValidateLine("reason", req.Reason, shipgate.MaxCommentLen); err != nil {
 		return err
 	}
-	// Check the artifact before the write transaction, which would hold
-	// every other writer while a large artifact is hashed; the check in
-	// the transaction then finds it checked (unless it changed since).
-	h.precheckRollbackArtifact(r.Context(), req)
+	// Hash the artifact before the write transaction, which would hold
+	// every other writer while a large artifact is read; the check in the
+	// transaction only looks at its size.
+	if err := h.precheckRollbackArtifact(r.Context(), req); err != nil {
+		return h.refuseRollback(r.Context(), u, req, err)
+	}
 	var id int64
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		rr, err := createManualRollback(r.Context(), tx, u.Name, req)
@@ -167,26 +169,32 @@ func (h *Handler) refuseRollback(ctx context.Context, u *shipgate.User, req clie
 	return err
 }
 
-// precheckRollbackArtifact checks, outside any write transaction, the
-// artifact a manual rollback would restore (see manualRollback). What it
-// finds is only remembered; the transaction decides.
-func (h *Handler) precheckRollbackArtifact(ctx context.Context, req client.RollbackRequest) {
-	if h.DB.ArtifactCheck == nil {
-		return
+// precheckRollbackArtifact verifies, outside any write transaction, the
+// bytes of the artifact a manual rollback would restore (see
+// manualRollback): an *sqlstore.UnavailableArtifactError when they cannot
+// be deployed. Anything else it cannot decide is left to the transaction.
+func (h *Handler) precheckRollbackArtifact(ctx context.Context, req client.RollbackRequest) error {
+	if h.DB.ArtifactCheck == nil || h.Dispatcher == nil {
+		return nil
 	}
-	var target *shipgate.Release
+	var cur, target *shipgate.Release
 	_ = h.DB.View(ctx, func(tx *sqlstore.Tx) error {
-		cur, err := tx.CurrentRelease(ctx, req.Service, req.Environment)
-		if err != nil {
+		var err error
+		if cur, err = tx.CurrentRelease(ctx, req.Service, req.Environment); err != nil {
 			return err
 		}
 		mode, version := rollbackMode(req)
 		target, _, err = reconcile.RollbackTarget(ctx, tx, cur, mode, version)
 		return err
 	})
-	if target != nil {
-		_, _ = h.DB.ArtifactCheck(ctx, target.Artifact)
+	if target == nil {
+		return nil
 	}
+	_, err := h.Dispatcher.VerifyArtifact(ctx, target.Artifact)
+	if err == nil || shipgate.ErrorCode(err) == shipgate.EINTERNAL || ctx.Err() != nil {
+		return nil // the check itself failed: not a verdict on the artifact
+	}
+	return &sqlstore.UnavailableArtifactError{Of: cur.ID, Target: target.ID, Version: target.Version, Reason: shipgate.ErrorMessage(err)}
 }
 
 func rollbackMode(req client.RollbackRequest) (mode, version string) {

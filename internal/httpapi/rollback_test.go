@@ -157,16 +157,36 @@ func TestManualRollbackReasonAndUnavailableArtifact(t *testing.T) {
 	}
 	before, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
 	_, err = carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "2.0", Reason: "try 2.0"})
-	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "cannot roll back to version 2.0") || !strings.Contains(err.Error(), "no longer in the artifact store") {
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "cannot roll back to version 2.0") || !strings.Contains(err.Error(), "the stored copy of sha256:"+v2.Artifact.SHA256[:12]+"… is missing") {
 		t.Fatalf("rollback to a removed artifact: %v", err)
+	}
+	// The deployer is told what is missing, not where the server keeps it.
+	if dir := f.h.Dispatcher.Artifacts.Dir(); strings.Contains(err.Error(), dir) {
+		t.Fatalf("the refusal names the artifact store's path: %v", err)
 	}
 	after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
 	if len(after) != len(before) {
 		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
 	}
 	got, _ = admin.Release(ctx, v3.ID)
-	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"try 2.0"`) || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "no longer in the artifact store") {
-		t.Fatalf("refusal not on record: %+v %s", got.Rollback, timelineString(got.Timeline))
+	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"try 2.0"`) || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "is missing") ||
+		strings.Contains(timelineString(got.Timeline), f.h.Dispatcher.Artifacts.Dir()) {
+		t.Fatalf("refusal not on record, or with a server path: %+v %s", got.Rollback, timelineString(got.Timeline))
+	}
+	// Bytes changed with their size kept pass the check inside the write
+	// transaction (it never reads them), but a manual rollback hashes them
+	// first, outside it, and is refused.
+	blob := filepath.Join(f.h.Dispatcher.Artifacts.Dir(), "sha256", v1.Artifact.SHA256)
+	os.Chmod(blob, 0o600)
+	if err := os.WriteFile(blob, []byte("ARTIFACT 1.0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "1.0"})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "is damaged") {
+		t.Fatalf("manual rollback to same-size damaged bytes: %v", err)
+	}
+	if after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100}); len(after) != len(before) {
+		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
 	}
 	if n, err := f.db.VerifyAudit(ctx); err != nil || n == 0 {
 		t.Fatalf("audit verify: %d %v", n, err)

@@ -1,10 +1,14 @@
 package sqlstore_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/artifactstore"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -131,6 +135,52 @@ func testRollbackOnlyWhatSucceededHere(t *testing.T, engine string) {
 	}
 	if after, _ := listAll(db); len(after) != len(before) {
 		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
+	}
+	verify(t, db)
+}
+
+// The policy's artifact check runs inside the reconcile write transaction,
+// so it never reads the bytes (a 1.9 GB artifact held every writer for
+// seconds): bytes changed with their size kept pass it, and are caught
+// when served — the store hashes them on every read — so the rollback job
+// fails visibly, as rollback.failed.
+func testRollbackArtifactCheckedCheaply(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	store, err := artifactstore.Open(filepath.Join(t.TempDir(), "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &reconcile.Dispatcher{DB: db, Artifacts: store, LeaseTTL: time.Hour, Work: &reconcile.Signal{}}
+	db.ArtifactCheck = d.CheckArtifact
+	testutil.MustApply(t, db, rollbackSvc("pipeline", 0))
+	v1 := storedRelease(t, db, store, "1.0")
+	runTo(t, db, v1.ID)
+	v2 := storedRelease(t, db, store, "2.0")
+	blob := filepath.Join(store.Dir(), "sha256", v1.Artifact.SHA256)
+	os.Chmod(blob, 0o600)
+	if err := os.WriteFile(blob, []byte("ARTIFACT 1.0"), 0o600); err != nil { // "artifact 1.0", same size
+		t.Fatal(err)
+	}
+	runTo(t, db, v2.ID, "deploy")
+	rb := rollbackOf(t, db, v2.ID)
+	if rb.State != shipgate.RollbackFired || rb.RollbackRelease == 0 {
+		t.Fatalf("the in-transaction check read the bytes: rollback %+v", rb)
+	}
+	a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
+	if err != nil || !ok || a.Key.ReleaseID != rb.RollbackRelease {
+		t.Fatalf("claim the rollback's job: %+v %v %v", a.Key, ok, err)
+	}
+	if _, err := d.Artifact(ctx, "r", a.Key); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "no longer has that digest") {
+		t.Fatalf("serving damaged bytes: %v", err)
+	}
+	if err := d.Finish(ctx, "r", a.Key, shipgate.JobOutcome{Reason: "download: " + shipgate.ErrorMessage(err)}); err != nil {
+		t.Fatal(err)
+	}
+	if rb := rollbackOf(t, db, v2.ID); rb.State != shipgate.RollbackFailed {
+		t.Fatalf("rollback %s %q", rb.State, rb.Reason)
+	}
+	if !strings.Contains(actionsOf(db, v2.ID), shipgate.ActionRollbackFailed) {
+		t.Fatalf("no rollback.failed: %s", actionsOf(db, v2.ID))
 	}
 	verify(t, db)
 }

@@ -82,6 +82,7 @@ func TestStore(t *testing.T) {
 		{"RollbackArtifactUnavailable", testRollbackArtifactUnavailable},
 		{"RollbackStrategyDoesNotFit", testRollbackStrategyDoesNotFit},
 		{"RollbackOnlyWhatSucceededHere", testRollbackOnlyWhatSucceededHere},
+		{"RollbackArtifactCheckedCheaply", testRollbackArtifactCheckedCheaply},
 		{"AttentionApproval", testAttentionApproval},
 		{"AttentionPromote", testAttentionPromote},
 		{"NotifyIncidents", testNotifyIncidents},
