@@ -138,6 +138,10 @@ type ReleaseContent struct {
 	// ApprovalSkipped, on a rollback release, says why it needs no
 	// approval: it restores a version approved and succeeded here before.
 	ApprovalSkipped string `json:"approval_skipped,omitempty"`
+	// RollbackStrategyNote, on a rollback release, says why it moves all
+	// traffic at once although its environment has a rollback_strategy:
+	// the strategy does not fit the restored release's pipeline.
+	RollbackStrategyNote string `json:"rollback_strategy_note,omitempty"`
 }
 
 // Digest returns "sha256:<hex>" over the canonical JSON of the content.

@@ -79,7 +79,8 @@ type ProbeReply struct {
 // audit.go).
 const (
 	// ActionRollbackRefused records a manual rollback refused before
-	// anything was created: its artifact is unavailable.
+	// anything was created: its artifact is unavailable, or the version
+	// it would restore never succeeded in the environment.
 	ActionRollbackRefused = "rollback.refused"
 )
 
@@ -113,6 +114,49 @@ func RollbackPipeline(pl Pipeline, s *Strategy) Pipeline {
 		}
 	}
 	return out
+}
+
+// RestoredPipeline returns the pipeline a rollback release that restores
+// release target (whose pipeline is pl) runs, checked as a service file's
+// pipeline is. When the environment's rollback_strategy s does not fit pl —
+// it was checked at apply against the pipeline of the day, and pl may be
+// older (another service job on its preview address, say) — it falls back
+// to all traffic at once, which always fits, and note says why: a rollback
+// must restore, not fail on its strategy. It is an error only when pl
+// itself no longer passes today's checks; such a pipeline is never frozen
+// into a rollback release.
+func RestoredPipeline(target int64, pl Pipeline, s *Strategy) (out Pipeline, note string, err error) {
+	out = RollbackPipeline(pl, nil)
+	var base validator
+	base.pipeline(&out)
+	if len(base.problems) > 0 {
+		return Pipeline{}, "", Errorf(EFAILEDPRECONDITION, "the pipeline of release %d does not pass today's checks, so it cannot be restored: %s", target, problemMessages(base.problems))
+	}
+	if s == nil {
+		return out, "", nil
+	}
+	with := RollbackPipeline(pl, s)
+	var v validator
+	v.rollbackStrategy("rollback_strategy", s, &pl)
+	v.pipeline(&with)
+	if len(v.problems) == 0 {
+		return with, "", nil
+	}
+	return out, fmt.Sprintf("rollback_strategy does not fit release %d's pipeline: %s; all traffic at once", target, problemMessages(v.problems)), nil
+}
+
+// problemMessages joins the messages of problems, each once, without their
+// paths: they name fields of a file the reader of a rollback never wrote.
+func problemMessages(problems []FieldError) string {
+	var msgs []string
+	seen := map[string]bool{}
+	for _, p := range problems {
+		if !seen[p.Message] {
+			seen[p.Message] = true
+			msgs = append(msgs, p.Message)
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func (s *Strategy) clone() *Strategy {
@@ -195,6 +239,7 @@ func (v *validator) rollbackStrategy(p string, s *Strategy, pl *Pipeline) {
 		if c.BackgroundAnalysis != nil {
 			v.add(p+".canary.background_analysis", judged)
 		}
+		v.rollbackPace(p+".canary.steps", c.Steps)
 	}
 	if b := s.BlueGreen; b != nil {
 		if b.Analysis != nil {
@@ -228,5 +273,40 @@ func (v *validator) rollbackStrategy(p string, s *Strategy, pl *Pipeline) {
 				v.problems = append(v.problems, fe)
 			}
 		}
+	}
+}
+
+// MaxRollbackPause bounds the timed pauses of a rollback_strategy, all
+// together: a rollback may move traffic back gently, never slowly.
+const MaxRollbackPause = 15 * time.Minute
+
+// rollbackPace checks that a rollback canary only ever moves traffic
+// towards the restored version: its weights start above 0 and grow, no
+// pause holds all traffic on the version being rolled back (before the
+// first set_weight), and its timed pauses total at most MaxRollbackPause.
+// After the last step the canary takes all traffic, as any canary does.
+func (v *validator) rollbackPace(p string, steps []CanaryStep) {
+	last := 0
+	var paused time.Duration
+	for k, st := range steps {
+		sp := fmt.Sprintf("%s[%d]", p, k)
+		switch {
+		case st.SetWeight != nil && *st.SetWeight == 0:
+			v.add(sp+".set_weight", "set_weight: 0 sends no traffic to the restored version and keeps the one being rolled back serving; a rollback's weights start above 0")
+		case st.SetWeight != nil && *st.SetWeight <= last && *st.SetWeight >= 0:
+			v.add(sp+".set_weight", "a rollback's weights only increase: set_weight: %d after set_weight: %d would move traffic back to the version being rolled back", *st.SetWeight, last)
+		case st.SetWeight != nil:
+			last = *st.SetWeight
+		case st.Pause != nil && !st.Pause.Manual():
+			if last == 0 {
+				v.add(sp+".pause", "a pause before the first set_weight holds all traffic on the version being rolled back; set a weight first")
+			}
+			if paused <= MaxRollbackPause { // past the bound the sum only needs to stay past it, not overflow
+				paused += st.Pause.Duration.Std()
+			}
+		}
+	}
+	if paused > MaxRollbackPause {
+		v.add(p, "the pauses of a rollback_strategy total %s; they may total at most %s, so a rollback is never slowed by more than that", paused, MaxRollbackPause)
 	}
 }

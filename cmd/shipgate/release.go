@@ -129,6 +129,9 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 				fmt.Fprintf(w, "  rollout:   %s: %s, no analysis, no pause for promote\n", j.Name, shipgate.StrategySummary(j.Strategy))
 			}
 		}
+		if r.RollbackStrategyNote != "" {
+			fmt.Fprintf(w, "  rollout:   %s\n", r.RollbackStrategyNote)
+		}
 	}
 	if v.Rollback != nil {
 		fmt.Fprintf(w, "  rollback:  %s\n", rollbackLine(v.Rollback))

@@ -191,7 +191,7 @@ spec:
 	var list []releaseJSON
 	s.jsonOut(&list, "admin", "release", "list", "--limit", "1")
 	s.ok("admin", "release", "wait", fmt.Sprint(list[0].ID))
-	s.fails("nothing to roll back to: no release of web version 1.0 has succeeded anywhere", "admin", "rollback", "web", "--env", "prod", "--to", "1.0")
+	s.fails("nothing to roll back to: 1.0 never succeeded in prod; deploy it with `shipgate release create`", "admin", "rollback", "web", "--env", "prod", "--to", "1.0")
 	var events []struct {
 		Actor, Action string
 		Details       map[string]any

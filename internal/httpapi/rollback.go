@@ -117,10 +117,12 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 	if err := shipgate.ValidateLine("reason", req.Reason, shipgate.MaxCommentLen); err != nil {
 		return err
 	}
-	// Check the artifact before the write transaction, which would hold
-	// every other writer while a large artifact is hashed; the check in
-	// the transaction then finds it checked (unless it changed since).
-	h.precheckRollbackArtifact(r.Context(), req)
+	// Hash the artifact before the write transaction, which would hold
+	// every other writer while a large artifact is read; the check in the
+	// transaction only looks at its size.
+	if err := h.precheckRollbackArtifact(r.Context(), req); err != nil {
+		return h.refuseRollback(r.Context(), u, req, err)
+	}
 	var id int64
 	err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		rr, err := createManualRollback(r.Context(), tx, u.Name, req)
@@ -131,45 +133,68 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 		_, _, err = reconcile.Release(r.Context(), tx, rr.ID)
 		return err
 	})
-	var ua *sqlstore.UnavailableArtifactError
-	if errors.As(err, &ua) {
-		// Nothing was created; the refusal is on record all the same.
-		if aerr := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-			return tx.Audit(r.Context(), shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, "release/"+itoa(ua.Of), withReason(map[string]any{
-				"service": req.Service, "environment": req.Environment, "target_release": ua.Target, "target_version": ua.Version,
-				"refused": ua.Error(),
-			}, req.Reason)))
-		}); aerr != nil {
-			return aerr
-		}
-	}
 	if err != nil {
-		return err
+		return h.refuseRollback(r.Context(), u, req, err)
 	}
 	h.changed()
 	return h.writeRelease(w, r, http.StatusCreated, id)
 }
 
-// precheckRollbackArtifact checks, outside any write transaction, the
-// artifact a manual rollback would restore (see manualRollback). What it
-// finds is only remembered; the transaction decides.
-func (h *Handler) precheckRollbackArtifact(ctx context.Context, req client.RollbackRequest) {
-	if h.DB.ArtifactCheck == nil {
-		return
+// refuseRollback puts a manual rollback refused before anything was
+// created on record as rollback.refused on the release it would have
+// rolled back — nothing to restore that succeeded here, or an artifact
+// that cannot be deployed — and returns err; other errors pass through.
+func (h *Handler) refuseRollback(ctx context.Context, u *shipgate.User, req client.RollbackRequest, err error) error {
+	var of, target int64
+	var version string
+	var ua *sqlstore.UnavailableArtifactError
+	var rr *sqlstore.RefusedRollbackError
+	switch {
+	case errors.As(err, &ua):
+		of, target, version = ua.Of, ua.Target, ua.Version
+	case errors.As(err, &rr):
+		of, target, version = rr.Of, rr.Target, rr.Version
+	default:
+		return err
 	}
-	var target *shipgate.Release
+	details := map[string]any{"service": req.Service, "environment": req.Environment, "target_version": version, "refused": shipgate.ErrorMessage(err)}
+	if target != 0 {
+		details["target_release"] = target
+	}
+	if aerr := h.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+		return tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, "release/"+itoa(of), withReason(details, req.Reason)))
+	}); aerr != nil {
+		return aerr
+	}
+	return err
+}
+
+// precheckRollbackArtifact verifies, outside any write transaction, the
+// bytes of the artifact a manual rollback would restore (see
+// manualRollback): an *sqlstore.UnavailableArtifactError when they cannot
+// be deployed. Anything else it cannot decide is left to the transaction.
+func (h *Handler) precheckRollbackArtifact(ctx context.Context, req client.RollbackRequest) error {
+	if h.DB.ArtifactCheck == nil || h.Dispatcher == nil {
+		return nil
+	}
+	var cur, target *shipgate.Release
 	_ = h.DB.View(ctx, func(tx *sqlstore.Tx) error {
-		cur, err := tx.CurrentRelease(ctx, req.Service, req.Environment)
-		if err != nil {
+		var err error
+		if cur, err = tx.CurrentRelease(ctx, req.Service, req.Environment); err != nil {
 			return err
 		}
 		mode, version := rollbackMode(req)
 		target, _, err = reconcile.RollbackTarget(ctx, tx, cur, mode, version)
 		return err
 	})
-	if target != nil {
-		_, _ = h.DB.ArtifactCheck(ctx, target.Artifact)
+	if target == nil {
+		return nil
 	}
+	_, err := h.Dispatcher.VerifyArtifact(ctx, target.Artifact)
+	if err == nil || shipgate.ErrorCode(err) == shipgate.EINTERNAL || ctx.Err() != nil {
+		return nil // the check itself failed: not a verdict on the artifact
+	}
+	return &sqlstore.UnavailableArtifactError{Of: cur.ID, Target: target.ID, Version: target.Version, Reason: shipgate.ErrorMessage(err)}
 }
 
 func rollbackMode(req client.RollbackRequest) (mode, version string) {
@@ -214,7 +239,7 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 		return nil, err
 	}
 	if target == nil {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s", none)
+		return nil, &sqlstore.RefusedRollbackError{Of: cur.ID, Version: version, Reason: none}
 	}
 	rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: cur, Target: target, TriggeredBy: shipgate.TriggeredByUser, Actor: actor, Reason: req.Reason})
 	if err != nil {

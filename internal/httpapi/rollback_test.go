@@ -70,21 +70,20 @@ func TestRollbackReleaseRejectedOrInFlight(t *testing.T) {
 	v1 := create("prod", "1.0")
 	f.run(t, 0)
 
-	// A manual rollback to 0.9, which never ran in prod, needs approval;
-	// rejecting it ends the rollback as failed, for everyone to see.
-	rr, err := carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "0.9"})
-	if err != nil {
-		t.Fatal(err)
+	// A manual rollback to 0.9, which never ran in prod, is refused up
+	// front (412): it would skip prod's windows, canary and approval with
+	// staging's inputs. Nothing is created; the refusal is on record.
+	before, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
+	_, err := carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "0.9", Reason: "0.9 was fine"})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "0.9 never succeeded in prod; deploy it with `shipgate release create`") {
+		t.Fatalf("rollback to a version that never ran here: %v", err)
 	}
-	if rr.State != shipgate.StatePendingApproval || rr.RollbackOf != v1.ID {
-		t.Fatalf("rollback release %s of %d", rr.State, rr.RollbackOf)
-	}
-	if _, err := alice.Reject(ctx, rr.ID, rr.Digest, "not that one"); err != nil {
-		t.Fatal(err)
+	if after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100}); len(after) != len(before) {
+		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
 	}
 	got, _ := admin.Release(ctx, v1.ID)
-	if got.Rollback == nil || got.Rollback.State != shipgate.RollbackFailed || !strings.Contains(got.Rollback.Reason, "rejected") {
-		t.Fatalf("rollback after its release was rejected: %+v", got.Rollback)
+	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "0.9 never succeeded in prod") || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"0.9 was fine"`) {
+		t.Fatalf("refusal not on record: %+v %s", got.Rollback, timelineString(got.Timeline))
 	}
 
 	// A policy rollback in flight: another one by hand is refused.
@@ -158,16 +157,36 @@ func TestManualRollbackReasonAndUnavailableArtifact(t *testing.T) {
 	}
 	before, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
 	_, err = carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "2.0", Reason: "try 2.0"})
-	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "cannot roll back to version 2.0") || !strings.Contains(err.Error(), "no longer in the artifact store") {
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "cannot roll back to version 2.0") || !strings.Contains(err.Error(), "the stored copy of sha256:"+v2.Artifact.SHA256[:12]+"… is missing") {
 		t.Fatalf("rollback to a removed artifact: %v", err)
+	}
+	// The deployer is told what is missing, not where the server keeps it.
+	if dir := f.h.Dispatcher.Artifacts.Dir(); strings.Contains(err.Error(), dir) {
+		t.Fatalf("the refusal names the artifact store's path: %v", err)
 	}
 	after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100})
 	if len(after) != len(before) {
 		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
 	}
 	got, _ = admin.Release(ctx, v3.ID)
-	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"try 2.0"`) || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "no longer in the artifact store") {
-		t.Fatalf("refusal not on record: %+v %s", got.Rollback, timelineString(got.Timeline))
+	if got.Rollback != nil || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, `"reason":"try 2.0"`) || !timelineHas(got.Timeline, shipgate.ActionRollbackRefused, "is missing") ||
+		strings.Contains(timelineString(got.Timeline), f.h.Dispatcher.Artifacts.Dir()) {
+		t.Fatalf("refusal not on record, or with a server path: %+v %s", got.Rollback, timelineString(got.Timeline))
+	}
+	// Bytes changed with their size kept pass the check inside the write
+	// transaction (it never reads them), but a manual rollback hashes them
+	// first, outside it, and is refused.
+	blob := filepath.Join(f.h.Dispatcher.Artifacts.Dir(), "sha256", v1.Artifact.SHA256)
+	os.Chmod(blob, 0o600)
+	if err := os.WriteFile(blob, []byte("ARTIFACT 1.0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = carol.Rollback(ctx, client.RollbackRequest{Service: "web", Environment: "prod", ToVersion: "1.0"})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "is damaged") {
+		t.Fatalf("manual rollback to same-size damaged bytes: %v", err)
+	}
+	if after, _ := admin.Releases(ctx, shipgate.ReleaseFilter{Limit: 100}); len(after) != len(before) {
+		t.Fatalf("a refused rollback created a release: %d → %d", len(before), len(after))
 	}
 	if n, err := f.db.VerifyAudit(ctx); err != nil || n == 0 {
 		t.Fatalf("audit verify: %d %v", n, err)

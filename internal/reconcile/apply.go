@@ -243,19 +243,18 @@ func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, suc
 // RollbackTarget resolves what release r would be rolled back to: with mode
 // last_successful the newest other release that succeeded in its
 // environment, still stands, and deployed a different artifact; with mode
-// version the newest release of that version that succeeded, preferably in
-// r's environment. When there is none it returns nil and a sentence saying
-// so.
+// version the newest release of that version that succeeded in r's
+// environment. Only what succeeded there is restored — a rollback skips
+// approval, deploy windows and the canary because it ran there before — so
+// a version that succeeded only elsewhere is no target. When there is none
+// it returns nil and a sentence saying so.
 func RollbackTarget(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, mode, version string) (*shipgate.Release, string, error) {
 	if mode == shipgate.RollbackVersion {
 		t, err := tx.SucceededVersion(ctx, r.Service, r.Environment, version)
-		if err == nil && t == nil {
-			t, err = tx.SucceededAnywhere(ctx, r.Service, version)
-		}
 		if err != nil || t != nil {
 			return t, "", err
 		}
-		return nil, fmt.Sprintf("nothing to roll back to: no release of %s version %s has succeeded anywhere", r.Service, version), nil
+		return nil, "nothing to roll back to: " + sqlstore.NeverSucceededHere(version, r.Environment), nil
 	}
 	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r)
 	if err != nil || t != nil {

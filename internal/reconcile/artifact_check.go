@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -48,64 +49,93 @@ func (c *artifactChecks) remember(key string, f checkedFile) {
 	c.seen[key] = f
 }
 
-// CheckArtifact says whether the artifact art can still be deployed from
-// this server, for a rollback that restores it (it is sqlstore.DB's
-// ArtifactCheck):
+// CheckArtifact says, cheaply, whether the artifact art can still be
+// deployed from this server, for a rollback that restores it (it is
+// sqlstore.DB's ArtifactCheck, called inside write transactions, so it
+// never reads an artifact's bytes):
 //
-//   - a stored artifact must be in the artifact store with bytes that still
-//     hash to its digest;
-//   - a file artifact the store never kept (a release from before the store
-//     existed) must still be at its path, under the artifact roots, and hash
-//     to its digest: the server imports it from there when an agent asks;
+//   - a stored artifact must be in the artifact store with the size the
+//     release pinned;
+//   - a file artifact the store never kept (a release from before the
+//     store existed) must still be at its path, under the artifact roots,
+//     with that size: the server imports it from there when an agent asks;
 //   - a URL artifact larger than the store keeps cannot be checked here: it
 //     passes with a note, and the agent verifies the digest as it downloads.
 //
-// A file already hashed is not read again while it stays the same file
-// with the same size and modification time, so repeated checks are cheap.
+// Bytes changed in place with the size kept pass here and are caught when
+// they are served: the store hashes them on every read and refuses them,
+// so the rollback job fails, visibly. VerifyArtifact is the full check.
+// Refusals name no server path (the deployer reads them, and so does the
+// audit log); the path is logged for the operator.
 func (d *Dispatcher) CheckArtifact(ctx context.Context, art shipgate.Artifact) (string, error) {
+	return d.checkArtifact(ctx, art, false)
+}
+
+// VerifyArtifact is CheckArtifact that also hashes the bytes, for a check
+// made outside any write transaction (a manual rollback's pre-check). A
+// file already hashed is not read again while it stays the same file with
+// the same size and modification time, so repeated checks are cheap.
+func (d *Dispatcher) VerifyArtifact(ctx context.Context, art shipgate.Artifact) (string, error) {
+	return d.checkArtifact(ctx, art, true)
+}
+
+func (d *Dispatcher) checkArtifact(ctx context.Context, art shipgate.Artifact, read bool) (string, error) {
 	if !art.Stored && isURL(art.Location) {
 		return fmt.Sprintf("artifact %s is larger than this server stores (--max-artifact-bytes), so it cannot be checked here; the agent verifies its sha256 %s when it downloads it", art.Location, art.SHA256), nil
 	}
 	if d.Artifacts == nil {
 		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "this server has no artifact store to serve it from")
 	}
+	stored := "the stored copy of sha256:" + short(art.SHA256)
 	e, err := d.Artifacts.Stat(art.SHA256)
 	switch code := shipgate.ErrorCode(err); {
 	case err == nil:
+		if art.Size > 0 && e.Size != art.Size {
+			d.warnArtifact("a stored artifact's size changed: it was changed on the server", art, filepath.Join(d.Artifacts.Dir(), "sha256", art.SHA256), "size", e.Size)
+			return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s is damaged: it is %d bytes, not the %d the release pinned", stored, e.Size, art.Size)
+		}
 		key := "store:" + art.SHA256
-		if d.checked.fresh(key, nil, e.Size, e.ModTime, art.SHA256) {
+		if !read || d.checked.fresh(key, nil, e.Size, e.ModTime, art.SHA256) {
 			return "", nil
 		}
 		r, err := d.Artifacts.Open(art.SHA256) // hashes every byte before it returns
-		if shipgate.ErrorCode(err) == shipgate.EINTERNAL {
-			return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "its bytes in the artifact store cannot be read: %v", err)
-		} else if err != nil {
-			return "", err
+		if err != nil {
+			d.warnArtifact("a stored artifact cannot be served: "+err.Error(), art, filepath.Join(d.Artifacts.Dir(), "sha256", art.SHA256))
+			return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s is damaged: its bytes no longer have that digest, or cannot be read", stored)
 		}
 		r.Close()
 		d.checked.remember(key, checkedFile{size: e.Size, modTime: e.ModTime, sum: art.SHA256})
 		return "", nil
-	case code != shipgate.ENOTFOUND:
+	case code == shipgate.EINVALID:
 		return "", err
+	case code != shipgate.ENOTFOUND:
+		d.warnArtifact("a stored artifact cannot be opened: "+err.Error(), art, filepath.Join(d.Artifacts.Dir(), "sha256", art.SHA256))
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s cannot be opened", stored)
 	case art.Stored || isURL(art.Location):
-		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "sha256 %s is no longer in the artifact store %s (removed by shipgate artifact gc, or stored by a server with another --artifact-store)", art.SHA256, d.Artifacts.Dir())
+		d.warnArtifact("a stored artifact is missing", art, d.Artifacts.Dir())
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "%s is missing (removed by `shipgate artifact gc`, or stored by a server with another --artifact-store)", stored)
 	}
 	// A release from before the store: its file, if it still has the bytes.
 	if d.ArtifactSources == nil {
-		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "sha256 %s is not in the artifact store, and this server imports no artifact paths", art.SHA256)
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "sha256:%s is not in the artifact store, and this server imports no artifact paths", short(art.SHA256))
 	}
 	path := strings.TrimPrefix(art.Location, "file://")
 	f, err := d.ArtifactSources.Open(path)
 	if err != nil {
-		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "sha256 %s is not in the artifact store, and its file cannot be read: %s", art.SHA256, shipgate.ErrorMessage(err))
+		d.warnArtifact("an artifact file cannot be opened: "+shipgate.ErrorMessage(err), art, path)
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "sha256:%s is not in the artifact store, and the artifact file is missing or cannot be read", short(art.SHA256))
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("stat %s: %w", path, err)
+		return "", fmt.Errorf("stat an artifact file: %w", err)
+	}
+	if art.Size > 0 && info.Size() != art.Size {
+		d.warnArtifact("an artifact file's size changed", art, path, "size", info.Size())
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the artifact file has changed: it is %d bytes, not the %d the release pinned", info.Size(), art.Size)
 	}
 	key := "file:" + path
-	if d.checked.fresh(key, info, info.Size(), info.ModTime(), art.SHA256) {
+	if !read || d.checked.fresh(key, info, info.Size(), info.ModTime(), art.SHA256) {
 		return "", nil
 	}
 	h := sha256.New()
@@ -113,13 +143,33 @@ func (d *Dispatcher) CheckArtifact(ctx context.Context, art shipgate.Artifact) (
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "its file %s cannot be read: %v", path, err)
+		d.warnArtifact("an artifact file cannot be read: "+err.Error(), art, path)
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the artifact file cannot be read")
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != art.SHA256 {
-		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "its file %s now hashes to sha256 %s, not the %s the release pinned", path, got, art.SHA256)
+		d.warnArtifact("an artifact file's bytes changed", art, path, "now_sha256", got)
+		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the artifact file has changed: it now hashes to sha256:%s, not the digest the release pinned", short(got))
 	}
 	d.checked.remember(key, checkedFile{info: info, size: info.Size(), modTime: info.ModTime(), sum: art.SHA256})
 	return "", nil
+}
+
+// short abbreviates a digest for a sentence; the full one is in the
+// release.
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12] + "…"
+	}
+	return sum
+}
+
+// warnArtifact tells the operator, with the server path a refusal leaves
+// out, why an artifact cannot be deployed.
+func (d *Dispatcher) warnArtifact(msg string, art shipgate.Artifact, path string, args ...any) {
+	if d.Reconciler == nil || d.Reconciler.Logger == nil {
+		return
+	}
+	d.Reconciler.Logger.Warn("rollback refused: "+msg, append([]any{"sha256", art.SHA256, "path", path}, args...)...)
 }
 
 // contextReader stops a long read when ctx ends.

@@ -38,15 +38,22 @@ func TestCheckArtifact(t *testing.T) {
 		}
 		return shipgate.Artifact{Location: p, SHA256: shipgate.SHA256Hex([]byte(body)), Size: int64(len(body))}
 	}
-	check := func(art shipgate.Artifact, want string) {
+	checkWith := func(fn func(context.Context, shipgate.Artifact) (string, error), art shipgate.Artifact, want string) {
 		t.Helper()
-		note, err := d.CheckArtifact(ctx, art)
+		note, err := fn(ctx, art)
 		switch {
 		case want == "" && err != nil:
 			t.Fatalf("%s: %v", art.Location, err)
 		case want != "" && (shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(shipgate.ErrorMessage(err), want)):
 			t.Fatalf("%s: got %v (note %q), want failed_precondition saying %q", art.Location, err, note, want)
+		case err != nil && strings.Contains(err.Error(), dir):
+			t.Fatalf("the refusal names a server path: %v", err)
 		}
+	}
+	check := func(art shipgate.Artifact, want string) {
+		t.Helper()
+		checkWith(d.CheckArtifact, art, want)
+		checkWith(d.VerifyArtifact, art, want)
 	}
 
 	stored := put("good bytes")
@@ -54,25 +61,41 @@ func TestCheckArtifact(t *testing.T) {
 	check(stored, "") // the second look finds it checked
 	gone := put("collected bytes")
 	store.Remove(gone.SHA256)
-	check(gone, "no longer in the artifact store")
-	// Changed in place (a new size): read again, found damaged.
+	check(gone, "the stored copy of sha256:"+gone.SHA256[:12]+"… is missing")
+	// Changed in place with a new size: damaged, seen without reading.
 	damaged := put("damaged bytes")
 	blob := filepath.Join(store.Dir(), "sha256", damaged.SHA256)
 	os.Chmod(blob, 0o600)
 	os.WriteFile(blob, []byte("other bytes, longer"), 0o600)
-	check(damaged, "no longer has that digest")
+	check(damaged, "the stored copy of sha256:"+damaged.SHA256[:12]+"… is damaged")
+	// Changed in place with the size kept: the check made inside write
+	// transactions never reads the bytes, so it passes (the store refuses
+	// them when they are served); the full check catches it.
+	same := put("same-size bytes")
+	blob = filepath.Join(store.Dir(), "sha256", same.SHA256)
+	os.Chmod(blob, 0o600)
+	os.WriteFile(blob, []byte("SAME-SIZE BYTES"), 0o600)
+	checkWith(d.CheckArtifact, same, "")
+	checkWith(d.VerifyArtifact, same, "is damaged")
+	if _, err := store.Open(same.SHA256); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
+		t.Fatalf("serving same-size damaged bytes: %v", err)
+	}
 
 	// A file the store never kept (a release from before the store).
 	legacy := file("legacy.tar", "legacy bytes")
 	check(legacy, "")
 	os.WriteFile(legacy.Location, []byte("replaced bytes!"), 0o644)
-	check(legacy, "now hashes to sha256")
+	check(legacy, "the artifact file has changed")
+	sameFile := file("same.tar", "legacy bytes")
+	os.WriteFile(sameFile.Location, []byte("LEGACY BYTES"), 0o644)
+	checkWith(d.CheckArtifact, sameFile, "")
+	checkWith(d.VerifyArtifact, sameFile, "the artifact file has changed")
 	missing := file("missing.tar", "missing bytes")
 	os.Remove(missing.Location)
-	check(missing, "its file cannot be read")
+	check(missing, "the artifact file is missing or cannot be read")
 	outside := shipgate.Artifact{Location: filepath.Join(dir, "elsewhere.tar"), SHA256: shipgate.SHA256Hex([]byte("x")), Size: 1}
 	os.WriteFile(outside.Location, []byte("x"), 0o644)
-	check(outside, "its file cannot be read")
+	check(outside, "the artifact file is missing or cannot be read")
 
 	// A URL larger than the store keeps: not checkable here, allowed, said.
 	note, err := d.CheckArtifact(ctx, shipgate.Artifact{Location: "https://example.com/big.tar", SHA256: shipgate.SHA256Hex([]byte("big")), Size: 3 << 30})
@@ -80,5 +103,5 @@ func TestCheckArtifact(t *testing.T) {
 		t.Fatalf("URL artifact: %q %v", note, err)
 	}
 	// A stored URL artifact is held to the store like any stored one.
-	check(shipgate.Artifact{Location: "https://example.com/gone.tar", SHA256: gone.SHA256, Stored: true}, "no longer in the artifact store")
+	check(shipgate.Artifact{Location: "https://example.com/gone.tar", SHA256: gone.SHA256, Stored: true}, "is missing")
 }

@@ -155,13 +155,20 @@ type NewRollback struct {
 
 // CreateRollbackRelease creates the release that rolls Of back: same
 // service and environment, Target's version, artifact, inputs (secret ones
-// included) and pipeline, under the environment's current policy. It skips
-// approval only when Target's version was approved and succeeded in this
-// environment before, and says so in its audit event; otherwise it waits
-// for approval like any release.
+// included) and pipeline, under the environment's current policy. Target
+// must have succeeded in this environment (a *RefusedRollbackError
+// otherwise): the rollback then needs no new approval, and its audit
+// event says so. Its service jobs move traffic by the environment's
+// rollback_strategy when that fits Target's pipeline, else all at once
+// (shipgate.RestoredPipeline).
 func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipgate.Release, error) {
 	of, target := nr.Of, nr.Target
 	if err := shipgate.ValidateLine("reason", nr.Reason, shipgate.MaxCommentLen); err != nil {
+		return nil, err
+	}
+	// Only what succeeded here is restored: a rollback skips approval,
+	// deploy windows and the canary because it ran here before.
+	if err := checkRollbackTarget(of, target); err != nil {
 		return nil, err
 	}
 	artifactNote, err := tx.CheckArtifact(ctx, of, target)
@@ -176,51 +183,34 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 	if !ok {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q no longer has environment %q", of.Service, of.Environment)
 	}
-	proven, err := tx.SucceededArtifact(ctx, of.Service, of.Environment, target.Version, target.Artifact.SHA256)
+	pipeline, strategyNote, err := shipgate.RestoredPipeline(target.ID, target.Pipeline, env.RollbackStrategy)
 	if err != nil {
-		return nil, err
-	}
-	if proven == nil {
-		// Not proven here: the environment's other gates apply, as to any
-		// release of this version.
-		for _, req := range env.Requires {
-			ok, err := tx.hasSucceeded(ctx, of.Service, req, target.Version, target.Artifact.SHA256)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION,
-					"%s requires that version %s (artifact sha256 %s…) has succeeded in %s first, and it has not", of.Environment, target.Version, target.Artifact.SHA256[:12], req)
-			}
-		}
+		return nil, &RefusedRollbackError{Of: of.ID, Target: target.ID, Version: target.Version, Reason: shipgate.ErrorMessage(err)}
 	}
 	approvers, err := tx.freezeApprovers(ctx, env.Approvals)
 	if err != nil {
 		return nil, err
 	}
+	approval := fmt.Sprintf("skipped: restores version %s, which was approved and succeeded in %s as release %d", target.Version, of.Environment, target.ID)
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
 			Service: of.Service, ServiceRevision: svc.Revision, Environment: of.Environment, Version: target.Version,
 			Kind: shipgate.ReleaseKindRollback, Artifact: target.Artifact, Source: target.Source, Inputs: target.Inputs,
 			// The restored pipeline, but moving traffic as the environment
-			// says a rollback does (all at once by default): frozen here so
-			// the rollback's content says what it will do.
-			SecretInputs: target.SecretInputs, Pipeline: shipgate.RollbackPipeline(target.Pipeline, env.RollbackStrategy), Policy: *env, ApproverGroups: approvers,
+			// says a rollback does (all at once by default, or when its
+			// rollback_strategy does not fit): frozen here so the
+			// rollback's content says what it will do.
+			SecretInputs: target.SecretInputs, Pipeline: pipeline, Policy: *env, ApproverGroups: approvers,
 			// The inputs as they were approved and ran, with the
 			// declarations they were checked against then: never checked
 			// again, so changed declarations cannot block a rollback.
 			InputDeclarations: target.InputDeclarations, DefaultedInputs: target.DefaultedInputs,
 			CreatedBy: nr.Actor, CreatedAt: tx.now,
 			RollbackOf: of.ID, RestoresRelease: target.ID, TriggeredBy: nr.TriggeredBy,
+			ApprovalSkipped: approval, RollbackStrategyNote: strategyNote,
 		},
-		State: shipgate.StatePendingApproval, UpdatedAt: tx.now, Generation: 1,
-	}
-	approval := "required: this version has not succeeded in " + of.Environment + " before"
-	if proven != nil {
-		r.State = shipgate.StateQueued
-		r.Reason = fmt.Sprintf("rollback: no approval needed, version %s was approved and succeeded in %s as release %d", target.Version, of.Environment, proven.ID)
-		approval = fmt.Sprintf("skipped: restores version %s, which was approved and succeeded in %s as release %d", target.Version, of.Environment, proven.ID)
-		r.ApprovalSkipped = approval
+		State: shipgate.StateQueued, UpdatedAt: tx.now, Generation: 1,
+		Reason: fmt.Sprintf("rollback: no approval needed, version %s was approved and succeeded in %s as release %d", target.Version, of.Environment, target.ID),
 	}
 	if err := tx.insertRelease(ctx, r); err != nil {
 		return nil, err
@@ -231,7 +221,10 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 	created := map[string]any{
 		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
 		"kind": r.Kind, "rollback_of": of.ID, "restores_release": target.ID, "triggered_by": nr.TriggeredBy,
-		"artifact": r.Artifact, "approval": approval, "rollout": shipgate.StrategySummary(env.RollbackStrategy),
+		"artifact": r.Artifact, "approval": approval, "rollout": rolloutSummary(&pipeline),
+	}
+	if strategyNote != "" {
+		created["rollback_strategy"] = strategyNote
 	}
 	if nr.Reason != "" {
 		created["reason"] = nr.Reason
@@ -239,11 +232,20 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 	if artifactNote != "" {
 		created["artifact_check"] = artifactNote
 	}
-	events := []shipgate.AuditEvent{shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, releaseSubject(r.ID), created)}
-	if r.State == shipgate.StateQueued {
-		events = append(events, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, releaseSubject(r.ID), map[string]any{"approval": approval}))
+	return r, tx.Audit(ctx,
+		shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, releaseSubject(r.ID), created),
+		shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, releaseSubject(r.ID), map[string]any{"approval": approval}))
+}
+
+// rolloutSummary says how a rollback release's pipeline moves traffic: the
+// strategy its service jobs share (RollbackPipeline gives them one).
+func rolloutSummary(pl *shipgate.Pipeline) string {
+	for _, j := range pl.Jobs {
+		if j.Service != nil {
+			return shipgate.StrategySummary(j.Strategy)
+		}
 	}
-	return r, tx.Audit(ctx, events...)
+	return shipgate.StrategySummary(nil)
 }
 
 // freezeApprovers reads the enabled members of the policy's from_groups

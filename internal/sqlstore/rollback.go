@@ -88,23 +88,10 @@ func sameDeployment(a, b *shipgate.Release) bool {
 		maps.Equal(a.Inputs, b.Inputs) && maps.Equal(a.SecretInputs, b.SecretInputs)
 }
 
-// SucceededArtifact returns the newest release of this version and
-// artifact that succeeded in env (even if it was rolled back later), or
-// nil: the proof that restoring it needs no new approval.
-func (tx *Tx) SucceededArtifact(ctx context.Context, service, env, version, sha string) (*shipgate.Release, error) {
-	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND artifact_sha256 = ? AND succeeded_at IS NOT NULL`, service, env, version, sha)
-}
-
 // SucceededVersion returns the newest release of version that succeeded in
 // env, or nil.
 func (tx *Tx) SucceededVersion(ctx context.Context, service, env, version string) (*shipgate.Release, error) {
 	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND succeeded_at IS NOT NULL`, service, env, version)
-}
-
-// SucceededAnywhere returns the newest release of version that succeeded in
-// any environment, or nil: where a rollback to a version finds its artifact.
-func (tx *Tx) SucceededAnywhere(ctx context.Context, service, version string) (*shipgate.Release, error) {
-	return tx.findOne(ctx, `service = ? AND version = ? AND succeeded_at IS NOT NULL`, service, version)
 }
 
 // AnyReleaseOfVersion returns the newest release of version, or nil.

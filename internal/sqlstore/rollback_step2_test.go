@@ -68,6 +68,7 @@ func testRollbackReleaseStrategy(t *testing.T, engine string) {
 	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, strings.Replace(canaryService, "ROLLBACK\n", "", 1))
 	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID) // only what succeeded here is restored
 	v2, _ := newRelease(db, "production", "2.0", "carol")
 	rollback := func() *shipgate.Release {
 		var rr *shipgate.Release
@@ -248,9 +249,9 @@ func testRollbackArtifactUnavailable(t *testing.T, engine string) {
 			testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, _, err := reconcile.Release(ctx, tx, v2.ID); return err })
 		}
 		rb := rollbackOf(t, db, v2.ID)
-		want := "no longer in the artifact store"
+		want := "the stored copy of sha256:" + v1.Artifact.SHA256[:12] + "… is missing"
 		if delay > 0 {
-			want = "no longer has that digest"
+			want = "the stored copy of sha256:" + v1.Artifact.SHA256[:12] + "… is damaged"
 		}
 		if rb.State != shipgate.RollbackUnavailable || rb.RollbackRelease != 0 || !strings.Contains(rb.Reason, "cannot roll back to version 1.0") || !strings.Contains(rb.Reason, want) {
 			t.Fatalf("delay %d: rollback %+v", delay, rb)

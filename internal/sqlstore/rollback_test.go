@@ -260,12 +260,24 @@ func testRollbackVersionMode(t *testing.T, engine string) {
 		return err
 	})
 	runTo(t, db, r.ID, "deploy")
+	// 0.9 succeeded in staging only: a rollback restores only what ran
+	// here, so there is nothing to roll back to, said as such.
 	rb := rollbackOf(t, db, r.ID)
-	rr := find(db, rb.RollbackRelease)
-	// 0.9 never succeeded in production: the rollback release needs approval.
-	if rr.Version != "0.9" || rr.State != shipgate.StatePendingApproval {
-		t.Fatalf("rollback to a version never deployed here: %s %s", rr.Version, rr.State)
+	if rb.State != shipgate.RollbackUnavailable || rb.RollbackRelease != 0 || !strings.Contains(rb.Reason, "0.9 never succeeded in production; deploy it with `shipgate release create`") {
+		t.Fatalf("rollback to a version never deployed here: %+v", rb)
 	}
+	// Once 0.9 succeeded in production, the policy restores it.
+	p09, _ := newRelease(db, "production", "0.9", "carol")
+	approve(t, db, p09.ID, "a1")
+	runTo(t, db, p09.ID)
+	r2, _ := newRelease(db, "production", "1.1", "carol")
+	approve(t, db, r2.ID, "a2")
+	runTo(t, db, r2.ID, "deploy")
+	rb = rollbackOf(t, db, r2.ID)
+	if rr := find(db, rb.RollbackRelease); rr.Version != "0.9" || rr.RestoresRelease != p09.ID || rr.State != shipgate.StateRunning {
+		t.Fatalf("rollback to 0.9 after it succeeded here: %s restores %d, %s %q", rr.Version, rr.RestoresRelease, rr.State, rr.Reason)
+	}
+	verify(t, db)
 }
 
 func testRerunAndRollback(t *testing.T, engine string) {
@@ -342,18 +354,15 @@ func testRollbackApprovalRules(t *testing.T, engine string) {
 	if got := find(db, v2.ID); got.State != shipgate.StateRolledBack {
 		t.Fatalf("v2 %s", got.State)
 	}
-	// Rolling back *to* 2.0 — which failed and was rolled back — is not a
-	// proven version: it needs approval.
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, rr.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
-		if err != nil {
-			return err
-		}
-		if r.State != shipgate.StatePendingApproval || r.ApprovalSkipped != "" {
-			t.Fatalf("rollback to a failed version: %s, skipped %q", r.State, r.ApprovalSkipped)
-		}
-		return nil
+	// Rolling back *to* 2.0 — which failed and was rolled back — is
+	// refused: it never succeeded here, and nothing is created.
+	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, rr.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		return err
 	})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "2.0 never succeeded in production") {
+		t.Fatalf("rollback to a failed version: %v", err)
+	}
 }
 
 func testRollbackRespectsRequires(t *testing.T, engine string) {
@@ -373,8 +382,18 @@ func testRollbackRespectsRequires(t *testing.T, engine string) {
 		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: prod, Target: find(db, stg.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
-	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "requires that version 3.0") {
-		t.Fatalf("rollback to a version that failed staging: %v", err)
+	// 3.0 never ran in production (and failed staging): not a rollback.
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "3.0 never succeeded in production") {
+		t.Fatalf("rollback to a version from staging: %v", err)
+	}
+	// Nor is 1.0 of staging, though 1.0 succeeded in production as
+	// another release: the target must be the release that ran here.
+	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: prod, Target: find(db, good.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		return err
+	})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
+		t.Fatalf("rollback to staging's release of 1.0: %v", err)
 	}
 }
 
