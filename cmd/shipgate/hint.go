@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 )
 
 // hint is what to do about err, for the errors a newcomer meets first;
@@ -13,9 +14,9 @@ import (
 func (m *Main) hint(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + client.RedactURL(m.serverURL()) + ")"
 	case strings.Contains(err.Error(), "did not answer like shipgate"):
-		return "give the shipgate server's URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+		return "give the shipgate server's URL with --server or $SHIPGATE_SERVER (now " + client.RedactURL(m.serverURL()) + ")"
 	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED && m.userToken() == "":
 		return "no token given: pass --token or set $SHIPGATE_TOKEN (an admin creates tokens with `shipgate token create --user NAME`; the first admin's token is the one `shipgate serve` printed on its first start)"
 	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED:
