@@ -228,6 +228,12 @@ func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
+	return serveMetricsOn(ln, services, logger), nil
+}
+
+// serveMetricsOn serves the router metrics on a bound listener, until
+// stop.
+func serveMetricsOn(ln net.Listener, services *runner.Services, logger *slog.Logger) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", services.MetricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -238,7 +244,7 @@ func serveMetrics(addr string, services *runner.Services, logger *slog.Logger) (
 		}
 	}()
 	logger.Info("serving router metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }
 
 // closeServices leaves the supervised services running for the next start

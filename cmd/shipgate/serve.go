@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
@@ -212,14 +211,15 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	// The address is bound before anything is created, so a port in use
+	// Every address is bound before anything is created, so a port in use
 	// stops a first start before it prints a bootstrap token that could
-	// never be used.
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// never be used (serve_listen.go).
+	listeners, err := bindServeListeners(cfg)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
-	defer ln.Close() // on an early return; Serve closes it otherwise
+	defer listeners.close() // on an early return; the servers close them otherwise
+	ln := listeners.api
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -364,12 +364,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		defer closeServices(services, cfg.StopServicesOnExit, logger)
-		stopMetrics, err := serveMetrics(cfg.MetricsListen, services, logger)
-		if err != nil {
-			stopClaiming()
-			return err
+		if listeners.metrics != nil {
+			defer serveMetricsOn(listeners.metrics, services, logger)()
 		}
-		defer stopMetrics()
 		r := &runner.Runner{
 			Coord:    disp,
 			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
@@ -393,7 +390,13 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		go func() { logger.Warn("pprof listener ended", "err", http.ListenAndServe(cfg.PprofAddr, mux)) }()
+		pprofSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		defer pprofSrv.Close()
+		go func() {
+			if err := pprofSrv.Serve(listeners.pprof); !errors.Is(err, http.ErrServerClosed) {
+				logger.Warn("pprof listener ended", "err", err)
+			}
+		}()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
