@@ -234,6 +234,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, "shipgate.db")
 	}
+	unlockDB, err := lockDatabaseDir(dsn, cfg.DataDir) // beside a SQLite --database elsewhere, too
+	if err != nil {
+		return err
+	}
+	defer unlockDB()
 	db, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return err
