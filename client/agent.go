@@ -134,7 +134,7 @@ func (a *Agent) Artifact(ctx context.Context, _ string, key shipgate.AttemptKey)
 		if te := transportError(a.c.BaseURL, err); te != nil {
 			return nil, te
 		}
-		return nil, fmt.Errorf("cannot reach shipgate server at %s: %w", a.c.BaseURL, err)
+		return nil, fmt.Errorf("cannot reach shipgate server at %s: %w", RedactURL(a.c.BaseURL), err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()

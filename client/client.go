@@ -80,7 +80,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if te := transportError(c.BaseURL, err); te != nil {
 			return te
 		}
-		return fmt.Errorf("cannot reach shipgate server at %s: %w", c.BaseURL, err)
+		return fmt.Errorf("cannot reach shipgate server at %s: %w", RedactURL(c.BaseURL), err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))

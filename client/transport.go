@@ -32,9 +32,39 @@ type TransportError struct {
 func (e *TransportError) Error() string { return e.Message }
 func (e *TransportError) Unwrap() error { return e.Err }
 
+// RedactURL is s fit to print: a password in it is replaced by "xxxxx",
+// as url.URL.Redacted does, even when s does not parse as a URL (a
+// server URL without its scheme, with a bad host). Everything the client
+// and the CLI say about a server URL passes through it.
+func RedactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		return u.Redacted()
+	}
+	// By hand: the authority is what lies between "scheme://" (if any) and
+	// the first "/", "?" or "#"; its user information ends at its last "@".
+	prefix, rest := "", s
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
+	}
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return prefix + user + ":xxxxx" + rest[at:]
+}
+
 // transportError recognises the failures TransportError names in an
 // error of http.Client.Do.
 func transportError(base string, err error) error {
+	base = RedactURL(base)
 	var unknownCA x509.UnknownAuthorityError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -82,6 +112,14 @@ func withScheme(base, scheme string) string {
 // (unsupported protocol scheme "localhost") hides the missing http://.
 func checkBaseURL(base string) error {
 	u, err := url.Parse(base)
+	if err != nil {
+		// url.Error quotes the URL, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+	}
+	base = RedactURL(base)
 	switch {
 	case base == "":
 		return &TransportError{Message: "no server URL given"}
@@ -100,6 +138,7 @@ func checkBaseURL(base string) error {
 // notShipgate is the error for an answer that is not shipgate's: an HTML
 // page, another service's JSON. err, if any, is why it could not be read.
 func notShipgate(base string, status int, contentType string, err error) error {
+	base = RedactURL(base)
 	if contentType == "" {
 		contentType = "no Content-Type"
 	}

@@ -10,7 +10,8 @@
 // one is being rotated) sends one v1 per secret; a receiver accepts the
 // request when any v1 matches any secret it holds and t is within a
 // tolerance of its clock (which stops replays of old requests). The parts
-// may come in any order; unknown keys (a future v2) are ignored.
+// may come in any order; empty parts and unknown keys (a future v2) are
+// ignored. A header carries at most MaxSecrets v1 values.
 //
 // Verify before parsing: read the raw body, call Verify, and only then
 // decode the JSON.

@@ -36,7 +36,11 @@ func Example() {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	payload := `{"specversion":"1.0","type":"dev.cdevents.service.deployed.0.2.0"}`
-	for _, sig := range []string{webhook.Sign(time.Now(), []byte(payload), secret), "t=1,v1=00"} {
+	signed, err := webhook.Sign(time.Now(), []byte(payload), secret)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, sig := range []string{signed, "t=1,v1=00"} {
 		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(payload))
 		req.Header.Set("X-Shipgate-Delivery", "7")
 		req.Header.Set(webhook.Header, sig)

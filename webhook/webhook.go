@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,15 +31,34 @@ var (
 	ErrTimestamp = errors.New("signature timestamp outside tolerance")
 	// ErrNoMatch: no v1 is the HMAC of the body with any of the secrets.
 	ErrNoMatch = errors.New("signature does not match")
-	// ErrNoSecret: Verify was given no usable secret.
+	// ErrNoSecret: Verify was given no usable secret, or Sign an empty one.
 	ErrNoSecret = errors.New("no secret to verify with")
+	// ErrTooManySecrets: Sign was given more than MaxSecrets secrets.
+	ErrTooManySecrets = errors.New("too many secrets")
 )
 
+// MaxSecrets is the most secrets one sender signs with, and so the most v1
+// values Parse accepts in one header. Rotating a secret needs two (the new
+// and the old one); four leaves room for a second rotation started before
+// every receiver finished the first, while keeping the header short and
+// the work of Verify (every secret against every v1) small. Sign, Parse
+// and the server's configuration (secrets_env) all use this one number, so
+// a sender never makes a header its receivers refuse.
+const MaxSecrets = 4
+
 // Sign makes the signature header of body at time at: one v1 per secret,
-// in the order given. With no secret it returns "" (send no header).
-func Sign(at time.Time, body []byte, secrets ...string) string {
+// in the order given. With no secret it returns "" (send no header). An
+// empty secret (ErrNoSecret) or more than MaxSecrets (ErrTooManySecrets)
+// is refused: receivers would refuse the header, or anyone could forge it.
+func Sign(at time.Time, body []byte, secrets ...string) (string, error) {
 	if len(secrets) == 0 {
-		return ""
+		return "", nil
+	}
+	if len(secrets) > MaxSecrets {
+		return "", fmt.Errorf("%w: %d secrets given; a header carries at most %d v1 values (webhook.MaxSecrets)", ErrTooManySecrets, len(secrets), MaxSecrets)
+	}
+	if slices.Contains(secrets, "") {
+		return "", fmt.Errorf("%w: an empty secret signs nothing (anyone can compute its MAC)", ErrNoSecret)
 	}
 	t := strconv.FormatInt(at.Unix(), 10)
 	var b strings.Builder
@@ -47,7 +67,7 @@ func Sign(at time.Time, body []byte, secrets ...string) string {
 		b.WriteString(",v1=")
 		b.WriteString(hex.EncodeToString(mac(s, t, body)))
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 func mac(secret, t string, body []byte) []byte {
@@ -66,33 +86,30 @@ type Signature struct {
 	V1 [][]byte
 }
 
-// maxV1 bounds the v1 values one header may carry: a sink rotating
-// secrets sends two or three; more is not a sender of ours.
-const maxV1 = 16
-
 // Parse reads a signature header. Parts are comma-separated key=value
 // pairs in any order, with optional spaces around them; t must appear
-// exactly once as decimal seconds, v1 at least once (at most 16 times) as
-// 64 hex digits. Other keys are skipped, so a future scheme can be added
-// next to v1 without breaking receivers.
+// exactly once as decimal seconds, v1 at least once (at most MaxSecrets
+// times) as 64 hex digits. Empty parts (a trailing comma) and parts of
+// other keys, with or without "=", are skipped, so a future scheme can be
+// added next to v1 without breaking receivers.
 func Parse(header string) (Signature, error) {
 	var sig Signature
 	seenT := false
 	if strings.TrimSpace(header) == "" {
 		return sig, fmt.Errorf("%w: the header is empty", ErrMalformed)
 	}
-	for i, part := range strings.Split(header, ",") {
-		part = strings.TrimSpace(part)
-		k, v, ok := strings.Cut(part, "=")
-		if !ok || k == "" || v == "" {
-			return sig, fmt.Errorf("%w: part %d is not key=value", ErrMalformed, i+1)
-		}
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch k {
 		case "t":
 			if seenT {
 				return sig, fmt.Errorf("%w: t appears more than once", ErrMalformed)
 			}
 			seenT = true
+			if v == "" {
+				return sig, fmt.Errorf("%w: t has no value", ErrMalformed)
+			}
 			if len(v) > 19 || strings.Trim(v, "0123456789") != "" {
 				return sig, fmt.Errorf("%w: t is not a number of seconds", ErrMalformed)
 			}
@@ -102,8 +119,8 @@ func Parse(header string) (Signature, error) {
 			}
 			sig.Timestamp = ts
 		case "v1":
-			if len(sig.V1) == maxV1 {
-				return sig, fmt.Errorf("%w: more than %d v1 values", ErrMalformed, maxV1)
+			if len(sig.V1) == MaxSecrets {
+				return sig, fmt.Errorf("%w: more than %d v1 values", ErrMalformed, MaxSecrets)
 			}
 			b, err := hex.DecodeString(v)
 			if err != nil || len(b) != sha256.Size {

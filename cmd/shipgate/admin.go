@@ -42,9 +42,14 @@ token works any more: the bootstrap token was lost, or SHIPGATE_BOOTSTRAP_TOKEN
 was set on a store that already had users and so was ignored.
 
 The server must be stopped: the command refuses while a shipgate serve runs on
---data, and a server started meanwhile waits until it is done. With PostgreSQL
-(--database, as given to serve), stop every server sharing the database; only
-the one on --data can be detected.
+the store, and a server started meanwhile waits until it is done. The lock is
+looked for beside the SQLite database opened (--data's shipgate.db, or a
+--database path, wherever it is). With PostgreSQL (--database, as given to
+serve), stop every server sharing the database; only the one on --data can be
+detected.
+
+It never creates a store: a database file that does not exist, a database
+without shipgate's tables, or a file: URI (give the path) is refused.
 
 The token is printed once, on standard output. The admin's other tokens keep
 working unless --revoke-others is given (do that when a token may have
@@ -84,7 +89,7 @@ and token.reset with the host and OS user that ran the command.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "./shipgate-data", "the server's data directory (as given to serve)")
-	f.StringVar(&database, "database", "", "the server's PostgreSQL URL, if serve runs with --database")
+	f.StringVar(&database, "database", "", "the server's --database, if serve runs with one: a PostgreSQL URL or a SQLite file path (not a file: URI)")
 	f.StringVar(&userName, "user", "", `the admin to give a token (default "admin", or the only admin)`)
 	f.BoolVar(&revokeOthers, "revoke-others", false, "revoke the user's other tokens")
 	f.StringVar(&expiresIn, "expires-in", "", "how long the token works, e.g. 24h or 30d (default: never)")
@@ -99,20 +104,35 @@ func (m *Main) resetToken(ctx context.Context, dataDir, database, userName strin
 	dsn := database
 	if dsn == "" {
 		dsn = filepath.Join(dataDir, "shipgate.db")
-		if _, err := os.Stat(dsn); err != nil {
-			return nil, fmt.Errorf("no shipgate store in %s (%s does not exist); give the --data of the server, or --database for PostgreSQL", dataDir, dsn)
-		}
-	} else if _, err := os.Stat(dataDir); err != nil {
-		dataDir = "" // no data directory here: nothing to lock
 	}
-	if dataDir != "" {
-		unlock, err := lockStore(dataDir, "shipgate admin reset-token")
+	// The lock is taken where the database actually opened is: beside a
+	// SQLite file (serve takes it there too, whatever its --data), else in
+	// --data, when there is one here.
+	lockDir := dataDir
+	if strings.HasPrefix(dsn, "file:") {
+		return nil, fmt.Errorf("--database %q is a file: URI; give the SQLite file's path, as serve takes it", dsn)
+	}
+	if path, ok := sqlstore.SQLitePath(dsn); ok {
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			if database == "" {
+				return nil, fmt.Errorf("no shipgate store in %s (%s does not exist); give the --data of the server, or --database for PostgreSQL", dataDir, dsn)
+			}
+			return nil, fmt.Errorf("no shipgate store at %s: the file does not exist (nothing was created); give the --database of the server", dsn)
+		}
+		lockDir = filepath.Dir(path)
+	} else if _, err := os.Stat(dataDir); err != nil {
+		lockDir = "" // no data directory here: nothing to lock
+	}
+	if lockDir != "" {
+		unlock, err := lockStore(lockDir, "shipgate admin reset-token")
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
 	}
-	db, err := sqlstore.Open(ctx, dsn)
+	// Never a new store: a database without shipgate's tables is refused
+	// as it is.
+	db, err := sqlstore.OpenExisting(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +213,35 @@ func resetTokenUser(ctx context.Context, tx *sqlstore.Tx, name string) (string, 
 		return "", shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the store has no enabled admin")
 	}
 	return "", shipgate.Errorf(shipgate.EINVALID, "several admins (%s): choose one with --user", strings.Join(admins, ", "))
+}
+
+// lockDatabaseDir takes serve's lock also in the directory of its
+// SQLite database, when that is not dataDir (--database elsewhere): admin
+// reset-token looks for the lock beside the database it opens. unlock is a
+// no-op when there is nothing more to lock.
+func lockDatabaseDir(dsn, dataDir string) (unlock func(), err error) {
+	path, ok := sqlstore.SQLitePath(dsn)
+	if !ok {
+		return func() {}, nil
+	}
+	dir := filepath.Dir(path)
+	if sameDir(dir, dataDir) {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	return lockStore(dir, "shipgate serve (its --database directory)")
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return os.SameFile(fa, fb)
 }
 
 // lockStore takes the lock of a data directory, serve.lock, exclusively:

@@ -160,7 +160,7 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	if err := runner.SaveSecret(cfg.WorkDir, c.BaseURL, cfg.Name, reg.Secret); err != nil {
 		return fmt.Errorf("keep the agent secret in --work-dir: %w", err)
 	}
-	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s; environments: %s)\n", reg.Agent.Name, c.BaseURL, shipgate.FormatLabels(reg.Agent.Labels), envList(reg.Agent.Envs))
+	fmt.Fprintf(m.Stdout, "agent %s registered with %s (labels: %s; environments: %s)\n", reg.Agent.Name, client.RedactURL(c.BaseURL), shipgate.FormatLabels(reg.Agent.Labels), envList(reg.Agent.Envs))
 
 	services, err := runner.OpenServices(filepath.Join(cfg.WorkDir, "services"), logger)
 	if err != nil {

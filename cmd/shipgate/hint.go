@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 )
 
 // hint is what to do about err, for the errors a newcomer meets first;
@@ -13,9 +14,9 @@ import (
 func (m *Main) hint(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + client.RedactURL(m.serverURL()) + ")"
 	case strings.Contains(err.Error(), "did not answer like shipgate"):
-		return "give the shipgate server's URL with --server or $SHIPGATE_SERVER (now " + m.serverURL() + ")"
+		return "give the shipgate server's URL with --server or $SHIPGATE_SERVER (now " + client.RedactURL(m.serverURL()) + ")"
 	case strings.Contains(err.Error(), "outside the directories this server takes artifacts from"):
 		return "start the server with --artifact-root DIR (repeatable; by default it takes artifacts only from the directory it was started in), or pass an http(s) URL as --artifact"
 	case shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED && strings.HasPrefix(m.userToken(), shipgate.AgentTokenPrefix):

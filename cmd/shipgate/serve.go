@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
@@ -220,23 +219,15 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	// The address is bound before anything is created, so a port in use
+	// Every address is bound before anything is created, so a port in use
 	// stops a first start before it prints a bootstrap token that could
-	// never be used.
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// never be used (serve_listen.go).
+	listeners, err := bindServeListeners(cfg)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
-	defer ln.Close()           // on an early return; Serve closes it otherwise
-	var metricsLn net.Listener // only the built-in runner's router has metrics
-	if !cfg.NoLocalRunner {
-		if metricsLn, err = listenMetrics(cfg.MetricsListen); err != nil {
-			return err
-		}
-		if metricsLn != nil {
-			defer metricsLn.Close() // on an early return; closed by its server otherwise
-		}
-	}
+	defer listeners.close() // on an early return; the servers close them otherwise
+	ln := listeners.api
 	// The config file and the flags are checked before anything is
 	// created too: a typo must leave --data as it was (absent, or untouched).
 	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
@@ -261,6 +252,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, "shipgate.db")
 	}
+	unlockDB, err := lockDatabaseDir(dsn, cfg.DataDir) // beside a SQLite --database elsewhere, too
+	if err != nil {
+		return err
+	}
+	defer unlockDB()
 	db, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -384,7 +380,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		defer closeServices(services, cfg.StopServicesOnExit, logger)
-		defer serveMetrics(metricsLn, services, logger)()
+		defer serveMetrics(listeners.metrics, services, logger)()
 		r := &runner.Runner{
 			Coord:    disp,
 			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
@@ -408,7 +404,13 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		go func() { logger.Warn("pprof listener ended", "err", http.ListenAndServe(cfg.PprofAddr, mux)) }()
+		pprofSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		defer pprofSrv.Close()
+		go func() {
+			if err := pprofSrv.Serve(listeners.pprof); !errors.Is(err, http.ErrServerClosed) {
+				logger.Warn("pprof listener ended", "err", err)
+			}
+		}()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/egress"
+	"github.com/shipgate/shipgate/webhook"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -200,6 +201,12 @@ func (p *parser) sink(n *yaml.Node, path string, getenv func(string) string) Sin
 					continue
 				}
 				vals = append(vals, fromEnv(v.Content[i], path, "secrets_env"))
+			}
+			// Receivers refuse a header with more v1 values than this
+			// (webhook.Parse): such a sink would fail every delivery.
+			if len(names) > webhook.MaxSecrets {
+				p.fail(v, "secrets_env lists %d secrets; a sink signs with at most %d (rotation needs 2: the new and the old one)", len(names), webhook.MaxSecrets)
+				return
 			}
 			setSecrets(v, vals...)
 		},

@@ -39,14 +39,15 @@ func TestServerConfigPublicURL(t *testing.T) {
 
 // A webhook sink may sign with several secrets while one is rotated.
 func TestServerConfigSinkSecrets(t *testing.T) {
-	env := map[string]string{"NEW": "new-secret", "OLD": "old-secret", "ONE": "only"}
+	env := map[string]string{"NEW": "new-secret", "OLD": "old-secret", "ONE": "only", "S3": "s3", "S4": "s4", "S5": "s5"}
 	getenv := func(k string) string { return env[k] }
 	for src, want := range map[string][]string{
-		"{name: h, type: webhook, url: \"https://a\", secret: lit}":             {"lit"},
-		"{name: h, type: webhook, url: \"https://a\", secret_env: ONE}":         {"only"},
-		"{name: h, type: webhook, url: \"https://a\", secrets_env: [NEW, OLD]}": {"new-secret", "old-secret"},
-		"{name: h, type: webhook, url: \"https://a\", secrets_env: [OLD]}":      {"old-secret"},
-		"{name: h, type: webhook, url: \"https://a\"}":                          nil,
+		"{name: h, type: webhook, url: \"https://a\", secret: lit}":                     {"lit"},
+		"{name: h, type: webhook, url: \"https://a\", secret_env: ONE}":                 {"only"},
+		"{name: h, type: webhook, url: \"https://a\", secrets_env: [NEW, OLD]}":         {"new-secret", "old-secret"},
+		"{name: h, type: webhook, url: \"https://a\", secrets_env: [OLD]}":              {"old-secret"},
+		"{name: h, type: webhook, url: \"https://a\", secrets_env: [NEW, OLD, S3, S4]}": {"new-secret", "old-secret", "s3", "s4"},
+		"{name: h, type: webhook, url: \"https://a\"}":                                  nil,
 	} {
 		cfg, err := config.ParseServerConfig("server.yaml", []byte("notifications:\n  sinks:\n    - "+src+"\n"), getenv)
 		if err != nil {
@@ -64,6 +65,9 @@ func TestServerConfigSinkSecrets(t *testing.T) {
 		{"{name: h, type: webhook, url: \"https://a\", secrets_env: [NEW, NEW]}", "server.yaml:3: secrets_env names NEW twice"},
 		{"{name: h, type: webhook, url: \"https://a\", secrets_env: []}", "server.yaml:3: secrets_env is empty"},
 		{"{name: h, type: webhook, url: \"https://a\", secret: \"\"}", "server.yaml:3: secret is empty"},
+		// Receivers (webhook.Parse) refuse a header with more v1 values
+		// than webhook.MaxSecrets: such a sink would fail every delivery.
+		{"{name: h, type: webhook, url: \"https://a\", secrets_env: [NEW, OLD, S3, S4, S5]}", "server.yaml:3: secrets_env lists 5 secrets; a sink signs with at most 4"},
 	} {
 		if _, err := config.ParseServerConfig("server.yaml", []byte("notifications:\n  sinks:\n    - "+bad.src+"\n"), getenv); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)

@@ -359,32 +359,84 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// readJSON decodes a request body strictly: unknown fields are errors.
+// readJSON decodes a request body strictly: it must be one JSON object
+// (not null, an array or a string), and unknown fields are errors.
 func readJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return shipgate.Errorf(shipgate.EINVALID, "the request body is empty: send a JSON object")
+	}
+	return decodeJSON(body, v)
+}
+
+// readOptionalJSON is readJSON for an endpoint whose body may be left out:
+// no body at all (Content-Length: 0, or chunked with nothing in it, or only
+// white space) leaves v as it is. A body that is there is held to the same
+// rules as readJSON's.
+func readOptionalJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return decodeJSON(body, v)
+}
+
+// readBody reads a whole request body, within the handler's size limit.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err // 413 in fail
+			return nil, err // 413 in fail
 		}
-		return shipgate.Errorf(shipgate.EINVALID, "the request body did not arrive: %v", err)
+		return nil, shipgate.Errorf(shipgate.EINVALID, "the request body did not arrive: %v", err)
 	}
+	return body, nil
+}
+
+// decodeJSON decodes body, which must be one JSON object, into v.
+func decodeJSON(body []byte, v any) error {
 	if bytes.Contains(body, []byte(`\u0000`)) {
 		return shipgate.Errorf(shipgate.EINVALID, "request body contains a NUL character (\\u0000), which no field accepts")
+	}
+	// json.Decode accepts null for a struct and leaves it as it was: a
+	// client sending null meant something else, so it is refused.
+	if trimmed := bytes.TrimSpace(body); trimmed[0] != '{' {
+		return shipgate.Errorf(shipgate.EINVALID, "the request body must be a JSON object ({...}), not %s", jsonKind(trimmed[0]))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return shipgate.Errorf(shipgate.EINVALID, "request body is not valid JSON for this endpoint: %v", err)
 	}
 	if dec.More() {
 		return shipgate.Errorf(shipgate.EINVALID, "request body has data after the JSON value")
 	}
 	return nil
+}
+
+// jsonKind names the JSON value that starts with c, for an error message.
+func jsonKind(c byte) string {
+	switch c {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	if c == '-' || c >= '0' && c <= '9' {
+		return "a number"
+	}
+	return "something that is not JSON"
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }

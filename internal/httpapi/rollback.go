@@ -45,13 +45,11 @@ func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request, u *s
 }
 
 // readRollbackAction reads the optional body of hold and now: a reason.
-// Callers from before the body existed sent none.
+// Callers from before the body existed sent none, with any transfer
+// encoding; a body that is there must be an object like everywhere else.
 func readRollbackAction(r *http.Request) (client.RollbackActionRequest, error) {
 	var req client.RollbackActionRequest
-	if r.ContentLength == 0 {
-		return req, nil
-	}
-	if err := readJSON(r, &req); err != nil {
+	if err := readOptionalJSON(r, &req); err != nil {
 		return req, err
 	}
 	return req, shipgate.ValidateLine("reason", req.Reason, shipgate.MaxCommentLen)

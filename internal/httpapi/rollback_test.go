@@ -1,7 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,4 +211,59 @@ func timelineString(events []shipgate.AuditEvent) string {
 		b.WriteString(e.Action + " " + string(e.Details) + "\n")
 	}
 	return b.String()
+}
+
+// The body of rollback hold and now is optional: no body at all, whether
+// sent with Content-Length: 0 or chunked, is the same as {}. A body that is
+// there must be a JSON object, as on every other endpoint: null, a string
+// or an array is refused (400) before anything is looked up. Release 999
+// does not exist, so an accepted body gets 404.
+func TestRollbackActionOptionalBody(t *testing.T) {
+	f := newFixture(t)
+	send := func(path string, body []byte, chunked bool) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", f.srv.URL+path, bytes.NewReader(body))
+		if chunked {
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			req.ContentLength = -1
+			req.TransferEncoding = []string{"chunked"}
+		}
+		req.Header.Set("Authorization", "Bearer "+f.tokens["carol"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if chunked && resp.Request.TransferEncoding == nil {
+			t.Fatal("the request was not sent chunked")
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, action := range []string{"hold", "now"} {
+		path := "/api/v1/releases/999/rollback/" + action
+		for _, tc := range []struct {
+			name    string
+			body    string
+			chunked bool
+			code    int
+			msg     string
+		}{
+			{"no body", "", false, 404, ""},
+			{"empty chunked body", "", true, 404, ""},
+			{"blank chunked body", " \n", true, 404, ""},
+			{"empty object", "{}", false, 404, ""},
+			{"object chunked", `{"reason":"deploy freeze"}`, true, 404, ""},
+			{"null", "null", false, 400, "must be a JSON object"},
+			{"null chunked", "null", true, 400, "must be a JSON object"},
+			{"string", `"wait"`, false, 400, "must be a JSON object"},
+			{"array", `[]`, false, 400, "must be a JSON object"},
+			{"unknown field", `{"why":"x"}`, false, 400, "unknown field"},
+		} {
+			code, body := send(path, []byte(tc.body), tc.chunked)
+			if code != tc.code || !strings.Contains(body, tc.msg) {
+				t.Errorf("%s %s: %d %s", action, tc.name, code, body)
+			}
+		}
+	}
 }

@@ -139,7 +139,12 @@ func (w *Worker) send(ctx context.Context, s config.Sink, n sqlstore.Notificatio
 		if len(s.Secrets) > 0 {
 			// One v1= per secret: receivers on the old or the new secret
 			// both verify while it is rotated.
-			headers[webhook.Header] = webhook.Sign(time.Now(), body, s.Secrets...)
+			// The config allows at most webhook.MaxSecrets.
+			sig, err := webhook.Sign(time.Now(), body, s.Secrets...)
+			if err != nil {
+				return err
+			}
+			headers[webhook.Header] = sig
 		}
 	case config.SinkPagerDuty:
 		if n.EventType == CheckpointEventType {

@@ -58,6 +58,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.write.SetMaxIdleConns(16)
 		db.read = db.write
 	} else {
+		if err := checkSQLitePath(dsn); err != nil {
+			return nil, err
+		}
 		db.dialect = sqliteDialect
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)

@@ -24,6 +24,7 @@ func TestStore(t *testing.T) {
 		fn   func(t *testing.T, engine string)
 	}{
 		{"Migrations", testMigrations},
+		{"OpenExisting", testOpenExisting},
 		{"ApplyService", testApplyService},
 		{"UsersGroupsTokens", testUsersGroupsTokens},
 		{"SelfChangeRefused", testSelfChangeRefused},
