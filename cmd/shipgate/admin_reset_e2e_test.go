@@ -55,11 +55,11 @@ func TestAdminResetTokenDatabaseOnlyExisting(t *testing.T) {
 	}
 	// The running server's database, --data elsewhere: the lock is found
 	// beside the database.
-	refused("a shipgate server is running on "+filepath.Dir(db), "--database", db, "--data", nowhere)
+	refused("a shipgate server is already running on "+filepath.Dir(db), "--database", db, "--data", nowhere)
 	// A server with --database outside its --data locks there too.
 	other := t.TempDir()
 	s2 := startServerWith(t, []string{"--database", filepath.Join(other, "store.db")})
-	refused("a shipgate server is running on "+other, "--database", filepath.Join(other, "store.db"), "--data", nowhere)
+	refused("a shipgate server is already running on "+other, "--database", filepath.Join(other, "store.db"), "--data", nowhere)
 	s2.stop()
 
 	// Nothing that is not a store becomes one.
