@@ -36,6 +36,7 @@ func TestStore(t *testing.T) {
 		{"CreateRelease", testCreateRelease},
 		{"ReleaseImmutable", testReleaseImmutable},
 		{"CreateReleaseInputs", testCreateReleaseInputs},
+		{"CreateReleaseInputBounds", testCreateReleaseInputBounds},
 		{"RollbackKeepsInputs", testRollbackKeepsInputs},
 		{"Decide", testDecide},
 		{"DecideStateFirst", testDecideStateFirst},
