@@ -43,6 +43,7 @@ func TestStore(t *testing.T) {
 		{"DecideNamesApprovers", testDecideNamesApprovers},
 		{"UnknownGroups", testUnknownGroups},
 		{"RemoveGroupInUse", testRemoveGroupInUse},
+		{"LastApproverGuard", testLastApproverGuard},
 		{"Lifecycle", testLifecycle},
 		{"ApprovalExpiry", testApprovalExpiry},
 		{"LeaseExpiry", testLeaseExpiry},
