@@ -44,13 +44,13 @@ func UnknownGroups(spec *ServiceSpec, known []string) []FieldError {
 					existing = append(existing, o)
 				}
 			}
-			effect := "so nobody could approve releases to " + e.Name
+			effect := ", so nobody could approve releases to " + e.Name
 			if len(existing) > 0 {
-				effect = fmt.Sprintf("(no user is in it), so it adds no approvers: only members of %s can approve releases to %s", quoteList(existing), e.Name)
+				effect = fmt.Sprintf(" (no user is in it), so it adds no approvers: only members of %s can approve releases to %s", quoteList(existing), e.Name)
 			}
 			out = append(out, FieldError{
 				Path: fmt.Sprintf("spec.environments[%d].approvals.from_groups[%d]", i, j),
-				Message: fmt.Sprintf("group %q does not exist %s; %s `shipgate group add %s --user NAME`, or apply with --allow-unknown-groups",
+				Message: fmt.Sprintf("group %q does not exist%s; %s `shipgate group add %s --user NAME`, or apply with --allow-unknown-groups",
 					g, effect, fix, g),
 			})
 		}

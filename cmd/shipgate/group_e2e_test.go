@@ -39,7 +39,7 @@ spec:
 	}
 	os.WriteFile(f, []byte(strings.Replace(src, "relase-", "release-", 1)), 0o644)
 	s.ok("admin", "apply", "-f", "web.yaml")
-	s.fails(`"alice" is the last member of group "release-managers", which the approval policies of web name`, "admin", "group", "remove", "release-managers", "--user", "alice")
+	s.fails(`"alice" is the last member of group "release-managers", which the approval policies of web/production name`, "admin", "group", "remove", "release-managers", "--user", "alice")
 	if out := s.ok("admin", "group", "remove", "release-managers", "--user", "alice", "--force"); !strings.Contains(out, "user alice is in groups: none") {
 		t.Fatalf("forced: %s", out)
 	}
@@ -83,7 +83,7 @@ spec:
 	if out := s.ok("admin", "user", "disable", "carol", "--force", "--reason", "left"); !strings.Contains(out, "disabled") {
 		t.Fatalf("forced: %s", out)
 	}
-	if out := s.ok("admin", "audit", "list", "--action", "group.emptied_in_use", "-o", "json"); !strings.Contains(out, `"change":"user.disabled"`) && !strings.Contains(out, `"change": "user.disabled"`) {
+	if out := s.ok("admin", "audit", "list", "-o", "json"); !strings.Contains(out, "group.emptied_in_use") || !strings.Contains(strings.ReplaceAll(out, " ", ""), `"change":"user.disabled"`) {
 		t.Fatalf("the forced disable is not audited: %s", out)
 	}
 }
