@@ -41,7 +41,9 @@ func testUnknownGroups(t *testing.T, engine string) {
 	if !errors.As(err, &verr) || strings.Join(missing, ",") != "relase-managers" || len(verr.Problems) != 1 {
 		t.Fatalf("with release-managers: %v %v", missing, err)
 	}
-	want := `group "relase-managers" does not exist, so nobody could approve releases to production; did you mean "release-managers"? Otherwise add its first member with ` + "`shipgate group add relase-managers --user NAME`" + `, or apply with --allow-unknown-groups`
+	// sre exists, so its members can approve: the message says only that
+	// the typo adds nobody.
+	want := `group "relase-managers" does not exist (no user is in it), so it adds no approvers: only members of "sre" can approve releases to production; did you mean "release-managers"? Otherwise add its first member with ` + "`shipgate group add relase-managers --user NAME`" + `, or apply with --allow-unknown-groups`
 	if p := verr.Problems[0]; p.Path != "spec.environments[1].approvals.from_groups[0]" || p.Message != want {
 		t.Errorf("typo: %+v", p)
 	}
