@@ -22,7 +22,8 @@ const (
 // UnknownGroups returns a problem for each from_groups entry of spec that
 // names no group in known, at its path in the file, suggesting the
 // closest known group for a likely typo. Nobody could approve releases to
-// such an environment until the group gets members.
+// such an environment until the group gets members, unless it names other
+// groups that exist: the message then says only their members can.
 func UnknownGroups(spec *ServiceSpec, known []string) []FieldError {
 	var out []FieldError
 	for i, e := range spec.Environments {
@@ -34,10 +35,23 @@ func UnknownGroups(spec *ServiceSpec, known []string) []FieldError {
 			if best := closest(g, known); best != "" {
 				fix = fmt.Sprintf("did you mean %q? Otherwise add its first member with", best)
 			}
+			// Say what is wrong precisely: with another named group that
+			// exists, its members can still approve; the unknown group only
+			// adds nobody.
+			var existing []string
+			for _, o := range e.Approvals.FromGroups {
+				if slices.Contains(known, o) && !slices.Contains(existing, o) {
+					existing = append(existing, o)
+				}
+			}
+			effect := ", so nobody could approve releases to " + e.Name
+			if len(existing) > 0 {
+				effect = fmt.Sprintf(" (no user is in it), so it adds no approvers: only members of %s can approve releases to %s", quoteList(existing), e.Name)
+			}
 			out = append(out, FieldError{
 				Path: fmt.Sprintf("spec.environments[%d].approvals.from_groups[%d]", i, j),
-				Message: fmt.Sprintf("group %q does not exist, so nobody could approve releases to %s; %s `shipgate group add %s --user NAME`, or apply with --allow-unknown-groups",
-					g, e.Name, fix, g),
+				Message: fmt.Sprintf("group %q does not exist%s; %s `shipgate group add %s --user NAME`, or apply with --allow-unknown-groups",
+					g, effect, fix, g),
 			})
 		}
 	}

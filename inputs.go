@@ -3,6 +3,7 @@ package shipgate
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strings"
 )
@@ -37,9 +38,50 @@ type InputDecl struct {
 const (
 	maxInputNameLen        = 63
 	maxInputDescriptionLen = 500
-	maxInputPatternLen     = 1000
+	maxInputPatternLen     = 1024
 	maxInputDefaultLen     = 4096
+	// maxInputPatternInsts bounds the compiled program of a pattern.
+	// Matching (RE2, no backtracking) takes time in proportion to the
+	// value's length times the program's size: at this bound a 64 KiB
+	// value takes about a second (docs/benchmarks.md), while the patterns
+	// people write are far smaller (an email 13 instructions, semver 65,
+	// a DNS name 262).
+	maxInputPatternInsts = 1000
 )
+
+// Bounds of input values, plain and secret alike: steps see them as
+// environment variables, and they are matched against patterns and frozen
+// into the release's content and audit event.
+const (
+	// MaxInputValueBytes bounds one input's value.
+	MaxInputValueBytes = 64 << 10
+	// MaxInputsTotalBytes bounds the values of all of a release's inputs
+	// together, plain and secret.
+	MaxInputsTotalBytes = 256 << 10
+)
+
+// ValidateInputSizes refuses a value longer than MaxInputValueBytes and
+// values adding up to more than MaxInputsTotalBytes, plain and secret
+// together. A secret's value is never put in the error.
+func ValidateInputSizes(plain, secret map[string]string) error {
+	total := 0
+	for _, set := range []struct {
+		kind   string
+		values map[string]string
+	}{{"input", plain}, {"secret input", secret}} {
+		for _, k := range sortedKeys(set.values) {
+			n := len(set.values[k])
+			if n > MaxInputValueBytes {
+				return Errorf(EINVALID, "%s %q is %d bytes; an input value may be at most 64 KiB (%d bytes)", set.kind, k, n, MaxInputValueBytes)
+			}
+			total += n
+		}
+	}
+	if total > MaxInputsTotalBytes {
+		return Errorf(EINVALID, "the input values of this release add up to %d bytes; together (plain and secret) they may be at most 256 KiB (%d bytes)", total, MaxInputsTotalBytes)
+	}
+	return nil
+}
 
 // Matches reports whether value matches the declaration's pattern as a
 // whole; a declaration without a pattern matches anything. A pattern that
@@ -62,6 +104,20 @@ func compileInputPattern(p string) (*regexp.Regexp, error) {
 		return nil, err
 	}
 	return regexp.Compile(`^(?:` + p + `)$`)
+}
+
+// inputPatternSize is the number of instructions p compiles to, as the
+// matcher runs it (anchored).
+func inputPatternSize(p string) (int, error) {
+	re, err := syntax.Parse(`^(?:`+p+`)$`, syntax.Perl)
+	if err != nil {
+		return 0, err
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0, err
+	}
+	return len(prog.Inst), nil
 }
 
 // validInputName is the rule for input names: they become environment
@@ -117,9 +173,11 @@ func (v *validator) inputs(path string, decls []InputDecl) {
 		}
 		if d.Pattern != "" {
 			if len(d.Pattern) > maxInputPatternLen {
-				v.add(p+".pattern", "the pattern of input %q is longer than %d bytes", d.Name, maxInputPatternLen)
+				v.add(p+".pattern", "the pattern of input %q is %d bytes, longer than %d", d.Name, len(d.Pattern), maxInputPatternLen)
 			} else if _, err := compileInputPattern(d.Pattern); err != nil {
 				v.add(p+".pattern", "the pattern of input %q is not a valid Go (RE2) regular expression: %s", d.Name, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+			} else if n, _ := inputPatternSize(d.Pattern); n > maxInputPatternInsts {
+				v.add(p+".pattern", "the pattern of input %q is too complex: it compiles to %d instructions, more than %d (matching takes time in proportion to the value's length times this size); use smaller repeat counts such as {1,64} instead of {999}", d.Name, n, maxInputPatternInsts)
 			} else if d.Default != nil && !d.Matches(*d.Default) {
 				v.add(p+".default", "the default %q of input %q does not match its pattern %q (the whole value must match)", *d.Default, d.Name, d.Pattern)
 			}
@@ -193,6 +251,20 @@ func (s *ServiceSpec) EffectiveInputs(env *Environment) []InputDecl {
 // decls == nil means the service declares nothing: every input is accepted
 // unchanged (see UndeclaredInputsWarning).
 func ResolveInputs(decls []InputDecl, inputs map[string]string, secrets []string) (map[string]string, []string, error) {
+	return resolveInputs(decls, inputs, secrets, true)
+}
+
+// ResolveInputsMatched is ResolveInputs for a caller that has already run
+// ResolveInputs (and CheckSecretInputs) on the same declarations and
+// values: everything is checked again except the values against their
+// patterns, the one check whose cost grows with the values. The store
+// uses it inside its write transaction, where matching a long value held
+// every other writer, when the API has matched them outside it.
+func ResolveInputsMatched(decls []InputDecl, inputs map[string]string, secrets []string) (map[string]string, []string, error) {
+	return resolveInputs(decls, inputs, secrets, false)
+}
+
+func resolveInputs(decls []InputDecl, inputs map[string]string, secrets []string, match bool) (map[string]string, []string, error) {
 	out := make(map[string]string, len(inputs))
 	for k, v := range inputs {
 		out[k] = v
@@ -212,7 +284,7 @@ func ResolveInputs(decls []InputDecl, inputs map[string]string, secrets []string
 			problems = append(problems, unknownInput(k, decls))
 		case d.Secret:
 			problems = append(problems, fmt.Sprintf("input %q is declared secret: give it as a secret input (--secret-input %s=…), not as a plain one", k, k))
-		case !d.Matches(inputs[k]):
+		case match && !d.Matches(inputs[k]):
 			problems = append(problems, fmt.Sprintf("input %q = %q does not match the pattern %q declared for it (the whole value must match)", k, clipValue(inputs[k]), d.Pattern))
 		}
 	}

@@ -253,7 +253,7 @@ func ValidateInputs(inputs map[string]string, secrets []string) error {
 			return err
 		}
 	}
-	return nil
+	return ValidateInputSizes(inputs, nil)
 }
 
 // InputEnvName is the environment variable through which a step sees an

@@ -51,15 +51,36 @@ func (c *Client) RemoveGroupMemberForce(ctx context.Context, group, user string,
 
 // SetUserRoles replaces a user's roles.
 func (c *Client) SetUserRoles(ctx context.Context, user string, roles []shipgate.Role) (*shipgate.User, error) {
+	return c.SetUserRolesForce(ctx, user, roles, false)
+}
+
+// SetUserRolesForce is SetUserRoles that, with force, also takes the
+// approver role from the only member who may approve of a group that
+// services' approval policies name (the server refuses that otherwise).
+func (c *Client) SetUserRolesForce(ctx context.Context, user string, roles []shipgate.Role, force bool) (*shipgate.User, error) {
 	var out shipgate.User
-	return &out, c.do(ctx, "PUT", "/users/"+url.PathEscape(user)+"/roles", nil, SetRolesRequest{Roles: roles}, &out)
+	return &out, c.do(ctx, "PUT", "/users/"+url.PathEscape(user)+"/roles", forceQuery(force), SetRolesRequest{Roles: roles}, &out)
 }
 
 // DisableUser disables a user: their tokens stop working at once and
 // their approvals on releases that have not started stop counting.
 func (c *Client) DisableUser(ctx context.Context, user, reason string) (*shipgate.User, error) {
+	return c.DisableUserForce(ctx, user, reason, false)
+}
+
+// DisableUserForce is DisableUser that, with force, also disables the
+// only member who may approve of a group that services' approval policies
+// name (the server refuses that otherwise).
+func (c *Client) DisableUserForce(ctx context.Context, user, reason string, force bool) (*shipgate.User, error) {
 	var out shipgate.User
-	return &out, c.do(ctx, "POST", "/users/"+url.PathEscape(user)+"/disable", nil, DisableUserRequest{Reason: reason}, &out)
+	return &out, c.do(ctx, "POST", "/users/"+url.PathEscape(user)+"/disable", forceQuery(force), DisableUserRequest{Reason: reason}, &out)
+}
+
+func forceQuery(force bool) url.Values {
+	if !force {
+		return nil
+	}
+	return url.Values{"force": {"true"}}
 }
 
 // EnableUser lets a disabled user in again.

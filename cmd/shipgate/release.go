@@ -416,7 +416,7 @@ a warning on stderr.`,
 	f.StringVar(&req.Version, "version", "", "version being released (required)")
 	f.StringVar(&req.Artifact, "artifact", "", "artifact URL, or path readable by the server (required)")
 	f.StringVar(&req.SHA256, "sha256", "", "expected sha256 of the artifact; a mismatch is refused")
-	f.StringArrayVar(&inputs, "input", nil, "input name=value, passed to steps as SHIPGATE_INPUT_<NAME>; checked against the service's declared inputs (unknown, required, pattern), defaults fill the rest (repeatable)")
+	f.StringArrayVar(&inputs, "input", nil, "input name=value, passed to steps as SHIPGATE_INPUT_<NAME>; checked against the service's declared inputs (unknown, required, pattern), defaults fill the rest; each value at most 64 KiB, all inputs of a release (plain and secret) at most 256 KiB together (repeatable)")
 	f.StringArrayVar(&secrets, "secret-input", nil, "secret input name=value or name=@FILE (read from a file, kept out of argv): stored encrypted, masked in logs, never shown; only for inputs declared secret: true (repeatable)")
 	f.StringVar(&req.Commit, "commit", "", "source commit")
 	f.StringVar(&committedAt, "committed-at", "", "commit time, RFC 3339 (for lead-time metrics)")

@@ -54,10 +54,19 @@ func (m *Main) userCommand() *cobra.Command {
 	}
 	m.addOutputFlag(list)
 	var setRoles []string
+	var setForce, disableForce bool
 	set := &cobra.Command{
-		Use:   "set-roles NAME --roles R[,R…]",
+		Use:   "set-roles NAME --roles R[,R…] [--force]",
 		Short: "Replace a user's roles (not your own); approvals they can no longer give are withdrawn",
-		Args:  oneArg("a user name", "user list"),
+		Long: `Replace a user's roles (not your own); approvals they can no longer give
+are withdrawn.
+
+A group that a service's approval policy names (from_groups) needs a
+member who may approve (enabled, with the approver role). Leaving such a
+group without one is refused (412), naming the services and environments,
+since nobody in it could approve their releases; --force does it anyway
+(audited as group.emptied_in_use).`,
+		Args: oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, err := parseRoles(setRoles)
 			if err != nil {
@@ -66,7 +75,7 @@ func (m *Main) userCommand() *cobra.Command {
 			if len(rs) == 0 {
 				return fmt.Errorf("--roles needs at least one role; to take all access away, use shipgate user disable")
 			}
-			u, err := m.client().SetUserRoles(cmd.Context(), args[0], rs)
+			u, err := m.client().SetUserRolesForce(cmd.Context(), args[0], rs, setForce)
 			if err != nil {
 				return err
 			}
@@ -74,15 +83,24 @@ func (m *Main) userCommand() *cobra.Command {
 		},
 	}
 	enumListFlag(set, &setRoles, "roles", "role", roleNames(), "the roles to hold from now on (required)")
+	set.Flags().BoolVar(&setForce, "force", false, "take the approver role even from the only member who may approve of a group approval policies name")
 	set.MarkFlagRequired("roles")
 	m.addOutputFlag(set)
 	var reason string
 	disable := &cobra.Command{
-		Use:   "disable NAME [--reason TEXT]",
+		Use:   "disable NAME [--reason TEXT] [--force]",
 		Short: "Disable a user (not yourself): their tokens stop working at once and their pending approvals stop counting",
-		Args:  oneArg("a user name", "user list"),
+		Long: `Disable a user (not yourself): their tokens stop working at once and their
+pending approvals stop counting.
+
+A group that a service's approval policy names (from_groups) needs a
+member who may approve (enabled, with the approver role). Leaving such a
+group without one is refused (412), naming the services and environments,
+since nobody in it could approve their releases; --force does it anyway
+(audited as group.emptied_in_use).`,
+		Args: oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := m.client().DisableUser(cmd.Context(), args[0], reason)
+			u, err := m.client().DisableUserForce(cmd.Context(), args[0], reason, disableForce)
 			if err != nil {
 				return err
 			}
@@ -90,6 +108,7 @@ func (m *Main) userCommand() *cobra.Command {
 		},
 	}
 	disable.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
+	disable.Flags().BoolVar(&disableForce, "force", false, "disable even the only member who may approve of a group approval policies name")
 	m.addOutputFlag(disable)
 	enable := &cobra.Command{
 		Use:   "enable NAME",
@@ -249,9 +268,10 @@ func (m *Main) groupCommand() *cobra.Command {
 hold are withdrawn.
 
 A group exists while it has members. Removing the last member of a group
-that a service's approval policy names (from_groups) is refused, naming the
-services, since nobody could approve their releases; --force removes them
-anyway (audited as group.emptied_in_use).`,
+that a service's approval policy names (from_groups), or its only member
+who may approve (enabled, with the approver role), is refused, naming the
+services and environments, since nobody in it could approve their
+releases; --force removes them anyway (audited as group.emptied_in_use).`,
 		Args: oneArg("a group name", "group list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().RemoveGroupMemberForce(cmd.Context(), args[0], user, force)
@@ -265,7 +285,7 @@ anyway (audited as group.emptied_in_use).`,
 		},
 	}
 	remove.Flags().StringVar(&user, "user", "", "user to remove (required)")
-	remove.Flags().BoolVar(&force, "force", false, "remove the last member even if approval policies name the group")
+	remove.Flags().BoolVar(&force, "force", false, "remove the last member, or the only one who may approve, even if approval policies name the group")
 	remove.MarkFlagRequired("user")
 	m.addOutputFlag(remove)
 	list := &cobra.Command{

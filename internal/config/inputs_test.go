@@ -92,6 +92,7 @@ func TestParseInputsErrors(t *testing.T) {
 		{"bad name", "  inputs:\n    - name: a\n    - name: my-input\n", `svc.yaml:8: input name "my-input" is not valid`},
 		{"missing name", "  inputs:\n    - description: x\n", `svc.yaml:7: an input needs a name`},
 		{"pattern does not compile", "  inputs:\n    - name: a\n      pattern: \"[a-\"\n", `svc.yaml:8: the pattern of input "a" is not a valid Go (RE2) regular expression`},
+		{"pattern too complex", "  inputs:\n    - name: a\n      pattern: '[\\pL\\pN]*(?:\\pL{999})'\n", `svc.yaml:8: the pattern of input "a" is too complex: it compiles to 1005 instructions, more than 1000`},
 		{"default against pattern", "  inputs:\n    - name: a\n      pattern: \"[a-z]+\"\n      default: eu-1\n", `svc.yaml:9: the default "eu-1" of input "a" does not match its pattern "[a-z]+"`},
 		{"secret with default", "  inputs:\n    - name: a\n      secret: true\n      default: x\n", `svc.yaml:9: input "a" is secret and has a default`},
 		{"required with default", "  inputs:\n    - name: a\n      required: true\n      default: x\n", `svc.yaml:9: input "a" is required and has a default`},

@@ -62,6 +62,10 @@ func TestParseNotifyPolicyRefusals(t *testing.T) {
 		{"        max_renotify: 2", "svc.yaml:9: max_renotify needs renotify_after"},
 		{"        renotify_after: 1h\n        max_renotify: 99", "svc.yaml:10: max_renotify must be between 1 and 20"},
 		{"        sinks: [a, a]", `svc.yaml:9: sink "a" is named twice`},
+		// An empty list was frozen as "notify": {} and then meant every
+		// sink, the opposite of what it says.
+		{"        sinks: []", "svc.yaml:9: an empty sinks list would silence this environment; omit notify.sinks to use every sink"},
+		{"        sinks:\n        renotify_after: 1h", "svc.yaml:9: an empty sinks list would silence this environment"},
 	} {
 		_, err := config.ParseService("svc.yaml", withNotify(c.block))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -63,26 +63,33 @@ func TestApplyUnknownGroup(t *testing.T) {
 	}
 }
 
-// Over HTTP, taking the last member out of a group a policy names needs
-// force.
+// Over HTTP, taking the only approver or the last member out of a group a
+// policy names needs force.
 func TestRemoveLastMemberOfGroupInUse(t *testing.T) {
 	f := newFixture(t)
 	admin := f.client("admin")
 	if _, err := admin.Apply(ctx, "web.yaml", []byte(gatedYAML)); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []string{"viewer", "carol"} {
-		if _, err := admin.RemoveGroupMember(ctx, "release-managers", u); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := admin.RemoveGroupMember(ctx, "release-managers", "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	// carol is the group's only member who may approve: admin stays a
+	// member, but admins do not approve.
+	_, err := admin.RemoveGroupMember(ctx, "release-managers", "carol")
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), `with no member who may approve`) {
+		t.Fatalf("the only approver: %v", err)
+	}
+	if _, err := admin.RemoveGroupMemberForce(ctx, "release-managers", "carol", true); err != nil {
+		t.Fatal(err)
 	}
 	// admin is the last member; another admin would remove them.
 	if _, err := admin.CreateUser(ctx, "root2", []shipgate.Role{shipgate.RoleAdmin}, nil); err != nil {
 		t.Fatal(err)
 	}
 	giveToken(t, f, "root2")
-	_, err := f.client("root2").RemoveGroupMember(ctx, "release-managers", "admin")
-	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "approval policies of web name") {
+	_, err = f.client("root2").RemoveGroupMember(ctx, "release-managers", "admin")
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "approval policies of web/production name") {
 		t.Fatalf("last member: %v", err)
 	}
 	if _, err := f.client("root2").RemoveGroupMemberForce(ctx, "release-managers", "admin", true); err != nil {

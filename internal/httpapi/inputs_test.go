@@ -53,6 +53,9 @@ func TestReleaseInputsDeclared(t *testing.T) {
 		{"secret given plain", req("staging", map[string]string{"api_token": "tok_abcd1234"}, nil), `input "api_token" is declared secret`},
 		{"plain given secret", req("staging", nil, map[string]string{"greeting": "hi"}), `input "greeting" is not declared secret`},
 		{"secret pattern", req("staging", nil, map[string]string{"api_token": "hunter2-secret"}), `secret input "api_token" does not match the pattern "tok_[a-z0-9]{8}"`},
+		// Bounded before any pattern sees it, secret values as plain ones.
+		{"secret too long", req("staging", nil, map[string]string{"api_token": "hunter2" + strings.Repeat("x", shipgate.MaxInputValueBytes)}), `secret input "api_token" is 65543 bytes; an input value may be at most 64 KiB (65536 bytes)`},
+		{"plain too long", req("staging", map[string]string{"greeting": strings.Repeat("a", shipgate.MaxInputValueBytes+1)}, nil), `input "greeting" is 65537 bytes`},
 	}
 	for _, tt := range refused {
 		_, err := c.CreateRelease(ctx, tt.req)

@@ -36,25 +36,30 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	if err := shipgate.ValidateInputs(req.Inputs, keys(req.SecretInputs)); err != nil {
 		return err
 	}
+	if err := shipgate.ValidateInputSizes(req.Inputs, req.SecretInputs); err != nil {
+		return err
+	}
 	// Check the service, environment and inputs before reading a possibly
-	// large artifact; CreateRelease checks again inside its transaction,
-	// except the values of secret inputs, which only this handler sees:
-	// it refuses a release of another revision than the one checked here.
-	var revision int
-	var warnings []string
+	// large artifact, and outside any transaction: matching values against
+	// patterns takes time. CreateRelease checks names and required inputs
+	// again inside its transaction but trusts this match, and refuses a
+	// release of another revision than the one checked here.
+	var svc *shipgate.Service
 	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
-		svc, err := tx.FindService(r.Context(), req.Service)
-		if err != nil {
-			return err
-		}
-		env, ok := svc.Spec.Environment(req.Environment)
-		if !ok {
-			return shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", req.Service, req.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
-		}
-		revision = svc.Revision
-		return checkInputs(svc, env, req, &warnings)
+		var err error
+		svc, err = tx.FindService(r.Context(), req.Service)
+		return err
 	})
 	if err != nil {
+		return err
+	}
+	env, ok := svc.Spec.Environment(req.Environment)
+	if !ok {
+		return shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", req.Service, req.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
+	}
+	revision := svc.Revision
+	var warnings []string
+	if err := checkInputs(svc, env, req, &warnings); err != nil {
 		return err
 	}
 	if len(req.SecretInputs) > 0 && h.Secrets == nil {

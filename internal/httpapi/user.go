@@ -168,9 +168,13 @@ func (h *Handler) setUserRoles(w http.ResponseWriter, r *http.Request, u *shipga
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
 	name := r.PathValue("name")
 	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
-		return tx.SetUserRoles(ctx, u.Name, name, req.Roles)
+		return tx.SetUserRolesGuarded(ctx, u.Name, name, req.Roles, force)
 	})
 }
 
@@ -179,9 +183,13 @@ func (h *Handler) disableUser(w http.ResponseWriter, r *http.Request, u *shipgat
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
 	name := r.PathValue("name")
 	return h.changeUser(w, r, name, func(ctx context.Context, tx *sqlstore.Tx) ([]int64, error) {
-		return tx.DisableUser(ctx, u.Name, name, req.Reason)
+		return tx.DisableUserGuarded(ctx, u.Name, name, req.Reason, force)
 	})
 }
 

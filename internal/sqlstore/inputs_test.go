@@ -194,3 +194,50 @@ func testRollbackKeepsInputs(t *testing.T, engine string) {
 		return err
 	})
 }
+
+// testCreateReleaseInputBounds: a value over 64 KiB is refused by the
+// store too and writes nothing; and a caller that matched the values
+// against the patterns of the revision it names (CheckedRevision, as the
+// API does outside any transaction) is not made to match them again inside
+// the write transaction, where a costly pattern held every other writer,
+// while names, secrecy and required inputs are still checked there.
+func testCreateReleaseInputBounds(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, inputsService)
+	before := verify(t, db)
+	_, err := createWithInputs(db, "staging", "1.0", map[string]string{"greeting": strings.Repeat("a", shipgate.MaxInputValueBytes+1)})
+	if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), "may be at most 64 KiB") {
+		t.Fatalf("a value over 64 KiB: %v", err)
+	}
+	if n := countAllReleases(t, db); n != 0 || verify(t, db) != before {
+		t.Fatalf("the refusal left %d releases and %d events", n, verify(t, db)-before)
+	}
+	create := func(rev int, inputs map[string]string) (*shipgate.Release, error) {
+		var r *shipgate.Release
+		err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+			var err error
+			r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "1.0", Artifact: testutil.Artifact("1.0"),
+				Inputs: inputs, CreatedBy: "carol", CheckedRevision: rev})
+			return err
+		})
+		return r, err
+	}
+	if _, err := create(1, map[string]string{"regoin": "eu"}); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), `did you mean "region"?`) {
+		t.Fatalf("a checked revision still has its names checked: %v", err)
+	}
+	if _, err := create(1, map[string]string{"greeting": "hi"}); shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(err.Error(), `input "region" is required`) {
+		t.Fatalf("a checked revision still has its required inputs checked: %v", err)
+	}
+	// "us" does not match production's "eu": the store trusts the caller
+	// that says it matched, and only that caller.
+	if _, err := create(0, map[string]string{"region": "us"}); shipgate.ErrorCode(err) != shipgate.EINVALID {
+		t.Fatalf("without a checked revision the store matches patterns: %v", err)
+	}
+	r, err := create(1, map[string]string{"region": "us"})
+	if err != nil {
+		t.Fatalf("patterns matched again inside the transaction: %v", err)
+	}
+	if r.Inputs["greeting"] != "hello" || len(r.InputDeclarations) != 3 {
+		t.Fatalf("defaults and declarations not frozen: %+v %+v", r.Inputs, r.InputDeclarations)
+	}
+}

@@ -32,9 +32,14 @@ type NewRelease struct {
 	Secrets     map[string]SealedSecret
 	CreatedBy   string
 	// CheckedRevision, if not 0, is the service revision the caller
-	// checked the inputs against (the API checks secret values, which the
-	// store never sees); a release of another revision is refused with
-	// conflict so those checks are never skipped by a racing apply.
+	// checked the inputs against, outside any transaction: it matched every
+	// value, plain and secret (which the store never sees), against the
+	// declared patterns with shipgate.ResolveInputs and CheckSecretInputs.
+	// CreateRelease then checks names, secrecy and required inputs again
+	// but does not match the values again (shipgate.ResolveInputsMatched),
+	// which would hold the write lock for as long as matching takes. A
+	// release of another revision is refused with conflict so those checks
+	// are never skipped by a racing apply.
 	CheckedRevision int
 }
 
@@ -68,9 +73,15 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 		return nil, shipgate.Errorf(shipgate.ECONFLICT, "service %q changed to revision %d while the release was being created against revision %d; create it again", nr.Service, svc.Revision, nr.CheckedRevision)
 	}
 	// Checked against the declarations this release freezes, in the same
-	// transaction, so no caller and no racing apply gets around them.
+	// transaction, so no caller and no racing apply gets around them; the
+	// values are matched against their patterns here only if the caller
+	// has not done it against this very revision (CheckedRevision).
 	decls := svc.Spec.EffectiveInputs(env)
-	inputs, defaulted, err := shipgate.ResolveInputs(decls, nr.Inputs, secretNames)
+	resolve := shipgate.ResolveInputs
+	if nr.CheckedRevision != 0 {
+		resolve = shipgate.ResolveInputsMatched
+	}
+	inputs, defaulted, err := resolve(decls, nr.Inputs, secretNames)
 	if err != nil {
 		return nil, err
 	}
