@@ -42,12 +42,40 @@ const (
 	maxInputDefaultLen     = 4096
 	// maxInputPatternInsts bounds the compiled program of a pattern.
 	// Matching (RE2, no backtracking) takes time in proportion to the
-	// value's length times the program's size: at this bound a 64 KiB
-	// value takes about a second (docs/benchmarks.md), while the patterns
-	// people write are far smaller (an email 13 instructions, semver 65,
-	// a DNS name 262).
+	// value's length times the program's size, so both are bounded: the
+	// patterns people write are far smaller than this (an email 13
+	// instructions, semver 65, a DNS name 262), and a value checked
+	// against a pattern is at most MaxPatternedInputBytes
+	// (docs/benchmarks.md has the worst case).
 	maxInputPatternInsts = 1000
 )
+
+// MaxPatternedInputBytes bounds a value that is matched against a declared
+// pattern: patterns describe short structured values (ticket ids,
+// versions, addresses), and a longer value would only make the match
+// slower. Values of inputs without a pattern may be as long as
+// MaxInputValueBytes.
+const MaxPatternedInputBytes = 4 << 10
+
+// MaxPatternedInputsBytes bounds the values of a release that are matched
+// against patterns together (the plain ones, and the secret ones, each),
+// so that the worst release costs a few matches of the worst pattern, not
+// one per input.
+const MaxPatternedInputsBytes = 16 << 10
+
+// patternedBytes adds up the values in vals whose declaration (secret or
+// not, as secret says) has a pattern.
+func patternedBytes(decls []InputDecl, vals map[string]string, secret bool) int {
+	n := 0
+	for i := range decls {
+		if d := &decls[i]; d.Pattern != "" && d.Secret == secret {
+			if v, ok := vals[d.Name]; ok {
+				n += len(v)
+			}
+		}
+	}
+	return n
+}
 
 // Bounds of input values, plain and secret alike: steps see them as
 // environment variables, and they are matched against patterns and frozen
@@ -277,6 +305,9 @@ func resolveInputs(decls []InputDecl, inputs map[string]string, secrets []string
 		byName[decls[i].Name] = &decls[i]
 	}
 	var problems []string
+	if n := patternedBytes(decls, inputs, false); match && n > MaxPatternedInputsBytes {
+		problems = append(problems, fmt.Sprintf("the input values checked against patterns add up to %d bytes; together they may be at most 16 KiB (%d bytes)", n, MaxPatternedInputsBytes))
+	}
 	for _, k := range sortedKeys(inputs) {
 		d, ok := byName[k]
 		switch {
@@ -284,6 +315,8 @@ func resolveInputs(decls []InputDecl, inputs map[string]string, secrets []string
 			problems = append(problems, unknownInput(k, decls))
 		case d.Secret:
 			problems = append(problems, fmt.Sprintf("input %q is declared secret: give it as a secret input (--secret-input %s=…), not as a plain one", k, k))
+		case match && d.Pattern != "" && len(inputs[k]) > MaxPatternedInputBytes:
+			problems = append(problems, fmt.Sprintf("input %q is %d bytes; a value checked against a pattern may be at most 4 KiB (%d bytes)", k, len(inputs[k]), MaxPatternedInputBytes))
 		case match && !d.Matches(inputs[k]):
 			problems = append(problems, fmt.Sprintf("input %q = %q does not match the pattern %q declared for it (the whole value must match)", k, clipValue(inputs[k]), d.Pattern))
 		}
@@ -337,9 +370,18 @@ func resolveInputs(decls []InputDecl, inputs map[string]string, secrets []string
 // are not declared secret are left to ResolveInputs.
 func CheckSecretInputs(decls []InputDecl, secrets map[string]string) error {
 	var problems []string
+	if n := patternedBytes(decls, secrets, true); n > MaxPatternedInputsBytes {
+		problems = append(problems, fmt.Sprintf("the secret input values checked against patterns add up to %d bytes; together they may be at most 16 KiB (%d bytes)", n, MaxPatternedInputsBytes))
+	}
 	for _, k := range sortedKeys(secrets) {
 		for i := range decls {
-			if d := &decls[i]; d.Name == k && d.Secret && !d.Matches(secrets[k]) {
+			d := &decls[i]
+			if d.Name != k || !d.Secret {
+				continue
+			}
+			if d.Pattern != "" && len(secrets[k]) > MaxPatternedInputBytes {
+				problems = append(problems, fmt.Sprintf("secret input %q is %d bytes; a value checked against a pattern may be at most 4 KiB (%d bytes)", k, len(secrets[k]), MaxPatternedInputBytes))
+			} else if !d.Matches(secrets[k]) {
 				problems = append(problems, fmt.Sprintf("secret input %q does not match the pattern %q declared for it (the whole value must match; the value is not shown)", k, d.Pattern))
 			}
 		}

@@ -81,7 +81,7 @@ func TestInputPatternComplexity(t *testing.T) {
 // for: a value of the largest size against the costliest accepted pattern.
 func BenchmarkResolveInputsWorstPattern(b *testing.B) {
 	decls := []shipgate.InputDecl{{Name: "a", Pattern: worstPattern}}
-	v := strings.Repeat("x", shipgate.MaxInputValueBytes-980) + strings.Repeat("y", 980)
+	v := strings.Repeat("x", shipgate.MaxPatternedInputBytes-980) + strings.Repeat("y", 980)
 	in := map[string]string{"a": v}
 	if _, _, err := shipgate.ResolveInputs(decls, in, nil); err != nil {
 		b.Fatal(err)
@@ -89,5 +89,42 @@ func BenchmarkResolveInputsWorstPattern(b *testing.B) {
 	b.SetBytes(int64(len(v)))
 	for b.Loop() {
 		shipgate.ResolveInputs(decls, in, nil)
+	}
+}
+
+// A value checked against a pattern is at most MaxPatternedInputBytes,
+// plain or secret (the message says so and never shows a secret); a value
+// of an input without a pattern may be longer.
+func TestPatternedInputValueBound(t *testing.T) {
+	decls := []shipgate.InputDecl{{Name: "ticket", Pattern: "[A-Z]+-[0-9]+"}, {Name: "notes"}, {Name: "token", Secret: true, Pattern: "[a-z]+"}}
+	long := strings.Repeat("A", shipgate.MaxPatternedInputBytes) + "-1"
+	if _, _, err := shipgate.ResolveInputs(decls, map[string]string{"ticket": long}, nil); err == nil || !strings.Contains(err.Error(), "may be at most 4 KiB") {
+		t.Fatalf("long patterned value: %v", err)
+	}
+	if _, _, err := shipgate.ResolveInputs(decls, map[string]string{"ticket": "OPS-1", "notes": strings.Repeat("n", 32<<10)}, nil); err != nil {
+		t.Fatalf("long value without a pattern: %v", err)
+	}
+	secret := strings.Repeat("s", shipgate.MaxPatternedInputBytes+1)
+	err := shipgate.CheckSecretInputs(decls, map[string]string{"token": secret})
+	if err == nil || !strings.Contains(err.Error(), "may be at most 4 KiB") || strings.Contains(err.Error(), "sss") {
+		t.Fatalf("long secret: %v", err)
+	}
+	if err := shipgate.CheckSecretInputs(decls, map[string]string{"token": strings.Repeat("s", shipgate.MaxPatternedInputBytes)}); err != nil {
+		t.Fatalf("4 KiB secret: %v", err)
+	}
+	// Five patterned values of 4 KiB: each within its bound, together not.
+	var many []shipgate.InputDecl
+	vals := map[string]string{}
+	for i := range 5 {
+		name := fmt.Sprintf("id%d", i)
+		many = append(many, shipgate.InputDecl{Name: name, Pattern: "[a-z]+"})
+		vals[name] = strings.Repeat("a", shipgate.MaxPatternedInputBytes)
+	}
+	if _, _, err := shipgate.ResolveInputs(many, vals, nil); err == nil || !strings.Contains(err.Error(), "together they may be at most 16 KiB") {
+		t.Fatalf("20 KiB of patterned values: %v", err)
+	}
+	delete(vals, "id4")
+	if _, _, err := shipgate.ResolveInputs(many, vals, nil); err != nil {
+		t.Fatalf("16 KiB of patterned values: %v", err)
 	}
 }
