@@ -288,6 +288,7 @@ const MaxRollbackPause = 15 * time.Minute
 func (v *validator) rollbackPace(p string, steps []CanaryStep) {
 	last := 0
 	var paused time.Duration
+	over := false
 	for k, st := range steps {
 		sp := fmt.Sprintf("%s[%d]", p, k)
 		switch {
@@ -301,12 +302,16 @@ func (v *validator) rollbackPace(p string, steps []CanaryStep) {
 			if last == 0 {
 				v.add(sp+".pause", "a pause before the first set_weight holds all traffic on the version being rolled back; set a weight first")
 			}
-			if paused <= MaxRollbackPause { // past the bound the sum only needs to stay past it, not overflow
-				paused += st.Pause.Duration.Std()
+			// Added only while the sum stays within the bound, so that
+			// no pause, however long, can wrap the sum around.
+			if d := st.Pause.Duration.Std(); d < 0 || d > MaxRollbackPause-paused {
+				over = true
+			} else {
+				paused += d
 			}
 		}
 	}
-	if paused > MaxRollbackPause {
-		v.add(p, "the pauses of a rollback_strategy total %s; they may total at most %s, so a rollback is never slowed by more than that", paused, MaxRollbackPause)
+	if over {
+		v.add(p, "the pauses of a rollback_strategy total more than %s; they may total at most %s, so a rollback is never slowed by more than that", MaxRollbackPause, MaxRollbackPause)
 	}
 }

@@ -38,7 +38,14 @@ func TestParseRollbackStrategyLimits(t *testing.T) {
             - pause: 10m
             - set_weight: 50
             - pause: 6m
-`, 12, "total 16m0s"},
+`, 12, "total more than 15m0s"},
+		{"a sum that overflows", `      rollback_strategy:
+        canary:
+          steps:
+            - set_weight: 10
+            - pause: 14m
+            - pause: 2562047h47m16s
+`, 12, "at most 15m0s"},
 		{"weights go down", `      rollback_strategy:
         canary:
           steps:
