@@ -40,6 +40,7 @@ const (
 	maxInputDescriptionLen = 500
 	maxInputPatternLen     = 1024
 	maxInputDefaultLen     = 4096
+	maxInputDefaultsTotal  = 64 << 10 // of one list of declarations
 	// maxInputPatternInsts bounds the compiled program of a pattern.
 	// Matching (RE2, no backtracking) takes time in proportion to the
 	// value's length times the program's size, so both are bounded: the
@@ -167,7 +168,11 @@ func validInputName(s string) bool {
 // "spec.environments[1].inputs").
 func (v *validator) inputs(path string, decls []InputDecl) {
 	seen := map[string]string{}
+	defaults := 0
 	for i, d := range decls {
+		if d.Default != nil {
+			defaults += len(*d.Default)
+		}
 		p := fmt.Sprintf("%s[%d]", path, i)
 		switch {
 		case d.Name == "":
@@ -210,6 +215,9 @@ func (v *validator) inputs(path string, decls []InputDecl) {
 				v.add(p+".default", "the default %q of input %q does not match its pattern %q (the whole value must match)", *d.Default, d.Name, d.Pattern)
 			}
 		}
+	}
+	if defaults > maxInputDefaultsTotal {
+		v.add(path, "the defaults of these inputs add up to %d bytes; together they may be at most 64 KiB (%d bytes), since every release carries them", defaults, maxInputDefaultsTotal)
 	}
 }
 
@@ -360,6 +368,10 @@ func resolveInputs(decls []InputDecl, inputs map[string]string, secrets []string
 	}
 	if problems != nil {
 		return nil, nil, Errorf(EINVALID, "%s", strings.Join(problems, "; "))
+	}
+	// The bounds hold for what the release carries, defaults included.
+	if err := ValidateInputSizes(out, nil); err != nil {
+		return nil, nil, err
 	}
 	sort.Strings(defaulted)
 	return out, defaulted, nil

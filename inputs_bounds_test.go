@@ -128,3 +128,31 @@ func TestPatternedInputValueBound(t *testing.T) {
 		t.Fatalf("16 KiB of patterned values: %v", err)
 	}
 }
+
+// Defaults count: a list of declarations whose defaults add up to more
+// than 64 KiB is refused at apply, and a release whose values with the
+// defaults filled in exceed the per-release bound is refused at create
+// (a reviewer's 100 inputs of 4 KiB defaults made a 400 KiB release).
+func TestInputDefaultsAreBounded(t *testing.T) {
+	def := strings.Repeat("x", 4096)
+	var decls []shipgate.InputDecl
+	for i := range 17 {
+		decls = append(decls, shipgate.InputDecl{Name: fmt.Sprintf("in%d", i), Default: &def})
+	}
+	err := inputsSpec(decls, nil).Validate()
+	if err == nil || !strings.Contains(err.Error(), "together they may be at most 64 KiB") {
+		t.Fatalf("17 defaults of 4 KiB: %v", err)
+	}
+	// Past validation (declarations from an older store), resolving still
+	// keeps the release within its bound.
+	var many []shipgate.InputDecl
+	for i := range 70 {
+		many = append(many, shipgate.InputDecl{Name: fmt.Sprintf("in%d", i), Default: &def})
+	}
+	if _, _, err := shipgate.ResolveInputs(many, nil, nil); err == nil || !strings.Contains(err.Error(), "256 KiB") {
+		t.Fatalf("70 defaults of 4 KiB resolved: %v", err)
+	}
+	if _, _, err := shipgate.ResolveInputs(decls[:16], nil, nil); err != nil {
+		t.Fatalf("16 defaults of 4 KiB: %v", err)
+	}
+}
