@@ -181,15 +181,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "the request path and query must be valid UTF-8 without NUL characters"))
 		return
 	}
-	for _, vs := range r.URL.Query() {
+	for name, vs := range r.URL.Query() {
 		for _, v := range vs {
 			if !textOK(v) {
 				h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "query values must be valid UTF-8 without NUL characters"))
 				return
 			}
 		}
+		// A parameter given twice is read once by its handler; the other
+		// value would be ignored without a word (state=pending&state=bogus
+		// answered 200). Only the parameters documented as lists repeat.
+		if len(vs) > 1 && !repeatable[r.Method+" "+r.URL.Path+" "+name] {
+			h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "query parameter %s is given %d times; give it once", name, len(vs)))
+			return
+		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// repeatable lists the query parameters openapi.json documents as arrays
+// (style form, explode): "METHOD path name".
+var repeatable = map[string]bool{
+	"GET /api/v1/releases state": true,
 }
 
 // textOK reports whether s can be stored as text by every engine.

@@ -259,6 +259,25 @@ func TestReleaseStateFilterIsChecked(t *testing.T) {
 	}
 }
 
+// A single-valued query parameter given twice is refused, not read once
+// with the other value ignored (state=pending&state=bogus answered 200).
+func TestRepeatedQueryParametersAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{
+		"/api/v1/notifications?state=pending&state=bogus",
+		"/api/v1/notifications?limit=1&limit=2",
+		"/api/v1/releases?service=a&service=b",
+		"/api/v1/audit?limit=5&limit=6",
+	} {
+		status, out := f.raw(t, "GET", path, f.tokens["admin"], nil)
+		e, _ := out["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		if status != 400 || !strings.Contains(msg, "times; give it once") {
+			t.Errorf("%s: %d %v", path, status, out)
+		}
+	}
+}
+
 // Every JSON field of the types the API answers with is a property of the
 // schema that describes it, and the other way round: a field added to a Go
 // type without documenting it (or a schema property the server never
