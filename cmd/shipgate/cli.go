@@ -205,3 +205,31 @@ func oneArg(what, list string) cobra.PositionalArgs {
 		return fmt.Errorf("%s takes one %s, not %d%s", name, noun, len(args), see)
 	}
 }
+
+// helpCommand is `shipgate help [command…]`: the help of that command, or,
+// for a word that names none, the same refusal (non-zero, "did you mean")
+// as running it — cobra's own help printed the top-level help and exited 0.
+func helpCommand(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			at := root
+			for _, word := range args {
+				var next *cobra.Command
+				for _, sub := range at.Commands() {
+					if sub.Name() == word || sub.HasAlias(word) {
+						next = sub
+						break
+					}
+				}
+				if next == nil {
+					return unknownCommand(at, word)
+				}
+				at = next
+			}
+			return at.Help()
+		},
+	}
+}

@@ -137,6 +137,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.demoAppCommand(),
 		m.benchCommand(),
 	)
+	root.SetHelpCommand(helpCommand(root))
 	guardSubcommands(root)
 	return root
 }

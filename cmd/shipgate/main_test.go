@@ -93,11 +93,18 @@ func TestUnknownSubcommandsFailEverywhere(t *testing.T) {
 		{[]string{"agent", "token", "craete"}, `unknown command "craete" for "shipgate agent token"; did you mean "create"?`},
 		{[]string{"audit", "verfy"}, `unknown command "verfy" for "shipgate audit"; did you mean "verify"?`},
 		{[]string{"demo-app", "restrat"}, `unknown command "restrat" for "shipgate demo-app"; did you mean "restart"?`},
+		// help names commands the same way (cobra's printed the top-level
+		// help and exited 0).
+		{[]string{"help", "relase"}, `unknown command "relase" for "shipgate"; did you mean "release"?`},
+		{[]string{"help", "release", "lsit"}, `unknown command "lsit" for "shipgate release"; did you mean "list"?`},
 	} {
 		code, _, errOut := runMain(t, nil, tc.args...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("shipgate %s: exit %d, stderr %q; want %q", strings.Join(tc.args, " "), code, errOut, tc.want)
 		}
+	}
+	if code, out, _ := runMain(t, nil, "help", "release", "list"); code != 0 || !strings.Contains(out, "List releases") {
+		t.Errorf("shipgate help release list: exit %d:\n%s", code, out)
 	}
 	// A group command alone still shows its help and succeeds.
 	if code, out, _ := runMain(t, nil, "release"); code != 0 || !strings.Contains(out, "Available Commands") {
