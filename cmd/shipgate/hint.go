@@ -7,11 +7,19 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/spf13/cobra"
 )
 
 // hint is what to do about err, for the errors a newcomer meets first;
-// "" when there is nothing to add to the error itself.
-func (m *Main) hint(err error) string {
+// "" when there is nothing to add to the error itself. ran is the command
+// that failed (nil when none was found).
+func (m *Main) hint(ran *cobra.Command, err error) string {
+	if ran != nil && ran.CommandPath() == "shipgate agent" {
+		// The agent joins with a join token, not a user token.
+		if shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED {
+			return "the agent joins with a join token (" + shipgate.AgentTokenPrefix + "…) from --token, $SHIPGATE_AGENT_TOKEN or $SHIPGATE_TOKEN, in that order; an admin lists them with `shipgate agent token list` and creates one with `shipgate agent token create` (a token may have expired or been revoked)"
+		}
+	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "is the server running? start one with `shipgate serve`, or give its URL with --server or $SHIPGATE_SERVER (now " + client.RedactURL(m.serverURL()) + ")"

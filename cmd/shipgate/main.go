@@ -52,7 +52,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(m.Stdout)
 	root.SetErr(m.Stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
+	if ran, err := root.ExecuteContextC(ctx); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {
@@ -61,7 +61,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 			return ee.code
 		}
 		fmt.Fprintln(m.Stderr, "error:", describe(err))
-		if h := m.hint(err); h != "" {
+		if h := m.hint(ran, err); h != "" {
 			fmt.Fprintln(m.Stderr, "hint:", h)
 		}
 		return 1

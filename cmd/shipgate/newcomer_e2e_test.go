@@ -137,6 +137,12 @@ func TestAgentTokenAsUserTokenHint(t *testing.T) {
 	if !strings.Contains(r.stderr, "hint: that is an agent join token (sga_…); commands need a user token (sgp_…)") {
 		t.Fatalf("stderr %q", r.stderr)
 	}
+	// The agent itself wants exactly such a token: a refused one gets the
+	// agent's hint, not the user-token one.
+	a := runBinary(t, nil, "agent", "--server", s.url, "--token", "sga_0123456789abcdef0123456789abcdef", "--labels", "role=web", "--work-dir", t.TempDir())
+	if a.code == 0 || strings.Contains(a.stderr, "commands need a user token") || !strings.Contains(a.stderr, "hint: the agent joins with a join token") {
+		t.Fatalf("agent with a bad join token: exit %d, stderr %q", a.code, a.stderr)
+	}
 }
 
 // A URL that is not shipgate's is the user's mistake, not a fault of the
