@@ -69,6 +69,18 @@ var rolePerms = map[Role][]Permission{
 // shows, which a test holds to the route table).
 func RolePermissions(r Role) []Permission { return slices.Clone(rolePerms[r]) }
 
+// RolesGranting lists the roles that grant p, in the order of Roles: what
+// a refusal names so that the reader knows which role to ask for.
+func RolesGranting(p Permission) []Role {
+	var out []Role
+	for _, r := range Roles {
+		if slices.Contains(rolePerms[r], p) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // User is a person or automation that calls the API.
 type User struct {
 	Name      string    `json:"name"`

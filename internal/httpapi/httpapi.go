@@ -240,13 +240,26 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 			return
 		}
 		if !u.Can(rt.Perm) {
-			h.fail(w, r, u, shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may not %s: it needs the %q permission, which %s", u.Name, strings.ToLower(rt.Summary), rt.Perm, rolesDoNotGrant(u.Roles)))
+			h.fail(w, r, u, shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may not %s: it needs the %q permission, which %s%s", u.Name, strings.ToLower(rt.Summary), rt.Perm, rolesDoNotGrant(u.Roles), grantedBy(rt.Perm)))
 			return
 		}
 		if err := rt.handle(w, r, u); err != nil {
 			h.fail(w, r, u, err)
 		}
 	})
+}
+
+// grantedBy is "; role deployer grants it" or "; roles deployer, admin
+// grant it": who to ask for it.
+func grantedBy(p shipgate.Permission) string {
+	roles := shipgate.RolesGranting(p)
+	switch len(roles) {
+	case 0:
+		return ""
+	case 1:
+		return "; role " + string(roles[0]) + " grants it"
+	}
+	return "; roles " + rolesString(roles) + " grant it"
 }
 
 // rolesDoNotGrant is "role viewer does not grant" or "roles viewer,

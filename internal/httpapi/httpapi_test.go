@@ -431,12 +431,12 @@ spec:
 	}
 }
 
-// A refusal by role says which roles do not grant the permission, in
-// grammar that fits one role or several.
+// A refusal by role says which roles do not grant the permission and which
+// do (whom to ask), in grammar that fits one role or several.
 func TestRefusalNamesTheRoles(t *testing.T) {
 	f := newFixture(t)
 	_, err := f.client("viewer").CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "staging", Version: "1", Artifact: "/x"})
-	if shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), `it needs the "release.create" permission, which role viewer does not grant`) {
+	if shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), `it needs the "release.create" permission, which role viewer does not grant; roles deployer, admin grant it`) {
 		t.Fatalf("viewer creating a release: %v", err)
 	}
 	_, err = f.client("carol").Users(ctx)
