@@ -106,8 +106,9 @@ changes: the state and its reason, each job's state — a queued job with why it
 waits (no online agent has its labels, or none may take jobs of the
 environment) — for a release pending approval the tally, how many approvals
 are missing, from which groups and who may still give them, and a rollout's
-step, weight, judges and pauses. The final state goes to stdout (-o json: the
-release as ` + "`release show -o json`" + ` prints it). Exit 0 only if it
+step, weight, judges and pauses (also with -o json). The final state goes to
+stdout (-o json: the release as ` + "`release show -o json`" + ` prints it, also
+on --timeout). Exit 0 only if it
 succeeded, 1 if it ended otherwise, 2 on --timeout.`,
 		Args: oneArg("a release ID", "release list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,7 +136,9 @@ succeeded, 1 if it ended otherwise, 2 on --timeout.`,
 				if !asJSON {
 					scrub(v) // each field prints as one line (see render)
 				}
-				if line := progressLine(v.Release, v.Jobs) + approvalProgress(v) + rolloutProgress(v); line != last && !asJSON {
+				// Progress goes to stderr with -o json too: stdout keeps
+				// only the JSON of the release.
+				if line := progressLine(v.Release, v.Jobs) + approvalProgress(v) + rolloutProgress(v); line != last {
 					fmt.Fprintf(m.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), line)
 					last = line
 				}
@@ -154,6 +157,9 @@ succeeded, 1 if it ended otherwise, 2 on --timeout.`,
 				case <-ctx.Done():
 					return ctx.Err()
 				case <-deadline:
+					if asJSON {
+						m.printJSON(v) // where it stands, for a script to read
+					}
 					return &exitError{code: 2, msg: fmt.Sprintf("error: release %d is still %s after %s", id, v.State, timeout)}
 				case <-time.After(interval):
 				}

@@ -121,3 +121,27 @@ func TestReleaseWaitSaysWhyItWaits(t *testing.T) {
 		}
 	}
 }
+
+// With -o json the progress lines still go to stderr (stdout holds only
+// JSON), and a --timeout prints where the release stands as JSON.
+func TestReleaseWaitJSONShowsProgress(t *testing.T) {
+	r := &shipgate.Release{ID: 4, State: shipgate.StatePendingApproval}
+	r.Policy.Approvals.Required = 1
+	v := client.ReleaseView{Release: r}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}))
+	defer srv.Close()
+	code, out, errOut := runMain(t, map[string]string{"SHIPGATE_SERVER": srv.URL, "SHIPGATE_TOKEN": "sgp_x"}, "release", "wait", "4", "--interval", "1ms", "--timeout", "50ms", "-o", "json")
+	if code != 2 || !strings.Contains(errOut, "pending_approval") || !strings.Contains(errOut, "is still pending_approval after") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var got struct {
+		ID    int64  `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.ID != 4 || got.State != "pending_approval" {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+}
