@@ -41,9 +41,11 @@ token works any more: the bootstrap token was lost, or SHIPGATE_BOOTSTRAP_TOKEN
 was set on a store that already had users and so was ignored.
 
 The server must be stopped: the command refuses while a shipgate serve runs on
-the store, and a server started meanwhile waits until it is done. The lock is
-looked for beside the SQLite database opened (--data's shipgate.db, or a
---database path, wherever it is). With PostgreSQL (--database, as given to
+the store, and a server started meanwhile is refused until it is done. The
+lock is looked for beside the SQLite database opened (--data's shipgate.db,
+or a --database path, wherever it is, with symbolic links resolved), and the
+database file itself is locked too, so a hard or symbolic link to a running
+server's database is refused. With PostgreSQL (--database, as given to
 serve), stop every server sharing the database; only the one on --data can be
 detected.
 

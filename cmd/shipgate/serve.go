@@ -123,8 +123,11 @@ present a client certificate signed by that CA, while people keep using
 their tokens. Without TLS, listening on anything but loopback prints a
 warning: put a TLS-terminating proxy in front (see docs/security.md).
 
-One server runs on a --data directory (a second is refused). The address is
-bound and --config checked before anything is created there, so a failed
+One server runs on a --data directory (a second is refused), and one on a
+SQLite database, whatever path or link reaches it (the file itself is locked).
+The address is bound, --config, the keys and a PostgreSQL connection checked
+before anything is created there; a start that fails later removes what it
+created (a --data that did not exist, a new SQLite database), so a failed
 start leaves --data as it was. release create takes artifact paths only from
 --artifact-root (default: the directory the server was started in); elsewhere,
 give an http(s) URL. On exit, the built-in runner's supervised services keep
