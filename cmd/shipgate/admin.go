@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -42,9 +41,11 @@ token works any more: the bootstrap token was lost, or SHIPGATE_BOOTSTRAP_TOKEN
 was set on a store that already had users and so was ignored.
 
 The server must be stopped: the command refuses while a shipgate serve runs on
-the store, and a server started meanwhile waits until it is done. The lock is
-looked for beside the SQLite database opened (--data's shipgate.db, or a
---database path, wherever it is). With PostgreSQL (--database, as given to
+the store, and a server started meanwhile is refused until it is done. The
+lock is looked for beside the SQLite database opened (--data's shipgate.db,
+or a --database path, wherever it is, with symbolic links resolved), and the
+database file itself is locked too, so a hard or symbolic link to a running
+server's database is refused. With PostgreSQL (--database, as given to
 serve), stop every server sharing the database; only the one on --data can be
 detected.
 
@@ -119,7 +120,11 @@ func (m *Main) resetToken(ctx context.Context, dataDir, database, userName strin
 			}
 			return nil, fmt.Errorf("no shipgate store at %s: the file does not exist (nothing was created); give the --database of the server", dsn)
 		}
-		lockDir = filepath.Dir(path)
+		if err := checkDanglingLink(path); err != nil {
+			return nil, err
+		}
+		// serve.lock counts beside the real file, not beside a link to it.
+		lockDir = filepath.Dir(resolvePath(path))
 	} else if _, err := os.Stat(dataDir); err != nil {
 		lockDir = "" // no data directory here: nothing to lock
 	}
@@ -129,6 +134,16 @@ func (m *Main) resetToken(ctx context.Context, dataDir, database, userName strin
 			return nil, err
 		}
 		defer unlock()
+	}
+	if path, ok := sqlstore.SQLitePath(dsn); ok {
+		// The database file itself, as serve holds it: a hard link
+		// elsewhere reaches a running server's store without its
+		// serve.lock. Released after the database is closed (below).
+		unlockFile, err := lockDatabaseFile(path, false)
+		if err != nil {
+			return nil, err
+		}
+		defer unlockFile()
 	}
 	// Never a new store: a database without shipgate's tables is refused
 	// as it is.
@@ -224,7 +239,7 @@ func lockDatabaseDir(dsn, dataDir string) (unlock func(), err error) {
 	if !ok {
 		return func() {}, nil
 	}
-	dir := filepath.Dir(path)
+	dir := filepath.Dir(resolvePath(path)) // beside the real file, not beside a link to it
 	if sameDir(dir, dataDir) {
 		return func() {}, nil
 	}
@@ -249,15 +264,16 @@ func sameDir(a, b string) bool {
 // beside it. It refuses at once when the lock is held, naming the holder
 // (who, as written into the file by the process holding it, with its pid).
 func lockStore(dataDir, who string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(dataDir, "serve.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := flockFile(filepath.Join(dataDir, "serve.lock"), os.O_RDWR|os.O_CREATE)
 	if err != nil {
-		return nil, fmt.Errorf("lock the data directory: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := io.ReadAll(io.LimitReader(f, 200))
-		f.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		var held *heldError
+		if !errors.As(err, &held) {
 			return nil, fmt.Errorf("lock the data directory: %w", err)
+		}
+		holder, _ := io.ReadAll(io.LimitReader(held.f, 200))
+		held.f.Close()
+		if r, err := filepath.EvalSymlinks(dataDir); err == nil && r != filepath.Clean(dataDir) {
+			dataDir = r // name the real directory, not a link to it
 		}
 		h := strings.TrimSpace(string(holder))
 		if strings.HasPrefix(h, "shipgate admin reset-token") {

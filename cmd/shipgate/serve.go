@@ -123,8 +123,11 @@ present a client certificate signed by that CA, while people keep using
 their tokens. Without TLS, listening on anything but loopback prints a
 warning: put a TLS-terminating proxy in front (see docs/security.md).
 
-One server runs on a --data directory (a second is refused). The address is
-bound and --config checked before anything is created there, so a failed
+One server runs on a --data directory (a second is refused), and one on a
+SQLite database, whatever path or link reaches it (the file itself is locked).
+The address is bound, --config, the keys and a PostgreSQL connection checked
+before anything is created there; a start that fails later removes what it
+created (a --data that did not exist, a new SQLite database), so a failed
 start leaves --data as it was. release create takes artifact paths only from
 --artifact-root (default: the directory the server was started in); elsewhere,
 give an http(s) URL. On exit, the built-in runner's supervised services keep
@@ -237,31 +240,76 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if cfg.MaxArtifactBytes < 0 {
 		return fmt.Errorf("--max-artifact-bytes must not be negative")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	// One server per data directory, and never beside admin reset-token:
-	// a second one is told so before any part of it (the service
-	// supervisor, the database) meets the first.
-	unlock, err := lockStore(cfg.DataDir, "shipgate serve listening on "+ln.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	dsn := cfg.Database
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, "shipgate.db")
 	}
-	unlockDB, err := lockDatabaseDir(dsn, cfg.DataDir) // beside a SQLite --database elsewhere, too
+	auditKeyFile := cfg.AuditKeyFile
+	if auditKeyFile == "" {
+		auditKeyFile = filepath.Join(cfg.DataDir, "audit-signing.key")
+	}
+	// What can be checked is checked before anything is created: the
+	// keys, the audit key's directory, PostgreSQL's reachability.
+	if err := m.checkStart(ctx, cfg, dsn, auditKeyFile); err != nil {
+		return err
+	}
+	// What this start creates is removed if it fails before the store
+	// is ready (serve_fresh.go).
+	var fresh freshPaths
+	fresh.note(cfg.DataDir)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		fresh.remove()
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	// One server per data directory, and never beside admin reset-token:
+	// a second one is told so before any part of it (the service
+	// supervisor, the database) meets the first. A refused start removes
+	// nothing: the directory is the lock holder's.
+	unlock, err := lockStore(cfg.DataDir, "shipgate serve listening on "+ln.Addr().String())
 	if err != nil {
 		return err
 	}
-	defer unlockDB()
-	db, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
+	// Until the store is ready, a failure closes the database and removes
+	// what this start created, every lock still held; then the locks go.
+	var db *sqlstore.DB
+	held := []func(){unlock}
+	ready := false
+	defer func() {
+		if db != nil {
+			db.Close()
+		}
+		if !ready {
+			fresh.remove()
+		}
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
+		}
+	}()
+	if path, ok := sqlstore.SQLitePath(dsn); ok {
+		real := resolvePath(path)
+		fresh.note(filepath.Dir(real))
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			fresh.note(real + suffix)
+		}
+		// (A serve.lock this start makes in an existing directory stays:
+		// removing a lock file another process may have opened would let
+		// two take it.)
+		// serve.lock beside a SQLite --database elsewhere, too; and the
+		// database file itself, which a link elsewhere reaches as well.
+		unlockDir, err := lockDatabaseDir(dsn, cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		held = append(held, unlockDir)
+		unlockFile, err := lockDatabaseFile(path, true)
+		if err != nil {
+			return err
+		}
+		held = append(held, unlockFile)
+	}
+	if db, err = sqlstore.Open(ctx, dsn); err != nil {
 		return err
 	}
-	defer db.Close()
 
 	key, err := durable.HexKey("secret key", "SHIPGATE_SECRET_KEY", m.Getenv("SHIPGATE_SECRET_KEY"), filepath.Join(cfg.DataDir, "secret.key"), shipgate.SecretKeySize)
 	if err != nil {
@@ -271,36 +319,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	auditKeyFile := cfg.AuditKeyFile
-	if auditKeyFile == "" {
-		auditKeyFile = filepath.Join(cfg.DataDir, "audit-signing.key")
-	}
 	auditKey, err := checkpoint.LoadKey(m.Getenv("SHIPGATE_AUDIT_KEY"), auditKeyFile)
 	if err != nil {
 		return err
 	}
-	resetCmd := "shipgate admin reset-token --data " + cfg.DataDir
-	if cfg.Database != "" {
-		resetCmd += " --database URL"
-	}
-	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std(), resetCmd); err != nil {
-		return err
-	}
-	// Every request the server makes to a destination a user chose goes
-	// through the egress policy of the config file.
-	egressClient := serverCfg.Egress.Client(0)
-	host, _ := os.Hostname()
-	// Source is a URI reference (CloudEvents, CDEvents): the host name is
-	// escaped as a path segment. public_url makes events' links absolute.
-	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + url.PathEscape(host), PublicURL: serverCfg.PublicURL}
-	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
-		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
-	db.Outbox, db.Notified = enq.Outbox, worker.Kick
-	db.CheckpointOutbox = enq.CheckpointOutbox
-
-	rec := reconcile.NewReconciler(db, logger)
-	work := rec.Changed
-	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter}
 	roots := cfg.ArtifactRoots
 	if len(roots) == 0 {
 		wd, err := os.Getwd()
@@ -317,6 +339,31 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 	store.MaxBytes = cfg.MaxArtifactBytes // 0: the default
+	resetCmd := "shipgate admin reset-token --data " + cfg.DataDir
+	if cfg.Database != "" {
+		resetCmd += " --database URL"
+	}
+	// Bootstrapping is the last step that may fail before the store is
+	// ready: a printed admin token always names a store that stays.
+	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std(), resetCmd); err != nil {
+		return err
+	}
+	ready = true
+	// Every request the server makes to a destination a user chose goes
+	// through the egress policy of the config file.
+	egressClient := serverCfg.Egress.Client(0)
+	host, _ := os.Hostname()
+	// Source is a URI reference (CloudEvents, CDEvents): the host name is
+	// escaped as a path segment. public_url makes events' links absolute.
+	enq := &notify.Enqueuer{Sinks: serverCfg.Notifications.Sinks, Source: "shipgate/" + url.PathEscape(host), PublicURL: serverCfg.PublicURL}
+	worker := &notify.Worker{DB: db, Sinks: enq.Sinks, Logger: logger, MaxAttempts: serverCfg.Notifications.MaxAttempts,
+		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
+	db.Outbox, db.Notified = enq.Outbox, worker.Kick
+	db.CheckpointOutbox = enq.CheckpointOutbox
+
+	rec := reconcile.NewReconciler(db, logger)
+	work := rec.Changed
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter}
 	ownDirs := []string{cfg.DataDir, store.Dir()}
 	// The process's own descriptors: m.Stdout and m.Stderr may wrap them.
 	files := m.serverFiles(cfg, auditKeyFile, dsn, os.Stdout, os.Stderr, logOut)

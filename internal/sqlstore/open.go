@@ -83,3 +83,22 @@ func redactDSN(dsn string) string {
 	}
 	return dsn
 }
+
+// Ping connects to the PostgreSQL database of dsn and disconnects,
+// creating and migrating nothing: serve checks that the database is
+// reachable before it creates its data directory. A SQLite dsn is not
+// opened (nil): its file is made by Open.
+func Ping(ctx context.Context, dsn string) error {
+	if !isPostgres(dsn) {
+		return nil
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return fmt.Errorf("connect to postgres database: %w", err)
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect to postgres database %s: %w (nothing was created)", redactDSN(dsn), err)
+	}
+	return nil
+}

@@ -84,3 +84,27 @@ func testOpenExisting(t *testing.T, engine string) {
 		t.Fatal(err)
 	}
 }
+
+// Ping connects and creates nothing: serve calls it before it makes its
+// data directory, so an unreachable PostgreSQL leaves no --data behind.
+func testPing(t *testing.T, engine string) {
+	dsn := testutil.DSN(t, engine)
+	if err := sqlstore.Ping(ctx, dsn); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if engine == "sqlite" {
+		if _, err := os.Stat(dsn); !os.IsNotExist(err) {
+			t.Fatalf("ping created %s: %v", dsn, err)
+		}
+		return
+	}
+	// Nothing was migrated into the database.
+	if _, err := sqlstore.OpenExisting(ctx, dsn); err == nil || !strings.Contains(err.Error(), "no users table") {
+		t.Fatalf("after a ping: %v", err)
+	}
+	bad := "postgres://postgres:hunter2@127.0.0.1:1/db?sslmode=disable"
+	err := sqlstore.Ping(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "connect to postgres database") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("ping an unreachable database: %v; want a connection error without the password", err)
+	}
+}

@@ -25,6 +25,7 @@ func TestStore(t *testing.T) {
 	}{
 		{"Migrations", testMigrations},
 		{"OpenExisting", testOpenExisting},
+		{"Ping", testPing},
 		{"ApplyService", testApplyService},
 		{"UsersGroupsTokens", testUsersGroupsTokens},
 		{"SelfChangeRefused", testSelfChangeRefused},
