@@ -223,6 +223,7 @@ var cdeventsDetails = map[string][]map[string]any{
 	shipgate.ActionAttentionResolved: {
 		{"reason": shipgate.AttentionApproval, "escalated": true, "state": "queued"},
 		{"reason": shipgate.AttentionPromote, "escalated": true, "state": "succeeded"},
+		{"reason": shipgate.AttentionApproval, "escalated": false, "reminders": 2, "state": "queued"},
 	},
 }
 

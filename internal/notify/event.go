@@ -36,6 +36,8 @@ type Event struct {
 	Filter string
 	// Escalation events go to the environment's escalate_to sinks only.
 	Escalation bool
+	// closes is set on attention.resolved: which sinks heard of the wait.
+	closes waitClosed
 	// Subject, when set, is the CDEvent subject (custom events of
 	// person.go); need says which wait for a person the event is about.
 	Subject map[string]any

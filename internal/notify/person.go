@@ -87,11 +87,23 @@ func classifyPerson(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 		ev.Type, ev.need, ev.Escalation = customType(subjectOf(reason), "escalated"), reason, true
 		ev.PagerDuty, ev.Severity, ev.Dedup = "trigger", "error", AttentionDedupKey(r.ID, reason)
 	case shipgate.ActionAttentionResolved:
-		if detail(e, "escalated") != "true" {
-			return ev, false // only reminders went out: nothing to close
+		// The wait is over: whoever was reminded hears it (as the
+		// reminders were routed), and an escalation's sinks get their
+		// incident resolved. A wait nobody was told about again closes
+		// quietly.
+		reminded := detail(e, "reminders") != "" && detail(e, "reminders") != "0"
+		escalated := detail(e, "escalated") == "true"
+		if !reminded && !escalated {
+			return ev, false
 		}
-		ev.Type, ev.Escalation = customType(subjectOf(reason), "resolved"), true
-		ev.PagerDuty, ev.Severity, ev.Dedup = "resolve", "info", AttentionDedupKey(r.ID, reason)
+		ev.Type, ev.closes = customType(subjectOf(reason), "resolved"), waitClosed{reminded: reminded, escalated: escalated}
+		ev.Filter = FilterApprovalNeeded
+		if reason == shipgate.AttentionPromote {
+			ev.Filter = shipgate.ActionRolloutPaused
+		}
+		if escalated {
+			ev.PagerDuty, ev.Severity, ev.Dedup = "resolve", "info", AttentionDedupKey(r.ID, reason)
+		}
 	default:
 		return ev, false
 	}
@@ -100,6 +112,10 @@ func classifyPerson(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 		"content": map[string]any{"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version}}
 	return ev, true
 }
+
+// waitClosed says who heard of a wait that attention.resolved closes: the
+// sinks its reminders went to, the sinks it was escalated to.
+type waitClosed struct{ reminded, escalated bool }
 
 // subjectKind is the CDEvents subject an event is about: approval,
 // rollout or release.
@@ -241,8 +257,15 @@ func nonNil(s []string) []string {
 // events list allows (all of them without a list).
 func routes(s config.Sink, ev Event) bool {
 	pol := ev.Release.Policy.Notify
+	escalationSink := pol != nil && slices.Contains(pol.EscalateTo, s.Name)
 	if ev.Escalation {
-		return pol != nil && slices.Contains(pol.EscalateTo, s.Name)
+		return escalationSink
+	}
+	if ev.closes.escalated && escalationSink {
+		return true // its incident is resolved
+	}
+	if ev.closes != (waitClosed{}) && !ev.closes.reminded {
+		return false // only the escalation was sent on: only it closes
 	}
 	if pol != nil && len(pol.Sinks) > 0 && !slices.Contains(pol.Sinks, s.Name) {
 		return false

@@ -182,7 +182,9 @@ func testAttentionApproval(t *testing.T, engine string) {
 			return err
 		})
 	}
-	want = append(want, "pd:approval.resolved resolve "+key)
+	// The reminded chat hears it is over; the escalation's incident is
+	// resolved.
+	want = append(want, "chat:approval.resolved", "pd:approval.resolved resolve "+key)
 	check("after approval")
 	if a := actionsOf(db, r.ID); strings.Count(a, "attention.reminded") != 2 || strings.Count(a, "attention.escalated") != 1 || strings.Count(a, "attention.resolved") != 1 {
 		t.Fatalf("audit: %s", a)
@@ -235,7 +237,8 @@ func testAttentionPromote(t *testing.T, engine string) {
 	runOnce(t, rec)
 	clock.Add(2 * time.Hour)
 	runOnce(t, rec)
-	if got := sent(t, db); len(got) != 2 {
+	// The chat that was reminded hears that the wait is over.
+	if got := sent(t, db); strings.Join(got, ", ") != "chat:rollout.paused, chat:rollout.renotified, chat:rollout.resolved" {
 		t.Fatalf("after promote: sent %v", got)
 	}
 	if a := actionsOf(db, id); !strings.Contains(a, "system:attention.resolved") {
