@@ -32,7 +32,7 @@ func UnknownGroups(spec *ServiceSpec, known []string) []FieldError {
 				continue
 			}
 			fix := "add its first member with"
-			if best := closest(g, known); best != "" {
+			if best := Closest(g, known); best != "" {
 				fix = fmt.Sprintf("did you mean %q? Otherwise add its first member with", best)
 			}
 			// Say what is wrong precisely: with another named group that

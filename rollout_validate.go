@@ -202,7 +202,7 @@ func (v *validator) provider(p string, mp *MetricProvider) {
 		case b.Metric == "":
 			v.add(p+".builtin", "a builtin metric needs metric: one of %s", quoteList(BuiltinMetrics))
 		case !slices.Contains(BuiltinMetrics, b.Metric):
-			if c := closest(b.Metric, BuiltinMetrics); c != "" {
+			if c := Closest(b.Metric, BuiltinMetrics); c != "" {
 				v.add(p+".builtin.metric", "builtin metric %q is not known; did you mean %q?", b.Metric, c)
 			} else {
 				v.add(p+".builtin.metric", "builtin metric %q is not known (use one of %s)", b.Metric, quoteList(BuiltinMetrics))
@@ -309,9 +309,9 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// closest is the known word a likely typo of s stands for: within three
+// Closest is the known word a likely typo of s stands for: within three
 // edits, or else the only one containing s; "" when there is none.
-func closest(s string, known []string) string {
+func Closest(s string, known []string) string {
 	best, bestD := "", 4
 	for _, k := range known {
 		if d := EditDistance(s, k); d < bestD {

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/shipgate/shipgate"
@@ -75,6 +77,13 @@ func (tx *Tx) FindService(ctx context.Context, name string) (*shipgate.Service, 
 	err := tx.queryRow(ctx, `SELECT s.revision, s.created_at, s.updated_at, r.digest, r.spec
 		FROM services s JOIN service_revisions r ON r.service = s.name AND r.revision = s.revision
 		WHERE s.name = ?`, name).Scan(&s.Revision, &created, &updated, &s.Digest, &spec)
+	if errors.Is(err, sql.ErrNoRows) {
+		if known, lerr := tx.serviceNames(ctx); lerr == nil {
+			if guess := shipgate.Closest(name, known); guess != "" {
+				return nil, shipgate.Errorf(shipgate.ENOTFOUND, "service %q does not exist; did you mean %q?", name, guess)
+			}
+		}
+	}
 	if err != nil {
 		return nil, notFound(err, "service %q does not exist; apply its service file first", name)
 	}
@@ -149,6 +158,24 @@ func (tx *Tx) ListServiceRevisions(ctx context.Context, name string) ([]shipgate
 		}
 		r.AppliedAt = fromMicros(at)
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// serviceNames lists the names of every service, for a "did you mean".
+func (tx *Tx) serviceNames(ctx context.Context) ([]string, error) {
+	rows, err := tx.query(ctx, `SELECT name FROM services ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
 	}
 	return out, rows.Err()
 }

@@ -178,8 +178,12 @@ func testApplyService(t *testing.T, engine string) {
 		if err != nil || svc.Revision != 2 {
 			t.Fatalf("current = %+v, %v", svc, err)
 		}
-		if _, err := tx.FindService(ctx, "nope"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+		if _, err := tx.FindService(ctx, "nope"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(err.Error(), "apply its service file first") {
 			t.Fatalf("missing service: %v", err)
+		}
+		// A typo of a service that exists is named.
+		if _, err := tx.FindService(ctx, "wbe"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(err.Error(), `service "wbe" does not exist; did you mean "web"?`) {
+			t.Fatalf("mistyped service: %v", err)
 		}
 		return nil
 	})
