@@ -543,14 +543,19 @@ func (m *Main) serverFiles(cfg ServeConfig, auditKeyFile, dsn string, outputs ..
 	return out
 }
 
-// warnWideRoots warns about the server's files and the kernel's that lie
-// under an artifact root and exist: they are refused as artifacts, but a
-// root that holds them is wider than it should be. The data directory and
-// the artifact store (ownDirs) are left out: the default root, the
-// working directory, holds the default data directory, and the flag says
-// it is never read.
+// warnWideRoots tells about the server's files and the kernel's that lie
+// under an artifact root and exist: they are refused as artifacts either
+// way. A kernel directory under a root (a root of /) is a WARN: the root is
+// far wider than it should be. The server's own files (a config file or a
+// log beside the server, in the working directory that is the default
+// root) make one INFO line per root, not one WARN per file at every start.
+// The data directory and the artifact store (ownDirs) are left out: the
+// default root holds the default data directory, and the flag says it is
+// never read.
 func warnWideRoots(sources *artifactstore.Sources, files, ownDirs []string, logger *slog.Logger) {
 	own := &artifactstore.Sources{Roots: ownDirs}
+	held := map[string][]string{} // root → the server's files under it
+	var roots []string
 	for _, p := range append(slices.Clone(artifactstore.SystemDirs), files...) {
 		if _, err := os.Stat(p); err != nil {
 			continue
@@ -558,9 +563,21 @@ func warnWideRoots(sources *artifactstore.Sources, files, ownDirs []string, logg
 		if _, in := own.RootOf(p); in {
 			continue
 		}
-		if root, in := sources.RootOf(p); in {
-			logger.Warn("an artifact root holds a file of the server's or the kernel's: it is refused as an artifact, but the root is wider than it should be; narrow --artifact-root", "root", root, "path", p)
+		root, in := sources.RootOf(p)
+		if !in {
+			continue
 		}
+		if slices.Contains(artifactstore.SystemDirs, p) {
+			logger.Warn("an artifact root holds a directory of the kernel's: its files are refused as artifacts, but the root is far wider than it should be; narrow --artifact-root", "root", root, "path", p)
+			continue
+		}
+		if held[root] == nil {
+			roots = append(roots, root)
+		}
+		held[root] = append(held[root], p)
+	}
+	for _, root := range roots {
+		logger.Info("the artifact root also holds the server's own files; they are refused as artifacts (give --artifact-root a directory of builds only to keep them apart)", "root", root, "files", strings.Join(held[root], ", "))
 	}
 }
 

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/shipgate/shipgate/internal/artifactstore"
 )
 
 // The files the server refuses as artifacts include what it reads as
@@ -41,5 +45,32 @@ func TestServerFiles(t *testing.T) {
 	}
 	if n := len(slices.DeleteFunc(slices.Clone(got), func(s string) bool { return s != out.Name() })); n > 1 {
 		t.Errorf("%s listed %d times", out.Name(), n)
+	}
+}
+
+// The server's own files under the artifact root (a config file and a log
+// beside the server, in the working directory) make one INFO line, not a
+// WARN per file at every start; a root holding a kernel directory is still
+// a WARN.
+func TestWideRootsAreToldOnce(t *testing.T) {
+	root := t.TempDir()
+	cfgFile, logFile := filepath.Join(root, "server.yaml"), filepath.Join(root, "serve.log")
+	for _, f := range []string{cfgFile, logFile} {
+		os.WriteFile(f, []byte("x"), 0o600)
+	}
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	warnWideRoots(&artifactstore.Sources{Roots: []string{root}}, []string{cfgFile, logFile}, nil, logger)
+	out := buf.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "level=INFO") || !strings.Contains(out, "server.yaml, "+logFile) {
+		t.Fatalf("server files under the root:\n%s", out)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	buf.Reset()
+	warnWideRoots(&artifactstore.Sources{Roots: []string{"/"}}, nil, nil, logger)
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "path=/proc") {
+		t.Fatalf("a root of /:\n%s", buf.String())
 	}
 }
