@@ -96,21 +96,8 @@ func (tx *Tx) FindService(ctx context.Context, name string) (*shipgate.Service, 
 
 // ListServices returns every service with its current spec, by name.
 func (tx *Tx) ListServices(ctx context.Context) ([]*shipgate.Service, error) {
-	rows, err := tx.query(ctx, `SELECT name FROM services ORDER BY name`)
+	names, err := tx.serviceNames(ctx)
 	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	out := []*shipgate.Service{}
@@ -162,7 +149,7 @@ func (tx *Tx) ListServiceRevisions(ctx context.Context, name string) ([]shipgate
 	return out, rows.Err()
 }
 
-// serviceNames lists the names of every service, for a "did you mean".
+// serviceNames lists the names of every service, in order.
 func (tx *Tx) serviceNames(ctx context.Context) ([]string, error) {
 	rows, err := tx.query(ctx, `SELECT name FROM services ORDER BY name`)
 	if err != nil {
