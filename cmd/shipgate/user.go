@@ -59,13 +59,7 @@ func (m *Main) userCommand() *cobra.Command {
 		Use:   "set-roles NAME --roles R[,R…] [--force]",
 		Short: "Replace a user's roles (not your own); approvals they can no longer give are withdrawn",
 		Long: `Replace a user's roles (not your own); approvals they can no longer give
-are withdrawn.
-
-A group that a service's approval policy names (from_groups) needs a
-member who may approve (enabled, with the approver role). Leaving such a
-group without one is refused (412), naming the services and environments,
-since nobody in it could approve their releases; --force does it anyway
-(audited as group.emptied_in_use).`,
+are withdrawn.` + lastApproverGuard,
 		Args: oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, err := parseRoles(setRoles)
@@ -91,13 +85,7 @@ since nobody in it could approve their releases; --force does it anyway
 		Use:   "disable NAME [--reason TEXT] [--force]",
 		Short: "Disable a user (not yourself): their tokens stop working at once and their pending approvals stop counting",
 		Long: `Disable a user (not yourself): their tokens stop working at once and their
-pending approvals stop counting.
-
-A group that a service's approval policy names (from_groups) needs a
-member who may approve (enabled, with the approver role). Leaving such a
-group without one is refused (412), naming the services and environments,
-since nobody in it could approve their releases; --force does it anyway
-(audited as group.emptied_in_use).`,
+pending approvals stop counting.` + lastApproverGuard,
 		Args: oneArg("a user name", "user list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := m.client().DisableUserForce(cmd.Context(), args[0], reason, disableForce)
@@ -311,3 +299,13 @@ releases; --force removes them anyway (audited as group.emptied_in_use).`,
 	cmd.AddCommand(add, remove, list)
 	return cmd
 }
+
+// lastApproverGuard is the help paragraph of the commands that can take the
+// last member who may approve out of a group policies name.
+const lastApproverGuard = `
+
+A group that a service's approval policy names (from_groups) needs a
+member who may approve (enabled, with the approver role). Leaving such a
+group without one is refused (412), naming the services and environments,
+since nobody in it could approve their releases; --force does it anyway
+(audited as group.emptied_in_use).`
