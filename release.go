@@ -9,12 +9,18 @@ import (
 
 // ReleaseState is where a release is in its lifecycle:
 //
-//	pending_approval ──► queued ──► running ──► succeeded | failed
-//	      │  └► rejected    │           │
-//	      └──────────────── cancelled ◄─┘
+//	pending_approval ──► queued ──► running ──► succeeded ──┐
+//	      │  └► rejected    │  ▲        │  └──► failed ─────┼──► rolled_back
+//	      └──────────────── cancelled ◄─┘         │          │
+//	                           └──── rerun ◄──────┘          │
+//	                 (a rollback release that replaces it succeeds)
 //
-// A failed release may be rerun, which puts it back to queued with a new run
-// number. Succeeded, rejected and cancelled are final.
+// Final reports the states in which nothing more happens by itself:
+// succeeded, failed, rejected, cancelled and rolled_back. Of those, a failed
+// release may be rerun (back to queued with a new run number), and a
+// succeeded or failed release becomes rolled_back when a rollback release
+// that replaces it succeeds; rejected, cancelled and rolled_back never
+// change again.
 type ReleaseState string
 
 // Release states.
