@@ -49,13 +49,40 @@ type JobRun struct {
 	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
 	ExitCode    *int       `json:"exit_code,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
-	QueuedAt    *time.Time `json:"queued_at,omitempty"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// Cause is why the job last left running (or never ran), as a fact
+	// code acts on; Reason is the sentence for people.
+	Cause      JobCause   `json:"cause,omitempty"`
+	QueuedAt   *time.Time `json:"queued_at,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// LogTruncated counts bytes of output dropped from the front of the
 	// job's log to keep it within the server's limit.
 	LogTruncated int64 `json:"log_truncated,omitempty"`
 }
+
+// JobCause is why a job's attempt ended, or why it never ran: what the
+// server acts on (a report that arrives for a job already failed as lost
+// is refused), where a sentence in Reason is only for people.
+type JobCause string
+
+// Job causes. Empty: running, waiting, or succeeded.
+const (
+	// JobCauseStepFailed: a step or the check of the attempt failed.
+	JobCauseStepFailed JobCause = "step_failed"
+	// JobCauseLost: the lease ran out; the runner died or lost contact.
+	JobCauseLost JobCause = "lost"
+	// JobCauseNotStarted: the attempt was handed back unstarted (too
+	// often, when the job failed for it).
+	JobCauseNotStarted JobCause = "not_started"
+	// JobCauseRefused: the server could not hand the attempt out (its
+	// artifact or secrets could not be prepared).
+	JobCauseRefused JobCause = "refused"
+	// JobCauseCancelled: the release was cancelled while it ran.
+	JobCauseCancelled JobCause = "cancelled"
+	// JobCauseSkipped: it never ran: a job it needs failed, or the release
+	// ended first.
+	JobCauseSkipped JobCause = "skipped"
+)
 
 // AttemptKey identifies one attempt of one job; runners use it to make a
 // repeated delivery of the same attempt harmless.

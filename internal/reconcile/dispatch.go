@@ -318,7 +318,7 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	now := tx.Now()
 	subject := fmt.Sprintf("release/%d", r.ID)
 	if _, err := d.openSecrets(ctx, tx, r.ID); err != nil {
-		j.State, j.Reason, j.FinishedAt = shipgate.JobFailed, err.Error(), &now
+		j.State, j.Reason, j.Cause, j.FinishedAt = shipgate.JobFailed, err.Error(), shipgate.JobCauseRefused, &now
 		if err := tx.UpdateJob(ctx, &j); err != nil {
 			return nil, false, err
 		}

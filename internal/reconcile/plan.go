@@ -281,10 +281,10 @@ func (p *planner) running() {
 		reason := fmt.Sprintf("lease expired on agent %s", j.Runner)
 		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
 		if j.Attempt < j.MaxAttempts {
-			j.State, j.Reason, j.LeaseUntil, j.QueuedAt = shipgate.JobQueued, reason+"; retrying", nil, &p.now
+			j.State, j.Reason, j.Cause, j.LeaseUntil, j.QueuedAt = shipgate.JobQueued, reason+"; retrying", shipgate.JobCauseLost, nil, &p.now
 			p.event(shipgate.ActionJobRetry, details)
 		} else {
-			j.State, j.Reason, j.LeaseUntil, j.FinishedAt = shipgate.JobFailed, reason, nil, &p.now
+			j.State, j.Reason, j.Cause, j.LeaseUntil, j.FinishedAt = shipgate.JobFailed, reason, shipgate.JobCauseLost, nil, &p.now
 			details["state"] = shipgate.JobFailed
 			p.event(shipgate.ActionJobFinished, details)
 		}
@@ -323,7 +323,7 @@ func (p *planner) running() {
 		}
 		switch {
 		case skip != "":
-			j.State, j.Reason, j.FinishedAt = shipgate.JobSkipped, skip, &p.now
+			j.State, j.Reason, j.Cause, j.FinishedAt = shipgate.JobSkipped, skip, shipgate.JobCauseSkipped, &p.now
 			dirty[name] = true
 		case ready && j.State == shipgate.JobWaiting:
 			j.State, j.QueuedAt, j.Reason = shipgate.JobQueued, &p.now, waitingForRunner(spec.RunsOn)

@@ -164,13 +164,19 @@ func TestPlanLeaseExpiry(t *testing.T) {
 	js := jobs(shipgate.JobRunning, shipgate.JobWaiting, shipgate.JobWaiting, shipgate.JobWaiting)
 	js[0].LeaseUntil, js[0].Runner, js[0].Attempt, js[0].MaxAttempts = &lease, "agent-1", 1, 2
 	p := PlanRelease(Observed{Release: r, Jobs: js}, now)
-	if len(p.Jobs) != 1 || p.Jobs[0].State != shipgate.JobQueued || actions(p) != "job.retry" || !strings.Contains(p.Jobs[0].Reason, "lease expired on agent agent-1") {
+	if len(p.Jobs) != 1 || p.Jobs[0].State != shipgate.JobQueued || actions(p) != "job.retry" || !strings.Contains(p.Jobs[0].Reason, "lease expired on agent agent-1") || p.Jobs[0].Cause != shipgate.JobCauseLost {
 		t.Fatalf("retry: %+v %s", p.Jobs, actions(p))
 	}
 	js[0].Attempt = 2
 	p = PlanRelease(Observed{Release: r, Jobs: js}, now)
 	if p.Release == nil || p.Release.State != shipgate.StateFailed || !strings.Contains(p.Release.Reason, "lease expired on agent agent-1") {
 		t.Fatalf("no retries left: %+v", p.Release)
+	}
+	// The job failed as lost says so as a fact, not only in its sentence:
+	// a late report of the attempt is refused on that (report.go).
+	// The jobs after it never ran, and say so too.
+	if len(p.Jobs) != 4 || p.Jobs[0].State != shipgate.JobFailed || p.Jobs[0].Cause != shipgate.JobCauseLost || p.Jobs[3].Cause != shipgate.JobCauseSkipped {
+		t.Fatalf("lost job: %+v", p.Jobs)
 	}
 	future := now.Add(time.Minute)
 	js[0].LeaseUntil = &future

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -177,8 +176,8 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			// report arrived, but the attempt did succeed: take the result
 			// rather than run the job again.
 			details["late"] = true
-			j.State, j.Reason = shipgate.JobSucceeded, ""
-		case j.State == shipgate.JobFailed && strings.HasPrefix(j.Reason, "lease expired") && !out.NotStarted:
+			j.State, j.Reason, j.Cause = shipgate.JobSucceeded, "", ""
+		case j.State == shipgate.JobFailed && j.Cause == shipgate.JobCauseLost && !out.NotStarted:
 			return shipgate.Errorf(shipgate.ECONFLICT, "the outcome of attempt %d arrived after its lease expired; the job was already failed as lost (%s)", j.Attempt, j.Reason)
 		case j.State != shipgate.JobRunning:
 			return nil // a repeated report, or a failure whose retry is already queued
@@ -194,11 +193,11 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 				base = spec.MaxAttempts()
 			}
 			if j.MaxAttempts-base >= maxHandBacks {
-				j.State, j.Reason = shipgate.JobFailed, fmt.Sprintf("handed back unstarted %d times; last: %s", maxHandBacks+1, out.Reason)
+				j.State, j.Reason, j.Cause = shipgate.JobFailed, fmt.Sprintf("handed back unstarted %d times; last: %s", maxHandBacks+1, out.Reason), shipgate.JobCauseNotStarted
 				break
 			}
 			j.MaxAttempts++
-			j.State, j.Reason, j.QueuedAt, j.LeaseUntil = shipgate.JobQueued, fmt.Sprintf("attempt %d was never started: %s", j.Attempt, out.Reason), &now, nil
+			j.State, j.Reason, j.Cause, j.QueuedAt, j.LeaseUntil = shipgate.JobQueued, fmt.Sprintf("attempt %d was never started: %s", j.Attempt, out.Reason), shipgate.JobCauseNotStarted, &now, nil
 			details["state"], details["not_started"] = "requeued", true
 			if err := tx.UpdateJob(ctx, &j); err != nil {
 				return err
@@ -208,9 +207,9 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			}
 			return reconcileRelease(tx)
 		case out.Succeeded:
-			j.State, j.Reason = shipgate.JobSucceeded, ""
+			j.State, j.Reason, j.Cause = shipgate.JobSucceeded, "", ""
 		case j.Attempt < j.MaxAttempts:
-			j.State, j.Reason, j.QueuedAt = shipgate.JobQueued, fmt.Sprintf("attempt %d failed: %s; retrying", j.Attempt, out.Reason), &now
+			j.State, j.Reason, j.Cause, j.QueuedAt = shipgate.JobQueued, fmt.Sprintf("attempt %d failed: %s; retrying", j.Attempt, out.Reason), shipgate.JobCauseStepFailed, &now
 			details["state"] = "retrying"
 			j.ExitCode, j.LeaseUntil = out.ExitCode, nil
 			if err := tx.UpdateJob(ctx, &j); err != nil {
@@ -221,7 +220,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			}
 			return reconcileRelease(tx)
 		default:
-			j.State, j.Reason = shipgate.JobFailed, out.Reason
+			j.State, j.Reason, j.Cause = shipgate.JobFailed, out.Reason, shipgate.JobCauseStepFailed
 		}
 		details["state"] = j.State
 		if j.State == shipgate.JobFailed {

@@ -28,13 +28,13 @@ func (tx *Tx) CreateJobs(ctx context.Context, releaseID int64, run int, pl *ship
 	return out, nil
 }
 
-const jobColumns = `id, release_id, run, name, state, attempt, max_attempts, runner, claim_id, lease_until, exit_code, reason, queued_at, started_at, finished_at, log_truncated`
+const jobColumns = `id, release_id, run, name, state, attempt, max_attempts, runner, claim_id, lease_until, exit_code, reason, cause, queued_at, started_at, finished_at, log_truncated`
 
 func scanJob(sc interface{ Scan(...any) error }) (shipgate.JobRun, error) {
 	var j shipgate.JobRun
 	var lease, queued, started, finished sql.NullInt64
 	var exit sql.NullInt64
-	if err := sc.Scan(&j.ID, &j.ReleaseID, &j.Run, &j.Name, &j.State, &j.Attempt, &j.MaxAttempts, &j.Runner, &j.ClaimID, &lease, &exit, &j.Reason, &queued, &started, &finished, &j.LogTruncated); err != nil {
+	if err := sc.Scan(&j.ID, &j.ReleaseID, &j.Run, &j.Name, &j.State, &j.Attempt, &j.MaxAttempts, &j.Runner, &j.ClaimID, &lease, &exit, &j.Reason, &j.Cause, &queued, &started, &finished, &j.LogTruncated); err != nil {
 		return j, err
 	}
 	j.LeaseUntil, j.QueuedAt, j.StartedAt, j.FinishedAt = fromNullMicros(lease), fromNullMicros(queued), fromNullMicros(started), fromNullMicros(finished)
@@ -87,8 +87,8 @@ func (tx *Tx) UpdateJob(ctx context.Context, j *shipgate.JobRun) error {
 	if j.ExitCode != nil {
 		exit = *j.ExitCode
 	}
-	_, err := tx.exec(ctx, `UPDATE jobs SET state = ?, attempt = ?, max_attempts = ?, runner = ?, claim_id = ?, lease_until = ?, exit_code = ?, reason = ?, queued_at = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-		j.State, j.Attempt, j.MaxAttempts, j.Runner, j.ClaimID, microsPtr(j.LeaseUntil), exit, j.Reason, microsPtr(j.QueuedAt), microsPtr(j.StartedAt), microsPtr(j.FinishedAt), j.ID)
+	_, err := tx.exec(ctx, `UPDATE jobs SET state = ?, attempt = ?, max_attempts = ?, runner = ?, claim_id = ?, lease_until = ?, exit_code = ?, reason = ?, cause = ?, queued_at = ?, started_at = ?, finished_at = ? WHERE id = ?`,
+		j.State, j.Attempt, j.MaxAttempts, j.Runner, j.ClaimID, microsPtr(j.LeaseUntil), exit, j.Reason, j.Cause, microsPtr(j.QueuedAt), microsPtr(j.StartedAt), microsPtr(j.FinishedAt), j.ID)
 	if err != nil {
 		return fmt.Errorf("update job %d: %w", j.ID, err)
 	}

@@ -497,9 +497,9 @@ func (tx *Tx) CancelRelease(ctx context.Context, actor string, id int64, reason 
 			j := &jobs[i]
 			switch j.State {
 			case shipgate.JobWaiting, shipgate.JobQueued:
-				j.State, j.Reason = shipgate.JobSkipped, "release "+msg
+				j.State, j.Reason, j.Cause = shipgate.JobSkipped, "release "+msg, shipgate.JobCauseSkipped
 			case shipgate.JobRunning:
-				j.State, j.Reason = shipgate.JobCancelled, "release "+msg
+				j.State, j.Reason, j.Cause = shipgate.JobCancelled, "release "+msg, shipgate.JobCauseCancelled
 			default:
 				continue
 			}

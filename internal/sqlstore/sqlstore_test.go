@@ -569,8 +569,16 @@ func testLeaseExpiry(t *testing.T, engine string) {
 	if got.State != shipgate.StateFailed || !strings.Contains(got.Reason, "lease expired on agent agent-y") {
 		t.Fatalf("no retries left: %s %q", got.State, got.Reason)
 	}
-	if j := job(t, db, r.ID, "verify"); j.State != shipgate.JobSkipped {
-		t.Fatalf("verify is %s, want skipped", j.State)
+	if j := job(t, db, r.ID, "verify"); j.State != shipgate.JobSkipped || j.Cause != shipgate.JobCauseSkipped {
+		t.Fatalf("verify is %s (%s), want skipped", j.State, j.Cause)
+	}
+	// Lost is a stored fact, and it is what refuses the late outcome of
+	// the lost attempt (not the wording of the reason).
+	if j := job(t, db, r.ID, "deploy"); j.State != shipgate.JobFailed || j.Cause != shipgate.JobCauseLost {
+		t.Fatalf("deploy is %s (%q), want failed as lost", j.State, j.Cause)
+	}
+	if err := d.Finish(ctx, "agent-y", a2.Key, shipgate.JobOutcome{Succeeded: true}); shipgate.ErrorCode(err) != shipgate.ECONFLICT || !strings.Contains(err.Error(), "already failed as lost") {
+		t.Fatalf("late finish of the lost attempt: %v", err)
 	}
 	verify(t, db)
 }
