@@ -289,3 +289,17 @@ type RolloutReply struct {
 	// person promoted with `shipgate promote`; -1 when none.
 	PromotedThrough int `json:"promoted_through"`
 }
+
+// Rollout is the latest status an attempt reported of its rollout, as the
+// server keeps it and the API answers it (client and store share it).
+type Rollout struct {
+	JobID   int64  `json:"-"`
+	Job     string `json:"job"`
+	Attempt int    `json:"attempt"`
+	// PromotedThrough is the highest pause number (Status.Pause) a person
+	// promoted with `shipgate promote`; -1 when none.
+	PromotedThrough int           `json:"promoted_through"`
+	Status          RolloutStatus `json:"status"`
+	// UpdatedAt is when the server stored the status.
+	UpdatedAt time.Time `json:"updated_at"`
+}

@@ -259,21 +259,8 @@ type ProbesRequest struct {
 	Recovered bool                   `json:"recovered,omitempty"`
 }
 
-// Notification is one message to one sink and how its delivery went.
-type Notification struct {
-	ID          int64      `json:"id"`
-	Sink        string     `json:"sink"`
-	EventType   string     `json:"event_type"`
-	Subject     string     `json:"subject"`
-	AuditSeq    int64      `json:"audit_seq"`
-	Payload     string     `json:"payload"`
-	State       string     `json:"state"`
-	Attempts    int        `json:"attempts"`
-	NextAttempt time.Time  `json:"next_attempt_at"`
-	LastError   string     `json:"last_error,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
-}
+// Notification is an outbox row as the API lists it.
+type Notification = shipgate.Notification
 
 // RolloutRequest reports the progress of a rollout of an attempt.
 type RolloutRequest struct {
@@ -281,18 +268,8 @@ type RolloutRequest struct {
 	Status shipgate.RolloutStatus `json:"status"`
 }
 
-// Rollout is the latest status one attempt of a rollout job reported, and
-// how far people promoted it.
-type Rollout struct {
-	Job     string `json:"job"`
-	Attempt int    `json:"attempt"`
-	// PromotedThrough is the highest pause number (Status.Pause) a person
-	// promoted with `shipgate promote`; -1 when none.
-	PromotedThrough int                    `json:"promoted_through"`
-	Status          shipgate.RolloutStatus `json:"status"`
-	// UpdatedAt is when the server received the status.
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// Rollout is the latest status of a rollout as the API answers it.
+type Rollout = shipgate.Rollout
 
 // PromoteRequest continues a rollout paused for a person.
 type PromoteRequest struct {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"strconv"
 	"time"
+
+	"github.com/shipgate/shipgate"
 )
 
 // Notification states in the outbox.
@@ -14,21 +16,8 @@ const (
 	NotifyFailed    = "failed"
 )
 
-// Notification is one message to one sink.
-type Notification struct {
-	ID          int64      `json:"id"`
-	Sink        string     `json:"sink"`
-	EventType   string     `json:"event_type"`
-	Subject     string     `json:"subject"`
-	AuditSeq    int64      `json:"audit_seq"`
-	Payload     string     `json:"payload"`
-	State       string     `json:"state"`
-	Attempts    int        `json:"attempts"`
-	NextAttempt time.Time  `json:"next_attempt_at"`
-	LastError   string     `json:"last_error,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
-}
+// Notification is the outbox row (shipgate.Notification).
+type Notification = shipgate.Notification
 
 func (tx *Tx) enqueue(ctx context.Context, seq int64, notes []Notification) error {
 	for _, n := range notes {

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/shipgate/shipgate"
 )
@@ -38,19 +37,8 @@ const (
 // rolloutPhases are the phases an agent may report.
 var rolloutPhases = []string{shipgate.RolloutStarting, shipgate.RolloutProgressing, shipgate.RolloutPaused, shipgate.RolloutPromoted, shipgate.RolloutAborted}
 
-// Rollout is the latest status one attempt of a rollout job reported, and
-// how far people promoted it.
-type Rollout struct {
-	JobID   int64  `json:"-"`
-	Job     string `json:"job"`
-	Attempt int    `json:"attempt"`
-	// PromotedThrough is the highest pause number a person promoted;
-	// -1 when none.
-	PromotedThrough int                    `json:"promoted_through"`
-	Status          shipgate.RolloutStatus `json:"status"`
-	// UpdatedAt is when the server stored the status.
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// Rollout is a stored rollout status (shipgate.Rollout).
+type Rollout = shipgate.Rollout
 
 const rolloutColumns = `r.job_id, j.name, r.attempt, r.promoted_through, r.status, r.updated_at`
 
