@@ -60,6 +60,11 @@ type JobRun struct {
 	LogTruncated int64 `json:"log_truncated,omitempty"`
 }
 
+// MayRetry reports whether a job whose attempt just ended without success
+// (failed or lost) runs again: it has attempts left. The one retry rule of
+// the reconciler (a lost lease) and of reports (a failed attempt).
+func (j *JobRun) MayRetry() bool { return j.Attempt < j.MaxAttempts }
+
 // JobCause is why a job's attempt ended, or why it never ran: what the
 // server acts on (a report that arrives for a job already failed as lost
 // is refused), where a sentence in Reason is only for people.

@@ -280,7 +280,7 @@ func (p *planner) running() {
 		}
 		reason := fmt.Sprintf("lease expired on agent %s", j.Runner)
 		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
-		if j.Attempt < j.MaxAttempts {
+		if j.MayRetry() {
 			j.State, j.Reason, j.Cause, j.LeaseUntil, j.QueuedAt = shipgate.JobQueued, reason+"; retrying", shipgate.JobCauseLost, nil, &p.now
 			p.event(shipgate.ActionJobRetry, details)
 		} else {

@@ -208,7 +208,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			return reconcileRelease(tx)
 		case out.Succeeded:
 			j.State, j.Reason, j.Cause = shipgate.JobSucceeded, "", ""
-		case j.Attempt < j.MaxAttempts:
+		case j.MayRetry():
 			j.State, j.Reason, j.Cause, j.QueuedAt = shipgate.JobQueued, fmt.Sprintf("attempt %d failed: %s; retrying", j.Attempt, out.Reason), shipgate.JobCauseStepFailed, &now
 			details["state"] = "retrying"
 			j.ExitCode, j.LeaseUntil = out.ExitCode, nil
