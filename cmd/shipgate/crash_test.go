@@ -44,10 +44,14 @@ var crashLines = []string{"prepare", "deploy-a step 1", "deploy-a step 2", "depl
 
 const crashTrials = 20
 
-// TestCrashRecovery kills the server with SIGKILL at a random moment of a
-// release, restarts it, and checks that the release still ends correctly,
-// that no step ran twice, and that the audit chain verifies. SQLite here;
-// TestCrashRecoveryPostgres runs the same trials on PostgreSQL.
+// TestCrashRecovery kills the server with SIGKILL during a release,
+// restarts it, and checks that the release still ends correctly, that no
+// step ran twice, and that the audit chain verifies. Half the trials kill
+// at a random moment; the other half wait until the release is running
+// with a job claimed (its first step has written to the ledger) and kill
+// shortly after, so at least those land mid-release whatever the luck of
+// the random ones. SQLite here; TestCrashRecoveryPostgres runs the same
+// trials on PostgreSQL.
 func TestCrashRecovery(t *testing.T) {
 	runCrashTrials(t, func(t *testing.T) []string { return nil })
 }
@@ -63,8 +67,12 @@ func runCrashTrials(t *testing.T, database func(t *testing.T) []string) {
 	t.Logf("crash test seed %d", seed)
 	passed, midway := 0, 0
 	for i := 1; i <= crashTrials; i++ {
+		k := crashKill{after: time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))}
+		if i%2 == 0 {
+			k = crashKill{firstStep: true, after: time.Duration(rng.Int64N(int64(crashJitter)))}
+		}
 		ok := t.Run(fmt.Sprintf("trial-%02d", i), func(t *testing.T) {
-			if crashTrial(t, database(t), time.Duration(rng.Int64N(int64(1500*time.Millisecond)))) {
+			if crashTrial(t, database(t), k) {
 				midway++
 			}
 		})
@@ -76,11 +84,38 @@ func runCrashTrials(t *testing.T, database func(t *testing.T) []string) {
 	if passed != crashTrials {
 		t.Fatalf("crash trials: %d of %d failed", crashTrials-passed, crashTrials)
 	}
+	// The trials that wait for the first step (half of them) land midway
+	// unless the machine stalls for the ~0.5s the remaining steps leave
+	// after the jitter; a
+	// quarter leaves room for that and still fails a test whose kills all
+	// miss the release.
+	if midway < crashTrials/4 {
+		t.Fatalf("crash trials: only %d of %d killed the server midway through the release's steps, want at least %d", midway, crashTrials, crashTrials/4)
+	}
 }
 
-// crashTrial runs one trial and reports whether the kill landed while
-// steps were still to run.
-func crashTrial(t *testing.T, dbArgs []string, killAfter time.Duration) (midway bool) {
+// crashJitter bounds the wait after the first step: the steps still to
+// run after it take at least 0.7s (deploy-a's two, then verify).
+const crashJitter = 200 * time.Millisecond
+
+// crashKill is when a trial kills the server: after a delay from the
+// release's creation, or, with firstStep, after a delay from the moment
+// the first step wrote its line (the release is running, a job claimed).
+type crashKill struct {
+	firstStep bool
+	after     time.Duration
+}
+
+func (k crashKill) String() string {
+	if k.firstStep {
+		return fmt.Sprintf("%s after the first step", k.after)
+	}
+	return k.after.String()
+}
+
+// crashTrial runs one trial and reports whether the kill landed midway:
+// after some steps had run and while others were still to run.
+func crashTrial(t *testing.T, dbArgs []string, killAfter crashKill) (midway bool) {
 	s := startServerWith(t, append([]string{"--no-local-runner"}, dbArgs...), "SHIPGATE_BOOTSTRAP_TOKEN=sgp_crash-test-admin-token")
 	s.tokens["admin"] = "sgp_crash-test-admin-token"
 	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create"))
@@ -92,12 +127,24 @@ func crashTrial(t *testing.T, dbArgs []string, killAfter time.Duration) (midway 
 	ledger := filepath.Join(s.workDir, "ledger")
 	r := s.create("admin", "crash", "--env", "staging", "--version", "1", "--artifact", "crash.tar", "--input", "ledger="+ledger)
 
+	if killAfter.firstStep {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			if b, _ := os.ReadFile(ledger); len(b) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no step of release %d ran within a minute", r.ID)
+			}
+		}
+	}
 	// Chaos, not a wait: the kill lands at a random point of the release.
-	time.Sleep(killAfter)
+	time.Sleep(killAfter.after)
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.cmd.Wait()
+	// Midway: some steps had run and some were still to run.
 	before, _ := os.ReadFile(ledger)
-	midway = strings.Count(string(before), "\n") < len(crashLines)
+	ran := strings.Count(string(before), "\n")
+	midway = ran > 0 && ran < len(crashLines)
 	s.start()
 
 	out := s.run("admin", "release", "wait", fmt.Sprint(r.ID), "--timeout", "2m")

@@ -24,6 +24,7 @@ func TestStore(t *testing.T) {
 		fn   func(t *testing.T, engine string)
 	}{
 		{"Migrations", testMigrations},
+		{"MigrationChecksums", testMigrationChecksums},
 		{"OpenExisting", testOpenExisting},
 		{"Ping", testPing},
 		{"ApplyService", testApplyService},
@@ -146,6 +147,83 @@ func testMigrations(t *testing.T, engine string) {
 	}
 	if db.Engine() != engine {
 		t.Fatalf("engine %q, want %q", db.Engine(), engine)
+	}
+}
+
+// testMigrationChecksums: every applied migration has the sha256 of its
+// file recorded (filled at upgrade for stores migrated before checksums
+// existed), and a store whose recorded migration differs from the file
+// embedded now is refused at open, naming the migration.
+func testMigrationChecksums(t *testing.T, engine string) {
+	dsn := testutil.DSN(t, engine)
+	db, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, db, engine)
+	db.Close()
+	sums := func() map[string]string {
+		t.Helper()
+		rows, err := raw.Query(`SELECT name, sha256 FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var name, sum string
+			if err := rows.Scan(&name, &sum); err != nil {
+				t.Fatal(err)
+			}
+			if len(sum) != 64 {
+				t.Fatalf("migration %s has checksum %q", name, sum)
+			}
+			out[name] = sum
+		}
+		return out
+	}
+	fresh := sums()
+	if _, ok := fresh["0018_migration_checksums.sql"]; !ok || len(fresh) < 14 {
+		t.Fatalf("checksums of %d migrations", len(fresh))
+	}
+	exec := func(q string) {
+		t.Helper()
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reopen := func() error {
+		t.Helper()
+		db, err := sqlstore.Open(ctx, dsn)
+		if err == nil {
+			db.Close()
+		}
+		return err
+	}
+
+	// A store migrated before checksums were recorded: the upgrade fills
+	// them from the embedded files.
+	exec(`DELETE FROM schema_migrations WHERE version >= 18`)
+	exec(`ALTER TABLE schema_migrations DROP COLUMN sha256`)
+	if err := reopen(); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if got := sums(); fmt.Sprint(got) != fmt.Sprint(fresh) {
+		t.Fatalf("checksums after upgrade = %v, want %v", got, fresh)
+	}
+
+	// An applied migration whose file has changed since is refused.
+	sum := fresh["0007_release_succeeded_at.sql"]
+	exec(`UPDATE schema_migrations SET sha256 = 'ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12' WHERE version = 7`)
+	err = reopen()
+	want := "migration 0007_release_succeeded_at.sql was changed after it was applied (recorded sha256 ab12ab12ab12…, now " + sum[:12] + "…); migrations are never edited — add a new one"
+	if err == nil || err.Error() != want {
+		t.Fatalf("edited migration: %v\nwant %s", err, want)
+	}
+	// Unchanged, it opens again.
+	exec(`UPDATE schema_migrations SET sha256 = '` + sum + `' WHERE version = 7`)
+	if err := reopen(); err != nil {
+		t.Fatalf("reopen unchanged: %v", err)
 	}
 }
 
