@@ -203,7 +203,7 @@ func testMigrationChecksums(t *testing.T, engine string) {
 
 	// A store migrated before checksums were recorded: the upgrade fills
 	// them from the embedded files.
-	exec(`DELETE FROM schema_migrations WHERE version >= 18`)
+	exec(`DELETE FROM schema_migrations WHERE version = 18`) // later migrations stay applied
 	exec(`ALTER TABLE schema_migrations DROP COLUMN sha256`)
 	if err := reopen(); err != nil {
 		t.Fatalf("upgrade: %v", err)
