@@ -251,10 +251,10 @@ func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, suc
 func RollbackTarget(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, mode, version string) (*shipgate.Release, string, error) {
 	if mode == shipgate.RollbackVersion {
 		t, err := tx.SucceededVersion(ctx, r.Service, r.Environment, version)
-		if err != nil || t != nil {
-			return t, "", err
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			return nil, "nothing to roll back to: " + sqlstore.NeverSucceededHere(version, r.Environment), nil
 		}
-		return nil, "nothing to roll back to: " + sqlstore.NeverSucceededHere(version, r.Environment), nil
+		return t, "", err
 	}
 	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r)
 	if err != nil || t != nil {

@@ -86,6 +86,7 @@ func TestStore(t *testing.T) {
 		{"RollbackArtifactUnavailable", testRollbackArtifactUnavailable},
 		{"RollbackStrategyDoesNotFit", testRollbackStrategyDoesNotFit},
 		{"RollbackOnlyWhatSucceededHere", testRollbackOnlyWhatSucceededHere},
+		{"RollbackLookupsAbsent", testRollbackLookupsAbsent},
 		{"RollbackArtifactCheckedCheaply", testRollbackArtifactCheckedCheaply},
 		{"AttentionApproval", testAttentionApproval},
 		{"AttentionPromote", testAttentionPromote},
