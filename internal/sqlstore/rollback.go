@@ -145,7 +145,7 @@ func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64, r
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, releaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, shipgate.ReleaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
 }
 
 // RollbackNow makes a pending or held rollback fire at once; the caller
@@ -171,7 +171,7 @@ func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64, re
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, releaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, shipgate.ReleaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
 }
 
 // withReason adds a person's reason to audit details when there is one.
@@ -198,7 +198,7 @@ func (tx *Tx) CallOffRollback(ctx context.Context, releaseID int64, reason strin
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return false, err
 	}
-	return true, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, releaseSubject(releaseID), map[string]any{"reason": reason}))
+	return true, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(releaseID), map[string]any{"reason": reason}))
 }
 
 // CurrentRelease returns the release a manual rollback of env replaces:
@@ -313,7 +313,7 @@ func (tx *Tx) SupersedeRollbacks(ctx context.Context, newer *shipgate.Release) e
 		if err := tx.PutRollback(ctx, rb); err != nil {
 			return err
 		}
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, releaseSubject(id), map[string]any{"reason": reason, "superseded_by": newer.ID})); err != nil {
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(id), map[string]any{"reason": reason, "superseded_by": newer.ID})); err != nil {
 			return err
 		}
 	}
@@ -326,5 +326,5 @@ func (tx *Tx) FailRollback(ctx context.Context, rb *shipgate.Rollback, reason st
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return err
 	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, releaseSubject(rb.ReleaseID), map[string]any{"reason": reason}))
+	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, shipgate.ReleaseSubject(rb.ReleaseID), map[string]any{"reason": reason}))
 }

@@ -62,7 +62,7 @@ func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.Ser
 		spec.Name, rev.Revision, digest, string(specJSON), filename, source, actor, micros(tx.now)); err != nil {
 		return nil, false, err
 	}
-	err = tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, "service/"+spec.Name, map[string]any{
+	err = tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, shipgate.ServiceSubject(spec.Name), map[string]any{
 		"revision": rev.Revision, "digest": digest, "filename": filename,
 	}))
 	return rev, true, err
