@@ -30,6 +30,7 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 const SystemActor = "system"
 
 // Audit actions. Subjects are "release/ID", "service/NAME", "user/NAME", …
+// (made by ReleaseSubject and its siblings in audit_subject.go)
 const (
 	ActionServiceApplied   = "service.applied"
 	ActionReleaseCreated   = "release.created"

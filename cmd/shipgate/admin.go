@@ -185,7 +185,7 @@ func (m *Main) resetToken(ctx context.Context, dataDir, database, userName strin
 		if u, err := user.Current(); err == nil {
 			osUser = u.Username
 		}
-		return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.ResetTokenActor, shipgate.ActionTokenReset, "user/"+name, map[string]any{
+		return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.ResetTokenActor, shipgate.ActionTokenReset, shipgate.UserSubject(name), map[string]any{
 			"token_id": t.ID, "prefix": t.Prefix, "revoked": res.Revoked, "host": host, "os_user": osUser,
 		}))
 	})

@@ -96,7 +96,7 @@ func (h *Handler) registerAgent(w http.ResponseWriter, r *http.Request, token st
 // lost with it. It is counted like every other refusal.
 func (h *Handler) refuseJoin(w http.ResponseWriter, r *http.Request, refused *sqlstore.JoinRefused, a *shipgate.Agent) error {
 	code, msg := shipgate.ErrorCode(refused), shipgate.ErrorMessage(refused)
-	k := refusalKey{action: shipgate.ActionAgentJoinRefused, actor: "agent-token/" + itoa(refused.TokenID), route: r.Pattern, subject: "agent/" + a.Name, status: statusOf(code)}
+	k := refusalKey{action: shipgate.ActionAgentJoinRefused, actor: "agent-token/" + itoa(refused.TokenID), route: r.Pattern, subject: shipgate.AgentSubject(a.Name), status: statusOf(code)}
 	extra := map[string]any{"token_id": refused.TokenID, "name": a.Name, "labels": a.Labels, "hostname": clip(a.Hostname, 256)}
 	if err := h.countRefusal(r, k, msg, extra); err != nil {
 		// A refusal stays a refusal; its count is written later.

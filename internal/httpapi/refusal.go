@@ -195,7 +195,7 @@ func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg stri
 		k.route = r.Method + " *" // no route matched: the path is the caller's to choose
 	}
 	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
-		k.subject = "release/" + strconv.FormatInt(id, 10)
+		k.subject = shipgate.ReleaseSubject(id)
 	}
 	return h.countRefusal(r, k, msg, nil)
 }

@@ -160,7 +160,7 @@ func (h *Handler) refuseRollback(ctx context.Context, u *shipgate.User, req clie
 		details["target_release"] = target
 	}
 	if aerr := h.DB.Update(ctx, func(tx *sqlstore.Tx) error {
-		return tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, "release/"+itoa(of), withReason(details, req.Reason)))
+		return tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, shipgate.ActionRollbackRefused, shipgate.ReleaseSubject(of), withReason(details, req.Reason)))
 	}); aerr != nil {
 		return aerr
 	}
@@ -252,7 +252,7 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, "release/"+itoa(cur.ID), withReason(map[string]any{
+	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, shipgate.ReleaseSubject(cur.ID), withReason(map[string]any{
 		"target_release": target.ID, "target_version": target.Version, "triggered_by": shipgate.TriggeredByUser, "rollback_release": rr.ID,
 		"requested_by": actor,
 	}, req.Reason)))

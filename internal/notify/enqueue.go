@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -32,12 +31,8 @@ func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.Audit
 		// /releases/424242 is about release/424242).
 		return nil, nil
 	}
-	id, ok := strings.CutPrefix(e.Subject, "release/")
+	rid, ok := shipgate.ReleaseIDOf(e.Subject)
 	if !ok {
-		return nil, nil
-	}
-	rid, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
 		return nil, nil
 	}
 	r, err := tx.FindRelease(ctx, rid)

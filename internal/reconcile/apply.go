@@ -170,7 +170,7 @@ func applyRollback(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
 				if err := tx.PutRollback(ctx, p.Rollback); err != nil {
 					return err
 				}
-				return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackUnavailable, fmt.Sprintf("release/%d", of.ID), map[string]any{
+				return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackUnavailable, shipgate.ReleaseSubject(of.ID), map[string]any{
 					"reason": ua.Error(), "target_release": target.ID, "target_version": target.Version,
 				}))
 			}
@@ -215,7 +215,7 @@ func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, suc
 	if err != nil {
 		return err
 	}
-	subject := fmt.Sprintf("release/%d", of.ID)
+	subject := shipgate.ReleaseSubject(of.ID)
 	if !succeeded {
 		rb.State, rb.Reason = shipgate.RollbackFailed, fmt.Sprintf("rollback release %d %s: %s", rr.ID, rr.State, rr.Reason)
 		if err := tx.PutRollback(ctx, rb); err != nil {
@@ -251,10 +251,10 @@ func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, suc
 func RollbackTarget(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, mode, version string) (*shipgate.Release, string, error) {
 	if mode == shipgate.RollbackVersion {
 		t, err := tx.SucceededVersion(ctx, r.Service, r.Environment, version)
-		if err != nil || t != nil {
-			return t, "", err
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			return nil, "nothing to roll back to: " + sqlstore.NeverSucceededHere(version, r.Environment), nil
 		}
-		return nil, "nothing to roll back to: " + sqlstore.NeverSucceededHere(version, r.Environment), nil
+		return t, "", err
 	}
 	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r)
 	if err != nil || t != nil {

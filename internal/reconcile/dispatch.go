@@ -316,7 +316,7 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 		return nil, false, nil // it waits for the agent that runs its service
 	}
 	now := tx.Now()
-	subject := fmt.Sprintf("release/%d", r.ID)
+	subject := shipgate.ReleaseSubject(r.ID)
 	if _, err := d.openSecrets(ctx, tx, r.ID); err != nil {
 		j.State, j.Reason, j.Cause, j.FinishedAt = shipgate.JobFailed, err.Error(), shipgate.JobCauseRefused, &now
 		if err := tx.UpdateJob(ctx, &j); err != nil {

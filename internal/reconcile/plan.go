@@ -77,7 +77,7 @@ type planner struct {
 }
 
 func (p *planner) event(action string, details map[string]any) {
-	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(shipgate.SystemActor, action, fmt.Sprintf("release/%d", p.r.ID), details))
+	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(shipgate.SystemActor, action, shipgate.ReleaseSubject(p.r.ID), details))
 }
 
 func (p *planner) wakeAt(t time.Time) {
@@ -413,7 +413,7 @@ func (p *planner) failed() {
 	if rb.RequestedBy != "" {
 		actor = rb.RequestedBy
 	}
-	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, fmt.Sprintf("release/%d", p.r.ID), firedDetails(rb)))
+	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, shipgate.ReleaseSubject(p.r.ID), firedDetails(rb)))
 }
 
 // firedDetails are the details of rollback.fired: what it restores, what

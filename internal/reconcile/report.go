@@ -170,7 +170,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			if err := tx.UpdateJob(ctx, &j); err != nil {
 				return err
 			}
-			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details))
+			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, shipgate.ReleaseSubject(key.ReleaseID), details))
 		case j.State == shipgate.JobQueued && out.Succeeded && !out.NotStarted:
 			// The lease ran out (or the attempt was handed back) before this
 			// report arrived, but the attempt did succeed: take the result
@@ -202,7 +202,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			if err := tx.UpdateJob(ctx, &j); err != nil {
 				return err
 			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, shipgate.ReleaseSubject(key.ReleaseID), details)); err != nil {
 				return err
 			}
 			return reconcileRelease(tx)
@@ -215,7 +215,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 			if err := tx.UpdateJob(ctx, &j); err != nil {
 				return err
 			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, shipgate.ReleaseSubject(key.ReleaseID), details)); err != nil {
 				return err
 			}
 			return reconcileRelease(tx)
@@ -232,7 +232,7 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 		if err := tx.UpdateJob(ctx, &j); err != nil {
 			return err
 		}
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, fmt.Sprintf("release/%d", key.ReleaseID), details)); err != nil {
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, shipgate.ReleaseSubject(key.ReleaseID), details)); err != nil {
 			return err
 		}
 		return reconcileRelease(tx)

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 	"maps"
 
 	"github.com/shipgate/shipgate"
@@ -44,7 +43,7 @@ func (d *Dispatcher) Rollout(ctx context.Context, runner string, key shipgate.At
 			before = &prev.Status
 		}
 		base := map[string]any{"job": j.Name, "run": j.Run, "attempt": key.Attempt, "runner": runner}
-		return tx.Audit(ctx, rolloutEvents(fmt.Sprintf("release/%d", key.ReleaseID), base, before, ro.Status)...)
+		return tx.Audit(ctx, rolloutEvents(shipgate.ReleaseSubject(key.ReleaseID), base, before, ro.Status)...)
 	})
 	if err != nil {
 		return shipgate.RolloutReply{PromotedThrough: -1}, err

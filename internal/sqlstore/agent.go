@@ -60,7 +60,7 @@ func (tx *Tx) CreateAgentToken(ctx context.Context, actor string, nt NewAgentTok
 	if t.ExpiresAt != nil {
 		details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	return t, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionAgentTokenCreated, fmt.Sprintf("agent-token/%d", t.ID), details))
+	return t, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionAgentTokenCreated, shipgate.AgentTokenSubject(t.ID), details))
 }
 
 // RevokeAgentToken stops a join token; agents that joined with it are
@@ -76,7 +76,7 @@ func (tx *Tx) RevokeAgentToken(ctx context.Context, actor string, id int64) erro
 	if _, err := tx.exec(ctx, `UPDATE agent_tokens SET revoked_at = ? WHERE id = ?`, micros(tx.now), id); err != nil {
 		return err
 	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionAgentTokenRevoked, fmt.Sprintf("agent-token/%d", id), nil))
+	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionAgentTokenRevoked, shipgate.AgentTokenSubject(id), nil))
 }
 
 const agentTokenColumns = `id, name, prefix, scope, envs, expires_at, created_by, created_at, revoked_at`
@@ -226,7 +226,7 @@ func (tx *Tx) RegisterAgent(ctx context.Context, j Join) error {
 	if err != nil {
 		return err
 	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(a.Name, shipgate.ActionAgentRegistered, "agent/"+a.Name, map[string]any{
+	return tx.Audit(ctx, shipgate.NewAuditEvent(a.Name, shipgate.ActionAgentRegistered, shipgate.AgentSubject(a.Name), map[string]any{
 		"labels": a.Labels, "version": a.Version, "hostname": a.Hostname, "token_id": tok.ID, "rejoined": rejoin, "proven": proven, "instance_id": a.InstanceID,
 	}))
 }
@@ -331,7 +331,7 @@ func (tx *Tx) SetAgentDraining(ctx context.Context, actor, name string, draining
 	if !draining {
 		action = shipgate.ActionAgentResumed
 	}
-	return a, tx.Audit(ctx, shipgate.NewAuditEvent(actor, action, "agent/"+name, nil))
+	return a, tx.Audit(ctx, shipgate.NewAuditEvent(actor, action, shipgate.AgentSubject(name), nil))
 }
 
 // BlockedAgents names the agents that must get no new work now: draining,

@@ -89,7 +89,7 @@ func (tx *Tx) Decide(ctx context.Context, who *shipgate.User, id int64, decision
 			details["expires_at"] = a.ExpiresAt.Format(time.RFC3339Nano)
 		}
 	}
-	return a, r, tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, action, releaseSubject(id), details))
+	return a, r, tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, action, shipgate.ReleaseSubject(id), details))
 }
 
 // ListApprovals returns the decisions on a release, oldest first.
@@ -223,7 +223,7 @@ func (tx *Tx) withdrawApprovals(ctx context.Context, actor string, u *shipgate.U
 			if _, err := tx.exec(ctx, `UPDATE approvals SET withdrawn_at = ?, withdrawn_reason = ? WHERE id = ?`, micros(tx.now), why, id); err != nil {
 				return nil, err
 			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionApprovalWithdrawn, releaseSubject(rel), map[string]any{
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionApprovalWithdrawn, shipgate.ReleaseSubject(rel), map[string]any{
 				"approval_id": id, "approver": u.Name, "reason": why, "rule": shipgate.ErrorMessage(rule),
 			})); err != nil {
 				return nil, err

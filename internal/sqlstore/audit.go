@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/shipgate/shipgate"
 )
@@ -57,10 +56,8 @@ func (tx *Tx) Audit(ctx context.Context, events ...shipgate.AuditEvent) error {
 // releaseIDOf extracts N from a "release/N" subject so events can be listed
 // per release.
 func releaseIDOf(subject string) any {
-	if s, ok := strings.CutPrefix(subject, "release/"); ok {
-		if id, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return id
-		}
+	if id, ok := shipgate.ReleaseIDOf(subject); ok {
+		return id
 	}
 	return nil
 }

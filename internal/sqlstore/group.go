@@ -40,7 +40,7 @@ func (tx *Tx) CheckGroups(ctx context.Context, spec *shipgate.ServiceSpec) ([]st
 // AuditUnknownGroupsAllowed records that spec was applied as revision rev
 // although the groups missing do not exist, because the applier said so.
 func (tx *Tx) AuditUnknownGroupsAllowed(ctx context.Context, actor string, spec *shipgate.ServiceSpec, rev int, missing []string) error {
-	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceUnknownGroupsAllowed, "service/"+spec.Name, map[string]any{
+	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceUnknownGroupsAllowed, shipgate.ServiceSubject(spec.Name), map[string]any{
 		"revision": rev, "groups": missing,
 	}))
 }
@@ -182,7 +182,7 @@ func (tx *Tx) guardApprovers(ctx context.Context, what string, before, after *sh
 // change left without an approver.
 func (tx *Tx) auditEmptied(ctx context.Context, actor, user, change string, emptied []emptiedGroup) error {
 	for _, e := range emptied {
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupEmptiedInUse, "group/"+e.group, map[string]any{
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupEmptiedInUse, shipgate.GroupSubject(e.group), map[string]any{
 			"user": user, "change": change, "services": e.services, "environments": e.envs, "no_members": e.noMembers,
 		})); err != nil {
 			return err

@@ -131,7 +131,7 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	if len(defaulted) > 0 {
 		details["defaulted_inputs"] = defaulted
 	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(nr.CreatedBy, shipgate.ActionReleaseCreated, releaseSubject(r.ID), details))
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(nr.CreatedBy, shipgate.ActionReleaseCreated, shipgate.ReleaseSubject(r.ID), details))
 }
 
 // insertRelease computes r's digest and stores it.
@@ -244,8 +244,8 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 		created["artifact_check"] = artifactNote
 	}
 	return r, tx.Audit(ctx,
-		shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, releaseSubject(r.ID), created),
-		shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, releaseSubject(r.ID), map[string]any{"approval": approval}))
+		shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, shipgate.ReleaseSubject(r.ID), created),
+		shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, shipgate.ReleaseSubject(r.ID), map[string]any{"approval": approval}))
 }
 
 // rolloutSummary says how a rollback release's pipeline moves traffic: the
@@ -271,8 +271,6 @@ func (tx *Tx) freezeApprovers(ctx context.Context, p shipgate.ApprovalPolicy) (m
 	}
 	return shipgate.FreezeApprovers(p, members), nil
 }
-
-func releaseSubject(id int64) string { return "release/" + strconv.FormatInt(id, 10) }
 
 // hasSucceeded reports whether this exact version and artifact succeeded in
 // env.
@@ -509,7 +507,7 @@ func (tx *Tx) CancelRelease(ctx context.Context, actor string, id int64, reason 
 			}
 		}
 	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseCancelled, releaseSubject(id), map[string]any{
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseCancelled, shipgate.ReleaseSubject(id), map[string]any{
 		"from_state": prev, "reason": reason, "run": r.Run,
 	}))
 }
@@ -549,7 +547,7 @@ func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipga
 			if err := tx.PutRollback(ctx, rb); err != nil {
 				return nil, err
 			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackCalledOff, releaseSubject(id), map[string]any{"reason": rb.Reason})); err != nil {
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(id), map[string]any{"reason": rb.Reason})); err != nil {
 				return nil, err
 			}
 		}
@@ -560,7 +558,7 @@ func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipga
 	if err := tx.UpdateRelease(ctx, r); err != nil {
 		return nil, err
 	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseRerun, releaseSubject(id), map[string]any{
+	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseRerun, shipgate.ReleaseSubject(id), map[string]any{
 		"previous_run": r.Run, "run": r.Run + 1, "digest": r.Digest,
 	}))
 }

@@ -52,13 +52,14 @@ func (tx *Tx) PutRollback(ctx context.Context, rb *shipgate.Rollback) error {
 	return err
 }
 
-// findOne returns the first release matching where, or nil.
-func (tx *Tx) findOne(ctx context.Context, where string, args ...any) (*shipgate.Release, error) {
+// findOne returns the newest release matching where; when there is none,
+// a not_found error saying absent (never a nil release with a nil error).
+func (tx *Tx) findOne(ctx context.Context, absent string, where string, args ...any) (*shipgate.Release, error) {
 	r, err := scanRelease(tx.queryRow(ctx, `SELECT `+releaseColumns+` FROM releases WHERE `+where+` ORDER BY id DESC LIMIT 1`, args...))
-	if err == sql.ErrNoRows {
-		return nil, nil
+	if err != nil {
+		return nil, notFound(err, "%s", absent)
 	}
-	return r, err
+	return r, nil
 }
 
 // LastSuccessful returns the newest release of the service that succeeded
@@ -89,14 +90,17 @@ func sameDeployment(a, b *shipgate.Release) bool {
 }
 
 // SucceededVersion returns the newest release of version that succeeded in
-// env, or nil.
+// env; not_found when there is none.
 func (tx *Tx) SucceededVersion(ctx context.Context, service, env, version string) (*shipgate.Release, error) {
-	return tx.findOne(ctx, `service = ? AND environment = ? AND version = ? AND succeeded_at IS NOT NULL`, service, env, version)
+	return tx.findOne(ctx, NeverSucceededHere(version, env),
+		`service = ? AND environment = ? AND version = ? AND succeeded_at IS NOT NULL`, service, env, version)
 }
 
-// AnyReleaseOfVersion returns the newest release of version, or nil.
+// AnyReleaseOfVersion returns the newest release of version; not_found
+// when the service never released it.
 func (tx *Tx) AnyReleaseOfVersion(ctx context.Context, service, version string) (*shipgate.Release, error) {
-	return tx.findOne(ctx, `service = ? AND version = ?`, service, version)
+	return tx.findOne(ctx, fmt.Sprintf("service %q has never released version %q", service, version),
+		`service = ? AND version = ?`, service, version)
 }
 
 // OpenRollbackIDs lists releases whose rollback waits for its moment.
@@ -141,7 +145,7 @@ func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64, r
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, releaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, shipgate.ReleaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
 }
 
 // RollbackNow makes a pending or held rollback fire at once; the caller
@@ -167,7 +171,7 @@ func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64, re
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return nil, err
 	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, releaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
+	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, shipgate.ReleaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
 }
 
 // withReason adds a person's reason to audit details when there is one.
@@ -194,7 +198,7 @@ func (tx *Tx) CallOffRollback(ctx context.Context, releaseID int64, reason strin
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return false, err
 	}
-	return true, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, releaseSubject(releaseID), map[string]any{"reason": reason}))
+	return true, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(releaseID), map[string]any{"reason": reason}))
 }
 
 // CurrentRelease returns the release a manual rollback of env replaces:
@@ -203,9 +207,9 @@ func (tx *Tx) CallOffRollback(ctx context.Context, releaseID int64, reason strin
 func (tx *Tx) CurrentRelease(ctx context.Context, service, env string) (*shipgate.Release, error) {
 	// A rollback release that failed changed nothing for good: the release
 	// it tried to roll back is still the one to roll back.
-	r, err := tx.findOne(ctx, `service = ? AND environment = ? AND (state = ? OR (state = ? AND kind <> ?))`,
+	r, err := tx.findOne(ctx, "no finished release", `service = ? AND environment = ? AND (state = ? OR (state = ? AND kind <> ?))`,
 		service, env, shipgate.StateSucceeded, shipgate.StateFailed, shipgate.ReleaseKindRollback)
-	if err == nil && r == nil {
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
 		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q has no finished release in %s to roll back", service, env)
 	}
 	return r, err
@@ -309,7 +313,7 @@ func (tx *Tx) SupersedeRollbacks(ctx context.Context, newer *shipgate.Release) e
 		if err := tx.PutRollback(ctx, rb); err != nil {
 			return err
 		}
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, releaseSubject(id), map[string]any{"reason": reason, "superseded_by": newer.ID})); err != nil {
+		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(id), map[string]any{"reason": reason, "superseded_by": newer.ID})); err != nil {
 			return err
 		}
 	}
@@ -322,5 +326,5 @@ func (tx *Tx) FailRollback(ctx context.Context, rb *shipgate.Rollback, reason st
 	if err := tx.PutRollback(ctx, rb); err != nil {
 		return err
 	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, releaseSubject(rb.ReleaseID), map[string]any{"reason": reason}))
+	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, shipgate.ReleaseSubject(rb.ReleaseID), map[string]any{"reason": reason}))
 }

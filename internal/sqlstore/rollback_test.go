@@ -425,3 +425,32 @@ func testStaleRollbackDoesNotOverwrite(t *testing.T, engine string) {
 		t.Fatalf("v3 %s", got.State)
 	}
 }
+
+// testRollbackLookupsAbsent: the release lookups behind rollbacks say
+// not_found when there is no such release, never a nil release with a nil
+// error; CurrentRelease turns that into the precondition a person reads.
+func testRollbackLookupsAbsent(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("pipeline", 0))
+	stg, _ := newRelease(db, "staging", "0.9", "carol")
+	runTo(t, db, stg.ID)
+	db.View(ctx, func(tx *sqlstore.Tx) error {
+		if r, err := tx.AnyReleaseOfVersion(ctx, "web", "1.0"); r != nil || shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			t.Fatalf("any release of a version never released = %+v, %v; want not_found", r, err)
+		}
+		if r, err := tx.AnyReleaseOfVersion(ctx, "web", "0.9"); err != nil || r.ID != stg.ID {
+			t.Fatalf("any release of 0.9 = %+v, %v", r, err)
+		}
+		r, err := tx.SucceededVersion(ctx, "web", "production", "0.9")
+		if r != nil || shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(err.Error(), "0.9 never succeeded in production") {
+			t.Fatalf("succeeded version absent = %+v, %v; want not_found", r, err)
+		}
+		if r, err := tx.SucceededVersion(ctx, "web", "staging", "0.9"); err != nil || r.ID != stg.ID {
+			t.Fatalf("succeeded version in staging = %+v, %v", r, err)
+		}
+		if r, err := tx.CurrentRelease(ctx, "web", "production"); r != nil || shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
+			t.Fatalf("current release of an empty environment = %+v, %v; want failed_precondition", r, err)
+		}
+		return nil
+	})
+}

@@ -300,7 +300,7 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 			ro.PromotedThrough = pause
 			details := shipgate.StepDetails(step)
 			maps.Copy(details, map[string]any{"job": ro.Job, "run": r.Run, "attempt": ro.Attempt, "pause": pause, "paused": ro.Status.Paused, "comment": comment})
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRolloutPromoted, releaseSubject(releaseID), details)); err != nil {
+			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRolloutPromoted, shipgate.ReleaseSubject(releaseID), details)); err != nil {
 				return nil, err
 			}
 			promoted = append(promoted, ro)

@@ -23,13 +23,12 @@ func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.Ser
 		if e.Rollback.Mode != shipgate.RollbackVersion {
 			continue
 		}
-		r, err := tx.AnyReleaseOfVersion(ctx, spec.Name, e.Rollback.Version)
-		if err != nil {
-			return nil, false, err
-		}
-		if r == nil {
+		_, err := tx.AnyReleaseOfVersion(ctx, spec.Name, e.Rollback.Version)
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
 			problems = append(problems, shipgate.FieldError{Path: fmt.Sprintf("spec.environments[%d].rollback.version", i),
 				Message: fmt.Sprintf("rollback version %q of %s: service %q has never released that version, so there would be nothing to roll back to", e.Rollback.Version, e.Name, spec.Name)})
+		} else if err != nil {
+			return nil, false, err
 		}
 	}
 	if problems != nil {
@@ -63,7 +62,7 @@ func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.Ser
 		spec.Name, rev.Revision, digest, string(specJSON), filename, source, actor, micros(tx.now)); err != nil {
 		return nil, false, err
 	}
-	err = tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, "service/"+spec.Name, map[string]any{
+	err = tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, shipgate.ServiceSubject(spec.Name), map[string]any{
 		"revision": rev.Revision, "digest": digest, "filename": filename,
 	}))
 	return rev, true, err

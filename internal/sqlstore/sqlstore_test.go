@@ -87,6 +87,7 @@ func TestStore(t *testing.T) {
 		{"RollbackArtifactUnavailable", testRollbackArtifactUnavailable},
 		{"RollbackStrategyDoesNotFit", testRollbackStrategyDoesNotFit},
 		{"RollbackOnlyWhatSucceededHere", testRollbackOnlyWhatSucceededHere},
+		{"RollbackLookupsAbsent", testRollbackLookupsAbsent},
 		{"RollbackArtifactCheckedCheaply", testRollbackArtifactCheckedCheaply},
 		{"AttentionApproval", testAttentionApproval},
 		{"AttentionPromote", testAttentionPromote},

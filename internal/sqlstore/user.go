@@ -44,7 +44,7 @@ func (tx *Tx) CreateUser(ctx context.Context, actor string, u *shipgate.User) er
 		}
 	}
 	u.Roles, u.Groups = roles, groups
-	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserCreated, "user/"+u.Name, map[string]any{
+	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserCreated, shipgate.UserSubject(u.Name), map[string]any{
 		"roles": roles, "groups": groups,
 	}))
 }
@@ -165,7 +165,7 @@ func (tx *Tx) AddGroupMember(ctx context.Context, actor, group, user string) err
 		return err
 	}
 	after := slices.Sorted(slices.Values(append(slices.Clone(u.Groups), group)))
-	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupMemberAdded, "group/"+group, map[string]any{
+	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupMemberAdded, shipgate.GroupSubject(group), map[string]any{
 		"user": user, "groups_before": u.Groups, "groups_after": after,
 	}))
 }
@@ -191,7 +191,7 @@ func (tx *Tx) RemoveGroupMember(ctx context.Context, actor, group, user string) 
 	}
 	before := u.Groups
 	u.Groups = slices.DeleteFunc(slices.Clone(before), func(g string) bool { return g == group })
-	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupMemberRemoved, "group/"+group, map[string]any{
+	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupMemberRemoved, shipgate.GroupSubject(group), map[string]any{
 		"user": user, "groups_before": before, "groups_after": u.Groups,
 	})); err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ func (tx *Tx) SetUserRoles(ctx context.Context, actor, user string, roles []ship
 		return nil, err
 	}
 	u.Roles = roles
-	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserRolesChanged, "user/"+user, map[string]any{
+	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserRolesChanged, shipgate.UserSubject(user), map[string]any{
 		"roles_before": before, "roles_after": roles,
 	})); err != nil {
 		return nil, err
@@ -267,7 +267,7 @@ func (tx *Tx) DisableUser(ctx context.Context, actor, user, reason string) ([]in
 	}
 	now := tx.now
 	u.DisabledAt, u.DisabledBy = &now, actor
-	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserDisabled, "user/"+user, map[string]any{
+	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserDisabled, shipgate.UserSubject(user), map[string]any{
 		"reason": reason, "roles": u.Roles, "groups": u.Groups,
 	})); err != nil {
 		return nil, err
@@ -296,7 +296,7 @@ func (tx *Tx) EnableUser(ctx context.Context, actor, user string) error {
 	if _, err := tx.exec(ctx, `UPDATE users SET disabled_at = NULL, disabled_by = '' WHERE name = ?`, user); err != nil {
 		return err
 	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserEnabled, "user/"+user, map[string]any{
+	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserEnabled, shipgate.UserSubject(user), map[string]any{
 		"disabled_at": u.DisabledAt.Format(time.RFC3339Nano), "disabled_by": u.DisabledBy,
 	}))
 }
@@ -389,7 +389,7 @@ func (tx *Tx) IssueToken(ctx context.Context, actor, user, name, secret string, 
 	if t.ExpiresAt != nil {
 		details["expires_at"] = t.ExpiresAt.Format(time.RFC3339Nano)
 	}
-	return t, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionTokenCreated, "user/"+user, details))
+	return t, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionTokenCreated, shipgate.UserSubject(user), details))
 }
 
 // RevokeToken marks a token unusable and audits it. Revoking a revoked
@@ -406,7 +406,7 @@ func (tx *Tx) RevokeToken(ctx context.Context, actor string, id int64) error {
 	if _, err := tx.exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, micros(tx.now), id); err != nil {
 		return err
 	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionTokenRevoked, "user/"+user, map[string]any{"token_id": id}))
+	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionTokenRevoked, shipgate.UserSubject(user), map[string]any{"token_id": id}))
 }
 
 const tokenColumns = `t.id, t.user_name, t.name, t.prefix, t.created_at, t.created_by, t.last_used_at, t.revoked_at, t.expires_at, u.disabled_at`
