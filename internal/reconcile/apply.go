@@ -257,8 +257,8 @@ func RollbackTarget(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, m
 		return t, "", err
 	}
 	t, err := tx.LastSuccessful(ctx, r.Service, r.Environment, r)
-	if err != nil || t != nil {
-		return t, "", err
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return nil, "nothing to roll back to: " + shipgate.ErrorMessage(err), nil
 	}
-	return nil, fmt.Sprintf("nothing to roll back to: no earlier release of %s succeeded in %s", r.Service, r.Environment), nil
+	return t, "", err
 }

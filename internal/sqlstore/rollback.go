@@ -66,13 +66,16 @@ func (tx *Tx) findOne(ctx context.Context, absent string, where string, args ...
 // in env and still stands (a release that was rolled back does not), other
 // than cur and not deploying the same thing as cur (same version, artifact
 // and inputs): rolling back to what is already deployed would change
-// nothing. Nil when there is none.
+// nothing. not_found, saying so, when there is none.
 func (tx *Tx) LastSuccessful(ctx context.Context, service, env string, cur *shipgate.Release) (*shipgate.Release, error) {
 	var before int64
 	for {
 		page, err := tx.ListReleases(ctx, shipgate.ReleaseFilter{Service: service, Environment: env, States: []shipgate.ReleaseState{shipgate.StateSucceeded}, Limit: 100, BeforeID: before})
-		if err != nil || len(page) == 0 {
+		if err != nil {
 			return nil, err
+		}
+		if len(page) == 0 {
+			return nil, shipgate.Errorf(shipgate.ENOTFOUND, "no earlier release of %s succeeded in %s", service, env)
 		}
 		for _, r := range page {
 			if r.ID != cur.ID && !sameDeployment(r, cur) {

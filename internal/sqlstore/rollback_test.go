@@ -451,6 +451,10 @@ func testRollbackLookupsAbsent(t *testing.T, engine string) {
 		if r, err := tx.CurrentRelease(ctx, "web", "production"); r != nil || shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
 			t.Fatalf("current release of an empty environment = %+v, %v; want failed_precondition", r, err)
 		}
+		// Nothing else succeeded in staging than the release itself.
+		if r, err := tx.LastSuccessful(ctx, "web", "staging", stg); r != nil || shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(err.Error(), "no earlier release of web succeeded in staging") {
+			t.Fatalf("last successful other than the only one = %+v, %v; want not_found", r, err)
+		}
 		return nil
 	})
 }
