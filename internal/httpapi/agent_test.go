@@ -14,6 +14,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // agentFixture is a server with a service whose staging job runs on
@@ -423,7 +424,7 @@ func TestStopWaitingAnswersWaitingClaims(t *testing.T) {
 		_, ok, err := agent.Claim(ctx, shipgate.ClaimRequest{ClaimID: "second", Wait: time.Minute})
 		done <- answer{ok, err}
 	}()
-	waitFor(t, "the second claim to wait", func() bool { return f.h.Dispatcher.Waiting() == 1 })
+	testutil.WaitFor(t, "the second claim to wait", func() bool { return f.h.Dispatcher.Waiting() == 1 })
 	f.h.StopWaiting()
 	if a := <-done; a.ok || a.err != nil {
 		t.Fatalf("the waiting claim after StopWaiting: ok %v, err %v; want no work and no error", a.ok, a.err)
