@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // agentProc is a `shipgate agent` process.
@@ -137,7 +139,7 @@ func TestAgents(t *testing.T) {
 			r := s.create("admin", "fleet", "--env", "staging", "--version", fmt.Sprint(retries), "--artifact", "fleet.tar")
 
 			var victim string
-			waitUntil(t, "the long job to run", func() bool {
+			testutil.WaitFor(t, "the long job to run", func() bool {
 				for _, j := range s.showJobs(r.ID).Jobs {
 					if j.Name == "long" && j.State == "running" && strings.Contains(s.ok("admin", "release", "logs", fmt.Sprint(r.ID), "--job", "long"), "attempt 1 started") {
 						victim = j.Runner

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // A graceful agent stop is not a server error: the server must not log
@@ -13,7 +15,7 @@ func TestAgentStopIsNotAServerError(t *testing.T) {
 	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "hosts"))
 	a := s.startAgent("web-a", "role=web", join)
 	// Once its claim is waiting on the server, stop it as ctrl-C would.
-	waitUntil(t, "the agent to be online", func() bool {
+	testutil.WaitFor(t, "the agent to be online", func() bool {
 		var list []struct{ Name, State string }
 		s.jsonOut(&list, "admin", "agent", "list")
 		return len(list) == 1 && list[0].State == "online"

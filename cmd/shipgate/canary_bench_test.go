@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // abortService is the demo app as a canary that only a judge can end: 10%
@@ -50,7 +52,7 @@ func benchCanaryAbort(b *testing.B) {
 		os.WriteFile(art, []byte("version="+version+"\nerror_rate=0.5\n"), 0o644)
 		start := time.Now()
 		id := s.create("admin", "shop", "--env", "production", "--version", version, "--artifact", "shop-"+version+".conf").ID
-		waitUntil2(b, func() bool { return s.show(id).State == "rolled_back" })
+		testutil.WaitFor(b, "the release to be rolled back", func() bool { return s.show(id).State == "rolled_back" })
 		recs := l.since(start)
 		var firstBad, lastCanary, stableAfter time.Time
 		for _, r := range recs {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // canaryService is the demo app as a supervised service on agents with
@@ -147,7 +149,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 
 	t.Run("healthy canary waits for promote, then is promoted", func(t *testing.T) {
 		v2 := f.release("2.0")
-		waitUntil(t, "2.0 to pause for a person", func() bool {
+		testutil.WaitFor(t, "2.0 to pause for a person", func() bool {
 			p, step := s.rollout(v2).phase()
 			return p == "paused" && step == 2 // the pause: {} step
 		})
@@ -161,7 +163,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 		}
 		s.fails("forbidden", "vera", "promote", fmt.Sprint(v2))
 		// It waits for as long as nobody promotes.
-		waitUntil(t, "some traffic while paused", func() bool { return len(l.since(pausedAt)) >= 50 })
+		testutil.WaitFor(t, "some traffic while paused", func() bool { return len(l.since(pausedAt)) >= 50 })
 		for _, r := range l.since(pausedAt) {
 			if r.version != "1.0" {
 				t.Fatalf("while paused at weight 0 a request was served by %q", r.version)
@@ -200,7 +202,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 
 	t.Run("broken canary is aborted by the judge and rolled back", func(t *testing.T) {
 		v3 := f.release("3.0")
-		waitUntil(t, "3.0 to pause for a person", func() bool {
+		testutil.WaitFor(t, "3.0 to pause for a person", func() bool {
 			p, step := s.rollout(v3).phase()
 			return p == "paused" && step == 2 // the pause: {} step
 		})
@@ -212,7 +214,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 				t.Logf("logs of release %d:\n%s", v3, s.run("admin", "release", "logs", fmt.Sprint(v3)).stdout)
 			}
 		})
-		waitUntil(t, "3.0 to be rolled back", func() bool {
+		testutil.WaitFor(t, "3.0 to be rolled back", func() bool {
 			got = s.rollout(v3)
 			return got.State == "rolled_back"
 		})

@@ -248,19 +248,6 @@ func (s *server) create(user string, args ...string) releaseJSON {
 	return r
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 const e2eService = `apiVersion: shipgate/v1
 kind: Service
 metadata:
@@ -381,7 +368,7 @@ func TestEndToEnd(t *testing.T) {
 	// An expired approval no longer counts.
 	hot := s.create("carol", "shop", "--env", "hotfix", "--version", "2.0", "--artifact", "shop-2.0.tar")
 	s.ok("alice", "approve", fmt.Sprint(hot.ID))
-	waitUntil(t, "alice's approval to expire", func() bool {
+	testutil.WaitFor(t, "alice's approval to expire", func() bool {
 		got := s.show(hot.ID)
 		return len(got.Approvals) == 1 && got.Approvals[0].ExpiredAt != nil
 	})
@@ -411,7 +398,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// Rerun is a new run of the same digest, and is audited.
 	s.ok("carol", "rerun", fmt.Sprint(bad.ID))
-	waitUntil(t, "the rerun to end", func() bool { return s.show(bad.ID).State == "failed" })
+	testutil.WaitFor(t, "the rerun to end", func() bool { return s.show(bad.ID).State == "failed" })
 	if got := s.show(bad.ID); got.Run != 2 || got.Digest != bad.Digest {
 		t.Fatalf("rerun: run %d digest %s", got.Run, got.Digest)
 	}
@@ -544,10 +531,10 @@ spec:
 			os.WriteFile(filepath.Join(s.workDir, "a.tar"), []byte("a"), 0o644)
 			mark := filepath.Join(s.workDir, "mark")
 			s.create("admin", "slow", "--env", "staging", "--version", "1", "--artifact", "a.tar", "--input", "mark="+mark)
-			waitUntil(t, "the step to start", func() bool { _, err := os.Stat(mark + ".started"); return err == nil })
+			testutil.WaitFor(t, "the step to start", func() bool { _, err := os.Stat(mark + ".started"); return err == nil })
 			s.cmd.Process.Signal(syscall.SIGTERM)
 			if second {
-				waitUntil(t, "the server to announce its shutdown", func() bool {
+				testutil.WaitFor(t, "the server to announce its shutdown", func() bool {
 					s.mu.Lock()
 					defer s.mu.Unlock()
 					return strings.Contains(s.stderr.String(), "shutting down")

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // countingServer is an HTTP server on loopback that counts the requests
@@ -158,7 +160,7 @@ func TestBuiltInRunnerMetricsFollowTheEgressPolicy(t *testing.T) {
 	s.ok("admin", "release", "wait", fmt.Sprint(release("1.0"))) // the first version takes all traffic, unjudged
 	v2 := release("2.0")
 	var got rolloutJSON
-	waitUntil(t, "2.0 to end", func() bool {
+	testutil.WaitFor(t, "2.0 to end", func() bool {
 		got = s.rollout(v2)
 		return got.State == "succeeded" || got.State == "failed" || got.State == "rolled_back"
 	})
@@ -174,7 +176,7 @@ func TestBuiltInRunnerMetricsFollowTheEgressPolicy(t *testing.T) {
 	}
 
 	apply(listed.URL + "/stats")
-	waitUntil(t, "2.0 to be rolled back", func() bool { return s.rollout(v2).State != "failed" })
+	testutil.WaitFor(t, "2.0 to be rolled back", func() bool { return s.rollout(v2).State != "failed" })
 	v3 := release("3.0")
 	if out := s.ok("admin", "release", "wait", fmt.Sprint(v3)); !strings.Contains(out, "succeeded") || listed.hits.Load() == 0 {
 		t.Fatalf("a canary judged by a listed metric: %s (%d requests to it)", out, listed.hits.Load())

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/shipgate/shipgate/internal/notify"
+	"github.com/shipgate/shipgate/internal/testutil"
 	"io"
 	"net/http"
 	"os"
@@ -63,7 +64,7 @@ notifications:
 	r := s.create("carol", "shop", "--env", "production", "--version", "1.0", "--artifact", "shop.tar")
 
 	var body string
-	waitUntil(t, "the approval-needed notification at the team webhook", func() bool {
+	testutil.WaitFor(t, "the approval-needed notification at the team webhook", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, b := range got["/team"] {

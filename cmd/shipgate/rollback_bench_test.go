@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // BenchmarkRollback measures, with the demo service and delay_seconds: 0,
@@ -77,7 +79,7 @@ func benchRollback(b *testing.B) {
 		toStep = append(toStep, started.Sub(firstFail))
 		failToStep = append(failToStep, started.Sub(failed))
 		toServing = append(toServing, back.Sub(firstFail))
-		waitUntil2(b, func() bool { return s.show(v2.ID).State == "rolled_back" })
+		testutil.WaitFor(b, "2.0 to be rolled back", func() bool { return s.show(v2.ID).State == "rolled_back" })
 	}
 	b.ReportMetric(median(toStep).Seconds(), "s-first-fail-to-rollback-step")
 	b.ReportMetric(median(failToStep).Seconds()*1000, "ms-gate-failed-to-rollback-step")
@@ -111,15 +113,6 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func waitUntil2(b testing.TB, cond func() bool) {
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-	}
-}
-
 // BenchmarkManualRollbackCanary measures a manual `shipgate rollback` of a
 // canary service whose strategy has a manual pause, step analysis and a
 // background judge, on the built server with a real agent and the demo
@@ -146,7 +139,7 @@ func benchManualRollbackCanary(b *testing.B) (cmd, restored time.Duration) {
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))
 	v2 := f.release("2.0")
-	waitUntil2(b, func() bool { p, _ := s.rollout(v2).phase(); return p == "paused" })
+	testutil.WaitFor(b, "2.0 to pause", func() bool { p, _ := s.rollout(v2).phase(); return p == "paused" })
 	s.ok("admin", "promote", fmt.Sprint(v2))
 	s.ok("admin", "release", "wait", fmt.Sprint(v2))
 
@@ -167,6 +160,6 @@ func benchManualRollbackCanary(b *testing.B) (cmd, restored time.Duration) {
 	start := time.Now()
 	s.ok("admin", "rollback", "shop", "--env", "production", "--reason", "benchmark")
 	cmd = time.Since(start)
-	waitUntil2(b, func() bool { return answers("hello from demo-app 1.0\n") })
+	testutil.WaitFor(b, "the demo app to answer as 1.0", func() bool { return answers("hello from demo-app 1.0\n") })
 	return cmd, time.Since(start)
 }

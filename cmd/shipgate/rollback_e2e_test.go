@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 type rollbackView struct {
@@ -63,7 +65,7 @@ func TestRollbackEndToEnd(t *testing.T) {
 
 	v2 := s.create("admin", "demo", "--env", "production", "--version", "2.0", "--artifact", "v2.conf")
 	var got rollbackView
-	waitUntil(t, "v2 to be rolled back", func() bool {
+	testutil.WaitFor(t, "v2 to be rolled back", func() bool {
 		s.jsonOut(&got, "admin", "release", "show", fmt.Sprint(v2.ID))
 		return got.State == "rolled_back"
 	})
@@ -179,7 +181,7 @@ spec:
 	}
 	s.fails("not pending", "admin", "rollback", "hold", fmt.Sprint(bad))
 	s.ok("admin", "rollback", "now", fmt.Sprint(bad), "--reason", "dashboards say broken")
-	waitUntil(t, "the rollback to finish", func() bool { return s.show(bad).State == "rolled_back" })
+	testutil.WaitFor(t, "the rollback to finish", func() bool { return s.show(bad).State == "rolled_back" })
 	// By hand: with 1.3 deployed, roll back to the last good one before it
 	// (1.1, restored by the rollback release); 1.0 never succeeded, so it is
 	// nothing to roll back to.
@@ -271,7 +273,7 @@ func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))
 	v2 := f.release("2.0")
-	waitUntil(t, "2.0 to pause for a person", func() bool { p, _ := s.rollout(v2).phase(); return p == "paused" })
+	testutil.WaitFor(t, "2.0 to pause for a person", func() bool { p, _ := s.rollout(v2).phase(); return p == "paused" })
 	s.ok("admin", "promote", fmt.Sprint(v2))
 	s.ok("admin", "release", "wait", fmt.Sprint(v2))
 	if got := get(t, f.front, ""); got != "hello from demo-app 2.0\n" {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // stepsJSON is what release show -o json says about the step a rollout
@@ -56,7 +58,7 @@ func TestCanaryAbortNamesOneStep(t *testing.T) {
 
 	v3 := f.release("3.0") // half its answers are 500s
 	var got stepsJSON
-	waitUntil(t, "3.0 to be aborted and rolled back", func() bool {
+	testutil.WaitFor(t, "3.0 to be aborted and rolled back", func() bool {
 		got = stepsJSON{}
 		s.jsonOut(&got, "admin", "release", "show", fmt.Sprint(v3))
 		return got.State == "rolled_back" && len(got.Rollouts) > 0 && got.Rollouts[len(got.Rollouts)-1].Status.Phase == "aborted"

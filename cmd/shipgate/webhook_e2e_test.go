@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/testutil"
 	"github.com/shipgate/shipgate/webhook"
 )
 
@@ -67,7 +68,7 @@ notifications:
 	os.WriteFile(filepath.Join(s.workDir, "shop.tar"), []byte("shop build"), 0o644)
 	r := s.create("admin", "shop", "--env", "staging", "--version", "1.0+b7", "--artifact", "shop.tar")
 
-	waitUntil(t, "the release.started delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
+	testutil.WaitFor(t, "the release.started delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
 	mu.Lock()
 	d := got[0]
 	mu.Unlock()

@@ -73,15 +73,7 @@ func TestSignerSignsAtStartAndOnStop(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(runCtx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for newest().Seq != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint at start")
-		}
-		<-tick.C
-	}
+	testutil.WaitFor(t, "a checkpoint at start", func() bool { return newest().Seq == 1 })
 	testutil.MustUser(t, db, "alice", []shipgate.Role{shipgate.RoleViewer})
 	stop()
 	<-done

@@ -14,6 +14,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // agentFixture is a server with a service whose staging job runs on
@@ -188,20 +189,16 @@ func TestSilentAgentIsLost(t *testing.T) {
 	if _, err := register(t, f, token, "web-1", map[string]string{"role": "web"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitForNil(t, "the silent agent to be lost", func() error {
 		agents, err := f.client("viewer").Agents(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if agents[0].State == shipgate.AgentLost {
-			break
+		if agents[0].State != shipgate.AgentLost {
+			return fmt.Errorf("agent still %s", agents[0].State)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent still %s after a silence ten times its lost-after", agents[0].State)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // A live agent's name cannot be taken by someone holding its join token and
@@ -257,12 +254,10 @@ func TestAgentNameCannotBeTakenOver(t *testing.T) {
 	}
 	// Once the agent counts as lost, its join token alone takes the name.
 	f.h.AgentLostAfter = time.Millisecond
-	deadline := time.Now().Add(5 * time.Second)
-	for _, err := join(token, "inst-b", ""); err != nil; _, err = join(token, "inst-b", "") {
-		if time.Now().After(deadline) {
-			t.Fatalf("taking over a lost agent's name: %v", err)
-		}
-	}
+	testutil.WaitForNil(t, "the join token to take over the lost agent's name", func() error {
+		_, err := join(token, "inst-b", "")
+		return err
+	})
 	if n, err := f.db.VerifyAudit(ctx); err != nil || n == 0 {
 		t.Fatal(n, err)
 	}
@@ -423,7 +418,7 @@ func TestStopWaitingAnswersWaitingClaims(t *testing.T) {
 		_, ok, err := agent.Claim(ctx, shipgate.ClaimRequest{ClaimID: "second", Wait: time.Minute})
 		done <- answer{ok, err}
 	}()
-	waitFor(t, "the second claim to wait", func() bool { return f.h.Dispatcher.Waiting() == 1 })
+	testutil.WaitFor(t, "the second claim to wait", func() bool { return f.h.Dispatcher.Waiting() == 1 })
 	f.h.StopWaiting()
 	if a := <-done; a.ok || a.err != nil {
 		t.Fatalf("the waiting claim after StopWaiting: ok %v, err %v; want no work and no error", a.ok, a.err)

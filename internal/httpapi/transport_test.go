@@ -20,6 +20,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // recConn is a server-side connection that records the read deadlines
@@ -108,19 +109,6 @@ func recordedServer(t *testing.T, f *fixture, readTimeout time.Duration) (*httpt
 	return srv, rl
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // A client sending its body a byte at a time is answered and disconnected
 // once the server's read timeout passes, whether it sent a token or not
 // (a refused request's body is drained under the same deadline).
@@ -204,7 +192,7 @@ func TestClaimWaitsWithoutReadDeadline(t *testing.T) {
 	}()
 	// The claim's connection had the hour-long body deadline, and it is
 	// lifted while the claim still waits (the claim ends only below).
-	waitFor(t, "the waiting claim's body deadline to be lifted", func() bool {
+	testutil.WaitFor(t, "the waiting claim's body deadline to be lifted", func() bool {
 		for _, c := range rl.all() {
 			if c.lifted(waiting.Add(time.Hour)) {
 				return true
@@ -255,7 +243,7 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 		asg.Key.ReleaseID, asg.Key.Run, asg.Key.Job, asg.Key.Attempt, reg.Secret)
 	// The test never reads: the server's writes stall once the buffers
 	// are full, and it must give up on the connection.
-	waitFor(t, "the server to drop a client that does not read", func() bool {
+	testutil.WaitFor(t, "the server to drop a client that does not read", func() bool {
 		for _, c := range rl.all() {
 			if c.isClosed() {
 				return true

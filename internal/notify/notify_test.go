@@ -158,19 +158,15 @@ func (e *env) runJobsFailing(t *testing.T, id int64, fails func(*shipgate.Assign
 // drain runs delivery passes until nothing is due and nothing pending.
 func (e *env) drain(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.WaitFor(t, "no notification to be pending", func() bool {
 		e.worker.RunOnce(ctx)
 		var pending []sqlstore.Notification
 		e.db.View(ctx, func(tx *sqlstore.Tx) error {
 			pending, _ = tx.ListNotifications(ctx, sqlstore.NotifyPending, 100)
 			return nil
 		})
-		if len(pending) == 0 {
-			return
-		}
-	}
-	t.Fatal("notifications still pending")
+		return len(pending) == 0
+	})
 }
 
 func TestWebhookSignedAndRetriedExactlyOnce(t *testing.T) {

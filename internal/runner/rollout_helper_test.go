@@ -23,6 +23,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/supervisor"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // The test binary doubles as a supervised service: with helperEnv set to
@@ -530,25 +531,11 @@ func (l *load) seen() map[string]int {
 	return maps.Clone(l.counts)
 }
 
-// waitFor polls cond until it holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	tk := time.NewTicker(10 * time.Millisecond)
-	defer tk.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tk.C
-	}
-}
-
 // waitStatus waits for a status of key that matches, and returns it.
 func (g *rig) waitStatus(key shipgate.AttemptKey, what string, match func(shipgate.RolloutStatus) bool) shipgate.RolloutStatus {
 	g.t.Helper()
 	var found shipgate.RolloutStatus
-	waitFor(g.t, what, func() bool {
+	testutil.WaitFor(g.t, what, func() bool {
 		for _, s := range g.coord.statusesOf(key) {
 			if match(s) {
 				found = s

@@ -22,6 +22,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/router"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 func TestRolloutFirstVersionThenSameArtifactIsStable(t *testing.T) {
@@ -229,7 +230,7 @@ func TestManualPauseWaitsForPromotion(t *testing.T) {
 	// A promotion short of this pause's number does not release it: after a few
 	// reports that carried it, nothing has moved.
 	g.coord.setPromoted(0)
-	waitFor(t, "reports answered with promoted_through 0", func() bool { return g.coord.repliesWith(0) >= 3 })
+	testutil.WaitFor(t, "reports answered with promoted_through 0", func() bool { return g.coord.repliesWith(0) >= 3 })
 	select {
 	case out := <-done:
 		t.Fatalf("the rollout ended while paused: %+v", out)
@@ -403,8 +404,8 @@ func TestBlueGreenPreviewSwitchStandbyAndRollback(t *testing.T) {
 		t.Fatalf("service state %+v", st)
 	}
 	// 2.0 is now the standby, stopped after its second of delay.
-	waitFor(t, "2.0 to retire", func() bool { _, ok := g.svc.Sup.Get(green.ID); return !ok })
-	waitFor(t, "the standby to leave the state", func() bool { return g.svc.get(rkey).Standby == "" })
+	testutil.WaitFor(t, "2.0 to retire", func() bool { _, ok := g.svc.Sup.Get(green.ID); return !ok })
+	testutil.WaitFor(t, "the standby to leave the state", func() bool { return g.svc.get(rkey).Standby == "" })
 	g.onlyServes(front, "1.0")
 }
 
@@ -451,7 +452,7 @@ func TestAgentRestartDuringPause(t *testing.T) {
 	if vs := g.versions(); !slices.Equal(vs, []string{"1.0"}) {
 		t.Fatalf("running %v after the restart", vs)
 	}
-	waitFor(t, "the interrupted canary's port to close", func() bool {
+	testutil.WaitFor(t, "the interrupted canary's port to close", func() bool {
 		c, err := net.DialTimeout("tcp", canaryAddr, time.Second)
 		if err == nil {
 			c.Close()
@@ -543,7 +544,7 @@ func TestCancelWhileNewVersionStarts(t *testing.T) {
 	old := g.deploy("1.0", nil)
 	a := g.release("2.0", g.job(canary(setWeight(50)), map[string]string{helperHealthEnv: "503"}))
 	done := g.start(g.ctx, a)
-	waitFor(t, "2.0 to start", func() bool { _, ok := g.instance("2.0"); return ok })
+	testutil.WaitFor(t, "2.0 to start", func() bool { _, ok := g.instance("2.0"); return ok })
 	g.coord.setCancel("release cancelled by alice")
 	out := g.wait(done)
 	if out.Succeeded || !out.Cancelled || !strings.Contains(out.Reason, "cancelled by alice") {
@@ -572,7 +573,7 @@ func TestRestartKeepsRetiringTheStandby(t *testing.T) {
 	g.svc.Close()
 	g.open()
 	g.onlyServes(listen, "2.0")
-	waitFor(t, "the standby to retire after the restart", func() bool {
+	testutil.WaitFor(t, "the standby to retire after the restart", func() bool {
 		return slices.Equal(g.versions(), []string{"2.0"}) && g.svc.get(rkey).Standby == ""
 	})
 }
@@ -1007,7 +1008,7 @@ func TestBackgroundMetricWaitsForItsOwnPause(t *testing.T) {
 	g.coord.setPromoted(first.Pause)
 	g.waitStatus(a.Key, "the background pause", func(s shipgate.RolloutStatus) bool { return s.Phase == shipgate.RolloutPaused && s.Pause == 2 })
 	before := g.coord.repliesWith(first.Pause)
-	waitFor(t, "four more reports while pause 2 waits", func() bool { return g.coord.repliesWith(first.Pause) >= before+4 })
+	testutil.WaitFor(t, "four more reports while pause 2 waits", func() bool { return g.coord.repliesWith(first.Pause) >= before+4 })
 	st, _ := g.coord.latest(a.Key)
 	n := 0
 	for _, d := range st.Decisions {

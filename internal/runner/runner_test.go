@@ -103,21 +103,6 @@ func (e *env) release(inputs, secrets map[string]string) int64 {
 	return id
 }
 
-// waitFor polls until cond holds, failing the test after a generous
-// deadline. It waits on a condition, not for a fixed time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func (e *env) find(id int64) *shipgate.Release {
 	var r *shipgate.Release
 	e.db.View(ctx, func(tx *sqlstore.Tx) error { r, _ = tx.FindRelease(ctx, id); return nil })
@@ -127,7 +112,7 @@ func (e *env) find(id int64) *shipgate.Release {
 func (e *env) wait(id int64) *shipgate.Release {
 	e.t.Helper()
 	var r *shipgate.Release
-	waitFor(e.t, fmt.Sprintf("release %d to finish", id), func() bool {
+	testutil.WaitFor(e.t, fmt.Sprintf("release %d to finish", id), func() bool {
 		// Expired leases and timers are the reconciler's; run it as the
 		// server's loop would.
 		reconcile.NewReconciler(e.db, nil).RunOnce(ctx)
@@ -256,7 +241,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	waitFor(t, "the step's child to be gone", func() bool { return !alive(pid) })
+	testutil.WaitFor(t, "the step's child to be gone", func() bool { return !alive(pid) })
 }
 
 func TestCancelStopsRunningStep(t *testing.T) {
@@ -266,9 +251,9 @@ func TestCancelStopsRunningStep(t *testing.T) {
           - run: echo started; sleep 300
 `)
 	id := e.release(nil, nil)
-	waitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "slow"), "started") })
+	testutil.WaitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "slow"), "started") })
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "tester", id, "stop it"); return err })
-	waitFor(t, "the runner to report the stop", func() bool {
+	testutil.WaitFor(t, "the runner to report the stop", func() bool {
 		j := e.jobs(id)["slow"]
 		return j.ExitCode != nil
 	})
@@ -443,7 +428,7 @@ func TestBackgroundChildDoesNotHoldTheStep(t *testing.T) {
 	// Succeeded, not "timed out after 1m": the child did not hold the step.
 	b, _ := os.ReadFile(filepath.Join(e.dir, "work", "jobs", fmt.Sprintf("r%d-run1-deploy-a1", id), "child.pid"))
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	waitFor(t, "the leftover child to be stopped", func() bool { return pid > 0 && !alive(pid) })
+	testutil.WaitFor(t, "the leftover child to be stopped", func() bool { return pid > 0 && !alive(pid) })
 }
 
 func TestHardStopLeavesTheAttemptToItsLease(t *testing.T) {
@@ -460,7 +445,7 @@ func TestHardStopLeavesTheAttemptToItsLease(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(hard, hard) }()
 	id := e.release(nil, nil)
-	waitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "deploy"), "started") })
+	testutil.WaitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "deploy"), "started") })
 	stop()
 	<-done
 	if j := e.jobs(id)["deploy"]; j.State != shipgate.JobRunning || j.Runner != "special" {
@@ -493,7 +478,7 @@ func TestRestartedRunnerDoesNotRerunAStartedAttempt(t *testing.T) {
 	done := e.runner("special", hard)
 	id := e.release(nil, nil)
 	count := filepath.Join(e.dir, "count")
-	waitFor(t, "the step to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
+	testutil.WaitFor(t, "the step to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
 	stop()
 	<-done
 	hard2, stop2 := context.WithCancel(ctx)
@@ -557,7 +542,7 @@ func TestOtherInstanceLeavesRunningAttemptAlone(t *testing.T) {
 	done := e.runner("special", hard)
 	id := e.release(nil, nil)
 	count := filepath.Join(e.dir, "count")
-	waitFor(t, "the step to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
+	testutil.WaitFor(t, "the step to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
 
 	other := &runner.Runner{Coord: e.disp, Info: shipgate.RunnerInfo{Name: "special", Labels: map[string]string{"role": "special"}},
 		WorkDir: filepath.Join(e.dir, "elsewhere"), HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -632,7 +617,7 @@ spec:
 		t.Fatalf("second release %s", r.State)
 	}
 	var rb *shipgate.Rollback
-	waitFor(t, "the rollback to be called off", func() bool {
+	testutil.WaitFor(t, "the rollback to be called off", func() bool {
 		e.db.View(ctx, func(tx *sqlstore.Tx) error { rb, _ = tx.FindRollback(ctx, id); return nil })
 		return rb != nil && rb.State == shipgate.RollbackCalledOff
 	})

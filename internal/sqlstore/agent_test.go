@@ -209,7 +209,7 @@ func testClaimRespectsTokenEnvs(t *testing.T, engine string) {
 		defer wg.Done()
 		got, _, claimErr = d.Claim(ctx, shipgate.ClaimRequest{Runner: stagingOnly, ClaimID: "w", Wait: time.Minute})
 	}()
-	waitFor(t, "the claim to wait", func() bool { return d.Waiting() == 1 })
+	testutil.WaitFor(t, "the claim to wait", func() bool { return d.Waiting() == 1 })
 	prod, err := newRelease(db, "production", "1", "carol")
 	if err != nil {
 		t.Fatal(err)
@@ -238,20 +238,4 @@ func testClaimRespectsTokenEnvs(t *testing.T, engine string) {
 		t.Fatalf("a production runner's claim: %+v %v %v", a, ok, err)
 	}
 	verify(t, db)
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

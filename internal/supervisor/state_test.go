@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 func TestCloseThenOpenReadopts(t *testing.T) {
@@ -119,7 +120,7 @@ func TestOpenAdoptsNonChild(t *testing.T) {
 			case "crash":
 				get(port, "/crash")
 				var now Instance
-				eventually(t, "a restart as a child", func() bool {
+				testutil.WaitFor(t, "a restart as a child", func() bool {
 					now, _ = s.Get(got.ID)
 					return now.Restarts == 1 && now.State == StateHealthy
 				})
@@ -139,11 +140,11 @@ func TestOpenRestartsWhatDiedMeanwhile(t *testing.T) {
 	waitHealthy(t, s1, inst.ID)
 	s1.Close()
 	syscall.Kill(-inst.PID, syscall.SIGKILL)
-	eventually(t, "the process to die", func() bool { return !alive(inst.PID) })
+	testutil.WaitFor(t, "the process to die", func() bool { return !alive(inst.PID) })
 
 	s2 := openSup(t, dir)
 	var now Instance
-	eventually(t, "a healthy restart", func() bool {
+	testutil.WaitFor(t, "a healthy restart", func() bool {
 		now, _ = s2.Get(inst.ID)
 		return now.Restarts == 1 && now.State == StateHealthy
 	})
@@ -194,7 +195,7 @@ func TestOpenStaleState(t *testing.T) {
 			}})
 			s := openSup(t, dir)
 			var now Instance
-			eventually(t, "a healthy restart", func() bool {
+			testutil.WaitFor(t, "a healthy restart", func() bool {
 				now, _ = s.Get("feedfacefeedface")
 				return now.Restarts == 5 && now.State == StateHealthy
 			})
@@ -254,7 +255,7 @@ func TestOpenFinishesInterruptedStop(t *testing.T) {
 	writeState(t, dir, st)
 
 	s := openSup(t, dir)
-	eventually(t, "the stop to finish", func() bool { _, ok := s.Get("00000000deadbeef"); return !ok })
+	testutil.WaitFor(t, "the stop to finish", func() bool { _, ok := s.Get("00000000deadbeef"); return !ok })
 	if alive(pid) {
 		t.Error("the process whose stop was interrupted still runs")
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 const waitLimit = 20 * time.Second
@@ -94,20 +95,6 @@ func waitHealthy(t *testing.T, s *Supervisor, id string) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after waitLimit.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func get(port int, path string) (string, error) {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 	if err != nil {
@@ -165,7 +152,7 @@ func TestStartHealthyWithPortAndEnv(t *testing.T) {
 		t.Fatalf("Start returned %+v", inst)
 	}
 	waitHealthy(t, s, inst.ID)
-	eventually(t, "state healthy", func() bool { i, _ := s.Get(inst.ID); return i.State == StateHealthy })
+	testutil.WaitFor(t, "state healthy", func() bool { i, _ := s.Get(inst.ID); return i.State == StateHealthy })
 
 	i := info(t, inst.Port)
 	if i.PortArg != strconv.Itoa(inst.Port) || i.PID != inst.PID {
@@ -209,7 +196,7 @@ func TestUnhealthyNeverPasses(t *testing.T) {
 	s := openSup(t, t.TempDir())
 	inst := start(t, s, helperSpec(t, "-health-fail"))
 	// Once the process serves, a wait that times out says why.
-	eventually(t, "WaitHealthy to time out with the probe's 503", func() bool {
+	testutil.WaitFor(t, "WaitHealthy to time out with the probe's 503", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		err := s.WaitHealthy(ctx, inst.ID)
@@ -247,7 +234,7 @@ func TestCrashRestartsOnSamePort(t *testing.T) {
 
 	get(inst.Port, "/crash")
 	var now Instance
-	eventually(t, "a healthy restart", func() bool {
+	testutil.WaitFor(t, "a healthy restart", func() bool {
 		now, _ = s.Get(inst.ID)
 		return now.Restarts == 1 && now.State == StateHealthy
 	})
@@ -257,7 +244,7 @@ func TestCrashRestartsOnSamePort(t *testing.T) {
 	if i := info(t, inst.Port); i.PID != now.PID {
 		t.Errorf("port %d is served by pid %d, want %d", inst.Port, i.PID, now.PID)
 	}
-	eventually(t, "the crashed process's child to be killed", func() bool { return !alive(childPID) })
+	testutil.WaitFor(t, "the crashed process's child to be killed", func() bool { return !alive(childPID) })
 	if st := readStateFile(t, dir); st.Instances[0].Restarts != 1 || st.Instances[0].PID != now.PID {
 		t.Errorf("state file %+v", st.Instances[0])
 	}
@@ -389,14 +376,14 @@ func TestLogRotation(t *testing.T) {
 	if _, err := get(inst.Port, "/spam?lines=2000"); err != nil { // 200 KB
 		t.Fatal(err)
 	}
-	eventually(t, "the log to be rotated", func() bool {
+	testutil.WaitFor(t, "the log to be rotated", func() bool {
 		fi, err := os.Stat(inst.LogPath + ".1")
 		cur, err2 := os.Stat(inst.LogPath)
 		return err == nil && err2 == nil && fi.Size() > tune.logCap && cur.Size() < tune.logCap
 	})
 	// The process keeps logging into the truncated file, at its start.
 	get(inst.Port, "/crash")
-	eventually(t, "the crash in the log", func() bool {
+	testutil.WaitFor(t, "the crash in the log", func() bool {
 		b, _ := os.ReadFile(inst.LogPath)
 		return strings.Contains(string(b), "crashing on request") && !strings.Contains(string(b), "\x00")
 	})
@@ -454,12 +441,12 @@ func TestNoGoroutinesLeft(t *testing.T) {
 	a := start(t, s, helperSpec(t))
 	b := start(t, s, helperSpec(t, "-crash-at-start"))
 	waitHealthy(t, s, a.ID)
-	eventually(t, "a crash", func() bool { i, _ := s.Get(b.ID); return i.Restarts > 0 })
+	testutil.WaitFor(t, "a crash", func() bool { i, _ := s.Get(b.ID); return i.Restarts > 0 })
 	if err := s.StopAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	eventually(t, "goroutines to end after StopAll", func() bool { return countGoroutines() <= before })
+	testutil.WaitFor(t, "goroutines to end after StopAll", func() bool { return countGoroutines() <= before })
 
 	s, err = Open(dir, nil)
 	if err != nil {
@@ -469,7 +456,7 @@ func TestNoGoroutinesLeft(t *testing.T) {
 	killAtEnd(t, a.PID)
 	waitHealthy(t, s, a.ID)
 	s.Close()
-	eventually(t, "goroutines to end after Close", func() bool { return countGoroutines() <= before })
+	testutil.WaitFor(t, "goroutines to end after Close", func() bool { return countGoroutines() <= before })
 	stopAll(t, openSup(t, dir))
 }
 
