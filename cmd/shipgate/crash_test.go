@@ -128,14 +128,10 @@ func crashTrial(t *testing.T, dbArgs []string, killAfter crashKill) (midway bool
 	r := s.create("admin", "crash", "--env", "staging", "--version", "1", "--artifact", "crash.tar", "--input", "ledger="+ledger)
 
 	if killAfter.firstStep {
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-			if b, _ := os.ReadFile(ledger); len(b) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no step of release %d ran within a minute", r.ID)
-			}
-		}
+		testutil.WaitFor(t, fmt.Sprintf("a step of release %d to run", r.ID), func() bool {
+			b, _ := os.ReadFile(ledger)
+			return len(b) > 0
+		})
 	}
 	// Chaos, not a wait: the kill lands at a random point of the release.
 	time.Sleep(killAfter.after)
