@@ -624,9 +624,13 @@ spec:
 	if !strings.Contains(rb.Reason, "recovered") {
 		t.Fatalf("called off because %q", rb.Reason)
 	}
-	if logs := e.logs(id, "health"); !strings.Contains(logs, "watch probe") || !strings.Contains(logs, "recovered: 2 consecutive passes") {
-		t.Fatalf("health log:\n%s", logs)
-	}
+	// The log line may land just after the report that called it off.
+	testutil.WaitForNil(t, "the health log to say it recovered", func() error {
+		if logs := e.logs(id, "health"); !strings.Contains(logs, "watch probe") || !strings.Contains(logs, "recovered: 2 consecutive passes") {
+			return fmt.Errorf("health log:\n%s", logs)
+		}
+		return nil
+	})
 }
 
 // unreachableArtifacts is the server briefly unreachable when the runner
