@@ -13,6 +13,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/spf13/cobra"
 )
 
@@ -57,36 +58,6 @@ this binary's demo-app command.`,
 	cmd.Flags().IntVar(&cfg.Delay, "delay", 5, "the rollback policy's delay_seconds")
 	cmd.Flags().BoolVar(&cfg.Exit, "exit", false, "stop the server when the demo is over; exit 0 only if everything happened as it should")
 	return cmd
-}
-
-// demoService is the demo's service file: deploy restarts the demo app
-// from the release's artifact, and a health gate decides.
-func demoService(bin, dir string, port, delay int) string {
-	return fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: demo
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: health, delay_seconds: %d, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: deploy
-        timeout: 1m
-        steps:
-          - name: replace the running version
-            run: exec %q demo-app restart --dir %q --port %d --config "$SHIPGATE_ARTIFACT_PATH"
-      - name: health
-        needs: [deploy]
-        check:
-          http: { url: "http://127.0.0.1:%d/healthz", expect_status: 200, json_path: status, json_equals: ok, timeout: 1s }
-          interval: 1s
-          pass_after: 2
-          fail_after: 3
-          timeout: 1m
-`, delay, bin, dir, port, port)
 }
 
 func freePort() (int, error) {
@@ -170,7 +141,7 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 	stop := func() {
 		stopServer()
 		<-served
-		stopDemoApp(dir)
+		demo.StopApp(dir)
 	}
 	url := "http://" + addr
 	c := client.New(url, token)
@@ -216,7 +187,7 @@ func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
 func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir string, port, delay int) (ok bool, bad int64, err error) {
 	out := m.Stdout
 	svcFile := filepath.Join(dir, "demo.yaml")
-	src := demoService(bin, dir, port, delay)
+	src := demo.Service(bin, dir, port, delay)
 	if err := os.WriteFile(svcFile, []byte(src), 0o600); err != nil {
 		return false, 0, err
 	}

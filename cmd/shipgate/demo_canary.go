@@ -5,18 +5,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/demo"
 )
 
 // demoCanaryService is the demo's second act: the demo app as a
 // supervised service behind the built-in runner's traffic router, moved
 // by a canary that the background sequential judge watches.
 func demoCanaryService(bin string, front int) string {
-	return demoAppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
+	return demo.AppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
   steps:
     - set_weight: 10
     - pause: 5m
@@ -65,8 +65,8 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 	if r, err := m.follow(ctx, c, v1.ID, nil); err != nil || r.State != shipgate.StateSucceeded {
 		return false, v1.ID, front, err
 	}
-	l := startLoad(front, 4, 10*time.Millisecond)
-	defer l.end()
+	l := demo.StartLoad(front, 4, 10*time.Millisecond)
+	defer l.End()
 	fmt.Fprintf(out, "  clients now send about 400 requests/s to %s\n", front)
 
 	fmt.Fprintf(out, "\n▶ canary of demo-canary 2.0 — it answers half of its requests with 500 — at 10%% of traffic,\n  watched by the sequential judge\n")
@@ -92,16 +92,16 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 	// What the clients saw, against when the rollback release was created.
 	var firstBad, lastCanary time.Time
 	canary, bad500 := 0, 0
-	for _, r := range l.since(start) {
-		if r.version != "2.0" {
+	for _, r := range l.Since(start) {
+		if r.Version != "2.0" {
 			continue
 		}
 		canary++
-		lastCanary = r.at
-		if r.status >= 500 {
+		lastCanary = r.At
+		if r.Status >= 500 {
 			bad500++
 			if firstBad.IsZero() {
-				firstBad = r.at
+				firstBad = r.At
 			}
 		}
 	}
@@ -128,44 +128,4 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 		fmt.Fprintf(out, "✗ release %d is %s (rollback release created %v, last canary answer %v)\n", v2.ID, v.State, rbCreated, lastCanary)
 	}
 	return ok, v2.ID, front, nil
-}
-
-// demoAppService is a service file with one job, rollout, that runs this
-// binary's demo app as a supervised service fronted on listen and moved by
-// strategy (YAML for the job's strategy: key, written from column 0). The
-// production environment needs no approval and rolls back by policy when
-// the rollout fails. runsOn and timeout, when set, are the job's runs_on
-// (flow YAML) and timeout. The demo and the canary tests share it.
-func demoAppService(name, bin, listen, runsOn, timeout, strategy string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: %s
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: rollout
-`, name)
-	if runsOn != "" {
-		fmt.Fprintf(&b, "        runs_on: %s\n", runsOn)
-	}
-	if timeout != "" {
-		fmt.Fprintf(&b, "        timeout: %s\n", timeout)
-	}
-	fmt.Fprintf(&b, `        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: %s
-          health: { path: /healthz, interval: 200ms }
-          stop_grace: 2s
-        strategy:
-`, bin, listen)
-	for _, line := range strings.Split(strings.TrimRight(strategy, "\n"), "\n") {
-		b.WriteString("          " + line + "\n")
-	}
-	return b.String()
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/demo"
 )
 
 // BenchmarkRollback measures, with the demo service and delay_seconds: 0,
@@ -35,9 +37,9 @@ func benchRollback(b *testing.B) {
 		b.Fatal(err)
 	}
 	appDir := b.TempDir()
-	b.Cleanup(func() { stopDemoApp(appDir) })
+	b.Cleanup(func() { demo.StopApp(appDir) })
 	f := filepath.Join(s.workDir, "demo.yaml")
-	os.WriteFile(f, []byte(demoService(binary, appDir, port, 0)), 0o644)
+	os.WriteFile(f, []byte(demo.Service(binary, appDir, port, 0)), 0o644)
 	s.ok("admin", "apply", "-f", f)
 	os.WriteFile(filepath.Join(s.workDir, "v1.conf"), []byte("version=1.0\n"), 0o644)
 	os.WriteFile(filepath.Join(s.workDir, "v2.conf"), []byte("version=2.0\nbroken_health=true\n"), 0o644)
@@ -141,7 +143,7 @@ func BenchmarkManualRollbackCanary(b *testing.B) {
 
 func benchManualRollbackCanary(b *testing.B) (cmd, restored time.Duration) {
 	front := freeAddr(b)
-	f := newCanaryFixtureWith(b, front, demoAppService("shop", binary, front, "{ role: web }", "5m", pausedCanary))
+	f := newCanaryFixtureWith(b, front, demo.AppService("shop", binary, front, "{ role: web }", "5m", pausedCanary))
 	s := f.s
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))

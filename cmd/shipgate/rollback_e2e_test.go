@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/demo"
 )
 
 type rollbackView struct {
@@ -47,9 +49,9 @@ func TestRollbackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	appDir := t.TempDir()
-	t.Cleanup(func() { stopDemoApp(appDir) })
+	t.Cleanup(func() { demo.StopApp(appDir) })
 	f := filepath.Join(s.workDir, "demo.yaml")
-	os.WriteFile(f, []byte(demoService(binary, appDir, port, delay)), 0o644)
+	os.WriteFile(f, []byte(demo.Service(binary, appDir, port, delay)), 0o644)
 	s.ok("admin", "apply", "-f", f)
 	os.WriteFile(filepath.Join(s.workDir, "v1.conf"), []byte("version=1.0\n"), 0o644)
 	os.WriteFile(filepath.Join(s.workDir, "v2.conf"), []byte("version=2.0\nbroken_health=true\n"), 0o644)
@@ -265,7 +267,7 @@ const pausedCanary = `canary:
 
 func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
 	front := freeAddr(t)
-	svc := demoAppService("shop", binary, front, "{ role: web }", "5m", pausedCanary)
+	svc := demo.AppService("shop", binary, front, "{ role: web }", "5m", pausedCanary)
 	f := newCanaryFixtureWith(t, front, svc)
 	s := f.s
 	v1 := f.release("1.0")
