@@ -32,7 +32,7 @@ func BenchmarkRollback(b *testing.B) {
 func benchRollback(b *testing.B) {
 	s := startServerWith(b, nil, "SHIPGATE_BOOTSTRAP_TOKEN=sgp_rollback-bench-admin-token")
 	s.tokens["admin"] = "sgp_rollback-bench-admin-token"
-	port, err := freePort()
+	port, err := demo.FreePort()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,11 +52,11 @@ func benchRollback(b *testing.B) {
 		v2 := s.create("admin", "demo", "--env", "production", "--version", fmt.Sprintf("2.0-%d", run), "--artifact", "v2.conf")
 		// Wait for v2 to be serving (its deploy step done), then watch for
 		// v1 to come back.
-		for !strings.Contains(fetch(app), "2.0") {
+		for !strings.Contains(demo.Fetch(app), "2.0") {
 		}
 		var back time.Time
 		for {
-			if strings.Contains(fetch(app), "1.0") {
+			if strings.Contains(demo.Fetch(app), "1.0") {
 				back = time.Now()
 				break
 			}

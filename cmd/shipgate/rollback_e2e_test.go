@@ -44,7 +44,7 @@ func TestRollbackEndToEnd(t *testing.T) {
 	const delay = 2
 	s := startServer(t, "SHIPGATE_BOOTSTRAP_TOKEN=sgp_rollback-e2e-admin-token")
 	s.tokens["admin"] = "sgp_rollback-e2e-admin-token"
-	port, err := freePort()
+	port, err := demo.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestRollbackEndToEnd(t *testing.T) {
 
 	v1 := s.create("admin", "demo", "--env", "production", "--version", "1.0", "--artifact", "v1.conf")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1.ID))
-	if got := fetch(app); got != "hello from demo-app 1.0\n" {
+	if got := demo.Fetch(app); got != "hello from demo-app 1.0\n" {
 		t.Fatalf("v1 answers %q", got)
 	}
 
@@ -69,7 +69,7 @@ func TestRollbackEndToEnd(t *testing.T) {
 		s.jsonOut(&got, "admin", "release", "show", fmt.Sprint(v2.ID))
 		return got.State == "rolled_back"
 	})
-	if answer := fetch(app); answer != "hello from demo-app 1.0\n" {
+	if answer := demo.Fetch(app); answer != "hello from demo-app 1.0\n" {
 		t.Fatalf("after the rollback the app answers %q", answer)
 	}
 	// The gate failed after exactly fail_after (3) probes, all failing.

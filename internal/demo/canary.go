@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -9,14 +9,13 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
-	"github.com/shipgate/shipgate/internal/demo"
 )
 
-// demoCanaryService is the demo's second act: the demo app as a
+// canaryService is the demo's second act: the demo app as a
 // supervised service behind the built-in runner's traffic router, moved
 // by a canary that the background sequential judge watches.
-func demoCanaryService(bin string, front int) string {
-	return demo.AppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
+func canaryService(bin string, front int) string {
+	return AppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
   steps:
     - set_weight: 10
     - pause: 5m
@@ -26,18 +25,18 @@ func demoCanaryService(bin string, front int) string {
     sequential: { alpha: 0.01 }`)
 }
 
-// demoCanary deploys canary 1.0, puts live traffic on it, then canaries
+// canaryAct is act 2: it deploys canary 1.0, puts live traffic on it, then canaries
 // 2.0 — which answers half its requests with 500 — at 10%, and shows the
 // judge abort it and traffic return to 1.0 before the rollback release
 // even starts. It reports whether all of that happened.
-func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string) (ok bool, bad int64, front string, err error) {
-	out := m.Stdout
-	port, err := freePort()
+func (d *Demo) canaryAct(ctx context.Context, c *client.Client, bin, dir string) (ok bool, bad int64, front string, err error) {
+	out := d.Out
+	port, err := FreePort()
 	if err != nil {
 		return false, 0, "", err
 	}
 	front = fmt.Sprintf("http://127.0.0.1:%d/", port)
-	src := demoCanaryService(bin, port)
+	src := canaryService(bin, port)
 	if err := os.WriteFile(filepath.Join(dir, "demo-canary.yaml"), []byte(src), 0o600); err != nil {
 		return false, 0, "", err
 	}
@@ -62,10 +61,10 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 	if err != nil {
 		return false, 0, front, err
 	}
-	if r, err := m.follow(ctx, c, v1.ID, nil); err != nil || r.State != shipgate.StateSucceeded {
+	if r, err := d.follow(ctx, c, v1.ID, nil); err != nil || r.State != shipgate.StateSucceeded {
 		return false, v1.ID, front, err
 	}
-	l := demo.StartLoad(front, 4, 10*time.Millisecond)
+	l := StartLoad(front, 4, 10*time.Millisecond)
 	defer l.End()
 	fmt.Fprintf(out, "  clients now send about 400 requests/s to %s\n", front)
 
@@ -76,12 +75,12 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 		return false, 0, front, err
 	}
 	var rollbackID int64
-	v, err := m.follow(ctx, c, v2.ID, &rollbackID)
+	v, err := d.follow(ctx, c, v2.ID, &rollbackID)
 	if err != nil {
 		return false, v2.ID, front, err
 	}
 	if rollbackID != 0 {
-		if _, err := m.follow(ctx, c, rollbackID, nil); err != nil {
+		if _, err := d.follow(ctx, c, rollbackID, nil); err != nil {
 			return false, v2.ID, front, err
 		}
 		if v, err = c.Release(ctx, v2.ID); err != nil {
@@ -111,7 +110,7 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 			rbCreated = rb.CreatedAt
 		}
 	}
-	fmt.Fprintf(out, "  %s → %s", front, fetch(front))
+	fmt.Fprintf(out, "  %s → %s", front, Fetch(front))
 	if firstBad.IsZero() {
 		fmt.Fprintf(out, "\n✗ the clients never met the broken canary\n")
 		return false, v2.ID, front, nil
