@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -15,7 +16,7 @@ import (
 // judge watching. A bad canary is aborted by the judge and rolled back by
 // policy (to the stable version, which is still serving).
 func abortService(bin, listen string) string {
-	return demoAppService("shop", bin, listen, "{ role: web }", "", `canary:
+	return demo.AppService("shop", bin, listen, "{ role: web }", "", `canary:
   steps:
     - set_weight: 10
     - pause: 10m
@@ -42,8 +43,8 @@ func benchCanaryAbort(b *testing.B) {
 	s := f.s
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))
-	l := startLoad(f.front, 4, 5*time.Millisecond)
-	defer l.end()
+	l := demo.StartLoad(f.front, 4, 5*time.Millisecond)
+	defer l.End()
 	var toZero, toStable []time.Duration
 	var rate []float64
 	for run := 0; run < 10; run++ {
@@ -53,20 +54,20 @@ func benchCanaryAbort(b *testing.B) {
 		start := time.Now()
 		id := s.create("admin", "shop", "--env", "production", "--version", version, "--artifact", "shop-"+version+".conf").ID
 		testutil.WaitFor(b, "the release to be rolled back", func() bool { return s.show(id).State == "rolled_back" })
-		recs := l.since(start)
+		recs := l.Since(start)
 		var firstBad, lastCanary, stableAfter time.Time
 		for _, r := range recs {
 			switch {
-			case r.version == version && r.status >= 500 && firstBad.IsZero():
-				firstBad = r.at
+			case r.Version == version && r.Status >= 500 && firstBad.IsZero():
+				firstBad = r.At
 			}
-			if r.version == version {
-				lastCanary = r.at
+			if r.Version == version {
+				lastCanary = r.At
 			}
 		}
 		for _, r := range recs {
-			if r.at.After(lastCanary) && r.version == "1.0" {
-				stableAfter = r.at
+			if r.At.After(lastCanary) && r.Version == "1.0" {
+				stableAfter = r.At
 				break
 			}
 		}

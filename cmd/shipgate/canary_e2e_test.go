@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -22,7 +23,7 @@ import (
 // watching every step. An aborted rollout fails the rollout job, which is
 // the rollback policy's check_target.
 func canaryService(bin, listen string, analysisFor time.Duration) string {
-	return demoAppService("shop", bin, listen, "{ role: web }", "5m", fmt.Sprintf(`canary:
+	return demo.AppService("shop", bin, listen, "{ role: web }", "5m", fmt.Sprintf(`canary:
   steps:
     - set_weight: 0
     - pause: {}
@@ -144,8 +145,8 @@ func TestCanaryEndToEnd(t *testing.T) {
 	if got := get(t, f.front, ""); got != "hello from demo-app 1.0\n" {
 		t.Fatalf("1.0 answers %q", got)
 	}
-	l := startLoad(f.front, 4, 10*time.Millisecond)
-	defer l.end()
+	l := demo.StartLoad(f.front, 4, 10*time.Millisecond)
+	defer l.End()
 
 	t.Run("healthy canary waits for promote, then is promoted", func(t *testing.T) {
 		v2 := f.release("2.0")
@@ -163,10 +164,10 @@ func TestCanaryEndToEnd(t *testing.T) {
 		}
 		s.fails("forbidden", "vera", "promote", fmt.Sprint(v2))
 		// It waits for as long as nobody promotes.
-		testutil.WaitFor(t, "some traffic while paused", func() bool { return len(l.since(pausedAt)) >= 50 })
-		for _, r := range l.since(pausedAt) {
-			if r.version != "1.0" {
-				t.Fatalf("while paused at weight 0 a request was served by %q", r.version)
+		testutil.WaitFor(t, "some traffic while paused", func() bool { return len(l.Since(pausedAt)) >= 50 })
+		for _, r := range l.Since(pausedAt) {
+			if r.Version != "1.0" {
+				t.Fatalf("while paused at weight 0 a request was served by %q", r.Version)
 			}
 		}
 		if p, _ := s.rollout(v2).phase(); p != "paused" {
@@ -264,14 +265,14 @@ func TestCanaryEndToEnd(t *testing.T) {
 				t.Fatalf("after the rollback the front answers %q", b)
 			}
 		}
-		recs := l.since(promoted)
+		recs := l.Since(promoted)
 		var firstBad, lastCanary time.Time
 		for _, r := range recs {
-			if r.version == "3.0" {
-				if r.status >= 500 && firstBad.IsZero() {
-					firstBad = r.at
+			if r.Version == "3.0" {
+				if r.Status >= 500 && firstBad.IsZero() {
+					firstBad = r.At
 				}
-				lastCanary = r.at
+				lastCanary = r.At
 			}
 		}
 		if firstBad.IsZero() {
@@ -294,7 +295,7 @@ func TestCanaryEndToEnd(t *testing.T) {
 // drained; then the other takes over and starts the service afresh.
 func TestServiceJobsStayOnTheirAgent(t *testing.T) {
 	front := freeAddr(t)
-	svc := demoAppService("shop", binary, front, "{ role: web }", "", `canary:
+	svc := demo.AppService("shop", binary, front, "{ role: web }", "", `canary:
   steps:
     - set_weight: 50`)
 	s := startServerWith(t, []string{"--no-local-runner"})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil/promtest"
 )
 
@@ -37,7 +38,7 @@ func promCanaryService(bin, listen, promAddress, metric string) string {
 	for _, line := range strings.Split(strings.TrimRight(metric, "\n"), "\n") {
 		m = append(m, strings.TrimPrefix(line, "          "))
 	}
-	return demoAppService("shop", bin, listen, "{ role: web }", "5m", fmt.Sprintf(`canary:
+	return demo.AppService("shop", bin, listen, "{ role: web }", "5m", fmt.Sprintf(`canary:
   steps:
     - set_weight: 50
     - analysis:
@@ -152,8 +153,8 @@ func TestCanaryPrometheusAnalysis(t *testing.T) {
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))
 	f.frontAnswers(t, "1.0", "after the first release")
-	l := startLoad(f.front, 4, 10*time.Millisecond)
-	defer l.end()
+	l := demo.StartLoad(f.front, 4, 10*time.Millisecond)
+	defer l.End()
 
 	t.Run("healthy canary passes the metric and is promoted", func(t *testing.T) {
 		v2 := f.release("2.0")
@@ -250,8 +251,8 @@ func TestCanaryPrometheusUnreachable(t *testing.T) {
 	s := f.s
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))
-	l := startLoad(f.front, 2, 10*time.Millisecond)
-	defer l.end()
+	l := demo.StartLoad(f.front, 2, 10*time.Millisecond)
+	defer l.End()
 
 	v2 := f.release("2.0")
 	got := f.waitFinal(t, v2, "succeeded", "rolled_back")

@@ -2,30 +2,17 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/shipgate/shipgate"
-	"github.com/shipgate/shipgate/client"
 	"github.com/spf13/cobra"
+
+	"github.com/shipgate/shipgate/internal/demo"
 )
 
-// DemoConfig is what `shipgate demo` runs with.
-type DemoConfig struct {
-	Dir    string
-	Listen string
-	Delay  int
-	Exit   bool
-}
-
 func (m *Main) demoCommand() *cobra.Command {
-	var cfg DemoConfig
+	var cfg demo.Config
 	cmd := &cobra.Command{
 		Use:   "demo [--exit]",
 		Short: "See a bad release rolled back by policy, then a bad canary aborted by its judge",
@@ -59,334 +46,33 @@ this binary's demo-app command.`,
 	return cmd
 }
 
-// demoService is the demo's service file: deploy restarts the demo app
-// from the release's artifact, and a health gate decides.
-func demoService(bin, dir string, port, delay int) string {
-	return fmt.Sprintf(`apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: demo
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: health, delay_seconds: %d, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: deploy
-        timeout: 1m
-        steps:
-          - name: replace the running version
-            run: exec %q demo-app restart --dir %q --port %d --config "$SHIPGATE_ARTIFACT_PATH"
-      - name: health
-        needs: [deploy]
-        check:
-          http: { url: "http://127.0.0.1:%d/healthz", expect_status: 200, json_path: status, json_equals: ok, timeout: 1s }
-          interval: 1s
-          pass_after: 2
-          fail_after: 3
-          timeout: 1m
-`, delay, bin, dir, port, port)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (m *Main) runDemo(ctx context.Context, cfg DemoConfig) error {
-	out := m.Stdout
-	dir := cfg.Dir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "shipgate-demo-"); err != nil {
-			return err
-		}
-		// Runs after the server and the demo app are stopped (every
-		// return below stops them first).
-		defer os.RemoveAll(dir)
-	}
-	dir, _ = filepath.Abs(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	// The admin token lives with the data, so a demo dir can be reused.
-	tokenFile := filepath.Join(dir, "admin-token")
-	token := strings.TrimSpace(readFile(tokenFile))
-	if token == "" {
-		token = shipgate.NewTokenSecret()
-		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-			return err
-		}
-	}
-	logFile, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-
-	// The server, in this process.
-	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	server := &Main{Stdout: io.Discard, Stderr: logFile, Getenv: func(k string) string {
-		if k == "SHIPGATE_BOOTSTRAP_TOKEN" {
-			return token
-		}
-		return m.Getenv(k)
-	}}
-	go func() {
-		served <- server.serve(srvCtx, ServeConfig{
-			Listen: cfg.Listen, DataDir: filepath.Join(dir, "data"), RunnerSlots: 2, MaxBodyBytes: 1 << 20,
-			ShutdownGrace: 10 * time.Second, ArtifactRoots: []string{dir}, MaxJobLog: 1 << 20,
-			LeaseTTL: 30 * time.Second, LostAfter: 45 * time.Second, LogOutput: logFile, StopServicesOnExit: true,
-			Ready: func(addr string) { ready <- addr },
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-served:
-		stopServer()
-		if cfg.Dir != "" {
-			return fmt.Errorf("demo server did not start: %w (see %s)", err, logFile.Name())
-		}
-		return fmt.Errorf("demo server did not start: %w\n%s", err, lastLines(logFile.Name(), 20))
-	}
-	// Stop the server first: a deploy step it is still running would
-	// otherwise start a new demo app after the old one was stopped.
-	stop := func() {
-		stopServer()
-		<-served
-		stopDemoApp(dir)
-	}
-	url := "http://" + addr
-	c := client.New(url, token)
-	fmt.Fprintf(out, "shipgate demo — server %s (data and logs in %s)\n\n", url, dir)
-
-	ok, bad, err := m.demoScenario(ctx, c, bin, dir, port, cfg.Delay)
-	if err != nil {
-		stop()
-		return err
-	}
-	canaryOK, canaryBad, front := false, int64(0), ""
-	if ok {
-		if canaryOK, canaryBad, front, err = m.demoCanary(ctx, c, bin, dir); err != nil {
-			stop()
-			return err
-		}
-	}
-	if cfg.Exit {
-		stop()
-		if !ok {
-			return &exitError{code: 1, msg: "demo: the rollback did not happen as it should"}
-		}
-		if !canaryOK {
-			return &exitError{code: 1, msg: "demo: the canary was not aborted as it should"}
-		}
-		return nil
-	}
-	fmt.Fprintf(out, "\nThe server is still running. In another terminal:\n")
-	fmt.Fprintf(out, "  export SHIPGATE_SERVER=%s SHIPGATE_TOKEN=%s\n", url, token)
-	fmt.Fprintf(out, "  shipgate release list; shipgate release show %d; shipgate audit list; curl http://127.0.0.1:%d/\n", bad, port)
-	if canaryBad != 0 {
-		fmt.Fprintf(out, "  shipgate release show %d   # the canary, its judge and its evidence\n", canaryBad)
-		fmt.Fprintf(out, "  curl -H 'X-Shipgate-Version: stable' %s\n", front)
-	}
-	fmt.Fprintf(out, "Press Ctrl-C to stop it.\n")
-	<-ctx.Done()
-	stop()
-	return nil
-}
-
-// demoScenario deploys v1 and v2 and follows the rollback. It reports
-// whether every step happened as it should, and v2's release id.
-func (m *Main) demoScenario(ctx context.Context, c *client.Client, bin, dir string, port, delay int) (ok bool, bad int64, err error) {
-	out := m.Stdout
-	svcFile := filepath.Join(dir, "demo.yaml")
-	src := demoService(bin, dir, port, delay)
-	if err := os.WriteFile(svcFile, []byte(src), 0o600); err != nil {
-		return false, 0, err
-	}
-	if _, err := c.Apply(ctx, "demo.yaml", []byte(src)); err != nil {
-		return false, 0, err
-	}
-	artifact := func(v string, broken bool) (string, error) {
-		p := filepath.Join(dir, "demo-"+v+".conf")
-		return p, os.WriteFile(p, []byte(fmt.Sprintf("version=%s\nbroken_health=%v\n", v, broken)), 0o600)
-	}
-	v1art, err := artifact("1.0", false)
-	if err != nil {
-		return false, 0, err
-	}
-	v2art, err := artifact("2.0", true)
-	if err != nil {
-		return false, 0, err
-	}
-	appURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
-
-	fmt.Fprintf(out, "▶ deploying demo 1.0 (healthy) to production\n")
-	v1, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo", Environment: "production", Version: "1.0", Artifact: v1art})
-	if err != nil {
-		return false, 0, err
-	}
-	r1, err := m.follow(ctx, c, v1.ID, nil)
-	if err != nil {
-		return false, 0, err
-	}
-	fmt.Fprintf(out, "  %s → %s", appURL, fetch(appURL))
-	if r1.State != shipgate.StateSucceeded {
-		return false, v1.ID, nil
-	}
-
-	fmt.Fprintf(out, "\n▶ deploying demo 2.0 (its /healthz fails) to production\n")
-	v2, err := c.CreateRelease(ctx, client.CreateReleaseRequest{Service: "demo", Environment: "production", Version: "2.0", Artifact: v2art})
-	if err != nil {
-		return false, 0, err
-	}
-	var rollbackID int64
-	r2, err := m.follow(ctx, c, v2.ID, &rollbackID)
-	if err != nil {
-		return false, 0, err
-	}
-	if rollbackID != 0 {
-		fmt.Fprintf(out, "\n▶ rollback release %d\n", rollbackID)
-		if _, err := m.follow(ctx, c, rollbackID, nil); err != nil {
-			return false, 0, err
-		}
-		if r2, err = c.Release(ctx, v2.ID); err != nil {
-			return false, 0, err
-		}
-	}
-	serving := fetch(appURL)
-	fmt.Fprintf(out, "  %s → %s", appURL, serving)
-
-	fmt.Fprintf(out, "\n▶ what happened to release %d, from the audit log\n", v2.ID)
-	for _, e := range r2.Timeline {
-		fmt.Fprintf(out, "  %s  %-7s %-22s %s\n", e.At.Local().Format("15:04:05.000"), e.Actor, e.Action, summarize(e.Details))
-	}
-	n, verr := c.VerifyAudit(ctx)
-	if verr != nil {
-		fmt.Fprintf(out, "\n✗ audit verify: %v\n", verr)
-		return false, 0, nil
-	}
-	fmt.Fprintf(out, "\n✓ audit verify: chain OK, %d events\n", n)
-	ok = r2.State == shipgate.StateRolledBack && strings.Contains(serving, "1.0")
-	if ok {
-		fmt.Fprintf(out, "✓ release %d is %s; demo-app 1.0 serves again on the same port\n", v2.ID, r2.State)
-	} else {
-		fmt.Fprintf(out, "✗ release %d is %s; the app answers %q\n", v2.ID, r2.State, strings.TrimSpace(serving))
-	}
-	return ok, v2.ID, nil
-}
-
-func readFile(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
-func fetch(url string) string {
-	cl := &http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get(url)
-	if err != nil {
-		return "(no answer: " + err.Error() + ")\n"
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	return string(b)
-}
-
-// follow prints a release's progress — state, jobs, probes, rollback —
-// until it is final and, if it has a rollback, until that is settled. It
-// stores the id of a rollback release in rollbackID.
-func (m *Main) follow(ctx context.Context, c *client.Client, id int64, rollbackID *int64) (*client.ReleaseView, error) {
-	out := m.Stdout
-	seen := map[string]bool{}
-	say := func(key, line string) {
-		if !seen[key] {
-			seen[key] = true
-			fmt.Fprintf(out, "  %s  %s\n", time.Now().Format("15:04:05.000"), line)
-		}
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		v, err := c.Release(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		say("state "+string(v.State), fmt.Sprintf("release %d %s", v.ID, stateLine(v.Release)))
-		for _, j := range v.Jobs {
-			say("job "+j.Name+" "+string(j.State), fmt.Sprintf("job %s %s", j.Name, j.State))
-		}
-		for _, jp := range v.Probes {
-			for _, p := range jp.Probes {
-				line := fmt.Sprintf("%s probe %d: healthy (%dms)", jp.Job, p.Seq, p.LatencyMS)
-				if !p.OK {
-					line = fmt.Sprintf("%s probe %d: UNHEALTHY — %s", jp.Job, p.Seq, p.Reason)
+// runDemo wires the demo to a server in this process and to the CLI's
+// own wording of releases, rollbacks and audit details.
+func (m *Main) runDemo(ctx context.Context, cfg demo.Config) error {
+	d := &demo.Demo{
+		Out: m.Stdout,
+		Serve: func(ctx context.Context, s demo.Server) error {
+			server := &Main{Stdout: io.Discard, Stderr: s.Log, Getenv: func(k string) string {
+				if k == "SHIPGATE_BOOTSTRAP_TOKEN" {
+					return s.Token
 				}
-				if p.Watch {
-					line += " (watching while the rollback waits)"
-				}
-				say(fmt.Sprintf("probe %s %d", jp.Job, p.Seq), line)
-			}
-		}
-		for _, ro := range v.Rollouts {
-			st := ro.Status
-			say(fmt.Sprintf("rollout %s %d", ro.Job, st.Weight), fmt.Sprintf("rollout %s: canary %s at %d%%", st.Phase, st.CanaryVersion, st.Weight))
-			for _, d := range st.Decisions {
-				if d.Phase != shipgate.AnalysisSuccessful {
-					say("decision "+d.Summary, fmt.Sprintf("%s judge: %s", d.Judge, d.Summary))
-				}
-			}
-			if st.Phase == shipgate.RolloutAborted {
-				say("aborted "+ro.Job, "rollout aborted: all traffic back on "+st.StableVersion+", canary stopped")
-			}
-		}
-		rb := v.Rollback
-		if rb != nil {
-			if rb.State == shipgate.RollbackPending && rb.FiresAt != nil {
-				left := max(time.Until(*rb.FiresAt), 0).Round(time.Second)
-				say(fmt.Sprintf("countdown %s", left), rollbackLine(rb))
-			} else {
-				say("rollback "+string(rb.State), rollbackLine(rb))
-			}
-			if rb.RollbackRelease != 0 && rollbackID != nil {
-				*rollbackID = rb.RollbackRelease
-			}
-		}
-		settled := rb == nil || !rb.Open()
-		if v.State.Final() && settled {
-			return v, nil
-		}
-		if time.Now().After(deadline) {
-			return v, fmt.Errorf("release %d did not settle in time", id)
-		}
-		select {
-		case <-ctx.Done():
-			return v, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+				return m.Getenv(k)
+			}}
+			return server.serve(ctx, ServeConfig{
+				Listen: s.Listen, DataDir: s.DataDir, RunnerSlots: 2, MaxBodyBytes: 1 << 20,
+				ShutdownGrace: 10 * time.Second, ArtifactRoots: []string{s.ArtifactRoot}, MaxJobLog: 1 << 20,
+				LeaseTTL: 30 * time.Second, LostAfter: 45 * time.Second, LogOutput: s.Log, StopServicesOnExit: true,
+				Ready: s.Ready,
+			})
+		},
+		StateLine:    stateLine,
+		RollbackLine: rollbackLine,
+		Summarize:    summarize,
 	}
-}
-
-// lastLines is the end of a file, for an error whose log is about to be
-// removed with the demo's temporary directory.
-func lastLines(name string, n int) string {
-	lines := strings.Split(strings.TrimSpace(readFile(name)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	err := d.Run(ctx, cfg)
+	var failed *demo.Failed
+	if errors.As(err, &failed) {
+		return &exitError{code: 1, msg: failed.Error()}
 	}
-	return strings.Join(lines, "\n")
+	return err
 }

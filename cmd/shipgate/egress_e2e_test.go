@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -139,7 +140,7 @@ func TestBuiltInRunnerMetricsFollowTheEgressPolicy(t *testing.T) {
 	apply := func(metricURL string) {
 		t.Helper()
 		f := filepath.Join(s.workDir, "shop.yaml")
-		os.WriteFile(f, []byte(demoAppService("shop", binary, front, "", "2m", fmt.Sprintf(`canary:
+		os.WriteFile(f, []byte(demo.AppService("shop", binary, front, "", "2m", fmt.Sprintf(`canary:
   steps:
     - set_weight: 50
     - analysis:

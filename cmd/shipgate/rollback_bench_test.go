@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -32,14 +33,14 @@ func BenchmarkRollback(b *testing.B) {
 func benchRollback(b *testing.B) {
 	s := startServerWith(b, nil, "SHIPGATE_BOOTSTRAP_TOKEN=sgp_rollback-bench-admin-token")
 	s.tokens["admin"] = "sgp_rollback-bench-admin-token"
-	port, err := freePort()
+	port, err := demo.FreePort()
 	if err != nil {
 		b.Fatal(err)
 	}
 	appDir := b.TempDir()
-	b.Cleanup(func() { stopDemoApp(appDir) })
+	b.Cleanup(func() { demo.StopApp(appDir) })
 	f := filepath.Join(s.workDir, "demo.yaml")
-	os.WriteFile(f, []byte(demoService(binary, appDir, port, 0)), 0o644)
+	os.WriteFile(f, []byte(demo.Service(binary, appDir, port, 0)), 0o644)
 	s.ok("admin", "apply", "-f", f)
 	os.WriteFile(filepath.Join(s.workDir, "v1.conf"), []byte("version=1.0\n"), 0o644)
 	os.WriteFile(filepath.Join(s.workDir, "v2.conf"), []byte("version=2.0\nbroken_health=true\n"), 0o644)
@@ -52,11 +53,11 @@ func benchRollback(b *testing.B) {
 		v2 := s.create("admin", "demo", "--env", "production", "--version", fmt.Sprintf("2.0-%d", run), "--artifact", "v2.conf")
 		// Wait for v2 to be serving (its deploy step done), then watch for
 		// v1 to come back.
-		for !strings.Contains(fetch(app), "2.0") {
+		for !strings.Contains(demo.Fetch(app), "2.0") {
 		}
 		var back time.Time
 		for {
-			if strings.Contains(fetch(app), "1.0") {
+			if strings.Contains(demo.Fetch(app), "1.0") {
 				back = time.Now()
 				break
 			}
@@ -134,7 +135,7 @@ func BenchmarkManualRollbackCanary(b *testing.B) {
 
 func benchManualRollbackCanary(b *testing.B) (cmd, restored time.Duration) {
 	front := freeAddr(b)
-	f := newCanaryFixtureWith(b, front, demoAppService("shop", binary, front, "{ role: web }", "5m", pausedCanary))
+	f := newCanaryFixtureWith(b, front, demo.AppService("shop", binary, front, "{ role: web }", "5m", pausedCanary))
 	s := f.s
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -44,14 +45,14 @@ func TestRollbackEndToEnd(t *testing.T) {
 	const delay = 2
 	s := startServer(t, "SHIPGATE_BOOTSTRAP_TOKEN=sgp_rollback-e2e-admin-token")
 	s.tokens["admin"] = "sgp_rollback-e2e-admin-token"
-	port, err := freePort()
+	port, err := demo.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	appDir := t.TempDir()
-	t.Cleanup(func() { stopDemoApp(appDir) })
+	t.Cleanup(func() { demo.StopApp(appDir) })
 	f := filepath.Join(s.workDir, "demo.yaml")
-	os.WriteFile(f, []byte(demoService(binary, appDir, port, delay)), 0o644)
+	os.WriteFile(f, []byte(demo.Service(binary, appDir, port, delay)), 0o644)
 	s.ok("admin", "apply", "-f", f)
 	os.WriteFile(filepath.Join(s.workDir, "v1.conf"), []byte("version=1.0\n"), 0o644)
 	os.WriteFile(filepath.Join(s.workDir, "v2.conf"), []byte("version=2.0\nbroken_health=true\n"), 0o644)
@@ -59,7 +60,7 @@ func TestRollbackEndToEnd(t *testing.T) {
 
 	v1 := s.create("admin", "demo", "--env", "production", "--version", "1.0", "--artifact", "v1.conf")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1.ID))
-	if got := fetch(app); got != "hello from demo-app 1.0\n" {
+	if got := demo.Fetch(app); got != "hello from demo-app 1.0\n" {
 		t.Fatalf("v1 answers %q", got)
 	}
 
@@ -69,7 +70,7 @@ func TestRollbackEndToEnd(t *testing.T) {
 		s.jsonOut(&got, "admin", "release", "show", fmt.Sprint(v2.ID))
 		return got.State == "rolled_back"
 	})
-	if answer := fetch(app); answer != "hello from demo-app 1.0\n" {
+	if answer := demo.Fetch(app); answer != "hello from demo-app 1.0\n" {
 		t.Fatalf("after the rollback the app answers %q", answer)
 	}
 	// The gate failed after exactly fail_after (3) probes, all failing.
@@ -267,7 +268,7 @@ const pausedCanary = `canary:
 
 func TestRollbackBypassesWindowsAndCanary(t *testing.T) {
 	front := freeAddr(t)
-	svc := demoAppService("shop", binary, front, "{ role: web }", "5m", pausedCanary)
+	svc := demo.AppService("shop", binary, front, "{ role: web }", "5m", pausedCanary)
 	f := newCanaryFixtureWith(t, front, svc)
 	s := f.s
 	v1 := f.release("1.0")

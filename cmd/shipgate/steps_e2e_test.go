@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -44,7 +45,7 @@ type stepsJSON struct {
 // and release show as text and as JSON.
 func TestCanaryAbortNamesOneStep(t *testing.T) {
 	front := freeAddr(t)
-	f := newCanaryFixtureWith(t, front, demoAppService("shop", binary, front, "{ role: web }", "5m", `canary:
+	f := newCanaryFixtureWith(t, front, demo.AppService("shop", binary, front, "{ role: web }", "5m", `canary:
   steps:
     - set_weight: 50
     - pause: 10m
@@ -53,8 +54,8 @@ func TestCanaryAbortNamesOneStep(t *testing.T) {
 	s := f.s
 	v1 := f.release("1.0")
 	s.ok("admin", "release", "wait", fmt.Sprint(v1))
-	l := startLoad(f.front, 4, 10*time.Millisecond)
-	defer l.end()
+	l := demo.StartLoad(f.front, 4, 10*time.Millisecond)
+	defer l.End()
 
 	v3 := f.release("3.0") // half its answers are 500s
 	var got stepsJSON

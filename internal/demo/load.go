@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"io"
@@ -8,28 +8,28 @@ import (
 	"time"
 )
 
-// load sends requests to a front address from a few workers until ended,
+// Load sends requests to a front address from a few workers until ended,
 // and records which version answered each (the router's
 // X-Shipgate-Version header) and how. shipgate demo and the canary tests
 // use it to see traffic the way clients do.
-type load struct {
+type Load struct {
 	url    string
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	served []served
+	served []Served
 }
 
-// served is one answer the load got.
-type served struct {
-	at      time.Time
-	version string
-	status  int // 0: no answer
+// Served is one answer the load got.
+type Served struct {
+	At      time.Time
+	Version string
+	Status  int // 0: no answer
 }
 
-// startLoad starts workers that each send a request every interval.
-func startLoad(url string, workers int, every time.Duration) *load {
-	l := &load{url: url, stop: make(chan struct{})}
+// StartLoad starts workers that each send a request every interval.
+func StartLoad(url string, workers int, every time.Duration) *Load {
+	l := &Load{url: url, stop: make(chan struct{})}
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	for range workers {
@@ -45,11 +45,11 @@ func startLoad(url string, workers int, every time.Duration) *load {
 				case <-t.C:
 				}
 				resp, err := c.Get(l.url)
-				s := served{at: time.Now()}
+				s := Served{At: time.Now()}
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					s.version, s.status = resp.Header.Get("X-Shipgate-Version"), resp.StatusCode
+					s.Version, s.Status = resp.Header.Get("X-Shipgate-Version"), resp.StatusCode
 				}
 				l.mu.Lock()
 				l.served = append(l.served, s)
@@ -60,27 +60,27 @@ func startLoad(url string, workers int, every time.Duration) *load {
 	return l
 }
 
-// end stops the workers and returns every answer in time order.
-func (l *load) end() []served {
+// End stops the workers and returns every answer in time order.
+func (l *Load) End() []Served {
 	select {
 	case <-l.stop:
 	default:
 		close(l.stop)
 	}
 	l.wg.Wait()
-	return l.since(time.Time{})
+	return l.Since(time.Time{})
 }
 
-// since returns the answers from t on, in time order.
-func (l *load) since(t time.Time) []served {
+// Since returns the answers from t on, in time order.
+func (l *Load) Since(t time.Time) []Served {
 	l.mu.Lock()
-	var out []served
+	var out []Served
 	for _, s := range l.served {
-		if !s.at.Before(t) {
+		if !s.At.Before(t) {
 			out = append(out, s)
 		}
 	}
 	l.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
 }

@@ -1,22 +1,21 @@
-package main
+package demo
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 )
 
-// demoCanaryService is the demo's second act: the demo app as a
+// canaryService is the demo's second act: the demo app as a
 // supervised service behind the built-in runner's traffic router, moved
 // by a canary that the background sequential judge watches.
-func demoCanaryService(bin string, front int) string {
-	return demoAppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
+func canaryService(bin string, front int) string {
+	return AppService("demo-canary", bin, fmt.Sprintf("127.0.0.1:%d", front), "", "15m", `canary:
   steps:
     - set_weight: 10
     - pause: 5m
@@ -26,18 +25,18 @@ func demoCanaryService(bin string, front int) string {
     sequential: { alpha: 0.01 }`)
 }
 
-// demoCanary deploys canary 1.0, puts live traffic on it, then canaries
+// canaryAct is act 2: it deploys canary 1.0, puts live traffic on it, then canaries
 // 2.0 — which answers half its requests with 500 — at 10%, and shows the
 // judge abort it and traffic return to 1.0 before the rollback release
 // even starts. It reports whether all of that happened.
-func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string) (ok bool, bad int64, front string, err error) {
-	out := m.Stdout
-	port, err := freePort()
+func (d *Demo) canaryAct(ctx context.Context, c *client.Client, bin, dir string) (ok bool, bad int64, front string, err error) {
+	out := d.Out
+	port, err := FreePort()
 	if err != nil {
 		return false, 0, "", err
 	}
 	front = fmt.Sprintf("http://127.0.0.1:%d/", port)
-	src := demoCanaryService(bin, port)
+	src := canaryService(bin, port)
 	if err := os.WriteFile(filepath.Join(dir, "demo-canary.yaml"), []byte(src), 0o600); err != nil {
 		return false, 0, "", err
 	}
@@ -62,11 +61,11 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 	if err != nil {
 		return false, 0, front, err
 	}
-	if r, err := m.follow(ctx, c, v1.ID, nil); err != nil || r.State != shipgate.StateSucceeded {
+	if r, err := d.follow(ctx, c, v1.ID, nil); err != nil || r.State != shipgate.StateSucceeded {
 		return false, v1.ID, front, err
 	}
-	l := startLoad(front, 4, 10*time.Millisecond)
-	defer l.end()
+	l := StartLoad(front, 4, 10*time.Millisecond)
+	defer l.End()
 	fmt.Fprintf(out, "  clients now send about 400 requests/s to %s\n", front)
 
 	fmt.Fprintf(out, "\n▶ canary of demo-canary 2.0 — it answers half of its requests with 500 — at 10%% of traffic,\n  watched by the sequential judge\n")
@@ -76,12 +75,12 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 		return false, 0, front, err
 	}
 	var rollbackID int64
-	v, err := m.follow(ctx, c, v2.ID, &rollbackID)
+	v, err := d.follow(ctx, c, v2.ID, &rollbackID)
 	if err != nil {
 		return false, v2.ID, front, err
 	}
 	if rollbackID != 0 {
-		if _, err := m.follow(ctx, c, rollbackID, nil); err != nil {
+		if _, err := d.follow(ctx, c, rollbackID, nil); err != nil {
 			return false, v2.ID, front, err
 		}
 		if v, err = c.Release(ctx, v2.ID); err != nil {
@@ -92,16 +91,16 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 	// What the clients saw, against when the rollback release was created.
 	var firstBad, lastCanary time.Time
 	canary, bad500 := 0, 0
-	for _, r := range l.since(start) {
-		if r.version != "2.0" {
+	for _, r := range l.Since(start) {
+		if r.Version != "2.0" {
 			continue
 		}
 		canary++
-		lastCanary = r.at
-		if r.status >= 500 {
+		lastCanary = r.At
+		if r.Status >= 500 {
 			bad500++
 			if firstBad.IsZero() {
-				firstBad = r.at
+				firstBad = r.At
 			}
 		}
 	}
@@ -111,7 +110,7 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 			rbCreated = rb.CreatedAt
 		}
 	}
-	fmt.Fprintf(out, "  %s → %s", front, fetch(front))
+	fmt.Fprintf(out, "  %s → %s", front, Fetch(front))
 	if firstBad.IsZero() {
 		fmt.Fprintf(out, "\n✗ the clients never met the broken canary\n")
 		return false, v2.ID, front, nil
@@ -128,44 +127,4 @@ func (m *Main) demoCanary(ctx context.Context, c *client.Client, bin, dir string
 		fmt.Fprintf(out, "✗ release %d is %s (rollback release created %v, last canary answer %v)\n", v2.ID, v.State, rbCreated, lastCanary)
 	}
 	return ok, v2.ID, front, nil
-}
-
-// demoAppService is a service file with one job, rollout, that runs this
-// binary's demo app as a supervised service fronted on listen and moved by
-// strategy (YAML for the job's strategy: key, written from column 0). The
-// production environment needs no approval and rolls back by policy when
-// the rollout fails. runsOn and timeout, when set, are the job's runs_on
-// (flow YAML) and timeout. The demo and the canary tests share it.
-func demoAppService(name, bin, listen, runsOn, timeout, strategy string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: shipgate/v1
-kind: Service
-metadata:
-  name: %s
-spec:
-  environments:
-    - name: production
-      approvals: { required: 0 }
-      rollback: { enabled: true, check_target: rollout, delay_seconds: 0, mode: last_successful }
-  pipeline:
-    jobs:
-      - name: rollout
-`, name)
-	if runsOn != "" {
-		fmt.Fprintf(&b, "        runs_on: %s\n", runsOn)
-	}
-	if timeout != "" {
-		fmt.Fprintf(&b, "        timeout: %s\n", timeout)
-	}
-	fmt.Fprintf(&b, `        service:
-          exec: [%q, demo-app, --config, "${ARTIFACT_PATH}", --listen, "127.0.0.1:${PORT}"]
-          listen: %s
-          health: { path: /healthz, interval: 200ms }
-          stop_grace: 2s
-        strategy:
-`, bin, listen)
-	for _, line := range strings.Split(strings.TrimRight(strategy, "\n"), "\n") {
-		b.WriteString("          " + line + "\n")
-	}
-	return b.String()
 }

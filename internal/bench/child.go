@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate/internal/router"
-	"github.com/spf13/cobra"
 )
 
 // benchChild is a process the bench started: a backend or a proxy.
@@ -314,106 +313,89 @@ func parseWrk(out string) (wrkResult, error) {
 // benchBody is what the bench backend answers: small and fixed.
 var benchBody = []byte("shipgate bench backend: a small fixed body of 64 bytes ........\n")
 
-// benchRouterBackendCommand is the backend child: a tiny HTTP server.
-func (m *Main) benchRouterBackendCommand() *cobra.Command {
-	var listen string
-	cmd := &cobra.Command{
-		Use:    "backend",
-		Short:  "Backend process of bench router (prints its address, exits when stdin closes)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			length := []string{strconv.Itoa(len(benchBody))}
-			ctype := []string{"text/plain; charset=utf-8"}
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header()["Content-Type"] = ctype
-				w.Header()["Content-Length"] = length
-				w.Write(benchBody)
-			})
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-			go srv.Serve(ln)
-			return m.serveBenchChild(cmd.Context(), ln.Addr().String(), srv.Close)
-		},
+// ServeBackend is the backend child of `bench router`: a tiny HTTP server
+// on listen. It prints its address on out and serves until its stdin
+// closes (the parent is done, or gone) or ctx ends.
+func ServeBackend(ctx context.Context, out io.Writer, listen string) error {
+	length := []string{strconv.Itoa(len(benchBody))}
+	ctype := []string{"text/plain; charset=utf-8"}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = ctype
+		w.Header()["Content-Length"] = length
+		w.Write(benchBody)
+	})
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on")
-	return cmd
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return serveBenchChild(ctx, out, ln.Addr().String(), srv.Close)
 }
 
-// benchRouterProxyCommand is a proxy child: the shipgate router or one of
-// the httputil.ReverseProxy baselines.
-func (m *Main) benchRouterProxyCommand() *cobra.Command {
-	var kind, listen, backend, canary, profile string
-	var weight int
-	cmd := &cobra.Command{
-		Use:    "proxy",
-		Short:  "Proxy process of bench router (prints its address, exits when stdin closes)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if profile != "" {
-				f, err := os.Create(profile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			target := &url.URL{Scheme: "http", Host: backend}
-			var rp *httputil.ReverseProxy
-			switch kind {
-			case "shipgate":
-				rt := router.New(slog.New(slog.NewTextHandler(os.Stderr, nil)))
-				t := router.Table{Stable: &router.Backend{ID: "stable", Version: "v1", Addr: backend}}
-				if canary != "" {
-					t.Canary, t.Weight = &router.Backend{ID: "canary", Version: "v2", Addr: canary}, weight
-				}
-				rt.Set("bench", t)
-				if err := rt.Serve("bench", listen); err != nil {
-					return err
-				}
-				return m.serveBenchChild(cmd.Context(), rt.Addr("bench"), rt.Close)
-			case "reverseproxy":
-				rp = httputil.NewSingleHostReverseProxy(target)
-			case "reverseproxy-tuned":
-				rp = httputil.NewSingleHostReverseProxy(target)
-				rp.Transport = router.NewTransport()
-			case "reverseproxy-pool":
-				rp = httputil.NewSingleHostReverseProxy(target)
-				rp.Transport, rp.BufferPool = router.NewTransport(), &benchBufferPool{}
-			default:
-				return fmt.Errorf("unknown --kind %q (shipgate, reverseproxy, reverseproxy-tuned, reverseproxy-pool)", kind)
-			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second} // as the router's
-			go srv.Serve(ln)
-			return m.serveBenchChild(cmd.Context(), ln.Addr().String(), srv.Close)
-		},
+// ProxyConfig is what a proxy child of `bench router` runs: which proxy
+// (shipgate, reverseproxy, reverseproxy-tuned, reverseproxy-pool), where it
+// listens, its backends and, for shipgate, the canary's weight.
+type ProxyConfig struct {
+	Kind, Listen, Backend, Canary string
+	Weight                        int
+	// CPUProfile, if set, is where a CPU profile of the whole run goes.
+	CPUProfile string
+}
+
+// ServeProxy is a proxy child of `bench router`: the shipgate router or one
+// of the httputil.ReverseProxy baselines. Like ServeBackend it prints its
+// address on out and serves until its stdin closes or ctx ends.
+func ServeProxy(ctx context.Context, out io.Writer, cfg ProxyConfig) error {
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
-	f := cmd.Flags()
-	f.StringVar(&kind, "kind", "shipgate", "shipgate, reverseproxy (http.DefaultTransport), reverseproxy-tuned (the router's transport) or reverseproxy-pool (that and a BufferPool)")
-	f.StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on")
-	f.StringVar(&backend, "backend", "", "backend address host:port (the stable one for shipgate)")
-	f.StringVar(&canary, "canary", "", "shipgate only: canary backend address")
-	f.IntVar(&weight, "weight", 0, "shipgate only: canary weight in percent")
-	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	cmd.MarkFlagRequired("backend")
-	return cmd
+	target := &url.URL{Scheme: "http", Host: cfg.Backend}
+	var rp *httputil.ReverseProxy
+	switch cfg.Kind {
+	case "shipgate":
+		rt := router.New(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		t := router.Table{Stable: &router.Backend{ID: "stable", Version: "v1", Addr: cfg.Backend}}
+		if cfg.Canary != "" {
+			t.Canary, t.Weight = &router.Backend{ID: "canary", Version: "v2", Addr: cfg.Canary}, cfg.Weight
+		}
+		rt.Set("bench", t)
+		if err := rt.Serve("bench", cfg.Listen); err != nil {
+			return err
+		}
+		return serveBenchChild(ctx, out, rt.Addr("bench"), rt.Close)
+	case "reverseproxy":
+		rp = httputil.NewSingleHostReverseProxy(target)
+	case "reverseproxy-tuned":
+		rp = httputil.NewSingleHostReverseProxy(target)
+		rp.Transport = router.NewTransport()
+	case "reverseproxy-pool":
+		rp = httputil.NewSingleHostReverseProxy(target)
+		rp.Transport, rp.BufferPool = router.NewTransport(), &benchBufferPool{}
+	default:
+		return fmt.Errorf("unknown --kind %q (shipgate, reverseproxy, reverseproxy-tuned, reverseproxy-pool)", cfg.Kind)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second} // as the router's
+	go srv.Serve(ln)
+	return serveBenchChild(ctx, out, ln.Addr().String(), srv.Close)
 }
 
 // serveBenchChild prints addr for the parent, then waits for stdin to close
 // (the parent is done, or gone) or a signal.
-func (m *Main) serveBenchChild(ctx context.Context, addr string, closeFn func() error) error {
-	if _, err := fmt.Fprintln(m.Stdout, addr); err != nil {
+func serveBenchChild(ctx context.Context, out io.Writer, addr string, closeFn func() error) error {
+	if _, err := fmt.Fprintln(out, addr); err != nil {
 		return err
 	}
 	stdinClosed := make(chan struct{})
