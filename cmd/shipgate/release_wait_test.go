@@ -36,18 +36,7 @@ func TestReleaseWaitShowsRollout(t *testing.T) {
 		view(shipgate.StateRunning, shipgate.JobRunning, paused),
 		view(shipgate.StateSucceeded, shipgate.JobSucceeded, paused),
 	}
-	var mu sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		v := views[min(n, len(views)-1)]
-		n++
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}))
-	defer srv.Close()
-	code, out, errOut := runMain(t, map[string]string{"SHIPGATE_SERVER": srv.URL, "SHIPGATE_TOKEN": "sgp_x"}, "release", "wait", "12", "--interval", "1ms")
+	code, out, errOut := waitOn(t, views, "12", "--interval", "1ms")
 	if code != 0 || !strings.Contains(out, "release 12 succeeded") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -89,18 +78,7 @@ func TestReleaseWaitSaysWhyItWaits(t *testing.T) {
 		queued("waiting for runner"),
 		{Release: rel(shipgate.StateSucceeded), Jobs: []shipgate.JobRun{{Name: "deploy", State: shipgate.JobSucceeded, Attempt: 1}}},
 	}
-	var mu sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		v := views[min(n, len(views)-1)]
-		n++
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}))
-	defer srv.Close()
-	code, out, errOut := runMain(t, map[string]string{"SHIPGATE_SERVER": srv.URL, "SHIPGATE_TOKEN": "sgp_x"}, "release", "wait", "12", "--interval", "1ms")
+	code, out, errOut := waitOn(t, views, "12", "--interval", "1ms")
 	if code != 0 || !strings.Contains(out, "release 12 succeeded") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -128,12 +106,7 @@ func TestReleaseWaitJSONShowsProgress(t *testing.T) {
 	r := &shipgate.Release{ID: 4, State: shipgate.StatePendingApproval}
 	r.Policy.Approvals.Required = 1
 	v := client.ReleaseView{Release: r}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}))
-	defer srv.Close()
-	code, out, errOut := runMain(t, map[string]string{"SHIPGATE_SERVER": srv.URL, "SHIPGATE_TOKEN": "sgp_x"}, "release", "wait", "4", "--interval", "1ms", "--timeout", "50ms", "-o", "json")
+	code, out, errOut := waitOn(t, []client.ReleaseView{v}, "4", "--interval", "1ms", "--timeout", "50ms", "-o", "json")
 	if code != 2 || !strings.Contains(errOut, "pending_approval") || !strings.Contains(errOut, "is still pending_approval after") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -144,4 +117,22 @@ func TestReleaseWaitJSONShowsProgress(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil || got.ID != 4 || got.State != "pending_approval" {
 		t.Fatalf("stdout %q: %v", out, err)
 	}
+}
+
+// waitOn runs `shipgate release wait ARGS` against a server that answers
+// views one after another, then the last one for ever.
+func waitOn(t *testing.T, views []client.ReleaseView, args ...string) (int, string, string) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		v := views[min(n, len(views)-1)]
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}))
+	defer srv.Close()
+	return runMain(t, map[string]string{"SHIPGATE_SERVER": srv.URL, "SHIPGATE_TOKEN": "sgp_x"}, append([]string{"release", "wait"}, args...)...)
 }
