@@ -1,8 +1,6 @@
 package config_test
 
 import (
-	"errors"
-	"strings"
 	"testing"
 
 	"github.com/shipgate/shipgate/internal/config"
@@ -60,25 +58,7 @@ func TestParseRollbackStrategyLimits(t *testing.T) {
 `, 13, "before the first set_weight"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec, err := config.ParseService("svc.yaml", []byte(rollbackPolicy(tt.block)))
-			if err == nil {
-				t.Fatalf("no error; spec %+v", spec)
-			}
-			var cerr *config.Error
-			if !errors.As(err, &cerr) {
-				t.Fatalf("error is %T: %v", err, err)
-			}
-			for _, p := range cerr.Problems {
-				if strings.Contains(p.Message, tt.wantMsg) {
-					if p.Line != tt.wantLine {
-						t.Errorf("line %d, want %d: %s", p.Line, tt.wantLine, p)
-					}
-					return
-				}
-			}
-			t.Fatalf("no problem mentions %q; got:\n%v", tt.wantMsg, err)
-		})
+		t.Run(tt.name, func(t *testing.T) { wantRollbackProblem(t, tt.block, tt.wantLine, tt.wantMsg) })
 	}
 	// Within the limits: accepted.
 	if _, err := config.ParseService("svc.yaml", []byte(rollbackPolicy(`      rollback_strategy:

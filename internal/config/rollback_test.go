@@ -139,25 +139,7 @@ func TestParseRollbackStrategyErrors(t *testing.T) {
 `, 10, "windows_apply_to_rollbacks must be true or false"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec, err := config.ParseService("svc.yaml", []byte(rollbackPolicy(tt.block)))
-			if err == nil {
-				t.Fatalf("no error; spec %+v", spec)
-			}
-			var cerr *config.Error
-			if !errors.As(err, &cerr) {
-				t.Fatalf("error is %T: %v", err, err)
-			}
-			for _, p := range cerr.Problems {
-				if strings.Contains(p.Message, tt.wantMsg) {
-					if p.Line != tt.wantLine {
-						t.Errorf("line %d, want %d: %s", p.Line, tt.wantLine, p)
-					}
-					return
-				}
-			}
-			t.Fatalf("no problem mentions %q; got:\n%v", tt.wantMsg, err)
-		})
+		t.Run(tt.name, func(t *testing.T) { wantRollbackProblem(t, tt.block, tt.wantLine, tt.wantMsg) })
 	}
 }
 
@@ -207,4 +189,27 @@ spec:
 	if _, err := config.ParseService("svc.yaml", []byte(strings.Replace(src, ": true", ": false", 1))); err != nil {
 		t.Fatalf("windows_apply_to_rollbacks: false refused: %v", err)
 	}
+}
+
+// wantRollbackProblem parses a service whose production environment has
+// block, and wants a problem mentioning msg at line.
+func wantRollbackProblem(t *testing.T, block string, line int, msg string) {
+	t.Helper()
+	spec, err := config.ParseService("svc.yaml", []byte(rollbackPolicy(block)))
+	if err == nil {
+		t.Fatalf("no error; spec %+v", spec)
+	}
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("error is %T: %v", err, err)
+	}
+	for _, p := range cerr.Problems {
+		if strings.Contains(p.Message, msg) {
+			if p.Line != line {
+				t.Errorf("line %d, want %d: %s", p.Line, line, p)
+			}
+			return
+		}
+	}
+	t.Fatalf("no problem mentions %q; got:\n%v", msg, err)
 }
