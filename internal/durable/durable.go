@@ -13,6 +13,13 @@ import (
 // fsync, rename, and an fsync of the directory, without which the rename
 // itself may not survive.
 func WriteFile(path string, b []byte) error {
+	return placeWhole(path, b, os.Rename)
+}
+
+// placeWhole writes b to a synced temp file (mode 0600) beside path, puts
+// it at path with place (rename to replace, link to create only), and
+// syncs the directory.
+func placeWhole(path string, b []byte, place func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
@@ -30,7 +37,7 @@ func WriteFile(path string, b []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := place(f.Name(), path); err != nil {
 		return err
 	}
 	return syncDir(dir)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -61,27 +60,7 @@ func HexKey(what, envName, env, path string, size int) ([]byte, error) {
 // createExclusive creates path (mode 0600) holding b, whole or not at all;
 // os.ErrExist if path exists.
 func createExclusive(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return placeWhole(path, b, os.Link)
 }
 
 func syncDir(dir string) error {
