@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/shipgate/shipgate"
@@ -198,81 +197,45 @@ func (tx *Tx) auditEmptied(ctx context.Context, actor, user, change string, empt
 // those releases through it. With force it removes them anyway and audits
 // that the group was emptied while in use.
 func (tx *Tx) RemoveGroupMemberGuarded(ctx context.Context, actor, group, user string, force bool) ([]int64, error) {
-	if err := shipgate.CheckNotSelf(actor, user, "remove themselves from group "+strconv.Quote(group)); err != nil {
-		return nil, err
-	}
-	u, err := tx.FindUser(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(u.Groups, group) {
-		return nil, shipgate.Errorf(shipgate.ENOTFOUND, "user %q is not a member of group %q", user, group)
-	}
-	after := *u
-	after.Groups = slices.DeleteFunc(slices.Clone(u.Groups), func(g string) bool { return g == group })
-	emptied, err := tx.guardApprovers(ctx, fmt.Sprintf("removing %q from group %q", user, group), u, &after, force)
-	if err != nil {
-		return nil, err
-	}
-	touched, err := tx.RemoveGroupMember(ctx, actor, group, user)
-	if err != nil {
-		return nil, err
-	}
-	return touched, tx.auditEmptied(ctx, actor, user, shipgate.ActionGroupMemberRemoved, emptied)
+	return tx.removeGroupMember(ctx, actor, group, user, &approverGuard{force: force})
 }
 
 // DisableUserGuarded is DisableUser that refuses, unless force, to
 // disable the only member who may approve of a group that current
 // policies take approvers from (see RemoveGroupMemberGuarded).
 func (tx *Tx) DisableUserGuarded(ctx context.Context, actor, user, reason string, force bool) ([]int64, error) {
-	if err := shipgate.ValidateLine("reason", reason, 500); err != nil {
-		return nil, err
-	}
-	if err := shipgate.CheckNotSelf(actor, user, "disable themselves"); err != nil {
-		return nil, err
-	}
-	u, err := tx.FindUser(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	after := *u
-	now := tx.now
-	after.DisabledAt = &now
-	emptied, err := tx.guardApprovers(ctx, fmt.Sprintf("disabling %q", user), u, &after, force)
-	if err != nil {
-		return nil, err
-	}
-	touched, err := tx.DisableUser(ctx, actor, user, reason)
-	if err != nil {
-		return nil, err
-	}
-	return touched, tx.auditEmptied(ctx, actor, user, shipgate.ActionUserDisabled, emptied)
+	return tx.disableUser(ctx, actor, user, reason, &approverGuard{force: force})
 }
 
 // SetUserRolesGuarded is SetUserRoles that refuses, unless force, to take
 // the approver role from the only member who may approve of a group that
 // current policies take approvers from (see RemoveGroupMemberGuarded).
 func (tx *Tx) SetUserRolesGuarded(ctx context.Context, actor, user string, roles []shipgate.Role, force bool) ([]int64, error) {
-	roles, err := shipgate.NormalizeRoles(roles)
-	if err != nil {
-		return nil, err
+	return tx.setUserRoles(ctx, actor, user, roles, &approverGuard{force: force})
+}
+
+// approverGuard is the check the guarded changes of people make, inside
+// the change, after its own checks and before its write: refuse (unless
+// force) a change that leaves a group current policies take approvers
+// from without a member who may approve, and audit, with force, the
+// groups it left so. A nil guard checks nothing.
+type approverGuard struct {
+	force   bool
+	emptied []emptiedGroup
+}
+
+func (g *approverGuard) check(ctx context.Context, tx *Tx, what string, before, after *shipgate.User) error {
+	if g == nil {
+		return nil
 	}
-	if err := shipgate.CheckNotSelf(actor, user, "change their own roles"); err != nil {
-		return nil, err
+	var err error
+	g.emptied, err = tx.guardApprovers(ctx, what, before, after, g.force)
+	return err
+}
+
+func (g *approverGuard) audit(ctx context.Context, tx *Tx, actor, user, change string) error {
+	if g == nil {
+		return nil
 	}
-	u, err := tx.FindUser(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	after := *u
-	after.Roles = roles
-	emptied, err := tx.guardApprovers(ctx, fmt.Sprintf("taking the approver role from %q", user), u, &after, force)
-	if err != nil {
-		return nil, err
-	}
-	touched, err := tx.SetUserRoles(ctx, actor, user, roles)
-	if err != nil {
-		return nil, err
-	}
-	return touched, tx.auditEmptied(ctx, actor, user, shipgate.ActionUserRolesChanged, emptied)
+	return tx.auditEmptied(ctx, actor, user, change, g.emptied)
 }

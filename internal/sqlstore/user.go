@@ -176,6 +176,10 @@ func (tx *Tx) AddGroupMember(ctx context.Context, actor, group, user string) err
 // transaction; the releases they were on are returned for the caller to
 // plan again. Nobody removes themselves.
 func (tx *Tx) RemoveGroupMember(ctx context.Context, actor, group, user string) ([]int64, error) {
+	return tx.removeGroupMember(ctx, actor, group, user, nil)
+}
+
+func (tx *Tx) removeGroupMember(ctx context.Context, actor, group, user string, g *approverGuard) ([]int64, error) {
 	if err := shipgate.CheckNotSelf(actor, user, "remove themselves from group "+strconv.Quote(group)); err != nil {
 		return nil, err
 	}
@@ -186,17 +190,26 @@ func (tx *Tx) RemoveGroupMember(ctx context.Context, actor, group, user string) 
 	if !slices.Contains(u.Groups, group) {
 		return nil, shipgate.Errorf(shipgate.ENOTFOUND, "user %q is not a member of group %q", user, group)
 	}
+	before := u.Groups
+	after := *u
+	after.Groups = slices.DeleteFunc(slices.Clone(before), func(g string) bool { return g == group })
+	if err := g.check(ctx, tx, fmt.Sprintf("removing %q from group %q", user, group), u, &after); err != nil {
+		return nil, err
+	}
 	if _, err := tx.exec(ctx, `DELETE FROM group_members WHERE group_name = ? AND user_name = ?`, group, user); err != nil {
 		return nil, err
 	}
-	before := u.Groups
-	u.Groups = slices.DeleteFunc(slices.Clone(before), func(g string) bool { return g == group })
+	u.Groups = after.Groups
 	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionGroupMemberRemoved, shipgate.GroupSubject(group), map[string]any{
 		"user": user, "groups_before": before, "groups_after": u.Groups,
 	})); err != nil {
 		return nil, err
 	}
-	return tx.withdrawApprovals(ctx, actor, u, fmt.Sprintf("%s was removed from group %s by %s", user, group, actor))
+	touched, err := tx.withdrawApprovals(ctx, actor, u, fmt.Sprintf("%s was removed from group %s by %s", user, group, actor))
+	if err != nil {
+		return nil, err
+	}
+	return touched, g.audit(ctx, tx, actor, user, shipgate.ActionGroupMemberRemoved)
 }
 
 // SetUserRoles replaces user's roles and audits the roles before and
@@ -205,6 +218,10 @@ func (tx *Tx) RemoveGroupMember(ctx context.Context, actor, group, user string) 
 // returned. Nobody changes their own roles, and the last enabled admin
 // keeps theirs. Setting the roles a user already has is a no-op.
 func (tx *Tx) SetUserRoles(ctx context.Context, actor, user string, roles []shipgate.Role) ([]int64, error) {
+	return tx.setUserRoles(ctx, actor, user, roles, nil)
+}
+
+func (tx *Tx) setUserRoles(ctx context.Context, actor, user string, roles []shipgate.Role, g *approverGuard) ([]int64, error) {
 	roles, err := shipgate.NormalizeRoles(roles)
 	if err != nil {
 		return nil, err
@@ -220,6 +237,11 @@ func (tx *Tx) SetUserRoles(ctx context.Context, actor, user string, roles []ship
 	if slices.Equal(before, roles) {
 		return nil, nil
 	}
+	after := *u
+	after.Roles = roles
+	if err := g.check(ctx, tx, fmt.Sprintf("taking the approver role from %q", user), u, &after); err != nil {
+		return nil, err
+	}
 	if u.HasRole(shipgate.RoleAdmin) && !slices.Contains(roles, shipgate.RoleAdmin) {
 		if err := tx.keepAnAdmin(ctx, user, "take the admin role from"); err != nil {
 			return nil, err
@@ -234,7 +256,11 @@ func (tx *Tx) SetUserRoles(ctx context.Context, actor, user string, roles []ship
 	})); err != nil {
 		return nil, err
 	}
-	return tx.withdrawApprovals(ctx, actor, u, fmt.Sprintf("%s's roles were changed by %s to %s", user, actor, joinRoles(roles)))
+	touched, err := tx.withdrawApprovals(ctx, actor, u, fmt.Sprintf("%s's roles were changed by %s to %s", user, actor, joinRoles(roles)))
+	if err != nil {
+		return nil, err
+	}
+	return touched, g.audit(ctx, tx, actor, user, shipgate.ActionUserRolesChanged)
 }
 
 // DisableUser stops user at once: their tokens are refused from the next
@@ -244,6 +270,10 @@ func (tx *Tx) SetUserRoles(ctx context.Context, actor, user string, roles []ship
 // themselves, and the last enabled admin stays enabled. Disabling a
 // disabled user is a no-op.
 func (tx *Tx) DisableUser(ctx context.Context, actor, user, reason string) ([]int64, error) {
+	return tx.disableUser(ctx, actor, user, reason, nil)
+}
+
+func (tx *Tx) disableUser(ctx context.Context, actor, user, reason string, g *approverGuard) ([]int64, error) {
 	if err := shipgate.ValidateLine("reason", reason, 500); err != nil {
 		return nil, err
 	}
@@ -257,6 +287,12 @@ func (tx *Tx) DisableUser(ctx context.Context, actor, user, reason string) ([]in
 	if u.Disabled() {
 		return nil, nil
 	}
+	now := tx.now
+	after := *u
+	after.DisabledAt = &now
+	if err := g.check(ctx, tx, fmt.Sprintf("disabling %q", user), u, &after); err != nil {
+		return nil, err
+	}
 	if u.HasRole(shipgate.RoleAdmin) {
 		if err := tx.keepAnAdmin(ctx, user, "disable"); err != nil {
 			return nil, err
@@ -265,7 +301,6 @@ func (tx *Tx) DisableUser(ctx context.Context, actor, user, reason string) ([]in
 	if _, err := tx.exec(ctx, `UPDATE users SET disabled_at = ?, disabled_by = ? WHERE name = ?`, micros(tx.now), actor, user); err != nil {
 		return nil, err
 	}
-	now := tx.now
 	u.DisabledAt, u.DisabledBy = &now, actor
 	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserDisabled, shipgate.UserSubject(user), map[string]any{
 		"reason": reason, "roles": u.Roles, "groups": u.Groups,
@@ -276,7 +311,11 @@ func (tx *Tx) DisableUser(ctx context.Context, actor, user, reason string) ([]in
 	if reason != "" {
 		why += ": " + reason
 	}
-	return tx.withdrawApprovals(ctx, actor, u, why)
+	touched, err := tx.withdrawApprovals(ctx, actor, u, why)
+	if err != nil {
+		return nil, err
+	}
+	return touched, g.audit(ctx, tx, actor, user, shipgate.ActionUserDisabled)
 }
 
 // EnableUser lets a disabled user in again: their unrevoked, unexpired
