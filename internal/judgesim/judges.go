@@ -1,7 +1,7 @@
 package judgesim
 
 import (
-	shipgate "github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/analysis"
 )
 
