@@ -40,7 +40,7 @@ bench-router:
 	go run ./cmd/shipgate bench router
 bench-canary:
 	go test -run '^$$' -bench 'BenchmarkCanaryAbort|BenchmarkRollback' -benchtime 1x ./cmd/shipgate
-	go test -run '^$$' -bench . ./internal/router ./internal/analysis
+	go test -run '^$$' -bench . ./internal/router ./internal/analysis ./internal/judgesim
 
 bench:
 	go test -run '^$$' -bench . -benchtime 1x -count 1 . ./internal/sqlstore ./internal/httpapi

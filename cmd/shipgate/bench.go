@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shipgate/shipgate/internal/analysis"
 	"github.com/shipgate/shipgate/internal/bench"
 	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/judgesim"
 	"github.com/spf13/cobra"
 )
 
@@ -52,9 +52,9 @@ canary requests and excess bad responses served before the rollback.`,
 				return err
 			}
 			start := time.Now()
-			results, err := analysis.Bench(cmd.Context(), scenarios, analysis.BenchOptions{
+			results, err := judgesim.Bench(cmd.Context(), scenarios, judgesim.BenchOptions{
 				Runs: runs, Seed: seed, Judges: factories,
-				Progress: func(done, total int, s *analysis.Scenario) {
+				Progress: func(done, total int, s *judgesim.Scenario) {
 					fmt.Fprintf(m.Stderr, "[%d/%d] %s: %d runs done (%s)\n", done, total, s.Name, runs, time.Since(start).Round(100*time.Millisecond))
 				},
 			})

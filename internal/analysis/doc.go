@@ -16,7 +16,7 @@
 // errors or is inconclusive when its limits are exceeded. An agent runs
 // both kinds of judge next to its router during a rollout.
 //
-// The simulator (Scenario, Simulate) replays synthetic canaries described in
-// YAML files through every judge with common random numbers; Bench runs it
-// and reports rollback rates, times to rollback and blast radius.
+// The judge benchmark, which replays synthetic canaries through these
+// judges, lives in internal/judgesim: it imports this package, never the
+// other way round, and a test here keeps simulation code out.
 package analysis

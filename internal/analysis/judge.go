@@ -38,14 +38,9 @@ type Judge interface {
 	Observe(t *Tick) Verdict
 }
 
-// JudgeFactory makes a fresh judge for one canary.
-type JudgeFactory struct {
-	Name string
-	New  func(env JudgeEnv) Judge
-}
-
 // JudgeEnv is what a judge may know besides the counters: the stable
-// arm's latency profile, as a real judge would learn it from history.
+// arm's latency profile, as a real judge would learn it from history (the
+// judge benchmark, internal/judgesim, derives it from its scenario).
 type JudgeEnv struct {
 	// BaselineMeanLatency is the stable arm's mean latency in ms.
 	BaselineMeanLatency float64

@@ -6,16 +6,16 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/shipgate/shipgate/internal/analysis"
+	"github.com/shipgate/shipgate/internal/judgesim"
 )
 
 // PickJudges turns --judges into the judges to run; empty means all.
-func PickJudges(list string) ([]analysis.JudgeFactory, error) {
-	all := analysis.BenchJudges()
+func PickJudges(list string) ([]judgesim.JudgeFactory, error) {
+	all := judgesim.BenchJudges()
 	if list == "" {
 		return all, nil
 	}
-	var out []analysis.JudgeFactory
+	var out []judgesim.JudgeFactory
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		found := false
@@ -37,7 +37,7 @@ func PickJudges(list string) ([]analysis.JudgeFactory, error) {
 }
 
 // PrintJudges writes the results of `bench judges` as its table.
-func PrintJudges(w io.Writer, scenarios []*analysis.Scenario, results []analysis.Result) error {
+func PrintJudges(w io.Writer, scenarios []*judgesim.Scenario, results []judgesim.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tEXPECT\tJUDGE\tROLLBACK\tMEDIAN\tP90\tCANARY REQS\tEXCESS BAD\t")
 	num := func(v *float64, unit string) string {

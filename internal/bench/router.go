@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shipgate/shipgate/internal/analysis"
+	"github.com/shipgate/shipgate/internal/judgesim"
 )
 
 // RouterConfig is what `bench router` measures and how long.
@@ -359,7 +359,7 @@ func medianResult(rs []RouterResult) RouterResult {
 		for i, r := range rs {
 			v[i] = get(r)
 		}
-		return analysis.Quantile(v, 0.5)
+		return judgesim.Quantile(v, 0.5)
 	}
 	medp := func(get func(RouterResult) *float64) *float64 {
 		if get(rs[0]) == nil {

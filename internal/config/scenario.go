@@ -10,13 +10,14 @@ import (
 	"strings"
 
 	"github.com/shipgate/shipgate/internal/analysis"
+	"github.com/shipgate/shipgate/internal/judgesim"
 	"go.yaml.in/yaml/v3"
 )
 
 // ParseScenario parses a judge-benchmark scenario file (the format is in
 // docs/judge-benchmark.md). Problems are file:line errors; the scenario is
 // returned only when there are none.
-func ParseScenario(file string, src []byte) (*analysis.Scenario, error) {
+func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
 	p := &parser{file: file, lines: map[string]int{}}
 	root, err := decodeOne(file, src, "scenario")
 	if err != nil {
@@ -25,17 +26,17 @@ func ParseScenario(file string, src []byte) (*analysis.Scenario, error) {
 	if root == nil {
 		return nil, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
 	}
-	s := &analysis.Scenario{
+	s := &judgesim.Scenario{
 		Name:          strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)),
-		Duration:      analysis.DefaultDuration,
-		Rate:          analysis.DefaultRate,
-		CanaryWeight:  analysis.DefaultCanaryWeight,
-		LatencyMedian: analysis.DefaultLatencyMedian,
-		LatencySigma:  analysis.DefaultLatencySigma,
+		Duration:      judgesim.DefaultDuration,
+		Rate:          judgesim.DefaultRate,
+		CanaryWeight:  judgesim.DefaultCanaryWeight,
+		LatencyMedian: judgesim.DefaultLatencyMedian,
+		LatencySigma:  judgesim.DefaultLatencySigma,
 	}
-	var arms [analysis.NumArms]struct{ errRate, mult *analysis.Curve }
-	var common struct{ errRate, mult *analysis.Curve }
-	armFields := func(dst *struct{ errRate, mult *analysis.Curve }, what string) fieldFunc {
+	var arms [analysis.NumArms]struct{ errRate, mult *judgesim.Curve }
+	var common struct{ errRate, mult *judgesim.Curve }
+	armFields := func(dst *struct{ errRate, mult *judgesim.Curve }, what string) fieldFunc {
 		return func(v *yaml.Node, path string) {
 			p.mapping(v, path, what, map[string]fieldFunc{
 				"error_rate": func(v *yaml.Node, path string) {
@@ -54,8 +55,8 @@ func ParseScenario(file string, src []byte) (*analysis.Scenario, error) {
 		"description": func(v *yaml.Node, path string) { s.Description = p.str(v, path, "description") },
 		"expect": func(v *yaml.Node, path string) {
 			s.Expect = p.str(v, path, "expect")
-			if s.Expect != "" && s.Expect != analysis.ExpectPromote && s.Expect != analysis.ExpectRollback {
-				p.fail(v, "expect must be %q or %q, not %q", analysis.ExpectPromote, analysis.ExpectRollback, s.Expect)
+			if s.Expect != "" && s.Expect != judgesim.ExpectPromote && s.Expect != judgesim.ExpectRollback {
+				p.fail(v, "expect must be %q or %q, not %q", judgesim.ExpectPromote, judgesim.ExpectRollback, s.Expect)
 			}
 		},
 		"duration": func(v *yaml.Node, path string) {
@@ -119,8 +120,8 @@ func ParseScenario(file string, src []byte) (*analysis.Scenario, error) {
 		p.failAt(root.Line, "expect is missing: say whether a good judge would promote or roll back this canary (expect: promote or expect: rollback)")
 	}
 	for arm := range analysis.NumArms {
-		errRate, mult := analysis.Const(analysis.DefaultErrorRate), analysis.Const(1)
-		for _, src := range []struct{ errRate, mult *analysis.Curve }{common, arms[arm]} {
+		errRate, mult := judgesim.Const(judgesim.DefaultErrorRate), judgesim.Const(1)
+		for _, src := range []struct{ errRate, mult *judgesim.Curve }{common, arms[arm]} {
 			if src.errRate != nil {
 				errRate = *src.errRate
 			}
@@ -128,7 +129,7 @@ func ParseScenario(file string, src []byte) (*analysis.Scenario, error) {
 				mult = *src.mult
 			}
 		}
-		s.Arms[arm] = analysis.ArmModel{ErrorRate: errRate, LatencyMultiplier: mult}
+		s.Arms[arm] = judgesim.ArmModel{ErrorRate: errRate, LatencyMultiplier: mult}
 	}
 	if len(p.errs) == 0 {
 		if err := s.Validate(); err != nil {
@@ -170,7 +171,7 @@ func (p *parser) number(n *yaml.Node, what string, percent bool) float64 {
 
 // curve reads a value that may change over time: a number, or
 // {steps: [...]} or {ramp: [...]} of {at: DURATION, value: NUMBER} points.
-func (p *parser) curve(n *yaml.Node, path, what string, percent bool) analysis.Curve {
+func (p *parser) curve(n *yaml.Node, path, what string, percent bool) judgesim.Curve {
 	lo, hi := 1e-3, 1e3
 	if percent {
 		lo, hi = 0, 1
@@ -187,9 +188,9 @@ func (p *parser) curve(n *yaml.Node, path, what string, percent bool) analysis.C
 	if n.Kind == yaml.ScalarNode {
 		v := p.number(n, what, percent)
 		check(n, v)
-		return analysis.Const(v)
+		return judgesim.Const(v)
 	}
-	var c analysis.Curve
+	var c judgesim.Curve
 	set := false
 	points := func(linear bool) fieldFunc {
 		return func(v *yaml.Node, path string) {
@@ -199,7 +200,7 @@ func (p *parser) curve(n *yaml.Node, path, what string, percent bool) analysis.C
 			}
 			set, c.Linear = true, linear
 			p.sequence(v, path, what+" points", func(i int, item *yaml.Node, ip string) {
-				var pt analysis.Point
+				var pt judgesim.Point
 				var have [2]bool
 				p.mapping(item, ip, what+" point", map[string]fieldFunc{
 					"at": func(v *yaml.Node, path string) {
@@ -227,7 +228,7 @@ func (p *parser) curve(n *yaml.Node, path, what string, percent bool) analysis.C
 	}
 	if n.Kind != yaml.MappingNode {
 		p.fail(n, "%s must be a number or a mapping with steps or ramp, not %s", what, kindName(n))
-		return analysis.Const(math.NaN())
+		return judgesim.Const(math.NaN())
 	}
 	p.mapping(n, path, what, map[string]fieldFunc{"steps": points(false), "ramp": points(true)})
 	if !set {
@@ -238,7 +239,7 @@ func (p *parser) curve(n *yaml.Node, path, what string, percent bool) analysis.C
 
 // LoadScenarios reads every *.yaml and *.yml file of dir, sorted by name.
 // All files are read; the error lists every problem in every file.
-func LoadScenarios(dir string) ([]*analysis.Scenario, error) {
+func LoadScenarios(dir string) ([]*judgesim.Scenario, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -253,7 +254,7 @@ func LoadScenarios(dir string) ([]*analysis.Scenario, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s holds no scenario files (*.yaml)", dir)
 	}
-	var out []*analysis.Scenario
+	var out []*judgesim.Scenario
 	all := &Error{}
 	seen := map[string]string{}
 	for _, name := range names {

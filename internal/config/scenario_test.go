@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/internal/analysis"
+	"github.com/shipgate/shipgate/internal/judgesim"
 )
 
 func TestLoadShippedScenarios(t *testing.T) {
@@ -17,7 +18,7 @@ func TestLoadShippedScenarios(t *testing.T) {
 	if len(ss) != 10 {
 		t.Fatalf("%d scenarios, want the 10 the benchmark ships", len(ss))
 	}
-	byName := map[string]*analysis.Scenario{}
+	byName := map[string]*judgesim.Scenario{}
 	for _, s := range ss {
 		byName[s.Name] = s
 	}
@@ -41,7 +42,7 @@ func TestLoadShippedScenarios(t *testing.T) {
 		t.Errorf("stable in the ramp = %v", got)
 	}
 	low := byName["s09-low-traffic-regression"]
-	if low.Rate != 10 || low.CanaryWeight != 0.1 || low.Expect != analysis.ExpectRollback || low.Duration != 1800 {
+	if low.Rate != 10 || low.CanaryWeight != 0.1 || low.Expect != judgesim.ExpectRollback || low.Duration != 1800 {
 		t.Errorf("low traffic regression parsed as %+v", low)
 	}
 	if b := byName["s10-bursty-healthy"].Bursts; b.ChancePerSecond != 0.01 || b.Size != 20 {

@@ -1,27 +1,11 @@
-package analysis
+package judgesim
 
 import (
 	"context"
 	"math"
 	"runtime"
-	"sort"
 	"sync"
 )
-
-// DefaultAlpha is the sequential judge's default false-rollback bound.
-const DefaultAlpha = 0.01
-
-// BenchJudges are the judges the benchmark compares: shipgate's
-// sequential judge and the reference judges.
-func BenchJudges() []JudgeFactory {
-	return []JudgeFactory{
-		{Name: "sequential", New: func(JudgeEnv) Judge { return NewSequential(DefaultAlpha) }},
-		{Name: "argo-60s", New: func(env JudgeEnv) Judge { return NewArgo(60, env) }},
-		{Name: "argo-15s", New: func(env JudgeEnv) Judge { return NewArgo(15, env) }},
-		{Name: "kayenta-5m", New: func(JudgeEnv) Judge { return NewKayenta(5) }},
-		{Name: "kayenta-10m", New: func(JudgeEnv) Judge { return NewKayenta(10) }},
-	}
-}
 
 // Result is one judge on one scenario over all runs.
 type Result struct {
@@ -139,19 +123,3 @@ func summarize(s *Scenario, judge string, ji int, outcomes [][]Outcome) Result {
 }
 
 func ptr(v float64) *float64 { return &v }
-
-// Quantile returns the q-quantile of xs by linear interpolation between
-// order statistics (the default of R and NumPy). It sorts xs.
-func Quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	sort.Float64s(xs)
-	h := q * float64(len(xs)-1)
-	lo := math.Floor(h)
-	i := int(lo)
-	if i+1 >= len(xs) {
-		return xs[len(xs)-1]
-	}
-	return xs[i] + (h-lo)*(xs[i+1]-xs[i])
-}

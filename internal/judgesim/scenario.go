@@ -1,9 +1,10 @@
-package analysis
+package judgesim
 
 import (
 	"fmt"
 	"math"
-	"sort"
+
+	"github.com/shipgate/shipgate/internal/analysis"
 )
 
 // Expectations a scenario can state as its ground truth.
@@ -11,42 +12,6 @@ const (
 	ExpectPromote  = "promote"
 	ExpectRollback = "rollback"
 )
-
-// Point is one value of a Curve from a time on.
-type Point struct {
-	At    float64 // seconds since the canary started
-	Value float64
-}
-
-// Curve is a quantity as a function of time: constant, a staircase of
-// steps, or a piecewise-linear ramp. Before the first point it holds the
-// first value, after the last the last.
-type Curve struct {
-	Points []Point
-	Linear bool
-}
-
-// Const is a constant curve.
-func Const(v float64) Curve { return Curve{Points: []Point{{0, v}}} }
-
-// At evaluates the curve at t seconds.
-func (c Curve) At(t float64) float64 {
-	ps := c.Points
-	switch {
-	case len(ps) == 0:
-		return 0
-	case t <= ps[0].At:
-		return ps[0].Value
-	case t >= ps[len(ps)-1].At:
-		return ps[len(ps)-1].Value
-	}
-	i := sort.Search(len(ps), func(i int) bool { return ps[i].At > t }) // ps[i-1].At <= t < ps[i].At
-	a, b := ps[i-1], ps[i]
-	if !c.Linear {
-		return a.Value
-	}
-	return a.Value + (b.Value-a.Value)*(t-a.At)/(b.At-a.At)
-}
 
 // ArmModel is how one arm behaves over time.
 type ArmModel struct {
@@ -87,7 +52,7 @@ type Scenario struct {
 	// arm's p90.
 	LatencyMedian float64
 	LatencySigma  float64
-	Arms          [NumArms]ArmModel
+	Arms          [analysis.NumArms]ArmModel
 	Bursts        Bursts
 }
 
@@ -102,7 +67,7 @@ const (
 )
 
 // ArmNames names the arms as scenario files do.
-var ArmNames = [NumArms]string{Stable: "stable", Baseline: "baseline", Canary: "canary"}
+var ArmNames = [analysis.NumArms]string{analysis.Stable: "stable", analysis.Baseline: "baseline", analysis.Canary: "canary"}
 
 // Validate reports what is wrong with a scenario, or nil.
 func (s *Scenario) Validate() error {
@@ -163,23 +128,13 @@ func joinProblems(ps []string) string {
 }
 
 // share is each arm's expected share of traffic.
-func (s *Scenario) share() [NumArms]float64 {
-	var sh [NumArms]float64
-	sh[Canary] = s.CanaryWeight
-	sh[Baseline] = s.CanaryWeight
-	sh[Stable] = 1 - 2*s.CanaryWeight
+func (s *Scenario) share() [analysis.NumArms]float64 {
+	var sh [analysis.NumArms]float64
+	sh[analysis.Canary] = s.CanaryWeight
+	sh[analysis.Baseline] = s.CanaryWeight
+	sh[analysis.Stable] = 1 - 2*s.CanaryWeight
 	return sh
 }
-
-// slowProbability is the chance that a request of an arm whose latency
-// median is multiplied by m is slower than a healthy arm's p90:
-// P(ln X > ln med + z90·σ) with ln X ~ N(ln med + ln m, σ²).
-func slowProbability(m, sigma float64) float64 {
-	const z90 = 1.2815515655446004
-	return 1 - normalCDF(z90-math.Log(m)/sigma)
-}
-
-func normalCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
 
 // HealthyMeanLatency is a healthy arm's mean latency in ms.
 func (s *Scenario) HealthyMeanLatency() float64 {
