@@ -79,6 +79,8 @@ func TestStore(t *testing.T) {
 		{"AuditCheckpointDeletedRows", testAuditCheckpointDeletedRows},
 		{"AuditCheckpointSigning", testAuditCheckpointSigning},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"LeaderLease", testLeaderLease},
+		{"LeaderLeaseOneHolder", testLeaderLeaseOneHolder},
 		{"UnprintableText", testUnprintableText},
 		{"ArtifactRefs", testArtifactRefs},
 		{"RollbackReleaseStrategy", testRollbackReleaseStrategy},
