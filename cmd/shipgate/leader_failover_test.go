@@ -169,3 +169,33 @@ func rollbackState(s *server, id int64) string {
 	}
 	return r.Rollback.State
 }
+
+// TestLeaderRestartPostgres: a server killed and restarted on the same
+// --data takes its own lease back at once. The TTL here is ten minutes,
+// far beyond the wait, so only that rule can make it lead again.
+func TestLeaderRestartPostgres(t *testing.T) {
+	pg := testutil.RequirePostgres(t)
+	const token = "sgp_leader-restart-admin-token"
+	s := startServerWith(t, []string{"--database", pg.NewDatabase(t), "--no-local-runner", "--leader-ttl", "10m"}, "SHIPGATE_BOOTSTRAP_TOKEN="+token)
+	s.tokens["admin"] = token
+	testutil.WaitFor(t, "the server to lead", func() bool { leads, _ := healthLeader(s.direct); return leads })
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	s.start()
+	testutil.WaitFor(t, "the restarted server to lead again", func() bool { leads, _ := healthLeader(s.direct); return leads })
+	var events []struct {
+		Action  string
+		Details map[string]any
+	}
+	s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
+	var tenures []string
+	for _, e := range events {
+		if e.Action == "leader.acquired" {
+			tenures = append(tenures, fmt.Sprintf("term %v restarted %v", e.Details["term"], e.Details["previous_holder_restarted"]))
+		}
+	}
+	if want := "[term 1 restarted <nil> term 2 restarted true]"; fmt.Sprint(tenures) != want {
+		t.Fatalf("tenures %v, want %s", tenures, want)
+	}
+	s.ok("admin", "audit", "verify")
+}

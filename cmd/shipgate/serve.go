@@ -425,7 +425,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// signer (which signs once more when its tenure ends) run only while
 	// this server holds the leader lease (serve_leader.go).
 	signer := &checkpoint.Signer{DB: db, Key: auditKey, Logger: logger, Every: cfg.AuditCheckpointEvery}
-	elector := newElector(db, cfg.LeaderTTL, logger)
+	elector := newElector(db, cfg.LeaderTTL, cfg.DataDir, logger)
 	api.IsLeader = elector.IsLeader
 	wg.Add(1)
 	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run)) }()

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/shipgate/shipgate/internal/leader"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
@@ -30,16 +34,34 @@ func checkLeaderTTL(ttl time.Duration) error {
 // PostgreSQL database compete for the lease; on SQLite the server is alone
 // (serve.lock and the database file's lock see to it) and always leads,
 // without touching the lease table.
-func newElector(db *sqlstore.DB, ttl time.Duration, logger *slog.Logger) *leader.Elector {
+//
+// On PostgreSQL the holder name is kept in <data>/leader-holder: the
+// previous run on this --data is dead (this run holds serve.lock, which
+// only process exit releases), so a server restarted after a crash takes
+// its own lease back at once instead of leaving the background work
+// stopped for a TTL.
+func newElector(db *sqlstore.DB, ttl time.Duration, dataDir string, logger *slog.Logger) *leader.Elector {
 	if ttl == 0 {
 		ttl = leader.DefaultTTL // embedded servers (demo) that leave it unset
 	}
 	e := &leader.Elector{Holder: leader.NewHolderID(), TTL: ttl, Logger: logger}
-	if db.Engine() == "postgres" {
-		e.Store = db
+	if db.Engine() != "postgres" {
+		return e
+	}
+	e.Store = db
+	path := filepath.Join(dataDir, "leader-holder")
+	if b, err := os.ReadFile(path); err == nil {
+		e.Predecessor = previousHolder(b)
+	}
+	if err := durable.WriteFile(path, []byte(e.Holder+"\n")); err != nil {
+		// Only a restart after a crash is slower: it waits out the TTL.
+		logger.Warn("leader: could not record this server's holder name", "path", path, "err", err)
 	}
 	return e
 }
+
+// previousHolder reads the holder name recorded by the previous run.
+func previousHolder(b []byte) string { return strings.TrimSpace(string(b)) }
 
 // leaderWork runs the background loops that change state on their own,
 // each until ctx ends (the tenure ends or the server stops), and waits for

@@ -16,7 +16,7 @@ import (
 
 // Store is the lease storage the Elector needs (sqlstore.DB).
 type Store interface {
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (shipgate.Lease, bool, error)
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, predecessor string) (shipgate.Lease, bool, error)
 	RenewLease(ctx context.Context, name, holder string, term int64, ttl time.Duration) (shipgate.Lease, bool, error)
 	ResignLease(ctx context.Context, name, holder string, term int64) (bool, error)
 }
@@ -36,6 +36,11 @@ type Elector struct {
 	// Name is the lease (default shipgate.LeaderLeaseName); Holder names
 	// this server in it (default NewHolderID()).
 	Name, Holder string
+	// Predecessor, if set, is the holder name of this server's previous
+	// run, known to be dead (see sqlstore.AcquireLease): a server
+	// restarted after a crash takes its own lease back at once instead of
+	// waiting out the TTL.
+	Predecessor string
 	// TTL is how long the lease lasts without renewal (default DefaultTTL).
 	TTL time.Duration
 	// Interval is how often a leader renews and a follower tries to take
@@ -145,7 +150,7 @@ func (e *Elector) Run(ctx context.Context, work func(ctx context.Context)) {
 	for ctx.Err() == nil {
 		sent := time.Now() // before the request: the database's expiry is later than sent+TTL
 		actx, cancel := context.WithTimeout(ctx, e.Interval)
-		lease, ok, err := e.Store.AcquireLease(actx, e.Name, e.Holder, e.TTL)
+		lease, ok, err := e.Store.AcquireLease(actx, e.Name, e.Holder, e.TTL, e.Predecessor)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -49,7 +49,11 @@ func (tx *Tx) Lease(ctx context.Context, name string) (shipgate.Lease, error) {
 // leader.acquired. One statement decides, so of many servers trying at
 // once exactly one gets it. ok is false when another server holds the
 // lease; the lease returned is then theirs (the zero Lease if absent).
-func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (lease shipgate.Lease, ok bool, err error) {
+//
+// predecessor, if not empty, is a holder the caller knows to be dead
+// (this server's previous run on the same --data, whose lock the caller
+// now holds): its lease is taken over at once instead of after its TTL.
+func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, predecessor string) (lease shipgate.Lease, ok bool, err error) {
 	if err := shipgate.ValidateLeaseRequest(name, holder, ttl); err != nil {
 		return lease, false, err
 	}
@@ -65,7 +69,8 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, term = leader_leases.term + 1,
 				acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
 			WHERE leader_leases.expires_at <= excluded.acquired_at OR leader_leases.holder = excluded.holder
-			RETURNING `+leaseColumns, clock), name, holder, ttl.Microseconds()))
+				OR (leader_leases.holder = ? AND ? <> '')
+			RETURNING `+leaseColumns, clock), name, holder, ttl.Microseconds(), predecessor, predecessor))
 		if errors.Is(err, sql.ErrNoRows) {
 			lease, ok = prev, false // held by another server
 			return nil
@@ -77,6 +82,9 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 		details := map[string]any{"holder": holder, "term": lease.Term, "expires_at": lease.ExpiresAt.Format(time.RFC3339Nano)}
 		if found {
 			details["previous_holder"] = prev.Holder
+			if prev.Holder == predecessor && prev.ExpiresAt.After(lease.AcquiredAt) {
+				details["previous_holder_restarted"] = true // taken before its expiry: the caller knows it dead
+			}
 		}
 		return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionLeaderAcquired, shipgate.LeaderSubject(name), details))
 	})

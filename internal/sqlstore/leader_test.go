@@ -46,7 +46,7 @@ func testLeaderLease(t *testing.T, engine string) {
 		name, holder string
 		ttl          time.Duration
 	}{{name, "", time.Minute}, {name, "a b", time.Minute}, {"Not A Name", "a", time.Minute}, {name, "a", 0}, {name, "a", -time.Second}} {
-		if _, ok, err := db.AcquireLease(ctx, bad.name, bad.holder, bad.ttl); ok || shipgate.ErrorCode(err) != shipgate.EINVALID {
+		if _, ok, err := db.AcquireLease(ctx, bad.name, bad.holder, bad.ttl, ""); ok || shipgate.ErrorCode(err) != shipgate.EINVALID {
 			t.Fatalf("acquire %+v = %v, %v; want invalid", bad, ok, err)
 		}
 		if _, ok, err := db.RenewLease(ctx, bad.name, bad.holder, 1, bad.ttl); ok || shipgate.ErrorCode(err) != shipgate.EINVALID {
@@ -57,11 +57,11 @@ func testLeaderLease(t *testing.T, engine string) {
 		t.Fatalf("bad requests wrote %d audit events", n)
 	}
 
-	a, ok, err := db.AcquireLease(ctx, name, "server-a", time.Minute)
+	a, ok, err := db.AcquireLease(ctx, name, "server-a", time.Minute, "")
 	if err != nil || !ok || a.Holder != "server-a" || a.Term != 1 || !a.ExpiresAt.After(a.AcquiredAt) {
 		t.Fatalf("first acquire = %+v, %v, %v", a, ok, err)
 	}
-	if got, ok, err := db.AcquireLease(ctx, name, "server-b", time.Minute); err != nil || ok || got.Holder != "server-a" || got.Term != 1 {
+	if got, ok, err := db.AcquireLease(ctx, name, "server-b", time.Minute, ""); err != nil || ok || got.Holder != "server-a" || got.Term != 1 {
 		t.Fatalf("acquire of a held lease = %+v, %v, %v; want refused, naming server-a", got, ok, err)
 	}
 	renewed, ok, err := db.RenewLease(ctx, name, "server-a", 1, 2*time.Minute)
@@ -84,7 +84,7 @@ func testLeaderLease(t *testing.T, engine string) {
 	var b shipgate.Lease
 	testutil.WaitFor(t, "server-b to take the expired lease", func() bool {
 		var err error
-		b, ok, err = db.AcquireLease(ctx, name, "server-b", time.Minute)
+		b, ok, err = db.AcquireLease(ctx, name, "server-b", time.Minute, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func testLeaderLease(t *testing.T, engine string) {
 		t.Fatalf("second resign = %v, %v; want nothing resigned", ok, err)
 	}
 	// Resigned, the lease is free at once: no wait for its expiry.
-	if got, ok, err := db.AcquireLease(ctx, name, "server-a", time.Minute); err != nil || !ok || got.Term != 3 {
+	if got, ok, err := db.AcquireLease(ctx, name, "server-a", time.Minute, ""); err != nil || !ok || got.Term != 3 {
 		t.Fatalf("acquire after resignation = %+v, %v, %v; want server-a in term 3", got, ok, err)
 	}
 	viewLease(t, db, func(tx *sqlstore.Tx) error {
@@ -141,7 +141,7 @@ func testLeaderLeaseOneHolder(t *testing.T, engine string) {
 			go func() {
 				defer wg.Done()
 				<-start
-				l, ok, err := db.AcquireLease(ctx, name, fmt.Sprintf("server-%d-%d", round, i), ttl)
+				l, ok, err := db.AcquireLease(ctx, name, fmt.Sprintf("server-%d-%d", round, i), ttl, "")
 				if err != nil {
 					t.Error(err)
 					return
@@ -189,4 +189,41 @@ func viewLease(t *testing.T, db *sqlstore.DB, fn func(tx *sqlstore.Tx) error) {
 	if err := db.View(ctx, fn); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testLeaderLeasePredecessor: a server restarted on the same --data after
+// a crash names its previous run, known dead, and takes that lease back
+// at once; naming anyone else takes nothing.
+func testLeaderLeasePredecessor(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	const name = shipgate.LeaderLeaseName
+	if _, ok, err := db.AcquireLease(ctx, name, "run-1", time.Hour, ""); err != nil || !ok {
+		t.Fatalf("acquire = %v, %v", ok, err)
+	}
+	if l, ok, err := db.AcquireLease(ctx, name, "run-2", time.Hour, "someone-else"); err != nil || ok || l.Holder != "run-1" {
+		t.Fatalf("take over naming another predecessor = %+v, %v, %v; want refused", l, ok, err)
+	}
+	l, ok, err := db.AcquireLease(ctx, name, "run-2", time.Hour, "run-1")
+	if err != nil || !ok || l.Holder != "run-2" || l.Term != 2 {
+		t.Fatalf("take over from the dead predecessor = %+v, %v, %v; want run-2 in term 2", l, ok, err)
+	}
+	if _, ok, err := db.AcquireLease(ctx, name, "run-3", time.Hour, "run-1"); err != nil || ok {
+		t.Fatalf("take over naming a predecessor that no longer holds it = %v, %v; want refused", ok, err)
+	}
+	var restarted any
+	viewLease(t, db, func(tx *sqlstore.Tx) error {
+		events, err := tx.ListAudit(ctx, shipgate.AuditFilter{})
+		for _, e := range events {
+			var d map[string]any
+			json.Unmarshal(e.Details, &d)
+			if e.Action == shipgate.ActionLeaderAcquired && d["holder"] == "run-2" {
+				restarted = d["previous_holder_restarted"]
+			}
+		}
+		return err
+	})
+	if restarted != true {
+		t.Fatalf("the takeover's audit event says previous_holder_restarted = %v", restarted)
+	}
+	verify(t, db)
 }

@@ -81,6 +81,7 @@ func TestStore(t *testing.T) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"LeaderLease", testLeaderLease},
 		{"LeaderLeaseOneHolder", testLeaderLeaseOneHolder},
+		{"LeaderLeasePredecessor", testLeaderLeasePredecessor},
 		{"UnprintableText", testUnprintableText},
 		{"ArtifactRefs", testArtifactRefs},
 		{"RollbackReleaseStrategy", testRollbackReleaseStrategy},
