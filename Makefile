@@ -3,7 +3,8 @@
 # machine's binaries (initdb, pg_ctl); with CI=true a missing PostgreSQL is a
 # failure, not a skip. The crash tests (20 trials of kill -9 on the server)
 # run on their own, once on SQLite and once on PostgreSQL, and print their
-# trial counts.
+# trial counts. The leader failover test (two servers on one PostgreSQL, the
+# leader killed) runs in the main line: TestLeaderFailoverPostgres.
 .PHONY: test build release bench vulncheck
 
 # pipefail: a failing test must fail the target even when its output is

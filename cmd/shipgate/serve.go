@@ -26,6 +26,7 @@ import (
 	"github.com/shipgate/shipgate/internal/config"
 	"github.com/shipgate/shipgate/internal/durable"
 	"github.com/shipgate/shipgate/internal/httpapi"
+	"github.com/shipgate/shipgate/internal/leader"
 	"github.com/shipgate/shipgate/internal/notify"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
@@ -85,6 +86,9 @@ type ServeConfig struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (in audited refusals and their rate limit).
 	TrustedProxies []netip.Prefix
+	// LeaderTTL is how long the leader lease lasts without renewal
+	// (PostgreSQL); 0 means leader.DefaultTTL.
+	LeaderTTL time.Duration
 }
 
 // Defaults of the slow-client bounds.
@@ -123,6 +127,11 @@ present a client certificate signed by that CA, while people keep using
 their tokens. Without TLS, listening on anything but loopback prints a
 warning: put a TLS-terminating proxy in front (see docs/security.md).
 
+Servers sharing one PostgreSQL database elect a leader through a lease
+(--leader-ttl): only the leader runs the reconciler loop, notification
+delivery and audit checkpoints; every server serves the API and agents.
+/healthz says whether this server leads. On SQLite the server always leads.
+
 One server runs on a --data directory (a second is refused), and one on a
 SQLite database, whatever path or link reaches it (the file itself is locked).
 The address is bound, --config, the keys and a PostgreSQL connection checked
@@ -145,6 +154,9 @@ running for the next start to adopt, and the log says how many; with
 			if cfg.TrustedProxies, err = parsePrefixes(proxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
+			if err := checkLeaderTTL(cfg.LeaderTTL); err != nil {
+				return err
+			}
 			return m.serve(cmd.Context(), cfg)
 		},
 	}
@@ -161,6 +173,7 @@ running for the next start to adopt, and the log says how many; with
 	f.Int64Var(&cfg.MaxArtifactBytes, "max-artifact-bytes", artifactstore.DefaultMaxBytes, "largest artifact the server stores; a larger URL artifact is pinned by digest only and agents download it, a larger path is refused")
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
+	f.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "servers sharing a PostgreSQL database: how long the leader lease lasts without renewal; the leader alone runs the reconciler loop, notification delivery and audit checkpoints, and another server takes over within about this time plus a third after it dies, at once after a clean stop (renewed every third of it; 1s to 10m; ignored on SQLite)")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
@@ -408,12 +421,14 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	wg.Add(2)
-	go func() { defer wg.Done(); rec.Run(bg) }()
-	go func() { defer wg.Done(); worker.Run(bg) }()
+	// The reconciler loop, notification delivery and the checkpoint
+	// signer (which signs once more when its tenure ends) run only while
+	// this server holds the leader lease (serve_leader.go).
 	signer := &checkpoint.Signer{DB: db, Key: auditKey, Logger: logger, Every: cfg.AuditCheckpointEvery}
+	elector := newElector(db, cfg.LeaderTTL, cfg.DataDir, logger)
+	api.IsLeader = elector.IsLeader
 	wg.Add(1)
-	go func() { defer wg.Done(); signer.Run(bg) }() // signs once more when bg ends
+	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run)) }()
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
 		labels := map[string]string{}

@@ -66,6 +66,10 @@ type Handler struct {
 	// applied service file naming others (notify.sinks, escalate_to) is
 	// refused. nil skips the check (a server that does not know them).
 	NotifySinks []string
+	// IsLeader, if set, says whether this server holds the leader lease
+	// (runs the reconciler loop and the other background work); /healthz
+	// reports it as "leader".
+	IsLeader func() bool
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
@@ -110,7 +114,11 @@ func NewHandler(h *Handler) *Handler {
 	h.stopWaits, h.cancelStopWaits = context.WithCancel(context.Background())
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		health := map[string]any{"status": "ok"}
+		if h.IsLeader != nil {
+			health["leader"] = h.IsLeader()
+		}
+		writeJSON(w, http.StatusOK, health)
 	})
 	for _, rt := range h.Routes() {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.endpoint(rt))
