@@ -319,30 +319,6 @@ func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64,
 	return promoted, nil
 }
 
-// describeRollouts says where rollouts are, for a refused promote.
-func describeRollouts(ros []Rollout, state map[string]shipgate.JobState) string {
-	parts := make([]string, len(ros))
-	for i, ro := range ros {
-		s := ro.Status
-		what := "its rollout"
-		if len(ros) > 1 {
-			what = "the rollout of job " + ro.Job
-		}
-		where := s.Phase
-		if s.Step > 0 && s.Phase != shipgate.RolloutPromoted { // 0: not at a step yet
-			where += fmt.Sprintf(" at step %d of %d", s.Step, s.Steps)
-		}
-		if st := state[ro.Job]; st != shipgate.JobRunning {
-			if s.Phase == shipgate.RolloutPromoted {
-				where = "fully promoted"
-			}
-			parts[i] = fmt.Sprintf("job %s has ended (%s) and its rollout was %s, so there is nothing left to promote", ro.Job, st, where)
-		} else {
-			parts[i] = fmt.Sprintf("%s is %s", what, where)
-		}
-	}
-	return strings.Join(parts, "; ")
-}
 
 // ServiceHome returns the runner that last started the job named job of a
 // release of service in env, other than the job row except: for a job
