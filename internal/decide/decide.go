@@ -57,10 +57,13 @@ type Hold struct{ Actor, Reason string }
 type RollbackNow struct{ Actor, Reason string }
 
 // ManualRollback rolls the release (the environment's current one) back
-// to Target, a release that succeeded in its environment.
+// to Target, a release that succeeded in its environment. Without a
+// Target, NoTarget says why there is nothing to roll back to; it refuses
+// the command once the environment is known to be free for a rollback.
 type ManualRollback struct {
 	Actor, Reason string
 	Target        *shipgate.Release
+	NoTarget      error
 }
 
 // FireRefused says the rollback release could not be created: its

@@ -99,7 +99,10 @@ func (p *planner) manualRollback(c ManualRollback) {
 	}
 	t := c.Target
 	if t == nil {
-		p.fail(shipgate.Errorf(shipgate.EINTERNAL, "manual rollback of release %d without a target", p.r.ID))
+		if c.NoTarget == nil {
+			c.NoTarget = shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d has nothing to roll back to", p.r.ID)
+		}
+		p.fail(c.NoTarget)
 		return
 	}
 	rb := &shipgate.Rollback{ReleaseID: p.r.ID, TriggeredBy: shipgate.TriggeredByUser,

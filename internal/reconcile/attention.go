@@ -3,9 +3,9 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/decide"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -18,7 +18,7 @@ import (
 
 // observeAttention loads the open waits of a timed release and the rollout
 // (if any) that waits for promote.
-func observeAttention(ctx context.Context, tx *sqlstore.Tx, obs *Observed) error {
+func observeAttention(ctx context.Context, tx *sqlstore.Tx, obs *decide.Observed) error {
 	r := obs.Release
 	if !r.Policy.Notify.Timed() {
 		return nil
@@ -43,15 +43,6 @@ func observeAttention(ctx context.Context, tx *sqlstore.Tx, obs *Observed) error
 		if ro.Status.Phase == shipgate.RolloutPaused {
 			obs.PausedFor = fmt.Sprintf("%s/%d/%d", j.Name, j.Attempt, ro.Status.Pause)
 			break
-		}
-	}
-	return nil
-}
-
-func applyAttention(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
-	for i := range p.Attentions {
-		if err := tx.PutAttention(ctx, &p.Attentions[i].Attention, p.Attentions[i].Fresh); err != nil {
-			return err
 		}
 	}
 	return nil
