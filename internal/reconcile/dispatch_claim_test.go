@@ -102,21 +102,7 @@ func testClaimServiceHome(t *testing.T, f *dispFixture) {
 	const lostAfter = 45 * time.Second
 	f.d.LostAfter = lostAfter
 	f.apply(homeService)
-	secret := shipgate.NewSecret(shipgate.AgentTokenPrefix)
-	ids := map[string]int64{}
-	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.CreateAgentToken(ctx, "admin", sqlstore.NewAgentToken{Name: "hosts"}, secret); err != nil {
-			return err
-		}
-		for _, name := range []string{"web-1", "web-2"} {
-			a := &shipgate.Agent{Name: name, Labels: map[string]string{"role": "web"}, Version: "test", Hostname: name, InstanceID: name}
-			if err := tx.RegisterAgent(ctx, sqlstore.Join{Token: secret, Agent: a, Secret: shipgate.NewSecret(shipgate.AgentSecretPrefix), LostAfter: lostAfter}); err != nil {
-				return err
-			}
-			ids[name] = a.ID
-		}
-		return nil
-	})
+	ids := f.agents(lostAfter, "web-1", "web-2")
 	w1, w2 := runner("web-1", "role=web"), runner("web-2", "role=web")
 	ship := func(version string, want shipgate.RunnerInfo, refused ...shipgate.RunnerInfo) {
 		t.Helper()
@@ -335,4 +321,110 @@ func testClaimWaits(t *testing.T, f *dispFixture) {
 	}
 	seq := int64(0)
 	f.expect(r.ID, &seq, "carol:release.created system:release.queued system:release.started system:job.started")
+}
+
+// agents registers agents labelled role=web with a join token, through
+// the store, and returns their ids by name.
+func (f *dispFixture) agents(lostAfter time.Duration, names ...string) map[string]int64 {
+	f.t.Helper()
+	secret := shipgate.NewSecret(shipgate.AgentTokenPrefix)
+	ids := map[string]int64{}
+	testutil.Update(f.t, f.db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.CreateAgentToken(ctx, "admin", sqlstore.NewAgentToken{Name: "hosts"}, secret); err != nil {
+			return err
+		}
+		for _, name := range names {
+			a := &shipgate.Agent{Name: name, Labels: map[string]string{"role": "web"}, Version: "test", Hostname: name, InstanceID: name}
+			if err := tx.RegisterAgent(ctx, sqlstore.Join{Token: secret, Agent: a, Secret: shipgate.NewSecret(shipgate.AgentSecretPrefix), LostAfter: lostAfter}); err != nil {
+				return err
+			}
+			ids[name] = a.ID
+		}
+		return nil
+	})
+	return ids
+}
+
+// waitingClaim is a claim with Wait made in the background.
+type waitingClaim struct {
+	stop func()
+	done chan struct{}
+	a    *shipgate.Assignment
+	ok   bool
+	err  error
+}
+
+// wait starts a claim by ri that waits up to a minute, and returns once
+// the dispatcher counts it among the waiting claims.
+func (f *dispFixture) wait(ri shipgate.RunnerInfo) *waitingClaim {
+	f.t.Helper()
+	c, stop := context.WithCancel(ctx)
+	w := &waitingClaim{stop: stop, done: make(chan struct{})}
+	before := f.d.Waiting()
+	go func() {
+		defer close(w.done)
+		w.a, w.ok, w.err = f.d.Claim(c, shipgate.ClaimRequest{Runner: ri, ClaimID: "w-" + ri.Name, Wait: time.Minute})
+	}()
+	f.t.Cleanup(func() { stop(); <-w.done })
+	testutil.WaitFor(f.t, ri.Name+"'s claim to wait", func() bool { return f.d.Waiting() == before+1 })
+	return w
+}
+
+// abandon ends the waiting claim and asserts it got nothing.
+func (w *waitingClaim) abandon(t *testing.T) {
+	t.Helper()
+	w.stop()
+	<-w.done
+	if w.err != context.Canceled || w.ok || w.a != nil {
+		t.Fatalf("an abandoned waiting claim: %+v %v %v", w.a, w.ok, w.err)
+	}
+}
+
+// The pass that serves waiting claims, in arrival order, skips the claim
+// of an agent drained since it began waiting: the next claim gets the job.
+func testClaimWaitsDrained(t *testing.T, f *dispFixture) {
+	f.apply(oneJobService)
+	f.agents(time.Minute, "web-1", "web-2")
+	first := f.wait(runner("web-1", "role=web"))
+	second := f.wait(runner("web-2", "role=web"))
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error { _, err := tx.SetAgentDraining(ctx, "admin", "web-1", true); return err })
+	r := f.release("staging", "1")
+	f.d.Work.Notify()
+	select {
+	case <-first.done:
+		t.Fatalf("the drained agent's waiting claim was answered: %+v %v %v", first.a, first.ok, first.err)
+	case <-second.done:
+	}
+	if second.err != nil || !second.ok || second.a.Key.ReleaseID != r.ID {
+		t.Fatalf("web-2's waiting claim: %+v %v %v", second.a, second.ok, second.err)
+	}
+	first.abandon(t)
+	if j := f.job(r.ID, "deploy"); j.Runner != "web-2" || j.Attempt != 1 {
+		t.Fatalf("job %+v", j)
+	}
+}
+
+// The pass that serves waiting claims fails a job whose secrets it cannot
+// open (cause refused) instead of handing it out; the claim keeps waiting.
+func testClaimWaitsRefused(t *testing.T, f *dispFixture) {
+	f.apply(oneJobService)
+	box, _ := shipgate.NewSecretBox(make([]byte, shipgate.SecretKeySize))
+	w := f.wait(runner("r"))
+	r := f.create(sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "1", Artifact: testutil.Artifact("1"), CreatedBy: "carol",
+		Secrets: map[string]sqlstore.SealedSecret{sealedKey: {Sealed: box.Seal(sealedKey, "v"), Fingerprint: box.Fingerprint(sealedKey, "v")}}})
+	f.d.Work.Notify()
+	testutil.WaitFor(t, "the job to be refused", func() bool { return f.job(r.ID, "deploy").State == shipgate.JobFailed })
+	j := f.job(r.ID, "deploy")
+	if j.Cause != shipgate.JobCauseRefused || j.Attempt != 0 || !strings.Contains(j.Reason, "has secret inputs but this server has no secret key") {
+		t.Fatalf("refused job %+v", j)
+	}
+	if got := f.find(r.ID); got.State != shipgate.StateFailed {
+		t.Fatalf("release %s", got.State)
+	}
+	seq := int64(0)
+	f.expect(r.ID, &seq, "carol:release.created system:release.queued system:release.started system:job.finished system:release.failed")
+	if f.d.Waiting() != 1 {
+		t.Fatalf("%d claims wait, want the one that got nothing", f.d.Waiting())
+	}
+	w.abandon(t)
 }

@@ -261,6 +261,9 @@ func testFinishLateSuccess(t *testing.T, f *dispFixture) {
 		t.Fatalf("deploy after its lease ran out: %+v", j)
 	}
 	f.expect(r.ID, &seq, "system:job.retry")
+	if hb, err := f.d.Heartbeat(ctx, "slow", a.Key); err != nil || !hb.Cancel || hb.Reason != "job is queued: lease expired on agent slow; retrying" {
+		t.Fatalf("heartbeat of the lost attempt: %+v %v", hb, err)
+	}
 	f.finish("slow", a.Key, failed("late failure", 1))
 	f.expect(r.ID, &seq, "")
 	if j := f.job(r.ID, "deploy"); j.State != shipgate.JobQueued || j.Cause != shipgate.JobCauseLost || j.ExitCode != nil {

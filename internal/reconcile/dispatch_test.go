@@ -31,6 +31,8 @@ func TestDispatcher(t *testing.T) {
 		{"ClaimOnlyRunningCurrentRun", testClaimOnlyRunningCurrentRun},
 		{"ClaimIdempotent", testClaimIdempotent},
 		{"ClaimWaits", testClaimWaits},
+		{"ClaimWaitsDrained", testClaimWaitsDrained},
+		{"ClaimWaitsRefused", testClaimWaitsRefused},
 		{"Heartbeat", testHeartbeat},
 		{"FinishSuccess", testFinishSuccess},
 		{"FinishRetry", testFinishRetry},
