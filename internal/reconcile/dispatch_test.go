@@ -41,6 +41,7 @@ func TestDispatcher(t *testing.T) {
 		{"FinishHandBackLimit", testFinishHandBackLimit},
 		{"FinishLateSuccess", testFinishLateSuccess},
 		{"FinishAfterLost", testFinishAfterLost},
+		{"FinishFailureIsFinal", testFinishFailureIsFinal},
 		{"FinishCancelled", testFinishCancelled},
 		{"LeaseExpiry", testDispatchLeaseExpiry},
 		{"ProbesAndRecovery", testProbesAndRecovery},
