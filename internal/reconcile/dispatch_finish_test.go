@@ -179,7 +179,7 @@ func testFinishRollbackPolicy(t *testing.T, f *dispFixture) {
 	}
 	hasDetails(t, es[3], map[string]any{"target_release": v1.ID, "target_version": "1", "delay_seconds": 60})
 	var rb *shipgate.Rollback
-	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+	f.view(func(tx *sqlstore.Tx) error {
 		var err error
 		rb, err = tx.FindRollback(ctx, v2.ID)
 		return err

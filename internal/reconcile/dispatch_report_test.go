@@ -66,7 +66,7 @@ func testProbesAndRecovery(t *testing.T, f *dispFixture) {
 		t.Fatalf("probes by a runner not holding the attempt: %v", err)
 	}
 	f.expect(v2.ID, &seq, "")
-	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+	f.view(func(tx *sqlstore.Tx) error {
 		all, err := tx.ListProbes(ctx, v2.ID, 1, 0)
 		if err != nil {
 			return err
@@ -125,7 +125,7 @@ func testRolloutReports(t *testing.T, f *dispFixture) {
 	stored := func() shipgate.RolloutStatus {
 		t.Helper()
 		var ro *sqlstore.Rollout
-		testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+		f.view(func(tx *sqlstore.Tx) error {
 			var err error
 			ro, err = tx.FindRollout(ctx, a.JobID, a.Key.Attempt)
 			return err
@@ -217,7 +217,7 @@ func testLogsAndHeld(t *testing.T, f *dispFixture) {
 		t.Fatalf("the tail of a finished attempt: %v", err)
 	}
 	var text []string
-	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+	f.view(func(tx *sqlstore.Tx) error {
 		chunks, err := tx.ListLogs(ctx, r.ID, 1, "deploy", 0, 0)
 		for _, c := range chunks {
 			text = append(text, c.Data)

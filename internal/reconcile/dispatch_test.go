@@ -156,6 +156,14 @@ func (f *dispFixture) find(id int64) *shipgate.Release {
 	return r
 }
 
+// view runs fn in a read transaction and fails the test on error.
+func (f *dispFixture) view(fn func(tx *sqlstore.Tx) error) {
+	f.t.Helper()
+	if err := f.db.View(ctx, fn); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // job returns the job of the release's current run.
 func (f *dispFixture) job(id int64, name string) shipgate.JobRun {
 	f.t.Helper()
