@@ -68,10 +68,11 @@ func (p *planner) finishJob(c Finish) {
 		j.ExitCode = &code
 		p.plan.Jobs = append(p.plan.Jobs, j)
 		return
-	case j.State == shipgate.JobQueued && out.Succeeded && !out.NotStarted:
+	case j.State == shipgate.JobQueued && out.Succeeded && !out.NotStarted && (j.Cause == shipgate.JobCauseLost || j.Cause == shipgate.JobCauseNotStarted):
 		// The lease ran out (or the attempt was handed back) before this
 		// report arrived, but the attempt did succeed: take the result
-		// rather than run the job again.
+		// rather than run the job again. A failure the runner itself
+		// reported stands: its retry is queued.
 		details["late"] = true
 		p.jobStep(&j, shipgate.JobSucceeded, OnFinish, details)
 		j.Reason, j.Cause = "", ""

@@ -212,7 +212,7 @@ func testClaimOnlyRunningCurrentRun(t *testing.T, f *dispFixture) {
 	}
 	f.noClaim(runner("r")) // verify waits for deploy; the second release has no run
 	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
-		_, err := tx.CancelRelease(ctx, "carol", first.ID, "wrong build")
+		_, err := reconcile.CancelRelease(ctx, tx, "carol", first.ID, "wrong build")
 		return err
 	})
 	f.noClaim(runner("r")) // nothing of the cancelled release
@@ -229,7 +229,7 @@ func testClaimOnlyRunningCurrentRun(t *testing.T, f *dispFixture) {
 	}
 	f.noClaim(runner("r"))
 	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RerunRelease(ctx, "carol", second.ID); err != nil {
+		if _, err := reconcile.RerunRelease(ctx, tx, "carol", second.ID); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, second.ID)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -329,7 +330,10 @@ func testFinishCancelled(t *testing.T, f *dispFixture) {
 		r := f.release("staging", "c"+c.out.Reason[:3])
 		a := f.claim(runner("r"))
 		seq := f.mark(r.ID)
-		testutil.Update(t, f.db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "carol", r.ID, "wrong build"); return err })
+		testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+			_, err := reconcile.CancelRelease(ctx, tx, "carol", r.ID, "wrong build")
+			return err
+		})
 		f.expect(r.ID, &seq, "carol:release.cancelled")
 		if hb, err := f.d.Heartbeat(ctx, "r", a.Key); err != nil || !hb.Cancel || hb.Reason != "job is cancelled: release cancelled by carol: wrong build" {
 			t.Fatalf("heartbeat of a cancelled job: %+v %v", hb, err)
@@ -425,9 +429,6 @@ func testFinishFailureIsFinal(t *testing.T, f *dispFixture) {
 	a := f.claim(runner("a"))
 	f.finish("a", a.Key, failed("boom", 2))
 	seq := f.mark(r.ID)
-	t.Skip("bug: Finish takes a success for an attempt whose failure it already recorded (job queued with cause step_failed): " +
-		"the job becomes succeeded with late=true and the audit trail holds both job.retry and job.finished for attempt 1. " +
-		"report.go's late-success case checks only State == queued, not that the cause is lost or not_started.")
 	f.finish("a", a.Key, ok0)
 	f.expect(r.ID, &seq, "")
 	if j := f.job(r.ID, "deploy"); j.State != shipgate.JobQueued || j.Cause != shipgate.JobCauseStepFailed || *j.ExitCode != 2 {

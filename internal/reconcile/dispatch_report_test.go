@@ -152,7 +152,10 @@ func testRolloutReports(t *testing.T, f *dispFixture) {
 	paused.Paused = "manual pause"
 	report(paused, -1, "system:rollout.paused")
 	report(paused, -1, "") // repeated
-	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error { _, err := tx.PromoteRollout(ctx, "carol", r.ID, "fine"); return err })
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+		_, err := reconcile.PromoteRollout(ctx, tx, "carol", r.ID, "fine")
+		return err
+	})
 	f.expect(r.ID, &seq, "carol:rollout.promoted")
 	report(rolloutAt(4, shipgate.RolloutProgressing, 2, 50), 1, "system:rollout.step")
 	if _, err := f.d.Rollout(ctx, "other", a.Key, rolloutAt(5, shipgate.RolloutProgressing, 3, 70)); code(err) != shipgate.ECONFLICT {

@@ -132,7 +132,7 @@ func (f *dispFixture) create(nr sqlstore.NewRelease) *shipgate.Release {
 	f.t.Helper()
 	var id int64
 	testutil.Update(f.t, f.db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, nr)
+		r, err := reconcile.CreateRelease(ctx, tx, nr)
 		if err != nil {
 			return err
 		}

@@ -148,7 +148,6 @@ func (tx *Tx) CopyReleaseSecrets(ctx context.Context, id, from int64) error {
 	return err
 }
 
-
 // insertRelease computes r's digest and stores it.
 func (tx *Tx) insertRelease(ctx context.Context, r *shipgate.Release) error {
 	r.Digest = r.ReleaseContent.Digest()

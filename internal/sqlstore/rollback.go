@@ -124,10 +124,6 @@ func (tx *Tx) OpenRollbackIDs(ctx context.Context) ([]int64, error) {
 	return ids, rows.Err()
 }
 
-
-
-
-
 // CurrentRelease returns the release a manual rollback of env replaces:
 // the newest one that ended succeeded, or failed (other than a failed
 // rollback release).
@@ -206,8 +202,6 @@ func clipText(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "")
 }
-
-
 
 // OpenRollbacksBefore returns the open (pending or held) rollbacks of
 // releases of r's service and environment older than r: starting r

@@ -257,7 +257,6 @@ func (tx *Tx) SetPromotedThrough(ctx context.Context, jobID int64, attempt, n in
 	return nil
 }
 
-
 // ServiceHome returns the runner that last started the job named job of a
 // release of service in env, other than the job row except: for a job
 // that declares a service, that agent runs the service's processes and
