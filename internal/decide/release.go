@@ -16,7 +16,7 @@ func (p *planner) create(c Create) {
 	}
 	p.r.UpdatedAt, p.r.Generation = p.now, 1
 	p.plan.Insert = true
-	if p.r.Kind == shipgate.ReleaseKindRollback && p.r.ApprovalSkipped != "" {
+	if p.r.SkipsApproval() {
 		p.setState(shipgate.StateQueued, OnCreate, c.Actor, c.Details, map[string]any{"approval": p.r.ApprovalSkipped})
 		// The queued event is the system's: no person approved it.
 		p.plan.Events[len(p.plan.Events)-1].Actor = shipgate.SystemActor

@@ -74,7 +74,7 @@ const (
 // must count when the run starts, not only when they were given.
 func (p *planner) approvalsLapsed() bool {
 	policy := p.r.Policy.Approvals
-	if policy.Required == 0 || p.r.ApprovalSkipped != "" {
+	if policy.Required == 0 || p.r.SkipsApproval() {
 		return false // a rollback restoring a proven version has no approvals to lapse
 	}
 	p.expireApprovals()

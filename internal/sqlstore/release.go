@@ -87,15 +87,14 @@ func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Rele
 	if err != nil {
 		return nil, nil, err
 	}
+	succeeded := map[string]bool{}
 	for _, req := range env.Requires {
-		ok, err := tx.hasSucceeded(ctx, nr.Service, req, nr.Version, nr.Artifact.SHA256)
-		if err != nil {
+		if succeeded[req], err = tx.hasSucceeded(ctx, nr.Service, req, nr.Version, nr.Artifact.SHA256); err != nil {
 			return nil, nil, err
 		}
-		if !ok {
-			return nil, nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION,
-				"%s requires that version %s (artifact sha256 %s…) has succeeded in %s first, and it has not", nr.Environment, nr.Version, nr.Artifact.SHA256[:12], req)
-		}
+	}
+	if err := shipgate.CheckRequires(env, nr.Version, nr.Artifact.SHA256, succeeded); err != nil {
+		return nil, nil, err
 	}
 	fingerprints := map[string]string{}
 	for k, s := range nr.Secrets {
@@ -196,7 +195,7 @@ func (tx *Tx) PrepareRollbackRelease(ctx context.Context, nr NewRollback) (*ship
 	}
 	// Only what succeeded here is restored: a rollback skips approval,
 	// deploy windows and the canary because it ran here before.
-	if err := checkRollbackTarget(of, target); err != nil {
+	if err := shipgate.CheckRollbackTarget(of, target); err != nil {
 		return nil, nil, err
 	}
 	artifactNote, err := tx.CheckArtifact(ctx, of, target)
