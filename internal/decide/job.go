@@ -1,10 +1,6 @@
 package decide
 
-import (
-	"fmt"
-
-	"github.com/shipgate/shipgate"
-)
+import "github.com/shipgate/shipgate"
 
 // MaxHandBacks bounds how often a job may be handed back unstarted before
 // it fails: a runner that keeps handing jobs back cannot start anything.
@@ -35,7 +31,8 @@ func (p *planner) refuse(c Refuse) {
 	}
 	now := p.now
 	p.jobStep(&j, shipgate.JobFailed, OnRefuse, map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "state": shipgate.JobFailed, "reason": c.Reason})
-	j.Reason, j.Cause, j.FinishedAt = c.Reason, shipgate.JobCauseRefused, &now
+	j.End(shipgate.JobEnd{Cause: shipgate.JobCauseRefused, Attempt: j.Attempt, Detail: c.Reason})
+	j.FinishedAt = &now
 	p.plan.Jobs = append(p.plan.Jobs, j)
 }
 
@@ -92,13 +89,14 @@ func (p *planner) finishJob(c Finish) {
 		if j.MaxAttempts-base >= MaxHandBacks {
 			details["state"] = shipgate.JobFailed
 			p.jobStep(&j, shipgate.JobFailed, on, details)
-			j.Reason, j.Cause = fmt.Sprintf("handed back unstarted %d times; last: %s", MaxHandBacks+1, out.Reason), shipgate.JobCauseNotStarted
+			j.End(shipgate.JobEnd{Cause: shipgate.JobCauseNotStarted, Attempt: j.Attempt, Detail: out.Reason, HandBacks: MaxHandBacks + 1})
 			break
 		}
 		details["state"], details["not_started"] = "requeued", true
 		p.jobStep(&j, shipgate.JobQueued, on, details)
 		j.MaxAttempts++
-		j.Reason, j.Cause, j.QueuedAt, j.LeaseUntil = fmt.Sprintf("attempt %d was never started: %s", j.Attempt, out.Reason), shipgate.JobCauseNotStarted, &now, nil
+		j.End(shipgate.JobEnd{Cause: shipgate.JobCauseNotStarted, Attempt: j.Attempt, Detail: out.Reason, Retrying: true})
+		j.QueuedAt, j.LeaseUntil = &now, nil
 		p.plan.Jobs = append(p.plan.Jobs, j)
 		return
 	case out.Succeeded:
@@ -108,14 +106,15 @@ func (p *planner) finishJob(c Finish) {
 	case j.MayRetry():
 		details["state"] = "retrying"
 		p.jobStep(&j, shipgate.JobQueued, on, details)
-		j.Reason, j.Cause, j.QueuedAt = fmt.Sprintf("attempt %d failed: %s; retrying", j.Attempt, out.Reason), shipgate.JobCauseStepFailed, &now
+		j.End(shipgate.JobEnd{Cause: shipgate.JobCauseStepFailed, Attempt: j.Attempt, Detail: out.Reason, Retrying: true})
+		j.QueuedAt = &now
 		j.ExitCode, j.LeaseUntil = out.ExitCode, nil
 		p.plan.Jobs = append(p.plan.Jobs, j)
 		return
 	default:
 		details["state"] = shipgate.JobFailed
 		p.jobStep(&j, shipgate.JobFailed, on, details)
-		j.Reason, j.Cause = out.Reason, shipgate.JobCauseStepFailed
+		j.End(shipgate.JobEnd{Cause: shipgate.JobCauseStepFailed, Attempt: j.Attempt, Detail: out.Reason})
 	}
 	details["state"] = j.State
 	if j.State == shipgate.JobFailed && c.Probes != nil {

@@ -107,10 +107,10 @@ func (p *planner) cancel(c Cancel) {
 		switch j.State {
 		case shipgate.JobWaiting, shipgate.JobQueued:
 			p.jobStep(&j, shipgate.JobSkipped, OnCancel)
-			j.Reason, j.Cause = "release "+msg, shipgate.JobCauseSkipped
+			j.End(shipgate.JobEnd{Cause: shipgate.JobCauseSkipped, Detail: "release " + msg})
 		case shipgate.JobRunning:
 			p.jobStep(&j, shipgate.JobCancelled, OnCancel)
-			j.Reason, j.Cause = "release "+msg, shipgate.JobCauseCancelled
+			j.End(shipgate.JobEnd{Cause: shipgate.JobCauseCancelled, Attempt: j.Attempt, Detail: "release " + msg})
 		default:
 			continue
 		}

@@ -197,15 +197,19 @@ func (p *planner) running() {
 			p.wakeAt(*j.LeaseUntil)
 			continue
 		}
-		reason := fmt.Sprintf("lease expired on agent %s", j.Runner)
+		end := shipgate.JobEnd{Cause: shipgate.JobCauseLost, Attempt: j.Attempt, Runner: j.Runner}
+		reason := end.Reason()
 		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
 		if j.MayRetry() {
 			p.jobStep(j, shipgate.JobQueued, OnLost, details)
-			j.Reason, j.Cause, j.LeaseUntil, j.QueuedAt = reason+"; retrying", shipgate.JobCauseLost, nil, &p.now
+			end.Retrying = true
+			j.End(end)
+			j.LeaseUntil, j.QueuedAt = nil, &p.now
 		} else {
 			details["state"] = shipgate.JobFailed
 			p.jobStep(j, shipgate.JobFailed, OnLost, details)
-			j.Reason, j.Cause, j.LeaseUntil, j.FinishedAt = reason, shipgate.JobCauseLost, nil, &p.now
+			j.End(end)
+			j.LeaseUntil, j.FinishedAt = nil, &p.now
 		}
 		dirty[j.Name] = true
 	}
@@ -243,7 +247,8 @@ func (p *planner) running() {
 		switch {
 		case skip != "":
 			p.jobStep(j, shipgate.JobSkipped, OnNeedFailed)
-			j.Reason, j.Cause, j.FinishedAt = skip, shipgate.JobCauseSkipped, &p.now
+			j.End(shipgate.JobEnd{Cause: shipgate.JobCauseSkipped, Detail: skip})
+			j.FinishedAt = &p.now
 			dirty[name] = true
 		case ready && j.State == shipgate.JobWaiting:
 			p.jobStep(j, shipgate.JobQueued, OnNeedsMet)
