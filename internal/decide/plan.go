@@ -2,6 +2,7 @@ package decide
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -166,8 +167,12 @@ func (p *Plan) Bind(release int64, ids map[Pending]int64) {
 	}
 	if id, ok := ids[NewRollbackRelease]; ok {
 		for i := range p.Rollbacks {
-			if p.Rollbacks[i].RollbackRelease == 0 && p.Rollbacks[i].State == shipgate.RollbackFired {
-				p.Rollbacks[i].RollbackRelease = id
+			rb := &p.Rollbacks[i]
+			if rb.RollbackRelease == 0 && rb.State == shipgate.RollbackFired {
+				rb.RollbackRelease = id
+				if rb.Reason == "" {
+					rb.Reason = fmt.Sprintf("rollback release %d restores version %s", id, rb.TargetVersion)
+				}
 			}
 		}
 	}

@@ -329,6 +329,7 @@ func (p *planner) failed() {
 		return
 	}
 	fired := *rb
+	fired.Reason = "" // says which release restores it, once it exists (Plan.Bind)
 	// Fired by `rollback now`, the person is accountable for it (the
 	// actor, as of a manual rollback); fired by its delay, the system.
 	actor, reason := shipgate.SystemActor, ""

@@ -97,6 +97,9 @@ func testRollbackLastSuccessful(t *testing.T, engine string) {
 	if rb.State != shipgate.RollbackFired || rb.TargetID != v1.ID || rb.RollbackRelease == 0 || rb.TriggeredBy != shipgate.TriggeredByPolicy {
 		t.Fatalf("rollback %+v", rb)
 	}
+	if want := fmt.Sprintf("rollback release %d restores version 1.0", rb.RollbackRelease); rb.Reason != want {
+		t.Fatalf("fired rollback says %q, want %q", rb.Reason, want)
+	}
 	rr := find(db, rb.RollbackRelease)
 	if rr.Kind != shipgate.ReleaseKindRollback || rr.RollbackOf != v2.ID || rr.RestoresRelease != v1.ID || rr.Version != "1.0" || rr.Artifact != v1.Artifact || rr.State != shipgate.StateRunning {
 		t.Fatalf("rollback release %+v", rr)
