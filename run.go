@@ -1,6 +1,7 @@
 package shipgate
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -88,6 +89,53 @@ const (
 	// ended first.
 	JobCauseSkipped JobCause = "skipped"
 )
+
+// JobEnd is why an attempt of a job ended, or why the job never ran: the
+// typed fact the server acts on (Cause) and the particulars its sentence
+// needs. The sentence people read, JobRun.Reason, is rendered from it.
+type JobEnd struct {
+	Cause JobCause
+	// Attempt is the attempt that ended.
+	Attempt int
+	// Runner is the agent whose lease ran out (lost).
+	Runner string
+	// Detail is what the runner or server said (step_failed, not_started,
+	// refused), or why the job stopped or never ran (cancelled, skipped).
+	Detail string
+	// Retrying says the job is queued again for another attempt.
+	Retrying bool
+	// HandBacks counts the hand-backs of a job failed for them.
+	HandBacks int
+}
+
+// Reason renders the end as the sentence a job's Reason holds.
+func (e JobEnd) Reason() string {
+	var s string
+	switch e.Cause {
+	case JobCauseLost:
+		s = "lease expired on agent " + e.Runner
+	case JobCauseStepFailed:
+		s = e.Detail
+		if e.Retrying {
+			s = fmt.Sprintf("attempt %d failed: %s", e.Attempt, e.Detail)
+		}
+	case JobCauseNotStarted:
+		if e.Retrying {
+			return fmt.Sprintf("attempt %d was never started: %s", e.Attempt, e.Detail)
+		}
+		return fmt.Sprintf("handed back unstarted %d times; last: %s", e.HandBacks, e.Detail)
+	default: // refused, cancelled, skipped
+		s = e.Detail
+	}
+	if e.Retrying {
+		s += "; retrying"
+	}
+	return s
+}
+
+// End records how the job's attempt ended (or why it never ran): its
+// Cause, and its Reason rendered from it.
+func (j *JobRun) End(e JobEnd) { j.Cause, j.Reason = e.Cause, e.Reason() }
 
 // AttemptKey identifies one attempt of one job; runners use it to make a
 // repeated delivery of the same attempt harmless.

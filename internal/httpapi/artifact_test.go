@@ -186,7 +186,7 @@ func TestReleaseBeforeTheStoreIsImported(t *testing.T) {
 	art := filepath.Join(t.TempDir(), "old.tar")
 	os.WriteFile(art, []byte("an old build"), 0o644)
 	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "0.9", CreatedBy: "carol",
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "0.9", CreatedBy: "carol",
 			Artifact: shipgate.Artifact{Location: art, SHA256: shipgate.SHA256Hex([]byte("an old build")), Size: 12}})
 		if err != nil {
 			return err

@@ -88,7 +88,7 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	}
 	var id int64
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		rel, err := tx.CreateRelease(r.Context(), nr)
+		rel, err := reconcile.CreateRelease(r.Context(), tx, nr)
 		if err != nil {
 			return err
 		}
@@ -344,12 +344,8 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 		return shipgate.Errorf(shipgate.EINVALID, "digest is required: state the digest of the release you %s", decision)
 	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		_, rel, err := tx.Decide(r.Context(), u, id, decision, req.Digest, req.Comment)
-		if err != nil {
+		if _, _, err := reconcile.Decide(r.Context(), tx, u, id, decision, req.Digest, req.Comment); err != nil {
 			return err
-		}
-		if rel.State == shipgate.StateRejected && rel.Kind == shipgate.ReleaseKindRollback && rel.RollbackOf != 0 {
-			return reconcile.EndRollback(r.Context(), tx, rel, false) // the rollback ends unapplied
 		}
 		_, _, err = reconcile.Release(r.Context(), tx, id)
 		return err
@@ -371,14 +367,8 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, u *shipgate.Use
 		return err
 	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		rel, err := tx.CancelRelease(r.Context(), u.Name, id, req.Reason)
-		if err != nil {
-			return err
-		}
-		if rel.Kind == shipgate.ReleaseKindRollback && rel.RollbackOf != 0 {
-			return reconcile.EndRollback(r.Context(), tx, rel, false)
-		}
-		return nil
+		_, err := reconcile.CancelRelease(r.Context(), tx, u.Name, id, req.Reason)
+		return err
 	})
 	if err != nil {
 		return err
@@ -400,7 +390,7 @@ func (h *Handler) rerun(w http.ResponseWriter, r *http.Request, u *shipgate.User
 		return err
 	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		if _, err := tx.RerunRelease(r.Context(), u.Name, id); err != nil {
+		if _, err := reconcile.RerunRelease(r.Context(), tx, u.Name, id); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(r.Context(), tx, id)

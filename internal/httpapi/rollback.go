@@ -65,7 +65,7 @@ func (h *Handler) holdRollback(w http.ResponseWriter, r *http.Request, u *shipga
 		return err
 	}
 	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		_, err := tx.HoldRollback(r.Context(), u.Name, id, req.Reason)
+		_, err := reconcile.HoldRollback(r.Context(), tx, u.Name, id, req.Reason)
 		return err
 	}); err != nil {
 		return err
@@ -83,10 +83,7 @@ func (h *Handler) rollbackNow(w http.ResponseWriter, r *http.Request, u *shipgat
 		return err
 	}
 	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(r.Context(), u.Name, id, req.Reason); err != nil {
-			return err
-		}
-		_, _, err := reconcile.Release(r.Context(), tx, id)
+		_, err := reconcile.RollbackNow(r.Context(), tx, u.Name, id, req.Reason)
 		return err
 	}); err != nil {
 		return err
@@ -128,8 +125,7 @@ func (h *Handler) manualRollback(w http.ResponseWriter, r *http.Request, u *ship
 			return err
 		}
 		id = rr.ID
-		_, _, err = reconcile.Release(r.Context(), tx, rr.ID)
-		return err
+		return nil
 	})
 	if err != nil {
 		return h.refuseRollback(r.Context(), u, req, err)
@@ -217,43 +213,6 @@ func createManualRollback(ctx context.Context, tx *sqlstore.Tx, actor string, re
 	if err != nil {
 		return nil, err
 	}
-	if busy, err := tx.ListReleases(ctx, shipgate.ReleaseFilter{Service: req.Service, Environment: req.Environment,
-		States: []shipgate.ReleaseState{shipgate.StateQueued, shipgate.StateRunning}, Limit: 1}); err != nil {
-		return nil, err
-	} else if len(busy) > 0 {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s in %s; cancel it or wait for it before rolling back", busy[0].ID, busy[0].State, req.Environment)
-	}
-	if rb, err := tx.FindRollback(ctx, cur.ID); err == nil {
-		if rb.Open() {
-			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d already has a rollback %s; use `shipgate rollback now %d`", cur.ID, rb.State, cur.ID)
-		}
-		if rb.State == shipgate.RollbackFired {
-			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", cur.ID, rb.RollbackRelease)
-		}
-	}
 	mode, version := rollbackMode(req)
-	target, none, err := reconcile.RollbackTarget(ctx, tx, cur, mode, version)
-	if err != nil {
-		return nil, err
-	}
-	if target == nil {
-		return nil, &sqlstore.RefusedRollbackError{Of: cur.ID, Version: version, Reason: none}
-	}
-	rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: cur, Target: target, TriggeredBy: shipgate.TriggeredByUser, Actor: actor, Reason: req.Reason})
-	if err != nil {
-		return nil, err
-	}
-	rb := &shipgate.Rollback{ReleaseID: cur.ID, State: shipgate.RollbackFired, TriggeredBy: shipgate.TriggeredByUser,
-		TargetID: target.ID, TargetVersion: target.Version, RollbackRelease: rr.ID,
-		Reason: "rolled back by " + actor, RequestedBy: actor, RequestReason: req.Reason}
-	if req.Reason != "" {
-		rb.Reason += ": " + req.Reason
-	}
-	if err := tx.PutRollback(ctx, rb); err != nil {
-		return nil, err
-	}
-	return rr, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, shipgate.ReleaseSubject(cur.ID), withReason(map[string]any{
-		"target_release": target.ID, "target_version": target.Version, "triggered_by": shipgate.TriggeredByUser, "rollback_release": rr.ID,
-		"requested_by": actor,
-	}, req.Reason)))
+	return reconcile.ManualRollback(ctx, tx, actor, req.Reason, cur, mode, version)
 }

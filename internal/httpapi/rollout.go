@@ -5,6 +5,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -39,7 +40,7 @@ func (h *Handler) promote(w http.ResponseWriter, r *http.Request, u *shipgate.Us
 		return err
 	}
 	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
-		_, err := tx.PromoteRollout(r.Context(), u.Name, id, req.Comment)
+		_, err := reconcile.PromoteRollout(r.Context(), tx, u.Name, id, req.Comment)
 		return err
 	}); err != nil {
 		return err

@@ -123,7 +123,7 @@ func (e *env) deploy(t *testing.T, version string, fail bool) *shipgate.Release 
 	t.Helper()
 	var id int64
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: version, Artifact: testutil.Artifact(version), CreatedBy: "carol"})
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: version, Artifact: testutil.Artifact(version), CreatedBy: "carol"})
 		if err != nil {
 			return err
 		}
@@ -358,7 +358,7 @@ func TestPagerDutyFailedRollbackKeepsOneIncident(t *testing.T) {
 	e.deploy(t, "1.0", false)
 	var id int64
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func (e *personEnv) create(t *testing.T, version string) *shipgate.Release {
 	var r *shipgate.Release
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
 		var err error
-		r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: version, Artifact: testutil.Artifact(version), CreatedBy: "carol"})
+		r, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: version, Artifact: testutil.Artifact(version), CreatedBy: "carol"})
 		return err
 	})
 	return r
@@ -147,7 +147,7 @@ func TestApprovalNeededGoesToTheEnvironmentsSink(t *testing.T) {
 	// One approval: the tally moves; when it expires, people hear of it
 	// with the tally as it is then.
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		_, _, err := tx.Decide(ctx, alice, r.ID, shipgate.DecisionApprove, r.Digest, "")
+		_, _, err := reconcile.Decide(ctx, tx, alice, r.ID, shipgate.DecisionApprove, r.Digest, "")
 		return err
 	})
 	e.clock.Add(time.Hour + time.Second)
@@ -175,10 +175,10 @@ func TestPersonNotifications(t *testing.T) {
 			shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRolloutAborted, "release/"+itoa(r1.ID), map[string]any{"job": "deploy", "step": 2, "weight": 20, "reason": "error rate 7% above 1%"}))
 	})
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		if _, _, err := tx.Decide(ctx, bob, r2.ID, shipgate.DecisionReject, r2.Digest, "wrong build"); err != nil {
+		if _, _, err := reconcile.Decide(ctx, tx, bob, r2.ID, shipgate.DecisionReject, r2.Digest, "wrong build"); err != nil {
 			return err
 		}
-		_, err := tx.CancelRelease(ctx, "carol", r3.ID, "superseded by 4.0")
+		_, err := reconcile.CancelRelease(ctx, tx, "carol", r3.ID, "superseded by 4.0")
 		return err
 	})
 	want := map[string][]string{
@@ -226,7 +226,7 @@ func TestPagerDutyRerunResolvesOnlyItsIncident(t *testing.T) {
 	e := newEnv(t, config.Sink{Name: "pd", Type: config.SinkPagerDuty, URL: rc.srv.URL, RoutingKey: "k", Events: []string{"release.succeeded"}})
 	v1 := e.deploy(t, "1.0", true) // nothing to roll back to
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		_, err := tx.RerunRelease(ctx, "carol", v1.ID)
+		_, err := reconcile.RerunRelease(ctx, tx, "carol", v1.ID)
 		return err
 	})
 	reconcileOne(t, e.db, v1.ID)

@@ -42,11 +42,11 @@ spec:
 	e.deploy(t, "1.0", false)
 	v2 := e.deploy(t, "2.0", true)
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, err := tx.HoldRollback(ctx, "carol", v2.ID, "checking <!channel> dashboards first")
+		_, err := reconcile.HoldRollback(ctx, tx, "carol", v2.ID, "checking <!channel> dashboards first")
 		return err
 	})
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(ctx, "dave", v2.ID, "dashboards say broken"); err != nil {
+		if _, err := reconcile.RollbackNow(ctx, tx, "dave", v2.ID, "dashboards say broken"); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, v2.ID)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -18,7 +19,7 @@ import (
 func TestPausedNotificationNamesTheShownStep(t *testing.T) {
 	e := newEnv(t, config.Sink{Name: "hook", Type: config.SinkWebhook, URL: "https://hook.example.com/x"})
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
+		_, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
 		return err
 	})
 	reconcileOne(t, e.db, 1)

@@ -3,10 +3,11 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/decide"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -25,7 +26,10 @@ func Release(ctx context.Context, tx *sqlstore.Tx, id int64) (wake time.Time, ch
 		if err != nil {
 			return time.Time{}, changed, err
 		}
-		plan := PlanRelease(obs, tx.Now())
+		plan, err := decide.Decide(obs, decide.Tick{}, tx.Now())
+		if err != nil {
+			return time.Time{}, changed, err
+		}
 		if plan.Empty() {
 			return plan.Wake, changed, nil
 		}
@@ -39,12 +43,12 @@ func Release(ctx context.Context, tx *sqlstore.Tx, id int64) (wake time.Time, ch
 }
 
 // Observe loads what the planner needs for one release.
-func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
+func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (decide.Observed, error) {
 	r, err := tx.FindRelease(ctx, id)
 	if err != nil {
-		return Observed{}, err
+		return decide.Observed{}, err
 	}
-	obs := Observed{Release: r}
+	obs := decide.Observed{Release: r}
 	if r.State == shipgate.StatePendingApproval || r.State == shipgate.StateQueued {
 		if obs.Approvals, err = tx.ListApprovals(ctx, id); err != nil {
 			return obs, err
@@ -54,13 +58,14 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (Observed, error) {
 		if obs.Ahead, err = tx.ReleaseAhead(ctx, r); err != nil {
 			return obs, err
 		}
-	}
-	if r.State == shipgate.StateFailed {
-		obs.Rollback, err = tx.FindRollback(ctx, id)
-		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
-			obs.Rollback, err = nil, nil
+		if obs.Ahead == nil && r.Kind != shipgate.ReleaseKindRollback {
+			if obs.Superseded, err = tx.OpenRollbacksBefore(ctx, r); err != nil {
+				return obs, err
+			}
 		}
-		if err != nil {
+	}
+	if r.State.Final() {
+		if obs.Rollback, err = findRollback(ctx, tx, id); err != nil {
 			return obs, err
 		}
 	}
@@ -105,139 +110,124 @@ func mayFail(jobs []shipgate.JobRun, now time.Time) bool {
 	return false
 }
 
-// Apply writes a plan and its audit events in tx.
-func Apply(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
-	for _, id := range p.ExpireApprovals {
-		if err := tx.MarkApprovalExpired(ctx, id); err != nil {
+// Apply writes a plan and its audit events in tx, and carries out what
+// follows from it: the rollback release a fired rollback asks for, and the
+// decision on the release a rollback release rolls back when it ends.
+func Apply(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
+	if p.Fire != nil {
+		if err := applyFire(ctx, tx, p); err != nil {
 			return err
 		}
-	}
-	for i := range p.Jobs {
-		if err := tx.UpdateJob(ctx, &p.Jobs[i]); err != nil {
-			return err
-		}
-	}
-	if p.Release != nil {
-		if err := tx.UpdateRelease(ctx, p.Release); err != nil {
-			return err
-		}
-		if p.StartRun {
-			if _, err := tx.CreateJobs(ctx, p.Release.ID, p.Release.Run, &p.Release.Pipeline); err != nil {
-				return fmt.Errorf("start run %d of release %d: %w", p.Release.Run, p.Release.ID, err)
-			}
-		}
-	}
-	if err := applyAttention(ctx, tx, p); err != nil {
+	} else if err := tx.ApplyPlan(ctx, p); err != nil {
 		return err
 	}
-	if err := tx.Audit(ctx, p.Events...); err != nil {
-		return err
-	}
-	if p.StartRun && p.Release.Kind != shipgate.ReleaseKindRollback {
-		if err := tx.SupersedeRollbacks(ctx, p.Release); err != nil {
-			return err
-		}
-	}
-	return applyRollback(ctx, tx, p)
-}
-
-// applyRollback carries out the rollback parts of a plan, after the
-// release's own changes and events.
-func applyRollback(ctx context.Context, tx *sqlstore.Tx, p *Plan) error {
-	if p.Rollback != nil {
-		if p.FireTarget != 0 {
-			of, err := tx.FindRelease(ctx, p.Rollback.ReleaseID)
-			if err != nil {
-				return err
-			}
-			target, err := tx.FindRelease(ctx, p.FireTarget)
-			if err != nil {
-				return err
-			}
-			// A rollback a person fired with `rollback now` is theirs, as a
-			// manual `shipgate rollback` is: created in their name, with
-			// their reason. One whose delay ran out is the system's.
-			actor, reason := shipgate.SystemActor, ""
-			if p.Rollback.RequestedBy != "" {
-				actor, reason = p.Rollback.RequestedBy, p.Rollback.RequestReason
-			}
-			rr, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: p.Rollback.TriggeredBy, Actor: actor, Reason: reason})
-			var ua *sqlstore.UnavailableArtifactError
-			if errors.As(err, &ua) {
-				// The artifact went away while the rollback waited: nothing
-				// to roll back to, said the way a missing target is.
-				p.Rollback.State, p.Rollback.FiresAt, p.Rollback.Reason = shipgate.RollbackUnavailable, nil, ua.Error()
-				if err := tx.PutRollback(ctx, p.Rollback); err != nil {
-					return err
-				}
-				return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackUnavailable, shipgate.ReleaseSubject(of.ID), map[string]any{
-					"reason": ua.Error(), "target_release": target.ID, "target_version": target.Version,
-				}))
-			}
-			if code := shipgate.ErrorCode(err); code != "" && code != shipgate.EINTERNAL {
-				// It cannot fire (the environment changed, a gate refuses the
-				// version): say so once, rather than retry forever.
-				return tx.FailRollback(ctx, p.Rollback, "the rollback could not fire: "+shipgate.ErrorMessage(err))
-			} else if err != nil {
-				return err
-			}
-			p.Rollback.RollbackRelease = rr.ID
-			p.Rollback.Reason = fmt.Sprintf("rollback release %d restores version %s", rr.ID, target.Version)
-			if err := tx.PutRollback(ctx, p.Rollback); err != nil {
-				return err
-			}
-			// Start it in the same transaction: a rollback should not wait
-			// for the next reconcile pass.
-			_, _, err = Release(ctx, tx, rr.ID)
-			return err
-		}
-		if err := tx.PutRollback(ctx, p.Rollback); err != nil {
-			return err
-		}
-	}
-	if p.EndRollback && p.Release != nil {
-		return EndRollback(ctx, tx, p.Release, p.RollbackSucceeded)
+	if p.EndRollback != nil && p.Release != nil {
+		return endRollback(ctx, tx, p.Release, p.EndRollback.Succeeded)
 	}
 	return nil
 }
 
-// EndRollback records the end of rollback release rr on the release it rolls
-// back: rolled_back when it succeeded, left as it was otherwise.
-func EndRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, succeeded bool) error {
+// applyFire creates the rollback release plan p fires, and applies p. The
+// rollback release is prepared first: when it cannot be (its artifact went
+// away while the rollback waited, or the environment changed), a policy
+// rollback is decided FireRefused instead, and a manual one is refused.
+// Events land in the order people read them: a policy rollback fires,
+// then its release is created; a manual rollback's release is created,
+// then the rollback.fired event names it.
+func applyFire(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
+	f := p.Fire
+	of, err := tx.FindRelease(ctx, f.Of)
+	if err != nil {
+		return err
+	}
+	target, err := tx.FindRelease(ctx, f.Target)
+	if err != nil {
+		return err
+	}
+	manual := slices.ContainsFunc(p.Steps, func(s decide.Step) bool { return s.On == decide.OnManualRollback })
+	rr, details, err := tx.PrepareRollbackRelease(ctx, sqlstore.NewRollback{Of: of, Target: target, TriggeredBy: f.TriggeredBy, Actor: f.Actor, Reason: f.Reason})
+	if err != nil {
+		if manual {
+			return err
+		}
+		refused := decide.FireRefused{Target: target}
+		var ua *sqlstore.UnavailableArtifactError
+		switch code := shipgate.ErrorCode(err); {
+		case errors.As(err, &ua):
+			refused.Unavailable, refused.Reason = true, ua.Error()
+		case code != "" && code != shipgate.EINTERNAL:
+			refused.Reason = shipgate.ErrorMessage(err)
+		default:
+			return err
+		}
+		obs, err := Observe(ctx, tx, of.ID)
+		if err != nil {
+			return err
+		}
+		plan, err := decide.Decide(obs, refused, tx.Now())
+		if err != nil {
+			return err
+		}
+		return tx.ApplyPlan(ctx, &plan)
+	}
+	create, err := decide.Decide(decide.Observed{Release: rr}, decide.Create{Actor: f.Actor, Details: details}, tx.Now())
+	if err != nil {
+		return err
+	}
+	if !manual {
+		if err := tx.ApplyPlan(ctx, p); err != nil {
+			return err
+		}
+	}
+	if err := tx.ApplyPlan(ctx, &create); err != nil {
+		return err
+	}
+	if err := tx.CopyReleaseSecrets(ctx, create.Release.ID, target.ID); err != nil {
+		return err
+	}
+	p.Bind(0, map[decide.Pending]int64{decide.NewRollbackRelease: create.Release.ID})
+	if manual {
+		if err := tx.ApplyPlan(ctx, p); err != nil {
+			return err
+		}
+	} else {
+		for i := range p.Rollbacks {
+			if err := tx.PutRollback(ctx, &p.Rollbacks[i]); err != nil {
+				return err
+			}
+		}
+	}
+	// Start it in the same transaction: a rollback should not wait for
+	// the next reconcile pass.
+	_, _, err = Release(ctx, tx, create.Release.ID)
+	return err
+}
+
+// endRollback decides the end of rollback release rr on the release it
+// rolls back: rolled_back when it succeeded, left as it was otherwise.
+func endRollback(ctx context.Context, tx *sqlstore.Tx, rr *shipgate.Release, succeeded bool) error {
 	of, err := tx.FindRelease(ctx, rr.RollbackOf)
 	if err != nil {
 		return err
 	}
-	rb, err := tx.FindRollback(ctx, of.ID)
-	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
-		rb, err = &shipgate.Rollback{ReleaseID: of.ID, TriggeredBy: rr.TriggeredBy, TargetID: rr.RestoresRelease, TargetVersion: rr.Version, RollbackRelease: rr.ID}, nil
+	obs := decide.Observed{Release: of}
+	if obs.Rollback, err = findRollback(ctx, tx, of.ID); err != nil {
+		return err
 	}
+	plan, err := decide.Decide(obs, decide.RollbackEnded{RollbackRelease: rr, Succeeded: succeeded}, tx.Now())
 	if err != nil {
 		return err
 	}
-	subject := shipgate.ReleaseSubject(of.ID)
-	if !succeeded {
-		rb.State, rb.Reason = shipgate.RollbackFailed, fmt.Sprintf("rollback release %d %s: %s", rr.ID, rr.State, rr.Reason)
-		if err := tx.PutRollback(ctx, rb); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, subject, map[string]any{
-			"rollback_release": rr.ID, "reason": rb.Reason,
-		}))
+	return tx.ApplyPlan(ctx, &plan)
+}
+
+// findRollback returns the rollback of a release, or nil when it has none.
+func findRollback(ctx context.Context, tx *sqlstore.Tx, id int64) (*shipgate.Rollback, error) {
+	rb, err := tx.FindRollback(ctx, id)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return nil, nil
 	}
-	rb.State, rb.Reason = shipgate.RollbackDone, fmt.Sprintf("rolled back to version %s by release %d", rr.Version, rr.ID)
-	if err := tx.PutRollback(ctx, rb); err != nil {
-		return err
-	}
-	if of.State == shipgate.StateFailed || of.State == shipgate.StateSucceeded {
-		of.State, of.Reason = shipgate.StateRolledBack, rb.Reason
-		if err := tx.UpdateRelease(ctx, of); err != nil {
-			return err
-		}
-	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseRolledBack, subject, map[string]any{
-		"rollback_release": rr.ID, "version": rr.Version, "triggered_by": rr.TriggeredBy,
-	}))
+	return rb, err
 }
 
 // RollbackTarget resolves what release r would be rolled back to: with mode

@@ -8,16 +8,12 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/artifactstore"
+	"github.com/shipgate/shipgate/internal/decide"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
 // MaxLogChunk is the largest log chunk accepted, in bytes.
 const MaxLogChunk = 64 << 10
-
-// maxHandBacks bounds how often a job may be handed back unstarted before
-// it fails: a runner that cannot start anything (a full disk) must not
-// spin on it forever.
-const maxHandBacks = 5
 
 // Dispatcher hands queued jobs to runners and takes their reports. Every
 // method is one transaction; outcomes are reconciled into the release in
@@ -315,33 +311,26 @@ func (d *Dispatcher) claim(ctx context.Context, tx *sqlstore.Tx, req shipgate.Cl
 	if only != "" && only != req.Runner.Name {
 		return nil, false, nil // it waits for the agent that runs its service
 	}
-	now := tx.Now()
-	subject := shipgate.ReleaseSubject(r.ID)
 	if _, err := d.openSecrets(ctx, tx, r.ID); err != nil {
-		j.State, j.Reason, j.Cause, j.FinishedAt = shipgate.JobFailed, err.Error(), shipgate.JobCauseRefused, &now
-		if err := tx.UpdateJob(ctx, &j); err != nil {
+		plan, err := decide.Decide(decide.Observed{Release: r}, decide.Refuse{Job: j, Reason: err.Error()}, tx.Now())
+		if err != nil {
 			return nil, false, err
 		}
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, subject, map[string]any{
-			"job": j.Name, "run": j.Run, "attempt": j.Attempt, "state": shipgate.JobFailed, "reason": j.Reason,
-		})); err != nil {
+		if err := Apply(ctx, tx, &plan); err != nil {
 			return nil, false, err
 		}
 		_, _, err = Release(ctx, tx, r.ID)
 		delete(rels, r.ID) // reconciling changed it
 		return nil, true, err
 	}
-	lease := now.Add(d.LeaseTTL)
-	j.State, j.Attempt, j.Runner, j.ClaimID, j.LeaseUntil, j.StartedAt, j.FinishedAt, j.ExitCode, j.Reason =
-		shipgate.JobRunning, j.Attempt+1, req.Runner.Name, req.ClaimID, &lease, &now, nil, nil, ""
-	if err := tx.UpdateJob(ctx, &j); err != nil {
+	plan, err := decide.Decide(decide.Observed{Release: r}, decide.Claim{Job: j, Runner: req.Runner.Name, ClaimID: req.ClaimID, LeaseUntil: tx.Now().Add(d.LeaseTTL)}, tx.Now())
+	if err != nil || plan.Empty() {
 		return nil, false, err
 	}
-	if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobStarted, subject, map[string]any{
-		"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": req.Runner.Name,
-	})); err != nil {
+	if err := Apply(ctx, tx, &plan); err != nil {
 		return nil, false, err
 	}
+	j = plan.Jobs[0]
 	a, err = d.assignment(ctx, tx, j, rels)
 	return a, false, err
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/decide"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -79,9 +80,9 @@ func (r *Reconciler) RunOnce(ctx context.Context) (time.Time, error) {
 			if err != nil {
 				return err
 			}
-			plan := PlanRelease(obs, tx.Now())
+			plan, err := decide.Decide(obs, decide.Tick{}, tx.Now())
 			wake, empty = plan.Wake, plan.Empty()
-			return nil
+			return err
 		})
 		if err == nil && !empty {
 			var changed bool

@@ -6,27 +6,28 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/decide"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
-// attachProbes puts a failed check's last probes into its audit event, so
-// the timeline shows the evidence the release failed on.
-func attachProbes(ctx context.Context, tx *sqlstore.Tx, j shipgate.JobRun, details map[string]any) error {
+// lastProbes returns the last probes of a check's attempt, for the audit
+// event of its failure: the timeline shows the evidence the release
+// failed on. nil when the attempt has none.
+func lastProbes(ctx context.Context, tx *sqlstore.Tx, j shipgate.JobRun) ([]map[string]any, error) {
 	probes, err := tx.ListProbes(ctx, j.ReleaseID, j.Run, 10)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var list []map[string]any
 	for _, jp := range probes {
 		if jp.Job != j.Name || jp.Attempt != j.Attempt {
 			continue
 		}
-		var list []map[string]any
 		for _, p := range jp.Probes {
 			list = append(list, map[string]any{"seq": p.Seq, "at": p.At.Format(time.RFC3339Nano), "ok": p.OK, "latency_ms": p.LatencyMS, "reason": p.Reason})
 		}
-		details["probes"] = list
 	}
-	return nil
+	return list, nil
 }
 
 // Held lists the attempts runner holds, so a restarted runner can settle
@@ -68,7 +69,15 @@ func (d *Dispatcher) Probes(ctx context.Context, runner string, key shipgate.Att
 			return nil // other jobs still run; the rollback is not decided yet
 		}
 		if recovered {
-			if _, err := tx.CallOffRollback(ctx, key.ReleaseID, fmt.Sprintf("health check %s recovered: it passed again after failing, before the rollback fired", j.Name)); err != nil {
+			obs, err := Observe(ctx, tx, key.ReleaseID)
+			if err != nil {
+				return err
+			}
+			plan, err := decide.Decide(obs, decide.Recovered{Job: j.Name}, tx.Now())
+			if err != nil {
+				return err
+			}
+			if err := Apply(ctx, tx, &plan); err != nil {
 				return err
 			}
 		}
@@ -148,92 +157,25 @@ func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.Att
 		if err != nil {
 			return err
 		}
-		now := tx.Now()
-		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": runner, "reason": out.Reason}
-		if out.ExitCode != nil {
-			details["exit_code"] = *out.ExitCode
-		}
-		if j.StartedAt != nil {
-			details["duration_ms"] = now.Sub(*j.StartedAt).Milliseconds()
-		}
-		switch {
-		case j.State == shipgate.JobCancelled:
-			if j.ExitCode != nil {
-				return nil // already reported
-			}
-			code := -1 // stopped by a signal; -1 also marks the report as received
-			if out.ExitCode != nil {
-				code = *out.ExitCode
-			}
-			j.ExitCode = &code
-			details["state"] = shipgate.JobCancelled
-			if err := tx.UpdateJob(ctx, &j); err != nil {
-				return err
-			}
-			return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, shipgate.ReleaseSubject(key.ReleaseID), details))
-		case j.State == shipgate.JobQueued && out.Succeeded && !out.NotStarted:
-			// The lease ran out (or the attempt was handed back) before this
-			// report arrived, but the attempt did succeed: take the result
-			// rather than run the job again.
-			details["late"] = true
-			j.State, j.Reason, j.Cause = shipgate.JobSucceeded, "", ""
-		case j.State == shipgate.JobFailed && j.Cause == shipgate.JobCauseLost && !out.NotStarted:
-			return shipgate.Errorf(shipgate.ECONFLICT, "the outcome of attempt %d arrived after its lease expired; the job was already failed as lost (%s)", j.Attempt, j.Reason)
-		case j.State != shipgate.JobRunning:
-			return nil // a repeated report, or a failure whose retry is already queued
-		case out.NotStarted && !out.Succeeded:
-			// Nothing ran: queue it again without using up a retry, unless it
-			// keeps coming back (a runner that cannot start anything).
-			r, err := tx.FindRelease(ctx, key.ReleaseID)
-			if err != nil {
-				return err
-			}
-			base := j.MaxAttempts
-			if spec, ok := r.Pipeline.Job(j.Name); ok {
-				base = spec.MaxAttempts()
-			}
-			if j.MaxAttempts-base >= maxHandBacks {
-				j.State, j.Reason, j.Cause = shipgate.JobFailed, fmt.Sprintf("handed back unstarted %d times; last: %s", maxHandBacks+1, out.Reason), shipgate.JobCauseNotStarted
-				break
-			}
-			j.MaxAttempts++
-			j.State, j.Reason, j.Cause, j.QueuedAt, j.LeaseUntil = shipgate.JobQueued, fmt.Sprintf("attempt %d was never started: %s", j.Attempt, out.Reason), shipgate.JobCauseNotStarted, &now, nil
-			details["state"], details["not_started"] = "requeued", true
-			if err := tx.UpdateJob(ctx, &j); err != nil {
-				return err
-			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, shipgate.ReleaseSubject(key.ReleaseID), details)); err != nil {
-				return err
-			}
-			return reconcileRelease(tx)
-		case out.Succeeded:
-			j.State, j.Reason, j.Cause = shipgate.JobSucceeded, "", ""
-		case j.MayRetry():
-			j.State, j.Reason, j.Cause, j.QueuedAt = shipgate.JobQueued, fmt.Sprintf("attempt %d failed: %s; retrying", j.Attempt, out.Reason), shipgate.JobCauseStepFailed, &now
-			details["state"] = "retrying"
-			j.ExitCode, j.LeaseUntil = out.ExitCode, nil
-			if err := tx.UpdateJob(ctx, &j); err != nil {
-				return err
-			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobRetry, shipgate.ReleaseSubject(key.ReleaseID), details)); err != nil {
-				return err
-			}
-			return reconcileRelease(tx)
-		default:
-			j.State, j.Reason, j.Cause = shipgate.JobFailed, out.Reason, shipgate.JobCauseStepFailed
-		}
-		details["state"] = j.State
-		if j.State == shipgate.JobFailed {
-			if err := attachProbes(ctx, tx, j, details); err != nil {
-				return err
-			}
-		}
-		j.ExitCode, j.LeaseUntil, j.FinishedAt = out.ExitCode, nil, &now
-		if err := tx.UpdateJob(ctx, &j); err != nil {
+		r, err := tx.FindRelease(ctx, key.ReleaseID)
+		if err != nil {
 			return err
 		}
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionJobFinished, shipgate.ReleaseSubject(key.ReleaseID), details)); err != nil {
+		cmd := decide.Finish{Job: j, Runner: runner, Outcome: out}
+		if !out.Succeeded {
+			if cmd.Probes, err = lastProbes(ctx, tx, j); err != nil {
+				return err
+			}
+		}
+		plan, err := decide.Decide(decide.Observed{Release: r}, cmd, tx.Now())
+		if err != nil || plan.Empty() {
 			return err
+		}
+		if err := Apply(ctx, tx, &plan); err != nil {
+			return err
+		}
+		if j.State == shipgate.JobCancelled {
+			return nil // the release ended when it was cancelled
 		}
 		return reconcileRelease(tx)
 	})

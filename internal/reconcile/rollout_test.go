@@ -22,7 +22,7 @@ func rolloutFixture(t *testing.T) (*sqlstore.DB, *reconcile.Dispatcher, *shipgat
 	db := testutil.NewStore(t, "sqlite")
 	testutil.MustApply(t, db, testutil.ServiceYAML)
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "2.0", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,10 @@ func TestRolloutTransitionsAuditedOnce(t *testing.T) {
 		}
 	}
 	// A person promotes; the next report hears it.
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.PromoteRollout(ctx, "carol", id, "looks fine"); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := reconcile.PromoteRollout(ctx, tx, "carol", id, "looks fine")
+		return err
+	})
 	reply, err := d.Rollout(ctx, "r", a.Key, status(6, shipgate.RolloutProgressing, 3, 50, ok))
 	if err != nil || reply.PromotedThrough != 3 {
 		t.Fatalf("report after promote: %+v %v", reply, err)

@@ -90,7 +90,7 @@ func (e *env) release(inputs, secrets map[string]string) int64 {
 	}
 	var id int64
 	testutil.Update(e.t, e.db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "app", Environment: "staging", Version: "1.0",
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "app", Environment: "staging", Version: "1.0",
 			Artifact: shipgate.Artifact{Location: e.artifact, SHA256: e.sha}, Inputs: inputs, Secrets: sealed, CreatedBy: "tester"})
 		if err != nil {
 			return err
@@ -252,7 +252,10 @@ func TestCancelStopsRunningStep(t *testing.T) {
 `)
 	id := e.release(nil, nil)
 	testutil.WaitFor(t, "the step to start", func() bool { return strings.Contains(e.logs(id, "slow"), "started") })
-	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "tester", id, "stop it"); return err })
+	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
+		_, err := reconcile.CancelRelease(ctx, tx, "tester", id, "stop it")
+		return err
+	})
 	testutil.WaitFor(t, "the runner to report the stop", func() bool {
 		j := e.jobs(id)["slow"]
 		return j.ExitCode != nil
@@ -332,7 +335,7 @@ func TestStoredURLArtifactComesFromTheServer(t *testing.T) {
 	}
 	var id int64
 	testutil.Update(t, e.db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "app", Environment: "staging", Version: "1.0",
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "app", Environment: "staging", Version: "1.0",
 			Artifact: shipgate.Artifact{Location: srv.URL + "/app.tar", SHA256: e.sha, Size: 12, Stored: true}, CreatedBy: "tester"})
 		if err != nil {
 			return err

@@ -9,87 +9,10 @@ import (
 	"github.com/shipgate/shipgate"
 )
 
-// Decide records an approve or reject decision by u on release id, whose
-// digest the caller states so nobody approves something other than what
-// they saw. The environment policy frozen into the release, with the group
-// membership frozen with it, decides who may decide; a reject ends the
-// release at once. Moving an approved release on is the reconciler's job.
-//
-// The checks run in this order: the release exists, it is waiting for
-// approval (CheckDecidable), the user may decide it (CheckApprover, which
-// ends with self-approval), and only then the digest they saw.
-//
-// The user is read again inside this transaction: a user disabled, or
-// removed from a group, by a change that committed after their request was
-// authenticated cannot slip an approval in behind it.
-func (tx *Tx) Decide(ctx context.Context, who *shipgate.User, id int64, decision, digest, comment string) (*shipgate.Approval, *shipgate.Release, error) {
-	if decision != shipgate.DecisionApprove && decision != shipgate.DecisionReject {
-		return nil, nil, shipgate.Errorf(shipgate.EINVALID, "decision must be approve or reject")
-	}
-	if err := shipgate.ValidateLine("comment", comment, shipgate.MaxCommentLen); err != nil {
-		return nil, nil, err
-	}
-	u, err := tx.FindUser(ctx, who.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := tx.FindRelease(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The release's state comes before who is deciding and what they saw:
-	// nobody can decide a release that is no longer waiting, and saying
-	// "you are not a member" then sends them looking for the wrong fix.
-	if err := shipgate.CheckDecidable(r, decision); err != nil {
-		return nil, nil, err
-	}
-	view, err := tx.ApproverView(ctx, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := shipgate.CheckApprover(view, u, decision); err != nil {
-		return nil, nil, err
-	}
-	if digest != r.Digest {
-		return nil, nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has digest %s, not %s: look at the release again before deciding", id, r.Digest, digest)
-	}
-	a := &shipgate.Approval{ReleaseID: id, Actor: u.Name, Decision: decision, Digest: digest, Comment: comment, CreatedAt: tx.now}
-	if exp := r.Policy.Approvals.ExpiresAfter; decision == shipgate.DecisionApprove && exp > 0 {
-		t := tx.now.Add(exp.Std())
-		a.ExpiresAt = &t
-	}
-	if err := tx.queryRow(ctx, `INSERT INTO approvals (release_id, actor, decision, digest, comment, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		id, a.Actor, a.Decision, a.Digest, a.Comment, micros(a.CreatedAt), microsPtr(a.ExpiresAt)).Scan(&a.ID); err != nil {
-		return nil, nil, err
-	}
-	details := map[string]any{"digest": digest, "comment": comment, "approval_id": a.ID}
-	if who.TokenID != 0 {
-		// Which credential decided: a token an admin created for the
-		// approver lets that admin decide as them, and this shows it.
-		t, err := tx.FindToken(ctx, who.TokenID)
-		if err != nil {
-			return nil, nil, err
-		}
-		details["token_id"], details["token_created_by"] = who.TokenID, t.CreatedBy
-	}
-	action := shipgate.ActionReleaseApproved
-	if decision == shipgate.DecisionReject {
-		action = shipgate.ActionReleaseRejected
-		r.State, r.Reason, r.WaitUntil = shipgate.StateRejected, "rejected by "+u.Name, nil
-		if comment != "" {
-			r.Reason += ": " + comment
-		}
-		now := tx.now
-		r.FinishedAt = &now
-		if err := tx.UpdateRelease(ctx, r); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		if a.ExpiresAt != nil {
-			details["expires_at"] = a.ExpiresAt.Format(time.RFC3339Nano)
-		}
-	}
-	return a, r, tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, action, shipgate.ReleaseSubject(id), details))
+// insertApproval records a decision; it sets a.ID.
+func (tx *Tx) insertApproval(ctx context.Context, a *shipgate.Approval) error {
+	return tx.queryRow(ctx, `INSERT INTO approvals (release_id, actor, decision, digest, comment, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.ReleaseID, a.Actor, a.Decision, a.Digest, a.Comment, micros(a.CreatedAt), microsPtr(a.ExpiresAt)).Scan(&a.ID)
 }
 
 // ListApprovals returns the decisions on a release, oldest first.

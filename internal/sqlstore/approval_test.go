@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -31,10 +32,10 @@ func testDecideStateFirst(t *testing.T, engine string) {
 		t.Fatal(err)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, _, err := tx.Decide(ctx, alice, rejected.ID, shipgate.DecisionReject, rejected.Digest, "no"); err != nil {
+		if _, _, err := reconcile.Decide(ctx, tx, alice, rejected.ID, shipgate.DecisionReject, rejected.Digest, "no"); err != nil {
 			return err
 		}
-		_, err := tx.CancelRelease(ctx, "carol", cancelled.ID, "not today")
+		_, err := reconcile.CancelRelease(ctx, tx, "carol", cancelled.ID, "not today")
 		return err
 	})
 	before := verify(t, db)
@@ -52,7 +53,7 @@ func testDecideStateFirst(t *testing.T, engine string) {
 		} {
 			for _, decision := range []string{shipgate.DecisionApprove, shipgate.DecisionReject} {
 				err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-					_, _, err := tx.Decide(ctx, c.who, r.ID, decision, c.digest, "")
+					_, _, err := reconcile.Decide(ctx, tx, c.who, r.ID, decision, c.digest, "")
 					return err
 				})
 				verb := map[string]string{shipgate.DecisionApprove: "approved", shipgate.DecisionReject: "rejected"}[decision]
@@ -64,7 +65,7 @@ func testDecideStateFirst(t *testing.T, engine string) {
 		}
 	}
 	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, _, err := tx.Decide(ctx, dave, 999, shipgate.DecisionApprove, "sha256:0000", "")
+		_, _, err := reconcile.Decide(ctx, tx, dave, 999, shipgate.DecisionApprove, "sha256:0000", "")
 		return err
 	})
 	if shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
@@ -92,7 +93,7 @@ func testDecideNamesApprovers(t *testing.T, engine string) {
 	for _, u := range []*shipgate.User{dave, vic} {
 		for _, decision := range []string{shipgate.DecisionApprove, shipgate.DecisionReject} {
 			err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-				_, _, err := tx.Decide(ctx, u, r.ID, decision, r.Digest, "")
+				_, _, err := reconcile.Decide(ctx, tx, u, r.ID, decision, r.Digest, "")
 				return err
 			})
 			if shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), `members of "release-managers"`) || !strings.Contains(err.Error(), "may "+decision+" releases to production") {

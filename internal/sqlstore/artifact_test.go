@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -21,11 +22,14 @@ func testArtifactRefs(t *testing.T, engine string) {
 	failed, _ := newRelease(db, "staging", "2.0", "carol")
 	finishRun(t, db, failed.ID, false)
 	cancelled, _ := newRelease(db, "staging", "3.0", "carol")
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "carol", cancelled.ID, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := reconcile.CancelRelease(ctx, tx, "carol", cancelled.ID, "")
+		return err
+	})
 	running, _ := newRelease(db, "staging", "4.0", "carol")
 	rejected, _ := newRelease(db, "production", "1.0", "carol")
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, _, err := tx.Decide(ctx, alice, rejected.ID, shipgate.DecisionReject, rejected.Digest, "no")
+		_, _, err := reconcile.Decide(ctx, tx, alice, rejected.ID, shipgate.DecisionReject, rejected.Digest, "no")
 		return err
 	})
 	pending, _ := newRelease(db, "production", "1.0", "carol")

@@ -175,7 +175,7 @@ func testAttentionApproval(t *testing.T, engine string) {
 	// Approving ends the wait and resolves the incident.
 	for _, u := range []*shipgate.User{alice, bob} {
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-			if _, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+			if _, _, err := reconcile.Decide(ctx, tx, u, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
 				return err
 			}
 			_, _, err := reconcile.Release(ctx, tx, r.ID)
@@ -230,7 +230,7 @@ func testAttentionPromote(t *testing.T, engine string) {
 	if !strings.Contains(payload, "shipgate promote "+itoa(id)) || !strings.Contains(payload, "reminder 1 of 3") {
 		t.Fatalf("reminder %s", payload)
 	}
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.PromoteRollout(ctx, "carol", id, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := reconcile.PromoteRollout(ctx, tx, "carol", id, ""); return err })
 	if _, err := d.Rollout(ctx, "r", a.Key, canary(2, shipgate.RolloutProgressing, 1, 50)); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func testAttentionPromote(t *testing.T, engine string) {
 	clock.Add(2 * time.Hour)
 	runOnce(t, rec)
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, _, err := tx.Decide(ctx, bob, r.ID, shipgate.DecisionReject, r.Digest, "not today")
+		_, _, err := reconcile.Decide(ctx, tx, bob, r.ID, shipgate.DecisionReject, r.Digest, "not today")
 		return err
 	})
 	runOnce(t, rec)

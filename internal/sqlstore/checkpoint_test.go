@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -66,7 +67,7 @@ func newCheckpointScenario(t *testing.T, engine string) *checkpointScenario {
 	approve := func(u *shipgate.User) {
 		clock.Add(time.Second)
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-			_, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, "")
+			_, _, err := reconcile.Decide(ctx, tx, u, r.ID, shipgate.DecisionApprove, r.Digest, "")
 			return err
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -45,7 +46,7 @@ func createWithInputs(db *sqlstore.DB, env, version string, inputs map[string]st
 			}
 		}
 		var err error
-		r, err = tx.CreateRelease(ctx, nr)
+		r, err = reconcile.CreateRelease(ctx, tx, nr)
 		return err
 	})
 	return r, err
@@ -142,7 +143,7 @@ func testCreateReleaseInputs(t *testing.T, engine string) {
 	}
 	// A caller that checked another revision is told to try again.
 	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "3.0", Artifact: testutil.Artifact("3.0"), CreatedBy: "carol", CheckedRevision: 1})
+		_, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "3.0", Artifact: testutil.Artifact("3.0"), CreatedBy: "carol", CheckedRevision: 1})
 		return err
 	})
 	if shipgate.ErrorCode(err) != shipgate.ECONFLICT {
@@ -190,7 +191,7 @@ func testRollbackKeepsInputs(t *testing.T, engine string) {
 	}
 	// A manual rollback (same path, asked by a person) is not refused either.
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, v2.ID), Target: v1r, TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		_, err := reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: find(db, v2.ID), Target: v1r, TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 }
@@ -216,7 +217,7 @@ func testCreateReleaseInputBounds(t *testing.T, engine string) {
 		var r *shipgate.Release
 		err := db.Update(ctx, func(tx *sqlstore.Tx) error {
 			var err error
-			r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "1.0", Artifact: testutil.Artifact("1.0"),
+			r, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "1.0", Artifact: testutil.Artifact("1.0"),
 				Inputs: inputs, CreatedBy: "carol", CheckedRevision: rev})
 			return err
 		})

@@ -9,23 +9,26 @@ import (
 	"github.com/shipgate/shipgate"
 )
 
-// CreateJobs inserts the jobs of a new run, all waiting; the reconciler
-// queues those whose needs are met.
-func (tx *Tx) CreateJobs(ctx context.Context, releaseID int64, run int, pl *shipgate.Pipeline) ([]shipgate.JobRun, error) {
-	out := make([]shipgate.JobRun, 0, len(pl.Jobs))
-	for i, j := range pl.Jobs {
-		labels, err := json.Marshal(j.RunsOn)
+// insertJobs stores the jobs of a new run as the decider planned them
+// (every job of r's pipeline, in pipeline order); it sets their IDs.
+func (tx *Tx) insertJobs(ctx context.Context, r *shipgate.Release, jobs []shipgate.JobRun) error {
+	for i := range jobs {
+		jr := &jobs[i]
+		spec, ok := r.Pipeline.Job(jr.Name)
+		if !ok {
+			return fmt.Errorf("insert job %s: not in the pipeline of release %d", jr.Name, r.ID)
+		}
+		labels, err := json.Marshal(spec.RunsOn)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		jr := shipgate.JobRun{ReleaseID: releaseID, Run: run, Name: j.Name, State: shipgate.JobWaiting, MaxAttempts: j.MaxAttempts()}
+		jr.ReleaseID = r.ID
 		if err := tx.queryRow(ctx, `INSERT INTO jobs (release_id, run, name, position, state, runs_on, attempt, max_attempts) VALUES (?, ?, ?, ?, ?, ?, 0, ?) RETURNING id`,
-			releaseID, run, j.Name, i, jr.State, string(labels), jr.MaxAttempts).Scan(&jr.ID); err != nil {
-			return nil, fmt.Errorf("insert job %s: %w", j.Name, err)
+			r.ID, jr.Run, jr.Name, i, jr.State, string(labels), jr.MaxAttempts).Scan(&jr.ID); err != nil {
+			return fmt.Errorf("insert job %s: %w", jr.Name, err)
 		}
-		out = append(out, jr)
 	}
-	return out, nil
+	return nil
 }
 
 const jobColumns = `id, release_id, run, name, state, attempt, max_attempts, runner, claim_id, lease_until, exit_code, reason, cause, queued_at, started_at, finished_at, log_truncated`

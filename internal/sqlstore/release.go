@@ -43,15 +43,17 @@ type NewRelease struct {
 	CheckedRevision int
 }
 
-// CreateRelease freezes the service's current pipeline and the
-// environment's policy into a new release in pending_approval and audits it.
-// A release for an environment whose requires are not met is refused.
-func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Release, error) {
+// PrepareRelease freezes the service's current pipeline and the
+// environment's policy into a new release, not yet stored (the decider
+// decides its state; see reconcile.CreateRelease), and returns the facts
+// of its release.created event. A release for an environment whose
+// requires are not met is refused.
+func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Release, map[string]any, error) {
 	if err := shipgate.ValidateNewRelease(nr.Version, nr.Artifact.Location, nr.Source); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !shipgate.IsSHA256Hex(nr.Artifact.SHA256) {
-		return nil, shipgate.Errorf(shipgate.EINVALID, "artifact sha256 %q is not 64 hex digits", nr.Artifact.SHA256)
+		return nil, nil, shipgate.Errorf(shipgate.EINVALID, "artifact sha256 %q is not 64 hex digits", nr.Artifact.SHA256)
 	}
 	secretNames := make([]string, 0, len(nr.Secrets))
 	for k := range nr.Secrets {
@@ -59,18 +61,18 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	}
 	sort.Strings(secretNames)
 	if err := shipgate.ValidateInputs(nr.Inputs, secretNames); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svc, err := tx.FindService(ctx, nr.Service)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env, ok := svc.Spec.Environment(nr.Environment)
 	if !ok {
-		return nil, shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", nr.Service, nr.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
+		return nil, nil, shipgate.Errorf(shipgate.EINVALID, "service %q has no environment %q (it has %s)", nr.Service, nr.Environment, strings.Join(svc.Spec.EnvironmentNames(), ", "))
 	}
 	if nr.CheckedRevision != 0 && nr.CheckedRevision != svc.Revision {
-		return nil, shipgate.Errorf(shipgate.ECONFLICT, "service %q changed to revision %d while the release was being created against revision %d; create it again", nr.Service, svc.Revision, nr.CheckedRevision)
+		return nil, nil, shipgate.Errorf(shipgate.ECONFLICT, "service %q changed to revision %d while the release was being created against revision %d; create it again", nr.Service, svc.Revision, nr.CheckedRevision)
 	}
 	// Checked against the declarations this release freezes, in the same
 	// transaction, so no caller and no racing apply gets around them; the
@@ -83,17 +85,16 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	}
 	inputs, defaulted, err := resolve(decls, nr.Inputs, secretNames)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	succeeded := map[string]bool{}
 	for _, req := range env.Requires {
-		ok, err := tx.hasSucceeded(ctx, nr.Service, req, nr.Version, nr.Artifact.SHA256)
-		if err != nil {
-			return nil, err
+		if succeeded[req], err = tx.hasSucceeded(ctx, nr.Service, req, nr.Version, nr.Artifact.SHA256); err != nil {
+			return nil, nil, err
 		}
-		if !ok {
-			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION,
-				"%s requires that version %s (artifact sha256 %s…) has succeeded in %s first, and it has not", nr.Environment, nr.Version, nr.Artifact.SHA256[:12], req)
-		}
+	}
+	if err := shipgate.CheckRequires(env, nr.Version, nr.Artifact.SHA256, succeeded); err != nil {
+		return nil, nil, err
 	}
 	fingerprints := map[string]string{}
 	for k, s := range nr.Secrets {
@@ -101,7 +102,7 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	}
 	approvers, err := tx.freezeApprovers(ctx, env.Approvals)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
@@ -111,18 +112,8 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 			Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
 			CreatedBy: nr.CreatedBy, CreatedAt: tx.now,
 		},
-		State:      shipgate.StatePendingApproval,
-		UpdatedAt:  tx.now,
-		Generation: 1,
 	}
-	if err := tx.insertRelease(ctx, r); err != nil {
-		return nil, err
-	}
-	for _, k := range secretNames {
-		if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) VALUES (?, ?, ?)`, r.ID, k, nr.Secrets[k].Sealed); err != nil {
-			return nil, err
-		}
-	}
+	r.Digest = r.ReleaseContent.Digest()
 	details := map[string]any{
 		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
 		"service_revision": r.ServiceRevision, "artifact": r.Artifact, "source": r.Source,
@@ -131,12 +122,37 @@ func (tx *Tx) CreateRelease(ctx context.Context, nr NewRelease) (*shipgate.Relea
 	if len(defaulted) > 0 {
 		details["defaulted_inputs"] = defaulted
 	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(nr.CreatedBy, shipgate.ActionReleaseCreated, shipgate.ReleaseSubject(r.ID), details))
+	return r, details, nil
+}
+
+// PutReleaseSecrets stores the sealed secret inputs of a new release.
+func (tx *Tx) PutReleaseSecrets(ctx context.Context, id int64, secrets map[string]SealedSecret) error {
+	names := make([]string, 0, len(secrets))
+	for k := range secrets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) VALUES (?, ?, ?)`, id, k, secrets[k].Sealed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CopyReleaseSecrets gives release id the sealed secret inputs of release
+// from: a rollback release restores its target's.
+func (tx *Tx) CopyReleaseSecrets(ctx context.Context, id, from int64) error {
+	_, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) SELECT ?, name, sealed FROM release_secrets WHERE release_id = ?`, id, from)
+	return err
 }
 
 // insertRelease computes r's digest and stores it.
 func (tx *Tx) insertRelease(ctx context.Context, r *shipgate.Release) error {
 	r.Digest = r.ReleaseContent.Digest()
+	if r.State == "" {
+		return fmt.Errorf("insert release: no state decided")
+	}
 	content, err := json.Marshal(r.ReleaseContent)
 	if err != nil {
 		return err
@@ -164,7 +180,7 @@ type NewRollback struct {
 	Reason      string
 }
 
-// CreateRollbackRelease creates the release that rolls Of back: same
+// PrepareRollbackRelease prepares, not yet stored, the release that rolls Of back: same
 // service and environment, Target's version, artifact, inputs (secret ones
 // included) and pipeline, under the environment's current policy. Target
 // must have succeeded in this environment (a *RefusedRollbackError
@@ -172,35 +188,35 @@ type NewRollback struct {
 // event says so. Its service jobs move traffic by the environment's
 // rollback_strategy when that fits Target's pipeline, else all at once
 // (shipgate.RestoredPipeline).
-func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipgate.Release, error) {
+func (tx *Tx) PrepareRollbackRelease(ctx context.Context, nr NewRollback) (*shipgate.Release, map[string]any, error) {
 	of, target := nr.Of, nr.Target
 	if err := shipgate.ValidateLine("reason", nr.Reason, shipgate.MaxCommentLen); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Only what succeeded here is restored: a rollback skips approval,
 	// deploy windows and the canary because it ran here before.
-	if err := checkRollbackTarget(of, target); err != nil {
-		return nil, err
+	if err := shipgate.CheckRollbackTarget(of, target); err != nil {
+		return nil, nil, err
 	}
 	artifactNote, err := tx.CheckArtifact(ctx, of, target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svc, err := tx.FindService(ctx, of.Service)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env, ok := svc.Spec.Environment(of.Environment)
 	if !ok {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q no longer has environment %q", of.Service, of.Environment)
+		return nil, nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "service %q no longer has environment %q", of.Service, of.Environment)
 	}
 	pipeline, strategyNote, err := shipgate.RestoredPipeline(target.ID, target.Pipeline, env.RollbackStrategy)
 	if err != nil {
-		return nil, &RefusedRollbackError{Of: of.ID, Target: target.ID, Version: target.Version, Reason: shipgate.ErrorMessage(err)}
+		return nil, nil, &RefusedRollbackError{Of: of.ID, Target: target.ID, Version: target.Version, Reason: shipgate.ErrorMessage(err)}
 	}
 	approvers, err := tx.freezeApprovers(ctx, env.Approvals)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	approval := fmt.Sprintf("skipped: restores version %s, which was approved and succeeded in %s as release %d", target.Version, of.Environment, target.ID)
 	r := &shipgate.Release{
@@ -220,15 +236,8 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 			RollbackOf: of.ID, RestoresRelease: target.ID, TriggeredBy: nr.TriggeredBy,
 			ApprovalSkipped: approval, RollbackStrategyNote: strategyNote,
 		},
-		State: shipgate.StateQueued, UpdatedAt: tx.now, Generation: 1,
-		Reason: fmt.Sprintf("rollback: no approval needed, version %s was approved and succeeded in %s as release %d", target.Version, of.Environment, target.ID),
 	}
-	if err := tx.insertRelease(ctx, r); err != nil {
-		return nil, err
-	}
-	if _, err := tx.exec(ctx, `INSERT INTO release_secrets (release_id, name, sealed) SELECT ?, name, sealed FROM release_secrets WHERE release_id = ?`, r.ID, target.ID); err != nil {
-		return nil, err
-	}
+	r.Digest = r.ReleaseContent.Digest()
 	created := map[string]any{
 		"service": r.Service, "environment": r.Environment, "version": r.Version, "digest": r.Digest,
 		"kind": r.Kind, "rollback_of": of.ID, "restores_release": target.ID, "triggered_by": nr.TriggeredBy,
@@ -243,9 +252,7 @@ func (tx *Tx) CreateRollbackRelease(ctx context.Context, nr NewRollback) (*shipg
 	if artifactNote != "" {
 		created["artifact_check"] = artifactNote
 	}
-	return r, tx.Audit(ctx,
-		shipgate.NewAuditEvent(nr.Actor, shipgate.ActionReleaseCreated, shipgate.ReleaseSubject(r.ID), created),
-		shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionReleaseQueued, shipgate.ReleaseSubject(r.ID), map[string]any{"approval": approval}))
+	return r, created, nil
 }
 
 // rolloutSummary says how a rollback release's pipeline moves traffic: the
@@ -461,104 +468,8 @@ func (tx *Tx) ReleaseSecrets(ctx context.Context, id int64) (map[string][]byte, 
 	return out, rows.Err()
 }
 
-// CancelRelease stops a release that has not finished: jobs not yet started
-// are skipped and running jobs are marked cancelled, which tells their
-// runners to stop them.
-func (tx *Tx) CancelRelease(ctx context.Context, actor string, id int64, reason string) (*shipgate.Release, error) {
-	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
-		return nil, err
-	}
-	r, err := tx.FindRelease(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.State.Final() {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s and can no longer be cancelled", id, r.State)
-	}
-	prev := r.State
-	msg := "cancelled by " + actor
-	if reason != "" {
-		msg += ": " + reason
-	}
-	r.State, r.Reason, r.WaitUntil = shipgate.StateCancelled, msg, nil
-	now := tx.now
-	r.FinishedAt = &now
-	if err := tx.UpdateRelease(ctx, r); err != nil {
-		return nil, err
-	}
-	if r.Run > 0 {
-		jobs, err := tx.ListJobs(ctx, id, r.Run)
-		if err != nil {
-			return nil, err
-		}
-		for i := range jobs {
-			j := &jobs[i]
-			switch j.State {
-			case shipgate.JobWaiting, shipgate.JobQueued:
-				j.State, j.Reason, j.Cause = shipgate.JobSkipped, "release "+msg, shipgate.JobCauseSkipped
-			case shipgate.JobRunning:
-				j.State, j.Reason, j.Cause = shipgate.JobCancelled, "release "+msg, shipgate.JobCauseCancelled
-			default:
-				continue
-			}
-			j.FinishedAt, j.LeaseUntil = &now, nil
-			if err := tx.UpdateJob(ctx, j); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseCancelled, shipgate.ReleaseSubject(id), map[string]any{
-		"from_state": prev, "reason": reason, "run": r.Run,
-	}))
-}
-
-// RerunRelease puts a failed release back in the queue for a new run with
-// the same digest.
-func (tx *Tx) RerunRelease(ctx context.Context, actor string, id int64) (*shipgate.Release, error) {
-	r, err := tx.FindRelease(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.State != shipgate.StateFailed {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s; only a failed release can be rerun", id, r.State)
-	}
-	// Rerunning an old release over a newer one that succeeded would roll
-	// the environment back without anyone deciding to.
-	var newer int64
-	var newerVersion string
-	err = tx.queryRow(ctx, `SELECT id, version FROM releases WHERE service = ? AND environment = ? AND id > ? AND state = ? ORDER BY id DESC LIMIT 1`,
-		r.Service, r.Environment, id, shipgate.StateSucceeded).Scan(&newer, &newerVersion)
-	if err == nil {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d (version %s) has succeeded in %s since release %d; create a new release instead of rerunning an older one", newer, newerVersion, r.Environment, id)
-	} else if err != sql.ErrNoRows {
-		return nil, err
-	}
-	// A rollback in motion and a rerun would fight over the environment.
-	if rb, err := tx.FindRollback(ctx, id); err == nil {
-		switch rb.State {
-		case shipgate.RollbackPending:
-			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d's rollback to version %s is pending; `shipgate rollback hold %d` first to rerun it instead", id, rb.TargetVersion, id)
-		case shipgate.RollbackFired:
-			if rr, err := tx.FindRelease(ctx, rb.RollbackRelease); err != nil || !rr.State.Final() {
-				return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is being rolled back by release %d", id, rb.RollbackRelease)
-			}
-		case shipgate.RollbackHeld:
-			rb.State, rb.Reason = shipgate.RollbackCalledOff, "called off: "+actor+" reran the release instead"
-			if err := tx.PutRollback(ctx, rb); err != nil {
-				return nil, err
-			}
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(id), map[string]any{"reason": rb.Reason})); err != nil {
-				return nil, err
-			}
-		}
-	} else if shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
-		return nil, err
-	}
-	r.State, r.Reason, r.WaitUntil, r.FinishedAt = shipgate.StateQueued, "rerun requested by "+actor, nil, nil
-	if err := tx.UpdateRelease(ctx, r); err != nil {
-		return nil, err
-	}
-	return r, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionReleaseRerun, shipgate.ReleaseSubject(id), map[string]any{
-		"previous_run": r.Run, "run": r.Run + 1, "digest": r.Digest,
-	}))
+// NewerSucceeded returns the newest release of r's service and environment
+// created after r that succeeded: rerunning r would roll it back.
+func (tx *Tx) NewerSucceeded(ctx context.Context, r *shipgate.Release) (*shipgate.Release, error) {
+	return tx.findOne(ctx, "no newer release succeeded", `service = ? AND environment = ? AND id > ? AND state = ?`, r.Service, r.Environment, r.ID, shipgate.StateSucceeded)
 }

@@ -124,86 +124,6 @@ func (tx *Tx) OpenRollbackIDs(ctx context.Context) ([]int64, error) {
 	return ids, rows.Err()
 }
 
-// HoldRollback stops a pending rollback from firing on its own.
-// reason, if given, is recorded in the audit event and the rollback's
-// reason.
-func (tx *Tx) HoldRollback(ctx context.Context, actor string, releaseID int64, reason string) (*shipgate.Rollback, error) {
-	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
-		return nil, err
-	}
-	rb, err := tx.FindRollback(ctx, releaseID)
-	if err != nil {
-		return nil, err
-	}
-	if rb.State != shipgate.RollbackPending {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s, not pending", releaseID, rb.State)
-	}
-	rb.State, rb.FiresAt = shipgate.RollbackHeld, nil
-	rb.HeldBy, rb.HoldReason = actor, reason
-	rb.Reason = "held by " + actor
-	if reason != "" {
-		rb.Reason += ": " + reason
-	}
-	rb.Reason += "; `shipgate rollback now` fires it"
-	if err := tx.PutRollback(ctx, rb); err != nil {
-		return nil, err
-	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackHeld, shipgate.ReleaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
-}
-
-// RollbackNow makes a pending or held rollback fire at once; the caller
-// reconciles the release to fire it in the same transaction. actor and
-// reason are kept on the rollback (RequestedBy, RequestReason) for the
-// fire: rollback.fired names them, and the rollback release is created by
-// actor with reason, as a manual rollback is. reason, if given, is also
-// recorded in the rollback.now event.
-func (tx *Tx) RollbackNow(ctx context.Context, actor string, releaseID int64, reason string) (*shipgate.Rollback, error) {
-	if err := shipgate.ValidateLine("reason", reason, shipgate.MaxCommentLen); err != nil {
-		return nil, err
-	}
-	rb, err := tx.FindRollback(ctx, releaseID)
-	if err != nil {
-		return nil, err
-	}
-	if !rb.Open() {
-		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s; only a pending or held rollback can be fired", releaseID, rb.State)
-	}
-	now := tx.now
-	rb.State, rb.FiresAt, rb.TriggeredBy = shipgate.RollbackPending, &now, shipgate.TriggeredByUser
-	rb.RequestedBy, rb.RequestReason = actor, reason
-	if err := tx.PutRollback(ctx, rb); err != nil {
-		return nil, err
-	}
-	return rb, tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackNow, shipgate.ReleaseSubject(releaseID), withReason(map[string]any{"target_version": rb.TargetVersion}, reason)))
-}
-
-// withReason adds a person's reason to audit details when there is one.
-func withReason(details map[string]any, reason string) map[string]any {
-	if reason != "" {
-		details["reason"] = reason
-	}
-	return details
-}
-
-// CallOffRollback ends a pending rollback because the check recovered.
-// It reports whether there was one to call off.
-func (tx *Tx) CallOffRollback(ctx context.Context, releaseID int64, reason string) (bool, error) {
-	rb, err := tx.FindRollback(ctx, releaseID)
-	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	if rb.State != shipgate.RollbackPending {
-		return false, nil
-	}
-	rb.State, rb.FiresAt, rb.Reason = shipgate.RollbackCalledOff, nil, reason
-	if err := tx.PutRollback(ctx, rb); err != nil {
-		return false, err
-	}
-	return true, tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(releaseID), map[string]any{"reason": reason}))
-}
-
 // CurrentRelease returns the release a manual rollback of env replaces:
 // the newest one that ended succeeded, or failed (other than a failed
 // rollback release).
@@ -283,51 +203,36 @@ func clipText(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
-// SupersedeRollbacks calls off the pending or held rollbacks of releases of
-// the environment older than newer, which has just started: rolling them
-// back now would overwrite it.
-func (tx *Tx) SupersedeRollbacks(ctx context.Context, newer *shipgate.Release) error {
+// OpenRollbacksBefore returns the open (pending or held) rollbacks of
+// releases of r's service and environment older than r: starting r
+// supersedes them.
+func (tx *Tx) OpenRollbacksBefore(ctx context.Context, r *shipgate.Release) ([]shipgate.Rollback, error) {
 	rows, err := tx.query(ctx, `SELECT b.release_id FROM rollbacks b JOIN releases r ON r.id = b.release_id
-		WHERE r.service = ? AND r.environment = ? AND r.id < ? AND b.state IN (?, ?)`,
-		newer.Service, newer.Environment, newer.ID, shipgate.RollbackPending, shipgate.RollbackHeld)
+		WHERE r.service = ? AND r.environment = ? AND r.id < ? AND b.state IN (?, ?) ORDER BY b.release_id`,
+		r.Service, r.Environment, r.ID, shipgate.RollbackPending, shipgate.RollbackHeld)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
+	var out []shipgate.Rollback
 	for _, id := range ids {
 		rb, err := tx.FindRollback(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		reason := fmt.Sprintf("superseded: release %d (version %s) started in %s", newer.ID, newer.Version, newer.Environment)
-		rb.State, rb.FiresAt, rb.Reason = shipgate.RollbackCalledOff, nil, reason
-		if err := tx.PutRollback(ctx, rb); err != nil {
-			return err
-		}
-		if err := tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackCalledOff, shipgate.ReleaseSubject(id), map[string]any{"reason": reason, "superseded_by": newer.ID})); err != nil {
-			return err
-		}
+		out = append(out, *rb)
 	}
-	return nil
-}
-
-// FailRollback records that a rollback could not fire, and why.
-func (tx *Tx) FailRollback(ctx context.Context, rb *shipgate.Rollback, reason string) error {
-	rb.State, rb.FiresAt, rb.Reason = shipgate.RollbackFailed, nil, reason
-	if err := tx.PutRollback(ctx, rb); err != nil {
-		return err
-	}
-	return tx.Audit(ctx, shipgate.NewAuditEvent(shipgate.SystemActor, shipgate.ActionRollbackFailed, shipgate.ReleaseSubject(rb.ReleaseID), map[string]any{"reason": reason}))
+	return out, nil
 }

@@ -62,7 +62,7 @@ func testRollbackStrategyDoesNotFit(t *testing.T, engine string) {
 	var rr *shipgate.Release
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 		var err error
-		rr, err = tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, v2.ID), Target: find(db, v1.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		rr, err = reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: find(db, v2.ID), Target: find(db, v1.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 	rr = find(db, rr.ID)
@@ -96,7 +96,7 @@ func testRollbackStrategyDoesNotFit(t *testing.T, engine string) {
 	runTo(t, db, v3.ID)
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 		var err error
-		rr, err = tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, v3.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		rr, err = reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: find(db, v3.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 	if j, _ := find(db, rr.ID).Pipeline.Job("web"); j.Strategy == nil || j.Strategy.BlueGreen == nil || find(db, rr.ID).RollbackStrategyNote != "" {
@@ -127,7 +127,7 @@ func testRollbackOnlyWhatSucceededHere(t *testing.T, engine string) {
 		t.Fatalf("target %v, none %q", target, none)
 	}
 	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, v1.ID), Target: find(db, stg.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		_, err := reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: find(db, v1.ID), Target: find(db, stg.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "5.0 never succeeded in production; deploy it with `shipgate release create`") {

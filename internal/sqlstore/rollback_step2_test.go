@@ -74,7 +74,7 @@ func testRollbackReleaseStrategy(t *testing.T, engine string) {
 		var rr *shipgate.Release
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 			var err error
-			rr, err = tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, v2.ID), Target: find(db, v1.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+			rr, err = reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: find(db, v2.ID), Target: find(db, v1.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 			return err
 		})
 		return find(db, rr.ID)
@@ -162,14 +162,14 @@ func testRollbackReasonAudited(t *testing.T, engine string) {
 	runTo(t, db, v2.ID, "deploy")
 	before := actionsOf(db, v2.ID)
 	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.HoldRollback(ctx, "dave", v2.ID, "looking\ninto it")
+		_, err := reconcile.HoldRollback(ctx, tx, "dave", v2.ID, "looking\ninto it")
 		return err
 	})
 	if shipgate.ErrorCode(err) != shipgate.EINVALID || actionsOf(db, v2.ID) != before || rollbackOf(t, db, v2.ID).State != shipgate.RollbackPending {
 		t.Fatalf("reason with a line break: %v; events %s", err, actionsOf(db, v2.ID))
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, err := tx.HoldRollback(ctx, "dave", v2.ID, "checking the dashboards first")
+		_, err := reconcile.HoldRollback(ctx, tx, "dave", v2.ID, "checking the dashboards first")
 		return err
 	})
 	if got := eventDetails(t, db, v2.ID, shipgate.ActionRollbackHeld)["reason"]; got != "checking the dashboards first" {
@@ -179,7 +179,7 @@ func testRollbackReasonAudited(t *testing.T, engine string) {
 		t.Fatalf("held rollback says %q", rb.Reason)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(ctx, "dave", v2.ID, "errors are up 5%"); err != nil {
+		if _, err := reconcile.RollbackNow(ctx, tx, "dave", v2.ID, "errors are up 5%"); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, v2.ID)
@@ -204,7 +204,7 @@ func storedRelease(t *testing.T, db *sqlstore.DB, store *artifactstore.Store, ve
 	var r *shipgate.Release
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 		var err error
-		r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: version,
+		r, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: version,
 			Artifact: shipgate.Artifact{Location: "/srv/web-" + version + ".tar", SHA256: res.SHA256, Size: res.Size, Stored: true}, CreatedBy: "carol"})
 		if err != nil {
 			return err

@@ -97,6 +97,9 @@ func testRollbackLastSuccessful(t *testing.T, engine string) {
 	if rb.State != shipgate.RollbackFired || rb.TargetID != v1.ID || rb.RollbackRelease == 0 || rb.TriggeredBy != shipgate.TriggeredByPolicy {
 		t.Fatalf("rollback %+v", rb)
 	}
+	if want := fmt.Sprintf("rollback release %d restores version 1.0", rb.RollbackRelease); rb.Reason != want {
+		t.Fatalf("fired rollback says %q, want %q", rb.Reason, want)
+	}
 	rr := find(db, rb.RollbackRelease)
 	if rr.Kind != shipgate.ReleaseKindRollback || rr.RollbackOf != v2.ID || rr.RestoresRelease != v1.ID || rr.Version != "1.0" || rr.Artifact != v1.Artifact || rr.State != shipgate.StateRunning {
 		t.Fatalf("rollback release %+v", rr)
@@ -187,14 +190,14 @@ func testRollbackDelayHoldNowCallOff(t *testing.T, engine string) {
 
 	// Held: it does not fire on its own; "now" fires it.
 	v3 := fail("3.0")
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "dave", v3.ID, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := reconcile.HoldRollback(ctx, tx, "dave", v3.ID, ""); return err })
 	clock.Add(time.Hour)
 	reconcileAll(t, db)
 	if rb := rollbackOf(t, db, v3.ID); rb.State != shipgate.RollbackHeld {
 		t.Fatalf("held rollback: %s", rb.State)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(ctx, "dave", v3.ID, ""); err != nil {
+		if _, err := reconcile.RollbackNow(ctx, tx, "dave", v3.ID, ""); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, v3.ID)
@@ -253,7 +256,7 @@ func testRollbackVersionMode(t *testing.T, engine string) {
 	r, _ := newRelease(db, "production", "1.0", "carol")
 	approver := testutil.MustUser(t, db, "alice", []shipgate.Role{shipgate.RoleApprover})
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, _, err := tx.Decide(ctx, approver, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+		if _, _, err := reconcile.Decide(ctx, tx, approver, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, r.ID)
@@ -288,12 +291,12 @@ func testRerunAndRollback(t *testing.T, engine string) {
 	v2, _ := newRelease(db, "production", "2.0", "carol")
 	runTo(t, db, v2.ID, "health")
 	rerun := func() error {
-		return db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := tx.RerunRelease(ctx, "carol", v2.ID); return err })
+		return db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := reconcile.RerunRelease(ctx, tx, "carol", v2.ID); return err })
 	}
 	if err := rerun(); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "is pending") {
 		t.Fatalf("rerun with a pending rollback: %v", err)
 	}
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := reconcile.HoldRollback(ctx, tx, "carol", v2.ID, ""); return err })
 	if err := rerun(); err != nil {
 		t.Fatalf("rerun after hold: %v", err)
 	}
@@ -308,7 +311,7 @@ func approve(t *testing.T, db *sqlstore.DB, id int64, who string) {
 	u := testutil.MustUser(t, db, who, []shipgate.Role{shipgate.RoleApprover})
 	r := find(db, id)
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, _, err := tx.Decide(ctx, u, id, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+		if _, _, err := reconcile.Decide(ctx, tx, u, id, shipgate.DecisionApprove, r.Digest, ""); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, id)
@@ -324,7 +327,7 @@ func withArtifact(db *sqlstore.DB, env, version, sha string) (*shipgate.Release,
 		if sha != "" {
 			a.SHA256 = sha
 		}
-		if r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: env, Version: version, Artifact: a, CreatedBy: "carol"}); err != nil {
+		if r, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: env, Version: version, Artifact: a, CreatedBy: "carol"}); err != nil {
 			return err
 		}
 		_, _, err = reconcile.Release(ctx, tx, r.ID)
@@ -357,7 +360,7 @@ func testRollbackApprovalRules(t *testing.T, engine string) {
 	// Rolling back *to* 2.0 — which failed and was rolled back — is
 	// refused: it never succeeded here, and nothing is created.
 	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: find(db, rr.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		_, err := reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: find(db, rr.ID), Target: find(db, v2.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "2.0 never succeeded in production") {
@@ -379,7 +382,7 @@ func testRollbackRespectsRequires(t *testing.T, engine string) {
 	}
 	runTo(t, db, prod.ID)
 	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: prod, Target: find(db, stg.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		_, err := reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: prod, Target: find(db, stg.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 	// 3.0 never ran in production (and failed staging): not a rollback.
@@ -389,7 +392,7 @@ func testRollbackRespectsRequires(t *testing.T, engine string) {
 	// Nor is 1.0 of staging, though 1.0 succeeded in production as
 	// another release: the target must be the release that ran here.
 	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.CreateRollbackRelease(ctx, sqlstore.NewRollback{Of: prod, Target: find(db, good.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
+		_, err := reconcile.CreateRollbackRelease(ctx, tx, sqlstore.NewRollback{Of: prod, Target: find(db, good.ID), TriggeredBy: shipgate.TriggeredByUser, Actor: "carol"})
 		return err
 	})
 	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
@@ -412,7 +415,7 @@ func testStaleRollbackDoesNotOverwrite(t *testing.T, engine string) {
 		t.Fatalf("v3 while v2's rollback is pending: %s %q", got.State, got.Reason)
 	}
 	// Holding the rollback lets v3 go ahead, and v3 supersedes it.
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.HoldRollback(ctx, "carol", v2.ID, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := reconcile.HoldRollback(ctx, tx, "carol", v2.ID, ""); return err })
 	reconcileAll(t, db)
 	if got := find(db, v3.ID); got.State != shipgate.StateRunning {
 		t.Fatalf("v3 after the hold: %s %q", got.State, got.Reason)

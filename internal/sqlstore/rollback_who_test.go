@@ -46,14 +46,14 @@ func testRollbackNowNamesThePerson(t *testing.T, engine string) {
 	v2, _ := newRelease(db, "production", "2.0", "carol")
 	runTo(t, db, v2.ID, "deploy")
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, err := tx.HoldRollback(ctx, "carol", v2.ID, "checking the dashboards first")
+		_, err := reconcile.HoldRollback(ctx, tx, "carol", v2.ID, "checking the dashboards first")
 		return err
 	})
 	if rb := rollbackOf(t, db, v2.ID); rb.HeldBy != "carol" || rb.HoldReason != "checking the dashboards first" {
 		t.Fatalf("held rollback: held by %q for %q", rb.HeldBy, rb.HoldReason)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RollbackNow(ctx, "dave", v2.ID, "dashboards say broken"); err != nil {
+		if _, err := reconcile.RollbackNow(ctx, tx, "dave", v2.ID, "dashboards say broken"); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, v2.ID)

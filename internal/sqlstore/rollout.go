@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -249,99 +248,13 @@ func boundEvidence(ev map[string]any) map[string]any {
 	return out
 }
 
-// PromoteRollout continues the paused rollouts of a release's current run:
-// each paused one (of a running job's current attempt) is promoted through
-// its current step. Promoting a step already promoted changes nothing and
-// records nothing. Without a paused rollout it is a conflict, explained in
-// a sentence. It returns the rollouts as promoted.
-func (tx *Tx) PromoteRollout(ctx context.Context, actor string, releaseID int64, comment string) ([]Rollout, error) {
-	if err := shipgate.ValidateLine("comment", comment, shipgate.MaxCommentLen); err != nil {
-		return nil, err
+// SetPromotedThrough records that a person promoted the rollout of a job
+// attempt through pause n.
+func (tx *Tx) SetPromotedThrough(ctx context.Context, jobID int64, attempt, n int) error {
+	if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, n, jobID, attempt); err != nil {
+		return fmt.Errorf("promote rollout of job %d: %w", jobID, err)
 	}
-	r, err := tx.FindRelease(ctx, releaseID)
-	if err != nil {
-		return nil, err
-	}
-	if r.Run == 0 {
-		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has no rollout: it has not run (it is %s)", releaseID, r.State)
-	}
-	jobs, err := tx.ListJobs(ctx, releaseID, r.Run)
-	if err != nil {
-		return nil, err
-	}
-	all, err := tx.ListRollouts(ctx, releaseID, r.Run)
-	if err != nil {
-		return nil, err
-	}
-	var current []Rollout // of each job's current attempt
-	state := map[string]shipgate.JobState{}
-	for _, j := range jobs {
-		state[j.Name] = j.State
-		for _, ro := range all {
-			if ro.JobID == j.ID && ro.Attempt == j.Attempt {
-				current = append(current, ro)
-			}
-		}
-	}
-	if len(current) == 0 {
-		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has no rollout", releaseID)
-	}
-	var promoted []Rollout
-	var already []string
-	for _, ro := range current {
-		if ro.Status.Phase != shipgate.RolloutPaused || state[ro.Job] != shipgate.JobRunning {
-			continue
-		}
-		step, pause := ro.Status.Step, ro.Status.Pause // PutRollout took only a numbered pause
-		if ro.PromotedThrough < pause {
-			if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, pause, ro.JobID, ro.Attempt); err != nil {
-				return nil, fmt.Errorf("promote rollout of job %s: %w", ro.Job, err)
-			}
-			ro.PromotedThrough = pause
-			details := shipgate.StepDetails(step)
-			maps.Copy(details, map[string]any{"job": ro.Job, "run": r.Run, "attempt": ro.Attempt, "pause": pause, "paused": ro.Status.Paused, "comment": comment})
-			if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionRolloutPromoted, shipgate.ReleaseSubject(releaseID), details)); err != nil {
-				return nil, err
-			}
-			promoted = append(promoted, ro)
-		} else {
-			already = append(already, fmt.Sprintf("pause %d of job %s", pause, ro.Job))
-		}
-	}
-	if len(promoted) == 0 && len(already) > 0 {
-		// A second promote before the agent reported its next pause would
-		// otherwise look like a promotion of that next pause.
-		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d: %s was already promoted and the agent has not reported since; promote again once `release show` says it waits", releaseID, strings.Join(already, ", "))
-	}
-	if len(promoted) == 0 {
-		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d has no paused rollout: %s", releaseID, describeRollouts(current, state))
-	}
-	return promoted, nil
-}
-
-// describeRollouts says where rollouts are, for a refused promote.
-func describeRollouts(ros []Rollout, state map[string]shipgate.JobState) string {
-	parts := make([]string, len(ros))
-	for i, ro := range ros {
-		s := ro.Status
-		what := "its rollout"
-		if len(ros) > 1 {
-			what = "the rollout of job " + ro.Job
-		}
-		where := s.Phase
-		if s.Step > 0 && s.Phase != shipgate.RolloutPromoted { // 0: not at a step yet
-			where += fmt.Sprintf(" at step %d of %d", s.Step, s.Steps)
-		}
-		if st := state[ro.Job]; st != shipgate.JobRunning {
-			if s.Phase == shipgate.RolloutPromoted {
-				where = "fully promoted"
-			}
-			parts[i] = fmt.Sprintf("job %s has ended (%s) and its rollout was %s, so there is nothing left to promote", ro.Job, st, where)
-		} else {
-			parts[i] = fmt.Sprintf("%s is %s", what, where)
-		}
-	}
-	return strings.Join(parts, "; ")
+	return nil
 }
 
 // ServiceHome returns the runner that last started the job named job of a

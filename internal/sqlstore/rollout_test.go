@@ -167,14 +167,14 @@ func testRolloutPromote(t *testing.T, engine string) {
 	id := a.Key.ReleaseID
 	promote := func(comment string) error {
 		return db.Update(ctx, func(tx *sqlstore.Tx) error {
-			_, err := tx.PromoteRollout(ctx, "carol", id, comment)
+			_, err := reconcile.PromoteRollout(ctx, tx, "carol", id, comment)
 			return err
 		})
 	}
 	if err := promote(""); shipgate.ErrorCode(err) != shipgate.ECONFLICT || shipgate.ErrorMessage(err) != fmt.Sprintf("release %d has no rollout", id) {
 		t.Fatalf("promote without a rollout: %v", err)
 	}
-	if err := db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := tx.PromoteRollout(ctx, "carol", 999, ""); return err }); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+	if err := db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := reconcile.PromoteRollout(ctx, tx, "carol", 999, ""); return err }); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
 		t.Fatalf("promote an unknown release: %v", err)
 	}
 	putRollout(db, a, canary(1, shipgate.RolloutProgressing, 1, 10))

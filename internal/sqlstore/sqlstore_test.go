@@ -331,7 +331,7 @@ func newRelease(db *sqlstore.DB, env, version, by string) (*shipgate.Release, er
 	var r *shipgate.Release
 	err := db.Update(ctx, func(tx *sqlstore.Tx) error {
 		var err error
-		r, err = tx.CreateRelease(ctx, sqlstore.NewRelease{
+		r, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{
 			Service: "web", Environment: env, Version: version, Artifact: testutil.Artifact(version),
 			Inputs: map[string]string{"region": "eu"}, CreatedBy: by,
 		})
@@ -424,7 +424,7 @@ func testDecide(t *testing.T, engine string) {
 	}
 	decide := func(u *shipgate.User, decision, digest string) error {
 		return db.Update(ctx, func(tx *sqlstore.Tx) error {
-			_, _, err := tx.Decide(ctx, u, r.ID, decision, digest, "")
+			_, _, err := reconcile.Decide(ctx, tx, u, r.ID, decision, digest, "")
 			return err
 		})
 	}
@@ -512,7 +512,7 @@ func testLifecycle(t *testing.T, engine string) {
 	}
 	for _, u := range []*shipgate.User{alice, bob} {
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-			if _, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, "ok"); err != nil {
+			if _, _, err := reconcile.Decide(ctx, tx, u, r.ID, shipgate.DecisionApprove, r.Digest, "ok"); err != nil {
 				return err
 			}
 			_, _, err := reconcile.Release(ctx, tx, r.ID)
@@ -573,7 +573,7 @@ func testApprovalExpiry(t *testing.T, engine string) {
 	r, _ := newRelease(db, "production", "3.0", "carol")
 	approve := func(u *shipgate.User) {
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-			_, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, "")
+			_, _, err := reconcile.Decide(ctx, tx, u, r.ID, shipgate.DecisionApprove, r.Digest, "")
 			return err
 		})
 	}
@@ -691,7 +691,7 @@ func testCancelAndRerun(t *testing.T, engine string) {
 	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
 	a, _, _ := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, err := tx.CancelRelease(ctx, "carol", r.ID, "wrong build")
+		_, err := reconcile.CancelRelease(ctx, tx, "carol", r.ID, "wrong build")
 		return err
 	})
 	if hb, _ := d.Heartbeat(ctx, "r", a.Key); !hb.Cancel {
@@ -708,11 +708,11 @@ func testCancelAndRerun(t *testing.T, engine string) {
 	if j := job(t, db, r.ID, "deploy"); j.State != shipgate.JobCancelled {
 		t.Fatalf("deploy %s", j.State)
 	}
-	err := db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "carol", r.ID, ""); return err })
+	err := db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := reconcile.CancelRelease(ctx, tx, "carol", r.ID, ""); return err })
 	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
 		t.Fatalf("cancel twice: %v", err)
 	}
-	err = db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := tx.RerunRelease(ctx, "carol", r.ID); return err })
+	err = db.Update(ctx, func(tx *sqlstore.Tx) error { _, err := reconcile.RerunRelease(ctx, tx, "carol", r.ID); return err })
 	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION {
 		t.Fatalf("rerun of a cancelled release: %v", err)
 	}
@@ -724,7 +724,7 @@ func testCancelAndRerun(t *testing.T, engine string) {
 		t.Fatalf("release %s", got.State)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RerunRelease(ctx, "dave", f.ID); err != nil {
+		if _, err := reconcile.RerunRelease(ctx, tx, "dave", f.ID); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, f.ID)
@@ -900,7 +900,7 @@ func testOneReleaseAtATime(t *testing.T, engine string) {
 	}
 	// A rerun queues behind whatever runs now.
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		if _, err := tx.RerunRelease(ctx, "carol", first.ID); err != nil {
+		if _, err := reconcile.RerunRelease(ctx, tx, "carol", first.ID); err != nil {
 			return err
 		}
 		_, _, err := reconcile.Release(ctx, tx, first.ID)
@@ -928,7 +928,7 @@ func testRerunNeedsFreshApprovals(t *testing.T, engine string) {
 		}
 		for _, u := range []*shipgate.User{alice, bob} {
 			testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-				if _, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+				if _, _, err := reconcile.Decide(ctx, tx, u, r.ID, shipgate.DecisionApprove, r.Digest, ""); err != nil {
 					return err
 				}
 				_, _, err := reconcile.Release(ctx, tx, r.ID)
@@ -940,7 +940,7 @@ func testRerunNeedsFreshApprovals(t *testing.T, engine string) {
 	}
 	rerun := func(id int64) error {
 		return db.Update(ctx, func(tx *sqlstore.Tx) error {
-			if _, err := tx.RerunRelease(ctx, "carol", id); err != nil {
+			if _, err := reconcile.RerunRelease(ctx, tx, "carol", id); err != nil {
 				return err
 			}
 			_, _, err := reconcile.Release(ctx, tx, id)
@@ -956,7 +956,10 @@ func testRerunNeedsFreshApprovals(t *testing.T, engine string) {
 	if got.State != shipgate.StatePendingApproval || !strings.Contains(got.Reason, "approvals expired before the release started") {
 		t.Fatalf("rerun with stale approvals: %s %q", got.State, got.Reason)
 	}
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.CancelRelease(ctx, "carol", old.ID, ""); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := reconcile.CancelRelease(ctx, tx, "carol", old.ID, "")
+		return err
+	})
 
 	// Once a newer release has succeeded, an older failed one cannot be rerun.
 	failed := ship("2.0", false)
@@ -993,7 +996,7 @@ func testClaimWithWrongSecretKey(t *testing.T, engine string) {
 	opener, _ := shipgate.NewSecretBox(other)
 	var id int64
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		r, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "1", Artifact: testutil.Artifact("1"),
+		r, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "1", Artifact: testutil.Artifact("1"),
 			Secrets: map[string]sqlstore.SealedSecret{"token": {Sealed: sealer.Seal("token", "v"), Fingerprint: sealer.Fingerprint("token", "v")}}, CreatedBy: "carol"})
 		if err != nil {
 			return err

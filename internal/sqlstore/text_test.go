@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -28,20 +29,20 @@ func testUnprintableText(t *testing.T, engine string) {
 		msg  string
 	}{
 		{"version with ESC", func(tx *sqlstore.Tx) error {
-			_, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "2.0\x1b[2K\rrelease approved", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
+			_, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "2.0\x1b[2K\rrelease approved", Artifact: testutil.Artifact("2.0"), CreatedBy: "carol"})
 			return err
 		}, `version "2.0\x1b[2K\rrelease approved" is not valid`},
 		{"ref with a newline", func(tx *sqlstore.Tx) error {
-			_, err := tx.CreateRelease(ctx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "2.0", Artifact: testutil.Artifact("2.0"),
+			_, err := reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "2.0", Artifact: testutil.Artifact("2.0"),
 				Source: shipgate.Source{Ref: "main\nrelease approved"}, CreatedBy: "carol"})
 			return err
 		}, `ref contains the control character "\n"`},
 		{"comment with ESC", func(tx *sqlstore.Tx) error {
-			_, _, err := tx.Decide(ctx, alice, ok.ID, shipgate.DecisionApprove, ok.Digest, "fine\x1b[8m")
+			_, _, err := reconcile.Decide(ctx, tx, alice, ok.ID, shipgate.DecisionApprove, ok.Digest, "fine\x1b[8m")
 			return err
 		}, `comment contains the control character "\x1b"`},
 		{"cancel reason with CR", func(tx *sqlstore.Tx) error {
-			_, err := tx.CancelRelease(ctx, "carol", ok.ID, "x\rcancelled by nobody")
+			_, err := reconcile.CancelRelease(ctx, tx, "carol", ok.ID, "x\rcancelled by nobody")
 			return err
 		}, `reason contains the control character "\r"`},
 		{"token name with bidi", func(tx *sqlstore.Tx) error {

@@ -81,7 +81,7 @@ func testMembershipFrozenAtCreation(t *testing.T, engine string) {
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error { return tx.EnableUser(ctx, "test", "gone") })
 	decide := func(u *shipgate.User) error {
 		return db.Update(ctx, func(tx *sqlstore.Tx) error {
-			_, _, err := tx.Decide(ctx, u, r.ID, shipgate.DecisionApprove, r.Digest, "")
+			_, _, err := reconcile.Decide(ctx, tx, u, r.ID, shipgate.DecisionApprove, r.Digest, "")
 			if err != nil {
 				return err
 			}
@@ -172,7 +172,7 @@ func testLegacyReleaseMembership(t *testing.T, engine string) {
 		want string
 	}{{late, shipgate.EFORBIDDEN}, {findUser(t, db, "alice"), ""}} {
 		err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-			_, _, err := tx.Decide(ctx, c.u, legacy.ID, shipgate.DecisionApprove, legacy.Digest, "")
+			_, _, err := reconcile.Decide(ctx, tx, c.u, legacy.ID, shipgate.DecisionApprove, legacy.Digest, "")
 			return err
 		})
 		if shipgate.ErrorCode(err) != c.want {
@@ -201,7 +201,7 @@ func testDisableUser(t *testing.T, engine string) {
 		t.Helper()
 		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 			r, _ := tx.FindRelease(ctx, id)
-			if _, _, err := tx.Decide(ctx, u, id, shipgate.DecisionApprove, r.Digest, ""); err != nil {
+			if _, _, err := reconcile.Decide(ctx, tx, u, id, shipgate.DecisionApprove, r.Digest, ""); err != nil {
 				return err
 			}
 			_, _, err := reconcile.Release(ctx, tx, id)
@@ -297,7 +297,7 @@ func testDisableUser(t *testing.T, engine string) {
 		t.Fatalf("token for a disabled user: %v", err)
 	}
 	if err := db.Update(ctx, func(tx *sqlstore.Tx) error {
-		_, _, err := tx.Decide(ctx, bob, pending.ID, "approve", pending.Digest, "")
+		_, _, err := reconcile.Decide(ctx, tx, bob, pending.ID, "approve", pending.Digest, "")
 		return err
 	}); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN {
 		t.Fatalf("a disabled user decided with a stale user value: %v", err)
@@ -344,7 +344,7 @@ func testRolesAndGroupsAudited(t *testing.T, engine string) {
 		t.Fatalf("a release too few people can approve does not say so: %q", r.Reason)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
-		_, _, err := tx.Decide(ctx, alice, r.ID, "approve", r.Digest, "")
+		_, _, err := reconcile.Decide(ctx, tx, alice, r.ID, "approve", r.Digest, "")
 		return err
 	})
 	before := verify(t, db)

@@ -1,7 +1,6 @@
-package reconcile
+package decide
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -274,10 +273,7 @@ func TestPlanRollbackWindows(t *testing.T) {
 			if actions(p) != shipgate.ActionReleaseStarted {
 				t.Fatalf("events %s", actions(p))
 			}
-			var details map[string]any
-			if err := json.Unmarshal(p.Events[0].Details, &details); err != nil {
-				t.Fatal(err)
-			}
+			details := p.Events[0].Details
 			note, _ := details["window"].(string)
 			if note != tt.reason {
 				t.Fatalf("release.started window note %q, want %q (details %v)", note, tt.reason, details)
@@ -287,4 +283,14 @@ func TestPlanRollbackWindows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// PlanRelease is the tick's plan for obs at now; a plan the table refuses
+// fails the test.
+func PlanRelease(obs Observed, now time.Time) Plan {
+	p, err := Decide(obs, Tick{}, now)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

@@ -1,4 +1,4 @@
-package reconcile
+package decide
 
 import (
 	"fmt"
@@ -9,102 +9,8 @@ import (
 	"github.com/shipgate/shipgate"
 )
 
-// Observed is what the planner sees of one release.
-type Observed struct {
-	Release   *shipgate.Release
-	Approvals []shipgate.Approval
-	// Jobs are the jobs of the release's current run (empty before the
-	// first run).
-	Jobs []shipgate.JobRun
-	// Ahead is a release of the same service and environment that must
-	// finish before this one may start: one that is running, or queued
-	// before it. Releases to one environment run one at a time, in order.
-	Ahead *shipgate.Release
-	// Rollback is the rollback of a failed release, if it has one.
-	Rollback *shipgate.Rollback
-	// RollbackTarget is what a running release would be rolled back to if
-	// it failed now, resolved from its policy; nil with RollbackNone saying
-	// why when there is nothing.
-	RollbackTarget *shipgate.Release
-	RollbackNone   string
-	// Attentions are the release's open waits for a person, and PausedFor
-	// names the rollout pause that waits for promote (see attention.go).
-	Attentions []shipgate.Attention
-	PausedFor  string
-}
-
-// Plan is what to change for one release. Zero value: nothing.
-type Plan struct {
-	// Release is the release with new lifecycle fields, or nil.
-	Release *shipgate.Release
-	// StartRun asks for the jobs of Release.Run to be created.
-	StartRun bool
-	// ExpireApprovals lists approvals whose expiry is to be recorded.
-	ExpireApprovals []int64
-	// Jobs lists jobs with changed fields.
-	Jobs []shipgate.JobRun
-	// Rollback is a rollback record to create or update.
-	Rollback *shipgate.Rollback
-	// Fire asks for the rollback release of the (failed) release to be
-	// created now, restoring release FireTarget.
-	FireTarget int64
-	// EndRollback reports that this rollback release ended: the release it
-	// rolls back is then rolled_back (RollbackSucceeded) or stays as it was.
-	EndRollback       bool
-	RollbackSucceeded bool
-	// Attentions are waits for a person to open, update or close.
-	Attentions []AttentionChange
-	// Events record every change above.
-	Events []shipgate.AuditEvent
-	// Wake is when the release should next be looked at without an outside
-	// trigger; zero means only on a trigger.
-	Wake time.Time
-}
-
-// Empty reports whether the plan changes nothing.
-func (p *Plan) Empty() bool {
-	return p.Release == nil && !p.StartRun && len(p.ExpireApprovals) == 0 && len(p.Jobs) == 0 && len(p.Events) == 0 &&
-		p.Rollback == nil && p.FireTarget == 0 && !p.EndRollback && len(p.Attentions) == 0
-}
-
-// planner accumulates a plan; r is a private copy of the release.
-type planner struct {
-	obs     Observed
-	now     time.Time
-	r       shipgate.Release
-	changed bool
-	plan    Plan
-}
-
-func (p *planner) event(action string, details map[string]any) {
-	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(shipgate.SystemActor, action, shipgate.ReleaseSubject(p.r.ID), details))
-}
-
-func (p *planner) wakeAt(t time.Time) {
-	if !t.IsZero() && (p.plan.Wake.IsZero() || t.Before(p.plan.Wake)) {
-		p.plan.Wake = t
-	}
-}
-
-// setWaiting updates the explanation of why the release waits.
-func (p *planner) setWaiting(reason string, until *time.Time) {
-	if p.r.Reason != reason || !sameTime(p.r.WaitUntil, until) {
-		p.r.Reason, p.r.WaitUntil = reason, until
-		p.changed = true
-	}
-}
-
-func sameTime(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return a.Equal(*b)
-}
-
-// PlanRelease computes the next changes for one release at now. It does no
-// IO and reads nothing but its arguments.
-func PlanRelease(obs Observed, now time.Time) Plan {
-	p := &planner{obs: obs, now: now, r: *obs.Release}
+// tick moves the release on by what time and the world allow (see Tick).
+func (p *planner) tick() {
 	switch p.r.State {
 	case shipgate.StatePendingApproval:
 		p.pendingApproval()
@@ -116,11 +22,6 @@ func PlanRelease(obs Observed, now time.Time) Plan {
 		p.failed()
 	}
 	p.attention()
-	if p.changed {
-		r := p.r
-		p.plan.Release = &r
-	}
-	return p.plan
 }
 
 // expireApprovals records approvals whose time ran out.
@@ -128,7 +29,7 @@ func (p *planner) expireApprovals() {
 	for _, a := range p.obs.Approvals {
 		if a.Decision == shipgate.DecisionApprove && a.ExpiresAt != nil && !p.now.Before(*a.ExpiresAt) && a.ExpiredAt == nil {
 			p.plan.ExpireApprovals = append(p.plan.ExpireApprovals, a.ID)
-			p.event(shipgate.ActionApprovalExpired, map[string]any{
+			p.move(Step{Entity: EntityApproval, ID: a.ID, From: aGiven, To: aExpired, On: OnApprovalExpiry}, shipgate.SystemActor, map[string]any{
 				"approval_id": a.ID, "approver": a.Actor, "approved_at": a.CreatedAt.Format(time.RFC3339Nano),
 				"expires_after": p.r.Policy.Approvals.ExpiresAfter.Std().String(),
 			})
@@ -140,16 +41,13 @@ func (p *planner) pendingApproval() {
 	policy := p.r.Policy.Approvals
 	p.expireApprovals()
 	t := shipgate.TallyApprovals(policy, p.obs.Approvals, p.now)
-	if t.RejectedBy != "" { // Decide ends the release itself; this is a safety net.
-		p.finish(shipgate.StateRejected, "rejected by "+t.RejectedBy)
-		p.event(shipgate.ActionReleaseRejected, map[string]any{"rejected_by": t.RejectedBy})
+	if t.RejectedBy != "" { // a reject ends the release itself; this is a safety net.
+		p.finish(shipgate.StateRejected, OnReject, shipgate.SystemActor, "rejected by "+t.RejectedBy, map[string]any{"rejected_by": t.RejectedBy})
 		return
 	}
 	if t.Satisfied {
-		p.r.State, p.changed = shipgate.StateQueued, true
+		p.setState(shipgate.StateQueued, OnApproved, shipgate.SystemActor, map[string]any{"approvers": t.Approvers, "required": policy.Required})
 		p.r.Reason, p.r.WaitUntil = approvedReason(t, policy), nil
-		details := map[string]any{"approvers": t.Approvers, "required": policy.Required}
-		p.event(shipgate.ActionReleaseQueued, details)
 		return // whether it may start is the next look's question: see queued
 	}
 	reason := t.PendingReason(policy) + p.r.Unreachable()
@@ -176,7 +74,7 @@ const (
 // must count when the run starts, not only when they were given.
 func (p *planner) approvalsLapsed() bool {
 	policy := p.r.Policy.Approvals
-	if policy.Required == 0 || p.r.ApprovalSkipped != "" {
+	if policy.Required == 0 || p.r.SkipsApproval() {
 		return false // a rollback restoring a proven version has no approvals to lapse
 	}
 	p.expireApprovals()
@@ -193,9 +91,8 @@ func (p *planner) approvalsLapsed() bool {
 			prefix = withdrawnPrefix // lost to a withdrawal, not only to time
 		}
 	}
-	p.r.State, p.changed = shipgate.StatePendingApproval, true
+	p.setState(shipgate.StatePendingApproval, OnLapse, shipgate.SystemActor, map[string]any{"approvers": t.Approvers, "required": policy.Required})
 	p.r.Reason, p.r.WaitUntil = prefix+t.PendingReason(policy)+p.r.Unreachable(), nil
-	p.event(shipgate.ActionApprovalsLapsed, map[string]any{"approvers": t.Approvers, "required": policy.Required})
 	return true
 }
 
@@ -242,18 +139,40 @@ func (p *planner) queued() {
 		p.wakeAt(until)
 		return
 	}
-	p.r.State, p.r.Reason, p.r.WaitUntil = shipgate.StateRunning, "", nil
+	started["run"], started["jobs"] = p.r.Run+1, len(p.r.Pipeline.Jobs)
+	p.setState(shipgate.StateRunning, OnStart, shipgate.SystemActor, started)
+	p.r.Reason, p.r.WaitUntil = "", nil
 	p.r.Run++
-	p.changed = true
-	p.plan.StartRun = true
-	started["run"], started["jobs"] = p.r.Run, len(p.r.Pipeline.Jobs)
-	p.event(shipgate.ActionReleaseStarted, started)
+	p.startRun()
+	if p.r.Kind != shipgate.ReleaseKindRollback {
+		p.supersede()
+	}
 }
 
-func (p *planner) finish(state shipgate.ReleaseState, reason string) {
-	now := p.now
-	p.r.State, p.r.Reason, p.r.WaitUntil, p.r.FinishedAt = state, reason, nil, &now
-	p.changed = true
+// startRun plans the jobs of the release's new run, all waiting: the next
+// look queues those whose needs are met.
+func (p *planner) startRun() {
+	p.plan.StartRun = true
+	for _, j := range p.r.Pipeline.Jobs {
+		jr := shipgate.JobRun{ReleaseID: p.r.ID, Run: p.r.Run, Name: j.Name, MaxAttempts: j.MaxAttempts()}
+		p.jobStep(&jr, shipgate.JobWaiting, OnStart)
+		p.plan.NewJobs = append(p.plan.NewJobs, jr)
+	}
+}
+
+// supersede calls off the open rollbacks of older releases of the
+// environment when a deploy starts: rolling them back now would
+// overwrite it.
+func (p *planner) supersede() {
+	for _, rb := range p.obs.Superseded {
+		if !rb.Open() || rb.ReleaseID >= p.r.ID {
+			continue
+		}
+		reason := fmt.Sprintf("superseded: release %d (version %s) started in %s", p.r.ID, p.r.Version, p.r.Environment)
+		p.rollbackStep(&rb, rb.State, shipgate.RollbackCalledOff, OnSuperseded, shipgate.SystemActor, map[string]any{"reason": reason, "superseded_by": p.r.ID})
+		rb.FiresAt, rb.Reason = nil, reason
+		p.plan.Rollbacks = append(p.plan.Rollbacks, rb)
+	}
 }
 
 func (p *planner) running() {
@@ -278,15 +197,19 @@ func (p *planner) running() {
 			p.wakeAt(*j.LeaseUntil)
 			continue
 		}
-		reason := fmt.Sprintf("lease expired on agent %s", j.Runner)
+		end := shipgate.JobEnd{Cause: shipgate.JobCauseLost, Attempt: j.Attempt, Runner: j.Runner}
+		reason := end.Reason()
 		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
 		if j.MayRetry() {
-			j.State, j.Reason, j.Cause, j.LeaseUntil, j.QueuedAt = shipgate.JobQueued, reason+"; retrying", shipgate.JobCauseLost, nil, &p.now
-			p.event(shipgate.ActionJobRetry, details)
+			p.jobStep(j, shipgate.JobQueued, OnLost, details)
+			end.Retrying = true
+			j.End(end)
+			j.LeaseUntil, j.QueuedAt = nil, &p.now
 		} else {
-			j.State, j.Reason, j.Cause, j.LeaseUntil, j.FinishedAt = shipgate.JobFailed, reason, shipgate.JobCauseLost, nil, &p.now
 			details["state"] = shipgate.JobFailed
-			p.event(shipgate.ActionJobFinished, details)
+			p.jobStep(j, shipgate.JobFailed, OnLost, details)
+			j.End(end)
+			j.LeaseUntil, j.FinishedAt = nil, &p.now
 		}
 		dirty[j.Name] = true
 	}
@@ -323,10 +246,13 @@ func (p *planner) running() {
 		}
 		switch {
 		case skip != "":
-			j.State, j.Reason, j.Cause, j.FinishedAt = shipgate.JobSkipped, skip, shipgate.JobCauseSkipped, &p.now
+			p.jobStep(j, shipgate.JobSkipped, OnNeedFailed)
+			j.End(shipgate.JobEnd{Cause: shipgate.JobCauseSkipped, Detail: skip})
+			j.FinishedAt = &p.now
 			dirty[name] = true
 		case ready && j.State == shipgate.JobWaiting:
-			j.State, j.QueuedAt, j.Reason = shipgate.JobQueued, &p.now, waitingForRunner(spec.RunsOn)
+			p.jobStep(j, shipgate.JobQueued, OnNeedsMet)
+			j.QueuedAt, j.Reason = &p.now, waitingForRunner(spec.RunsOn)
 			dirty[name] = true
 		}
 	}
@@ -346,8 +272,7 @@ func (p *planner) running() {
 		return
 	}
 	if allOK {
-		p.finish(shipgate.StateSucceeded, "")
-		p.event(shipgate.ActionReleaseSucceeded, map[string]any{"run": p.r.Run, "kind": p.r.Kind})
+		p.finish(shipgate.StateSucceeded, OnRunEnded, shipgate.SystemActor, "", map[string]any{"run": p.r.Run, "kind": p.r.Kind})
 		p.endRollback(true)
 		return
 	}
@@ -355,8 +280,7 @@ func (p *planner) running() {
 	if failed != nil {
 		reason = fmt.Sprintf("job %s failed: %s", failed.Name, failed.Reason)
 	}
-	p.finish(shipgate.StateFailed, reason)
-	p.event(shipgate.ActionReleaseFailed, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed), "kind": p.r.Kind})
+	p.finish(shipgate.StateFailed, OnRunEnded, shipgate.SystemActor, reason, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed), "kind": p.r.Kind})
 	p.endRollback(false)
 	for _, j := range jobs {
 		if j.State == shipgate.JobFailed && p.r.RollbackTriggered(j.Name) {
@@ -369,7 +293,7 @@ func (p *planner) running() {
 // endRollback notes that a rollback release ended.
 func (p *planner) endRollback(succeeded bool) {
 	if p.r.Kind == shipgate.ReleaseKindRollback && p.r.RollbackOf != 0 {
-		p.plan.EndRollback, p.plan.RollbackSucceeded = true, succeeded
+		p.plan.EndRollback = &RollbackEnded{Succeeded: succeeded}
 	}
 }
 
@@ -380,18 +304,18 @@ func (p *planner) startRollback() {
 	pol := p.r.Policy.Rollback
 	rb := &shipgate.Rollback{ReleaseID: p.r.ID, TriggeredBy: shipgate.TriggeredByPolicy}
 	if t := p.obs.RollbackTarget; t == nil {
-		rb.State, rb.Reason = shipgate.RollbackUnavailable, p.obs.RollbackNone
-		p.event(shipgate.ActionRollbackUnavailable, map[string]any{"reason": rb.Reason})
+		rb.Reason = p.obs.RollbackNone
+		p.rollbackStep(rb, None, shipgate.RollbackUnavailable, OnRunEnded, shipgate.SystemActor, map[string]any{"reason": rb.Reason})
 	} else {
 		fires := p.now.Add(time.Duration(pol.DelaySeconds) * time.Second)
-		rb.State, rb.TargetID, rb.TargetVersion, rb.FiresAt = shipgate.RollbackPending, t.ID, t.Version, &fires
-		rb.Reason = fmt.Sprintf("rolling back to version %s (release %d) at %s unless the check recovers, it is held, or someone rolls back now", t.Version, t.ID, fires.Format(time.RFC3339))
-		p.event(shipgate.ActionRollbackPending, map[string]any{
+		p.rollbackStep(rb, None, shipgate.RollbackPending, OnRunEnded, shipgate.SystemActor, map[string]any{
 			"target_release": t.ID, "target_version": t.Version, "delay_seconds": pol.DelaySeconds, "fires_at": fires.Format(time.RFC3339Nano),
 		})
+		rb.TargetID, rb.TargetVersion, rb.FiresAt = t.ID, t.Version, &fires
+		rb.Reason = fmt.Sprintf("rolling back to version %s (release %d) at %s unless the check recovers, it is held, or someone rolls back now", t.Version, t.ID, fires.Format(time.RFC3339))
 		p.wakeAt(fires)
 	}
-	p.plan.Rollback = rb
+	p.plan.Rollbacks = append(p.plan.Rollbacks, *rb)
 }
 
 // failed fires a pending rollback when its delay is over.
@@ -405,15 +329,16 @@ func (p *planner) failed() {
 		return
 	}
 	fired := *rb
-	fired.State = shipgate.RollbackFired
-	p.plan.Rollback, p.plan.FireTarget = &fired, rb.TargetID
+	fired.Reason = "" // says which release restores it, once it exists (Plan.Bind)
 	// Fired by `rollback now`, the person is accountable for it (the
 	// actor, as of a manual rollback); fired by its delay, the system.
-	actor := shipgate.SystemActor
+	actor, reason := shipgate.SystemActor, ""
 	if rb.RequestedBy != "" {
-		actor = rb.RequestedBy
+		actor, reason = rb.RequestedBy, rb.RequestReason
 	}
-	p.plan.Events = append(p.plan.Events, shipgate.NewAuditEvent(actor, shipgate.ActionRollbackFired, shipgate.ReleaseSubject(p.r.ID), firedDetails(rb)))
+	p.rollbackStep(&fired, rb.State, shipgate.RollbackFired, OnFire, actor, firedDetails(rb))
+	p.plan.Rollbacks = append(p.plan.Rollbacks, fired)
+	p.plan.Fire = &Fire{Of: p.r.ID, Target: rb.TargetID, TriggeredBy: rb.TriggeredBy, Actor: actor, Reason: reason}
 }
 
 // firedDetails are the details of rollback.fired: what it restores, what
