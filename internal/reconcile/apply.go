@@ -191,10 +191,8 @@ func applyFire(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
 			return err
 		}
 	} else {
-		for i := range p.Rollbacks {
-			if err := tx.PutRollback(ctx, &p.Rollbacks[i]); err != nil {
-				return err
-			}
+		if err := tx.ApplyRollbacks(ctx, p); err != nil {
+			return err
 		}
 	}
 	// Start it in the same transaction: a rollback should not wait for

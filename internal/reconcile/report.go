@@ -117,9 +117,8 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, runner string, key shipgate.
 			return nil
 		}
 		lease := tx.Now().Add(d.LeaseTTL)
-		j.LeaseUntil = &lease
 		reply.LeaseUntil = lease
-		return tx.UpdateJob(ctx, &j)
+		return tx.ExtendLease(ctx, &j, lease)
 	})
 	return reply, err
 }

@@ -36,9 +36,9 @@ func (tx *Tx) ListApprovals(ctx context.Context, releaseID int64) ([]shipgate.Ap
 	return out, rows.Err()
 }
 
-// MarkApprovalExpired records that an approval stopped counting. The
+// markApprovalExpired records that an approval stopped counting. The
 // caller audits it together with whatever else the expiry changes.
-func (tx *Tx) MarkApprovalExpired(ctx context.Context, id int64) error {
+func (tx *Tx) markApprovalExpired(ctx context.Context, id int64) error {
 	_, err := tx.exec(ctx, `UPDATE approvals SET expired_at = ? WHERE id = ? AND expired_at IS NULL`, micros(tx.now), id)
 	return err
 }

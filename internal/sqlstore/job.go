@@ -84,8 +84,8 @@ func (tx *Tx) FindAttempt(ctx context.Context, k shipgate.AttemptKey) (shipgate.
 	return j, nil
 }
 
-// UpdateJob writes the mutable fields of a job.
-func (tx *Tx) UpdateJob(ctx context.Context, j *shipgate.JobRun) error {
+// updateJob writes the mutable fields of a job.
+func (tx *Tx) updateJob(ctx context.Context, j *shipgate.JobRun) error {
 	var exit any
 	if j.ExitCode != nil {
 		exit = *j.ExitCode

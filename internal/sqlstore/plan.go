@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"time"
+
+	"github.com/shipgate/shipgate"
 
 	"github.com/shipgate/shipgate/internal/decide"
 )
@@ -26,17 +29,17 @@ func (tx *Tx) ApplyPlan(ctx context.Context, p *decide.Plan) error {
 		p.Bind(0, map[decide.Pending]int64{decide.NewApproval: p.Approval.ID})
 	}
 	for _, id := range p.ExpireApprovals {
-		if err := tx.MarkApprovalExpired(ctx, id); err != nil {
+		if err := tx.markApprovalExpired(ctx, id); err != nil {
 			return err
 		}
 	}
 	for i := range p.Jobs {
-		if err := tx.UpdateJob(ctx, &p.Jobs[i]); err != nil {
+		if err := tx.updateJob(ctx, &p.Jobs[i]); err != nil {
 			return err
 		}
 	}
 	if p.Release != nil && !p.Insert {
-		if err := tx.UpdateRelease(ctx, p.Release); err != nil {
+		if err := tx.updateRelease(ctx, p.Release); err != nil {
 			return err
 		}
 	}
@@ -51,17 +54,34 @@ func (tx *Tx) ApplyPlan(ctx context.Context, p *decide.Plan) error {
 		}
 	}
 	for _, ro := range p.Promote {
-		if err := tx.SetPromotedThrough(ctx, ro.JobID, ro.Attempt, ro.PromotedThrough); err != nil {
+		if err := tx.setPromotedThrough(ctx, ro.JobID, ro.Attempt, ro.PromotedThrough); err != nil {
 			return err
 		}
 	}
 	if err := tx.Audit(ctx, p.AuditEvents()...); err != nil {
 		return err
 	}
+	return tx.ApplyRollbacks(ctx, p)
+}
+
+// ApplyRollbacks writes the rollback records of a plan: again, once the
+// rollback release a fired rollback asked for exists and is bound into
+// them (reconcile.Apply).
+func (tx *Tx) ApplyRollbacks(ctx context.Context, p *decide.Plan) error {
 	for i := range p.Rollbacks {
-		if err := tx.PutRollback(ctx, &p.Rollbacks[i]); err != nil {
+		if err := tx.putRollback(ctx, &p.Rollbacks[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ExtendLease moves the lease of running job j to until (a heartbeat). It
+// changes no state: a lease that ran out is the decider's (Tick).
+func (tx *Tx) ExtendLease(ctx context.Context, j *shipgate.JobRun, until time.Time) error {
+	if j.State != shipgate.JobRunning {
+		return shipgate.Errorf(shipgate.ECONFLICT, "job %s is %s, not running: its lease cannot be extended", j.Name, j.State)
+	}
+	j.LeaseUntil = &until
+	return tx.updateJob(ctx, j)
 }

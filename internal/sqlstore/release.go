@@ -425,10 +425,10 @@ func (tx *Tx) ReleaseAhead(ctx context.Context, r *shipgate.Release) (*shipgate.
 	return nil, nil
 }
 
-// UpdateRelease writes the lifecycle fields of r (state, reason, wait,
+// updateRelease writes the lifecycle fields of r (state, reason, wait,
 // run, finish time) if nobody changed the release since r was read, and
 // bumps its generation. Content is immutable and never written.
-func (tx *Tx) UpdateRelease(ctx context.Context, r *shipgate.Release) error {
+func (tx *Tx) updateRelease(ctx context.Context, r *shipgate.Release) error {
 	if r.State == shipgate.StateSucceeded && r.SucceededAt == nil {
 		now := tx.now
 		r.SucceededAt = &now

@@ -25,8 +25,8 @@ func (tx *Tx) FindRollback(ctx context.Context, releaseID int64) (*shipgate.Roll
 	return rb, nil
 }
 
-// PutRollback creates or updates the rollback of a release.
-func (tx *Tx) PutRollback(ctx context.Context, rb *shipgate.Rollback) error {
+// putRollback creates or updates the rollback of a release.
+func (tx *Tx) putRollback(ctx context.Context, rb *shipgate.Rollback) error {
 	nullable := func(v int64) any {
 		if v == 0 {
 			return nil

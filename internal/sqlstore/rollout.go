@@ -248,9 +248,9 @@ func boundEvidence(ev map[string]any) map[string]any {
 	return out
 }
 
-// SetPromotedThrough records that a person promoted the rollout of a job
+// setPromotedThrough records that a person promoted the rollout of a job
 // attempt through pause n.
-func (tx *Tx) SetPromotedThrough(ctx context.Context, jobID int64, attempt, n int) error {
+func (tx *Tx) setPromotedThrough(ctx context.Context, jobID int64, attempt, n int) error {
 	if _, err := tx.exec(ctx, `UPDATE rollouts SET promoted_through = ? WHERE job_id = ? AND attempt = ?`, n, jobID, attempt); err != nil {
 		return fmt.Errorf("promote rollout of job %d: %w", jobID, err)
 	}
