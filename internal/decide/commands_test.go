@@ -97,10 +97,9 @@ func planned(steps ...Step) outcome {
 	var o outcome
 	for _, s := range steps {
 		o.steps = append(o.steps, s.String())
-		t, ok := Find(s.Entity, s.From, s.To, s.On)
-		if !ok {
-			panic("test expects an unlisted transition: " + s.String())
-		}
+		// A step the table lacks expects no events: expect then fails on
+		// the steps, saying which.
+		t, _ := Find(s.Entity, s.From, s.To, s.On)
 		o.events = append(o.events, t.Events...)
 	}
 	return o

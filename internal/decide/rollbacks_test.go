@@ -322,3 +322,26 @@ func TestManualRollback(t *testing.T) {
 		expect(t, obs, ManualRollback{Actor: "erin", Target: good}, refusedWith(shipgate.EFAILEDPRECONDITION))
 	}
 }
+
+// A failed release whose rollback ended (called off by its rerun, failed,
+// or unavailable) can be rerun; when the rerun fails too, the policy
+// starts its rollback again. The store keeps one rollback per release
+// (PutRollback updates it), so the step must start from the rollback the
+// release has, not from nothing, and the table must list that move.
+func TestRollbackOfARerunThatFailsAgain(t *testing.T) {
+	for _, prior := range []shipgate.RollbackState{shipgate.RollbackCalledOff, shipgate.RollbackFailed, shipgate.RollbackUnavailable} {
+		t.Run(string(prior), func(t *testing.T) {
+			obs := typical(shipgate.StateRunning)
+			obs.Release.Run = 2
+			obs.Jobs = jobs(shipgate.JobSucceeded, shipgate.JobSucceeded, shipgate.JobSucceeded, shipgate.JobFailed)
+			for i := range obs.Jobs {
+				obs.Jobs[i].Run = 2
+			}
+			obs.Rollback = &shipgate.Rollback{ReleaseID: subjectID, State: prior, TriggeredBy: shipgate.TriggeredByPolicy}
+			obs.RollbackTarget = good
+			expect(t, obs, Tick{}, planned(rs(shipgate.StateRunning, shipgate.StateFailed, OnRunEnded), bs(prior, shipgate.RollbackPending, OnRunEnded)))
+			obs.RollbackTarget, obs.RollbackNone = nil, "nothing to restore"
+			expect(t, obs, Tick{}, planned(rs(shipgate.StateRunning, shipgate.StateFailed, OnRunEnded), bs(prior, shipgate.RollbackUnavailable, OnRunEnded)))
+		})
+	}
+}
