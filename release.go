@@ -20,7 +20,11 @@ import (
 // release may be rerun (back to queued with a new run number), and a
 // succeeded or failed release becomes rolled_back when a rollback release
 // that replaces it succeeds; rejected, cancelled and rolled_back never
-// change again.
+// change again. A queued release whose approvals expired or were withdrawn
+// before it started goes back to pending_approval, and a rollback release
+// that needs no approval is created queued. The complete diagram is
+// generated from the decider's transition table (internal/decide/table.go)
+// into docs/architecture.md.
 type ReleaseState string
 
 // Release states.

@@ -6,14 +6,21 @@ import (
 	"time"
 )
 
-// RollbackState is where the rollback of a failed release is.
+// RollbackState is where the rollback of a release is: one its policy
+// started when it failed, or one a person asked for with `shipgate
+// rollback`.
 //
-//	pending ──(delay over, or "rollback now")──► fired ──► done | failed
-//	   │ └──(check recovered)──► called_off
-//	   └──("rollback hold")──► held ──("rollback now")──► fired
+//	(none) ──(run failed)──► pending ──(delay over)──► fired ──► done | failed
+//	   │                      │ ▲ └──(check recovered, superseded)──► called_off
+//	   │                      │ └──("rollback now")── held ◄──("rollback hold")
+//	   │                      └──(rollback release cannot be created)──► unavailable | failed
+//	   └──("shipgate rollback")──► fired
 //
 // unavailable records that the policy wanted a rollback and found nothing
-// to roll back to.
+// to roll back to. A held rollback is also called off by a rerun or a newer
+// release; an ended one starts again when a rerun fails too. The complete
+// diagram is generated from the decider's transition table
+// (internal/decide/table.go) into docs/architecture.md.
 type RollbackState string
 
 // Rollback states.

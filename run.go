@@ -9,9 +9,15 @@ import (
 // JobState is where one job of a run is.
 //
 //	waiting ──► queued ──► running ──► succeeded | failed
-//	   │           ▲          │
-//	   │           └──────────┘ (failed attempt with retries left)
-//	   └──► skipped (a job it needs failed, or the run was cancelled)
+//	   │          │ ▲          │ └──► cancelled (the release was cancelled)
+//	   │          │ └──────────┘ (failed or lost attempt with attempts left,
+//	   │          │               or handed back unstarted)
+//	   └──────────┴──► skipped (a job it needs failed, or the run ended)
+//
+// A queued job the server cannot hand out fails (refused); a success
+// reported after its lease ran out is taken. The complete diagram is
+// generated from the decider's transition table (internal/decide/table.go)
+// into docs/architecture.md.
 type JobState string
 
 // Job states.

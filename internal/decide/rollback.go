@@ -75,7 +75,9 @@ func (p *planner) rollbackNow(c RollbackNow) {
 
 // manualRollback rolls the environment's current release back to
 // c.Target: refused while another release of the environment is queued or
-// running, or a rollback of this one is open or in motion.
+// running, when the release itself neither succeeded nor failed (only
+// such a release is the environment's current one), or while a rollback
+// of it is open or in motion.
 func (p *planner) manualRollback(c ManualRollback) {
 	if err := shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen); err != nil {
 		p.fail(err)
@@ -83,6 +85,10 @@ func (p *planner) manualRollback(c ManualRollback) {
 	}
 	if b := p.obs.Busy; b != nil {
 		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s in %s; cancel it or wait for it before rolling back", b.ID, b.State, p.r.Environment))
+		return
+	}
+	if p.r.State != shipgate.StateSucceeded && p.r.State != shipgate.StateFailed {
+		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s; only a release that succeeded or failed can be rolled back", p.r.ID, p.r.State))
 		return
 	}
 	from := shipgate.RollbackState(None)

@@ -133,6 +133,12 @@ var Transitions = []Transition{
 	// Rollbacks of a release.
 	{EntityRollback, None, bPending, OnRunEnded, ev(shipgate.ActionRollbackPending), "the release failed and its policy rolls back after delay_seconds"},
 	{EntityRollback, None, bUnavailable, OnRunEnded, ev(shipgate.ActionRollbackUnavailable), "the policy wants a rollback and there is nothing to restore"},
+	{EntityRollback, bCalledOff, bPending, OnRunEnded, ev(shipgate.ActionRollbackPending), "its rerun failed too"},
+	{EntityRollback, bFailed, bPending, OnRunEnded, ev(shipgate.ActionRollbackPending), "its rerun failed too"},
+	{EntityRollback, bUnavailable, bPending, OnRunEnded, ev(shipgate.ActionRollbackPending), "its rerun failed too"},
+	{EntityRollback, bCalledOff, bUnavailable, OnRunEnded, ev(shipgate.ActionRollbackUnavailable), "its rerun failed too, and there is nothing to restore"},
+	{EntityRollback, bFailed, bUnavailable, OnRunEnded, ev(shipgate.ActionRollbackUnavailable), "its rerun failed too, and there is nothing to restore"},
+	{EntityRollback, bUnavailable, bUnavailable, OnRunEnded, ev(shipgate.ActionRollbackUnavailable), "its rerun failed too, and there is nothing to restore"},
 	{EntityRollback, bPending, bHeld, OnHold, ev(shipgate.ActionRollbackHeld), "`shipgate rollback hold`"},
 	{EntityRollback, bPending, bPending, OnRollbackNow, ev(shipgate.ActionRollbackNow), "`shipgate rollback now`: fires at once"},
 	{EntityRollback, bHeld, bPending, OnRollbackNow, ev(shipgate.ActionRollbackNow), "`shipgate rollback now`: fires at once"},

@@ -303,12 +303,16 @@ func (p *planner) endRollback(succeeded bool) {
 func (p *planner) startRollback() {
 	pol := p.r.Policy.Rollback
 	rb := &shipgate.Rollback{ReleaseID: p.r.ID, TriggeredBy: shipgate.TriggeredByPolicy}
+	from := shipgate.RollbackState(None)
+	if p.obs.Rollback != nil {
+		from = p.obs.Rollback.State
+	}
 	if t := p.obs.RollbackTarget; t == nil {
 		rb.Reason = p.obs.RollbackNone
-		p.rollbackStep(rb, None, shipgate.RollbackUnavailable, OnRunEnded, shipgate.SystemActor, map[string]any{"reason": rb.Reason})
+		p.rollbackStep(rb, from, shipgate.RollbackUnavailable, OnRunEnded, shipgate.SystemActor, map[string]any{"reason": rb.Reason})
 	} else {
 		fires := p.now.Add(time.Duration(pol.DelaySeconds) * time.Second)
-		p.rollbackStep(rb, None, shipgate.RollbackPending, OnRunEnded, shipgate.SystemActor, map[string]any{
+		p.rollbackStep(rb, from, shipgate.RollbackPending, OnRunEnded, shipgate.SystemActor, map[string]any{
 			"target_release": t.ID, "target_version": t.Version, "delay_seconds": pol.DelaySeconds, "fires_at": fires.Format(time.RFC3339Nano),
 		})
 		rb.TargetID, rb.TargetVersion, rb.FiresAt = t.ID, t.Version, &fires

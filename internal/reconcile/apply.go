@@ -64,7 +64,8 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (decide.Observed, e
 			}
 		}
 	}
-	if r.State.Final() {
+	if r.State.Final() || r.State == shipgate.StateRunning && r.Run > 1 {
+		// A rerun that fails again finds the rollback its earlier run left.
 		if obs.Rollback, err = findRollback(ctx, tx, id); err != nil {
 			return obs, err
 		}
