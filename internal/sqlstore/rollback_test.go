@@ -461,3 +461,46 @@ func testRollbackLookupsAbsent(t *testing.T, engine string) {
 		return nil
 	})
 }
+
+// A release whose rollback was held and called off by a rerun, and whose
+// rerun fails too, gets its rollback again: the record its first run left
+// moves from called_off to pending (a transition of the table), not from
+// nothing.
+func testRollbackAfterFailedRerun(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("health", 3600))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	if got := runTo(t, db, v1.ID); got.State != shipgate.StateSucceeded {
+		t.Fatalf("v1 %s", got.State)
+	}
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	if got := runTo(t, db, v2.ID, "health"); got.State != shipgate.StateFailed {
+		t.Fatalf("v2 %s %q", got.State, got.Reason)
+	}
+	if err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := reconcile.HoldRollback(ctx, tx, "dave", v2.ID, "looking"); err != nil {
+			return err
+		}
+		if _, err := reconcile.RerunRelease(ctx, tx, "dave", v2.ID); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(ctx, tx, v2.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rb := rollbackOf(t, db, v2.ID); rb.State != shipgate.RollbackCalledOff {
+		t.Fatalf("after the rerun: rollback %s", rb.State)
+	}
+	if got := runTo(t, db, v2.ID, "health"); got.State != shipgate.StateFailed || got.Run != 2 {
+		t.Fatalf("rerun: %s run %d", got.State, got.Run)
+	}
+	rb := rollbackOf(t, db, v2.ID)
+	if rb.State != shipgate.RollbackPending || rb.TargetID != v1.ID || rb.HeldBy != "" {
+		t.Fatalf("after the failed rerun: rollback %+v", rb)
+	}
+	want := "system:rollback.pending dave:rollback.held dave:rollback.called_off dave:release.rerun"
+	if got := actionsOf(db, v2.ID); !strings.Contains(got, want) || strings.Count(got, "rollback.pending") != 2 {
+		t.Fatalf("audit: %s", got)
+	}
+}

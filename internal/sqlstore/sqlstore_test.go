@@ -61,6 +61,7 @@ func TestStore(t *testing.T) {
 		{"AgentNameTakeover", testAgentNameTakeover},
 		{"LogsBounded", testLogsBounded},
 		{"RollbackLastSuccessful", testRollbackLastSuccessful},
+		{"RollbackAfterFailedRerun", testRollbackAfterFailedRerun},
 		{"RollbackNothingToRollBackTo", testRollbackNothingToRollBackTo},
 		{"RollbackCheckTargetOnly", testRollbackCheckTargetOnly},
 		{"RollbackDelayHoldNowCallOff", testRollbackDelayHoldNowCallOff},
