@@ -66,8 +66,9 @@ type ManualRollback struct {
 	NoTarget      error
 }
 
-// FireRefused says the rollback release could not be created: its
-// artifact is unavailable (Unavailable), or the store refused it.
+// FireRefused says the rollback release of a rollback that just fired
+// could not be created: its artifact is unavailable (Unavailable), or the
+// store refused it.
 type FireRefused struct {
 	Unavailable bool
 	Reason      string

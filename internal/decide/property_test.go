@@ -456,8 +456,12 @@ func (w *world) decide(obs Observed, cmd Command) int {
 		t.Errorf("%T: %d audit events for steps that record %d", cmd, len(p.Events), stepEvents)
 	}
 	// A fire the store cannot carry out is refused instead.
+	// It fires as decided, with its events, then is refused.
 	if p.Fire != nil && obs.Rollback != nil && obs.Rollback.State == shipgate.RollbackPending && cmd.Trigger() == OnStart && w.rnd.IntN(5) == 0 {
-		return w.decide(obs, FireRefused{Unavailable: w.rnd.IntN(2) == 0, Reason: "artifact gone"})
+		fired := p
+		fired.Fire = nil
+		w.apply(obs, fired)
+		return len(p.Steps) + w.decide(w.observe(obs.Release), FireRefused{Unavailable: w.rnd.IntN(2) == 0, Reason: "artifact gone"})
 	}
 	w.apply(obs, p)
 	return len(p.Steps)

@@ -124,17 +124,17 @@ func (p *planner) manualRollback(c ManualRollback) {
 	p.plan.Fire = &Fire{Of: p.r.ID, Target: t.ID, TriggeredBy: shipgate.TriggeredByUser, Actor: c.Actor, Reason: c.Reason}
 }
 
-// fireRefused records that a pending rollback could not fire: its
-// artifact went away (unavailable, said the way a missing target is), or
-// the store refused the rollback release (failed, said once rather than
-// retried forever).
+// fireRefused records that a rollback that just fired has no rollback
+// release: its artifact went away (unavailable, said the way a missing
+// target is), or the store refused the release (failed, said once rather
+// than retried forever).
 func (p *planner) fireRefused(c FireRefused) {
 	rb := p.rollbackOf()
 	if rb == nil {
 		return
 	}
-	if rb.State != shipgate.RollbackPending {
-		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s, not pending", p.r.ID, rb.State))
+	if rb.State != shipgate.RollbackFired {
+		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s, not firing", p.r.ID, rb.State))
 		return
 	}
 	if c.Unavailable {

@@ -65,9 +65,9 @@ func TestEveryRollbackCommandInEveryRollbackState(t *testing.T) {
 			N: planned(bs(N, X, OnManualRollback)), P: fp, H: fp, X: fp,
 			O: planned(bs(O, X, OnManualRollback)), D: planned(bs(D, X, OnManualRollback)), F: planned(bs(F, X, OnManualRollback)), U: planned(bs(U, X, OnManualRollback))}},
 		{FireRefused{Unavailable: true, Reason: "artifact gone", Target: good}, map[shipgate.RollbackState]outcome{
-			N: notFound, P: planned(bs(P, U, OnFireRefused)), H: fp, O: fp, X: fp, D: fp, F: fp, U: fp}},
+			N: notFound, X: planned(bs(X, U, OnFireRefused)), H: fp, O: fp, P: fp, D: fp, F: fp, U: fp}},
 		{FireRefused{Reason: "service gone"}, map[shipgate.RollbackState]outcome{
-			N: notFound, P: planned(bs(P, F, OnFireRefused)), H: fp, O: fp, X: fp, D: fp, F: fp, U: fp}},
+			N: notFound, X: planned(bs(X, F, OnFireRefused)), H: fp, O: fp, P: fp, D: fp, F: fp, U: fp}},
 		{RollbackEnded{RollbackRelease: rollbackRelease(shipgate.StateSucceeded), Succeeded: true}, map[shipgate.RollbackState]outcome{
 			N: planned(bs(N, D, OnRollbackEnded), rolledBack), X: planned(bs(X, D, OnRollbackEnded), rolledBack),
 			P: nothing, H: nothing, O: nothing, D: nothing, F: nothing, U: nothing}},
@@ -213,14 +213,14 @@ func TestRollbackCalledOff(t *testing.T) {
 
 // unavailable and failed: the fire is refused.
 func TestRollbackFireRefused(t *testing.T) {
-	p := expect(t, failedWith(shipgate.RollbackPending), FireRefused{Unavailable: true, Reason: "artifact of release 7 is gone", Target: good},
-		planned(bs(shipgate.RollbackPending, shipgate.RollbackUnavailable, OnFireRefused)))
+	p := expect(t, failedWith(shipgate.RollbackFired), FireRefused{Unavailable: true, Reason: "artifact of release 7 is gone", Target: good},
+		planned(bs(shipgate.RollbackFired, shipgate.RollbackUnavailable, OnFireRefused)))
 	hasDetails(t, p.Events[0], shipgate.SystemActor, map[string]any{"reason": "artifact of release 7 is gone", "target_release": good.ID, "target_version": "1.0.0"})
 	if rb := p.Rollbacks[0]; rb.FiresAt != nil || rb.Reason != "artifact of release 7 is gone" {
 		t.Fatalf("unavailable: %+v", rb)
 	}
-	p = expect(t, failedWith(shipgate.RollbackPending), FireRefused{Reason: "service web is gone"},
-		planned(bs(shipgate.RollbackPending, shipgate.RollbackFailed, OnFireRefused)))
+	p = expect(t, failedWith(shipgate.RollbackFired), FireRefused{Reason: "service web is gone"},
+		planned(bs(shipgate.RollbackFired, shipgate.RollbackFailed, OnFireRefused)))
 	hasDetails(t, p.Events[0], shipgate.SystemActor, map[string]any{"reason": "the rollback could not fire: service web is gone"})
 }
 

@@ -130,8 +130,9 @@ func Apply(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
 
 // applyFire creates the rollback release plan p fires, and applies p. The
 // rollback release is prepared first: when it cannot be (its artifact went
-// away while the rollback waited, or the environment changed), a policy
-// rollback is decided FireRefused instead, and a manual one is refused.
+// away while the rollback waited, or the environment changed), a manual
+// rollback is refused; a policy one (or one fired by `rollback now`) fires
+// as decided, with its events, and is then decided FireRefused.
 // Events land in the order people read them: a policy rollback fires,
 // then its release is created; a manual rollback's release is created,
 // then the rollback.fired event names it.
@@ -159,6 +160,9 @@ func applyFire(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
 		case code != "" && code != shipgate.EINTERNAL:
 			refused.Reason = shipgate.ErrorMessage(err)
 		default:
+			return err
+		}
+		if err := tx.ApplyPlan(ctx, p); err != nil {
 			return err
 		}
 		obs, err := Observe(ctx, tx, of.ID)

@@ -259,6 +259,9 @@ func testRollbackArtifactUnavailable(t *testing.T, engine string) {
 		if got, _ := eventDetails(t, db, v2.ID, shipgate.ActionRollbackUnavailable)["reason"].(string); !strings.Contains(got, want) {
 			t.Fatalf("rollback.unavailable reason %q", got)
 		}
+		if delay > 0 && !strings.HasSuffix(actionsOf(db, v2.ID), "system:rollback.pending system:rollback.fired system:rollback.unavailable") {
+			t.Fatalf("a rollback whose artifact went while it waited fires, then is unavailable: %s", actionsOf(db, v2.ID))
+		}
 		if delay == 0 && strings.Contains(actionsOf(db, v2.ID), "rollback.pending") {
 			t.Fatalf("refused only after going pending: %s", actionsOf(db, v2.ID))
 		}
