@@ -2,13 +2,11 @@ package analysis_test
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // simulationName matches identifiers that belong to the judge simulator
@@ -21,38 +19,17 @@ var simulationName = regexp.MustCompile(`(?i)scenario|simulat|bench`)
 // decide from observed counters; random traffic is the simulator's job).
 // Simulation code belongs in internal/judgesim, which imports this package.
 func TestNoSimulationCode(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked++
+	for _, f := range testutil.PackageSource(t) {
 		for _, imp := range f.Imports {
-			path, err := strconv.Unquote(imp.Path.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasSuffix(path, "/judgesim") || strings.HasPrefix(path, "math/rand") {
-				t.Errorf("%s: imports %s; simulation code belongs in internal/judgesim", fset.Position(imp.Pos()), path)
+			if strings.HasSuffix(imp.Path, "/judgesim") || strings.HasPrefix(imp.Path, "math/rand") {
+				t.Errorf("%s: imports %s; simulation code belongs in internal/judgesim", imp.Pos, imp.Path)
 			}
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
+		ast.Inspect(f.AST, func(n ast.Node) bool {
 			if id, ok := n.(*ast.Ident); ok && simulationName.MatchString(id.Name) {
-				t.Errorf("%s: %s is simulation code; it belongs in internal/judgesim", fset.Position(id.Pos()), id.Name)
+				t.Errorf("%s: %s is simulation code; it belongs in internal/judgesim", f.Position(id), id.Name)
 			}
 			return true
 		})
-	}
-	if checked == 0 {
-		t.Fatal("no source files checked")
 	}
 }

@@ -134,6 +134,28 @@ func (Claim) Trigger() Trigger          { return OnClaim }
 func (Refuse) Trigger() Trigger         { return OnRefuse }
 func (Finish) Trigger() Trigger         { return OnFinish }
 
+// Validate checks the text a person gave with cmd (a reason, a comment):
+// one line of printable text within shipgate.MaxCommentLen. Callers check
+// it before they observe anything, so bad input is refused as bad input
+// whatever the release; Decide checks it again.
+func Validate(cmd Command) error {
+	switch c := cmd.(type) {
+	case Decision:
+		return shipgate.ValidateLine("comment", c.Comment, shipgate.MaxCommentLen)
+	case Promote:
+		return shipgate.ValidateLine("comment", c.Comment, shipgate.MaxCommentLen)
+	case Cancel:
+		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
+	case Hold:
+		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
+	case RollbackNow:
+		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
+	case ManualRollback:
+		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
+	}
+	return nil
+}
+
 // Decide computes what cmd changes of the observed release at now. It does
 // no I/O and reads nothing but its arguments. A command the release's
 // state does not allow returns an error for the person or runner who gave
@@ -141,6 +163,9 @@ func (Finish) Trigger() Trigger         { return OnFinish }
 func Decide(obs Observed, cmd Command, now time.Time) (Plan, error) {
 	if obs.Release == nil {
 		return Plan{}, shipgate.Errorf(shipgate.EINTERNAL, "decide: no release observed")
+	}
+	if err := Validate(cmd); err != nil {
+		return Plan{}, err
 	}
 	p := &planner{obs: obs, now: now, r: *obs.Release}
 	switch c := cmd.(type) {

@@ -1,12 +1,10 @@
-package decide
+package decide_test
 
 import (
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // rootPackage is the one non-standard import the decider may have: the
@@ -17,34 +15,13 @@ const rootPackage = "github.com/shipgate/shipgate"
 // non-test files import only the standard library and the root package,
 // so no store, no HTTP, no clock of its own can creep in.
 func TestImportsOnlyRootAndStdlib(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked++
+	for _, f := range testutil.PackageSource(t) {
 		for _, imp := range f.Imports {
-			path, err := strconv.Unquote(imp.Path.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !allowedImport(path) {
+			if !allowedImport(imp.Path) {
 				t.Errorf("%s imports %q: package decide may import only the standard library and %s (it must stay pure; I/O belongs in internal/reconcile)",
-					fset.Position(imp.Pos()), path, rootPackage)
+					imp.Pos, imp.Path, rootPackage)
 			}
 		}
-	}
-	if checked == 0 {
-		t.Fatal("no non-test Go files found: the test is not looking at package decide")
 	}
 }
 

@@ -14,10 +14,6 @@ import (
 // records nothing. Without a paused rollout it is a conflict, explained in
 // a sentence.
 func (p *planner) promote(c Promote) {
-	if err := shipgate.ValidateLine("comment", c.Comment, shipgate.MaxCommentLen); err != nil {
-		p.fail(err)
-		return
-	}
 	if p.r.Run == 0 {
 		p.fail(shipgate.Errorf(shipgate.ECONFLICT, "release %d has no rollout: it has not run (it is %s)", p.r.ID, p.r.State))
 		return

@@ -72,6 +72,11 @@ var rareTransitions = map[string]string{
 	// it (TestRollbackOfARerunThatFailsAgain).
 	transitionKey(EntityRollback, bCalledOff, bUnavailable, OnRunEnded): "a rerun that fails again with nothing to restore",
 	transitionKey(EntityRollback, bFailed, bUnavailable, OnRunEnded):    "a rerun that fails again with nothing to restore",
+	// A failed rollback release rerun until it succeeds
+	// (TestEveryRollbackCommandInEveryRollbackState, the store suite's
+	// RollbackReleaseRerun).
+	transitionKey(EntityRollback, bFailed, bDone, OnRollbackEnded):   "a failed rollback release rerun and succeeding",
+	transitionKey(EntityRollback, bFailed, bFailed, OnRollbackEnded): "a failed rollback release rerun and failing again",
 }
 
 // userFacing are the error codes a refused command may carry; internal

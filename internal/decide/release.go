@@ -36,10 +36,6 @@ func (p *planner) decision(c Decision) {
 	if c.Approve {
 		decision = shipgate.DecisionApprove
 	}
-	if err := shipgate.ValidateLine("comment", c.Comment, shipgate.MaxCommentLen); err != nil {
-		p.fail(err)
-		return
-	}
 	// The release's state comes before who is deciding and what they saw:
 	// nobody can decide a release that is no longer waiting, and saying
 	// "you are not a member" then sends them looking for the wrong fix.
@@ -89,10 +85,6 @@ func (p *planner) decision(c Decision) {
 // skipped and running jobs are marked cancelled, which tells their runners
 // to stop them. A cancelled rollback release ends its rollback unapplied.
 func (p *planner) cancel(c Cancel) {
-	if err := shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen); err != nil {
-		p.fail(err)
-		return
-	}
 	if p.r.State.Final() {
 		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s and can no longer be cancelled", p.r.ID, p.r.State))
 		return

@@ -23,10 +23,6 @@ func (p *planner) rollbackOf() *shipgate.Rollback {
 
 // hold stops a pending rollback from firing on its own.
 func (p *planner) hold(c Hold) {
-	if err := shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen); err != nil {
-		p.fail(err)
-		return
-	}
 	rb := p.rollbackOf()
 	if rb == nil {
 		return
@@ -51,10 +47,6 @@ func (p *planner) hold(c Hold) {
 // the fire: rollback.fired names them, and the rollback release is created
 // in their name with their reason, as a manual rollback is.
 func (p *planner) rollbackNow(c RollbackNow) {
-	if err := shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen); err != nil {
-		p.fail(err)
-		return
-	}
 	rb := p.rollbackOf()
 	if rb == nil {
 		return
@@ -79,10 +71,6 @@ func (p *planner) rollbackNow(c RollbackNow) {
 // such a release is the environment's current one), or while a rollback
 // of it is open or in motion.
 func (p *planner) manualRollback(c ManualRollback) {
-	if err := shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen); err != nil {
-		p.fail(err)
-		return
-	}
 	if b := p.obs.Busy; b != nil {
 		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d is %s in %s; cancel it or wait for it before rolling back", b.ID, b.State, p.r.Environment))
 		return
@@ -154,7 +142,8 @@ func (p *planner) fireRefused(c FireRefused) {
 
 // rollbackEnded records the end of the rollback release of the observed
 // release: the rollback is done and the release rolled_back when it
-// succeeded; the rollback failed otherwise.
+// succeeded; the rollback failed otherwise. A failed rollback release may
+// be rerun: its rollback then ends again.
 func (p *planner) rollbackEnded(c RollbackEnded) {
 	rr := c.RollbackRelease
 	if rr == nil {
@@ -167,8 +156,8 @@ func (p *planner) rollbackEnded(c RollbackEnded) {
 		rb = p.rollbackOf()
 		from = rb.State
 	}
-	if from != None && from != shipgate.RollbackFired {
-		return // it ended some other way already (a repeated report)
+	if from != None && from != shipgate.RollbackFired && from != shipgate.RollbackFailed {
+		return // it ended some other way already: called off, or a newer rollback replaced it
 	}
 	if !c.Succeeded {
 		rb.Reason = fmt.Sprintf("rollback release %d %s: %s", rr.ID, rr.State, rr.Reason)

@@ -70,10 +70,12 @@ func TestEveryRollbackCommandInEveryRollbackState(t *testing.T) {
 			N: notFound, X: planned(bs(X, F, OnFireRefused)), H: fp, O: fp, P: fp, D: fp, F: fp, U: fp}},
 		{RollbackEnded{RollbackRelease: rollbackRelease(shipgate.StateSucceeded), Succeeded: true}, map[shipgate.RollbackState]outcome{
 			N: planned(bs(N, D, OnRollbackEnded), rolledBack), X: planned(bs(X, D, OnRollbackEnded), rolledBack),
-			P: nothing, H: nothing, O: nothing, D: nothing, F: nothing, U: nothing}},
+			F: planned(bs(F, D, OnRollbackEnded), rolledBack), // its failed rollback release was rerun
+			P: nothing, H: nothing, O: nothing, D: nothing, U: nothing}},
 		{RollbackEnded{RollbackRelease: rollbackRelease(shipgate.StateFailed)}, map[shipgate.RollbackState]outcome{
 			N: planned(bs(N, F, OnRollbackEnded)), X: planned(bs(X, F, OnRollbackEnded)),
-			P: nothing, H: nothing, O: nothing, D: nothing, F: nothing, U: nothing}},
+			F: planned(bs(F, F, OnRollbackEnded)), // its rerun failed again
+			P: nothing, H: nothing, O: nothing, D: nothing, U: nothing}},
 		{Recovered{Job: "smoke"}, map[shipgate.RollbackState]outcome{
 			P: planned(bs(P, O, OnRecovered)), N: nothing, H: nothing, O: nothing, X: nothing, D: nothing, F: nothing, U: nothing}},
 		{Rerun{Actor: "carol"}, map[shipgate.RollbackState]outcome{

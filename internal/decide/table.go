@@ -151,6 +151,8 @@ var Transitions = []Transition{
 	{EntityRollback, bHeld, bCalledOff, OnRerun, ev(shipgate.ActionRollbackCalledOff), "the release is rerun instead"},
 	{EntityRollback, bFired, bDone, OnRollbackEnded, nil, "the rollback release succeeded"},
 	{EntityRollback, bFired, bFailed, OnRollbackEnded, ev(shipgate.ActionRollbackFailed), "the rollback release failed, was rejected or cancelled"},
+	{EntityRollback, bFailed, bDone, OnRollbackEnded, nil, "its failed rollback release was rerun and succeeded"},
+	{EntityRollback, bFailed, bFailed, OnRollbackEnded, ev(shipgate.ActionRollbackFailed), "its failed rollback release was rerun and failed again"},
 	{EntityRollback, None, bDone, OnRollbackEnded, nil, "a rollback release with no rollback record (from before rollbacks were recorded) succeeded"},
 	{EntityRollback, None, bFailed, OnRollbackEnded, ev(shipgate.ActionRollbackFailed), "a rollback release with no rollback record failed"},
 	{EntityRollback, None, bFired, OnManualRollback, ev(shipgate.ActionRollbackFired), "`shipgate rollback SERVICE ENV`"},

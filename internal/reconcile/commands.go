@@ -36,6 +36,16 @@ func just(cmd decide.Command) func(*decide.Observed) (decide.Command, error) {
 	return func(*decide.Observed) (decide.Command, error) { return cmd, nil }
 }
 
+// checked runs decideOn for a command whose text (a reason, a comment)
+// is checked first, before anything is observed: bad input is refused as
+// bad input, even for a release that does not exist.
+func checked(ctx context.Context, tx *sqlstore.Tx, id int64, cmd decide.Command, observe func(*decide.Observed) (decide.Command, error)) (*decide.Plan, error) {
+	if err := decide.Validate(cmd); err != nil {
+		return nil, err
+	}
+	return decideOn(ctx, tx, id, observe)
+}
+
 // released returns the release a plan leaves: changed, or as observed.
 func released(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan, id int64) (*shipgate.Release, error) {
 	if p.Release != nil {
@@ -96,7 +106,7 @@ func Decide(ctx context.Context, tx *sqlstore.Tx, who *shipgate.User, id int64, 
 	if decision != shipgate.DecisionApprove && decision != shipgate.DecisionReject {
 		return nil, nil, shipgate.Errorf(shipgate.EINVALID, "decision must be approve or reject")
 	}
-	if err := shipgate.ValidateLine("comment", comment, shipgate.MaxCommentLen); err != nil {
+	if err := decide.Validate(decide.Decision{Comment: comment}); err != nil {
 		return nil, nil, err
 	}
 	u, err := tx.FindUser(ctx, who.Name)
@@ -133,7 +143,8 @@ func Decide(ctx context.Context, tx *sqlstore.Tx, who *shipgate.User, id int64, 
 // started are skipped and running jobs are marked cancelled, which tells
 // their runners to stop them.
 func CancelRelease(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, reason string) (*shipgate.Release, error) {
-	plan, err := decideOn(ctx, tx, id, just(decide.Cancel{Actor: actor, Reason: reason}))
+	cmd := decide.Cancel{Actor: actor, Reason: reason}
+	plan, err := checked(ctx, tx, id, cmd, just(cmd))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +178,8 @@ func RerunRelease(ctx context.Context, tx *sqlstore.Tx, actor string, id int64) 
 // HoldRollback stops the pending rollback of release id from firing on
 // its own; reason, if given, is recorded with it.
 func HoldRollback(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, reason string) (*shipgate.Rollback, error) {
-	plan, err := decideOn(ctx, tx, id, just(decide.Hold{Actor: actor, Reason: reason}))
+	cmd := decide.Hold{Actor: actor, Reason: reason}
+	plan, err := checked(ctx, tx, id, cmd, just(cmd))
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +190,8 @@ func HoldRollback(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, 
 // in actor's name with reason: the rollback release is created and
 // started in this transaction.
 func RollbackNow(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, reason string) (*shipgate.Rollback, error) {
-	if _, err := decideOn(ctx, tx, id, just(decide.RollbackNow{Actor: actor, Reason: reason})); err != nil {
+	cmd := decide.RollbackNow{Actor: actor, Reason: reason}
+	if _, err := checked(ctx, tx, id, cmd, just(cmd)); err != nil {
 		return nil, err
 	}
 	return tx.FindRollback(ctx, id)
@@ -201,7 +214,7 @@ func rollbackIn(ctx context.Context, tx *sqlstore.Tx, plan *decide.Plan, id int6
 // environment is queued or running, or a rollback of cur is open or in
 // motion.
 func ManualRollback(ctx context.Context, tx *sqlstore.Tx, actor, reason string, cur *shipgate.Release, mode, version string) (*shipgate.Release, error) {
-	if _, err := decideOn(ctx, tx, cur.ID, func(obs *decide.Observed) (decide.Command, error) {
+	if _, err := checked(ctx, tx, cur.ID, decide.ManualRollback{Reason: reason}, func(obs *decide.Observed) (decide.Command, error) {
 		busy, err := tx.ListReleases(ctx, shipgate.ReleaseFilter{Service: cur.Service, Environment: cur.Environment,
 			States: []shipgate.ReleaseState{shipgate.StateQueued, shipgate.StateRunning}, Limit: 1})
 		if err != nil {
@@ -237,7 +250,7 @@ func ManualRollback(ctx context.Context, tx *sqlstore.Tx, actor, reason string, 
 // PromoteRollout continues the paused rollouts of release id's current
 // run and returns them as promoted (see decide's promote).
 func PromoteRollout(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, comment string) ([]shipgate.Rollout, error) {
-	plan, err := decideOn(ctx, tx, id, func(obs *decide.Observed) (decide.Command, error) {
+	plan, err := checked(ctx, tx, id, decide.Promote{Comment: comment}, func(obs *decide.Observed) (decide.Command, error) {
 		r := obs.Release
 		if r.Run > 0 {
 			all, err := tx.ListRollouts(ctx, id, r.Run)

@@ -282,3 +282,74 @@ func listAll(db *sqlstore.DB) ([]*shipgate.Release, error) {
 	})
 	return out, err
 }
+
+// `rollback now` on a pending or held rollback whose artifact was damaged
+// while it waited: the person's rollback.now stays on record, the rollback
+// fires and is then unavailable — not refused as "held, not pending",
+// which would leave nothing but a rerun (hostile review of issue 11).
+func testRollbackNowUnavailable(t *testing.T, engine string) {
+	for _, hold := range []bool{false, true} {
+		db, _ := newStore(t, engine)
+		store, err := artifactstore.Open(filepath.Join(t.TempDir(), "artifacts"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.ArtifactCheck = (&reconcile.Dispatcher{DB: db, Artifacts: store}).CheckArtifact
+		testutil.MustApply(t, db, rollbackSvc("pipeline", 600))
+		v1 := storedRelease(t, db, store, "1.0")
+		runTo(t, db, v1.ID)
+		v2 := storedRelease(t, db, store, "2.0")
+		runTo(t, db, v2.ID, "deploy")
+		if hold {
+			testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := reconcile.HoldRollback(ctx, tx, "dave", v2.ID, ""); return err })
+		}
+		blob := filepath.Join(store.Dir(), "sha256", v1.Artifact.SHA256)
+		os.Chmod(blob, 0o600)
+		if err := os.WriteFile(blob, []byte("other bytes"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+			_, err := reconcile.RollbackNow(ctx, tx, "dave", v2.ID, "errors up")
+			return err
+		})
+		rb := rollbackOf(t, db, v2.ID)
+		want := "dave:rollback.now dave:rollback.fired system:rollback.unavailable"
+		if rb.State != shipgate.RollbackUnavailable || rb.RollbackRelease != 0 || !strings.HasSuffix(actionsOf(db, v2.ID), want) {
+			t.Fatalf("held=%v: rollback %s %q; events %s", hold, rb.State, rb.Reason, actionsOf(db, v2.ID))
+		}
+		verify(t, db)
+	}
+}
+
+// A failed rollback release that is rerun and succeeds rolls its release
+// back after all: the rollback goes from failed to done and the release to
+// rolled_back (hostile review of issue 11).
+func testRollbackReleaseRerun(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, rollbackSvc("pipeline", 0))
+	v1, _ := newRelease(db, "production", "1.0", "carol")
+	runTo(t, db, v1.ID)
+	v2, _ := newRelease(db, "production", "2.0", "carol")
+	runTo(t, db, v2.ID, "deploy")
+	rr := runTo(t, db, rollbackOf(t, db, v2.ID).RollbackRelease, "deploy")
+	if rr.State != shipgate.StateFailed || rollbackOf(t, db, v2.ID).State != shipgate.RollbackFailed {
+		t.Fatalf("rollback release %s, rollback %s", rr.State, rollbackOf(t, db, v2.ID).State)
+	}
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := reconcile.RerunRelease(ctx, tx, "carol", rr.ID); err != nil {
+			return err
+		}
+		_, _, err := reconcile.Release(ctx, tx, rr.ID)
+		return err
+	})
+	if rr = runTo(t, db, rr.ID); rr.State != shipgate.StateSucceeded {
+		t.Fatalf("rerun of the rollback release: %s", rr.State)
+	}
+	rb := rollbackOf(t, db, v2.ID)
+	if got := find(db, v2.ID); got.State != shipgate.StateRolledBack || rb.State != shipgate.RollbackDone || rb.RollbackRelease != rr.ID {
+		t.Fatalf("v2 %s, rollback %s %q", got.State, rb.State, rb.Reason)
+	}
+	if got := actionsOf(db, v2.ID); !strings.HasSuffix(got, "system:rollback.failed system:release.rolled_back") {
+		t.Fatalf("events %s", got)
+	}
+}

@@ -62,6 +62,8 @@ func TestStore(t *testing.T) {
 		{"LogsBounded", testLogsBounded},
 		{"RollbackLastSuccessful", testRollbackLastSuccessful},
 		{"RollbackAfterFailedRerun", testRollbackAfterFailedRerun},
+		{"RollbackNowUnavailable", testRollbackNowUnavailable},
+		{"RollbackReleaseRerun", testRollbackReleaseRerun},
 		{"RollbackNothingToRollBackTo", testRollbackNothingToRollBackTo},
 		{"RollbackCheckTargetOnly", testRollbackCheckTargetOnly},
 		{"RollbackDelayHoldNowCallOff", testRollbackDelayHoldNowCallOff},
