@@ -41,3 +41,10 @@ func AgentSubject(name string) string { return "agent/" + name }
 
 // AgentTokenSubject is the subject of events about an agent token.
 func AgentTokenSubject(id int64) string { return "agent-token/" + strconv.FormatInt(id, 10) }
+
+// LeaderSubject is the subject of events about the leader lease named name.
+func LeaderSubject(name string) string { return "leader/" + name }
+
+// KeySubject is the subject of events about the key every server of a
+// database shares, named name ("secret").
+func KeySubject(name string) string { return "key/" + name }

@@ -18,10 +18,10 @@ const LeaderLeaseName = "shipgate"
 const (
 	ActionLeaderAcquired = "leader.acquired"
 	ActionLeaderResigned = "leader.resigned"
+	// ActionSharedKeyReplaced records that a server made its secret key
+	// the database's after the old one was lost (serve --new-secret-key).
+	ActionSharedKeyReplaced = "key.replaced"
 )
-
-// LeaderSubject is the subject of events about the lease named name.
-func LeaderSubject(name string) string { return "leader/" + name }
 
 // Lease is one leader lease as the database holds it. Times are the
 // database's clock, never a server's: servers judge expiry on one clock.

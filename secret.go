@@ -59,6 +59,13 @@ func (b *SecretBox) Open(name string, sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
+// KeyID names the key: a keyed fingerprint of a fixed string, equal for
+// equal keys and useless for guessing the key. Servers sharing a database
+// compare it (sqlstore.DB.SharedKey).
+func (b *SecretBox) KeyID() string {
+	return b.Fingerprint("shipgate.key-id", "")[:len("hmac-sha256:")+16]
+}
+
 // Fingerprint is a keyed hash of a secret input: equal for equal values,
 // useless for guessing them without the key.
 func (b *SecretBox) Fingerprint(name, value string) string {

@@ -89,6 +89,9 @@ type ServeConfig struct {
 	// LeaderTTL is how long the leader lease lasts without renewal
 	// (PostgreSQL); 0 means leader.DefaultTTL.
 	LeaderTTL time.Duration
+	// NewSecretKey makes this server's secret key the database's after
+	// the old one was lost (serve_keys.go).
+	NewSecretKey bool
 }
 
 // Defaults of the slow-client bounds.
@@ -173,7 +176,8 @@ running for the next start to adopt, and the log says how many; with
 	f.Int64Var(&cfg.MaxArtifactBytes, "max-artifact-bytes", artifactstore.DefaultMaxBytes, "largest artifact the server stores; a larger URL artifact is pinned by digest only and agents download it, a larger path is refused")
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
-	f.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "servers sharing a PostgreSQL database: how long the leader lease lasts without renewal; the leader alone runs the reconciler loop, notification delivery and audit checkpoints, and another server takes over within about this time plus a third after it dies, at once after a clean stop (renewed every third of it; 1s to 10m; ignored on SQLite)")
+	f.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "servers sharing a PostgreSQL database: how long the leader lease lasts without renewal; the leader alone runs the reconciler loop, notification delivery and audit checkpoints, and another server takes over within about this time plus a third after it dies, within a few seconds after a clean stop (renewed every third of it; 1s to 10m; ignored on SQLite)")
+	f.BoolVar(&cfg.NewSecretKey, "new-secret-key", false, "make this server's secret key (SHIPGATE_SECRET_KEY or <data>/secret.key) the database's, after the key the database's servers used is lost for good: secret inputs sealed with the old key can then never be opened (audited as key.replaced)")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
@@ -332,6 +336,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := sharedSecretKey(ctx, db, box, cfg); err != nil {
+		return err
+	}
 	auditKey, err := checkpoint.LoadKey(m.Getenv("SHIPGATE_AUDIT_KEY"), auditKeyFile)
 	if err != nil {
 		return err
@@ -425,6 +432,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// signer (which signs once more when its tenure ends) run only while
 	// this server holds the leader lease (serve_leader.go).
 	signer := &checkpoint.Signer{DB: db, Key: auditKey, Logger: logger, Every: cfg.AuditCheckpointEvery}
+	signer.WarnOtherKey(ctx) // on every server, not only once it leads
 	elector := newElector(db, cfg.LeaderTTL, cfg.DataDir, logger)
 	api.IsLeader = elector.IsLeader
 	wg.Add(1)

@@ -81,7 +81,7 @@ func (s *Signer) Run(ctx context.Context) {
 	if every <= 0 {
 		every = DefaultEvery
 	}
-	s.warnOtherKey(ctx)
+	s.WarnOtherKey(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -101,10 +101,10 @@ func (s *Signer) Run(ctx context.Context) {
 	}
 }
 
-// warnOtherKey warns when the newest checkpoint was signed by another
+// WarnOtherKey warns when the newest checkpoint was signed by another
 // key: servers sharing a database must share the key, and after a
 // rotation verifiers need both public keys.
-func (s *Signer) warnOtherKey(ctx context.Context) {
+func (s *Signer) WarnOtherKey(ctx context.Context) {
 	var newest shipgate.AuditCheckpoint
 	var found bool
 	err := s.DB.View(ctx, func(tx *sqlstore.Tx) error {
