@@ -96,7 +96,7 @@ func rollbackLine(rb *shipgate.Rollback) string {
 	switch rb.State {
 	case shipgate.RollbackPending:
 		if rb.FiresAt != nil {
-			return fmt.Sprintf("rollback to %s pending: fires in %s (at %s) unless the check recovers, it is held, or fired now",
+			return fmt.Sprintf("rollback to %s pending: fires in %s (at %s) unless it is called off, held, or fired now",
 				target, max(time.Until(*rb.FiresAt), 0).Round(time.Second), fmtTime(*rb.FiresAt))
 		}
 	case shipgate.RollbackHeld:

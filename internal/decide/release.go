@@ -139,7 +139,7 @@ func (p *planner) rerun(c Rerun) {
 			}
 		case shipgate.RollbackHeld:
 			off := *rb
-			off.Reason = "called off: " + c.Actor + " reran the release instead"
+			off.Reason = c.Actor + " reran the release instead"
 			p.rollbackStep(&off, rb.State, shipgate.RollbackCalledOff, OnRerun, c.Actor, map[string]any{"reason": off.Reason})
 			p.plan.Rollbacks = append(p.plan.Rollbacks, off)
 		}

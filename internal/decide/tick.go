@@ -284,7 +284,7 @@ func (p *planner) running() {
 	p.endRollback(false)
 	for _, j := range jobs {
 		if j.State == shipgate.JobFailed && p.r.RollbackTriggered(j.Name) {
-			p.startRollback()
+			p.startRollback(j.Name)
 			break
 		}
 	}
@@ -300,7 +300,7 @@ func (p *planner) endRollback(succeeded bool) {
 // startRollback applies the rollback policy to a release that just failed:
 // a rollback pending for delay_seconds, or none if there is nothing to roll
 // back to.
-func (p *planner) startRollback() {
+func (p *planner) startRollback(failedJob string) {
 	pol := p.r.Policy.Rollback
 	rb := &shipgate.Rollback{ReleaseID: p.r.ID, TriggeredBy: shipgate.TriggeredByPolicy}
 	from := shipgate.RollbackState(None)
@@ -316,7 +316,11 @@ func (p *planner) startRollback() {
 			"target_release": t.ID, "target_version": t.Version, "delay_seconds": pol.DelaySeconds, "fires_at": fires.Format(time.RFC3339Nano),
 		})
 		rb.TargetID, rb.TargetVersion, rb.FiresAt = t.ID, t.Version, &fires
-		rb.Reason = fmt.Sprintf("rolling back to version %s (release %d) at %s unless the check recovers, it is held, or someone rolls back now", t.Version, t.ID, fires.Format(time.RFC3339))
+		unless := "it is held, or someone rolls back now"
+		if spec, ok := p.r.Pipeline.Job(failedJob); ok && spec.Check != nil {
+			unless = "the check recovers, " + unless // a failed check is watched: see Recovered
+		}
+		rb.Reason = fmt.Sprintf("rolling back to version %s (release %d) at %s unless %s", t.Version, t.ID, fires.Format(time.RFC3339), unless)
 		p.wakeAt(fires)
 	}
 	p.plan.Rollbacks = append(p.plan.Rollbacks, *rb)

@@ -294,3 +294,26 @@ func PlanRelease(obs Observed, now time.Time) Plan {
 	}
 	return p
 }
+
+// A pending rollback says it waits for its failed check to recover only
+// when a check failed: a failed step has nothing to recover (newcomer
+// review).
+func TestPendingRollbackReasonNamesTheCheckOnlyForChecks(t *testing.T) {
+	env := shipgate.Environment{Name: "production", Rollback: shipgate.RollbackPolicy{Enabled: true, CheckTarget: shipgate.CheckTargetPipeline, DelaySeconds: 60, Mode: shipgate.RollbackLastSuccessful}}
+	for _, tc := range []struct {
+		check bool
+		want  string
+	}{{true, "unless the check recovers, it is held, or someone rolls back now"}, {false, "unless it is held, or someone rolls back now"}} {
+		r := &shipgate.Release{ID: 2, State: shipgate.StateRunning, Run: 1, ReleaseContent: shipgate.ReleaseContent{Service: "web", Environment: "production", Policy: env,
+			Pipeline: shipgate.Pipeline{Jobs: []shipgate.Job{{Name: "verify", Steps: []shipgate.Step{{Run: "true"}}}}}}}
+		if tc.check {
+			r.Pipeline.Jobs[0] = shipgate.Job{Name: "verify", Check: &shipgate.Check{}}
+		}
+		obs := Observed{Release: r, Jobs: []shipgate.JobRun{{ID: 1, Name: "verify", State: shipgate.JobFailed, Run: 1, Attempt: 1, MaxAttempts: 1}},
+			RollbackTarget: &shipgate.Release{ID: 1, ReleaseContent: shipgate.ReleaseContent{Version: "1.0"}}}
+		p := PlanRelease(obs, now)
+		if len(p.Rollbacks) != 1 || !strings.HasSuffix(p.Rollbacks[0].Reason, tc.want) {
+			t.Fatalf("check %v: rollbacks %+v, want a reason ending %q", tc.check, p.Rollbacks, tc.want)
+		}
+	}
+}
