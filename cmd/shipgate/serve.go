@@ -453,7 +453,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		defer serveMetrics(listeners.metrics, services, logger)()
 		r := &runner.Runner{
 			Coord:    disp,
-			Info:     shipgate.RunnerInfo{Name: "local@" + host, Labels: labels},
+			Info:     shipgate.RunnerInfo{Name: localRunnerName(host, cfg.DataDir, db.Engine() == "postgres"), Labels: labels},
 			WorkDir:  filepath.Join(cfg.DataDir, "runner"),
 			Slots:    cfg.RunnerSlots,
 			Logger:   logger,
