@@ -23,11 +23,7 @@ type DB struct {
 	dialect dialect
 	dsn     string
 
-	// Now, if set, returns the current time; tests set it to control
-	// time. Unset, a write transaction on PostgreSQL takes the database
-	// server's clock, so servers sharing the database agree on leases,
-	// expiries and the audit chain's times whatever their own clocks say;
-	// everything else takes this machine's clock (Clock).
+	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
 	// Outbox, if set, turns an audit event into notifications, which are
 	// written to the outbox in the event's own transaction: a change is
@@ -51,7 +47,7 @@ type DB struct {
 // migrations. dsn is a postgres:// or postgresql:// URL, or a path to a
 // SQLite database file.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{dsn: dsn}
+	db := &DB{Now: time.Now, dsn: dsn}
 	var err error
 	if isPostgres(dsn) {
 		db.dialect = postgresDialect
@@ -117,18 +113,7 @@ func (db *DB) Close() error {
 	return err
 }
 
-func (db *DB) now() time.Time { return db.Clock().UTC().Truncate(time.Microsecond) }
-
-// Clock returns the current time by Now, or by this machine's clock.
-func (db *DB) Clock() time.Time {
-	if db.Now != nil {
-		return db.Now()
-	}
-	return wallClock()
-}
-
-// wallClock is this machine's clock (a test skews it: export_test.go).
-var wallClock = time.Now
+func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
 
 // Tx is one transaction with a fixed notion of now, so every row and audit
 // event it writes carries the same time.
@@ -157,20 +142,14 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqltx.Rollback()
-	// Read the clock only once this transaction is the writer, so times
-	// never go backwards along the audit chain: on PostgreSQL the
-	// database's, read with the lock on the audit head (see Now).
-	now := db.now()
 	if db.dialect.lockHead != "" {
-		var dbNow time.Time
-		if err := sqltx.QueryRowContext(ctx, db.dialect.lockHead).Scan(&dbNow); err != nil {
+		if _, err := sqltx.ExecContext(ctx, db.dialect.lockHead); err != nil {
 			return fmt.Errorf("lock audit head: %w", err)
 		}
-		if db.Now == nil {
-			now = dbNow.UTC().Truncate(time.Microsecond)
-		}
 	}
-	tx := &Tx{tx: sqltx, db: db, now: now, writable: true}
+	// Read the clock only once this transaction is the writer, so times
+	// never go backwards along the audit chain.
+	tx := &Tx{tx: sqltx, db: db, now: db.now(), writable: true}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -230,7 +209,7 @@ var (
 	postgresDialect = dialect{
 		name:             "postgres",
 		dollarBinds:      true,
-		lockHead:         "SELECT clock_timestamp() FROM audit_head WHERE id = 1 FOR UPDATE",
+		lockHead:         "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE",
 		lockMigrations:   "SELECT pg_advisory_lock(7426892001)",
 		unlockMigrations: "SELECT pg_advisory_unlock(7426892001)",
 		byteLength:       "OCTET_LENGTH(%s)",

@@ -35,7 +35,7 @@ func InsertRawRelease(t testing.TB, db *sqlstore.DB, service, env string, edit f
 	if !ok {
 		t.Fatalf("service %s has no environment %s", service, env)
 	}
-	now := db.Clock().UTC().Truncate(time.Microsecond)
+	now := db.Now().UTC().Truncate(time.Microsecond)
 	c := shipgate.ReleaseContent{Service: service, ServiceRevision: svc.Revision, Environment: env, Version: "raw",
 		Kind: shipgate.ReleaseKindDeploy, Artifact: Artifact("raw"), Inputs: map[string]string{}, SecretInputs: map[string]string{},
 		Pipeline: svc.Spec.Pipeline, Policy: *policy, CreatedBy: "raw", CreatedAt: now}
@@ -67,7 +67,7 @@ func InsertRawAgent(t testing.TB, db *sqlstore.DB, name string, labels map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := db.Clock().UnixMicro()
+	now := db.Now().UnixMicro()
 	raw := RawDB(t, db)
 	q := `INSERT INTO agent_tokens (name, hash, prefix, created_by, created_at) VALUES (?, ?, 'sga_raw', 'raw', ?) RETURNING id`
 	var tokenID int64
