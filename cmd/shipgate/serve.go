@@ -89,9 +89,9 @@ type ServeConfig struct {
 	// LeaderTTL is how long the leader lease lasts without renewal
 	// (PostgreSQL); 0 means leader.DefaultTTL.
 	LeaderTTL time.Duration
-	// NewSecretKey makes this server's secret key the database's after
-	// the old one was lost (serve_keys.go).
-	NewSecretKey bool
+	// ReplaceSecretKey, the id of a secret key lost for good, makes this
+	// server's key the database's in its place (serve_keys.go).
+	ReplaceSecretKey string
 }
 
 // Defaults of the slow-client bounds.
@@ -177,7 +177,7 @@ running for the next start to adopt, and the log says how many; with
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
 	f.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "servers sharing a PostgreSQL database: how long the leader lease lasts without renewal; the leader alone runs the reconciler loop, notification delivery and audit checkpoints, and another server takes over within about this time plus a third after it dies, within a few seconds after a clean stop (renewed every third of it; 1s to 10m; ignored on SQLite)")
-	f.BoolVar(&cfg.NewSecretKey, "new-secret-key", false, "make this server's secret key (SHIPGATE_SECRET_KEY or <data>/secret.key) the database's, after the key the database's servers used is lost for good: secret inputs sealed with the old key can then never be opened (audited as key.replaced)")
+	f.StringVar(&cfg.ReplaceSecretKey, "replace-secret-key", "", "the id of the database's secret key (as a refused start names it; none when it recorded none), lost for good: make this server's key (SHIPGATE_SECRET_KEY or <data>/secret.key) the database's in its place. Secret inputs sealed with the old key can then never be opened; audited as key.replaced. Only that id is replaced, so the flag left in place changes nothing later")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
@@ -336,9 +336,6 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := sharedSecretKey(ctx, db, box, cfg); err != nil {
-		return err
-	}
 	auditKey, err := checkpoint.LoadKey(m.Getenv("SHIPGATE_AUDIT_KEY"), auditKeyFile)
 	if err != nil {
 		return err
@@ -366,6 +363,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// Bootstrapping is the last step that may fail before the store is
 	// ready: a printed admin token always names a store that stays.
 	if err := m.bootstrap(ctx, db, serverCfg.Tokens.MaxLifetime.Std(), resetCmd); err != nil {
+		return err
+	}
+	// Last: a start that fails earlier records no key for a data
+	// directory it then removes.
+	if err := sharedSecretKey(ctx, db, box, cfg, logger); err != nil {
 		return err
 	}
 	ready = true
@@ -439,6 +441,12 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run)) }()
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
+		// Named before anything of the runner exists in --data.
+		runnerName, err := localRunnerName(host, cfg.DataDir, db.Engine() == "postgres")
+		if err != nil {
+			stopClaiming()
+			return err
+		}
 		labels := map[string]string{}
 		for k, v := range cfg.RunnerLabels {
 			labels[k] = v
@@ -453,7 +461,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		defer serveMetrics(listeners.metrics, services, logger)()
 		r := &runner.Runner{
 			Coord:    disp,
-			Info:     shipgate.RunnerInfo{Name: localRunnerName(host, cfg.DataDir, db.Engine() == "postgres"), Labels: labels},
+			Info:     shipgate.RunnerInfo{Name: runnerName, Labels: labels},
 			WorkDir:  filepath.Join(cfg.DataDir, "runner"),
 			Slots:    cfg.RunnerSlots,
 			Logger:   logger,

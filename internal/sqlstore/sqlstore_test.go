@@ -64,6 +64,7 @@ func TestStore(t *testing.T) {
 		{"RollbackAfterFailedRerun", testRollbackAfterFailedRerun},
 		{"RollbackNowUnavailable", testRollbackNowUnavailable},
 		{"RollbackReleaseRerun", testRollbackReleaseRerun},
+		{"SharedKey", testSharedKey},
 		{"RollbackNothingToRollBackTo", testRollbackNothingToRollBackTo},
 		{"RollbackCheckTargetOnly", testRollbackCheckTargetOnly},
 		{"RollbackDelayHoldNowCallOff", testRollbackDelayHoldNowCallOff},
