@@ -133,7 +133,11 @@ func TestCanaryShiftsTrafficThenPromotes(t *testing.T) {
 	for _, vt := range st.Traffic {
 		served[vt.Role+" "+vt.Version] = vt.Requests
 	}
-	if served["stable 1.0"] < int64(split["1.0"]) || served["canary 2.0"] < int64(split["2.0"]) {
+	// The router counts a request once its answer is copied, so up to one
+	// request per client (3) may have reached a client and not yet been
+	// counted when the old version's counters were taken.
+	const inFlight = 3
+	if served["stable 1.0"]+inFlight < int64(split["1.0"]) || served["canary 2.0"]+inFlight < int64(split["2.0"]) {
 		t.Fatalf("final traffic %+v; the split alone served %v", st.Traffic, split)
 	}
 }
