@@ -367,7 +367,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	// Last: a start that fails earlier records no key for a data
 	// directory it then removes.
-	if err := sharedSecretKey(ctx, db, box, cfg, logger); err != nil {
+	if err := sharedSecretKey(ctx, db, box, cfg, m.Getenv("SHIPGATE_SECRET_KEY") != "", logger); err != nil {
 		return err
 	}
 	ready = true

@@ -18,8 +18,18 @@ import (
 // decrypted"), at random and long after the start, when several servers
 // share the database. The first server of a database records its key's id;
 // --replace-secret-key ID replaces a key lost for good.
-func sharedSecretKey(ctx context.Context, db *sqlstore.DB, box *shipgate.SecretBox, cfg ServeConfig, logger *slog.Logger) error {
+func sharedSecretKey(ctx context.Context, db *sqlstore.DB, box *shipgate.SecretBox, cfg ServeConfig, fromEnv bool, logger *slog.Logger) error {
 	host, _ := os.Hostname()
+	if cfg.ReplaceSecretKey != "" {
+		// A key is lost for good only when no server runs with it.
+		live, err := db.LiveHolder(ctx, shipgate.LeaderLeaseName)
+		if err != nil {
+			return err
+		}
+		if live != "" {
+			return fmt.Errorf("--replace-secret-key: server %s is running on this database, with the key it seals secret inputs with: start this one with that key instead (SHIPGATE_SECRET_KEY, or its data directory's secret.key); replace a key only when no server runs", live)
+		}
+	}
 	opens := func(name string, sealed []byte) error { _, err := box.Open(name, sealed); return err }
 	replaced, err := db.SharedKey(ctx, "secret", box.KeyID(), host+":"+cfg.DataDir, cfg.ReplaceSecretKey, opens)
 	if replaced {
@@ -31,12 +41,16 @@ func sharedSecretKey(ctx context.Context, db *sqlstore.DB, box *shipgate.SecretB
 		return err
 	}
 	keyFile := filepath.Join(cfg.DataDir, "secret.key")
-	if db.Engine() != "postgres" {
-		return fmt.Errorf("%w. Start with the key this database was created with (SHIPGATE_SECRET_KEY, or the secret.key of its data directory, %s). "+
-			"If that key is lost for good, start once with --replace-secret-key %s to seal with this one from now on; secret inputs sealed with the old key can then never be opened",
-			km, keyFile, km.Theirs)
+	source := "from " + keyFile
+	if fromEnv {
+		source = "from SHIPGATE_SECRET_KEY (which wins over " + keyFile + ")"
 	}
-	return fmt.Errorf("%w. Servers sharing a database must share the secret key: start this one with the same SHIPGATE_SECRET_KEY as the others (or copy their secret.key to %s). "+
-		"If the key is lost for good, start once with --replace-secret-key %s to make this key the database's; secret inputs sealed with the old key can then never be opened",
-		km, keyFile, km.Theirs)
+	if db.Engine() != "postgres" {
+		return fmt.Errorf("%w. This server's key comes %s: start with the key this database was created with. "+
+			"If that key is lost for good, start once with --replace-secret-key %s to seal with this one from now on; secret inputs sealed with the old key can then never be opened",
+			km, source, km.Theirs)
+	}
+	return fmt.Errorf("%w. This server's key comes %s. Servers sharing a database must share the secret key: give this one the key the others use (their SHIPGATE_SECRET_KEY, or their data directory's secret.key). "+
+		"If the key is lost for good and no server runs, start once with --replace-secret-key %s to make this key the database's; secret inputs sealed with the old key can then never be opened",
+		km, source, km.Theirs)
 }

@@ -43,7 +43,7 @@ func TestSecretKeyMustMatch(t *testing.T) {
 	other := map[string]string{"SHIPGATE_SECRET_KEY": strings.Repeat("3c", 32)}
 	code, _, errOut := runMain(t, other, "serve", "--listen", "127.0.0.1:0", "--data", data)
 	for _, want := range []string{"this server's secret key (id hmac-sha256:", "is not the one this database's secret inputs are sealed with (id " + old,
-		"Start with the key this database was created with", "--replace-secret-key " + old} {
+		"This server's key comes from SHIPGATE_SECRET_KEY", "start with the key this database was created with", "--replace-secret-key " + old} {
 		if code == 0 || !strings.Contains(errOut, want) {
 			t.Fatalf("a server with another secret key: exit %d, stderr %q; want %q", code, errOut, want)
 		}
@@ -82,6 +82,16 @@ func TestFailedStartRecordsNoKeyPostgres(t *testing.T) {
 	}
 	s := startServerWith(t, []string{"--database", dsn}, "SHIPGATE_SECRET_KEY="+strings.Repeat("5e", 32))
 	s.ok("admin", "audit", "verify")
+	// While it runs, its key is not lost: another server may not replace
+	// it (second newcomer review: the key then flipped between servers).
+	testutil.WaitFor(t, "the running server to lead", func() bool { leads, _ := healthLeader(s.direct); return leads })
+	key, _ := hex.DecodeString(strings.Repeat("5e", 32))
+	box, _ := shipgate.NewSecretBox(key)
+	other := map[string]string{"SHIPGATE_SECRET_KEY": strings.Repeat("6f", 32)}
+	code, _, errOut = runMain(t, other, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "c"), "--database", dsn, "--replace-secret-key", box.KeyID())
+	if code == 0 || !strings.Contains(errOut, "is running on this database, with the key it seals secret inputs with") {
+		t.Fatalf("replacing the key of a running server: exit %d, stderr %q", code, errOut)
+	}
 	// Its built-in runner is named after its data directory too.
 	if b, err := os.ReadFile(filepath.Join(s.dir, "data", "runner-name")); err != nil || !strings.Contains(string(b), "/") {
 		t.Fatalf("the runner of a server on PostgreSQL: %q %v", b, err)

@@ -141,3 +141,18 @@ func (db *DB) ResignLease(ctx context.Context, name, holder string, term int64) 
 	})
 	return ok, err
 }
+
+// LiveHolder returns the holder of the lease named name while it is held
+// (not expired, by the database's clock), "" when nobody holds it: some
+// server of the database is running.
+func (db *DB) LiveHolder(ctx context.Context, name string) (string, error) {
+	var holder string
+	err := db.View(ctx, func(tx *Tx) error {
+		err := tx.queryRow(ctx, `SELECT holder FROM leader_leases WHERE name = ? AND expires_at > `+db.dialect.clockMicros(), name).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return holder, err
+}
