@@ -370,6 +370,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err := sharedSecretKey(ctx, db, box, cfg, m.Getenv("SHIPGATE_SECRET_KEY") != "", logger); err != nil {
 		return err
 	}
+	if err := sharedAuditKey(ctx, db, auditKey); err != nil {
+		return err
+	}
 	ready = true
 	// Every request the server makes to a destination a user chose goes
 	// through the egress policy of the config file.

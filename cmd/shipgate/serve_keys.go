@@ -9,8 +9,28 @@ import (
 	"path/filepath"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/checkpoint"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
+
+// sharedAuditKey refuses to start a server whose audit key is not the one
+// a running server of the database signs checkpoints with: checkpoints
+// signed by two keys fail `audit verify --checkpoint` with either public
+// key, which reads as tampering. With no server running, another key is a
+// rotation, and is only warned about (checkpoint.Signer.WarnOtherKey).
+func sharedAuditKey(ctx context.Context, db *sqlstore.DB, key *shipgate.AuditSigner) error {
+	newest, err := checkpoint.OtherKey(ctx, db, key)
+	if err != nil || newest == nil {
+		return err
+	}
+	live, err := db.LiveHolder(ctx, shipgate.LeaderLeaseName)
+	if err != nil || live == "" {
+		return err
+	}
+	return fmt.Errorf("this server's audit key (SHIPGATE_AUDIT_KEY or its --audit-key-file; key id %s) is not the one the running server %s signs checkpoints with (key id %s, checkpoint of seq %d): "+
+		"servers sharing a database must share the audit key, or `audit verify --checkpoint` fails with either public key; to rotate the key, stop every server and start them with the new one",
+		key.PublicKey().ID(), live, newest.KeyID, newest.Seq)
+}
 
 // sharedSecretKey refuses to start a server whose secret key is not the
 // one the database's secret inputs are sealed with: with it, every job

@@ -69,7 +69,9 @@ func TestSecretKeyMustMatch(t *testing.T) {
 // On PostgreSQL a start that fails before the server is ready records no
 // key for the data directory it removes: the next start, with another key
 // and a working configuration, is not locked out (second hostile review).
-func TestFailedStartRecordsNoKeyPostgres(t *testing.T) {
+// While a server runs, its secret key cannot be replaced, and a server
+// with another audit key is refused (second newcomer review).
+func TestSharedKeysPostgres(t *testing.T) {
 	pg := testutil.RequirePostgres(t)
 	dsn := pg.NewDatabase(t)
 	notDir := filepath.Join(t.TempDir(), "afile")
@@ -91,6 +93,12 @@ func TestFailedStartRecordsNoKeyPostgres(t *testing.T) {
 	code, _, errOut = runMain(t, other, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "c"), "--database", dsn, "--replace-secret-key", box.KeyID())
 	if code == 0 || !strings.Contains(errOut, "is running on this database, with the key it seals secret inputs with") {
 		t.Fatalf("replacing the key of a running server: exit %d, stderr %q", code, errOut)
+	}
+	s.ok("admin", "audit", "checkpoint")
+	same := map[string]string{"SHIPGATE_SECRET_KEY": strings.Repeat("5e", 32), "SHIPGATE_AUDIT_KEY": strings.Repeat("7a", 32)}
+	code, _, errOut = runMain(t, same, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "d"), "--database", dsn)
+	if code == 0 || !strings.Contains(errOut, "is not the one the running server") || !strings.Contains(errOut, "servers sharing a database must share the audit key") {
+		t.Fatalf("a second server with another audit key: exit %d, stderr %q", code, errOut)
 	}
 	// Its built-in runner is named after its data directory too.
 	if b, err := os.ReadFile(filepath.Join(s.dir, "data", "runner-name")); err != nil || !strings.Contains(string(b), "/") {

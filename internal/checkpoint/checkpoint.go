@@ -105,15 +105,25 @@ func (s *Signer) Run(ctx context.Context) {
 // key: servers sharing a database must share the key, and after a
 // rotation verifiers need both public keys.
 func (s *Signer) WarnOtherKey(ctx context.Context) {
+	newest, err := OtherKey(ctx, s.DB, s.Key)
+	if err == nil && newest != nil {
+		s.Logger.Warn("the newest audit checkpoint was signed by another key: servers sharing a database must share SHIPGATE_AUDIT_KEY; after a key change, verify with both public keys",
+			"newest_key_id", newest.KeyID, "this_key_id", s.Key.PublicKey().ID(), "seq", newest.Seq)
+	}
+}
+
+// OtherKey returns the newest checkpoint when another key than key signed
+// it, nil otherwise.
+func OtherKey(ctx context.Context, db *sqlstore.DB, key *shipgate.AuditSigner) (*shipgate.AuditCheckpoint, error) {
 	var newest shipgate.AuditCheckpoint
 	var found bool
-	err := s.DB.View(ctx, func(tx *sqlstore.Tx) error {
+	err := db.View(ctx, func(tx *sqlstore.Tx) error {
 		var err error
 		newest, found, err = tx.NewestCheckpoint(ctx)
 		return err
 	})
-	if err == nil && found && newest.KeyID != s.Key.PublicKey().ID() {
-		s.Logger.Warn("the newest audit checkpoint was signed by another key: servers sharing a database must share SHIPGATE_AUDIT_KEY; after a key change, verify with both public keys",
-			"newest_key_id", newest.KeyID, "this_key_id", s.Key.PublicKey().ID(), "seq", newest.Seq)
+	if err != nil || !found || newest.KeyID == key.PublicKey().ID() {
+		return nil, err
 	}
+	return &newest, nil
 }
