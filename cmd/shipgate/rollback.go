@@ -95,9 +95,15 @@ func rollbackLine(rb *shipgate.Rollback) string {
 	target := fmt.Sprintf("version %s (release %d)", rb.TargetVersion, rb.TargetID)
 	switch rb.State {
 	case shipgate.RollbackPending:
+		if rb.FiresAt != nil && time.Until(*rb.FiresAt) < 0 {
+			// Due: the leading server fires it on its next look; with no
+			// server leading (one just died), it waits for the next leader.
+			return fmt.Sprintf("rollback to %s pending: due since %s; the leading server fires it (if none leads, as soon as one does)",
+				target, fmtTime(*rb.FiresAt))
+		}
 		if rb.FiresAt != nil {
 			return fmt.Sprintf("rollback to %s pending: fires in %s (at %s) unless it is called off, held, or fired now",
-				target, max(time.Until(*rb.FiresAt), 0).Round(time.Second), fmtTime(*rb.FiresAt))
+				target, time.Until(*rb.FiresAt).Round(time.Second), fmtTime(*rb.FiresAt))
 		}
 	case shipgate.RollbackHeld:
 		return fmt.Sprintf("rollback to %s held: %s", target, rb.Reason)

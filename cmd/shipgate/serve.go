@@ -450,6 +450,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			stopClaiming()
 			return err
 		}
+		logger.Info("built-in runner takes jobs", "runner", runnerName)
 		labels := map[string]string{}
 		for k, v := range cfg.RunnerLabels {
 			labels[k] = v

@@ -37,7 +37,7 @@ func (p *planner) hold(c Hold) {
 	if c.Reason != "" {
 		rb.Reason += ": " + c.Reason
 	}
-	rb.Reason += "; `shipgate rollback now` fires it"
+	rb.Reason += fmt.Sprintf("; `shipgate rollback now %d` fires it", p.r.ID)
 	p.plan.Rollbacks = append(p.plan.Rollbacks, *rb)
 }
 

@@ -110,7 +110,7 @@ func (p *planner) queued() {
 	if a := p.obs.Ahead; a != nil {
 		msg := fmt.Sprintf("waiting for release %d (%s) to finish in %s", a.ID, a.State, p.r.Environment)
 		if a.State == shipgate.StateFailed {
-			msg = fmt.Sprintf("waiting for the pending rollback of release %d in %s (hold it to go ahead)", a.ID, p.r.Environment)
+			msg = fmt.Sprintf("waiting for the pending rollback of release %d in %s (`shipgate rollback hold %d` to go ahead without it)", a.ID, p.r.Environment, a.ID)
 		}
 		p.setWaiting(msg, nil)
 		return
