@@ -44,4 +44,8 @@ type Judge interface {
 type JudgeEnv struct {
 	// BaselineMeanLatency is the stable arm's mean latency in ms.
 	BaselineMeanLatency float64
+	// Warmup is how many seconds after the canary starts (and, for judges
+	// that support it, after each weight change) are not judged: shipgate's
+	// warm-up (NewWarmup), Argo's initialDelay, Kayenta's begin-after.
+	Warmup int
 }
