@@ -14,6 +14,9 @@ type ArmTick struct {
 	Errors   int
 	// Slow counts requests slower than the stable arm's recent p90.
 	Slow int
+	// Tail counts requests slower than the stable arm's recent p99: the
+	// signal of a regression in the tail alone (p99 moves, p90 does not).
+	Tail int
 	// LatencySum is the sum of latencies in milliseconds.
 	LatencySum float64
 }
