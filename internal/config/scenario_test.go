@@ -42,7 +42,7 @@ func TestLoadShippedScenarios(t *testing.T) {
 		t.Errorf("stable in the ramp = %v", got)
 	}
 	low := byName["s09-low-traffic-regression"]
-	if low.Rate != 10 || low.CanaryWeight != 0.1 || low.Expect != judgesim.ExpectRollback || low.Duration != 1800 {
+	if low.Rate.At(0) != 10 || low.CanaryWeight.At(0) != 0.1 || low.Expect != judgesim.ExpectRollback || low.Duration != 1800 {
 		t.Errorf("low traffic regression parsed as %+v", low)
 	}
 	if b := byName["s10-bursty-healthy"].Bursts; b.ChancePerSecond != 0.01 || b.Size != 20 {
