@@ -11,6 +11,10 @@ import (
 type simulator struct {
 	s *Scenario
 	r *rand.Rand
+	// tel decides which seconds' counters go missing. It is a stream of
+	// its own, so a scenario run with and without missing telemetry serves
+	// the very same traffic.
+	tel *rand.Rand
 }
 
 // tick fills t with second sec of the run and returns the expected number
@@ -102,7 +106,8 @@ type Outcome struct {
 // factory, all seeing the same random stream (common random numbers), and
 // returns one outcome per judge. seed and run select the stream.
 func Simulate(s *Scenario, judges []JudgeFactory, seed, run uint64) []Outcome {
-	sim := &simulator{s: s, r: rand.New(rand.NewPCG(seed, run^streamID(s.Name)))}
+	stream := run ^ streamID(s.Name)
+	sim := &simulator{s: s, r: rand.New(rand.NewPCG(seed, stream)), tel: rand.New(rand.NewPCG(seed, ^stream))}
 	env := analysis.JudgeEnv{BaselineMeanLatency: s.HealthyMeanLatency(), Warmup: s.Warmup}
 	js := make([]analysis.Judge, len(judges))
 	for i, f := range judges {
@@ -118,7 +123,7 @@ func Simulate(s *Scenario, judges []JudgeFactory, seed, run uint64) []Outcome {
 	for sec := 0; sec < s.Duration && open > 0; sec++ {
 		excess += sim.tick(sec, &t)
 		reqs += t.Arms[analysis.Canary].Requests
-		missing := tm.MissingPerSecond > 0 && sim.r.Float64() < tm.MissingPerSecond
+		missing := tm.MissingPerSecond > 0 && sim.tel.Float64() < tm.MissingPerSecond
 		switch {
 		case missing && tm.Mode == TelemetryLump:
 			addTick(&late, &t)
