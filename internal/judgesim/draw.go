@@ -44,6 +44,36 @@ func poisson(r *rand.Rand, mu float64) int {
 	}
 }
 
+// binomial draws from Binomial(n, p): exactly by inversion (a search from
+// 0, about n·p steps) when n·min(p, 1−p) ≤ 50, else by the normal
+// approximation rounded and clamped to [0, n], whose error at that size is
+// far below the simulation's noise.
+func binomial(r *rand.Rand, n int, p float64) int {
+	switch {
+	case n <= 0 || p <= 0:
+		return 0
+	case p >= 1:
+		return n
+	case p > 0.5:
+		return n - binomial(r, n, 1-p)
+	}
+	mean := float64(n) * p
+	if mean > 50 {
+		k := math.Round(mean + math.Sqrt(mean*(1-p))*r.NormFloat64())
+		return int(math.Min(math.Max(k, 0), float64(n)))
+	}
+	u := r.Float64()
+	q := math.Pow(1-p, float64(n)) // P(X = 0)
+	odds := p / (1 - p)
+	k := 0
+	for u > q && k < n {
+		u -= q
+		q *= odds * float64(n-k) / float64(k+1)
+		k++
+	}
+	return k
+}
+
 // z90 and z99 are the standard normal's 90th and 99th percentiles: a
 // request is slow above a healthy arm's p90 and in the tail above its p99.
 const (
@@ -116,6 +146,11 @@ func latencySum(r *rand.Rand, n int, l latency) float64 {
 		return sum
 	}
 	mean, sd := l.moments()
+	if !l.Tail.active() { // the first benchmark's formula, bit for bit
+		s2 := l.Sigma * l.Sigma
+		mean = l.Median * math.Exp(s2/2)
+		sd = mean * math.Sqrt(math.Exp(s2)-1)
+	}
 	sum := float64(n)*mean + math.Sqrt(float64(n))*sd*r.NormFloat64()
 	return math.Max(sum, 0)
 }

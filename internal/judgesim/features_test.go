@@ -184,7 +184,7 @@ func TestStallsDoNoExcessHarm(t *testing.T) {
 	for arm := range analysis.NumArms {
 		s.Arms[arm].Stalls = Stalls{ChancePerSecond: 0.05, FailShare: 0.5}
 	}
-	sim := &simulator{s: s, r: rand.New(rand.NewPCG(1, 1))}
+	sim := &simulator{s: s, r: rand.New(rand.NewPCG(1, 1)), aux: rand.New(rand.NewPCG(2, 2))}
 	var tk analysis.Tick
 	if ex := sim.tick(0, &tk); ex != 0 {
 		t.Errorf("equal stalls: excess %v", ex)
@@ -337,7 +337,7 @@ func TestReproducible(t *testing.T) {
 	if a != b {
 		t.Fatalf("two runs with the same seed differ: %x %x", a, b)
 	}
-	const pinned = 0x128295a4672669b9
+	const pinned = 0xcb75d3a0464177e6
 	if a != pinned {
 		t.Errorf("seed 9 run 3 digests to %#x, pinned %#x: the draws changed", a, uint64(pinned))
 	}

@@ -15,6 +15,9 @@ type simulator struct {
 	// its own, so a scenario run with and without missing telemetry serves
 	// the very same traffic.
 	tel *rand.Rand
+	// aux draws what the first benchmark did not (the tail split, stall
+	// thinning), so its scenarios' draws from r are unchanged.
+	aux *rand.Rand
 }
 
 // tick fills t with second sec of the run and returns the expected number
@@ -45,31 +48,38 @@ func (sim *simulator) tick(sec int, t *analysis.Tick) (excess float64) {
 		if st.ChancePerSecond > 0 && r.Float64() < st.ChancePerSecond {
 			pe, stallSlow = p+(1-p)*st.FailShare, st.SlowShare
 		}
-		// Poisson arrivals split into independent Poisson cells by outcome:
-		// error or not × fast, slow below the p99, in the tail, or slowed
-		// by a stall.
+		// Poisson arrivals split into independent Poisson cells by outcome
+		// (error or not × slow or not), in the order of the first benchmark
+		// so its scenarios replay exactly; the slow cells are then split
+		// into the tail and the rest (binomially, from the aux stream), and
+		// a stall adds its slowed requests as cells of their own.
 		lambda := rate * share[arm]
-		var errs, slow, tail, stalled, n int
-		for i, pe := range [2]float64{pe, 1 - pe} {
-			l := lambda * pe
-			cSt := poisson(r, l*stallSlow)
-			cTail := poisson(r, l*(1-stallSlow)*qt)
-			cSlow := poisson(r, l*(1-stallSlow)*(qs-qt))
-			cFast := poisson(r, l*(1-stallSlow)*(1-qs))
-			if i == 0 {
-				errs = cSt + cTail + cSlow + cFast
-			}
-			n += cSt + cTail + cSlow + cFast
-			slow += cSt + cTail + cSlow
-			tail += cSt + cTail
-			stalled += cSt
+		errSlow := poisson(r, lambda*pe*qs)
+		errFast := poisson(r, lambda*pe*(1-qs))
+		okSlow := poisson(r, lambda*(1-pe)*qs)
+		okFast := poisson(r, lambda*(1-pe)*(1-qs))
+		var errStall, okStall int
+		if stallSlow > 0 {
+			// A slowed request is taken out of the fast and slow cells alike:
+			// thin them by 1 − stallSlow.
+			errSlow, errFast = binomial(sim.aux, errSlow, 1-stallSlow), binomial(sim.aux, errFast, 1-stallSlow)
+			okSlow, okFast = binomial(sim.aux, okSlow, 1-stallSlow), binomial(sim.aux, okFast, 1-stallSlow)
+			errStall = poisson(r, lambda*pe*stallSlow)
+			okStall = poisson(r, lambda*(1-pe)*stallSlow)
 		}
+		tailShare := 0.0
+		if qs > 0 {
+			tailShare = qt / qs
+		}
+		tail := binomial(sim.aux, errSlow+okSlow, tailShare)
+		stalled := errStall + okStall
+		n := errSlow + errFast + okSlow + okFast + stalled
 		t.Arms[arm] = analysis.ArmTick{
 			Requests:   n,
-			Errors:     errs,
-			Slow:       slow,
-			Tail:       tail,
-			LatencySum: latencySum(r, n, lat) + float64(stalled)*healthyP99,
+			Errors:     errSlow + errFast + errStall,
+			Slow:       errSlow + okSlow + stalled,
+			Tail:       tail + stalled,
+			LatencySum: latencySum(r, n-stalled, lat) + float64(stalled)*healthyP99,
 		}
 	}
 	if b := s.Bursts; b.ChancePerSecond > 0 && r.Float64() < b.ChancePerSecond {
@@ -107,7 +117,8 @@ type Outcome struct {
 // returns one outcome per judge. seed and run select the stream.
 func Simulate(s *Scenario, judges []JudgeFactory, seed, run uint64) []Outcome {
 	stream := run ^ streamID(s.Name)
-	sim := &simulator{s: s, r: rand.New(rand.NewPCG(seed, stream)), tel: rand.New(rand.NewPCG(seed, ^stream))}
+	sim := &simulator{s: s, r: rand.New(rand.NewPCG(seed, stream)), tel: rand.New(rand.NewPCG(seed, ^stream)),
+		aux: rand.New(rand.NewPCG(^seed, stream))}
 	env := analysis.JudgeEnv{BaselineMeanLatency: s.HealthyMeanLatency(), Warmup: s.Warmup}
 	js := make([]analysis.Judge, len(judges))
 	for i, f := range judges {

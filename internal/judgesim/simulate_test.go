@@ -38,7 +38,7 @@ func TestSimulateCommonRandomNumbers(t *testing.T) {
 
 func BenchmarkSimulateTick(b *testing.B) {
 	s := testScenario("bench", ExpectPromote, 1800)
-	sim := &simulator{s: s, r: rand.New(rand.NewPCG(1, 1))}
+	sim := &simulator{s: s, r: rand.New(rand.NewPCG(1, 1)), aux: rand.New(rand.NewPCG(2, 2))}
 	var t analysis.Tick
 	b.ReportAllocs()
 	sec := 0
