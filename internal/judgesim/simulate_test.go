@@ -10,7 +10,7 @@ import (
 // testScenario is a valid scenario whose arms all run at the default error
 // rate and latency; tests change what they judge.
 func testScenario(name, expect string, duration int) *Scenario {
-	s := &Scenario{Name: name, Expect: expect, Duration: duration, Rate: 1000, CanaryWeight: 0.05, LatencyMedian: 100, LatencySigma: 0.5}
+	s := &Scenario{Name: name, Expect: expect, Duration: duration, Rate: Const(1000), CanaryWeight: Const(0.05), LatencyMedian: 100, LatencySigma: 0.5}
 	for arm := range analysis.NumArms {
 		s.Arms[arm] = ArmModel{ErrorRate: Const(0.005), LatencyMultiplier: Const(1)}
 	}
@@ -38,7 +38,7 @@ func TestSimulateCommonRandomNumbers(t *testing.T) {
 
 func BenchmarkSimulateTick(b *testing.B) {
 	s := testScenario("bench", ExpectPromote, 1800)
-	sim := &simulator{s: s, r: rand.New(rand.NewPCG(1, 1)), share: s.share()}
+	sim := &simulator{s: s, r: rand.New(rand.NewPCG(1, 1)), aux: rand.New(rand.NewPCG(2, 2))}
 	var t analysis.Tick
 	b.ReportAllocs()
 	sec := 0
