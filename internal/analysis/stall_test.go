@@ -123,7 +123,7 @@ func TestSequentialValidUnderStalls(t *testing.T) {
 		t.Skip("1,000 canaries per setting")
 	}
 	for _, c := range []struct {
-		name                          string
+		name                         string
 		chance, failShare, slowShare float64
 	}{
 		{"0.02-0.2", 0.02, 0.2, 0},
