@@ -26,7 +26,7 @@ func TestSequentialDecides(t *testing.T) {
 		t.Fatalf("a canary taking most errors was not rolled back in 8–12 s: %v after %d s", v, sec)
 	}
 	ev := s.Evidence()
-	if ev["canary_errors"] != 25*sec || ev["all_errors"] != 29*sec || ev["e_errors"].(float64) < 200 {
+	if ev["canary_errors"] != 25*sec || ev["all_errors"] != 29*sec || ev["e_errors"].(float64) < ev["threshold"].(float64) {
 		t.Errorf("evidence %v", ev)
 	}
 	if v.Reason == "" {

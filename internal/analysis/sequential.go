@@ -25,7 +25,7 @@ import (
 // numbers and is no less powerful than any single draw (Jensen). The
 // e-value of a metric is the mean of its wealths. By Ville's inequality it
 // ever reaches 1/a with probability at most a. Alpha is split: errors get
-// 60%, slow and tail requests 20% each (AlphaShares); the canary is
+// 70%, slow and tail requests 15% each (AlphaShares); the canary is
 // rolled back when a metric's e-value reaches 1/(its share of alpha).
 //
 // One second can at most double a wealth: a single second in which the
@@ -38,7 +38,7 @@ type Sequential struct {
 	// budget (the shares summing to the rollout's alpha).
 	Alpha float64
 
-	grid  []float64
+	grid  []Bet
 	w     [numMetrics][]float64
 	seen  [numMetrics]int // canary bad events
 	total [numMetrics]int // canary and stable bad events
@@ -54,15 +54,22 @@ const (
 
 // AlphaShares is how a sequential judge splits its alpha across errors,
 // slow requests (slower than stable's p90) and tail requests (slower than
-// stable's p99). Errors get 60%: they are the most common regression and
+// stable's p99). Errors get 70%: they are the most common regression and
 // the one whose detection time matters most (docs/judge-benchmark.md has
 // the settings measured).
-var AlphaShares = [numMetrics]float64{0.6, 0.2, 0.2}
+var AlphaShares = [numMetrics]float64{0.7, 0.15, 0.15}
 
-// SequentialGrid is the bet fractions c the wealth processes use (λ = 2c).
-// It leans to large bets: one second at most doubles a wealth, so a hard
-// failure is caught only as fast as the boldest bet grows.
-var SequentialGrid = []float64{0.2, 0.5, 0.8, 0.95, 0.99}
+// Bet is one wealth process of a metric: its bet fraction C in (0, 1)
+// (λ = 2C) and its Weight in the metric's e-value, the weighted mean of
+// the wealths (weights sum to 1).
+type Bet struct{ C, Weight float64 }
+
+// SequentialGrid is the wealth processes of every metric. It leans to
+// large bets: one second at most doubles a wealth, so a hard failure is
+// caught only as fast as the boldest bet grows, and the exact average over
+// the virtual baseline keeps bold bets from losing everything in a second
+// that is merely unlucky.
+var SequentialGrid = []Bet{{0.5, 0.1}, {0.9, 0.2}, {0.99, 0.7}}
 
 // NewSequential returns a sequential judge whose false-rollback bound,
 // over all its metrics and however long it runs, is alpha: the share of
@@ -97,26 +104,27 @@ func (s *Sequential) bet(m int, canaryBad, canaryReqs, stableBad, stableReqs int
 	if d == 0 {
 		return
 	}
-	for i, c := range s.grid {
-		s.w[m][i] *= 1 + 2*c*d
+	for i, b := range s.grid {
+		s.w[m][i] *= 1 + 2*b.C*d
 	}
 }
 
-func mean(xs []float64) float64 {
+// e is a metric's e-value: the weighted mean of its wealths.
+func (s *Sequential) e(m int) float64 {
 	sum := 0.0
-	for _, x := range xs {
-		sum += x
+	for i, b := range s.grid {
+		sum += b.Weight * s.w[m][i]
 	}
-	return sum / float64(len(xs))
+	return sum
 }
 
 // EValues returns the current e-values for errors and slow requests.
 func (s *Sequential) EValues() (errors, slow float64) {
-	return mean(s.w[metricErrors]), mean(s.w[metricSlow])
+	return s.e(metricErrors), s.e(metricSlow)
 }
 
 // TailEValue returns the current e-value for tail requests.
-func (s *Sequential) TailEValue() float64 { return mean(s.w[metricTail]) }
+func (s *Sequential) TailEValue() float64 { return s.e(metricTail) }
 
 // Observe implements Judge.
 func (s *Sequential) Observe(t *Tick) Verdict {
@@ -130,7 +138,7 @@ func (s *Sequential) Observe(t *Tick) Verdict {
 		"the canary's tail is slower: it served %d of %d requests slower than stable's p99",
 	}
 	for m := range numMetrics {
-		e, th := mean(s.w[m]), s.threshold(m)
+		e, th := s.e(m), s.threshold(m)
 		if e >= th {
 			return Verdict{Rollback: true, Reason: fmt.Sprintf(what[m]+", more than a stable sample of its size, second by second (e-value %.0f ≥ %.0f, false-rollback bound %.2g)", s.seen[m], s.total[m], e, th, s.Alpha*AlphaShares[m])}
 		}
@@ -144,7 +152,7 @@ func (s *Sequential) Evidence() map[string]any {
 	return map[string]any{
 		"alpha": s.Alpha, "threshold": s.threshold(metricErrors),
 		"threshold_slow": s.threshold(metricSlow), "threshold_tail": s.threshold(metricTail),
-		"e_errors": round(mean(s.w[metricErrors])), "e_slow": round(mean(s.w[metricSlow])), "e_tail": round(mean(s.w[metricTail])),
+		"e_errors": round(s.e(metricErrors)), "e_slow": round(s.e(metricSlow)), "e_tail": round(s.e(metricTail)),
 		"canary_errors": s.seen[metricErrors], "all_errors": s.total[metricErrors],
 		"canary_slow": s.seen[metricSlow], "all_slow": s.total[metricSlow],
 		"canary_tail": s.seen[metricTail], "all_tail": s.total[metricTail],
