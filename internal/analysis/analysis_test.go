@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -112,5 +113,30 @@ func BenchmarkSequentialObserve(b *testing.B) {
 			b.Fatal(v.Reason)
 		}
 		i++
+	}
+}
+
+// A judge's thresholds spend exactly its alpha across its metrics, and its
+// summary names every metric with its threshold.
+func TestSequentialSplitsAlpha(t *testing.T) {
+	s := NewSequential(0.004)
+	e, slow, tail := s.Thresholds()
+	if spent := 1/e + 1/slow + 1/tail; math.Abs(spent-0.004) > 1e-12 {
+		t.Errorf("thresholds %v, %v, %v spend %v, want alpha 0.004", e, slow, tail, spent)
+	}
+	for _, want := range []string{"(errors)", "(slow)", "(tail)", "357", "1667"} {
+		if !strings.Contains(s.Summary(), want) {
+			t.Errorf("summary %q lacks %q", s.Summary(), want)
+		}
+	}
+	w := 0.0
+	for _, b := range SequentialGrid {
+		if b.C <= 0 || b.C >= 1 {
+			t.Errorf("bet fraction %v outside (0, 1): a wealth could reach 0 or go negative", b.C)
+		}
+		w += b.Weight
+	}
+	if math.Abs(w-1) > 1e-12 {
+		t.Errorf("bet weights sum to %v, want 1", w)
 	}
 }

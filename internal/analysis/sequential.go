@@ -126,6 +126,19 @@ func (s *Sequential) EValues() (errors, slow float64) {
 // TailEValue returns the current e-value for tail requests.
 func (s *Sequential) TailEValue() float64 { return s.e(metricTail) }
 
+// Thresholds returns the e-values at which errors, slow and tail
+// requests roll the canary back: 1/(alpha × the metric's share).
+func (s *Sequential) Thresholds() (errors, slow, tail float64) {
+	return s.threshold(metricErrors), s.threshold(metricSlow), s.threshold(metricTail)
+}
+
+// Summary says, in one clause, where every metric stands, for a decision
+// that found no evidence against the canary.
+func (s *Sequential) Summary() string {
+	return fmt.Sprintf("e-values %.2g (errors), %.2g (slow) and %.2g (tail) stayed below %.0f, %.0f and %.0f",
+		s.e(metricErrors), s.e(metricSlow), s.e(metricTail), s.threshold(metricErrors), s.threshold(metricSlow), s.threshold(metricTail))
+}
+
 // Observe implements Judge.
 func (s *Sequential) Observe(t *Tick) Verdict {
 	c, st := t.Arms[Canary], t.Arms[Stable]
