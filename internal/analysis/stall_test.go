@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/shipgate/shipgate/internal/analysis"
@@ -83,9 +84,9 @@ func (a armModel) draw(r *rand.Rand, lambda float64) analysis.ArmTick {
 	return analysis.ArmTick{Requests: n, Errors: binomial(r, n, pe), Slow: slow, Tail: binomial(r, slow, pt/ps)}
 }
 
-// run returns the second of the rollback (1-based), or 0 if the canary
-// is promoted.
-func (m stallModel) run(j analysis.Judge, seed uint64) int {
+// run returns the second of the rollback (1-based) and its reason, or 0
+// if the canary is promoted.
+func (m stallModel) run(j analysis.Judge, seed uint64) (int, string) {
 	r := rand.New(rand.NewPCG(seed, 0x57a11))
 	var t analysis.Tick
 	for sec := range m.duration {
@@ -94,10 +95,10 @@ func (m stallModel) run(j analysis.Judge, seed uint64) int {
 		t.Arms[analysis.Baseline] = m.stable.draw(r, m.rate*m.weight)
 		t.Arms[analysis.Canary] = m.canary.draw(r, m.rate*m.weight)
 		if v := j.Observe(&t); v.Rollback {
-			return sec + 1
+			return sec + 1, v.Reason
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // rollbacks runs the model through fresh judges and returns the share
@@ -105,7 +106,7 @@ func (m stallModel) run(j analysis.Judge, seed uint64) int {
 func (m stallModel) rollbacks(runs int, judge func() analysis.Judge) (float64, []int) {
 	var at []int
 	for seed := range uint64(runs) {
-		if s := m.run(judge(), seed); s > 0 {
+		if s, _ := m.run(judge(), seed); s > 0 {
 			at = append(at, s)
 		}
 	}
@@ -166,8 +167,12 @@ func TestSequentialCatchesTail(t *testing.T) {
 		t.Errorf("tail +50%%: %.1f%% rolled back, median %d s; want ≥ 97%%, ≤ 120 s", 100*rate, median)
 	}
 	j := analysis.NewSequential(0.01)
-	if m.run(j, 1) == 0 {
+	sec, reason := m.run(j, 1)
+	if sec == 0 {
 		t.Fatal("seed 1 not rolled back")
+	}
+	if !strings.Contains(reason, "tail") || !strings.Contains(reason, "p99") {
+		t.Errorf("reason %q does not name the tail", reason)
 	}
 	ev := j.Evidence()
 	if ev["e_tail"].(float64) < ev["threshold_tail"].(float64) || ev["canary_tail"].(int) == 0 || ev["all_tail"].(int) <= ev["canary_tail"].(int) {
@@ -176,3 +181,39 @@ func TestSequentialCatchesTail(t *testing.T) {
 }
 
 func normalCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+
+// Stalls do not hide regressions: a canary erring at 2% is still rolled
+// back while both arms hiccup, and a canary whose process hiccups ten times
+// as often as stable's (because it is the canary) is a regression too.
+func TestSequentialCatchesRegressionsUnderStalls(t *testing.T) {
+	stalling := func(chance float64) armModel {
+		a := healthyArm()
+		a.stallChance, a.failShare = chance, 0.2
+		return a
+	}
+	worse := stalling(0.02)
+	worse.errorRate = 0.02
+	runs := 200
+	if testing.Short() {
+		runs = 50
+	}
+	for _, c := range []struct {
+		name           string
+		stable, canary armModel
+		median         int
+	}{
+		{"2% errors, both arms stalling", stalling(0.02), worse, 60},
+		{"canary stalls 10× as often", stalling(0.02), stalling(0.2), 150},
+	} {
+		m := stallModel{rate: 1000, weight: 0.05, duration: 1800, stable: c.stable, canary: c.canary}
+		rate, at := m.rollbacks(runs, sequential)
+		if len(at) == 0 {
+			t.Errorf("%s: never rolled back", c.name)
+			continue
+		}
+		t.Logf("%s: %.1f%% rolled back, median %d s, p90 %d s", c.name, 100*rate, at[len(at)/2], at[len(at)*9/10])
+		if rate < 0.99 || at[len(at)/2] > c.median {
+			t.Errorf("%s: %.1f%% rolled back, median %d s; want ≥ 99%%, ≤ %d s", c.name, 100*rate, at[len(at)/2], c.median)
+		}
+	}
+}
