@@ -217,3 +217,44 @@ func TestSequentialCatchesRegressionsUnderStalls(t *testing.T) {
 		}
 	}
 }
+
+// One error budget per rollout: a background judge with half of alpha and
+// one judge per step sharing the other half abort at most alpha of healthy
+// rollouts, counting every judge and every metric, while both arms stall
+// (0.02/s, 20% fail) and the weight climbs to where the canary outnumbers
+// stable (40%, stable 20%: the canary is then the arm subsampled).
+func TestSequentialRolloutErrorBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 rollouts")
+	}
+	const alpha = 0.01
+	weights := []float64{0.05, 0.10, 0.20, 0.40}
+	const stepSeconds = 300
+	arm := healthyArm()
+	arm.stallChance, arm.failShare = 0.02, 0.2
+	aborted := 0
+	for seed := range uint64(1000) {
+		r := rand.New(rand.NewPCG(seed, 0xb0d6e7))
+		background := analysis.NewSequential(alpha / 2)
+		var t0 analysis.Tick
+	rollout:
+		for i, w := range weights {
+			step := analysis.NewSequential(alpha / 2 / float64(len(weights)))
+			for sec := range stepSeconds {
+				t0.Second = i*stepSeconds + sec
+				t0.Arms[analysis.Stable] = arm.draw(r, 1000*(1-2*w))
+				t0.Arms[analysis.Baseline] = arm.draw(r, 1000*w)
+				t0.Arms[analysis.Canary] = arm.draw(r, 1000*w)
+				if background.Observe(&t0).Rollback || step.Observe(&t0).Rollback {
+					aborted++
+					break rollout
+				}
+			}
+		}
+	}
+	rate := float64(aborted) / 1000
+	t.Logf("healthy rollouts aborted by any judge: %.1f%%", 100*rate)
+	if rate > alpha {
+		t.Errorf("%.1f%% of healthy rollouts aborted, want ≤ %.0f%% (one budget for all judges)", 100*rate, 100*alpha)
+	}
+}
