@@ -31,7 +31,9 @@ func TestSimulateCommonRandomNumbers(t *testing.T) {
 	if a[0] != b[0] || a[0] != a[1] {
 		t.Fatalf("runs differ: %+v %+v", a, b)
 	}
-	if !a[0].RolledBack || a[0].Seconds > 5 || a[0].CanaryRequests == 0 || a[0].ExcessBad <= 0 {
+	// The stall-valid judge at most doubles its evidence per second: a
+	// hard failure takes 8 s (docs/judge-benchmark.md).
+	if !a[0].RolledBack || a[0].Seconds > 9 || a[0].CanaryRequests == 0 || a[0].ExcessBad <= 0 {
 		t.Errorf("hard failure outcome %+v", a[0])
 	}
 }
