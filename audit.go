@@ -172,7 +172,10 @@ func (v *AuditVerifier) Finish(headSeq int64, headHash string) error {
 
 // AuditFilter selects audit events.
 type AuditFilter struct {
-	AfterSeq  int64
+	AfterSeq int64
+	// UpToSeq, when positive, leaves out events after it: a reader that
+	// took the head first streams exactly the chain that head closes.
+	UpToSeq   int64
 	Since     *time.Time
 	ReleaseID int64
 	Limit     int
