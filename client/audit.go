@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,9 +29,31 @@ func (c *Client) Audit(ctx context.Context, f shipgate.AuditFilter) (*AuditPage,
 	return &out, c.do(ctx, "GET", "/audit", q, nil, &out)
 }
 
-// EachAuditEvent calls fn for every event matching f, in seq order, paging
-// through the log. It stops at the first error from fn.
+// EachAuditEvent calls fn for every event matching f, in seq order, up to
+// the head the server read first. It streams the log (GET /audit/stream)
+// and pages through it on a server from before the stream. It stops at
+// the first error from fn. fn may keep the event.
 func (c *Client) EachAuditEvent(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) (headSeq int64, headHash string, err error) {
+	return c.eachAuditEvent(ctx, f, func(e *shipgate.AuditEvent) error {
+		kept := *e
+		kept.Details = slices.Clone(e.Details)
+		return fn(&kept)
+	})
+}
+
+// eachAuditEvent is EachAuditEvent whose fn gets an event reused for the
+// next one.
+func (c *Client) eachAuditEvent(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) (headSeq int64, headHash string, err error) {
+	headSeq, headHash, err = c.streamAudit(ctx, f, fn)
+	if err != errNoAuditStream {
+		return headSeq, headHash, err
+	}
+	return c.pageAudit(ctx, f, fn)
+}
+
+// pageAudit reads the log page by page (GET /audit), for servers without
+// the stream.
+func (c *Client) pageAudit(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) (headSeq int64, headHash string, err error) {
 	f.Limit = 5000
 	first := true
 	for {
@@ -76,7 +99,7 @@ func (c *Client) VerifyAuditAnchored(ctx context.Context, keys []shipgate.AuditP
 			return v.Verification(), err
 		}
 	}
-	headSeq, headHash, err := c.EachAuditEvent(ctx, shipgate.AuditFilter{}, v.Add)
+	headSeq, headHash, err := c.eachAuditEvent(ctx, shipgate.AuditFilter{}, v.Add)
 	if err != nil {
 		return v.Verification(), err
 	}
