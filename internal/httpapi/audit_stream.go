@@ -23,15 +23,18 @@ import (
 // the head was sent arrives as {"error":{"code","message"}} in place of the
 // end line.
 
-// auditStreamPage bounds one read transaction of the stream (events and
-// bytes), so a long chain holds no snapshot open for long and the server's
-// memory stays bounded.
+// auditStreamPage bounds one read transaction of the stream, so a long
+// chain holds no snapshot open for long; auditStreamChunk is how much is
+// encoded before it is written and flushed. Writing while reading lets
+// the client decode and hash one chunk while the server reads the next,
+// and keeps the server's memory at one chunk whatever the chain's length.
 const (
-	auditStreamPage      = 10000
-	auditStreamPageBytes = 4 << 20
+	auditStreamPage  = 10000
+	auditStreamChunk = 64 << 10
 )
 
-var errPageFull = errors.New("page full")
+// errReaderGone stops reading rows for a client that went away.
+var errReaderGone = errors.New("the reader went away")
 
 func (h *Handler) streamAudit(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	f, err := auditFilter(r)
@@ -43,68 +46,66 @@ func (h *Handler) streamAudit(w http.ResponseWriter, r *http.Request, u *shipgat
 	if limit < 0 {
 		return shipgate.Errorf(shipgate.EINVALID, "limit=%d must not be negative", limit)
 	}
-	buf := make([]byte, 0, 64<<10)
-	sent, last, more := 0, f.AfterSeq, false
-	page := func(tx *sqlstore.Tx) error {
+	var headHash string
+	err = h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+		var err error
+		f.UpToSeq, headHash, err = tx.AuditHead(ctx)
+		return err
+	})
+	if err != nil {
+		return err // nothing sent yet: an ordinary error response
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 0, auditStreamChunk+4096)
+	write := func() error {
+		if _, err := w.Write(buf); err != nil {
+			return errReaderGone
+		}
+		buf = buf[:0]
+		if err := rc.Flush(); err != nil {
+			return errReaderGone
+		}
+		return nil
+	}
+	buf = append(buf, `{"head":{"seq":`...)
+	buf = strconv.AppendInt(buf, f.UpToSeq, 10)
+	buf = append(buf, `,"hash":"`...)
+	buf = append(buf, headHash...)
+	buf = append(buf, "\"}}\n"...)
+	sent, last := 0, f.AfterSeq
+	for f.UpToSeq > 0 && last < f.UpToSeq && (limit == 0 || sent < limit) {
 		pf := f
 		pf.AfterSeq, pf.Limit = last, auditStreamPage
 		if limit > 0 {
 			pf.Limit = min(pf.Limit, limit-sent)
 		}
 		n := 0
-		err := tx.EachAudit(ctx, pf, func(e *shipgate.AuditEvent) error {
-			buf = append(e.AppendJSON(buf), '\n')
-			n++
-			sent++
-			last = e.Seq
-			if len(buf) >= auditStreamPageBytes {
-				return errPageFull
+		err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+			return tx.EachAudit(ctx, pf, func(e *shipgate.AuditEvent) error {
+				buf = append(e.AppendJSON(buf), '\n')
+				n++
+				sent++
+				last = e.Seq
+				if len(buf) >= auditStreamChunk {
+					return write()
+				}
+				return nil
+			})
+		})
+		if errors.Is(err, errReaderGone) {
+			return nil
+		}
+		if err != nil {
+			if write() == nil {
+				h.streamError(w, err)
 			}
 			return nil
-		})
-		if err != nil && !errors.Is(err, errPageFull) {
-			return err
 		}
-		more = err != nil || n == pf.Limit
-		return nil
-	}
-	// The head and the first page come from one snapshot; an error here is
-	// still an ordinary error response.
-	err = h.DB.View(ctx, func(tx *sqlstore.Tx) error {
-		seq, hash, err := tx.AuditHead(ctx)
-		if err != nil {
-			return err
-		}
-		f.UpToSeq = seq
-		buf = append(buf, `{"head":{"seq":`...)
-		buf = strconv.AppendInt(buf, seq, 10)
-		buf = append(buf, `,"hash":"`...)
-		buf = append(buf, hash...)
-		buf = append(buf, "\"}}\n"...)
-		if seq == 0 {
-			return nil
-		}
-		return page(tx)
-	})
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	for {
-		if _, err := w.Write(buf); err != nil {
-			return nil // the reader went away
-		}
-		rc.Flush()
-		buf = buf[:0]
-		if !more || (limit > 0 && sent >= limit) {
-			break
-		}
-		if err := h.DB.View(ctx, page); err != nil {
-			h.streamError(w, err)
-			return nil
+		if n < pf.Limit {
+			break // no more events match
 		}
 	}
 	buf = append(buf, `{"end":{"events":`...)
@@ -114,7 +115,7 @@ func (h *Handler) streamAudit(w http.ResponseWriter, r *http.Request, u *shipgat
 	buf = append(buf, `,"more":`...)
 	buf = strconv.AppendBool(buf, limit > 0 && sent >= limit && last < f.UpToSeq)
 	buf = append(buf, "}}\n"...)
-	w.Write(buf)
+	write()
 	return nil
 }
 
