@@ -93,13 +93,32 @@ func (c *Client) VerifyAudit(ctx context.Context) (int64, error) {
 // one of keys (recorded out of band, never fetched from the server being
 // checked). It returns the head it verified, to be recorded elsewhere.
 func (c *Client) VerifyAuditAnchored(ctx context.Context, keys []shipgate.AuditPublicKey, checkpoints []shipgate.AuditCheckpoint) (shipgate.AuditVerification, error) {
+	return c.VerifyAuditProgress(ctx, keys, checkpoints, 0, nil)
+}
+
+// VerifyAuditProgress is VerifyAuditAnchored that calls progress after
+// every `every` events verified (never when every ≤ 0 or progress is nil),
+// for a person watching a long chain.
+func (c *Client) VerifyAuditProgress(ctx context.Context, keys []shipgate.AuditPublicKey, checkpoints []shipgate.AuditCheckpoint, every int64, progress func(shipgate.AuditVerification)) (shipgate.AuditVerification, error) {
 	var v shipgate.AuditVerifier
 	if len(checkpoints) > 0 {
 		if err := v.Anchor(keys, checkpoints); err != nil {
 			return v.Verification(), err
 		}
 	}
-	headSeq, headHash, err := c.eachAuditEvent(ctx, shipgate.AuditFilter{}, v.Add)
+	add := v.Add
+	if every > 0 && progress != nil {
+		add = func(e *shipgate.AuditEvent) error {
+			if err := v.Add(e); err != nil {
+				return err
+			}
+			if v.Count()%every == 0 {
+				progress(v.Verification())
+			}
+			return nil
+		}
+	}
+	headSeq, headHash, err := c.eachAuditEvent(ctx, shipgate.AuditFilter{}, add)
 	if err != nil {
 		return v.Verification(), err
 	}
