@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -226,4 +227,38 @@ func TestAuditStreamFallback(t *testing.T) {
 	if err != nil || n != f.head(t) || counts["/api/v1/audit"].Load() == 0 {
 		t.Fatalf("verified %d of %d with %d page requests: %v", n, f.head(t), counts["/api/v1/audit"].Load(), err)
 	}
+}
+
+// BenchmarkAuditStreamServer measures the server's side of the CLI path
+// alone: GET /api/v1/audit/stream of a 100,000-event chain read to the end
+// and thrown away, with nothing decoded or hashed. It bounds what
+// BenchmarkAuditVerifyCLI can reach.
+func BenchmarkAuditStreamServer(b *testing.B) {
+	const n = 100_000
+	f := newFixtureOn(b, "sqlite")
+	for done := 0; done < n; done += 1000 {
+		testutil.Update(b, f.db, func(tx *sqlstore.Tx) error {
+			events := make([]shipgate.AuditEvent, 1000)
+			for i := range events {
+				events[i] = shipgate.NewAuditEvent("alice", shipgate.ActionReleaseApproved, fmt.Sprintf("release/%d", (done+i)/10+1),
+					map[string]any{"digest": "sha256:" + shipgate.SHA256Hex([]byte{byte(i)}), "comment": "looks good", "approval_id": done + i})
+			}
+			return tx.Audit(ctx, events...)
+		})
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/audit/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+f.tokens["viewer"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || got < n*200 {
+			b.Fatalf("read %d bytes: %v", got, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
