@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -47,6 +48,21 @@ func (c *Client) streamAudit(ctx context.Context, f shipgate.AuditFilter, fn fun
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	// The whole chain is one response, which may take longer than the
+	// client's Timeout for one call: that bound becomes one on silence
+	// instead (no byte for idle), so a long stream that keeps moving is
+	// not cut and a stalled one still ends.
+	hc := *c.HTTPClient
+	idle := streamIdleTimeout
+	if hc.Timeout > 0 && hc.Timeout < idle {
+		idle = hc.Timeout
+	}
+	hc.Timeout = 0
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stalled atomic.Bool
+	timer := time.AfterFunc(idle, func() { stalled.Store(true); cancel() })
+	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		return 0, "", err
@@ -56,8 +72,11 @@ func (c *Client) streamAudit(ctx context.Context, f shipgate.AuditFilter, fn fun
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := c.HTTPClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
+		if stalled.Load() {
+			return 0, "", fmt.Errorf("the shipgate server at %s did not answer the audit stream within %s", RedactURL(c.BaseURL), idle)
+		}
 		if te := transportError(c.BaseURL, err); te != nil {
 			return 0, "", te
 		}
@@ -75,7 +94,29 @@ func (c *Client) streamAudit(ctx context.Context, f shipgate.AuditFilter, fn fun
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/x-ndjson" {
 		return 0, "", notShipgate(c.BaseURL, resp.StatusCode, resp.Header.Get("Content-Type"), nil)
 	}
-	return readAuditStream(resp.Body, fn)
+	headSeq, headHash, err = readAuditStream(&idleReader{r: resp.Body, t: timer, d: idle}, fn)
+	if err != nil && stalled.Load() {
+		err = fmt.Errorf("%w; the server sent nothing for %s", err, idle)
+	}
+	return headSeq, headHash, err
+}
+
+// streamIdleTimeout is how long the audit stream may send nothing.
+const streamIdleTimeout = 2 * time.Minute
+
+// idleReader pushes back its timer each time bytes arrive.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.t.Reset(i.d)
+	}
+	return n, err
 }
 
 // readAuditStream reads the lines of an audit stream (see streamAudit).

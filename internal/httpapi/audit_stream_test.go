@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
@@ -261,4 +262,27 @@ func BenchmarkAuditStreamServer(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// A server that stops sending mid-stream is given up on after the
+// client's timeout of silence, and the stream counts as cut.
+func TestAuditStreamStalled(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Write([]byte(`{"head":{"seq":5,"hash":"` + strings.Repeat("a", 64) + `"}}` + "\n"))
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := client.New(srv.URL, "x")
+	c.HTTPClient.Timeout = 300 * time.Millisecond // the bound on silence
+	_, err := c.VerifyAudit(ctx)
+	if err == nil || !strings.Contains(err.Error(), "without its end line") || !strings.Contains(err.Error(), "sent nothing for 300ms") {
+		t.Fatalf("stalled stream: %v", err)
+	}
 }
