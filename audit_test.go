@@ -92,6 +92,7 @@ func TestAuditHashDetailsExact(t *testing.T) {
 
 func BenchmarkAuditVerify(b *testing.B) {
 	events := chain(100_000)
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var v shipgate.AuditVerifier

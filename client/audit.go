@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,9 +29,31 @@ func (c *Client) Audit(ctx context.Context, f shipgate.AuditFilter) (*AuditPage,
 	return &out, c.do(ctx, "GET", "/audit", q, nil, &out)
 }
 
-// EachAuditEvent calls fn for every event matching f, in seq order, paging
-// through the log. It stops at the first error from fn.
+// EachAuditEvent calls fn for every event matching f, in seq order, up to
+// the head the server read first. It streams the log (GET /audit/stream)
+// and pages through it on a server from before the stream. It stops at
+// the first error from fn. fn may keep the event.
 func (c *Client) EachAuditEvent(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) (headSeq int64, headHash string, err error) {
+	return c.eachAuditEvent(ctx, f, func(e *shipgate.AuditEvent) error {
+		kept := *e
+		kept.Details = slices.Clone(e.Details)
+		return fn(&kept)
+	})
+}
+
+// eachAuditEvent is EachAuditEvent whose fn gets an event reused for the
+// next one.
+func (c *Client) eachAuditEvent(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) (headSeq int64, headHash string, err error) {
+	headSeq, headHash, err = c.streamAudit(ctx, f, fn)
+	if err != errNoAuditStream {
+		return headSeq, headHash, err
+	}
+	return c.pageAudit(ctx, f, fn)
+}
+
+// pageAudit reads the log page by page (GET /audit), for servers without
+// the stream.
+func (c *Client) pageAudit(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) (headSeq int64, headHash string, err error) {
 	f.Limit = 5000
 	first := true
 	for {
@@ -70,13 +93,32 @@ func (c *Client) VerifyAudit(ctx context.Context) (int64, error) {
 // one of keys (recorded out of band, never fetched from the server being
 // checked). It returns the head it verified, to be recorded elsewhere.
 func (c *Client) VerifyAuditAnchored(ctx context.Context, keys []shipgate.AuditPublicKey, checkpoints []shipgate.AuditCheckpoint) (shipgate.AuditVerification, error) {
+	return c.VerifyAuditProgress(ctx, keys, checkpoints, 0, nil)
+}
+
+// VerifyAuditProgress is VerifyAuditAnchored that calls progress after
+// every `every` events verified (never when every ≤ 0 or progress is nil),
+// for a person watching a long chain.
+func (c *Client) VerifyAuditProgress(ctx context.Context, keys []shipgate.AuditPublicKey, checkpoints []shipgate.AuditCheckpoint, every int64, progress func(shipgate.AuditVerification)) (shipgate.AuditVerification, error) {
 	var v shipgate.AuditVerifier
 	if len(checkpoints) > 0 {
 		if err := v.Anchor(keys, checkpoints); err != nil {
 			return v.Verification(), err
 		}
 	}
-	headSeq, headHash, err := c.EachAuditEvent(ctx, shipgate.AuditFilter{}, v.Add)
+	add := v.Add
+	if every > 0 && progress != nil {
+		add = func(e *shipgate.AuditEvent) error {
+			if err := v.Add(e); err != nil {
+				return err
+			}
+			if v.Count()%every == 0 {
+				progress(v.Verification())
+			}
+			return nil
+		}
+	}
+	headSeq, headHash, err := c.eachAuditEvent(ctx, shipgate.AuditFilter{}, add)
 	if err != nil {
 		return v.Verification(), err
 	}

@@ -34,7 +34,9 @@ func (m *Main) auditCommand() *cobra.Command {
 		Long: `Write audit events, oldest first, as JSON Lines (one object per line): one
 event per line, streamed as it is read, for archives and line-oriented tools
 (jq -c, grep). -o json and -o jsonl both mean JSON Lines; it is never one JSON
-document.`,
+document. The log is read as one stream (GET /api/v1/audit/stream), page by
+page from a server from before the stream; a stream cut off is an error,
+after the lines already written.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilter()

@@ -14,12 +14,18 @@ import (
 
 func (m *Main) auditVerifyCommand() *cobra.Command {
 	var files, keyArgs []string
+	var progressEvery int64
 	cmd := &cobra.Command{
 		Use:   "verify [--checkpoint FILE --public-key KEY]",
 		Short: "Recompute the whole chain here; exit non-zero naming the first bad event",
 		Long: `Fetch the whole audit log, recompute its hash chain on this side and check it
 against the head the server recorded. It prints the head it verified (seq and
 hash): record it elsewhere.
+
+The log is read as one stream (GET /api/v1/audit/stream) and verified as it
+arrives, in constant memory; a stream that is cut off fails. A server from
+before the stream is read page by page. On a long chain a progress line goes
+to stderr every --progress-every events (default 1,000,000; 0 for none).
 
 The chain alone cannot expose someone who rewrote the database and recomputed
 every hash. With --checkpoint, the log is also held to signed checkpoints kept
@@ -37,6 +43,9 @@ narrow down where a rewrite starts.`,
 			asJSON, err := m.jsonOutput()
 			if err != nil {
 				return err
+			}
+			if progressEvery < 0 {
+				return fmt.Errorf("--progress-every %d: give a number of events, or 0 for no progress lines", progressEvery)
 			}
 			if len(files) > 0 && len(keyArgs) == 0 {
 				return fmt.Errorf("--checkpoint needs --public-key: the key you recorded out of band (a key fetched from the server you are checking proves nothing)")
@@ -64,7 +73,9 @@ narrow down where a rewrite starts.`,
 				}
 				cps = append(cps, got...)
 			}
-			r, err := m.client().VerifyAuditAnchored(cmd.Context(), keys, cps)
+			r, err := m.client().VerifyAuditProgress(cmd.Context(), keys, cps, progressEvery, func(p shipgate.AuditVerification) {
+				fmt.Fprintf(m.Stderr, "audit verify: %d events verified so far (up to seq %d)…\n", p.Events, p.HeadSeq)
+			})
 			if err != nil {
 				var se *shipgate.Error
 				if asErr(err, &se) {
@@ -98,6 +109,7 @@ narrow down where a rewrite starts.`,
 			return nil
 		},
 	}
+	cmd.Flags().Int64Var(&progressEvery, "progress-every", 1_000_000, "print a progress line on stderr after every N events verified (0: none)")
 	cmd.Flags().StringArrayVar(&files, "checkpoint", nil, "file of signed checkpoints kept outside the server (repeatable; - for stdin)")
 	cmd.Flags().StringArrayVar(&keyArgs, "public-key", nil, "public key the checkpoints must be signed by: ed25519:… as `audit public-key` prints, PEM, or a file holding either (repeatable, e.g. across a key change)")
 	m.addOutputFlag(cmd)

@@ -9,26 +9,35 @@ import (
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
-func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+// auditFilter reads the query parameters the audit routes share.
+func auditFilter(r *http.Request) (shipgate.AuditFilter, error) {
 	var f shipgate.AuditFilter
 	var err error
 	if f.AfterSeq, err = queryInt(r, "after"); err != nil {
-		return err
+		return f, err
 	}
 	if f.ReleaseID, err = queryInt(r, "release"); err != nil {
-		return err
+		return f, err
 	}
 	limit, err := queryInt(r, "limit")
 	if err != nil {
-		return err
+		return f, err
 	}
 	f.Limit = int(limit)
 	if s := r.URL.Query().Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return shipgate.Errorf(shipgate.EINVALID, "since=%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+			return f, shipgate.Errorf(shipgate.EINVALID, "since=%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
 		}
 		f.Since = &t
+	}
+	return f, nil
+}
+
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	f, err := auditFilter(r)
+	if err != nil {
+		return err
 	}
 	var page client.AuditPage
 	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {

@@ -161,6 +161,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/releases/{id}/logs", shipgate.PermRead, "Read job logs", h.logs),
 
 		route("GET", "/api/v1/audit", shipgate.PermRead, "Read the audit log", h.listAudit),
+		route("GET", "/api/v1/audit/stream", shipgate.PermRead, "Stream the audit log as NDJSON", h.streamAudit),
 		route("GET", "/api/v1/audit/public-key", shipgate.PermRead, "The public key that verifies audit checkpoints", h.auditPublicKey),
 		route("POST", "/api/v1/audit/checkpoints", shipgate.PermRead, "Sign the audit head now and return the checkpoint", h.createCheckpoint),
 

@@ -17,7 +17,10 @@ import (
 type liveJudge struct {
 	name   string // in the budget: "background", "step N"
 	judge  analysis.Judge
-	ev     interface{ Evidence() map[string]any }
+	ev     interface {
+		Evidence() map[string]any
+		Summary() string
+	}
 	budget shipgate.ErrorBudget
 	warmup int // seconds
 
@@ -142,13 +145,12 @@ func (t *traffic) sequential(ctx context.Context, j *liveJudge, cfg *shipgate.Se
 		deadline = tm.C
 	}
 	pass := func() shipgate.AnalysisDecision {
-		ev := j.evidence()
 		warm := ""
 		if j.unjudged > 0 {
 			warm = fmt.Sprintf("; %d seconds of warm-up were not judged", j.unjudged)
 		}
-		return decide(shipgate.AnalysisSuccessful, fmt.Sprintf("no evidence the canary is worse than stable after %s: e-values %v (errors) and %v (latency) stayed below %v over %d canary and %d stable requests (%s)%s",
-			time.Since(start).Round(time.Second), ev["e_errors"], ev["e_slow"], ev["threshold"], j.canaryReq, j.stableReq, j.budgetNote(), warm))
+		return decide(shipgate.AnalysisSuccessful, fmt.Sprintf("no evidence the canary is worse than stable after %s: %s over %d canary and %d stable requests (%s)%s",
+			time.Since(start).Round(time.Second), j.ev.Summary(), j.canaryReq, j.stableReq, j.budgetNote(), warm))
 	}
 	for {
 		select {

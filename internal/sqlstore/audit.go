@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/shipgate/shipgate"
@@ -73,8 +75,33 @@ func (tx *Tx) AuditHead(ctx context.Context) (int64, string, error) {
 
 // ListAudit returns events in seq order matching f. Limit defaults to 1000.
 func (tx *Tx) ListAudit(ctx context.Context, f shipgate.AuditFilter) ([]shipgate.AuditEvent, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	f.Limit = limit
+	var out []shipgate.AuditEvent
+	err := tx.EachAudit(ctx, f, func(e *shipgate.AuditEvent) error {
+		c := *e
+		c.Details = slices.Clone(e.Details)
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// EachAudit calls fn for every event matching f in seq order, at most
+// f.Limit of them when it is positive, reading rows as it goes: memory does
+// not grow with the number of events. The event passed to fn, its Details
+// included, is reused for the next row; fn must copy what it keeps. An
+// error from fn stops the scan and is returned.
+func (tx *Tx) EachAudit(ctx context.Context, f shipgate.AuditFilter, fn func(e *shipgate.AuditEvent) error) error {
 	q := `SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_events WHERE seq > ?`
 	args := []any{f.AfterSeq}
+	if f.UpToSeq > 0 {
+		q += ` AND seq <= ?`
+		args = append(args, f.UpToSeq)
+	}
 	if f.Since != nil {
 		q += ` AND at >= ?`
 		args = append(args, micros(*f.Since))
@@ -83,29 +110,29 @@ func (tx *Tx) ListAudit(ctx context.Context, f shipgate.AuditFilter) ([]shipgate
 		q += ` AND release_id = ?`
 		args = append(args, f.ReleaseID)
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
+	q += ` ORDER BY seq`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}
-	q += ` ORDER BY seq LIMIT ` + strconv.Itoa(limit)
 	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []shipgate.AuditEvent
+	var e shipgate.AuditEvent
+	var at int64
+	var details sql.RawBytes
 	for rows.Next() {
-		var e shipgate.AuditEvent
-		var at int64
-		var details string
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &details, &e.PrevHash, &e.Hash); err != nil {
-			return nil, err
+			return err
 		}
 		e.At = fromMicros(at)
-		e.Details = []byte(details)
-		out = append(out, e)
+		e.Details = append(e.Details[:0], details...)
+		if err := fn(&e); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // VerifyAudit recomputes the whole chain in pages and checks its end
@@ -127,36 +154,34 @@ func (db *DB) VerifyAuditAnchored(ctx context.Context, keys []shipgate.AuditPubl
 			return v.Verification(), err
 		}
 	}
-	var after int64
 	var headSeq int64
 	var headHash string
-	for {
-		var page []shipgate.AuditEvent
+	// Pages of their own read transactions, so a long chain does not hold
+	// one snapshot open (and, on SQLite, the WAL unchecked) throughout.
+	// Events never change, so pages read after the head still form the
+	// chain it closes.
+	const page = 10000
+	for after, first := int64(0), true; first || after < headSeq; first = false {
+		n := 0
 		err := db.View(ctx, func(tx *Tx) error {
 			var err error
-			if after == 0 {
-				if headSeq, headHash, err = tx.AuditHead(ctx); err != nil {
+			if first {
+				if headSeq, headHash, err = tx.AuditHead(ctx); err != nil || headSeq == 0 {
 					return err
 				}
 			}
-			page, err = tx.ListAudit(ctx, shipgate.AuditFilter{AfterSeq: after, Limit: 5000})
-			return err
+			return tx.EachAudit(ctx, shipgate.AuditFilter{AfterSeq: after, UpToSeq: headSeq, Limit: page}, func(e *shipgate.AuditEvent) error {
+				n++
+				after = e.Seq
+				return v.Add(e)
+			})
 		})
 		if err != nil {
 			return v.Verification(), err
 		}
-		for i := range page {
-			if page[i].Seq > headSeq {
-				break // appended after we read the head
-			}
-			if err := v.Add(&page[i]); err != nil {
-				return v.Verification(), err
-			}
-		}
-		if len(page) < 5000 || page[len(page)-1].Seq >= headSeq {
+		if n < page {
 			break
 		}
-		after = page[len(page)-1].Seq
 	}
 	return v.Verification(), v.Finish(headSeq, headHash)
 }

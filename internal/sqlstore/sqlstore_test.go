@@ -79,6 +79,7 @@ func TestStore(t *testing.T) {
 		{"RolloutStepNumbers", testRolloutStepNumbers},
 		{"Logs", testLogs},
 		{"AuditTamper", testAuditTamper},
+		{"AuditEach", testAuditEach},
 		{"AuditCheckpointRenamedApprover", testAuditCheckpointRenamedApprover},
 		{"AuditCheckpointDeletedRows", testAuditCheckpointDeletedRows},
 		{"AuditCheckpointSigning", testAuditCheckpointSigning},
