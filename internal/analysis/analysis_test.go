@@ -116,15 +116,15 @@ func BenchmarkSequentialObserve(b *testing.B) {
 	}
 }
 
-// A judge's thresholds spend exactly its alpha across its metrics, and its
-// summary names every metric with its threshold.
+// A judge's thresholds spend Spend of its alpha across its metrics (never
+// more than alpha), and its summary names every metric with its threshold.
 func TestSequentialSplitsAlpha(t *testing.T) {
 	s := NewSequential(0.004)
 	e, slow, tail := s.Thresholds()
-	if spent := 1/e + 1/slow + 1/tail; math.Abs(spent-0.004) > 1e-12 {
-		t.Errorf("thresholds %v, %v, %v spend %v, want alpha 0.004", e, slow, tail, spent)
+	if spent := 1/e + 1/slow + 1/tail; math.Abs(spent-0.004*Spend) > 1e-12 || spent > 0.004 {
+		t.Errorf("thresholds %v, %v, %v spend %v, want %v of alpha 0.004", e, slow, tail, spent, Spend)
 	}
-	for _, want := range []string{"(errors)", "(slow)", "(tail)", "357", "1667"} {
+	for _, want := range []string{"(errors)", "(slow)", "(tail)", "510", "2381"} {
 		if !strings.Contains(s.Summary(), want) {
 			t.Errorf("summary %q lacks %q", s.Summary(), want)
 		}
