@@ -101,6 +101,7 @@ func TestStore(t *testing.T) {
 		{"NotifyIncidents", testNotifyIncidents},
 		{"RollbackNowNamesThePerson", testRollbackNowNamesThePerson},
 		{"ApprovalShortfall", testApprovalShortfall},
+		{"StatementsPreparedOnce", testStatementsPreparedOnce},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
