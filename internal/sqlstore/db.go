@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -25,6 +26,8 @@ type DB struct {
 	// stmtsWrite and stmtsRead keep SQLite's statements prepared, one
 	// cache per pool; nil on PostgreSQL.
 	stmtsWrite, stmtsRead *stmtCache
+	// releaseDecodes counts releases decoded by FindRelease, for tests.
+	releaseDecodes atomic.Int64
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
@@ -133,6 +136,9 @@ type Tx struct {
 	// unprepared lists the queries run without a prepared statement, to
 	// prepare once the transaction has ended (see stmtCache).
 	unprepared []string
+	// decoded keeps the releases' frozen content decoded in this
+	// transaction (see FindRelease).
+	decoded map[int64]decodedRelease
 }
 
 // Now is the transaction's time.

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/reconcile"
@@ -83,4 +84,37 @@ func testStatementsPreparedOnce(t *testing.T, engine string) {
 	if got := state(); got != shipgate.StateCancelled {
 		t.Fatalf("state after cancel %s, want cancelled", got)
 	}
+}
+
+// testFinishDecodesReleaseOnce: a job's finish, which reads its release
+// for the report, for the reconcile of the release and to see whether it
+// ended, decodes the release's frozen content once; what it reads after
+// the finish changed the release is still current.
+func testFinishDecodesReleaseOnce(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, "apiVersion: shipgate/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  environments: [{name: staging}]\n  pipeline:\n    jobs:\n"+
+		"      - {name: a, steps: [{run: 'true'}]}\n      - {name: b, steps: [{run: 'true'}]}\n")
+	r, err := newRelease(db, "staging", "1", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &reconcile.Dispatcher{DB: db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	runner := shipgate.RunnerInfo{Name: "r1"}
+	for i, want := range []shipgate.ReleaseState{shipgate.StateRunning, shipgate.StateSucceeded} {
+		a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: runner})
+		if err != nil || !ok {
+			t.Fatalf("claim %d: %v %v", i, ok, err)
+		}
+		before := db.DecodedReleases()
+		if err := d.Finish(ctx, runner.Name, a.Key, shipgate.JobOutcome{Succeeded: true}); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.DecodedReleases() - before; n != 1 {
+			t.Errorf("finish %d decoded the release %d times, want 1", i, n)
+		}
+		if got := find(db, r.ID); got.State != want {
+			t.Fatalf("after finish %d the release is %s, want %s", i, got.State, want)
+		}
+	}
+	verify(t, db)
 }

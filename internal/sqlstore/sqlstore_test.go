@@ -102,6 +102,7 @@ func TestStore(t *testing.T) {
 		{"RollbackNowNamesThePerson", testRollbackNowNamesThePerson},
 		{"ApprovalShortfall", testApprovalShortfall},
 		{"StatementsPreparedOnce", testStatementsPreparedOnce},
+		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
