@@ -40,7 +40,8 @@ type Dispatcher struct {
 
 	checked artifactChecks // see CheckArtifact
 
-	waiters waitQueue
+	waiters  waitQueue
+	finishes finishQueue
 }
 
 // Claim gives the runner the oldest queued job it is eligible for, waiting

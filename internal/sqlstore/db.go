@@ -28,6 +28,7 @@ type DB struct {
 	stmtsWrite, stmtsRead *stmtCache
 	// releaseDecodes counts releases decoded by FindRelease, for tests.
 	releaseDecodes atomic.Int64
+	commits        atomic.Int64
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
@@ -106,6 +107,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return db, nil
 }
 
+// Commits counts the write transactions this store committed, for
+// monitoring and for tests of what is written together.
+func (db *DB) Commits() int64 { return db.commits.Load() }
+
 // Engine names the database engine: "sqlite" or "postgres".
 func (db *DB) Engine() string { return db.dialect.name }
 
@@ -175,6 +180,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.commits.Add(1)
 	for _, f := range tx.afterCommit {
 		f()
 	}
