@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -113,4 +114,68 @@ func testFinishBatched(t *testing.T, f *dispFixture) {
 	if got := f.find(r.ID); got.State != shipgate.StateSucceeded {
 		t.Fatalf("release %s, want succeeded", got.State)
 	}
+}
+
+// Claims that arrive together while work is queued are answered by one
+// pass, in one transaction, each with its own job in queue order; a claim
+// repeated with the same id in the same pass gets the same job.
+func testClaimsBatched(t *testing.T, f *dispFixture) {
+	f.apply(sixJobService)
+	r := f.release("staging", "1")
+	seq := f.mark(r.ID)
+	holding, release, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- f.db.Update(ctx, func(tx *sqlstore.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	before := f.db.Commits()
+	reqs := []shipgate.ClaimRequest{
+		{Runner: runner("r0"), ClaimID: "c0"}, {Runner: runner("r1"), ClaimID: "c1"},
+		{Runner: runner("r2"), ClaimID: "c2"}, {Runner: runner("r2"), ClaimID: "c2"},
+	}
+	got := make([]*shipgate.Assignment, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _, errs[i] = f.d.Claim(ctx, req)
+		}()
+	}
+	// Until every claim has looked and joined the queue. The deadline only
+	// turns a claim that never joins (each writing alone behind the
+	// writer) into a failure rather than a hang.
+	for deadline := time.Now().Add(10 * time.Second); f.d.Waiting() < len(reqs); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("%d of %d claims joined the queue of waiting claims", f.d.Waiting(), len(reqs))
+		}
+	}
+	close(release)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if n := f.db.Commits() - before; n > 3 {
+		t.Errorf("4 claims arriving together took %d transactions besides the writer's, want at most 2", n-1)
+	}
+	jobs := map[string]string{}
+	for i, a := range got {
+		if errs[i] != nil || a == nil {
+			t.Fatalf("claim %d: %+v %v", i, a, errs[i])
+		}
+		if prev, ok := jobs[reqs[i].ClaimID]; ok && prev != a.Key.Job {
+			t.Fatalf("claim %s answered with %s and %s", reqs[i].ClaimID, prev, a.Key.Job)
+		}
+		jobs[reqs[i].ClaimID] = a.Key.Job
+	}
+	if len(jobs) != 3 || jobs["c0"] == jobs["c1"] || jobs["c1"] == jobs["c2"] || jobs["c0"] == jobs["c2"] {
+		t.Fatalf("jobs handed out %v, want three different ones", jobs)
+	}
+	f.expect(r.ID, &seq, "system:job.started system:job.started system:job.started")
 }

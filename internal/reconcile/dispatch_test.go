@@ -49,6 +49,7 @@ func TestDispatcher(t *testing.T) {
 		{"RolloutReports", testRolloutReports},
 		{"LogsAndHeld", testLogsAndHeld},
 		{"FinishBatched", testFinishBatched},
+		{"ClaimsBatched", testClaimsBatched},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {

@@ -160,8 +160,11 @@ func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) 
 			return nil, err
 		}
 		q.Cursor.ID = q.ID
-		if err := json.Unmarshal([]byte(labels), &q.RunsOn); err != nil {
-			return nil, fmt.Errorf("decode runs_on of job %d: %w", q.ID, err)
+		// Most jobs ask for no labels: no need to decode them.
+		if labels != "{}" && labels != "null" {
+			if err := json.Unmarshal([]byte(labels), &q.RunsOn); err != nil {
+				return nil, fmt.Errorf("decode runs_on of job %d: %w", q.ID, err)
+			}
 		}
 		out = append(out, q)
 	}
