@@ -110,6 +110,12 @@ type SequentialAnalysis struct {
 	// 0 means DefaultSequentialDuration. A background analysis watches
 	// until the rollout ends.
 	Duration Duration `json:"duration,omitempty"`
+	// Warmup is how long after the canary starts taking traffic, and after
+	// each change of its weight, the judge does not judge (in whole
+	// seconds, rounded up): cold caches and connection setup are the
+	// user's to forgive or not. 0, the default, judges from the first
+	// second; at most MaxSequentialWarmup.
+	Warmup Duration `json:"warmup,omitempty"`
 }
 
 // Defaults of the sequential judge.

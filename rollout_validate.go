@@ -158,6 +158,18 @@ func (v *validator) analysis(p string, a *Analysis, blocking, hint string) {
 		if blocking == "" && s.Duration != 0 {
 			v.add(p+".sequential.duration", "duration is not used in background_analysis, which watches until the rollout ends")
 		}
+		d := s.Duration
+		if d == 0 {
+			d = DefaultSequentialDuration
+		}
+		switch w := s.Warmup; {
+		case w < 0:
+			v.add(p+".sequential.warmup", "warmup must be 0 or more, not %s", w.Std())
+		case w > MaxSequentialWarmup:
+			v.add(p+".sequential.warmup", "warmup %s is longer than the most allowed, %s: a judge blind that long after every weight change hardly watches the canary", w.Std(), MaxSequentialWarmup.Std())
+		case blocking != "" && w >= d:
+			v.add(p+".sequential.warmup", "warmup %s is not shorter than the analysis's duration %s: %s would pass without judging a second; shorten warmup or lengthen duration", w.Std(), d.Std(), blocking)
+		}
 	}
 	names := map[string]bool{}
 	for k := range a.Metrics {

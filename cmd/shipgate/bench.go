@@ -33,7 +33,14 @@ reference judges (argo-60s, argo-15s, kayenta-5m, kayenta-10m). All judges see
 the same random traffic in each run. For each judge and scenario it prints the
 rollback rate (false rollbacks where the scenario expects promote, detections
 where it expects rollback), median and p90 time to rollback, and the median
-canary requests and excess bad responses served before the rollback.`,
+canary requests and excess bad responses served before the rollback.
+
+Scenario files can schedule the rate, the canary weight (up to 50%), error
+rates and latency (steps or ramps), slow only the latency tail
+(latency_tail), stall each arm's process independently (stalls), lose or
+delay telemetry (telemetry: drop or lump) and give every judge a warm-up
+(judge.warmup: shipgate's warm-up, Argo's initialDelay, Kayenta's
+begin-after).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := m.jsonOutput()

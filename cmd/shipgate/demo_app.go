@@ -11,7 +11,7 @@ import (
 func (m *Main) demoAppCommand() *cobra.Command {
 	var cfg demo.AppConfig
 	cmd := &cobra.Command{
-		Use:   "demo-app --listen ADDR --version V [--fail-rate R] [--broken-health]",
+		Use:   "demo-app --listen ADDR --version V [--fail-rate R] [--broken-health] [--hiccups]",
 		Short: "A tiny HTTP service for shipgate demo: / says its version, /healthz says whether it is healthy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -25,7 +25,9 @@ func (m *Main) demoAppCommand() *cobra.Command {
 	f.BoolVar(&cfg.BrokenHealth, "broken-health", false, "make /healthz always fail (a bad release)")
 	f.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of / requests answered 500, 0–1")
 	f.DurationVar(&cfg.Latency, "latency", 0, "delay added to every answer of /")
-	f.StringVar(&cfg.Config, "config", "", "read version, fail_rate, broken_health, error_rate and latency from this demo artifact (key=value lines)")
+	f.BoolVar(&cfg.Hiccups, "hiccups", false, "serve POST /hiccup?for=1s: for that long most / requests fail (a process hiccup, on demand)")
+	f.Float64Var(&cfg.HiccupErrorRate, "hiccup-error-rate", 0.9, "share of / requests answered 500 during a hiccup, 0–1")
+	f.StringVar(&cfg.Config, "config", "", "read version, fail_rate, broken_health, error_rate, latency, hiccups and hiccup_error_rate from this demo artifact (key=value lines)")
 	restart := &cobra.Command{
 		Use:    "restart --dir DIR --port PORT --config FILE",
 		Short:  "Replace the demo app running from DIR with the version FILE describes, and wait until it serves",

@@ -7,9 +7,13 @@ import "fmt"
 // error rate over the last interval is above 1% or its mean latency is above
 // 1.10 × the baseline mean; the canary is rolled back when failed
 // measurements exceed FailureLimit (2). Intervals without canary requests
-// are skipped.
+// are skipped. With an InitialDelay (Argo's initialDelay, from
+// JudgeEnv.Warmup) the seconds before it are ignored and the first
+// interval starts there; Argo delays the start of an analysis run only,
+// not after weight changes, and so does this judge.
 type Argo struct {
 	Interval     int
+	InitialDelay int // seconds
 	FailureLimit int
 	MaxErrorRate float64
 	MaxLatency   float64 // ms
@@ -22,7 +26,7 @@ type Argo struct {
 
 // NewArgo returns an Argo-style judge measuring every interval seconds.
 func NewArgo(interval int, env JudgeEnv) *Argo {
-	return &Argo{Interval: interval, FailureLimit: 2, MaxErrorRate: 0.01, MaxLatency: 1.10 * env.BaselineMeanLatency,
+	return &Argo{Interval: interval, InitialDelay: max(env.Warmup, 0), FailureLimit: 2, MaxErrorRate: 0.01, MaxLatency: 1.10 * env.BaselineMeanLatency,
 		name: fmt.Sprintf("argo-%ds", interval)}
 }
 
@@ -31,11 +35,14 @@ func (a *Argo) Name() string { return a.name }
 
 // Observe implements Judge.
 func (a *Argo) Observe(t *Tick) Verdict {
+	if t.Second < a.InitialDelay {
+		return Verdict{}
+	}
 	c := t.Arms[Canary]
 	a.reqs += c.Requests
 	a.errs += c.Errors
 	a.latSum += c.LatencySum
-	if (t.Second+1)%a.Interval != 0 {
+	if (t.Second+1-a.InitialDelay)%a.Interval != 0 {
 		return Verdict{}
 	}
 	reqs, errs, lat := a.reqs, a.errs, a.latSum

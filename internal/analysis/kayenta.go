@@ -12,9 +12,12 @@ import (
 // minutes so far (growing lookback), a Mann-Whitney 98% confidence interval
 // on the shift canary − baseline with its Hodges-Lehmann estimate; a metric
 // is High when the interval's lower end is above 0.25 × |estimate| (and
-// above zero); any High metric rolls the canary back.
+// above zero); any High metric rolls the canary back. The seconds before
+// BeginAfter (Kayenta's beginCanaryAnalysisAfterMins, whole minutes) are
+// left out, and minutes and intervals count from there.
 type Kayenta struct {
-	Interval int // minutes
+	Interval   int // minutes
+	BeginAfter int // seconds, a whole number of minutes
 
 	minute  [2][NumArms]float64 // accumulating: requests, errors/latency per arm
 	cur     [NumArms]ArmTick
@@ -23,9 +26,12 @@ type Kayenta struct {
 	name    string
 }
 
-// NewKayenta returns a Kayenta-style judge deciding every interval minutes.
-func NewKayenta(interval int) *Kayenta {
-	return &Kayenta{Interval: interval, name: fmt.Sprintf("kayenta-%dm", interval)}
+// NewKayenta returns a Kayenta-style judge deciding every interval
+// minutes, beginning after env.Warmup rounded up to whole minutes (the unit
+// of Kayenta's setting).
+func NewKayenta(interval int, env JudgeEnv) *Kayenta {
+	begin := (max(env.Warmup, 0) + 59) / 60 * 60
+	return &Kayenta{Interval: interval, BeginAfter: begin, name: fmt.Sprintf("kayenta-%dm", interval)}
 }
 
 // Name implements Judge.
@@ -33,13 +39,17 @@ func (k *Kayenta) Name() string { return k.name }
 
 // Observe implements Judge.
 func (k *Kayenta) Observe(t *Tick) Verdict {
+	if t.Second < k.BeginAfter {
+		return Verdict{}
+	}
 	for arm := range NumArms {
 		a := &k.cur[arm]
 		a.Requests += t.Arms[arm].Requests
 		a.Errors += t.Arms[arm].Errors
 		a.LatencySum += t.Arms[arm].LatencySum
 	}
-	if (t.Second+1)%60 != 0 {
+	elapsed := t.Second + 1 - k.BeginAfter
+	if elapsed%60 != 0 {
 		return Verdict{}
 	}
 	for i, arm := range []int{Canary, Baseline} {
@@ -51,7 +61,7 @@ func (k *Kayenta) Observe(t *Tick) Verdict {
 		k.meanLat[i] = append(k.meanLat[i], a.LatencySum/float64(a.Requests))
 	}
 	k.cur = [NumArms]ArmTick{}
-	minute := (t.Second + 1) / 60
+	minute := elapsed / 60
 	if minute%k.Interval != 0 {
 		return Verdict{}
 	}

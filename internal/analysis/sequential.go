@@ -5,39 +5,80 @@ import (
 	"math"
 )
 
-// Sequential is shipgate's canary judge. Every second in which any bad
-// event (an error; separately, a slow request) happened is one bet on the
-// canary's share y of that second's bad events, against its share ρ of that
-// second's traffic:
+// Sequential is shipgate's canary judge: an e-process per metric (errors,
+// slow requests, tail requests) that stays valid when each arm's process
+// hiccups on its own (a GC pause, a full pool), failing many of that arm's
+// requests in the same second.
 //
-//	wealth ← wealth × (1 + λ·(y − ρ)),  λ = c/ρ, for a grid of c in (0, 1)
+// Every second, the canary is compared with a virtual baseline of its own
+// size drawn from stable: k = min(canary, stable requests) requests of each
+// arm, the larger arm's bad count drawn hypergeometrically (virtual.go).
+// With equal per-request quality and stall processes that are independent
+// and alike per arm, the canary's count X and the virtual baseline's Y are
+// exchangeable in that second, so h = (X − Y)/(2(X + Y)) (0 if both are 0)
+// has mean 0 and every wealth
 //
-// If the canary is no worse than stable, a bad event lands in it with
-// probability ρ, so E[y] = ρ and every wealth is a non-negative martingale
-// starting at 1; so is their average (the e-value). By Ville's inequality
-// the chance that it ever reaches 1/a is at most a, however long the canary
-// runs and however often it is looked at. Errors and slow requests each get
-// half of alpha; the canary is rolled back when either e-value reaches
-// 2/alpha. Betting per second rather than per request bounds what one burst
-// of correlated errors can do to the wealth.
+//	wealth ← wealth × (1 + λ·E[h]),  λ = 2c for a grid of c in (0, 1)
+//
+// is a non-negative martingale starting at 1; E[h] is h averaged over the
+// hypergeometric draw, computed exactly, so the judge uses no random
+// numbers and is no less powerful than any single draw (Jensen). The
+// e-value of a metric is the mean of its wealths. By Ville's inequality it
+// ever reaches 1/a with probability at most a. Alpha is split: errors get
+// 70%, slow and tail requests 15% each (AlphaShares); the canary is
+// rolled back when a metric's e-value reaches 1/(its share of alpha).
+//
+// One second can at most double a wealth: a single second in which the
+// canary fails while stable does not is, under the null, as likely as one
+// in which stable fails while the canary does not. That is the price of
+// validity under stalls: no verdict before about log2(2/alpha) seconds.
 type Sequential struct {
-	Alpha  float64
-	grid   []float64
-	errW   []float64
-	slowW  []float64
-	seen   [2]int // canary bad events, per metric
-	total  [2]int // all bad events, per metric
-	reason string
+	// Alpha is the false-rollback bound this judge spends, across all its
+	// metrics. A rollout with several judges gives each a share of its
+	// budget (the shares summing to the rollout's alpha).
+	Alpha float64
+
+	grid  []Bet
+	w     [numMetrics][]float64
+	seen  [numMetrics]int // canary bad events
+	total [numMetrics]int // canary and stable bad events
 }
 
-// SequentialGrid is the bet fractions c the wealth processes use.
-var SequentialGrid = []float64{0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9}
+// The metrics a sequential judge bets on, in the order of AlphaShares.
+const (
+	metricErrors = iota
+	metricSlow
+	metricTail
+	numMetrics
+)
 
-// NewSequential returns a sequential judge with false-rollback bound alpha.
+// AlphaShares is how a sequential judge splits its alpha across errors,
+// slow requests (slower than stable's p90) and tail requests (slower than
+// stable's p99). Errors get 70%: they are the most common regression and
+// the one whose detection time matters most (docs/judge-benchmark.md has
+// the settings measured).
+var AlphaShares = [numMetrics]float64{0.7, 0.15, 0.15}
+
+// Bet is one wealth process of a metric: its bet fraction C in (0, 1)
+// (λ = 2C) and its Weight in the metric's e-value, the weighted mean of
+// the wealths (weights sum to 1).
+type Bet struct{ C, Weight float64 }
+
+// SequentialGrid is the wealth processes of every metric. It leans to
+// large bets: one second at most doubles a wealth, so a hard failure is
+// caught only as fast as the boldest bet grows, and the exact average over
+// the virtual baseline keeps bold bets from losing everything in a second
+// that is merely unlucky.
+var SequentialGrid = []Bet{{0.5, 0.1}, {0.9, 0.2}, {0.99, 0.7}}
+
+// NewSequential returns a sequential judge whose false-rollback bound,
+// over all its metrics and however long it runs, is alpha: the share of
+// the rollout's error budget this judge may spend.
 func NewSequential(alpha float64) *Sequential {
 	s := &Sequential{Alpha: alpha, grid: SequentialGrid}
-	s.errW = ones(len(s.grid))
-	s.slowW = ones(len(s.grid))
+	for m := range s.w {
+		s.w[m] = ones(len(s.grid))
+	}
 	return s
 }
 
@@ -52,61 +93,82 @@ func ones(n int) []float64 {
 // Name implements Judge.
 func (s *Sequential) Name() string { return "sequential" }
 
-// bet updates the wealth processes with one second of one metric.
-func (s *Sequential) bet(w []float64, canaryBad, stableBad int, rho float64) {
-	b := canaryBad + stableBad
-	if b == 0 || rho <= 0 || rho >= 1 {
+// Threshold is the e-value at which a metric rolls the canary back.
+func (s *Sequential) threshold(m int) float64 { return 1 / (s.Alpha * AlphaShares[m]) }
+
+// bet updates the wealths of one metric with one second.
+func (s *Sequential) bet(m int, canaryBad, canaryReqs, stableBad, stableReqs int) {
+	s.seen[m] += canaryBad
+	s.total[m] += canaryBad + stableBad
+	d := pairedShift(canaryBad, canaryReqs, stableBad, stableReqs)
+	if d == 0 {
 		return
 	}
-	y := float64(canaryBad) / float64(b)
-	for i, c := range s.grid {
-		w[i] *= 1 + (c/rho)*(y-rho)
+	for i, b := range s.grid {
+		s.w[m][i] *= 1 + 2*b.C*d
 	}
 }
 
-func mean(xs []float64) float64 {
+// e is a metric's e-value: the weighted mean of its wealths.
+func (s *Sequential) e(m int) float64 {
 	sum := 0.0
-	for _, x := range xs {
-		sum += x
+	for i, b := range s.grid {
+		sum += b.Weight * s.w[m][i]
 	}
-	return sum / float64(len(xs))
+	return sum
 }
 
 // EValues returns the current e-values for errors and slow requests.
-func (s *Sequential) EValues() (errors, slow float64) { return mean(s.errW), mean(s.slowW) }
+func (s *Sequential) EValues() (errors, slow float64) {
+	return s.e(metricErrors), s.e(metricSlow)
+}
+
+// TailEValue returns the current e-value for tail requests.
+func (s *Sequential) TailEValue() float64 { return s.e(metricTail) }
+
+// Thresholds returns the e-values at which errors, slow and tail
+// requests roll the canary back: 1/(alpha × the metric's share).
+func (s *Sequential) Thresholds() (errors, slow, tail float64) {
+	return s.threshold(metricErrors), s.threshold(metricSlow), s.threshold(metricTail)
+}
+
+// Summary says, in one clause, where every metric stands, for a decision
+// that found no evidence against the canary.
+func (s *Sequential) Summary() string {
+	return fmt.Sprintf("e-values %.2g (errors), %.2g (slow) and %.2g (tail) stayed below %.0f, %.0f and %.0f",
+		s.e(metricErrors), s.e(metricSlow), s.e(metricTail), s.threshold(metricErrors), s.threshold(metricSlow), s.threshold(metricTail))
+}
 
 // Observe implements Judge.
 func (s *Sequential) Observe(t *Tick) Verdict {
 	c, st := t.Arms[Canary], t.Arms[Stable]
-	if c.Requests+st.Requests == 0 {
-		return Verdict{}
+	s.bet(metricErrors, c.Errors, c.Requests, st.Errors, st.Requests)
+	s.bet(metricSlow, c.Slow, c.Requests, st.Slow, st.Requests)
+	s.bet(metricTail, c.Tail, c.Requests, st.Tail, st.Requests)
+	what := [numMetrics]string{
+		"the canary's errors are disproportionate: it took %d of %d errors",
+		"the canary is slower: it served %d of %d requests slower than stable's p90",
+		"the canary's tail is slower: it served %d of %d requests slower than stable's p99",
 	}
-	rho := float64(c.Requests) / float64(c.Requests+st.Requests)
-	s.bet(s.errW, c.Errors, st.Errors, rho)
-	s.bet(s.slowW, c.Slow, st.Slow, rho)
-	s.seen[0] += c.Errors
-	s.total[0] += c.Errors + st.Errors
-	s.seen[1] += c.Slow
-	s.total[1] += c.Slow + st.Slow
-	threshold := 2 / s.Alpha
-	eErr, eSlow := s.EValues()
-	switch {
-	case eErr >= threshold:
-		return Verdict{Rollback: true, Reason: fmt.Sprintf("the canary's errors are disproportionate: it took %d of %d errors (e-value %.0f ≥ %.0f, false-rollback bound %.2g)", s.seen[0], s.total[0], eErr, threshold, s.Alpha/2)}
-	case eSlow >= threshold:
-		return Verdict{Rollback: true, Reason: fmt.Sprintf("the canary is slower: it served %d of %d requests slower than stable's p90 (e-value %.0f ≥ %.0f, false-rollback bound %.2g)", s.seen[1], s.total[1], eSlow, threshold, s.Alpha/2)}
+	for m := range numMetrics {
+		e, th := s.e(m), s.threshold(m)
+		if e >= th {
+			return Verdict{Rollback: true, Reason: fmt.Sprintf(what[m]+", more than a stable sample of its size, second by second (e-value %.0f ≥ %.0f, false-rollback bound %.2g)", s.seen[m], s.total[m], e, th, s.Alpha*AlphaShares[m])}
+		}
 	}
 	return Verdict{}
 }
 
 // Evidence is what a sequential decision rests on, for the record.
+// threshold is the errors' threshold; slow and tail have their own.
 func (s *Sequential) Evidence() map[string]any {
-	eErr, eSlow := s.EValues()
 	return map[string]any{
-		"alpha": s.Alpha, "threshold": 2 / s.Alpha,
-		"e_errors": round(eErr), "e_slow": round(eSlow),
-		"canary_errors": s.seen[0], "all_errors": s.total[0],
-		"canary_slow": s.seen[1], "all_slow": s.total[1],
+		"alpha": s.Alpha, "threshold": s.threshold(metricErrors),
+		"threshold_slow": s.threshold(metricSlow), "threshold_tail": s.threshold(metricTail),
+		"e_errors": round(s.e(metricErrors)), "e_slow": round(s.e(metricSlow)), "e_tail": round(s.e(metricTail)),
+		"canary_errors": s.seen[metricErrors], "all_errors": s.total[metricErrors],
+		"canary_slow": s.seen[metricSlow], "all_slow": s.total[metricSlow],
+		"canary_tail": s.seen[metricTail], "all_tail": s.total[metricTail],
 	}
 }
 

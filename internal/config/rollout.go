@@ -122,6 +122,7 @@ func (p *parser) analysis(n *yaml.Node, path string) *shipgate.Analysis {
 					}
 				},
 				"duration": func(v *yaml.Node, path string) { s.Duration = p.positive(v, path, "duration") },
+				"warmup":   func(v *yaml.Node, path string) { s.Warmup = p.duration(v, path, "warmup") },
 			})
 		},
 		"metrics": func(v *yaml.Node, path string) {

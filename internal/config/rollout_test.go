@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/config"
@@ -349,6 +350,16 @@ func TestParseRolloutErrors(t *testing.T) {
 			`svc.yaml:66: an analysis needs sequential, metrics or both`},
 		{"alpha too large", "alpha: 0.05", "alpha: 0.7",
 			`svc.yaml:67: alpha must be more than 0 and at most 0.5, not 0.7`},
+		{"negative warmup", "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: -5s",
+			`svc.yaml:26: warmup: duration "-5s" must not be negative`},
+		{"warmup not a duration", "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: soon",
+			`svc.yaml:26: warmup: "soon" is not a duration (use a number with a unit: 90s, 10m, 24h, 7d)`},
+		{"warmup too long", "              sequential: {}\n", "              sequential: { warmup: 11m }\n",
+			`svc.yaml:51: warmup 11m0s is longer than the most allowed, 10m0s: a judge blind that long after every weight change hardly watches the canary`},
+		{"warmup as long as the step", "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: 2m",
+			`svc.yaml:26: warmup 2m0s is not shorter than the analysis's duration 2m0s: an analysis step would pass without judging a second; shorten warmup or lengthen duration`},
+		{"warmup beyond the default duration", "sequential: { alpha: 0.05 }", "sequential: { alpha: 0.05, warmup: 90s }",
+			`svc.yaml:67: warmup 1m30s is not shorter than the analysis's duration 1m0s: the blue_green analysis would pass without judging a second; shorten warmup or lengthen duration`},
 		{"background duration", "              sequential: {}\n", "              sequential: { duration: 1m }\n",
 			`svc.yaml:51: duration is not used in background_analysis, which watches until the rollout ends`},
 		{"duplicate metric", "- name: ext", "- name: p90",
@@ -439,5 +450,29 @@ func TestParseRolloutWholeDocumentJSONPath(t *testing.T) {
 	}
 	if !found {
 		t.Fatal(`the http metric's json_path "$" did not survive parsing`)
+	}
+}
+
+// warmup is read on every sequential analysis: a blocking one, a background
+// one (any length up to the bound, since it watches until the rollout
+// ends), and 0 written out, which judges from the first second.
+func TestParseRolloutWarmup(t *testing.T) {
+	src := strings.Replace(validRollout, "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: 1.5s", 1)
+	src = strings.Replace(src, "              sequential: {}\n", "              sequential: { warmup: 5m }\n", 1)
+	src = strings.Replace(src, "sequential: { alpha: 0.05 }", "sequential: { alpha: 0.05, warmup: 0s }", 1)
+	spec, err := config.ParseService("svc.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := spec.Pipeline.Jobs[0].Strategy.Canary
+	step, bg := c.Steps[2].Analysis.Sequential, c.BackgroundAnalysis.Sequential
+	if step.Warmup.Std() != 1500*time.Millisecond || step.WarmupSeconds() != 2 {
+		t.Errorf("step warmup %v (%d s), want 1.5s rounded up to 2 s", step.Warmup.Std(), step.WarmupSeconds())
+	}
+	if bg.Warmup.Std() != 5*time.Minute || bg.WarmupSeconds() != 300 {
+		t.Errorf("background warmup %v (%d s), want 5m", bg.Warmup.Std(), bg.WarmupSeconds())
+	}
+	if bgw := spec.Pipeline.Jobs[1].Strategy.BlueGreen.Analysis.Sequential; bgw.Warmup != 0 || bgw.WarmupSeconds() != 0 {
+		t.Errorf("blue-green warmup %v, want 0", bgw.Warmup)
 	}
 }

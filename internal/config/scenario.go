@@ -29,27 +29,36 @@ func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
 	s := &judgesim.Scenario{
 		Name:          strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)),
 		Duration:      judgesim.DefaultDuration,
-		Rate:          judgesim.DefaultRate,
-		CanaryWeight:  judgesim.DefaultCanaryWeight,
+		Rate:          judgesim.Const(judgesim.DefaultRate),
+		CanaryWeight:  judgesim.Const(judgesim.DefaultCanaryWeight),
 		LatencyMedian: judgesim.DefaultLatencyMedian,
 		LatencySigma:  judgesim.DefaultLatencySigma,
 	}
-	var arms [analysis.NumArms]struct{ errRate, mult *judgesim.Curve }
-	var common struct{ errRate, mult *judgesim.Curve }
-	armFields := func(dst *struct{ errRate, mult *judgesim.Curve }, what string) fieldFunc {
+	var arms [analysis.NumArms]armKeys
+	var common armKeys
+	armFields := func(dst *armKeys, what string) fieldFunc {
 		return func(v *yaml.Node, path string) {
 			p.mapping(v, path, what, map[string]fieldFunc{
 				"error_rate": func(v *yaml.Node, path string) {
-					c := p.curve(v, path, what+" error_rate", true)
+					c := p.curve(v, path, what+" error_rate", shareBounds)
 					dst.errRate = &c
 				},
 				"latency_multiplier": func(v *yaml.Node, path string) {
-					c := p.curve(v, path, what+" latency_multiplier", false)
+					c := p.curve(v, path, what+" latency_multiplier", multiplierBounds)
 					dst.mult = &c
+				},
+				"latency_tail": func(v *yaml.Node, path string) {
+					t := p.latencyTail(v, path, what+" latency_tail")
+					dst.tail = &t
+				},
+				"stalls": func(v *yaml.Node, path string) {
+					st := p.stalls(v, path, what+" stalls")
+					dst.stalls = &st
 				},
 			})
 		}
 	}
+	warmupLine := 0
 	p.mapping(root, "", "the scenario", map[string]fieldFunc{
 		"name":        func(v *yaml.Node, path string) { s.Name = p.str(v, path, "name") },
 		"description": func(v *yaml.Node, path string) { s.Description = p.str(v, path, "description") },
@@ -66,16 +75,12 @@ func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
 			}
 			s.Duration = int(d.Std().Seconds())
 		},
-		"rate": func(v *yaml.Node, path string) {
-			s.Rate = p.number(v, "rate", false)
-			if !(s.Rate > 0) || s.Rate > 1e7 {
-				p.fail(v, "rate must be above 0 and at most 10000000 requests per second")
-			}
-		},
+		"rate": func(v *yaml.Node, path string) { s.Rate = p.curve(v, path, "rate", rateBounds) },
 		"canary_weight": func(v *yaml.Node, path string) {
-			s.CanaryWeight = p.number(v, "canary_weight", true)
-			if !(s.CanaryWeight > 0 && s.CanaryWeight < 0.5) {
-				p.fail(v, "canary_weight must be above 0%% and below 50%% (a baseline of the same size is simulated too)")
+			if v.Kind == yaml.ScalarNode {
+				s.CanaryWeight = p.curve(v, path, "canary_weight", weightBounds)
+			} else {
+				s.CanaryWeight = p.curve(v, path, "canary_weight", weightScheduleBounds)
 			}
 		},
 		"latency": func(v *yaml.Node, path string) {
@@ -115,21 +120,67 @@ func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
 				},
 			})
 		},
+		"telemetry": func(v *yaml.Node, path string) {
+			mode := (*yaml.Node)(nil)
+			p.mapping(v, path, "telemetry", map[string]fieldFunc{
+				"missing_per_second": func(v *yaml.Node, path string) {
+					s.Telemetry.MissingPerSecond = p.number(v, "telemetry missing_per_second", true)
+					if m := s.Telemetry.MissingPerSecond; m < 0 || m >= 1 {
+						p.fail(v, "telemetry missing_per_second must be at least 0%% and below 100%%, not %s", v.Value)
+					}
+				},
+				"mode": func(v *yaml.Node, path string) {
+					mode = v
+					s.Telemetry.Mode = p.str(v, path, "telemetry mode")
+					if m := s.Telemetry.Mode; m != "" && m != judgesim.TelemetryDrop && m != judgesim.TelemetryLump {
+						p.fail(v, "telemetry mode must be %q (missing seconds never arrive) or %q (they arrive with the next second), not %q", judgesim.TelemetryDrop, judgesim.TelemetryLump, m)
+					}
+				},
+			})
+			if mode == nil && v.Kind == yaml.MappingNode {
+				s.Telemetry.Mode = judgesim.TelemetryDrop
+			}
+		},
+		"judge": func(v *yaml.Node, path string) {
+			p.mapping(v, path, "judge", map[string]fieldFunc{
+				"warmup": func(v *yaml.Node, path string) {
+					d := p.duration(v, path, "judge warmup").Std()
+					switch {
+					case d < 0 || d%1e9 != 0:
+						p.fail(v, "judge warmup must be a whole number of seconds, not %s", v.Value)
+					case d > 24*3600e9:
+						p.fail(v, "judge warmup must be at most 24h, not %s", v.Value)
+					default:
+						s.Warmup = int(d.Seconds())
+						warmupLine = v.Line
+					}
+				},
+			})
+		},
 	})
 	if s.Expect == "" && len(p.errs) == 0 {
 		p.failAt(root.Line, "expect is missing: say whether a good judge would promote or roll back this canary (expect: promote or expect: rollback)")
 	}
+	if warmupLine > 0 && s.Warmup >= s.Duration {
+		p.failAt(warmupLine, "judge warmup (%ds) must be shorter than the duration (%ds): nothing would be judged", s.Warmup, s.Duration)
+	}
 	for arm := range analysis.NumArms {
-		errRate, mult := judgesim.Const(judgesim.DefaultErrorRate), judgesim.Const(1)
-		for _, src := range []struct{ errRate, mult *judgesim.Curve }{common, arms[arm]} {
+		m := judgesim.ArmModel{ErrorRate: judgesim.Const(judgesim.DefaultErrorRate), LatencyMultiplier: judgesim.Const(1)}
+		for _, src := range []armKeys{common, arms[arm]} {
 			if src.errRate != nil {
-				errRate = *src.errRate
+				m.ErrorRate = *src.errRate
 			}
 			if src.mult != nil {
-				mult = *src.mult
+				m.LatencyMultiplier = *src.mult
+			}
+			if src.tail != nil {
+				m.Tail = *src.tail
+			}
+			if src.stalls != nil {
+				m.Stalls = *src.stalls
 			}
 		}
-		s.Arms[arm] = judgesim.ArmModel{ErrorRate: errRate, LatencyMultiplier: mult}
+		s.Arms[arm] = m
 	}
 	if len(p.errs) == 0 {
 		if err := s.Validate(); err != nil {
@@ -169,26 +220,44 @@ func (p *parser) number(n *yaml.Node, what string, percent bool) float64 {
 	return v * scale
 }
 
+// armKeys are the keys one arm section (or all) set; nil is not set.
+type armKeys struct {
+	errRate, mult *judgesim.Curve
+	tail          *judgesim.LatencyTail
+	stalls        *judgesim.Stalls
+}
+
+// bounds is the range a curve's values must lie in, and how to say it.
+type bounds struct {
+	percent bool // "2.5%" accepted
+	ok      func(float64) bool
+	want    string // completes "X must be …"
+}
+
+var (
+	shareBounds      = bounds{percent: true, ok: func(v float64) bool { return v >= 0 && v <= 1 }, want: "between 0% and 100%"}
+	multiplierBounds = bounds{ok: func(v float64) bool { return v >= 1e-3 && v <= 1e3 }, want: "between 0.001 and 1000"}
+	rateBounds       = bounds{ok: func(v float64) bool { return v > 0 && v <= 1e7 }, want: "above 0 and at most 10000000 requests per second"}
+	weightBounds     = bounds{percent: true, ok: func(v float64) bool { return v > 0 && v < 0.5 },
+		want: "above 0% and below 50% (a baseline of the same size is simulated too)"}
+	weightScheduleBounds = bounds{percent: true, ok: func(v float64) bool { return v > 0 && v <= 0.5 },
+		want: "above 0% and at most 50% in a schedule (a baseline of the same size is simulated too; at 50% stable gets no traffic)"}
+)
+
+// bounded reads one number and checks it against b.
+func (p *parser) bounded(n *yaml.Node, what string, b bounds) float64 {
+	v := p.number(n, what, b.percent)
+	if !math.IsNaN(v) && !b.ok(v) {
+		p.fail(n, "%s must be %s, not %s", what, b.want, n.Value)
+	}
+	return v
+}
+
 // curve reads a value that may change over time: a number, or
 // {steps: [...]} or {ramp: [...]} of {at: DURATION, value: NUMBER} points.
-func (p *parser) curve(n *yaml.Node, path, what string, percent bool) judgesim.Curve {
-	lo, hi := 1e-3, 1e3
-	if percent {
-		lo, hi = 0, 1
-	}
-	check := func(n *yaml.Node, v float64) {
-		if !math.IsNaN(v) && (v < lo || v > hi) {
-			if percent {
-				p.fail(n, "%s must be between 0%% and 100%%, not %s", what, n.Value)
-			} else {
-				p.fail(n, "%s must be between %g and %g, not %s", what, lo, hi, n.Value)
-			}
-		}
-	}
+func (p *parser) curve(n *yaml.Node, path, what string, b bounds) judgesim.Curve {
 	if n.Kind == yaml.ScalarNode {
-		v := p.number(n, what, percent)
-		check(n, v)
-		return judgesim.Const(v)
+		return judgesim.Const(p.bounded(n, what, b))
 	}
 	var c judgesim.Curve
 	set := false
@@ -208,8 +277,7 @@ func (p *parser) curve(n *yaml.Node, path, what string, percent bool) judgesim.C
 						have[0] = true
 					},
 					"value": func(v *yaml.Node, path string) {
-						pt.Value = p.number(v, what, percent)
-						check(v, pt.Value)
+						pt.Value = p.bounded(v, what, b)
 						have[1] = true
 					},
 				})
@@ -235,6 +303,44 @@ func (p *parser) curve(n *yaml.Node, path, what string, percent bool) judgesim.C
 		p.fail(n, "%s needs steps or ramp", what)
 	}
 	return c
+}
+
+// latencyTail reads {above: QUANTILE, multiplier: FACTOR}; both are needed.
+func (p *parser) latencyTail(n *yaml.Node, path, what string) judgesim.LatencyTail {
+	var t judgesim.LatencyTail
+	var have [2]bool
+	p.mapping(n, path, what, map[string]fieldFunc{
+		"above": func(v *yaml.Node, path string) {
+			t.Above = p.bounded(v, what+" above", bounds{percent: true, ok: func(v float64) bool { return v > 0 && v < 1 },
+				want: "a quantile above 0 and below 1 (0.9 = slower than the p90)"})
+			have[0] = true
+		},
+		"multiplier": func(v *yaml.Node, path string) {
+			t.Multiplier = p.bounded(v, what+" multiplier", multiplierBounds)
+			have[1] = true
+		},
+	})
+	if (n.Kind == yaml.MappingNode || n.Tag == "!!null") && !(have[0] && have[1]) {
+		p.fail(n, "%s needs both above (a quantile such as 0.9) and multiplier (such as 1.5)", what)
+	}
+	return t
+}
+
+// stalls reads {chance_per_second, fail_share, slow_share}.
+func (p *parser) stalls(n *yaml.Node, path, what string) judgesim.Stalls {
+	var st judgesim.Stalls
+	share := func(dst *float64, key string) fieldFunc {
+		return func(v *yaml.Node, path string) { *dst = p.bounded(v, what+" "+key, shareBounds) }
+	}
+	p.mapping(n, path, what, map[string]fieldFunc{
+		"chance_per_second": share(&st.ChancePerSecond, "chance_per_second"),
+		"fail_share":        share(&st.FailShare, "fail_share"),
+		"slow_share":        share(&st.SlowShare, "slow_share"),
+	})
+	if n.Kind == yaml.MappingNode && st.ChancePerSecond > 0 && st.FailShare == 0 && st.SlowShare == 0 {
+		p.fail(n, "%s need fail_share or slow_share above 0: a stall that fails and slows nothing does nothing", what)
+	}
+	return st
 }
 
 // LoadScenarios reads every *.yaml and *.yml file of dir, sorted by name.

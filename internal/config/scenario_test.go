@@ -15,8 +15,8 @@ func TestLoadShippedScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ss) != 10 {
-		t.Fatalf("%d scenarios, want the 10 the benchmark ships", len(ss))
+	if len(ss) != 24 {
+		t.Fatalf("%d scenarios, want the 24 the benchmark ships", len(ss))
 	}
 	byName := map[string]*judgesim.Scenario{}
 	for _, s := range ss {
@@ -42,11 +42,33 @@ func TestLoadShippedScenarios(t *testing.T) {
 		t.Errorf("stable in the ramp = %v", got)
 	}
 	low := byName["s09-low-traffic-regression"]
-	if low.Rate != 10 || low.CanaryWeight != 0.1 || low.Expect != judgesim.ExpectRollback || low.Duration != 1800 {
+	if low.Rate.At(0) != 10 || low.CanaryWeight.At(0) != 0.1 || low.Expect != judgesim.ExpectRollback || low.Duration != 1800 {
 		t.Errorf("low traffic regression parsed as %+v", low)
 	}
 	if b := byName["s10-bursty-healthy"].Bursts; b.ChancePerSecond != 0.01 || b.Size != 20 {
 		t.Errorf("bursts %+v", b)
+	}
+	// Issue 12's scenarios.
+	for _, name := range []string{"s11-stalls-healthy", "s12-stalls-heavy-healthy"} {
+		s := byName[name]
+		if s.Arms[analysis.Stable].Stalls != s.Arms[analysis.Canary].Stalls || s.Arms[analysis.Canary].Stalls.ChancePerSecond == 0 {
+			t.Errorf("%s: arms must stall alike: %+v", name, s.Arms)
+		}
+	}
+	if tl := byName["s14-tail-regression"].Arms[analysis.Canary].Tail; tl != (judgesim.LatencyTail{Above: 0.9, Multiplier: 1.5}) {
+		t.Errorf("tail %+v", tl)
+	}
+	if w := byName["s15-warmup-canary"]; w.Warmup != 30 || w.Arms[analysis.Canary].ErrorRate.At(10) != 0.1 {
+		t.Errorf("warm-up canary %+v", w)
+	}
+	if w := byName["s17-weight-steps-healthy"].CanaryWeight; w.At(0) != 0.05 || w.At(600) != 0.25 || w.At(1200) != 0.5 {
+		t.Errorf("weight steps %+v", w)
+	}
+	if tm := byName["s20-missing-lump-healthy"].Telemetry; tm != (judgesim.Telemetry{MissingPerSecond: 0.2, Mode: judgesim.TelemetryLump}) {
+		t.Errorf("telemetry %+v", tm)
+	}
+	if r := byName["s23-rate-ramp-healthy"].Rate; r.At(0) != 50 || r.At(1200) != 2000 || !r.Linear {
+		t.Errorf("rate ramp %+v", r)
 	}
 }
 

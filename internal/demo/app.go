@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,13 @@ type AppConfig struct {
 	ErrorRate float64
 	// Latency is added to every answer of /.
 	Latency time.Duration
+	// Hiccups serves POST /hiccup?for=1s: for that long (1s by default, at
+	// most a minute) HiccupErrorRate of / requests fail, as a process does
+	// in a GC pause or with a full connection pool. Off unless asked.
+	Hiccups bool
+	// HiccupErrorRate is the share of / requests that fail during a
+	// hiccup; 0 means 0.9.
+	HiccupErrorRate float64
 	// Config, if set, reads the version and rates from a demo artifact.
 	Config string
 }
@@ -47,9 +55,32 @@ func RunApp(ctx context.Context, out io.Writer, cfg AppConfig) error {
 		cfg = file
 	}
 	mux := http.NewServeMux()
+	var hiccupUntil atomic.Int64 // unix nanoseconds
+	hiccupRate := cfg.HiccupErrorRate
+	if hiccupRate <= 0 {
+		hiccupRate = 0.9
+	}
+	if cfg.Hiccups {
+		mux.HandleFunc("POST /hiccup", func(w http.ResponseWriter, r *http.Request) {
+			d := time.Second
+			if s := r.URL.Query().Get("for"); s != "" {
+				var err error
+				if d, err = time.ParseDuration(s); err != nil || d <= 0 || d > time.Minute {
+					http.Error(w, "for must be a duration from 1ns to 1m, such as 1s", http.StatusBadRequest)
+					return
+				}
+			}
+			hiccupUntil.Store(time.Now().Add(d).UnixNano())
+			fmt.Fprintf(w, "demo-app %s hiccups for %s\n", cfg.Version, d)
+		})
+	}
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Latency > 0 {
 			time.Sleep(cfg.Latency) // the demo's simulated work
+		}
+		if time.Now().UnixNano() < hiccupUntil.Load() && rand.Float64() < hiccupRate {
+			http.Error(w, fmt.Sprintf("demo-app %s is hiccuping", cfg.Version), http.StatusInternalServerError)
+			return
 		}
 		if cfg.ErrorRate > 0 && rand.Float64() < cfg.ErrorRate {
 			http.Error(w, fmt.Sprintf("demo-app %s failed this request", cfg.Version), http.StatusInternalServerError)
@@ -109,6 +140,10 @@ func ReadAppConfig(path string) (AppConfig, error) {
 			cfg.ErrorRate, _ = strconv.ParseFloat(v, 64)
 		case "latency":
 			cfg.Latency, _ = time.ParseDuration(v)
+		case "hiccups":
+			cfg.Hiccups = v == "true"
+		case "hiccup_error_rate":
+			cfg.HiccupErrorRate, _ = strconv.ParseFloat(v, 64)
 		}
 	}
 	if cfg.Version == "" {

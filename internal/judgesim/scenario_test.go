@@ -6,7 +6,7 @@ import (
 )
 
 func TestScenarioValidate(t *testing.T) {
-	s := &Scenario{Name: "x", Expect: "maybe", Duration: 0, Rate: -1, CanaryWeight: 0.6, LatencyMedian: 100, LatencySigma: 0.5}
+	s := &Scenario{Name: "x", Expect: "maybe", Duration: 0, Rate: Const(-1), CanaryWeight: Const(0.6), LatencyMedian: 100, LatencySigma: 0.5}
 	err := s.Validate()
 	if err == nil {
 		t.Fatal("a bad scenario passed")

@@ -47,6 +47,10 @@ type rolloutRun struct {
 	promotedCh chan struct{} // a promotion arrived
 	pauses     int           // pauses so far; the current one's number
 	bg         chan bgResult // what the background analysis decided against the canary
+	// budget shares the rollout's alpha among its sequential judges, made
+	// on first use (judgeFor) and kept for the whole rollout.
+	budget shipgate.ErrorBudget
+	judges map[string]*liveJudge
 }
 
 // rollout runs a job that declares a service: start the new version
@@ -62,6 +66,7 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 	ro := &rolloutRun{r: r, a: a, svc: svc, key: key, logs: logs, kick: make(chan struct{}, 1), promotedCh: make(chan struct{}, 1),
 		bg: make(chan bgResult, 4), http: r.httpClient()}
 	ro.promoted.Store(-1)
+	ro.budget = a.Job.Strategy.ErrorBudget()
 	ro.status = shipgate.RolloutStatus{Strategy: strategyName(a.Job.Strategy), Phase: shipgate.RolloutStarting, CanaryVersion: a.Version}
 	if s := a.Job.Strategy; s != nil && s.Canary != nil {
 		ro.status.Steps = len(s.Canary.Steps)
@@ -167,7 +172,7 @@ func (r *Runner) rollout(ctx context.Context, a *shipgate.Assignment, artifact, 
 		return ro.succeed()
 	}
 
-	tr := newTraffic(svc.Router, ro.stable.ID, ro.canary.ID)
+	tr := newTraffic(svc.Router, key, ro.stable.ID, ro.canary.ID)
 	ro.mu.Lock()
 	ro.tr = tr
 	ro.mu.Unlock()
@@ -344,7 +349,8 @@ func (ro *rolloutRun) analyse(ctx context.Context, an *shipgate.Analysis, step i
 	parts := 0
 	if an.Sequential != nil {
 		parts++
-		go func() { res <- ro.tr.sequential(ctx, an.Sequential, step, blocking) }()
+		j := ro.judgeFor(step, an.Sequential)
+		go func() { res <- ro.tr.sequential(ctx, j, an.Sequential, step, blocking) }()
 	}
 	for _, m := range an.Metrics {
 		parts++

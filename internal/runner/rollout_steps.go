@@ -144,8 +144,9 @@ type bgResult struct {
 // step they act at.
 func (ro *rolloutRun) background(ctx context.Context, an *shipgate.Analysis) {
 	if an.Sequential != nil {
+		j := ro.judgeFor(0, an.Sequential)
 		go func() {
-			d := ro.tr.sequential(ctx, an.Sequential, 0, false)
+			d := ro.tr.sequential(ctx, j, an.Sequential, 0, false)
 			if ctx.Err() == nil && d.Phase != shipgate.AnalysisSuccessful {
 				d.Background = true
 				ro.sendBackground(ctx, bgResult{d: d})

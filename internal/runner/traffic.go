@@ -2,11 +2,9 @@ package runner
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
-	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/analysis"
 	"github.com/shipgate/shipgate/internal/router"
 )
@@ -16,32 +14,49 @@ import (
 // and stable's latency profile look back at most this far.
 const trafficHistory = 15 * 60
 
-// stableP90Window is how far back stable's p90 latency is taken from when
-// the sequential judge counts slow requests.
-const stableP90Window = 60
+// stableProfileWindow is how far back (in samples, about seconds) stable's
+// p90 and p99 latencies are taken from when the sequential judge counts
+// slow and tail requests.
+const stableProfileWindow = 60
+
+// Stable must have served this many requests in the window for its p90
+// (slow requests) and its p99 (tail requests) to be used: a p99 of fewer
+// than 200 requests is set by its two slowest.
+const (
+	minSlowRequests = 50
+	minTailRequests = 200
+)
 
 // sample is the router's cumulative counters of the two versions of a
 // rollout at one moment.
 type sample struct {
 	At             time.Time
 	Stable, Canary router.Counters
+	// Seq numbers the rollout's samples from 1: the judges' second.
+	Seq int
+	// Weight is the canary's share of traffic in the router's table when
+	// the sample was taken, and ChangedAt the Seq of the first sample that
+	// saw it (the first sample of all, before any change): a judge's
+	// warm-up starts there.
+	Weight, ChangedAt int
 }
 
 // traffic samples a rollout's counters once a second. It serves the
 // builtin metrics (analysis.TrafficSource) and feeds the sequential judges,
 // each of which sees every second as a tick.
 type traffic struct {
-	rt                 *router.Router
-	stableID, canaryID string
-	every              time.Duration
+	rt                          *router.Router
+	service, stableID, canaryID string
+	every                       time.Duration
 
 	mu      sync.Mutex
 	samples []sample // oldest first
+	last    sample   // the newest sample, kept across trims
 	subs    map[chan sample]struct{}
 }
 
-func newTraffic(rt *router.Router, stableID, canaryID string) *traffic {
-	return &traffic{rt: rt, stableID: stableID, canaryID: canaryID, every: time.Second, subs: map[chan sample]struct{}{}}
+func newTraffic(rt *router.Router, service, stableID, canaryID string) *traffic {
+	return &traffic{rt: rt, service: service, stableID: stableID, canaryID: canaryID, every: time.Second, subs: map[chan sample]struct{}{}}
 }
 
 // run samples until ctx ends.
@@ -61,8 +76,22 @@ func (t *traffic) run(ctx context.Context) {
 
 func (t *traffic) take() {
 	s := sample{At: time.Now(), Stable: t.rt.Counters(t.stableID), Canary: t.rt.Counters(t.canaryID)}
+	if tb := t.rt.Get(t.service); tb.Canary != nil && tb.Canary.ID == t.canaryID {
+		s.Weight = tb.Weight
+	}
+	t.add(s)
+}
+
+// add numbers s, notes a weight change, keeps it and hands it to the
+// judges.
+func (t *traffic) add(s sample) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s.Seq, s.ChangedAt = t.last.Seq+1, t.last.ChangedAt
+	if s.Seq == 1 || s.Weight != t.last.Weight {
+		s.ChangedAt = s.Seq
+	}
+	t.last = s
 	t.samples = append(t.samples, s)
 	if len(t.samples) > 2*trafficHistory {
 		// Trim in one go every trafficHistory seconds, not a copy of the
@@ -117,9 +146,9 @@ func (t *traffic) window(d time.Duration) (stable, canary router.Counters, span 
 	return last.Stable.Sub(from.Stable), last.Canary.Sub(from.Canary), last.At.Sub(from.At)
 }
 
-// stableP90 is stable's p90 latency over the window before s, or 0 when
-// stable served too few requests to say.
-func (t *traffic) stableP90(before time.Time) time.Duration {
+// stableProfile is stable's p90 and p99 latency over the window before
+// before; each is 0 when stable served too few requests to say.
+func (t *traffic) stableProfile(before time.Time) (p90, p99 time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	end := -1
@@ -130,14 +159,17 @@ func (t *traffic) stableP90(before time.Time) time.Duration {
 		}
 	}
 	if end < 1 {
-		return 0
+		return 0, 0
 	}
-	start := max(end-stableP90Window, 0)
+	start := max(end-stableProfileWindow, 0)
 	c := t.samples[end].Stable.Sub(t.samples[start].Stable)
-	if c.Requests < 50 {
-		return 0
+	if c.Requests >= minSlowRequests {
+		p90 = c.Quantile(0.9)
 	}
-	return c.Quantile(0.9)
+	if c.Requests >= minTailRequests {
+		p99 = c.Quantile(0.99)
+	}
+	return p90, p99
 }
 
 // Traffic implements analysis.TrafficSource for the builtin metrics.
@@ -152,76 +184,22 @@ func (t *traffic) Traffic(version string, window time.Duration) analysis.Traffic
 }
 
 // tick turns two consecutive samples into one second for a judge: each
-// version's requests, errors, and requests slower than stable's recent
-// p90.
-func (t *traffic) tick(prev, cur sample, sec int) analysis.Tick {
+// version's requests, errors, requests slower than stable's recent p90
+// (Slow) and slower than its recent p99 (Tail). The tick's Second is the
+// later sample's Seq, the rollout's second.
+func (t *traffic) tick(prev, cur sample) analysis.Tick {
 	st, ca := cur.Stable.Sub(prev.Stable), cur.Canary.Sub(prev.Canary)
-	tk := analysis.Tick{Second: sec}
+	tk := analysis.Tick{Second: cur.Seq}
 	tk.Arms[analysis.Stable] = analysis.ArmTick{Requests: int(st.Requests), Errors: int(st.Errors), LatencySum: float64(st.LatencySum.Milliseconds())}
 	tk.Arms[analysis.Canary] = analysis.ArmTick{Requests: int(ca.Requests), Errors: int(ca.Errors), LatencySum: float64(ca.LatencySum.Milliseconds())}
-	if p90 := t.stableP90(prev.At); p90 > 0 {
+	p90, p99 := t.stableProfile(prev.At)
+	if p90 > 0 {
 		tk.Arms[analysis.Stable].Slow = int(st.SlowerThan(p90))
 		tk.Arms[analysis.Canary].Slow = int(ca.SlowerThan(p90))
 	}
+	if p99 > 0 {
+		tk.Arms[analysis.Stable].Tail = int(st.SlowerThan(p99))
+		tk.Arms[analysis.Canary].Tail = int(ca.SlowerThan(p99))
+	}
 	return tk
-}
-
-// sequential runs the sequential judge on every second of the rollout
-// until it finds the canary worse than stable (failed), a blocking
-// analysis has watched for its duration (successful), or ctx ends
-// (successful: no evidence against the canary).
-func (t *traffic) sequential(ctx context.Context, cfg *shipgate.SequentialAnalysis, step int, blocking bool) shipgate.AnalysisDecision {
-	alpha := cfg.Alpha
-	if alpha <= 0 {
-		alpha = shipgate.DefaultAlpha
-	}
-	d := cfg.Duration.Std()
-	if d <= 0 {
-		d = shipgate.DefaultSequentialDuration.Std()
-	}
-	judge := analysis.NewSequential(alpha)
-	ch, stop := t.subscribe()
-	defer stop()
-	start := time.Now()
-	var prev sample
-	have := false
-	var canaryReq, stableReq int
-	decide := func(phase, summary string) shipgate.AnalysisDecision {
-		ev := judge.Evidence()
-		ev["canary_requests"], ev["stable_requests"] = canaryReq, stableReq
-		ev["seconds"] = int(time.Since(start).Round(time.Second) / time.Second)
-		return shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Judge: "sequential", Metric: "errors+latency", Phase: phase, Summary: summary, Evidence: ev}
-	}
-	var deadline <-chan time.Time
-	if blocking {
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		deadline = tm.C
-	}
-	pass := func() shipgate.AnalysisDecision {
-		eErr, eSlow := judge.EValues()
-		return decide(shipgate.AnalysisSuccessful, fmt.Sprintf("no evidence the canary is worse than stable after %s: e-values %.2g (errors) and %.2g (latency) stayed below %.0f over %d canary and %d stable requests",
-			time.Since(start).Round(time.Second), eErr, eSlow, 2/alpha, canaryReq, stableReq))
-	}
-	for sec := 0; ; {
-		select {
-		case <-ctx.Done():
-			return pass()
-		case <-deadline:
-			return pass()
-		case s := <-ch:
-			if !have {
-				prev, have = s, true
-				continue
-			}
-			tk := t.tick(prev, s, sec)
-			prev = s
-			sec++
-			canaryReq += tk.Arms[analysis.Canary].Requests
-			stableReq += tk.Arms[analysis.Stable].Requests
-			if v := judge.Observe(&tk); v.Rollback {
-				return decide(shipgate.AnalysisFailed, fmt.Sprintf("%s, after %s", v.Reason, time.Since(start).Round(time.Second)))
-			}
-		}
-	}
 }
