@@ -206,7 +206,10 @@ func (d *Dispatcher) dispatchPass() {
 		return nil
 	})
 	if err != nil {
-		clear(got) // nothing was handed out
+		clear(got) // nothing was handed out; the claims wait for the next pass
+		if d.Reconciler != nil && d.Reconciler.Logger != nil {
+			d.Reconciler.Logger.Warn("dispatch pass failed", "claims", len(batch), "err", err)
+		}
 	} else {
 		d.waiters.checked(batch)
 	}
