@@ -29,12 +29,28 @@ func rssKiB(pid int) int64 {
 	return 0
 }
 
+// cpuTicks reads a process's user and system CPU time, in clock ticks
+// (1/100 s on Linux).
+func cpuTicks(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + k
+}
+
 // BenchmarkAgents measures the server (a separate process, the built
 // binary) with 200 simulated agents long-polling it over HTTP:
 //   - jobs/s: a backlog of 2,000 queued jobs dispatched to the agents and
 //     finished, each claim answered by a finish at once (no process runs);
 //   - claim-to-start p50/p99: with every agent idle and polling, the time
 //     from sending a release create to an agent holding its job;
+//   - server CPU per job: the server's CPU time over the backlog divided
+//     by the jobs, steadier than jobs/s on a shared machine;
 //   - server memory per connected agent: the server's RSS with the 200
 //     agents long-polling, less its RSS before they connected.
 func BenchmarkAgents(b *testing.B) {
@@ -122,7 +138,7 @@ func benchAgents(b *testing.B, dbArgs []string) {
 	during := rssKiB(s.cmd.Process.Pid)
 
 	// Throughput: a backlog of 2,000 jobs.
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTicks(s.cmd.Process.Pid)
 	for i := 0; i < 20; i++ {
 		if _, err := admin.CreateRelease(ctx, client.CreateReleaseRequest{Service: fmt.Sprintf("svc-%d", i), Environment: "e", Version: "1", Artifact: art}); err != nil {
 			b.Fatal(err)
@@ -132,6 +148,7 @@ func benchAgents(b *testing.B, dbArgs []string) {
 		<-finished
 	}
 	elapsed := time.Since(start)
+	cpu := cpuTicks(s.cmd.Process.Pid) - cpu0
 	for len(claims) > 0 {
 		<-claims
 	}
@@ -155,6 +172,7 @@ func benchAgents(b *testing.B, dbArgs []string) {
 	wg.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(2000/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(float64(cpu)*10000/2000, "server-cpu-µs/job")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-claim-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-claim-ms")
 	b.ReportMetric(float64(during-before)/benchAgentCount, "KiB-RSS/agent")

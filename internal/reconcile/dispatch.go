@@ -40,7 +40,8 @@ type Dispatcher struct {
 
 	checked artifactChecks // see CheckArtifact
 
-	waiters waitQueue
+	waiters  waitQueue
+	finishes finishQueue
 }
 
 // Claim gives the runner the oldest queued job it is eligible for, waiting
@@ -64,22 +65,32 @@ func (d *Dispatcher) Claim(ctx context.Context, req shipgate.ClaimRequest) (a *s
 }
 
 func (d *Dispatcher) claim1(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, error) {
-	if a, err := d.claimOnce(ctx, req); err != nil || a != nil {
-		return a, err
+	found, err := d.candidate(ctx, req)
+	if err != nil {
+		return nil, err
 	}
-	if req.Wait <= 0 {
+	if !found && req.Wait <= 0 {
 		return nil, nil
 	}
-	w := d.waiters.add(req, d.dispatchLoop)
-	t := time.NewTimer(req.Wait)
-	defer t.Stop()
-	var err error
+	// A claim that may find work is answered by the next pass, with every
+	// other claim that came meanwhile, in one transaction; one that finds
+	// none waits for work to appear.
+	w := d.waiters.add(req, !found || req.Wait > 0, d.dispatchLoop)
+	if found {
+		d.Work.Notify()
+	}
+	var timeout <-chan time.Time
+	if req.Wait > 0 {
+		t := time.NewTimer(req.Wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case a := <-w.result:
 		return a, nil
 	case <-ctx.Done():
 		err = ctx.Err()
-	case <-t.C:
+	case <-timeout:
 	}
 	if d.waiters.leave(w) {
 		return nil, err
@@ -120,6 +131,7 @@ func (d *Dispatcher) dispatchLoop() {
 }
 
 // dispatchPass assigns queued jobs to waiting claims in one transaction.
+// It reads the queue only as far as the claims need.
 func (d *Dispatcher) dispatchPass() {
 	ctx := context.Background()
 	batch := d.waiters.reserve()
@@ -130,20 +142,10 @@ func (d *Dispatcher) dispatchPass() {
 	failed := false
 	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
 		clear(got)
-		var queue []sqlstore.QueuedJob
-		var cursor sqlstore.QueueCursor
-		for {
-			page, err := tx.ListQueuedJobs(ctx, cursor, 500)
-			if err != nil {
-				return err
-			}
-			queue = append(queue, page...)
-			if len(page) < 500 || len(queue) >= 5000 {
-				break
-			}
-			cursor = page[len(page)-1].Cursor
-		}
-		taken := make([]bool, len(queue))
+		failed = false
+		queue := &queueReader{tx: tx}
+		var taken []bool
+		head := 0
 		rels, homes := releaseCache{}, homeCache{}
 		// Claims wait up to a minute: an agent drained or cut off since its
 		// claim arrived must not be handed work (or secrets) now.
@@ -155,7 +157,35 @@ func (d *Dispatcher) dispatchPass() {
 			if d.waiters.isGone(w) || blocked[w.req.Runner.Name] {
 				continue // its claim gave up, or its agent may no longer work
 			}
-			for k, q := range queue {
+			if w.req.ClaimID != "" && !w.claimChecked {
+				// A claim repeated with the same id gets what the first got;
+				// looked up in this transaction, so an assignment committed
+				// since the claim arrived is found.
+				j, ok, err := tx.FindClaim(ctx, w.req.Runner.Name, w.req.ClaimID)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if got[i], err = d.assignment(ctx, tx, j, rels); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			for head < len(taken) && taken[head] {
+				head++ // skip what earlier claims of this pass took
+			}
+			for k := head; ; k++ {
+				q, ok, err := queue.at(ctx, k)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					break
+				}
+				if k >= len(taken) {
+					taken = append(taken, make([]bool, k+1-len(taken))...)
+				}
 				if taken[k] || !eligible(w.req.Runner, q) {
 					continue
 				}
@@ -176,12 +206,51 @@ func (d *Dispatcher) dispatchPass() {
 		return nil
 	})
 	if err != nil {
-		clear(got) // nothing was handed out
+		clear(got) // nothing was handed out; the claims wait for the next pass
+		if d.Reconciler != nil && d.Reconciler.Logger != nil {
+			d.Reconciler.Logger.Warn("dispatch pass failed", "claims", len(batch), "err", err)
+		}
+	} else {
+		d.waiters.checked(batch)
 	}
 	d.waiters.settle(batch, got)
-	if failed && err == nil && d.Reconciler != nil {
-		d.Reconciler.Kick()
+	if failed && err == nil {
+		d.Work.Notify()
+		if d.Reconciler != nil {
+			d.Reconciler.Kick()
+		}
 	}
+}
+
+// queueReader pages through the queue of jobs on demand within one
+// transaction, a small page first: most passes need only its head.
+type queueReader struct {
+	tx     *sqlstore.Tx
+	jobs   []sqlstore.QueuedJob
+	cursor sqlstore.QueueCursor
+	done   bool
+}
+
+// at returns the k-th queued job, oldest first; ok is false past the end.
+func (q *queueReader) at(ctx context.Context, k int) (sqlstore.QueuedJob, bool, error) {
+	for k >= len(q.jobs) && !q.done {
+		size := min(max(32, 2*len(q.jobs)), 500)
+		page, err := q.tx.ListQueuedJobs(ctx, q.cursor, size)
+		if err != nil {
+			return sqlstore.QueuedJob{}, false, err
+		}
+		q.jobs = append(q.jobs, page...)
+		if len(page) < size {
+			q.done = true
+		}
+		if len(page) > 0 {
+			q.cursor = page[len(page)-1].Cursor
+		}
+	}
+	if k >= len(q.jobs) {
+		return sqlstore.QueuedJob{}, false, nil
+	}
+	return q.jobs[k], true, nil
 }
 
 // candidate reports, from a read-only snapshot, whether a claim by req
@@ -198,76 +267,20 @@ func (d *Dispatcher) candidate(ctx context.Context, req shipgate.ClaimRequest) (
 				return err
 			}
 		}
-		var cursor sqlstore.QueueCursor
-		for {
-			queued, err := tx.ListQueuedJobs(ctx, cursor, 200)
-			if err != nil {
+		// Jobs no runner can take must not hide the ones this runner can.
+		queue := &queueReader{tx: tx}
+		for k := 0; ; k++ {
+			q, ok, err := queue.at(ctx, k)
+			if err != nil || !ok {
 				return err
 			}
-			for _, q := range queued {
-				if eligible(req.Runner, q) {
-					found = true
-					return nil
-				}
-			}
-			if len(queued) < 200 {
+			if eligible(req.Runner, q) {
+				found = true
 				return nil
 			}
-			cursor = queued[len(queued)-1].Cursor
 		}
 	})
 	return found, err
-}
-
-func (d *Dispatcher) claimOnce(ctx context.Context, req shipgate.ClaimRequest) (*shipgate.Assignment, error) {
-	if ok, err := d.candidate(ctx, req); err != nil || !ok {
-		return nil, err
-	}
-	runner := req.Runner
-	var a *shipgate.Assignment
-	failed := false
-	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
-		if req.ClaimID != "" {
-			j, ok, err := tx.FindClaim(ctx, runner.Name, req.ClaimID)
-			if err != nil || ok {
-				if ok {
-					a, err = d.assignment(ctx, tx, j, releaseCache{})
-				}
-				return err
-			}
-		}
-		// Page through the whole queue: jobs no runner can take must not
-		// hide the ones this runner can.
-		var cursor sqlstore.QueueCursor
-		for {
-			queued, err := tx.ListQueuedJobs(ctx, cursor, 200)
-			if err != nil {
-				return err
-			}
-			for _, q := range queued {
-				if !eligible(runner, q) {
-					continue
-				}
-				var ok bool
-				a, ok, err = d.claim(ctx, tx, req, q.ID, releaseCache{}, homeCache{})
-				if err != nil || a != nil {
-					return err
-				}
-				failed = failed || ok
-			}
-			if len(queued) < 200 {
-				return nil
-			}
-			cursor = queued[len(queued)-1].Cursor
-		}
-	})
-	if failed && err == nil {
-		d.Work.Notify()
-		if d.Reconciler != nil {
-			d.Reconciler.Kick()
-		}
-	}
-	return a, err
 }
 
 // eligible reports whether the runner may take a queued job: it has the

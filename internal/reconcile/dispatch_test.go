@@ -48,6 +48,8 @@ func TestDispatcher(t *testing.T) {
 		{"ProbesWhileRunning", testProbesWhileRunning},
 		{"RolloutReports", testRolloutReports},
 		{"LogsAndHeld", testLogsAndHeld},
+		{"FinishBatched", testFinishBatched},
+		{"ClaimsBatched", testClaimsBatched},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {

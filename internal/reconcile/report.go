@@ -141,50 +141,41 @@ func (d *Dispatcher) AppendLogs(ctx context.Context, runner string, key shipgate
 
 // Finish records the outcome of an attempt. A failed attempt with attempts
 // left is queued again. Reporting the same outcome twice is harmless.
+// Reports arriving together are written in one transaction (see
+// finishQueue); Finish returns once its report is committed or refused.
 func (d *Dispatcher) Finish(ctx context.Context, runner string, key shipgate.AttemptKey, out shipgate.JobOutcome) error {
-	ended := false
-	reconcileRelease := func(tx *sqlstore.Tx) error {
-		if _, _, err := Release(ctx, tx, key.ReleaseID); err != nil {
-			return err
-		}
-		r, err := tx.FindRelease(ctx, key.ReleaseID)
-		ended = err == nil && r.State.Final()
-		return err
+	f := &finishReq{runner: runner, key: key, out: out, done: make(chan error, 1)}
+	d.finishes.add(f, d.finishLoop)
+	// Not cut short by ctx: the report may be being written, and the caller
+	// must not hear it was not.
+	return <-f.done
+}
+
+// finishIn decides and applies one report inside tx. reconcile says the
+// release must be reconciled before the transaction ends: the report
+// changed a job of a release that has not ended.
+func (d *Dispatcher) finishIn(ctx context.Context, tx *sqlstore.Tx, runner string, key shipgate.AttemptKey, out shipgate.JobOutcome) (reconcile bool, err error) {
+	j, err := current(ctx, tx, runner, key)
+	if err != nil {
+		return false, err
 	}
-	err := d.DB.Update(ctx, func(tx *sqlstore.Tx) error {
-		j, err := current(ctx, tx, runner, key)
-		if err != nil {
-			return err
-		}
-		r, err := tx.FindRelease(ctx, key.ReleaseID)
-		if err != nil {
-			return err
-		}
-		cmd := decide.Finish{Job: j, Runner: runner, Outcome: out}
-		if !out.Succeeded {
-			if cmd.Probes, err = lastProbes(ctx, tx, j); err != nil {
-				return err
-			}
-		}
-		plan, err := decide.Decide(decide.Observed{Release: r}, cmd, tx.Now())
-		if err != nil || plan.Empty() {
-			return err
-		}
-		if err := Apply(ctx, tx, &plan); err != nil {
-			return err
-		}
-		if j.State == shipgate.JobCancelled {
-			return nil // the release ended when it was cancelled
-		}
-		return reconcileRelease(tx)
-	})
-	if err == nil {
-		d.Work.Notify()
-		// This release was reconciled in the transaction; a release that
-		// ended may let the next one of its environment start.
-		if ended && d.Reconciler != nil {
-			d.Reconciler.Kick()
+	r, err := tx.FindRelease(ctx, key.ReleaseID)
+	if err != nil {
+		return false, err
+	}
+	cmd := decide.Finish{Job: j, Runner: runner, Outcome: out}
+	if !out.Succeeded {
+		if cmd.Probes, err = lastProbes(ctx, tx, j); err != nil {
+			return false, err
 		}
 	}
-	return err
+	plan, err := decide.Decide(decide.Observed{Release: r}, cmd, tx.Now())
+	if err != nil || plan.Empty() {
+		return false, err
+	}
+	if err := Apply(ctx, tx, &plan); err != nil {
+		return false, err
+	}
+	// A cancelled job's release ended when it was cancelled.
+	return j.State != shipgate.JobCancelled, nil
 }

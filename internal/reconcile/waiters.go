@@ -20,11 +20,18 @@ type waiter struct {
 	result   chan *shipgate.Assignment
 	reserved bool // a pass is deciding for it
 	gone     bool // its claim gave up while reserved
+	// once: the claim does not wait; the first pass answers it, with nil
+	// when it found nothing.
+	once bool
+	// claimChecked: a pass has looked for an assignment already made under
+	// the claim's id.
+	claimChecked bool
 }
 
-// add queues a claim and makes sure a loop is running to serve it.
-func (q *waitQueue) add(req shipgate.ClaimRequest, loop func()) *waiter {
-	w := &waiter{req: req, result: make(chan *shipgate.Assignment, 1)}
+// add queues a claim and makes sure a loop is running to serve it. A claim
+// that does not wait is answered by the next pass whatever it finds.
+func (q *waitQueue) add(req shipgate.ClaimRequest, wait bool, loop func()) *waiter {
+	w := &waiter{req: req, result: make(chan *shipgate.Assignment, 1), once: !wait}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.list = append(q.list, w)
@@ -85,10 +92,20 @@ func (q *waitQueue) settle(batch []*waiter, got []*shipgate.Assignment) {
 	defer q.mu.Unlock()
 	for i, w := range batch {
 		w.reserved = false
-		if got[i] != nil || w.gone {
+		if got[i] != nil || w.gone || w.once {
 			q.remove(w)
 			w.result <- got[i]
 		}
+	}
+}
+
+// checked records that a pass committed with these claims: each looked
+// for an assignment under its id in it.
+func (q *waitQueue) checked(batch []*waiter) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, w := range batch {
+		w.claimChecked = true
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -22,6 +23,12 @@ type DB struct {
 	read    *sql.DB
 	dialect dialect
 	dsn     string
+	// stmtsWrite and stmtsRead keep SQLite's statements prepared, one
+	// cache per pool; nil on PostgreSQL.
+	stmtsWrite, stmtsRead *stmtCache
+	// releaseDecodes counts releases decoded by FindRelease, for tests.
+	releaseDecodes atomic.Int64
+	commits        atomic.Int64
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
@@ -87,6 +94,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, err
 		}
 		db.read.SetMaxOpenConns(8)
+		db.stmtsWrite, db.stmtsRead = newStmtCache(db.write), newStmtCache(db.read)
 	}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
@@ -99,11 +107,17 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return db, nil
 }
 
+// Commits counts the write transactions this store committed, for
+// monitoring and for tests of what is written together.
+func (db *DB) Commits() int64 { return db.commits.Load() }
+
 // Engine names the database engine: "sqlite" or "postgres".
 func (db *DB) Engine() string { return db.dialect.name }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.stmtsWrite.close()
+	db.stmtsRead.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		if rerr := db.read.Close(); err == nil {
@@ -124,6 +138,12 @@ type Tx struct {
 	writable    bool
 	afterCommit []func()
 	notified    bool
+	// unprepared lists the queries run without a prepared statement, to
+	// prepare once the transaction has ended (see stmtCache).
+	unprepared []string
+	// decoded keeps the releases' frozen content decoded in this
+	// transaction (see FindRelease).
+	decoded map[int64]decodedRelease
 }
 
 // Now is the transaction's time.
@@ -141,21 +161,26 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer sqltx.Rollback()
+	// Read the clock only once this transaction is the writer (below), so
+	// times never go backwards along the audit chain.
+	tx := &Tx{tx: sqltx, db: db, writable: true}
+	defer func() {
+		sqltx.Rollback()
+		tx.prepareMissed(ctx) // only now: it needs the connection tx held
+	}()
 	if db.dialect.lockHead != "" {
 		if _, err := sqltx.ExecContext(ctx, db.dialect.lockHead); err != nil {
 			return fmt.Errorf("lock audit head: %w", err)
 		}
 	}
-	// Read the clock only once this transaction is the writer, so times
-	// never go backwards along the audit chain.
-	tx := &Tx{tx: sqltx, db: db, now: db.now(), writable: true}
+	tx.now = db.now()
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.commits.Add(1)
 	for _, f := range tx.afterCommit {
 		f()
 	}
@@ -175,11 +200,18 @@ func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer sqltx.Rollback()
-	return fn(&Tx{tx: sqltx, db: db, now: db.now()})
+	tx := &Tx{tx: sqltx, db: db, now: db.now()}
+	defer func() {
+		sqltx.Rollback()
+		tx.prepareMissed(ctx) // only now: it needs a connection of the pool
+	}()
+	return fn(tx)
 }
 
 func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return tx.tx.ExecContext(ctx, tx.db.dialect.rebind(query), args...)
 }
 
@@ -187,7 +219,19 @@ func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return tx.tx.QueryContext(ctx, tx.db.dialect.rebind(query), args...)
 }
 
+// queryRows is query for a row loop that runs no other statement while it
+// reads (see Tx.stmt): its statement may stay prepared.
+func (tx *Tx) queryRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.query(ctx, query, args...)
+}
+
 func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return tx.tx.QueryRowContext(ctx, tx.db.dialect.rebind(query), args...)
 }
 

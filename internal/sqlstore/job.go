@@ -50,7 +50,7 @@ func scanJob(sc interface{ Scan(...any) error }) (shipgate.JobRun, error) {
 
 // ListJobs returns the jobs of one run in pipeline order.
 func (tx *Tx) ListJobs(ctx context.Context, releaseID int64, run int) ([]shipgate.JobRun, error) {
-	rows, err := tx.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE release_id = ? AND run = ? ORDER BY position`, releaseID, run)
+	rows, err := tx.queryRows(ctx, `SELECT `+jobColumns+` FROM jobs WHERE release_id = ? AND run = ? ORDER BY position`, releaseID, run)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (tx *Tx) FindClaim(ctx context.Context, runner, claimID string) (shipgate.J
 
 // HeldBy returns the running jobs whose attempt runner holds.
 func (tx *Tx) HeldBy(ctx context.Context, runner string) ([]shipgate.JobRun, error) {
-	rows, err := tx.query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? AND runner = ? ORDER BY id`, shipgate.JobRunning, runner)
+	rows, err := tx.queryRows(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? AND runner = ? ORDER BY id`, shipgate.JobRunning, runner)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ type QueueCursor struct {
 
 // ListQueuedJobs returns up to limit queued jobs after cursor, oldest first.
 func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) ([]QueuedJob, error) {
-	rows, err := tx.query(ctx, `SELECT j.id, j.release_id, r.environment, j.runs_on, j.queued_at FROM jobs j JOIN releases r ON r.id = j.release_id
+	rows, err := tx.queryRows(ctx, `SELECT j.id, j.release_id, r.environment, j.runs_on, j.queued_at FROM jobs j JOIN releases r ON r.id = j.release_id
 		WHERE j.state = ? AND (j.queued_at > ? OR (j.queued_at = ? AND j.id > ?))
 		ORDER BY j.queued_at, j.id LIMIT ?`, shipgate.JobQueued, after.QueuedAt, after.QueuedAt, after.ID, limit)
 	if err != nil {
@@ -160,8 +160,11 @@ func (tx *Tx) ListQueuedJobs(ctx context.Context, after QueueCursor, limit int) 
 			return nil, err
 		}
 		q.Cursor.ID = q.ID
-		if err := json.Unmarshal([]byte(labels), &q.RunsOn); err != nil {
-			return nil, fmt.Errorf("decode runs_on of job %d: %w", q.ID, err)
+		// Most jobs ask for no labels: no need to decode them.
+		if labels != "{}" && labels != "null" {
+			if err := json.Unmarshal([]byte(labels), &q.RunsOn); err != nil {
+				return nil, fmt.Errorf("decode runs_on of job %d: %w", q.ID, err)
+			}
 		}
 		out = append(out, q)
 	}

@@ -102,6 +102,8 @@ func TestStore(t *testing.T) {
 		{"NotifyIncidents", testNotifyIncidents},
 		{"RollbackNowNamesThePerson", testRollbackNowNamesThePerson},
 		{"ApprovalShortfall", testApprovalShortfall},
+		{"StatementsPreparedOnce", testStatementsPreparedOnce},
+		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {

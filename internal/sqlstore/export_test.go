@@ -1,0 +1,4 @@
+package sqlstore
+
+// DecodedReleases counts the releases' frozen contents FindRelease decoded.
+func (db *DB) DecodedReleases() int64 { return db.releaseDecodes.Load() }
