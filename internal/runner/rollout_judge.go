@@ -15,9 +15,9 @@ import (
 // step's analysis starts over after a pause, so that starting over never
 // spends the budget twice.
 type liveJudge struct {
-	name   string // in the budget: "background", "step N"
-	judge  analysis.Judge
-	ev     interface {
+	name  string // in the budget: "background", "step N"
+	judge analysis.Judge
+	ev    interface {
 		Evidence() map[string]any
 		Summary() string
 	}
