@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // serviceJobs checks the jobs that run a supervised service: the process,
@@ -167,7 +168,8 @@ func (v *validator) analysis(p string, a *Analysis, blocking, hint string) {
 			v.add(p+".sequential.warmup", "warmup must be 0 or more, not %s", w.Std())
 		case w > MaxSequentialWarmup:
 			v.add(p+".sequential.warmup", "warmup %s is longer than the most allowed, %s: a judge blind that long after every weight change hardly watches the canary", w.Std(), MaxSequentialWarmup.Std())
-		case blocking != "" && w >= d:
+		case blocking != "" && Duration(time.Duration(s.WarmupSeconds())*time.Second) >= d:
+			// Compared as the judges count it, in whole seconds rounded up.
 			v.add(p+".sequential.warmup", "warmup %s is not shorter than the analysis's duration %s: %s would pass without judging a second; shorten warmup or lengthen duration", w.Std(), d.Std(), blocking)
 		}
 	}

@@ -358,6 +358,8 @@ func TestParseRolloutErrors(t *testing.T) {
 			`svc.yaml:51: warmup 11m0s is longer than the most allowed, 10m0s: a judge blind that long after every weight change hardly watches the canary`},
 		{"warmup as long as the step", "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: 2m",
 			`svc.yaml:26: warmup 2m0s is not shorter than the analysis's duration 2m0s: an analysis step would pass without judging a second; shorten warmup or lengthen duration`},
+		{"warmup rounded up to the duration", "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: 119500ms",
+			`svc.yaml:26: warmup 1m59.5s is not shorter than the analysis's duration 2m0s: an analysis step would pass without judging a second; shorten warmup or lengthen duration`},
 		{"warmup beyond the default duration", "sequential: { alpha: 0.05 }", "sequential: { alpha: 0.05, warmup: 90s }",
 			`svc.yaml:67: warmup 1m30s is not shorter than the analysis's duration 1m0s: the blue_green analysis would pass without judging a second; shorten warmup or lengthen duration`},
 		{"background duration", "              sequential: {}\n", "              sequential: { duration: 1m }\n",

@@ -59,13 +59,16 @@ func (j *liveJudge) tell(changedAt int) {
 }
 
 // observe judges one tick.
+// Requests are counted over the judged seconds only, as the judge's own
+// bad counts are, so a decision's evidence adds up.
 func (j *liveJudge) observe(tk *analysis.Tick) analysis.Verdict {
-	j.canaryReq += tk.Arms[analysis.Canary].Requests
-	j.stableReq += tk.Arms[analysis.Stable].Requests
 	w, ok := j.judge.(*analysis.Warmup)
 	j.warming = ok && w.Warming(tk.Second)
 	if j.warming {
 		j.unjudged++
+	} else {
+		j.canaryReq += tk.Arms[analysis.Canary].Requests
+		j.stableReq += tk.Arms[analysis.Stable].Requests
 	}
 	return j.judge.Observe(tk)
 }
@@ -160,7 +163,11 @@ func (t *traffic) sequential(ctx context.Context, j *liveJudge, cfg *shipgate.Se
 			return pass()
 		case s := <-ch:
 			if v := j.feed(t, s); v.Rollback {
-				return decide(shipgate.AnalysisFailed, fmt.Sprintf("%s, after %s (%s)", v.Reason, time.Since(start).Round(time.Second), j.budgetNote()))
+				warm := ""
+				if j.unjudged > 0 {
+					warm = fmt.Sprintf("; %d seconds of warm-up were not judged", j.unjudged)
+				}
+				return decide(shipgate.AnalysisFailed, fmt.Sprintf("%s, after %s (%s)%s", v.Reason, time.Since(start).Round(time.Second), j.budgetNote(), warm))
 			}
 		}
 	}
