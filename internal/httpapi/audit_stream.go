@@ -23,18 +23,23 @@ import (
 // the head was sent arrives as {"error":{"code","message"}} in place of the
 // end line.
 
-// auditStreamPage bounds one read transaction of the stream, so a long
-// chain holds no snapshot open for long; auditStreamChunk is how much is
-// encoded before it is written and flushed. Writing while reading lets
-// the client decode and hash one chunk while the server reads the next,
-// and keeps the server's memory at one chunk whatever the chain's length.
+// auditStreamPage bounds one read transaction of the stream in events and
+// auditStreamChunk in encoded bytes: a page is read into memory, its
+// transaction ends, and only then is it written. A client that reads
+// slowly, or not at all, then holds no read transaction, pool connection
+// or snapshot (which would stall every other reader, and on SQLite the
+// WAL's checkpoints) — only one chunk of memory.
 const (
 	auditStreamPage  = 10000
-	auditStreamChunk = 64 << 10
+	auditStreamChunk = 1 << 20
 )
 
-// errReaderGone stops reading rows for a client that went away.
-var errReaderGone = errors.New("the reader went away")
+// errReaderGone stops a stream whose client went away; errChunkFull ends
+// a page whose chunk is full.
+var (
+	errReaderGone = errors.New("the reader went away")
+	errChunkFull  = errors.New("the chunk is full")
+)
 
 func (h *Handler) streamAudit(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	f, err := auditFilter(r)
@@ -82,29 +87,33 @@ func (h *Handler) streamAudit(w http.ResponseWriter, r *http.Request, u *shipgat
 		if limit > 0 {
 			pf.Limit = min(pf.Limit, limit-sent)
 		}
-		n := 0
+		n, full := 0, false
 		err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
-			return tx.EachAudit(ctx, pf, func(e *shipgate.AuditEvent) error {
+			err := tx.EachAudit(ctx, pf, func(e *shipgate.AuditEvent) error {
 				buf = append(e.AppendJSON(buf), '\n')
 				n++
 				sent++
 				last = e.Seq
 				if len(buf) >= auditStreamChunk {
-					return write()
+					return errChunkFull
 				}
 				return nil
 			})
+			if errors.Is(err, errChunkFull) {
+				full, err = true, nil
+			}
+			return err
 		})
-		if errors.Is(err, errReaderGone) {
-			return nil
-		}
 		if err != nil {
 			if write() == nil {
 				h.streamError(w, err)
 			}
 			return nil
 		}
-		if n < pf.Limit {
+		if write() != nil {
+			return nil // the reader went away
+		}
+		if !full && n < pf.Limit {
 			break // no more events match
 		}
 	}
