@@ -127,6 +127,15 @@ func (v *validator) strategy(p string, s *Strategy, listen string) {
 		}
 		if c.BackgroundAnalysis != nil {
 			v.analysis(cp+".background_analysis", c.BackgroundAnalysis, "", "")
+			if s := c.BackgroundAnalysis.Sequential; s != nil && s.Warmup > 0 && s.Warmup <= MaxSequentialWarmup {
+				// Its warm-up starts again at every weight change: one as
+				// long as the shortest timed stretch between two weights
+				// would leave the background judge blind for the whole
+				// rollout.
+				if gap, ok := c.shortestWeightGap(); ok && Duration(time.Duration(s.WarmupSeconds()+1)*time.Second) >= gap {
+					v.add(cp+".background_analysis.sequential.warmup", "warmup %s leaves the background judge blind: it starts again at every weight change, and this canary holds a weight for only %s; shorten warmup", s.Warmup.Std(), gap.Std())
+				}
+			}
 		}
 	}
 	if b := s.BlueGreen; b != nil {
@@ -168,8 +177,9 @@ func (v *validator) analysis(p string, a *Analysis, blocking, hint string) {
 			v.add(p+".sequential.warmup", "warmup must be 0 or more, not %s", w.Std())
 		case w > MaxSequentialWarmup:
 			v.add(p+".sequential.warmup", "warmup %s is longer than the most allowed, %s: a judge blind that long after every weight change hardly watches the canary", w.Std(), MaxSequentialWarmup.Std())
-		case blocking != "" && Duration(time.Duration(s.WarmupSeconds())*time.Second) >= d:
-			// Compared as the judges count it, in whole seconds rounded up.
+		case blocking != "" && Duration(time.Duration(s.WarmupSeconds()+1)*time.Second) >= d:
+			// Compared as the judges count it, in whole seconds rounded up,
+			// and with the first second, which only starts the count.
 			v.add(p+".sequential.warmup", "warmup %s is not shorter than the analysis's duration %s: %s would pass without judging a second; shorten warmup or lengthen duration", w.Std(), d.Std(), blocking)
 		}
 	}
@@ -367,4 +377,37 @@ func EditDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// shortestWeightGap is the shortest time the canary holds a weight between
+// two weight changes, counting timed pauses and the durations of blocking
+// analyses between them; ok is false when no two weights are separated
+// only by timed steps (a manual pause waits for a person).
+func (c *CanaryStrategy) shortestWeightGap() (gap Duration, ok bool) {
+	var run Duration
+	open, timed := false, true
+	for _, st := range c.Steps {
+		switch {
+		case st.SetWeight != nil:
+			if open && timed && (!ok || run < gap) {
+				gap, ok = run, true
+			}
+			open, timed, run = true, true, 0
+		case st.Pause != nil:
+			if st.Pause.Duration <= 0 {
+				timed = false
+			}
+			run += st.Pause.Duration
+		case st.Analysis != nil:
+			// Only a sequential analysis's length is known beforehand.
+			if s := st.Analysis.Sequential; s == nil {
+				timed = false
+			} else if s.Duration > 0 {
+				run += s.Duration
+			} else {
+				run += DefaultSequentialDuration
+			}
+		}
+	}
+	return gap, ok
 }

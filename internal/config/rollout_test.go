@@ -460,7 +460,7 @@ func TestParseRolloutWholeDocumentJSONPath(t *testing.T) {
 // ends), and 0 written out, which judges from the first second.
 func TestParseRolloutWarmup(t *testing.T) {
 	src := strings.Replace(validRollout, "alpha: 0.01, duration: 2m", "alpha: 0.01, duration: 2m, warmup: 1.5s", 1)
-	src = strings.Replace(src, "              sequential: {}\n", "              sequential: { warmup: 5m }\n", 1)
+	src = strings.Replace(src, "              sequential: {}\n", "              sequential: { warmup: 50s }\n", 1)
 	src = strings.Replace(src, "sequential: { alpha: 0.05 }", "sequential: { alpha: 0.05, warmup: 0s }", 1)
 	spec, err := config.ParseService("svc.yaml", []byte(src))
 	if err != nil {
@@ -471,10 +471,27 @@ func TestParseRolloutWarmup(t *testing.T) {
 	if step.Warmup.Std() != 1500*time.Millisecond || step.WarmupSeconds() != 2 {
 		t.Errorf("step warmup %v (%d s), want 1.5s rounded up to 2 s", step.Warmup.Std(), step.WarmupSeconds())
 	}
-	if bg.Warmup.Std() != 5*time.Minute || bg.WarmupSeconds() != 300 {
-		t.Errorf("background warmup %v (%d s), want 5m", bg.Warmup.Std(), bg.WarmupSeconds())
+	if bg.Warmup.Std() != 50*time.Second || bg.WarmupSeconds() != 50 {
+		t.Errorf("background warmup %v (%d s), want 50s", bg.Warmup.Std(), bg.WarmupSeconds())
 	}
 	if bgw := spec.Pipeline.Jobs[1].Strategy.BlueGreen.Analysis.Sequential; bgw.Warmup != 0 || bgw.WarmupSeconds() != 0 {
 		t.Errorf("blue-green warmup %v, want 0", bgw.Warmup)
+	}
+}
+
+// A background judge's warm-up starts again at every weight change: one at
+// least as long as the canary holds a weight between timed steps leaves it
+// blind for the whole rollout, and is refused (hostile review of issue 12).
+func TestParseRolloutBackgroundWarmupBlind(t *testing.T) {
+	src := strings.Replace(validRollout, "              - pause: {}\n", "              - pause: 20s\n", 1)
+	src = strings.Replace(src, "              sequential: {}\n", "              sequential: { warmup: 5m }\n", 1)
+	_, err := config.ParseService("svc.yaml", []byte(src))
+	want := "svc.yaml:51: warmup 5m0s leaves the background judge blind: it starts again at every weight change, and this canary holds a weight for only 2m50s; shorten warmup"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	// Shorter than every timed stretch between weights: accepted.
+	if _, err := config.ParseService("svc.yaml", []byte(strings.Replace(src, "warmup: 5m", "warmup: 2m", 1))); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -41,6 +42,7 @@ type Dispatcher struct {
 	checked artifactChecks // see CheckArtifact
 
 	waiters  waitQueue
+	passes   atomic.Int64 // dispatch passes committed (Passes)
 	finishes finishQueue
 }
 
@@ -104,6 +106,10 @@ func (d *Dispatcher) claim1(ctx context.Context, req shipgate.ClaimRequest) (*sh
 // that need a claim to be waiting before they queue work.
 func (d *Dispatcher) Waiting() int { return d.waiters.len() }
 
+// Passes counts the dispatch passes committed so far, for monitoring and
+// tests.
+func (d *Dispatcher) Passes() int64 { return d.passes.Load() }
+
 // handBack returns an assignment nobody will act on, without using up one
 // of the job's retries.
 func (d *Dispatcher) handBack(a *shipgate.Assignment, runner, reason string) {
@@ -153,9 +159,18 @@ func (d *Dispatcher) dispatchPass() {
 		if err != nil {
 			return err
 		}
+		// Claims of this pass by claim id: a claim repeated under the same
+		// id while the first still waits (a retry after a proxy's 502) gets
+		// what the first gets in this pass, not a job of its own.
+		byID := map[[2]string]*shipgate.Assignment{}
 		for i, w := range batch {
 			if d.waiters.isGone(w) || blocked[w.req.Runner.Name] {
 				continue // its claim gave up, or its agent may no longer work
+			}
+			id := [2]string{w.req.Runner.Name, w.req.ClaimID}
+			if a := byID[id]; a != nil && w.req.ClaimID != "" {
+				got[i] = a
+				continue
 			}
 			if w.req.ClaimID != "" && !w.claimChecked {
 				// A claim repeated with the same id gets what the first got;
@@ -199,6 +214,7 @@ func (d *Dispatcher) dispatchPass() {
 				failed = failed || fail
 				if a != nil {
 					got[i] = a
+					byID[id] = a
 					break
 				}
 			}
@@ -212,6 +228,7 @@ func (d *Dispatcher) dispatchPass() {
 		}
 	} else {
 		d.waiters.checked(batch)
+		d.passes.Add(1)
 	}
 	d.waiters.settle(batch, got)
 	if failed && err == nil {
