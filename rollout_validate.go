@@ -177,7 +177,7 @@ func (v *validator) analysis(p string, a *Analysis, blocking, hint string) {
 			v.add(p+".sequential.warmup", "warmup must be 0 or more, not %s", w.Std())
 		case w > MaxSequentialWarmup:
 			v.add(p+".sequential.warmup", "warmup %s is longer than the most allowed, %s: a judge blind that long after every weight change hardly watches the canary", w.Std(), MaxSequentialWarmup.Std())
-		case blocking != "" && Duration(time.Duration(s.WarmupSeconds()+1)*time.Second) >= d:
+		case blocking != "" && w > 0 && Duration(time.Duration(s.WarmupSeconds()+1)*time.Second) >= d:
 			// Compared as the judges count it, in whole seconds rounded up,
 			// and with the first second, which only starts the count.
 			v.add(p+".sequential.warmup", "warmup %s is not shorter than the analysis's duration %s: %s would pass without judging a second; shorten warmup or lengthen duration", w.Std(), d.Std(), blocking)
