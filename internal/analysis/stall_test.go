@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate/internal/analysis"
+	"github.com/shipgate/shipgate/internal/judgesim"
 )
 
 // Until the simulator (internal/judgesim) expresses per-process stalls and
@@ -33,33 +34,6 @@ type stallModel struct {
 
 func healthyArm() armModel { return armModel{errorRate: 0.005, slow: 0.10, tail: 0.01} }
 
-// binomial draws Bin(n, p): by inversion when few successes (or failures)
-// are expected, else by the normal approximation.
-func binomial(r *rand.Rand, n int, p float64) int {
-	switch {
-	case n <= 0 || p <= 0:
-		return 0
-	case p >= 1:
-		return n
-	case p > 0.5:
-		return n - binomial(r, n, 1-p)
-	}
-	mu := float64(n) * p
-	if mu > 40 {
-		k := math.Round(mu + math.Sqrt(mu*(1-p))*r.NormFloat64())
-		return int(math.Min(math.Max(k, 0), float64(n)))
-	}
-	u := r.Float64()
-	q := math.Pow(1-p, float64(n))
-	cdf, k := q, 0
-	for u > cdf && k < n {
-		q *= float64(n-k) / float64(k+1) * p / (1 - p)
-		k++
-		cdf += q
-	}
-	return k
-}
-
 func poissonDraw(r *rand.Rand, mu float64) int {
 	if mu > 40 {
 		return max(0, int(math.Round(mu+math.Sqrt(mu)*r.NormFloat64())))
@@ -80,8 +54,8 @@ func (a armModel) draw(r *rand.Rand, lambda float64) analysis.ArmTick {
 		ps += (1 - ps) * a.slowShare
 		pt += (1 - pt) * a.slowShare
 	}
-	slow := binomial(r, n, ps)
-	return analysis.ArmTick{Requests: n, Errors: binomial(r, n, pe), Slow: slow, Tail: binomial(r, slow, pt/ps)}
+	slow := judgesim.Binomial(r, n, ps)
+	return analysis.ArmTick{Requests: n, Errors: judgesim.Binomial(r, n, pe), Slow: slow, Tail: judgesim.Binomial(r, slow, pt/ps)}
 }
 
 // run returns the second of the rollback (1-based) and its reason, or 0

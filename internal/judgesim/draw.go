@@ -44,18 +44,18 @@ func poisson(r *rand.Rand, mu float64) int {
 	}
 }
 
-// binomial draws from Binomial(n, p): exactly by inversion (a search from
+// Binomial draws from Binomial(n, p): exactly by inversion (a search from
 // 0, about n·p steps) when n·min(p, 1−p) ≤ 50, else by the normal
 // approximation rounded and clamped to [0, n], whose error at that size is
 // far below the simulation's noise.
-func binomial(r *rand.Rand, n int, p float64) int {
+func Binomial(r *rand.Rand, n int, p float64) int {
 	switch {
 	case n <= 0 || p <= 0:
 		return 0
 	case p >= 1:
 		return n
 	case p > 0.5:
-		return n - binomial(r, n, 1-p)
+		return n - Binomial(r, n, 1-p)
 	}
 	mean := float64(n) * p
 	if mean > 50 {

@@ -62,8 +62,8 @@ func (sim *simulator) tick(sec int, t *analysis.Tick) (excess float64) {
 		if stallSlow > 0 {
 			// A slowed request is taken out of the fast and slow cells alike:
 			// thin them by 1 − stallSlow.
-			errSlow, errFast = binomial(sim.aux, errSlow, 1-stallSlow), binomial(sim.aux, errFast, 1-stallSlow)
-			okSlow, okFast = binomial(sim.aux, okSlow, 1-stallSlow), binomial(sim.aux, okFast, 1-stallSlow)
+			errSlow, errFast = Binomial(sim.aux, errSlow, 1-stallSlow), Binomial(sim.aux, errFast, 1-stallSlow)
+			okSlow, okFast = Binomial(sim.aux, okSlow, 1-stallSlow), Binomial(sim.aux, okFast, 1-stallSlow)
 			errStall = poisson(r, lambda*pe*stallSlow)
 			okStall = poisson(r, lambda*(1-pe)*stallSlow)
 		}
@@ -71,7 +71,7 @@ func (sim *simulator) tick(sec int, t *analysis.Tick) (excess float64) {
 		if qs > 0 {
 			tailShare = qt / qs
 		}
-		tail := binomial(sim.aux, errSlow+okSlow, tailShare)
+		tail := Binomial(sim.aux, errSlow+okSlow, tailShare)
 		stalled := errStall + okStall
 		n := errSlow + errFast + okSlow + okFast + stalled
 		t.Arms[arm] = analysis.ArmTick{
