@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,14 +63,8 @@ type server struct {
 	front  *apiFront
 }
 
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a port for a test to bind later: testutil.FreeAddr.
+func freeAddr(t testing.TB) string { return testutil.FreeAddr(t) }
 
 func startServer(t testing.TB, extraEnv ...string) *server {
 	t.Helper()

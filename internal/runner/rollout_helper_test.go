@@ -561,16 +561,9 @@ func pause(d time.Duration) shipgate.CanaryStep {
 
 var halfErrors = map[string]string{helperErrorsEnv: "0.5"}
 
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a loopback address nothing listens on right now, outside
+// the ephemeral range (testutil.FreeAddr).
+func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
 
 // metricServer serves {"value": V} for an HTTP metric, V as the test sets
 // it; with a gate, answers wait until the gate is opened.
