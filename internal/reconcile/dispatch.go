@@ -89,7 +89,7 @@ func (d *Dispatcher) claim1(ctx context.Context, req shipgate.ClaimRequest) (*sh
 	}
 	select {
 	case a := <-w.result:
-		return a, nil
+		return a, w.passErr
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timeout:
@@ -99,7 +99,11 @@ func (d *Dispatcher) claim1(ctx context.Context, req shipgate.ClaimRequest) (*sh
 	}
 	// A pass is answering, or has answered, this claim; its answer must not
 	// be dropped, or the job would sit leased to a runner that never heard.
-	return <-w.result, err
+	a := <-w.result
+	if err == nil {
+		err = w.passErr
+	}
+	return a, err
 }
 
 // Waiting counts the claims waiting for work, for monitoring and for tests
@@ -230,7 +234,7 @@ func (d *Dispatcher) dispatchPass() {
 		d.waiters.checked(batch)
 		d.passes.Add(1)
 	}
-	d.waiters.settle(batch, got)
+	d.waiters.settle(batch, got, err)
 	if failed && err == nil {
 		d.Work.Notify()
 		if d.Reconciler != nil {

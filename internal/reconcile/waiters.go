@@ -26,6 +26,10 @@ type waiter struct {
 	// claimChecked: a pass has looked for an assignment already made under
 	// the claim's id.
 	claimChecked bool
+	// passErr, set before a claim that does not wait is answered, is why
+	// the pass that answered it failed: the caller hears the error rather
+	// than "no work".
+	passErr error
 }
 
 // add queues a claim and makes sure a loop is running to serve it. A claim
@@ -87,13 +91,16 @@ func (q *waitQueue) reserve() []*waiter {
 
 // settle answers the claims a pass assigned (and those that gave up while
 // it ran) and puts the rest back to waiting.
-func (q *waitQueue) settle(batch []*waiter, got []*shipgate.Assignment) {
+func (q *waitQueue) settle(batch []*waiter, got []*shipgate.Assignment, passErr error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, w := range batch {
 		w.reserved = false
 		if got[i] != nil || w.gone || w.once {
 			q.remove(w)
+			if got[i] == nil && w.once {
+				w.passErr = passErr
+			}
 			w.result <- got[i]
 		}
 	}
