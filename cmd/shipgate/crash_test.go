@@ -46,12 +46,11 @@ const crashTrials = 20
 
 // TestCrashRecovery kills the server with SIGKILL during a release,
 // restarts it, and checks that the release still ends correctly, that no
-// step ran twice, and that the audit chain verifies. Half the trials kill
-// at a random moment; the other half wait until the release is running
-// with a job claimed (its first step has written to the ledger) and kill
-// shortly after, so at least those land mid-release whatever the luck of
-// the random ones. SQLite here; TestCrashRecoveryPostgres runs the same
-// trials on PostgreSQL.
+// step ran twice, and that the audit chain verifies. Each trial kills at a
+// random point of the release: as soon as a random number of its steps
+// (none to all but the last) have written their ledger lines, while the
+// agent reports them and the next ones run. SQLite here;
+// TestCrashRecoveryPostgres runs the same trials on PostgreSQL.
 func TestCrashRecovery(t *testing.T) {
 	runCrashTrials(t, func(t *testing.T) []string { return nil })
 }
@@ -67,10 +66,7 @@ func runCrashTrials(t *testing.T, database func(t *testing.T) []string) {
 	t.Logf("crash test seed %d", seed)
 	passed, midway := 0, 0
 	for i := 1; i <= crashTrials; i++ {
-		k := crashKill{after: time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))}
-		if i%2 == 0 {
-			k = crashKill{firstStep: true, after: time.Duration(rng.Int64N(int64(crashJitter)))}
-		}
+		k := crashKill{steps: rng.IntN(len(crashLines))}
 		ok := t.Run(fmt.Sprintf("trial-%02d", i), func(t *testing.T) {
 			if crashTrial(t, database(t), k) {
 				midway++
@@ -84,34 +80,20 @@ func runCrashTrials(t *testing.T, database func(t *testing.T) []string) {
 	if passed != crashTrials {
 		t.Fatalf("crash trials: %d of %d failed", crashTrials-passed, crashTrials)
 	}
-	// The trials that wait for the first step (half of them) land midway
-	// unless the machine stalls for the ~0.5s the remaining steps leave
-	// after the jitter; a
-	// quarter leaves room for that and still fails a test whose kills all
-	// miss the release.
+	// A trial that waits for one step or more (four in five) lands midway
+	// unless the remaining steps all run in the moment between seeing the
+	// ledger line and the kill; a quarter leaves room for a stalled machine
+	// and still fails a test whose kills all miss the release.
 	if midway < crashTrials/4 {
 		t.Fatalf("crash trials: only %d of %d killed the server midway through the release's steps, want at least %d", midway, crashTrials, crashTrials/4)
 	}
 }
 
-// crashJitter bounds the wait after the first step: the steps still to
-// run after it take at least 0.7s (deploy-a's two, then verify).
-const crashJitter = 200 * time.Millisecond
+// crashKill is when a trial kills the server: as soon as steps ledger
+// lines are written (0: right after the release is created).
+type crashKill struct{ steps int }
 
-// crashKill is when a trial kills the server: after a delay from the
-// release's creation, or, with firstStep, after a delay from the moment
-// the first step wrote its line (the release is running, a job claimed).
-type crashKill struct {
-	firstStep bool
-	after     time.Duration
-}
-
-func (k crashKill) String() string {
-	if k.firstStep {
-		return fmt.Sprintf("%s after the first step", k.after)
-	}
-	return k.after.String()
-}
+func (k crashKill) String() string { return fmt.Sprintf("%d steps", k.steps) }
 
 // crashTrial runs one trial and reports whether the kill landed midway:
 // after some steps had run and while others were still to run.
@@ -127,14 +109,10 @@ func crashTrial(t *testing.T, dbArgs []string, killAfter crashKill) (midway bool
 	ledger := filepath.Join(s.workDir, "ledger")
 	r := s.create("admin", "crash", "--env", "staging", "--version", "1", "--artifact", "crash.tar", "--input", "ledger="+ledger)
 
-	if killAfter.firstStep {
-		testutil.WaitFor(t, fmt.Sprintf("a step of release %d to run", r.ID), func() bool {
-			b, _ := os.ReadFile(ledger)
-			return len(b) > 0
-		})
-	}
-	// Chaos, not a wait: the kill lands at a random point of the release.
-	time.Sleep(killAfter.after)
+	testutil.WaitFor(t, fmt.Sprintf("%d steps of release %d to run", killAfter.steps, r.ID), func() bool {
+		b, _ := os.ReadFile(ledger)
+		return strings.Count(string(b), "\n") >= killAfter.steps
+	})
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.cmd.Wait()
 	// Midway: some steps had run and some were still to run.
