@@ -94,9 +94,6 @@ func sequential() analysis.Judge { return analysis.NewSequential(0.01) }
 // rarely rolled back: at most 1% of canaries, at stall chances up to
 // 0.05/s failing up to half of the arm's requests.
 func TestSequentialValidUnderStalls(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 canaries per setting")
-	}
 	for _, c := range []struct {
 		name                         string
 		chance, failShare, slowShare float64
@@ -198,9 +195,6 @@ func TestSequentialCatchesRegressionsUnderStalls(t *testing.T) {
 // (0.02/s, 20% fail) and the weight climbs to where the canary outnumbers
 // stable (40%, stable 20%: the canary is then the arm subsampled).
 func TestSequentialRolloutErrorBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 rollouts")
-	}
 	const alpha = 0.01
 	weights := []float64{0.05, 0.10, 0.20, 0.40}
 	const stepSeconds = 300
