@@ -20,19 +20,26 @@ import (
 // {"seq","at","actor","action","subject","details"} to b.
 func (e *AuditEvent) appendHashInput(b []byte) []byte {
 	b = append(b, e.PrevHash...)
+	b = e.appendFields(b, appendAuditTime)
+	b = append(b, e.Details...)
+	return append(b, '}')
+}
+
+// appendFields appends the fields an event's hash input and its JSON line
+// share, up to the details' value: {"seq","at","actor","action","subject",
+// then "details": — the time as appendTime writes it.
+func (e *AuditEvent) appendFields(b []byte, appendTime func([]byte, time.Time) []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, e.Seq, 10)
 	b = append(b, `,"at":"`...)
-	b = appendAuditTime(b, e.At)
+	b = appendTime(b, e.At)
 	b = append(b, `","actor":`...)
 	b = appendJSONString(b, e.Actor)
 	b = append(b, `,"action":`...)
 	b = appendJSONString(b, e.Action)
 	b = append(b, `,"subject":`...)
 	b = appendJSONString(b, e.Subject)
-	b = append(b, `,"details":`...)
-	b = append(b, e.Details...)
-	return append(b, '}')
+	return append(b, `,"details":`...)
 }
 
 // hashMatches recomputes e's hash into the verifier's buffer and compares
@@ -109,17 +116,7 @@ func appendJSONString(b []byte, s string) []byte {
 // canonical JSON and would split the line, and is sent as a space (the
 // event then fails verification, as a changed event should).
 func (e *AuditEvent) AppendJSON(b []byte) []byte {
-	b = append(b, `{"seq":`...)
-	b = strconv.AppendInt(b, e.Seq, 10)
-	b = append(b, `,"at":"`...)
-	b = appendRFC3339Nano(b, e.At)
-	b = append(b, `","actor":`...)
-	b = appendJSONString(b, e.Actor)
-	b = append(b, `,"action":`...)
-	b = appendJSONString(b, e.Action)
-	b = append(b, `,"subject":`...)
-	b = appendJSONString(b, e.Subject)
-	b = append(b, `,"details":`...)
+	b = e.appendFields(b, appendRFC3339Nano)
 	if len(e.Details) == 0 {
 		b = append(b, "null"...)
 	} else {
