@@ -12,16 +12,7 @@ import (
 
 // Audit returns a page of audit events after seq.
 func (c *Client) Audit(ctx context.Context, f shipgate.AuditFilter) (*AuditPage, error) {
-	q := url.Values{}
-	if f.AfterSeq > 0 {
-		q.Set("after", itoa(f.AfterSeq))
-	}
-	if f.ReleaseID > 0 {
-		q.Set("release", itoa(f.ReleaseID))
-	}
-	if f.Since != nil {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339))
-	}
+	q := auditQuery(f)
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
@@ -148,4 +139,20 @@ func (c *Client) Notifications(ctx context.Context, state string) ([]Notificatio
 	}
 	var out []Notification
 	return out, c.do(ctx, "GET", "/notifications", q, nil, &out)
+}
+
+// auditQuery is the query of f that the audit page and the audit stream
+// both take: after, release, since.
+func auditQuery(f shipgate.AuditFilter) url.Values {
+	q := url.Values{}
+	if f.AfterSeq > 0 {
+		q.Set("after", itoa(f.AfterSeq))
+	}
+	if f.ReleaseID > 0 {
+		q.Set("release", itoa(f.ReleaseID))
+	}
+	if f.Since != nil {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	return q
 }

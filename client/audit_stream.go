@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -34,16 +33,7 @@ func (c *Client) streamAudit(ctx context.Context, f shipgate.AuditFilter, fn fun
 	if err := checkBaseURL(c.BaseURL); err != nil {
 		return 0, "", err
 	}
-	q := url.Values{}
-	if f.AfterSeq > 0 {
-		q.Set("after", itoa(f.AfterSeq))
-	}
-	if f.ReleaseID > 0 {
-		q.Set("release", itoa(f.ReleaseID))
-	}
-	if f.Since != nil {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339))
-	}
+	q := auditQuery(f)
 	u := c.BaseURL + "/api/v1/audit/stream"
 	if len(q) > 0 {
 		u += "?" + q.Encode()

@@ -199,18 +199,22 @@ func (db *DB) fillMigrationSums(ctx context.Context, tx *sql.Tx, ms []migration)
 
 // Migrations lists the applied migrations, oldest first.
 func (db *DB) Migrations(ctx context.Context) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY version`)
+	return scanStrings(db.read.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY version`))
+}
+
+// scanStrings reads the one text column of every row of a query.
+func scanStrings(rows *sql.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -150,18 +150,5 @@ func (tx *Tx) ListServiceRevisions(ctx context.Context, name string) ([]shipgate
 
 // serviceNames lists the names of every service, in order.
 func (tx *Tx) serviceNames(ctx context.Context) ([]string, error) {
-	rows, err := tx.query(ctx, `SELECT name FROM services ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return scanStrings(tx.query(ctx, `SELECT name FROM services ORDER BY name`))
 }
