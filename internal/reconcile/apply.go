@@ -42,8 +42,15 @@ func Release(ctx context.Context, tx *sqlstore.Tx, id int64) (wake time.Time, ch
 	return wake, changed, nil
 }
 
-// Observe loads what the planner needs for one release.
+// Observe loads what the tick needs for one release.
 func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (decide.Observed, error) {
+	return observeRelease(ctx, tx, id, true)
+}
+
+// observeRelease loads what a decision on release id needs; forTick adds what only
+// the tick uses: the rollback target a running release would fail to (a
+// query, and perhaps an artifact check), which no command reads.
+func observeRelease(ctx context.Context, tx *sqlstore.Tx, id int64, forTick bool) (decide.Observed, error) {
 	r, err := tx.FindRelease(ctx, id)
 	if err != nil {
 		return decide.Observed{}, err
@@ -75,7 +82,7 @@ func Observe(ctx context.Context, tx *sqlstore.Tx, id int64) (decide.Observed, e
 			return obs, err
 		}
 	}
-	if r.State == shipgate.StateRunning && r.Policy.Rollback.Enabled && r.Kind != shipgate.ReleaseKindRollback {
+	if forTick && r.State == shipgate.StateRunning && r.Policy.Rollback.Enabled && r.Kind != shipgate.ReleaseKindRollback {
 		if obs.RollbackTarget, obs.RollbackNone, err = RollbackTarget(ctx, tx, r, r.Policy.Rollback.Mode, r.Policy.Rollback.Version); err != nil {
 			return obs, err
 		}
@@ -165,7 +172,7 @@ func applyFire(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
 		if err := tx.ApplyPlan(ctx, p); err != nil {
 			return err
 		}
-		obs, err := Observe(ctx, tx, of.ID)
+		obs, err := observeRelease(ctx, tx, of.ID, false)
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 // decideOn observes release id, lets observe add what the command needs
 // and build it, decides and applies it. It returns the plan as applied.
 func decideOn(ctx context.Context, tx *sqlstore.Tx, id int64, observe func(*decide.Observed) (decide.Command, error)) (*decide.Plan, error) {
-	obs, err := Observe(ctx, tx, id)
+	obs, err := observeRelease(ctx, tx, id, false)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func (d *Dispatcher) Probes(ctx context.Context, runner string, key shipgate.Att
 			return nil // other jobs still run; the rollback is not decided yet
 		}
 		if recovered {
-			obs, err := Observe(ctx, tx, key.ReleaseID)
+			obs, err := observeRelease(ctx, tx, key.ReleaseID, false)
 			if err != nil {
 				return err
 			}
