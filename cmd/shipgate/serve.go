@@ -418,7 +418,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	// No server-wide WriteTimeout: it would cut claims, which long-poll;
 	// the API bounds each write instead (httpapi.Handler.WriteTimeout).
-	srv := &http.Server{Handler: api,
+	root, err := withUI(api, db, logger, tlsCfg != nil)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: root,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, defaultReadTimeout),
 		IdleTimeout:       orDefault(cfg.IdleTimeout, defaultIdleTimeout),

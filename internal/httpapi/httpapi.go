@@ -299,6 +299,9 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 func (h *Handler) authenticate(r *http.Request) (*shipgate.User, error) {
+	if u, ok := callerFrom(r.Context()); ok {
+		return u, nil
+	}
 	secret, ok := bearer(r)
 	if !ok {
 		return nil, shipgate.Errorf(shipgate.EUNAUTHORIZED, "missing token: send \"Authorization: Bearer <token>\"")

@@ -194,7 +194,10 @@ func (h *Handler) auditRefusal(r *http.Request, u *shipgate.User, code, msg stri
 	if k.route == "" || k.route == "/api/" {
 		k.route = r.Method + " *" // no route matched: the path is the caller's to choose
 	}
-	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && strings.HasPrefix(r.URL.Path, "/api/v1/releases/") {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		k.subject = "ui" // the web UI's own refusals (a form without its CSRF token, a failed login)
+	}
+	if id, err := strconv.ParseInt(r.PathValue("id"), 10, 64); err == nil && (strings.HasPrefix(r.URL.Path, "/api/v1/releases/") || strings.HasPrefix(r.URL.Path, "/releases/")) {
 		k.subject = shipgate.ReleaseSubject(id)
 	}
 	return h.countRefusal(r, k, msg, nil)

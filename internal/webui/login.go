@@ -1,0 +1,110 @@
+package webui
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+)
+
+// loginPage shows the login form. It sets a login cookie whose value the
+// form repeats: a login posted from another site carries neither.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if c, err := s.session(r); err == nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		_ = c
+		return
+	}
+	s.showLogin(w, r, http.StatusOK, "")
+}
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	nonce := shipgate.NewSecret("")
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: "/login", HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	s.render(w, r, nil, status, "login", map[string]any{"Title": "Log in", "Nonce": nonce, "Next": safeNext(r.FormValue("next")), "Problem": problem})
+}
+
+// login takes a user's API token (form field token) and opens a session
+// standing for it: the cookie is HttpOnly, SameSite=Strict, and Secure on
+// TLS. A wrong token is refused, shown and audited like the API's refusals.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "the form cannot be read: %v", err))
+		return
+	}
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || ck.Value == "" || ck.Value != r.PostForm.Get("nonce") || !sameSiteOrigin(r) {
+		err := shipgate.Errorf(shipgate.EFORBIDDEN, "the login form's check value is missing or wrong: open /login and log in again")
+		if aerr := s.API.AuditRefusal(r, nil, err); aerr != nil {
+			s.Logger.Error("audit web UI refusal", "err", aerr)
+		}
+		s.showLogin(w, r, http.StatusForbidden, shipgate.ErrorMessage(err))
+		return
+	}
+	token := strings.TrimSpace(r.PostForm.Get("token"))
+	if token == "" {
+		s.showLogin(w, r, http.StatusBadRequest, "Enter an API token.")
+		return
+	}
+	u, tokenID, err := s.DB.Authenticate(r.Context(), token)
+	if err != nil {
+		if shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED {
+			if aerr := s.API.AuditRefusal(r, nil, err); aerr != nil {
+				s.Logger.Error("audit web UI refusal", "err", aerr)
+			}
+		} else {
+			s.Logger.Error("web UI login", "err", err)
+		}
+		s.showLogin(w, r, statusOf(shipgate.ErrorCode(err)), shipgate.ErrorMessage(err))
+		return
+	}
+	secret := shipgate.NewSecret(shipgate.SessionPrefix)
+	var sess *shipgate.Session
+	err = s.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		sess, err = tx.StartSession(r.Context(), secret, u.Name, shipgate.SessionByToken, tokenID, s.SessionLifetime, remoteOf(r))
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, nil, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode, Expires: sess.ExpiresAt})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1})
+	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+// logout ends the session on the server and clears the cookie.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
+	err := s.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		return tx.EndSession(r.Context(), c.User.Name, c.Session.ID, "logout")
+	})
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode})
+	return redirect(w, r, "/login")
+}
+
+// safeNext keeps a post-login redirect on this site: a path, never
+// another host (//evil.example or https://…).
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+		return "/releases"
+	}
+	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/releases"
+	}
+	return next
+}
+
+// remoteOf is the caller's address for the audit log.
+func remoteOf(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
