@@ -143,4 +143,7 @@ var funcs = template.FuncMap{
 	"dur":  func(d time.Duration) string { return d.String() },
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
+	// section hands a shared part (templates/_*.html) the caller and its
+	// own data: {{template "rollout" (section .Call .Data.Rollout)}}.
+	"section": func(c *call, d any) view { return view{Call: c, Data: d} },
 }
