@@ -31,6 +31,7 @@ import (
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/webui"
 	"github.com/spf13/cobra"
 )
 
@@ -89,6 +90,8 @@ type ServeConfig struct {
 	// LeaderTTL is how long the leader lease lasts without renewal
 	// (PostgreSQL); 0 means leader.DefaultTTL.
 	LeaderTTL time.Duration
+	// UISessionLifetime is how long a web UI login lasts.
+	UISessionLifetime time.Duration
 	// ReplaceSecretKey, the id of a secret key lost for good, makes this
 	// server's key the database's in its place (serve_keys.go).
 	ReplaceSecretKey string
@@ -160,6 +163,9 @@ running for the next start to adopt, and the log says how many; with
 			if err := checkLeaderTTL(cfg.LeaderTTL); err != nil {
 				return err
 			}
+			if cfg.UISessionLifetime < time.Minute || cfg.UISessionLifetime > 30*24*time.Hour {
+				return fmt.Errorf("--ui-session-lifetime %s: give between 1m and 720h", cfg.UISessionLifetime)
+			}
 			return m.serve(cmd.Context(), cfg)
 		},
 	}
@@ -176,6 +182,7 @@ running for the next start to adopt, and the log says how many; with
 	f.Int64Var(&cfg.MaxArtifactBytes, "max-artifact-bytes", artifactstore.DefaultMaxBytes, "largest artifact the server stores; a larger URL artifact is pinned by digest only and agents download it, a larger path is refused")
 	f.Int64Var(&cfg.MaxJobLog, "max-job-log-bytes", 10<<20, "bytes of log kept per job; the front is dropped beyond it (0: no limit)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 30*time.Second, "how long a job stays with a runner that has stopped heartbeating")
+	f.DurationVar(&cfg.UISessionLifetime, "ui-session-lifetime", shipgate.DefaultSessionLifetime, "how long a web UI login lasts (1m to 720h); it ends sooner at logout or when its token is revoked or its user disabled")
 	f.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "servers sharing a PostgreSQL database: how long the leader lease lasts without renewal; the leader alone runs the reconciler loop, notification delivery and audit checkpoints, and another server takes over within about this time plus a third after it dies, within a few seconds after a clean stop (renewed every third of it; 1s to 10m; ignored on SQLite)")
 	f.StringVar(&cfg.ReplaceSecretKey, "replace-secret-key", "", "the id of the database's secret key (as a refused start names it; none when it recorded none), lost for good: make this server's key (SHIPGATE_SECRET_KEY or <data>/secret.key) the database's in its place. Secret inputs sealed with the old key can then never be opened; audited as key.replaced. Only that id is replaced, so the flag left in place changes nothing later")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
@@ -418,7 +425,8 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	// No server-wide WriteTimeout: it would cut claims, which long-poll;
 	// the API bounds each write instead (httpapi.Handler.WriteTimeout).
-	root, err := withUI(api, db, logger, tlsCfg != nil)
+	root, err := withUI(&webui.Server{API: api, DB: db, Logger: logger, SessionLifetime: cfg.UISessionLifetime,
+		TLS: tlsCfg != nil || strings.HasPrefix(serverCfg.PublicURL, "https://")})
 	if err != nil {
 		return err
 	}

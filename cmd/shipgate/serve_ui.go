@@ -1,19 +1,19 @@
 package main
 
 import (
-	"log/slog"
 	"net/http"
 	"strings"
 
-	"github.com/shipgate/shipgate/internal/httpapi"
-	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/webui"
 )
 
 // withUI serves the web UI at / beside the API: /api/ and /healthz go to
 // the API, everything else to the UI, which calls the API in process.
-func withUI(api *httpapi.Handler, db *sqlstore.DB, logger *slog.Logger, tls bool) (http.Handler, error) {
-	ui, err := webui.New(&webui.Server{API: api, DB: db, Logger: logger, TLS: tls})
+// The session cookie is Secure when this server speaks TLS or people reach
+// it at an https public_url (a TLS-terminating proxy in front).
+func withUI(cfg *webui.Server) (http.Handler, error) {
+	api := cfg.API
+	ui, err := webui.New(cfg)
 	if err != nil {
 		return nil, err
 	}
