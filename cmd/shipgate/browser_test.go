@@ -44,6 +44,7 @@ func TestBrowserTwoApproversSeeThePendingRelease(t *testing.T) {
 	}
 	dave.waitText("header", "Signed in as dave")
 	erin.waitText("header", "Signed in as erin")
+	dave.screenshot("releases", "")
 	// The list filters by state, and the filter form reads without script.
 	erin.run("filter by state", chromedp.SendKeys(chromedp.CSS(`form.filters input[name="state"]`), "succeeded"))
 	if code := erin.navigate("submit the filter", chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`))); code != 200 {
