@@ -21,7 +21,13 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	// Keep the nonce a login page already gave this browser: a second
+	// load of /login (another tab, or the browser's own /favicon.ico
+	// redirected here) must not invalidate the form open in the first.
 	nonce := shipgate.NewSecret("")
+	if ck, err := r.Cookie(loginCookie); err == nil && validNonce(ck.Value) {
+		nonce = ck.Value
+	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: "/login", HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	s.render(w, r, nil, status, "login", map[string]any{"Title": "Log in", "Nonce": nonce, "Next": safeNext(r.FormValue("next")), "Problem": problem})
 }
@@ -86,6 +92,20 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode})
 	return redirect(w, r, "/login")
+}
+
+// validNonce reports whether v looks like a nonce showLogin made (32
+// base32 characters), so a cookie of any other shape is replaced.
+func validNonce(v string) bool {
+	if len(v) != 32 {
+		return false
+	}
+	for _, c := range v {
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // safeNext keeps a post-login redirect on this site: a path, never
