@@ -33,7 +33,7 @@ type releasesData struct {
 	Filter   url.Values
 	States   []shipgate.ReleaseState
 	Releases []*shipgate.Release
-	Next     string // the next page's query, "" on the last page
+	Next     string // the next page's address, "" on the last page
 	// MayApprove: the reader holds the approver role, so the list shows
 	// what waits for them; Awaiting is that (at most awaitingSize), and
 	// MoreAwaiting says there are more than it shows.
@@ -66,7 +66,7 @@ func (s *Server) releasesPage(w http.ResponseWriter, r *http.Request, c *call) e
 			next[k] = v
 		}
 		next.Set("before", strconv.FormatInt(d.Releases[len(d.Releases)-1].ID, 10))
-		d.Next = next.Encode()
+		d.Next = "/releases?" + next.Encode()
 	}
 	if d.MayApprove {
 		aw := url.Values{"awaiting": {"me"}, "limit": {strconv.Itoa(awaitingSize + 1)}}
