@@ -490,6 +490,7 @@ func (s *Server) releaseLive(w http.ResponseWriter, r *http.Request, c *call) er
 		for _, sec := range liveSections {
 			html, err := s.fragment("release", sec.Template, c, d)
 			if err != nil {
+				s.Logger.Error("render a live section of a release page", "release", id, "section", sec.ID, "err", err)
 				return wrote, err
 			}
 			if sent[sec.ID] != html {

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -386,5 +388,92 @@ func TestLiveStreamNeedsASession(t *testing.T) {
 	code, _, h := f.browser(t).get(fmt.Sprintf("/releases/%d/live", v.ID))
 	if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
 		t.Fatalf("anonymous live: %d %s", code, h.Get("Location"))
+	}
+}
+
+const rollService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: roll}
+spec:
+  environments:
+    - name: live
+      approvals: {required: 0}
+      rollback: {enabled: true, check_target: pipeline, delay_seconds: 300, mode: last_successful}
+  pipeline:
+    jobs:
+      - name: deploy
+        steps: [{run: "true"}]
+`
+
+// run claims and finishes release id's jobs as a runner would, failing
+// the jobs named in failing, until the release is final.
+func (f *fixture) run(t *testing.T, id int64, failing ...string) {
+	t.Helper()
+	d := &reconcile.Dispatcher{DB: f.db, LeaseTTL: time.Minute, Work: &reconcile.Signal{}}
+	for i := 0; i < 20; i++ {
+		v, err := f.client("admin").Release(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.State.Final() {
+			return
+		}
+		a, ok, err := d.Claim(ctx, shipgate.ClaimRequest{Runner: shipgate.RunnerInfo{Name: "r"}})
+		if err != nil || !ok {
+			t.Fatalf("release %d %s: nothing to claim (%v)", id, v.State, err)
+		}
+		out := shipgate.JobOutcome{Succeeded: true}
+		if slices.Contains(failing, a.Key.Job) {
+			out = shipgate.JobOutcome{Reason: a.Key.Job + " broke"}
+		}
+		if err := d.Finish(ctx, "r", a.Key, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("release %d did not end", id)
+}
+
+func TestRollbackCountdownAndHoldFromThePage(t *testing.T) {
+	f := newFixture(t)
+	admin := f.client("admin")
+	if _, err := admin.Apply(ctx, "roll.yaml", []byte(rollService)); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := admin.CreateRelease(ctx, client.CreateReleaseRequest{Service: "roll", Environment: "live", Version: "1", Artifact: artifact(t, "1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, v1.ID)
+	v2, err := admin.CreateRelease(ctx, client.CreateReleaseRequest{Service: "roll", Environment: "live", Version: "2", Artifact: artifact(t, "2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, v2.ID, "deploy")
+	path := fmt.Sprintf("/releases/%d", v2.ID)
+
+	viewer := f.browser(t)
+	viewer.login("viewer")
+	_, page, _ := viewer.get(path)
+	mustContain(t, page, `id="rollback"`, "Rollback: ", "pending", "Fires in ", "restoring version 1", "You cannot hold, fire or call off this rollback",
+		"deploy broke", `id="jobs"`)
+	if strings.Contains(page, `action="`+path+`/rollback/hold"`) {
+		t.Error("a viewer is offered the hold form")
+	}
+	if m := regexp.MustCompile(`Fires in (\d+) seconds`).FindStringSubmatch(page); m == nil || m[1] == "0" {
+		t.Errorf("no countdown in seconds: %v", m)
+	}
+
+	carol := f.browser(t)
+	csrf := carol.login("carol")
+	_, page, _ = carol.get(path)
+	mustContain(t, page, `action="`+path+`/rollback/hold"`, `action="`+path+`/rollback/now"`, `action="`+path+`/rollback/call-off"`, `action="`+path+`/rerun"`)
+	code, body, _ := carol.post(path+"/rollback/hold", url.Values{"csrf": {csrf}, "reason": {"checking the logs"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("hold: %d\n%s", code, body)
+	}
+	_, page, _ = carol.get(path)
+	mustContain(t, page, "Held by carol: checking the logs", "rollback held")
+	if strings.Contains(page, "Fires in ") {
+		t.Error("a held rollback still counts down")
 	}
 }
