@@ -205,3 +205,22 @@ func (t ApprovalTally) PendingReason(p ApprovalPolicy) string {
 	}
 	return fmt.Sprintf("waiting for approval: %d of %d required approvals%s", len(t.Approvers), t.Required, from)
 }
+
+// AwaitsApprovalBy reports whether release r waits for u's approval now:
+// it is pending, the rule the approve route enforces (CheckDecidable,
+// then CheckApprover on view, r as the store sees its approvers) admits
+// u, and none of u's approvals of it still counts at now. It is what a
+// list of the releases "waiting for your approval" shows, so that list
+// and the approve route never disagree.
+func AwaitsApprovalBy(r, view *Release, approvals []Approval, u *User, now time.Time) bool {
+	if CheckDecidable(r, DecisionApprove) != nil || CheckApprover(view, u, DecisionApprove) != nil {
+		return false
+	}
+	for i := range approvals {
+		a := &approvals[i]
+		if a.Actor == u.Name && (a.Decision == DecisionReject || a.Counts(now)) {
+			return false
+		}
+	}
+	return true
+}

@@ -285,6 +285,8 @@ type ReleaseFilter struct {
 	Environment string
 	Version     string
 	States      []ReleaseState
-	Limit       int
-	BeforeID    int64
+	// CreatedBy keeps the releases this user created.
+	CreatedBy string
+	Limit     int
+	BeforeID  int64
 }

@@ -43,6 +43,11 @@ type ServiceSpec struct {
 	// InputDecl). nil: none declared, any input accepted; empty: none
 	// allowed. omitzero keeps the digest of specs without inputs unchanged.
 	Inputs []InputDecl `json:"inputs,omitzero"`
+	// Repository is the https URL of the service's source repository
+	// (optional). The web UI links a release's commit as
+	// <repository>/commit/<commit>, which GitHub, GitLab, Gitea and
+	// Forgejo all serve. omitempty keeps older specs' digests unchanged.
+	Repository string `json:"repository,omitempty"`
 }
 
 // Digest returns the content digest of the spec: two files that parse to the

@@ -6,6 +6,7 @@ package shipgate
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -43,6 +44,9 @@ func (s *ServiceSpec) Validate() error {
 	}
 	if len(s.Environments) == 0 {
 		v.add("spec.environments", "a service needs at least one environment")
+	}
+	if err := ValidateRepositoryURL(s.Repository); err != nil {
+		v.add("spec.repository", "%s", err.Error())
 	}
 	envIndex := map[string]int{}
 	for i, e := range s.Environments {
@@ -340,6 +344,30 @@ func findCycle(order []string, edges map[string][]string) []string {
 		if state[n] == unseen && visit(n) {
 			return cycle
 		}
+	}
+	return nil
+}
+
+// maxRepositoryLen bounds a service's repository URL.
+const maxRepositoryLen = 512
+
+// ValidateRepositoryURL checks a service's repository URL: empty, or an
+// absolute https URL with a host and no credentials, query or fragment,
+// so a link built from it (<repository>/commit/<commit>) goes where the
+// file says and nowhere else.
+func ValidateRepositoryURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > maxRepositoryLen {
+		return fmt.Errorf("repository is longer than %d bytes", maxRepositoryLen)
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("repository %q is not an https URL such as https://github.com/acme/hello", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, " \t\n\r\"<>\\") {
+		return fmt.Errorf("repository %q must be a plain https URL: no credentials, query, fragment or spaces", s)
 	}
 	return nil
 }

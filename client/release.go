@@ -32,6 +32,7 @@ func (c *Client) Releases(ctx context.Context, f shipgate.ReleaseFilter) ([]*shi
 	set("service", f.Service)
 	set("environment", f.Environment)
 	set("version", f.Version)
+	set("created_by", f.CreatedBy)
 	if len(f.States) > 0 {
 		s := make([]string, len(f.States))
 		for i, st := range f.States {
@@ -47,6 +48,25 @@ func (c *Client) Releases(ctx context.Context, f shipgate.ReleaseFilter) ([]*shi
 	}
 	var out []*shipgate.Release
 	return out, c.do(ctx, "GET", "/releases", q, nil, &out)
+}
+
+// ReleasesAwaitingMe lists, newest first, the pending releases the caller
+// may approve now and has not decided yet (at most limit; 0: the
+// server's default).
+func (c *Client) ReleasesAwaitingMe(ctx context.Context, limit int) ([]*shipgate.Release, error) {
+	q := url.Values{"awaiting": {"me"}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out []*shipgate.Release
+	return out, c.do(ctx, "GET", "/releases", q, nil, &out)
+}
+
+// CompareRelease says what release id changes against the release that
+// runs in its environment now.
+func (c *Client) CompareRelease(ctx context.Context, id int64) (*ReleaseComparison, error) {
+	var out ReleaseComparison
+	return &out, c.do(ctx, "GET", "/releases/"+itoa(id)+"/compare", nil, nil, &out)
 }
 
 // Approve approves release id, whose digest the caller has seen.

@@ -275,3 +275,19 @@ type Rollout = shipgate.Rollout
 type PromoteRequest struct {
 	Comment string `json:"comment,omitempty"`
 }
+
+// ReleaseComparison is what a release changes against the release that
+// runs in its service and environment now (GET /releases/{id}/compare).
+type ReleaseComparison struct {
+	ReleaseID int64 `json:"release_id"`
+	// Current is the release running there now; nil when nothing has run
+	// there yet (the first release in the environment).
+	Current *shipgate.Release `json:"current,omitempty"`
+	// SameRelease says the release is itself the one running now.
+	SameRelease bool `json:"same_release,omitempty"`
+	// PipelineDigest and PolicyDigest identify the release's frozen
+	// pipeline and environment policy.
+	PipelineDigest string                   `json:"pipeline_digest"`
+	PolicyDigest   string                   `json:"policy_digest"`
+	Changes        []shipgate.ReleaseChange `json:"changes"`
+}

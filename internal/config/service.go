@@ -153,7 +153,8 @@ func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {
 		"spec": func(v *yaml.Node, path string) {
 			sawSpec = true
 			p.mapping(v, path, "spec", map[string]fieldFunc{
-				"inputs": func(v *yaml.Node, path string) { spec.Inputs = p.inputs(v, path) },
+				"inputs":     func(v *yaml.Node, path string) { spec.Inputs = p.inputs(v, path) },
+				"repository": func(v *yaml.Node, path string) { spec.Repository = p.str(v, path, "repository") },
 				"environments": func(v *yaml.Node, path string) {
 					p.sequence(v, path, "environments", func(i int, n *yaml.Node, path string) {
 						spec.Environments = append(spec.Environments, p.environment(n, path))

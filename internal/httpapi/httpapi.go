@@ -154,6 +154,7 @@ func (h *Handler) Routes() []Route {
 		route("POST", "/api/v1/releases", shipgate.PermReleaseCreate, "Prepare a release", h.createRelease),
 		route("GET", "/api/v1/releases", shipgate.PermRead, "List releases", h.listReleases),
 		route("GET", "/api/v1/releases/{id}", shipgate.PermRead, "Show a release with approvals, jobs and timeline", h.getRelease),
+		route("GET", "/api/v1/releases/{id}/compare", shipgate.PermRead, "Compare a release with what runs in its environment now", h.compareRelease),
 		route("POST", "/api/v1/releases/{id}/approve", shipgate.PermApprove, "Approve a release digest", h.approve),
 		route("POST", "/api/v1/releases/{id}/reject", shipgate.PermApprove, "Reject a release", h.reject),
 		route("POST", "/api/v1/releases/{id}/cancel", shipgate.PermReleaseCancel, "Cancel a release", h.cancel),

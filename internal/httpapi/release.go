@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -291,7 +292,7 @@ func (h *Handler) getRelease(w http.ResponseWriter, r *http.Request, u *shipgate
 
 func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	q := r.URL.Query()
-	f := shipgate.ReleaseFilter{Service: q.Get("service"), Environment: q.Get("environment"), Version: q.Get("version")}
+	f := shipgate.ReleaseFilter{Service: q.Get("service"), Environment: q.Get("environment"), Version: q.Get("version"), CreatedBy: q.Get("created_by")}
 	for _, s := range q["state"] {
 		for _, part := range strings.Split(s, ",") {
 			state, err := shipgate.ParseReleaseState(part)
@@ -300,6 +301,10 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, u *shipga
 			}
 			f.States = append(f.States, state)
 		}
+	}
+	awaiting := q.Get("awaiting")
+	if awaiting != "" && awaiting != "me" {
+		return shipgate.Errorf(shipgate.EINVALID, "awaiting=%q is not supported: use awaiting=me", awaiting)
 	}
 	limit, err := queryInt(r, "limit")
 	if err != nil {
@@ -313,8 +318,104 @@ func (h *Handler) listReleases(w http.ResponseWriter, r *http.Request, u *shipga
 	var out []*shipgate.Release
 	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
+		if awaiting == "me" {
+			out, err = awaitingApproval(r.Context(), tx, u, f)
+			return err
+		}
 		out, err = tx.ListReleases(r.Context(), f)
 		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// awaitingScan bounds how many pending releases one awaiting=me list
+// looks at, so a backlog of releases nobody may approve cannot make it
+// slow.
+const awaitingScan = 2000
+
+// awaitingApproval lists, newest first, the pending releases matching f
+// that u may approve now and has not decided: shipgate.AwaitsApprovalBy,
+// the rule the approve route enforces, on each.
+func awaitingApproval(ctx context.Context, tx *sqlstore.Tx, who *shipgate.User, f shipgate.ReleaseFilter) ([]*shipgate.Release, error) {
+	out := []*shipgate.Release{}
+	if len(f.States) > 0 && !slices.Contains(f.States, shipgate.StatePendingApproval) {
+		return out, nil // only pending releases wait for anyone
+	}
+	u, err := tx.FindUser(ctx, who.Name) // as the approve route judges: the user as stored now
+	if err != nil {
+		return nil, err
+	}
+	want := f.Limit
+	if want <= 0 {
+		want = 50
+	}
+	want = min(want, 500)
+	page := f
+	page.States, page.Limit = []shipgate.ReleaseState{shipgate.StatePendingApproval}, 500
+	for scanned := 0; scanned < awaitingScan && len(out) < want; {
+		rels, err := tx.ListReleases(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, rel := range rels {
+			view, err := tx.ApproverView(ctx, rel)
+			if err != nil {
+				return nil, err
+			}
+			// Eligibility first (no query), then whether u decided already.
+			if !shipgate.AwaitsApprovalBy(rel, view, nil, u, tx.Now()) {
+				continue
+			}
+			approvals, err := tx.ListApprovals(ctx, rel.ID)
+			if err != nil {
+				return nil, err
+			}
+			if shipgate.AwaitsApprovalBy(rel, view, approvals, u, tx.Now()) {
+				out = append(out, rel)
+				if len(out) == want {
+					break
+				}
+			}
+		}
+		scanned += len(rels)
+		if len(rels) < page.Limit {
+			break
+		}
+		page.BeforeID = rels[len(rels)-1].ID
+	}
+	return out, nil
+}
+
+// compareRelease says what a release changes against the release that
+// runs in its environment now.
+func (h *Handler) compareRelease(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var out client.ReleaseComparison
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		rel, err := tx.FindRelease(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		out = client.ReleaseComparison{ReleaseID: id, PipelineDigest: rel.PipelineDigest(), PolicyDigest: rel.PolicyDigest(), Changes: []shipgate.ReleaseChange{}}
+		cur, err := tx.CurrentRelease(r.Context(), rel.Service, rel.Environment)
+		switch {
+		case shipgate.ErrorCode(err) == shipgate.EFAILEDPRECONDITION:
+			return nil // nothing has run there yet
+		case err != nil:
+			return err
+		}
+		out.Current, out.SameRelease = cur, cur.ID == rel.ID
+		if !out.SameRelease {
+			out.Changes = shipgate.CompareReleases(cur, rel)
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -371,6 +371,10 @@ func (tx *Tx) ListReleases(ctx context.Context, f shipgate.ReleaseFilter) ([]*sh
 		q += ` AND version = ?`
 		args = append(args, f.Version)
 	}
+	if f.CreatedBy != "" {
+		q += ` AND created_by = ?`
+		args = append(args, f.CreatedBy)
+	}
 	if len(f.States) > 0 {
 		q += ` AND state IN (?` + strings.Repeat(", ?", len(f.States)-1) + `)`
 		for _, s := range f.States {

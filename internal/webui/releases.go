@@ -15,31 +15,48 @@ func (s *Server) releaseRoutes() []route {
 	}
 }
 
-// pageSize is how many releases a page of the list shows.
-const pageSize = 50
+// pageSize is how many releases a page of the list shows; awaitingSize
+// how many of those waiting for the reader's approval it lists at the
+// top (with a link to the rest when there are more).
+const (
+	pageSize     = 50
+	awaitingSize = 20
+)
+
+// listFilters are the list's filters: query parameter of the page, and
+// of GET /api/v1/releases.
+var listFilters = []struct{ Page, API string }{
+	{"service", "service"}, {"environment", "environment"}, {"state", "state"}, {"who", "created_by"}, {"before", "before"},
+}
 
 type releasesData struct {
 	Filter   url.Values
+	States   []shipgate.ReleaseState
 	Releases []*shipgate.Release
-	Next     string // the next page's query, "" on the last page
+	Next     string // the next page's address, "" on the last page
+	// MayApprove: the reader holds the approver role, so the list shows
+	// what waits for them; Awaiting is that (at most awaitingSize), and
+	// MoreAwaiting says there are more than it shows.
+	MayApprove   bool
+	Awaiting     []*shipgate.Release
+	MoreAwaiting bool
 }
 
 func (d releasesData) PageTitle() string { return "Releases" }
 
+// releasesPage lists releases, newest first, with the page's filters; at
+// its top, the pending releases the reader may approve now. Two bounded
+// API calls: the page, and the awaiting list.
 func (s *Server) releasesPage(w http.ResponseWriter, r *http.Request, c *call) error {
-	q := url.Values{}
-	for _, k := range []string{"service", "environment", "state", "before"} {
-		if v := r.URL.Query().Get(k); v != "" {
-			q.Set(k, v)
+	q, api := url.Values{}, url.Values{}
+	for _, f := range listFilters {
+		if v := r.URL.Query().Get(f.Page); v != "" {
+			q.Set(f.Page, v)
+			api.Set(f.API, v)
 		}
 	}
-	api := url.Values{}
-	for k, v := range q {
-		api[k] = v
-	}
 	api.Set("limit", strconv.Itoa(pageSize))
-	var d releasesData
-	d.Filter = q
+	d := releasesData{Filter: q, States: shipgate.ReleaseStates, MayApprove: c.Can(string(shipgate.PermApprove))}
 	if err := c.API("GET", "/api/v1/releases?"+api.Encode(), nil, &d.Releases); err != nil {
 		return err
 	}
@@ -49,7 +66,16 @@ func (s *Server) releasesPage(w http.ResponseWriter, r *http.Request, c *call) e
 			next[k] = v
 		}
 		next.Set("before", strconv.FormatInt(d.Releases[len(d.Releases)-1].ID, 10))
-		d.Next = next.Encode()
+		d.Next = "/releases?" + next.Encode()
+	}
+	if d.MayApprove {
+		aw := url.Values{"awaiting": {"me"}, "limit": {strconv.Itoa(awaitingSize + 1)}}
+		if err := c.API("GET", "/api/v1/releases?"+aw.Encode(), nil, &d.Awaiting); err != nil {
+			return err
+		}
+		if len(d.Awaiting) > awaitingSize {
+			d.Awaiting, d.MoreAwaiting = d.Awaiting[:awaitingSize], true
+		}
 	}
 	s.render(w, r, c, http.StatusOK, "releases", d)
 	return nil
