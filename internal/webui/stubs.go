@@ -8,7 +8,6 @@ import "github.com/shipgate/shipgate/client"
 
 func (s *Server) releasePageRoutes() []route { return nil } // release.go
 func (s *Server) rolloutRoutes() []route     { return nil } // rollout.go
-func (s *Server) agentRoutes() []route       { return nil } // agent.go
 
 // rolloutSection (rollout.go) is the data of template "rollout"
 // (templates/_rollout.html), the rollout view on a release page; nil when
