@@ -118,4 +118,3 @@ func TestDrainFromTheUIIsForAdmins(t *testing.T) {
 		t.Fatalf("take back not audited: %+v", ev)
 	}
 }
-
