@@ -179,4 +179,17 @@ type AuditFilter struct {
 	Since     *time.Time
 	ReleaseID int64
 	Limit     int
+
+	// Until, when set, leaves out events at or after it (Since..Until is a
+	// half-open range).
+	Until *time.Time
+	// Actor and Subject select events of exactly that actor or subject;
+	// ActionPrefix those whose action starts with it ("release." or a
+	// whole action such as "release.approved").
+	Actor, Subject, ActionPrefix string
+	// Newest reads newest first: events before BeforeSeq (all when 0),
+	// highest seq first. A browser's page of the log; a verifier reads in
+	// seq order.
+	Newest    bool
+	BeforeSeq int64
 }

@@ -16,6 +16,12 @@ func (c *Client) Audit(ctx context.Context, f shipgate.AuditFilter) (*AuditPage,
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
+	if f.Newest {
+		q.Set("order", "desc")
+		if f.BeforeSeq > 0 {
+			q.Set("before", itoa(f.BeforeSeq))
+		}
+	}
 	var out AuditPage
 	return &out, c.do(ctx, "GET", "/audit", q, nil, &out)
 }
@@ -131,6 +137,14 @@ func (c *Client) AuditCheckpoint(ctx context.Context) (*shipgate.AuditCheckpoint
 	return &out, c.do(ctx, "POST", "/audit/checkpoints", nil, nil, &out)
 }
 
+// LatestAuditCheckpoint returns the newest checkpoint the server stored
+// (not_found when none was signed yet). Verify it with a public key you
+// recorded out of band.
+func (c *Client) LatestAuditCheckpoint(ctx context.Context) (*shipgate.AuditCheckpoint, error) {
+	var out shipgate.AuditCheckpoint
+	return &out, c.do(ctx, "GET", "/audit/checkpoints/latest", nil, nil, &out)
+}
+
 // Notifications lists notifications, newest first; state "" means all.
 func (c *Client) Notifications(ctx context.Context, state string) ([]Notification, error) {
 	q := url.Values{}
@@ -142,7 +156,7 @@ func (c *Client) Notifications(ctx context.Context, state string) ([]Notificatio
 }
 
 // auditQuery is the query of f that the audit page and the audit stream
-// both take: after, release, since.
+// both take: after, release, since, until, actor, subject, action.
 func auditQuery(f shipgate.AuditFilter) url.Values {
 	q := url.Values{}
 	if f.AfterSeq > 0 {
@@ -153,6 +167,14 @@ func auditQuery(f shipgate.AuditFilter) url.Values {
 	}
 	if f.Since != nil {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	if f.Until != nil {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+	}
+	for k, v := range map[string]string{"actor": f.Actor, "subject": f.Subject, "action": f.ActionPrefix} {
+		if v != "" {
+			q.Set(k, v)
+		}
 	}
 	return q
 }

@@ -78,7 +78,8 @@ notifications:
 	for _, want := range []string{
 		"needs 2 of release-managers (0 so far)",
 		fmt.Sprintf("run `shipgate approve %d`", r.ID),
-		fmt.Sprintf("https://shipgate.example.com/api/v1/releases/%d", r.ID),
+		fmt.Sprintf("https://shipgate.example.com/api/v1/releases/%d", r.ID), // for programs
+		fmt.Sprintf("https://shipgate.example.com/releases/%d", r.ID),        // for people: the UI's page
 		`"fromGroups":["release-managers"]`,
 	} {
 		if !strings.Contains(body, want) {

@@ -31,12 +31,52 @@ func auditFilter(r *http.Request) (shipgate.AuditFilter, error) {
 		}
 		f.Since = &t
 	}
+	if s := r.URL.Query().Get("until"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return f, shipgate.Errorf(shipgate.EINVALID, "until=%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+		}
+		f.Until = &t
+	}
+	q := r.URL.Query()
+	f.Actor, f.Subject, f.ActionPrefix = q.Get("actor"), q.Get("subject"), q.Get("action")
+	for name, v := range map[string]string{"actor": f.Actor, "subject": f.Subject, "action": f.ActionPrefix} {
+		if len(v) > maxAuditFilterLen {
+			return f, shipgate.Errorf(shipgate.EINVALID, "%s is %d bytes long; the limit is %d", name, len(v), maxAuditFilterLen)
+		}
+	}
 	return f, nil
+}
+
+// maxAuditFilterLen bounds the text filters of the audit routes.
+const maxAuditFilterLen = 256
+
+// listFilter adds what only a page of the log reads: the order, and where
+// a newest-first page continues.
+func listFilter(r *http.Request, f *shipgate.AuditFilter) error {
+	var err error
+	if f.BeforeSeq, err = queryInt(r, "before"); err != nil {
+		return err
+	}
+	switch o := r.URL.Query().Get("order"); o {
+	case "", "asc":
+	case "desc":
+		f.Newest = true
+	default:
+		return shipgate.Errorf(shipgate.EINVALID, "order=%q: use asc (oldest first, the default) or desc (newest first)", o)
+	}
+	if f.BeforeSeq > 0 && !f.Newest {
+		return shipgate.Errorf(shipgate.EINVALID, "before= pages newest first: add order=desc (oldest first pages with after=)")
+	}
+	return nil
 }
 
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	f, err := auditFilter(r)
 	if err != nil {
+		return err
+	}
+	if err := listFilter(r, &f); err != nil {
 		return err
 	}
 	var page client.AuditPage
@@ -89,6 +129,27 @@ func (h *Handler) createCheckpoint(w http.ResponseWriter, r *http.Request, u *sh
 	cp, _, err := h.DB.CheckpointUnpublished(r.Context(), s)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, cp)
+	return nil
+}
+
+// latestCheckpoint is the newest checkpoint stored, by any key: what an
+// auditor compares with the copies published outside the database. It is
+// not verified here; the caller holds the public key to verify it with.
+func (h *Handler) latestCheckpoint(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	var cp shipgate.AuditCheckpoint
+	var ok bool
+	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+		var err error
+		cp, ok, err = tx.NewestCheckpoint(r.Context())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return shipgate.Errorf(shipgate.ENOTFOUND, "no audit checkpoint has been signed yet")
 	}
 	writeJSON(w, http.StatusOK, cp)
 	return nil

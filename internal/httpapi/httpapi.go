@@ -150,6 +150,8 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/services/{name}", shipgate.PermRead, "Show a service", h.getService),
 		route("GET", "/api/v1/services/{name}/revisions", shipgate.PermRead, "List a service's revisions", h.listRevisions),
 		route("GET", "/api/v1/services/{name}/revisions/{revision}", shipgate.PermRead, "Show one revision with its source", h.getRevision),
+		route("GET", "/api/v1/services/{name}/environments", shipgate.PermRead, "Each environment of a service: the release running now, the latest releases, open rollbacks", h.serviceEnvironments),
+		route("GET", "/api/v1/runners", shipgate.PermRead, "What the runners are running now, and the built-in runner", h.listRunners),
 
 		route("POST", "/api/v1/releases", shipgate.PermReleaseCreate, "Prepare a release", h.createRelease),
 		route("GET", "/api/v1/releases", shipgate.PermRead, "List releases", h.listReleases),
@@ -165,6 +167,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/audit/stream", shipgate.PermRead, "Stream the audit log as NDJSON", h.streamAudit),
 		route("GET", "/api/v1/audit/public-key", shipgate.PermRead, "The public key that verifies audit checkpoints", h.auditPublicKey),
 		route("POST", "/api/v1/audit/checkpoints", shipgate.PermRead, "Sign the audit head now and return the checkpoint", h.createCheckpoint),
+		route("GET", "/api/v1/audit/checkpoints/latest", shipgate.PermRead, "The newest stored audit checkpoint", h.latestCheckpoint),
 
 		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
 		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -79,6 +80,13 @@ type pagerDutyEvent struct {
 	EventAction string            `json:"event_action"`
 	DedupKey    string            `json:"dedup_key"`
 	Payload     *pagerDutyPayload `json:"payload,omitempty"`
+	// Links are shown on the incident: the release's page.
+	Links []pagerDutyLink `json:"links,omitempty"`
+}
+
+type pagerDutyLink struct {
+	Href string `json:"href"`
+	Text string `json:"text"`
 }
 
 type pagerDutyPayload struct {
@@ -97,7 +105,11 @@ func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 	case config.SinkWebhook:
 		return ev.CloudEvent(q.Source, q.PublicURL)
 	case config.SinkSlack:
-		return json.Marshal(map[string]string{"text": slackText("shipgate: " + ev.Summary)})
+		lines := []string{"shipgate: " + ev.Summary}
+		if link := q.link(ev.Release.ID); link != "" && !strings.Contains(ev.Summary, link) {
+			lines = append(lines, link)
+		}
+		return json.Marshal(map[string]string{"text": slackText(lines...)})
 	case config.SinkPagerDuty:
 		if ev.PagerDuty == "" {
 			return nil, nil
@@ -108,6 +120,9 @@ func (q *Enqueuer) render(s config.Sink, ev Event) ([]byte, error) {
 				Summary: pagerDutySummary(ev.Summary), Source: q.Source, Severity: ev.Severity, Timestamp: ev.Audit.At.UTC().Format("2006-01-02T15:04:05.000Z"),
 				Component: ev.Release.Service, Group: ev.Release.Environment,
 				CustomDetails: map[string]any{"release": ev.Release.ID, "version": ev.Release.Version, "cdevent": ev.Type},
+			}
+			if link := q.link(ev.Release.ID); link != "" {
+				pd.Links = []pagerDutyLink{{Href: link, Text: fmt.Sprintf("Release %d of %s in %s", ev.Release.ID, ev.Release.Service, ev.Release.Environment)}}
 			}
 		}
 		return json.Marshal(pd)

@@ -176,7 +176,7 @@ func (ev Event) CloudEvent(source, publicURL string) ([]byte, error) {
 		"customData": map[string]any{
 			"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version, "kind": r.Kind,
 			"rollbackOf": r.RollbackOf, "summary": ev.Summary, "action": ev.Audit.Action, "actor": ev.Audit.Actor,
-			"auditSeq": ev.Audit.Seq, "details": details, "url": ReleaseURL(publicURL, r.ID),
+			"auditSeq": ev.Audit.Seq, "details": details, "url": ReleaseURL(publicURL, r.ID), "page": ReleasePageURL(publicURL, r.ID),
 		},
 		"customDataContentType": "application/json",
 	}
@@ -219,11 +219,20 @@ func (ev Event) subject(source, publicURL string) map[string]any {
 		"content": map[string]any{"environment": env, "artifactId": purl(r)}}
 }
 
-// ReleaseURL is where a release is read: the API's release under the
-// server's public URL, or, without one, that path alone (a URI reference
-// relative to the server).
+// ReleaseURL is where a program reads a release: the API's release under
+// the server's public URL, or, without one, that path alone (a URI
+// reference relative to the server). Machine-read fields (CDEvents' url)
+// carry it.
 func ReleaseURL(publicURL string, id int64) string {
 	return strings.TrimSuffix(publicURL, "/") + "/api/v1/releases/" + strconv.FormatInt(id, 10)
+}
+
+// ReleasePageURL is where a person sees a release: the web UI's release
+// page under the server's public URL (or that path alone without one).
+// What people read and click (Slack text, PagerDuty links, the webhook
+// event's page link) carries it.
+func ReleasePageURL(publicURL string, id int64) string {
+	return strings.TrimSuffix(publicURL, "/") + "/releases/" + strconv.FormatInt(id, 10)
 }
 
 // purl names a release's artifact as a package URL (what CDEvents'

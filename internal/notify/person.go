@@ -155,7 +155,8 @@ func (q *Enqueuer) describe(ctx context.Context, tx *sqlstore.Tx, ev *Event) err
 		need = fmt.Sprintf("run `shipgate promote %d` to continue or `shipgate cancel %d` to stop", r.ID, r.ID)
 	}
 	if link := q.link(r.ID); link != "" {
-		content["url"] = link
+		content["url"] = ReleaseURL(q.PublicURL, r.ID)
+		content["page"] = link
 		if need != "" {
 			need += " " + link
 		}
@@ -234,13 +235,13 @@ func waitingFor(reason string) string {
 	return "waiting for approval"
 }
 
-// link is where a person sees release id, when the server knows its
-// public URL.
+// link is where a person sees release id (its page in the web UI), when
+// the server knows its public URL.
 func (q *Enqueuer) link(id int64) string {
 	if q.PublicURL == "" {
 		return ""
 	}
-	return ReleaseURL(q.PublicURL, id)
+	return ReleasePageURL(q.PublicURL, id)
 }
 
 func nonNil(s []string) []string {

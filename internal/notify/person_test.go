@@ -136,10 +136,14 @@ func TestApprovalNeededGoesToTheEnvironmentsSink(t *testing.T) {
 	}
 	ce := decode(t, notes[0])
 	sum := ce.Data.CustomData.Summary
-	for _, want := range []string{"needs 2 of release-managers (0 so far)", "shipgate approve " + itoa(r.ID), "https://shipgate.example.com/api/v1/releases/" + itoa(r.ID)} {
+	for _, want := range []string{"needs 2 of release-managers (0 so far)", "shipgate approve " + itoa(r.ID), "https://shipgate.example.com/releases/" + itoa(r.ID)} {
 		if !strings.Contains(sum, want) {
 			t.Fatalf("summary %q lacks %q", sum, want)
 		}
+	}
+	// A program reads the API's release; a person clicks its page.
+	if c := ce.Data.Subject.Content; c["url"] != "https://shipgate.example.com/api/v1/releases/"+itoa(r.ID) || c["page"] != "https://shipgate.example.com/releases/"+itoa(r.ID) {
+		t.Fatalf("subject links: %+v", c)
 	}
 	if c := ce.Data.Subject.Content; c["command"] != "shipgate approve "+itoa(r.ID) || c["required"] != float64(2) || ce.Data.Subject.Type != "shipgate-approval" {
 		t.Fatalf("subject content: %+v", ce.Data.Subject)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 )
@@ -90,7 +91,8 @@ func (tx *Tx) ListAudit(ctx context.Context, f shipgate.AuditFilter) ([]shipgate
 	return out, err
 }
 
-// EachAudit calls fn for every event matching f in seq order, at most
+// EachAudit calls fn for every event matching f in seq order (highest
+// first when f.Newest), at most
 // f.Limit of them when it is positive, reading rows as it goes: memory does
 // not grow with the number of events. The event passed to fn, its Details
 // included, is reused for the next row; fn must copy what it keeps. An
@@ -110,7 +112,33 @@ func (tx *Tx) EachAudit(ctx context.Context, f shipgate.AuditFilter, fn func(e *
 		q += ` AND release_id = ?`
 		args = append(args, f.ReleaseID)
 	}
-	q += ` ORDER BY seq`
+	if f.Until != nil {
+		q += ` AND at < ?`
+		args = append(args, micros(*f.Until))
+	}
+	if f.Actor != "" {
+		q += ` AND actor = ?`
+		args = append(args, f.Actor)
+	}
+	if f.Subject != "" {
+		q += ` AND subject = ?`
+		args = append(args, f.Subject)
+	}
+	if f.ActionPrefix != "" {
+		// substr, not LIKE: no wildcard in the prefix ("_" is common in
+		// actions) needs escaping, on either engine.
+		q += ` AND substr(action, 1, ?) = ?`
+		args = append(args, utf8.RuneCountInString(f.ActionPrefix), f.ActionPrefix)
+	}
+	if f.BeforeSeq > 0 {
+		q += ` AND seq < ?`
+		args = append(args, f.BeforeSeq)
+	}
+	if f.Newest {
+		q += ` ORDER BY seq DESC`
+	} else {
+		q += ` ORDER BY seq`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}

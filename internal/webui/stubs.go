@@ -7,9 +7,6 @@ import "github.com/shipgate/shipgate/client"
 // deletes the stub.
 
 func (s *Server) rolloutRoutes() []route { return nil } // rollout.go
-func (s *Server) auditRoutes() []route   { return nil } // audit.go
-func (s *Server) serviceRoutes() []route { return nil } // service.go
-func (s *Server) agentRoutes() []route   { return nil } // agent.go
 
 // rolloutSection (rollout.go) is the data of template "rollout"
 // (templates/_rollout.html), the rollout view on a release page; nil when
