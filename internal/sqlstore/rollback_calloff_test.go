@@ -70,7 +70,10 @@ func testRollbackCalledOffByPerson(t *testing.T, engine string) {
 
 	// Held first, then called off; refused for a release without a rollback.
 	runTo(t, db, v3.ID, "health")
-	testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := reconcile.HoldRollback(ctx, tx, "dave", v3.ID, "looking"); return err })
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := reconcile.HoldRollback(ctx, tx, "dave", v3.ID, "looking")
+		return err
+	})
 	if err := callOff("erin", v3.ID, "looked: it is fine"); err != nil {
 		t.Fatal(err)
 	}
