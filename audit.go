@@ -113,6 +113,7 @@ type AuditVerifier struct {
 	n        int64
 	lastSeq  int64
 	lastHash string
+	prevHash string // the hash of the event before lastSeq
 	resumed  bool
 
 	// checkpoints the chain is held to (checkpoint.go)
@@ -129,24 +130,25 @@ func (v *AuditVerifier) Add(e *AuditEvent) error {
 	}
 	if e.Seq != wantSeq {
 		if e.Seq > wantSeq {
-			return fmt.Errorf("audit chain broken at seq %d: event missing (next stored event is seq %d)", wantSeq, e.Seq)
+			return v.broken(wantSeq, "event missing (next stored event is seq %d)", e.Seq)
 		}
-		return fmt.Errorf("audit chain broken at seq %d: out of order after seq %d", e.Seq, v.lastSeq)
+		return v.broken(e.Seq, "out of order after seq %d", v.lastSeq)
 	}
 	if e.PrevHash != wantPrev {
-		return fmt.Errorf("audit chain broken at seq %d: prev_hash does not match the hash of seq %d", e.Seq, v.lastSeq)
+		return v.broken(e.Seq, "prev_hash does not match the hash of seq %d", v.lastSeq)
 	}
 	ok, err := v.hashMatches(e)
 	if err != nil {
-		return fmt.Errorf("audit chain broken at seq %d: %v", e.Seq, err)
+		return v.broken(e.Seq, "%v", err)
 	}
 	if !ok {
-		return fmt.Errorf("audit chain broken at seq %d: content does not match its hash (edited)", e.Seq)
+		return v.broken(e.Seq, "content does not match its hash (edited)")
 	}
 	if err := v.checkAnchor(e); err != nil {
 		return err
 	}
 	v.n++
+	v.prevHash = v.lastHash
 	v.lastSeq, v.lastHash = e.Seq, e.Hash
 	return nil
 }
@@ -160,12 +162,20 @@ func (v *AuditVerifier) Count() int64 { return v.n }
 func (v *AuditVerifier) Finish(headSeq int64, headHash string) error {
 	if headSeq != v.lastSeq {
 		if headSeq > v.lastSeq {
-			return fmt.Errorf("audit chain broken at seq %d: the log ends at seq %d but the recorded head is seq %d (events removed)", v.lastSeq+1, v.lastSeq, headSeq)
+			return v.broken(v.lastSeq+1, "the log ends at seq %d but the recorded head is seq %d (events removed)", v.lastSeq, headSeq)
 		}
-		return fmt.Errorf("audit chain broken at seq %d: event after the recorded head seq %d", headSeq+1, headSeq)
+		// The events up to the head were good; the verifier no longer
+		// holds the head's hash.
+		return &AuditChainBroken{Seq: headSeq + 1, LastGoodSeq: headSeq, Problem: fmt.Sprintf("event after the recorded head seq %d", headSeq)}
 	}
 	if headSeq > 0 && headHash != v.lastHash {
-		return fmt.Errorf("audit chain broken at seq %d: hash differs from the recorded head", headSeq)
+		// The last event itself is in doubt: the one before it is the
+		// last good one.
+		b := &AuditChainBroken{Seq: headSeq, LastGoodSeq: headSeq - 1, LastGoodHash: v.prevHash, Problem: "hash differs from the recorded head"}
+		if v.n == 1 && !v.resumed {
+			b.LastGoodHash = GenesisHash
+		}
+		return b
 	}
 	return v.finishAnchors()
 }

@@ -360,8 +360,8 @@ func (v *AuditVerifier) checkAnchor(e *AuditEvent) error {
 	for len(v.anchors) > 0 && v.anchors[0].Seq == e.Seq {
 		c := v.anchors[0]
 		if c.Hash != e.Hash {
-			return fmt.Errorf("audit chain broken at seq %d: the log was rewritten: the checkpoint signed at %s says seq %d had hash %s, the log now gives %s; %s",
-				e.Seq, fmtCheckpointTime(c.At), c.Seq, c.Hash, e.Hash, v.rewriteRange(e.Seq))
+			return v.rewritten(e.Seq, "the log was rewritten: the checkpoint signed at %s says seq %d had hash %s, the log now gives %s; %s",
+				fmtCheckpointTime(c.At), c.Seq, c.Hash, e.Hash, v.rewriteRange(e.Seq))
 		}
 		v.anchors = v.anchors[1:]
 		v.anchored++
@@ -392,8 +392,8 @@ func (v *AuditVerifier) finishAnchors() error {
 		return nil
 	}
 	c := v.anchors[0]
-	return fmt.Errorf("audit chain broken at seq %d: events were removed or renumbered: the log ends at seq %d, but the checkpoint signed at %s covers seq %d; %s",
-		v.lastSeq+1, v.lastSeq, fmtCheckpointTime(c.At), c.Seq, v.rewriteRange(v.lastSeq+1))
+	return v.rewritten(v.lastSeq+1, "events were removed or renumbered: the log ends at seq %d, but the checkpoint signed at %s covers seq %d; %s",
+		v.lastSeq, fmtCheckpointTime(c.At), c.Seq, v.rewriteRange(v.lastSeq+1))
 }
 
 // AuditVerification is what verifying the chain established: the head it

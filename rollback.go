@@ -11,14 +11,14 @@ import (
 // rollback`.
 //
 //	(none) ──(run failed)──► pending ──(delay over)──► fired ──► done | failed
-//	   │                      │ ▲ └──(check recovered, superseded)──► called_off
+//	   │                      │ ▲ └──(check recovered, superseded, "rollback call-off")──► called_off
 //	   │                      │ └──("rollback now")── held ◄──("rollback hold")
 //	   │                      └──(rollback release cannot be created)──► unavailable | failed
 //	   └──("shipgate rollback")──► fired
 //
 // unavailable records that the policy wanted a rollback and found nothing
-// to roll back to. A held rollback is also called off by a rerun or a newer
-// release; an ended one starts again when a rerun fails too. The complete
+// to roll back to. A held rollback is also called off by a rerun, a newer
+// release or a person ("rollback call-off"); an ended one starts again when a rerun fails too. The complete
 // diagram is generated from the decider's transition table
 // (internal/decide/table.go) into docs/architecture.md.
 type RollbackState string

@@ -130,6 +130,14 @@ func (c *Client) RollbackNow(ctx context.Context, id int64, reason string) (*Rel
 	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/now", nil, RollbackActionRequest{Reason: reason}, &out)
 }
 
+// CallOffRollback ends a pending or held rollback of release id without
+// rolling back: the release stays failed and nothing is deployed. reason
+// is required and recorded in the audit log.
+func (c *Client) CallOffRollback(ctx context.Context, id int64, reason string) (*ReleaseView, error) {
+	var out ReleaseView
+	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/rollback/call-off", nil, RollbackCallOffRequest{Reason: reason}, &out)
+}
+
 // Promote continues the rollout of release id that is paused for a person
 // (a pause step without a duration, or an inconclusive analysis).
 func (c *Client) Promote(ctx context.Context, id int64, comment string) (*ReleaseView, error) {

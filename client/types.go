@@ -140,6 +140,12 @@ type RollbackActionRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// RollbackCallOffRequest calls off a pending or held rollback; the reason
+// is required.
+type RollbackCallOffRequest struct {
+	Reason string `json:"reason"`
+}
+
 // Logs is a page of log chunks. Done is true when the selected jobs have
 // finished and every chunk up to Next has been returned.
 type Logs struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,9 +44,14 @@ after the lines already written.`,
 			if err != nil {
 				return err
 			}
+			n := 0
 			_, _, err = m.client().EachAuditEvent(cmd.Context(), f, func(e *shipgate.AuditEvent) error {
+				n++
 				return jsonLine(m.Stdout, e)
 			})
+			if err == nil && n == 0 {
+				err = m.noSuchRelease(cmd.Context(), f.ReleaseID)
+			}
 			return err
 		},
 	}
@@ -74,6 +80,9 @@ after the lines already written.`,
 				return err
 			}
 			if events == nil {
+				if err := m.noSuchRelease(cmd.Context(), f.ReleaseID); err != nil {
+					return err
+				}
 				events = []shipgate.AuditEvent{}
 			}
 			return m.render(events, func(w io.Writer) error {
@@ -92,6 +101,21 @@ after the lines already written.`,
 	m.addOutputFlag(list)
 	cmd.AddCommand(verify, export, list, m.auditCheckpointCommand(), m.auditPublicKeyCommand())
 	return cmd
+}
+
+// noSuchRelease explains an empty answer to --release id: an error when
+// release id does not exist. Events may name a release that does not
+// exist (a refused request for it), so it is asked only when none came;
+// a release that exists with no events in the range is no error.
+func (m *Main) noSuchRelease(ctx context.Context, id int64) error {
+	if id <= 0 {
+		return nil
+	}
+	_, err := m.client().Release(ctx, id)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return fmt.Errorf("release %d does not exist, and no audit event names it: see `shipgate release list`", id)
+	}
+	return nil // it exists, or whether it does is not ours to know (no read permission)
 }
 
 func parseSince(s string) (time.Time, error) {

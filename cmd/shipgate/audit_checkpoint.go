@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -81,15 +82,16 @@ narrow down where a rewrite starts.`,
 				if asErr(err, &se) {
 					return err // could not read the log at all
 				}
+				f := verifyFailed(r, err)
 				if asJSON {
-					m.printJSON(struct {
-						OK    bool   `json:"ok"`
-						Error string `json:"error"`
-						shipgate.AuditVerification
-						Skipped *int `json:"skipped_events,omitempty"`
-					}{false, err.Error(), r, skippedField(files, skipped)})
+					f.Skipped = skippedField(files, skipped)
+					m.printJSON(f)
 				}
-				return &exitError{code: 1, msg: fmt.Sprintf("audit verify FAILED after %d good events: %v", r.Events, err)}
+				msg := fmt.Sprintf("audit verify FAILED after %d good events: %v", r.Events, err)
+				if f.LastGoodSeq != nil && f.LastGoodHash != "" {
+					msg += fmt.Sprintf("\nlast good event: seq %d hash %s", *f.LastGoodSeq, f.LastGoodHash)
+				}
+				return &exitError{code: 1, msg: msg}
 			}
 			if asJSON {
 				return m.printJSON(struct {
@@ -114,6 +116,37 @@ narrow down where a rewrite starts.`,
 	cmd.Flags().StringArrayVar(&keyArgs, "public-key", nil, "public key the checkpoints must be signed by: ed25519:… as `audit public-key` prints, PEM, or a file holding either (repeatable, e.g. across a key change)")
 	m.addOutputFlag(cmd)
 	return cmd
+}
+
+// verifyFailure is audit verify -o json on a chain that did not verify.
+// It names the first broken seq (when the chain itself is broken, not
+// merely unreadable) and the last event the verifier vouches for; it has
+// no head_seq, since the head is exactly what could not be verified.
+type verifyFailure struct {
+	OK           bool                      `json:"ok"`
+	Error        string                    `json:"error"`
+	Events       int64                     `json:"events"`
+	BrokenSeq    *int64                    `json:"broken_seq,omitempty"`
+	LastGoodSeq  *int64                    `json:"last_good_seq,omitempty"`
+	LastGoodHash string                    `json:"last_good_hash,omitempty"`
+	Checkpoints  int                       `json:"checkpoints_matched"`
+	Newest       *shipgate.AuditCheckpoint `json:"newest_checkpoint,omitempty"`
+	Skipped      *int                      `json:"skipped_events,omitempty"`
+}
+
+func verifyFailed(r shipgate.AuditVerification, err error) verifyFailure {
+	f := verifyFailure{Error: err.Error(), Events: r.Events, Checkpoints: r.Checkpoints, Newest: r.Newest}
+	var b *shipgate.AuditChainBroken
+	if errors.As(err, &b) {
+		f.BrokenSeq, f.LastGoodSeq, f.LastGoodHash = &b.Seq, &b.LastGoodSeq, b.LastGoodHash
+		return f
+	}
+	// The log could not be read to its end (a cut stream, a line that is
+	// not an event): everything verified so far is good.
+	if r.HeadHash != "" {
+		f.LastGoodSeq, f.LastGoodHash = &r.HeadSeq, r.HeadHash
+	}
+	return f
 }
 
 func readPublicKeys(args []string) ([]shipgate.AuditPublicKey, error) {

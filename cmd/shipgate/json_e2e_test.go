@@ -21,7 +21,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 	// have one, is not what this test checks.
 	notRead := []string{
 		"serve", "apply", "admin reset-token", "approve", "reject", "cancel", "rerun", "promote",
-		"release create", "rollback", "rollback hold", "rollback now",
+		"release create", "rollback", "rollback hold", "rollback now", "rollback call-off",
 		"user create", "user set-roles", "user disable", "user enable",
 		"token create", "token revoke", "group add", "group remove",
 		"agent", "agent drain", "agent token create", "agent token revoke",

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -14,7 +15,7 @@ func (m *Main) rollbackCommand() *cobra.Command {
 	var req client.RollbackRequest
 	cmd := &cobra.Command{
 		Use:   "rollback SERVICE --env ENV [--to VERSION] [--reason TEXT]",
-		Short: "Roll an environment back now; or hold / fire a pending rollback (rollback hold|now ID)",
+		Short: "Roll an environment back now; or hold / fire / call off a pending rollback (rollback hold|now|call-off ID)",
 		Long: `Roll an environment back: create a rollback release that restores the last
 release that succeeded before the current one (or --to VERSION), linked to the
 release it replaces. It skips approval only when the restored version was
@@ -28,8 +29,9 @@ windows_apply_to_rollbacks: true. A rollback to a version whose artifact can no
 longer be deployed (gone from the artifact store, or changed) is refused.
 
 A rollback the policy started waits delay_seconds; "rollback hold ID" stops it,
-"rollback now ID" fires it at once. --reason is recorded in the audit log and
-shown in "release show".`,
+"rollback now ID" fires it at once, and "rollback call-off ID --reason TEXT"
+ends it without rolling back (the release stays failed; nothing is deployed).
+--reason is recorded in the audit log and shown in "release show".`,
 		Args: oneArg("a service name", "service list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Service = args[0]
@@ -82,6 +84,12 @@ shown in "release show".`,
 		act("now ID", "Fire a pending or held rollback at once", func(c *client.Client, cmd *cobra.Command, id int64, reason string) (*client.ReleaseView, error) {
 			return c.RollbackNow(cmd.Context(), id, reason)
 		}),
+		act("call-off ID --reason TEXT", "End a pending or held rollback without rolling back (the release stays failed)", func(c *client.Client, cmd *cobra.Command, id int64, reason string) (*client.ReleaseView, error) {
+			if strings.TrimSpace(reason) == "" {
+				return nil, fmt.Errorf("rollback call-off needs --reason: say why the rollback is not wanted (it is recorded in the audit log)")
+			}
+			return c.CallOffRollback(cmd.Context(), id, reason)
+		}),
 	)
 	return cmd
 }
@@ -107,6 +115,8 @@ func rollbackLine(rb *shipgate.Rollback) string {
 		}
 	case shipgate.RollbackHeld:
 		return fmt.Sprintf("rollback to %s held: %s", target, rb.Reason)
+	case shipgate.RollbackCalledOff:
+		return fmt.Sprintf("rollback to %s called off: %s", target, rb.Reason)
 	case shipgate.RollbackFired:
 		return fmt.Sprintf("rollback to %s fired: rollback release %d", target, rb.RollbackRelease)
 	case shipgate.RollbackDone:

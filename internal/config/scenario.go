@@ -18,13 +18,21 @@ import (
 // docs/judge-benchmark.md). Problems are file:line errors; the scenario is
 // returned only when there are none.
 func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
+	s, _, err := parseScenario(file, src)
+	return s, err
+}
+
+// parseScenario is ParseScenario that also returns the line of the name:
+// key (0 when the name comes from the file name).
+func parseScenario(file string, src []byte) (*judgesim.Scenario, int, error) {
 	p := &parser{file: file, lines: map[string]int{}}
+	nameLine := 0
 	root, err := decodeOne(file, src, "scenario")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if root == nil {
-		return nil, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
+		return nil, 0, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the file is empty"}}}
 	}
 	s := &judgesim.Scenario{
 		Name:          strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)),
@@ -60,7 +68,9 @@ func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
 	}
 	warmupLine := 0
 	p.mapping(root, "", "the scenario", map[string]fieldFunc{
-		"name":        func(v *yaml.Node, path string) { s.Name = p.str(v, path, "name") },
+		"name": func(v *yaml.Node, path string) {
+			s.Name, nameLine = p.str(v, path, "name"), v.Line
+		},
 		"description": func(v *yaml.Node, path string) { s.Description = p.str(v, path, "description") },
 		"expect": func(v *yaml.Node, path string) {
 			s.Expect = p.str(v, path, "expect")
@@ -190,9 +200,9 @@ func ParseScenario(file string, src []byte) (*judgesim.Scenario, error) {
 	if len(p.errs) > 0 {
 		e := &Error{Problems: p.errs}
 		e.sort()
-		return nil, e
+		return nil, 0, e
 	}
-	return s, nil
+	return s, nameLine, nil
 }
 
 // number reads a number; with percent, "2.5%" is accepted too and means
@@ -268,13 +278,19 @@ func (p *parser) curve(n *yaml.Node, path, what string, b bounds) judgesim.Curve
 				return
 			}
 			set, c.Linear = true, linear
+			// The time of the last point whose at: was good: a point
+			// whose at: is bad is reported for that alone, and the next
+			// point is ordered against the last good one.
+			lastAt, haveLast := 0.0, false
 			p.sequence(v, path, what+" points", func(i int, item *yaml.Node, ip string) {
 				var pt judgesim.Point
 				var have [2]bool
+				atOK := false
 				p.mapping(item, ip, what+" point", map[string]fieldFunc{
 					"at": func(v *yaml.Node, path string) {
+						before := len(p.errs)
 						pt.At = p.duration(v, path, "at").Std().Seconds()
-						have[0] = true
+						have[0], atOK = true, len(p.errs) == before
 					},
 					"value": func(v *yaml.Node, path string) {
 						pt.Value = p.bounded(v, what, b)
@@ -284,8 +300,11 @@ func (p *parser) curve(n *yaml.Node, path, what string, b bounds) judgesim.Curve
 				if item.Kind == yaml.MappingNode && !(have[0] && have[1]) {
 					p.fail(item, "each %s point needs both at and value", what)
 				}
-				if len(c.Points) > 0 && !(pt.At > c.Points[len(c.Points)-1].At) {
-					p.fail(item, "%s points must be in increasing time order", what)
+				if atOK {
+					if haveLast && !(pt.At > lastAt) {
+						p.fail(item, "%s points must be in increasing time order", what)
+					}
+					lastAt, haveLast = pt.At, true
 				}
 				c.Points = append(c.Points, pt)
 			})
@@ -362,6 +381,8 @@ func LoadScenarios(dir string) ([]*judgesim.Scenario, error) {
 	}
 	var out []*judgesim.Scenario
 	all := &Error{}
+	// seen says where each name was given: a file's name: line, or its
+	// file name.
 	seen := map[string]string{}
 	for _, name := range names {
 		file := filepath.Join(dir, name)
@@ -369,7 +390,7 @@ func LoadScenarios(dir string) ([]*judgesim.Scenario, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := ParseScenario(file, src)
+		s, nameLine, err := parseScenario(file, src)
 		if err != nil {
 			if e, ok := err.(*Error); ok {
 				all.Problems = append(all.Problems, e.Problems...)
@@ -377,11 +398,15 @@ func LoadScenarios(dir string) ([]*judgesim.Scenario, error) {
 			}
 			return nil, err
 		}
+		where, line, from := fmt.Sprintf("%s:%d", file, nameLine), nameLine, ""
+		if nameLine == 0 {
+			where, line, from = file+" (its file name)", 1, " (from the file name)"
+		}
 		if prev, dup := seen[s.Name]; dup {
-			all.Problems = append(all.Problems, Problem{File: file, Line: 1, Message: fmt.Sprintf("scenario name %q is also used by %s", s.Name, prev)})
+			all.Problems = append(all.Problems, Problem{File: file, Line: line, Message: fmt.Sprintf("scenario name %q%s is also used by %s", s.Name, from, prev)})
 			continue
 		}
-		seen[s.Name] = file
+		seen[s.Name] = where
 		out = append(out, s)
 	}
 	if len(all.Problems) > 0 {

@@ -340,6 +340,8 @@ func TestPersonsTextIsChecked(t *testing.T) {
 		{typical(shipgate.StateRunning), Cancel{Actor: "carol", Reason: bad}},
 		{failed, Hold{Actor: "carol", Reason: bad}},
 		{failed, RollbackNow{Actor: "carol", Reason: bad}},
+		{failed, CallOff{Actor: "carol", Reason: bad}},
+		{failed, CallOff{Actor: "carol"}},
 		{typical(shipgate.StateSucceeded), ManualRollback{Actor: "carol", Reason: bad, Target: good}},
 		{typical(shipgate.StateRunning), Promote{Actor: "carol", Comment: bad}},
 		{typical(shipgate.StateRunning), Cancel{Actor: "carol", Reason: strings.Repeat("x", shipgate.MaxCommentLen+1)}},

@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -55,6 +56,12 @@ type Hold struct{ Actor, Reason string }
 
 // RollbackNow fires a pending or held rollback at once.
 type RollbackNow struct{ Actor, Reason string }
+
+// CallOff ends a pending or held rollback by a person's decision, without
+// rolling back: the release stays failed and nothing is deployed. Unlike
+// hold and now, the reason is required: the rollback the policy asked for
+// does not happen, and the audit log must say why.
+type CallOff struct{ Actor, Reason string }
 
 // ManualRollback rolls the release (the environment's current one) back
 // to Target, a release that succeeded in its environment. Without a
@@ -125,6 +132,7 @@ func (Cancel) Trigger() Trigger         { return OnCancel }
 func (Rerun) Trigger() Trigger          { return OnRerun }
 func (Hold) Trigger() Trigger           { return OnHold }
 func (RollbackNow) Trigger() Trigger    { return OnRollbackNow }
+func (CallOff) Trigger() Trigger        { return OnCallOff }
 func (ManualRollback) Trigger() Trigger { return OnManualRollback }
 func (FireRefused) Trigger() Trigger    { return OnFireRefused }
 func (RollbackEnded) Trigger() Trigger  { return OnRollbackEnded }
@@ -149,6 +157,11 @@ func Validate(cmd Command) error {
 	case Hold:
 		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
 	case RollbackNow:
+		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
+	case CallOff:
+		if strings.TrimSpace(c.Reason) == "" {
+			return shipgate.Errorf(shipgate.EINVALID, "reason is required: say why the rollback is called off")
+		}
 		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
 	case ManualRollback:
 		return shipgate.ValidateLine("reason", c.Reason, shipgate.MaxCommentLen)
@@ -183,6 +196,8 @@ func Decide(obs Observed, cmd Command, now time.Time) (Plan, error) {
 		p.hold(c)
 	case RollbackNow:
 		p.rollbackNow(c)
+	case CallOff:
+		p.callOff(c)
 	case ManualRollback:
 		p.manualRollback(c)
 	case FireRefused:

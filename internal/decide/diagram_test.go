@@ -84,8 +84,8 @@ func TestDiagram(t *testing.T) {
 	// Transitions that differ only in their note share an edge, triggers
 	// joined in table order.
 	for _, line := range []string{
-		"    pending --> called_off : check_recovered, superseded\n",
-		"    held --> called_off : superseded, rerun\n",
+		"    pending --> called_off : check_recovered, superseded, called_off_by_person\n",
+		"    held --> called_off : superseded, rerun, called_off_by_person\n",
 		"    pending --> pending : rollback_now\n",
 	} {
 		if strings.Count(rb, line) != 1 {

@@ -178,7 +178,17 @@ func (w *world) step(i int) {
 	case 8:
 		cmd = Rerun{Actor: "carol"}
 	case 9:
-		cmd = Hold{Actor: "dana", Reason: reason}
+		// A person who holds a rollback usually decides soon after: fire
+		// it, rerun the release instead, or call it off. Without this a
+		// held rollback is nearly always superseded first.
+		w.decide(obs, Hold{Actor: "dana", Reason: reason})
+		w.settle(r.ID)
+		if w.rnd.IntN(2) == 0 {
+			next := []Command{RollbackNow{Actor: "erin", Reason: w.text()}, Rerun{Actor: "carol"}, CallOff{Actor: "erin", Reason: "it was the load balancer"}}
+			w.decide(w.observe(r), next[w.rnd.IntN(len(next))])
+			w.settle(r.ID)
+		}
+		return
 	case 10:
 		cmd = RollbackNow{Actor: "erin", Reason: reason}
 	case 11, 12:
@@ -193,6 +203,8 @@ func (w *world) step(i int) {
 		cmd = Recovered{Job: "deploy"}
 	case 15, 16:
 		cmd = Promote{Actor: "carol", Comment: reason}
+	case 17:
+		cmd = CallOff{Actor: "erin", Reason: reason}
 	default:
 		if len(obs.Jobs) == 0 {
 			cmd = Tick{}
@@ -281,6 +293,8 @@ func (w *world) pick(kind int) *shipgate.Release {
 			return rollbackIs(r, shipgate.RollbackPending)
 		case 10:
 			return rollbackIs(r, shipgate.RollbackPending, shipgate.RollbackHeld)
+		case 17:
+			return rollbackIs(r, shipgate.RollbackHeld)
 		case 11, 12:
 			return r == w.current()
 		case 15, 16:

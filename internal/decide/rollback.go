@@ -65,6 +65,35 @@ func (p *planner) rollbackNow(c RollbackNow) {
 	p.failed()
 }
 
+// callOff ends a pending or held rollback by a person's decision: the
+// release stays failed and nothing is deployed. The event is the one the
+// system records when it calls a rollback off, with the person as its
+// actor and called_by: "person" in its details, so readers of the log and
+// the notification sinks can tell the two apart.
+func (p *planner) callOff(c CallOff) {
+	rb := p.rollbackOf()
+	if rb == nil {
+		return
+	}
+	if !rb.Open() {
+		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "the rollback of release %d is %s; only a pending or held rollback can be called off", p.r.ID, rb.State))
+		return
+	}
+	from := rb.State
+	rb.Reason = "called off by " + c.Actor + ": " + c.Reason
+	p.rollbackStep(rb, from, shipgate.RollbackCalledOff, OnCallOff, c.Actor, map[string]any{
+		"reason": c.Reason, "called_by": CalledByPerson, "from_state": string(from),
+		"target_release": rb.TargetID, "target_version": rb.TargetVersion,
+	})
+	rb.FiresAt = nil
+	p.plan.Rollbacks = append(p.plan.Rollbacks, *rb)
+}
+
+// CalledByPerson is the called_by detail of a rollback.called_off event a
+// person caused with `shipgate rollback call-off`; the system's own
+// call-offs (recovered, superseded, rerun) carry none.
+const CalledByPerson = "person"
+
 // manualRollback rolls the environment's current release back to
 // c.Target: refused while another release of the environment is queued or
 // running, when the release itself neither succeeded nor failed (only

@@ -61,6 +61,8 @@ func TestEveryRollbackCommandInEveryRollbackState(t *testing.T) {
 			N: notFound, P: planned(bs(P, H, OnHold)), H: fp, O: fp, X: fp, D: fp, F: fp, U: fp}},
 		{RollbackNow{Actor: "erin", Reason: "now"}, map[shipgate.RollbackState]outcome{
 			N: notFound, P: planned(bs(P, P, OnRollbackNow), fire), H: planned(bs(H, P, OnRollbackNow), fire), O: fp, X: fp, D: fp, F: fp, U: fp}},
+		{CallOff{Actor: "erin", Reason: "the errors were the load balancer"}, map[shipgate.RollbackState]outcome{
+			N: notFound, P: planned(bs(P, O, OnCallOff)), H: planned(bs(H, O, OnCallOff)), O: fp, X: fp, D: fp, F: fp, U: fp}},
 		{ManualRollback{Actor: "erin", Target: good}, map[shipgate.RollbackState]outcome{
 			N: planned(bs(N, X, OnManualRollback)), P: fp, H: fp, X: fp,
 			O: planned(bs(O, X, OnManualRollback)), D: planned(bs(D, X, OnManualRollback)), F: planned(bs(F, X, OnManualRollback)), U: planned(bs(U, X, OnManualRollback))}},
@@ -167,6 +169,52 @@ func TestRollbackHold(t *testing.T) {
 	hasDetails(t, p.Events[0], "dana", map[string]any{"target_version": "1.0.0", "reason": "looking into it"})
 	if rb := p.Rollbacks[0]; rb.FiresAt != nil || rb.HeldBy != "dana" || !strings.Contains(rb.Reason, "held by dana: looking into it") || !p.Wake.IsZero() {
 		t.Fatalf("held: %+v", rb)
+	}
+}
+
+// called_off by a person: the release stays failed, nothing fires, and
+// the event names them, their reason, and that a person did it.
+func TestRollbackCallOff(t *testing.T) {
+	for _, from := range []shipgate.RollbackState{shipgate.RollbackPending, shipgate.RollbackHeld} {
+		t.Run(string(from), func(t *testing.T) {
+			p := expect(t, failedWith(from), CallOff{Actor: "erin", Reason: "the errors were the load balancer"},
+				planned(bs(from, shipgate.RollbackCalledOff, OnCallOff)))
+			if len(p.Events) != 1 || p.Events[0].Action != shipgate.ActionRollbackCalledOff {
+				t.Fatalf("events %+v", p.Events)
+			}
+			hasDetails(t, p.Events[0], "erin", map[string]any{"reason": "the errors were the load balancer", "called_by": CalledByPerson,
+				"from_state": string(from), "target_release": good.ID, "target_version": "1.0.0"})
+			rb := p.Rollbacks[0]
+			if rb.State != shipgate.RollbackCalledOff || rb.FiresAt != nil || rb.Reason != "called off by erin: the errors were the load balancer" {
+				t.Fatalf("rollback %+v", rb)
+			}
+			if p.Release != nil || p.Fire != nil || !p.Wake.IsZero() {
+				t.Fatalf("the release must stay failed with nothing fired: release %+v fire %+v wake %v", p.Release, p.Fire, p.Wake)
+			}
+			// Once called off, time passing fires nothing, and a second
+			// call-off is refused.
+			off := failedWith(shipgate.RollbackCalledOff)
+			off.Rollback = &rb
+			expect(t, off, Tick{}, nothing)
+			if later, err := Decide(off, Tick{}, now.Add(time.Hour)); err != nil || !later.Empty() {
+				t.Fatalf("an hour later: %v %+v", err, later)
+			}
+			_, err := Decide(off, CallOff{Actor: "dave", Reason: "again"}, now)
+			if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(shipgate.ErrorMessage(err), "is called_off; only a pending or held rollback can be called off") {
+				t.Fatalf("second call-off: %v", err)
+			}
+		})
+	}
+	// Without a reason, or with a bad one, it is refused as bad input.
+	for _, reason := range []string{"", "   ", "two\nlines", strings.Repeat("x", shipgate.MaxCommentLen+1)} {
+		_, err := Decide(failedWith(shipgate.RollbackPending), CallOff{Actor: "erin", Reason: reason}, now)
+		if shipgate.ErrorCode(err) != shipgate.EINVALID || !strings.Contains(shipgate.ErrorMessage(err), "reason") {
+			t.Errorf("reason %q: %v", reason, err)
+		}
+	}
+	_, err := Decide(failedWith(None), CallOff{Actor: "erin", Reason: "x"}, now)
+	if shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(shipgate.ErrorMessage(err), "has no rollback") {
+		t.Errorf("no rollback: %v", err)
 	}
 }
 

@@ -35,6 +35,7 @@ const (
 	OnRerun          Trigger = "rerun"
 	OnHold           Trigger = "rollback_hold"
 	OnRollbackNow    Trigger = "rollback_now"
+	OnCallOff        Trigger = "called_off_by_person"
 	OnManualRollback Trigger = "rollback"
 	OnPromote        Trigger = "promote"
 
@@ -149,6 +150,8 @@ var Transitions = []Transition{
 	{EntityRollback, bPending, bCalledOff, OnSuperseded, ev(shipgate.ActionRollbackCalledOff), "a newer release of the environment started"},
 	{EntityRollback, bHeld, bCalledOff, OnSuperseded, ev(shipgate.ActionRollbackCalledOff), "a newer release of the environment started"},
 	{EntityRollback, bHeld, bCalledOff, OnRerun, ev(shipgate.ActionRollbackCalledOff), "the release is rerun instead"},
+	{EntityRollback, bPending, bCalledOff, OnCallOff, ev(shipgate.ActionRollbackCalledOff), "`shipgate rollback call-off`: a person ends it without rolling back"},
+	{EntityRollback, bHeld, bCalledOff, OnCallOff, ev(shipgate.ActionRollbackCalledOff), "`shipgate rollback call-off`: a person ends it without rolling back"},
 	{EntityRollback, bFired, bDone, OnRollbackEnded, nil, "the rollback release succeeded"},
 	{EntityRollback, bFired, bFailed, OnRollbackEnded, ev(shipgate.ActionRollbackFailed), "the rollback release failed, was rejected or cancelled"},
 	{EntityRollback, bFailed, bDone, OnRollbackEnded, nil, "its failed rollback release was rerun and succeeded"},

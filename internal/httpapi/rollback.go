@@ -7,6 +7,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/decide"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
@@ -16,6 +17,7 @@ func (h *Handler) rollbackRoutes() []Route {
 		route("POST", "/api/v1/rollbacks", shipgate.PermRollback, "Roll an environment back by hand", h.manualRollback),
 		route("POST", "/api/v1/releases/{id}/rollback/hold", shipgate.PermRollback, "Hold a pending rollback", h.holdRollback),
 		route("POST", "/api/v1/releases/{id}/rollback/now", shipgate.PermRollback, "Fire a pending or held rollback now", h.rollbackNow),
+		route("POST", "/api/v1/releases/{id}/rollback/call-off", shipgate.PermRollback, "Call off a pending or held rollback", h.callOffRollback),
 		route("GET", "/api/v1/notifications", shipgate.PermRead, "List notifications and their delivery", h.listNotifications),
 	}
 }
@@ -88,6 +90,33 @@ func (h *Handler) rollbackNow(w http.ResponseWriter, r *http.Request, u *shipgat
 	}); err != nil {
 		return err
 	}
+	h.changed()
+	return h.writeRelease(w, r, http.StatusOK, id)
+}
+
+// callOffRollback ends a pending or held rollback without rolling back, in
+// the caller's name; unlike hold and now its body is required, since the
+// reason is: the rollback the policy asked for will not happen.
+func (h *Handler) callOffRollback(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req client.RollbackCallOffRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := decide.Validate(decide.CallOff{Actor: u.Name, Reason: req.Reason}); err != nil {
+		return err
+	}
+	if err := h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
+		_, err := reconcile.CallOffRollback(r.Context(), tx, u.Name, id, req.Reason)
+		return err
+	}); err != nil {
+		return err
+	}
+	// The environment may be free now: a deploy waiting behind the
+	// pending rollback can start.
 	h.changed()
 	return h.writeRelease(w, r, http.StatusOK, id)
 }

@@ -201,6 +201,7 @@ var cdeventsDetails = map[string][]map[string]any{
 	shipgate.ActionRollbackCalledOff: {
 		{"reason": "the check recovered"},
 		{"reason": "a newer release superseded it", "superseded_by": 9},
+		{"reason": "the errors came from the load balancer", "called_by": "person", "from_state": "held", "target_release": 3, "target_version": "1.0.0"},
 	},
 	shipgate.ActionRollbackHeld:    {{"target_version": "1.0.0"}},
 	shipgate.ActionRollbackFired:   {{"target_release": 3, "target_version": "1.0.0", "triggered_by": "policy"}},

@@ -111,6 +111,10 @@ func classify(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 	case shipgate.ActionRollbackCalledOff:
 		ev.Type = "dev.cdeventsx.shipgate-rollback.calledoff.0.1.0"
 		ev.Summary = "rollback of " + what + " called off: " + detail(e, "reason")
+		if detail(e, "called_by") == "person" {
+			// `shipgate rollback call-off`: name the person, as hold does.
+			ev.Summary = "rollback of " + what + " called off by " + withWhy(e.Actor, detail(e, "reason"))
+		}
 		if e.Actor == shipgate.SystemActor && detail(e, "superseded_by") == "" {
 			// The check recovered on its own: the incident is over. (Called
 			// off by a person or by a newer release, it is not yet.)

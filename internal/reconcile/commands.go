@@ -197,6 +197,19 @@ func RollbackNow(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, r
 	return tx.FindRollback(ctx, id)
 }
 
+// CallOffRollback ends the pending or held rollback of release id in
+// actor's name without rolling back: the release stays failed and nothing
+// is deployed. reason is required; it is recorded on the rollback and in
+// its rollback.called_off event.
+func CallOffRollback(ctx context.Context, tx *sqlstore.Tx, actor string, id int64, reason string) (*shipgate.Rollback, error) {
+	cmd := decide.CallOff{Actor: actor, Reason: reason}
+	plan, err := checked(ctx, tx, id, cmd, just(cmd))
+	if err != nil {
+		return nil, err
+	}
+	return rollbackIn(ctx, tx, plan, id)
+}
+
 // rollbackIn returns release id's rollback as plan left it.
 func rollbackIn(ctx context.Context, tx *sqlstore.Tx, plan *decide.Plan, id int64) (*shipgate.Rollback, error) {
 	for i := len(plan.Rollbacks) - 1; i >= 0; i-- {

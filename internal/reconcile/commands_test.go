@@ -27,6 +27,10 @@ func TestCommandsCheckTextFirst(t *testing.T) {
 					"cancel": func(tx *sqlstore.Tx) error { _, err := reconcile.CancelRelease(ctx, tx, "carol", id, bad); return err },
 					"hold":   func(tx *sqlstore.Tx) error { _, err := reconcile.HoldRollback(ctx, tx, "carol", id, bad); return err },
 					"now":    func(tx *sqlstore.Tx) error { _, err := reconcile.RollbackNow(ctx, tx, "carol", id, bad); return err },
+					"call-off": func(tx *sqlstore.Tx) error {
+						_, err := reconcile.CallOffRollback(ctx, tx, "carol", id, bad)
+						return err
+					},
 					"promote": func(tx *sqlstore.Tx) error {
 						_, err := reconcile.PromoteRollout(ctx, tx, "carol", id, bad)
 						return err

@@ -68,6 +68,7 @@ func TestStore(t *testing.T) {
 		{"RollbackNothingToRollBackTo", testRollbackNothingToRollBackTo},
 		{"RollbackCheckTargetOnly", testRollbackCheckTargetOnly},
 		{"RollbackDelayHoldNowCallOff", testRollbackDelayHoldNowCallOff},
+		{"RollbackCalledOffByPerson", testRollbackCalledOffByPerson},
 		{"RollbackVersionMode", testRollbackVersionMode},
 		{"RerunAndRollback", testRerunAndRollback},
 		{"RollbackApprovalRules", testRollbackApprovalRules},
