@@ -182,13 +182,13 @@ var releasePageFlows = []struct {
 	{"a canary aborted on the rollout view", flowCanaryAbortedOnRolloutView},
 }
 
-func pendingTestBrowserReleasePage(t *testing.T) {
+func TestBrowserReleasePage(t *testing.T) {
 	for _, f := range releasePageFlows {
 		t.Run(f.name, f.run)
 	}
 }
 
-var _ = pendingTestBrowserReleasePage // registered once the release page lands
+
 
 // requireReleasePage fails the test unless the tab shows a release page
 // with its state header: the flows need the page, and a flow that skipped
