@@ -188,8 +188,6 @@ func TestBrowserReleasePage(t *testing.T) {
 	}
 }
 
-
-
 // requireReleasePage fails the test unless the tab shows a release page
 // with its state header: the flows need the page, and a flow that skipped
 // would hide its absence.
