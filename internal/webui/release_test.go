@@ -274,11 +274,9 @@ func TestReleaseActionsShowTheAPIsAnswer(t *testing.T) {
 		t.Fatalf("hold without a rollback: %d\n%s", code, body)
 	}
 	mustContain(t, body, `class="problem"`)
-	// Call off: the API route is being added by another change; until it
-	// is, the API answers 404 (no such route). Either way the answer is
-	// the API's, in words, and nothing changed.
+	// Call off without a rollback: the API's refusal, in words.
 	code, body, _ = carol.post(path+"/rollback/call-off", url.Values{"csrf": {csrf}, "reason": {"fine"}})
-	if code != http.StatusConflict && code != http.StatusNotFound {
+	if code != http.StatusNotFound || strings.Contains(body, "no API route") || !strings.Contains(body, "rollback") {
 		t.Fatalf("call off without a rollback: %d\n%s", code, body)
 	}
 	// carol cancels with a reason.
@@ -475,5 +473,19 @@ func TestRollbackCountdownAndHoldFromThePage(t *testing.T) {
 	mustContain(t, page, "Held by carol: checking the logs", "rollback held")
 	if strings.Contains(page, "Fires in ") {
 		t.Error("a held rollback still counts down")
+	}
+	// A reason is required to call it off; then it ends without rolling back.
+	code, body, _ = carol.post(path+"/rollback/call-off", url.Values{"csrf": {csrf}, "reason": {""}})
+	if code != http.StatusBadRequest {
+		t.Fatalf("call off without a reason: %d\n%s", code, body)
+	}
+	code, body, _ = carol.post(path+"/rollback/call-off", url.Values{"csrf": {csrf}, "reason": {"the old version has the same bug"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("call off: %d\n%s", code, body)
+	}
+	_, page, _ = carol.get(path)
+	mustContain(t, page, "called off", "the old version has the same bug")
+	if strings.Contains(page, `action="`+path+`/rollback/hold"`) {
+		t.Error("a called-off rollback still offers hold")
 	}
 }
