@@ -311,3 +311,11 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Error("no nosniff")
 	}
 }
+
+func TestFaviconIsNotALoginRedirect(t *testing.T) {
+	f := newFixture(t)
+	code, _, _ := f.browser(t).get("/favicon.ico")
+	if code != http.StatusNoContent {
+		t.Fatalf("/favicon.ico: %d, want 204", code)
+	}
+}
