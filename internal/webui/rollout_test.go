@@ -37,7 +37,9 @@ type rolling struct {
 	start time.Time
 }
 
-func (f *fixture) rolling(t *testing.T) *rolling {
+func (f *fixture) rolling(t *testing.T) *rolling { return f.rollingB(t) }
+
+func (f *fixture) rollingB(t testing.TB) *rolling {
 	t.Helper()
 	admin := client.New(f.srv.URL, f.tokens["admin"])
 	if _, err := admin.Apply(ctx, "web.yaml", []byte(rollingService)); err != nil {
@@ -280,4 +282,20 @@ func rolloutAuditEvents(t *testing.T, f *fixture) []shipgate.AuditEvent {
 		t.Fatal(err)
 	}
 	return ev
+}
+
+func TestDumpRolloutPage(t *testing.T) {
+	if os.Getenv("DUMP") == "" {
+		t.Skip()
+	}
+	f := newFixture(t)
+	ro := f.rolling(t)
+	ro.feed(t, 40)
+	for seq := int64(41); seq <= 1500; seq++ {
+		f.api.Dispatcher.Rollout(ctx, "web-1", ro.key, ro.status(seq, shipgate.RolloutProgressing))
+	}
+	b := f.browser(t)
+	b.login("carol")
+	_, page, _ := b.get(fmt.Sprintf("/releases/%d/rollout", ro.id))
+	os.WriteFile(os.Getenv("DUMP"), []byte(page), 0o644)
 }

@@ -21,7 +21,7 @@ const (
 	maxTableRows   = 40  // rows of a chart's data table
 	chartW, chartH = 640, 220
 	plotL, plotR   = 56, 12 // margins inside the viewBox
-	plotT, plotB   = 12, 28
+	plotT, plotB   = 22, 28
 )
 
 // chartPoint is one value of a series at a time.
@@ -70,8 +70,9 @@ type svgChart struct {
 }
 
 type svgTick struct {
-	Pos   float64
-	Label string
+	Pos    float64
+	Label  string
+	Anchor string // text-anchor of an x tick's label: the last ends at the axis
 }
 
 type svgSeries struct {
@@ -157,7 +158,11 @@ func (sp chartSpec) layout() *svgChart {
 	// round values (powers of ten on a log axis).
 	for i := range 5 {
 		t := tMin.Add(span * time.Duration(i) / 4)
-		c.XTicks = append(c.XTicks, svgTick{Pos: px(t), Label: "+" + chartDuration(t.Sub(tMin))})
+		anchor := "middle"
+		if i == 4 {
+			anchor = "end"
+		}
+		c.XTicks = append(c.XTicks, svgTick{Pos: px(t), Label: "+" + chartDuration(t.Sub(tMin)), Anchor: anchor})
 	}
 	if sp.Log {
 		for e := math.Floor(yMin); e <= math.Ceil(yMax); e++ {
@@ -176,15 +181,21 @@ func (sp chartSpec) layout() *svgChart {
 		var b strings.Builder
 		for j, p := range ps {
 			x, y := px(p.At), py(p.Y)
-			if sp.Step && j > 0 {
+			if sp.Step && j > 0 && ps[j-1].Y != p.Y {
 				fmt.Fprintf(&b, "%s,%s ", chartNum(x), chartNum(py(ps[j-1].Y)))
 			}
 			fmt.Fprintf(&b, "%s,%s ", chartNum(x), chartNum(y))
 		}
 		c.Series = append(c.Series, svgSeries{Name: s.Name, Class: fmt.Sprintf("s%d", i%6), Points: strings.TrimSpace(b.String())})
 	}
+	// Rules at the same height are one line with their labels joined.
 	for _, r := range sp.Rules {
-		c.Rules = append(c.Rules, svgRule{Y: py(r.Y), Label: r.Label})
+		y := py(r.Y)
+		if n := len(c.Rules); n > 0 && c.Rules[n-1].Y == y {
+			c.Rules[n-1].Label += "; " + r.Label
+			continue
+		}
+		c.Rules = append(c.Rules, svgRule{Y: y, Label: r.Label})
 	}
 	c.Head, c.Rows = sp.table(tMin, format)
 	return c
