@@ -1,12 +1,14 @@
 package webui
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
@@ -22,6 +24,7 @@ import (
 func (s *Server) rolloutRoutes() []route {
 	return append([]route{
 		{"GET /releases/{id}/rollout", s.rolloutPage},
+		{"GET /releases/{id}/rollout/live", s.rolloutLive},
 		{"POST /releases/{id}/promote", s.promoteRollout},
 		{"POST /releases/{id}/abort", s.abortRollout},
 	}, s.logRoutes()...)
@@ -78,7 +81,7 @@ func (s *Server) rolloutSection(c *call, v *client.ReleaseView) (any, error) {
 		return nil, nil
 	}
 	d := &rolloutView{ReleaseID: v.ID, From: "release"}
-	if strings.HasSuffix(c.r.URL.Path, "/rollout") {
+	if p := c.r.URL.Path; strings.HasSuffix(p, "/rollout") || strings.HasSuffix(p, "/rollout/live") {
 		d.From = "rollout"
 	}
 	// The latest attempt of each job gets the full view.
@@ -402,4 +405,73 @@ func (s *Server) abortRollout(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	return redirect(w, r, rolloutBack(r, id))
+}
+
+// rolloutPoll is how often the live rollout view looks for a change: the
+// agent reports every second.
+const rolloutPoll = time.Second
+
+// rolloutLive keeps the rollout page's section current: a "replace" event
+// with the section re-rendered whenever it changed, and "end" once the
+// release is final (after its final state was sent).
+func (s *Server) rolloutLive(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := rolloutReleaseID(r)
+	if err != nil {
+		return err
+	}
+	render := func() (string, bool, error) {
+		var v client.ReleaseView
+		if err := c.API("GET", fmt.Sprintf("/api/v1/releases/%d", id), nil, &v); err != nil {
+			return "", false, err
+		}
+		d, err := s.rolloutSection(c, &v)
+		if err != nil {
+			return "", false, err
+		}
+		html, err := s.fragment("release_rollout", "rollout", c, d)
+		return html, v.State.Final(), err
+	}
+	html, final, err := render()
+	if err != nil {
+		return err // before the stream: a refusal is a page with its status
+	}
+	st := openStream(w)
+	last := sha256.Sum256([]byte(html)) // the page already shows the first render
+	quiet := time.Now()
+	for polls := 1; ; polls++ {
+		if final {
+			st.end()
+			return nil
+		}
+		t := time.NewTimer(rolloutPoll)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		if polls%logRecheck == 0 {
+			if _, err := s.session(r); err != nil {
+				st.end()
+				return nil
+			}
+		}
+		if html, final, err = render(); err != nil {
+			s.Logger.Warn("live rollout view stopped", "release", id, "err", err)
+			st.end()
+			return nil
+		}
+		if sum := sha256.Sum256([]byte(html)); sum != last && strings.TrimSpace(html) != "" {
+			last = sum
+			if st.replace("rollout", html) != nil {
+				return nil
+			}
+			quiet = time.Now()
+		} else if time.Since(quiet) >= logKeepAlive {
+			if st.comment() != nil {
+				return nil
+			}
+			quiet = time.Now()
+		}
+	}
 }

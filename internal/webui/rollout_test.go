@@ -13,6 +13,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // rollingService is a service whose job an agent labelled role=web runs.
@@ -284,18 +285,39 @@ func rolloutAuditEvents(t *testing.T, f *fixture) []shipgate.AuditEvent {
 	return ev
 }
 
-func TestDumpRolloutPage(t *testing.T) {
-	if os.Getenv("DUMP") == "" {
-		t.Skip()
-	}
+// The rollout page follows the rollout live: a new report replaces the
+// section, and the stream ends once the release is final.
+func TestRolloutPageFollowsTheRolloutLive(t *testing.T) {
 	f := newFixture(t)
 	ro := f.rolling(t)
-	ro.feed(t, 40)
-	for seq := int64(41); seq <= 1500; seq++ {
-		f.api.Dispatcher.Rollout(ctx, "web-1", ro.key, ro.status(seq, shipgate.RolloutProgressing))
-	}
+	ro.feed(t, 5)
 	b := f.browser(t)
-	b.login("carol")
+	csrf := b.login("carol")
 	_, page, _ := b.get(fmt.Sprintf("/releases/%d/rollout", ro.id))
-	os.WriteFile(os.Getenv("DUMP"), []byte(page), 0o644)
+	live := fmt.Sprintf("/releases/%d/rollout/live", ro.id)
+	if !strings.Contains(page, `data-live="`+live+`"`) || !strings.Contains(page, `id="live-status"`) {
+		t.Fatalf("the rollout page does not follow the rollout:\n%s", page)
+	}
+	sse, code := b.stream(live)
+	if code != 200 {
+		t.Fatalf("live: %d", code)
+	}
+	s := ro.status(20, shipgate.RolloutProgressing)
+	s.Step, s.Weight = 2, 50
+	ro.report(t, s)
+	testutil.WaitFor(t, "the section replaced with the new weight", func() bool {
+		body := sse.String()
+		return strings.Contains(body, "event: replace") && strings.Contains(body, `\"rollout\"`) && strings.Contains(body, "50 % of traffic on the new version")
+	})
+	if strings.Contains(sse.String(), "Promote: continue the rollout") {
+		t.Fatal("the live section of a progressing rollout offers Promote")
+	}
+	// Forms in the live section return to the rollout page.
+	if !strings.Contains(sse.String(), `name=\"from\" value=\"rollout\"`) {
+		t.Fatalf("the live section's forms return elsewhere:\n%s", sse.String())
+	}
+	if code, _, _ := b.post(fmt.Sprintf("/releases/%d/abort", ro.id), url.Values{"csrf": {csrf}, "reason": {"enough"}}); code != http.StatusSeeOther {
+		t.Fatalf("abort: %d", code)
+	}
+	testutil.WaitFor(t, "the stream to end with the release", func() bool { return strings.Contains(sse.String(), "event: end") })
 }
