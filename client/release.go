@@ -119,9 +119,13 @@ func (c *Client) Promote(ctx context.Context, id int64, comment string) (*Releas
 
 // RolloutHistory returns the history of a rollout of release id: the
 // rollout of job (the first rollout job when ""), attempt (its latest when
-// 0), in run (the current run when 0).
-func (c *Client) RolloutHistory(ctx context.Context, id int64, job string, attempt, run int) (*shipgate.RolloutHistory, error) {
+// 0), in run (the current run when 0), with about points points (all when
+// 0; points that mark a change are always there).
+func (c *Client) RolloutHistory(ctx context.Context, id int64, job string, attempt, run, points int) (*shipgate.RolloutHistory, error) {
 	q := url.Values{}
+	if points > 0 {
+		q.Set("points", strconv.Itoa(points))
+	}
 	if job != "" {
 		q.Set("job", job)
 	}

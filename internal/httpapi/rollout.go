@@ -74,6 +74,10 @@ func (h *Handler) rolloutHistory(w http.ResponseWriter, r *http.Request, u *ship
 	if err != nil {
 		return err
 	}
+	points, err := queryInt(r, "points")
+	if err != nil {
+		return err
+	}
 	job := r.URL.Query().Get("job")
 	var out *shipgate.RolloutHistory
 	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
@@ -116,7 +120,7 @@ func (h *Handler) rolloutHistory(w http.ResponseWriter, r *http.Request, u *ship
 			}
 			return shipgate.Errorf(shipgate.ENOTFOUND, "%s", what)
 		}
-		out, err = tx.RolloutHistory(r.Context(), pick.JobID, pick.Attempt)
+		out, err = tx.RolloutHistory(r.Context(), pick.JobID, pick.Attempt, int(min(points, shipgate.MaxRolloutPoints)))
 		return err
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ func TestRolloutHistoryRoute(t *testing.T) {
 	f, ag, asg, _ := rollingAgent(t)
 	id := asg.Key.ReleaseID
 	viewer := f.client("viewer")
-	if _, err := viewer.RolloutHistory(ctx, id, "", 0, 0); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+	if _, err := viewer.RolloutHistory(ctx, id, "", 0, 0, 0); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
 		t.Fatalf("history before any report: %v", err)
 	}
 	for seq := int64(1); seq <= 3; seq++ {
@@ -31,7 +31,7 @@ func TestRolloutHistoryRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h, err := viewer.RolloutHistory(ctx, id, "", 0, 0)
+	h, err := viewer.RolloutHistory(ctx, id, "", 0, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestRolloutHistoryRoute(t *testing.T) {
 	if len(h.Decisions) != 1 || h.Decisions[0].Summary != "no evidence the canary is worse" {
 		t.Fatalf("decisions %+v", h.Decisions)
 	}
-	if h2, err := viewer.RolloutHistory(ctx, id, "deploy", 1, 1); err != nil || len(h2.Points) != 3 {
+	if h2, err := viewer.RolloutHistory(ctx, id, "deploy", 1, 1, 0); err != nil || len(h2.Points) != 3 {
 		t.Fatalf("by job and attempt: %v %v", h2, err)
 	}
 	for q, want := range map[string]string{

@@ -156,8 +156,12 @@ func (tx *Tx) thinRolloutPoints(ctx context.Context, jobID int64, attempt int) e
 
 // RolloutHistory returns the history of a job attempt's rollout: its
 // points, oldest first, and every decision kept (those the points recorded
-// as new, and the stored status's), in time order.
-func (tx *Tx) RolloutHistory(ctx context.Context, jobID int64, attempt int) (*shipgate.RolloutHistory, error) {
+// as new, and the stored status's), in time order. With maxPoints > 0 and
+// more points than that, it returns about maxPoints of them evenly spread,
+// the first and the last, plus every point that marks a change (those are
+// also the only ones that carry decisions), and decodes only those: a
+// chart of a few hundred points need not pay for thousands.
+func (tx *Tx) RolloutHistory(ctx context.Context, jobID int64, attempt, maxPoints int) (*shipgate.RolloutHistory, error) {
 	ro, err := tx.FindRollout(ctx, jobID, attempt)
 	if err != nil {
 		return nil, err
@@ -167,7 +171,26 @@ func (tx *Tx) RolloutHistory(ctx context.Context, jobID int64, attempt int) (*sh
 	if err != nil {
 		return nil, fmt.Errorf("read rollout history: %w", err)
 	}
-	defer rows.Close()
+	type row struct {
+		p   shipgate.RolloutPoint
+		raw string
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		var at int64
+		var mark int
+		if err := rows.Scan(&r.p.Seq, &at, &r.p.Step, &r.p.Weight, &r.p.Phase, &mark, &r.raw); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.p.At, r.p.Mark = fromMicros(at), mark != 0
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	byKey := map[string]int{}
 	addDecision := func(d shipgate.AnalysisDecision) {
 		k := DecisionKey(d)
@@ -178,27 +201,28 @@ func (tx *Tx) RolloutHistory(ctx context.Context, jobID int64, attempt int) (*sh
 		byKey[k] = len(h.Decisions)
 		h.Decisions = append(h.Decisions, d)
 	}
-	for rows.Next() {
-		var p shipgate.RolloutPoint
-		var at int64
-		var mark int
-		var raw string
-		if err := rows.Scan(&p.Seq, &at, &p.Step, &p.Weight, &p.Phase, &mark, &raw); err != nil {
-			return nil, err
+	every := 1.0
+	if maxPoints > 1 && len(all) > maxPoints {
+		every = float64(len(all)-1) / float64(maxPoints-1)
+	}
+	next := 0.0
+	for i, r := range all {
+		take := r.p.Mark || i == len(all)-1 || float64(i) >= next
+		if float64(i) >= next {
+			next += every
 		}
-		p.At, p.Mark = fromMicros(at), mark != 0
+		if !take {
+			continue
+		}
 		var d pointData
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			return nil, fmt.Errorf("decode rollout point %d of job %d attempt %d: %w", p.Seq, jobID, attempt, err)
+		if err := json.Unmarshal([]byte(r.raw), &d); err != nil {
+			return nil, fmt.Errorf("decode rollout point %d of job %d attempt %d: %w", r.p.Seq, jobID, attempt, err)
 		}
-		p.Traffic, p.Progress = d.Traffic, d.Progress
+		r.p.Traffic, r.p.Progress = d.Traffic, d.Progress
 		for _, dd := range d.Decisions {
 			addDecision(dd)
 		}
-		h.Points = append(h.Points, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		h.Points = append(h.Points, r.p)
 	}
 	for _, dd := range ro.Status.Decisions {
 		addDecision(dd)

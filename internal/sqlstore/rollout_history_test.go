@@ -18,18 +18,19 @@ func TestRolloutHistory(t *testing.T) {
 			t.Parallel()
 			db, _ := newStore(t, engine)
 			a := claimedDeploy(t, db)
-			history := func() *shipgate.RolloutHistory {
+			historyOf := func(points int) *shipgate.RolloutHistory {
 				t.Helper()
 				var h *shipgate.RolloutHistory
 				if err := db.View(ctx, func(tx *sqlstore.Tx) error {
 					var err error
-					h, err = tx.RolloutHistory(ctx, a.JobID, a.Key.Attempt)
+					h, err = tx.RolloutHistory(ctx, a.JobID, a.Key.Attempt, points)
 					return err
 				}); err != nil {
 					t.Fatal(err)
 				}
 				return h
 			}
+			history := func() *shipgate.RolloutHistory { t.Helper(); return historyOf(0) }
 			decided := func(n int) shipgate.AnalysisDecision {
 				return shipgate.AnalysisDecision{At: time.Date(2026, 3, 2, 10, 0, n, 0, time.UTC), Step: 1, Judge: "threshold", Metric: "m", Phase: shipgate.AnalysisSuccessful, Summary: "fine"}
 			}
@@ -100,6 +101,27 @@ func TestRolloutHistory(t *testing.T) {
 			}
 			if want := 1 + n/50; len(h.Decisions) != want {
 				t.Fatalf("%d decisions kept, want every one of %d (the status keeps only %d)", len(h.Decisions), want, sqlstore.MaxRolloutDecisions)
+			}
+			// A few hundred points for a chart: evenly spread, the ends and
+			// every marked point kept, every decision still there.
+			marked := 0
+			for _, p := range h.Points {
+				if p.Mark {
+					marked++
+				}
+			}
+			few := historyOf(300)
+			if len(few.Points) > 300+marked || len(few.Points) < 300 || few.Points[0].Seq != 1 || few.Points[len(few.Points)-1].Seq != int64(n) {
+				t.Fatalf("300 points asked: %d returned (%d marked), from %d to %d", len(few.Points), marked, few.Points[0].Seq, few.Points[len(few.Points)-1].Seq)
+			}
+			fewMarked := 0
+			for _, p := range few.Points {
+				if p.Mark {
+					fewMarked++
+				}
+			}
+			if fewMarked != marked || len(few.Decisions) != len(h.Decisions) {
+				t.Fatalf("thinned for a chart: %d of %d marked points, %d of %d decisions", fewMarked, marked, len(few.Decisions), len(h.Decisions))
 			}
 		})
 	}

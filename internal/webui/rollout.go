@@ -100,7 +100,7 @@ func (s *Server) rolloutSection(c *call, v *client.ReleaseView) (any, error) {
 			continue
 		}
 		var h shipgate.RolloutHistory
-		q := url.Values{"job": {ro.Job}, "attempt": {strconv.Itoa(ro.Attempt)}}
+		q := url.Values{"job": {ro.Job}, "attempt": {strconv.Itoa(ro.Attempt)}, "points": {strconv.Itoa(maxChartPoints)}}
 		if err := c.API("GET", fmt.Sprintf("/api/v1/releases/%d/rollouts/history?%s", v.ID, q.Encode()), nil, &h); err != nil {
 			if shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
 				return nil, err

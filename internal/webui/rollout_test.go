@@ -321,3 +321,24 @@ func TestRolloutPageFollowsTheRolloutLive(t *testing.T) {
 	}
 	testutil.WaitFor(t, "the stream to end with the release", func() bool { return strings.Contains(sse.String(), "event: end") })
 }
+
+// BenchmarkRolloutPage2000Points is the rollout page of a rollout with a
+// full history (MaxRolloutPoints reports), through the UI.
+func BenchmarkRolloutPage2000Points(b *testing.B) {
+	f := newFixture(b)
+	ro := f.rollingB(b)
+	for seq := int64(1); seq <= shipgate.MaxRolloutPoints; seq++ {
+		if _, err := f.api.Dispatcher.Rollout(ctx, "web-1", ro.key, ro.status(seq, shipgate.RolloutProgressing)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	br := f.browser(b)
+	br.login("carol")
+	path := fmt.Sprintf("/releases/%d/rollout", ro.id)
+	if code, page, _ := br.get(path); code != 200 || !strings.Contains(page, "Requests per version") {
+		b.Fatalf("rollout page: %d", code)
+	}
+	for b.Loop() {
+		br.get(path)
+	}
+}
