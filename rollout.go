@@ -252,6 +252,9 @@ type RolloutStatus struct {
 	Message    string     `json:"message,omitempty"`
 	// Decisions are the analysis results so far (the latest ones).
 	Decisions []AnalysisDecision `json:"decisions,omitempty"`
+	// Progress is where each analysis part running now stands (its
+	// e-values or its latest measurement), for the history's charts.
+	Progress []AnalysisProgress `json:"progress,omitempty"`
 	// Traffic counts what the router saw per version since the rollout
 	// started.
 	Traffic   []VersionTraffic `json:"traffic,omitempty"`
@@ -264,10 +267,16 @@ type VersionTraffic struct {
 	Role    string `json:"role"` // "stable" or "canary"
 	// Requests and Errors (5xx and transport errors) since the rollout
 	// started.
-	Requests int64   `json:"requests"`
-	Errors   int64   `json:"errors"`
-	P50MS    float64 `json:"p50_ms"`
-	P90MS    float64 `json:"p90_ms"`
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	// Slow counts, since the rollout started, the requests slower than
+	// the stable version's p90 latency over the minute before each second
+	// — the sequential judge's "slow". A second counts no slow requests
+	// while stable served fewer than 50 requests in the minute before it,
+	// too few for its p90 to mean anything.
+	Slow  int64   `json:"slow"`
+	P50MS float64 `json:"p50_ms"`
+	P90MS float64 `json:"p90_ms"`
 }
 
 // AnalysisDecision is one judged result of an analysis, with the evidence

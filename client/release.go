@@ -144,3 +144,25 @@ func (c *Client) Promote(ctx context.Context, id int64, comment string) (*Releas
 	var out ReleaseView
 	return &out, c.do(ctx, "POST", "/releases/"+itoa(id)+"/promote", nil, PromoteRequest{Comment: comment}, &out)
 }
+
+// RolloutHistory returns the history of a rollout of release id: the
+// rollout of job (the first rollout job when ""), attempt (its latest when
+// 0), in run (the current run when 0), with about points points (all when
+// 0; points that mark a change are always there).
+func (c *Client) RolloutHistory(ctx context.Context, id int64, job string, attempt, run, points int) (*shipgate.RolloutHistory, error) {
+	q := url.Values{}
+	if points > 0 {
+		q.Set("points", strconv.Itoa(points))
+	}
+	if job != "" {
+		q.Set("job", job)
+	}
+	if attempt > 0 {
+		q.Set("attempt", strconv.Itoa(attempt))
+	}
+	if run > 0 {
+		q.Set("run", strconv.Itoa(run))
+	}
+	var out shipgate.RolloutHistory
+	return &out, c.do(ctx, "GET", "/releases/"+itoa(id)+"/rollouts/history", q, nil, &out)
+}

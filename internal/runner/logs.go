@@ -119,7 +119,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 
 func (w *lineWriter) emit() {
 	text := w.s.masker.mask(w.buf)
-	safe := len(text) - w.s.masker.holdback()
+	safe := len(text) - w.s.masker.holdback(text)
 	if safe <= 0 {
 		w.buf = text
 		return

@@ -11,7 +11,6 @@ import (
 // secret of its own, for tools that print them one line at a time.
 type masker struct {
 	secrets []string
-	maxLen  int
 }
 
 // minLineSecret is the shortest line of a multi-line secret masked on its
@@ -25,7 +24,6 @@ func newMasker(values []string) *masker {
 		if s != "" && !seen[s] {
 			seen[s] = true
 			m.secrets = append(m.secrets, s)
-			m.maxLen = max(m.maxLen, len(s))
 		}
 	}
 	for _, v := range values {
@@ -49,6 +47,22 @@ func (m *masker) mask(text string) string {
 	return text
 }
 
-// holdback is how many trailing bytes of unfinished output must be kept
-// back: a secret may be continuing in the next write.
-func (m *masker) holdback() int { return max(m.maxLen-1, 0) }
+// holdback is how many trailing bytes of text (already masked) must be
+// kept back because a secret may be continuing in the next write: the
+// longest tail that is the start of a secret. Anything else is shipped
+// now, so a step's last line shows in the live log while the step runs.
+func (m *masker) holdback(text string) int {
+	n := 0
+	for _, v := range m.secrets {
+		// Tails from the longest that could matter, checked only where
+		// the secret's first byte is: a PEM key must not cost a scan of
+		// its length squared on every write.
+		for i := len(text) - min(len(v)-1, len(text)); i < len(text)-n; i++ {
+			if text[i] == v[0] && strings.HasPrefix(v, text[i:]) {
+				n = len(text) - i
+				break
+			}
+		}
+	}
+	return n
+}

@@ -51,6 +51,9 @@ type rolloutRun struct {
 	// on first use (judgeFor) and kept for the whole rollout.
 	budget shipgate.ErrorBudget
 	judges map[string]*liveJudge
+	// progress is where each running analysis part stands, by
+	// progressKey, reported with every status (under mu).
+	progress map[string]shipgate.AnalysisProgress
 }
 
 // rollout runs a job that declares a service: start the new version
@@ -389,7 +392,10 @@ func (ro *rolloutRun) runMetric(ctx context.Context, m shipgate.AnalysisMetric, 
 	if err != nil {
 		return shipgate.AnalysisDecision{At: time.Now().UTC(), Step: step, Judge: "threshold", Metric: m.Name, Phase: shipgate.AnalysisError, Summary: fmt.Sprintf("metric %q cannot be measured: %v", m.Name, err)}
 	}
+	key := progressKey("threshold", step, m.Name)
+	defer ro.setProgress(key, nil)
 	return analysis.RunMetric(ctx, m, p, step, func(me analysis.Measurement) {
+		ro.setProgress(key, &shipgate.AnalysisProgress{Step: step, Background: step == 0, Judge: "threshold", Metric: m.Name, Values: finite(me.Values), Result: me.Phase})
 		line := fmt.Sprintf("metric %s: %v → %s", m.Name, me.Values, me.Phase)
 		if me.Message != "" {
 			line += ": " + me.Message

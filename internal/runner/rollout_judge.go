@@ -23,6 +23,9 @@ type liveJudge struct {
 	}
 	budget shipgate.ErrorBudget
 	warmup int // seconds
+	// progress, when set, takes where the judge stands after every
+	// second it judged (nil: the analysis ended).
+	progress func(*shipgate.AnalysisProgress)
 
 	told      bool
 	changedAt int // the weight change the judge was last told of
@@ -119,6 +122,8 @@ func (ro *rolloutRun) judgeFor(n int, cfg *shipgate.SequentialAnalysis) *liveJud
 		ro.judges = map[string]*liveJudge{}
 	}
 	j := newLiveJudge(cfg, name, ro.budget)
+	key := progressKey("sequential", n, "errors+latency")
+	j.progress = func(p *shipgate.AnalysisProgress) { ro.setProgress(key, p) }
 	ro.judges[name] = j
 	return j
 }
@@ -134,6 +139,9 @@ func (t *traffic) sequential(ctx context.Context, j *liveJudge, cfg *shipgate.Se
 	}
 	ch, stop := t.subscribe()
 	defer stop()
+	if j.progress != nil {
+		defer j.progress(nil)
+	}
 	j.have = false // an analysis that starts over skips the seconds it was stopped
 	start := time.Now()
 	decide := func(phase, summary string) shipgate.AnalysisDecision {
@@ -169,6 +177,19 @@ func (t *traffic) sequential(ctx context.Context, j *liveJudge, cfg *shipgate.Se
 				}
 				return decide(shipgate.AnalysisFailed, fmt.Sprintf("%s, after %s (%s)%s", v.Reason, time.Since(start).Round(time.Second), j.budgetNote(), warm))
 			}
+			if j.progress != nil {
+				j.progress(j.standing(step))
+			}
 		}
 	}
+}
+
+// standing is where the judge stands now: its e-values against their
+// thresholds, by kind.
+func (j *liveJudge) standing(step int) *shipgate.AnalysisProgress {
+	ev := j.ev.Evidence()
+	num := func(k string) float64 { f, _ := ev[k].(float64); return f }
+	return &shipgate.AnalysisProgress{Step: step, Background: step == 0, Judge: "sequential", Metric: "errors+latency",
+		E:         map[string]float64{"errors": num("e_errors"), "slow": num("e_slow"), "tail": num("e_tail")},
+		Threshold: map[string]float64{"errors": num("threshold"), "slow": num("threshold_slow"), "tail": num("threshold_tail")}}
 }

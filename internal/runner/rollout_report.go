@@ -2,6 +2,10 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -81,6 +85,10 @@ func (ro *rolloutRun) snapshot() shipgate.RolloutStatus {
 	m := ro.logs.masker
 	s.Message, s.Paused = m.mask(s.Message), m.mask(s.Paused)
 	s.Decisions = append([]shipgate.AnalysisDecision(nil), s.Decisions...) // masked by record
+	s.Progress = nil
+	for _, k := range slices.Sorted(maps.Keys(ro.progress)) {
+		s.Progress = append(s.Progress, ro.progress[k])
+	}
 	if s.Traffic = ro.final; s.Traffic == nil {
 		s.Traffic = ro.trafficNow()
 		if s.Phase == shipgate.RolloutPromoted || s.Phase == shipgate.RolloutAborted {
@@ -98,17 +106,21 @@ func (ro *rolloutRun) trafficNow() []shipgate.VersionTraffic {
 	if ro.tr != nil {
 		start, _ = ro.tr.first()
 	}
-	add := func(b *router.Backend, role string, from router.Counters) {
+	var slowStable, slowCanary int64
+	if ro.tr != nil {
+		slowStable, slowCanary = ro.tr.slowCounts()
+	}
+	add := func(b *router.Backend, role string, from router.Counters, slow int64) {
 		if b == nil {
 			return
 		}
 		c := ro.svc.Router.Counters(b.ID).Sub(from)
-		out = append(out, shipgate.VersionTraffic{Version: b.Version, Role: role, Requests: int64(c.Requests), Errors: int64(c.Errors),
+		out = append(out, shipgate.VersionTraffic{Version: b.Version, Role: role, Requests: int64(c.Requests), Errors: int64(c.Errors), Slow: slow,
 			P50MS: ms(c.Quantile(0.5)), P90MS: ms(c.Quantile(0.9))})
 	}
-	add(ro.stable, "stable", start.Stable)
+	add(ro.stable, "stable", start.Stable, slowStable)
 	if ro.canary != nil && (ro.stable == nil || ro.canary.ID != ro.stable.ID) {
-		add(ro.canary, "canary", start.Canary)
+		add(ro.canary, "canary", start.Canary, slowCanary)
 	}
 	return out
 }
@@ -173,4 +185,35 @@ func (ro *rolloutRun) flush() {
 		}
 		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond) // a retry pause, not a wait for a condition
 	}
+}
+
+// progressKey names a running analysis part in rolloutRun.progress.
+func progressKey(judge string, step int, metric string) string {
+	return fmt.Sprintf("%03d/%s/%s", step, judge, metric)
+}
+
+// setProgress records where an analysis part stands (nil: it ended). It
+// does not ask for a report: the next second's carries it.
+func (ro *rolloutRun) setProgress(key string, p *shipgate.AnalysisProgress) {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	if p == nil {
+		delete(ro.progress, key)
+		return
+	}
+	if ro.progress == nil {
+		ro.progress = map[string]shipgate.AnalysisProgress{}
+	}
+	ro.progress[key] = *p
+}
+
+// finite drops the values JSON cannot carry (NaN, ±Inf).
+func finite(vs []float64) []float64 {
+	var out []float64
+	for _, v := range vs {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

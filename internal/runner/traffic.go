@@ -52,7 +52,10 @@ type traffic struct {
 	mu      sync.Mutex
 	samples []sample // oldest first
 	last    sample   // the newest sample, kept across trims
-	subs    map[chan sample]struct{}
+	// slow counts each version's slow requests since the first sample,
+	// second by second, as the sequential judge counts them (tick).
+	slowStable, slowCanary int64
+	subs                   map[chan sample]struct{}
 }
 
 func newTraffic(rt *router.Router, service, stableID, canaryID string) *traffic {
@@ -79,7 +82,31 @@ func (t *traffic) take() {
 	if tb := t.rt.Get(t.service); tb.Canary != nil && tb.Canary.ID == t.canaryID {
 		s.Weight = tb.Weight
 	}
+	t.record(s)
+}
+
+// record adds s and counts its second's slow requests per version.
+func (t *traffic) record(s sample) {
+	t.mu.Lock()
+	prev := t.last
+	t.mu.Unlock()
 	t.add(s)
+	if prev.Seq > 0 {
+		tk := t.tick(prev, s)
+		t.mu.Lock()
+		t.slowStable += int64(tk.Arms[analysis.Stable].Slow)
+		t.slowCanary += int64(tk.Arms[analysis.Canary].Slow)
+		t.mu.Unlock()
+	}
+}
+
+// slowCounts returns each version's slow requests since the rollout
+// started: requests slower than stable's p90 over the minute before each
+// second, the sequential judge's "slow".
+func (t *traffic) slowCounts() (stable, canary int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.slowStable, t.slowCanary
 }
 
 // add numbers s, notes a weight change, keeps it and hands it to the

@@ -134,7 +134,17 @@ func (tx *Tx) PutRollout(ctx context.Context, jobID int64, attempt int, s shipga
 		return nil, false, fmt.Errorf("store rollout of job %d attempt %d: %w", jobID, attempt, err)
 	}
 	ro, err = tx.FindRollout(ctx, jobID, attempt)
-	return ro, err == nil, err
+	if err != nil {
+		return nil, false, err
+	}
+	var before *shipgate.RolloutStatus
+	if prev != nil {
+		before = &prev.Status
+	}
+	if err := tx.addRolloutPoint(ctx, jobID, attempt, before, ro.Status); err != nil {
+		return nil, false, err
+	}
+	return ro, true, nil
 }
 
 // encodeBounded encodes a bounded status, dropping its oldest decisions
@@ -197,6 +207,8 @@ func BoundRolloutStatus(s shipgate.RolloutStatus, stored []shipgate.AnalysisDeci
 	if len(s.Decisions) == 0 {
 		s.Decisions = nil
 	}
+
+	s.Progress = boundProgress(s.Progress)
 
 	if len(s.Traffic) > MaxRolloutTraffic {
 		s.Traffic = s.Traffic[:MaxRolloutTraffic]

@@ -16,10 +16,11 @@ func TestLoginSurvivesASecondLoginPageLoad(t *testing.T) {
 	b := f.browser(t)
 	_, page, _ := b.get("/login")
 	nonce := field(t, page, "nonce")
-	if code, _, h := b.get("/favicon.ico"); code != http.StatusSeeOther {
-		t.Fatalf("/favicon.ico without a session: %d %s", code, h.Get("Location"))
+	// Any page without a session redirects to /login; the browser follows.
+	if code, _, h := b.get("/agents"); code != http.StatusSeeOther {
+		t.Fatalf("/agents without a session: %d %s", code, h.Get("Location"))
 	}
-	b.get("/login?next=%2Ffavicon.ico")
+	b.get("/login?next=%2Fagents")
 	code, _, h := b.post("/login", url.Values{"nonce": {nonce}, "token": {f.tokens["dave"]}})
 	if code != http.StatusSeeOther || h.Get("Location") != "/releases" {
 		t.Fatalf("login from the first form after a second /login load: %d %q, want 303 to /releases", code, h.Get("Location"))

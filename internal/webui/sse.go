@@ -28,6 +28,9 @@ func openStream(w http.ResponseWriter) *stream {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	st := &stream{w: w, rc: http.NewResponseController(w)}
+	// Send the headers now: until they arrive the browser's EventSource
+	// (and any client) waits, up to the first event or keep-alive.
+	_ = st.rc.Flush()
 	return st
 }
 

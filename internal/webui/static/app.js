@@ -38,7 +38,12 @@
     src.addEventListener("append", function (ev) { apply("append", ev); });
     src.addEventListener("open", function () { if (status) status.textContent = "Live: updates appear without reloading."; });
     src.addEventListener("error", function () { if (status) status.textContent = "Live updates interrupted; retrying."; });
-    src.addEventListener("end", function () { src.close(); if (status) status.textContent = "This release has ended; the page is final."; });
+    src.addEventListener("end", function () {
+      src.close();
+      // A job's log ending says nothing about the page; the page's own
+      // stream ending means nothing more will change.
+      if (status && el.tagName !== "PRE") status.textContent = "This release has ended; nothing more will change on this page.";
+    });
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-live]").forEach(follow);
