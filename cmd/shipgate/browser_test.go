@@ -20,13 +20,17 @@ func TestBrowserTwoApproversSeeThePendingRelease(t *testing.T) {
 	w := newUIWorld(t)
 	dave := w.as("dave")
 	erin := w.as("erin")
-	row := fmt.Sprintf(`a[href="%s"]`, w.releasePath())
+	row := fmt.Sprintf(`#releases a[href="%s"]`, w.releasePath())
+	waiting := fmt.Sprintf(`#awaiting a[href="%s"]`, w.releasePath())
 	for _, p := range []*uiTab{dave, erin} {
 		if loc := p.location(); loc != "/releases" {
 			t.Fatalf("%s landed on %s after logging in, want /releases", p.name, loc)
 		}
 		if !p.has(row) {
 			t.Fatalf("%s does not see release %d in the list:\n%s", p.name, w.release.ID, p.bodyText())
+		}
+		if !p.has(waiting) {
+			t.Fatalf("%s does not see release %d among those waiting for their approval:\n%s", p.name, w.release.ID, p.bodyText())
 		}
 		line := evalIn[string](p, fmt.Sprintf(`document.querySelector(%q).closest("tr").innerText`, row))
 		for _, want := range []string{"shop", "production", "1.0", "pending approval", "carol"} {
@@ -46,7 +50,7 @@ func TestBrowserTwoApproversSeeThePendingRelease(t *testing.T) {
 	erin.waitText("header", "Signed in as erin")
 	dave.screenshot("releases", "")
 	// The list filters by state, and the filter form reads without script.
-	erin.run("filter by state", chromedp.SendKeys(chromedp.CSS(`form.filters input[name="state"]`), "succeeded"))
+	erin.run("filter by state", chromedp.SetValue(chromedp.CSS(`form.filters select[name="state"]`), "succeeded"))
 	if code := erin.navigate("submit the filter", chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`))); code != 200 {
 		t.Fatalf("filter: %d", code)
 	}
