@@ -89,11 +89,11 @@ func (s *Server) fragment(page, name string, c *call, data any) (string, error) 
 }
 
 // stateWords gives each state a symbol beside its name, so a state is never
-// told by colour alone.
+// told by colour alone. The symbols are ones common fonts (DejaVu) have.
 var stateWords = map[string]string{
-	"pending_approval": "⏸", "approved": "✓", "queued": "…", "running": "▶", "succeeded": "✔",
-	"failed": "✖", "rejected": "⊘", "cancelled": "⊘", "expired": "⌛",
-	"pending": "⏳", "held": "✋", "fired": "↩", "called_off": "—", "unavailable": "!",
+	"pending_approval": "‖", "approved": "✓", "queued": "…", "running": "▶", "succeeded": "✔",
+	"failed": "✖", "rejected": "⊘", "cancelled": "⊘", "expired": "◔",
+	"pending": "◷", "held": "■", "fired": "↩", "called_off": "—", "unavailable": "!",
 	"online": "●", "lost": "✖", "draining": "⏏", "skipped": "—",
 }
 

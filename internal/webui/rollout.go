@@ -32,7 +32,7 @@ func (s *Server) rolloutRoutes() []route {
 
 // rolloutPhases gives each rollout phase its symbol, beside its words.
 var rolloutPhases = map[string]string{
-	shipgate.RolloutStarting: "…", shipgate.RolloutProgressing: "▶", shipgate.RolloutPaused: "⏸",
+	shipgate.RolloutStarting: "…", shipgate.RolloutProgressing: "▶", shipgate.RolloutPaused: "‖",
 	shipgate.RolloutPromoted: "✔", shipgate.RolloutAborted: "✖",
 }
 

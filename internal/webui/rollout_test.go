@@ -131,7 +131,7 @@ func TestRolloutViewShowsHistoryDecisionsAndReasons(t *testing.T) {
 	}
 	for _, want := range []string{
 		`id="rollout"`, "Job deploy, attempt 1", "canary", "step 1 of 3", "30 % of traffic on the new version",
-		`<span aria-hidden="true">⏸</span> paused`, "analysis inconclusive: metric latency-p90 needs a person to look",
+		`<span aria-hidden="true">‖</span> paused`, "analysis inconclusive: metric latency-p90 needs a person to look",
 		"Stable version</dt><dd>1.0", "<dd>2.0</dd>",
 		// The charts, each with a title, a description and its data as a table.
 		"Traffic weight over time", "Requests per version", "Errors and slow requests per version",
