@@ -489,3 +489,20 @@ func TestRollbackCountdownAndHoldFromThePage(t *testing.T) {
 		t.Error("a called-off rollback still offers hold")
 	}
 }
+
+// The time a pending release next changes on its own is when an approval
+// stops counting; the page says that in words, not "changes on its own".
+func TestPendingReleaseSaysWhenAnApprovalStopsCounting(t *testing.T) {
+	f := newFixture(t)
+	_, v := pendingProd(t, f)
+	if _, err := f.client("dave").Approve(ctx, v.ID, v.Digest, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.login("erin")
+	_, page, _ := b.get(fmt.Sprintf("/releases/%d", v.ID))
+	mustContain(t, page, "1 of 2", "then the earliest approval stops counting, unless the release has enough approvals by then")
+	if strings.Contains(page, "Changes on its own") {
+		t.Error("the page still says only that the release changes on its own")
+	}
+}
