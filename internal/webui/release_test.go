@@ -132,7 +132,7 @@ func TestReleasePageShowsWhatAnApproverNeeds(t *testing.T) {
 		"Artifact digest (sha256)", running.Artifact.SHA256, "Input region", "<code>eu</code>",
 		"Secret input token", "the secret value changed (values are never shown)",
 		// approvals: the tally and who may still approve
-		"<strong>0 of 2</strong>", "2 more needed", "Who may still approve: admin, dave, erin, viewer",
+		"<strong>0 of 2</strong>", "2 more needed", "Who may still approve: dave, erin.",
 		`name="digest" value="`+v.Digest+`"`,
 		`id="timeline"`, "release created",
 		fmt.Sprintf(`data-live="/releases/%d/live"`, v.ID), `id="live-status"`, `aria-live="polite"`,
@@ -193,7 +193,7 @@ func TestApproveAndRejectFromThePage(t *testing.T) {
 		t.Fatalf("no release.approved by dave: %+v", ev)
 	}
 	_, page, _ = dave.get(path)
-	mustContain(t, page, "<strong>1 of 2</strong>", "(dave)", "1 more needed", "looks right", "You approved this release at", "Who may still approve: admin, erin, viewer")
+	mustContain(t, page, "<strong>1 of 2</strong>", "(dave)", "1 more needed", "looks right", "You approved this release at", "Who may still approve: erin.")
 
 	// carol created it: the page says why she cannot approve before she
 	// tries, and the API refuses her if she does, audited.
