@@ -93,7 +93,13 @@ type ReleaseView struct {
 	*shipgate.Release
 	Approvals []shipgate.Approval     `json:"approvals"`
 	Tally     *shipgate.ApprovalTally `json:"tally,omitempty"`
-	Jobs      []shipgate.JobRun       `json:"jobs"`
+	// MayApprove, for a pending release whose approvers were frozen from
+	// groups, is who of them may approve it now: still a member, enabled,
+	// with the approver role, and not its creator unless self-approval is
+	// allowed (shipgate.EligibleApprovers); those who already approved
+	// are in it too.
+	MayApprove []string          `json:"may_approve,omitempty"`
+	Jobs       []shipgate.JobRun `json:"jobs"`
 	// Probes are the health-check probes of the current run, the latest
 	// per job and attempt.
 	Probes []JobProbes `json:"probes,omitempty"`

@@ -159,6 +159,16 @@ func (d *Demo) Run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	}
+	explore(out, url, token, bad, port, canaryBad, front)
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+// explore tells how to look around once the demo has played: the CLI in
+// another terminal, and the web UI the same server serves, with the token
+// to log in with and the pages that show what just happened.
+func explore(out io.Writer, url, token string, bad int64, port int, canaryBad int64, front string) {
 	fmt.Fprintf(out, "\nThe server is still running. In another terminal:\n")
 	fmt.Fprintf(out, "  export SHIPGATE_SERVER=%s SHIPGATE_TOKEN=%s\n", url, token)
 	fmt.Fprintf(out, "  shipgate release list; shipgate release show %d; shipgate audit list; curl http://127.0.0.1:%d/\n", bad, port)
@@ -166,10 +176,12 @@ func (d *Demo) Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(out, "  shipgate release show %d   # the canary, its judge and its evidence\n", canaryBad)
 		fmt.Fprintf(out, "  curl -H 'X-Shipgate-Version: stable' %s\n", front)
 	}
+	fmt.Fprintf(out, "In a browser: open %s/ and log in with the token %s\n", url, token)
+	fmt.Fprintf(out, "  %s/releases/%d   # the rollback: the failed health gate, the countdown, the rollback release\n", url, bad)
+	if canaryBad != 0 {
+		fmt.Fprintf(out, "  %s/releases/%d/rollout   # the canary's rollout view: traffic, errors, the judge's e-values\n", url, canaryBad)
+	}
 	fmt.Fprintf(out, "Press Ctrl-C to stop it.\n")
-	<-ctx.Done()
-	stop()
-	return nil
 }
 
 // rollbackAct is act 1: it deploys v1 and v2 and follows the rollback. It

@@ -162,6 +162,17 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 		if v.Release.State == shipgate.StatePendingApproval {
 			t := shipgate.TallyApprovals(v.Release.Policy.Approvals, v.Approvals, tx.Now())
 			v.Tally = &t
+			if frozen, ok := v.Release.FrozenApprovers(); ok {
+				users, err := tx.ListUsers(ctx)
+				if err != nil {
+					return err
+				}
+				for _, n := range shipgate.EligibleApprovers(v.Release.Policy.Approvals, users, v.Release.CreatedBy) {
+					if slices.Contains(frozen, n) {
+						v.MayApprove = append(v.MayApprove, n)
+					}
+				}
+			}
 		}
 		v.Jobs = []shipgate.JobRun{}
 		if v.Release.Run > 0 {

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,12 @@ import (
 type compareView struct {
 	*client.ReleaseComparison
 	Rows []changeRow
+	// RevisionDiff is the service file's line diff between the revision
+	// running now and the release's, when they differ: the pipeline and
+	// policy rows say only that their digests changed.
+	RevisionDiff string
+	OldRevision  string
+	NewRevision  string
 }
 
 // changeRow is one change as the page shows it.
@@ -41,6 +48,11 @@ func (s *Server) comparison(c *call, id int64) (*compareView, error) {
 		switch ch.Field {
 		case "artifact.sha256", "pipeline", "policy":
 			row.Digest = true
+		case "service_revision":
+			if cmp.Current != nil && ch.Old != "" && ch.New != "" {
+				v.OldRevision, v.NewRevision = ch.Old, ch.New
+				v.RevisionDiff = "/services/" + url.PathEscape(cmp.Current.Service) + "/revisions/" + url.PathEscape(ch.New) + "?against=" + url.QueryEscape(ch.Old)
+			}
 		}
 		v.Rows = append(v.Rows, row)
 	}

@@ -225,6 +225,11 @@ func approvals(c *call, v *client.ReleaseView, now time.Time) approvalView {
 	}
 	if names, ok := view.FrozenApprovers(); ok {
 		for _, n := range names {
+			// Frozen members who lost the approver role, were disabled or
+			// left the group may not approve: the API says who still may.
+			if a.Pending && v.Tally != nil && !contains(v.MayApprove, n) {
+				continue
+			}
 			if !contains(t.Approvers, n) {
 				a.MayStill = append(a.MayStill, n)
 			}

@@ -132,7 +132,7 @@ func TestReleasePageShowsWhatAnApproverNeeds(t *testing.T) {
 		"Artifact digest (sha256)", running.Artifact.SHA256, "Input region", "<code>eu</code>",
 		"Secret input token", "the secret value changed (values are never shown)",
 		// approvals: the tally and who may still approve
-		"<strong>0 of 2</strong>", "2 more needed", "Who may still approve: admin, dave, erin, viewer",
+		"<strong>0 of 2</strong>", "2 more needed", "Who may still approve: dave, erin.",
 		`name="digest" value="`+v.Digest+`"`,
 		`id="timeline"`, "release created",
 		fmt.Sprintf(`data-live="/releases/%d/live"`, v.ID), `id="live-status"`, `aria-live="polite"`,
@@ -193,7 +193,7 @@ func TestApproveAndRejectFromThePage(t *testing.T) {
 		t.Fatalf("no release.approved by dave: %+v", ev)
 	}
 	_, page, _ = dave.get(path)
-	mustContain(t, page, "<strong>1 of 2</strong>", "(dave)", "1 more needed", "looks right", "You approved this release at", "Who may still approve: admin, erin, viewer")
+	mustContain(t, page, "<strong>1 of 2</strong>", "(dave)", "1 more needed", "looks right", "You approved this release at", "Who may still approve: erin.")
 
 	// carol created it: the page says why she cannot approve before she
 	// tries, and the API refuses her if she does, audited.
@@ -487,5 +487,22 @@ func TestRollbackCountdownAndHoldFromThePage(t *testing.T) {
 	mustContain(t, page, "called off", "the old version has the same bug")
 	if strings.Contains(page, `action="`+path+`/rollback/hold"`) {
 		t.Error("a called-off rollback still offers hold")
+	}
+}
+
+// The time a pending release next changes on its own is when an approval
+// stops counting; the page says that in words, not "changes on its own".
+func TestPendingReleaseSaysWhenAnApprovalStopsCounting(t *testing.T) {
+	f := newFixture(t)
+	_, v := pendingProd(t, f)
+	if _, err := f.client("dave").Approve(ctx, v.ID, v.Digest, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.login("erin")
+	_, page, _ := b.get(fmt.Sprintf("/releases/%d", v.ID))
+	mustContain(t, page, "1 of 2", "then the earliest approval stops counting, unless the release has enough approvals by then")
+	if strings.Contains(page, "Changes on its own") {
+		t.Error("the page still says only that the release changes on its own")
 	}
 }

@@ -34,6 +34,7 @@ type releasesData struct {
 	States   []shipgate.ReleaseState
 	Releases []*shipgate.Release
 	Next     string // the next page's address, "" on the last page
+	Newest   string // the first page's address, "" on the first page
 	// MayApprove: the reader holds the approver role, so the list shows
 	// what waits for them; Awaiting is that (at most awaitingSize), and
 	// MoreAwaiting says there are more than it shows.
@@ -59,6 +60,18 @@ func (s *Server) releasesPage(w http.ResponseWriter, r *http.Request, c *call) e
 	d := releasesData{Filter: q, States: shipgate.ReleaseStates, MayApprove: c.Can(string(shipgate.PermApprove))}
 	if err := c.API("GET", "/api/v1/releases?"+api.Encode(), nil, &d.Releases); err != nil {
 		return err
+	}
+	if q.Has("before") {
+		first := url.Values{}
+		for k, v := range q {
+			if k != "before" {
+				first[k] = v
+			}
+		}
+		d.Newest = "/releases"
+		if len(first) > 0 {
+			d.Newest += "?" + first.Encode()
+		}
 	}
 	if len(d.Releases) == pageSize {
 		next := url.Values{}

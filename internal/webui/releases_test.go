@@ -136,6 +136,11 @@ func TestReleasesListPages(t *testing.T) {
 	if strings.Contains(page, "Older releases") {
 		t.Error("the last page links to older releases")
 	}
+	// An older page links back to the newest, with its filters.
+	_, page, _ = b.get(fmt.Sprintf("/releases?before=%d&environment=dev", ids[len(ids)-50]))
+	if !strings.Contains(page, `<a href="/releases?environment=dev">← Newest releases</a>`) {
+		t.Error("an older page has no way back to the newest releases")
+	}
 	// The filters carry over to the older page.
 	_, page, _ = b.get("/releases?environment=dev")
 	if !strings.Contains(page, fmt.Sprintf(`href="/releases?before=%d&amp;environment=dev"`, ids[len(ids)-50])) {

@@ -95,6 +95,7 @@ var stateWords = map[string]string{
 	"failed": "✖", "rejected": "⊘", "cancelled": "⊘", "expired": "◔",
 	"pending": "◷", "held": "■", "fired": "↩", "called_off": "—", "unavailable": "!",
 	"online": "●", "lost": "✖", "draining": "⏏", "skipped": "—",
+	"rolled_back": "↺", "done": "↺", "waiting": "○",
 }
 
 var funcs = template.FuncMap{

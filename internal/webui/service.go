@@ -117,6 +117,16 @@ func (s *Server) revisionPage(w http.ResponseWriter, r *http.Request, c *call) e
 			d.Newer = rv.Revision
 		}
 	}
+	// ?against=N compares with revision N instead of the one before: the
+	// release page links here to show what changed between the revision
+	// running in an environment and the one a release would deploy.
+	if v := r.URL.Query().Get("against"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n == rev {
+			return shipgate.Errorf(shipgate.EINVALID, "against=%q is not another revision's number", v)
+		}
+		prev = n
+	}
 	if err := c.API("GET", "/api/v1/services/"+name+"/revisions/"+strconv.Itoa(rev), nil, &d.Revision); err != nil {
 		return err
 	}

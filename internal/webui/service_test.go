@@ -157,3 +157,49 @@ func TestRevisionPageShowsTheLineDiff(t *testing.T) {
 		}
 	}
 }
+
+// When a pending release comes from another service file revision than
+// the release running now, its pipeline and policy change too; the release
+// page says so only as digests, so it links to the service file's line diff
+// between the two revisions, where the approver reads what changed. The
+// revision page compares with any other revision when asked (?against=N).
+func TestReleasePageLinksToTheServiceFileChanges(t *testing.T) {
+	f := newFixture(t)
+	admin := f.svcAPI("admin")
+	if _, err := admin.Apply(ctx, "web.yaml", []byte(svcWebService)); err != nil {
+		t.Fatal(err)
+	}
+	running := f.svcRelease(t, "prod", "1.0")
+	f.svcRunJobs(t, 0)
+	// Two more revisions: the release compares revision 3 with 1.
+	for _, delay := range []string{"600", "60"} {
+		changed := strings.Replace(svcWebService, "delay_seconds: 3600", "delay_seconds: "+delay, 1)
+		if _, err := admin.Apply(ctx, "web.yaml", []byte(changed)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "2.0.tar")
+	os.WriteFile(p, []byte("2.0"), 0o644)
+	pending, err := f.svcAPI("carol").CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "prod", Version: "2.0", Artifact: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.login("dave")
+	_, page, _ := b.get(fmt.Sprintf("/releases/%d", pending.ID))
+	mustContain(t, page, fmt.Sprintf(`<a href="/releases/%d">release %d</a>`, running.ID, running.ID),
+		`<a href="/services/web/revisions/3?against=1">what changed in the service file from revision 1 to 3</a>`)
+
+	code, page, _ := b.get("/services/web/revisions/3?against=1")
+	if code != 200 {
+		t.Fatalf("revision 3 against 1: %d\n%s", code, page)
+	}
+	mustContain(t, page, "Against revision 1 ",
+		`<del>      rollback: {enabled: true, check_target: pipeline, delay_seconds: 3600}</del>`,
+		`<ins>      rollback: {enabled: true, check_target: pipeline, delay_seconds: 60}</ins>`)
+	for path, status := range map[string]int{"/services/web/revisions/3?against=3": 400, "/services/web/revisions/3?against=x": 400, "/services/web/revisions/3?against=9": 404} {
+		if code, _, _ := b.get(path); code != status {
+			t.Errorf("%s: %d, want %d", path, code, status)
+		}
+	}
+}
