@@ -177,8 +177,7 @@ func BenchmarkReleasesPage(b *testing.B) {
 }
 
 // BenchmarkReleasePageWithLog renders a release page whose first job has
-// a 5,000-line log. Until the release page exists (GET /releases/{id}
-// answers 404) it says so and skips; the log is in place either way.
+// a 5,000-line log.
 func BenchmarkReleasePageWithLog(b *testing.B) {
 	f := newFixture(b)
 	r := seedReleases(b, f, 2) // the newest is a staging release: queued, then running
@@ -204,12 +203,12 @@ func BenchmarkReleasePageWithLog(b *testing.B) {
 	benchPage(b, f, ck, path)
 }
 
-// requireReleasePage skips until the release page exists on this branch:
-// a not-found page would measure nothing.
+// requireReleasePage fails unless path renders: an error page would
+// measure nothing.
 func requireReleasePage(t testing.TB, f *fixture, ck *http.Cookie, path string) {
 	t.Helper()
-	if rec := render(f, ck, path); rec.Code == http.StatusNotFound {
-		t.Skipf("GET %s answers 404: the release page has not landed yet, nothing to measure", path)
+	if rec := render(f, ck, path); rec.Code != http.StatusOK {
+		t.Fatalf("GET %s answers %d, not the release page", path, rec.Code)
 	}
 }
 
