@@ -233,6 +233,10 @@ func TestApproveAndRejectFromThePage(t *testing.T) {
 	if code != http.StatusConflict || !strings.Contains(body, "look at the release again before deciding") {
 		t.Fatalf("stale digest: %d\n%s", code, body)
 	}
+	// The refusal leads back to the release, to look at it again.
+	if !strings.Contains(body, `<a href="`+path+`">Back to the release</a>`) {
+		t.Errorf("the refusal page has no way back to the release:\n%s", body)
+	}
 	// Without the CSRF token: refused before the API is asked.
 	code, body, _ = erin.post(path+"/approve", url.Values{"digest": {v.Digest}})
 	if code != http.StatusForbidden || !strings.Contains(body, "CSRF") {

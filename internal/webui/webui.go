@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,7 +244,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 		s.Logger.Error("web UI request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := statusOf(code)
-	s.render(w, r, c, status, "error", map[string]any{"Title": http.StatusText(status), "Code": code, "Message": shipgate.ErrorMessage(err), "Status": status})
+	data := map[string]any{"Title": http.StatusText(status), "Code": code, "Message": shipgate.ErrorMessage(err), "Status": status}
+	// A refused action on a release leads back to that release's page.
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/releases/"); ok && r.Method == http.MethodPost {
+		id, _, _ := strings.Cut(rest, "/")
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
+			data["Back"] = "/releases/" + id
+		}
+	}
+	s.render(w, r, c, status, "error", data)
 }
 
 func statusOf(code string) int {
