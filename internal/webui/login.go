@@ -109,9 +109,11 @@ func validNonce(v string) bool {
 }
 
 // safeNext keeps a post-login redirect on this site: a path, never
-// another host (//evil.example or https://…).
+// another host (//evil.example or https://…). A backslash anywhere is
+// refused: http.Redirect cleans the path, so /x/../\evil would go out as
+// /\evil, which browsers read as //evil.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || strings.HasPrefix(next, "/login") {
 		return "/releases"
 	}
 	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
