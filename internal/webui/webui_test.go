@@ -322,3 +322,23 @@ func TestFaviconIsNotALoginRedirect(t *testing.T) {
 		t.Fatalf("/favicon.ico: %d, want 204", code)
 	}
 }
+
+// TestSessionStaysEndedWhenUserEnabledAgain: disabling a user ends their
+// sessions for good (security.md: a session lives until its user is
+// disabled); enabling them again lets their tokens back in, not a browser
+// session opened before, which may be on a lost laptop.
+func TestSessionStaysEndedWhenUserEnabledAgain(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	b.login("erin")
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+		_, err := tx.DisableUser(ctx, "admin", "erin", "laptop lost")
+		return err
+	})
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error { return tx.EnableUser(ctx, "admin", "erin") })
+	if code, _, h := b.get("/releases"); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("a session opened before the user was disabled reads again after enable: %d", code)
+	}
+	// The user logs in afresh with their token, which works again.
+	b.login("erin")
+}
