@@ -74,6 +74,7 @@ type Server struct {
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
 	streams streamCount
+	logins  loginPace
 }
 
 // New builds the UI over the API it calls.

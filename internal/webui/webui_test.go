@@ -342,3 +342,33 @@ func TestSessionStaysEndedWhenUserEnabledAgain(t *testing.T) {
 	// The user logs in afresh with their token, which works again.
 	b.login("erin")
 }
+
+// TestLoginsArePacedPerUser: every login writes session.started to the
+// hash-chained audit log, which is never pruned; a viewer's token alone
+// must not let them write thousands of events a second through /login.
+// Past MaxLoginsPerMinute a login is refused (429) until the minute has
+// passed; other users log in meanwhile.
+func TestLoginsArePacedPerUser(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	f.ui.Now = func() time.Time { return now }
+	for i := 0; i < webui.MaxLoginsPerMinute; i++ {
+		f.browser(t).login("viewer")
+	}
+	before := f.lastEvent(t).Seq
+	for i := 0; i < 20; i++ {
+		b := f.browser(t)
+		_, page, _ := b.get("/login")
+		code, page, _ := b.post("/login", url.Values{"nonce": {field(t, page, "nonce")}, "token": {f.tokens["viewer"]}})
+		if code != http.StatusTooManyRequests || !strings.Contains(page, "too many logins") {
+			t.Fatalf("login %d within a minute: %d, want 429\n%s", webui.MaxLoginsPerMinute+1+i, code, page)
+		}
+	}
+	// The refusals are audited like the API's: one event, counted.
+	if ev := f.lastEvent(t); ev.Seq > before+1 || ev.Seq == before+1 && ev.Action != shipgate.ActionAccessDenied {
+		t.Fatalf("refused logins wrote up to seq %d (from %d): %+v", ev.Seq, before, ev)
+	}
+	f.browser(t).login("dave")
+	now = now.Add(time.Minute)
+	f.browser(t).login("viewer")
+}
