@@ -72,6 +72,35 @@ func (tx *Tx) EndSession(ctx context.Context, actor string, id int64, why string
 	return tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionSessionEnded, shipgate.SessionSubject(id), map[string]any{"reason": why}))
 }
 
+// endUserSessions ends every open session of user (each audited): a
+// disabled user's sessions end for good, and enabling the user again
+// lets their tokens in, not the browsers logged in before.
+func (tx *Tx) endUserSessions(ctx context.Context, actor, user, why string) error {
+	rows, err := tx.query(ctx, `SELECT id FROM ui_sessions WHERE user_name = ? AND ended_at IS NULL`, user)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := tx.EndSession(ctx, actor, id, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // AuthenticateSession finds the user of a session secret. The session must
 // be open and unexpired, its user enabled, and the token it was opened with
 // still valid (not revoked, not expired): revoking the token or disabling

@@ -302,6 +302,9 @@ func (tx *Tx) disableUser(ctx context.Context, actor, user, reason string, g *ap
 		return nil, err
 	}
 	u.DisabledAt, u.DisabledBy = &now, actor
+	if err := tx.endUserSessions(ctx, actor, user, "user disabled"); err != nil {
+		return nil, err
+	}
 	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionUserDisabled, shipgate.UserSubject(user), map[string]any{
 		"reason": reason, "roles": u.Roles, "groups": u.Groups,
 	})); err != nil {

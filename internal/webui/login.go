@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -66,6 +68,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, statusOf(shipgate.ErrorCode(err)), shipgate.ErrorMessage(err))
 		return
 	}
+	if !s.logins.take(u.Name, s.Now()) {
+		err := shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "too many logins as %s in the last minute: wait a minute and log in again", u.Name)
+		if aerr := s.API.AuditRefusal(r, u, err); aerr != nil {
+			s.Logger.Error("audit web UI refusal", "err", aerr)
+		}
+		s.showLogin(w, r, http.StatusTooManyRequests, shipgate.ErrorMessage(err))
+		return
+	}
 	secret := shipgate.NewSecret(shipgate.SessionPrefix)
 	var sess *shipgate.Session
 	err = s.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
@@ -80,6 +90,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.TLS, SameSite: http.SameSiteStrictMode, Expires: sess.ExpiresAt})
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1})
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+// MaxLoginsPerMinute bounds the sessions one user opens a minute: each
+// writes session.started to the audit log, which keeps every event for
+// good, so a token alone must not let anyone flood it through /login.
+const MaxLoginsPerMinute = 10
+
+// loginPace counts each user's logins in the current minute.
+type loginPace struct {
+	mu     sync.Mutex
+	minute time.Time
+	n      map[string]int
+}
+
+// take counts a login of user at now; false past MaxLoginsPerMinute. The
+// map holds only users who logged in this minute.
+func (p *loginPace) take(user string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m := now.Truncate(time.Minute); !m.Equal(p.minute) || p.n == nil {
+		p.minute, p.n = m, map[string]int{}
+	}
+	if p.n[user] >= MaxLoginsPerMinute {
+		return false
+	}
+	p.n[user]++
+	return true
 }
 
 // logout ends the session on the server and clears the cookie.
@@ -109,9 +146,11 @@ func validNonce(v string) bool {
 }
 
 // safeNext keeps a post-login redirect on this site: a path, never
-// another host (//evil.example or https://…).
+// another host (//evil.example or https://…). A backslash anywhere is
+// refused: http.Redirect cleans the path, so /x/../\evil would go out as
+// /\evil, which browsers read as //evil.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || strings.HasPrefix(next, "/login") {
 		return "/releases"
 	}
 	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {

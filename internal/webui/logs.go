@@ -34,7 +34,7 @@ const (
 func (s *Server) logRoutes() []route {
 	return []route{
 		{"GET /releases/{id}/logs", s.logsPage},
-		{"GET /releases/{id}/logs/live", s.logsLive},
+		{"GET /releases/{id}/logs/live", s.live(s.logsLive)},
 	}
 }
 

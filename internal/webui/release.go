@@ -23,7 +23,7 @@ import (
 func (s *Server) releasePageRoutes() []route {
 	return []route{
 		{"GET /releases/{id}", s.releasePage},
-		{"GET /releases/{id}/live", s.releaseLive},
+		{"GET /releases/{id}/live", s.live(s.releaseLive)},
 		{"POST /releases/{id}/approve", s.releaseDecide(shipgate.DecisionApprove)},
 		{"POST /releases/{id}/reject", s.releaseDecide(shipgate.DecisionReject)},
 		{"POST /releases/{id}/cancel", s.releaseAction("cancel", "reason")},

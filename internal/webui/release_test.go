@@ -2,6 +2,7 @@ package webui_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -509,4 +510,50 @@ func TestPendingReleaseSaysWhenAnApprovalStopsCounting(t *testing.T) {
 	if strings.Contains(page, "Changes on its own") {
 		t.Error("the page still says only that the release changes on its own")
 	}
+}
+
+// TestLiveStreamsAreBoundedPerUser: each open stream polls the store and
+// re-renders the page, so one user (even a viewer) opening thousands
+// would slow the server for everyone. Past MaxStreamsPerUser a stream is
+// refused with 429; other users are unaffected, and a closed stream frees
+// its place.
+func TestLiveStreamsAreBoundedPerUser(t *testing.T) {
+	f := newFixture(t)
+	_, v := pendingProd(t, f)
+	f.ui.MaxStreamsPerUser = 2
+	b := f.browser(t)
+	b.login("viewer")
+	live := fmt.Sprintf("/releases/%d/live", v.ID)
+	sctx, closeFirst := context.WithCancel(ctx)
+	req, _ := http.NewRequestWithContext(sctx, "GET", f.srv.URL+live, nil)
+	first, err := b.c.Do(req)
+	if err != nil || first.StatusCode != 200 {
+		t.Fatalf("first stream: %v %v", err, first)
+	}
+	defer first.Body.Close()
+	if _, code := b.stream(fmt.Sprintf("/releases/%d/logs/live?job=nope", v.ID)); code != 404 {
+		// refused before the stream opens, and its place freed
+		t.Fatalf("log stream of an unknown job: %d", code)
+	}
+	if _, code := b.stream(fmt.Sprintf("/releases/%d/rollout/live", v.ID)); code != 200 {
+		t.Fatalf("second stream: %d", code)
+	}
+	code, page, _ := b.get(live)
+	if code != http.StatusTooManyRequests || !strings.Contains(page, "live") {
+		t.Fatalf("third stream of one user: %d, want 429\n%s", code, page)
+	}
+	other := f.browser(t)
+	other.login("dave")
+	if _, code := other.stream(live); code != 200 {
+		t.Fatalf("another user's stream: %d", code)
+	}
+	closeFirst()
+	testutil.WaitFor(t, "a closed stream to free its place", func() bool {
+		code, _, _ := b.get(fmt.Sprintf("/releases/%d", v.ID)) // a page is never bounded
+		if code != 200 {
+			t.Fatalf("release page: %d", code)
+		}
+		_, code2 := b.stream(live)
+		return code2 == 200
+	})
 }

@@ -24,7 +24,7 @@ import (
 func (s *Server) rolloutRoutes() []route {
 	return append([]route{
 		{"GET /releases/{id}/rollout", s.rolloutPage},
-		{"GET /releases/{id}/rollout/live", s.rolloutLive},
+		{"GET /releases/{id}/rollout/live", s.live(s.rolloutLive)},
 		{"POST /releases/{id}/promote", s.promoteRollout},
 		{"POST /releases/{id}/abort", s.abortRollout},
 	}, s.logRoutes()...)

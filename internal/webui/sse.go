@@ -5,12 +5,54 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
 // sseWriteTimeout bounds each write of a live stream: a reader that stops
 // reading is dropped instead of holding the handler.
 const sseWriteTimeout = 10 * time.Second
+
+// DefaultMaxStreamsPerUser is how many live streams one user may have
+// open at once: a release page opens one, plus one per running job's
+// log; a few tabs fit.
+const DefaultMaxStreamsPerUser = 32
+
+// streamCount counts each user's open live streams.
+type streamCount struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// live wraps a live stream's handler: past MaxStreamsPerUser streams of
+// the caller it answers 429 (the browser's EventSource then stops; the
+// page still reads on reload) instead of opening another.
+func (s *Server) live(fn func(w http.ResponseWriter, r *http.Request, c *call) error) func(w http.ResponseWriter, r *http.Request, c *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		user := c.User.Name
+		s.streams.mu.Lock()
+		if s.streams.open[user] >= s.MaxStreamsPerUser {
+			s.streams.mu.Unlock()
+			status := http.StatusTooManyRequests
+			s.render(w, r, c, status, "error", map[string]any{"Title": http.StatusText(status), "Code": "too_many_streams",
+				"Message": fmt.Sprintf("you have %d live streams open, the most one user may: close other shipgate tabs, or reload this page", s.MaxStreamsPerUser), "Status": status})
+			return nil
+		}
+		if s.streams.open == nil {
+			s.streams.open = map[string]int{}
+		}
+		s.streams.open[user]++
+		s.streams.mu.Unlock()
+		defer func() {
+			s.streams.mu.Lock()
+			if s.streams.open[user]--; s.streams.open[user] <= 0 {
+				delete(s.streams.open, user)
+			}
+			s.streams.mu.Unlock()
+		}()
+		return fn(w, r, c)
+	}
+}
 
 // stream is one Server-Sent Events response. Events are "replace" ({id,
 // html}: static/app.js swaps the element with that id), "append" ({id,

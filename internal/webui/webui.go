@@ -67,9 +67,15 @@ type Server struct {
 	TLS bool
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
+	// MaxStreamsPerUser bounds the live streams one user has open at
+	// once (DefaultMaxStreamsPerUser when zero): each polls the store, so
+	// one reader must not be able to slow the server for everyone.
+	MaxStreamsPerUser int
 
-	mux   *http.ServeMux
-	pages map[string]*template.Template
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	streams streamCount
+	logins  loginPace
 }
 
 // New builds the UI over the API it calls.
@@ -82,6 +88,9 @@ func New(s *Server) (*Server, error) {
 	}
 	if s.Now == nil {
 		s.Now = time.Now
+	}
+	if s.MaxStreamsPerUser <= 0 {
+		s.MaxStreamsPerUser = DefaultMaxStreamsPerUser
 	}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err

@@ -290,7 +290,10 @@ func TestPostWithoutCSRFIsRefusedAndAudited(t *testing.T) {
 
 func TestLoginRedirectStaysOnSite(t *testing.T) {
 	f := newFixture(t)
-	for next, want := range map[string]string{"/releases/5": "/releases/5", "//evil.example/x": "/releases", "https://evil.example": "/releases", "/\\evil": "/releases"} {
+	for next, want := range map[string]string{"/releases/5": "/releases/5", "//evil.example/x": "/releases", "https://evil.example": "/releases", "/\\evil": "/releases",
+		// http.Redirect cleans the path: /x/../\evil would become /\evil,
+		// which browsers read as //evil, another host.
+		"/releases/../\\evil.example": "/releases", "/./\\evil.example": "/releases", "/releases/%5C": "/releases/%5C"} {
 		b := f.browser(t)
 		_, page, _ := b.get("/login?next=" + url.QueryEscape(next))
 		code, _, h := b.post("/login", url.Values{"nonce": {field(t, page, "nonce")}, "token": {f.tokens["viewer"]}, "next": {next}})
@@ -318,4 +321,54 @@ func TestFaviconIsNotALoginRedirect(t *testing.T) {
 	if code != http.StatusNoContent {
 		t.Fatalf("/favicon.ico: %d, want 204", code)
 	}
+}
+
+// TestSessionStaysEndedWhenUserEnabledAgain: disabling a user ends their
+// sessions for good (security.md: a session lives until its user is
+// disabled); enabling them again lets their tokens back in, not a browser
+// session opened before, which may be on a lost laptop.
+func TestSessionStaysEndedWhenUserEnabledAgain(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	b.login("erin")
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+		_, err := tx.DisableUser(ctx, "admin", "erin", "laptop lost")
+		return err
+	})
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error { return tx.EnableUser(ctx, "admin", "erin") })
+	if code, _, h := b.get("/releases"); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("a session opened before the user was disabled reads again after enable: %d", code)
+	}
+	// The user logs in afresh with their token, which works again.
+	b.login("erin")
+}
+
+// TestLoginsArePacedPerUser: every login writes session.started to the
+// hash-chained audit log, which is never pruned; a viewer's token alone
+// must not let them write thousands of events a second through /login.
+// Past MaxLoginsPerMinute a login is refused (429) until the minute has
+// passed; other users log in meanwhile.
+func TestLoginsArePacedPerUser(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	f.ui.Now = func() time.Time { return now }
+	for i := 0; i < webui.MaxLoginsPerMinute; i++ {
+		f.browser(t).login("viewer")
+	}
+	before := f.lastEvent(t).Seq
+	for i := 0; i < 20; i++ {
+		b := f.browser(t)
+		_, page, _ := b.get("/login")
+		code, page, _ := b.post("/login", url.Values{"nonce": {field(t, page, "nonce")}, "token": {f.tokens["viewer"]}})
+		if code != http.StatusTooManyRequests || !strings.Contains(page, "too many logins") {
+			t.Fatalf("login %d within a minute: %d, want 429\n%s", webui.MaxLoginsPerMinute+1+i, code, page)
+		}
+	}
+	// The refusals are audited like the API's: one event, counted.
+	if ev := f.lastEvent(t); ev.Seq > before+1 || ev.Seq == before+1 && ev.Action != shipgate.ActionAccessDenied {
+		t.Fatalf("refused logins wrote up to seq %d (from %d): %+v", ev.Seq, before, ev)
+	}
+	f.browser(t).login("dave")
+	now = now.Add(time.Minute)
+	f.browser(t).login("viewer")
 }
