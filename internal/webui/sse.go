@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -50,9 +51,19 @@ func (s *Server) live(fn func(w http.ResponseWriter, r *http.Request, c *call) e
 			}
 			s.streams.mu.Unlock()
 		}()
+		// No stream lives longer than streamLife: the browser's
+		// EventSource reconnects on its own (with the session checked
+		// again), so a forgotten tab holds nothing for ever.
+		ctx, cancel := context.WithTimeout(r.Context(), streamLife)
+		defer cancel()
+		r = r.WithContext(ctx)
+		c.r = r
 		return fn(w, r, c)
 	}
 }
+
+// streamLife bounds one live stream.
+const streamLife = time.Hour
 
 // stream is one Server-Sent Events response. Events are "replace" ({id,
 // html}: static/app.js swaps the element with that id), "append" ({id,

@@ -149,6 +149,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func staticHandler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // files only, no directory listings
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		next.ServeHTTP(w, r)
 	})
@@ -219,6 +223,10 @@ func (c *call) checkCSRF() error {
 	got := c.r.Header.Get("X-CSRF-Token")
 	if got == "" {
 		if err := c.r.ParseForm(); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return err // fail says 413, with the limit
+			}
 			return shipgate.Errorf(shipgate.EINVALID, "the form cannot be read: %v", err)
 		}
 		got = c.r.PostForm.Get(csrfField)

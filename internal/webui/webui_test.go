@@ -372,3 +372,23 @@ func TestLoginsArePacedPerUser(t *testing.T) {
 	now = now.Add(time.Minute)
 	f.browser(t).login("viewer")
 }
+
+func TestStaticServesFilesNotListings(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	for path, want := range map[string]int{"/static/": 404, "/static/app.css": 200} {
+		if code, _, _ := b.get(path); code != want {
+			t.Errorf("GET %s: %d, want %d", path, code, want)
+		}
+	}
+}
+
+func TestOversizedFormIs413(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	csrf := b.login("carol")
+	code, page, _ := b.post("/logout", url.Values{"csrf": {csrf}, "pad": {strings.Repeat("x", webui.MaxFormBytes)}})
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(page, "larger than the limit") {
+		t.Fatalf("oversized form: %d\n%s", code, page)
+	}
+}
