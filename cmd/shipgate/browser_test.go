@@ -365,3 +365,54 @@ func flowCanaryAbortedOnRolloutView(t *testing.T) {
 	}
 	admin.screenshot("rollout", "#rollout")
 }
+
+// a11yProblems is run in the page: every visible form control has a label
+// (a <label for>, a wrapping <label>, aria-label or aria-labelledby), every
+// button and link says something, every image and chart has a text
+// alternative, the page has a language and exactly one h1, and every state
+// badge carries words, not only a colour.
+const a11yProblems = `(() => {
+  const out = [];
+  const named = el => (el.labels && el.labels.length) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.closest("label");
+  document.querySelectorAll("input, select, textarea").forEach(el => {
+    if (el.type === "hidden") return;
+    if (!named(el)) out.push("control without a label: " + el.outerHTML.slice(0, 120));
+  });
+  document.querySelectorAll("button, a[href]").forEach(el => {
+    if (!(el.textContent.trim() || el.getAttribute("aria-label"))) out.push("control without words: " + el.outerHTML.slice(0, 120));
+  });
+  document.querySelectorAll("img").forEach(el => { if (!el.hasAttribute("alt")) out.push("image without alt: " + el.outerHTML.slice(0, 120)); });
+  document.querySelectorAll("svg").forEach(el => {
+    if (el.getAttribute("aria-hidden") === "true") return;
+    if (!(el.querySelector("title") || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby"))) out.push("chart without a text alternative: " + el.outerHTML.slice(0, 120));
+  });
+  document.querySelectorAll(".state").forEach(el => { if (!el.textContent.replace(/[^A-Za-z]/g, "")) out.push("state told without words: " + el.outerHTML); });
+  if (!document.documentElement.lang) out.push("no lang on <html>");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) out.push(h1 + " h1 elements");
+  return out;
+})()`
+
+// TestBrowserPagesAreAccessible walks every kind of page as an admin (who
+// sees every control) and checks each with a11yProblems in the real
+// browser, and that the keyboard reaches the first control of the page.
+func TestBrowserPagesAreAccessible(t *testing.T) {
+	w := newUIWorld(t)
+	admin := w.as("admin")
+	for _, path := range []string{"/releases", w.releasePath(), w.releasePath() + "/rollout", w.releasePath() + "/logs",
+		"/audit", "/audit/verify", "/services", "/services/shop", "/services/shop/revisions/1", "/agents"} {
+		if code := admin.open(path); code != 200 {
+			t.Fatalf("%s: status %d\n%s", path, code, admin.bodyText())
+		}
+		if problems := evalIn[[]string](admin, a11yProblems); len(problems) > 0 {
+			t.Errorf("%s:\n  %s", path, strings.Join(problems, "\n  "))
+		}
+	}
+	// The skip link is the first stop of the keyboard, and it leads to the
+	// page's main content.
+	admin.open("/releases")
+	admin.run("tab once", chromedp.KeyEvent("\t"))
+	if got := evalIn[string](admin, `document.activeElement.getAttribute("href")`); got != "#main" {
+		t.Errorf("the first Tab stop is %q, want the skip link to #main", got)
+	}
+}
