@@ -36,13 +36,13 @@ type OverrideRequest struct {
 // TickChecklist ticks item of release id's checklist.
 func (c *Client) TickChecklist(ctx context.Context, id int64, req TickRequest) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/releases/%d/checklist/tick", id), nil, req, &out)
+	return &out, c.do(ctx, "POST", fmt.Sprintf("/releases/%d/checklist/tick", id), nil, req, &out)
 }
 
 // CreateFreeze creates a freeze.
 func (c *Client) CreateFreeze(ctx context.Context, req FreezeRequest) (*shipgate.Freeze, error) {
 	var out shipgate.Freeze
-	return &out, c.do(ctx, "POST", "/api/v1/freezes", nil, req, &out)
+	return &out, c.do(ctx, "POST", "/freezes", nil, req, &out)
 }
 
 // ListFreezes lists current and future freezes; all adds ended and past
@@ -53,23 +53,23 @@ func (c *Client) ListFreezes(ctx context.Context, all bool) ([]shipgate.Freeze, 
 	if all {
 		q.Set("all", "true")
 	}
-	return out, c.do(ctx, "GET", "/api/v1/freezes", q, nil, &out)
+	return out, c.do(ctx, "GET", "/freezes", q, nil, &out)
 }
 
 // EndFreeze ends freeze id now.
 func (c *Client) EndFreeze(ctx context.Context, id int64) (*shipgate.Freeze, error) {
 	var out shipgate.Freeze
-	return &out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/freezes/%d/end", id), nil, struct{}{}, &out)
+	return &out, c.do(ctx, "POST", fmt.Sprintf("/freezes/%d/end", id), nil, struct{}{}, &out)
 }
 
 // RequestFreezeOverride asks for an emergency override for release id.
 func (c *Client) RequestFreezeOverride(ctx context.Context, id int64, reason string) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/releases/%d/freeze-override", id), nil, OverrideRequest{Reason: reason}, &out)
+	return &out, c.do(ctx, "POST", fmt.Sprintf("/releases/%d/freeze-override", id), nil, OverrideRequest{Reason: reason}, &out)
 }
 
 // ApproveFreezeOverride approves release id's requested override.
 func (c *Client) ApproveFreezeOverride(ctx context.Context, id int64) (*ReleaseView, error) {
 	var out ReleaseView
-	return &out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/releases/%d/freeze-override/approve", id), nil, struct{}{}, &out)
+	return &out, c.do(ctx, "POST", fmt.Sprintf("/releases/%d/freeze-override/approve", id), nil, struct{}{}, &out)
 }

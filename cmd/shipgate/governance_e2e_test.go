@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
+)
+
+const governedService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: web}
+spec:
+  owner: web-team
+  runbook: https://wiki.example.com/web/runbook
+  environments:
+    - name: stage
+      approvals: {required: 0}
+      checklist:
+        - name: qa sign-off
+          gate: start
+          manual: {owner: qa, evidence: link required}
+    - name: prod
+      approvals: {required: 0}
+  pipeline:
+    jobs:
+      - name: deploy
+        steps:
+          - run: echo deploying $SHIPGATE_VERSION
+`
+
+// The done-when lines of checklists and freezes, with the built binary: a
+// manual item ticked by a non-owner is refused; a freeze holds a release
+// in queued and lets a rollback run; the override works only with the
+// approval of another member of the override group.
+func TestGovernanceChecklistAndFreezes(t *testing.T) {
+	cfg := serverConfig(t, "freezes:\n  override_group: incident-commanders\n")
+	s := startServerWith(t, []string{"--config", cfg})
+	s.ok("admin", "user", "create", "carol", "--role", "deployer", "--group", "incident-commanders")
+	s.ok("admin", "user", "create", "quinn", "--role", "viewer", "--group", "qa")
+	s.ok("admin", "user", "create", "dave", "--role", "approver", "--group", "sre")
+	s.ok("admin", "user", "create", "ian", "--role", "viewer", "--group", "incident-commanders")
+	for _, u := range []string{"carol", "quinn", "dave", "ian"} {
+		s.tokens[u] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", u))
+	}
+	f := filepath.Join(s.workDir, "web.yaml")
+	os.WriteFile(f, []byte(governedService), 0o644)
+	s.ok("admin", "apply", "-f", f)
+	os.WriteFile(filepath.Join(s.workDir, "a.tar"), []byte("a"), 0o644)
+
+	// Checklist: the start-gated manual item holds the release until a
+	// member of qa ticks it with a link.
+	r := s.create("carol", "web", "--env", "stage", "--version", "1.0", "--artifact", "a.tar")
+	if got := s.show(r.ID); got.State != "queued" || !strings.Contains(got.Reason, "waiting for its checklist: qa sign-off") {
+		t.Fatalf("not held by its checklist: %s: %s", got.State, got.Reason)
+	}
+	out := s.ok("carol", "release", "show", fmt.Sprint(r.ID))
+	for _, want := range []string{"owner:     web-team", "runbook:   https://wiki.example.com/web/runbook", "✗ unmet  qa sign-off", "manual, owner qa"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("release show lacks %q:\n%s", want, out)
+		}
+	}
+	res := s.fails("only a member of qa may tick \"qa sign-off\"; carol is not one", "carol", "checklist", "tick", fmt.Sprint(r.ID), "qa sign-off", "--link", "https://tickets.example.com/QA-1")
+	if res.code == 0 {
+		t.Fatal("refused tick exited 0")
+	}
+	s.fails("evidence link", "quinn", "checklist", "tick", fmt.Sprint(r.ID), "qa sign-off")
+	if got := s.show(r.ID); got.State != "queued" {
+		t.Fatalf("refused ticks moved it: %s", got.State)
+	}
+	s.ok("quinn", "checklist", "tick", fmt.Sprint(r.ID), "qa sign-off", "--link", "https://tickets.example.com/QA-1", "--comment", "smoke-tested")
+	if out := s.ok("carol", "release", "wait", fmt.Sprint(r.ID)); !strings.Contains(out, "succeeded") {
+		t.Fatalf("ticked release: %s", out)
+	}
+	out = s.ok("carol", "release", "show", fmt.Sprint(r.ID))
+	if !strings.Contains(out, "✓ holds  qa sign-off") || !strings.Contains(out, "ticked by quinn at") || !strings.Contains(out, "https://tickets.example.com/QA-1") || !strings.Contains(out, `"smoke-tested"`) {
+		t.Fatalf("release show after the tick:\n%s", out)
+	}
+
+	// Freezes: two good releases in prod, then a freeze.
+	for _, v := range []string{"1.0", "1.1"} {
+		p := s.create("carol", "web", "--env", "prod", "--version", v, "--artifact", "a.tar")
+		s.ok("carol", "release", "wait", fmt.Sprint(p.ID))
+	}
+	soon := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	s.fails("forbidden", "carol", "freeze", "create", "--env", "prod", "--from", "now", "--to", soon, "--reason", "x")
+	s.fails("--env", "admin", "freeze", "create", "--from", "now", "--to", soon, "--reason", "x")
+	s.fails("would hold nothing", "admin", "freeze", "create", "--env", "production", "--from", "now", "--to", soon, "--reason", "x")
+	to := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
+	var fz struct {
+		ID     int64  `json:"id"`
+		Reason string `json:"reason"`
+	}
+	s.jsonOut(&fz, "admin", "freeze", "create", "--env", "prod", "--from", "now", "--to", to.Format(time.RFC3339), "--reason", "black friday")
+	if out := s.ok("carol", "freeze", "list"); !strings.Contains(out, "environment prod") || !strings.Contains(out, "black friday") || !strings.Contains(out, "active") {
+		t.Fatalf("freeze list:\n%s", out)
+	}
+	// A rollback is exempt: it runs through the freeze.
+	out = s.ok("carol", "rollback", "web", "--env", "prod", "--reason", "1.1 is slow")
+	if !strings.Contains(out, "restores web 1.0 in prod") {
+		t.Fatalf("rollback: %s", out)
+	}
+	var list []releaseJSON
+	s.jsonOut(&list, "carol", "release", "list", "--limit", "1")
+	if out := s.ok("carol", "release", "wait", fmt.Sprint(list[0].ID)); !strings.Contains(out, "succeeded") {
+		t.Fatalf("the rollback did not run through the freeze: %s", out)
+	}
+	// A release is created (and could be approved) but stays queued.
+	held := s.create("carol", "web", "--env", "prod", "--version", "1.2", "--artifact", "a.tar")
+	want := fmt.Sprintf("frozen until %s, black friday (freeze %d", to.Format(time.RFC3339), fz.ID)
+	testutil.WaitFor(t, "the release to be held by the freeze", func() bool {
+		got := s.show(held.ID)
+		return got.State == "queued" && strings.Contains(got.Reason, want)
+	})
+	if got := s.show(held.ID); got.Run != 0 {
+		t.Fatalf("a frozen release ran: %+v", got)
+	}
+
+	// The emergency override: asked with a reason, approved only by
+	// another member of the override group.
+	s.fails("reason", "carol", "freeze", "override", fmt.Sprint(held.ID))
+	s.ok("carol", "freeze", "override", fmt.Sprint(held.ID), "--reason", "checkout is down")
+	s.fails("carol requested this override and cannot approve it", "carol", "freeze", "approve-override", fmt.Sprint(held.ID))
+	s.fails("only a member of incident-commanders may approve a freeze override; dave is not one", "dave", "freeze", "approve-override", fmt.Sprint(held.ID))
+	if got := s.show(held.ID); got.State != "queued" {
+		t.Fatalf("refused approvals let it start: %s", got.State)
+	}
+	s.ok("ian", "freeze", "approve-override", fmt.Sprint(held.ID))
+	if out := s.ok("carol", "release", "wait", fmt.Sprint(held.ID)); !strings.Contains(out, "succeeded") {
+		t.Fatalf("overridden release: %s", out)
+	}
+	got := s.show(held.ID)
+	var actions []string
+	for _, e := range got.Timeline {
+		actions = append(actions, e.Actor+":"+e.Action)
+	}
+	tl := strings.Join(actions, " ")
+	if !strings.Contains(tl, "carol:freeze.override_requested") || !strings.Contains(tl, "ian:freeze.override_approved") {
+		t.Fatalf("timeline: %s", tl)
+	}
+
+	// Ending the freeze lets the next release start on its own.
+	next := s.create("carol", "web", "--env", "prod", "--version", "1.3", "--artifact", "a.tar")
+	if got := s.show(next.ID); !strings.Contains(got.Reason, "frozen until") {
+		t.Fatalf("the override was for one release only: %s", got.Reason)
+	}
+	s.ok("admin", "freeze", "end", fmt.Sprint(fz.ID))
+	if out := s.ok("carol", "release", "wait", fmt.Sprint(next.ID)); !strings.Contains(out, "succeeded") {
+		t.Fatalf("after the freeze ended: %s", out)
+	}
+	if out := s.ok("carol", "freeze", "list"); !strings.Contains(out, "no freezes") {
+		t.Fatalf("freeze list after end:\n%s", out)
+	}
+	var all []struct {
+		EndedBy string `json:"ended_by"`
+	}
+	s.jsonOut(&all, "carol", "freeze", "list", "--all")
+	if len(all) != 1 || all[0].EndedBy != "admin" {
+		t.Fatalf("freeze list --all: %+v", all)
+	}
+}
