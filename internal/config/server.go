@@ -99,6 +99,7 @@ var NotifyActions = []string{
 	// that needs approvals.
 	"approval.needed", "approval.expired", "rollout.paused", "rollout.aborted",
 	"release.rejected", "release.cancelled",
+	"freeze.override_requested", "freeze.override_approved",
 	"audit.checkpoint", // not an audit action: signed checkpoints of the log
 }
 
