@@ -52,6 +52,18 @@ func TestGovernanceChecklistAndFreezes(t *testing.T) {
 	s.ok("admin", "apply", "-f", f)
 	os.WriteFile(filepath.Join(s.workDir, "a.tar"), []byte("a"), 0o644)
 
+	// A long checklist is applied with a warning at its line.
+	var items strings.Builder
+	for i := 0; i < 11; i++ {
+		fmt.Fprintf(&items, "        - name: item %d\n          automated: {evidence: \"sbom present\"}\n", i)
+	}
+	long := strings.Replace(strings.Replace(governedService, "name: web", "name: big", 1), "      checklist:\n", "      checklist:\n"+items.String(), 1)
+	lf := filepath.Join(s.workDir, "big.yaml")
+	os.WriteFile(lf, []byte(long), 0o644)
+	if res := s.run("admin", "apply", "-f", lf); res.code != 0 || !strings.Contains(res.stderr, "big.yaml:10: the checklist of stage has 12 items; more than 10") {
+		t.Fatalf("long checklist: exit %d, stderr %q", res.code, res.stderr)
+	}
+
 	// Checklist: the start-gated manual item holds the release until a
 	// member of qa ticks it with a link.
 	r := s.create("carol", "web", "--env", "stage", "--version", "1.0", "--artifact", "a.tar")
