@@ -53,11 +53,11 @@ func TestParseChecklistErrorsHaveLines(t *testing.T) {
 		"bad condition": {`"coverage.line_percent >= 80"`, `"coverage.line_percent => 80"`, "svc.yaml:13: "},
 		"unknown key":   {`automated: { evidence:`, `automated: { evidense:`, `svc.yaml:13: `},
 		"bad gate":      {`gate: start`, `gate: merge`, `svc.yaml:15: gate "merge" is not known`},
-		"both kinds":    {`manual: { owner: release-managers, evidence: link required }`, `manual: { owner: release-managers }
+		"both kinds": {`manual: { owner: release-managers, evidence: link required }`, `manual: { owner: release-managers }
           automated: { evidence: "sbom present" }`, "either automated or manual"},
-		"bad evidence":  {`evidence: link required`, `evidence: screenshot`, `svc.yaml:18: evidence "screenshot" is not known`},
-		"http runbook":  {`https://wiki.example.com`, `http://wiki.example.com`, `svc.yaml:7: runbook`},
-		"bad owner":     {`owner: payments-team`, `owner: "Payments Team"`, `svc.yaml:6: owner "Payments Team"`},
+		"bad evidence": {`evidence: link required`, `evidence: screenshot`, `svc.yaml:18: evidence "screenshot" is not known`},
+		"http runbook": {`https://wiki.example.com`, `http://wiki.example.com`, `svc.yaml:7: runbook`},
+		"bad owner":    {`owner: payments-team`, `owner: "Payments Team"`, `svc.yaml:6: owner "Payments Team"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			src := strings.Replace(governed, tt.from, tt.to, 1)
