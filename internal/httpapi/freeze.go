@@ -57,6 +57,9 @@ func (h *Handler) endFreeze(w http.ResponseWriter, r *http.Request, u *shipgate.
 	if err != nil {
 		return err
 	}
+	if err := readJSON(r, &struct{}{}); err != nil {
+		return err
+	}
 	var f *shipgate.Freeze
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
@@ -95,6 +98,9 @@ func (h *Handler) requestFreezeOverride(w http.ResponseWriter, r *http.Request, 
 func (h *Handler) approveFreezeOverride(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	id, err := pathID(r)
 	if err != nil {
+		return err
+	}
+	if err := readJSON(r, &struct{}{}); err != nil {
 		return err
 	}
 	err = h.DB.Update(r.Context(), func(tx *sqlstore.Tx) error {
