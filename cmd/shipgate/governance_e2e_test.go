@@ -228,3 +228,60 @@ func TestGovernanceCoverageGatesApproval(t *testing.T) {
 		t.Fatalf("approved at 85%%: %s", out)
 	}
 }
+
+const approveGatedService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: pay}
+spec:
+  owner: payments
+  environments:
+    - name: prod
+      approvals: {required: 1}
+      checklist:
+        - name: change ticket
+          manual: {owner: sre}
+  pipeline:
+    jobs:
+      - name: deploy
+        steps:
+          - run: echo deploying
+`
+
+// An approve-gated item refuses the approval with the list of unmet
+// items, and changes nothing, until it holds.
+func TestGovernanceApproveGate(t *testing.T) {
+	s := startServer(t)
+	s.ok("admin", "user", "create", "alice", "--role", "approver")
+	s.ok("admin", "user", "create", "sam", "--role", "viewer", "--group", "sre")
+	for _, u := range []string{"alice", "sam"} {
+		s.tokens[u] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", u))
+	}
+	f := filepath.Join(s.workDir, "pay.yaml")
+	os.WriteFile(f, []byte(approveGatedService), 0o644)
+	s.ok("admin", "apply", "-f", f)
+	if out := s.ok("alice", "service", "show", "pay"); !strings.Contains(out, "owner:     payments") || !strings.Contains(out, "checklist of 1 item(s)") {
+		t.Fatalf("service show:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(s.workDir, "a.tar"), []byte("a"), 0o644)
+	r := s.create("admin", "pay", "--env", "prod", "--version", "1.0", "--artifact", "a.tar")
+	res := s.fails("release 1 cannot be approved yet: its checklist has unmet items: change ticket (not ticked yet; a member of sre ticks it with an evidence link)", "alice", "approve", fmt.Sprint(r.ID))
+	if res.code == 0 {
+		t.Fatal("exit 0")
+	}
+	if got := s.show(r.ID); got.State != "pending_approval" || len(got.Approvals) != 0 {
+		t.Fatalf("the refused approval changed the release: %+v", got)
+	}
+	s.ok("sam", "checklist", "tick", fmt.Sprint(r.ID), "change ticket", "--link", "https://tickets.example.com/CHG-9")
+	s.ok("alice", "approve", fmt.Sprint(r.ID))
+	if out := s.ok("admin", "release", "wait", fmt.Sprint(r.ID)); !strings.Contains(out, "succeeded") {
+		t.Fatalf("approved after the tick: %s", out)
+	}
+	got := s.show(r.ID)
+	var tl []string
+	for _, e := range got.Timeline {
+		tl = append(tl, e.Actor+":"+e.Action)
+	}
+	if !strings.Contains(strings.Join(tl, " "), "sam:checklist.ticked") {
+		t.Fatalf("the tick is not in the timeline: %v", tl)
+	}
+}
