@@ -152,6 +152,11 @@ type ReleaseContent struct {
 	// traffic at once although its environment has a rollback_strategy:
 	// the strategy does not fit the restored release's pipeline.
 	RollbackStrategyNote string `json:"rollback_strategy_note,omitempty"`
+	// Owner and Runbook are the service's owner group and runbook URL when
+	// the release was created (policies read release.owner and
+	// release.runbook). omitempty keeps older digests unchanged.
+	Owner   string `json:"owner,omitempty"`
+	Runbook string `json:"runbook,omitempty"`
 }
 
 // Digest returns "sha256:<hex>" over the canonical JSON of the content.

@@ -48,6 +48,12 @@ type ServiceSpec struct {
 	// <repository>/commit/<commit>, which GitHub, GitLab, Gitea and
 	// Forgejo all serve. omitempty keeps older specs' digests unchanged.
 	Repository string `json:"repository,omitempty"`
+	// Owner is the group that owns the service and Runbook the https URL
+	// of what to do when it breaks; both are frozen into each release
+	// (ReleaseContent.Owner, .Runbook) so policies can read them.
+	// omitempty keeps older specs' digests unchanged.
+	Owner   string `json:"owner,omitempty"`
+	Runbook string `json:"runbook,omitempty"`
 }
 
 // Digest returns the content digest of the spec: two files that parse to the
@@ -103,6 +109,9 @@ type Environment struct {
 	// re-notification and escalation timers (see NotifyPolicy); nil keeps
 	// the server-wide sinks, which also keeps older releases' digests.
 	Notify *NotifyPolicy `json:"notify,omitempty"`
+	// Checklist is what a release must satisfy before it is approved or
+	// started (see ChecklistItem); omitempty keeps older digests.
+	Checklist []ChecklistItem `json:"checklist,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.

@@ -48,6 +48,12 @@ func (s *ServiceSpec) Validate() error {
 	if err := ValidateRepositoryURL(s.Repository); err != nil {
 		v.add("spec.repository", "%s", err.Error())
 	}
+	if s.Owner != "" && !validName(s.Owner) {
+		v.add("spec.owner", "owner %q is not a valid group name", s.Owner)
+	}
+	if err := ValidateRepositoryURL(s.Runbook); err != nil {
+		v.add("spec.runbook", "%s", strings.Replace(err.Error(), "repository", "runbook", 1))
+	}
 	envIndex := map[string]int{}
 	for i, e := range s.Environments {
 		p := fmt.Sprintf("spec.environments[%d]", i)
@@ -92,6 +98,7 @@ func (s *ServiceSpec) Validate() error {
 			v.rollbackStrategy(p+".rollback_strategy", e.RollbackStrategy, &s.Pipeline)
 		}
 		v.notify(p+".notify", e.Notify)
+		v.checklist(p+".checklist", e.Checklist)
 	}
 	if c := requiresCycle(s.Environments); c != nil {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))

@@ -121,6 +121,10 @@ type ReleaseView struct {
 	// creator should know that did not stop the release: inputs given to
 	// a service that declares none, so nothing checked them.
 	Warnings []string `json:"warnings,omitempty"`
+	// Checklist is the release's checklist evaluated now, with who ticked
+	// what; FreezeOverride its emergency override of freezes, if asked.
+	Checklist      []shipgate.ChecklistItemState `json:"checklist,omitempty"`
+	FreezeOverride *shipgate.FreezeOverride      `json:"freeze_override,omitempty"`
 }
 
 // JobProbes is the probes of one job attempt.

@@ -26,6 +26,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"token create", "token revoke", "group add", "group remove",
 		"agent", "agent drain", "agent token create", "agent token revoke",
 		"artifact gc", "audit checkpoint",
+		"checklist tick", "freeze create", "freeze end", "freeze override", "freeze approve-override",
 		"demo", "demo-app", "demo-app restart", "bench judges", "bench router", "bench router backend", "bench router proxy",
 		"completion bash", "completion fish", "completion powershell", "completion zsh", "help",
 	}
@@ -38,6 +39,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"audit list": nil, "audit verify": nil, "audit export": nil, "audit public-key": nil,
 		"user list": nil, "token list": nil, "group list": nil,
 		"agent list": nil, "agent token list": nil, "artifact list": nil, "notify list": nil,
+		"freeze list": nil,
 	}
 	m := &Main{Getenv: func(string) string { return "" }}
 	var leaves []string

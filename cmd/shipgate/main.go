@@ -129,6 +129,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.agentCommand(),
 		m.artifactCommand(),
 		m.rollbackCommand(),
+		m.checklistCommand(), m.freezeCommand(),
 		m.promoteCommand(),
 		m.notifyCommand(),
 		m.adminCommand(),

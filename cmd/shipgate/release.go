@@ -156,6 +156,7 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		fmt.Fprintf(w, "  source:    %s\n", strings.Join(src, ", "))
 	}
 	fmt.Fprintf(w, "  created:   %s by %s (service revision %d)\n", fmtTime(r.CreatedAt), r.CreatedBy, r.ServiceRevision)
+	printOwnership(w, r.Owner, r.Runbook)
 	p := r.Policy.Approvals
 	policy := fmt.Sprintf("%d approval(s)", p.Required)
 	if len(p.FromGroups) > 0 {
@@ -172,6 +173,7 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		fmt.Fprintf(w, "  approvers: %s\n", line)
 	}
 	printReleaseInputs(w, r)
+	printGovernance(w, v)
 	if len(v.Approvals) > 0 {
 		fmt.Fprintln(w, "approvals:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -412,6 +412,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		RequireAgentCert: cfg.TLSClientCA != "",
 	})
 	api.TokenMaxLifetime = serverCfg.Tokens.MaxLifetime.Std()
+	api.FreezeOverrideGroup = serverCfg.Freezes.OverrideGroup
 	api.NotifySinks = []string{} // known, even when there are none
 	for _, s := range serverCfg.Notifications.Sinks {
 		api.NotifySinks = append(api.NotifySinks, s.Name)

@@ -43,6 +43,7 @@ func (m *Main) serviceCommand() *cobra.Command {
 			}
 			return m.render(s, func(w io.Writer) error {
 				fmt.Fprintf(w, "service %s, revision %d (%s)\n", s.Name, s.Revision, short(s.Digest))
+				printOwnership(w, s.Spec.Owner, s.Spec.Runbook)
 				for _, e := range s.Spec.Environments {
 					fmt.Fprintf(w, "  environment %s: %d approval(s)", e.Name, e.Approvals.Required)
 					if len(e.Approvals.FromGroups) > 0 {
@@ -50,6 +51,9 @@ func (m *Main) serviceCommand() *cobra.Command {
 					}
 					if len(e.Requires) > 0 {
 						fmt.Fprintf(w, ", requires %s", strings.Join(e.Requires, ","))
+					}
+					if len(e.Checklist) > 0 {
+						fmt.Fprintf(w, ", checklist of %d item(s)", len(e.Checklist))
 					}
 					if len(e.Windows) > 0 {
 						fmt.Fprintf(w, ", %d deploy window(s)", len(e.Windows))

@@ -27,6 +27,14 @@ type ServerConfig struct {
 	// artifact URLs, notification sinks, metric providers of the built-in
 	// runner.
 	Egress egress.Policy
+	// Freezes configures freezes: OverrideGroup is the group whose members
+	// may approve an emergency override of a freeze (not their own).
+	Freezes Freezes
+}
+
+// Freezes is the server config's freezes section.
+type Freezes struct {
+	OverrideGroup string
 }
 
 // Tokens configures the API tokens the server issues.
@@ -91,6 +99,7 @@ var NotifyActions = []string{
 	// that needs approvals.
 	"approval.needed", "approval.expired", "rollout.paused", "rollout.aborted",
 	"release.rejected", "release.cancelled",
+	"freeze.override_requested", "freeze.override_approved",
 	"audit.checkpoint", // not an audit action: signed checkpoints of the log
 }
 
@@ -128,7 +137,17 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 				},
 			})
 		},
-		"egress":     func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
+		"egress": func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
+		"freezes": func(v *yaml.Node, path string) {
+			p.mapping(v, path, "freezes", map[string]fieldFunc{
+				"override_group": func(v *yaml.Node, path string) {
+					cfg.Freezes.OverrideGroup = p.str(v, path, "override_group")
+					if err := shipgate.ValidateName("group", cfg.Freezes.OverrideGroup); err != nil {
+						p.fail(v, "%s", shipgate.ErrorMessage(err))
+					}
+				},
+			})
+		},
 		"public_url": func(v *yaml.Node, path string) { cfg.PublicURL = p.publicURL(v, path) },
 	})
 	p.checkSinkEgress(n.Sinks, &cfg.Egress)

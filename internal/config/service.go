@@ -155,6 +155,8 @@ func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {
 			p.mapping(v, path, "spec", map[string]fieldFunc{
 				"inputs":     func(v *yaml.Node, path string) { spec.Inputs = p.inputs(v, path) },
 				"repository": func(v *yaml.Node, path string) { spec.Repository = p.str(v, path, "repository") },
+				"owner":      func(v *yaml.Node, path string) { spec.Owner = p.str(v, path, "owner") },
+				"runbook":    func(v *yaml.Node, path string) { spec.Runbook = p.str(v, path, "runbook") },
 				"environments": func(v *yaml.Node, path string) {
 					p.sequence(v, path, "environments", func(i int, n *yaml.Node, path string) {
 						spec.Environments = append(spec.Environments, p.environment(n, path))
@@ -239,6 +241,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 		},
 		"rollback_strategy": func(v *yaml.Node, path string) { e.RollbackStrategy = p.strategy(v, path) },
 		"notify":            func(v *yaml.Node, path string) { e.Notify = p.notifyPolicy(v, path) },
+		"checklist":         func(v *yaml.Node, path string) { e.Checklist = p.checklist(v, path) },
 	})
 	p.require(n, e.Name != "", "an environment needs a name")
 	return e

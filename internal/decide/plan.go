@@ -47,6 +47,15 @@ type Observed struct {
 	// Rollouts are the stored rollouts of the current attempts of the
 	// run's jobs, for promote.
 	Rollouts []shipgate.Rollout
+	// Checklist is the release's checklist as evaluated now (automated
+	// items against its current evidence, manual ones by their ticks),
+	// loaded for an approve decision and for a queued release.
+	Checklist []shipgate.ChecklistItemState
+	// Freezes are the freezes, current or to come, that may hold the
+	// release (loaded for a queued release), and FreezeOverride its
+	// emergency override, if one was requested.
+	Freezes        []shipgate.Freeze
+	FreezeOverride *shipgate.FreezeOverride
 }
 
 // Event is an audit event a plan records. Release is the release it is

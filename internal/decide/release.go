@@ -2,6 +2,7 @@ package decide
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -53,6 +54,10 @@ func (p *planner) decision(c Decision) {
 	}
 	if c.Digest != p.r.Digest {
 		p.fail(shipgate.Errorf(shipgate.ECONFLICT, "release %d has digest %s, not %s: look at the release again before deciding", p.r.ID, p.r.Digest, c.Digest))
+		return
+	}
+	if unmet := shipgate.UnmetItems(p.obs.Checklist, shipgate.GateApprove); c.Approve && len(unmet) > 0 {
+		p.fail(shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d cannot be approved yet: its checklist has unmet items: %s", p.r.ID, strings.Join(unmet, "; ")))
 		return
 	}
 	a := &shipgate.Approval{ReleaseID: p.r.ID, Actor: c.Approver.Name, Decision: decision, Digest: c.Digest, Comment: c.Comment, CreatedAt: p.now}

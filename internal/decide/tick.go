@@ -116,6 +116,9 @@ func (p *planner) queued() {
 		return
 	}
 	started := map[string]any{}
+	if p.heldByGovernance(started) {
+		return
+	}
 	open, until := shipgate.WindowState(p.r.Policy.Windows, p.now)
 	switch {
 	case !open && !p.r.WindowsApply():

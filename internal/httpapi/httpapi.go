@@ -70,6 +70,10 @@ type Handler struct {
 	// (runs the reconciler loop and the other background work); /healthz
 	// reports it as "leader".
 	IsLeader func() bool
+	// FreezeOverrideGroup is the group whose members may approve an
+	// emergency override of a freeze (server config
+	// freezes.override_group); empty refuses every override.
+	FreezeOverrideGroup string
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
@@ -158,6 +162,12 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/releases/{id}", shipgate.PermRead, "Show a release with approvals, jobs and timeline", h.getRelease),
 		route("GET", "/api/v1/releases/{id}/compare", shipgate.PermRead, "Compare a release with what runs in its environment now", h.compareRelease),
 		route("POST", "/api/v1/releases/{id}/approve", shipgate.PermApprove, "Approve a release digest", h.approve),
+		route("POST", "/api/v1/releases/{id}/checklist/tick", shipgate.PermRead, "Tick a manual checklist item with an evidence link (members of the item's owner group)", h.tickChecklist),
+		route("POST", "/api/v1/releases/{id}/freeze-override", shipgate.PermReleaseCreate, "Ask for an emergency override of the freezes holding a release", h.requestFreezeOverride),
+		route("POST", "/api/v1/releases/{id}/freeze-override/approve", shipgate.PermRead, "Approve a release's freeze override (members of the server's override group, not the requester)", h.approveFreezeOverride),
+		route("POST", "/api/v1/freezes", shipgate.PermServiceApply, "Create a freeze", h.createFreeze),
+		route("GET", "/api/v1/freezes", shipgate.PermRead, "List current and future freezes (all=true: every freeze)", h.listFreezes),
+		route("POST", "/api/v1/freezes/{id}/end", shipgate.PermServiceApply, "End a freeze now", h.endFreeze),
 		route("POST", "/api/v1/releases/{id}/reject", shipgate.PermApprove, "Reject a release", h.reject),
 		route("POST", "/api/v1/releases/{id}/cancel", shipgate.PermReleaseCancel, "Cancel a release", h.cancel),
 		route("POST", "/api/v1/releases/{id}/rerun", shipgate.PermReleaseRerun, "Start a new run of a failed release", h.rerun),

@@ -183,6 +183,9 @@ func (h *Handler) view(ctx context.Context, id int64) (*client.ReleaseView, erro
 		if err := h.explainQueued(ctx, tx, v); err != nil {
 			return err
 		}
+		if err := governanceView(ctx, tx, v); err != nil {
+			return err
+		}
 		if v.Release.Run > 0 {
 			probes, err := tx.ListProbes(ctx, id, v.Release.Run, 20)
 			if err != nil {

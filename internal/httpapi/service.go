@@ -57,6 +57,11 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 				resp.Warnings = append(resp.Warnings, p.String())
 			}
 		}
+		if cw := spec.ChecklistWarnings(); len(cw) > 0 && errors.As(locate.Error(&shipgate.ValidationError{Problems: cw}), &located) {
+			for _, p := range located.Problems {
+				resp.Warnings = append(resp.Warnings, p.String())
+			}
+		}
 		if unknown == nil {
 			return nil
 		}

@@ -210,12 +210,14 @@ var cdeventsDetails = map[string][]map[string]any{
 	// The person-needed notifications (person.go). approval.needed is the
 	// filter name of release.created / release.approvals_lapsed of a
 	// release that waits for approvals (see cdeventsAuditAction).
-	FilterApprovalNeeded:            {{"approvals_required": 2}},
-	shipgate.ActionApprovalExpired:  {{"approver": "alice", "expired_after": "24h0m0s"}},
-	shipgate.ActionRolloutPaused:    {{"job": "deploy", "step": 2, "weight": 25}},
-	shipgate.ActionRolloutAborted:   {{"job": "deploy", "step": 2, "reason": "p90 latency judged worse"}},
-	shipgate.ActionReleaseRejected:  {{"reason": "not during the sale"}, {}},
-	shipgate.ActionReleaseCancelled: {{"reason": "superseded"}, {}},
+	FilterApprovalNeeded:                   {{"approvals_required": 2}},
+	shipgate.ActionApprovalExpired:         {{"approver": "alice", "expired_after": "24h0m0s"}},
+	shipgate.ActionRolloutPaused:           {{"job": "deploy", "step": 2, "weight": 25}},
+	shipgate.ActionRolloutAborted:          {{"job": "deploy", "step": 2, "reason": "p90 latency judged worse"}},
+	shipgate.ActionReleaseRejected:         {{"reason": "not during the sale"}, {}},
+	shipgate.ActionReleaseCancelled:        {{"reason": "superseded"}, {}},
+	shipgate.ActionFreezeOverrideRequested: {{"reason": "checkout is down"}},
+	shipgate.ActionFreezeOverrideApproved:  {{"reason": "checkout is down", "requested_by": "carol", "group": "incident-commanders"}},
 	shipgate.ActionAttentionReminded: {
 		{"reason": shipgate.AttentionApproval, "reminder": 1, "of": 3},
 		{"reason": shipgate.AttentionPromote, "reminder": 2, "of": 3},

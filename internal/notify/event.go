@@ -67,6 +67,7 @@ var Actions = []string{
 	shipgate.ActionRollbackHeld, shipgate.ActionRollbackFired, shipgate.ActionRollbackFailed,
 	FilterApprovalNeeded, shipgate.ActionApprovalExpired, shipgate.ActionRolloutPaused, shipgate.ActionRolloutAborted,
 	shipgate.ActionReleaseRejected, shipgate.ActionReleaseCancelled,
+	shipgate.ActionFreezeOverrideRequested, shipgate.ActionFreezeOverrideApproved,
 	shipgate.ActionAuditCheckpoint,
 }
 

@@ -29,6 +29,7 @@ var personActions = []string{
 	shipgate.ActionReleaseCreated, shipgate.ActionApprovalsLapsed, shipgate.ActionApprovalExpired,
 	shipgate.ActionRolloutPaused, shipgate.ActionRolloutAborted, shipgate.ActionReleaseRejected, shipgate.ActionReleaseCancelled,
 	shipgate.ActionAttentionReminded, shipgate.ActionAttentionEscalated, shipgate.ActionAttentionResolved,
+	shipgate.ActionFreezeOverrideRequested, shipgate.ActionFreezeOverrideApproved,
 }
 
 // notifies reports whether an audit action may notify anyone.
@@ -77,6 +78,12 @@ func classifyPerson(e shipgate.AuditEvent, r *shipgate.Release) (Event, bool) {
 		ev.Type = customType("release", "rejected")
 	case shipgate.ActionReleaseCancelled:
 		ev.Type = customType("release", "cancelled")
+	case shipgate.ActionFreezeOverrideRequested:
+		// An emergency exception to a freeze: the override group is asked,
+		// and everyone hears when it is granted.
+		ev.Type = customType("release", "overriderequested")
+	case shipgate.ActionFreezeOverrideApproved:
+		ev.Type = customType("release", "overrideapproved")
 	case shipgate.ActionAttentionReminded:
 		ev.Type, ev.need = customType(subjectOf(reason), "renotified"), reason
 		ev.Filter = FilterApprovalNeeded
@@ -121,7 +128,8 @@ type waitClosed struct{ reminded, escalated bool }
 // rollout or release.
 func subjectKind(ev Event) string {
 	switch {
-	case ev.Audit.Action == shipgate.ActionReleaseRejected || ev.Audit.Action == shipgate.ActionReleaseCancelled:
+	case ev.Audit.Action == shipgate.ActionReleaseRejected || ev.Audit.Action == shipgate.ActionReleaseCancelled,
+		strings.HasPrefix(ev.Audit.Action, "freeze."):
 		return "release"
 	case ev.need == shipgate.AttentionPromote || strings.HasPrefix(ev.Audit.Action, "rollout."),
 		ev.Escalation && detail(ev.Audit, "reason") == shipgate.AttentionPromote:
@@ -191,6 +199,13 @@ func (q *Enqueuer) describe(ctx context.Context, tx *sqlstore.Tx, ev *Event) err
 			ev.Summary += ": " + reason
 		}
 		content["cancelledBy"], content["reason"] = e.Actor, reason
+	case shipgate.ActionFreezeOverrideRequested:
+		ev.Summary = fmt.Sprintf("%s asks for an emergency override of the freeze holding %s: %s; a member of the override group other than them runs `shipgate freeze approve-override %d`", e.Actor, what, reason, r.ID)
+		content["requestedBy"], content["reason"] = e.Actor, reason
+		content["command"] = fmt.Sprintf("shipgate freeze approve-override %d", r.ID)
+	case shipgate.ActionFreezeOverrideApproved:
+		ev.Summary = fmt.Sprintf("%s approved the emergency override of the freeze for %s (asked by %s: %s); it starts through the freeze", e.Actor, what, detail(e, "requested_by"), reason)
+		content["approvedBy"], content["requestedBy"], content["reason"] = e.Actor, detail(e, "requested_by"), reason
 	case shipgate.ActionAttentionReminded:
 		ev.Summary = fmt.Sprintf("reminder %s of %s: %s still %s: %s", detail(e, "reminder"), detail(e, "of"), what, waitingFor(reason), need)
 	case shipgate.ActionAttentionEscalated:

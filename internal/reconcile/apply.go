@@ -61,6 +61,11 @@ func observeRelease(ctx context.Context, tx *sqlstore.Tx, id int64, forTick bool
 			return obs, err
 		}
 	}
+	if r.State == shipgate.StatePendingApproval || r.State == shipgate.StateQueued {
+		if err := observeGovernance(ctx, tx, &obs); err != nil {
+			return obs, err
+		}
+	}
 	if r.State == shipgate.StateQueued {
 		if obs.Ahead, err = tx.ReleaseAhead(ctx, r); err != nil {
 			return obs, err

@@ -110,6 +110,7 @@ func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Rele
 			Kind: shipgate.ReleaseKindDeploy, Artifact: nr.Artifact, Source: nr.Source, Inputs: inputs,
 			SecretInputs: fingerprints, InputDeclarations: decls, DefaultedInputs: defaulted,
 			Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
+			Owner: svc.Spec.Owner, Runbook: svc.Spec.Runbook,
 			CreatedBy: nr.CreatedBy, CreatedAt: tx.now,
 		},
 	}
@@ -228,6 +229,7 @@ func (tx *Tx) PrepareRollbackRelease(ctx context.Context, nr NewRollback) (*ship
 			// rollback_strategy does not fit): frozen here so the
 			// rollback's content says what it will do.
 			SecretInputs: target.SecretInputs, Pipeline: pipeline, Policy: *env, ApproverGroups: approvers,
+			Owner: svc.Spec.Owner, Runbook: svc.Spec.Runbook,
 			// The inputs as they were approved and ran, with the
 			// declarations they were checked against then: never checked
 			// again, so changed declarations cannot block a rollback.

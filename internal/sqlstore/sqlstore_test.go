@@ -42,6 +42,8 @@ func TestStore(t *testing.T) {
 		{"CreateReleaseInputBounds", testCreateReleaseInputBounds},
 		{"RollbackKeepsInputs", testRollbackKeepsInputs},
 		{"Decide", testDecide},
+		{"ChecklistTicks", testChecklistTicks},
+		{"Freezes", testFreezes},
 		{"DecideStateFirst", testDecideStateFirst},
 		{"DecideNamesApprovers", testDecideNamesApprovers},
 		{"UnknownGroups", testUnknownGroups},
