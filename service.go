@@ -103,6 +103,10 @@ type Environment struct {
 	// re-notification and escalation timers (see NotifyPolicy); nil keeps
 	// the server-wide sinks, which also keeps older releases' digests.
 	Notify *NotifyPolicy `json:"notify,omitempty"`
+	// Policies names the policy gates (package shipgate.<name>) releases
+	// of this environment are judged by; omitted when none, which keeps
+	// older releases' digests.
+	Policies []string `json:"policies,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.
