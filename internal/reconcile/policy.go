@@ -2,7 +2,12 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/decide"
@@ -34,26 +39,79 @@ func judge(ctx context.Context, tx *sqlstore.Tx, point string, r *shipgate.Relea
 	if err != nil {
 		return nil, nil, err
 	}
-	f := policy.Facts{Point: point, Release: r, Actor: actor, Time: tx.Now(), Promote: promote}
+	f, err := facts(ctx, tx, point, r, actor, tx.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	f.Promote = promote
+	return policy.DecideBundle(ctx, b, f)
+}
+
+// facts gathers what a gate sees about r at point.
+func facts(ctx context.Context, tx *sqlstore.Tx, point string, r *shipgate.Release, actor string, at time.Time) (policy.Facts, error) {
+	f := policy.Facts{Point: point, Release: r, Actor: actor, Time: at}
 	if r.ID != 0 {
 		ev, err := tx.ListEvidence(ctx, r.ID)
 		if err != nil {
-			return nil, nil, err
+			return f, err
 		}
 		f.Evidence = shipgate.EvidenceInput(ev)
 		if f.Approvals, err = tx.ListApprovals(ctx, r.ID); err != nil {
-			return nil, nil, err
+			return f, err
 		}
 	}
 	cur, err := tx.CurrentRelease(ctx, r.Service, r.Environment)
 	switch {
 	case shipgate.ErrorCode(err) == shipgate.ENOTFOUND:
 	case err != nil:
-		return nil, nil, err
+		return f, err
 	case cur.ID != r.ID:
 		f.Current = cur
 	}
-	return policy.DecideBundle(ctx, b, f)
+	return f, nil
+}
+
+// DryRun judges release r at point as of at, in actor's name, and records
+// nothing: the bundle is the current revisions of the policies its
+// environment names, with proposed modules replacing those of the same
+// name and added to the rest (a proposed policy judges every release).
+// A named policy that does not exist gives an error result, as it would
+// block for real. Rollback releases are judged too: a dry run shows.
+func DryRun(ctx context.Context, tx *sqlstore.Tx, point string, r *shipgate.Release, actor string, proposed []shipgate.PolicyModule, at time.Time) (*shipgate.PolicyDecision, error) {
+	byName := map[string]shipgate.PolicyModule{}
+	for _, m := range proposed {
+		byName[m.Name] = m
+	}
+	var missing []string
+	for _, n := range r.Policy.Policies {
+		if _, ok := byName[n]; ok {
+			continue
+		}
+		p, err := tx.FindPolicy(ctx, n, 0)
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			missing = append(missing, n)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		byName[n] = shipgate.PolicyModule{Name: p.Name, Revision: p.Revision, Filename: p.Filename, Source: p.Source}
+	}
+	b := shipgate.PolicyBundle{Modules: []shipgate.PolicyModule{}}
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
+		b.Modules = append(b.Modules, byName[n])
+	}
+	f, err := facts(ctx, tx, point, r, actor, at)
+	if err != nil {
+		return nil, err
+	}
+	d, _, err := policy.DecideBundle(ctx, b, f)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 && d.Result != shipgate.PolicyError {
+		d.Result, d.Error = shipgate.PolicyError, fmt.Sprintf("policies %s named by the environment do not exist (fail closed)", strings.Join(missing, ", "))
+	}
+	return d, nil
 }
 
 // gate judges r at point and records an allowing decision; a blocking
