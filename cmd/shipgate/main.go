@@ -130,6 +130,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.artifactCommand(),
 		m.rollbackCommand(),
 		m.promoteCommand(),
+		m.policyCommand(),
 		m.notifyCommand(),
 		m.adminCommand(),
 		m.versionCommand(),

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -316,4 +317,19 @@ func evalReleases(ctx context.Context, tx *sqlstore.Tx, req client.PolicyEvalReq
 		}
 	}
 	return out, nil
+}
+
+// policyWarnings adds the warn messages of release id's decisions at
+// point to warnings, for the answer to the command that made them.
+func policyWarnings(ctx context.Context, tx *sqlstore.Tx, id int64, point string, warnings []string) ([]string, error) {
+	ds, err := tx.ListPolicyDecisions(ctx, shipgate.PolicyDecisionFilter{ReleaseID: id, Point: point})
+	if err != nil {
+		return warnings, err
+	}
+	for _, d := range ds {
+		for _, w := range d.Warn {
+			warnings = append(warnings, fmt.Sprintf("policy (decision %d, at %s): %s", d.ID, point, w))
+		}
+	}
+	return warnings, nil
 }
