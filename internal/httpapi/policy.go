@@ -91,6 +91,7 @@ func (h *Handler) applyPolicy(w http.ResponseWriter, r *http.Request, u *shipgat
 	status := http.StatusOK
 	if out.Changed {
 		status = http.StatusCreated
+		h.changed() // releases held at start are judged again
 	}
 	writeJSON(w, status, out)
 	return nil

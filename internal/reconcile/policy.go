@@ -62,7 +62,8 @@ func facts(ctx context.Context, tx *sqlstore.Tx, point string, r *shipgate.Relea
 	}
 	cur, err := tx.CurrentRelease(ctx, r.Service, r.Environment)
 	switch {
-	case shipgate.ErrorCode(err) == shipgate.ENOTFOUND:
+	case shipgate.ErrorCode(err) == shipgate.ENOTFOUND, shipgate.ErrorCode(err) == shipgate.EFAILEDPRECONDITION:
+		// none has finished there yet: current_release is null
 	case err != nil:
 		return f, err
 	case cur.ID != r.ID:
