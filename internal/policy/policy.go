@@ -73,6 +73,9 @@ func Parse(name, filename, source string) (*ast.Module, error) {
 // NameOf reads the policy name from a module's package line
 // (package shipgate.<name>), for a file applied without a name.
 func NameOf(filename, source string) (string, error) {
+	if strings.TrimSpace(source) == "" {
+		return "", &CompileError{Problems: []string{filename + ":1: empty module: a policy starts with `package shipgate.<name>`"}}
+	}
 	m, err := ast.ParseModuleWithOpts(filename, source, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return "", &CompileError{Problems: problems(err)}
