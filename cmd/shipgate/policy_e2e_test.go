@@ -387,3 +387,39 @@ spec:
 		t.Fatalf("v1 warning: %q", w)
 	}
 }
+
+// TestServePolicyDir: --policy-dir is loaded at start and wins over
+// `policy apply`; a file that does not compile refuses the start with
+// file:line, before anything is created.
+func TestServePolicyDir(t *testing.T) {
+	bad := t.TempDir()
+	writeFile(t, bad, "ticket.rego", ticketPolicy)
+	writeFile(t, bad, "oops.rego", "package shipgate.oops\n\ndeny contains msg if {\n\tmsg := undefined_thing(1)\n}\n")
+	writeFile(t, bad, "oops_test.rego", "this is not looked at by serve")
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(binary, "serve", "--listen", freeAddr(t), "--data", data, "--policy-dir", bad)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--policy-dir: policy does not compile") || !strings.Contains(string(out), "oops.rego:4: rego_type_error: undefined function undefined_thing") {
+		t.Fatalf("serve with a broken policy: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("a refused start created %s: %v", data, err)
+	}
+
+	good := t.TempDir()
+	writeFile(t, good, "ticket.rego", ticketPolicy)
+	s := startServerWith(t, []string{"--policy-dir", good})
+	if out := s.ok("admin", "policy", "list"); !strings.Contains(out, "ticket") || !strings.Contains(out, "revision 1") || !strings.Contains(out, " dir ") {
+		t.Fatalf("policy list: %s", out)
+	}
+	own := writeFile(t, s.workDir, "ticket.rego", strings.Replace(ticketPolicy, "CHG-123", "CHG-999", 1))
+	s.fails(`policy "ticket" comes from the server's --policy-dir`, "admin", "policy", "apply", "-f", own)
+	// Restarted with the same directory: no new revision.
+	s.stop()
+	s.start()
+	var ps []shipgate.PolicyRevision
+	s.jsonOut(&ps, "admin", "policy", "list")
+	if len(ps) != 1 || ps[0].Revision != 1 || ps[0].Origin != "dir" || ps[0].AppliedBy != shipgate.SystemActor {
+		t.Fatalf("after restart: %+v", ps)
+	}
+}
