@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 const promotePolicy = `package shipgate.steps
@@ -137,5 +140,56 @@ func TestPolicyAPIRefusals(t *testing.T) {
 	res, err := admin.EvalPolicies(ctx, client.PolicyEvalRequest{Point: "create", From: 1, To: 10})
 	if err != nil || len(res.Results) != 0 || res.Blocked != 0 {
 		t.Fatalf("eval over no releases: %+v %v", res, err)
+	}
+}
+
+const fourEyesPolicy = `package shipgate.four_eyes
+
+# People on leave do not approve production changes.
+deny contains sprintf("%s is on leave and may not approve", [input.actor]) if {
+	input.point == "approve"
+	input.actor in {"dave"}
+}
+`
+
+// TestPolicyApproveGate: an approve denied by a policy is a 412 with the
+// policy's message; the approval is not recorded and the release stays
+// pending; the decision is kept with the release and its approver.
+func TestPolicyApproveGate(t *testing.T) {
+	f := newFixture(t)
+	admin, carol := f.client("admin"), f.client("carol")
+	if _, err := admin.ApplyPolicy(ctx, client.PolicyFile{Filename: "four_eyes.rego", Source: fourEyesPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	svc := strings.Replace(gatedYAML, "        from_groups: [release-managers]", "        from_groups: [release-managers]\n      policies: [four_eyes]", 1)
+	if _, err := admin.Apply(ctx, "svc.yaml", []byte(svc)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustUser(t, f.db, "dave", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	secret := shipgate.NewTokenSecret()
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error { _, err := tx.CreateToken(ctx, "test", "dave", "", secret); return err })
+	f.tokens["dave"] = secret
+	art := filepath.Join(t.TempDir(), "a.tar")
+	os.WriteFile(art, []byte("artifact"), 0o644)
+	v, err := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "production", Version: "1", Artifact: art})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := f.raw(t, "POST", fmt.Sprintf("/api/v1/releases/%d/approve", v.ID), f.tokens["dave"], []byte(`{"digest":"`+v.Digest+`","comment":"checked"}`))
+	e, _ := body["error"].(map[string]any)
+	if status != 412 || e["code"] != shipgate.EFAILEDPRECONDITION || !strings.Contains(e["message"].(string), "denied by policy at approve: four_eyes: dave is on leave and may not approve") {
+		t.Fatalf("approve denied by a policy: %d %v", status, body)
+	}
+	got, err := carol.Release(ctx, v.ID)
+	if err != nil || got.State != shipgate.StatePendingApproval || len(got.Approvals) != 0 {
+		t.Fatalf("after a denied approve: %s %+v %v", got.State, got.Approvals, err)
+	}
+	ds, err := carol.PolicyDecisions(ctx, shipgate.PolicyDecisionFilter{ReleaseID: v.ID, Point: "approve"})
+	if err != nil || len(ds) != 1 || ds[0].Actor != "dave" || ds[0].Result != "deny" {
+		t.Fatalf("approve decisions: %+v %v", ds, err)
+	}
+	// A reject is never gated.
+	if _, err := f.client("dave").Reject(ctx, v.ID, v.Digest, "no"); err != nil {
+		t.Fatalf("reject: %v", err)
 	}
 }
