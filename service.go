@@ -112,6 +112,10 @@ type Environment struct {
 	// Checklist is what a release must satisfy before it is approved or
 	// started (see ChecklistItem); omitempty keeps older digests.
 	Checklist []ChecklistItem `json:"checklist,omitempty"`
+	// Policies names the policy gates (package shipgate.<name>) releases
+	// of this environment are judged by; omitted when none, which keeps
+	// older releases' digests.
+	Policies []string `json:"policies,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.

@@ -74,6 +74,7 @@ func (s *ServiceSpec) Validate() error {
 				v.add(fmt.Sprintf("%s.requires[%d]", p, j), "requires names environment %q, but the service defines only %s", r, quoteList(s.EnvironmentNames()))
 			}
 		}
+		v.problems = append(v.problems, policyNameProblems(p, e.Policies)...)
 		a := e.Approvals
 		if a.Required < 0 {
 			v.add(p+".approvals.required", "required approvals must be 0 or more, not %d", a.Required)

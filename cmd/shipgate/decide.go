@@ -40,7 +40,9 @@ func (m *Main) decisionCommand(decision, use, short string) *cobra.Command {
 			}
 			var v *client.ReleaseView
 			if decision == shipgate.DecisionApprove {
-				v, err = c.Approve(cmd.Context(), id, digest, comment)
+				if v, err = c.Approve(cmd.Context(), id, digest, comment); err == nil {
+					m.printPolicyWarnings(cmd.Context(), id, shipgate.PolicyPointApprove)
+				}
 			} else {
 				v, err = c.Reject(cmd.Context(), id, digest, comment)
 			}

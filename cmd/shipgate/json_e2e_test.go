@@ -25,7 +25,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"user create", "user set-roles", "user disable", "user enable",
 		"token create", "token revoke", "group add", "group remove",
 		"agent", "agent drain", "agent token create", "agent token revoke",
-		"artifact gc", "audit checkpoint",
+		"artifact gc", "audit checkpoint", "policy apply", "policy test",
 		"checklist tick", "freeze create", "freeze end", "freeze override", "freeze approve-override",
 		"demo", "demo-app", "demo-app restart", "bench judges", "bench router", "bench router backend", "bench router proxy",
 		"completion bash", "completion fish", "completion powershell", "completion zsh", "help",
@@ -40,6 +40,8 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"user list": nil, "token list": nil, "group list": nil,
 		"agent list": nil, "agent token list": nil, "artifact list": nil, "notify list": nil,
 		"freeze list": nil,
+		"policy list": nil, "policy show": {"p"}, "policy decisions": nil, "policy replay": {"1"},
+		"policy eval": {"--releases", "1..5", "--point", "create"},
 	}
 	m := &Main{Getenv: func(string) string { return "" }}
 	var leaves []string
@@ -69,6 +71,12 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 	s.ok("admin", "user", "create", "rm", "--role", "approver", "--group", "release-managers")
 	s.ok("admin", "apply", "-f", svc)
 	s.ok("admin", "release", "create", "shop", "--env", "staging", "--version", "1.0", "--artifact", "shop-1.0.tar")
+	// A policy judging a second service's release: decision 1.
+	os.WriteFile(filepath.Join(s.workDir, "p.rego"), []byte("package shipgate.p\n\nwarn contains \"noted\" if true\n"), 0o644)
+	s.ok("admin", "policy", "apply", "-f", filepath.Join(s.workDir, "p.rego"))
+	os.WriteFile(filepath.Join(s.workDir, "gated.yaml"), []byte(strings.NewReplacer("name: shop", "name: gated", "approvals: { required: 0 }", "approvals: { required: 0 }\n      policies: [p]").Replace(e2eService)), 0o644)
+	s.ok("admin", "apply", "-f", filepath.Join(s.workDir, "gated.yaml"))
+	s.ok("admin", "release", "create", "gated", "--env", "staging", "--version", "1.0", "--artifact", "shop-1.0.tar")
 	for name, args := range read {
 		r := s.run("admin", append(append(strings.Fields(name), args...), "-o", "json")...)
 		if r.code != 0 {

@@ -131,6 +131,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.rollbackCommand(),
 		m.checklistCommand(), m.freezeCommand(),
 		m.promoteCommand(),
+		m.policyCommand(),
 		m.notifyCommand(),
 		m.adminCommand(),
 		m.versionCommand(),

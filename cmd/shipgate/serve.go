@@ -37,6 +37,8 @@ import (
 
 // ServeConfig is everything `shipgate serve` is configured with.
 type ServeConfig struct {
+	// PolicyDir holds Rego policies loaded at start (docs/governance.md).
+	PolicyDir     string
 	Listen        string
 	DataDir       string
 	Database      string
@@ -186,6 +188,7 @@ running for the next start to adopt, and the log says how many; with
 	f.DurationVar(&cfg.LeaderTTL, "leader-ttl", leader.DefaultTTL, "servers sharing a PostgreSQL database: how long the leader lease lasts without renewal; the leader alone runs the reconciler loop, notification delivery and audit checkpoints, and another server takes over within about this time plus a third after it dies, within a few seconds after a clean stop (renewed every third of it; 1s to 10m; ignored on SQLite)")
 	f.StringVar(&cfg.ReplaceSecretKey, "replace-secret-key", "", "the id of the database's secret key (as a refused start names it; none when it recorded none), lost for good: make this server's key (SHIPGATE_SECRET_KEY or <data>/secret.key) the database's in its place. Secret inputs sealed with the old key can then never be opened; audited as key.replaced. Only that id is replaced, so the flag left in place changes nothing later")
 	f.DurationVar(&cfg.LostAfter, "agent-lost-after", 45*time.Second, "how long an agent may be silent before it is shown as lost")
+	f.StringVar(&cfg.PolicyDir, "policy-dir", "", "directory of Rego policies (*.rego, package shipgate.<name>) loaded at start; a file that does not compile refuses the start with file:line; a name here wins over `policy apply` (see docs/governance.md)")
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
@@ -258,6 +261,12 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// The config file and the flags are checked before anything is
 	// created too: a typo must leave --data as it was (absent, or untouched).
 	serverCfg, err := config.LoadServerConfig(cfg.ConfigFile, m.Getenv)
+	if err != nil {
+		return err
+	}
+	// So is --policy-dir: a policy that does not compile stops the start
+	// with file:line before anything is created.
+	dirPolicies, err := readPolicyDir(cfg.PolicyDir)
 	if err != nil {
 		return err
 	}
@@ -378,6 +387,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 	if err := sharedAuditKey(ctx, db, auditKey); err != nil {
+		return err
+	}
+	if err := loadPolicyDir(ctx, db, cfg.PolicyDir, dirPolicies, logger); err != nil {
 		return err
 	}
 	ready = true

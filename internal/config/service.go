@@ -203,6 +203,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 	p.mapping(n, path, "environment", map[string]fieldFunc{
 		"name":     func(v *yaml.Node, path string) { e.Name = p.str(v, path, "name") },
 		"requires": func(v *yaml.Node, path string) { e.Requires = p.strList(v, path, "requires") },
+		"policies": func(v *yaml.Node, path string) { e.Policies = p.strList(v, path, "policies") },
 		"inputs":   func(v *yaml.Node, path string) { e.Inputs = p.inputs(v, path) },
 		"approvals": func(v *yaml.Node, path string) {
 			p.mapping(v, path, "approvals", map[string]fieldFunc{

@@ -14,6 +14,9 @@ import (
 type Observed struct {
 	Release   *shipgate.Release
 	Approvals []shipgate.Approval
+	// PolicyHold, when set, is why a policy gate keeps a queued release
+	// from starting (reconcile's start gate); the release waits in queued.
+	PolicyHold string
 	// Jobs are the jobs of the release's current run (empty before the
 	// first run).
 	Jobs []shipgate.JobRun

@@ -142,6 +142,10 @@ func (p *planner) queued() {
 		p.wakeAt(until)
 		return
 	}
+	if p.obs.PolicyHold != "" {
+		p.setWaiting(p.obs.PolicyHold, nil) // a policy gate said no at start
+		return
+	}
 	started["run"], started["jobs"] = p.r.Run+1, len(p.r.Pipeline.Jobs)
 	p.setState(shipgate.StateRunning, OnStart, shipgate.SystemActor, started)
 	p.r.Reason, p.r.WaitUntil = "", nil

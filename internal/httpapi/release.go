@@ -94,6 +94,9 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 			return err
 		}
 		id = rel.ID
+		if warnings, err = policyWarnings(r.Context(), tx, id, shipgate.PolicyPointCreate, warnings); err != nil {
+			return err
+		}
 		// Created even if nobody can approve it yet (people may be added
 		// or given the role), but the creator is told.
 		if msg, err := tx.ReleaseApprovalWarning(r.Context(), rel); err != nil {

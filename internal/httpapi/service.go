@@ -41,6 +41,9 @@ func (h *Handler) applyService(w http.ResponseWriter, r *http.Request, u *shipga
 		if unknown != nil && !req.AllowUnknownGroups {
 			return unknown
 		}
+		if err := checkPolicies(r.Context(), tx, spec); err != nil {
+			return locate.Error(err)
+		}
 		resp.Revision, resp.Changed, err = tx.ApplyService(r.Context(), u.Name, spec, req.Filename, req.Source)
 		if err != nil {
 			return locate.Error(err)

@@ -30,6 +30,16 @@ func Release(ctx context.Context, tx *sqlstore.Tx, id int64) (wake time.Time, ch
 		if err != nil {
 			return time.Time{}, changed, err
 		}
+		if starts(&plan, id) && gated(obs.Release) {
+			if obs.PolicyHold, err = startGate(ctx, tx, obs.Release); err != nil {
+				return time.Time{}, changed, err
+			}
+			if obs.PolicyHold != "" {
+				if plan, err = decide.Decide(obs, decide.Tick{}, tx.Now()); err != nil {
+					return time.Time{}, changed, err
+				}
+			}
+		}
 		if plan.Empty() {
 			return plan.Wake, changed, nil
 		}

@@ -63,12 +63,27 @@ func CreateRelease(ctx context.Context, tx *sqlstore.Tx, nr sqlstore.NewRelease)
 	if err != nil {
 		return nil, err
 	}
+	// The create gate judges the release as it would be; refused, it is
+	// never created (the decision is kept with no release id).
+	d, bundle, err := judge(ctx, tx, shipgate.PolicyPointCreate, r, nr.CreatedBy, nil)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil && d.Blocks() {
+		return nil, &shipgate.PolicyDeniedError{Decision: d, Bundle: bundle}
+	}
 	plan, err := decide.Decide(decide.Observed{Release: r}, decide.Create{Actor: nr.CreatedBy, Details: details}, tx.Now())
 	if err != nil {
 		return nil, err
 	}
 	if err := tx.ApplyPlan(ctx, &plan); err != nil {
 		return nil, err
+	}
+	if d != nil {
+		d.ReleaseID = plan.Release.ID
+		if err := tx.RecordPolicyDecision(ctx, d, bundle); err != nil {
+			return nil, err
+		}
 	}
 	return plan.Release, tx.PutReleaseSecrets(ctx, plan.Release.ID, nr.Secrets)
 }
@@ -123,6 +138,12 @@ func Decide(ctx context.Context, tx *sqlstore.Tx, who *shipgate.User, id int64, 
 			return nil, err
 		}
 		cmd.View = view
+		if cmd.Approve && obs.Release.Digest == digest {
+			// Judged before the approval counts; a reject is never gated.
+			if _, err := gate(ctx, tx, shipgate.PolicyPointApprove, obs.Release, u.Name, nil); err != nil {
+				return nil, err
+			}
+		}
 		if who.TokenID != 0 {
 			t, err := tx.FindToken(ctx, who.TokenID)
 			if err != nil {
@@ -271,6 +292,11 @@ func PromoteRollout(ctx context.Context, tx *sqlstore.Tx, actor string, id int64
 				return nil, err
 			}
 			obs.Rollouts = all
+			if paused := pausedRollouts(all); len(paused) > 0 {
+				if _, err := gate(ctx, tx, shipgate.PolicyPointPromote, r, actor, map[string]any{"rollouts": paused, "comment": comment}); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return decide.Promote{Actor: actor, Comment: comment}, nil
 	})

@@ -175,6 +175,8 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	tx.now = db.now()
 	if err := fn(tx); err != nil {
+		sqltx.Rollback()
+		db.recordRefused(ctx, err) // a policy's refusal stays on record
 		return err
 	}
 	if err := sqltx.Commit(); err != nil {

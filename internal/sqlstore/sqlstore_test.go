@@ -107,6 +107,8 @@ func TestStore(t *testing.T) {
 		{"ApprovalShortfall", testApprovalShortfall},
 		{"StatementsPreparedOnce", testStatementsPreparedOnce},
 		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
+		{"Policies", testPolicies},
+		{"PolicyDecisions", testPolicyDecisions},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
