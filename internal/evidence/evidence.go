@@ -1,0 +1,119 @@
+package evidence
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/shipgate/shipgate"
+)
+
+// The evidence types. Anything that is none of the parsed ones is attached
+// as TypeFile and stored without a summary.
+const (
+	TypeSBOM      = "sbom"
+	TypeSignature = "signature"
+	TypeCoverage  = "coverage"
+	TypeScan      = "scan"
+	TypeTests     = "tests"
+	TypeLink      = "link"
+	TypeFile      = "file"
+)
+
+// Types lists every type, in the order help text shows them.
+var Types = []string{TypeSBOM, TypeSignature, TypeCoverage, TypeScan, TypeTests, TypeLink, TypeFile}
+
+// DefaultMaxBytes bounds one evidence file: SBOMs and SARIF reports of
+// large projects run to a few MiB; 32 MiB leaves room without letting one
+// upload fill the database.
+const DefaultMaxBytes = 32 << 20
+
+// MaxNameLen bounds an evidence item's name.
+const MaxNameLen = 200
+
+// KnownType reports whether t is one of Types.
+func KnownType(t string) bool {
+	for _, k := range Types {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckType refuses an unknown type with the list of known ones: a typo
+// (--type coverge) would otherwise be stored unparsed and never count.
+func CheckType(t string) error {
+	if !KnownType(t) {
+		return shipgate.Errorf(shipgate.EINVALID, "unknown evidence type %q: use one of %s (file for anything else)", t, strings.Join(Types, ", "))
+	}
+	return nil
+}
+
+// CheckName refuses names that are empty, too long, or not plain text.
+func CheckName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return shipgate.Errorf(shipgate.EINVALID, "evidence name is empty")
+	case len(name) > MaxNameLen:
+		return shipgate.Errorf(shipgate.EINVALID, "evidence name is %d bytes; at most %d", len(name), MaxNameLen)
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return shipgate.Errorf(shipgate.EINVALID, "evidence name %q has control characters", name)
+	}
+	return nil
+}
+
+// Parse reads the bytes of one file of type typ (not signature, see
+// SignatureVerifier, nor link, see ParseLink) and returns its summary: nil
+// for TypeFile. A malformed file is refused with an invalid error naming
+// name and, where the format has lines, the line.
+func Parse(typ, name string, data []byte) (map[string]any, error) {
+	var (
+		sum map[string]any
+		err error
+	)
+	switch typ {
+	case TypeFile:
+		return nil, nil
+	case TypeSBOM:
+		sum, err = parseSBOM(data)
+	case TypeCoverage:
+		sum, err = parseCoverage(data)
+	case TypeScan:
+		sum, err = parseSARIF(data)
+	case TypeTests:
+		sum, err = parseJUnit(data)
+	default:
+		return nil, shipgate.Errorf(shipgate.EINVALID, "evidence type %q is not parsed from a file", typ)
+	}
+	if err != nil {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "%s is not a valid %s file: %s", name, typ, err.Error())
+	}
+	return sum, nil
+}
+
+// lineErr is an error at a line of the input.
+func lineErr(line int, format string, args ...any) error {
+	return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
+}
+
+// sortedKeys returns the keys of a set, sorted, as []any for JSON
+// summaries (policies compare them as a list).
+func sortedKeys(set map[string]bool) []any {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		out[i] = k
+	}
+	return out
+}
+
+// round2 rounds a percentage to two decimals, so a summary reads as the
+// tools that wrote it print it.
+func round2(f float64) float64 {
+	return float64(int64(f*100+0.5)) / 100
+}
