@@ -2,14 +2,22 @@ package shipgate
 
 import "time"
 
+// Evidence audit actions.
+const (
+	// ActionEvidenceAdded records an item attached to a release: its type,
+	// name, digest and summary.
+	ActionEvidenceAdded = "evidence.added"
+)
+
 // Evidence is a file or link attached to a release (an SBOM, a signature,
 // coverage, a scan, test results, a link): content-addressed, immutable
 // once attached. Summary is what its type's parser understood (component
 // count, line percent, counts by severity, …); policies and checklists read
 // it through EvidenceInput.
 //
-// (Issue 14: the evidence slice fills this in; the policy and checklist
-// slices read it only through EvidenceInput and sqlstore's ListEvidence.)
+// Job and Attempt name the pipeline step that attached it through its
+// agent; AddedBy is then "agent/NAME". A link's URL and title are its
+// Summary; its stored bytes are that summary as JSON.
 type Evidence struct {
 	ID        int64          `json:"id"`
 	ReleaseID int64          `json:"release_id"`
@@ -18,6 +26,8 @@ type Evidence struct {
 	SHA256    string         `json:"sha256"`
 	Size      int64          `json:"size"`
 	Summary   map[string]any `json:"summary,omitempty"`
+	Job       string         `json:"job,omitempty"`
+	Attempt   int            `json:"attempt,omitempty"`
 	AddedBy   string         `json:"added_by"`
 	AddedAt   time.Time      `json:"added_at"`
 }

@@ -105,6 +105,7 @@ func TestStore(t *testing.T) {
 		{"ApprovalShortfall", testApprovalShortfall},
 		{"StatementsPreparedOnce", testStatementsPreparedOnce},
 		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
+		{"Evidence", testEvidence},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
