@@ -27,6 +27,8 @@ type ServerConfig struct {
 	// artifact URLs, notification sinks, metric providers of the built-in
 	// runner.
 	Egress egress.Policy
+	// Evidence configures evidence verification (see evidence.go).
+	Evidence Evidence
 }
 
 // Tokens configures the API tokens the server issues.
@@ -130,6 +132,7 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 		},
 		"egress":     func(v *yaml.Node, path string) { p.egress(v, path, &cfg.Egress) },
 		"public_url": func(v *yaml.Node, path string) { cfg.PublicURL = p.publicURL(v, path) },
+		"evidence":   func(v *yaml.Node, path string) { p.evidence(v, path, &cfg.Evidence) },
 	})
 	p.checkSinkEgress(n.Sinks, &cfg.Egress)
 	names := map[string]bool{}
