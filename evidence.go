@@ -1,6 +1,10 @@
 package shipgate
 
-import "time"
+import (
+	"path/filepath"
+	"strings"
+	"time"
+)
 
 // Evidence audit actions.
 const (
@@ -30,6 +34,44 @@ type Evidence struct {
 	Attempt   int            `json:"attempt,omitempty"`
 	AddedBy   string         `json:"added_by"`
 	AddedAt   time.Time      `json:"added_at"`
+}
+
+// EvidenceTypes are the types of evidence: each but file and link is
+// parsed into a Summary (internal/evidence), link is a URL with a title,
+// file anything else.
+var EvidenceTypes = []string{"sbom", "signature", "coverage", "scan", "tests", "link", "file"}
+
+// StepEvidence is a file a pipeline step produces as evidence: Path,
+// relative to the job's working directory and inside it, is attached as
+// Type (never link) under Name (default: the path's base name) when the
+// step ends. A step that succeeded but did not produce it fails its job;
+// one that failed attaches it if it is there (a JUnit report of the
+// failing tests is evidence too).
+type StepEvidence struct {
+	Type string `json:"type"`
+	Path string `json:"path"`
+	Name string `json:"name,omitempty"`
+}
+
+// ValidateStepEvidence checks a step's evidence declaration.
+func ValidateStepEvidence(e StepEvidence) error {
+	known := false
+	for _, t := range EvidenceTypes {
+		known = known || t == e.Type
+	}
+	switch {
+	case !known:
+		return Errorf(EINVALID, "unknown evidence type %q: use one of %s", e.Type, strings.Join(EvidenceTypes, ", "))
+	case e.Type == "link":
+		return Errorf(EINVALID, "a step attaches files; add links with shipgate evidence add")
+	case e.Path == "":
+		return Errorf(EINVALID, "evidence needs a path: the file the step writes, relative to the job's directory")
+	case !filepath.IsLocal(e.Path):
+		return Errorf(EINVALID, "evidence path %q must be relative and stay inside the job's directory", e.Path)
+	case len(e.Name) > 200:
+		return Errorf(EINVALID, "evidence name is %d bytes; at most 200", len(e.Name))
+	}
+	return nil
 }
 
 // EvidenceInput is a release's evidence as policies and checklist items see

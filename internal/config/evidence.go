@@ -3,6 +3,7 @@ package config
 import (
 	"path/filepath"
 
+	"github.com/shipgate/shipgate"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -59,4 +60,22 @@ func (p *parser) configPath(s string) string {
 		return s
 	}
 	return filepath.Join(filepath.Dir(p.file), s)
+}
+
+// stepEvidence reads a step's evidence: a list of {type, path, name}.
+func (p *parser) stepEvidence(v *yaml.Node, path string) []shipgate.StepEvidence {
+	var out []shipgate.StepEvidence
+	p.sequence(v, path, "evidence", func(i int, n *yaml.Node, path string) {
+		var e shipgate.StepEvidence
+		p.mapping(n, path, "evidence", map[string]fieldFunc{
+			"type": func(v *yaml.Node, path string) { e.Type = p.str(v, path, "type") },
+			"path": func(v *yaml.Node, path string) { e.Path = p.str(v, path, "path") },
+			"name": func(v *yaml.Node, path string) { e.Name = p.str(v, path, "name") },
+		})
+		if err := shipgate.ValidateStepEvidence(e); err != nil {
+			p.fail(n, "%s", shipgate.ErrorMessage(err))
+		}
+		out = append(out, e)
+	})
+	return out
 }

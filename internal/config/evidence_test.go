@@ -33,3 +33,45 @@ func TestServerConfigEvidenceSignature(t *testing.T) {
 		}
 	}
 }
+
+const stepEvidenceService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  environments:
+    - name: staging
+  pipeline:
+    jobs:
+      - name: test
+        steps:
+          - run: go test -coverprofile=cover.out ./...
+            evidence:
+%s
+`
+
+func TestStepEvidence(t *testing.T) {
+	src := strings.Replace(stepEvidenceService, "%s", `              - {type: coverage, path: cover.out}
+              - {type: tests, path: reports/junit.xml, name: unit tests}`, 1)
+	spec, err := config.ParseService("svc.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := spec.Pipeline.Jobs[0].Steps[0].Evidence
+	if len(ev) != 2 || ev[0].Type != "coverage" || ev[0].Path != "cover.out" || ev[1].Name != "unit tests" || ev[1].Path != "reports/junit.xml" {
+		t.Errorf("evidence %+v", ev)
+	}
+	for _, bad := range []struct{ block, want string }{
+		{"              - {type: coverge, path: c.out}", `svc.yaml:13: unknown evidence type "coverge"`},
+		{"              - {type: coverage, path: /etc/passwd}", `svc.yaml:13: evidence path "/etc/passwd" must be relative and stay inside the job's directory`},
+		{"              - {type: coverage, path: ../../x}", "must be relative and stay inside"},
+		{"              - {type: coverage}", "svc.yaml:13: evidence needs a path"},
+		{"              - {type: link, path: x}", "a step attaches files"},
+		{"              - {type: file, path: x, url: y}", "svc.yaml:13: "},
+		{"              type: file", "svc.yaml:13: "},
+	} {
+		_, err := config.ParseService("svc.yaml", []byte(strings.Replace(stepEvidenceService, "%s", bad.block, 1)))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v; want %q", bad.block, err, bad.want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ const (
 )
 
 // Types lists every type, in the order help text shows them.
-var Types = []string{TypeSBOM, TypeSignature, TypeCoverage, TypeScan, TypeTests, TypeLink, TypeFile}
+var Types = shipgate.EvidenceTypes
 
 // DefaultMaxBytes bounds one evidence file: SBOMs and SARIF reports of
 // large projects run to a few MiB; 32 MiB leaves room without letting one
