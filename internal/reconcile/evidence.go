@@ -135,6 +135,6 @@ func (d *Dispatcher) AttachEvidence(ctx context.Context, runner string, key ship
 	if err := d.DB.View(ctx, held); err != nil {
 		return e, false, err
 	}
-	up := EvidenceUpload{ReleaseID: key.ReleaseID, Type: typ, Name: name, Content: content, Job: key.Job, Attempt: key.Attempt, Actor: "agent/" + runner}
+	up := EvidenceUpload{ReleaseID: key.ReleaseID, Type: typ, Name: name, Content: content, Job: key.Job, Attempt: key.Attempt, Actor: shipgate.AgentSubject(runner)}
 	return AttachEvidence(ctx, d.DB, d.Signatures, up, held)
 }

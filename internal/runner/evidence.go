@@ -39,6 +39,9 @@ func (r *Runner) attachEvidence(ctx context.Context, a *shipgate.Assignment, ste
 				logs.flushLine("system", fmt.Sprintf("evidence %s: not there after the failed step; nothing attached", ev.Path))
 				continue
 			}
+			if errors.Is(err, fs.ErrNotExist) {
+				err = errors.New("the step did not write it")
+			}
 			msg := fmt.Sprintf("evidence %s (%s): %v", ev.Path, ev.Type, err)
 			logs.flushLine("system", msg)
 			return errors.New(msg)
