@@ -89,21 +89,28 @@ func NewSignatureVerifier(c SignatureConfig) (*SignatureVerifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence.signature.trusted_root: %w", err)
 		}
-		opts := []verify.VerifierOption{verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1)}
-		if len(tr.CTLogs()) > 0 {
-			opts = append(opts, verify.WithSignedCertificateTimestamps(1))
-		}
-		v, err := verify.NewVerifier(tr, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("evidence.signature.trusted_root: %w", err)
-		}
-		id, err := verify.NewShortCertificateIdentity(c.Issuer, "", c.Identity, "")
-		if err != nil {
-			return nil, fmt.Errorf("evidence.signature: %w", err)
-		}
-		return &SignatureVerifier{verifier: v, policy: []verify.PolicyOption{verify.WithCertificateIdentity(id)}, mode: "certificate"}, nil
+		return newCertificateVerifier(tr, c.Identity, c.Issuer)
 	}
 	return nil, fmt.Errorf("evidence.signature: give public_key or trusted_root")
+}
+
+// newCertificateVerifier verifies keyless signatures: a certificate of
+// material's CAs naming identity and issuer, timed by a transparency log
+// entry (and with a certificate timestamp where material has CT logs).
+func newCertificateVerifier(material root.TrustedMaterial, identity, issuer string) (*SignatureVerifier, error) {
+	opts := []verify.VerifierOption{verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1)}
+	if len(material.CTLogs()) > 0 {
+		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
+	}
+	v, err := verify.NewVerifier(material, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("evidence.signature.trusted_root: %w", err)
+	}
+	id, err := verify.NewShortCertificateIdentity(issuer, "", identity, "")
+	if err != nil {
+		return nil, fmt.Errorf("evidence.signature: %w", err)
+	}
+	return &SignatureVerifier{verifier: v, policy: []verify.PolicyOption{verify.WithCertificateIdentity(id)}, mode: "certificate"}, nil
 }
 
 // Verify checks a Sigstore bundle (JSON) against the configured key or
@@ -122,7 +129,11 @@ func (s *SignatureVerifier) Verify(name string, data []byte, artifactSHA256 stri
 	if err := b.UnmarshalJSON(data); err != nil {
 		return nil, shipgate.Errorf(shipgate.EINVALID, "%s is not a valid signature file: not a Sigstore bundle: %s", name, oneLine(err.Error()))
 	}
-	res, err := s.verifier.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), s.policy...))
+	return s.verifyEntity(name, &b, artifactSHA256, digest)
+}
+
+func (s *SignatureVerifier) verifyEntity(name string, entity verify.SignedEntity, artifactSHA256 string, digest []byte) (map[string]any, error) {
+	res, err := s.verifier.Verify(entity, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), s.policy...))
 	if err != nil {
 		return nil, shipgate.Errorf(shipgate.EINVALID, "signature %s does not verify for the release's artifact sha256:%s: %s", name, artifactSHA256, oneLine(err.Error()))
 	}
