@@ -40,7 +40,19 @@ func (h *Handler) bodyLimit(r *http.Request) int64 {
 	return h.MaxBodyBytes
 }
 
+// checkUploadSize refuses an upload whose declared length is over the
+// bound before anything else is looked at, as any body over its limit is.
+func (h *Handler) checkUploadSize(r *http.Request) error {
+	if limit := h.bodyLimit(r); r.ContentLength > limit {
+		return shipgate.Errorf(shipgate.ETOOLARGE, "request body is larger than the limit of %d bytes", limit)
+	}
+	return nil
+}
+
 func (h *Handler) addEvidence(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
+	if err := h.checkUploadSize(r); err != nil {
+		return err
+	}
 	id, err := pathID(r)
 	if err != nil {
 		return err
@@ -72,6 +84,9 @@ func writeEvidence(w http.ResponseWriter, e shipgate.Evidence, added bool) {
 }
 
 func (h *Handler) agentEvidence(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	if err := h.checkUploadSize(r); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	key := shipgate.AttemptKey{Job: q.Get("job")}
 	var err error
