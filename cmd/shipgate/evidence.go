@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -44,6 +46,9 @@ func (m *Main) evidenceAddCommand() *cobra.Command {
 			id, err := parseID(args[0])
 			if err != nil {
 				return err
+			}
+			if typ == "" {
+				return shipgate.Errorf(shipgate.EINVALID, "give the evidence type: --type %s", strings.Join(evidence.Types, "|"))
 			}
 			if err := evidence.CheckType(typ); err != nil {
 				return err
@@ -184,6 +189,15 @@ func (m *Main) evidenceShowCommand() *cobra.Command {
 				fmt.Fprintf(w, "  added:     %s by %s\n", fmtTime(e.AddedAt), by)
 				if d := evidence.Describe(e.Type, e.Summary); d != "" {
 					fmt.Fprintf(w, "  summary:   %s\n", shipgate.EscapeText(d, ""))
+				}
+				keys := make([]string, 0, len(e.Summary))
+				for k := range e.Summary {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					v, _ := json.Marshal(e.Summary[k])
+					fmt.Fprintf(w, "    %s: %s\n", k, shipgate.EscapeText(string(v), ""))
 				}
 				return nil
 			})

@@ -108,6 +108,7 @@ func TestEvidenceCLI(t *testing.T) {
 	s.fails(`link URL "file:///etc/passwd" must be an absolute http or https URL`, "admin", "evidence", "add", id, "--type", "link", "--url", "file:///etc/passwd", "--title", "x")
 	s.ok("admin", "evidence", "add", id, "--type", "link", "--url", "https://tickets.example.com/CHG-12", "--title", "Change CHG-12")
 	s.fails(`unknown evidence type "coverge"`, "admin", "evidence", "add", id, "--type", "coverge", "--file", "cover.out")
+	s.fails("give the evidence type: --type sbom|signature|coverage|scan|tests|link|file", "admin", "evidence", "add", id, "--file", "cover.out")
 
 	var list []evidenceJSON
 	s.jsonOut(&list, "admin", "evidence", "list", id)
@@ -127,7 +128,7 @@ func TestEvidenceCLI(t *testing.T) {
 	if !strings.Contains(section, "cover.out") || !strings.Contains(section, "line coverage 75% (go)") || !strings.Contains(section, "https://tickets.example.com/CHG-12") {
 		t.Errorf("release show has no evidence section:\n%s", show)
 	}
-	if out := s.ok("admin", "evidence", "show", "1"); !strings.Contains(out, "evidence 1 of release "+id+": coverage cover.out") || !strings.Contains(out, "sha256:    "+list[0].SHA256) {
+	if out := s.ok("admin", "evidence", "show", "1"); !strings.Contains(out, "evidence 1 of release "+id+": coverage cover.out") || !strings.Contains(out, "sha256:    "+list[0].SHA256) || !strings.Contains(out, "    lines_total: 20\n") {
 		t.Errorf("evidence show:\n%s", out)
 	}
 	s.ok("admin", "evidence", "download", "1", "--to", "downloaded.out")
