@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/shipgate/shipgate"
 )
@@ -86,6 +87,10 @@ func (r *checkedReader) Close() error { return r.rc.Close() }
 // AttachEvidence attaches a file a step of a held attempt produced (the
 // runner's EvidenceAttacher over HTTP).
 func (a *Agent) AttachEvidence(ctx context.Context, _ string, key shipgate.AttemptKey, typ, name string, content []byte) (shipgate.Evidence, bool, error) {
+	// A file of up to 32 MiB takes longer than a report; a minute more
+	// than other calls is still a bound.
+	ctx, cancel := a.timeout(ctx, time.Minute)
+	defer cancel()
 	q := url.Values{"release": {itoa(key.ReleaseID)}, "run": {strconv.Itoa(key.Run)}, "job": {key.Job}, "attempt": {strconv.Itoa(key.Attempt)}, "type": {typ}, "name": {name}}
 	e, added, err := a.c.sendEvidence(ctx, "/agent/evidence", q, content)
 	if err != nil {

@@ -30,14 +30,10 @@ func (tx *Tx) AddEvidence(ctx context.Context, e *shipgate.Evidence, content []b
 	case shipgate.ErrorCode(err) != shipgate.ENOTFOUND:
 		return false, err
 	}
-	var have int
-	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM evidence_blobs WHERE sha256 = ?`, e.SHA256).Scan(&have); err != nil {
+	// The bytes are kept once per digest; two releases attaching the same
+	// file at once both find them there.
+	if _, err := tx.exec(ctx, `INSERT INTO evidence_blobs (sha256, size, content) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING`, e.SHA256, e.Size, content); err != nil {
 		return false, err
-	}
-	if have == 0 {
-		if _, err := tx.exec(ctx, `INSERT INTO evidence_blobs (sha256, size, content) VALUES (?, ?, ?)`, e.SHA256, e.Size, content); err != nil {
-			return false, err
-		}
 	}
 	var summary any
 	if e.Summary != nil {

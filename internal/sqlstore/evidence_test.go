@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -127,6 +128,31 @@ func testEvidence(t *testing.T, engine string) {
 		if _, err := raw.Exec(q); err == nil || !strings.Contains(err.Error(), "evidence is immutable") {
 			t.Errorf("%s: %v; want refused", q, err)
 		}
+	}
+
+	// The same new bytes attached to two releases at once: both stored,
+	// the bytes once.
+	shared := []byte("sbom of a shared base image")
+	errs := make(chan error, 2)
+	for _, rid := range []int64{r1.ID, r2.ID} {
+		go func() {
+			e := evidenceItem(rid, "sbom", "base.spdx.json", shared, nil)
+			errs <- db.Update(ctx, func(tx *sqlstore.Tx) error {
+				added, err := tx.AddEvidence(ctx, &e, shared)
+				if err == nil && !added {
+					err = fmt.Errorf("release %d: not added", rid)
+				}
+				return err
+			})
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent add: %v", err)
+		}
+	}
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM evidence_blobs`).Scan(&blobs); err != nil || blobs != 3 {
+		t.Errorf("%d blobs (%v); want 3", blobs, err)
 	}
 
 	// A size that is not the content's is a programming error, refused.
