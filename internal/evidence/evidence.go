@@ -2,8 +2,10 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 )
@@ -97,19 +99,46 @@ func lineErr(line int, format string, args ...any) error {
 	return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
 }
 
-// sortedKeys returns the keys of a set, sorted, as []any for JSON
-// summaries (policies compare them as a list).
-func sortedKeys(set map[string]bool) []any {
-	keys := make([]string, 0, len(set))
+// Summaries are stored with the item and in its audit event, so what a
+// file can put in one is bounded: at most MaxListed strings in a list, each
+// at most MaxText bytes.
+const (
+	MaxListed = 100
+	MaxText   = 200
+)
+
+// sortedKeys returns the keys of a set, sorted and bounded (see
+// MaxListed), as []any for JSON summaries (policies compare them as a
+// list); truncated says some were left out.
+func sortedKeys(set map[string]bool) (keys []any, truncated bool) {
+	all := make([]string, 0, len(set))
 	for k := range set {
-		keys = append(keys, k)
+		all = append(all, clipText(k))
 	}
-	sort.Strings(keys)
-	out := make([]any, len(keys))
-	for i, k := range keys {
+	sort.Strings(all)
+	all = slices.Compact(all)
+	if len(all) > MaxListed {
+		all, truncated = all[:MaxListed], true
+	}
+	out := make([]any, len(all))
+	for i, k := range all {
 		out[i] = k
 	}
-	return out
+	return out, truncated
+}
+
+// clipText bounds a string taken from a file to MaxText bytes of valid
+// UTF-8.
+func clipText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= MaxText {
+		return s
+	}
+	n := MaxText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // round2 rounds a percentage to two decimals, so a summary reads as the

@@ -2,6 +2,7 @@ package evidence_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,9 +36,9 @@ func TestParseRealFormats(t *testing.T) {
 		typ, file string
 		want      map[string]any
 	}{
-		{"sbom", "spdx.json", map[string]any{"format": "spdx", "spec_version": "SPDX-2.3", "components": 4, "components_without_license": 1,
+		{"sbom", "spdx.json", map[string]any{"format": "spdx", "spec_version": "SPDX-2.3", "components": 4, "components_without_license": 1, "license_count": 3,
 			"licenses": []any{"Apache-2.0", "BSD-3-Clause", "MIT"}, "description": `SPDX-2.3 "shop-api": 4 components, 3 licences, 1 components without a licence`}},
-		{"sbom", "cyclonedx.json", map[string]any{"format": "cyclonedx", "spec_version": "CycloneDX-1.5", "components": 4, "components_without_license": 1,
+		{"sbom", "cyclonedx.json", map[string]any{"format": "cyclonedx", "spec_version": "CycloneDX-1.5", "components": 4, "components_without_license": 1, "license_count": 3,
 			"licenses": []any{"Custom licence", "MIT", "MIT OR Apache-2.0"}, "description": `CycloneDX-1.5 "shop-web": 4 components, 3 licences, 1 components without a licence`}},
 		{"coverage", "coverage.out", map[string]any{"format": "go", "line_percent": 70.0, "lines_covered": 7, "lines_total": 10}},
 		{"coverage", "cobertura.xml", map[string]any{"format": "cobertura", "line_percent": 85.0, "lines_covered": 34, "lines_total": 40}},
@@ -120,5 +121,31 @@ func TestCheckTypeAndLinks(t *testing.T) {
 				t.Errorf("the refusal repeats the password: %v", err)
 			}
 		}
+	}
+}
+
+// A file cannot make its summary (stored with the item and in the audit
+// log) arbitrarily large.
+func TestSummaryBounded(t *testing.T) {
+	var pkgs []string
+	for i := range 150 {
+		pkgs = append(pkgs, fmt.Sprintf(`{"name": "p%d", "licenseConcluded": "LicenseRef-%d-%s"}`, i, i, strings.Repeat("x", 300)))
+	}
+	doc := `{"spdxVersion": "SPDX-2.3", "name": "` + strings.Repeat("n", 1000) + `", "packages": [` + strings.Join(pkgs, ",") + `]}`
+	sum, err := evidence.Parse("sbom", "big.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lic := sum["licenses"].([]any)
+	if len(lic) != evidence.MaxListed || sum["license_count"] != 150 || sum["licenses_truncated"] != true {
+		t.Errorf("%d licences listed of %v, truncated %v", len(lic), sum["license_count"], sum["licenses_truncated"])
+	}
+	for _, l := range lic {
+		if len(l.(string)) > evidence.MaxText+len("…") {
+			t.Fatalf("a licence of %d bytes", len(l.(string)))
+		}
+	}
+	if d := sum["description"].(string); len(d) > 3*evidence.MaxText {
+		t.Errorf("description of %d bytes", len(d))
 	}
 }

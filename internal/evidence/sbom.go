@@ -134,19 +134,25 @@ func parseCycloneDX(data []byte) (map[string]any, error) {
 }
 
 func sbomSummary(format, version, name string, components int, licences map[string]bool, without int) map[string]any {
-	desc := fmt.Sprintf("%s: %d components, %d licences", version, components, len(licences))
+	desc := fmt.Sprintf("%s: %d components, %d licences", clipText(version), components, len(licences))
 	if name != "" {
-		desc = fmt.Sprintf("%s %q: %d components, %d licences", version, name, components, len(licences))
+		desc = fmt.Sprintf("%s %q: %d components, %d licences", clipText(version), clipText(name), components, len(licences))
 	}
 	if without > 0 {
 		desc += fmt.Sprintf(", %d components without a licence", without)
 	}
-	return map[string]any{
+	listed, truncated := sortedKeys(licences)
+	sum := map[string]any{
 		"format":                     format,
-		"spec_version":               version,
+		"spec_version":               clipText(version),
 		"components":                 components,
-		"licenses":                   sortedKeys(licences),
+		"licenses":                   listed,
+		"license_count":              len(licences),
 		"components_without_license": without,
 		"description":                desc,
 	}
+	if truncated {
+		sum["licenses_truncated"] = true
+	}
+	return sum
 }

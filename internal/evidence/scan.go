@@ -91,7 +91,8 @@ func parseSARIF(data []byte) (map[string]any, error) {
 			}
 		}
 	}
-	out := map[string]any{"total": total, "tools": sortedKeys(tools)}
+	listed, _ := sortedKeys(tools)
+	out := map[string]any{"total": total, "tools": listed}
 	for k, v := range counts {
 		out[k] = v
 	}
