@@ -204,6 +204,9 @@ type Step struct {
 	Name string   `json:"name,omitempty"`
 	Run  string   `json:"run,omitempty"`
 	Exec []string `json:"exec,omitempty"`
+	// Evidence lists files the step produces that its runner attaches to
+	// the release after the step (see StepEvidence).
+	Evidence []StepEvidence `json:"evidence,omitempty"`
 }
 
 // Label returns a short human label for the step.

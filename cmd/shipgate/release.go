@@ -101,7 +101,16 @@ func (m *Main) releaseShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return m.render(v, func(w io.Writer) error { return printRelease(w, v) })
+			ev, err := m.client().ListEvidence(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			return m.render(v, func(w io.Writer) error {
+				if err := printRelease(w, v); err != nil {
+					return err
+				}
+				return printReleaseEvidence(w, id, ev)
+			})
 		},
 	}
 	m.addOutputFlag(cmd)

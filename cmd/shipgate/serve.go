@@ -270,6 +270,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	signatures, err := signatureVerifier(serverCfg.Evidence.Signature)
+	if err != nil {
+		return err
+	}
 	if cfg.MaxArtifactBytes < 0 {
 		return fmt.Errorf("--max-artifact-bytes must not be negative")
 	}
@@ -407,7 +411,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
-	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter}
+	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter, Signatures: signatures}
 	ownDirs := []string{cfg.DataDir, store.Dir()}
 	// The process's own descriptors: m.Stdout and m.Stderr may wrap them.
 	files := m.serverFiles(cfg, auditKeyFile, dsn, os.Stdout, os.Stderr, logOut)
@@ -425,6 +429,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	})
 	api.TokenMaxLifetime = serverCfg.Tokens.MaxLifetime.Std()
 	api.FreezeOverrideGroup = serverCfg.Freezes.OverrideGroup
+	api.Signatures = signatures
 	api.NotifySinks = []string{} // known, even when there are none
 	for _, s := range serverCfg.Notifications.Sinks {
 		api.NotifySinks = append(api.NotifySinks, s.Name)

@@ -30,6 +30,8 @@ type ServerConfig struct {
 	// Freezes configures freezes: OverrideGroup is the group whose members
 	// may approve an emergency override of a freeze (not their own).
 	Freezes Freezes
+	// Evidence configures evidence verification (see evidence.go).
+	Evidence Evidence
 }
 
 // Freezes is the server config's freezes section.
@@ -149,6 +151,7 @@ func ParseServerConfig(file string, src []byte, getenv func(string) string) (*Se
 			})
 		},
 		"public_url": func(v *yaml.Node, path string) { cfg.PublicURL = p.publicURL(v, path) },
+		"evidence":   func(v *yaml.Node, path string) { p.evidence(v, path, &cfg.Evidence) },
 	})
 	p.checkSinkEgress(n.Sinks, &cfg.Egress)
 	names := map[string]bool{}

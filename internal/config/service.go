@@ -264,6 +264,9 @@ func (p *parser) job(n *yaml.Node, path string) shipgate.Job {
 					"name": func(v *yaml.Node, path string) { s.Name = p.str(v, path, "name") },
 					"run":  func(v *yaml.Node, path string) { s.Run = p.str(v, path, "run") },
 					"exec": func(v *yaml.Node, path string) { s.Exec = p.strList(v, path, "exec") },
+					"evidence": func(v *yaml.Node, path string) {
+						s.Evidence = p.stepEvidence(v, path)
+					},
 				})
 				j.Steps = append(j.Steps, s)
 			})

@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/evidence"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
@@ -74,6 +75,13 @@ type Handler struct {
 	// emergency override of a freeze (server config
 	// freezes.override_group); empty refuses every override.
 	FreezeOverrideGroup string
+
+	// EvidenceMaxBytes bounds one evidence upload; 0 means
+	// evidence.DefaultMaxBytes (32 MiB).
+	EvidenceMaxBytes int64
+	// Signatures verifies Sigstore bundles attached as signature
+	// evidence (server config evidence.signature); nil refuses them.
+	Signatures *evidence.SignatureVerifier
 
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
@@ -190,7 +198,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/tokens", shipgate.PermOwnTokens, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
 		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermOwnTokens, "Revoke a token", h.revokeToken),
-	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes(), h.artifactRoutes(), h.policyRoutes())...)
+	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes(), h.artifactRoutes(), h.policyRoutes(), h.evidenceRoutes())...)
 }
 
 // ServeHTTP implements http.Handler.
@@ -198,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.fromProxy(r)
 	bounded, done := h.limitSlowWriter(w)
 	defer done()
-	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, h.bodyLimit(r))
 	w = bounded
 	if !textOK(r.URL.Path) || !textOK(r.URL.RawQuery) {
 		h.fail(w, r, nil, shipgate.Errorf(shipgate.EINVALID, "the request path and query must be valid UTF-8 without NUL characters"))

@@ -217,6 +217,7 @@ func TestTooLargeBodiesAreDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := []byte(`{"x":"` + strings.Repeat("a", 300<<10) + `"}`)
+	f.h.EvidenceMaxBytes = 256 << 10 // evidence uploads have their own, larger bound
 	n := 0
 	for _, rt := range f.h.Routes() {
 		if doc.Paths[rt.Path][strings.ToLower(rt.Method)].RequestBody == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/artifactstore"
 	"github.com/shipgate/shipgate/internal/decide"
+	evd "github.com/shipgate/shipgate/internal/evidence"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
@@ -38,6 +39,9 @@ type Dispatcher struct {
 	// is imported from when the store lacks it (see EnsureArtifact).
 	Artifacts       *artifactstore.Store
 	ArtifactSources *artifactstore.Sources
+	// Signatures verifies Sigstore bundles steps attach as signature
+	// evidence; nil refuses them (see AttachEvidence).
+	Signatures *evd.SignatureVerifier
 
 	checked artifactChecks // see CheckArtifact
 

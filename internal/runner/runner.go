@@ -450,6 +450,11 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 		if err != nil {
 			return fail("%s could not start: %v", label, err)
 		}
+		if len(step.Evidence) > 0 {
+			if err := r.attachEvidence(ctx, a, step, dir, logs, code == 0); err != nil && code == 0 {
+				return fail("%s: %v", label, err)
+			}
+		}
 		if code != 0 {
 			c := code
 			return shipgate.JobOutcome{ExitCode: &c, Reason: fmt.Sprintf("%s exited with status %d", label, code)}

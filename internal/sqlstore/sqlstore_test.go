@@ -109,6 +109,7 @@ func TestStore(t *testing.T) {
 		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
 		{"Policies", testPolicies},
 		{"PolicyDecisions", testPolicyDecisions},
+		{"Evidence", testEvidence},
 	}
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
