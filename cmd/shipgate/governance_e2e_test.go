@@ -200,13 +200,9 @@ func istanbulSummary(pct int) string {
 
 // The done-when line: a coverage file at 75% blocks approval under a
 // "coverage.line_percent >= 80" checklist item, and passes at 85%. Evidence
-// is attached with `shipgate evidence add`, which the evidence slice of
-// issue 14 builds; until it is merged this test skips.
+// is attached with `shipgate evidence add`.
 func TestGovernanceCoverageGatesApproval(t *testing.T) {
 	s := startServer(t)
-	if help := s.ok("admin", "help"); !strings.Contains(help, "\n  evidence ") {
-		t.Skip("shipgate evidence add is not built yet (evidence slice of issue 14)")
-	}
 	s.ok("admin", "user", "create", "alice", "--role", "approver")
 	s.tokens["alice"] = strings.TrimSpace(s.ok("admin", "token", "create", "--user", "alice"))
 	f := filepath.Join(s.workDir, "api.yaml")
