@@ -185,6 +185,11 @@ func (h *Handler) replayPolicyDecision(w http.ResponseWriter, r *http.Request, u
 		if d, err = tx.FindPolicyDecision(r.Context(), id); err != nil {
 			return err
 		}
+		// The row must be the one the audit chain recorded: a replay of
+		// a rewritten input would vouch for the forgery.
+		if err = tx.CheckPolicyDecision(r.Context(), d); err != nil {
+			return err
+		}
 		b, _, err = tx.FindPolicyBundle(r.Context(), d.BundleDigest)
 		return err
 	}); err != nil {

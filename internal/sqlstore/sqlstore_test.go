@@ -109,6 +109,7 @@ func TestStore(t *testing.T) {
 		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
 		{"Policies", testPolicies},
 		{"PolicyDecisions", testPolicyDecisions},
+		{"PolicyDecisionTampered", testPolicyDecisionTampered},
 		{"Evidence", testEvidence},
 	}
 	for _, engine := range testutil.Engines {
