@@ -367,7 +367,9 @@ func (tx *Tx) CheckPolicyDecision(ctx context.Context, d *shipgate.PolicyDecisio
 	if found == nil {
 		return shipgate.Errorf(shipgate.EINTERNAL, "policy decision %d has no policy.decided audit event under %s: it is not the record", d.ID, subject)
 	}
-	same := func(a, b []string) bool { return strings.Join(nonNil(a), "\x00") == strings.Join(nonNil(b), "\x00") && len(nonNil(a)) == len(nonNil(b)) }
+	same := func(a, b []string) bool {
+		return strings.Join(nonNil(a), "\x00") == strings.Join(nonNil(b), "\x00") && len(nonNil(a)) == len(nonNil(b))
+	}
 	if found.Point != d.Point || found.Result != d.Result || found.BundleDigest != d.BundleDigest || found.InputDigest != d.InputDigest ||
 		found.ResultDigest != d.ResultDigest || found.Error != d.Error || !same(found.Deny, d.Deny) || !same(found.Warn, d.Warn) {
 		return shipgate.Errorf(shipgate.EINTERNAL, "policy decision %d does not match its policy.decided audit event (the event says %s at %s, input %s, result %s; the stored row says %s at %s, input %s, result %s): the row was changed after it was recorded",
