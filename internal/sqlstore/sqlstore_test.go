@@ -44,6 +44,7 @@ func TestStore(t *testing.T) {
 		{"Decide", testDecide},
 		{"ChecklistTicks", testChecklistTicks},
 		{"Freezes", testFreezes},
+		{"FreezeHoldsPastManyLater", testFreezeHoldsPastManyLater},
 		{"DecideStateFirst", testDecideStateFirst},
 		{"DecideNamesApprovers", testDecideNamesApprovers},
 		{"UnknownGroups", testUnknownGroups},
