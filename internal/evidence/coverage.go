@@ -127,7 +127,7 @@ func parseCobertura(data []byte) (map[string]any, error) {
 			return coverageSummary("cobertura", covered, valid), nil
 		}
 		rate, err := strconv.ParseFloat(attrs["line-rate"], 64)
-		if err != nil || rate < 0 || rate > 1 {
+		if err != nil || !(rate >= 0 && rate <= 1) { // NaN too
 			return nil, lineErr(line, "<coverage> needs lines-covered and lines-valid, or a line-rate between 0 and 1")
 		}
 		return map[string]any{"format": "cobertura", "line_percent": round2(100 * rate)}, nil

@@ -79,6 +79,11 @@ func TestParseRefusesMalformed(t *testing.T) {
 		{"sarif-type", "scan", "{\"version\": \"2.1.0\",\n \"runs\": {}}", "line 2: runs has the wrong type"},
 		{"sarif-ruleindex", "scan", `{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"ruleIndex": 3}]}]}`, "runs[0].results[0].ruleIndex 3 names no rule"},
 		{"sarif-severity", "scan", `{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"properties": {"security-severity": "high"}}]}]}`, `security-severity "high" is not a number`},
+		// NaN compares false with every bound: an error-level finding
+		// scored "NaN" was counted low, a line-rate of NaN stored as
+		// -92233720368547760 %.
+		{"sarif-nan", "scan", `{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"level": "error", "properties": {"security-severity": "NaN"}}]}]}`, `security-severity NaN is outside 0–10`},
+		{"cobertura-nan", "coverage", "<coverage line-rate=\"NaN\"></coverage>", "line 1: <coverage> needs lines-covered and lines-valid, or a line-rate between 0 and 1"},
 		{"sbom-neither", "sbom", `{"name": "x"}`, "neither SPDX JSON"},
 		{"sbom-text", "sbom", "SPDXVersion: SPDX-2.3\n", "must be an SPDX JSON or CycloneDX JSON document"},
 		{"sbom-nameless", "sbom", `{"spdxVersion": "SPDX-2.3", "packages": [{"SPDXID": "x"}]}`, "packages[0] has no name"},

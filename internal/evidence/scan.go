@@ -116,7 +116,7 @@ func securitySeverity(v any) (float64, bool, error) {
 	default:
 		return 0, false, fmt.Errorf("security-severity must be a number")
 	}
-	if f < 0 || f > 10 {
+	if !(f >= 0 && f <= 10) { // NaN too
 		return 0, false, fmt.Errorf("security-severity %g is outside 0–10", f)
 	}
 	return f, true, nil

@@ -185,6 +185,11 @@ func (h *Handler) replayPolicyDecision(w http.ResponseWriter, r *http.Request, u
 		if d, err = tx.FindPolicyDecision(r.Context(), id); err != nil {
 			return err
 		}
+		// The row must be the one the audit chain recorded: a replay of
+		// a rewritten input would vouch for the forgery.
+		if err = tx.CheckPolicyDecision(r.Context(), d); err != nil {
+			return err
+		}
 		b, _, err = tx.FindPolicyBundle(r.Context(), d.BundleDigest)
 		return err
 	}); err != nil {
@@ -206,6 +211,13 @@ func (h *Handler) evalPolicies(w http.ResponseWriter, r *http.Request, u *shipga
 	}
 	if !slices.Contains(shipgate.PolicyPoints, req.Point) {
 		return shipgate.Errorf(shipgate.EINVALID, "point %q is not one of create, approve, start, promote", req.Point)
+	}
+	// Proposed policies are Rego the caller wrote, run on the server (up
+	// to EvalTimeout for each of up to 1000 releases): only those who may
+	// apply a policy may dry-run one.
+	if len(req.Proposed) > 0 && !u.Can(shipgate.PermServiceApply) {
+		return shipgate.Errorf(shipgate.EFORBIDDEN, "user %q may not dry-run proposed policies: it needs the %q permission (the one that applies them), which %s%s",
+			u.Name, shipgate.PermServiceApply, rolesDoNotGrant(u.Roles), grantedBy(shipgate.PermServiceApply))
 	}
 	var proposed []shipgate.PolicyModule
 	for _, f := range req.Proposed {

@@ -193,3 +193,24 @@ func TestPolicyApproveGate(t *testing.T) {
 		t.Fatalf("reject: %v", err)
 	}
 }
+
+// TestPolicyEvalProposedNeedsServiceApply: a dry run of proposed policies
+// runs Rego its caller wrote on the server, up to 10 s per release for
+// 1000 releases; only those who may apply a policy may do that. Anyone
+// who reads may dry-run the policies in force.
+func TestPolicyEvalProposedNeedsServiceApply(t *testing.T) {
+	f := newFixture(t)
+	viewer := f.client("viewer")
+	req := client.PolicyEvalRequest{Point: "create", From: 1, To: 10,
+		Proposed: []client.PolicyFile{{Filename: "x.rego", Source: "package shipgate.x\n\ndeny contains \"x\" if { false }\n"}}}
+	if _, err := viewer.EvalPolicies(ctx, req); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "service.apply") {
+		t.Fatalf("viewer dry-runs a proposed policy: %v", err)
+	}
+	if _, err := f.client("admin").EvalPolicies(ctx, req); err != nil {
+		t.Fatalf("admin dry-runs a proposed policy: %v", err)
+	}
+	req.Proposed = nil
+	if _, err := viewer.EvalPolicies(ctx, req); err != nil {
+		t.Fatalf("viewer dry-runs the policies in force: %v", err)
+	}
+}

@@ -16,10 +16,15 @@ import (
 )
 
 // unsafe are the builtins a gate may not call: each reaches outside the
-// input document, so a decision using it could not be replayed.
+// input document, so a decision using it could not be replayed. The
+// schema builtins follow a schema's $ref over HTTP and to local files
+// (past the egress policy); ECDSA JWT signing is random; x509 chain
+// verification reads the wall clock, not the decision's time.
 var unsafe = map[string]struct{}{
 	"http.send": {}, "net.lookup_ip_addr": {}, "opa.runtime": {}, "rand.intn": {},
 	"uuid.rfc4122": {}, "uuid.parse": {}, "crypto.x509.parse_and_verify_certificates_with_options": {},
+	"crypto.x509.parse_and_verify_certificates": {}, "json.match_schema": {}, "json.verify_schema": {},
+	"io.jwt.encode_sign": {}, "io.jwt.encode_sign_raw": {},
 }
 
 // EvalTimeout bounds one evaluation; running out of it is an evaluation

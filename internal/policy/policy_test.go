@@ -3,6 +3,8 @@ package policy_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -176,5 +178,39 @@ func TestInputCarriesOwnerAndRunbook(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("input lacks %s:\n%s", want, raw)
 		}
+	}
+}
+
+// TestNoBuiltinReachesOutside: json.match_schema and json.verify_schema
+// follow a schema's $ref over HTTP and to local files (the server fetches
+// or reads what a policy names, past the egress policy); ECDSA JWT
+// signing is random and x509 chain verification reads the wall clock, so
+// none of them replays. All are refused at compile, and no evaluation
+// reaches a server.
+func TestNoBuiltinReachesOutside(t *testing.T) {
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++; w.Write([]byte(`{"type":"string"}`)) }))
+	defer srv.Close()
+	for _, call := range []string{
+		`json.match_schema("\"x\"", {"$ref": "` + srv.URL + `/s.json"})`,
+		`json.verify_schema({"$ref": "` + srv.URL + `/s.json"})`,
+		`json.verify_schema({"$ref": "file:///etc/passwd"})`,
+		`io.jwt.encode_sign({"alg": "ES256"}, {}, {})`,
+		`io.jwt.encode_sign_raw("{}", "{}", "{}")`,
+		`crypto.x509.parse_and_verify_certificates("x")`,
+	} {
+		src := "package shipgate.a\n\ndeny contains x if {\n\tr := " + call + "\n\tx := sprintf(\"%v\", [r])\n}\n"
+		c, err := policy.Compile(bundle(src))
+		if err == nil {
+			c.Evaluate(ctx, []byte(`{}`), time.Now())
+			t.Errorf("%s compiles", call)
+			continue
+		}
+		if !strings.Contains(err.Error(), "a.rego:4: rego_type_error: unsafe built-in function calls") {
+			t.Errorf("%s: %v", call, err)
+		}
+	}
+	if hits != 0 {
+		t.Fatalf("a policy made the server fetch %d times", hits)
 	}
 }

@@ -97,14 +97,24 @@ func (tx *Tx) ListFreezes(ctx context.Context, all bool) ([]shipgate.Freeze, err
 
 // FreezesFor returns the freezes not ended nor over that may hold releases
 // of service to env, now or later: what the decider observes.
+// Every one of them, not a page (ListFreezes shows the newest 500): a
+// freeze in force must hold however many were scheduled after it.
 func (tx *Tx) FreezesFor(ctx context.Context, service, env string) ([]shipgate.Freeze, error) {
-	fs, err := tx.ListFreezes(ctx, false)
+	rows, err := tx.query(ctx, `SELECT `+freezeColumns+` FROM freezes WHERE ended_at IS NULL AND to_at > ?
+		AND (service = '' OR service = ?) AND (environment = '' OR environment = ?) ORDER BY id DESC`, micros(tx.now), service, env)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(fs, func(f shipgate.Freeze) bool {
-		return f.Service != "" && f.Service != service || f.Environment != "" && f.Environment != env
-	}), nil
+	defer rows.Close()
+	out := []shipgate.Freeze{}
+	for rows.Next() {
+		f, err := scanFreeze(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }
 
 // EndFreeze ends a freeze now, audited; the releases it held start at

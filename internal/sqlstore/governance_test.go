@@ -184,3 +184,28 @@ func testFreezes(t *testing.T, engine string) {
 	}
 	verify(t, db)
 }
+
+// testFreezeHoldsPastManyLater: the freeze in force holds releases however
+// many freezes were scheduled after it (a year of weekend freezes created
+// ahead): the decider's view of freezes is not a page of the newest.
+func testFreezeHoldsPastManyLater(t *testing.T, engine string) {
+	db, clock := newStore(t, engine)
+	testutil.MustApply(t, db, governedYAML)
+	now := clock.Now()
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		if err := tx.CreateFreeze(ctx, &shipgate.Freeze{Environment: "production", From: now.Add(-time.Minute), To: now.Add(time.Hour), Reason: "in force", CreatedBy: "admin"}); err != nil {
+			return err
+		}
+		for i := 1; i <= 520; i++ {
+			from := now.Add(time.Duration(i) * 7 * 24 * time.Hour)
+			if err := tx.CreateFreeze(ctx, &shipgate.Freeze{Service: "web", From: from, To: from.Add(48 * time.Hour), Reason: "weekend", CreatedBy: "admin"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r := governedRelease(t, db, "production", "1.0")
+	if r.State != shipgate.StateQueued || !strings.Contains(r.Reason, "in force") {
+		t.Fatalf("the freeze in force did not hold the release: %s: %s", r.State, r.Reason)
+	}
+}

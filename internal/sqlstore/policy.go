@@ -327,3 +327,55 @@ func (db *DB) recordRefused(ctx context.Context, err error) {
 		pd.Decision.ID = d.ID
 	}
 }
+
+// CheckPolicyDecision compares a stored decision with the policy.decided
+// event that linked it into the audit chain: its point, result, messages
+// and three digests must be those the event carries. The decision table
+// is not append-only; the chain is (and checkpoints vouch for it), so a
+// row rewritten in the database — an input swapped with a matching
+// input digest, a result changed — is refused here rather than replayed
+// as if it were the record.
+func (tx *Tx) CheckPolicyDecision(ctx context.Context, d *shipgate.PolicyDecision) error {
+	subject := shipgate.ServiceSubject(d.Service)
+	if d.ReleaseID != 0 {
+		subject = shipgate.ReleaseSubject(d.ReleaseID)
+	}
+	type recorded struct {
+		Decision     int64    `json:"decision"`
+		Point        string   `json:"point"`
+		Result       string   `json:"result"`
+		BundleDigest string   `json:"bundle_digest"`
+		InputDigest  string   `json:"input_digest"`
+		ResultDigest string   `json:"result_digest"`
+		Deny         []string `json:"deny"`
+		Warn         []string `json:"warn"`
+		Error        string   `json:"error"`
+	}
+	var found *recorded
+	since := d.At
+	err := tx.EachAudit(ctx, shipgate.AuditFilter{Subject: subject, ActionPrefix: shipgate.ActionPolicyDecided, Since: &since}, func(e *shipgate.AuditEvent) error {
+		var r recorded
+		if err := json.Unmarshal(e.Details, &r); err != nil || r.Decision != d.ID {
+			return nil
+		}
+		found = &r
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return err
+	}
+	if found == nil {
+		return shipgate.Errorf(shipgate.EINTERNAL, "policy decision %d has no policy.decided audit event under %s: it is not the record", d.ID, subject)
+	}
+	same := func(a, b []string) bool {
+		return strings.Join(nonNil(a), "\x00") == strings.Join(nonNil(b), "\x00") && len(nonNil(a)) == len(nonNil(b))
+	}
+	if found.Point != d.Point || found.Result != d.Result || found.BundleDigest != d.BundleDigest || found.InputDigest != d.InputDigest ||
+		found.ResultDigest != d.ResultDigest || found.Error != d.Error || !same(found.Deny, d.Deny) || !same(found.Warn, d.Warn) {
+		return shipgate.Errorf(shipgate.EINTERNAL, "policy decision %d does not match its policy.decided audit event (the event says %s at %s, input %s, result %s; the stored row says %s at %s, input %s, result %s): the row was changed after it was recorded",
+			d.ID, found.Result, found.Point, found.InputDigest, found.ResultDigest, d.Result, d.Point, d.InputDigest, d.ResultDigest)
+	}
+	return nil
+}
+
+var errStopScan = errors.New("stop")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/policy"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -191,4 +192,70 @@ func newReleaseWith(db *sqlstore.DB, env, version, by string, inputs map[string]
 		return nil, err
 	}
 	return find(db, r.ID), nil
+}
+
+// testPolicyDecisionTampered: a decision row rewritten in the database —
+// its input (with a matching input digest) and its result — no longer
+// matches the policy.decided event that linked it into the audit chain,
+// and CheckPolicyDecision says so; replay must not vouch for it.
+func testPolicyDecisionTampered(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, _, err := tx.ApplyPolicy(ctx, "alice", shipgate.PolicySourceAPI, "ticket", "ticket.rego", storeTicketPolicy)
+		return err
+	})
+	testutil.MustApply(t, db, strings.Replace(testutil.ServiceYAML, "approvals: { required: 0 }", "approvals: { required: 0 }\n      policies: [ticket]", 1))
+	if _, err := newRelease(db, "staging", "1.0", "carol"); err == nil {
+		t.Fatal("create without a ticket allowed")
+	}
+	ok, err := newReleaseWith(db, "staging", "1.1", "carol", map[string]string{"ticket": "CHG-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(id int64) error {
+		return db.View(ctx, func(tx *sqlstore.Tx) error {
+			d, err := tx.FindPolicyDecision(ctx, id)
+			if err != nil {
+				return err
+			}
+			return tx.CheckPolicyDecision(ctx, d)
+		})
+	}
+	var ds []shipgate.PolicyDecision
+	db.View(ctx, func(tx *sqlstore.Tx) error {
+		ds, err = tx.ListPolicyDecisions(ctx, shipgate.PolicyDecisionFilter{})
+		return err
+	})
+	if len(ds) < 2 || ds[0].Result != "deny" || ds[1].ReleaseID != ok.ID {
+		t.Fatalf("decisions: %+v", ds)
+	}
+	for _, d := range ds {
+		if err := check(d.ID); err != nil {
+			t.Fatalf("untouched decision %d: %v", d.ID, err)
+		}
+	}
+	var input string
+	db.View(ctx, func(tx *sqlstore.Tx) error {
+		d, err := tx.FindPolicyDecision(ctx, ds[0].ID)
+		input = d.Input
+		return err
+	})
+	forged := strings.Replace(input, `"inputs":{`, `"inputs":{"ticket":"CHG-9",`, 1)
+	if forged == input {
+		t.Fatalf("input has no inputs: %s", input)
+	}
+	raw := rawDB(t, db, engine)
+	q := `UPDATE policy_decisions SET input = ?, input_digest = ?, result = 'allow', deny = '[]' WHERE id = ?`
+	if engine == "postgres" {
+		q = `UPDATE policy_decisions SET input = $1, input_digest = $2, result = 'allow', deny = '[]' WHERE id = $3`
+	}
+	if _, err := raw.Exec(q, forged, policy.Digest([]byte(forged)), ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(ds[0].ID); shipgate.ErrorCode(err) != shipgate.EINTERNAL || !strings.Contains(err.Error(), "does not match its policy.decided audit event") {
+		t.Fatalf("tampered decision: %v", err)
+	}
+	if err := check(ds[1].ID); err != nil {
+		t.Fatalf("the other decision: %v", err)
+	}
 }

@@ -44,6 +44,7 @@ func TestStore(t *testing.T) {
 		{"Decide", testDecide},
 		{"ChecklistTicks", testChecklistTicks},
 		{"Freezes", testFreezes},
+		{"FreezeHoldsPastManyLater", testFreezeHoldsPastManyLater},
 		{"DecideStateFirst", testDecideStateFirst},
 		{"DecideNamesApprovers", testDecideNamesApprovers},
 		{"UnknownGroups", testUnknownGroups},
@@ -109,6 +110,7 @@ func TestStore(t *testing.T) {
 		{"FinishDecodesReleaseOnce", testFinishDecodesReleaseOnce},
 		{"Policies", testPolicies},
 		{"PolicyDecisions", testPolicyDecisions},
+		{"PolicyDecisionTampered", testPolicyDecisionTampered},
 		{"Evidence", testEvidence},
 	}
 	for _, engine := range testutil.Engines {
