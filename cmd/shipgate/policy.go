@@ -199,10 +199,13 @@ func (m *Main) policyShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// render escapes every control character of p; the source is
+			// many lines, so it keeps its newlines and tabs.
+			src := shipgate.EscapeText(p.Source, "\n\t")
 			return m.render(p, func(w io.Writer) error {
 				fmt.Fprintf(w, "# policy %s revision %d (%s) from %s, %s, applied %s by %s\n", p.Name, p.Revision, p.Digest, p.Filename, p.Origin, fmtTime(p.AppliedAt), p.AppliedBy)
-				_, err := io.WriteString(w, p.Source)
-				if !strings.HasSuffix(p.Source, "\n") {
+				_, err := io.WriteString(w, src)
+				if !strings.HasSuffix(src, "\n") {
 					fmt.Fprintln(w)
 				}
 				return err
