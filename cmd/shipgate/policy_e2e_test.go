@@ -239,6 +239,11 @@ func TestPolicyGatesEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "1 of 2 releases would have been blocked at create") || !strings.Contains(out, fmt.Sprintf("DENY    at create  release %d", id)) {
 		t.Fatalf("policy eval:\n%s", out)
 	}
+	// A verdict of a dry run is no recorded decision: it has no id to
+	// replay, so it does not say "decision 0".
+	if strings.Contains(out, "decision 0") || !strings.Contains(out, "dry run  DENY") {
+		t.Fatalf("policy eval labels its verdicts as decisions:\n%s", out)
+	}
 	var ev client.PolicyEvalResult
 	s.jsonOut(&ev, "admin", "policy", "eval", "--release", fmt.Sprint(gated.ID), "--point", "approve")
 	if ev.Blocked != 0 || len(ev.Results) != 1 || ev.Results[0].Result != "allow" {
