@@ -102,6 +102,10 @@ func TestGovernanceChecklistAndFreezes(t *testing.T) {
 	s.fails("forbidden", "carol", "freeze", "create", "--env", "prod", "--from", "now", "--to", soon, "--reason", "x")
 	s.fails("--env", "admin", "freeze", "create", "--from", "now", "--to", soon, "--reason", "x")
 	s.fails("would hold nothing", "admin", "freeze", "create", "--env", "production", "--from", "now", "--to", soon, "--reason", "x")
+	// A service that does not exist, or lacks the environment, is named
+	// as such, not as "every environment of payments".
+	s.fails(`service "payments" does not exist: the freeze would hold nothing`, "admin", "freeze", "create", "--all", "--service", "payments", "--from", "now", "--to", soon, "--reason", "x")
+	s.fails(`service "web" has no environment "production": the freeze would hold nothing`, "admin", "freeze", "create", "--env", "production", "--service", "web", "--from", "now", "--to", soon, "--reason", "x")
 	to := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
 	var fz struct {
 		ID     int64  `json:"id"`

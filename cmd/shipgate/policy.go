@@ -199,10 +199,13 @@ func (m *Main) policyShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// render escapes every control character of p; the source is
+			// many lines, so it keeps its newlines and tabs.
+			src := shipgate.EscapeText(p.Source, "\n\t")
 			return m.render(p, func(w io.Writer) error {
 				fmt.Fprintf(w, "# policy %s revision %d (%s) from %s, %s, applied %s by %s\n", p.Name, p.Revision, p.Digest, p.Filename, p.Origin, fmtTime(p.AppliedAt), p.AppliedBy)
-				_, err := io.WriteString(w, p.Source)
-				if !strings.HasSuffix(p.Source, "\n") {
+				_, err := io.WriteString(w, src)
+				if !strings.HasSuffix(src, "\n") {
 					fmt.Fprintln(w)
 				}
 				return err
@@ -251,7 +254,11 @@ func printDecision(w io.Writer, d *shipgate.PolicyDecision) {
 	if d.ReleaseID == 0 {
 		rel = "no release (refused create)"
 	}
-	fmt.Fprintf(w, "decision %d  %-7s at %-7s %s  %s/%s  by %s  %s  policies %s  bundle %s\n", d.ID, strings.ToUpper(d.Result), d.Point, rel,
+	label := "decision " + strconv.FormatInt(d.ID, 10)
+	if d.ID == 0 {
+		label = "dry run" // policy eval: nothing recorded, nothing to replay
+	}
+	fmt.Fprintf(w, "%s  %-7s at %-7s %s  %s/%s  by %s  %s  policies %s  bundle %s\n", label, strings.ToUpper(d.Result), d.Point, rel,
 		d.Service, d.Environment, d.Actor, fmtTime(d.At), strings.Join(d.Policies, ","), short(d.BundleDigest))
 	for _, msg := range d.Deny {
 		fmt.Fprintf(w, "  deny: %s\n", msg)

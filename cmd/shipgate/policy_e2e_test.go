@@ -122,6 +122,10 @@ func TestPolicyGatesEndToEnd(t *testing.T) {
 		t.Fatalf("re-apply: %s", out)
 	}
 	s.ok("admin", "apply", "-f", svc)
+	// service show says which policies judge each environment.
+	if out := s.ok("admin", "service", "show", "shop"); !strings.Contains(out, "environment staging: 0 approval(s), policies hold,ticket") || !strings.Contains(out, "environment gated: 1 approval(s), policies numeric,ticket") {
+		t.Fatalf("service show does not name the policies:\n%s", out)
+	}
 
 	// create without a ticket: blocked with the policy's message, exit
 	// non-zero, no release made, the decision recorded without one.
@@ -186,7 +190,9 @@ func TestPolicyGatesEndToEnd(t *testing.T) {
 	if len(starts) != 2 || starts[0].Result != "deny" || starts[1].Result != "allow" || starts[0].BundleDigest == starts[1].BundleDigest {
 		t.Fatalf("start decisions (one deny, recorded once, then one allow under the new bundle): %+v", starts)
 	}
-	if out := s.ok("admin", "policy", "show", "hold", "--revision", "1"); !strings.Contains(out, `input.release.inputs.hold == "yes"`) {
+	// The source is printed as written, lines and tabs kept (not as one
+	// line of \n and \t escapes).
+	if out := s.ok("admin", "policy", "show", "hold", "--revision", "1"); !strings.Contains(out, "deny contains msg if {\n\tinput.point == \"start\"\n") {
 		t.Fatalf("policy show --revision 1: %s", out)
 	}
 
@@ -232,6 +238,11 @@ func TestPolicyGatesEndToEnd(t *testing.T) {
 	out = s.ok("admin", "policy", "eval", "--releases", "1..100", "--point", "create", "--policy-dir", proposed)
 	if !strings.Contains(out, "1 of 2 releases would have been blocked at create") || !strings.Contains(out, fmt.Sprintf("DENY    at create  release %d", id)) {
 		t.Fatalf("policy eval:\n%s", out)
+	}
+	// A verdict of a dry run is no recorded decision: it has no id to
+	// replay, so it does not say "decision 0".
+	if strings.Contains(out, "decision 0") || !strings.Contains(out, "dry run  DENY") {
+		t.Fatalf("policy eval labels its verdicts as decisions:\n%s", out)
 	}
 	var ev client.PolicyEvalResult
 	s.jsonOut(&ev, "admin", "policy", "eval", "--release", fmt.Sprint(gated.ID), "--point", "approve")

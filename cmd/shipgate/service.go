@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -51,6 +52,10 @@ func (m *Main) serviceCommand() *cobra.Command {
 					}
 					if len(e.Requires) > 0 {
 						fmt.Fprintf(w, ", requires %s", strings.Join(e.Requires, ","))
+					}
+					if len(e.Policies) > 0 {
+						ps := slices.Sorted(slices.Values(e.Policies))
+						fmt.Fprintf(w, ", policies %s", strings.Join(ps, ","))
 					}
 					if len(e.Checklist) > 0 {
 						fmt.Fprintf(w, ", checklist of %d item(s)", len(e.Checklist))

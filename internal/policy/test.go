@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/util/channel"
+	"github.com/shipgate/shipgate"
 )
 
 // TestSummary counts the Rego unit tests of a run.
@@ -14,13 +17,29 @@ type TestSummary struct {
 }
 
 // RunTests runs the Rego unit tests (rules named test_*) in the files
-// under paths, writing a line per test to w.
+// under paths, writing a line per test to w. Builtin errors are errors,
+// as at the gates (which fail closed on them): a test that expects no
+// deny from a policy whose builtin errors does not pass here while the
+// same input blocks on the server.
 func RunTests(ctx context.Context, w io.Writer, paths ...string) (TestSummary, error) {
 	var sum TestSummary
-	results, err := tester.Run(ctx, paths...)
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			if pe, ok := err.(*os.PathError); ok {
+				err = pe.Err
+			}
+			return sum, shipgate.Errorf(shipgate.EINVALID, "cannot read %s: %v", p, err)
+		}
+	}
+	modules, store, err := tester.Load(paths, nil)
 	if err != nil {
 		return sum, &CompileError{Problems: problems(err)}
 	}
+	ch, err := tester.NewRunner().SetStore(store).RaiseBuiltinErrors(true).Run(ctx, modules)
+	if err != nil {
+		return sum, &CompileError{Problems: problems(err)}
+	}
+	results := channel.Collect(ch)
 	for _, r := range results {
 		name := r.Package + "." + r.Name
 		switch {

@@ -32,17 +32,24 @@ func (tx *Tx) CreateFreeze(ctx context.Context, f *shipgate.Freeze) error {
 		if err != nil {
 			return err
 		}
-		found := false
+		found, serviceFound := false, false
 		for _, s := range services {
 			if f.Service != "" && s.Name != f.Service {
 				continue
 			}
+			serviceFound = true
 			if f.Service != "" && f.Environment == "" {
 				found = true
 			}
 			if _, ok := s.Spec.Environment(f.Environment); ok {
 				found = true
 			}
+		}
+		switch {
+		case f.Service != "" && !serviceFound:
+			return shipgate.Errorf(shipgate.ENOTFOUND, "service %q does not exist: the freeze would hold nothing", f.Service)
+		case f.Service != "" && !found:
+			return shipgate.Errorf(shipgate.ENOTFOUND, "service %q has no environment %q: the freeze would hold nothing", f.Service, f.Environment)
 		}
 		if !found {
 			return shipgate.Errorf(shipgate.ENOTFOUND, "no service has %s: the freeze would hold nothing", f.Scope())
