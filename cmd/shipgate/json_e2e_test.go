@@ -26,6 +26,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"token create", "token revoke", "group add", "group remove",
 		"agent", "agent drain", "agent token create", "agent token revoke",
 		"artifact gc", "audit checkpoint", "policy apply", "policy test",
+		"evidence add", "evidence download",
 		"checklist tick", "freeze create", "freeze end", "freeze override", "freeze approve-override",
 		"demo", "demo-app", "demo-app restart", "bench judges", "bench router", "bench router backend", "bench router proxy",
 		"completion bash", "completion fish", "completion powershell", "completion zsh", "help",
@@ -42,6 +43,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"freeze list": nil,
 		"policy list": nil, "policy show": {"p"}, "policy decisions": nil, "policy replay": {"1"},
 		"policy eval": {"--releases", "1..5", "--point", "create"},
+		"evidence list": {"1"}, "evidence show": {"1"},
 	}
 	m := &Main{Getenv: func(string) string { return "" }}
 	var leaves []string
@@ -77,6 +79,8 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 	os.WriteFile(filepath.Join(s.workDir, "gated.yaml"), []byte(strings.NewReplacer("name: shop", "name: gated", "approvals: { required: 0 }", "approvals: { required: 0 }\n      policies: [p]").Replace(e2eService)), 0o644)
 	s.ok("admin", "apply", "-f", filepath.Join(s.workDir, "gated.yaml"))
 	s.ok("admin", "release", "create", "gated", "--env", "staging", "--version", "1.0", "--artifact", "shop-1.0.tar")
+	// Evidence 1, on release 1.
+	s.ok("admin", "evidence", "add", "1", "--type", "link", "--url", "https://tickets.example.com/CHG-1", "--title", "change ticket")
 	for name, args := range read {
 		r := s.run("admin", append(append(strings.Fields(name), args...), "-o", "json")...)
 		if r.code != 0 {
