@@ -42,7 +42,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"agent list": nil, "agent token list": nil, "artifact list": nil, "notify list": nil,
 		"freeze list": nil,
 		"policy list": nil, "policy show": {"p"}, "policy decisions": nil, "policy replay": {"1"},
-		"policy eval": {"--releases", "1..5", "--point", "create"},
+		"policy eval":   {"--releases", "1..5", "--point", "create"},
 		"evidence list": {"1"}, "evidence show": {"1"},
 	}
 	m := &Main{Getenv: func(string) string { return "" }}
