@@ -97,6 +97,12 @@ func NameOf(filename, source string) (string, error) {
 	if err := json.Unmarshal([]byte(p[2].String()), &name); err != nil {
 		return "", err
 	}
+	if strings.HasSuffix(name, "_test") {
+		// --policy-dir skips *_test.rego; `policy apply -f pol/*.rego` must
+		// not store a test module as a policy instead.
+		return "", &CompileError{Problems: []string{fmt.Sprintf("%s:%d: package shipgate.%s is a Rego unit-test module: run it with `shipgate policy test DIR`; only policies are applied",
+			filename, m.Package.Location.Row, name)}}
+	}
 	return name, shipgate.ValidatePolicyName(name)
 }
 

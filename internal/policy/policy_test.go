@@ -214,3 +214,12 @@ func TestNoBuiltinReachesOutside(t *testing.T) {
 		t.Fatalf("a policy made the server fetch %d times", hits)
 	}
 }
+
+// A unit-test module applied by mistake (policy apply -f pol/*.rego) is
+// refused, as --policy-dir skips *_test.rego.
+func TestTestModuleIsNotAPolicy(t *testing.T) {
+	_, err := policy.NameOf("ticket_test.rego", "package shipgate.ticket_test\n\ntest_x if true\n")
+	if err == nil || !strings.Contains(err.Error(), "ticket_test.rego:1: package shipgate.ticket_test is a Rego unit-test module") {
+		t.Fatalf("NameOf of a test module: %v", err)
+	}
+}
