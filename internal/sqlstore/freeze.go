@@ -181,6 +181,14 @@ func (tx *Tx) RequestFreezeOverride(ctx context.Context, releaseID int64, actor,
 	if r.State != shipgate.StatePendingApproval && r.State != shipgate.StateQueued {
 		return nil, shipgate.Errorf(shipgate.ECONFLICT, "release %d is %s: only a release that has not started needs an override", r.ID, r.State)
 	}
+	// An override answers a freeze: one asked for when no freeze in force
+	// or scheduled covers the release would, once granted, let it through
+	// freezes nobody has thought of yet.
+	if fs, err := tx.FreezesFor(ctx, r.Service, r.Environment); err != nil {
+		return nil, err
+	} else if len(fs) == 0 {
+		return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "no freeze in force or scheduled covers %s in %s: release %d has nothing to override", r.Service, r.Environment, r.ID)
+	}
 	if o, err := tx.FindFreezeOverride(ctx, releaseID); err != nil {
 		return nil, err
 	} else if o != nil {

@@ -125,8 +125,18 @@ func testFreezes(t *testing.T, engine string) {
 	if r.State != shipgate.StateQueued || !strings.Contains(r.Reason, "frozen until") || !strings.Contains(r.Reason, "black friday") || r.WaitUntil == nil {
 		t.Fatalf("%s: %s", r.State, r.Reason)
 	}
-	if stg := governedRelease(t, db, "staging", "1.0"); strings.Contains(stg.Reason, "frozen") {
+	stg := governedRelease(t, db, "staging", "1.0")
+	if strings.Contains(stg.Reason, "frozen") {
 		t.Fatalf("staging is not frozen: %s", stg.Reason)
+	}
+	// No freeze covers staging: an override there would, once granted, let
+	// the release through freezes not yet made. Refused, nothing stored.
+	err = db.Update(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.RequestFreezeOverride(ctx, stg.ID, "carol", "just in case")
+		return err
+	})
+	if shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(shipgate.ErrorMessage(err), "nothing to override") {
+		t.Fatalf("an override without a freeze: %v", err)
 	}
 	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
 		_, err := tx.RequestFreezeOverride(ctx, r.ID, "carol", "checkout is down")
