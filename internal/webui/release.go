@@ -55,6 +55,8 @@ type releasePage struct {
 	TimelineCut int
 	Rollout     any
 	Logs        any
+	// Gov is the governance sections (governance.go).
+	Gov *governanceView
 	// Only on the full page: what changes against what runs now, and
 	// the link to the commit.
 	Compare   *compareView
@@ -193,6 +195,7 @@ func (s *Server) releaseData(c *call, v *client.ReleaseView) (*releasePage, erro
 	for _, e := range events {
 		d.Timeline = append(d.Timeline, timelineRow{AuditEvent: e, Words: actionWords(e.Action), Details: details(e.Details)})
 	}
+	d.Gov = s.governance(c, v, now)
 	var err error
 	if d.Rollout, err = s.rolloutSection(c, v); err != nil {
 		return nil, err

@@ -27,6 +27,10 @@ const (
 var liveSections = []struct{ ID, Template string }{
 	{"release-state", "release-state"},
 	{"approvals", "release-approvals"},
+	{"policy-decisions", "release-policy"},
+	{"evidence", "release-evidence"},
+	{"checklist", "release-checklist"},
+	{"freezes", "release-freezes"},
 	{"jobs", "release-jobs"},
 	{"rollback", "release-rollback"},
 	{"release-rollout", "release-rollout"},
