@@ -40,19 +40,31 @@ const decisionsShown = 50
 // decisionsPerPage is the page size of /policy-decisions.
 const decisionsPerPage = 100
 
+// evidenceShown and freezesShown bound the release page's lists (the
+// newest evidence, the soonest freezes): a release may gather evidence
+// from every job attempt, and the page stays small (TestPageWeight).
+const (
+	evidenceShown = 50
+	freezesShown  = 20
+)
+
 // governanceView is the release page's governance sections.
 type governanceView struct {
 	Decisions []shipgate.PolicyDecision
 	// DecisionsCut counts the older decisions left out of Decisions.
 	DecisionsCut int
 	Evidence     []evidenceRow
-	Checklist    []checklistRow
+	// EvidenceCut counts the older items left out of Evidence.
+	EvidenceCut int
+	Checklist   []checklistRow
 	// Freezes are the active and upcoming freezes covering the release's
 	// service and environment; Holding the one that holds it now, if the
 	// release waits on it.
-	Freezes  []shipgate.Freeze
-	Holding  *shipgate.Freeze
-	Override *shipgate.FreezeOverride
+	Freezes []shipgate.Freeze
+	// FreezesCut counts the later freezes left out of Freezes.
+	FreezesCut int
+	Holding    *shipgate.Freeze
+	Override   *shipgate.FreezeOverride
 	// MayRequestOverride: the release has not started, a freeze covers
 	// it now, nobody asked yet and the reader may create releases.
 	MayRequestOverride bool
@@ -99,6 +111,10 @@ func (s *Server) governance(c *call, v *client.ReleaseView, now time.Time) *gove
 	if err := c.API("GET", fmt.Sprintf("/api/v1/releases/%d/evidence", v.ID), nil, &ev); err != nil {
 		problems = append(problems, "evidence: "+shipgate.ErrorMessage(err))
 	}
+	if len(ev) > evidenceShown {
+		g.EvidenceCut = len(ev) - evidenceShown
+		ev = ev[len(ev)-evidenceShown:]
+	}
 	for _, e := range ev {
 		g.Evidence = append(g.Evidence, evidenceLine(e))
 	}
@@ -122,6 +138,10 @@ func (s *Server) governance(c *call, v *client.ReleaseView, now time.Time) *gove
 		problems = append(problems, "freezes: "+shipgate.ErrorMessage(err))
 	}
 	g.Freezes = freezesFor(fs, v.Service, v.Environment)
+	if len(g.Freezes) > freezesShown {
+		g.FreezesCut = len(g.Freezes) - freezesShown
+		g.Freezes = g.Freezes[:freezesShown]
+	}
 	if active := shipgate.ActiveFreeze(fs, v.Service, v.Environment, now); active != nil && strings.HasPrefix(v.Reason, "frozen until") {
 		g.Holding = active
 	}
@@ -166,6 +186,10 @@ func freezesFor(fs []shipgate.Freeze, service, env string) []shipgate.Freeze {
 	slices.SortStableFunc(out, func(a, b shipgate.Freeze) int { return a.From.Compare(b.From) })
 	return out
 }
+
+// firstFreezes keeps the soonest freezesShown of fs, for the services
+// pages (`shipgate freeze list` lists every one).
+func firstFreezes(fs []shipgate.Freeze) []shipgate.Freeze { return fs[:min(len(fs), freezesShown)] }
 
 // evidenceLine says an evidence item in words, with its link if it is
 // one a browser may follow.

@@ -370,3 +370,47 @@ func TestLiveStreamShowsATick(t *testing.T) {
 		return kind == "replace" && strings.Contains(data, `"id":"checklist"`) && strings.Contains(data, "Ticked by quinn")
 	})
 }
+
+// A release with more evidence than the page lists, a full checklist
+// and freezes stays within the page weight, and says what it left out.
+func TestGovernedReleasePageWeight(t *testing.T) {
+	f := newFixture(t)
+	admin, carol := f.client("admin"), f.client("carol")
+	if _, err := admin.Apply(ctx, "web.yaml", []byte(governedWeb)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "web", Environment: "prod", Version: "2.0", Artifact: artifact(t, "two")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const items = 60
+	for i := range items {
+		u := fmt.Sprintf("https://ci.example.com/runs/%d/a-rather-long-path-to-a-report-that-people-read", i)
+		if _, _, err := carol.AddEvidenceLink(ctx, v.ID, u, fmt.Sprintf("report %d of the nightly run", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 60 {
+		from := time.Now().Add(time.Duration(i+1) * time.Hour)
+		if _, err := admin.CreateFreeze(ctx, client.FreezeRequest{Environment: "prod", From: from, To: from.Add(30 * time.Minute), Reason: fmt.Sprintf("maintenance window %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck := sessionCookie(t, f, "dave")
+	path := fmt.Sprintf("/releases/%d", v.ID)
+	rec := render(f, ck, path)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, rec.Code)
+	}
+	page := rec.Body.String()
+	mustContain(t, page, fmt.Sprintf("%d older items are not listed", items-50), "report 59 of the nightly run", "maintenance window 0", "40 later freezes are not listed")
+	ev := page[strings.Index(page, `id="evidence"`):]
+	ev = ev[:strings.Index(ev, "</section>")]
+	if strings.Contains(ev, ">report 9 of the nightly run<") || strings.Contains(page, "maintenance window 59") {
+		t.Error("the page lists past its bounds")
+	}
+	if rec.Body.Len() > maxPageBytes-11_000 { // leaves room for the stylesheet and script
+		t.Errorf("GET %s: %d bytes of HTML", path, rec.Body.Len())
+	}
+	t.Logf("GET %s: %d bytes of HTML", path, rec.Body.Len())
+}

@@ -56,7 +56,7 @@ func (s *Server) servicesPage(w http.ResponseWriter, r *http.Request, c *call) e
 		list = list[:maxServicesListed]
 	}
 	for _, svc := range list {
-		row := serviceRow{Service: svc, Freezes: freezesFor(d.Freezes, svc.Name, "")}
+		row := serviceRow{Service: svc, Freezes: firstFreezes(freezesFor(d.Freezes, svc.Name, ""))}
 		if err := c.API("GET", "/api/v1/services/"+url.PathEscape(svc.Name)+"/environments", nil, &row.Environments); err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := c.API("GET", "/api/v1/freezes", nil, &fs); err != nil {
 		return err
 	}
-	d.Freezes = freezesFor(fs, d.Service.Name, "")
+	d.Freezes = firstFreezes(freezesFor(fs, d.Service.Name, ""))
 	s.render(w, r, c, http.StatusOK, "service", d)
 	return nil
 }
