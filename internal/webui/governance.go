@@ -93,6 +93,17 @@ type checklistRow struct {
 	TickWhy string // why the reader may not tick a manual item
 }
 
+// releaseDataGov is releaseData with the governance sections, which cost
+// three more reads: the live stream's countdown re-renders without them.
+func (s *Server) releaseDataGov(c *call, v *client.ReleaseView) (*releasePage, error) {
+	d, err := s.releaseData(c, v)
+	if err != nil {
+		return nil, err
+	}
+	d.Gov = s.governance(c, v, d.Now)
+	return d, nil
+}
+
 // governance reads the governance sections of release v through the API.
 func (s *Server) governance(c *call, v *client.ReleaseView, now time.Time) *governanceView {
 	g := &governanceView{Override: v.FreezeOverride, OverrideGroup: s.API.FreezeOverrideGroup}

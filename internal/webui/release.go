@@ -142,7 +142,7 @@ func (s *Server) releasePage(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	d, err := s.releaseData(c, v)
+	d, err := s.releaseDataGov(c, v)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,6 @@ func (s *Server) releaseData(c *call, v *client.ReleaseView) (*releasePage, erro
 	for _, e := range events {
 		d.Timeline = append(d.Timeline, timelineRow{AuditEvent: e, Words: actionWords(e.Action), Details: details(e.Details)})
 	}
-	d.Gov = s.governance(c, v, now)
 	var err error
 	if d.Rollout, err = s.rolloutSection(c, v); err != nil {
 		return nil, err
