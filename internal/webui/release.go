@@ -55,6 +55,8 @@ type releasePage struct {
 	TimelineCut int
 	Rollout     any
 	Logs        any
+	// Gov is the governance sections (governance.go).
+	Gov *governanceView
 	// Only on the full page: what changes against what runs now, and
 	// the link to the commit.
 	Compare   *compareView
@@ -140,7 +142,7 @@ func (s *Server) releasePage(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	d, err := s.releaseData(c, v)
+	d, err := s.releaseDataGov(c, v)
 	if err != nil {
 		return err
 	}

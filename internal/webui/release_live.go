@@ -27,6 +27,10 @@ const (
 var liveSections = []struct{ ID, Template string }{
 	{"release-state", "release-state"},
 	{"approvals", "release-approvals"},
+	{"policy-decisions", "release-policy"},
+	{"evidence", "release-evidence"},
+	{"checklist", "release-checklist"},
+	{"freezes", "release-freezes"},
 	{"jobs", "release-jobs"},
 	{"rollback", "release-rollback"},
 	{"release-rollout", "release-rollout"},
@@ -42,7 +46,7 @@ func (s *Server) releaseLive(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	d, err := s.releaseData(c, v)
+	d, err := s.releaseDataGov(c, v)
 	if err != nil {
 		return err
 	}
@@ -99,14 +103,17 @@ func (s *Server) releaseLive(w http.ResponseWriter, r *http.Request, c *call) er
 			if err != nil {
 				return nil
 			}
-			if d, err = s.releaseData(c, v); err != nil {
+			if d, err = s.releaseDataGov(c, v); err != nil {
 				return nil
 			}
 			head, lastRead = h, now
 		} else if d.Rollback != nil && d.Rollback.Waiting {
+			// Nothing was audited: the governance sections stand.
+			gov := d.Gov
 			if d, err = s.releaseData(c, d.V); err != nil { // the countdown moves
 				return nil
 			}
+			d.Gov = gov
 		}
 		wrote, err := push(d)
 		if err != nil {

@@ -29,11 +29,15 @@ const maxServicesListed = 200
 type serviceRow struct {
 	*shipgate.Service
 	Environments []client.EnvironmentStatus
+	// Freezes are the active and upcoming freezes covering the service.
+	Freezes []shipgate.Freeze
 }
 
 type servicesData struct {
 	Services []serviceRow
 	More     int // services past the bound, not listed
+	// Freezes is every active and upcoming freeze (governance.go).
+	Freezes []shipgate.Freeze
 }
 
 func (servicesData) PageTitle() string { return "Services" }
@@ -44,12 +48,15 @@ func (s *Server) servicesPage(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	var d servicesData
+	if err := c.API("GET", "/api/v1/freezes", nil, &d.Freezes); err != nil {
+		return err
+	}
 	if len(list) > maxServicesListed {
 		d.More = len(list) - maxServicesListed
 		list = list[:maxServicesListed]
 	}
 	for _, svc := range list {
-		row := serviceRow{Service: svc}
+		row := serviceRow{Service: svc, Freezes: firstFreezes(freezesFor(d.Freezes, svc.Name, ""))}
 		if err := c.API("GET", "/api/v1/services/"+url.PathEscape(svc.Name)+"/environments", nil, &row.Environments); err != nil {
 			return err
 		}
@@ -63,6 +70,8 @@ type serviceData struct {
 	Service      *shipgate.Service
 	Environments []client.EnvironmentStatus
 	Revisions    []shipgate.ServiceRevision
+	// Freezes are the active and upcoming freezes covering the service.
+	Freezes []shipgate.Freeze
 }
 
 func (d serviceData) PageTitle() string { return "Service " + d.Service.Name }
@@ -79,6 +88,11 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := c.API("GET", "/api/v1/services/"+name+"/revisions", nil, &d.Revisions); err != nil {
 		return err
 	}
+	var fs []shipgate.Freeze
+	if err := c.API("GET", "/api/v1/freezes", nil, &fs); err != nil {
+		return err
+	}
+	d.Freezes = firstFreezes(freezesFor(fs, d.Service.Name, ""))
 	s.render(w, r, c, http.StatusOK, "service", d)
 	return nil
 }
