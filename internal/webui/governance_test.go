@@ -383,7 +383,7 @@ func TestGovernedReleasePageWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const items = 60
+	const items = 160 // and as many evidence.added events: more than the timeline lists
 	for i := range items {
 		u := fmt.Sprintf("https://ci.example.com/runs/%d/a-rather-long-path-to-a-report-that-people-read", i)
 		if _, _, err := carol.AddEvidenceLink(ctx, v.ID, u, fmt.Sprintf("report %d of the nightly run", i)); err != nil {
@@ -403,7 +403,8 @@ func TestGovernedReleasePageWeight(t *testing.T) {
 		t.Fatalf("GET %s: %d", path, rec.Code)
 	}
 	page := rec.Body.String()
-	mustContain(t, page, fmt.Sprintf("%d older items are not listed", items-50), "report 59 of the nightly run", "maintenance window 0", "40 later freezes are not listed")
+	mustContain(t, page, fmt.Sprintf("%d older items are not listed", items-50), "report 159 of the nightly run", "maintenance window 0", "40 later freezes are not listed",
+		"older events are not listed here", fmt.Sprintf(`href="/audit?subject=release/%d"`, v.ID))
 	ev := page[strings.Index(page, `id="evidence"`):]
 	ev = ev[:strings.Index(ev, "</section>")]
 	if strings.Contains(ev, ">report 9 of the nightly run<") || strings.Contains(page, "maintenance window 59") {

@@ -36,7 +36,7 @@ func (s *Server) releasePageRoutes() []route {
 
 // timelineShown bounds the events a page lists; the audit page has the
 // rest.
-const timelineShown = 1000
+const timelineShown = 100
 
 // releasePage is the data of templates/release.html. The live sections
 // (header, approvals, jobs, rollback, rollout, timeline) come from one
