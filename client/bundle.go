@@ -6,12 +6,12 @@ import (
 )
 
 // ReleaseBundle returns the signed evidence bundle of release id as the
-// server wrote it (a DSSE envelope, see internal/bundle), followed by a
-// newline: the bytes to keep and to give `shipgate verify-bundle`.
+// server wrote it, byte for byte (a DSSE envelope and a newline, see
+// internal/bundle): the bytes to keep and to give `shipgate verify-bundle`.
 func (c *Client) ReleaseBundle(ctx context.Context, id int64) ([]byte, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, "GET", "/releases/"+itoa(id)+"/bundle", nil, nil, &raw); err != nil {
 		return nil, err
 	}
-	return append([]byte(raw), '\n'), nil
+	return raw, nil
 }

@@ -75,14 +75,19 @@ func Read(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// Verify checks the bundle data against key, offline, and reports what it
-// proves. Any change to the file fails: bytes outside the signed payload
-// must be exactly as Build writes them, and the payload is signed.
-func Verify(data []byte, key shipgate.AuditPublicKey) (*Report, error) {
+// Verify checks the bundle data offline against keys (the one whose id
+// the envelope names is used; more than one serves across a key change)
+// and reports what it proves. Any change to the file fails: bytes outside
+// the signed payload must be exactly as Build writes them, and the payload
+// is signed.
+func Verify(data []byte, keys []shipgate.AuditPublicKey) (*Report, error) {
+	if len(keys) == 0 {
+		return nil, shipgate.Errorf(shipgate.EINVALID, "no public key to verify the bundle with")
+	}
 	if len(data) > MaxBytes {
 		return nil, fail("the file is larger than %d bytes", MaxBytes)
 	}
-	payload, err := openEnvelope(data, key)
+	payload, key, err := openEnvelope(data, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -103,47 +108,55 @@ func Verify(data []byte, key shipgate.AuditPublicKey) (*Report, error) {
 }
 
 // openEnvelope checks the envelope's form and signature and returns the
-// signed payload.
-func openEnvelope(data []byte, key shipgate.AuditPublicKey) ([]byte, error) {
+// signed payload and the key that signed it.
+func openEnvelope(data []byte, keys []shipgate.AuditPublicKey) (payload []byte, key shipgate.AuditPublicKey, err error) {
 	var env shipgate.DSSEEnvelope
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&env); err != nil {
-		return nil, fail("not a DSSE envelope: %v", err)
+		return nil, key, fail("not a DSSE envelope: %v", err)
 	}
 	canon, err := encode(env)
 	if err != nil {
-		return nil, fail("not a DSSE envelope: %v", err)
+		return nil, key, fail("not a DSSE envelope: %v", err)
 	}
 	if !bytes.Equal(data, canon) {
 		i := 0
 		for i < len(data) && i < len(canon) && data[i] == canon[i] {
 			i++
 		}
-		return nil, fail("the file differs at byte %d from the form shipgate writes (changed after it was written?)", i)
+		return nil, key, fail("the file differs at byte %d from the form shipgate writes (changed after it was written?)", i)
 	}
 	if env.PayloadType != shipgate.InTotoPayloadType {
-		return nil, fail("payloadType is %q, not %q", env.PayloadType, shipgate.InTotoPayloadType)
+		return nil, key, fail("payloadType is %q, not %q", env.PayloadType, shipgate.InTotoPayloadType)
 	}
 	if len(env.Signatures) != 1 {
-		return nil, fail("the envelope has %d signatures, want 1", len(env.Signatures))
+		return nil, key, fail("the envelope has %d signatures, want 1", len(env.Signatures))
 	}
 	s := env.Signatures[0]
-	if s.KeyID != key.ID() {
-		return nil, fail("signed by key %s, not by the given key %s", orUnnamed(s.KeyID), key.ID())
+	ids := make([]string, len(keys))
+	found := false
+	for i, k := range keys {
+		ids[i] = k.ID()
+		if k.ID() == s.KeyID {
+			key, found = k, true
+		}
 	}
-	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	if !found {
+		return nil, key, fail("signed by key %s, not by the given key %s", orUnnamed(s.KeyID), strings.Join(ids, " or "))
+	}
+	payload, err = base64.StdEncoding.Strict().DecodeString(env.Payload)
 	if err != nil {
-		return nil, fail("the payload is not base64: %v", err)
+		return nil, key, fail("the payload is not base64: %v", err)
 	}
 	sig, err := base64.StdEncoding.Strict().DecodeString(s.Sig)
 	if err != nil {
-		return nil, fail("the signature is not base64: %v", err)
+		return nil, key, fail("the signature is not base64: %v", err)
 	}
 	if !key.VerifyDSSE(env.PayloadType, payload, sig) {
-		return nil, fail("the DSSE signature does not verify with key %s: the bundle was changed after signing", key.ID())
+		return nil, key, fail("the DSSE signature does not verify with key %s: the bundle was changed after signing", key.ID())
 	}
-	return payload, nil
+	return payload, key, nil
 }
 
 func orUnnamed(s string) string {
