@@ -75,9 +75,9 @@ func writeFileAtomic(path string, b []byte) error {
 }
 
 func (m *Main) verifyBundleCommand() *cobra.Command {
-	var keyArgs []string
+	var keyArgs, cpFiles []string
 	cmd := &cobra.Command{
-		Use:   "verify-bundle FILE --public-key KEY",
+		Use:   "verify-bundle FILE --public-key KEY [--checkpoint FILE]",
 		Short: "Check a release's evidence bundle offline and say what it proves",
 		Long: `Check an evidence bundle (` + "`shipgate release bundle`" + `) without any server: the
 file must be exactly as the server wrote it; the DSSE signature must verify with
@@ -86,6 +86,12 @@ release's artifact digest; the release's content must hash to its digest; each
 audit event must hash to its recorded hash and chain (prev_hash) into the audit
 checkpoint, whose signature must verify with the same key. Prints what that
 proves; exits 1 with the reason on any failure.
+
+--checkpoint FILE holds the bundle to checkpoints archived outside the server
+(a webhook sink's bodies, ` + "`audit checkpoint -o FILE --append`" + `): each must be
+signed by --public-key, and each within the bundle's stretch of chain must have
+the hash the bundle gives that seq — which rules out a log rewritten before the
+bundle's own checkpoint was signed.
 
 Give the key you recorded out of band (ed25519:… as ` + "`audit public-key`" + ` prints,
 PEM, its -o json, or a file holding any of those): a key fetched from the
@@ -111,7 +117,20 @@ server whose bundle you are checking proves nothing.`,
 			if err != nil {
 				return err
 			}
-			rep, err := bundle.Verify(data, keys)
+			var archived []shipgate.AuditCheckpoint
+			for _, name := range cpFiles {
+				f, err := os.Open(name)
+				if err != nil {
+					return err
+				}
+				cps, err := shipgate.ReadAuditCheckpoints(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				archived = append(archived, cps.Checkpoints...)
+			}
+			rep, err := bundle.VerifyWith(data, keys, archived)
 			if err != nil {
 				return err
 			}
@@ -122,6 +141,7 @@ server whose bundle you are checking proves nothing.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&keyArgs, "public-key", nil, "public key the bundle must be signed by: ed25519:…, PEM, `audit public-key -o json`, or a file holding one (repeatable across a key change)")
+	cmd.Flags().StringArrayVar(&cpFiles, "checkpoint", nil, "a file of checkpoints archived outside the server to hold the bundle to (repeatable)")
 	m.addOutputFlag(cmd)
 	return cmd
 }

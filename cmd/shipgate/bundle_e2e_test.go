@@ -42,6 +42,11 @@ func testReleaseBundle(t *testing.T, s *server) {
 	os.WriteFile(svc, []byte(checkpointService), 0o644)
 	s.ok("admin", "apply", "-f", svc)
 	os.WriteFile(filepath.Join(s.workDir, "shop-1.4.tar"), []byte("shop 1.4"), 0o644)
+	// The checkpoints a sink would have archived: one before the release,
+	// one after it ran.
+	early, cps := filepath.Join(keyDir, "early.jsonl"), filepath.Join(keyDir, "checkpoints.jsonl")
+	s.ok("vic", "audit", "checkpoint", "-o", early)
+	s.ok("vic", "audit", "checkpoint", "-o", cps, "--append")
 	r := s.create("carol", "shop", "--env", "production", "--version", "1.4", "--artifact", "shop-1.4.tar")
 	id := fmt.Sprint(r.ID)
 	os.WriteFile(filepath.Join(s.workDir, "cover.out"), []byte("mode: set\nshop/cart.go:1.1,2.2 3 1\n"), 0o644)
@@ -52,6 +57,7 @@ func testReleaseBundle(t *testing.T, s *server) {
 		t.Fatalf("wait: %s", out)
 	}
 
+	s.ok("vic", "audit", "checkpoint", "-o", cps, "--append")
 	file := filepath.Join(t.TempDir(), "release.bundle.json")
 	res := s.run("vic", "release", "bundle", id, "-o", file)
 	if res.code != 0 || !strings.Contains(res.stderr, "wrote the evidence bundle of release "+id+" to "+file) {
@@ -100,6 +106,15 @@ func testReleaseBundle(t *testing.T, s *server) {
 	key, _ := shipgate.ParseAuditPublicKey(keyText)
 	if rep.ReleaseID != r.ID || !rep.Covered || rep.KeyID != key.ID() || len(rep.Approvals) != 2 || rep.AuditEvents < 6 || !strings.HasPrefix(rep.Artifact, "sha256:") {
 		t.Fatalf("verify-bundle -o json: %+v", rep)
+	}
+
+	// Held to the archive: the checkpoint after the run lies in the
+	// bundle's chain and agrees; one from before the release says nothing.
+	if res := offline("--public-key", keyText, "--checkpoint", cps); res.code != 0 || !strings.Contains(res.stdout, "1 checkpoints archived outside the server agree with the chain") {
+		t.Fatalf("verify-bundle --checkpoint: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := offline("--public-key", keyText, "--checkpoint", early); res.code != 1 || !strings.Contains(res.stderr, "none of the 1 archived checkpoints falls within the bundle's chain") {
+		t.Fatalf("verify-bundle with an archive from before: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 
 	// A changed byte, in the signed payload or in the envelope around it.

@@ -47,6 +47,9 @@ type Report struct {
 	// it does not, Note says what the checkpoint still proves.
 	Covered bool   `json:"covered"`
 	Note    string `json:"note,omitempty"`
+	// Archived is how many checkpoints kept outside the server (VerifyWith)
+	// fall within the bundle's stretch of chain and agree with it.
+	Archived int `json:"archived_checkpoints_matched"`
 }
 
 // Approval is one decision on the release as the bundle records it.
@@ -81,6 +84,16 @@ func Read(r io.Reader) ([]byte, error) {
 // the signed payload must be exactly as Build writes them, and the payload
 // is signed.
 func Verify(data []byte, keys []shipgate.AuditPublicKey) (*Report, error) {
+	return VerifyWith(data, keys, nil)
+}
+
+// VerifyWith is Verify that also holds the bundle to checkpoints archived
+// outside the server (a notification sink's copies, `audit checkpoint
+// --append`): each must be signed by one of keys, and each whose seq falls
+// within the bundle's stretch of chain must have the hash the bundle gives
+// that seq. That rules out a log rewritten before the bundle's own
+// checkpoint was signed, which the bundle alone cannot.
+func VerifyWith(data []byte, keys []shipgate.AuditPublicKey, archived []shipgate.AuditCheckpoint) (*Report, error) {
 	if len(keys) == 0 {
 		return nil, shipgate.Errorf(shipgate.EINVALID, "no public key to verify the bundle with")
 	}
@@ -101,8 +114,14 @@ func Verify(data []byte, keys []shipgate.AuditPublicKey) (*Report, error) {
 	if err := checkStatement(&st, rep); err != nil {
 		return nil, err
 	}
-	if err := checkChain(&st.Predicate, key, rep); err != nil {
+	hashAt, err := checkChain(&st.Predicate, key, rep)
+	if err != nil {
 		return nil, err
+	}
+	if archived != nil {
+		if err := checkArchived(archived, keys, hashAt, rep); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
@@ -238,9 +257,9 @@ func isHex64(s string) bool {
 
 // checkChain recomputes each event's hash, follows prev_hash from each
 // entry to the next, and holds the stretch to the checkpoint.
-func checkChain(p *shipgate.ReleaseEvidence, key shipgate.AuditPublicKey, rep *Report) error {
+func checkChain(p *shipgate.ReleaseEvidence, key shipgate.AuditPublicKey, rep *Report) (map[int64]string, error) {
 	if len(p.Audit) == 0 {
-		return fail("the bundle has no audit events")
+		return nil, fail("the bundle has no audit events")
 	}
 	ids := map[int64]bool{p.Release.ID: true}
 	for _, rb := range p.Rollbacks {
@@ -257,14 +276,14 @@ func checkChain(p *shipgate.ReleaseEvidence, key shipgate.AuditPublicKey, rep *R
 			e := a.Event
 			id, ok := shipgate.ReleaseIDOf(e.Subject)
 			if !ok || !ids[id] {
-				return fail("audit event seq %d is about %q, not this release or its rollbacks", e.Seq, e.Subject)
+				return nil, fail("audit event seq %d is about %q, not this release or its rollbacks", e.Seq, e.Subject)
 			}
 			got, err := e.ComputeHash()
 			if err != nil {
-				return fail("audit event seq %d: %v", e.Seq, err)
+				return nil, fail("audit event seq %d: %v", e.Seq, err)
 			}
 			if got != e.Hash {
-				return fail("audit event seq %d does not hash to its recorded hash %s (it was changed)", e.Seq, e.Hash)
+				return nil, fail("audit event seq %d does not hash to its recorded hash %s (it was changed)", e.Seq, e.Hash)
 			}
 			seq, prev, hash = e.Seq, e.PrevHash, e.Hash
 			rep.AuditEvents++
@@ -272,17 +291,17 @@ func checkChain(p *shipgate.ReleaseEvidence, key shipgate.AuditPublicKey, rep *R
 			seq, prev, hash = a.Link.Seq, a.Link.PrevHash, a.Link.Hash
 			rep.AuditLinks++
 		default:
-			return fail("audit entry %d must be an event or (after the first) a link, one of the two", i)
+			return nil, fail("audit entry %d must be an event or (after the first) a link, one of the two", i)
 		}
 		if !isHex64(hash) {
-			return fail("audit seq %d: the hash is not 64 hex digits", seq)
+			return nil, fail("audit seq %d: the hash is not 64 hex digits", seq)
 		}
 		if i > 0 {
 			if seq != prevSeq+1 {
-				return fail("the audit chain skips from seq %d to %d", prevSeq, seq)
+				return nil, fail("the audit chain skips from seq %d to %d", prevSeq, seq)
 			}
 			if prev != prevHash {
-				return fail("audit seq %d does not chain: its prev_hash is not the hash of seq %d", seq, prevSeq)
+				return nil, fail("audit seq %d does not chain: its prev_hash is not the hash of seq %d", seq, prevSeq)
 			}
 		}
 		prevSeq, prevHash = seq, hash
@@ -291,10 +310,10 @@ func checkChain(p *shipgate.ReleaseEvidence, key shipgate.AuditPublicKey, rep *R
 	rep.FirstSeq, rep.LastSeq = p.Audit[0].Event.Seq, prevSeq
 	cp := p.Checkpoint
 	if cp == nil {
-		return fail("the bundle has no audit checkpoint")
+		return nil, fail("the bundle has no audit checkpoint")
 	}
 	if err := shipgate.VerifyCheckpoint(cp, []shipgate.AuditPublicKey{key}); err != nil {
-		return fail("%v", err)
+		return nil, fail("%v", err)
 	}
 	rep.CheckpointSeq, rep.CheckpointAt = cp.Seq, cp.At
 	lastEvent := int64(0)
@@ -306,13 +325,36 @@ func checkChain(p *shipgate.ReleaseEvidence, key shipgate.AuditPublicKey, rep *R
 	h, inRange := hashAt[cp.Seq]
 	switch {
 	case inRange && h != cp.Hash:
-		return fail("the checkpoint signed seq %d with hash %s, the bundle's chain gives %s", cp.Seq, cp.Hash, h)
+		return nil, fail("the checkpoint signed seq %d with hash %s, the bundle's chain gives %s", cp.Seq, cp.Hash, h)
 	case inRange && cp.Seq >= lastEvent:
 		rep.Covered = true
 	case inRange:
 		rep.Note = fmt.Sprintf("the checkpoint covers the events up to seq %d only; the later events chain to it but no signed checkpoint fixes them", cp.Seq)
 	default:
 		rep.Note = fmt.Sprintf("the checkpoint (seq %d) is outside the chain given (seq %d–%d): it proves the key signed that head, not that these events lead to it", cp.Seq, rep.FirstSeq, rep.LastSeq)
+	}
+	return hashAt, nil
+}
+
+// checkArchived holds the chain to the archived checkpoints.
+func checkArchived(archived []shipgate.AuditCheckpoint, keys []shipgate.AuditPublicKey, hashAt map[int64]string, rep *Report) error {
+	for i := range archived {
+		c := &archived[i]
+		if err := shipgate.VerifyCheckpoint(c, keys); err != nil {
+			return fail("archived %v", err)
+		}
+		h, ok := hashAt[c.Seq]
+		if !ok {
+			continue
+		}
+		if h != c.Hash {
+			return fail("the log was rewritten: the checkpoint archived from %s says seq %d had hash %s, the bundle's chain gives %s",
+				c.At.UTC().Format(time.RFC3339), c.Seq, c.Hash, h)
+		}
+		rep.Archived++
+	}
+	if rep.Archived == 0 {
+		return fail("none of the %d archived checkpoints falls within the bundle's chain (seq %d–%d), so they say nothing about it; archive the checkpoints published around the release", len(archived), rep.FirstSeq, rep.LastSeq)
 	}
 	return nil
 }
@@ -341,6 +383,9 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "  %d policy decisions%s, checklist %d/%d held, %d evidence items\n", r.PolicyDecisions, policyText(r.Policy, r.PolicyDecisions), r.ChecklistHeld, r.ChecklistItems, r.Evidence)
 	fmt.Fprintf(&b, "  %d audit events (seq %d–%d, each rehashed, %d other events linked by hash) chained into checkpoint seq %d signed at %s by key %s\n",
 		r.AuditEvents, r.FirstSeq, r.LastSeq, r.AuditLinks, r.CheckpointSeq, r.CheckpointAt.UTC().Format(time.RFC3339), r.KeyID)
+	if r.Archived > 0 {
+		fmt.Fprintf(&b, "  %d checkpoints archived outside the server agree with the chain\n", r.Archived)
+	}
 	if r.Note != "" {
 		fmt.Fprintf(&b, "  note: %s\n", r.Note)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/bundle"
+	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
 func signerFrom(t *testing.T, b byte) *shipgate.AuditSigner {
@@ -198,5 +199,41 @@ func TestReleaseBundleResignedLies(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestReleaseBundleArchivedCheckpoints holds a bundle to checkpoints kept
+// outside the server: a copy that disagrees with the chain exposes a log
+// rewritten before the bundle's own checkpoint was signed.
+func TestReleaseBundleArchivedCheckpoints(t *testing.T) {
+	f, _, key, data := bundledRelease(t)
+	keys := []shipgate.AuditPublicKey{key}
+	rep, err := bundle.Verify(data, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := rep.FirstSeq + 1
+	var hash string
+	f.db.View(ctx, func(tx *sqlstore.Tx) error {
+		events, _ := tx.ListAudit(ctx, shipgate.AuditFilter{AfterSeq: mid - 1, Limit: 1})
+		hash = events[0].Hash
+		return nil
+	})
+	at := rep.CheckpointAt
+	good := f.h.AuditSigner.Sign(mid, hash, at)
+	if got, err := bundle.VerifyWith(data, keys, []shipgate.AuditCheckpoint{good}); err != nil || got.Archived != 1 || !strings.Contains(got.Text(), "1 checkpoints archived outside the server agree") {
+		t.Fatalf("agreeing archive: %+v %v", got, err)
+	}
+	rewritten := f.h.AuditSigner.Sign(mid, strings.Repeat("ab", 32), at)
+	if _, err := bundle.VerifyWith(data, keys, []shipgate.AuditCheckpoint{good, rewritten}); err == nil || !strings.Contains(err.Error(), "the log was rewritten") {
+		t.Errorf("disagreeing archive: %v", err)
+	}
+	forged := signerFrom(t, 9).Sign(mid, hash, at)
+	if _, err := bundle.VerifyWith(data, keys, []shipgate.AuditCheckpoint{forged}); err == nil || !strings.Contains(err.Error(), "archived checkpoint") {
+		t.Errorf("archive signed by another key: %v", err)
+	}
+	outside := f.h.AuditSigner.Sign(rep.FirstSeq-1, strings.Repeat("cd", 32), at)
+	if _, err := bundle.VerifyWith(data, keys, []shipgate.AuditCheckpoint{outside}); err == nil || !strings.Contains(err.Error(), "none of the 1 archived checkpoints") {
+		t.Errorf("archive outside the chain: %v", err)
 	}
 }
