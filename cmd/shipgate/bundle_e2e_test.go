@@ -23,6 +23,33 @@ func TestReleaseBundleE2E(t *testing.T) {
 	})
 }
 
+const bundleService = `apiVersion: shipgate/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  environments:
+    - name: production
+      approvals: {required: 2, from_groups: [release-managers]}
+      policies: [versioned]
+      checklist:
+        - name: coverage
+          automated: { evidence: "coverage.line_percent >= 50" }
+        - name: change ticket
+          manual: { owner: release-managers, evidence: link required }
+  pipeline:
+    jobs:
+      - name: deploy
+        steps: [{run: "true"}]
+`
+
+const bundlePolicy = `package shipgate.versioned
+
+deny contains msg if {
+	input.release.version == ""
+	msg := "a release needs a version"
+}
+`
+
 func testReleaseBundle(t *testing.T, s *server) {
 	s.ok("admin", "user", "create", "carol", "--role", "deployer")
 	s.ok("admin", "user", "create", "alice", "--role", "approver", "--group", "release-managers")
@@ -38,8 +65,11 @@ func testReleaseBundle(t *testing.T, s *server) {
 	os.WriteFile(pemFile, []byte(s.ok("vic", "audit", "public-key", "--pem")), 0o644)
 	os.WriteFile(jsonFile, []byte(s.ok("vic", "audit", "public-key", "-o", "json")), 0o644)
 
+	pol := filepath.Join(s.workDir, "versioned.rego")
+	os.WriteFile(pol, []byte(bundlePolicy), 0o644)
+	s.ok("admin", "policy", "apply", "-f", pol)
 	svc := filepath.Join(s.workDir, "shop.yaml")
-	os.WriteFile(svc, []byte(checkpointService), 0o644)
+	os.WriteFile(svc, []byte(bundleService), 0o644)
 	s.ok("admin", "apply", "-f", svc)
 	os.WriteFile(filepath.Join(s.workDir, "shop-1.4.tar"), []byte("shop 1.4"), 0o644)
 	// The checkpoints a sink would have archived: one before the release,
@@ -51,6 +81,7 @@ func testReleaseBundle(t *testing.T, s *server) {
 	id := fmt.Sprint(r.ID)
 	os.WriteFile(filepath.Join(s.workDir, "cover.out"), []byte("mode: set\nshop/cart.go:1.1,2.2 3 1\n"), 0o644)
 	s.ok("carol", "evidence", "add", id, "--type", "coverage", "--file", "cover.out")
+	s.ok("alice", "checklist", "tick", id, "change ticket", "--link", "https://tickets.example.com/CHG-7")
 	s.ok("alice", "approve", id)
 	s.ok("bob", "approve", id)
 	if out := s.ok("carol", "release", "wait", id); !strings.Contains(out, "succeeded") {
@@ -82,7 +113,7 @@ func testReleaseBundle(t *testing.T, s *server) {
 		}
 		for _, want := range []string{
 			"OK: release " + id + " of shop 1.4 → production (succeeded), artifact sha256:",
-			"alice approved at", "bob approved at", "1 evidence items", "chained into checkpoint seq",
+			"alice approved at", "bob approved at", "policy decisions (all allow)", "checklist 2/2 held", `checklist item "change ticket" ticked by alice at `, "1 evidence items", "chained into checkpoint seq",
 		} {
 			if !strings.Contains(res.stdout, want) {
 				t.Fatalf("verify-bundle output lacks %q:\n%s", want, res.stdout)

@@ -32,8 +32,10 @@ type Report struct {
 	PolicyDecisions int            `json:"policy_decisions"`
 	Policy          map[string]int `json:"policy_results"`
 	ChecklistHeld   int            `json:"checklist_held"`
-	ChecklistItems  int            `json:"checklist_items"`
-	Evidence        int            `json:"evidence"`
+	// Ticks say who ticked each manual item, with its link.
+	Ticks          []shipgate.ChecklistTick `json:"checklist_ticks"`
+	ChecklistItems int                      `json:"checklist_items"`
+	Evidence       int                      `json:"evidence"`
 	// AuditEvents are the release's events, given in full and each
 	// rehashed; AuditLinks the other events between them, by hash only.
 	AuditEvents   int   `json:"audit_events"`
@@ -235,9 +237,13 @@ func checkStatement(st *shipgate.BundleStatement, rep *Report) error {
 		rep.Policy[pd.Result]++
 	}
 	rep.PolicyDecisions = len(p.PolicyDecisions)
+	rep.Ticks = []shipgate.ChecklistTick{}
 	for _, c := range p.Checklist {
 		if c.Holds {
 			rep.ChecklistHeld++
+		}
+		if c.Tick != nil {
+			rep.Ticks = append(rep.Ticks, *c.Tick)
 		}
 	}
 	rep.ChecklistItems = len(p.Checklist)
@@ -381,6 +387,9 @@ func (r *Report) Text() string {
 		fmt.Fprintf(&b, "  %s\n", strings.Join(approvers, "; "))
 	}
 	fmt.Fprintf(&b, "  %d policy decisions%s, checklist %d/%d held, %d evidence items\n", r.PolicyDecisions, policyText(r.Policy, r.PolicyDecisions), r.ChecklistHeld, r.ChecklistItems, r.Evidence)
+	for _, tk := range r.Ticks {
+		fmt.Fprintf(&b, "  checklist item %q ticked by %s at %s: %s\n", tk.Item, tk.Actor, tk.At.UTC().Format(time.RFC3339), tk.Link)
+	}
 	fmt.Fprintf(&b, "  %d audit events (seq %d–%d, each rehashed, %d other events linked by hash) chained into checkpoint seq %d signed at %s by key %s\n",
 		r.AuditEvents, r.FirstSeq, r.LastSeq, r.AuditLinks, r.CheckpointSeq, r.CheckpointAt.UTC().Format(time.RFC3339), r.KeyID)
 	if r.Archived > 0 {
