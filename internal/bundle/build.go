@@ -17,6 +17,8 @@ import (
 const (
 	// MaxEvents is the most events of the release and its rollbacks.
 	MaxEvents = 10000
+	// MaxDecisions is the most policy decisions of one release.
+	MaxDecisions = 10000
 	// MaxChain is the longest stretch of chain (events and links) from
 	// the release's first event to the checkpoint.
 	MaxChain = 200000
@@ -112,7 +114,7 @@ func read(ctx context.Context, db *sqlstore.DB, id int64) (st shipgate.BundleSta
 		}
 		p.PolicyDecisions = []shipgate.BundlePolicyDecision{}
 		for _, rid := range ids {
-			ds, err := tx.ListPolicyDecisions(ctx, shipgate.PolicyDecisionFilter{ReleaseID: rid, Limit: 10000})
+			ds, err := decisions(ctx, tx, rid)
 			if err != nil {
 				return err
 			}
@@ -164,6 +166,28 @@ func read(ctx context.Context, db *sqlstore.DB, id int64) (st shipgate.BundleSta
 	st.PredicateType = shipgate.BundlePredicateType
 	st.Subject = []shipgate.BundleSubject{{Name: SubjectName(&p.Release), Digest: map[string]string{"sha256": p.Release.Artifact.SHA256}}}
 	return st, lastSeq, nil
+}
+
+// decisions returns every policy decision on release id, page by page
+// (the store hands out at most a page at a time).
+func decisions(ctx context.Context, tx *sqlstore.Tx, id int64) ([]shipgate.PolicyDecision, error) {
+	const page = 1000
+	var out []shipgate.PolicyDecision
+	var after int64
+	for {
+		ds, err := tx.ListPolicyDecisions(ctx, shipgate.PolicyDecisionFilter{ReleaseID: id, AfterID: after, Limit: page})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ds...)
+		if len(out) > MaxDecisions {
+			return nil, shipgate.Errorf(shipgate.ETOOLARGE, "release %d has more than %d policy decisions, more than a bundle holds", id, MaxDecisions)
+		}
+		if len(ds) < page {
+			return out, nil
+		}
+		after = ds[len(ds)-1].ID
+	}
 }
 
 // SubjectName is the in-toto subject name of a release's artifact: the

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -82,6 +83,26 @@ func testBundle(t *testing.T, engine string) {
 	if err != nil || !r1.Covered || r1.CheckpointSeq != second.Seq || r1.ReleaseID != v1.ID {
 		t.Fatalf("bundle of v1: %+v %v", r1, err)
 	}
+	// More decisions than the store lists at once all come along.
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		for i := range 1001 {
+			d := &shipgate.PolicyDecision{Point: shipgate.PolicyPointPromote, ReleaseID: v1.ID, Service: "web", Environment: "production", Actor: "system",
+				Policies: []string{"p"}, BundleDigest: "sha256:b", InputDigest: fmt.Sprintf("sha256:%d", i), Input: "{}",
+				PolicyResult: shipgate.PolicyResult{Result: shipgate.PolicyAllow}, ResultDigest: "sha256:r", At: v1.CreatedAt}
+			if err := tx.RecordPolicyDecision(ctx, d, []byte("{}")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b1, err = bundle.Build(ctx, db, key, v1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1, err = bundle.Verify(b1, []shipgate.AuditPublicKey{key.PublicKey()}); err != nil || r1.PolicyDecisions != 1001 || r1.Policy[shipgate.PolicyAllow] != 1001 || !r1.Covered {
+		t.Fatalf("bundle of v1 with 1001 decisions: %d decisions, covered %v, %v", r1.PolicyDecisions, r1.Covered, err)
+	}
+
 	// v2 was rolled back: the rollback release and its events come along,
 	// and the head is signed because no checkpoint covers them yet.
 	b2, err := bundle.Build(ctx, db, key, v2.ID)
