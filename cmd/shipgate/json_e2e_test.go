@@ -30,6 +30,9 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"checklist tick", "freeze create", "freeze end", "freeze override", "freeze approve-override",
 		"demo", "demo-app", "demo-app restart", "bench judges", "bench router", "bench router backend", "bench router proxy",
 		"completion bash", "completion fish", "completion powershell", "completion zsh", "help",
+		// release bundle writes a file with -o; verify-bundle reads one, offline
+		// (its -o json is checked in bundle_e2e_test.go).
+		"release bundle", "verify-bundle",
 	}
 	// The stream commands print JSON Lines.
 	lines := []string{"audit export", "release logs"}

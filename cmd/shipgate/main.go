@@ -128,7 +128,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.whoamiCommand(),
 		m.agentCommand(),
 		m.artifactCommand(),
-		m.evidenceCommand(),
+		m.evidenceCommand(), m.verifyBundleCommand(),
 		m.rollbackCommand(),
 		m.checklistCommand(), m.freezeCommand(),
 		m.promoteCommand(),

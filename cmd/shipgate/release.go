@@ -17,7 +17,7 @@ import (
 
 func (m *Main) releaseCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "release", Short: "Create, inspect and follow releases"}
-	cmd.AddCommand(m.releaseCreateCommand(), m.releaseListCommand(), m.releaseShowCommand(), m.releaseLogsCommand(), m.releaseWaitCommand())
+	cmd.AddCommand(m.releaseCreateCommand(), m.releaseListCommand(), m.releaseShowCommand(), m.releaseLogsCommand(), m.releaseWaitCommand(), m.releaseBundleCommand())
 	return cmd
 }
 

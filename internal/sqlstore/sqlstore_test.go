@@ -41,6 +41,7 @@ func TestStore(t *testing.T) {
 		{"CreateReleaseInputs", testCreateReleaseInputs},
 		{"CreateReleaseInputBounds", testCreateReleaseInputBounds},
 		{"RollbackKeepsInputs", testRollbackKeepsInputs},
+		{"Bundle", testBundle},
 		{"Decide", testDecide},
 		{"ChecklistTicks", testChecklistTicks},
 		{"Freezes", testFreezes},
