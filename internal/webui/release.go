@@ -24,6 +24,7 @@ func (s *Server) releasePageRoutes() []route {
 	return []route{
 		{"GET /releases/{id}", s.releasePage},
 		{"GET /releases/{id}/live", s.live(s.releaseLive)},
+		{"GET /releases/{id}/bundle", s.releaseBundle},
 		{"POST /releases/{id}/approve", s.releaseDecide(shipgate.DecisionApprove)},
 		{"POST /releases/{id}/reject", s.releaseDecide(shipgate.DecisionReject)},
 		{"POST /releases/{id}/cancel", s.releaseAction("cancel", "reason")},
@@ -32,6 +33,25 @@ func (s *Server) releasePageRoutes() []route {
 		{"POST /releases/{id}/rollback/now", s.releaseAction("rollback/now", "reason")},
 		{"POST /releases/{id}/rollback/call-off", s.releaseAction("rollback/call-off", "reason")},
 	}
+}
+
+// releaseBundle downloads the release's signed evidence bundle (the API's
+// GET /api/v1/releases/{id}/bundle, as `shipgate release bundle` writes
+// it), for `shipgate verify-bundle FILE --public-key KEY`.
+func (s *Server) releaseBundle(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := releaseID(r)
+	if err != nil {
+		return err
+	}
+	var raw []byte
+	if err := c.API("GET", fmt.Sprintf("/api/v1/releases/%d/bundle", id), nil, &raw); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="release-%d.bundle.json"`, id))
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(raw)
+	return err
 }
 
 // timelineShown bounds the events a page lists; the audit page has the

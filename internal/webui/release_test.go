@@ -16,6 +16,7 @@ import (
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/bundle"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -556,4 +557,30 @@ func TestLiveStreamsAreBoundedPerUser(t *testing.T) {
 		_, code2 := b.stream(live)
 		return code2 == 200
 	})
+}
+
+// The release page offers the signed evidence bundle; the file it gives
+// verifies offline with the server's public key, as `release bundle`'s does.
+func TestReleasePageDownloadsAVerifiableBundle(t *testing.T) {
+	f := newFixture(t)
+	seed := make([]byte, shipgate.AuditSigningKeySize)
+	seed[0] = 7
+	f.api.AuditSigner, _ = shipgate.NewAuditSigner(seed)
+	running, _ := pendingProd(t, f)
+	b := f.browser(t)
+	b.login("viewer")
+	path := fmt.Sprintf("/releases/%d", running.ID)
+	_, page, _ := b.get(path)
+	mustContain(t, page, `href="`+path+`/bundle"`)
+	code, body, h := b.get(path + "/bundle")
+	if code != 200 || !strings.Contains(h.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("bundle download: %d %v\n%s", code, h, body)
+	}
+	rep, err := bundle.Verify([]byte(body), []shipgate.AuditPublicKey{f.api.AuditSigner.PublicKey()})
+	if err != nil {
+		t.Fatalf("the downloaded bundle does not verify: %v", err)
+	}
+	if rep == nil {
+		t.Fatal("no report")
+	}
 }

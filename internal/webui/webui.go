@@ -292,7 +292,7 @@ func statusOf(code string) int {
 
 // API calls the API in process as the session's user: method and path of
 // an /api/v1 route, an optional JSON body, and where to decode the JSON
-// answer (nil: discard it). A refusal or failure comes back as the API's
+// answer (nil: discard it; a *[]byte gets its bytes as written). A refusal or failure comes back as the API's
 // error, code and message; the API has already audited a refusal.
 func (c *call) API(method, path string, body, out any) error {
 	var rd io.Reader = http.NoBody
@@ -325,7 +325,11 @@ func (c *call) API(method, path string, body, out any) error {
 		}
 		return shipgate.Errorf(e.Error.Code, "%s", e.Error.Message)
 	}
-	if out == nil {
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case *[]byte: // the answer's bytes as the API wrote them (a signed file)
+		*o = append([]byte(nil), rec.Body.Bytes()...)
 		return nil
 	}
 	return json.Unmarshal(rec.Body.Bytes(), out)
