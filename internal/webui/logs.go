@@ -122,19 +122,15 @@ type logsPageData struct {
 func (d logsPageData) PageTitle() string { return fmt.Sprintf("Logs of release %d", d.Release.ID) }
 
 func (s *Server) logsPage(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := rolloutReleaseID(r)
+	v, err := releaseOf(r, c)
 	if err != nil {
 		return err
 	}
-	var v client.ReleaseView
-	if err := c.API("GET", fmt.Sprintf("/api/v1/releases/%d", id), nil, &v); err != nil {
-		return err
-	}
-	lg, err := s.jobLogsSection(c, &v)
+	lg, err := s.jobLogsSection(c, v)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, http.StatusOK, "release_logs", logsPageData{Release: &v, Logs: lg})
+	s.render(w, r, c, http.StatusOK, "release_logs", logsPageData{Release: v, Logs: lg})
 	return nil
 }
 
@@ -143,7 +139,7 @@ func (s *Server) logsPage(w http.ResponseWriter, r *http.Request, c *call) error
 // and its last output was sent. Each event carries the log cursor as its
 // id, so a browser that reconnects resumes where it was (Last-Event-ID).
 func (s *Server) logsLive(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := rolloutReleaseID(r)
+	id, err := releaseID(r)
 	if err != nil {
 		return err
 	}

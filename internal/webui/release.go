@@ -153,6 +153,15 @@ func releaseView(c *call, id int64) (*client.ReleaseView, error) {
 	return &v, nil
 }
 
+// releaseOf reads the release a UI path names ({id}) through the API.
+func releaseOf(r *http.Request, c *call) (*client.ReleaseView, error) {
+	id, err := releaseID(r)
+	if err != nil {
+		return nil, err
+	}
+	return releaseView(c, id)
+}
+
 func (s *Server) releasePage(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := releaseID(r)
 	if err != nil {

@@ -338,29 +338,16 @@ func (d rolloutPageData) PageTitle() string {
 	return fmt.Sprintf("Rollout of release %d", d.Release.ID)
 }
 
-// rolloutReleaseID reads the release id of a UI path.
-func rolloutReleaseID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, shipgate.Errorf(shipgate.ENOTFOUND, "no release %q: a release is named by its number", r.PathValue("id"))
-	}
-	return id, nil
-}
-
 func (s *Server) rolloutPage(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := rolloutReleaseID(r)
+	v, err := releaseOf(r, c)
 	if err != nil {
 		return err
 	}
-	var v client.ReleaseView
-	if err := c.API("GET", fmt.Sprintf("/api/v1/releases/%d", id), nil, &v); err != nil {
-		return err
-	}
-	ro, err := s.rolloutSection(c, &v)
+	ro, err := s.rolloutSection(c, v)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, http.StatusOK, "release_rollout", rolloutPageData{Release: &v, Rollout: ro})
+	s.render(w, r, c, http.StatusOK, "release_rollout", rolloutPageData{Release: v, Rollout: ro})
 	return nil
 }
 
@@ -378,7 +365,7 @@ func rolloutBack(r *http.Request, id int64) string {
 // (which checks the permission, audits rollout.promoted with the session's
 // user, and refuses a promote with nothing paused).
 func (s *Server) promoteRollout(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := rolloutReleaseID(r)
+	id, err := releaseID(r)
 	if err != nil {
 		return err
 	}
@@ -393,7 +380,7 @@ func (s *Server) promoteRollout(w http.ResponseWriter, r *http.Request, c *call)
 // release, with the person's reason. The agent puts all traffic back on
 // the stable version and stops the canary.
 func (s *Server) abortRollout(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := rolloutReleaseID(r)
+	id, err := releaseID(r)
 	if err != nil {
 		return err
 	}
@@ -415,7 +402,7 @@ const rolloutPoll = time.Second
 // with the section re-rendered whenever it changed, and "end" once the
 // release is final (after its final state was sent).
 func (s *Server) rolloutLive(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := rolloutReleaseID(r)
+	id, err := releaseID(r)
 	if err != nil {
 		return err
 	}
