@@ -60,7 +60,21 @@ func Build(ctx context.Context, db *sqlstore.DB, s *shipgate.AuditSigner, id int
 	if err != nil {
 		return nil, fmt.Errorf("encode statement: %w", err)
 	}
-	return encode(s.SignDSSE(shipgate.InTotoPayloadType, payload))
+	b, err := encode(s.SignDSSE(shipgate.InTotoPayloadType, payload))
+	if err != nil {
+		return nil, err
+	}
+	return fits(id, b)
+}
+
+// fits refuses a bundle larger than Verify reads: the counts above bound
+// events, not their details, and a file verify-bundle must refuse is no
+// bundle to hand an auditor (nor one to build and send again and again).
+func fits(id int64, b []byte) ([]byte, error) {
+	if len(b) > MaxBytes {
+		return nil, shipgate.Errorf(shipgate.ETOOLARGE, "the bundle of release %d would be %d bytes, more than verify-bundle reads (%d)", id, len(b), MaxBytes)
+	}
+	return b, nil
 }
 
 // encode writes the envelope's one canonical form.

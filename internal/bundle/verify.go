@@ -120,6 +120,9 @@ func VerifyWith(data []byte, keys []shipgate.AuditPublicKey, archived []shipgate
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBacked(&st.Predicate); err != nil {
+		return nil, err
+	}
 	if archived != nil {
 		if err := checkArchived(archived, keys, hashAt, rep); err != nil {
 			return nil, err

@@ -185,6 +185,25 @@ func TestReleaseBundleResignedLies(t *testing.T) {
 			st.Predicate.Checkpoint = &cp
 		}},
 		{"no checkpoint", "no audit checkpoint", func(st *shipgate.BundleStatement) { st.Predicate.Checkpoint = nil }},
+		// Rows the server read from its database but no audit event backs:
+		// written behind the log's back, they must not verify as fact.
+		{"approval nobody gave", "not backed by a release.approved event", func(st *shipgate.BundleStatement) {
+			r := st.Predicate.Release
+			st.Predicate.Approvals = append(st.Predicate.Approvals, shipgate.Approval{ID: 77, ReleaseID: r.ID, Actor: "mallory", Decision: shipgate.DecisionApprove, Digest: r.Digest, CreatedAt: r.CreatedAt})
+		}},
+		{"approval of another digest", "is of digest", func(st *shipgate.BundleStatement) {
+			r := st.Predicate.Release
+			st.Predicate.Approvals = append(st.Predicate.Approvals, shipgate.Approval{ID: 78, ReleaseID: r.ID, Actor: "alice", Decision: shipgate.DecisionApprove, Digest: "sha256:" + strings.Repeat("ab", 32)})
+		}},
+		{"policy decision not logged", "not backed by a policy.decided event", func(st *shipgate.BundleStatement) {
+			st.Predicate.PolicyDecisions = append(st.Predicate.PolicyDecisions, shipgate.BundlePolicyDecision{ID: 99, Point: "approve", ReleaseID: st.Predicate.Release.ID, Result: shipgate.PolicyAllow, Actor: "alice"})
+		}},
+		{"evidence swapped", "not backed by an evidence.added event", func(st *shipgate.BundleStatement) {
+			st.Predicate.Evidence[0].SHA256 = strings.Repeat("cd", 32)
+		}},
+		{"tick nobody made", "not backed by a checklist.ticked event", func(st *shipgate.BundleStatement) {
+			st.Predicate.Checklist = append(st.Predicate.Checklist, shipgate.ChecklistItemState{Holds: true, Tick: &shipgate.ChecklistTick{ReleaseID: st.Predicate.Release.ID, Item: "change ticket", Actor: "mallory", Link: "https://x"}})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var st shipgate.BundleStatement
