@@ -379,14 +379,13 @@ func formatPercent(buckets int) string {
 	return fmt.Sprintf("%.2f", float64(buckets)/100)
 }
 
-// EffectiveFlags is the flags of environment env: the service's, with
+// EffectiveFlags is the flags of environment e: the service's, with
 // any the environment declares under the same key replaced whole (a
 // replacement restates the flag: an environment's flag never silently
 // inherits half of another definition), and the environment's others
 // added after them.
-func (s *ServiceSpec) EffectiveFlags(env string) []Flag {
-	e, ok := s.Environment(env)
-	if !ok || len(e.Flags) == 0 {
+func (s *ServiceSpec) EffectiveFlags(e *Environment) []Flag {
+	if e == nil || len(e.Flags) == 0 {
 		return s.Flags
 	}
 	over := map[string]int{}
