@@ -106,7 +106,9 @@ func TestFlagValidate(t *testing.T) {
 		{"percent over", func(f *Flag) { f.Rollout = &FlagRollout{Split: []FlagSplit{{"a", 60}, {"b", 50}}} }, "flag.rollout.split: the percentages sum to 110, not 100"},
 		{"percent decimals sum", func(f *Flag) { f.Rollout = &FlagRollout{Split: []FlagSplit{{"a", 33.33}, {"b", 66.66}}} }, "the percentages sum to 99.99, not 100"},
 		{"no attribute", func(f *Flag) { f.Rules = []FlagRule{{Variant: "a", When: []FlagCondition{{Op: OpEquals, Value: "x"}}}} }, "flag.rules[0].when[0].attribute: a condition needs the context attribute it tests"},
-		{"no op", func(f *Flag) { f.Rules = []FlagRule{{Variant: "a", When: []FlagCondition{{Attribute: "x", Value: "x"}}}} }, "flag.rules[0].when[0].op: a condition needs an operator"},
+		{"no op", func(f *Flag) {
+			f.Rules = []FlagRule{{Variant: "a", When: []FlagCondition{{Attribute: "x", Value: "x"}}}}
+		}, "flag.rules[0].when[0].op: a condition needs an operator"},
 		{"equals a list", func(f *Flag) {
 			f.Rules = []FlagRule{{Variant: "a", When: []FlagCondition{{Attribute: "x", Op: OpEquals, Value: []any{"x"}}}}}
 		}, "operator equals compares a string, a number or a boolean, not a list"},

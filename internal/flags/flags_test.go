@@ -317,3 +317,38 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEvaluateRuleRollout takes the longest path of the same flag:
+// every condition is evaluated (a pre-release version, which allocates its
+// identifiers) and the third rule's rollout hashes.
+func BenchmarkEvaluateRuleRollout(b *testing.B) {
+	f := mustCompile(b, checkout())
+	ctx := map[string]any{
+		"targetingKey": "user-12345",
+		"email":        "ann@customer.org",
+		"app_version":  "2.4.1-rc.1",
+		"country":      "NL",
+		"seats":        40.0,
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := flags.Evaluate(f, ctx); r.Reason != shipgate.ReasonSplit {
+			b.Fatal(r)
+		}
+	}
+}
+
+// BenchmarkEvaluateKilled is a killed flag: what every caller gets during
+// an incident.
+func BenchmarkEvaluateKilled(b *testing.B) {
+	def := checkout()
+	def.Disabled = true
+	f := mustCompile(b, def)
+	ctx := map[string]any{"targetingKey": "user-12345"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := flags.Evaluate(f, ctx); r.Reason != shipgate.ReasonDisabled {
+			b.Fatal(r)
+		}
+	}
+}
