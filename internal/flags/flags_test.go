@@ -352,3 +352,25 @@ func BenchmarkEvaluateKilled(b *testing.B) {
 		}
 	}
 }
+
+// TestConcurrentEvaluate: a compiled flag is shared by every request; run
+// with -race.
+func TestConcurrentEvaluate(t *testing.T) {
+	f := mustCompile(t, checkout())
+	want := flags.Evaluate(f, map[string]any{"targetingKey": "user-7", "email": "a@example.com"})
+	done := make(chan flags.Result, 8)
+	for range 8 {
+		go func() {
+			var r flags.Result
+			for range 200 {
+				r = flags.Evaluate(f, map[string]any{"targetingKey": "user-7", "email": "a@example.com"})
+			}
+			done <- r
+		}()
+	}
+	for range 8 {
+		if r := <-done; r != want {
+			t.Fatalf("got %+v, want %+v", r, want)
+		}
+	}
+}
