@@ -54,6 +54,10 @@ type ServiceSpec struct {
 	// omitempty keeps older specs' digests unchanged.
 	Owner   string `json:"owner,omitempty"`
 	Runbook string `json:"runbook,omitempty"`
+	// Flags are the service's feature flags (see Flag, docs/flags.md);
+	// an environment may replace or add some (EffectiveFlags).
+	// omitempty keeps older specs' digests unchanged.
+	Flags []Flag `json:"flags,omitempty"`
 }
 
 // Digest returns the content digest of the spec: two files that parse to the
@@ -116,6 +120,10 @@ type Environment struct {
 	// of this environment are judged by; omitted when none, which keeps
 	// older releases' digests.
 	Policies []string `json:"policies,omitempty"`
+	// Flags replace the service's flags of the same key in this
+	// environment, or add flags (ServiceSpec.EffectiveFlags); omitempty
+	// keeps older releases' digests.
+	Flags []Flag `json:"flags,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.

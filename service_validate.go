@@ -100,12 +100,14 @@ func (s *ServiceSpec) Validate() error {
 		}
 		v.notify(p+".notify", e.Notify)
 		v.checklist(p+".checklist", e.Checklist)
+		v.problems = append(v.problems, ValidateFlags(p+".flags", e.Flags)...)
 	}
 	if c := requiresCycle(s.Environments); c != nil {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))
 	}
 	v.pipeline(&s.Pipeline)
 	v.specInputs(s)
+	v.problems = append(v.problems, ValidateFlags("spec.flags", s.Flags)...)
 	return v.err()
 }
 

@@ -154,6 +154,7 @@ func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {
 			sawSpec = true
 			p.mapping(v, path, "spec", map[string]fieldFunc{
 				"inputs":     func(v *yaml.Node, path string) { spec.Inputs = p.inputs(v, path) },
+				"flags":      func(v *yaml.Node, path string) { spec.Flags = p.flags(v, path) },
 				"repository": func(v *yaml.Node, path string) { spec.Repository = p.str(v, path, "repository") },
 				"owner":      func(v *yaml.Node, path string) { spec.Owner = p.str(v, path, "owner") },
 				"runbook":    func(v *yaml.Node, path string) { spec.Runbook = p.str(v, path, "runbook") },
@@ -243,6 +244,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 		"rollback_strategy": func(v *yaml.Node, path string) { e.RollbackStrategy = p.strategy(v, path) },
 		"notify":            func(v *yaml.Node, path string) { e.Notify = p.notifyPolicy(v, path) },
 		"checklist":         func(v *yaml.Node, path string) { e.Checklist = p.checklist(v, path) },
+		"flags":             func(v *yaml.Node, path string) { e.Flags = p.flags(v, path) },
 	})
 	p.require(n, e.Name != "", "an environment needs a name")
 	return e
