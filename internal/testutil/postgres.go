@@ -46,12 +46,21 @@ func RequirePostgres(t testing.TB) *Postgres {
 	t.Helper()
 	pgOnce.Do(func() { pg, pgErr = startPostgres() })
 	if pgErr != nil {
-		if InCI() {
-			t.Fatalf("PostgreSQL is required in CI: %v", pgErr)
-		}
-		t.Skipf("PostgreSQL not available: %v", pgErr)
+		Unavailable(t, "PostgreSQL", pgErr)
 	}
 	return pg
+}
+
+// Unavailable ends a test that needs a real part this machine lacks
+// (PostgreSQL, Prometheus, Chromium): it fails in CI, where .ci/run
+// installs every part and a missing one must not pass silently, and is
+// skipped elsewhere with why.
+func Unavailable(t testing.TB, what string, why error) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is required in CI: %v", what, why)
+	}
+	t.Skipf("%s not available: %v", what, why)
 }
 
 // StopPostgres stops the shared cluster if one was started. Call it from
