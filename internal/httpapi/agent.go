@@ -202,22 +202,31 @@ func (h *Handler) agentHeld(w http.ResponseWriter, r *http.Request, a *shipgate.
 	return nil
 }
 
-func (h *Handler) agentArtifact(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
-	q := r.URL.Query()
-	key := shipgate.AttemptKey{Job: q.Get("job")}
+// attemptQuery reads the attempt an agent route names in its query:
+// release, run, job and attempt.
+func attemptQuery(r *http.Request) (shipgate.AttemptKey, error) {
+	key := shipgate.AttemptKey{Job: r.URL.Query().Get("job")}
 	var err error
 	if key.ReleaseID, err = queryInt(r, "release"); err != nil {
-		return err
+		return key, err
 	}
 	run, err := queryInt(r, "run")
 	if err != nil {
-		return err
+		return key, err
 	}
 	attempt, err := queryInt(r, "attempt")
 	if err != nil {
-		return err
+		return key, err
 	}
 	key.Run, key.Attempt = int(run), int(attempt)
+	return key, nil
+}
+
+func (h *Handler) agentArtifact(w http.ResponseWriter, r *http.Request, a *shipgate.Agent) error {
+	key, err := attemptQuery(r)
+	if err != nil {
+		return err
+	}
 	f, err := h.Dispatcher.Artifact(r.Context(), a.Name, key)
 	if err != nil {
 		return err

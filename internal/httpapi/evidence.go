@@ -88,20 +88,10 @@ func (h *Handler) agentEvidence(w http.ResponseWriter, r *http.Request, a *shipg
 		return err
 	}
 	q := r.URL.Query()
-	key := shipgate.AttemptKey{Job: q.Get("job")}
-	var err error
-	if key.ReleaseID, err = queryInt(r, "release"); err != nil {
-		return err
-	}
-	run, err := queryInt(r, "run")
+	key, err := attemptQuery(r)
 	if err != nil {
 		return err
 	}
-	attempt, err := queryInt(r, "attempt")
-	if err != nil {
-		return err
-	}
-	key.Run, key.Attempt = int(run), int(attempt)
 	if key.ReleaseID == 0 || key.Job == "" || key.Run == 0 || key.Attempt == 0 {
 		return shipgate.Errorf(shipgate.EINVALID, "name the attempt: release, run, job and attempt")
 	}
