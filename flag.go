@@ -45,12 +45,24 @@ type Flag struct {
 	// Disabled (killed) flags serve SafeVariant to everyone, whatever
 	// the rules say.
 	Disabled bool `json:"disabled,omitempty"`
+	// Serve, on a disabled flag, is the variant it serves instead of
+	// SafeVariant: a rollback mitigation may flip a flag to a variant of
+	// its choice ({flag, variant}). Empty means SafeVariant.
+	Serve string `json:"serve,omitempty"`
 	// Rules are tried in order; the first whose conditions all hold
 	// decides.
 	Rules []FlagRule `json:"rules,omitempty"`
 	// Rollout, when set, decides for callers no rule matched, instead of
 	// DefaultVariant.
 	Rollout *FlagRollout `json:"rollout,omitempty"`
+}
+
+// Served is the variant a disabled flag serves: Serve, or SafeVariant.
+func (f *Flag) Served() string {
+	if f.Serve != "" {
+		return f.Serve
+	}
+	return f.SafeVariant
 }
 
 // FlagRule serves Variant, or splits by Rollout, to the callers for whom

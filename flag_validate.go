@@ -152,6 +152,12 @@ func (f *Flag) Validate(path string) []FieldError {
 	}
 	v.variantRef(path+".default_variant", "default_variant", f.DefaultVariant, f, true)
 	v.variantRef(path+".safe_variant", "safe_variant", f.SafeVariant, f, true)
+	if f.Serve != "" {
+		v.variantRef(path+".serve", "serve", f.Serve, f, true)
+		if !f.Disabled {
+			v.add(path+".serve", "serve is the variant a disabled flag serves; flag %q is enabled", f.Key)
+		}
+	}
 	if len(f.Rules) > maxFlagRules {
 		v.add(path+".rules", "%d rules, more than %d", len(f.Rules), maxFlagRules)
 	}
@@ -408,4 +414,59 @@ func (s *ServiceSpec) EffectiveFlags(e *Environment) []Flag {
 		}
 	}
 	return out
+}
+
+// flagGovernance checks an environment's flag_approvals and its rollback
+// mitigations: approvals as for releases but never self-approved, and
+// mitigations that name a flag of the environment and one of its variants.
+func (v *validator) flagGovernance(p string, s *ServiceSpec, e *Environment) {
+	if a := e.FlagApprovals; a != nil {
+		if a.Required < 0 {
+			v.add(p+".flag_approvals.required", "required approvals must be 0 or more, not %d", a.Required)
+		}
+		if a.AllowSelfApproval {
+			v.add(p+".flag_approvals.allow_self_approval", "flag changes are never self-approved: remove allow_self_approval")
+		}
+		for j, g := range a.FromGroups {
+			if !validName(g) {
+				v.add(fmt.Sprintf("%s.flag_approvals.from_groups[%d]", p, j), "group name %q is not valid", g)
+			}
+		}
+	}
+	if len(e.Rollback.Mitigations) == 0 {
+		return
+	}
+	flags := map[string]*Flag{}
+	eff := s.EffectiveFlags(e)
+	for i := range eff {
+		flags[eff[i].Key] = &eff[i]
+	}
+	seen := map[string]bool{}
+	for j, m := range e.Rollback.Mitigations {
+		mp := fmt.Sprintf("%s.rollback.mitigations[%d]", p, j)
+		f, ok := flags[m.Flag]
+		switch {
+		case m.Flag == "":
+			v.add(mp+".flag", "a mitigation names the flag it flips")
+			continue
+		case seen[m.Flag]:
+			v.add(mp+".flag", "flag %q is flipped twice", m.Flag)
+			continue
+		case !ok:
+			keys := make([]string, 0, len(eff))
+			for _, f := range eff {
+				keys = append(keys, f.Key)
+			}
+			if len(keys) == 0 {
+				v.add(mp+".flag", "flag %q is not a flag of environment %s, which has none (declare it under spec.flags)", m.Flag, e.Name)
+			} else {
+				v.add(mp+".flag", "flag %q is not a flag of environment %s; its flags are %s", m.Flag, e.Name, quoteList(keys))
+			}
+			continue
+		}
+		seen[m.Flag] = true
+		if m.Variant != "" {
+			v.variantRef(mp+".variant", "variant", m.Variant, f, false)
+		}
+	}
 }

@@ -157,6 +157,10 @@ type ReleaseContent struct {
 	// release.runbook). omitempty keeps older digests unchanged.
 	Owner   string `json:"owner,omitempty"`
 	Runbook string `json:"runbook,omitempty"`
+	// Flags names the flags this release introduces (release create
+	// --flag), so "flag kill --release" turns off everything it turned
+	// on. omitempty keeps older digests.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Digest returns "sha256:<hex>" over the canonical JSON of the content.

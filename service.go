@@ -124,6 +124,10 @@ type Environment struct {
 	// environment, or add flags (ServiceSpec.EffectiveFlags); omitempty
 	// keeps older releases' digests.
 	Flags []Flag `json:"flags,omitempty"`
+	// FlagApprovals, when it requires approvals, makes changes of this
+	// environment's flags wait for them (the same rules as releases';
+	// never self-approved). A kill and a rollback mitigation never wait.
+	FlagApprovals *ApprovalPolicy `json:"flag_approvals,omitempty"`
 }
 
 // ApprovalPolicy says who must approve a release before it may run.
@@ -148,6 +152,10 @@ type RollbackPolicy struct {
 	DelaySeconds int    `json:"delay_seconds"`
 	Mode         string `json:"mode,omitempty"`
 	Version      string `json:"version,omitempty"`
+	// Mitigations are flags flipped the moment the release's health gate
+	// or canary analysis fails, before the redeploy (or instead of it,
+	// with enabled: false). omitempty keeps older digests.
+	Mitigations []FlagMitigation `json:"mitigations,omitempty"`
 }
 
 // Rollback modes and the special check target.

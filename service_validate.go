@@ -101,6 +101,7 @@ func (s *ServiceSpec) Validate() error {
 		v.notify(p+".notify", e.Notify)
 		v.checklist(p+".checklist", e.Checklist)
 		v.problems = append(v.problems, ValidateFlags(p+".flags", e.Flags)...)
+		v.flagGovernance(p, s, &s.Environments[i])
 	}
 	if c := requiresCycle(s.Environments); c != nil {
 		v.add(fmt.Sprintf("spec.environments[%d].requires", envIndex[c[0]]), "environments %s require each other in a cycle", strings.Join(c, " → "))

@@ -202,19 +202,14 @@ func (p *parser) service(root *yaml.Node) *shipgate.ServiceSpec {
 func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 	var e shipgate.Environment
 	p.mapping(n, path, "environment", map[string]fieldFunc{
-		"name":     func(v *yaml.Node, path string) { e.Name = p.str(v, path, "name") },
-		"requires": func(v *yaml.Node, path string) { e.Requires = p.strList(v, path, "requires") },
-		"policies": func(v *yaml.Node, path string) { e.Policies = p.strList(v, path, "policies") },
-		"inputs":   func(v *yaml.Node, path string) { e.Inputs = p.inputs(v, path) },
-		"approvals": func(v *yaml.Node, path string) {
-			p.mapping(v, path, "approvals", map[string]fieldFunc{
-				"required":    func(v *yaml.Node, path string) { e.Approvals.Required = p.integer(v, path, "required") },
-				"from_groups": func(v *yaml.Node, path string) { e.Approvals.FromGroups = p.strList(v, path, "from_groups") },
-				"allow_self_approval": func(v *yaml.Node, path string) {
-					e.Approvals.AllowSelfApproval = p.boolean(v, path, "allow_self_approval")
-				},
-				"expires_after": func(v *yaml.Node, path string) { e.Approvals.ExpiresAfter = p.duration(v, path, "expires_after") },
-			})
+		"name":      func(v *yaml.Node, path string) { e.Name = p.str(v, path, "name") },
+		"requires":  func(v *yaml.Node, path string) { e.Requires = p.strList(v, path, "requires") },
+		"policies":  func(v *yaml.Node, path string) { e.Policies = p.strList(v, path, "policies") },
+		"inputs":    func(v *yaml.Node, path string) { e.Inputs = p.inputs(v, path) },
+		"approvals": func(v *yaml.Node, path string) { p.approvals(v, path, "approvals", &e.Approvals) },
+		"flag_approvals": func(v *yaml.Node, path string) {
+			e.FlagApprovals = &shipgate.ApprovalPolicy{}
+			p.approvals(v, path, "flag_approvals", e.FlagApprovals)
 		},
 		"windows": func(v *yaml.Node, path string) {
 			p.sequence(v, path, "windows", func(i int, n *yaml.Node, path string) {
@@ -236,6 +231,7 @@ func (p *parser) environment(n *yaml.Node, path string) shipgate.Environment {
 				"delay_seconds": func(v *yaml.Node, path string) { r.DelaySeconds = p.integer(v, path, "delay_seconds") },
 				"mode":          func(v *yaml.Node, path string) { r.Mode = p.str(v, path, "mode") },
 				"version":       func(v *yaml.Node, path string) { r.Version = p.str(v, path, "version") },
+				"mitigations":   func(v *yaml.Node, path string) { r.Mitigations = p.mitigations(v, path) },
 			})
 		},
 		"windows_apply_to_rollbacks": func(v *yaml.Node, path string) {
@@ -315,4 +311,27 @@ func (p *parser) check(n *yaml.Node, path string) *shipgate.Check {
 		"timeout":    func(v *yaml.Node, path string) { c.Timeout = p.duration(v, path, "timeout") },
 	})
 	return c
+}
+
+func (p *parser) approvals(n *yaml.Node, path, what string, a *shipgate.ApprovalPolicy) {
+	p.mapping(n, path, what, map[string]fieldFunc{
+		"required":            func(v *yaml.Node, path string) { a.Required = p.integer(v, path, "required") },
+		"from_groups":         func(v *yaml.Node, path string) { a.FromGroups = p.strList(v, path, "from_groups") },
+		"allow_self_approval": func(v *yaml.Node, path string) { a.AllowSelfApproval = p.boolean(v, path, "allow_self_approval") },
+		"expires_after":       func(v *yaml.Node, path string) { a.ExpiresAfter = p.duration(v, path, "expires_after") },
+	})
+}
+
+// mitigations parses a rollback policy's flag mitigations: [{flag, variant}].
+func (p *parser) mitigations(n *yaml.Node, path string) []shipgate.FlagMitigation {
+	var out []shipgate.FlagMitigation
+	p.sequence(n, path, "mitigations", func(i int, n *yaml.Node, path string) {
+		var m shipgate.FlagMitigation
+		p.mapping(n, path, "mitigation", map[string]fieldFunc{
+			"flag":    func(v *yaml.Node, path string) { m.Flag = p.str(v, path, "flag") },
+			"variant": func(v *yaml.Node, path string) { m.Variant = p.str(v, path, "variant") },
+		})
+		out = append(out, m)
+	})
+	return out
 }

@@ -61,7 +61,7 @@ func Compile(def shipgate.Flag) (*Flag, error) {
 	if problems := def.Validate("flag"); len(problems) > 0 {
 		return nil, &shipgate.ValidationError{Problems: problems}
 	}
-	f := &Flag{def: def, defValue: def.Variants[def.DefaultVariant], safe: def.Variants[def.SafeVariant]}
+	f := &Flag{def: def, defValue: def.Variants[def.DefaultVariant], safe: def.Variants[def.Served()]}
 	for _, r := range def.Rules {
 		cr := rule{variant: r.Variant, value: def.Variants[r.Variant]}
 		for _, c := range r.When {
@@ -103,7 +103,7 @@ func Evaluate(f *Flag, ctx map[string]any) Result {
 	}
 	key := f.def.Key
 	if f.def.Disabled {
-		return Result{Key: key, Value: f.safe, Variant: f.def.SafeVariant, Reason: shipgate.ReasonDisabled}
+		return Result{Key: key, Value: f.safe, Variant: f.def.Served(), Reason: shipgate.ReasonDisabled}
 	}
 	if tk, ok := ctx[shipgate.TargetingKey]; ok {
 		if _, isStr := tk.(string); !isStr && tk != nil {

@@ -62,10 +62,12 @@ func (tx *Tx) ApplyService(ctx context.Context, actor string, spec *shipgate.Ser
 		spec.Name, rev.Revision, digest, string(specJSON), filename, source, actor, micros(tx.now)); err != nil {
 		return nil, false, err
 	}
-	err = tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, shipgate.ServiceSubject(spec.Name), map[string]any{
+	if err := tx.Audit(ctx, shipgate.NewAuditEvent(actor, shipgate.ActionServiceApplied, shipgate.ServiceSubject(spec.Name), map[string]any{
 		"revision": rev.Revision, "digest": digest, "filename": filename,
-	}))
-	return rev, true, err
+	})); err != nil {
+		return nil, false, err
+	}
+	return rev, true, tx.syncServiceFlags(ctx, actor, spec, rev.Revision)
 }
 
 // FindService returns a service with its current spec.

@@ -53,6 +53,14 @@ func Update(t testing.TB, db *sqlstore.DB, fn func(tx *sqlstore.Tx) error) {
 	}
 }
 
+// View runs fn in a read transaction and fails the test on error.
+func View(t testing.TB, db *sqlstore.DB, fn func(tx *sqlstore.Tx) error) {
+	t.Helper()
+	if err := db.View(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // MustUser creates a user with roles and groups.
 func MustUser(t testing.TB, db *sqlstore.DB, name string, roles []shipgate.Role, groups ...string) *shipgate.User {
 	t.Helper()
