@@ -47,6 +47,11 @@ const (
 	PermApprove      Permission = "release.approve"
 	PermServiceApply Permission = "service.apply"
 	PermAdmin        Permission = "admin"
+	// PermFlagChange asks for a flag change (set, enable, disable,
+	// rollout), which may wait for approvals; PermFlagKill turns a flag to
+	// its safe variant at once, without approval (an incident action).
+	PermFlagChange Permission = "flag.change"
+	PermFlagKill   Permission = "flag.kill"
 	// PermOwnTokens lists and revokes the caller's own tokens; every role
 	// holds it, so anyone can retire a token they no longer trust.
 	PermOwnTokens Permission = "token.own"
@@ -57,12 +62,13 @@ const (
 )
 
 var rolePerms = map[Role][]Permission{
-	RoleViewer:   {PermRead, PermOwnTokens},
-	RoleDeployer: {PermRead, PermOwnTokens, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote},
+	RoleViewer: {PermRead, PermOwnTokens},
+	RoleDeployer: {PermRead, PermOwnTokens, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote,
+		PermFlagChange, PermFlagKill},
 	RoleApprover: {PermRead, PermOwnTokens, PermApprove},
 	// Admin: everything a role can grant except PermApprove.
 	RoleAdmin: {PermRead, PermOwnTokens, PermReleaseCreate, PermReleaseCancel, PermReleaseRerun, PermRollback, PermPromote,
-		PermServiceApply, PermAdmin},
+		PermFlagChange, PermFlagKill, PermServiceApply, PermAdmin},
 }
 
 // RolePermissions returns what a role grants (the table docs/security.md
