@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,10 @@ import (
 // Expiry is checked when a pending change is acted on (approve, reject)
 // and by ExpireFlagChanges, which the reconciler's tick runs; a read shows
 // a change as pending until one of them has recorded it expired.
+
+// MaxPendingFlagChanges bounds the changes of one flag that wait for
+// approval at once.
+const MaxPendingFlagChanges = 20
 
 // FlagChangeRequest asks for a change of one flag by a person.
 type FlagChangeRequest struct {
@@ -109,6 +114,14 @@ func (tx *Tx) ChangeFlag(ctx context.Context, req FlagChangeRequest) (*shipgate.
 	}
 	c.After = after
 	if p := env.FlagApprovals; p != nil && p.Required > 0 {
+		var n int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM flag_changes WHERE service = ? AND environment = ? AND key = ? AND state = ?`,
+			req.Service, req.Environment, req.Key, string(shipgate.FlagChangePending)).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n >= MaxPendingFlagChanges {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "flag %q of %s in %s has %d changes waiting for approval already; have them decided (shipgate flag changes --pending) before asking for more", req.Key, req.Service, req.Environment, n)
+		}
 		return c, tx.requestFlagChange(ctx, c, p)
 	}
 	return c, tx.applyFlagChange(ctx, c, "")
@@ -138,28 +151,68 @@ func (tx *Tx) requestFlagChange(ctx context.Context, c *shipgate.FlagChange, p *
 	}))
 }
 
-// fillAwaiting sets c.Awaiting for a pending change under p.
-func (tx *Tx) fillAwaiting(ctx context.Context, c *shipgate.FlagChange, p *shipgate.ApprovalPolicy) error {
+// flagApprovers returns the users who may approve pending change c under
+// p now: enabled, with the approver role, never its requester, and — when
+// p names from_groups — members of one of them now and already when the
+// change was asked for (as for releases, joining a group later never lets
+// anyone decide a change that already exists).
+func (tx *Tx) flagApprovers(ctx context.Context, c *shipgate.FlagChange, p *shipgate.ApprovalPolicy) (map[string]bool, error) {
 	users, err := tx.ListUsers(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var pol shipgate.ApprovalPolicy
 	if p != nil {
 		pol = *p
 	}
 	pol.AllowSelfApproval = false
-	var eligible []string
-	for _, name := range shipgate.EligibleApprovers(pol, users, c.RequestedBy) {
-		done := false
-		for _, a := range c.Approvals {
-			done = done || a.Approver == name
+	var frozen map[string][]string
+	if len(pol.FromGroups) > 0 {
+		at := c.RequestedAt
+		if frozen, err = tx.groupMembers(ctx, pol.FromGroups, &at, true); err != nil {
+			return nil, err
 		}
-		if !done {
+	}
+	out := map[string]bool{}
+	for _, name := range shipgate.EligibleApprovers(pol, users, c.RequestedBy) {
+		ok := len(pol.FromGroups) == 0
+		for _, g := range pol.FromGroups {
+			ok = ok || slices.Contains(frozen[g], name)
+		}
+		if ok {
+			out[name] = true
+		}
+	}
+	return out, nil
+}
+
+// countedApprovals is how many of c's approvals still count: those whose
+// givers may still approve it (a giver disabled, out of the group or
+// without the approver role since no longer counts).
+func countedApprovals(c *shipgate.FlagChange, approvers map[string]bool) int {
+	n := 0
+	for _, a := range c.Approvals {
+		if approvers[a.Approver] {
+			n++
+		}
+	}
+	return n
+}
+
+// fillAwaiting sets c.Awaiting for a pending change under p.
+func (tx *Tx) fillAwaiting(ctx context.Context, c *shipgate.FlagChange, p *shipgate.ApprovalPolicy) error {
+	approvers, err := tx.flagApprovers(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	var eligible []string
+	for name := range approvers {
+		if !slices.ContainsFunc(c.Approvals, func(a shipgate.FlagChangeApproval) bool { return a.Approver == name }) {
 			eligible = append(eligible, name)
 		}
 	}
-	c.Awaiting = shipgate.FlagAwaiting(p, eligible, len(c.Approvals), c.RequestedBy)
+	slices.Sort(eligible)
+	c.Awaiting = shipgate.FlagAwaiting(p, eligible, countedApprovals(c, approvers), c.RequestedBy)
 	return nil
 }
 
@@ -240,6 +293,13 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 			return nil, shipgate.Errorf(shipgate.ECONFLICT, "user %q has approved flag change %d already; it needs another approver", u.Name, id)
 		}
 	}
+	approvers, err := tx.flagApprovers(ctx, c, p)
+	if err != nil {
+		return nil, err
+	}
+	if !approvers[u.Name] {
+		return nil, shipgate.Errorf(shipgate.EFORBIDDEN, "only those who were members of %s when flag change %d was asked for may approve it; user %q joined later", strings.Join(p.FromGroups, " or "), id, u.Name)
+	}
 	if _, err := tx.exec(ctx, `INSERT INTO flag_change_approvals (change_id, approver, comment, at) VALUES (?, ?, ?, ?)`, id, u.Name, comment, micros(tx.now)); err != nil {
 		return nil, err
 	}
@@ -250,11 +310,11 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 	}
 	if err := tx.Audit(ctx, shipgate.NewAuditEvent(u.Name, shipgate.ActionFlagChangeApproved, shipgate.FlagChangeSubject(id), map[string]any{
 		"service": c.Service, "environment": c.Environment, "key": c.Key, "op": string(c.Op), "change": id,
-		"comment": comment, "approvals": len(c.Approvals), "required": required, "requested_by": c.RequestedBy,
+		"comment": comment, "approvals": countedApprovals(c, approvers), "required": required, "requested_by": c.RequestedBy,
 	})); err != nil {
 		return nil, err
 	}
-	if len(c.Approvals) < required {
+	if countedApprovals(c, approvers) < required {
 		return c, tx.fillAwaiting(ctx, c, p)
 	}
 	live, err := tx.FindFlag(ctx, c.Service, c.Environment, c.Key)

@@ -312,3 +312,60 @@ func TestKillReleaseFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagApprovalsFollowMembership: as for releases, only those who were
+// members of from_groups when a change was asked for may approve it, and
+// an approval whose giver lost the power (disabled) stops counting.
+func TestFlagApprovalsFollowMembership(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			db, clock := newStore(t, engine)
+			testutil.MustApply(t, db, governedFlagYAML)
+			testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer})
+			amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+			ben := testutil.MustUser(t, db, "ben", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+			cy := testutil.MustUser(t, db, "cy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+			late := testutil.MustUser(t, db, "late", []shipgate.Role{shipgate.RoleApprover})
+			clock.Add(time.Second)
+			c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+				return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "banner", Op: shipgate.FlagOpDisable, Reason: "quiet"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Add(time.Second)
+			testutil.Update(t, db, func(tx *sqlstore.Tx) error { return tx.AddGroupMember(ctx, "admin", "release-managers", "late") })
+			late.Groups = []string{"release-managers"}
+			approve := func(u *shipgate.User) (*shipgate.FlagChange, error) {
+				return flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) { return tx.ApproveFlagChange(ctx, c.ID, u, "") })
+			}
+			if _, err := approve(late); shipgate.ErrorCode(err) != shipgate.EFORBIDDEN || !strings.Contains(err.Error(), "joined later") {
+				t.Fatalf("late joiner: %v", err)
+			}
+			if _, err := approve(amy); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Update(t, db, func(tx *sqlstore.Tx) error { _, err := tx.DisableUser(ctx, "admin", "amy", "left"); return err })
+			got, err := approve(ben)
+			if err != nil || got.State != shipgate.FlagChangePending || !strings.Contains(got.Awaiting, "needs 1 more approval (of 2)") || !strings.Contains(got.Awaiting, ": cy may approve") {
+				t.Fatalf("amy's approval must stop counting: %+v %v", got, err)
+			}
+			if got, err = approve(cy); err != nil || got.State != shipgate.FlagChangeApplied {
+				t.Fatalf("cy: %+v %v", got, err)
+			}
+			// Pending changes of one flag are bounded.
+			for i := 0; ; i++ {
+				_, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+					return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "banner", Op: shipgate.FlagOpEnable, Reason: "again"})
+				})
+				if err != nil {
+					if i != sqlstore.MaxPendingFlagChanges || !strings.Contains(err.Error(), "waiting for approval already") {
+						t.Fatalf("after %d pending changes: %v", i, err)
+					}
+					break
+				}
+			}
+		})
+	}
+}
