@@ -187,3 +187,33 @@ func TestFlagSchemasMatchGoTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestKillReleaseFlagsOverTheAPI: the kill of a release's flags is refused,
+// and changes nothing, for a release that declares none or does not exist.
+func TestKillReleaseFlagsOverTheAPI(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.client("admin").Apply(ctx, "shop.yaml", []byte(governedFlagsYAML)); err != nil {
+		t.Fatal(err)
+	}
+	carol := f.client("carol")
+	v, err := carol.CreateRelease(ctx, client.CreateReleaseRequest{Service: "shop", Environment: "staging", Version: "1.0", Artifact: artifactFile(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.KillReleaseFlags(ctx, v.ID, "INC-3"); shipgate.ErrorCode(err) != shipgate.EFAILEDPRECONDITION || !strings.Contains(err.Error(), "declares no flags") {
+		t.Fatalf("release without flags: %v", err)
+	}
+	if _, err := carol.KillReleaseFlags(ctx, 999, "INC-3"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+		t.Fatalf("unknown release: %v", err)
+	}
+	if _, err := carol.KillReleaseFlags(ctx, v.ID, ""); shipgate.ErrorCode(err) != shipgate.EINVALID {
+		t.Fatalf("no reason: %v", err)
+	}
+	if _, err := f.client("viewer").Flag(ctx, "shop", "staging", "nope"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+		t.Fatalf("unknown flag: %v", err)
+	}
+	cs, _ := carol.ListFlagChanges(ctx, client.FlagChangeQuery{State: shipgate.FlagChangeApplied, Service: "shop", Environment: "staging", Key: "new-checkout"})
+	if len(cs) != 1 || cs[0].Op != shipgate.FlagOpFile {
+		t.Fatalf("changes = %+v", cs)
+	}
+}
