@@ -219,16 +219,28 @@ func (tx *Tx) fillAwaiting(ctx context.Context, c *shipgate.FlagChange, p *shipg
 // FillAwaiting sets Awaiting on each pending change of cs, from the
 // current flag_approvals of its environment.
 func (tx *Tx) FillAwaiting(ctx context.Context, cs []shipgate.FlagChange) error {
+	type policy struct {
+		p  *shipgate.ApprovalPolicy
+		ok bool
+	}
+	policies := map[[2]string]policy{} // one read of a service's spec per environment
 	for i := range cs {
 		c := &cs[i]
 		if c.State != shipgate.FlagChangePending {
 			continue
 		}
-		_, env, err := tx.flagEnv(ctx, c.Service, c.Environment)
-		if err != nil {
+		k := [2]string{c.Service, c.Environment}
+		pol, seen := policies[k]
+		if !seen {
+			if _, env, err := tx.flagEnv(ctx, c.Service, c.Environment); err == nil {
+				pol = policy{env.FlagApprovals, true}
+			}
+			policies[k] = pol
+		}
+		if !pol.ok {
 			continue // the service or environment is gone; nobody can approve it
 		}
-		if err := tx.fillAwaiting(ctx, c, env.FlagApprovals); err != nil {
+		if err := tx.fillAwaiting(ctx, c, pol.p); err != nil {
 			return err
 		}
 	}
