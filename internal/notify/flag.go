@@ -21,8 +21,13 @@ import (
 // warning) deduplicated per flag, which enabling the flag again resolves.
 // The environment's notify.sinks route them, as they route its releases.
 
-// FlagKilledType is the CloudEvent/CDEvent type of a flag kill.
-var FlagKilledType = customType("flag", "killed")
+// FlagKilledType is the CloudEvent/CDEvent type of a flag kill, and
+// FlagChangeRequestedType that of a flag change waiting for approval
+// (sent to webhooks and Slack, like approval.needed for releases).
+var (
+	FlagKilledType          = customType("flag", "killed")
+	FlagChangeRequestedType = customType("flagchange", "requested")
+)
 
 // FlagDedupKey is the PagerDuty dedup key of a flag's kill.
 func FlagDedupKey(service, env, key string) string {
@@ -38,6 +43,8 @@ type flagDetails struct {
 	Release     int64          `json:"release"`
 	Before      *shipgate.Flag `json:"before"`
 	After       *shipgate.Flag `json:"after"`
+	Change      int64          `json:"change"`
+	Awaiting    string         `json:"awaiting"`
 }
 
 // flagOutbox is Outbox for events whose subject is a flag: flag.killed,
@@ -48,16 +55,14 @@ func (q *Enqueuer) flagOutbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.A
 	if err := json.Unmarshal(e.Details, &d); err != nil {
 		return nil, fmt.Errorf("details of audit event %d: %w", e.Seq, err)
 	}
+	if e.Action == shipgate.ActionFlagChangeRequested {
+		return q.flagChangeOutbox(ctx, tx, e, d)
+	}
 	resolve := e.Action == shipgate.ActionFlagChanged
 	if resolve && !(d.Op == string(shipgate.FlagOpEnable) && d.Before != nil && d.Before.Disabled) {
 		return nil, nil
 	}
-	var pol *shipgate.NotifyPolicy
-	if svc, err := tx.FindService(ctx, d.Service); err == nil {
-		if env, ok := svc.Spec.Environment(d.Environment); ok {
-			pol = env.Notify
-		}
-	}
+	pol := envNotify(ctx, tx, d.Service, d.Environment)
 	served := ""
 	if d.After != nil {
 		served = d.After.Served()
@@ -125,30 +130,85 @@ func (q *Enqueuer) renderFlag(s config.Sink, e shipgate.AuditEvent, d flagDetail
 		return json.Marshal(pd)
 	}
 	// The webhook: a CloudEvent carrying the custom CDEvent.
+	subject := map[string]any{"id": e.Subject, "source": q.Source, "type": "shipgate-flag",
+		"content": map[string]any{"service": d.Service, "environment": d.Environment, "key": d.Key, "serves": d.After.Served(), "reason": d.Reason}}
+	custom := map[string]any{"service": d.Service, "environment": d.Environment, "flag": d.Key, "summary": summary}
+	if d.Release != 0 {
+		custom["release"] = d.Release
+		custom["page"] = ReleasePageURL(q.PublicURL, d.Release)
+	}
+	return q.flagCloudEvent(e, FlagKilledType, subject, custom)
+}
+
+// isFlagSubject reports whether an audit subject names a flag or a flag
+// change.
+func isFlagSubject(subject string) bool {
+	return strings.HasPrefix(subject, "flag/") || strings.HasPrefix(subject, "flag_change/")
+}
+
+// envNotify is the notify policy of a service's environment now.
+func envNotify(ctx context.Context, tx *sqlstore.Tx, service, env string) *shipgate.NotifyPolicy {
+	if svc, err := tx.FindService(ctx, service); err == nil {
+		if e, ok := svc.Spec.Environment(env); ok {
+			return e.Notify
+		}
+	}
+	return nil
+}
+
+// flagChangeOutbox tells webhooks and Slack that a flag change waits for
+// approval, who may give it and the command that does.
+func (q *Enqueuer) flagChangeOutbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.AuditEvent, d flagDetails) ([]sqlstore.Notification, error) {
+	return q.flagChangeNotifications(e, d, envNotify(ctx, tx, d.Service, d.Environment))
+}
+
+// flagChangeNotifications renders a change request for the sinks pol
+// routes it to.
+func (q *Enqueuer) flagChangeNotifications(e shipgate.AuditEvent, d flagDetails, pol *shipgate.NotifyPolicy) ([]sqlstore.Notification, error) {
+	summary := fmt.Sprintf("%s asks to %s flag %s of %s in %s: %s — %s; approve with `shipgate flag approve %d`", e.Actor, d.Op, d.Key, d.Service, d.Environment, d.Reason, d.Awaiting, d.Change)
+	var out []sqlstore.Notification
+	for _, s := range q.Sinks {
+		if s.Type == config.SinkPagerDuty || (pol != nil && len(pol.Sinks) > 0 && !slices.Contains(pol.Sinks, s.Name)) {
+			continue
+		}
+		if len(s.Events) > 0 && !slices.Contains(s.Events, shipgate.ActionFlagChangeRequested) {
+			continue
+		}
+		var payload []byte
+		var err error
+		if s.Type == config.SinkSlack {
+			payload, err = json.Marshal(map[string]string{"text": slackText("shipgate: " + summary)})
+		} else {
+			subject := map[string]any{"id": e.Subject, "source": q.Source, "type": "shipgate-flagchange",
+				"content": map[string]any{"service": d.Service, "environment": d.Environment, "key": d.Key, "op": d.Op, "change": d.Change, "awaiting": d.Awaiting}}
+			payload, err = q.flagCloudEvent(e, FlagChangeRequestedType, subject, map[string]any{"service": d.Service, "environment": d.Environment, "flag": d.Key, "summary": summary})
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sqlstore.Notification{Sink: s.Name, EventType: FlagChangeRequestedType, Subject: e.Subject, Payload: string(payload)})
+	}
+	return out, nil
+}
+
+// flagCloudEvent renders a flag event as a CloudEvent carrying a custom
+// CDEvent of type typ.
+func (q *Enqueuer) flagCloudEvent(e shipgate.AuditEvent, typ string, subject, custom map[string]any) ([]byte, error) {
+	at := e.At.UTC().Format(time.RFC3339Nano)
 	id := fmt.Sprintf("shipgate-%d", e.Seq)
 	var details any
 	if err := json.Unmarshal(e.Details, &details); err != nil {
 		return nil, err
 	}
-	subject := map[string]any{"id": e.Subject, "source": q.Source, "type": "shipgate-flag",
-		"content": map[string]any{"service": d.Service, "environment": d.Environment, "key": d.Key, "serves": d.After.Served(), "reason": d.Reason}}
-	custom := map[string]any{"service": d.Service, "environment": d.Environment, "flag": d.Key, "summary": summary,
-		"action": e.Action, "actor": e.Actor, "auditSeq": e.Seq, "details": details}
-	if d.Release != 0 {
-		custom["release"] = d.Release
-		custom["page"] = ReleasePageURL(q.PublicURL, d.Release)
-	}
+	custom["action"], custom["actor"], custom["auditSeq"], custom["details"] = e.Action, e.Actor, e.Seq, details
 	cdevent := map[string]any{
-		"context":               map[string]any{"version": cdeventsVersion, "id": id, "source": q.Source, "type": FlagKilledType, "timestamp": at.Format(time.RFC3339Nano)},
+		"context":               map[string]any{"version": cdeventsVersion, "id": id, "source": q.Source, "type": typ, "timestamp": at},
 		"subject":               subject,
 		"customData":            custom,
 		"customDataContentType": "application/json",
 	}
 	return json.Marshal(map[string]any{
-		"specversion": "1.0", "id": id, "source": q.Source, "type": FlagKilledType, "time": at.Format(time.RFC3339Nano),
+		"specversion": "1.0", "id": id, "source": q.Source, "type": typ, "time": at,
 		"subject": e.Subject, "datacontenttype": "application/json", "data": cdevent,
 	})
 }
-
-// isFlagSubject reports whether an audit subject names a flag.
-func isFlagSubject(subject string) bool { return strings.HasPrefix(subject, "flag/") }

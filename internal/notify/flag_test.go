@@ -37,3 +37,23 @@ func TestFlagKillValidatesAgainstCDEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagChangeRequestedValidatesAgainstCDEvents: the webhook event of a
+// flag change waiting for approval validates as a custom CDEvent.
+func TestFlagChangeRequestedValidatesAgainstCDEvents(t *testing.T) {
+	loadSchemas(t)
+	for _, q := range cdeventsEnqueuers() {
+		e := shipgate.NewAuditEvent("olga", shipgate.ActionFlagChangeRequested, shipgate.FlagChangeSubject(7), map[string]any{
+			"service": "web", "environment": "production", "key": "new-checkout", "op": "disable", "reason": "calm", "change": 7,
+			"required": 1, "awaiting": "needs 1 more approval (of 1): amy may approve",
+		})
+		e.Seq, e.At = 43, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+		out, err := q.flagChangeNotifications(e, flagDetails{Service: "web", Environment: "production", Key: "new-checkout", Op: "disable", Reason: "calm", Change: 7, Awaiting: "needs 1 more approval (of 1): amy may approve"}, nil)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("%v %v", out, err)
+		}
+		if _, err := validateCloudEvent([]byte(out[0].Payload)); err != nil {
+			t.Fatalf("%v\n%s", err, out[0].Payload)
+		}
+	}
+}
