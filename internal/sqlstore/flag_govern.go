@@ -105,6 +105,14 @@ func (tx *Tx) ChangeFlag(ctx context.Context, req FlagChangeRequest) (*shipgate.
 		if after.Key != req.Key {
 			return nil, shipgate.Errorf(shipgate.EINVALID, "the definition is of flag %q, not %q", after.Key, req.Key)
 		}
+		// A new definition of a disabled (killed) flag keeps it disabled,
+		// as a service file does: only enable turns it back on.
+		if b := c.Before; b != nil && b.Disabled && !after.Disabled {
+			after.Disabled, after.Serve = true, ""
+			if _, ok := after.Variants[b.Serve]; ok {
+				after.Serve = b.Serve
+			}
+		}
 	}
 	if problems := after.Validate("flag"); len(problems) > 0 {
 		return nil, &shipgate.ValidationError{Problems: problems}

@@ -223,6 +223,19 @@ func testFlagGovernance(t *testing.T, engine string) {
 		return err
 	})
 
+	// A new definition of a killed flag keeps it killed.
+	c, err = change("staging", "new-checkout", shipgate.FlagOpDisable, "pause", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = change("staging", "new-checkout", shipgate.FlagOpSet, "describe it", func(f *shipgate.Flag) error {
+		f.Disabled, f.Description = false, "the new checkout"
+		return nil
+	})
+	if err != nil || !c.After.Disabled || c.After.Description != "the new checkout" {
+		t.Fatalf("set on a disabled flag: %+v %v", c, err)
+	}
+
 	// The kill: at once, audited with reason and before/after; again: refused.
 	k, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
 		return tx.KillFlag(ctx, "olga", "web", "staging", "banner", "INC-10")
