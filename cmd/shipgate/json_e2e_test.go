@@ -28,6 +28,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"artifact gc", "audit checkpoint", "policy apply", "policy test",
 		"evidence add", "evidence download",
 		"checklist tick", "freeze create", "freeze end", "freeze override", "freeze approve-override",
+		"flag set", "flag enable", "flag disable", "flag rollout", "flag kill", "flag approve", "flag reject",
 		"demo", "demo-app", "demo-app restart", "bench judges", "bench router", "bench router backend", "bench router proxy",
 		"completion bash", "completion fish", "completion powershell", "completion zsh", "help",
 		// release bundle writes a file with -o; verify-bundle reads one, offline
@@ -47,6 +48,7 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"policy list": nil, "policy show": {"p"}, "policy decisions": nil, "policy replay": {"1"},
 		"policy eval":   {"--releases", "1..5", "--point", "create"},
 		"evidence list": {"1"}, "evidence show": {"1"},
+		"flag list": nil, "flag show": {"shop", "beta", "--env", "staging"}, "flag changes": nil,
 	}
 	m := &Main{Getenv: func(string) string { return "" }}
 	var leaves []string
@@ -82,6 +84,9 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 	os.WriteFile(filepath.Join(s.workDir, "gated.yaml"), []byte(strings.NewReplacer("name: shop", "name: gated", "approvals: { required: 0 }", "approvals: { required: 0 }\n      policies: [p]").Replace(e2eService)), 0o644)
 	s.ok("admin", "apply", "-f", filepath.Join(s.workDir, "gated.yaml"))
 	s.ok("admin", "release", "create", "gated", "--env", "staging", "--version", "1.0", "--artifact", "shop-1.0.tar")
+	// A flag set by hand: flag show reads it.
+	os.WriteFile(filepath.Join(s.workDir, "beta.yaml"), []byte("key: beta\ntype: boolean\nvariants: {\"on\": true, \"off\": false}\ndefault_variant: \"off\"\nsafe_variant: \"off\"\n"), 0o644)
+	s.ok("admin", "flag", "set", "shop", "beta", "--env", "staging", "--file", "beta.yaml", "--reason", "try it")
 	// Evidence 1, on release 1.
 	s.ok("admin", "evidence", "add", "1", "--type", "link", "--url", "https://tickets.example.com/CHG-1", "--title", "change ticket")
 	for name, args := range read {

@@ -131,6 +131,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.evidenceCommand(), m.verifyBundleCommand(),
 		m.rollbackCommand(),
 		m.checklistCommand(), m.freezeCommand(),
+		m.flagCommand(),
 		m.promoteCommand(),
 		m.policyCommand(),
 		m.notifyCommand(),

@@ -102,7 +102,9 @@ var NotifyActions = []string{
 	"approval.needed", "approval.expired", "rollout.paused", "rollout.aborted",
 	"release.rejected", "release.cancelled",
 	"freeze.override_requested", "freeze.override_approved",
-	"audit.checkpoint", // not an audit action: signed checkpoints of the log
+	"audit.checkpoint",      // not an audit action: signed checkpoints of the log
+	"flag.killed",           // the kill switch (enabling the flag again resolves PagerDuty's incident)
+	"flag.change_requested", // a flag change waits for approval (webhooks and Slack)
 }
 
 func ParseServerConfig(file string, src []byte, getenv func(string) string) (*ServerConfig, error) {
