@@ -17,8 +17,8 @@ const sdkKeyColumns = `id, environment, name, prefix, created_by, created_at, re
 
 func scanSDKKey(sc interface{ Scan(...any) error }) (shipgate.SDKKey, error) {
 	var (
-		k                  shipgate.SDKKey
-		created            int64
+		k                 shipgate.SDKKey
+		created           int64
 		revoked, lastUsed sql.NullInt64
 	)
 	err := sc.Scan(&k.ID, &k.Environment, &k.Name, &k.Prefix, &k.CreatedBy, &created, &k.RevokedBy, &revoked, &lastUsed)
