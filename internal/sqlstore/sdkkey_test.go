@@ -1,11 +1,15 @@
 package sqlstore_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/ofrep"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -154,4 +158,49 @@ func reverse(s []string) []string {
 		out[len(s)-1-i] = v
 	}
 	return out
+}
+
+// TestKillServedAtOnce: a kill through the one writer of flag changes is
+// served by the OFREP handler on the same database by its very next
+// evaluation (the in-process signal moves after the commit), with the
+// safe variant and reason DISABLED.
+func TestKillServedAtOnce(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			db, _ := newStore(t, engine)
+			testutil.MustApply(t, db, flagsYAML)
+			secret := shipgate.NewSDKKeySecret()
+			testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+				_, err := tx.CreateSDKKey(ctx, "ada", "production", "", secret)
+				return err
+			})
+			srv := httptest.NewServer(ofrep.ForDB(db, nil))
+			t.Cleanup(srv.Close)
+			eval := func() string {
+				req, _ := http.NewRequest("POST", srv.URL+"/ofrep/v1/evaluate/flags/new-checkout", strings.NewReader(`{"context":{"targetingKey":"u1"}}`))
+				req.Header.Set("Authorization", "Bearer "+secret)
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return string(b)
+			}
+			if got := eval(); !strings.Contains(got, `"value":true,"reason":"STATIC","variant":"on"`) {
+				t.Fatalf("before the kill: %s", got)
+			}
+			prod := findFlag(t, db, "web", "production", "new-checkout")
+			killed := prod.Flag
+			killed.Disabled = true
+			testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+				return sqlstore.ApplyFlagChangeForTest(tx, &shipgate.FlagChange{Service: "web", Environment: "production", Key: "new-checkout",
+					Op: shipgate.FlagOpKill, Reason: "incident 42", RequestedBy: "olga", Before: &prod.Flag, After: &killed, BaseVersion: prod.Version})
+			})
+			if got := eval(); !strings.Contains(got, `"value":false,"reason":"DISABLED","variant":"off"`) {
+				t.Fatalf("the next evaluation after the kill: %s", got)
+			}
+		})
+	}
 }
