@@ -182,6 +182,21 @@ func TestOpenFeatureSDKConformance(t *testing.T) {
 		t.Fatalf("bulk with its ETag: %d %s, want 304", st, body)
 	}
 
+	// Browsers: the CORS preflight of the web provider is answered.
+	pre, _ := http.NewRequest("OPTIONS", s.direct+"/ofrep/v1/evaluate/flags", nil)
+	pre.Header.Set("Origin", "https://shop.example.com")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization,content-type,if-none-match")
+	resp, err := http.DefaultClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "If-None-Match") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+
 	// A change applied with the service file is served by the next request.
 	s.ok("admin", "apply", "-f", writeFile(t, s.workDir, "shop2.yaml", strings.Replace(ofrepService, `default_variant: few`, `default_variant: many`, 1)))
 	if i, _ := client.IntValueDetails(ctx, "max-items", 1, user("u1", nil)); i.Value != 250 {
