@@ -63,7 +63,7 @@ func New(h *Handler) *Handler {
 func cors(w http.ResponseWriter) {
 	hd := w.Header()
 	hd.Set("Access-Control-Allow-Origin", "*")
-	hd.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
+	hd.Set("Access-Control-Expose-Headers", "ETag")
 }
 
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
