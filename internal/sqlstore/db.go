@@ -29,6 +29,9 @@ type DB struct {
 	// releaseDecodes counts releases decoded by FindRelease, for tests.
 	releaseDecodes atomic.Int64
 	commits        atomic.Int64
+	// flagEpoch and sdkKeyEpoch move after a committed flag change or
+	// SDK key change (FlagEpoch, SDKKeyEpoch).
+	flagEpoch, sdkKeyEpoch atomic.Uint64
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
