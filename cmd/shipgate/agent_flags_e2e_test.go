@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/internal/testutil"
+)
+
+// agentFlagsService declares flags k1…kN in staging; the first `off` of
+// them are turned off in staging, as a kill does.
+func agentFlagsService(n, off int) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: shipgate/v1\nkind: Service\nmetadata: {name: shop}\nspec:\n  flags:\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "    - {key: k%d, type: boolean, variants: {on: true, off: false}, default_variant: on, safe_variant: off}\n", i)
+	}
+	b.WriteString("  environments:\n    - name: staging\n")
+	if off > 0 {
+		b.WriteString("      flags:\n")
+		for i := 1; i <= off; i++ {
+			fmt.Fprintf(&b, "        - {key: k%d, type: boolean, enabled: false, variants: {on: true, off: false}, default_variant: on, safe_variant: off}\n", i)
+		}
+	}
+	b.WriteString("  pipeline:\n    jobs:\n      - name: deploy\n        steps: [{run: \"true\"}]\n")
+	return b.String()
+}
+
+type localEval struct {
+	status  int
+	stale   string
+	Value   any    `json:"value"`
+	Variant string `json:"variant"`
+	Reason  string `json:"reason"`
+}
+
+// evalLocal asks an agent's local flags endpoint; status 0 when it does
+// not answer.
+func evalLocal(addr, env, key string) localEval {
+	resp, err := http.Post("http://"+addr+"/environments/"+env+"/ofrep/v1/evaluate/flags/"+key, "application/json", strings.NewReader(`{"context":{"targetingKey":"u1"}}`))
+	if err != nil {
+		return localEval{}
+	}
+	defer resp.Body.Close()
+	var e localEval
+	json.NewDecoder(resp.Body).Decode(&e)
+	e.status, e.stale = resp.StatusCode, resp.Header.Get("Shipgate-Flags-Stale")
+	return e
+}
+
+// TestAgentServesFlagsE2E: `shipgate agent --flags-listen` serves the
+// flags of its environment on loopback; a flag turned off on the server is
+// served as its safe variant by the agent within moments (measured, in
+// docs/benchmarks.md); with the server down, a restarted agent serves the
+// last flags it knew. A non-loopback address is refused.
+func TestAgentServesFlagsE2E(t *testing.T) {
+	s := startServerWith(t, []string{"--no-local-runner"})
+	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "hosts"))
+	s.fails("not a loopback address", "admin", "agent", "--token", join, "--name", "bad", "--work-dir", filepath.Join(s.dir, "agent-bad"), "--flags-listen", "0.0.0.0:8790")
+	s.fails("--flags-env needs --flags-listen", "admin", "agent", "--token", join, "--name", "bad", "--work-dir", filepath.Join(s.dir, "agent-bad"), "--flags-env", "staging")
+
+	const runs = 5
+	file := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(file, []byte(agentFlagsService(runs, 0)), 0o644)
+	s.ok("admin", "apply", "-f", file)
+	addr := freeAddr(t)
+	a := s.startAgent("web-a", "role=web", join, "--flags-listen", addr, "--flags-env", "staging")
+	testutil.WaitFor(t, "the agent to serve k1", func() bool { return evalLocal(addr, "staging", "k1").Variant == "on" })
+
+	// Each run turns one more flag off on the server and times how long
+	// until the agent's endpoint serves it off (from before the CLI
+	// starts: an upper bound).
+	var took []string
+	for i := 1; i <= runs; i++ {
+		os.WriteFile(file, []byte(agentFlagsService(runs, i)), 0o644)
+		key := fmt.Sprintf("k%d", i)
+		start := time.Now()
+		s.ok("admin", "apply", "-f", file)
+		applied := time.Now()
+		testutil.WaitFor(t, "the agent to serve "+key+" off", func() bool {
+			e := evalLocal(addr, "staging", key)
+			return e.Variant == "off" && e.Value == false && e.Reason == "DISABLED"
+		})
+		took = append(took, fmt.Sprintf("%s (%s after apply returned)", time.Since(start).Round(time.Millisecond), time.Since(applied).Round(time.Millisecond)))
+	}
+	t.Logf("server change → agent serves the safe variant: %s", strings.Join(took, ", "))
+	if e := evalLocal(addr, "staging", fmt.Sprintf("k%d", runs+1)); e.status != 404 {
+		t.Fatalf("an undeclared flag: %+v", e)
+	}
+
+	// The agent stops, then the server; started again, the agent serves
+	// what it kept while it waits for the server.
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	a.cmd.Wait()
+	s.stop()
+	cmd := exec.Command(binary, "agent", "--server", s.url, "--token", join, "--name", "web-a", "--labels", "role=web",
+		"--work-dir", filepath.Join(s.dir, "agent-web-a"), "--flags-listen", addr)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	waiting := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "cannot register yet") {
+				select {
+				case waiting <- true:
+				default:
+				}
+			}
+		}
+	}()
+	testutil.WaitFor(t, "the restarted agent to serve the kept flags", func() bool { return evalLocal(addr, "staging", "k1").status == 200 })
+	for i := 1; i <= runs; i++ {
+		if e := evalLocal(addr, "staging", fmt.Sprintf("k%d", i)); e.Variant != "off" || e.Reason != "DISABLED" {
+			t.Fatalf("k%d after a restart without the server: %+v", i, e)
+		}
+	}
+	// It serves them without the server indeed.
+	testutil.WaitFor(t, "the restarted agent to report the server unreachable", func() bool {
+		select {
+		case <-waiting:
+			return true
+		default:
+			return false
+		}
+	})
+}
