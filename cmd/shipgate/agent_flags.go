@@ -47,7 +47,9 @@ func startAgentFlags(cfg AgentConfig, logger *slog.Logger) (*agentFlags, error) 
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: agentflags.NewLocal(m, logger), ReadHeaderTimeout: 10 * time.Second}
+	local := agentflags.NewLocal(m, logger)
+	local.AnyHost = cfg.FlagsListenAny
+	srv := &http.Server{Handler: local, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			logger.Warn("flags listener ended", "err", err)

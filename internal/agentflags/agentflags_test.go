@@ -165,12 +165,24 @@ func TestMirrorServesFlips(t *testing.T) {
 		t.Fatalf("an environment the agent does not serve: %+v", e)
 	}
 
+	// Bulk, with an ETag.
+	tag, code := bulk(t, local.URL, "")
+	if code != 200 || tag == "" {
+		t.Fatalf("bulk: %d %q", code, tag)
+	}
+	if _, status := bulk(t, local.URL, tag); status != 304 {
+		t.Fatalf("bulk with its ETag: %d", status)
+	}
+
 	// The flip.
 	s.apply(off)
 	testutil.WaitFor(t, "the agent to serve the safe variant", func() bool {
 		e := evaluate(t, local.URL, "staging", "new-checkout")
 		return e.Variant == "off" && e.Value == false && e.Reason == shipgate.ReasonDisabled
 	})
+	if _, status := bulk(t, local.URL, tag); status != 200 {
+		t.Fatalf("bulk with the ETag from before the flip: %d", status)
+	}
 	if st, _ := m.Status("staging"); !st.Known || st.Stale || st.Flags != 2 || st.Error != "" {
 		t.Fatalf("status = %+v", st)
 	}
@@ -261,4 +273,61 @@ func TestMirrorIgnoresBadFiles(t *testing.T) {
 	if err := m.Watch("Bad Name"); err == nil {
 		t.Fatal("a bad environment name was watched")
 	}
+}
+
+// TestLocalKeepsBrowsersOut: the local endpoint asks for no key, so it
+// sends no CORS headers, refuses preflights, and answers only requests
+// addressed to a loopback name (not a DNS name rebound to 127.0.0.1).
+func TestLocalKeepsBrowsersOut(t *testing.T) {
+	s := newServer(t)
+	s.apply("")
+	_, local, _ := startMirror(t, t.TempDir(), s.agent("web-1"), "staging")
+	testutil.WaitFor(t, "the agent to serve new-checkout", func() bool { return evaluate(t, local.URL, "staging", "new-checkout").status == 200 })
+	if e := evaluate(t, local.URL, "staging", "new-checkout"); e.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("CORS headers on the local endpoint: %v", e.header)
+	}
+	do := func(method, host string) *http.Response {
+		req, _ := http.NewRequest(method, local.URL+"/environments/staging/ofrep/v1/evaluate/flags/new-checkout", strings.NewReader(`{"context":{}}`))
+		req.Host = host
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := do("POST", "evil.example:8790"); resp.StatusCode != 403 {
+		t.Fatalf("a rebound host name: %d", resp.StatusCode)
+	}
+	if resp := do("OPTIONS", "127.0.0.1"); resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("a preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, host := range []string{"localhost:8790", "[::1]:8790", "127.0.0.1"} {
+		if resp := do("POST", host); resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("host %s: %d %v", host, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+// bulk evaluates every flag of staging on the local endpoint.
+func bulk(t *testing.T, base, etag string) (string, int) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/environments/staging/ofrep/v1/evaluate/flags", strings.NewReader(`{"context":{"targetingKey":"u1"}}`))
+	req.Header.Set("Content-Type", "application/json")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 {
+		var out struct{ Flags []map[string]any }
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Flags) != 2 {
+			t.Fatalf("bulk answer: %+v, %v", out, err)
+		}
+	}
+	return resp.Header.Get("ETag"), resp.StatusCode
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/shipgate/shipgate"
@@ -23,10 +24,18 @@ import (
 // A response from flags the server has not confirmed for StaleAfter
 // carries "Shipgate-Flags-Stale: true"; every one carries
 // Shipgate-Flags-Synced-At. /status lists the mirrored environments.
+//
+// Unlike the server's OFREP endpoint it sends no CORS headers, and unless
+// AnyHost is set it answers only requests whose Host is a loopback
+// address or localhost: a web page open in a browser on this host must
+// not read the flags, directly or through a DNS name rebound to
+// 127.0.0.1.
 type Local struct {
 	Mirror *Mirror
-	ofrep  *ofrep.Handler
-	mux    *http.ServeMux
+	// AnyHost accepts every Host header (--flags-listen-any).
+	AnyHost bool
+	ofrep   *ofrep.Handler
+	mux     *http.ServeMux
 }
 
 // NewLocal returns the handler of m.
@@ -42,7 +51,59 @@ func NewLocal(m *Mirror, logger *slog.Logger) *Local {
 }
 
 // ServeHTTP implements http.Handler.
-func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.mux.ServeHTTP(w, r) }
+func (l *Local) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !l.AnyHost && !loopbackHost(r.Host) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		json.NewEncoder(w).Encode(map[string]string{"errorDetails": "the agent's flags endpoint answers requests to a loopback address or localhost only"})
+		return
+	}
+	if r.Method == http.MethodOptions {
+		// No CORS preflight: browsers stay out.
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	l.mux.ServeHTTP(&noCORS{ResponseWriter: w}, r)
+}
+
+// loopbackHost reports whether a Host header names this host by a
+// loopback address or localhost.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// noCORS drops the CORS headers the OFREP handler sets for the server's
+// browser SDKs.
+type noCORS struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *noCORS) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	for k := range w.Header() {
+		if strings.HasPrefix(k, "Access-Control-") {
+			w.Header().Del(k)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *noCORS) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.ResponseWriter.Write(b)
+}
 
 type envKey struct{}
 
