@@ -140,6 +140,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.demoAppCommand(),
 		m.benchCommand(),
 	)
+	m.addFlagKeyCommand(root)
 	root.SetHelpCommand(helpCommand(root))
 	guardSubcommands(root)
 	return root

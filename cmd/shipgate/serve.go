@@ -28,6 +28,7 @@ import (
 	"github.com/shipgate/shipgate/internal/httpapi"
 	"github.com/shipgate/shipgate/internal/leader"
 	"github.com/shipgate/shipgate/internal/notify"
+	"github.com/shipgate/shipgate/internal/ofrep"
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -444,7 +445,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// No server-wide WriteTimeout: it would cut claims, which long-poll;
 	// the API bounds each write instead (httpapi.Handler.WriteTimeout).
 	root, err := withUI(&webui.Server{API: api, DB: db, Logger: logger, SessionLifetime: cfg.UISessionLifetime,
-		TLS: tlsCfg != nil || strings.HasPrefix(serverCfg.PublicURL, "https://")})
+		TLS: tlsCfg != nil || strings.HasPrefix(serverCfg.PublicURL, "https://")}, ofrep.ForDB(db, logger))
 	if err != nil {
 		return err
 	}

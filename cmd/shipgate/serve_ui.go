@@ -8,10 +8,12 @@ import (
 )
 
 // withUI serves the web UI at / beside the API: /api/ and /healthz go to
-// the API, everything else to the UI, which calls the API in process.
+// the API, /ofrep/ to the OFREP handler (feature flag evaluation for
+// OpenFeature SDKs, authenticated by SDK keys), everything else to the UI,
+// which calls the API in process.
 // The session cookie is Secure when this server speaks TLS or people reach
 // it at an https public_url (a TLS-terminating proxy in front).
-func withUI(cfg *webui.Server) (http.Handler, error) {
+func withUI(cfg *webui.Server, ofrep http.Handler) (http.Handler, error) {
 	api := cfg.API
 	ui, err := webui.New(cfg)
 	if err != nil {
@@ -20,6 +22,10 @@ func withUI(cfg *webui.Server) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api" || r.URL.Path == "/healthz" {
 			api.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/ofrep/") {
+			ofrep.ServeHTTP(w, r)
 			return
 		}
 		ui.ServeHTTP(w, r)

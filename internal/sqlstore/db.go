@@ -30,6 +30,9 @@ type DB struct {
 	releaseDecodes atomic.Int64
 	commits        atomic.Int64
 	flags          flagWatch // wakes waiters for flag changes (flag_watch.go)
+	// flagEpoch and sdkKeyEpoch move after a committed flag change or
+	// SDK key change (FlagEpoch, SDKKeyEpoch).
+	flagEpoch, sdkKeyEpoch atomic.Uint64
 
 	// Now returns the current time; tests replace it to control time.
 	Now func() time.Time
