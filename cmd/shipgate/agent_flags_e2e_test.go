@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
 
@@ -153,4 +154,72 @@ func TestAgentServesFlagsE2E(t *testing.T) {
 			return false
 		}
 	})
+}
+
+// TestAgentGivesServicesFlagsE2E: a service a release starts on an agent
+// with --flags-listen gets the agent's endpoint for its environment and
+// its flags' values in its environment, and the agent serves the flags of
+// that environment without being told to (no --flags-env).
+func TestAgentGivesServicesFlagsE2E(t *testing.T) {
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		t.Skip("reads the service's environment from /proc")
+	}
+	s := startServerWith(t, []string{"--no-local-runner"})
+	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "web-hosts"))
+	addr := freeAddr(t)
+	s.startAgent("web-1", "role=web", join, "--flags-listen", addr, "--stop-services-on-exit", "--shutdown-grace", "5s")
+	front := freeAddr(t)
+	svc := demo.AppService("shop", binary, front, "{ role: web }", "5m", "canary:\n  steps:\n    - set_weight: 100")
+	svc = strings.Replace(svc, "spec:\n", `spec:
+  flags:
+    - {key: new-checkout, type: boolean, variants: {on: true, off: false}, default_variant: on, safe_variant: off}
+    - {key: banner, type: string, variants: {plain: "hello", fancy: "hello, world"}, default_variant: fancy, safe_variant: plain}
+`, 1)
+	f := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(f, []byte(svc), 0o644)
+	s.ok("admin", "apply", "-f", f)
+	os.WriteFile(filepath.Join(s.workDir, "shop-1.0.conf"), []byte("version=1.0\n"), 0o644)
+	id := s.create("admin", "shop", "--env", "production", "--version", "1.0", "--artifact", "shop-1.0.conf").ID
+	s.ok("admin", "release", "wait", fmt.Sprint(id))
+
+	env := demoAppEnv(t, filepath.Join(s.dir, "agent-web-1"))
+	for k, want := range map[string]string{
+		"OFREP_ENDPOINT":             "http://" + addr + "/environments/production",
+		"SHIPGATE_FLAGS_ENVIRONMENT": "production",
+		"SHIPGATE_FLAG_NEW_CHECKOUT": "true",
+		"SHIPGATE_FLAG_BANNER":       "hello, world",
+	} {
+		if env[k] != want {
+			t.Errorf("the service's $%s = %q; want %q", k, env[k], want)
+		}
+	}
+	if e := evalLocal(addr, "production", "banner"); e.status != 200 || e.Value != "hello, world" {
+		t.Fatalf("the agent's endpoint for the service's environment: %+v", e)
+	}
+}
+
+// demoAppEnv is the environment of the one demo-app process running from
+// under dir (an agent's work dir).
+func demoAppEnv(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(cmdline), "demo-app") || !strings.Contains(string(cmdline), dir) {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(filepath.Dir(p), "environ"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{}
+		for _, kv := range strings.Split(string(raw), "\x00") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
+		}
+		return env
+	}
+	t.Fatalf("no demo-app process runs from %s", dir)
+	return nil
 }
