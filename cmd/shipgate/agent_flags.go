@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,7 +46,7 @@ func startAgentFlags(cfg AgentConfig, logger *slog.Logger) (*agentFlags, error) 
 	}
 	ln, err := net.Listen("tcp", cfg.FlagsListen)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--flags-listen: %w", err)
 	}
 	local := agentflags.NewLocal(m, logger)
 	local.AnyHost = cfg.FlagsListenAny
