@@ -184,13 +184,8 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer closeServices(services, cfg.StopServicesOnExit, logger)
-	if flagsLocal != nil {
-		for _, env := range services.Environments() {
-			if err := flagsLocal.mirror.Watch(env); err != nil {
-				logger.Warn("cannot serve the flags of a supervised service's environment", "environment", env, "err", err)
-			}
-		}
-		flagsLocal.mirror.SetFetcher(c.AsAgent(reg.Secret))
+	if err := flagsLocal.connect(cfg, services, c.AsAgent(reg.Secret), reg.Agent.Envs, logger); err != nil {
+		return err
 	}
 	metricsLn, err := listenMetrics(cfg.MetricsListen)
 	if err != nil {

@@ -8,9 +8,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/agentflags"
+	"github.com/shipgate/shipgate/internal/runner"
 )
 
 // agentFlags is the agent's local flags endpoint (--flags-listen): a
@@ -65,6 +69,30 @@ func startAgentFlags(cfg AgentConfig, logger *slog.Logger) (*agentFlags, error) 
 		cancel()
 		<-done
 	}}, nil
+}
+
+// connect starts following the environments of the supervised services
+// and reading flags from the server as the registered agent. An
+// environment of --flags-env outside those the agent's join token allows
+// is refused: the server would refuse its flags.
+func (f *agentFlags) connect(cfg AgentConfig, services *runner.Services, agent *client.Agent, allowed []string, logger *slog.Logger) error {
+	if f == nil {
+		return nil
+	}
+	if len(allowed) > 0 {
+		for _, env := range cfg.FlagsEnvs {
+			if !slices.Contains(allowed, env) {
+				return fmt.Errorf("--flags-env %s: this agent's join token is limited to the environments %s; it cannot read the flags of others", env, strings.Join(allowed, ", "))
+			}
+		}
+	}
+	for _, env := range services.Environments() {
+		if err := f.mirror.Watch(env); err != nil {
+			logger.Warn("cannot serve the flags of a supervised service's environment", "environment", env, "err", err)
+		}
+	}
+	f.mirror.SetFetcher(agent)
+	return nil
 }
 
 // serviceEnv is the runner's ServiceEnv: nil when flags are off.

@@ -70,6 +70,9 @@ func TestAgentServesFlagsE2E(t *testing.T) {
 	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "hosts"))
 	s.fails("not a loopback address", "admin", "agent", "--token", join, "--name", "bad", "--work-dir", filepath.Join(s.dir, "agent-bad"), "--flags-listen", "0.0.0.0:8790")
 	s.fails("--flags-env needs --flags-listen", "admin", "agent", "--token", join, "--name", "bad", "--work-dir", filepath.Join(s.dir, "agent-bad"), "--flags-env", "staging")
+	prodOnly := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "prod-hosts", "--env", "production"))
+	s.fails("--flags-env staging: this agent's join token is limited to the environments production", "admin", "agent", "--token", prodOnly, "--name", "prod-1", "--labels", "role=web",
+		"--work-dir", filepath.Join(s.dir, "agent-prod-1"), "--flags-listen", freeAddr(t), "--flags-env", "staging")
 
 	const runs = 5
 	file := filepath.Join(s.workDir, "shop.yaml")
