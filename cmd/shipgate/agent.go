@@ -69,7 +69,13 @@ restart); anyone else waits until the agent shows as lost.
 On SIGTERM it takes no new jobs and lets running ones finish (up to
 --shutdown-grace); a second signal stops at once. A restarted agent settles
 the attempts it held from its journal in --work-dir and never starts one
-twice.`,
+twice.
+
+With --flags-listen 127.0.0.1:PORT it serves the feature flags of its
+environments over OFREP on that loopback address, following every change
+on the server at once and keeping the last known flags in --work-dir for
+when the server is unreachable; the services it starts get OFREP_ENDPOINT
+and SHIPGATE_FLAG_<KEY> (docs/flags.md, "Flags on agents").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
