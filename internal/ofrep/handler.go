@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -123,48 +122,55 @@ type requestError struct {
 	ErrorDetails string `json:"errorDetails"`
 }
 
-// readContext reads {"context": {...}}. A body that is not JSON is
-// PARSE_ERROR; a context that is not an object is INVALID_CONTEXT. An
-// empty body or a missing context is the empty context. Other members are
-// ignored, as later protocol versions may add some.
+// readContext reads {"context": {...}} in one pass and returns the body
+// too (the bulk ETag hashes it). A body that is not JSON is PARSE_ERROR; a
+// context that is not an object is INVALID_CONTEXT. An empty body or a
+// missing context is the empty context. Other members are ignored, as
+// later protocol versions may add some.
 func (h *Handler) readContext(r *http.Request) (map[string]any, []byte, *requestError) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.MaxBodyBytes))
-	if err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), h.MaxBodyBytes)+1))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, h.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, nil, &requestError{shipgate.FlagErrParse, "the request body is larger than " + strconv.FormatInt(h.MaxBodyBytes, 10) + " bytes"}
 		}
 		return nil, nil, &requestError{shipgate.FlagErrParse, "reading the request body: " + err.Error()}
 	}
+	body := buf.Bytes()
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, nil, nil
+		return nil, body, nil
 	}
 	var req struct {
-		Context json.RawMessage `json:"context"`
+		Context any `json:"context"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) { // a JSON document, but not an object
+			return nil, nil, &requestError{shipgate.FlagErrParse, "the request body must be a JSON object {\"context\": {...}}"}
+		}
 		return nil, nil, &requestError{shipgate.FlagErrParse, "the request body is not a JSON object {\"context\": {...}}: " + err.Error()}
 	}
-	raw := bytes.TrimSpace(req.Context)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil, nil
+	switch c := req.Context.(type) {
+	case nil:
+		return nil, body, nil
+	case map[string]any:
+		return c, body, nil
 	}
-	if raw[0] != '{' {
-		return nil, nil, &requestError{shipgate.FlagErrInvalidContext, "context must be a JSON object"}
-	}
-	var ctx map[string]any
-	if err := json.Unmarshal(raw, &ctx); err != nil {
-		return nil, nil, &requestError{shipgate.FlagErrParse, "context: " + err.Error()}
-	}
-	return ctx, raw, nil
+	return nil, nil, &requestError{shipgate.FlagErrInvalidContext, "context must be a JSON object"}
 }
 
 type success struct {
-	Key      string         `json:"key"`
-	Value    any            `json:"value"`
-	Reason   string         `json:"reason"`
-	Variant  string         `json:"variant"`
-	Metadata map[string]any `json:"metadata,omitempty"`
+	Key      string       `json:"key"`
+	Value    any          `json:"value"`
+	Reason   string       `json:"reason"`
+	Variant  string       `json:"variant"`
+	Metadata flagMetadata `json:"metadata"`
+}
+
+// flagMetadata is the metadata of an answer: the service that declares
+// the flag.
+type flagMetadata struct {
+	Service string `json:"service"`
 }
 
 type failure struct {
@@ -177,7 +183,7 @@ func answer(r flags.Result, service string) any {
 	if r.ErrorCode != "" {
 		return failure{Key: r.Key, ErrorCode: r.ErrorCode, ErrorDetails: r.ErrorMessage}
 	}
-	return success{Key: r.Key, Value: r.Value, Reason: r.Reason, Variant: r.Variant, Metadata: map[string]any{"service": service}}
+	return success{Key: r.Key, Value: r.Value, Reason: r.Reason, Variant: r.Variant, Metadata: flagMetadata{Service: service}}
 }
 
 func (h *Handler) evaluate(w http.ResponseWriter, r *http.Request) {
@@ -245,10 +251,10 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 }
 
 // etag names one bulk answer: the environment, its flag generation and
-// the context (the same flags evaluate the same for the same context, so
-// an unchanged generation and context is an unchanged answer). The context
-// is hashed as sent: a client that reorders its attributes gets a fresh
-// answer, never a stale one.
+// the request body, which carries the context (the same flags evaluate
+// the same for the same context, so an unchanged generation and context is
+// an unchanged answer). The body is hashed as sent: a client that reorders
+// its attributes gets a fresh answer, never a stale one.
 func etag(s *Snapshot, ctx []byte) string {
 	hs := sha256.New()
 	hs.Write([]byte(s.Environment))
