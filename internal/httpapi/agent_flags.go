@@ -17,10 +17,12 @@ import (
 	"github.com/shipgate/shipgate/internal/sqlstore"
 )
 
-// flagRecheck is how often a waiting agent's generation is read from the
-// database again, for changes committed by another server (this server's
-// own changes wake the wait at once).
-const flagRecheck = time.Second
+func (h *Handler) flagRecheck() time.Duration {
+	if h.FlagRecheck > 0 {
+		return h.FlagRecheck
+	}
+	return time.Second
+}
 
 // agentFlags serves an agent the live flags of one environment (every
 // service's) so it can evaluate them for its supervised services. The
@@ -81,7 +83,7 @@ func (h *Handler) agentFlags(w http.ResponseWriter, r *http.Request, a *shipgate
 				return nil
 			}
 		}
-		tick := time.NewTimer(flagRecheck)
+		tick := time.NewTimer(h.flagRecheck())
 		select {
 		case <-changed:
 		case <-tick.C:

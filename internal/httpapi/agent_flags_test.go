@@ -2,12 +2,17 @@ package httpapi_test
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/httpapi"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
 )
 
 // killStaging is flagsYAML with new-checkout turned off in staging: a
@@ -127,5 +132,68 @@ func TestAgentFlags(t *testing.T) {
 	}
 	if status, _ := f.raw(t, "GET", "/api/v1/agent/flags?environment=staging", "", nil); status != 401 {
 		t.Fatalf("no credentials: %d", status)
+	}
+}
+
+// TestAgentFlagsWake: a waiting long poll is woken by the commit of a
+// change on this server, without its periodic re-read (here an hour), and
+// sees a change another server committed by that re-read.
+func TestAgentFlagsWake(t *testing.T) {
+	dsn := testutil.DSN(t, "sqlite")
+	open := func() *sqlstore.DB {
+		db, err := sqlstore.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db, other := open(), open()
+	h := httpapi.NewHandler(&httpapi.Handler{DB: db, Logger: slog.New(slog.DiscardHandler), FlagRecheck: time.Hour})
+	srv := httptest.NewServer(checkedAPI(t, h))
+	t.Cleanup(srv.Close)
+	testutil.MustApply(t, db, flagsYAML)
+	secret := shipgate.NewSecret(shipgate.AgentTokenPrefix)
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		_, err := tx.CreateAgentToken(ctx, "test", sqlstore.NewAgentToken{Name: "hosts"}, secret)
+		return err
+	})
+	reg, err := client.New(srv.URL, secret).RegisterAgent(ctx, client.RegisterAgentRequest{Name: "web-1", Labels: map[string]string{"role": "web"}, Version: "test", Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := client.NewAgent(srv.URL, reg.Secret)
+	poll := func(etag string) <-chan *client.AgentFlags {
+		ch := make(chan *client.AgentFlags, 1)
+		go func() {
+			fs, err := agent.Flags(ctx, "staging", etag, client.MaxAgentFlagsWait)
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- fs
+		}()
+		return ch
+	}
+	before, err := agent.Flags(ctx, "staging", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := poll(before.ETag)
+	testutil.MustApply(t, db, killStaging) // this server: the commit wakes the poll
+	if fs := <-got; fs == nil || !flagOf(t, fs, "shop", "new-checkout").Disabled {
+		t.Fatalf("woken with %+v", fs)
+	}
+
+	// Another server's change: seen by the re-read (a handler over the
+	// same database that re-reads every 10 ms).
+	h2 := httpapi.NewHandler(&httpapi.Handler{DB: db, Logger: slog.New(slog.DiscardHandler), FlagRecheck: 10 * time.Millisecond})
+	srv2 := httptest.NewServer(checkedAPI(t, h2))
+	t.Cleanup(srv2.Close)
+	agent = client.NewAgent(srv2.URL, reg.Secret)
+	current, _ := agent.Flags(ctx, "staging", "", 0)
+	got = poll(current.ETag)
+	testutil.MustApply(t, other, strings.Replace(killStaging, `compact: {color: green`, `compact: {color: red`, 1))
+	if fs := <-got; fs == nil || fs.Generation <= current.Generation {
+		t.Fatalf("after another server's change: %+v", fs)
 	}
 }
