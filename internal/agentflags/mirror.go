@@ -202,7 +202,7 @@ func (m *Mirror) follow(ctx context.Context, env string, fetch Fetcher) {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
+			backoff = min(2*backoff, 10*time.Second) // a kill must not wait long for a server back up
 			if c := shipgate.ErrorCode(err); c == shipgate.EFORBIDDEN || c == shipgate.EUNAUTHORIZED {
 				backoff = time.Minute // refused: asking again soon will not help
 			}
