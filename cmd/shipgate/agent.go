@@ -37,6 +37,13 @@ type AgentConfig struct {
 	// ClientCert and ClientKey are the certificate the agent presents to
 	// a server that requires one (serve --tls-client-ca).
 	ClientCert, ClientKey string
+	// FlagsListen serves the flags of the agent's environments over OFREP
+	// at this loopback address (agent_flags.go); off when empty.
+	// FlagsListenAny allows an address other hosts reach; FlagsEnvs are
+	// environments to serve besides those of the supervised services.
+	FlagsListen    string
+	FlagsListenAny bool
+	FlagsEnvs      []string
 }
 
 func (m *Main) agentCommand() *cobra.Command {
@@ -62,7 +69,13 @@ restart); anyone else waits until the agent shows as lost.
 On SIGTERM it takes no new jobs and lets running ones finish (up to
 --shutdown-grace); a second signal stops at once. A restarted agent settles
 the attempts it held from its journal in --work-dir and never starts one
-twice.`,
+twice.
+
+With --flags-listen 127.0.0.1:PORT it serves the feature flags of its
+environments over OFREP on that loopback address, following every change
+on the server at once and keeping the last known flags in --work-dir for
+when the server is unreachable; the services it starts get OFREP_ENDPOINT
+and SHIPGATE_FLAG_<KEY> (docs/flags.md, "Flags on agents").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -82,6 +95,9 @@ twice.`,
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the supervised services when the agent exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.ClientCert, "client-cert", "", "client certificate (PEM) for a server that requires one of agents (default $SHIPGATE_CLIENT_CERT); read again when it changes")
 	f.StringVar(&cfg.ClientKey, "client-key", "", "the private key of --client-cert (PEM; default $SHIPGATE_CLIENT_KEY)")
+	f.StringVar(&cfg.FlagsListen, "flags-listen", "", "serve the feature flags of this agent's environments over OFREP at this loopback address, e.g. 127.0.0.1:8790, and give supervised services OFREP_ENDPOINT; off by default (docs/flags.md, \"Flags on agents\")")
+	f.BoolVar(&cfg.FlagsListenAny, "flags-listen-any", false, "allow --flags-listen on an address other hosts can reach (the endpoint asks for no key)")
+	f.StringSliceVar(&cfg.FlagsEnvs, "flags-env", nil, "environments whose flags to serve besides those of the supervised services, e1,e2,…")
 	cmd.AddCommand(m.agentListCommand(), m.agentDrainCommand(), m.agentTokenCommand())
 	return cmd
 }
@@ -117,6 +133,13 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return fmt.Errorf("an agent needs an agent token (%s…) from `shipgate agent token create`, via --token or $SHIPGATE_AGENT_TOKEN", shipgate.AgentTokenPrefix)
 	}
 	host, _ := os.Hostname()
+	flagsLocal, err := startAgentFlags(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if flagsLocal != nil {
+		defer flagsLocal.stop()
+	}
 	if cfg.Name == "" {
 		cfg.Name = strings.ToLower(strings.SplitN(host, ".", 2)[0])
 	}
@@ -167,6 +190,9 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer closeServices(services, cfg.StopServicesOnExit, logger)
+	if err := flagsLocal.connect(cfg, services, c.AsAgent(reg.Secret), reg.Agent.Envs, logger); err != nil {
+		return err
+	}
 	metricsLn, err := listenMetrics(cfg.MetricsListen)
 	if err != nil {
 		return err
@@ -178,12 +204,13 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 	defer stopHard()
 	var refused error
 	r := &runner.Runner{
-		Services: services,
-		Coord:    c.AsAgent(reg.Secret),
-		Info:     reg.Agent.Info(),
-		WorkDir:  filepath.Clean(cfg.WorkDir),
-		Slots:    cfg.Slots,
-		Logger:   logger,
+		Services:   services,
+		Coord:      c.AsAgent(reg.Secret),
+		Info:       reg.Agent.Info(),
+		WorkDir:    filepath.Clean(cfg.WorkDir),
+		Slots:      cfg.Slots,
+		Logger:     logger,
+		ServiceEnv: flagsLocal.serviceEnv(),
 		Unauthorized: func(err error) {
 			refused = err
 			stopClaiming()

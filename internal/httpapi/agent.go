@@ -33,6 +33,7 @@ func (h *Handler) agentRoutes() []Route {
 		{Method: "POST", Path: "/api/v1/agent/rollout", Perm: shipgate.PermAgent, Summary: "Report the progress of an attempt's rollout", agent: h.agentRollout},
 		{Method: "GET", Path: "/api/v1/agent/held", Perm: shipgate.PermAgent, Summary: "List the attempts this agent holds", agent: h.agentHeld},
 		{Method: "GET", Path: "/api/v1/agent/artifact", Perm: shipgate.PermAgent, Summary: "Download the artifact of a held attempt", agent: h.agentArtifact},
+		{Method: "GET", Path: "/api/v1/agent/flags", Perm: shipgate.PermAgent, Summary: "Read the live flags of an environment (long poll)", agent: h.agentFlags},
 	}
 }
 

@@ -83,6 +83,11 @@ type Handler struct {
 	// evidence (server config evidence.signature); nil refuses them.
 	Signatures *evidence.SignatureVerifier
 
+	// FlagRecheck is how often an agent's long poll of its flags reads the
+	// generation again, to see changes committed by another server (this
+	// server's own wake it at once); 0 is every second.
+	FlagRecheck time.Duration
+
 	// RefusalWindow is how long repeated refusals of one caller, route
 	// and subject are gathered into one audit event (DefaultRefusalWindow
 	// when zero). Call FlushRefusals on shutdown.

@@ -310,6 +310,7 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 		"Group":           shipgate.Group{},
 		"Agent":           shipgate.Agent{},
 		"AgentToken":      shipgate.AgentToken{},
+		"AgentFlags":      client.AgentFlags{},
 		"Rollback":        shipgate.Rollback{},
 		"Assignment":      shipgate.Assignment{},
 		"AttemptKey":      shipgate.AttemptKey{},

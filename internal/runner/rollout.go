@@ -223,6 +223,9 @@ func (ro *rolloutRun) start(ctx context.Context, artifact string, env []string) 
 		argv[i] = vars.Replace(arg)
 	}
 	penv := append([]string(nil), env...)
+	if ro.r.ServiceEnv != nil {
+		penv = append(penv, ro.r.ServiceEnv(ctx, a.Service, a.Env)...)
+	}
 	for k, v := range sp.Env {
 		penv = append(penv, k+"="+v)
 	}

@@ -67,6 +67,11 @@ type Runner struct {
 	// obeys the server's egress policy; nil (an agent) means a plain
 	// client: an agent reaches what its host reaches.
 	HTTPClient *http.Client
+	// ServiceEnv, if set, adds variables to the environment of a service
+	// process the runner starts: the agent's local flags endpoint and the
+	// service's flags (internal/agentflags). They come before the service
+	// file's own env, which may override them.
+	ServiceEnv func(ctx context.Context, service, env string) []string
 
 	running  sync.Map // AttemptKey → struct{}: attempts executing in this process
 	instance string

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -259,4 +260,19 @@ func (s *Services) StopAll(ctx context.Context) error {
 	err = errors.Join(err, s.Sup.StopAll(ctx))
 	s.Sup.Close()
 	return err
+}
+
+// Environments lists the environments of the services this agent
+// supervises, sorted: the ones whose flags it serves them.
+func (s *Services) Environments() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for key := range s.state {
+		if parts := strings.SplitN(key, "/", 3); len(parts) == 3 && !slices.Contains(out, parts[1]) {
+			out = append(out, parts[1])
+		}
+	}
+	slices.Sort(out)
+	return out
 }

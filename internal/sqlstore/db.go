@@ -29,6 +29,7 @@ type DB struct {
 	// releaseDecodes counts releases decoded by FindRelease, for tests.
 	releaseDecodes atomic.Int64
 	commits        atomic.Int64
+	flags          flagWatch // wakes waiters for flag changes (flag_watch.go)
 	// flagEpoch and sdkKeyEpoch move after a committed flag change or
 	// SDK key change (FlagEpoch, SDKKeyEpoch).
 	flagEpoch, sdkKeyEpoch atomic.Uint64

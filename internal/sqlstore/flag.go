@@ -90,6 +90,7 @@ func (tx *Tx) EnvFlags(ctx context.Context, env string) ([]shipgate.FlagState, i
 }
 
 func (tx *Tx) bumpFlagGeneration(ctx context.Context, env string) error {
+	tx.AfterCommit(tx.db.flagsChanged)
 	tx.AfterCommit(func() { tx.db.flagEpoch.Add(1) })
 	res, err := tx.exec(ctx, `UPDATE flag_generations SET generation = generation + 1 WHERE environment = ?`, env)
 	if err != nil {
