@@ -1,0 +1,238 @@
+package webui_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/testutil"
+)
+
+// flagService has two flags in staging and production; production needs
+// one approval from release-managers for flag changes (kill exempt).
+const flagService = `apiVersion: shipgate/v1
+kind: Service
+metadata:
+  name: web
+spec:
+  flags:
+    - key: new-checkout
+      type: boolean
+      description: The one-page checkout
+      variants: { "on": true, "off": false }
+      default_variant: "off"
+      safe_variant: "off"
+      rules:
+        - when:
+            - { attribute: country, op: in, value: [de, fr] }
+            - { attribute: appVersion, op: semver_ge, value: "2.1.0" }
+          variant: "on"
+      rollout:
+        split:
+          - { variant: "on", percent: 10 }
+          - { variant: "off", percent: 90 }
+    - key: banner
+      type: string
+      variants: { plain: "hi", fancy: "hello!" }
+      default_variant: plain
+      safe_variant: plain
+  environments:
+    - name: staging
+    - name: production
+      flag_approvals:
+        required: 1
+        from_groups: [release-managers]
+  pipeline:
+    jobs:
+      - name: deploy
+        steps:
+          - run: echo deploy
+`
+
+const checkoutPath = "/flags/web/production/new-checkout"
+
+func flagFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	testutil.MustApply(t, f.db, flagService)
+	return f
+}
+
+// liveFlag reads a flag from the store, to check what a page did.
+func (f *fixture) liveFlag(t *testing.T, env, key string) *shipgate.FlagState {
+	t.Helper()
+	var fs *shipgate.FlagState
+	testutil.View(t, f.db, func(tx *sqlstore.Tx) error {
+		var err error
+		fs, err = tx.FindFlag(ctx, "web", env, key)
+		return err
+	})
+	return fs
+}
+
+func TestFlagsPageListsEveryFlagWithItsState(t *testing.T) {
+	f := flagFixture(t)
+	b := f.browser(t)
+	b.login("viewer")
+	code, page, _ := b.get("/flags")
+	if code != 200 {
+		t.Fatalf("/flags: %d\n%s", code, page)
+	}
+	mustContain(t, page, `<a href="/flags">Flags</a>`, "web in production", "web in staging",
+		`href="/flags/web/production/new-checkout"`, "rollout 10% on, 90% off", "boolean", "<code>off</code>",
+		"if country in [de, fr] and appVersion ≥ 2.1.0 (version) → on", "file by", "everyone gets plain")
+	// The filter narrows to one environment.
+	_, page, _ = b.get("/flags?environment=staging")
+	if strings.Contains(page, "web in production") || !strings.Contains(page, "web in staging") {
+		t.Errorf("filtered by staging, the page shows:\n%s", page)
+	}
+	_, page, _ = b.get("/flags?service=nope")
+	mustContain(t, page, "No flags match.")
+}
+
+func TestFlagPageShowsDefinitionTargetingAndChanges(t *testing.T) {
+	f := flagFixture(t)
+	b := f.browser(t)
+	b.login("viewer")
+	code, page, _ := b.get(checkoutPath)
+	if code != 200 {
+		t.Fatalf("%s: %d\n%s", checkoutPath, code, page)
+	}
+	mustContain(t, page, "<h1>Flag <code>new-checkout</code>", "The one-page checkout", "rollout 10% on, 90% off",
+		"if country in [de, fr] and appVersion ≥ 2.1.0 (version) → on", "Rollout split: 10% on, 90% off",
+		"<code>true</code>", "default, safe", "Recent changes", "created: ", "Nothing waits.")
+	if strings.Count(page, "<h1") != 1 {
+		t.Error("the flag page has more than one h1")
+	}
+	// A viewer sees the kill switch but cannot use it, and is told why.
+	mustContain(t, page, `disabled aria-describedby="kill-why"`, "needs the flag.kill permission")
+	if strings.Contains(page, `action="`+checkoutPath+`/kill"`) {
+		t.Error("a viewer is offered a working kill form")
+	}
+	if code, _, _ := b.get("/flags/web/production/nope"); code != http.StatusNotFound {
+		t.Errorf("an unknown flag: %d, want 404", code)
+	}
+}
+
+// TestKillSwitchNeedsReasonAndConfirmation: the kill switch is a reason,
+// then a confirmation page, then the API's kill, audited with the reason;
+// the flag page shows the new state. No step skips another.
+func TestKillSwitchNeedsReasonAndConfirmation(t *testing.T) {
+	f := flagFixture(t)
+	b := f.browser(t)
+	csrf := b.login("carol")
+	_, page, _ := b.get(checkoutPath)
+	mustContain(t, page, `action="`+checkoutPath+`/kill"`, `<label for="kill-reason">Reason</label>`, "Turn off new-checkout…")
+
+	// No reason: refused, nothing changed.
+	code, page, _ := b.post(checkoutPath+"/kill", url.Values{"csrf": {csrf}, "reason": {"  "}, "confirm": {"1"}})
+	if code != http.StatusBadRequest || !strings.Contains(page, "say why in the reason field") {
+		t.Fatalf("kill without a reason: %d\n%s", code, page)
+	}
+	// No CSRF token: refused, nothing changed.
+	if code, _, _ := b.post(checkoutPath+"/kill", url.Values{"reason": {"errors"}, "confirm": {"1"}}); code != http.StatusForbidden {
+		t.Fatalf("kill without the CSRF token: %d, want 403", code)
+	}
+	// The first post asks to confirm, and changes nothing.
+	code, page, _ = b.post(checkoutPath+"/kill", url.Values{"csrf": {csrf}, "reason": {"checkout errors up since 14:02"}})
+	if code != 200 {
+		t.Fatalf("kill, first step: %d\n%s", code, page)
+	}
+	mustContain(t, page, "<h1 id=\"confirm-h\">Turn off new-checkout?</h1>", `name="confirm" value="1"`, "checkout errors up since 14:02",
+		"new-checkout: rollout 10% on, 90% off → serves off", "Yes, turn off new-checkout", "No, go back")
+	if fs := f.liveFlag(t, "production", "new-checkout"); fs.Flag.Disabled {
+		t.Fatal("the flag was killed before the confirmation")
+	}
+	// Confirmed: killed at once (no approval, although production needs
+	// one for other changes), audited with the reason.
+	code, _, h := b.post(checkoutPath+"/kill", url.Values{"csrf": {csrf}, "reason": {"checkout errors up since 14:02"}, "confirm": {"1"}})
+	if code != http.StatusSeeOther || h.Get("Location") != checkoutPath+"?done=killed" {
+		t.Fatalf("kill, confirmed: %d → %q", code, h.Get("Location"))
+	}
+	if fs := f.liveFlag(t, "production", "new-checkout"); !fs.Flag.Disabled {
+		t.Fatal("the confirmed kill did not kill the flag")
+	}
+	ev := f.findEvent(t, shipgate.ActionFlagKilled, "carol")
+	if ev == nil {
+		t.Fatal("the kill is not audited")
+	}
+	if ev.Subject != shipgate.FlagSubject("web", "production", "new-checkout") || !strings.Contains(string(ev.Details), "checkout errors up since 14:02") {
+		t.Fatalf("the kill's audit event: %+v %s", ev, ev.Details)
+	}
+	_, page, _ = b.get(checkoutPath + "?done=killed")
+	mustContain(t, page, "killed: serves off", "The flag is off", "Turn back on", "checkout errors up since 14:02", "state: on → off (serves off)")
+	// Turning it back on in production waits for an approval.
+	code, _, h = b.post(checkoutPath+"/enable", url.Values{"csrf": {csrf}, "reason": {"fixed in 2.1.1"}})
+	if code != http.StatusSeeOther || h.Get("Location") != checkoutPath+"?done=pending" {
+		t.Fatalf("enable: %d → %q", code, h.Get("Location"))
+	}
+	_, page, _ = b.get(checkoutPath + "?done=pending")
+	mustContain(t, page, "waits for approval", "asked by carol", "fixed in 2.1.1", "You asked for this change: someone else must approve it.")
+	if fs := f.liveFlag(t, "production", "new-checkout"); !fs.Flag.Disabled {
+		t.Fatal("the enable applied without its approval")
+	}
+}
+
+// TestViewerCannotKillAFlag: a viewer's crafted kill post (with a valid
+// CSRF token and confirm=1) is refused by the API with 403, audited, and
+// changes nothing.
+func TestViewerCannotKillAFlag(t *testing.T) {
+	f := flagFixture(t)
+	b := f.browser(t)
+	csrf := b.login("viewer")
+	code, page, _ := b.post(checkoutPath+"/kill", url.Values{"csrf": {csrf}, "reason": {"just looking"}, "confirm": {"1"}})
+	if code != http.StatusForbidden || !strings.Contains(page, "forbidden") {
+		t.Fatalf("a viewer's kill: %d, want 403\n%s", code, page)
+	}
+	if fs := f.liveFlag(t, "production", "new-checkout"); fs.Flag.Disabled {
+		t.Fatal("a viewer killed the flag")
+	}
+	if ev := f.lastEvent(t); ev.Action != shipgate.ActionAccessDenied || ev.Actor != "viewer" {
+		t.Fatalf("the refusal is not audited: %+v", ev)
+	}
+	code, _, _ = b.post(checkoutPath+"/enable", url.Values{"csrf": {csrf}, "reason": {"x"}})
+	if code != http.StatusForbidden {
+		t.Fatalf("a viewer's enable: %d, want 403", code)
+	}
+}
+
+// TestPendingFlagChangeApprovedFromThePage: dave (approver) sees carol's
+// pending enable with working Approve / Reject; approving applies it.
+func TestPendingFlagChangeApprovedFromThePage(t *testing.T) {
+	f := flagFixture(t)
+	carol := f.browser(t)
+	csrf := carol.login("carol")
+	carol.post(checkoutPath+"/kill", url.Values{"csrf": {csrf}, "reason": {"incident 7"}, "confirm": {"1"}})
+	carol.post(checkoutPath+"/enable", url.Values{"csrf": {csrf}, "reason": {"incident 7 over"}})
+
+	viewer := f.browser(t)
+	viewer.login("viewer")
+	_, page, _ := viewer.get(checkoutPath)
+	mustContain(t, page, "needs the release.approve permission")
+
+	dave := f.browser(t)
+	dcsrf := dave.login("dave")
+	_, page, _ = dave.get("/flags?environment=production")
+	mustContain(t, page, "killed: serves off", "1 waiting")
+	_, page, _ = dave.get(checkoutPath)
+	m := regexp.MustCompile(`id="change-([0-9]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no pending change on the page:\n%s", page)
+	}
+	id := m[1]
+	mustContain(t, page, "Approve change "+id, "Reject change "+id, "incident 7 over")
+	code, _, h := dave.post("/flag-changes/"+id+"/approve", url.Values{"csrf": {dcsrf}, "comment": {"ok"},
+		"service": {"web"}, "environment": {"production"}, "key": {"new-checkout"}})
+	if code != http.StatusSeeOther || h.Get("Location") != checkoutPath+"?done=approved" {
+		t.Fatalf("approve: %d → %q", code, h.Get("Location"))
+	}
+	if fs := f.liveFlag(t, "production", "new-checkout"); fs.Flag.Disabled {
+		t.Fatal("the approved enable did not apply")
+	}
+	_, page, _ = dave.get(checkoutPath + "?done=approved")
+	mustContain(t, page, "Your approval is recorded.", "Nothing waits.", "rollout 10% on, 90% off")
+}
