@@ -80,6 +80,10 @@ type FlagChange struct {
 	Approvals   []FlagChangeApproval `json:"approvals,omitempty"`
 	DecidedBy   string               `json:"decided_by,omitempty"`
 	DecidedAt   *time.Time           `json:"decided_at,omitempty"`
+	// Awaiting, on a pending change, says who it waits for ("needs 1
+	// more approval (of 1): alice or bob may approve; …"); computed when
+	// read, never stored.
+	Awaiting string `json:"awaiting,omitempty"`
 }
 
 // FlagChangeApproval is one approver's yes to a pending flag change.
