@@ -338,7 +338,7 @@ func (s *Server) flagDecide(w http.ResponseWriter, r *http.Request, c *call) err
 	if svc, env, key := r.PostForm.Get("service"), r.PostForm.Get("environment"), r.PostForm.Get("key"); svc != "" && env != "" && key != "" {
 		back = flagPagePath(svc, env, key)
 	}
-	return redirect(w, r, back+"?done="+decision+"d")
+	return redirect(w, r, back+"?done="+map[string]string{"approve": "approved", "reject": "rejected"}[decision])
 }
 
 // releaseFlagsKill turns off every flag a release declares it introduces

@@ -1,6 +1,8 @@
 package webui_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -8,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
+	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/sqlstore"
 	"github.com/shipgate/shipgate/internal/testutil"
 )
@@ -235,4 +239,161 @@ func TestPendingFlagChangeApprovedFromThePage(t *testing.T) {
 	}
 	_, page, _ = dave.get(checkoutPath + "?done=approved")
 	mustContain(t, page, "Your approval is recorded.", "Nothing waits.", "rollout 10% on, 90% off")
+}
+
+// releaseWithFlags creates a release of web in production that declares
+// flags. Until release create takes --flag (another part of issue 15),
+// the test writes them into the stored release's frozen content, with
+// the digest that content has.
+func releaseWithFlags(t *testing.T, f *fixture, flags ...string) int64 {
+	t.Helper()
+	var rel *shipgate.Release
+	testutil.Update(t, f.db, func(tx *sqlstore.Tx) error {
+		var err error
+		rel, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "production", Version: "2.0",
+			Artifact: testutil.Artifact("2.0"), Source: shipgate.Source{Ref: "main"}, CreatedBy: "carol"})
+		return err
+	})
+	rel.Flags = flags
+	content, err := json.Marshal(rel.ReleaseContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store refuses to change a release's content (a trigger): lift
+	// it for this one write on the test's own throwaway database.
+	raw := testutil.RawDB(t, f.db)
+	for _, q := range []string{`DROP TRIGGER releases_immutable`, `UPDATE releases SET content = ?, digest = ? WHERE id = ?`,
+		`CREATE TRIGGER releases_immutable BEFORE UPDATE OF service, environment, version, kind, artifact_sha256, content, digest, created_by, created_at ON releases
+BEGIN SELECT RAISE(ABORT, 'release content is immutable'); END`} {
+		var args []any
+		if strings.HasPrefix(q, "UPDATE") {
+			args = []any{string(content), rel.ReleaseContent.Digest(), rel.ID}
+		}
+		if _, err := raw.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rel.ID
+}
+
+// TestReleasePageTurnsOffTheReleasesFlags: the release page lists the
+// flags the release declares with their state now, and turns them all off
+// with a reason and a confirmation; a viewer gets no working control.
+func TestReleasePageTurnsOffTheReleasesFlags(t *testing.T) {
+	f := flagFixture(t)
+	id := releaseWithFlags(t, f, "new-checkout", "gone")
+	path := fmt.Sprintf("/releases/%d", id)
+
+	viewer := f.browser(t)
+	viewer.login("viewer")
+	_, page, _ := viewer.get(path)
+	mustContain(t, page, "Flags this release introduces", `href="/flags/web/production/new-checkout"`, "rollout 10% on, 90% off",
+		"not a flag of production now", `disabled aria-describedby="relflags-why"`)
+	if strings.Contains(page, `action="`+path+`/flags/kill"`) {
+		t.Error("a viewer is offered a working form to turn the release's flags off")
+	}
+
+	carol := f.browser(t)
+	csrf := carol.login("carol")
+	_, page, _ = carol.get(path)
+	mustContain(t, page, `action="`+path+`/flags/kill"`, "Turn off this release's flags…")
+	code, page, _ := carol.post(path+"/flags/kill", url.Values{"csrf": {csrf}, "reason": {"2.0 breaks checkout"}})
+	if code != 200 {
+		t.Fatalf("first step: %d\n%s", code, page)
+	}
+	mustContain(t, page, fmt.Sprintf("Turn off release %d&#39;s flags?", id), "new-checkout: rollout 10% on, 90% off → serves off",
+		"gone: not a flag of production now", "Yes, turn off 2 flags")
+	if f.liveFlag(t, "production", "new-checkout").Flag.Disabled {
+		t.Fatal("killed before the confirmation")
+	}
+	code, _, h := carol.post(path+"/flags/kill", url.Values{"csrf": {csrf}, "reason": {"2.0 breaks checkout"}, "confirm": {"1"}})
+	if code != http.StatusSeeOther || h.Get("Location") != path+"?flags=killed#flags-h" {
+		t.Fatalf("confirmed: %d → %q", code, h.Get("Location"))
+	}
+	if !f.liveFlag(t, "production", "new-checkout").Flag.Disabled {
+		t.Fatal("the release's flag is still on")
+	}
+	_, page, _ = carol.get(path + "?flags=killed")
+	mustContain(t, page, "The release&#39;s flags are off", "killed: serves off", "Every flag of this release is off already.")
+	if ev := f.findEvent(t, shipgate.ActionFlagKilled, "carol"); ev == nil || !strings.Contains(string(ev.Details), "2.0 breaks checkout") {
+		t.Fatalf("the kill is not audited with its reason: %+v", ev)
+	}
+}
+
+func TestRejectAPendingFlagChangeFromThePage(t *testing.T) {
+	f := flagFixture(t)
+	carol := f.browser(t)
+	csrf := carol.login("carol")
+	carol.post(checkoutPath+"/kill", url.Values{"csrf": {csrf}, "reason": {"incident 8"}, "confirm": {"1"}})
+	carol.post(checkoutPath+"/enable", url.Values{"csrf": {csrf}, "reason": {"too early"}})
+	// carol asked: her own decision is refused by the API, on the page.
+	_, page, _ := carol.get(checkoutPath)
+	id := regexp.MustCompile(`id="change-([0-9]+)"`).FindStringSubmatch(page)[1]
+	code, page, _ := carol.post("/flag-changes/"+id+"/approve", url.Values{"csrf": {csrf}, "service": {"web"}, "environment": {"production"}, "key": {"new-checkout"}})
+	if code != http.StatusForbidden && code != http.StatusConflict {
+		t.Fatalf("carol approves her own change: %d\n%s", code, page)
+	}
+	erin := f.browser(t)
+	ecsrf := erin.login("erin")
+	code, _, h := erin.post("/flag-changes/"+id+"/reject", url.Values{"csrf": {ecsrf}, "comment": {"wait for the fix"},
+		"service": {"web"}, "environment": {"production"}, "key": {"new-checkout"}})
+	if code != http.StatusSeeOther || h.Get("Location") != checkoutPath+"?done=rejected" {
+		t.Fatalf("reject: %d → %q", code, h.Get("Location"))
+	}
+	_, page, _ = erin.get(checkoutPath + "?done=rejected")
+	mustContain(t, page, "The change is rejected.", "Nothing waits.", "killed: serves off", "(rejected)", "decided by erin")
+	if ev := f.findEvent(t, shipgate.ActionFlagChangeRejected, "erin"); ev == nil {
+		t.Fatal("the rejection is not audited")
+	}
+	if code, _, _ := erin.post("/flag-changes/"+id+"/nonsense", url.Values{"csrf": {ecsrf}}); code != http.StatusNotFound {
+		t.Fatalf("an unknown decision: %d, want 404", code)
+	}
+}
+
+// TestFlagPagesWeight: the flags list with 100 flags in two environments
+// and a flag page with its 50 newest changes each weigh at most
+// maxPageBytes with the stylesheet and script (as TestPageWeight).
+func TestFlagPagesWeight(t *testing.T) {
+	f := newFixture(t)
+	var y strings.Builder
+	y.WriteString("apiVersion: shipgate/v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  flags:\n")
+	for i := range 100 {
+		fmt.Fprintf(&y, `    - key: flag-%03d
+      type: string
+      description: A flag with a description of ordinary length, as people write them
+      variants: { plain: "hi", fancy: "hello!" }
+      default_variant: plain
+      safe_variant: plain
+      rules:
+        - when: [{ attribute: country, op: in, value: [de, fr, it, es] }, { attribute: appVersion, op: semver_ge, value: "2.1.0" }]
+          variant: fancy
+`, i)
+	}
+	y.WriteString("  environments:\n    - name: staging\n    - name: production\n  pipeline:\n    jobs:\n      - name: deploy\n        steps:\n          - run: echo deploy\n")
+	testutil.MustApply(t, f.db, y.String())
+	c := f.client("carol")
+	for i := range 30 {
+		if _, err := c.KillFlag(ctx, "web", "staging", "flag-000", fmt.Sprintf("incident %d: the fancy banner overlaps the cart button on small screens", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ChangeFlag(ctx, "web", "staging", "flag-000", client.FlagChangeRequest{Op: shipgate.FlagOpEnable, Reason: "fixed, turning it back on"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck := sessionCookie(t, f, "dave")
+	assets := 0
+	for _, p := range []string{"/static/app.css", "/static/app.js"} {
+		assets += render(f, ck, p).Body.Len()
+	}
+	for _, path := range []string{"/flags", "/flags/web/staging/flag-000"} {
+		rec := render(f, ck, path)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, rec.Code)
+		}
+		if total := rec.Body.Len() + assets; total > maxPageBytes {
+			t.Errorf("GET %s weighs %d bytes (HTML %d + assets %d), over %d", path, total, rec.Body.Len(), assets, maxPageBytes)
+		} else {
+			t.Logf("GET %s: HTML %d bytes + assets %d = %d (limit %d)", path, rec.Body.Len(), assets, total, maxPageBytes)
+		}
+	}
 }
