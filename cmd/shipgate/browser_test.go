@@ -442,12 +442,8 @@ func TestBrowserKillAFlag(t *testing.T) {
 	if got := evalIn[string](carol, `document.getElementById("kill-reason").value`); got != reason {
 		t.Fatalf("the confirmation page lost the reason: %q", got)
 	}
-	var before struct {
-		Flag struct{ Flag struct{ Disabled bool } }
-	}
-	w.s.jsonOut(&before, "admin", "flag", "show", "shop", "new-checkout", "--env", "production", "-o", "json")
-	if before.Flag.Flag.Disabled {
-		t.Fatal("the flag is off before the kill was confirmed")
+	if killedBy(w, "carol") {
+		t.Fatal("the flag was killed before the kill was confirmed")
 	}
 	if code := carol.navigate("confirm", chromedp.Click(chromedp.CSS(`form.kill button[type="submit"]`))); code != 200 {
 		t.Fatalf("confirming the kill answered %d\n%s", code, carol.bodyText())
@@ -460,14 +456,8 @@ func TestBrowserKillAFlag(t *testing.T) {
 	carol.waitText("#flag-changes", reason)
 	carol.screenshot("flags", "main")
 
-	var events []struct{ Actor, Action, Subject string }
-	w.s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
-	killed := false
-	for _, e := range events {
-		killed = killed || (e.Action == "flag.killed" && e.Actor == "carol" && e.Subject == "flag/shop/production/new-checkout")
-	}
-	if !killed {
-		t.Fatalf("the kill is not in the audit log as carol's: %+v", events)
+	if !killedBy(w, "carol") {
+		t.Fatal("the kill is not in the audit log as carol's")
 	}
 
 	vera := w.as("vera")
@@ -479,4 +469,16 @@ func TestBrowserKillAFlag(t *testing.T) {
 	if code := vera.forcePost(flagPath+"/kill", map[string]string{"reason": "x", "confirm": "1"}); code != 403 {
 		t.Fatalf("a viewer's crafted kill answered %d, want 403", code)
 	}
+}
+
+// killedBy says whether the audit log has user's kill of the world's flag.
+func killedBy(w *uiWorld, user string) bool {
+	var events []struct{ Actor, Action, Subject string }
+	w.s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
+	for _, e := range events {
+		if e.Action == "flag.killed" && e.Actor == user && e.Subject == "flag/shop/production/new-checkout" {
+			return true
+		}
+	}
+	return false
 }
