@@ -420,11 +420,17 @@ func TestBrowserPagesAreAccessible(t *testing.T) {
 
 // TestBrowserKillAFlag: carol (deployer) turns a flag off from its page:
 // a reason, the confirmation page, then the flag's new state, the kill in
-// its changes and in the audit log with her reason. vera (viewer) sees the
-// switch disabled with why, and her crafted post is refused.
+// its changes and in the audit log with her reason. vera (viewer), on the
+// same flag's page, sees the kill arrive live; she sees the switch
+// disabled with why, and her crafted post is refused.
 func TestBrowserKillAFlag(t *testing.T) {
 	w := newUIWorld(t)
 	const flagPath = "/flags/shop/production/new-checkout"
+	// vera watches the flag's page while carol kills it.
+	vera := w.as("vera")
+	vera.open(flagPath)
+	vera.waitText("#live-status", "Live:")
+	vera.markPage()
 	carol := w.as("carol")
 	carol.navigate("open the flags page", chromedp.Click(chromedp.CSS(`header a[href="/flags"]`)))
 	carol.waitText("main", "shop in production")
@@ -460,9 +466,11 @@ func TestBrowserKillAFlag(t *testing.T) {
 		t.Fatal("the kill is not in the audit log as carol's")
 	}
 
-	vera := w.as("vera")
-	vera.open(flagPath)
-	vera.waitText("main", "killed: serves off")
+	// vera's page follows without a reload; she has no working control.
+	vera.waitText("#flag-state", "killed: serves off")
+	if !vera.stillSamePage() {
+		t.Error("vera's flag page reloaded to show the kill; it should update live")
+	}
 	if !vera.has(`#kill-h`) || vera.has(`form[action="`+flagPath+`/enable"]`) {
 		t.Error("a viewer is offered a working control")
 	}

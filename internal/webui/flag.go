@@ -23,7 +23,9 @@ import (
 func (s *Server) flagRoutes() []route {
 	return []route{
 		{"GET /flags", s.flagsPage},
+		{"GET /flags/live", s.live(s.flagsLive)},
 		{"GET /flags/{service}/{env}/{key}", s.flagPage},
+		{"GET /flags/{service}/{env}/{key}/live", s.live(s.flagLive)},
 		{"POST /flags/{service}/{env}/{key}/kill", s.flagKill},
 		{"POST /flags/{service}/{env}/{key}/enable", s.flagEnable},
 		{"POST /flag-changes/{id}/{decision}", s.flagDecide},
@@ -65,6 +67,7 @@ type flagsData struct {
 	Groups               []flagGroup
 	Total                int
 	Self                 string // this page, for the refresh link
+	Live                 string // its live stream
 }
 
 // flagGroup is the flags of one service in one environment.
@@ -76,8 +79,24 @@ type flagGroup struct {
 func (flagsData) PageTitle() string { return "Flags" }
 
 func (s *Server) flagsPage(w http.ResponseWriter, r *http.Request, c *call) error {
+	d, err := s.flagsData(r, c)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, c, http.StatusOK, "flags", d)
+	return nil
+}
+
+// flagsData reads the list's flags, their newest changes and the pending
+// ones through the API.
+func (s *Server) flagsData(r *http.Request, c *call) (*flagsData, error) {
 	q := url.Values{}
-	d := flagsData{Service: r.URL.Query().Get("service"), Environment: r.URL.Query().Get("environment"), Self: r.URL.RequestURI()}
+	d := &flagsData{Service: r.URL.Query().Get("service"), Environment: r.URL.Query().Get("environment")}
+	d.Self, d.Live = "/flags", "/flags/live"
+	if q := r.URL.Query(); len(q) > 0 {
+		filter := "?" + url.Values{"service": {d.Service}, "environment": {d.Environment}}.Encode()
+		d.Self, d.Live = d.Self+filter, d.Live+filter
+	}
 	if d.Service != "" {
 		q.Set("service", d.Service)
 	}
@@ -86,18 +105,18 @@ func (s *Server) flagsPage(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	var all []shipgate.FlagState
 	if err := c.API("GET", "/api/v1/flags?"+q.Encode(), nil, &all); err != nil {
-		return err
+		return nil, err
 	}
 	// The newest changes tell each flag's last change and the pending
 	// ones; a flag whose last change is older than these shows who
 	// changed it when, from its state, without the reason.
 	var recent, pending []shipgate.FlagChange
 	if err := c.API("GET", "/api/v1/flag-changes?"+q.Encode(), nil, &recent); err != nil {
-		return err
+		return nil, err
 	}
 	q.Set("state", string(shipgate.FlagChangePending))
 	if err := c.API("GET", "/api/v1/flag-changes?"+q.Encode(), nil, &pending); err != nil {
-		return err
+		return nil, err
 	}
 	type id struct{ s, e, k string }
 	last := map[id]*shipgate.FlagChange{}
@@ -129,8 +148,7 @@ func (s *Server) flagsPage(w http.ResponseWriter, r *http.Request, c *call) erro
 		d.Total++
 	}
 	d.Services, d.Environments = keysOf(services), keysOf(envs)
-	s.render(w, r, c, http.StatusOK, "flags", d)
-	return nil
+	return d, nil
 }
 
 func keysOf(m map[string]bool) []string {
@@ -180,12 +198,23 @@ type pendingRow struct {
 }
 
 func (s *Server) flagPage(w http.ResponseWriter, r *http.Request, c *call) error {
+	d, err := s.flagData(r, c)
+	if err != nil {
+		return err
+	}
+	d.Done = doneWords[r.URL.Query().Get("done")]
+	s.render(w, r, c, http.StatusOK, "flag", d)
+	return nil
+}
+
+// flagData reads one flag with its changes through the API.
+func (s *Server) flagData(r *http.Request, c *call) (*flagPageData, error) {
 	svc, env, key := r.PathValue("service"), r.PathValue("env"), r.PathValue("key")
 	var v flagView
 	if err := c.API("GET", flagAPIPath(svc, env, key), nil, &v); err != nil {
-		return err
+		return nil, err
 	}
-	d := &flagPageData{S: v.Flag, Path: flagPagePath(svc, env, key), Done: doneWords[r.URL.Query().Get("done")],
+	d := &flagPageData{S: v.Flag, Path: flagPagePath(svc, env, key),
 		CanKill: c.Can(string(shipgate.PermFlagKill)), CanChange: c.Can(string(shipgate.PermFlagChange))}
 	f := &d.S.Flag
 	var last *shipgate.FlagChange
@@ -224,8 +253,7 @@ func (s *Server) flagPage(w http.ResponseWriter, r *http.Request, c *call) error
 		}
 		d.Pending = append(d.Pending, p)
 	}
-	s.render(w, r, c, http.StatusOK, "flag", d)
-	return nil
+	return d, nil
 }
 
 func joinRoles(roles []shipgate.Role) string {

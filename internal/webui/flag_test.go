@@ -397,3 +397,37 @@ func TestFlagPagesWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagPagesAreLive: a viewer's open flag page and flags list follow
+// a kill someone else makes through the API, without a reload.
+func TestFlagPagesAreLive(t *testing.T) {
+	f := flagFixture(t)
+	b := f.browser(t)
+	b.login("viewer")
+	_, page, _ := b.get(checkoutPath)
+	mustContain(t, page, `data-live="`+checkoutPath+`/live"`, `id="flag-body"`)
+	_, page, _ = b.get("/flags?environment=production")
+	mustContain(t, page, `data-live="/flags/live?environment=production&amp;service="`, `id="flags-list"`)
+
+	one := b.live(checkoutPath + "/live")
+	list := b.live("/flags/live?environment=production")
+	one.waitFor(t, "the flag as it is", func(kind, data string) bool {
+		return kind == "replace" && strings.Contains(data, `"id":"flag-body"`) && strings.Contains(data, "rollout 10% on")
+	})
+	list.waitFor(t, "the list as it is", func(kind, data string) bool {
+		return kind == "replace" && strings.Contains(data, `"id":"flags-list"`) && strings.Contains(data, "rollout 10% on")
+	})
+	if _, err := f.client("carol").KillFlag(ctx, "web", "production", "new-checkout", "from the CLI"); err != nil {
+		t.Fatal(err)
+	}
+	one.waitFor(t, "the killed flag", func(kind, data string) bool {
+		return kind == "replace" && strings.Contains(data, "killed: serves off") && strings.Contains(data, "from the CLI")
+	})
+	list.waitFor(t, "the killed flag in the list", func(kind, data string) bool {
+		return kind == "replace" && strings.Contains(data, "killed: serves off")
+	})
+	// A live stream of a flag that does not exist is an error page, not a stream.
+	if code, _, _ := b.get("/flags/web/production/nope/live"); code != http.StatusNotFound {
+		t.Fatalf("live stream of an unknown flag: %d, want 404", code)
+	}
+}
