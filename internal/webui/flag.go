@@ -190,11 +190,15 @@ type flagChangeRow struct {
 	Diff []string
 }
 
-// pendingRow is a pending change with what the reader may do about it.
+// pendingRow is a pending change with what the reader may do about it:
+// approve (never their own), reject (their own too: a withdrawal), and
+// why not, in the API's words.
 type pendingRow struct {
 	flagChangeRow
-	CanDecide bool
-	Why       string // why the reader may not approve or reject
+	Own                   bool
+	Need                  string // the approvals it still needs
+	CanApprove, CanReject bool
+	ApproveWhy, RejectWhy string
 }
 
 func (s *Server) flagPage(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -237,19 +241,37 @@ func (s *Server) flagData(r *http.Request, c *call) (*flagPageData, error) {
 	for _, ch := range v.Changes {
 		d.Changes = append(d.Changes, flagChangeRow{FlagChange: ch, Diff: flagChangeWords(&ch)})
 	}
-	canApprove := c.Can(string(shipgate.PermApprove))
+	// What the reader may do about each pending change, by the rule the
+	// API applies (CheckFlagApprover) under the environment's
+	// flag_approvals now.
+	var policy *shipgate.ApprovalPolicy
+	if len(v.Pending) > 0 {
+		var service shipgate.Service
+		if err := c.API("GET", "/api/v1/services/"+url.PathEscape(svc), nil, &service); err == nil {
+			if e, ok := service.Spec.Environment(env); ok {
+				policy = e.FlagApprovals
+			}
+		}
+	}
 	for _, ch := range v.Pending {
-		p := pendingRow{flagChangeRow: flagChangeRow{FlagChange: ch, Diff: flagChangeWords(&ch)}}
-		switch {
-		case !canApprove:
-			p.Why = fmt.Sprintf("Approving or rejecting a flag change needs the %s permission (roles %s).",
-				shipgate.PermApprove, joinRoles(shipgate.RolesGranting(shipgate.PermApprove)))
-		case ch.RequestedBy == c.User.Name:
-			p.Why = "You asked for this change: someone else must approve it."
-		case slices.ContainsFunc(ch.Approvals, func(a shipgate.FlagChangeApproval) bool { return a.Approver == c.User.Name }):
-			p.Why = "You approved this change already."
-		default:
-			p.CanDecide = true
+		p := pendingRow{flagChangeRow: flagChangeRow{FlagChange: ch, Diff: flagChangeWords(&ch)}, Own: ch.RequestedBy == c.User.Name}
+		if policy != nil {
+			p.Need = fmt.Sprintf("needs %d approval%s (of %d)", max(1, policy.Required-len(ch.Approvals)), plural(max(1, policy.Required-len(ch.Approvals))), policy.Required)
+			if len(policy.FromGroups) > 0 {
+				p.Need += " from members of " + strings.Join(policy.FromGroups, ", ")
+			}
+		}
+		if err := shipgate.CheckFlagApprover(&ch, policy, c.User, shipgate.DecisionApprove); err != nil {
+			p.ApproveWhy = shipgate.ErrorMessage(err)
+		} else if slices.ContainsFunc(ch.Approvals, func(a shipgate.FlagChangeApproval) bool { return a.Approver == c.User.Name }) {
+			p.ApproveWhy = "You approved this change already."
+		} else {
+			p.CanApprove = true
+		}
+		if err := shipgate.CheckFlagApprover(&ch, policy, c.User, shipgate.DecisionReject); err != nil {
+			p.RejectWhy = shipgate.ErrorMessage(err)
+		} else {
+			p.CanReject = true
 		}
 		d.Pending = append(d.Pending, p)
 	}

@@ -175,7 +175,7 @@ func TestKillSwitchNeedsReasonAndConfirmation(t *testing.T) {
 		t.Fatalf("enable: %d → %q", code, h.Get("Location"))
 	}
 	_, page, _ = b.get(checkoutPath + "?done=pending")
-	mustContain(t, page, "waits for approval", "asked by carol", "fixed in 2.1.1", "You asked for this change: someone else must approve it.")
+	mustContain(t, page, "waits for approval", "asked by carol", "fixed in 2.1.1", "cannot approve it: flag changes are never self-approved", "Withdraw change ")
 	if fs := f.liveFlag(t, "production", "new-checkout"); !fs.Flag.Disabled {
 		t.Fatal("the enable applied without its approval")
 	}
@@ -192,6 +192,7 @@ func TestViewerCannotKillAFlag(t *testing.T) {
 	if code != http.StatusForbidden || !strings.Contains(page, "forbidden") {
 		t.Fatalf("a viewer's kill: %d, want 403\n%s", code, page)
 	}
+	mustContain(t, page, `<a href="`+checkoutPath+`">Back to the flag</a>`)
 	if fs := f.liveFlag(t, "production", "new-checkout"); fs.Flag.Disabled {
 		t.Fatal("a viewer killed the flag")
 	}
@@ -216,7 +217,10 @@ func TestPendingFlagChangeApprovedFromThePage(t *testing.T) {
 	viewer := f.browser(t)
 	viewer.login("viewer")
 	_, page, _ := viewer.get(checkoutPath)
-	mustContain(t, page, "needs the release.approve permission")
+	mustContain(t, page, `may not approve flag changes: it needs the approver role`, `disabled aria-describedby="why-approve-`)
+	if strings.Contains(page, `action="/flag-changes/`) {
+		t.Error("a viewer is offered a working approve or reject form")
+	}
 
 	dave := f.browser(t)
 	dcsrf := dave.login("dave")
@@ -228,7 +232,7 @@ func TestPendingFlagChangeApprovedFromThePage(t *testing.T) {
 		t.Fatalf("no pending change on the page:\n%s", page)
 	}
 	id := m[1]
-	mustContain(t, page, "Approve change "+id, "Reject change "+id, "incident 7 over")
+	mustContain(t, page, "Approve change "+id, "Reject change "+id, "incident 7 over", "It needs 1 approval (of 1) from members of release-managers.")
 	code, _, h := dave.post("/flag-changes/"+id+"/approve", url.Values{"csrf": {dcsrf}, "comment": {"ok"},
 		"service": {"web"}, "environment": {"production"}, "key": {"new-checkout"}})
 	if code != http.StatusSeeOther || h.Get("Location") != checkoutPath+"?done=approved" {

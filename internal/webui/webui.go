@@ -269,6 +269,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 			data["Back"] = "/releases/" + id
 		}
 	}
+	// A refused action on a flag leads back to the flag's page.
+	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/flags/"); ok && r.Method == http.MethodPost {
+		if parts := strings.Split(rest, "/"); len(parts) == 4 {
+			data["Back"], data["BackText"] = "/flags/"+strings.Join(parts[:3], "/"), "Back to the flag"
+		}
+	}
 	s.render(w, r, c, status, "error", data)
 }
 
