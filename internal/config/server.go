@@ -103,6 +103,7 @@ var NotifyActions = []string{
 	"release.rejected", "release.cancelled",
 	"freeze.override_requested", "freeze.override_approved",
 	"audit.checkpoint", // not an audit action: signed checkpoints of the log
+	"flag.killed",      // the kill switch (enabling the flag again resolves PagerDuty's incident)
 }
 
 func ParseServerConfig(file string, src []byte, getenv func(string) string) (*ServerConfig, error) {

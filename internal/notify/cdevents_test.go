@@ -244,7 +244,8 @@ func cdeventsAuditAction(action string) string {
 // sink may filter on, and the audit actions that notify under another
 // name (re-notifications and escalations).
 func cdeventsActions() []string {
-	out := slices.Clone(Actions)
+	// Flag events are about a flag, not a release: flag_test.go validates them.
+	out := slices.DeleteFunc(slices.Clone(Actions), func(a string) bool { return strings.HasPrefix(a, "flag.") })
 	for _, a := range personActions {
 		if !slices.Contains(out, a) && a != shipgate.ActionReleaseCreated && a != shipgate.ActionApprovalsLapsed {
 			out = append(out, a)

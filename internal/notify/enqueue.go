@@ -26,6 +26,9 @@ type Enqueuer struct {
 
 // Outbox is the store's hook: the notifications one audit event owes.
 func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.AuditEvent) ([]sqlstore.Notification, error) {
+	if len(q.Sinks) > 0 && isFlagSubject(e.Subject) && (e.Action == shipgate.ActionFlagKilled || e.Action == shipgate.ActionFlagChanged) {
+		return q.flagOutbox(ctx, tx, e) // see flag.go
+	}
 	if len(q.Sinks) == 0 || !notifies(e.Action) {
 		// Most events notify nobody; they must not cost a read, nor fail
 		// on a subject that names no release (a refusal of

@@ -69,6 +69,7 @@ var Actions = []string{
 	shipgate.ActionReleaseRejected, shipgate.ActionReleaseCancelled,
 	shipgate.ActionFreezeOverrideRequested, shipgate.ActionFreezeOverrideApproved,
 	shipgate.ActionAuditCheckpoint,
+	shipgate.ActionFlagKilled,
 }
 
 // classify decides whether an audit event notifies and how. r is the

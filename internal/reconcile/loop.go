@@ -71,7 +71,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) (time.Time, error) {
 	}
 	var earliest time.Time
 	changedAny := false
-	var firstErr error
+	firstErr := r.expireFlagChanges(ctx)
 	for _, id := range ids {
 		var wake time.Time
 		var empty bool

@@ -303,27 +303,47 @@ func (tx *Tx) RejectFlagChange(ctx context.Context, id int64, u *shipgate.User, 
 	}))
 }
 
-// ExpireFlagChanges records every pending change past its environment's
-// expires_after as expired; the reconciler's tick runs it. It returns how
-// many it expired.
-func (tx *Tx) ExpireFlagChanges(ctx context.Context) (int, error) {
+// dueFlagChanges lists the pending changes past their environment's
+// expires_after, with why.
+func (tx *Tx) dueFlagChanges(ctx context.Context) ([]shipgate.FlagChange, []string, error) {
 	pending, err := tx.ListFlagChanges(ctx, FlagChangeFilter{State: shipgate.FlagChangePending, Limit: 1000})
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	n := 0
-	for i := range pending {
-		c := &pending[i]
+	var due []shipgate.FlagChange
+	var why []string
+	for _, c := range pending {
 		_, env, err := tx.flagEnv(ctx, c.Service, c.Environment)
 		if err != nil || !shipgate.FlagChangeTimedOut(env.FlagApprovals, c.RequestedAt, tx.now) {
 			continue
 		}
-		if err := tx.dropFlagChange(ctx, c, shipgate.FlagChangeExpired, "system", fmt.Sprintf("it was not approved within %s", time.Duration(env.FlagApprovals.ExpiresAfter))); err != nil {
-			return n, err
-		}
-		n++
+		due = append(due, c)
+		why = append(why, fmt.Sprintf("it was not approved within %s", time.Duration(env.FlagApprovals.ExpiresAfter)))
 	}
-	return n, nil
+	return due, why, nil
+}
+
+// FlagChangesDue reports whether ExpireFlagChanges has anything to do, so
+// the reconciler's tick takes the write lock only then.
+func (tx *Tx) FlagChangesDue(ctx context.Context) (bool, error) {
+	due, _, err := tx.dueFlagChanges(ctx)
+	return len(due) > 0, err
+}
+
+// ExpireFlagChanges records every pending change past its environment's
+// expires_after as expired; the reconciler's tick runs it. It returns how
+// many it expired.
+func (tx *Tx) ExpireFlagChanges(ctx context.Context) (int, error) {
+	due, why, err := tx.dueFlagChanges(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i := range due {
+		if err := tx.dropFlagChange(ctx, &due[i], shipgate.FlagChangeExpired, "system", why[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(due), nil
 }
 
 // KillFlag turns a flag to its safe variant for every caller at once: no
