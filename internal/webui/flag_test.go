@@ -318,7 +318,7 @@ func TestReleasePageTurnsOffTheReleasesFlags(t *testing.T) {
 		t.Fatal("the release's flag is still on")
 	}
 	_, page, _ = carol.get(path + "?flags=killed")
-	mustContain(t, page, "The release&#39;s flags are off", "killed: serves off", "Every flag of this release is off already.")
+	mustContain(t, page, "The release&#39;s flags are off", fmt.Sprintf("killed with release #%d&#39;s flags: serves off", id), "Every flag of this release is off already.")
 	if ev := f.findEvent(t, shipgate.ActionFlagKilled, "carol"); ev == nil || !strings.Contains(string(ev.Details), "2.0 breaks checkout") {
 		t.Fatalf("the kill is not audited with its reason: %+v", ev)
 	}

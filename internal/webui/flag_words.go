@@ -33,6 +33,8 @@ func flagState(f *shipgate.Flag, last *shipgate.FlagChange) flagStateView {
 		switch {
 		case last != nil && last.Op == shipgate.FlagOpMitigation && last.ReleaseID > 0:
 			return flagStateView{"mitigated", "↺", fmt.Sprintf("mitigated by release #%d: serves %s", last.ReleaseID, served)}
+		case last != nil && last.Op == shipgate.FlagOpKill && last.ReleaseID > 0:
+			return flagStateView{"killed", "✖", fmt.Sprintf("killed with release #%d's flags: serves %s", last.ReleaseID, served)}
 		case last != nil && last.Op == shipgate.FlagOpKill:
 			return flagStateView{"killed", "✖", "killed: serves " + served}
 		case last != nil && last.Op == shipgate.FlagOpMitigation:

@@ -42,6 +42,7 @@ func TestFlagStateInWords(t *testing.T) {
 		{"no rules", plain, nil, "on", "on: serves off"},
 		{"rollout", rollout, nil, "rollout", "rollout 10% on, 90% off"},
 		{"killed", killed, &shipgate.FlagChange{Op: shipgate.FlagOpKill}, "killed", "killed: serves off"},
+		{"killed with a release's flags", killed, &shipgate.FlagChange{Op: shipgate.FlagOpKill, ReleaseID: 9}, "killed", "killed with release #9's flags: serves off"},
 		{"mitigated", mitigated, &shipgate.FlagChange{Op: shipgate.FlagOpMitigation, ReleaseID: 12}, "mitigated", "mitigated by release #12: serves on"},
 		{"disabled by a governed change", killed, &shipgate.FlagChange{Op: shipgate.FlagOpDisable}, "disabled", "off: serves off"},
 		{"disabled, history unknown", killed, nil, "disabled", "off: serves off"},
