@@ -243,7 +243,8 @@ func (p *uiTab) screenshot(name, css string) {
 // uiWorld is a server with the people of the browser tests: dave and erin
 // approve (release-managers), carol deploys and approves but created the
 // release, vera only views; a service whose production needs 2 approvals
-// from release-managers; and a release of it created by carol, waiting.
+// from release-managers and has a flag, new-checkout; and a release of it
+// created by carol, waiting.
 type uiWorld struct {
 	s       *server
 	b       *uiBrowser
@@ -263,6 +264,21 @@ spec:
         required: 2
         from_groups: [release-managers]
         expires_after: 24h
+  flags:
+    - key: new-checkout
+      type: boolean
+      description: The one-page checkout
+      variants: { "on": true, "off": false }
+      default_variant: "off"
+      safe_variant: "off"
+      rules:
+        - when:
+            - { attribute: country, op: in, value: [de, fr] }
+          variant: "on"
+      rollout:
+        split:
+          - { variant: "on", percent: 25 }
+          - { variant: "off", percent: 75 }
   pipeline:
     jobs:
       - name: deploy

@@ -400,7 +400,8 @@ func TestBrowserPagesAreAccessible(t *testing.T) {
 	w := newUIWorld(t)
 	admin := w.as("admin")
 	for _, path := range []string{"/releases", w.releasePath(), w.releasePath() + "/rollout", w.releasePath() + "/logs",
-		"/audit", "/audit/verify", "/services", "/services/shop", "/services/shop/revisions/1", "/agents"} {
+		"/audit", "/audit/verify", "/services", "/services/shop", "/services/shop/revisions/1", "/agents",
+		"/flags", "/flags/shop/production/new-checkout"} {
 		if code := admin.open(path); code != 200 {
 			t.Fatalf("%s: status %d\n%s", path, code, admin.bodyText())
 		}
@@ -415,4 +416,77 @@ func TestBrowserPagesAreAccessible(t *testing.T) {
 	if got := evalIn[string](admin, `document.activeElement.getAttribute("href")`); got != "#main" {
 		t.Errorf("the first Tab stop is %q, want the skip link to #main", got)
 	}
+}
+
+// TestBrowserKillAFlag: carol (deployer) turns a flag off from its page:
+// a reason, the confirmation page, then the flag's new state, the kill in
+// its changes and in the audit log with her reason. vera (viewer), on the
+// same flag's page, sees the kill arrive live; she sees the switch
+// disabled with why, and her crafted post is refused.
+func TestBrowserKillAFlag(t *testing.T) {
+	w := newUIWorld(t)
+	const flagPath = "/flags/shop/production/new-checkout"
+	// vera watches the flag's page while carol kills it.
+	vera := w.as("vera")
+	vera.open(flagPath)
+	vera.waitText("#live-status", "Live:")
+	vera.markPage()
+	carol := w.as("carol")
+	carol.navigate("open the flags page", chromedp.Click(chromedp.CSS(`header a[href="/flags"]`)))
+	carol.waitText("main", "shop in production")
+	carol.waitText("main", "rollout 25% on, 75% off")
+	carol.navigate("open the flag", chromedp.Click(chromedp.CSS(`a[href="`+flagPath+`"]`)))
+	carol.waitText("h1", "new-checkout")
+	carol.waitText("main", "if country in [de, fr] → on")
+
+	const reason = "checkout errors up since 14:02"
+	carol.run("write the reason", chromedp.SendKeys(chromedp.ID("kill-reason"), reason))
+	if code := carol.navigate("press the kill switch", chromedp.Click(chromedp.CSS(`form.kill button[type="submit"]`))); code != 200 {
+		t.Fatalf("the kill switch answered %d\n%s", code, carol.bodyText())
+	}
+	carol.waitText("h1", "Turn off new-checkout?")
+	if got := evalIn[string](carol, `document.getElementById("kill-reason").value`); got != reason {
+		t.Fatalf("the confirmation page lost the reason: %q", got)
+	}
+	if killedBy(w, "carol") {
+		t.Fatal("the flag was killed before the kill was confirmed")
+	}
+	if code := carol.navigate("confirm", chromedp.Click(chromedp.CSS(`form.kill button[type="submit"]`))); code != 200 {
+		t.Fatalf("confirming the kill answered %d\n%s", code, carol.bodyText())
+	}
+	if loc := carol.location(); loc != flagPath+"?done=killed" {
+		t.Fatalf("after the kill the tab shows %s", loc)
+	}
+	carol.waitText("#flag-state", "killed: serves off")
+	carol.waitText("[role=status]", "The flag is off")
+	carol.waitText("#flag-changes", reason)
+	carol.screenshot("flags", "main")
+
+	if !killedBy(w, "carol") {
+		t.Fatal("the kill is not in the audit log as carol's")
+	}
+
+	// vera's page follows without a reload; she has no working control.
+	vera.waitText("#flag-state", "killed: serves off")
+	if !vera.stillSamePage() {
+		t.Error("vera's flag page reloaded to show the kill; it should update live")
+	}
+	if !vera.has(`#kill-h`) || vera.has(`form[action="`+flagPath+`/enable"]`) {
+		t.Error("a viewer is offered a working control")
+	}
+	if code := vera.forcePost(flagPath+"/kill", map[string]string{"reason": "x", "confirm": "1"}); code != 403 {
+		t.Fatalf("a viewer's crafted kill answered %d, want 403", code)
+	}
+}
+
+// killedBy says whether the audit log has user's kill of the world's flag.
+func killedBy(w *uiWorld, user string) bool {
+	var events []struct{ Actor, Action, Subject string }
+	w.s.jsonOut(&events, "admin", "audit", "list", "--limit", "0")
+	for _, e := range events {
+		if e.Action == "flag.killed" && e.Actor == user && e.Subject == "flag/shop/production/new-checkout" {
+			return true
+		}
+	}
+	return false
 }

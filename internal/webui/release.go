@@ -81,6 +81,11 @@ type releasePage struct {
 	// the link to the commit.
 	Compare   *compareView
 	CommitURL string
+	// Flags are the flags the release declares (release create --flag)
+	// with their live state (flag.go); FlagsProblem says why they could
+	// not be read.
+	Flags        *releaseFlagsView
+	FlagsProblem string
 	// Problem says why a part of the page could not be read.
 	Problem string
 }
@@ -182,6 +187,7 @@ func (s *Server) releasePage(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	d.CommitURL = s.commitURL(c, v)
+	d.Flags, d.FlagsProblem = releaseFlags(r, c, v)
 	s.render(w, r, c, http.StatusOK, "release", d)
 	return nil
 }

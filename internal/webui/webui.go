@@ -129,7 +129,7 @@ type route struct {
 // routes lists the UI's pages and form actions, page by page.
 func (s *Server) routes() []route {
 	var out []route
-	for _, add := range []func() []route{s.releaseRoutes, s.releasePageRoutes, s.rolloutRoutes, s.auditRoutes, s.serviceRoutes, s.agentRoutes, s.governanceRoutes} {
+	for _, add := range []func() []route{s.releaseRoutes, s.releasePageRoutes, s.rolloutRoutes, s.auditRoutes, s.serviceRoutes, s.agentRoutes, s.governanceRoutes, s.flagRoutes} {
 		out = append(out, add()...)
 	}
 	return out
@@ -267,6 +267,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 		id, _, _ := strings.Cut(rest, "/")
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
 			data["Back"] = "/releases/" + id
+		}
+	}
+	// A refused action on a flag leads back to the flag's page.
+	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/flags/"); ok && r.Method == http.MethodPost {
+		if parts := strings.Split(rest, "/"); len(parts) == 4 {
+			data["Back"], data["BackText"] = "/flags/"+strings.Join(parts[:3], "/"), "Back to the flag"
 		}
 	}
 	s.render(w, r, c, status, "error", data)
