@@ -127,3 +127,24 @@ func (tx *Tx) ReleaseFlips(ctx context.Context, r *shipgate.Release) ([]shipgate
 	}
 	return out, nil
 }
+
+// CheckReleaseFlags checks the flags a new release of service to env
+// declares: live flags of the service in the environment, at most
+// shipgate.MaxReleaseFlags, no duplicates. PrepareRelease checks again.
+func (tx *Tx) CheckReleaseFlags(ctx context.Context, service, env string, flags []string) error {
+	if len(flags) == 0 {
+		return nil
+	}
+	if len(flags) > shipgate.MaxReleaseFlags {
+		return shipgate.ValidateReleaseFlags(flags, nil, service, env)
+	}
+	live, err := tx.ListFlags(ctx, service, env)
+	if err != nil {
+		return err
+	}
+	known := make([]string, len(live))
+	for i, f := range live {
+		known[i] = f.Flag.Key
+	}
+	return shipgate.ValidateReleaseFlags(flags, known, service, env)
+}
