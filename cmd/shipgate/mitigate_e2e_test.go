@@ -206,6 +206,9 @@ func TestMitigationFlipsOnCanaryAbortE2E(t *testing.T) {
 			}
 			return nil
 		})
+		if w := s.run("admin", "release", "wait", fmt.Sprint(v)); w.code != 1 || !strings.Contains(w.stdout, "\nflags flipped: "+key+" → off\n") {
+			t.Errorf("run %d: release wait: exit %d, stdout %q", run, w.code, w.stdout)
+		}
 		show := s.ok("admin", "release", "show", fmt.Sprint(v))
 		for _, want := range []string{
 			"flags:     " + key + " (introduced by this release)",

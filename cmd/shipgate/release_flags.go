@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 )
 
 // printReleaseFlags shows the flags a release introduces (release create
@@ -42,4 +43,23 @@ func timelineSummary(e shipgate.AuditEvent) string {
 		}
 	}
 	return summarize(e.Details)
+}
+
+// flipsLine says which flags the failure of the release's current run
+// flipped ("" when none): release wait prints it under the final state.
+func flipsLine(v *client.ReleaseView) string {
+	var flips []shipgate.FlagFlip
+	for _, e := range v.Timeline {
+		if e.Action != shipgate.ActionReleaseMitigated {
+			continue
+		}
+		var rec shipgate.ReleaseMitigation
+		if json.Unmarshal(e.Details, &rec) == nil && rec.Run == v.Run {
+			flips = append(flips, rec.Flags...)
+		}
+	}
+	if len(flips) == 0 {
+		return ""
+	}
+	return shipgate.EscapeText("flags flipped: "+shipgate.DescribeFlips(flips), "")
 }
