@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 )
@@ -35,7 +36,11 @@ func (tx *Tx) MitigateRelease(ctx context.Context, r *shipgate.Release, why stri
 	}
 	reason := fmt.Sprintf("release %d of %s %s failed: %s", r.ID, r.Service, r.Version, why)
 	if len(reason) > shipgate.MaxFlagReasonLen {
-		reason = reason[:shipgate.MaxFlagReasonLen-len("…")] + "…"
+		cut := shipgate.MaxFlagReasonLen - len("…")
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut-- // never half a character
+		}
+		reason = reason[:cut] + "…"
 	}
 	var flips []shipgate.FlagFlip
 	for _, m := range ms {

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -105,6 +106,17 @@ func testMitigateRelease(t *testing.T, engine string) {
 	got = mitigate("again")
 	if len(got) != 1 || got[0].Flipped || got[0].Note != `the flag has no variant "neon" any more` {
 		t.Fatalf("missing variant: %+v", got)
+	}
+	// A long reason is cut to the bound of a flag change's, on a
+	// character boundary.
+	r.Run = 4
+	r.Policy.Rollback.Mitigations = []shipgate.FlagMitigation{{Flag: "new-checkout", Variant: "off"}}
+	if got = mitigate(strings.Repeat("é", 400)); len(got) != 1 || !got[0].Flipped {
+		t.Fatalf("long reason: %+v", got)
+	}
+	view()
+	if c := changes[0]; len(c.Reason) > shipgate.MaxFlagReasonLen || !utf8.ValidString(c.Reason) || !strings.HasSuffix(c.Reason, "é…") {
+		t.Fatalf("reason of %d bytes: %q", len(c.Reason), c.Reason)
 	}
 	verify(t, db)
 }
