@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/demo"
 	"github.com/shipgate/shipgate/internal/flags"
 	"github.com/shipgate/shipgate/internal/sqlstore"
@@ -95,6 +96,30 @@ func (w *flagWatch) served() time.Time {
 	return w.seen
 }
 
+// watchTimeline polls the API's release view (through the proxy that
+// checks every exchange against openapi.json) for an event of action and
+// returns when it first saw it (zero if stopped first).
+func watchTimeline(t *testing.T, c *client.Client, id int64, action string, stop <-chan struct{}) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, err := c.Release(t.Context(), id); err == nil && slices.ContainsFunc(v.Timeline, func(e shipgate.AuditEvent) bool { return e.Action == action }) {
+				out <- time.Now()
+				return
+			}
+			select {
+			case <-stop:
+				out <- time.Time{}
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
 // timelineEvent is an event of release show -o json's timeline.
 type timelineEvent struct {
 	Seq     int64          `json:"seq"`
@@ -130,7 +155,8 @@ func TestMitigationFlipsOnCanaryAbortE2E(t *testing.T) {
 	l := demo.StartLoad(f.front, 4, 10*time.Millisecond)
 	defer l.End()
 
-	var toFlip, toServed, toRollback []time.Duration
+	var toFlip, toServed, toAPI, toRollback []time.Duration
+	api := client.New(s.url, s.admin)
 	for run := 1; run <= runs; run++ {
 		key := "new-checkout"
 		if run > 1 {
@@ -141,6 +167,7 @@ func TestMitigationFlipsOnCanaryAbortE2E(t *testing.T) {
 		}
 		w := watchFlag(t, db, key, "off")
 		v := s.create("admin", "shop", "--env", "production", "--version", "3.0", "--artifact", "shop-3.0.conf", "--flag", key).ID
+		apiSeen := watchTimeline(t, api, v, shipgate.ActionReleaseMitigated, w.stop)
 		var got struct {
 			State    string          `json:"state"`
 			Flags    []string        `json:"flags"`
@@ -155,7 +182,7 @@ func TestMitigationFlipsOnCanaryAbortE2E(t *testing.T) {
 			return got.State == "rolled_back"
 		})
 		close(w.stop)
-		served := w.served()
+		served, viaAPI := w.served(), <-apiSeen
 		if !slices.Equal(got.Flags, []string{key}) {
 			t.Errorf("the release's declared flags: %v", got.Flags)
 		}
@@ -187,8 +214,12 @@ func TestMitigationFlipsOnCanaryAbortE2E(t *testing.T) {
 		toFlip = append(toFlip, mit.At.Sub(aborted))
 		toServed = append(toServed, served.Sub(aborted))
 		toRollback = append(toRollback, got.Timeline[idx["rollback.fired"]].At.Sub(aborted))
-		t.Logf("run %d: abort → flip recorded %s, → flag observably served off %s, → rollback fired %s",
-			run, toFlip[run-1], toServed[run-1].Round(time.Millisecond), toRollback[run-1].Round(time.Millisecond))
+		if viaAPI.IsZero() {
+			t.Fatalf("run %d: the API never showed the flip", run)
+		}
+		toAPI = append(toAPI, viaAPI.Sub(aborted))
+		t.Logf("run %d: abort → flip recorded %s, → flag observably served off %s, → flip seen through the API %s, → rollback fired %s",
+			run, toFlip[run-1], toServed[run-1].Round(time.Millisecond), toAPI[run-1].Round(time.Millisecond), toRollback[run-1].Round(time.Millisecond))
 		if got.Rollback == nil || got.Rollback.RollbackRelease == 0 {
 			t.Fatalf("run %d: no rollback release: %+v", run, got.Rollback)
 		}
@@ -226,6 +257,7 @@ func TestMitigationFlipsOnCanaryAbortE2E(t *testing.T) {
 		}
 	}
 	t.Logf("abort → flag served off over %d runs: min %s, median %s, max %s", runs, stat(toServed, 0), stat(toServed, 1), stat(toServed, 2))
+	t.Logf("abort → flip seen through the API over %d runs: min %s, median %s, max %s", runs, stat(toAPI, 0), stat(toAPI, 1), stat(toAPI, 2))
 	t.Logf("abort → rollback fired over %d runs: min %s, median %s, max %s", runs, stat(toRollback, 0), stat(toRollback, 1), stat(toRollback, 2))
 	if out := s.ok("admin", "audit", "verify"); !strings.Contains(out, "audit chain OK") {
 		t.Fatal(out)
