@@ -3,6 +3,7 @@ package shipgate
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Flags as a rollback action (issue 15). A release's frozen rollback
@@ -19,7 +20,8 @@ import (
 // on the flag, from the one writer of flag changes.
 const ActionReleaseMitigated = "release.mitigated"
 
-// Bounds of the flags a release declares.
+// MaxReleaseFlags bounds how many flags a release declares: enough for
+// any release, few enough to read on its page and in its digest.
 const MaxReleaseFlags = 32
 
 // FlagFlip is what one mitigation did to its flag.
@@ -96,9 +98,15 @@ func ValidateReleaseFlags(flags []string, known []string, service, env string) e
 	return nil
 }
 
+// clipFlagName shortens an unknown name for an error message (80 bytes,
+// never half a character).
 func clipFlagName(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	cut := 80
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
