@@ -84,6 +84,9 @@ type CreateReleaseRequest struct {
 	Commit       string            `json:"commit,omitempty"`
 	CommittedAt  *time.Time        `json:"committed_at,omitempty"`
 	Ref          string            `json:"ref,omitempty"`
+	// Flags names the flags the release introduces: live flags of the
+	// service in the environment (at most 32).
+	Flags []string `json:"flags,omitempty"`
 }
 
 // ReleaseView is a release with everything needed to understand where it

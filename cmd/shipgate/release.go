@@ -182,6 +182,7 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		fmt.Fprintf(w, "  approvers: %s\n", line)
 	}
 	printReleaseInputs(w, r)
+	printReleaseFlags(w, r)
 	printGovernance(w, v)
 	if len(v.Approvals) > 0 {
 		fmt.Fprintln(w, "approvals:")
@@ -249,7 +250,7 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 		fmt.Fprintln(w, "timeline:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, e := range v.Timeline {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.At), e.Actor, e.Action, summarize(e.Details))
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.At), e.Actor, e.Action, timelineSummary(e))
 		}
 		tw.Flush()
 	}
@@ -432,6 +433,7 @@ a warning on stderr.`,
 	f.StringVar(&req.Commit, "commit", "", "source commit")
 	f.StringVar(&committedAt, "committed-at", "", "commit time, RFC 3339 (for lead-time metrics)")
 	f.StringVar(&req.Ref, "ref", "", "source ref, e.g. a tag")
+	f.StringArrayVar(&req.Flags, "flag", nil, "a feature flag this release introduces: a flag of the service in the environment, at most 32; `shipgate flag kill --release ID` turns them all off (repeatable)")
 	for _, name := range []string{"env", "version", "artifact"} {
 		cmd.MarkFlagRequired(name)
 	}

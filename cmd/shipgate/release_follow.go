@@ -107,7 +107,7 @@ waits (no online agent has its labels, or none may take jobs of the
 environment) — for a release pending approval the tally, how many approvals
 are missing, from which groups and who may still give them, and a rollout's
 step, weight, judges and pauses (also with -o json). The final state goes to
-stdout (-o json: the release as ` + "`release show -o json`" + ` prints it, also
+stdout, with the flags its rollback mitigations flipped if it failed (-o json: the release as ` + "`release show -o json`" + ` prints it, also
 on --timeout). Exit 0 only if it
 succeeded, 1 if it ended otherwise, 2 on --timeout.`,
 		Args: oneArg("a release ID", "release list"),
@@ -147,6 +147,9 @@ succeeded, 1 if it ended otherwise, 2 on --timeout.`,
 						m.printJSON(v)
 					} else {
 						fmt.Fprintf(m.Stdout, "release %d %s\n", v.ID, stateLine(v.Release))
+						if line := flipsLine(v); line != "" {
+							fmt.Fprintln(m.Stdout, line)
+						}
 					}
 					if v.State != shipgate.StateSucceeded {
 						return &exitError{code: 1}

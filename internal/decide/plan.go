@@ -116,6 +116,10 @@ type Plan struct {
 	// EndRollback asks for the decision on the release a rollback release
 	// rolls back, now that it ended: RollbackEnded{Succeeded}.
 	EndRollback *RollbackEnded
+	// Mitigate, with a run that ends failed, asks for the mitigations of
+	// the release's rollback policy to flip, saying why (set with the
+	// failure, never alone; see Release.MitigationTriggered).
+	Mitigate string
 	// Promote lists rollouts whose promoted_through is raised.
 	Promote []shipgate.Rollout
 	// Attentions are waits for a person to open, update or close.

@@ -290,6 +290,12 @@ func (p *planner) running() {
 	p.finish(shipgate.StateFailed, OnRunEnded, shipgate.SystemActor, reason, map[string]any{"run": p.r.Run, "reason": reason, "failed_job": jobName(failed), "kind": p.r.Kind})
 	p.endRollback(false)
 	for _, j := range jobs {
+		if j.State == shipgate.JobFailed && p.r.MitigationTriggered(j.Name) {
+			p.plan.Mitigate = reason
+			break
+		}
+	}
+	for _, j := range jobs {
 		if j.State == shipgate.JobFailed && p.r.RollbackTriggered(j.Name) {
 			p.startRollback(j.Name)
 			break

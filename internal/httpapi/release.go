@@ -48,8 +48,10 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 	var svc *shipgate.Service
 	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		var err error
-		svc, err = tx.FindService(r.Context(), req.Service)
-		return err
+		if svc, err = tx.FindService(r.Context(), req.Service); err != nil {
+			return err
+		}
+		return tx.CheckReleaseFlags(r.Context(), req.Service, req.Environment, req.Flags)
 	})
 	if err != nil {
 		return err
@@ -77,6 +79,7 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 		Artifact:  art,
 		Source:    shipgate.Source{Commit: req.Commit, CommittedAt: req.CommittedAt, Ref: req.Ref},
 		Inputs:    req.Inputs,
+		Flags:     req.Flags,
 		CreatedBy: u.Name,
 		// The secret values were checked against this revision.
 		CheckedRevision: revision,

@@ -54,6 +54,9 @@ func (q *Enqueuer) Outbox(ctx context.Context, tx *sqlstore.Tx, e shipgate.Audit
 			return nil, err
 		}
 	}
+	if err := mitigated(ctx, tx, &ev); err != nil {
+		return nil, err
+	}
 	var out []sqlstore.Notification
 	for _, s := range q.Sinks {
 		if !routes(s, ev) {

@@ -42,6 +42,9 @@ type Event struct {
 	// person.go); need says which wait for a person the event is about.
 	Subject map[string]any
 	need    string
+	// Flips are the flags the release's rollback mitigations flipped, on
+	// the events of its failure (mitigation.go).
+	Flips []shipgate.FlagFlip
 }
 
 // DedupKey is the PagerDuty dedup key of a release's incident: the trigger
@@ -176,15 +179,17 @@ func (ev Event) CloudEvent(source, publicURL string) ([]byte, error) {
 	if err := json.Unmarshal(ev.Audit.Details, &details); err != nil && len(ev.Audit.Details) > 0 {
 		return nil, fmt.Errorf("details of audit event %d: %w", ev.Audit.Seq, err)
 	}
+	custom := map[string]any{
+		"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version, "kind": r.Kind,
+		"rollbackOf": r.RollbackOf, "summary": ev.Summary, "action": ev.Audit.Action, "actor": ev.Audit.Actor,
+		"auditSeq": ev.Audit.Seq, "details": details, "url": ReleaseURL(publicURL, r.ID), "page": ReleasePageURL(publicURL, r.ID),
+	}
+	if len(ev.Flips) > 0 {
+		custom["flags"] = ev.Flips
+	}
 	cdevent := map[string]any{
 		"context": map[string]any{"version": cdeventsVersion, "id": id, "source": source, "type": ev.Type, "timestamp": at},
-		"subject": subject,
-		"customData": map[string]any{
-			"release": r.ID, "service": r.Service, "environment": r.Environment, "version": r.Version, "kind": r.Kind,
-			"rollbackOf": r.RollbackOf, "summary": ev.Summary, "action": ev.Audit.Action, "actor": ev.Audit.Actor,
-			"auditSeq": ev.Audit.Seq, "details": details, "url": ReleaseURL(publicURL, r.ID), "page": ReleasePageURL(publicURL, r.ID),
-		},
-		"customDataContentType": "application/json",
+		"subject": subject, "customData": custom, "customDataContentType": "application/json",
 	}
 	return json.Marshal(map[string]any{
 		"specversion": "1.0", "id": id, "source": source, "type": ev.Type, "time": at,

@@ -134,9 +134,16 @@ func mayFail(jobs []shipgate.JobRun, now time.Time) bool {
 }
 
 // Apply writes a plan and its audit events in tx, and carries out what
-// follows from it: the rollback release a fired rollback asks for, and the
+// follows from it: the flag mitigations a failure flips, the rollback
+// release a fired rollback asks for, and the
 // decision on the release a rollback release rolls back when it ends.
 func Apply(ctx context.Context, tx *sqlstore.Tx, p *decide.Plan) error {
+	if p.Mitigate != "" && p.Release != nil {
+		// The flags flip first, so the failure's notifications say so.
+		if _, err := tx.MitigateRelease(ctx, p.Release, p.Mitigate); err != nil {
+			return err
+		}
+	}
 	if p.Fire != nil {
 		if err := applyFire(ctx, tx, p); err != nil {
 			return err

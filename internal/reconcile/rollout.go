@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"maps"
 
 	"github.com/shipgate/shipgate"
@@ -43,7 +44,10 @@ func (d *Dispatcher) Rollout(ctx context.Context, runner string, key shipgate.At
 			before = &prev.Status
 		}
 		base := map[string]any{"job": j.Name, "run": j.Run, "attempt": key.Attempt, "runner": runner}
-		return tx.Audit(ctx, rolloutEvents(shipgate.ReleaseSubject(key.ReleaseID), base, before, ro.Status)...)
+		if err := tx.Audit(ctx, rolloutEvents(shipgate.ReleaseSubject(key.ReleaseID), base, before, ro.Status)...); err != nil {
+			return err
+		}
+		return mitigateAbort(ctx, tx, key.ReleaseID, &j, before, ro.Status)
 	})
 	if err != nil {
 		return shipgate.RolloutReply{PromotedThrough: -1}, err
@@ -159,4 +163,30 @@ func evidence(ev map[string]any) map[string]any {
 		return map[string]any{}
 	}
 	return ev
+}
+
+// mitigateAbort flips the release's mitigations the moment its canary
+// analysis aborts the rollout (the abort of cur, first seen now), without
+// waiting for the job to fail: the analysis is a health verdict whatever
+// the rollback policy's check target. An abort that no analysis decided
+// (a cancel, a timeout) flips nothing here; the job's failure then decides
+// by the policy's rule (decide: Plan.Mitigate).
+func mitigateAbort(ctx context.Context, tx *sqlstore.Tx, releaseID int64, j *shipgate.JobRun, prev *shipgate.RolloutStatus, cur shipgate.RolloutStatus) error {
+	if cur.Phase != shipgate.RolloutAborted || prev != nil && prev.Phase == shipgate.RolloutAborted {
+		return nil
+	}
+	d, ok := failingDecision(cur.Decisions, cur.Message)
+	if !ok {
+		return nil
+	}
+	r, err := tx.FindRelease(ctx, releaseID)
+	if err != nil {
+		return err
+	}
+	if r.Run != j.Run {
+		return nil // a late report of an earlier run
+	}
+	why := fmt.Sprintf("its canary analysis aborted the rollout in job %s: %s", j.Name, d.Summary)
+	_, err = tx.MitigateRelease(ctx, r, why)
+	return err
 }

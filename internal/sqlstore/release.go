@@ -41,6 +41,9 @@ type NewRelease struct {
 	// release of another revision is refused with conflict so those checks
 	// are never skipped by a racing apply.
 	CheckedRevision int
+	// Flags names the flags the release introduces (release create
+	// --flag): live flags of the service in the environment.
+	Flags []string
 }
 
 // PrepareRelease freezes the service's current pipeline and the
@@ -104,13 +107,16 @@ func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Rele
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := tx.CheckReleaseFlags(ctx, nr.Service, nr.Environment, nr.Flags); err != nil {
+		return nil, nil, err
+	}
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
 			Service: nr.Service, ServiceRevision: svc.Revision, Environment: nr.Environment, Version: nr.Version,
 			Kind: shipgate.ReleaseKindDeploy, Artifact: nr.Artifact, Source: nr.Source, Inputs: inputs,
 			SecretInputs: fingerprints, InputDeclarations: decls, DefaultedInputs: defaulted,
 			Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
-			Owner: svc.Spec.Owner, Runbook: svc.Spec.Runbook,
+			Owner: svc.Spec.Owner, Runbook: svc.Spec.Runbook, Flags: nr.Flags,
 			CreatedBy: nr.CreatedBy, CreatedAt: tx.now,
 		},
 	}
@@ -122,6 +128,9 @@ func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Rele
 	}
 	if len(defaulted) > 0 {
 		details["defaulted_inputs"] = defaulted
+	}
+	if len(nr.Flags) > 0 {
+		details["flags"] = nr.Flags
 	}
 	return r, details, nil
 }
