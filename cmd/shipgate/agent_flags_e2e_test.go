@@ -101,14 +101,15 @@ func TestAgentServesFlagsE2E(t *testing.T) {
 		applied := time.Now()
 		testutil.WaitFor(t, "the agent to serve "+key+" off", func() bool {
 			e := evalLocal(addr, "staging", key)
-			return e.Variant == "off" && e.Value == false && e.Reason == "DISABLED"
+			return e.Variant == "off" && e.Value == false && e.Reason == "STATIC"
 		})
 		took = append(took, fmt.Sprintf("%s (%s after apply returned)", time.Since(start).Round(time.Millisecond), time.Since(applied).Round(time.Millisecond)))
 	}
 	t.Logf("server change → agent serves the safe variant: %s", strings.Join(took, ", "))
-	// DISABLED: the Go OFREP provider (v0.1.6) hands the application its
-	// code default (here the safe false) with the variant and reason.
-	if d, err := sdk.BooleanValueDetails(context.Background(), "k1", false, user); err != nil || d.Value || d.Variant != "off" || d.Reason != openfeature.DisabledReason {
+	// A killed flag answers STATIC with metadata disabled: the SDK hands
+	// the application the safe variant's value (false), not its code
+	// default (true here).
+	if d, err := sdk.BooleanValueDetails(context.Background(), "k1", true, user); err != nil || d.Value || d.Variant != "off" || d.Reason != openfeature.StaticReason || d.FlagMetadata["disabled"] != true {
 		t.Fatalf("the SDK through the agent after the kill: %+v, %v", d, err)
 	}
 	if d, err := sdk.BooleanValueDetails(context.Background(), "nope", true, user); err == nil || !d.Value || d.ErrorCode != openfeature.FlagNotFoundCode {
@@ -144,7 +145,7 @@ func TestAgentServesFlagsE2E(t *testing.T) {
 	}()
 	testutil.WaitFor(t, "the restarted agent to serve the kept flags", func() bool { return evalLocal(addr, "staging", "k1").status == 200 })
 	for i := 1; i <= runs; i++ {
-		if e := evalLocal(addr, "staging", fmt.Sprintf("k%d", i)); e.Variant != "off" || e.Reason != "DISABLED" {
+		if e := evalLocal(addr, "staging", fmt.Sprintf("k%d", i)); e.Variant != "off" || e.Reason != "STATIC" {
 			t.Fatalf("k%d after a restart without the server: %+v", i, e)
 		}
 	}

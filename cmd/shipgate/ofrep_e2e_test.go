@@ -210,24 +210,24 @@ func TestOpenFeatureSDKConformance(t *testing.T) {
 	// A kill written to the database by someone else (another server:
 	// this one has no in-process signal of it) is served within a second.
 	killFlag(t, filepath.Join(s.dir, "data", "shipgate.db"), "shop", "production", "new-checkout")
-	// The server answers the safe variant and its value with reason
-	// DISABLED; the Go OFREP provider (v0.1.6) then hands the application
-	// its own code default, keeping the variant and reason — so the code
-	// default should be the safe behaviour (docs/flags.md).
+	// The server answers the safe variant's value with reason STATIC and
+	// metadata disabled: true, so the SDK hands the application the safe
+	// variant's value, not its code default. The application's default
+	// here is true, the safe variant false: only the kill can give false.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		d, err := client.BooleanValueDetails(ctx, "new-checkout", false, user("u1", map[string]any{"country": "DE"}))
-		if err == nil && d.Reason == openfeature.DisabledReason {
-			if d.Value || d.Variant != "off" {
+		d, err := client.BooleanValueDetails(ctx, "new-checkout", true, user("u1", map[string]any{"country": "DE"}))
+		if err == nil && d.FlagMetadata["disabled"] == true {
+			if d.Value || d.Variant != "off" || d.Reason != openfeature.StaticReason {
 				t.Fatalf("killed flag served %+v", d)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("kill not served within 5 s: %+v", d)
+			t.Fatalf("kill not served within 5 s: %+v (err %v)", d, err)
 		}
 	}
-	if _, _, body := bulk(t, s.direct, key.Secret, bulkBody, ""); !strings.Contains(body, `{"key":"new-checkout","value":false,"reason":"DISABLED","variant":"off"`) {
+	if _, _, body := bulk(t, s.direct, key.Secret, bulkBody, ""); !strings.Contains(body, `{"key":"new-checkout","value":false,"reason":"STATIC","variant":"off","metadata":{"service":"shop","disabled":true}}`) {
 		t.Fatalf("bulk after the kill: %s", body)
 	}
 

@@ -120,14 +120,15 @@ func startMirror(t *testing.T, dir string, fetch agentflags.Fetcher, envs ...str
 }
 
 type evaluation struct {
-	status  int
-	header  http.Header
-	Key     string `json:"key"`
-	Value   any    `json:"value"`
-	Variant string `json:"variant"`
-	Reason  string `json:"reason"`
-	Code    string `json:"errorCode"`
-	Details string `json:"errorDetails"`
+	status   int
+	header   http.Header
+	Key      string         `json:"key"`
+	Value    any            `json:"value"`
+	Variant  string         `json:"variant"`
+	Reason   string         `json:"reason"`
+	Metadata map[string]any `json:"metadata"`
+	Code     string         `json:"errorCode"`
+	Details  string         `json:"errorDetails"`
 }
 
 func evaluate(t *testing.T, base, env, key string) evaluation {
@@ -178,7 +179,7 @@ func TestMirrorServesFlips(t *testing.T) {
 	s.apply(off)
 	testutil.WaitFor(t, "the agent to serve the safe variant", func() bool {
 		e := evaluate(t, local.URL, "staging", "new-checkout")
-		return e.Variant == "off" && e.Value == false && e.Reason == shipgate.ReasonDisabled
+		return e.Variant == "off" && e.Value == false && e.Reason == shipgate.ReasonStatic && e.Metadata["disabled"] == true
 	})
 	if _, status := bulk(t, local.URL, tag); status != 200 {
 		t.Fatalf("bulk with the ETag from before the flip: %d", status)
@@ -194,7 +195,7 @@ func TestMirrorServesFlips(t *testing.T) {
 	s.srv.Close()
 	dead := client.NewAgent(s.srv.URL, "sga_dead")
 	m2, local2, _ := startMirror(t, dir, dead)
-	if e := evaluate(t, local2.URL, "staging", "new-checkout"); e.status != 200 || e.Variant != "off" || e.Reason != shipgate.ReasonDisabled {
+	if e := evaluate(t, local2.URL, "staging", "new-checkout"); e.status != 200 || e.Variant != "off" || e.Reason != shipgate.ReasonStatic || e.Metadata["disabled"] != true {
 		t.Fatalf("restarted without a server: %+v", e)
 	}
 	testutil.WaitFor(t, "the restarted agent to notice the server is gone", func() bool {

@@ -31,8 +31,8 @@ func Example_openFeatureGoSDK() {
 		"app_version": "2.4.1",
 	})
 	// The default (false) is what the application gets when shipgate
-	// cannot answer — and when the flag is killed (reason DISABLED): make
-	// it the safe behaviour.
+	// cannot answer; a killed flag answers its safe variant (reason
+	// STATIC, metadata disabled: true).
 	if client.Boolean(context.Background(), "new-checkout", false, user) {
 		fmt.Println("new checkout")
 	}

@@ -168,9 +168,10 @@ type success struct {
 }
 
 // flagMetadata is the metadata of an answer: the service that declares
-// the flag.
+// the flag, and whether it is disabled (killed or mitigated).
 type flagMetadata struct {
-	Service string `json:"service"`
+	Service  string `json:"service"`
+	Disabled bool   `json:"disabled,omitempty"`
 }
 
 type failure struct {
@@ -183,7 +184,17 @@ func answer(r flags.Result, service string) any {
 	if r.ErrorCode != "" {
 		return failure{Key: r.Key, ErrorCode: r.ErrorCode, ErrorDetails: r.ErrorMessage}
 	}
-	return success{Key: r.Key, Value: r.Value, Reason: r.Reason, Variant: r.Variant, Metadata: flagMetadata{Service: service}}
+	m := flagMetadata{Service: service}
+	reason := r.Reason
+	if reason == shipgate.ReasonDisabled {
+		// A killed flag serves its safe variant to every caller. OpenFeature
+		// SDKs read the reason DISABLED as "use the code default" (the Go
+		// OFREP provider does), which would undo the safe variant; to them
+		// a killed flag is what it is, one value for everyone: STATIC,
+		// with metadata.disabled saying why.
+		reason, m.Disabled = shipgate.ReasonStatic, true
+	}
+	return success{Key: r.Key, Value: r.Value, Reason: reason, Variant: r.Variant, Metadata: m}
 }
 
 func (h *Handler) evaluate(w http.ResponseWriter, r *http.Request) {

@@ -236,7 +236,7 @@ func TestBulkETag(t *testing.T) {
 		t.Fatalf("after a change: status %d etag %s", r.status, r.header.Get("ETag"))
 	}
 	f := r.body["flags"].([]any)[0].(map[string]any)
-	if f["reason"] != "DISABLED" || f["value"] != false {
+	if md, _ := f["metadata"].(map[string]any); f["reason"] != "STATIC" || f["value"] != false || f["variant"] != "off" || md["disabled"] != true {
 		t.Fatalf("killed flag served %v", f)
 	}
 	if r := post(t, srv, bulk, "sgf_prod", `{"context":"x"}`); r.status != 400 || r.body["errorCode"] != "INVALID_CONTEXT" {
