@@ -341,3 +341,111 @@ func TestReleaseDeclaresFlagsE2E(t *testing.T) {
 		t.Errorf("release show does not list the flags:\n%s", show)
 	}
 }
+
+// "Turn off everything this release turned on" is one command: flag kill
+// --release kills every flag the release declared, at once, audited with
+// the reason, on the release's timeline; flags of the service the release
+// did not declare are left alone.
+func TestFlagKillReleaseE2E(t *testing.T) {
+	s := startServer(t)
+	f := filepath.Join(s.workDir, "shop.yaml")
+	os.WriteFile(f, []byte(strings.Replace(e2eService, "spec:\n", `spec:
+  flags:
+    - key: new-checkout
+      type: boolean
+      variants: { "on": true, "off": false }
+      default_variant: "on"
+      safe_variant: "off"
+    - key: banner
+      type: string
+      variants: { plain: "hi", fancy: "hello!" }
+      default_variant: fancy
+      safe_variant: plain
+    - key: search-v2
+      type: boolean
+      variants: { "on": true, "off": false }
+      default_variant: "on"
+      safe_variant: "off"
+`, 1)), 0o644)
+	s.ok("admin", "apply", "-f", f, "--allow-unknown-groups")
+	os.WriteFile(filepath.Join(s.workDir, "app.tar"), []byte("app"), 0o644)
+	r := s.create("admin", "shop", "--env", "staging", "--version", "1.0", "--artifact", "app.tar", "--flag", "new-checkout", "--flag", "banner")
+
+	s.fails("reason", "admin", "flag", "kill", "--release", fmt.Sprint(r.ID))
+	out := s.ok("admin", "flag", "kill", "--release", fmt.Sprint(r.ID), "--reason", "INC-7 errors after 1.0")
+	for _, want := range []string{"new-checkout", "banner"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("kill --release output lacks %s:\n%s", want, out)
+		}
+	}
+	state := func(key string) (bool, string) {
+		var v struct {
+			Flag struct {
+				Flag struct {
+					Disabled bool `json:"disabled"`
+				} `json:"flag"`
+				UpdatedBy string `json:"updated_by"`
+			} `json:"flag"`
+		}
+		s.jsonOut(&v, "admin", "flag", "show", "shop", key, "--env", "staging")
+		return v.Flag.Flag.Disabled, v.Flag.UpdatedBy
+	}
+	for _, k := range []string{"new-checkout", "banner"} {
+		if killed, by := state(k); !killed || by != "admin" {
+			t.Errorf("%s not killed by the release kill (killed %v, by %q)", k, killed, by)
+		}
+	}
+	if killed, _ := state("search-v2"); killed {
+		t.Error("search-v2, which the release did not declare, was killed")
+	}
+	var got struct {
+		Timeline []struct {
+			Action  string         `json:"action"`
+			Actor   string         `json:"actor"`
+			Details map[string]any `json:"details"`
+		} `json:"timeline"`
+	}
+	s.jsonOut(&got, "admin", "release", "show", fmt.Sprint(r.ID))
+	found := false
+	for _, e := range got.Timeline {
+		if e.Action == "release.flags_killed" {
+			found = true
+			if e.Actor != "admin" || e.Details["reason"] != "INC-7 errors after 1.0" {
+				t.Errorf("release.flags_killed: %+v", e)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the release's timeline lacks release.flags_killed: %+v", got.Timeline)
+	}
+	var changes []struct {
+		Key       string `json:"key"`
+		Op        string `json:"op"`
+		Reason    string `json:"reason"`
+		ReleaseID int64  `json:"release_id"`
+	}
+	kills := func() int {
+		s.jsonOut(&changes, "admin", "flag", "changes", "--service", "shop", "--env", "staging")
+		n := 0
+		for _, c := range changes {
+			if c.Op == "kill" {
+				n++
+				if c.Reason != "INC-7 errors after 1.0" || c.ReleaseID != r.ID {
+					t.Errorf("kill change: %+v", c)
+				}
+			}
+		}
+		return n
+	}
+	if kills := kills(); kills != 2 {
+		t.Errorf("want 2 kill changes, got %d: %+v", kills, changes)
+	}
+	// Again: nothing left to turn off, said plainly, nothing changes.
+	again := s.run("admin", "flag", "kill", "--release", fmt.Sprint(r.ID), "--reason", "again")
+	if !strings.Contains(again.stdout+again.stderr, "already") {
+		t.Errorf("second kill --release (exit %d):\n%s%s", again.code, again.stdout, again.stderr)
+	}
+	if n := kills(); n != 2 {
+		t.Errorf("a second kill --release changed flags: %d kills", n)
+	}
+}
