@@ -163,7 +163,7 @@ func reverse(s []string) []string {
 // TestKillServedAtOnce: a kill through the one writer of flag changes is
 // served by the OFREP handler on the same database by its very next
 // evaluation (the in-process signal moves after the commit), with the
-// safe variant and reason DISABLED.
+// safe variant (reason STATIC, metadata disabled: true).
 func TestKillServedAtOnce(t *testing.T) {
 	for _, engine := range testutil.Engines {
 		t.Run(engine, func(t *testing.T) {
@@ -198,7 +198,7 @@ func TestKillServedAtOnce(t *testing.T) {
 				return sqlstore.ApplyFlagChangeForTest(tx, &shipgate.FlagChange{Service: "web", Environment: "production", Key: "new-checkout",
 					Op: shipgate.FlagOpKill, Reason: "incident 42", RequestedBy: "olga", Before: &prod.Flag, After: &killed, BaseVersion: prod.Version})
 			})
-			if got := eval(); !strings.Contains(got, `"value":false,"reason":"DISABLED","variant":"off"`) {
+			if got := eval(); !strings.Contains(got, `"value":false,"reason":"STATIC","variant":"off","metadata":{"service":"web","disabled":true}`) {
 				t.Fatalf("the next evaluation after the kill: %s", got)
 			}
 		})
