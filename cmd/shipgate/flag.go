@@ -13,6 +13,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/config"
+	"github.com/shipgate/shipgate/internal/webui"
 	"github.com/spf13/cobra"
 )
 
@@ -53,6 +54,13 @@ func (m *Main) flagListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The newest changes tell a kill from a planned disable, as on
+			// the web UI's flags page.
+			recent, err := m.client().ListFlagChanges(cmd.Context(), client.FlagChangeQuery{Service: service, Environment: env})
+			if err != nil {
+				return err
+			}
+			last := lastAppliedChanges(recent)
 			return m.render(fs, func(w io.Writer) error {
 				if len(fs) == 0 {
 					_, err := fmt.Fprintln(w, "no flags")
@@ -61,7 +69,7 @@ func (m *Main) flagListCommand() *cobra.Command {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SERVICE\tENV\tFLAG\tTYPE\tSTATE\tVERSION\tUPDATED BY")
 				for _, s := range fs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Service, s.Environment, s.Flag.Key, s.Flag.Type, flagStateShort(&s.Flag), s.Version, s.UpdatedBy)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Service, s.Environment, s.Flag.Key, s.Flag.Type, webui.FlagStateWords(&s.Flag, last[[3]string{s.Service, s.Environment, s.Flag.Key}]), s.Version, s.UpdatedBy)
 				}
 				return tw.Flush()
 			})
@@ -72,17 +80,17 @@ func (m *Main) flagListCommand() *cobra.Command {
 	return cmd
 }
 
-// flagStateShort says in a few words what a flag serves.
-func flagStateShort(f *shipgate.Flag) string {
-	switch {
-	case f.Disabled && f.Serve != "":
-		return "disabled: serves " + f.Serve
-	case f.Disabled:
-		return "killed: serves " + f.SafeVariant
-	case len(f.Rules) > 0 || f.Rollout != nil:
-		return "on: targeting"
+// lastAppliedChanges is each flag's newest applied change among cs
+// (newest first), by service, environment and key.
+func lastAppliedChanges(cs []shipgate.FlagChange) map[[3]string]*shipgate.FlagChange {
+	last := map[[3]string]*shipgate.FlagChange{}
+	for i := range cs {
+		k := [3]string{cs[i].Service, cs[i].Environment, cs[i].Key}
+		if _, ok := last[k]; !ok && cs[i].State == shipgate.FlagChangeApplied {
+			last[k] = &cs[i]
+		}
 	}
-	return "on: serves " + f.DefaultVariant
+	return last
 }
 
 func (m *Main) flagShowCommand() *cobra.Command {
@@ -138,11 +146,16 @@ func writeFlagView(w io.Writer, v *client.FlagView) error {
 		fmt.Fprintf(w, "  %s = %s%s\n", name, b, mark)
 	}
 	fmt.Fprintln(w, "state:")
+	var last *shipgate.FlagChange
+	for i := range v.Changes {
+		if v.Changes[i].State == shipgate.FlagChangeApplied {
+			last = &v.Changes[i]
+			break
+		}
+	}
 	switch {
-	case f.Disabled && f.Serve != "":
-		fmt.Fprintf(w, "  disabled: serves %s to everyone (set by a rollback mitigation); `shipgate flag enable` turns the rules back on\n", f.Serve)
 	case f.Disabled:
-		fmt.Fprintf(w, "  killed: serves %s to everyone; `shipgate flag enable` turns the rules back on\n", f.SafeVariant)
+		fmt.Fprintf(w, "  %s to everyone; `shipgate flag enable` turns the rules back on\n", webui.FlagStateWords(f, last))
 	default:
 		fmt.Fprintln(w, "  on: evaluations follow the targeting below")
 	}
@@ -157,7 +170,12 @@ func writeFlagView(w io.Writer, v *client.FlagView) error {
 			parts := make([]string, len(r.When))
 			for j, c := range r.When {
 				b, _ := json.Marshal(c.Value)
-				parts[j] = fmt.Sprintf("%s %s %s", c.Attribute, c.Op, b)
+				val := string(b)
+				if c.Op == shipgate.OpRegex {
+					// As written in the file: JSON would double every backslash.
+					val = fmt.Sprintf("/%v/", c.Value)
+				}
+				parts[j] = fmt.Sprintf("%s %s %s", c.Attribute, c.Op, val)
 			}
 			cond = strings.Join(parts, " and ")
 		}

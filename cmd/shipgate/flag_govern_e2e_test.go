@@ -106,7 +106,7 @@ func TestFlagGovernanceE2E(t *testing.T) {
 		t.Fatalf("approved change not applied: %+v", v)
 	}
 	text := s.ok("vic", "flag", "show", "shop", "new-checkout", "--env", "production")
-	for _, want := range []string{`rule 1 (staff): if email regex "@example\\.com$": serve on`, "everyone else: split on 10%, off 90% by targetingKey", "approved by amy"} {
+	for _, want := range []string{`rule 1 (staff): if email regex /@example\.com$/: serve on`, "everyone else: split on 10%, off 90% by targetingKey", "approved by amy"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("flag show lacks %q:\n%s", want, text)
 		}

@@ -27,9 +27,14 @@ func (m *Main) flagKeyCommand() *cobra.Command {
 				return err
 			}
 			return m.render(k, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s\n\nSDK key %d for environment %s (%s). It is shown only this once: store it where your application reads its configuration.\nUse it as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\" with an OpenFeature OFREP provider pointed at this server.\n",
-					k.Secret, k.Key.ID, k.Key.Environment, k.Key.Name)
-				return err
+				// The key alone on stdout, as token create prints a token,
+				// so KEY=$(shipgate flag key create …) holds just the key.
+				if _, err := fmt.Fprintln(w, k.Secret); err != nil {
+					return err
+				}
+				fmt.Fprintf(m.Stderr, "SDK key %d for environment %s (%s). It is shown only this once: store it where your application reads its configuration.\nUse it as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\" with an OpenFeature OFREP provider pointed at this server.\n",
+					k.Key.ID, k.Key.Environment, k.Key.Name)
+				return nil
 			})
 		},
 	}

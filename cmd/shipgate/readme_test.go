@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,33 @@ func TestReadmeQuickstart(t *testing.T) {
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("quickstart output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestReadmeCommandsListEveryCommand: the README's "Commands" block names
+// every top-level command, so a newcomer reading it finds them all. It
+// lacked `shipgate flag` (and checklist, freeze, policy), the commands of
+// docs/flags.md and docs/governance.md.
+func TestReadmeCommandsListEveryCommand(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n## Commands\n")
+	if !ok {
+		t.Fatal("README has no Commands section")
+	}
+	_, rest, _ = strings.Cut(rest, "```\n")
+	block, _, _ := strings.Cut(rest, "```")
+	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	for _, c := range m.rootCommand().Commands() {
+		name := c.Name()
+		if c.Hidden || name == "help" || name == "completion" {
+			continue
+		}
+		if !strings.Contains(block, "shipgate "+name+" ") && !strings.Contains(block, "| "+name+" ") && !strings.Contains(block, "shipgate "+name+"\n") {
+			t.Errorf("README's Commands block does not name `shipgate %s`", name)
 		}
 	}
 }

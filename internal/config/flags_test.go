@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -199,5 +200,37 @@ func TestParseFlagsDuplicateKey(t *testing.T) {
 	}
 	if len(spec.EffectiveFlags(&spec.Environments[0])) != 1 {
 		t.Fatalf("flags = %+v", spec.EffectiveFlags(&spec.Environments[0]))
+	}
+}
+
+// TestFlagsDocExample parses the service file of docs/flags.md as the page
+// prints it, and checks it declares every flag the page's other examples
+// use in production (release create --flag, the mitigations, the Go
+// example's shop/banner), so a newcomer can paste them in turn. The page
+// used a flag "banner" its file did not declare.
+func TestFlagsDocExample(t *testing.T) {
+	b, err := os.ReadFile("../../docs/flags.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n## The service file\n")
+	if !ok {
+		t.Fatal(`docs/flags.md has no "The service file" section`)
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	file, _, _ := strings.Cut(rest, "```")
+	spec, err := config.ParseService("shop.yaml", []byte(file))
+	if err != nil {
+		t.Fatalf("the example of docs/flags.md does not parse: %v", err)
+	}
+	prod, _ := spec.Environment("production")
+	have := map[string]bool{}
+	for _, f := range spec.EffectiveFlags(prod) {
+		have[f.Key] = true
+	}
+	for _, key := range []string{"new-checkout", "banner", "max-items", "checkout-theme"} {
+		if !have[key] {
+			t.Errorf("the example declares no flag %q in production; the page's examples use it", key)
+		}
 	}
 }

@@ -95,13 +95,19 @@ func secret(r *http.Request) string {
 
 // environment authenticates the request; on refusal it has answered.
 func (h *Handler) environment(w http.ResponseWriter, r *http.Request) (string, bool) {
-	env, err := h.Auth.Authenticate(r.Context(), secret(r))
+	key := secret(r)
+	env, err := h.Auth.Authenticate(r.Context(), key)
 	if err == nil {
 		return env, true
 	}
 	if shipgate.ErrorCode(err) == shipgate.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shipgate-ofrep"`)
-		writeJSON(w, http.StatusUnauthorized, generalError{ErrorDetails: "a valid SDK key is required (Authorization: Bearer KEY or X-API-Key: KEY)"})
+		details := "a valid SDK key is required (Authorization: Bearer KEY or X-API-Key: KEY)"
+		if strings.HasPrefix(key, "sgp_") || strings.HasPrefix(key, "sga_") {
+			// The API's and agents' tokens look alike to a newcomer.
+			details += "; this is an API or agent token, not an SDK key (sgf_…): create one with `shipgate flag key create --env ENV`"
+		}
+		writeJSON(w, http.StatusUnauthorized, generalError{ErrorDetails: details})
 		return "", false
 	}
 	h.internal(w, r, err)

@@ -291,3 +291,18 @@ func TestPreflight(t *testing.T) {
 		t.Fatalf("preflight %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// TestUnauthorizedAPIToken: a newcomer who presents their API token (sgp_…)
+// instead of an SDK key is told which credential OFREP takes, still with
+// 401 and nothing about any flag.
+func TestUnauthorizedAPIToken(t *testing.T) {
+	_, srv, _ := newServer(t)
+	r := post(t, srv, "/ofrep/v1/evaluate/flags/new-checkout", "sgp_quickstart-admin-token", `{"context":{}}`)
+	details, _ := r.body["errorDetails"].(string)
+	if r.status != 401 || !strings.Contains(details, "not an SDK key") || !strings.Contains(details, "shipgate flag key create") {
+		t.Fatalf("status %d, %s; want 401 saying an API token is not an SDK key", r.status, r.raw)
+	}
+	if strings.Contains(r.raw, "value") || strings.Contains(r.raw, "checkout") {
+		t.Fatalf("401 carries flag data: %s", r.raw)
+	}
+}

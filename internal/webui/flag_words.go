@@ -51,6 +51,14 @@ func flagState(f *shipgate.Flag, last *shipgate.FlagChange) flagStateView {
 	return flagStateView{"on", "●", "on: serves " + f.DefaultVariant}
 }
 
+// FlagStateWords is a flag's state in the words of the flag pages
+// ("killed: serves off", "off: serves off", "mitigated by release #12:
+// serves off", "rollout 10% on, 90% off"), for the CLI to say the same.
+// last is the flag's newest applied change, nil when unknown.
+func FlagStateWords(f *shipgate.Flag, last *shipgate.FlagChange) string {
+	return flagState(f, last).Words
+}
+
 // splitWords is a rollout's split: "10% on, 90% off".
 func splitWords(split []shipgate.FlagSplit) string {
 	parts := make([]string, len(split))
