@@ -341,7 +341,9 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 	moved := false
 	switch {
 	case err == nil:
-		moved = c.Before == nil || live.Version != c.BaseVersion
+		// The definition too: a flag a file removed and declared again
+		// starts at version 1 anew, so the version alone may match.
+		moved = c.Before == nil || live.Version != c.BaseVersion || flagDigest(&live.Flag) != flagDigest(c.Before)
 	case shipgate.ErrorCode(err) == shipgate.ENOTFOUND:
 		moved = c.Before != nil
 	default:

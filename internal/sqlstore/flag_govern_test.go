@@ -382,3 +382,51 @@ func TestFlagApprovalsFollowMembership(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagApprovalAfterRecreate: a change asked for at version 1 of a
+// flag that a service file then removed and declared again (version 1
+// anew, killed) is superseded when approved: the version alone matching
+// must not let an old approval undo a kill.
+func TestFlagApprovalAfterRecreate(t *testing.T) {
+	db, _ := newStore(t, "sqlite")
+	testutil.MustApply(t, db, governedFlagYAML)
+	testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
+	amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	ben := testutil.MustUser(t, db, "ben", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	pending, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "banner",
+			Op: shipgate.FlagOpRollout, Reason: "ramp", Mutate: func(f *shipgate.Flag) error {
+				f.Rollout = &shipgate.FlagRollout{Split: []shipgate.FlagSplit{{Variant: "plain", Percent: 50}, {Variant: "fancy", Percent: 50}}}
+				return nil
+			}})
+	})
+	if err != nil || pending.State != shipgate.FlagChangePending || pending.BaseVersion != 1 {
+		t.Fatalf("pending change: %+v, %v", pending, err)
+	}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "production", "banner", "incident 44")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(governedFlagYAML, "    - key: banner")
+	j := strings.Index(governedFlagYAML, "  environments:")
+	testutil.MustApply(t, db, governedFlagYAML[:i]+governedFlagYAML[j:])
+	testutil.MustApply(t, db, governedFlagYAML)
+	if p := findFlag(t, db, "web", "production", "banner"); p.Version != 1 || !p.Flag.Disabled {
+		t.Fatalf("want banner recreated killed at version 1: %+v", p)
+	}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) { return tx.ApproveFlagChange(ctx, pending.ID, amy, "ok") }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) { return tx.ApproveFlagChange(ctx, pending.ID, ben, "ok") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != shipgate.FlagChangeSuperseded {
+		t.Errorf("the change asked for before the flag was recreated is %s, want superseded", c.State)
+	}
+	if p := findFlag(t, db, "web", "production", "banner"); !p.Flag.Disabled {
+		t.Fatalf("an old approval undid the kill: %+v", p.Flag)
+	}
+	verify(t, db)
+}
