@@ -349,6 +349,16 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 	default:
 		return nil, err
 	}
+	if !moved {
+		// Any change applied since, though it left no trace in the live
+		// flag (declared, killed, removed again), supersedes it too.
+		var later int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM flag_changes WHERE service = ? AND environment = ? AND key = ? AND state = ? AND id > ?`,
+			c.Service, c.Environment, c.Key, string(shipgate.FlagChangeApplied), c.ID).Scan(&later); err != nil {
+			return nil, err
+		}
+		moved = later > 0
+	}
 	if moved {
 		return c, tx.dropFlagChange(ctx, c, shipgate.FlagChangeSuperseded, u.Name, "the flag changed after the change was asked for")
 	}

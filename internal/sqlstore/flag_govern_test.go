@@ -415,10 +415,14 @@ func TestFlagApprovalAfterRecreate(t *testing.T) {
 	if p := findFlag(t, db, "web", "production", "banner"); p.Version != 1 || !p.Flag.Disabled {
 		t.Fatalf("want banner recreated killed at version 1: %+v", p)
 	}
-	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) { return tx.ApproveFlagChange(ctx, pending.ID, amy, "ok") }); err != nil {
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, amy, "ok")
+	}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) { return tx.ApproveFlagChange(ctx, pending.ID, ben, "ok") })
+	c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, ben, "ok")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,5 +432,59 @@ func TestFlagApprovalAfterRecreate(t *testing.T) {
 	if p := findFlag(t, db, "web", "production", "banner"); !p.Flag.Disabled {
 		t.Fatalf("an old approval undid the kill: %+v", p.Flag)
 	}
+	verify(t, db)
+}
+
+// TestFlagCreationApprovalAfterKill: a pending creation of a flag that,
+// before its approval, a file declared, someone killed and a file removed
+// again is superseded: the flag changed after the change was asked for,
+// even though there is no flag now, as there was none then.
+func TestFlagCreationApprovalAfterKill(t *testing.T) {
+	db, _ := newStore(t, "sqlite")
+	testutil.MustApply(t, db, governedFlagYAML)
+	testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
+	amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	ben := testutil.MustUser(t, db, "ben", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
+	pending, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "promo",
+			Op: shipgate.FlagOpSet, Reason: "launch", Mutate: func(f *shipgate.Flag) error { *f = promo; return nil }})
+	})
+	if err != nil || pending.State != shipgate.FlagChangePending {
+		t.Fatalf("pending creation: %+v, %v", pending, err)
+	}
+	declared := strings.Replace(governedFlagYAML, "  environments:", `    - key: promo
+      type: boolean
+      variants: { "on": true, "off": false }
+      default_variant: "on"
+      safe_variant: "off"
+  environments:`, 1)
+	testutil.MustApply(t, db, declared)
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "production", "promo", "incident 45")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustApply(t, db, governedFlagYAML)
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, amy, "ok")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, ben, "ok")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != shipgate.FlagChangeSuperseded {
+		t.Errorf("the creation asked for before the flag was declared, killed and removed is %s, want superseded", c.State)
+	}
+	testutil.View(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.FindFlag(ctx, "web", "production", "promo"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			t.Errorf("an old approval brought the killed flag back: %v", err)
+		}
+		return nil
+	})
 	verify(t, db)
 }
