@@ -446,10 +446,14 @@ func (tx *Tx) KillFlag(ctx context.Context, actor, service, env, key, reason str
 	if err := shipgate.CheckFlagReason(reason); err != nil {
 		return nil, err
 	}
-	if _, _, err := tx.flagEnv(ctx, service, env); err != nil {
-		return nil, err
-	}
+	// Any live flag can be killed: one people created in an environment
+	// the service file has dropped since is still served.
 	live, err := tx.FindFlag(ctx, service, env, key)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		if _, _, envErr := tx.flagEnv(ctx, service, env); envErr != nil {
+			return nil, envErr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -488,3 +488,38 @@ func TestFlagCreationApprovalAfterKill(t *testing.T) {
 	})
 	verify(t, db)
 }
+
+// TestKillFlagOfDroppedEnvironment: a flag people created in an
+// environment that a later service file no longer has stays live (and
+// served over OFREP), so the kill switch must still reach it.
+func TestKillFlagOfDroppedEnvironment(t *testing.T) {
+	db, _ := newStore(t, "sqlite")
+	testutil.MustApply(t, db, governedFlagYAML)
+	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "staging", Key: "promo",
+			Op: shipgate.FlagOpSet, Reason: "launch", Mutate: func(f *shipgate.Flag) error { *f = promo; return nil }})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustApply(t, db, strings.Replace(governedFlagYAML, "    - name: staging\n      approvals: { required: 0 }\n", "", 1))
+	if p := findFlag(t, db, "web", "staging", "promo"); p.Flag.Disabled {
+		t.Fatalf("promo: %+v", p.Flag)
+	}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "staging", "promo", "incident 46")
+	}); err != nil {
+		t.Fatalf("the kill switch must reach every live flag: %v", err)
+	}
+	if p := findFlag(t, db, "web", "staging", "promo"); !p.Flag.Disabled {
+		t.Fatalf("promo not killed: %+v", p.Flag)
+	}
+	// An unknown environment still says which ones there are.
+	_, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "qa", "promo", "x")
+	})
+	if shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(err.Error(), "its environments are production") {
+		t.Errorf("kill in an unknown environment: %v", err)
+	}
+	verify(t, db)
+}
