@@ -305,6 +305,14 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 	if err != nil || c.State != shipgate.FlagChangePending {
 		return c, err
 	}
+	// No policy to approve under is no policy at all: a change of an
+	// environment the service file has dropped can only be rejected.
+	if _, _, err := tx.flagEnv(ctx, c.Service, c.Environment); err != nil {
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "flag change %d cannot be approved: %s; reject it (shipgate flag reject %d)", id, shipgate.ErrorMessage(err), id)
+		}
+		return nil, err
+	}
 	if err := shipgate.CheckFlagApprover(c, p, u, shipgate.DecisionApprove); err != nil {
 		return nil, err
 	}

@@ -523,3 +523,40 @@ func TestKillFlagOfDroppedEnvironment(t *testing.T) {
 	}
 	verify(t, db)
 }
+
+// TestFlagApprovalOfDroppedEnvironment: a change pending in an
+// environment the service file has dropped since has no policy to be
+// approved under; approving it must not apply it with none (anyone with
+// the approver role, outside from_groups, no count), only rejecting it.
+func TestFlagApprovalOfDroppedEnvironment(t *testing.T) {
+	db, _ := newStore(t, "sqlite")
+	testutil.MustApply(t, db, governedFlagYAML)
+	zed := testutil.MustUser(t, db, "zed", []shipgate.Role{shipgate.RoleApprover})
+	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
+	pending, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "promo",
+			Op: shipgate.FlagOpSet, Reason: "launch", Mutate: func(f *shipgate.Flag) error { *f = promo; return nil }})
+	})
+	if err != nil || pending.State != shipgate.FlagChangePending {
+		t.Fatalf("pending creation: %+v, %v", pending, err)
+	}
+	i := strings.Index(governedFlagYAML, "    - name: production")
+	j := strings.Index(governedFlagYAML, "  pipeline:")
+	testutil.MustApply(t, db, governedFlagYAML[:i]+governedFlagYAML[j:])
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, zed, "ok")
+	}); err == nil {
+		t.Error("a change of a dropped environment was approved")
+	}
+	testutil.View(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.FindFlag(ctx, "web", "production", "promo"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			t.Errorf("the change applied: %v", err)
+		}
+		return nil
+	})
+	if c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.RejectFlagChange(ctx, pending.ID, zed, "the environment is gone")
+	}); err != nil || c.State != shipgate.FlagChangeRejected {
+		t.Errorf("reject: %+v, %v", c, err)
+	}
+}
