@@ -388,7 +388,16 @@ func TestFlagApprovalsFollowMembership(t *testing.T) {
 // anew, killed) is superseded when approved: the version alone matching
 // must not let an old approval undo a kill.
 func TestFlagApprovalAfterRecreate(t *testing.T) {
-	db, _ := newStore(t, "sqlite")
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagApprovalAfterRecreate(t, engine)
+		})
+	}
+}
+
+func testFlagApprovalAfterRecreate(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, governedFlagYAML)
 	testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
 	amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
@@ -440,7 +449,16 @@ func TestFlagApprovalAfterRecreate(t *testing.T) {
 // again is superseded: the flag changed after the change was asked for,
 // even though there is no flag now, as there was none then.
 func TestFlagCreationApprovalAfterKill(t *testing.T) {
-	db, _ := newStore(t, "sqlite")
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagCreationApprovalAfterKill(t, engine)
+		})
+	}
+}
+
+func testFlagCreationApprovalAfterKill(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, governedFlagYAML)
 	testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
 	amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
@@ -493,7 +511,16 @@ func TestFlagCreationApprovalAfterKill(t *testing.T) {
 // environment that a later service file no longer has stays live (and
 // served over OFREP), so the kill switch must still reach it.
 func TestKillFlagOfDroppedEnvironment(t *testing.T) {
-	db, _ := newStore(t, "sqlite")
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testKillFlagOfDroppedEnvironment(t, engine)
+		})
+	}
+}
+
+func testKillFlagOfDroppedEnvironment(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, governedFlagYAML)
 	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
 	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
@@ -529,7 +556,16 @@ func TestKillFlagOfDroppedEnvironment(t *testing.T) {
 // approved under; approving it must not apply it with none (anyone with
 // the approver role, outside from_groups, no count), only rejecting it.
 func TestFlagApprovalOfDroppedEnvironment(t *testing.T) {
-	db, _ := newStore(t, "sqlite")
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagApprovalOfDroppedEnvironment(t, engine)
+		})
+	}
+}
+
+func testFlagApprovalOfDroppedEnvironment(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, governedFlagYAML)
 	zed := testutil.MustUser(t, db, "zed", []shipgate.Role{shipgate.RoleApprover})
 	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}

@@ -157,7 +157,16 @@ func findFlag(t *testing.T, db *sqlstore.DB, service, env, key string) shipgate.
 // a new declaration that changes the safe variant keeps the killed flag
 // serving what it served.
 func TestFlagSyncKeepsKillAcrossRemoval(t *testing.T) {
-	db, _ := newStore(t, "sqlite")
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagSyncKeepsKillAcrossRemoval(t, engine)
+		})
+	}
+}
+
+func testFlagSyncKeepsKillAcrossRemoval(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
 	testutil.MustApply(t, db, flagsYAML)
 	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
 		return tx.KillFlag(ctx, "olga", "web", "staging", "new-checkout", "incident 43")
