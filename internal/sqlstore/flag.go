@@ -280,12 +280,15 @@ func (tx *Tx) syncServiceFlags(ctx context.Context, actor string, spec *shipgate
 			if ok {
 				before := l.state.Flag
 				c.Before, c.BaseVersion = &before, l.state.Version
-				if before.Disabled && !f.Disabled {
-					f.Disabled = true
-					if _, still := f.Variants[before.Serve]; still {
-						f.Serve = before.Serve
-					}
+				keepKilled(&before, &f)
+			} else {
+				// A flag a file removed while it was killed comes back
+				// killed: a revert and a re-apply never undo a kill.
+				gone, err := tx.removedKilledFlag(ctx, spec.Name, e.Name, f.Key)
+				if err != nil {
+					return err
 				}
+				keepKilled(gone, &f)
 			}
 			if err := tx.applyFlagChange(ctx, c, digest); err != nil {
 				return err
@@ -305,6 +308,46 @@ func (tx *Tx) syncServiceFlags(ctx context.Context, actor string, spec *shipgate
 		}
 	}
 	return nil
+}
+
+// keepKilled keeps a new declaration after of a flag that was disabled
+// (before) disabled, serving what it served while after still has that
+// variant: only "flag enable" turns a killed flag back on, and a new
+// safe_variant in a file does not change what a killed flag serves.
+func keepKilled(before, after *shipgate.Flag) {
+	if before == nil || !before.Disabled || after.Disabled {
+		return
+	}
+	after.Disabled, after.Serve = true, ""
+	if served := before.Served(); served != after.SafeVariant {
+		if _, still := after.Variants[served]; still {
+			after.Serve = served
+		}
+	}
+}
+
+// removedKilledFlag returns the definition a flag had when a service file
+// last removed it, if it was disabled then and nothing recreated it since;
+// nil otherwise.
+func (tx *Tx) removedKilledFlag(ctx context.Context, service, env, key string) (*shipgate.Flag, error) {
+	var op string
+	var before sql.NullString
+	err := tx.queryRow(ctx, `SELECT op, before_def FROM flag_changes WHERE service = ? AND environment = ? AND key = ? AND state = ? ORDER BY id DESC LIMIT 1`,
+		service, env, key, string(shipgate.FlagChangeApplied)).Scan(&op, &before)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil || shipgate.FlagChangeOp(op) != shipgate.FlagOpRemove || !before.Valid {
+		return nil, err
+	}
+	var f shipgate.Flag
+	if err := json.Unmarshal([]byte(before.String), &f); err != nil {
+		return nil, fmt.Errorf("flag %s/%s/%s: removed definition: %w", service, env, key, err)
+	}
+	if !f.Disabled {
+		return nil, nil
+	}
+	return &f, nil
 }
 
 const flagChangeColumns = `id, service, environment, key, op, state, reason, before_def, after_def, base_version, release_id, requested_by, requested_at, decided_by, decided_at`

@@ -305,6 +305,14 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 	if err != nil || c.State != shipgate.FlagChangePending {
 		return c, err
 	}
+	// No policy to approve under is no policy at all: a change of an
+	// environment the service file has dropped can only be rejected.
+	if _, _, err := tx.flagEnv(ctx, c.Service, c.Environment); err != nil {
+		if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+			return nil, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "flag change %d cannot be approved: %s; reject it (shipgate flag reject %d)", id, shipgate.ErrorMessage(err), id)
+		}
+		return nil, err
+	}
 	if err := shipgate.CheckFlagApprover(c, p, u, shipgate.DecisionApprove); err != nil {
 		return nil, err
 	}
@@ -341,11 +349,23 @@ func (tx *Tx) ApproveFlagChange(ctx context.Context, id int64, u *shipgate.User,
 	moved := false
 	switch {
 	case err == nil:
-		moved = c.Before == nil || live.Version != c.BaseVersion
+		// The definition too: a flag a file removed and declared again
+		// starts at version 1 anew, so the version alone may match.
+		moved = c.Before == nil || live.Version != c.BaseVersion || flagDigest(&live.Flag) != flagDigest(c.Before)
 	case shipgate.ErrorCode(err) == shipgate.ENOTFOUND:
 		moved = c.Before != nil
 	default:
 		return nil, err
+	}
+	if !moved {
+		// Any change applied since, though it left no trace in the live
+		// flag (declared, killed, removed again), supersedes it too.
+		var later int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM flag_changes WHERE service = ? AND environment = ? AND key = ? AND state = ? AND id > ?`,
+			c.Service, c.Environment, c.Key, string(shipgate.FlagChangeApplied), c.ID).Scan(&later); err != nil {
+			return nil, err
+		}
+		moved = later > 0
 	}
 	if moved {
 		return c, tx.dropFlagChange(ctx, c, shipgate.FlagChangeSuperseded, u.Name, "the flag changed after the change was asked for")
@@ -434,10 +454,14 @@ func (tx *Tx) KillFlag(ctx context.Context, actor, service, env, key, reason str
 	if err := shipgate.CheckFlagReason(reason); err != nil {
 		return nil, err
 	}
-	if _, _, err := tx.flagEnv(ctx, service, env); err != nil {
-		return nil, err
-	}
+	// Any live flag can be killed: one people created in an environment
+	// the service file has dropped since is still served.
 	live, err := tx.FindFlag(ctx, service, env, key)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		if _, _, envErr := tx.flagEnv(ctx, service, env); envErr != nil {
+			return nil, envErr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

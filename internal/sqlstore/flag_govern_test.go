@@ -382,3 +382,217 @@ func TestFlagApprovalsFollowMembership(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagApprovalAfterRecreate: a change asked for at version 1 of a
+// flag that a service file then removed and declared again (version 1
+// anew, killed) is superseded when approved: the version alone matching
+// must not let an old approval undo a kill.
+func TestFlagApprovalAfterRecreate(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagApprovalAfterRecreate(t, engine)
+		})
+	}
+}
+
+func testFlagApprovalAfterRecreate(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, governedFlagYAML)
+	testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
+	amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	ben := testutil.MustUser(t, db, "ben", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	pending, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "banner",
+			Op: shipgate.FlagOpRollout, Reason: "ramp", Mutate: func(f *shipgate.Flag) error {
+				f.Rollout = &shipgate.FlagRollout{Split: []shipgate.FlagSplit{{Variant: "plain", Percent: 50}, {Variant: "fancy", Percent: 50}}}
+				return nil
+			}})
+	})
+	if err != nil || pending.State != shipgate.FlagChangePending || pending.BaseVersion != 1 {
+		t.Fatalf("pending change: %+v, %v", pending, err)
+	}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "production", "banner", "incident 44")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(governedFlagYAML, "    - key: banner")
+	j := strings.Index(governedFlagYAML, "  environments:")
+	testutil.MustApply(t, db, governedFlagYAML[:i]+governedFlagYAML[j:])
+	testutil.MustApply(t, db, governedFlagYAML)
+	if p := findFlag(t, db, "web", "production", "banner"); p.Version != 1 || !p.Flag.Disabled {
+		t.Fatalf("want banner recreated killed at version 1: %+v", p)
+	}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, amy, "ok")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, ben, "ok")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != shipgate.FlagChangeSuperseded {
+		t.Errorf("the change asked for before the flag was recreated is %s, want superseded", c.State)
+	}
+	if p := findFlag(t, db, "web", "production", "banner"); !p.Flag.Disabled {
+		t.Fatalf("an old approval undid the kill: %+v", p.Flag)
+	}
+	verify(t, db)
+}
+
+// TestFlagCreationApprovalAfterKill: a pending creation of a flag that,
+// before its approval, a file declared, someone killed and a file removed
+// again is superseded: the flag changed after the change was asked for,
+// even though there is no flag now, as there was none then.
+func TestFlagCreationApprovalAfterKill(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagCreationApprovalAfterKill(t, engine)
+		})
+	}
+}
+
+func testFlagCreationApprovalAfterKill(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, governedFlagYAML)
+	testutil.MustUser(t, db, "olga", []shipgate.Role{shipgate.RoleDeployer, shipgate.RoleApprover}, "release-managers")
+	amy := testutil.MustUser(t, db, "amy", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	ben := testutil.MustUser(t, db, "ben", []shipgate.Role{shipgate.RoleApprover}, "release-managers")
+	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
+	pending, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "promo",
+			Op: shipgate.FlagOpSet, Reason: "launch", Mutate: func(f *shipgate.Flag) error { *f = promo; return nil }})
+	})
+	if err != nil || pending.State != shipgate.FlagChangePending {
+		t.Fatalf("pending creation: %+v, %v", pending, err)
+	}
+	declared := strings.Replace(governedFlagYAML, "  environments:", `    - key: promo
+      type: boolean
+      variants: { "on": true, "off": false }
+      default_variant: "on"
+      safe_variant: "off"
+  environments:`, 1)
+	testutil.MustApply(t, db, declared)
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "production", "promo", "incident 45")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustApply(t, db, governedFlagYAML)
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, amy, "ok")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, ben, "ok")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != shipgate.FlagChangeSuperseded {
+		t.Errorf("the creation asked for before the flag was declared, killed and removed is %s, want superseded", c.State)
+	}
+	testutil.View(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.FindFlag(ctx, "web", "production", "promo"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			t.Errorf("an old approval brought the killed flag back: %v", err)
+		}
+		return nil
+	})
+	verify(t, db)
+}
+
+// TestKillFlagOfDroppedEnvironment: a flag people created in an
+// environment that a later service file no longer has stays live (and
+// served over OFREP), so the kill switch must still reach it.
+func TestKillFlagOfDroppedEnvironment(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testKillFlagOfDroppedEnvironment(t, engine)
+		})
+	}
+}
+
+func testKillFlagOfDroppedEnvironment(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, governedFlagYAML)
+	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "staging", Key: "promo",
+			Op: shipgate.FlagOpSet, Reason: "launch", Mutate: func(f *shipgate.Flag) error { *f = promo; return nil }})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustApply(t, db, strings.Replace(governedFlagYAML, "    - name: staging\n      approvals: { required: 0 }\n", "", 1))
+	if p := findFlag(t, db, "web", "staging", "promo"); p.Flag.Disabled {
+		t.Fatalf("promo: %+v", p.Flag)
+	}
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "staging", "promo", "incident 46")
+	}); err != nil {
+		t.Fatalf("the kill switch must reach every live flag: %v", err)
+	}
+	if p := findFlag(t, db, "web", "staging", "promo"); !p.Flag.Disabled {
+		t.Fatalf("promo not killed: %+v", p.Flag)
+	}
+	// An unknown environment still says which ones there are.
+	_, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "qa", "promo", "x")
+	})
+	if shipgate.ErrorCode(err) != shipgate.ENOTFOUND || !strings.Contains(err.Error(), "its environments are production") {
+		t.Errorf("kill in an unknown environment: %v", err)
+	}
+	verify(t, db)
+}
+
+// TestFlagApprovalOfDroppedEnvironment: a change pending in an
+// environment the service file has dropped since has no policy to be
+// approved under; approving it must not apply it with none (anyone with
+// the approver role, outside from_groups, no count), only rejecting it.
+func TestFlagApprovalOfDroppedEnvironment(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagApprovalOfDroppedEnvironment(t, engine)
+		})
+	}
+}
+
+func testFlagApprovalOfDroppedEnvironment(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, governedFlagYAML)
+	zed := testutil.MustUser(t, db, "zed", []shipgate.Role{shipgate.RoleApprover})
+	promo := shipgate.Flag{Key: "promo", Type: shipgate.FlagBoolean, Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "on", SafeVariant: "off"}
+	pending, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ChangeFlag(ctx, sqlstore.FlagChangeRequest{Actor: "olga", Service: "web", Environment: "production", Key: "promo",
+			Op: shipgate.FlagOpSet, Reason: "launch", Mutate: func(f *shipgate.Flag) error { *f = promo; return nil }})
+	})
+	if err != nil || pending.State != shipgate.FlagChangePending {
+		t.Fatalf("pending creation: %+v, %v", pending, err)
+	}
+	i := strings.Index(governedFlagYAML, "    - name: production")
+	j := strings.Index(governedFlagYAML, "  pipeline:")
+	testutil.MustApply(t, db, governedFlagYAML[:i]+governedFlagYAML[j:])
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.ApproveFlagChange(ctx, pending.ID, zed, "ok")
+	}); err == nil {
+		t.Error("a change of a dropped environment was approved")
+	}
+	testutil.View(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.FindFlag(ctx, "web", "production", "promo"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			t.Errorf("the change applied: %v", err)
+		}
+		return nil
+	})
+	if c, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.RejectFlagChange(ctx, pending.ID, zed, "the environment is gone")
+	}); err != nil || c.State != shipgate.FlagChangeRejected {
+		t.Errorf("reject: %+v, %v", c, err)
+	}
+}

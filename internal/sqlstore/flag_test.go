@@ -149,3 +149,60 @@ func findFlag(t *testing.T, db *sqlstore.DB, service, env, key string) shipgate.
 	})
 	return *s
 }
+
+// TestFlagSyncKeepsKillAcrossRemoval: a killed flag that a service file
+// drops and a later file declares again comes back killed — two applies
+// (say, a revert to the file before the flag, then forward again) never
+// undo a kill, which only "flag enable", under flag_approvals, does. And
+// a new declaration that changes the safe variant keeps the killed flag
+// serving what it served.
+func TestFlagSyncKeepsKillAcrossRemoval(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testFlagSyncKeepsKillAcrossRemoval(t, engine)
+		})
+	}
+}
+
+func testFlagSyncKeepsKillAcrossRemoval(t *testing.T, engine string) {
+	db, _ := newStore(t, engine)
+	testutil.MustApply(t, db, flagsYAML)
+	if _, err := flagUpdate(t, db, func(tx *sqlstore.Tx) (*shipgate.FlagChange, error) {
+		return tx.KillFlag(ctx, "olga", "web", "staging", "new-checkout", "incident 43")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A file without new-checkout (the production override too).
+	without := flagsYAML
+	i := strings.Index(without, "    - key: new-checkout")
+	j := strings.Index(without, "    - key: banner")
+	without = without[:i] + without[j:]
+	i = strings.Index(without, "      flags:\n        - key: new-checkout")
+	j = strings.Index(without, "  pipeline:")
+	without = without[:i] + without[j:]
+	testutil.MustApply(t, db, without)
+	testutil.View(t, db, func(tx *sqlstore.Tx) error {
+		if _, err := tx.FindFlag(ctx, "web", "staging", "new-checkout"); shipgate.ErrorCode(err) != shipgate.ENOTFOUND {
+			t.Errorf("the dropped flag should be gone: %v", err)
+		}
+		return nil
+	})
+	testutil.MustApply(t, db, flagsYAML)
+	if p := findFlag(t, db, "web", "staging", "new-checkout"); !p.Flag.Disabled || p.Flag.Served() != "off" {
+		t.Fatalf("a killed flag declared again after its removal must stay killed: %+v", p.Flag)
+	}
+	if p := findFlag(t, db, "web", "production", "new-checkout"); p.Flag.Disabled {
+		t.Fatalf("production's flag was never killed: %+v", p.Flag)
+	}
+	// A new declaration making "on" the safe variant: still serves "off".
+	swapped := strings.Replace(flagsYAML, "      default_variant: \"off\"\n      safe_variant: \"off\"", "      default_variant: \"off\"\n      safe_variant: \"on\"", 1)
+	if swapped == flagsYAML {
+		t.Fatal("test file not changed")
+	}
+	testutil.MustApply(t, db, swapped)
+	if p := findFlag(t, db, "web", "staging", "new-checkout"); !p.Flag.Disabled || p.Flag.Served() != "off" || p.Flag.SafeVariant != "on" {
+		t.Fatalf("a killed flag's new safe variant must not change what it serves: %+v", p.Flag)
+	}
+	verify(t, db)
+}
