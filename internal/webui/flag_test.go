@@ -435,3 +435,23 @@ func TestFlagPagesAreLive(t *testing.T) {
 		t.Fatalf("live stream of an unknown flag: %d, want 404", code)
 	}
 }
+
+// TestFlagPathDotSegments: "." and ".." as a flag page's names (sent as
+// %2e%2e, which no router cleans away) are "not found", not a server
+// error, for the page and for its kill switch alike.
+func TestFlagPathDotSegments(t *testing.T) {
+	f := flagFixture(t)
+	b := f.browser(t)
+	csrf := b.login("carol")
+	for _, p := range []string{"/flags/%2e%2e/%2e%2e/users", "/flags/web/%2e/new-checkout", "/flags/web/production/%2e%2e"} {
+		if code, page, _ := b.get(p); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404\n%s", p, code, page)
+		}
+		if code, page, _ := b.post(p+"/kill", url.Values{"csrf": {csrf}, "reason": {"x"}, "confirm": {"1"}}); code != http.StatusNotFound {
+			t.Errorf("POST %s/kill: %d, want 404\n%s", p, code, page)
+		}
+	}
+	if fs := f.liveFlag(t, "production", "new-checkout"); fs.Flag.Disabled {
+		t.Fatal("a dot-segment kill killed a flag")
+	}
+}
