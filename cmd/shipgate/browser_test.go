@@ -435,7 +435,10 @@ func TestBrowserKillAFlag(t *testing.T) {
 	carol.navigate("open the flags page", chromedp.Click(chromedp.CSS(`header a[href="/flags"]`)))
 	carol.waitText("main", "shop in production")
 	carol.waitText("main", "rollout 25% on, 75% off")
-	carol.navigate("open the flag", chromedp.Click(chromedp.CSS(`a[href="`+flagPath+`"]`)))
+	// The list is live (its rows may be replaced while we look), so follow
+	// the link by its address rather than clicking a node that may be gone.
+	carol.run("find the flag's link", chromedp.WaitVisible(chromedp.CSS(`a[href="`+flagPath+`"]`)))
+	carol.open(flagPath)
 	carol.waitText("h1", "new-checkout")
 	carol.waitText("main", "if country in [de, fr] → on")
 

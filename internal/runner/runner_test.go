@@ -391,11 +391,14 @@ func TestHealthCheck(t *testing.T) {
 	e := newEnv(t, fmt.Sprintf(`
       - name: health
         check:
-          http: { url: "%s/healthz", expect_status: 200, body_contains: ok }
+          http: { url: "%s/healthz", expect_status: 200, body_contains: ok, timeout: 10s }
           interval: 20ms
           fail_after: 3
           pass_after: 2
 `, srv.URL))
+	// The probe timeout is explicit: by default it is the interval (20ms),
+	// which a loaded machine can miss before the request reaches the
+	// server, and the count below is of the probes the server answered.
 	// Unhealthy: fails after exactly fail_after consecutive failures; the
 	// success at probe 2 resets the streak.
 	id := e.release(nil, nil)

@@ -445,6 +445,9 @@ func (s *Supervisor) Close() {
 	s.lock.Close() // releases the flock
 }
 
+// lockPatience is how long lockDir waits for a lock held by another.
+const lockPatience = 2 * time.Second
+
 // lockDir takes an exclusive lock on dir, so that two agents (or an agent
 // and its not-quite-exited predecessor) never supervise, and restart, the
 // same processes. The descriptor is close-on-exec: services do not hold it.
@@ -453,7 +456,16 @@ func lockDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("supervisor lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// A lock just released can still be held for a moment by a child
+	// forked elsewhere in this process that has not yet exec'd (close-on-
+	// exec closes the descriptor only at exec), or by a predecessor that
+	// is exiting: ask again for a short while before calling it a conflict.
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	for wait := time.Now().Add(lockPatience); errors.Is(err, syscall.EWOULDBLOCK) && time.Now().Before(wait); {
+		time.Sleep(20 * time.Millisecond)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, shipgate.Errorf(shipgate.ECONFLICT, "another shipgate process supervises the services in %s: a server or agent still running (or still shutting down) on the same data or work directory; stop it first, or use another directory", dir)
