@@ -9,8 +9,8 @@ import (
 // hotfixTarget returns the release a new release fixes forward (release
 // create --hotfix [--fixes ID]), or 0 when it is no hotfix. The fixed
 // release must be of the same service and environment and have been
-// deployed there before: it succeeded (even if rolled back since) or
-// failed. Without --fixes it is the release deployed there now (the one
+// deployed there before: it succeeded or failed (even if rolled back
+// since). Without --fixes it is the release deployed there now (the one
 // a manual rollback would replace).
 func (tx *Tx) hotfixTarget(ctx context.Context, nr NewRelease) (int64, error) {
 	if !nr.Hotfix {
@@ -42,7 +42,7 @@ func (tx *Tx) hotfixTarget(ctx context.Context, nr NewRelease) (int64, error) {
 	if fixed.Service != nr.Service || fixed.Environment != nr.Environment {
 		return 0, shipgate.Errorf(shipgate.EINVALID, "release %d is of %s in %s, not %s in %s: a hotfix fixes a release of its own service and environment", fixed.ID, fixed.Service, fixed.Environment, nr.Service, nr.Environment)
 	}
-	if fixed.SucceededAt == nil && fixed.State != shipgate.StateFailed {
+	if fixed.SucceededAt == nil && fixed.State != shipgate.StateFailed && fixed.State != shipgate.StateRolledBack {
 		return 0, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "release %d was never deployed (it is %s): a hotfix fixes a release that succeeded or failed", fixed.ID, fixed.State)
 	}
 	return fixed.ID, nil
