@@ -276,3 +276,12 @@ func TestTrendBuckets(t *testing.T) {
 		t.Fatalf("a short last bucket's rate is over its own length: %v", rep.Trend[1].Metrics.DeploymentsPerDay)
 	}
 }
+
+func TestDrillDownListsAreCappedNotTheNumbers(t *testing.T) {
+	q := week()
+	q.MaxList = 2
+	rep := Compute(History{Releases: []Release{rel(1, 0, 1), rel(2, 2, 3), rel(3, 4, 5)}}, q)
+	if rep.Totals.Deployments != 3 || len(rep.Deployments) != 2 || rep.Deployments[0].Release != 2 || !rep.Truncated {
+		t.Fatalf("capped: %d deployments, list %+v, truncated %v", rep.Totals.Deployments, rep.Deployments, rep.Truncated)
+	}
+}
