@@ -84,8 +84,8 @@ func printDORA(w io.Writer, rep *shipgate.DORAReport) error {
 		for _, b := range rep.Breakdown {
 			bm := b.Metrics
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Service, b.Environment, bm.Deployments, trimFloat(bm.DeploymentsPerWeek),
-				fmtSeconds(bm.LeadTime.CommitToSucceeded.P50), fmtSeconds(bm.LeadTime.CommitToSucceeded.P90), fmtRate(bm.ChangeFailRate, bm.FailedDeployments, bm.Deployments),
-				fmtSeconds(bm.RecoveryTime.P50), fmtSeconds(bm.RecoveryTime.P90), fmtRate(bm.ReworkRate, bm.Rework, bm.Deployments))
+				fmtSeconds(bm.LeadTime.CommitToSucceeded.P50), fmtSeconds(bm.LeadTime.CommitToSucceeded.P90), cellRate(bm.ChangeFailRate, bm.FailedDeployments, bm.Deployments),
+				fmtSeconds(bm.RecoveryTime.P50), fmtSeconds(bm.RecoveryTime.P90), cellRate(bm.ReworkRate, bm.Rework, bm.Deployments))
 		}
 		tw.Flush()
 	}
@@ -109,8 +109,8 @@ func printDORA(w io.Writer, rep *shipgate.DORAReport) error {
 		fmt.Fprintln(tw, "  FROM\tDEPLOYS\tFAIL RATE\tLEAD P50\tRECOVERY P50\tREWORK")
 		for _, b := range rep.Trend {
 			bm := b.Metrics
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\n", b.Start.UTC().Format("2006-01-02"), bm.Deployments, fmtRate(bm.ChangeFailRate, bm.FailedDeployments, bm.Deployments),
-				fmtSeconds(bm.LeadTime.CommitToSucceeded.P50), fmtSeconds(bm.RecoveryTime.P50), fmtRate(bm.ReworkRate, bm.Rework, bm.Deployments))
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\n", b.Start.UTC().Format("2006-01-02"), bm.Deployments, cellRate(bm.ChangeFailRate, bm.FailedDeployments, bm.Deployments),
+				fmtSeconds(bm.LeadTime.CommitToSucceeded.P50), fmtSeconds(bm.RecoveryTime.P50), cellRate(bm.ReworkRate, bm.Rework, bm.Deployments))
 		}
 		tw.Flush()
 	}
@@ -172,6 +172,14 @@ func fmtRate(r *float64, n, of int) string {
 	if r == nil {
 		return "n/a — no deployments"
 	}
+	return cellRate(r, n, of)
+}
+
+// cellRate is fmtRate for a table cell: a bare n/a.
+func cellRate(r *float64, n, of int) string {
+	if r == nil {
+		return "n/a"
+	}
 	return fmt.Sprintf("%s%% (%d of %d)", trimFloat(*r*100), n, of)
 }
 
@@ -180,7 +188,11 @@ func fmtSeconds(s *float64) string {
 	if s == nil {
 		return "n/a"
 	}
-	d := time.Duration(*s * float64(time.Second)).Round(time.Second)
+	d := time.Duration(*s * float64(time.Second))
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	d = d.Round(time.Second)
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
