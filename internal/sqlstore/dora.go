@@ -28,16 +28,15 @@ type DORAFilter struct {
 // doraActions are the audit actions the history reads, and what each
 // gives (docs/metrics.md "Where each time comes from").
 var doraActions = []string{
-	shipgate.ActionReleaseQueued,    // approved: the last queue before the first start
-	shipgate.ActionReleaseStarted,   // started: the first
-	shipgate.ActionReleaseSucceeded, // succeeded: the first
-	shipgate.ActionReleaseFailed,    // failed: the first
-	shipgate.ActionRolloutStep,      // it served traffic
-	shipgate.ActionRolloutAborted,   // canary aborted
-	shipgate.ActionRollbackFired,    // a rollback of it fired
-	shipgate.ActionProbeFailed,      // a health probe failed on it
-	shipgate.ActionFlagKilled,       // kill switch
-	shipgate.ActionFlagMitigated,    // a rollback policy's flag flip
+	shipgate.ActionReleaseQueued,  // approved: the last queue before the first start
+	shipgate.ActionReleaseStarted, // started: the first
+	shipgate.ActionReleaseFailed,  // failed: the first
+	shipgate.ActionRolloutStep,    // it served traffic
+	shipgate.ActionRolloutAborted, // canary aborted
+	shipgate.ActionRollbackFired,  // a rollback of it fired
+	shipgate.ActionProbeFailed,    // a health probe failed on it
+	shipgate.ActionFlagKilled,     // kill switch
+	shipgate.ActionFlagMitigated,  // a rollback policy's flag flip
 }
 
 // storeDORAFacts copies the release facts the DORA history reads into
@@ -74,8 +73,9 @@ func (tx *Tx) storeDORAFacts(ctx context.Context, r *shipgate.Release) error {
 // span. Two queries: the release rows (their facts from the columns of
 // migration 0028, not the content), and the audit events of the actions in
 // doraActions (by the audit_events_action_at index), in any order. A
-// release's success falls back to its row's succeeded_at when the chain has
-// no release.succeeded for it.
+// release's success is its row's succeeded_at, written in the transaction
+// that records release.succeeded (the same time), and kept when the
+// release is later rolled back.
 func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFilter) (dora.History, error) {
 	h := dora.History{Releases: []dora.Release{}, Signals: []dora.Signal{}}
 	from := since.Add(-DORALookback)
@@ -136,8 +136,10 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 		return h, err
 	}
 	defer rows.Close()
-	fromChain := map[int64]bool{} // releases whose success the chain records
-	queued := map[int64][]time.Time{}
+	// Each release's queue times: most have one, kept in queued; more in
+	// requeued.
+	queued := make([]time.Time, len(h.Releases))
+	requeued := map[int][]time.Time{}
 	for rows.Next() {
 		var at int64
 		var action, details string
@@ -159,14 +161,13 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 		r := &h.Releases[i]
 		switch action {
 		case shipgate.ActionReleaseQueued:
-			queued[r.ID] = append(queued[r.ID], t)
+			if queued[i].IsZero() {
+				queued[i] = t
+			} else {
+				requeued[i] = append(requeued[i], t)
+			}
 		case shipgate.ActionReleaseStarted:
 			r.StartedAt = earliest(r.StartedAt, t)
-		case shipgate.ActionReleaseSucceeded:
-			if !fromChain[r.ID] {
-				r.SucceededAt, fromChain[r.ID] = nil, true
-			}
-			r.SucceededAt = earliest(r.SucceededAt, t)
 		case shipgate.ActionReleaseFailed:
 			r.FailedAt = earliest(r.FailedAt, t)
 		case shipgate.ActionRolloutStep:
@@ -189,9 +190,12 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 	// Approved: the last queue at or before the first start (approvals
 	// that lapsed queue a release again), or the last queue if it never
 	// started.
-	for id, ts := range queued {
-		r := &h.Releases[index[id]]
-		for _, t := range ts {
+	for i := range h.Releases {
+		if queued[i].IsZero() {
+			continue
+		}
+		r := &h.Releases[i]
+		for _, t := range append([]time.Time{queued[i]}, requeued[i]...) {
 			if (r.StartedAt == nil || !t.After(*r.StartedAt)) && (r.ApprovedAt == nil || t.After(*r.ApprovedAt)) {
 				r.ApprovedAt = &t
 			}
