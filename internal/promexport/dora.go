@@ -7,34 +7,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shipgate/shipgate/internal/dora"
 )
 
-// DORAFigure is one service and environment's DORA numbers over a window
-// (docs/metrics.md defines each).
-type DORAFigure struct {
-	Service, Environment string
-	// Deployments counts the deployments in the window; PerDay is their
-	// rate per day.
-	Deployments int
-	PerDay      float64
-	// LeadTime holds the change lead time's p50 and p90, when any
-	// deployment had a known commit time.
-	LeadTime *Percentiles
-	// ChangeFailureRate is failed deployments over deployments; Failures
-	// counts the failed ones.
-	ChangeFailureRate float64
-	Failures          int
-	// Recovery holds the failed deployment recovery time's p50 and p90,
-	// when any failure was recovered from.
-	Recovery *Percentiles
-}
-
-// Percentiles are a duration's 50th and 90th percentiles.
-type Percentiles struct{ P50, P90 time.Duration }
-
-// DORASource computes the DORA figures of every service and environment
-// over the trailing window it returns.
-type DORASource func(ctx context.Context) (figures []DORAFigure, window time.Duration, err error)
+// DORASource computes the DORA report over the trailing window the
+// gauges cover; the gauges report its breakdown per service and
+// environment.
+type DORASource func(ctx context.Context) (dora.Report, error)
 
 var (
 	doraDeploymentsDesc = desc("dora_deployments", "Deployments (releases that succeeded) in the DORA window.", "service", "environment")
@@ -54,8 +33,7 @@ type doraGauges struct {
 	interval time.Duration
 
 	mu       sync.Mutex
-	figures  []DORAFigure
-	window   time.Duration
+	report   dora.Report
 	computed time.Time
 	// refreshed is closed and replaced after each computation, for tests.
 	refreshed chan struct{}
@@ -85,13 +63,13 @@ func (g *doraGauges) run(ctx context.Context, logger *slog.Logger) {
 }
 
 func (g *doraGauges) refresh(ctx context.Context) error {
-	figures, window, err := g.source(ctx)
+	report, err := g.source(ctx)
 	if err != nil {
 		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.figures, g.window, g.computed = figures, window, time.Now()
+	g.report, g.computed = report, time.Now()
 	close(g.refreshed)
 	g.refreshed = make(chan struct{})
 	return nil
@@ -121,22 +99,25 @@ func (g *doraGauges) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	gauge(doraWindowDesc, g.window.Seconds())
+	gauge(doraWindowDesc, g.report.Until.Sub(g.report.Since).Seconds())
 	gauge(doraComputedDesc, float64(g.computed.UnixMilli())/1000)
-	for _, f := range g.figures {
-		gauge(doraDeploymentsDesc, float64(f.Deployments), f.Service, f.Environment)
-		gauge(doraFrequencyDesc, f.PerDay, f.Service, f.Environment)
-		gauge(doraFailuresDesc, float64(f.Failures), f.Service, f.Environment)
-		if f.Deployments > 0 {
-			gauge(doraCFRDesc, f.ChangeFailureRate, f.Service, f.Environment)
+	percentiles := func(d *prometheus.Desc, dist dora.Duration, service, env string) {
+		if dist.P50 != nil {
+			gauge(d, *dist.P50, service, env, "50")
 		}
-		if p := f.LeadTime; p != nil {
-			gauge(doraLeadTimeDesc, p.P50.Seconds(), f.Service, f.Environment, "50")
-			gauge(doraLeadTimeDesc, p.P90.Seconds(), f.Service, f.Environment, "90")
+		if dist.P90 != nil {
+			gauge(d, *dist.P90, service, env, "90")
 		}
-		if p := f.Recovery; p != nil {
-			gauge(doraRecoveryDesc, p.P50.Seconds(), f.Service, f.Environment, "50")
-			gauge(doraRecoveryDesc, p.P90.Seconds(), f.Service, f.Environment, "90")
+	}
+	for _, b := range g.report.Breakdown {
+		m := b.Metrics
+		gauge(doraDeploymentsDesc, float64(m.Deployments), b.Service, b.Environment)
+		gauge(doraFrequencyDesc, m.DeploymentsPerDay, b.Service, b.Environment)
+		gauge(doraFailuresDesc, float64(m.FailedDeployments), b.Service, b.Environment)
+		if m.ChangeFailRate != nil {
+			gauge(doraCFRDesc, *m.ChangeFailRate, b.Service, b.Environment)
 		}
+		percentiles(doraLeadTimeDesc, m.LeadTime.CommitToSucceeded, b.Service, b.Environment)
+		percentiles(doraRecoveryDesc, m.RecoveryTime, b.Service, b.Environment)
 	}
 }

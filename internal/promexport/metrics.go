@@ -53,7 +53,9 @@ type Options struct {
 	// DORAInterval is how often the DORA gauges are recomputed; at least
 	// a minute (the default).
 	DORAInterval time.Duration
-	Logger       *slog.Logger
+	// Sinks name the notification sinks, whose counters start at zero.
+	Sinks  []string
+	Logger *slog.Logger
 }
 
 // eventBuffer bounds the committed batches waiting for Run: a burst never
@@ -96,6 +98,29 @@ func New(db *sqlstore.DB, o Options) *Metrics {
 		[]float64{0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600})
 	m.dispatch = histogram("job_dispatch_seconds", "Dispatch latency: time from a job being queued to a runner claiming it.",
 		[]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900})
+	// The known label values start at zero, so a dashboard's series exist
+	// before the first event of their kind (an absent series is no 0).
+	for _, r := range []string{string(shipgate.JobSucceeded), string(shipgate.JobFailed), string(shipgate.JobCancelled), "retried"} {
+		m.jobOutcomes.WithLabelValues(r)
+	}
+	for _, t := range []string{shipgate.TriggeredByPolicy, shipgate.TriggeredByUser} {
+		m.rollbacks.WithLabelValues(t)
+	}
+	for _, r := range []string{"analysis", "timeout", "cancelled", "other"} {
+		m.canaryAborts.WithLabelValues(r)
+	}
+	for _, k := range []string{"killed", "mitigated"} {
+		m.flagKills.WithLabelValues(k)
+	}
+	for _, a := range []string{shipgate.ActionReleaseCreated, shipgate.ActionReleaseApproved, shipgate.ActionReleaseStarted,
+		shipgate.ActionReleaseSucceeded, shipgate.ActionReleaseFailed, shipgate.ActionReleaseCancelled} {
+		m.transitions.WithLabelValues(a)
+	}
+	for _, sink := range o.Sinks {
+		m.delivered.WithLabelValues(sink)
+		m.deliveryFails.WithLabelValues(sink, "false")
+		m.deliveryFails.WithLabelValues(sink, "true")
+	}
 	m.dora = newDORAGauges(o.DORA, o.DORAInterval)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
