@@ -188,8 +188,8 @@ func TestControlPlaneMetricsE2E(t *testing.T) {
 	// What each series must reach: counters count since the server
 	// started, and this server saw the whole history.
 	want := []struct {
-		name   string
-		labels []string
+		name            string
+		labels          []string
 		atLeast, atMost float64
 	}{
 		// Succeeded: staging 1.0, production 1.0 and 2.0, the two rollback
