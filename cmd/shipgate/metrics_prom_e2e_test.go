@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/shipgate/shipgate"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/shipgate/shipgate/internal/testutil"
@@ -79,7 +81,7 @@ notifications:
 	os.WriteFile(filepath.Join(policies, "no_latest.rego"), []byte(metricsPolicy), 0o644)
 	metricsAddr = freeAddr(t)
 	s = startServerWith(t, []string{"--config", cfg, "--metrics-listen", metricsAddr, "--metrics-token-file", tokenFile,
-		"--policy-dir", policies, "--audit-checkpoint-every", "1s"})
+		"--policy-dir", policies, "--audit-checkpoint-every", "1s", "--metrics-dora-every", "5s"})
 	return s, metricsAddr, token
 }
 
@@ -114,6 +116,25 @@ func metricsHistory(t *testing.T, s *server) {
 	testutil.WaitFor(t, "staging 3.0 to be rolled back", func() bool { return s.show(v3.ID).State == "rolled_back" })
 	s.fails("latest", "admin", "release", "create", "shop", "--env", "staging", "--version", "latest", "--artifact", "good-1.tar")
 	s.ok("admin", "flag", "kill", "shop", "new-checkout", "--env", "production", "--reason", "INC-7 checkout errors")
+}
+
+// getJSON decodes the API's answer to GET path, as the admin.
+func getJSON(t *testing.T, s *server, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.direct+path, nil) // the route's conformance is the DORA tests' concern
+	req.Header.Set("Authorization", "Bearer "+s.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // scrape GETs url with an optional bearer token.
@@ -217,6 +238,11 @@ func TestControlPlaneMetricsE2E(t *testing.T) {
 		{"shipgate_jobs_queued", nil, 0, 0},
 		{"shipgate_store_up", nil, 1, 1},
 		{"go_goroutines", nil, 1, 1e9},
+		// Production deployed 1.0 and 2.0 (each approved); the flag killed
+		// there counts 2.0, the version live, as failed.
+		{"shipgate_dora_deployments", []string{"service=shop", "environment=production"}, 2, 2},
+		{"shipgate_dora_change_failure_ratio", []string{"service=shop", "environment=production"}, 0.5, 0.5},
+		{"shipgate_dora_failed_deployments", []string{"service=shop", "environment=staging"}, 1, 1e9},
 	}
 	var body string
 	testutil.WaitForNil(t, "the metrics to show the history", func() error {
@@ -240,6 +266,36 @@ func TestControlPlaneMetricsE2E(t *testing.T) {
 	})
 	t.Run("promtool check metrics passes", func(t *testing.T) {
 		promtest.CheckMetrics(t, []byte(body))
+	})
+	t.Run("the DORA gauges are the API's numbers", func(t *testing.T) {
+		var rep shipgate.DORAReport
+		getJSON(t, s, "/api/v1/metrics/dora?since=30d", &rep)
+		e := parseExposition(t, body)
+		if len(rep.Breakdown) != 2 {
+			t.Fatalf("the API reports %d service/environment pairs, want 2: %+v", len(rep.Breakdown), rep.Breakdown)
+		}
+		for _, b := range rep.Breakdown {
+			m, labels := b.Metrics, []string{"service=" + b.Service, "environment=" + b.Environment}
+			check := func(name string, want *float64, extra ...string) {
+				t.Helper()
+				got, ok := e.value(name, append(labels, extra...)...)
+				switch {
+				case want == nil && ok:
+					t.Errorf("%s%v = %v, but the API has no value", name, labels, got)
+				case want != nil && (!ok || got != *want):
+					t.Errorf("%s%v%v = %v (present %v), the API says %v", name, labels, extra, got, ok, *want)
+				}
+			}
+			deployments, failed := float64(m.Deployments), float64(m.FailedDeployments)
+			check("shipgate_dora_deployments", &deployments)
+			check("shipgate_dora_deployment_frequency_per_day", &m.DeploymentsPerDay)
+			check("shipgate_dora_failed_deployments", &failed)
+			check("shipgate_dora_change_failure_ratio", m.ChangeFailRate)
+			check("shipgate_dora_lead_time_seconds", m.LeadTime.CommitToSucceeded.P50, "percentile=50")
+			check("shipgate_dora_lead_time_seconds", m.LeadTime.CommitToSucceeded.P90, "percentile=90")
+			check("shipgate_dora_recovery_time_seconds", m.RecoveryTime.P50, "percentile=50")
+			check("shipgate_dora_recovery_time_seconds", m.RecoveryTime.P90, "percentile=90")
+		}
 	})
 	t.Run("the API listener needs the token", func(t *testing.T) {
 		for _, tok := range []string{"", "wrong-token-0123456789abcdef", token + "x"} {

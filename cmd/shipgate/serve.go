@@ -67,6 +67,8 @@ type ServeConfig struct {
 	// empty. MetricsTokenFile holds a token that unlocks /metrics on the
 	// API listener (serve_metrics.go).
 	MetricsListen, MetricsTokenFile string
+	// MetricsDORAEvery is how often the DORA gauges are recomputed.
+	MetricsDORAEvery time.Duration
 	// StopServicesOnExit stops the built-in runner's supervised services
 	// when the server exits, instead of leaving them for the next start.
 	StopServicesOnExit bool
@@ -195,6 +197,7 @@ running for the next start to adopt, and the log says how many; with
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the control plane's metrics and the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address, without authentication: keep it private (e.g. 127.0.0.1:9450); off by default")
+	f.DurationVar(&cfg.MetricsDORAEvery, "metrics-dora-every", time.Minute, "how often the DORA gauges of /metrics are recomputed from the audit chain, in the background (at least 5s)")
 	f.StringVar(&cfg.MetricsTokenFile, "metrics-token-file", "", "file holding a token (16+ characters) that Prometheus sends as a bearer token to scrape /metrics on the API listener; without it /metrics is not served there")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "audit checkpoint signing key file (default <data>/audit-signing.key; SHIPGATE_AUDIT_KEY overrides it)")
@@ -253,7 +256,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	metricsToken, err := readMetricsToken(cfg.MetricsTokenFile)
+	metricsToken, err := readMetricsToken(cfg.MetricsTokenFile, cfg.MetricsDORAEvery)
 	if err != nil {
 		return err
 	}
@@ -418,7 +421,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	db.CheckpointOutbox = enq.CheckpointOutbox
 	bgMetrics, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMetrics()
-	metrics := startMetrics(bgMetrics, db, worker, cfg.LostAfter, logger)
+	metrics := startMetrics(bgMetrics, db, worker, cfg, logger)
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed

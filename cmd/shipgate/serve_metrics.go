@@ -35,10 +35,17 @@ import (
 // would open the metrics to anyone reaching the API.
 const minMetricsToken = 16
 
-// readMetricsToken reads --metrics-token-file: one line, at least
-// minMetricsToken characters. Empty path: no token, and /metrics is not
-// served on the API listener.
-func readMetricsToken(path string) (string, error) {
+// minDORAEvery is the shortest --metrics-dora-every: each computation
+// reads the window's history.
+const minDORAEvery = 5 * time.Second
+
+// readMetricsToken checks the metrics flags and reads --metrics-token-file:
+// one line, at least minMetricsToken characters. Empty path: no token, and
+// /metrics is not served on the API listener.
+func readMetricsToken(path string, doraEvery time.Duration) (string, error) {
+	if doraEvery != 0 && doraEvery < minDORAEvery { // 0: the default, a minute
+		return "", fmt.Errorf("--metrics-dora-every must be at least %s", minDORAEvery)
+	}
 	if path == "" {
 		return "", nil
 	}
@@ -58,12 +65,12 @@ func readMetricsToken(path string) (string, error) {
 
 // startMetrics builds the control plane's metrics on db, counts what db
 // commits and what worker delivers, and runs until ctx ends.
-func startMetrics(ctx context.Context, db *sqlstore.DB, worker *notify.Worker, lostAfter time.Duration, logger *slog.Logger) *promexport.Metrics {
+func startMetrics(ctx context.Context, db *sqlstore.DB, worker *notify.Worker, cfg ServeConfig, logger *slog.Logger) *promexport.Metrics {
 	var sinks []string
 	for _, s := range worker.Sinks {
 		sinks = append(sinks, s.Name)
 	}
-	m := promexport.New(db, promexport.Options{LostAfter: lostAfter, Logger: logger, DORA: doraSource(db), Sinks: sinks})
+	m := promexport.New(db, promexport.Options{LostAfter: cfg.LostAfter, Logger: logger, DORA: doraSource(db), DORAInterval: cfg.MetricsDORAEvery, Sinks: sinks})
 	db.Committed = m.Observe
 	worker.Attempted = m.Delivery
 	go m.Run(ctx)

@@ -50,8 +50,8 @@ type Options struct {
 	// DORA, if set, computes the DORA figures the gauges report; Run
 	// calls it at most every DORAInterval.
 	DORA DORASource
-	// DORAInterval is how often the DORA gauges are recomputed; at least
-	// a minute (the default).
+	// DORAInterval is how often the DORA gauges are recomputed in the
+	// background (default a minute); a scrape never computes them.
 	DORAInterval time.Duration
 	// Sinks name the notification sinks, whose counters start at zero.
 	Sinks  []string
@@ -68,7 +68,7 @@ func New(db *sqlstore.DB, o Options) *Metrics {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.DORAInterval < time.Minute {
+	if o.DORAInterval <= 0 {
 		o.DORAInterval = time.Minute
 	}
 	m := &Metrics{db: db, lostAfter: o.LostAfter, logger: o.Logger, reg: prometheus.NewRegistry(),
