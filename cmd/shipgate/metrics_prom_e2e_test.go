@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/shipgate/shipgate"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/internal/testutil"
 	"github.com/shipgate/shipgate/internal/testutil/promtest"
 )
