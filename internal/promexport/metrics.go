@@ -128,9 +128,11 @@ func New(db *sqlstore.DB, o Options) *Metrics {
 		m.auditEvents, m.transitions, m.jobOutcomes, m.leaseExpiries, m.rollbacks, m.canaryAborts,
 		m.policy, m.flagKills, m.delivered, m.deliveryFails, m.dropped,
 		m.approvalWait, m.queueTime, m.dispatch,
-		&storeCollector{m: m},
 		m.dora,
 	)
+	if db != nil { // nil: counters only, for tests of the counting
+		m.reg.MustRegister(&storeCollector{m: m})
+	}
 	return m
 }
 
