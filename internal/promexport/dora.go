@@ -35,12 +35,10 @@ type doraGauges struct {
 	mu       sync.Mutex
 	report   dora.Report
 	computed time.Time
-	// refreshed is closed and replaced after each computation, for tests.
-	refreshed chan struct{}
 }
 
 func newDORAGauges(source DORASource, interval time.Duration) *doraGauges {
-	return &doraGauges{source: source, interval: interval, refreshed: make(chan struct{})}
+	return &doraGauges{source: source, interval: interval}
 }
 
 // run computes the figures at once, then every interval, until ctx ends.
@@ -70,18 +68,7 @@ func (g *doraGauges) refresh(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.report, g.computed = report, time.Now()
-	close(g.refreshed)
-	g.refreshed = make(chan struct{})
 	return nil
-}
-
-// RefreshDORA computes the DORA gauges now, for tests and for a server
-// that wants them before the first interval.
-func (m *Metrics) RefreshDORA(ctx context.Context) error {
-	if m.dora.source == nil {
-		return nil
-	}
-	return m.dora.refresh(ctx)
 }
 
 func (g *doraGauges) Describe(ch chan<- *prometheus.Desc) {
