@@ -62,9 +62,13 @@ type ServeConfig struct {
 	// artifactstore.DefaultMaxBytes.
 	MaxArtifactBytes int64
 
-	// MetricsListen serves the built-in runner's router metrics
-	// (Prometheus format) on /metrics; off when empty.
-	MetricsListen string
+	// MetricsListen serves the control plane's metrics (and the built-in
+	// runner's router metrics) on /metrics, unauthenticated; off when
+	// empty. MetricsTokenFile holds a token that unlocks /metrics on the
+	// API listener (serve_metrics.go).
+	MetricsListen, MetricsTokenFile string
+	// MetricsDORAEvery is how often the DORA gauges are recomputed.
+	MetricsDORAEvery time.Duration
 	// StopServicesOnExit stops the built-in runner's supervised services
 	// when the server exits, instead of leaving them for the next start.
 	StopServicesOnExit bool
@@ -192,7 +196,9 @@ running for the next start to adopt, and the log says how many; with
 	f.StringVar(&cfg.PolicyDir, "policy-dir", "", "directory of Rego policies (*.rego, package shipgate.<name>) loaded at start; a file that does not compile refuses the start with file:line; a name here wins over `policy apply` (see docs/governance.md)")
 	f.StringVar(&cfg.ConfigFile, "config", "", "server config file (public_url, notification sinks, token lifetime, egress policy); see docs/notifications.md and docs/security.md")
 	f.BoolVar(&cfg.StopServicesOnExit, "stop-services-on-exit", false, "stop the built-in runner's supervised services when the server exits (by default they keep running and the next start adopts them)")
-	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address; off by default")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve the control plane's metrics and the built-in runner's traffic-router metrics (Prometheus format) on /metrics at this address, without authentication: keep it private (e.g. 127.0.0.1:9450); off by default")
+	f.DurationVar(&cfg.MetricsDORAEvery, "metrics-dora-every", time.Minute, "how often the DORA gauges of /metrics are recomputed from the audit chain, in the background (at least 5s)")
+	f.StringVar(&cfg.MetricsTokenFile, "metrics-token-file", "", "file holding a token (16+ characters) that Prometheus sends as a bearer token to scrape /metrics on the API listener; without it /metrics is not served there")
 	f.StringVar(&cfg.PprofAddr, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "audit checkpoint signing key file (default <data>/audit-signing.key; SHIPGATE_AUDIT_KEY overrides it)")
 	f.DurationVar(&cfg.AuditCheckpointEvery, "audit-checkpoint-every", checkpoint.DefaultEvery, "how often the audit head is signed while it moves")
@@ -247,6 +253,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	// The TLS files are checked before anything is created: a wrong path
 	// must stop a first start before it bootstraps the admin.
 	tlsCfg, err := serverTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
+	metricsToken, err := readMetricsToken(cfg.MetricsTokenFile, cfg.MetricsDORAEvery)
 	if err != nil {
 		return err
 	}
@@ -409,6 +419,9 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		InitialBackoff: serverCfg.Notifications.InitialBackoff.Std(), MaxBackoff: serverCfg.Notifications.MaxBackoff.Std(), Client: egressClient}
 	db.Outbox, db.Notified = enq.Outbox, worker.Kick
 	db.CheckpointOutbox = enq.CheckpointOutbox
+	bgMetrics, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMetrics()
+	metrics := startMetrics(bgMetrics, db, worker, cfg, logger)
 
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
@@ -449,6 +462,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	root = withMetrics(root, metrics, metricsToken)
 	srv := &http.Server{Handler: root,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, defaultReadTimeout),
@@ -474,6 +488,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run)) }()
 	var runnerDone chan struct{}
+	var routerMetrics http.Handler
 	if !cfg.NoLocalRunner {
 		// Named before anything of the runner exists in --data.
 		runnerName, err := localRunnerName(host, cfg.DataDir, db.Engine() == "postgres")
@@ -493,7 +508,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		defer closeServices(services, cfg.StopServicesOnExit, logger)
-		defer serveMetrics(listeners.metrics, services, logger)()
+		routerMetrics = services.MetricsHandler()
 		r := &runner.Runner{
 			Coord:    disp,
 			Info:     shipgate.RunnerInfo{Name: runnerName, Labels: labels},
@@ -509,6 +524,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 		runnerDone = make(chan struct{})
 		go func() { defer close(runnerDone); r.Run(claimCtx, hardCtx) }()
 	}
+	defer serveControlMetrics(listeners.metrics, metrics, routerMetrics, logger)()
 	if cfg.PprofAddr != "" {
 		// A separate listener: the profiler is never reachable through the
 		// API's address and needs no token, so keep it on loopback.

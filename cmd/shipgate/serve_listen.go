@@ -11,7 +11,7 @@ import (
 // would then ever accept (and the next start would not print again).
 type serveListeners struct {
 	api     net.Listener
-	metrics net.Listener // nil: no --metrics-listen, or no built-in runner to measure
+	metrics net.Listener // nil: no --metrics-listen
 	pprof   net.Listener // nil: no --pprof
 }
 
@@ -23,8 +23,7 @@ func bindServeListeners(cfg ServeConfig) (*serveListeners, error) {
 	if ls.api, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	// The metrics are the built-in runner's: without it they are not served.
-	if cfg.MetricsListen != "" && !cfg.NoLocalRunner {
+	if cfg.MetricsListen != "" {
 		if ls.metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
 			ls.close()
 			return nil, fmt.Errorf("--metrics-listen: %w", err)

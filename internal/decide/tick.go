@@ -206,7 +206,7 @@ func (p *planner) running() {
 		}
 		end := shipgate.JobEnd{Cause: shipgate.JobCauseLost, Attempt: j.Attempt, Runner: j.Runner}
 		reason := end.Reason()
-		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason}
+		details := map[string]any{"job": j.Name, "run": j.Run, "attempt": j.Attempt, "runner": j.Runner, "reason": reason, "cause": shipgate.JobCauseLost}
 		if j.MayRetry() {
 			p.jobStep(j, shipgate.JobQueued, OnLost, details)
 			end.Retrying = true

@@ -32,6 +32,10 @@ type Worker struct {
 	// policy. nil means the default policy: internal destinations refused.
 	Client *http.Client
 	Logger *slog.Logger
+	// Attempted, if set, hears of each delivery attempt: to which sink,
+	// whether it was delivered and, when not, whether it was the last
+	// (for the server's metrics).
+	Attempted func(sink string, delivered, final bool)
 
 	mu   sync.Mutex
 	kick chan struct{}
@@ -111,6 +115,9 @@ func (w *Worker) deliver(ctx context.Context, n sqlstore.Notification) {
 	}
 	ctx = context.WithoutCancel(ctx)
 	if err == nil {
+		if w.Attempted != nil {
+			w.Attempted(n.Sink, true, false)
+		}
 		if err := w.DB.NotificationDelivered(ctx, n.ID); err != nil {
 			w.Logger.Warn("record delivery", "err", err)
 		}
@@ -121,6 +128,9 @@ func (w *Worker) deliver(ctx context.Context, n sqlstore.Notification) {
 	backoff := w.InitialBackoff << min(attempts-1, 20)
 	if backoff > w.MaxBackoff || backoff <= 0 {
 		backoff = w.MaxBackoff
+	}
+	if w.Attempted != nil {
+		w.Attempted(n.Sink, false, final)
 	}
 	w.Logger.Warn("notification not delivered", "sink", n.Sink, "id", n.ID, "attempt", attempts, "final", final, "err", err)
 	if err := w.DB.NotificationFailed(ctx, n.ID, err.Error(), time.Now().Add(backoff), final); err != nil {

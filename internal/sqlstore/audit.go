@@ -40,6 +40,9 @@ func (tx *Tx) Audit(ctx context.Context, events ...shipgate.AuditEvent) error {
 			return fmt.Errorf("append audit event: %w", err)
 		}
 		prev = h
+		if tx.db.Committed != nil {
+			tx.audited = append(tx.audited, e)
+		}
 		if tx.db.Outbox != nil {
 			notes, err := tx.db.Outbox(ctx, tx, e)
 			if err != nil {

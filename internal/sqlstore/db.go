@@ -46,6 +46,11 @@ type DB struct {
 	// Notified, if set, is called after a commit that queued
 	// notifications, to wake their delivery.
 	Notified func()
+	// Committed, if set, is called after each commit with the audit
+	// events it appended, in order: counters fed from it never count a
+	// change that was rolled back. It runs on the committing goroutine,
+	// so it must not block or write to the store.
+	Committed func(events []shipgate.AuditEvent)
 	// ArtifactCheck, if set, says whether a release's artifact can still
 	// be deployed: nil when it can (with a note when it cannot be checked
 	// here, such as a URL the agent verifies), or an error saying why not.
@@ -142,6 +147,8 @@ type Tx struct {
 	writable    bool
 	afterCommit []func()
 	notified    bool
+	// audited keeps the events appended, for DB.Committed.
+	audited []shipgate.AuditEvent
 	// unprepared lists the queries run without a prepared statement, to
 	// prepare once the transaction has ended (see stmtCache).
 	unprepared []string
@@ -192,6 +199,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if tx.notified && db.Notified != nil {
 		db.Notified()
+	}
+	if len(tx.audited) > 0 && db.Committed != nil {
+		db.Committed(tx.audited)
 	}
 	return nil
 }
