@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Coordinator is the server side of the job hand-off, as the runner needs
@@ -72,6 +73,10 @@ type Runner struct {
 	// service's flags (internal/agentflags). They come before the service
 	// file's own env, which may override them.
 	ServiceEnv func(ctx context.Context, service, env string) []string
+	// Tracer, if set, makes a span of each step, a child of the job's span
+	// the server names in the assignment; nil leaves step spans to the
+	// steps themselves (TRACEPARENT is then the job's span).
+	Tracer trace.Tracer
 
 	running  sync.Map // AttemptKey → struct{}: attempts executing in this process
 	instance string
@@ -448,7 +453,9 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 	for i, step := range a.Job.Steps {
 		label := step.Label(i)
 		logs.flushLine("system", "▶ "+label)
-		code, err := r.runStep(ctx, step, dir, env, logs)
+		tenv, endSpan := r.stepSpan(a, label)
+		code, err := r.runStep(ctx, step, dir, append(env[:len(env):len(env)], tenv...), logs)
+		endSpan(code, err)
 		if cause := context.Cause(ctx); ctx.Err() != nil {
 			return stopped(cause, label, code)
 		}
@@ -505,7 +512,7 @@ func (r *Runner) environment(a *shipgate.Assignment, artifact, dir string) []str
 	for k, v := range a.Secrets {
 		env = append(env, shipgate.InputEnvName(k)+"="+v)
 	}
-	return append(env,
+	return append(append(env,
 		"SHIPGATE_RELEASE_ID="+strconv.FormatInt(a.Key.ReleaseID, 10),
 		"SHIPGATE_RUN="+strconv.Itoa(a.Key.Run),
 		"SHIPGATE_JOB="+a.Key.Job,
@@ -516,5 +523,5 @@ func (r *Runner) environment(a *shipgate.Assignment, artifact, dir string) []str
 		"SHIPGATE_ARTIFACT_PATH="+artifact,
 		"SHIPGATE_ARTIFACT_SHA256="+a.Artifact.SHA256,
 		"SHIPGATE_WORKSPACE="+dir,
-	)
+	), traceEnv(jobTraceContext(a))...)
 }
