@@ -413,6 +413,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
 	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter, Signatures: signatures}
+	tracing, err := startTracing(ctx, m.Getenv, db, disp, logger)
+	if err != nil {
+		return err
+	}
+	defer tracing.shutdown(logger)
 	ownDirs := []string{cfg.DataDir, store.Dir()}
 	// The process's own descriptors: m.Stdout and m.Stderr may wrap them.
 	files := m.serverFiles(cfg, auditKeyFile, dsn, os.Stdout, os.Stderr, logOut)
@@ -472,7 +477,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	elector := newElector(db, cfg.LeaderTTL, cfg.DataDir, logger)
 	api.IsLeader = elector.IsLeader
 	wg.Add(1)
-	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run)) }()
+	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run, tracing.run)) }()
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
 		// Named before anything of the runner exists in --data.
@@ -504,6 +509,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			// Metric providers and artifact URLs of the built-in runner are
 			// fetched by the server's process: the server's policy applies.
 			HTTPClient: egressClient,
+			Tracer:     tracing.tracer(),
 		}
 		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})
