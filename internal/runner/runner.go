@@ -453,7 +453,7 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 	for i, step := range a.Job.Steps {
 		label := step.Label(i)
 		logs.flushLine("system", "▶ "+label)
-		tenv, endSpan := r.stepSpan(a, label)
+		tenv, endSpan := r.stepSpan(a, i, step)
 		code, err := r.runStep(ctx, step, dir, append(env[:len(env):len(env)], tenv...), logs)
 		endSpan(code, err)
 		if cause := context.Cause(ctx); ctx.Err() != nil {

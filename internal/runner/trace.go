@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/shipgate/shipgate"
 	"go.opentelemetry.io/otel/attribute"
@@ -38,14 +39,20 @@ func jobTraceContext(a *shipgate.Assignment) context.Context {
 // stepSpan starts the span of one step when the runner has a tracer and
 // the job has a trace; end records the step's exit code. Without a
 // tracer, the step's TRACEPARENT is the job's span.
-func (r *Runner) stepSpan(a *shipgate.Assignment, label string) (env []string, end func(code int, err error)) {
+// The span is named for the step's name, or its number: a step's command
+// is an attribute, never a span name (names stay few, for grouping).
+func (r *Runner) stepSpan(a *shipgate.Assignment, i int, step shipgate.Step) (env []string, end func(code int, err error)) {
 	parent := jobTraceContext(a)
 	if r.Tracer == nil || !trace.SpanContextFromContext(parent).IsValid() {
 		return traceEnv(parent), func(int, error) {}
 	}
-	ctx, sp := r.Tracer.Start(parent, "step "+label, trace.WithAttributes(
+	name := step.Name
+	if name == "" {
+		name = strconv.Itoa(i + 1)
+	}
+	ctx, sp := r.Tracer.Start(parent, "step "+name, trace.WithAttributes(
 		attribute.String("shipgate.job", a.Key.Job), attribute.Int("shipgate.attempt", a.Key.Attempt),
-		attribute.String("shipgate.step", label), attribute.String("shipgate.runner", r.Info.Name)))
+		attribute.String("shipgate.step", step.Label(i)), attribute.Int("shipgate.step.index", i+1), attribute.String("shipgate.runner", r.Info.Name)))
 	return traceEnv(ctx), func(code int, err error) {
 		sp.SetAttributes(attribute.Int("process.exit.code", code))
 		if err != nil {
