@@ -156,6 +156,35 @@ func TestTracesEndToEnd(t *testing.T) {
 	if job.StartNanos > steps[0].StartNanos || root.StartNanos > job.StartNanos || root.EndNanos < job.EndNanos {
 		t.Fatal("spans do not nest in time: root ⊇ job ⊇ steps")
 	}
+
+	// A restart: the next release's trace comes from the same stored
+	// secret (its step's TRACEPARENT is in its root's trace), and nothing
+	// emitted before is emitted again.
+	s.stop()
+	s.start()
+	v3 := deploy("3.0", "yes")
+	var v3root testutil.Span
+	testutil.WaitFor(t, "v3's root span after the restart", func() bool {
+		for _, sp := range rc.Spans() {
+			if sp.Name == "release" && sp.Attrs["shipgate.release.id"] == fmt.Sprint(v3) {
+				v3root = sp
+			}
+		}
+		return v3root.ID != ""
+	})
+	m = traceparentLine.FindStringSubmatch(s.ok("admin", "release", "logs", fmt.Sprint(v3), "--job", "deploy"))
+	if m == nil || m[1] != v3root.TraceID {
+		t.Fatalf("after the restart the step's TRACEPARENT %v is not in its release's trace %s", m, v3root.TraceID)
+	}
+	n := 0
+	for _, sp := range rc.Spans() {
+		if sp.TraceID == root.TraceID {
+			n++
+		}
+	}
+	if n != len(trace) {
+		t.Fatalf("v2's trace has %d spans after the restart, %d before: spans were emitted twice", n, len(trace))
+	}
 }
 
 // TestTracesOffByDefault: without an OTLP endpoint the server exports
