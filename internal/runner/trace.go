@@ -42,9 +42,12 @@ func jobTraceContext(a *shipgate.Assignment) context.Context {
 // The span is named for the step's name, or its number: a step's command
 // is an attribute, never a span name (names stay few, for grouping).
 func (r *Runner) stepSpan(a *shipgate.Assignment, i int, step shipgate.Step) (env []string, end func(code int, err error)) {
+	if a.TraceParent == "" {
+		return nil, noEnd // the server does not trace: nothing to do
+	}
 	parent := jobTraceContext(a)
 	if r.Tracer == nil || !trace.SpanContextFromContext(parent).IsValid() {
-		return traceEnv(parent), func(int, error) {}
+		return traceEnv(parent), noEnd
 	}
 	name := step.Name
 	if name == "" {
@@ -63,3 +66,5 @@ func (r *Runner) stepSpan(a *shipgate.Assignment, i int, step shipgate.Step) (en
 		sp.End()
 	}
 }
+
+func noEnd(int, error) {}
