@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/shipgate/shipgate"
 )
 
 // TraceState returns the database's trace secret and how far spans have
@@ -44,10 +46,27 @@ func (tx *Tx) TraceState(ctx context.Context) (secret []byte, cursor int64, err 
 // ErrTraceSecret is wrapped when the stored trace secret cannot be read.
 var ErrTraceSecret = errors.New("bad trace secret")
 
-// SetTraceCursor records that spans were emitted for every audit event up
-// to seq. It never moves the cursor back, so an old leader finishing late
-// cannot make the next one repeat spans.
-func (tx *Tx) SetTraceCursor(ctx context.Context, seq int64) error {
-	_, err := tx.exec(ctx, `UPDATE trace_state SET cursor_seq = ? WHERE id = 1 AND cursor_seq < ?`, seq, seq)
-	return err
+// AdvanceTraceCursor records that spans were emitted for every audit event
+// up to to, if the cursor is still at from: of two emitters that read the
+// same events (an old leader finishing late), only one emits them. It
+// reports whether the cursor moved.
+func (tx *Tx) AdvanceTraceCursor(ctx context.Context, from, to int64) (bool, error) {
+	res, err := tx.exec(ctx, `UPDATE trace_state SET cursor_seq = ? WHERE id = 1 AND cursor_seq = ? AND ? > cursor_seq`, to, from, to)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// TraceCursor returns how far spans have been emitted from the audit chain
+// (TraceState must have been called once, as a tracing server does when it
+// starts).
+func (tx *Tx) TraceCursor(ctx context.Context) (int64, error) {
+	var cursor int64
+	err := tx.queryRow(ctx, `SELECT cursor_seq FROM trace_state WHERE id = 1`).Scan(&cursor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, shipgate.Errorf(shipgate.EFAILEDPRECONDITION, "tracing was not set up in this database")
+	}
+	return cursor, err
 }

@@ -63,11 +63,14 @@ func (e *Emitter) Run(ctx context.Context) {
 // past them; it returns how many events it read.
 func (e *Emitter) RunOnce(ctx context.Context) (int, error) {
 	var spans []span
+	var cursor, last int64
 	var n int
-	err := e.DB.Update(ctx, func(tx *sqlstore.Tx) error {
+	// Read without holding the write lock; the cursor moves only if no
+	// other emitter moved it meanwhile.
+	err := e.DB.View(ctx, func(tx *sqlstore.Tx) error {
 		spans, n = nil, 0
-		_, cursor, err := tx.TraceState(ctx)
-		if err != nil {
+		var err error
+		if cursor, err = tx.TraceCursor(ctx); err != nil {
 			return err
 		}
 		events, err := tx.ListAudit(ctx, shipgate.AuditFilter{AfterSeq: cursor, Limit: batch})
@@ -81,14 +84,22 @@ func (e *Emitter) RunOnce(ctx context.Context) (int, error) {
 				return err
 			}
 			spans = append(spans, s...)
+			last = ev.Seq
 		}
-		if n == 0 {
-			return nil
-		}
-		return tx.SetTraceCursor(ctx, events[n-1].Seq)
+		return nil
 	})
-	if err != nil {
+	if err != nil || n == 0 {
 		return 0, err
+	}
+	var moved bool
+	if err := e.DB.Update(ctx, func(tx *sqlstore.Tx) (err error) {
+		moved, err = tx.AdvanceTraceCursor(ctx, cursor, last)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	if !moved {
+		return 0, nil // another emitter took these events
 	}
 	// Emitted after the cursor moved: a crash in between loses spans
 	// rather than repeating them (a span seen twice is worse in most
