@@ -177,7 +177,11 @@ func (e *Emitter) spansOf(ctx context.Context, tx *sqlstore.Tx, ev shipgate.Audi
 		return nil, err
 	}
 	if ev.Action == shipgate.ActionJobFinished {
-		return e.jobSpans(ctx, tx, r, ev, history)
+		jobs, err := tx.ListJobs(ctx, r.ID, parse(ev).Run)
+		if err != nil {
+			return nil, err
+		}
+		return e.jobSpans(r, ev, history, jobs), nil
 	}
 	return e.releaseSpans(r, ev, history), nil
 }
@@ -200,10 +204,12 @@ func (e *Emitter) runParent(rid int64, run int) trace.SpanID {
 	return e.IDs.span("run", rid, run)
 }
 
-func (e *Emitter) jobSpans(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Release, ev shipgate.AuditEvent, history []shipgate.AuditEvent) ([]span, error) {
+// jobSpans are the spans of the attempt whose end is ev: the attempt's,
+// and its rollout steps'. jobs are the run's jobs as they are now.
+func (e *Emitter) jobSpans(r *shipgate.Release, ev shipgate.AuditEvent, history []shipgate.AuditEvent, jobs []shipgate.JobRun) []span {
 	d := parse(ev)
 	if d.Job == "" {
-		return nil, nil
+		return nil
 	}
 	key := shipgate.AttemptKey{ReleaseID: r.ID, Run: d.Run, Job: d.Job, Attempt: d.Attempt}
 	start := ev.At
@@ -221,10 +227,6 @@ func (e *Emitter) jobSpans(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Rel
 		}
 	}
 	failed := d.Reason
-	jobs, err := tx.ListJobs(ctx, r.ID, d.Run)
-	if err != nil {
-		return nil, err
-	}
 	for _, j := range jobs {
 		if j.Name == d.Job && j.Attempt == d.Attempt && j.State == shipgate.JobSucceeded {
 			failed = ""
@@ -261,7 +263,7 @@ func (e *Emitter) jobSpans(ctx context.Context, tx *sqlstore.Tx, r *shipgate.Rel
 		out = append(out, span{name: "rollout.step", trace: tid, id: e.IDs.span("rollout", h.Seq), parent: jid,
 			start: h.At, end: end, attrs: a, failed: fail})
 	}
-	return out, nil
+	return out
 }
 
 func (e *Emitter) releaseSpans(r *shipgate.Release, ev shipgate.AuditEvent, history []shipgate.AuditEvent) []span {
