@@ -168,6 +168,9 @@ func (e *Emitter) spansOf(ctx context.Context, tx *sqlstore.Tx, ev shipgate.Audi
 		return nil, nil
 	}
 	r, err := tx.FindRelease(ctx, rid)
+	if shipgate.ErrorCode(err) == shipgate.ENOTFOUND {
+		return nil, nil // nothing to trace; not a reason to stop at this event
+	}
 	if err != nil {
 		return nil, err
 	}
