@@ -53,6 +53,12 @@ func (e *Emitter) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			// One last pass, so what ended just before a clean stop leaves
+			// with this process (the cursor's compare-and-set keeps a new
+			// leader from emitting it too).
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			e.RunOnce(last)
 			return
 		case <-t.C:
 		}
