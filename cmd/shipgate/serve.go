@@ -32,6 +32,7 @@ import (
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/tracing"
 	"github.com/shipgate/shipgate/internal/webui"
 	"github.com/spf13/cobra"
 )
@@ -265,6 +266,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	traces, err := tracing.Setup(ctx, m.Getenv, "shipgate") // OTEL_*, checked before anything is created
+	if err != nil {
+		return err
+	}
+	defer (&serverTracing{provider: traces}).shutdown(logger)
 	// So is --policy-dir: a policy that does not compile stops the start
 	// with file:line before anything is created.
 	dirPolicies, err := readPolicyDir(cfg.PolicyDir)
@@ -413,11 +419,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
 	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter, Signatures: signatures}
-	tracing, err := startTracing(ctx, m.Getenv, db, disp, logger)
+	traced, err := startTracing(ctx, traces, db, disp, logger)
 	if err != nil {
 		return err
 	}
-	defer tracing.shutdown(logger)
 	ownDirs := []string{cfg.DataDir, store.Dir()}
 	// The process's own descriptors: m.Stdout and m.Stderr may wrap them.
 	files := m.serverFiles(cfg, auditKeyFile, dsn, os.Stdout, os.Stderr, logOut)
@@ -477,7 +482,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	elector := newElector(db, cfg.LeaderTTL, cfg.DataDir, logger)
 	api.IsLeader = elector.IsLeader
 	wg.Add(1)
-	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run, tracing.run)) }()
+	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run, traced.run)) }()
 	var runnerDone chan struct{}
 	if !cfg.NoLocalRunner {
 		// Named before anything of the runner exists in --data.
@@ -509,7 +514,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			// Metric providers and artifact URLs of the built-in runner are
 			// fetched by the server's process: the server's policy applies.
 			HTTPClient: egressClient,
-			Tracer:     tracing.tracer(),
+			Tracer:     traced.tracer(),
 		}
 		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})

@@ -20,20 +20,19 @@ type serverTracing struct {
 	emitter  *tracing.Emitter
 }
 
-// startTracing turns traces on when the OTEL_* variables name an OTLP
-// endpoint (docs/metrics.md "Traces"): job assignments carry their span's
-// traceparent, and the leader emits release spans from the audit chain.
-func startTracing(ctx context.Context, getenv func(string) string, db *sqlstore.DB, disp *reconcile.Dispatcher, logger *slog.Logger) (*serverTracing, error) {
-	p, err := tracing.Setup(ctx, getenv, "shipgate")
-	if err != nil || p == nil {
-		return &serverTracing{}, err
+// startTracing wires traces when p, set up from the OTEL_* variables
+// (tracing.Setup; docs/metrics.md "Traces"), is not nil: job assignments
+// carry their span's traceparent, and the leader emits release spans from
+// the audit chain. The caller shuts p down.
+func startTracing(ctx context.Context, p *tracing.Provider, db *sqlstore.DB, disp *reconcile.Dispatcher, logger *slog.Logger) (*serverTracing, error) {
+	if p == nil {
+		return &serverTracing{}, nil
 	}
 	var secret []byte
-	if err := db.Update(ctx, func(tx *sqlstore.Tx) error {
+	if err := db.Update(ctx, func(tx *sqlstore.Tx) (err error) {
 		secret, _, err = tx.TraceState(ctx)
 		return err
 	}); err != nil {
-		p.Shutdown(ctx)
 		return nil, fmt.Errorf("trace state: %w", err)
 	}
 	ids := tracing.NewIDs(secret)
@@ -52,7 +51,8 @@ func (t *serverTracing) run(ctx context.Context) {
 // tracer is what the built-in runner makes step spans with; nil when off.
 func (t *serverTracing) tracer() trace.Tracer { return t.provider.Tracer() }
 
-// shutdown exports the spans still batched.
+// shutdown exports the spans still batched (after the leader's last
+// emitter pass: serve waits for its background work first).
 func (t *serverTracing) shutdown(logger *slog.Logger) {
 	if t.provider == nil {
 		return

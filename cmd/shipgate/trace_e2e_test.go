@@ -211,17 +211,21 @@ func TestTracesOffByDefault(t *testing.T) {
 }
 
 // TestTracesBadSettingsRefused: an exporter or protocol shipgate cannot
-// honour stops the server with a clear error rather than silently not
-// tracing.
+// honour stops the server with a clear error, before anything is created,
+// rather than silently not tracing.
 func TestTracesBadSettingsRefused(t *testing.T) {
 	for _, env := range [][]string{
 		{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
 		{"OTEL_TRACES_EXPORTER=zipkin"},
 	} {
-		r := runBinary(t, env, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir())
+		data := filepath.Join(t.TempDir(), "data")
+		r := runBinary(t, env, "serve", "--listen", "127.0.0.1:0", "--data", data)
 		k, v, _ := strings.Cut(env[len(env)-1], "=")
 		if r.code == 0 || !strings.Contains(r.stderr, k+`="`+v+`"`) {
 			t.Fatalf("serve with %v: exit %d, stderr %s", env, r.code, r.stderr)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Fatalf("serve with %v refused to start but created --data (%v)", env, err)
 		}
 	}
 }
