@@ -447,7 +447,9 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 		return out
 	}
 	if a.Job.Check != nil {
-		*ckOut = r.newChecker(a, dir, env, logs, r.Logger)
+		// A check's command runs as part of the job's span. (A service
+		// process gets no TRACEPARENT: its own spans are not its deploy's.)
+		*ckOut = r.newChecker(a, dir, append(env, jobTraceEnv(a)...), logs, r.Logger)
 		return (*ckOut).run(ctx)
 	}
 	for i, step := range a.Job.Steps {
@@ -512,7 +514,7 @@ func (r *Runner) environment(a *shipgate.Assignment, artifact, dir string) []str
 	for k, v := range a.Secrets {
 		env = append(env, shipgate.InputEnvName(k)+"="+v)
 	}
-	return append(append(env,
+	return append(env,
 		"SHIPGATE_RELEASE_ID="+strconv.FormatInt(a.Key.ReleaseID, 10),
 		"SHIPGATE_RUN="+strconv.Itoa(a.Key.Run),
 		"SHIPGATE_JOB="+a.Key.Job,
@@ -523,5 +525,5 @@ func (r *Runner) environment(a *shipgate.Assignment, artifact, dir string) []str
 		"SHIPGATE_ARTIFACT_PATH="+artifact,
 		"SHIPGATE_ARTIFACT_SHA256="+a.Artifact.SHA256,
 		"SHIPGATE_WORKSPACE="+dir,
-	), traceEnv(jobTraceContext(a))...)
+	)
 }

@@ -27,6 +27,15 @@ func traceEnv(ctx context.Context) []string {
 	return env
 }
 
+// jobTraceEnv is TRACEPARENT (and TRACESTATE) naming the attempt's span;
+// nothing when the server does not trace.
+func jobTraceEnv(a *shipgate.Assignment) []string {
+	if a.TraceParent == "" {
+		return nil
+	}
+	return traceEnv(jobTraceContext(a))
+}
+
 // jobTraceContext is the context of the attempt's span, named by the
 // traceparent the server sent with the assignment.
 func jobTraceContext(a *shipgate.Assignment) context.Context {

@@ -22,7 +22,8 @@ func tpOf(env []string) string {
 
 // TestStepTraceParent: a step's TRACEPARENT is absent when the server sent
 // none, the job's span when the runner does not trace, and the step's own
-// span (in the job's trace, child of the job's span) when it does.
+// span (in the job's trace, child of the job's span) when it does. A
+// check's command gets the job's; a service process none.
 func TestStepTraceParent(t *testing.T) {
 	a := &shipgate.Assignment{Key: shipgate.AttemptKey{ReleaseID: 1, Run: 1, Job: "deploy", Attempt: 1}}
 	r := &Runner{}
@@ -32,6 +33,12 @@ func TestStepTraceParent(t *testing.T) {
 	a.TraceParent = jobTP
 	if env, _ := r.stepSpan(a, 0, shipgate.Step{Run: "true"}); tpOf(env) != jobTP {
 		t.Fatalf("without a tracer the step's TRACEPARENT is %q, want the job's %q", tpOf(env), jobTP)
+	}
+	if tp := tpOf(r.environment(a, "/a", "/w")); tp != "" {
+		t.Fatalf("the job's base environment (a service process's too) carries TRACEPARENT %q", tp)
+	}
+	if tp := tpOf(jobTraceEnv(a)); tp != jobTP {
+		t.Fatalf("a check's command gets TRACEPARENT %q, want the job's %q", tp, jobTP)
 	}
 	rec := tracetest.NewSpanRecorder()
 	r.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("t")
