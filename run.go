@@ -172,6 +172,10 @@ type Assignment struct {
 	// is how long to keep probing after it failed: recovering within it
 	// calls the rollback off.
 	Watch Duration `json:"watch,omitempty"`
+	// TraceParent, when the server exports traces, is the W3C traceparent
+	// of this attempt's span in its release's trace: runners give it to
+	// every step as TRACEPARENT (see docs/metrics.md "Traces").
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // JobOutcome is what a runner reports when an attempt ends.

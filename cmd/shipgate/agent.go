@@ -20,6 +20,7 @@ import (
 	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
 	"github.com/shipgate/shipgate/internal/runner"
+	"github.com/shipgate/shipgate/internal/tracing"
 	"github.com/spf13/cobra"
 )
 
@@ -198,6 +199,13 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer serveMetrics(metricsLn, services, logger)()
+	// With OTEL_* set, the agent makes a span of each step under the job's
+	// span; without, steps still get the job's TRACEPARENT.
+	traces, err := tracing.Setup(ctx, m.Getenv, "shipgate-agent")
+	if err != nil {
+		return err
+	}
+	defer (&serverTracing{provider: traces}).shutdown(logger)
 
 	claimCtx, stopClaiming := context.WithCancel(context.WithoutCancel(ctx))
 	hardCtx, stopHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -211,6 +219,7 @@ func (m *Main) runAgent(ctx context.Context, cfg AgentConfig) error {
 		Slots:      cfg.Slots,
 		Logger:     logger,
 		ServiceEnv: flagsLocal.serviceEnv(),
+		Tracer:     traces.Tracer(),
 		Unauthorized: func(err error) {
 			refused = err
 			stopClaiming()

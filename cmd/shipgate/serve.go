@@ -32,6 +32,7 @@ import (
 	"github.com/shipgate/shipgate/internal/reconcile"
 	"github.com/shipgate/shipgate/internal/runner"
 	"github.com/shipgate/shipgate/internal/sqlstore"
+	"github.com/shipgate/shipgate/internal/tracing"
 	"github.com/shipgate/shipgate/internal/webui"
 	"github.com/spf13/cobra"
 )
@@ -275,6 +276,11 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	traces, err := tracing.Setup(ctx, m.Getenv, "shipgate") // OTEL_*, checked before anything is created
+	if err != nil {
+		return err
+	}
+	defer (&serverTracing{provider: traces}).shutdown(logger)
 	// So is --policy-dir: a policy that does not compile stops the start
 	// with file:line before anything is created.
 	dirPolicies, err := readPolicyDir(cfg.PolicyDir)
@@ -426,6 +432,10 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	rec := reconcile.NewReconciler(db, logger)
 	work := rec.Changed
 	disp := &reconcile.Dispatcher{DB: db, Secrets: box, LeaseTTL: cfg.LeaseTTL, Work: work, Reconciler: rec, MaxJobLogBytes: cfg.MaxJobLog, LostAfter: cfg.LostAfter, Signatures: signatures}
+	traced, err := startTracing(ctx, traces, db, disp, logger)
+	if err != nil {
+		return err
+	}
 	ownDirs := []string{cfg.DataDir, store.Dir()}
 	// The process's own descriptors: m.Stdout and m.Stderr may wrap them.
 	files := m.serverFiles(cfg, auditKeyFile, dsn, os.Stdout, os.Stderr, logOut)
@@ -486,7 +496,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 	elector := newElector(db, cfg.LeaderTTL, cfg.DataDir, logger)
 	api.IsLeader = elector.IsLeader
 	wg.Add(1)
-	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run)) }()
+	go func() { defer wg.Done(); elector.Run(bg, leaderWork(rec.Run, worker.Run, signer.Run, traced.run)) }()
 	var runnerDone chan struct{}
 	var routerMetrics http.Handler
 	if !cfg.NoLocalRunner {
@@ -519,6 +529,7 @@ func (m *Main) serve(ctx context.Context, cfg ServeConfig) error {
 			// Metric providers and artifact URLs of the built-in runner are
 			// fetched by the server's process: the server's policy applies.
 			HTTPClient: egressClient,
+			Tracer:     traced.tracer(),
 		}
 		api.LocalRunner = &r.Info
 		runnerDone = make(chan struct{})

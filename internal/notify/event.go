@@ -184,6 +184,7 @@ func (ev Event) CloudEvent(source, publicURL string) ([]byte, error) {
 		"rollbackOf": r.RollbackOf, "summary": ev.Summary, "action": ev.Audit.Action, "actor": ev.Audit.Actor,
 		"auditSeq": ev.Audit.Seq, "details": details, "url": ReleaseURL(publicURL, r.ID), "page": ReleasePageURL(publicURL, r.ID),
 	}
+	maps.Copy(custom, deploymentData(r)) // what DORA tools read (fourkeys.go)
 	if len(ev.Flips) > 0 {
 		custom["flags"] = ev.Flips
 	}

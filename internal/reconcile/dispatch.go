@@ -43,6 +43,10 @@ type Dispatcher struct {
 	// evidence; nil refuses them (see AttachEvidence).
 	Signatures *evd.SignatureVerifier
 
+	// TraceParent, if set (tracing is on), names the W3C traceparent of
+	// an attempt's span; it goes to the runner with the assignment.
+	TraceParent func(shipgate.AttemptKey) string
+
 	checked artifactChecks // see CheckArtifact
 
 	waiters  waitQueue
@@ -452,6 +456,9 @@ func (d *Dispatcher) assignment(ctx context.Context, tx *sqlstore.Tx, j shipgate
 	}
 	if delay := r.Policy.Rollback.DelaySeconds; spec.Check != nil && delay > 0 && r.RollbackTriggered(spec.Name) {
 		a.Watch = shipgate.Duration(time.Duration(delay) * time.Second)
+	}
+	if d.TraceParent != nil {
+		a.TraceParent = d.TraceParent(a.Key)
 	}
 	return a, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Coordinator is the server side of the job hand-off, as the runner needs
@@ -72,6 +73,10 @@ type Runner struct {
 	// service's flags (internal/agentflags). They come before the service
 	// file's own env, which may override them.
 	ServiceEnv func(ctx context.Context, service, env string) []string
+	// Tracer, if set, makes a span of each step, a child of the job's span
+	// the server names in the assignment; nil leaves step spans to the
+	// steps themselves (TRACEPARENT is then the job's span).
+	Tracer trace.Tracer
 
 	running  sync.Map // AttemptKey → struct{}: attempts executing in this process
 	instance string
@@ -442,13 +447,17 @@ func (r *Runner) execute(ctx context.Context, a *shipgate.Assignment, logs *ship
 		return out
 	}
 	if a.Job.Check != nil {
-		*ckOut = r.newChecker(a, dir, env, logs, r.Logger)
+		// A check's command runs as part of the job's span. (A service
+		// process gets no TRACEPARENT: its own spans are not its deploy's.)
+		*ckOut = r.newChecker(a, dir, append(env, jobTraceEnv(a)...), logs, r.Logger)
 		return (*ckOut).run(ctx)
 	}
 	for i, step := range a.Job.Steps {
 		label := step.Label(i)
 		logs.flushLine("system", "▶ "+label)
-		code, err := r.runStep(ctx, step, dir, env, logs)
+		tenv, endSpan := r.stepSpan(a, i, step)
+		code, err := r.runStep(ctx, step, dir, append(env[:len(env):len(env)], tenv...), logs)
+		endSpan(code, err)
 		if cause := context.Cause(ctx); ctx.Err() != nil {
 			return stopped(cause, label, code)
 		}

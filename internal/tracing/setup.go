@@ -1,0 +1,80 @@
+package tracing
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Provider is a configured tracer provider. A nil *Provider is tracing
+// turned off: every method is a no-op and nothing was started.
+type Provider struct {
+	tp *sdktrace.TracerProvider
+}
+
+// Setup reads the standard OpenTelemetry variables through getenv and
+// returns nil (tracing off: no exporter, no goroutine) unless an OTLP
+// endpoint is set in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+// OTEL_EXPORTER_OTLP_ENDPOINT. OTEL_SDK_DISABLED=true and
+// OTEL_TRACES_EXPORTER=none turn it off as well. The exporter speaks
+// OTLP/HTTP with protobuf; it reads the other OTEL_EXPORTER_OTLP_*
+// variables (headers, timeout, certificates) itself, and OTEL_SERVICE_NAME
+// and OTEL_RESOURCE_ATTRIBUTES name the resource (service.name defaults
+// to fallbackName). OTEL_BSP_* tune the batching.
+func Setup(ctx context.Context, getenv func(string) string, fallbackName string) (*Provider, error) {
+	if on, _ := strconv.ParseBool(strings.TrimSpace(getenv("OTEL_SDK_DISABLED"))); on {
+		return nil, nil
+	}
+	switch exp := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")); exp {
+	case "none":
+		return nil, nil
+	case "", "otlp":
+	default:
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: shipgate exports traces only over OTLP (otlp) or not at all (none)", exp)
+	}
+	if getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
+		return nil, nil // off by default
+	}
+	proto := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+	if proto == "" {
+		proto = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_PROTOCOL"))
+	}
+	if proto != "" && proto != "http/protobuf" {
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: shipgate exports traces over http/protobuf only (collectors accept it on port 4318)", proto)
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+	}
+	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK())
+	if err != nil {
+		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	if getenv("OTEL_SERVICE_NAME") == "" && !strings.Contains(getenv("OTEL_RESOURCE_ATTRIBUTES"), "service.name=") {
+		res, _ = resource.Merge(res, resource.NewSchemaless(serviceName(fallbackName)))
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithIDGenerator(idGenerator{}))
+	return &Provider{tp: tp}, nil
+}
+
+// Tracer returns the tracer spans are made with, or nil when off.
+func (p *Provider) Tracer() trace.Tracer {
+	if p == nil {
+		return nil
+	}
+	return p.tp.Tracer("github.com/shipgate/shipgate")
+}
+
+// Shutdown exports what is still batched and stops the exporter.
+func (p *Provider) Shutdown(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	return p.tp.Shutdown(ctx)
+}
