@@ -107,55 +107,73 @@ func selected(r *Release, f shipgate.KPIFilter) bool {
 
 type gateKey struct{ kind, gate string }
 
-// sameDigest is what a re-release shares with the release it repeats.
-type sameDigest struct {
-	gateKey
-	service, env, sha string
-}
-
-type sameRelease struct {
-	gateKey
-	id int64
+// passKey names a gate on a release (digest false) or on every release of
+// one service, environment and artifact sha256 (digest true), by index.
+type passKey struct {
+	gate   int32
+	digest bool
+	id     int64
 }
 
 // gates counts outcomes per gate. A failure is flaky when the same gate
 // passed later (a later At) on the same release, or on a release of the
 // same service, environment and artifact sha256.
 func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
-	lastPassRelease := map[sameRelease]time.Time{}
-	lastPassDigest := map[sameDigest]time.Time{}
-	for i := range outcomes {
-		o := &outcomes[i]
-		r := byID[o.ReleaseID]
-		if r == nil || !o.Passed {
-			continue
+	gateIdx := map[gateKey]int32{}
+	var figs []*shipgate.GateFigure
+	type digest struct{ service, env, sha string }
+	digestIdx := map[digest]int64{}
+	digestOf := make(map[int64]int64, len(byID))
+	for id, r := range byID {
+		d := digest{r.Service, r.Environment, r.ArtifactSHA}
+		n, ok := digestIdx[d]
+		if !ok {
+			n = int64(len(digestIdx))
+			digestIdx[d] = n
 		}
-		k := gateKey{o.Kind, o.Gate}
-		later(lastPassRelease, sameRelease{k, r.ID}, o.At)
-		later(lastPassDigest, sameDigest{k, r.Service, r.Environment, r.ArtifactSHA}, o.At)
+		digestOf[id] = n
 	}
-	figs := map[gateKey]*shipgate.GateFigure{}
+	index := make([]int32, len(outcomes)) // -1: not selected
+	lastPass := map[passKey]int64{}        // UnixNano of the latest pass
 	for i := range outcomes {
 		o := &outcomes[i]
-		r := byID[o.ReleaseID]
-		if r == nil {
+		if byID[o.ReleaseID] == nil {
+			index[i] = -1
 			continue
 		}
 		k := gateKey{o.Kind, o.Gate}
-		g := figs[k]
-		if g == nil {
-			g = &shipgate.GateFigure{Kind: o.Kind, Name: o.Gate, FailedReleases: []int64{}, FlakyReleases: []int64{}}
-			figs[k] = g
+		g, ok := gateIdx[k]
+		if !ok {
+			g = int32(len(figs))
+			gateIdx[k] = g
+			figs = append(figs, &shipgate.GateFigure{Kind: o.Kind, Name: o.Gate, FailedReleases: []int64{}, FlakyReleases: []int64{}})
 		}
+		index[i] = g
 		if o.Passed {
-			g.Passed++
+			t := o.At.UnixNano()
+			for _, pk := range [2]passKey{{g, false, o.ReleaseID}, {g, true, digestOf[o.ReleaseID]}} {
+				if v, ok := lastPass[pk]; !ok || t > v {
+					lastPass[pk] = t
+				}
+			}
+		}
+	}
+	for i := range outcomes {
+		o, g := &outcomes[i], index[i]
+		if g < 0 {
 			continue
 		}
-		g.Failed++
-		g.FailedReleases = append(g.FailedReleases, r.ID)
-		if lastPassRelease[sameRelease{k, r.ID}].After(o.At) || lastPassDigest[sameDigest{k, r.Service, r.Environment, r.ArtifactSHA}].After(o.At) {
-			g.Flaky++
-			g.FlakyReleases = append(g.FlakyReleases, r.ID)
+		f := figs[g]
+		if o.Passed {
+			f.Passed++
+			continue
+		}
+		f.Failed++
+		f.FailedReleases = append(f.FailedReleases, o.ReleaseID)
+		t := o.At.UnixNano()
+		if passedAfter(lastPass, passKey{g, false, o.ReleaseID}, t) || passedAfter(lastPass, passKey{g, true, digestOf[o.ReleaseID]}, t) {
+			f.Flaky++
+			f.FlakyReleases = append(f.FlakyReleases, o.ReleaseID)
 		}
 	}
 	out := make([]shipgate.GateFigure, 0, len(figs))
@@ -173,10 +191,9 @@ func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
 	return out
 }
 
-func later[K comparable](m map[K]time.Time, k K, t time.Time) {
-	if t.After(m[k]) {
-		m[k] = t
-	}
+func passedAfter(last map[passKey]int64, k passKey, t int64) bool {
+	v, ok := last[k]
+	return ok && v > t
 }
 
 func waits(ws []Wait, byID map[int64]*Release) shipgate.DurationFigure {

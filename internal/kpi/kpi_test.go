@@ -12,7 +12,9 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 
-func window() shipgate.KPIFilter { return shipgate.KPIFilter{Since: t0, Until: t0.Add(30 * 24 * time.Hour)} }
+func window() shipgate.KPIFilter {
+	return shipgate.KPIFilter{Since: t0, Until: t0.Add(30 * 24 * time.Hour)}
+}
 
 // history: release 1 fails its health check and passes on a rerun (flaky);
 // 2 fails health for good; 3 re-releases 2's artifact and passes (2's
