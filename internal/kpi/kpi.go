@@ -134,7 +134,7 @@ func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
 		digestOf[id] = n
 	}
 	index := make([]int32, len(outcomes)) // -1: not selected
-	lastPass := map[passKey]int64{}        // UnixNano of the latest pass
+	lastPass := map[passKey]int64{}       // UnixNano of the latest pass
 	for i := range outcomes {
 		o := &outcomes[i]
 		if byID[o.ReleaseID] == nil {
