@@ -363,3 +363,64 @@ func (l *kpiLoader) checklists(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CheckKPIFilter refuses a filter that would quietly match nothing because
+// it is misspelt: a service that does not exist (not found), an
+// environment no service declares and no release of the service was ever
+// made to, a team that owns no service.
+func (tx *Tx) CheckKPIFilter(ctx context.Context, f shipgate.KPIFilter) error {
+	var services []*shipgate.Service
+	if f.Service != "" {
+		s, err := tx.FindService(ctx, f.Service)
+		if err != nil {
+			return err
+		}
+		services = []*shipgate.Service{s}
+	} else {
+		var err error
+		if services, err = tx.ListServices(ctx); err != nil {
+			return err
+		}
+	}
+	if f.Environment != "" {
+		declared := false
+		for _, s := range services {
+			if _, ok := s.Spec.Environment(f.Environment); ok {
+				declared = true
+			}
+		}
+		if !declared {
+			q, args := `SELECT COUNT(*) FROM releases WHERE environment = ?`, []any{f.Environment}
+			if f.Service != "" {
+				q, args = q+` AND service = ?`, append(args, f.Service)
+			}
+			var n int64
+			if err := tx.queryRow(ctx, q, args...).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return shipgate.Errorf(shipgate.EINVALID, "environment %q is not declared by %s and no release was ever made to it", f.Environment, serviceWord(f.Service))
+			}
+		}
+	}
+	if f.Team != "" {
+		if f.Service != "" && services[0].Spec.Owner != f.Team {
+			return shipgate.Errorf(shipgate.EINVALID, "team %q does not own service %s (its owner is %q)", f.Team, f.Service, services[0].Spec.Owner)
+		}
+		owned := false
+		for _, s := range services {
+			owned = owned || s.Spec.Owner == f.Team
+		}
+		if !owned {
+			return shipgate.Errorf(shipgate.EINVALID, "team %q owns no service (a team is the owner group of a service file)", f.Team)
+		}
+	}
+	return nil
+}
+
+func serviceWord(name string) string {
+	if name == "" {
+		return "any service"
+	}
+	return "service " + name
+}
