@@ -34,8 +34,8 @@ type Release struct {
 	Team        string // the service's owner group when it was created
 	Kind        string // shipgate.ReleaseKindDeploy or ReleaseKindRollback
 	ArtifactSHA string
-	// Hotfix marks a release created to fix a failed one (release create
-	// --hotfix, issue 16 slice D); the loader sets it once that lands.
+	// Hotfix marks a release created to fix an earlier deployment
+	// forward (release create --hotfix: ReleaseContent.HotfixOf).
 	Hotfix    bool
 	CreatedAt time.Time
 }

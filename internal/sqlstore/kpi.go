@@ -76,18 +76,16 @@ func (l *kpiLoader) releases(ctx context.Context) error {
 		}
 		// Only what the KPIs need of the frozen content.
 		var c struct {
-			Owner  string `json:"owner"`
-			Policy struct {
+			Owner    string `json:"owner"`
+			HotfixOf int64  `json:"hotfix_of"`
+			Policy   struct {
 				Checklist []shipgate.ChecklistItem `json:"checklist"`
 			} `json:"policy"`
 		}
 		if err := json.Unmarshal([]byte(content), &c); err != nil {
 			return fmt.Errorf("release %d: %w", r.ID, err)
 		}
-		r.Team, r.CreatedAt = c.Owner, fromMicros(created)
-		// HOOK(issue 16 slice D): set r.Hotfix from the release's
-		// --hotfix mark once it exists; until then rework counts
-		// rollbacks only.
+		r.Team, r.CreatedAt, r.Hotfix = c.Owner, fromMicros(created), c.HotfixOf != 0
 		kr.checklist, kr.updated, kr.finished = c.Policy.Checklist, fromMicros(updated), fromNullMicros(finished)
 		l.h.Releases = append(l.h.Releases, r)
 		l.rels[r.ID] = kr

@@ -14,7 +14,7 @@ import (
 
 // TestKPIHistory drives a history through the reconciler — a deploy that
 // fails and passes on a rerun, a canary aborted by its analysis, a
-// release cancelled with its manual checklist item unticked — and checks
+// release cancelled with its manual checklist item unticked, a hotfix — and checks
 // the KPIs computed from what the store recorded.
 func TestKPIHistory(t *testing.T) {
 	for _, engine := range testutil.Engines {
@@ -125,13 +125,21 @@ func testKPIHistory(t *testing.T, engine string) {
 		return err
 	})
 
+	// 4: a hotfix of release 1, waiting for its checklist.
+	var r4 *shipgate.Release
+	testutil.Update(t, db, func(tx *sqlstore.Tx) error {
+		var err error
+		r4, err = reconcile.CreateRelease(ctx, tx, sqlstore.NewRelease{Service: "web", Environment: "staging", Version: "4.0", Artifact: testutil.Artifact("4.0"), CreatedBy: "carol", Hotfix: true, Fixes: r1.ID})
+		return err
+	})
+
 	var h *kpi.History
 	testutil.View(t, db, func(tx *sqlstore.Tx) error {
 		h, err = tx.KPIHistory(ctx, shipgate.KPIFilter{Since: start, Until: clock.Now().Add(time.Second)})
 		return err
 	})
 	k := kpi.Compute(h, shipgate.KPIFilter{Team: "web-team", Since: start, Until: clock.Now().Add(time.Second)})
-	if !reflect.DeepEqual(k.ReleaseIDs, []int64{r1.ID, r2.ID, r3.ID}) {
+	if !reflect.DeepEqual(k.ReleaseIDs, []int64{r1.ID, r2.ID, r3.ID, r4.ID}) {
 		t.Fatalf("releases %v", k.ReleaseIDs)
 	}
 	none := []int64{}
@@ -164,7 +172,7 @@ func testKPIHistory(t *testing.T, engine string) {
 	if !reflect.DeepEqual(k.Judge, wantJudge) {
 		t.Errorf("judge %+v", k.Judge)
 	}
-	if k.Rework.Rollbacks != 0 || k.Rework.Rate != 0 {
+	if w := k.Rework; w.Rollbacks != 0 || w.Hotfixes != 1 || w.Rate != 0.25 || !reflect.DeepEqual(w.HotfixReleases, []int64{r4.ID}) {
 		t.Errorf("rework %+v", k.Rework)
 	}
 
