@@ -14,8 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { metricsSubcommands = append(metricsSubcommands, metricsGatesCommand) }
-
 // metricsGatesCommand prints the gate and rollout KPIs of a window.
 func metricsGatesCommand(m *Main) *cobra.Command {
 	var q client.KPIQuery

@@ -84,7 +84,7 @@ func TestRollbackIsAFailureAndItsRecovery(t *testing.T) {
 	good := rel(1, 0, 1)
 	bad := rel(2, 10, 11)
 	rb := rel(3, 12, 13)
-	rb.Kind, rb.RollbackOf, rb.TriggeredBy = "rollback", 2, "user"
+	rb.Kind, rb.RollbackOf = "rollback", 2
 	rb.CommittedAt = at(-100) // a rollback's restored commit is no lead time
 	h := History{Releases: []Release{good, bad, rb}, Signals: []Signal{{At: *at(11.5), Kind: SignalRollback, Release: 2, Service: "web", Environment: "production", By: "user"}}}
 	rep := Compute(h, week())
@@ -274,5 +274,14 @@ func TestTrendBuckets(t *testing.T) {
 	}
 	if rep.Trend[1].Metrics.DeploymentsPerDay != 2.0/3 {
 		t.Fatalf("a short last bucket's rate is over its own length: %v", rep.Trend[1].Metrics.DeploymentsPerDay)
+	}
+}
+
+func TestDrillDownListsAreCappedNotTheNumbers(t *testing.T) {
+	q := week()
+	q.MaxList = 2
+	rep := Compute(History{Releases: []Release{rel(1, 0, 1), rel(2, 2, 3), rel(3, 4, 5)}}, q)
+	if rep.Totals.Deployments != 3 || len(rep.Deployments) != 2 || rep.Deployments[0].Release != 2 || !rep.Truncated {
+		t.Fatalf("capped: %d deployments, list %+v, truncated %v", rep.Totals.Deployments, rep.Deployments, rep.Truncated)
 	}
 }
