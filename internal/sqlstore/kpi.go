@@ -14,8 +14,7 @@ import (
 
 // KPIHistory reads what the gate and rollout KPIs are computed from (see
 // internal/kpi): the releases created in f's window of f's service and
-// environment (the team is filtered by kpi.Compute, since the owner lives
-// in the release's frozen content), their jobs' outcomes and queue waits,
+// environment and team, their jobs' outcomes and queue waits,
 // their policy decisions, checklist items at their gates, rollouts and
 // analysis decisions.
 func (tx *Tx) KPIHistory(ctx context.Context, f shipgate.KPIFilter) (*kpi.History, error) {
@@ -29,8 +28,12 @@ func (tx *Tx) KPIHistory(ctx context.Context, f shipgate.KPIFilter) (*kpi.Histor
 		where += ` AND rel.environment = ?`
 		args = append(args, f.Environment)
 	}
+	if f.Team != "" {
+		where += ` AND rel.owner = ?`
+		args = append(args, f.Team)
+	}
 	h := &kpi.History{}
-	l := kpiLoader{tx: tx, h: h, where: where, args: args, team: f.Team != "", rels: map[int64]*kpiRelease{}}
+	l := kpiLoader{tx: tx, h: h, where: where, args: args, rels: map[int64]*kpiRelease{}}
 	for _, step := range []func(context.Context) error{l.releases, l.jobs, l.policy, l.audit, l.rollouts, l.checklists} {
 		if err := step(ctx); err != nil {
 			return nil, fmt.Errorf("kpi history: %w", err)
@@ -44,7 +47,6 @@ type kpiLoader struct {
 	h     *kpi.History
 	where string
 	args  []any
-	team  bool // the owner is needed
 	rels  map[int64]*kpiRelease
 }
 
@@ -60,20 +62,16 @@ type kpiRelease struct {
 }
 
 func (l *kpiLoader) releases(ctx context.Context) error {
-	// The frozen content is read and decoded only where it holds what the
-	// KPIs need (an owner when a team is asked for, a checklist, a hotfix
-	// mark): decoding every release's would cost more than all the rest.
-	team := 0
-	if l.team {
-		team = 1
-	}
+	// The owner and the hotfix mark are columns (migration 0028); the
+	// frozen content is read and decoded only where it holds a checklist:
+	// decoding every release's would cost more than all the rest.
 	find := "strpos" // a plain substring search: LIKE is slower on both engines
 	if l.tx.db.dialect.name == "sqlite" {
 		find = "instr"
 	}
 	rows, err := l.tx.query(ctx, `SELECT rel.id, rel.service, rel.environment, rel.kind, rel.artifact_sha256,
-		CASE WHEN ? = 1 OR `+find+`(rel.content, '"checklist"') > 0 OR `+find+`(rel.content, '"hotfix_of"') > 0 THEN rel.content ELSE '' END,
-		rel.state, rel.created_at, rel.updated_at, rel.finished_at FROM releases rel`+l.where+` ORDER BY rel.id`, append([]any{team}, l.args...)...)
+		COALESCE(rel.owner, ''), COALESCE(rel.hotfix_of, 0), CASE WHEN `+find+`(rel.content, '"checklist"') > 0 THEN rel.content ELSE '' END,
+		rel.state, rel.created_at, rel.updated_at, rel.finished_at FROM releases rel`+l.where+` ORDER BY rel.id`, l.args...)
 	if err != nil {
 		return err
 	}
@@ -81,27 +79,25 @@ func (l *kpiLoader) releases(ctx context.Context) error {
 	for rows.Next() {
 		var r kpi.Release
 		var content string
-		var created, updated int64
+		var hotfixOf, created, updated int64
 		var finished sql.NullInt64
 		kr := &kpiRelease{}
-		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Kind, &r.ArtifactSHA, &content, &kr.state, &created, &updated, &finished); err != nil {
+		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Kind, &r.ArtifactSHA, &r.Team, &hotfixOf, &content, &kr.state, &created, &updated, &finished); err != nil {
 			return err
 		}
-		// Only what the KPIs need of the frozen content.
-		var c struct {
-			Owner    string `json:"owner"`
-			HotfixOf int64  `json:"hotfix_of"`
-			Policy   struct {
-				Checklist []shipgate.ChecklistItem `json:"checklist"`
-			} `json:"policy"`
-		}
 		if content != "" {
+			var c struct {
+				Policy struct {
+					Checklist []shipgate.ChecklistItem `json:"checklist"`
+				} `json:"policy"`
+			}
 			if err := json.Unmarshal([]byte(content), &c); err != nil {
 				return fmt.Errorf("release %d: %w", r.ID, err)
 			}
+			kr.checklist = c.Policy.Checklist
 		}
-		r.Team, r.CreatedAt, r.Hotfix = c.Owner, fromMicros(created), c.HotfixOf != 0
-		kr.checklist, kr.updated, kr.finished = c.Policy.Checklist, fromMicros(updated), fromNullMicros(finished)
+		r.CreatedAt, r.Hotfix = fromMicros(created), hotfixOf != 0
+		kr.updated, kr.finished = fromMicros(updated), fromNullMicros(finished)
 		l.h.Releases = append(l.h.Releases, r)
 		l.rels[r.ID] = kr
 	}

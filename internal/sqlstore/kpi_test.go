@@ -183,6 +183,7 @@ func testKPIHistory(t *testing.T, engine string) {
 			{Since: clock.Now().Add(time.Second), Until: clock.Now().Add(time.Hour)},
 			{Service: "api", Since: start, Until: clock.Now().Add(time.Second)},
 			{Environment: "production", Since: start, Until: clock.Now().Add(time.Second)},
+			{Team: "other-team", Since: start, Until: clock.Now().Add(time.Second)},
 		} {
 			h, err := tx.KPIHistory(ctx, f)
 			if err != nil {
