@@ -1,0 +1,251 @@
+package webui
+
+import (
+	"cmp"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
+
+// The Metrics page (/insights; /metrics is the Prometheus scrape path): the
+// four DORA numbers and rework for a service, environment, team and window,
+// each in plain words and linking to the releases behind it; weekly trends
+// as server-rendered charts; the per service and environment breakdown,
+// production first. Everything is read from the API's metrics route, so the
+// page shows exactly the numbers `shipgate metrics dora` prints.
+
+// insightsWindows are the windows the page offers, in the API's words.
+var insightsWindows = []string{"7d", "30d", "90d"}
+
+// insightsShows are the drill-downs: which releases stand behind a number.
+var insightsShows = map[string]string{
+	"deployments": "Deployments",
+	"lead_time":   "Lead time of each deployment",
+	"failures":    "Which deploys failed?",
+	"recoveries":  "Recoveries",
+	"rework":      "Rework: rollbacks and hotfixes",
+}
+
+// maxDrillRows bounds a drill-down list on the page; the rest is counted.
+const maxDrillRows = 200
+
+func (s *Server) insightsRoutes() []route {
+	return []route{
+		{"GET /insights", s.insightsPage},
+	}
+}
+
+// insightsFilter is the page's query: what the numbers are computed over.
+type insightsFilter struct {
+	Service, Environment, Team, Window, Show string
+}
+
+// parseInsightsFilter reads and checks the page's query; bad input is a
+// clear error and nothing is computed.
+func parseInsightsFilter(q url.Values) (insightsFilter, error) {
+	f := insightsFilter{Service: strings.TrimSpace(q.Get("service")), Environment: strings.TrimSpace(q.Get("environment")),
+		Team: strings.TrimSpace(q.Get("team")), Window: q.Get("window"), Show: q.Get("show")}
+	if f.Window == "" {
+		f.Window = "30d"
+	}
+	if !slices.Contains(insightsWindows, f.Window) {
+		return f, shipgate.Errorf(shipgate.EINVALID, "window must be one of %s, not %q", strings.Join(insightsWindows, ", "), f.Window)
+	}
+	if _, ok := insightsShows[f.Show]; f.Show != "" && !ok {
+		return f, shipgate.Errorf(shipgate.EINVALID, "show must be one of deployments, lead_time, failures, recoveries, rework, not %q", f.Show)
+	}
+	for _, v := range []string{f.Service, f.Environment, f.Team} {
+		if len(v) > 200 {
+			return f, shipgate.Errorf(shipgate.EINVALID, "a filter value is longer than 200 characters")
+		}
+	}
+	return f, nil
+}
+
+// query is the filter as a query string, with show replaced (empty: none).
+func (f insightsFilter) query(show string) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"service": f.Service, "environment": f.Environment, "team": f.Team, "window": f.Window, "show": show} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q.Encode()
+}
+
+// Link is the page's address for a drill-down of this filter.
+func (f insightsFilter) Link(show string) string { return "/insights?" + f.query(show) }
+
+// apiQuery is the filter in the API route's words: since is the window,
+// trends are weekly.
+func (f insightsFilter) apiQuery() string {
+	q := url.Values{"since": {f.Window}, "bucket": {"week"}}
+	for k, v := range map[string]string{"service": f.Service, "environment": f.Environment, "team": f.Team} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q.Encode()
+}
+
+type insightsData struct {
+	Filter       insightsFilter
+	Windows      []string
+	Services     []string
+	Environments []string
+	Teams        []string
+	Report       *doraReport
+	Numbers      []insightsNumber
+	Charts       []*svgChart
+	Breakdown    []doraBreakdown
+	// Drill is the drill-down asked for (Filter.Show), nil without one.
+	Drill *insightsDrill
+}
+
+func (insightsData) PageTitle() string { return "Metrics" }
+
+// insightsNumber is one headline number: its name, the plain words, and
+// where its releases are listed.
+type insightsNumber struct {
+	Name, Words, Detail, Show, LinkText string
+}
+
+// insightsDrill is the list behind one number.
+type insightsDrill struct {
+	Show, Title string
+	Items       []doraItem
+	More        int
+	// Cause, Means and Duration say which columns the list has.
+	Cause, Means, Duration, Lead bool
+}
+
+func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) error {
+	f, err := parseInsightsFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	var services []*shipgate.Service
+	if err := c.API("GET", "/api/v1/services", nil, &services); err != nil {
+		return err
+	}
+	var rep doraReport
+	if err := c.API("GET", "/api/v1/metrics/dora?"+f.apiQuery(), nil, &rep); err != nil {
+		return err
+	}
+	d := insightsData{Filter: f, Windows: insightsWindows, Report: &rep}
+	d.Services, d.Environments, d.Teams = insightsChoices(services)
+	d.Numbers = doraNumbers(&rep.Totals, windowDays(f.Window))
+	d.Charts = doraCharts(rep.Trend)
+	d.Breakdown = slices.Clone(rep.Breakdown)
+	sortBreakdown(d.Breakdown)
+	if f.Show != "" {
+		d.Drill = drillDown(&rep, f.Show)
+	}
+	s.render(w, r, c, http.StatusOK, "insights", d)
+	return nil
+}
+
+// insightsChoices are the filter's choices: the services, the
+// environments any of them declares, and the owner groups (teams).
+func insightsChoices(services []*shipgate.Service) (names, envs, teams []string) {
+	seenEnv, seenTeam := map[string]bool{}, map[string]bool{}
+	for _, svc := range services {
+		names = append(names, svc.Name)
+		for _, e := range svc.Spec.Environments {
+			if !seenEnv[e.Name] {
+				seenEnv[e.Name] = true
+				envs = append(envs, e.Name)
+			}
+		}
+		if o := svc.Spec.Owner; o != "" && !seenTeam[o] {
+			seenTeam[o] = true
+			teams = append(teams, o)
+		}
+	}
+	slices.Sort(names)
+	slices.SortFunc(envs, compareEnvironments)
+	slices.Sort(teams)
+	return names, envs, teams
+}
+
+// isProduction tells production environments by name (production, prod,
+// prod-eu, …): they come first wherever environments are listed.
+func isProduction(env string) bool {
+	e := strings.ToLower(env)
+	return e == "production" || e == "prod" || strings.HasPrefix(e, "prod-") || strings.HasPrefix(e, "production-")
+}
+
+func compareEnvironments(a, b string) int {
+	if pa, pb := isProduction(a), isProduction(b); pa != pb {
+		if pa {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// sortBreakdown puts production rows first, then by environment and
+// service.
+func sortBreakdown(rows []doraBreakdown) {
+	slices.SortStableFunc(rows, func(a, b doraBreakdown) int {
+		if pa, pb := a.Production || isProduction(a.Environment), b.Production || isProduction(b.Environment); pa != pb {
+			if pa {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(strings.Compare(a.Environment, b.Environment), strings.Compare(a.Service, b.Service))
+	})
+}
+
+// windowDays is a window's length in days ("30d" → 30).
+func windowDays(w string) float64 {
+	switch w {
+	case "7d":
+		return 7
+	case "90d":
+		return 90
+	}
+	return 30
+}
+
+// drillDown is the list of releases behind number show.
+func drillDown(rep *doraReport, show string) *insightsDrill {
+	d := &insightsDrill{Show: show, Title: insightsShows[show]}
+	var items []doraItem
+	switch show {
+	case "deployments":
+		items = rep.Releases.Deployments
+	case "lead_time":
+		items, d.Lead = rep.Releases.Deployments, true
+	case "failures":
+		items, d.Cause, d.Means, d.Duration = rep.Releases.Failures, true, true, true
+	case "recoveries":
+		items, d.Cause, d.Means, d.Duration = rep.Releases.Recoveries, true, true, true
+	case "rework":
+		items, d.Cause = rep.Releases.Rework, true
+	}
+	if len(items) > maxDrillRows {
+		d.More = len(items) - maxDrillRows
+		items = items[:maxDrillRows]
+	}
+	d.Items = items
+	return d
+}
+
+// LeadWords and RecoverWords are a drill-down row's durations in words
+// ("3 h 10 min").
+func (it doraItem) LeadWords() string    { return secondsWords(it.LeadTimeSeconds) }
+func (it doraItem) RecoverWords() string { return secondsWords(it.DurationSeconds) }
+
+func secondsWords(s *float64) string {
+	if s == nil {
+		return "–"
+	}
+	return durationWords(time.Duration(*s * float64(time.Second)))
+}
