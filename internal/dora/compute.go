@@ -1,0 +1,498 @@
+package dora
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Causes of a change failure, as Failure.Causes lists them.
+const (
+	CauseReleaseFailed  = "release_failed" // a deployment that served traffic failed a job
+	CauseRollback       = "rollback"       // a rollback of it fired (policy or a person)
+	CauseHealthGate     = "health_gate"    // a health probe failed on it
+	CauseCanaryAborted  = "canary_aborted" // its canary was aborted
+	CauseFlagKill       = "flag_kill"      // a kill switch turned a flag off while it was live
+	CauseFlagMitigation = "flag_mitigation"
+	CauseHotfix         = "hotfix" // a later release marked --hotfix fixes it
+)
+
+// Means of recovery, as Failure.RecoveredBy names them.
+const (
+	RecoveredByRollback       = "rollback"
+	RecoveredByCanaryAbort    = "canary_abort"
+	RecoveredByFlagKill       = "flag_kill"
+	RecoveredByFlagMitigation = "flag_mitigation"
+	RecoveredByFixForward     = "fix_forward"
+	RecoveredByRedeploy       = "redeploy"
+)
+
+// deploy is a release judged a deployment, with its failure if it caused one.
+type deploy struct {
+	r       *Release
+	at      time.Time
+	failure *Failure
+}
+
+type target struct{ service, env string }
+
+// Compute applies docs/metrics.md's definitions to h over q's window. It
+// reads nothing at or after q.Until, so the same history gives the same
+// report for a window that has ended.
+func Compute(h History, q Query) Report {
+	if q.Bucket == "" {
+		q.Bucket = Week
+	}
+	rels, sigs := clip(h, q.Until)
+	byID := make(map[int64]*Release, len(rels))
+	for i := range rels {
+		byID[rels[i].ID] = &rels[i]
+	}
+	attributed := attribute(rels, sigs, byID)
+
+	// Which releases are deployments, and when.
+	deploys := map[int64]*deploy{}
+	var attempts []*Release
+	for i := range rels {
+		r := &rels[i]
+		switch {
+		case r.SucceededAt != nil:
+			deploys[r.ID] = &deploy{r: r, at: *r.SucceededAt}
+		case r.FailedAt != nil && (r.ServedTraffic || len(attributed[r.ID]) > 0 || hotfixed(rels, r.ID)):
+			deploys[r.ID] = &deploy{r: r, at: *r.FailedAt}
+		case r.FailedAt != nil:
+			attempts = append(attempts, r)
+		}
+	}
+	// Which deployments failed, when that was detected.
+	for _, d := range deploys {
+		d.failure = failureOf(d, attributed[d.r.ID], rels)
+	}
+	// How each failure was recovered.
+	bySvcEnv := map[target][]*deploy{}
+	for _, d := range deploys {
+		k := target{d.r.Service, d.r.Environment}
+		bySvcEnv[k] = append(bySvcEnv[k], d)
+	}
+	for _, ds := range bySvcEnv {
+		sort.Slice(ds, func(i, j int) bool {
+			return ds[i].at.Before(ds[j].at) || ds[i].at.Equal(ds[j].at) && ds[i].r.ID < ds[j].r.ID
+		})
+	}
+	for _, d := range deploys {
+		if d.failure != nil {
+			recoverFailure(d, attributed[d.r.ID], rels, bySvcEnv[target{d.r.Service, d.r.Environment}])
+		}
+	}
+
+	// Select and report.
+	match := func(r *Release) bool {
+		return (q.Service == "" || r.Service == q.Service) && (q.Environment == "" || r.Environment == q.Environment) && (q.Team == "" || r.Team == q.Team)
+	}
+	var sel []*deploy
+	for _, d := range deploys {
+		if match(d.r) {
+			sel = append(sel, d)
+		}
+	}
+	sort.Slice(sel, func(i, j int) bool {
+		return sel[i].at.Before(sel[j].at) || sel[i].at.Equal(sel[j].at) && sel[i].r.ID < sel[j].r.ID
+	})
+	var selAttempts []*Release
+	for _, r := range attempts {
+		if match(r) {
+			selAttempts = append(selAttempts, r)
+		}
+	}
+	sort.Slice(selAttempts, func(i, j int) bool { return selAttempts[i].FailedAt.Before(*selAttempts[j].FailedAt) })
+
+	rep := Report{Since: q.Since, Until: q.Until, Service: q.Service, Environment: q.Environment, Team: q.Team, Bucket: q.Bucket,
+		Deployments: []Deployment{}, Failures: []Failure{}, FailedAttempts: []int64{}, Breakdown: []Breakdown{}, Trend: []Trend{}}
+	rep.Totals = metrics(sel, selAttempts, q.Since, q.Until)
+	for _, d := range sel {
+		if in(d.at, q.Since, q.Until) {
+			rep.Deployments = append(rep.Deployments, deployment(d))
+		}
+	}
+	for _, d := range byDetection(sel) {
+		if in(d.failure.DetectedAt, q.Since, q.Until) {
+			rep.Failures = append(rep.Failures, *d.failure)
+		}
+	}
+	for _, r := range selAttempts {
+		if in(*r.FailedAt, q.Since, q.Until) {
+			rep.FailedAttempts = append(rep.FailedAttempts, r.ID)
+		}
+	}
+	rep.Breakdown = breakdown(sel, selAttempts, q)
+	for start := q.Since; start.Before(q.Until) && len(rep.Trend) < MaxBuckets; start = start.Add(q.Bucket.width()) {
+		end := start.Add(q.Bucket.width())
+		if end.After(q.Until) {
+			end = q.Until
+		}
+		rep.Trend = append(rep.Trend, Trend{Start: start, End: end, Metrics: metrics(sel, selAttempts, start, end)})
+	}
+	return rep
+}
+
+// MaxBuckets bounds a report's trend; the API refuses windows with more.
+const MaxBuckets = 400
+
+// clip copies h without anything that happened at or after until.
+func clip(h History, until time.Time) ([]Release, []Signal) {
+	cut := func(t *time.Time) *time.Time {
+		if t == nil || !t.Before(until) {
+			return nil
+		}
+		return t
+	}
+	rels := make([]Release, 0, len(h.Releases))
+	for _, r := range h.Releases {
+		if !r.CreatedAt.Before(until) {
+			continue
+		}
+		r.ApprovedAt, r.StartedAt, r.SucceededAt, r.FailedAt = cut(r.ApprovedAt), cut(r.StartedAt), cut(r.SucceededAt), cut(r.FailedAt)
+		rels = append(rels, r)
+	}
+	sigs := make([]Signal, 0, len(h.Signals))
+	for _, s := range h.Signals {
+		if s.At.Before(until) {
+			sigs = append(sigs, s)
+		}
+	}
+	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].At.Before(sigs[j].At) })
+	return rels, sigs
+}
+
+// attribute assigns each signal to the release it is about: the release it
+// names; for a kill that names none, the newest release of that service
+// and environment that declared the flag and succeeded before the kill,
+// else the version live there at the kill (the newest success before it).
+func attribute(rels []Release, sigs []Signal, byID map[int64]*Release) map[int64][]Signal {
+	out := map[int64][]Signal{}
+	for _, s := range sigs {
+		id := s.Release
+		if id != 0 {
+			if r, ok := byID[id]; !ok || r.Service != s.Service && s.Service != "" {
+				continue
+			}
+		} else if s.Kind == SignalFlagKill || s.Kind == SignalFlagMitigation {
+			id = killTarget(rels, s)
+		}
+		if id != 0 {
+			out[id] = append(out[id], s)
+		}
+	}
+	return out
+}
+
+func killTarget(rels []Release, s Signal) int64 {
+	var declared, live *Release
+	for i := range rels {
+		r := &rels[i]
+		if r.Service != s.Service || r.Environment != s.Environment || r.SucceededAt == nil || r.SucceededAt.After(s.At) {
+			continue
+		}
+		if live == nil || r.SucceededAt.After(*live.SucceededAt) {
+			live = r
+		}
+		if slices.Contains(r.Flags, s.Flag) && (declared == nil || r.SucceededAt.After(*declared.SucceededAt)) {
+			declared = r
+		}
+	}
+	switch {
+	case declared != nil:
+		return declared.ID
+	case live != nil:
+		return live.ID
+	}
+	return 0
+}
+
+func hotfixed(rels []Release, id int64) bool {
+	for i := range rels {
+		if rels[i].HotfixOf == id {
+			return true
+		}
+	}
+	return false
+}
+
+// failureOf returns d's failure, or nil when nothing says it failed.
+func failureOf(d *deploy, sigs []Signal, rels []Release) *Failure {
+	var causes []string
+	var detected time.Time
+	note := func(cause string, at time.Time) {
+		if !slices.Contains(causes, cause) {
+			causes = append(causes, cause)
+		}
+		if detected.IsZero() || at.Before(detected) {
+			detected = at
+		}
+	}
+	r := d.r
+	if r.SucceededAt == nil && r.FailedAt != nil {
+		note(CauseReleaseFailed, *r.FailedAt)
+	}
+	for _, s := range sigs {
+		switch s.Kind {
+		case SignalRollback:
+			note(CauseRollback, s.At)
+		case SignalHealthGate:
+			note(CauseHealthGate, s.At)
+		case SignalCanaryAborted:
+			note(CauseCanaryAborted, s.At)
+		case SignalFlagKill:
+			note(CauseFlagKill, s.At)
+		case SignalFlagMitigation:
+			note(CauseFlagMitigation, s.At)
+		}
+	}
+	for i := range rels {
+		o := &rels[i]
+		if o.RollbackOf == r.ID {
+			note(CauseRollback, o.CreatedAt)
+		}
+		if o.HotfixOf == r.ID {
+			note(CauseHotfix, o.CreatedAt)
+		}
+	}
+	if len(causes) == 0 {
+		return nil
+	}
+	sort.Strings(causes)
+	return &Failure{Release: r.ID, Service: r.Service, Environment: r.Environment, Version: r.Version, Causes: causes, DetectedAt: detected}
+}
+
+// recoverFailure finds the earliest moment at or after the failure's detection
+// when its service and environment ran a good version again.
+func recoverFailure(d *deploy, sigs []Signal, rels []Release, sameTarget []*deploy) {
+	f := d.failure
+	var at time.Time
+	var by string
+	var with int64
+	offer := func(t time.Time, means string, rel int64) {
+		if t.Before(f.DetectedAt) {
+			return
+		}
+		if at.IsZero() || t.Before(at) {
+			at, by, with = t, means, rel
+		}
+	}
+	for _, s := range sigs {
+		switch s.Kind {
+		case SignalCanaryAborted:
+			offer(s.At, RecoveredByCanaryAbort, 0)
+		case SignalFlagKill:
+			offer(s.At, RecoveredByFlagKill, 0)
+		case SignalFlagMitigation:
+			offer(s.At, RecoveredByFlagMitigation, 0)
+		}
+	}
+	for i := range rels {
+		o := &rels[i]
+		if o.SucceededAt == nil {
+			continue
+		}
+		if o.RollbackOf == d.r.ID {
+			offer(*o.SucceededAt, RecoveredByRollback, o.ID)
+		}
+		if o.HotfixOf == d.r.ID {
+			offer(*o.SucceededAt, RecoveredByFixForward, o.ID)
+		}
+	}
+	for _, n := range sameTarget {
+		if n.r.ID == d.r.ID || n.r.SucceededAt == nil || n.r.RollbackOf == d.r.ID || n.r.HotfixOf == d.r.ID {
+			continue
+		}
+		// A good version: one whose own failure was not detected by the
+		// time it took over.
+		if n.failure != nil && !n.failure.DetectedAt.After(*n.r.SucceededAt) {
+			continue
+		}
+		if n.r.SucceededAt.After(d.at) || n.r.SucceededAt.Equal(d.at) && n.r.ID > d.r.ID {
+			means := RecoveredByRedeploy
+			if n.r.Kind == "rollback" {
+				means = RecoveredByRollback
+			}
+			offer(*n.r.SucceededAt, means, n.r.ID)
+		}
+	}
+	if at.IsZero() {
+		return
+	}
+	f.RecoveredAt, f.RecoveredBy, f.RecoveredWith = &at, by, with
+	secs := at.Sub(f.DetectedAt).Seconds()
+	f.RecoverySeconds = &secs
+}
+
+func in(t, since, until time.Time) bool { return !t.Before(since) && t.Before(until) }
+
+func byDetection(ds []*deploy) []*deploy {
+	var out []*deploy
+	for _, d := range ds {
+		if d.failure != nil {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].failure.DetectedAt, out[j].failure.DetectedAt
+		return a.Before(b) || a.Equal(b) && out[i].r.ID < out[j].r.ID
+	})
+	return out
+}
+
+func reworkOf(r *Release) string {
+	switch {
+	case r.Kind == "rollback":
+		return "rollback"
+	case r.HotfixOf != 0:
+		return "hotfix"
+	}
+	return ""
+}
+
+func deployment(d *deploy) Deployment {
+	out := Deployment{Release: d.r.ID, Service: d.r.Service, Environment: d.r.Environment, Version: d.r.Version, At: d.at, Rework: reworkOf(d.r), Failed: d.failure != nil}
+	if d.r.Kind != "rollback" && d.r.CommittedAt != nil && d.r.SucceededAt != nil {
+		s := math.Max(0, d.r.SucceededAt.Sub(*d.r.CommittedAt).Seconds())
+		out.LeadSeconds = &s
+	}
+	return out
+}
+
+// metrics computes the numbers over [since, until): deployments by their
+// time, failures by their detection.
+func metrics(ds []*deploy, attempts []*Release, since, until time.Time) Metrics {
+	var m Metrics
+	var commit, created, approval, queue, run, recovery []float64
+	secs := func(a time.Time, b *time.Time) float64 { return math.Max(0, b.Sub(a).Seconds()) }
+	for _, d := range ds {
+		if d.failure != nil && in(d.failure.DetectedAt, since, until) {
+			m.Failures++
+			if d.failure.RecoverySeconds != nil && d.failure.RecoveredAt.Before(until) {
+				m.Recovered++
+				recovery = append(recovery, *d.failure.RecoverySeconds)
+			} else {
+				m.Unrecovered++
+			}
+		}
+		if !in(d.at, since, until) {
+			continue
+		}
+		m.Deployments++
+		if d.failure != nil {
+			m.FailedDeployments++
+		}
+		if reworkOf(d.r) != "" {
+			m.Rework++
+		}
+		r := d.r
+		if r.Kind == "rollback" || r.SucceededAt == nil {
+			continue
+		}
+		if r.CommittedAt != nil {
+			commit = append(commit, secs(*r.CommittedAt, r.SucceededAt))
+		} else {
+			m.LeadTime.WithoutCommitTime++
+		}
+		created = append(created, secs(r.CreatedAt, r.SucceededAt))
+		if r.ApprovedAt != nil {
+			approval = append(approval, secs(r.CreatedAt, r.ApprovedAt))
+			if r.StartedAt != nil {
+				queue = append(queue, secs(*r.ApprovedAt, r.StartedAt))
+			}
+		}
+		if r.StartedAt != nil {
+			run = append(run, secs(*r.StartedAt, r.SucceededAt))
+		}
+	}
+	for _, r := range attempts {
+		if in(*r.FailedAt, since, until) {
+			m.FailedAttempts++
+		}
+	}
+	days := until.Sub(since).Hours() / 24
+	if days > 0 {
+		m.DeploymentsPerDay = float64(m.Deployments) / days
+		m.DeploymentsPerWeek = m.DeploymentsPerDay * 7
+	}
+	if m.Deployments > 0 {
+		cfr := float64(m.FailedDeployments) / float64(m.Deployments)
+		rw := float64(m.Rework) / float64(m.Deployments)
+		m.ChangeFailRate, m.ReworkRate = &cfr, &rw
+	}
+	m.LeadTime.CommitToSucceeded = distribution(commit)
+	m.LeadTime.CreatedToSucceeded = distribution(created)
+	m.LeadTime.CreatedToApproved = distribution(approval)
+	m.LeadTime.ApprovedToStarted = distribution(queue)
+	m.LeadTime.StartedToSucceeded = distribution(run)
+	m.RecoveryTime = distribution(recovery)
+	return m
+}
+
+// distribution reports the nearest-rank p50 and p90 of xs: the smallest
+// value with at least p% of the values at or below it.
+func distribution(xs []float64) Duration {
+	d := Duration{N: len(xs)}
+	if len(xs) == 0 {
+		return d
+	}
+	sort.Float64s(xs)
+	rank := func(p float64) *float64 {
+		i := int(math.Ceil(p*float64(len(xs)))) - 1
+		v := xs[max(i, 0)]
+		return &v
+	}
+	d.P50, d.P90 = rank(0.5), rank(0.9)
+	return d
+}
+
+// breakdown is the metrics per service and environment, production first.
+func breakdown(ds []*deploy, attempts []*Release, q Query) []Breakdown {
+	groups := map[target][]*deploy{}
+	teams := map[target]string{}
+	for _, d := range ds {
+		k := target{d.r.Service, d.r.Environment}
+		groups[k] = append(groups[k], d)
+		teams[k] = d.r.Team
+	}
+	att := map[target][]*Release{}
+	for _, r := range attempts {
+		k := target{r.Service, r.Environment}
+		att[k] = append(att[k], r)
+		if _, ok := groups[k]; !ok {
+			groups[k] = nil
+			teams[k] = r.Team
+		}
+	}
+	out := []Breakdown{}
+	for k, g := range groups {
+		m := metrics(g, att[k], q.Since, q.Until)
+		if m.Deployments == 0 && m.Failures == 0 && m.FailedAttempts == 0 {
+			continue
+		}
+		out = append(out, Breakdown{Service: k.service, Environment: k.env, Team: teams[k], Metrics: m})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if pa, pb := IsProduction(a.Environment), IsProduction(b.Environment); pa != pb {
+			return pa
+		}
+		if a.Environment != b.Environment {
+			return a.Environment < b.Environment
+		}
+		return a.Service < b.Service
+	})
+	return out
+}
+
+// IsProduction reports whether an environment's name says production
+// ("production", "prod", or starting with "prod-"/"production-"); those
+// come first in a breakdown.
+func IsProduction(env string) bool {
+	e := strings.ToLower(env)
+	return e == "production" || e == "prod" || strings.HasPrefix(e, "prod-") || strings.HasPrefix(e, "production-")
+}
