@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/dora"
 )
 
 // The Metrics page (/insights; /metrics is the Prometheus scrape path): the
@@ -98,10 +98,10 @@ type insightsData struct {
 	Services     []string
 	Environments []string
 	Teams        []string
-	Report       *doraReport
+	Report       *dora.Report
 	Numbers      []insightsNumber
 	Charts       []*svgChart
-	Breakdown    []doraBreakdown
+	Breakdown    []breakdownRow
 	// Drill is the drill-down asked for (Filter.Show), nil without one.
 	Drill *insightsDrill
 }
@@ -120,7 +120,7 @@ type insightsDrill struct {
 	Items       []doraItem
 	More        int
 	// Cause, Means and Duration say which columns the list has.
-	Cause, Means, Duration, Lead bool
+	Cause, Means, Duration, Lead, Rework bool
 }
 
 func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -132,16 +132,21 @@ func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := c.API("GET", "/api/v1/services", nil, &services); err != nil {
 		return err
 	}
-	var rep doraReport
+	var rep dora.Report
 	if err := c.API("GET", "/api/v1/metrics/dora?"+f.apiQuery(), nil, &rep); err != nil {
 		return err
 	}
 	d := insightsData{Filter: f, Windows: insightsWindows, Report: &rep}
 	d.Services, d.Environments, d.Teams = insightsChoices(services)
-	d.Numbers = doraNumbers(&rep.Totals, windowDays(f.Window))
+	days := windowDays(f.Window)
+	if span := rep.Until.Sub(rep.Since); span > 0 {
+		days = span.Hours() / 24
+	}
+	d.Numbers = doraNumbers(&rep.Totals, days)
 	d.Charts = doraCharts(rep.Trend)
-	d.Breakdown = slices.Clone(rep.Breakdown)
-	sortBreakdown(d.Breakdown)
+	for _, b := range rep.Breakdown {
+		d.Breakdown = append(d.Breakdown, breakdownRow{b})
+	}
 	if f.Show != "" {
 		d.Drill = drillDown(&rep, f.Show)
 	}
@@ -167,40 +172,17 @@ func insightsChoices(services []*shipgate.Service) (names, envs, teams []string)
 		}
 	}
 	slices.Sort(names)
-	slices.SortFunc(envs, compareEnvironments)
-	slices.Sort(teams)
-	return names, envs, teams
-}
-
-// isProduction tells production environments by name (production, prod,
-// prod-eu, …): they come first wherever environments are listed.
-func isProduction(env string) bool {
-	e := strings.ToLower(env)
-	return e == "production" || e == "prod" || strings.HasPrefix(e, "prod-") || strings.HasPrefix(e, "production-")
-}
-
-func compareEnvironments(a, b string) int {
-	if pa, pb := isProduction(a), isProduction(b); pa != pb {
-		if pa {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-// sortBreakdown puts production rows first, then by environment and
-// service.
-func sortBreakdown(rows []doraBreakdown) {
-	slices.SortStableFunc(rows, func(a, b doraBreakdown) int {
-		if pa, pb := a.Production || isProduction(a.Environment), b.Production || isProduction(b.Environment); pa != pb {
+	slices.SortFunc(envs, func(a, b string) int {
+		if pa, pb := dora.IsProduction(a), dora.IsProduction(b); pa != pb {
 			if pa {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Or(strings.Compare(a.Environment, b.Environment), strings.Compare(a.Service, b.Service))
+		return strings.Compare(a, b)
 	})
+	slices.Sort(teams)
+	return names, envs, teams
 }
 
 // windowDays is a window's length in days ("30d" → 30).
@@ -214,21 +196,25 @@ func windowDays(w string) float64 {
 	return 30
 }
 
-// drillDown is the list of releases behind number show.
-func drillDown(rep *doraReport, show string) *insightsDrill {
+// drillDown is the list of releases behind number show, newest first.
+func drillDown(rep *dora.Report, show string) *insightsDrill {
 	d := &insightsDrill{Show: show, Title: insightsShows[show]}
 	var items []doraItem
 	switch show {
-	case "deployments":
-		items = rep.Releases.Deployments
-	case "lead_time":
-		items, d.Lead = rep.Releases.Deployments, true
-	case "failures":
-		items, d.Cause, d.Means, d.Duration = rep.Releases.Failures, true, true, true
-	case "recoveries":
-		items, d.Cause, d.Means, d.Duration = rep.Releases.Recoveries, true, true, true
-	case "rework":
-		items, d.Cause = rep.Releases.Rework, true
+	case "deployments", "lead_time", "rework":
+		d.Lead, d.Rework = show == "lead_time", show == "rework"
+		for _, x := range slices.Backward(rep.Deployments) {
+			if show != "rework" || x.Rework != "" {
+				items = append(items, deploymentItem(x))
+			}
+		}
+	case "failures", "recoveries":
+		d.Cause, d.Means, d.Duration = true, true, true
+		for _, x := range slices.Backward(rep.Failures) {
+			if show == "failures" || x.RecoveredAt != nil {
+				items = append(items, failureItem(x))
+			}
+		}
 	}
 	if len(items) > maxDrillRows {
 		d.More = len(items) - maxDrillRows
@@ -240,8 +226,8 @@ func drillDown(rep *doraReport, show string) *insightsDrill {
 
 // LeadWords and RecoverWords are a drill-down row's durations in words
 // ("3 h 10 min").
-func (it doraItem) LeadWords() string    { return secondsWords(it.LeadTimeSeconds) }
-func (it doraItem) RecoverWords() string { return secondsWords(it.DurationSeconds) }
+func (it doraItem) LeadWords() string    { return secondsWords(it.LeadSeconds) }
+func (it doraItem) RecoverWords() string { return secondsWords(it.RecoverySeconds) }
 
 func secondsWords(s *float64) string {
 	if s == nil {

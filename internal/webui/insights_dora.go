@@ -4,114 +4,118 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/shipgate/shipgate/internal/dora"
 )
 
 // What the Metrics page reads from GET /api/v1/metrics/dora, and how it
 // says each number in words and draws the weekly trends.
 
-// doraReport is the API's answer: totals over the window, a breakdown per
-// service and environment, weekly buckets, and the releases behind each
-// number.
-type doraReport struct {
-	Since     time.Time       `json:"since"`
-	Until     time.Time       `json:"until"`
-	Totals    doraFigures     `json:"totals"`
-	Breakdown []doraBreakdown `json:"breakdown"`
-	Trend     []doraBucket    `json:"trend"`
-	Releases  doraReleases    `json:"releases"`
+// The API answers with a dora.Report (internal/dora): totals over the
+// window, a breakdown per service and environment (production first),
+// weekly buckets, and the releases behind each number.
+
+// doraItem is one row of a drill-down: a deployment, or a failure with
+// its causes and recovery.
+type doraItem struct {
+	Release                       int64
+	Service, Environment, Version string
+	At                            time.Time
+	Rework                        string
+	LeadSeconds                   *float64
+	Causes                        []string
+	RecoveredBy                   string
+	RecoveredWith                 int64
+	RecoverySeconds               *float64
 }
 
-// doraFigures are the DORA numbers (and rework) of one slice of history.
-type doraFigures struct {
-	Deployments       int      `json:"deployments"`
-	DeploymentsPerDay float64  `json:"deployments_per_day"`
-	LeadTime          doraDist `json:"lead_time"`
-	Failures          int      `json:"failures"`
-	// ChangeFailureRate is failures over deployments, 0…1; absent when
-	// nothing was deployed.
-	ChangeFailureRate *float64 `json:"change_failure_rate"`
-	Recovery          doraDist `json:"recovery"`
-	Rework            int      `json:"rework"`
+// CauseWords are a failure's causes in words.
+func (it doraItem) CauseWords() string {
+	var out []string
+	for _, c := range it.Causes {
+		out = append(out, strings.ReplaceAll(c, "_", " "))
+	}
+	return strings.Join(out, ", ")
 }
 
-// doraDist is a distribution of durations in seconds; P50 and P90 are
-// absent when Count is 0.
-type doraDist struct {
-	Count int      `json:"count"`
-	P50   *float64 `json:"p50_seconds"`
-	P90   *float64 `json:"p90_seconds"`
+// MeansWords is how a failure was recovered, in words.
+func (it doraItem) MeansWords() string {
+	switch it.RecoveredBy {
+	case "":
+		return ""
+	case "fix_forward":
+		return "fix forward (hotfix)"
+	case "canary_abort":
+		return "canary aborted"
+	case "flag_kill":
+		return "kill switch"
+	}
+	return strings.ReplaceAll(it.RecoveredBy, "_", " ")
 }
 
-type doraBreakdown struct {
-	Service     string `json:"service"`
-	Environment string `json:"environment"`
-	Production  bool   `json:"production"`
-	doraFigures
+func deploymentItem(d dora.Deployment) doraItem {
+	return doraItem{Release: d.Release, Service: d.Service, Environment: d.Environment, Version: d.Version, At: d.At, Rework: d.Rework, LeadSeconds: d.LeadSeconds}
 }
+
+func failureItem(f dora.Failure) doraItem {
+	return doraItem{Release: f.Release, Service: f.Service, Environment: f.Environment, Version: f.Version, At: f.DetectedAt,
+		Causes: f.Causes, RecoveredBy: f.RecoveredBy, RecoveredWith: f.RecoveredWith, RecoverySeconds: f.RecoverySeconds}
+}
+
+// breakdownRow is one row of the per service and environment table.
+type breakdownRow struct{ dora.Breakdown }
 
 // Link is the page filtered to this row's service and environment.
-func (b doraBreakdown) Link(window string) string {
+func (b breakdownRow) Link(window string) string {
 	return insightsFilter{Service: b.Service, Environment: b.Environment, Window: window}.Link("")
 }
 
-// LeadShort, RateWords and RecoveryShort are a table row's cells.
-func (f doraFigures) LeadShort() string { return distShort(f.LeadTime, "–") }
-func (f doraFigures) RateWords() string {
-	return rateWords(f.ChangeFailureRate, f.Failures, f.Deployments)
+// LeadShort, RateWords and RecoveryShort are the row's cells.
+func (b breakdownRow) LeadShort() string {
+	return distShort(b.Metrics.LeadTime.CommitToSucceeded, "–")
 }
-func (f doraFigures) RecoveryShort() string { return distShort(f.Recovery, "–") }
-
-type doraBucket struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	doraFigures
+func (b breakdownRow) RateWords() string {
+	return rateWords(b.Metrics.ChangeFailRate, b.Metrics.FailedDeployments, b.Metrics.Deployments)
 }
-
-// doraReleases are the releases behind each number.
-type doraReleases struct {
-	Deployments []doraItem `json:"deployments"`
-	Failures    []doraItem `json:"failures"`
-	Recoveries  []doraItem `json:"recoveries"`
-	Rework      []doraItem `json:"rework"`
-}
-
-// doraItem is one release behind a number: for a failure its cause, and
-// how (means) and by which release it was recovered, in how long.
-type doraItem struct {
-	Release         int64      `json:"release"`
-	Service         string     `json:"service"`
-	Environment     string     `json:"environment"`
-	Version         string     `json:"version"`
-	At              time.Time  `json:"at"`
-	LeadTimeSeconds *float64   `json:"lead_time_seconds"`
-	Cause           string     `json:"cause"`
-	Means           string     `json:"means"`
-	RecoveredBy     int64      `json:"recovered_by"`
-	RecoveredAt     *time.Time `json:"recovered_at"`
-	DurationSeconds *float64   `json:"duration_seconds"`
-}
+func (b breakdownRow) RecoveryShort() string { return distShort(b.Metrics.RecoveryTime, "–") }
 
 // doraNumbers are the page's headline numbers in plain words.
-func doraNumbers(t *doraFigures, days float64) []insightsNumber {
-	out := []insightsNumber{
-		{Name: "Deployment frequency", Words: frequencyWords(t.Deployments, days),
-			Detail: fmt.Sprintf("%d %s in %s days", t.Deployments, pluralOf(t.Deployments, "deployment", "deployments"), chartNumber(days)),
-			Show:   "deployments", LinkText: "Which deployments?"},
-		{Name: "Change lead time", Words: distWords("lead time", t.LeadTime),
-			Detail: "from the commit to the release succeeding in its environment",
-			Show:   "lead_time", LinkText: "Lead time of each deployment"},
-		{Name: "Change failure rate", Words: rateWords(t.ChangeFailureRate, t.Failures, t.Deployments),
-			Detail: "deployments that led to a rollback, a failed health gate, an aborted canary, an urgent flag kill or a hotfix",
-			Show:   "failures", LinkText: "Which deploys failed?"},
-		{Name: "Failed deployment recovery time", Words: distWords("recovery", t.Recovery),
-			Detail: "from a failure's detection to a good version running again",
-			Show:   "recoveries", LinkText: "How was each failure recovered?"},
-		{Name: "Rework", Words: fmt.Sprintf("%d %s", t.Rework, pluralOf(t.Rework, "rollback or hotfix", "rollbacks and hotfixes")),
-			Detail: "releases that are rollbacks or hotfixes",
-			Show:   "rework", LinkText: "Which releases were rework?"},
+func doraNumbers(t *dora.Metrics, days float64) []insightsNumber {
+	lt := t.LeadTime
+	lead := "from the commit to the release succeeding in its environment"
+	if lt.WithoutCommitTime > 0 {
+		lead += fmt.Sprintf(" (%d %s without a commit time left out)", lt.WithoutCommitTime, pluralOf(lt.WithoutCommitTime, "deployment", "deployments"))
 	}
-	return out
+	if lt.CreatedToSucceeded.N > 0 {
+		lead += "; waiting for approval " + distShort(lt.CreatedToApproved, "–") + "; queued " + distShort(lt.ApprovedToStarted, "–") + "; running " + distShort(lt.StartedToSucceeded, "–")
+	}
+	recovery := "from a failure's detection to a good version running again"
+	if t.Unrecovered > 0 {
+		recovery += fmt.Sprintf("; %d %s not recovered yet", t.Unrecovered, pluralOf(t.Unrecovered, "failure", "failures"))
+	}
+	rework := fmt.Sprintf("%d %s", t.Rework, pluralOf(t.Rework, "rollback or hotfix", "rollbacks and hotfixes"))
+	if t.ReworkRate != nil {
+		rework = rateWords(t.ReworkRate, t.Rework, t.Deployments) + " rework"
+	}
+	deploys := fmt.Sprintf("%d %s in %s days", t.Deployments, pluralOf(t.Deployments, "deployment", "deployments"), chartNumber(days))
+	if t.FailedAttempts > 0 {
+		deploys += fmt.Sprintf("; %d failed %s before serving traffic, not counted", t.FailedAttempts, pluralOf(t.FailedAttempts, "attempt", "attempts"))
+	}
+	return []insightsNumber{
+		{Name: "Deployment frequency", Words: frequencyWords(t.Deployments, days), Detail: deploys,
+			Show: "deployments", LinkText: "Which deployments?"},
+		{Name: "Change lead time", Words: distWords("lead time", lt.CommitToSucceeded), Detail: lead,
+			Show: "lead_time", LinkText: "Lead time of each deployment"},
+		{Name: "Change failure rate", Words: rateWords(t.ChangeFailRate, t.FailedDeployments, t.Deployments),
+			Detail: "deployments that led to a rollback, a failed health gate, an aborted canary, a flag kill or a hotfix",
+			Show:   "failures", LinkText: "Which deploys failed?"},
+		{Name: "Failed deployment recovery time", Words: distWords("recovery", t.RecoveryTime), Detail: recovery,
+			Show: "recoveries", LinkText: "How was each failure recovered?"},
+		{Name: "Rework", Words: rework, Detail: "deployments that are rollbacks or hotfixes",
+			Show: "rework", LinkText: "Which deployments were rework?"},
+	}
 }
 
 func pluralOf(n int, one, many string) string {
@@ -152,8 +156,8 @@ func rateWords(rate *float64, n, of int) string {
 
 // distWords is a distribution's p50 and p90: "lead time p50 3 h 10 min,
 // p90 1 d 2 h".
-func distWords(what string, d doraDist) string {
-	if d.Count == 0 || d.P50 == nil {
+func distWords(what string, d dora.Duration) string {
+	if d.N == 0 || d.P50 == nil {
 		return "no " + what + " measured"
 	}
 	s := what + " p50 " + secondsWords(d.P50)
@@ -164,8 +168,8 @@ func distWords(what string, d doraDist) string {
 }
 
 // distShort is a distribution's p50 and p90 for a table cell, or none.
-func distShort(d doraDist, none string) string {
-	if d.Count == 0 || d.P50 == nil {
+func distShort(d dora.Duration, none string) string {
+	if d.N == 0 || d.P50 == nil {
 		return none
 	}
 	s := "p50 " + secondsWords(d.P50)
@@ -203,12 +207,12 @@ func durationWords(d time.Duration) string {
 // doraCharts are the weekly trends: deployments, change failure rate,
 // lead time p50 and recovery p50 per week. A week without a value (no
 // deployment, no recovery) is a gap in the line and says so in the table.
-func doraCharts(trend []doraBucket) []*svgChart {
+func doraCharts(trend []dora.Trend) []*svgChart {
 	type series struct {
 		id, title, desc, ylabel, unit string
-		value                         func(b *doraBucket) (float64, bool)
+		value                         func(b *dora.Trend) (float64, bool)
 		format                        func(float64) string
-		words                         func(b *doraBucket) string
+		words                         func(b *dora.Trend) string
 	}
 	hours := func(s *float64) (float64, bool) {
 		if s == nil {
@@ -220,29 +224,31 @@ func doraCharts(trend []doraBucket) []*svgChart {
 	all := []series{
 		{id: "trend-deployments", title: "Deployments per week", ylabel: "deployments",
 			desc:   "How many deployments succeeded each week of the window.",
-			value:  func(b *doraBucket) (float64, bool) { return float64(b.Deployments), true },
+			value:  func(b *dora.Trend) (float64, bool) { return float64(b.Metrics.Deployments), true },
 			format: chartNumber,
-			words:  func(b *doraBucket) string { return strconv.Itoa(b.Deployments) }},
+			words:  func(b *dora.Trend) string { return strconv.Itoa(b.Metrics.Deployments) }},
 		{id: "trend-cfr", title: "Change failure rate per week", ylabel: "%",
 			desc: "The share of each week's deployments that failed, in percent; a week without deployments has no rate.",
-			value: func(b *doraBucket) (float64, bool) {
-				if b.ChangeFailureRate == nil {
+			value: func(b *dora.Trend) (float64, bool) {
+				if b.Metrics.ChangeFailRate == nil {
 					return 0, false
 				}
-				return *b.ChangeFailureRate * 100, true
+				return *b.Metrics.ChangeFailRate * 100, true
 			},
 			format: chartPercent,
-			words:  func(b *doraBucket) string { return rateWords(b.ChangeFailureRate, b.Failures, b.Deployments) }},
+			words: func(b *dora.Trend) string {
+				return rateWords(b.Metrics.ChangeFailRate, b.Metrics.FailedDeployments, b.Metrics.Deployments)
+			}},
 		{id: "trend-lead", title: "Lead time p50 per week", ylabel: "hours",
 			desc:   "The median time from commit to succeeded of each week's deployments, in hours.",
-			value:  func(b *doraBucket) (float64, bool) { return hours(b.LeadTime.P50) },
+			value:  func(b *dora.Trend) (float64, bool) { return hours(b.Metrics.LeadTime.CommitToSucceeded.P50) },
 			format: hoursWords,
-			words:  func(b *doraBucket) string { return distShort(b.LeadTime, "no deployments") }},
+			words:  func(b *dora.Trend) string { return distShort(b.Metrics.LeadTime.CommitToSucceeded, "no deployments") }},
 		{id: "trend-recovery", title: "Recovery time p50 per week", ylabel: "hours",
 			desc:   "The median time to recover from the failures detected each week, in hours.",
-			value:  func(b *doraBucket) (float64, bool) { return hours(b.Recovery.P50) },
+			value:  func(b *dora.Trend) (float64, bool) { return hours(b.Metrics.RecoveryTime.P50) },
 			format: hoursWords,
-			words:  func(b *doraBucket) string { return distShort(b.Recovery, "no recoveries") }},
+			words:  func(b *dora.Trend) string { return distShort(b.Metrics.RecoveryTime, "no recoveries") }},
 	}
 	var out []*svgChart
 	for _, s := range all {
