@@ -104,6 +104,7 @@ type insightsData struct {
 	Breakdown    []breakdownRow
 	// Drill is the drill-down asked for (Filter.Show), nil without one.
 	Drill *insightsDrill
+	Gates *gatesView
 }
 
 func (insightsData) PageTitle() string { return "Metrics" }
@@ -136,7 +137,11 @@ func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := c.API("GET", "/api/v1/metrics/dora?"+f.apiQuery(), nil, &rep); err != nil {
 		return err
 	}
-	d := insightsData{Filter: f, Windows: insightsWindows, Report: &rep}
+	var kpis shipgate.GateKPIs
+	if err := c.API("GET", "/api/v1/metrics/gates?"+f.gatesQuery(), nil, &kpis); err != nil {
+		return err
+	}
+	d := insightsData{Filter: f, Windows: insightsWindows, Report: &rep, Gates: gatesViewOf(&kpis)}
 	d.Services, d.Environments, d.Teams = insightsChoices(services)
 	days := windowDays(f.Window)
 	if span := rep.Until.Sub(rep.Since); span > 0 {
