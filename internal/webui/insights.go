@@ -30,8 +30,13 @@ var insightsShows = map[string]string{
 	"rework":      "Rework: rollbacks and hotfixes",
 }
 
-// maxDrillRows bounds a drill-down list on the page; the rest is counted.
-const maxDrillRows = 200
+// Bounds that keep the page within its weight whatever the history: a
+// drill-down lists the newest releases and the breakdown the first rows
+// (production first); the rest is counted, and the CLI's -o json has all.
+const (
+	maxDrillRows     = 100
+	maxBreakdownRows = 100
+)
 
 func (s *Server) insightsRoutes() []route {
 	return []route{
@@ -102,6 +107,8 @@ type insightsData struct {
 	Numbers      []insightsNumber
 	Charts       []*svgChart
 	Breakdown    []breakdownRow
+	// MoreBreakdown counts the rows past maxBreakdownRows.
+	MoreBreakdown int
 	// Drill is the drill-down asked for (Filter.Show), nil without one.
 	Drill *insightsDrill
 	Gates *gatesView
@@ -149,7 +156,11 @@ func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	d.Numbers = doraNumbers(&rep.Totals, days)
 	d.Charts = doraCharts(rep.Trend)
-	for _, b := range rep.Breakdown {
+	for i, b := range rep.Breakdown {
+		if i == maxBreakdownRows {
+			d.MoreBreakdown = len(rep.Breakdown) - i
+			break
+		}
 		d.Breakdown = append(d.Breakdown, breakdownRow{b})
 	}
 	if f.Show != "" {
