@@ -161,6 +161,11 @@ type ReleaseContent struct {
 	// --flag), so "flag kill --release" turns off everything it turned
 	// on. omitempty keeps older digests.
 	Flags []string `json:"flags,omitempty"`
+	// HotfixOf is the earlier deployment of this service and environment
+	// that this release fixes forward (release create --hotfix): DORA
+	// counts that deployment as failed and this one as rework (see
+	// internal/dora). omitempty keeps older digests.
+	HotfixOf int64 `json:"hotfix_of,omitempty"`
 }
 
 // Digest returns "sha256:<hex>" over the canonical JSON of the content.

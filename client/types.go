@@ -87,6 +87,11 @@ type CreateReleaseRequest struct {
 	// Flags names the flags the release introduces: live flags of the
 	// service in the environment (at most 32).
 	Flags []string `json:"flags,omitempty"`
+	// Hotfix marks the release a fix-forward of an earlier failed or
+	// degraded deployment of the service in the environment: Fixes, or
+	// when 0 the release currently deployed there.
+	Hotfix bool  `json:"hotfix,omitempty"`
+	Fixes  int64 `json:"fixes,omitempty"`
 }
 
 // ReleaseView is a release with everything needed to understand where it

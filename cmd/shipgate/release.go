@@ -129,6 +129,9 @@ func printRelease(w io.Writer, v *client.ReleaseView) error {
 	r := v.Release
 	fmt.Fprintf(w, "release %d: %s → %s, version %s\n", r.ID, r.Service, r.Environment, r.Version)
 	fmt.Fprintf(w, "  state:     %s\n", stateLine(r))
+	if r.HotfixOf != 0 {
+		fmt.Fprintf(w, "  hotfix:    fixes release %d\n", r.HotfixOf)
+	}
 	if r.Kind == shipgate.ReleaseKindRollback {
 		fmt.Fprintf(w, "  rollback:  of release %d, restoring release %d, triggered by %s\n", r.RollbackOf, r.RestoresRelease, r.TriggeredBy)
 		// What the frozen pipeline will do: never a pause for a person,
@@ -434,6 +437,8 @@ a warning on stderr.`,
 	f.StringVar(&committedAt, "committed-at", "", "commit time, RFC 3339 (for lead-time metrics)")
 	f.StringVar(&req.Ref, "ref", "", "source ref, e.g. a tag")
 	f.StringArrayVar(&req.Flags, "flag", nil, "a feature flag this release introduces: a flag of the service in the environment, at most 32; `shipgate flag kill --release ID` turns them all off (repeatable)")
+	f.BoolVar(&req.Hotfix, "hotfix", false, "this release fixes forward an earlier failed or degraded deployment of the service in the environment (DORA counts that one as failed, this one as rework): the one --fixes names, else the release deployed there now")
+	f.Int64Var(&req.Fixes, "fixes", 0, "with --hotfix: the release ID this release fixes (same service and environment, deployed before)")
 	for _, name := range []string{"env", "version", "artifact"} {
 		cmd.MarkFlagRequired(name)
 	}

@@ -108,7 +108,7 @@ func Compute(h History, q Query) Report {
 	}
 	sort.Slice(selAttempts, func(i, j int) bool { return selAttempts[i].FailedAt.Before(*selAttempts[j].FailedAt) })
 
-	rep := Report{Since: q.Since, Until: q.Until, Service: q.Service, Environment: q.Environment, Team: q.Team, Bucket: q.Bucket,
+	rep := Report{Since: q.Since, Until: q.Until, Service: q.Service, Environment: q.Environment, Team: q.Team, Bucket: string(q.Bucket),
 		Deployments: []Deployment{}, Failures: []Failure{}, FailedAttempts: []int64{}, Breakdown: []Breakdown{}, Trend: []Trend{}}
 	rep.Totals = metrics(sel, selAttempts, q.Since, q.Until)
 	for _, d := range sel {
@@ -125,6 +125,12 @@ func Compute(h History, q Query) Report {
 		if in(*r.FailedAt, q.Since, q.Until) {
 			rep.FailedAttempts = append(rep.FailedAttempts, r.ID)
 		}
+	}
+	if n := q.MaxList; n > 0 {
+		if len(rep.Deployments) > n || len(rep.Failures) > n || len(rep.FailedAttempts) > n {
+			rep.Truncated = true
+		}
+		rep.Deployments, rep.Failures, rep.FailedAttempts = newest(rep.Deployments, n), newest(rep.Failures, n), newest(rep.FailedAttempts, n)
 	}
 	rep.Breakdown = breakdown(sel, selAttempts, q)
 	for start := q.Since; start.Before(q.Until) && len(rep.Trend) < MaxBuckets; start = start.Add(q.Bucket.width()) {
@@ -495,4 +501,12 @@ func breakdown(ds []*deploy, attempts []*Release, q Query) []Breakdown {
 func IsProduction(env string) bool {
 	e := strings.ToLower(env)
 	return e == "production" || e == "prod" || strings.HasPrefix(e, "prod-") || strings.HasPrefix(e, "production-")
+}
+
+// newest keeps the last n of xs (lists are oldest first).
+func newest[T any](xs []T, n int) []T {
+	if len(xs) > n {
+		return xs[len(xs)-n:]
+	}
+	return xs
 }

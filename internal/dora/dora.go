@@ -1,6 +1,10 @@
 package dora
 
-import "time"
+import (
+	"time"
+
+	"github.com/shipgate/shipgate"
+)
 
 // Release is what Compute needs to know about one release. The store fills
 // the times from the audit chain (see docs/metrics.md "Where each time
@@ -95,6 +99,9 @@ type Query struct {
 	Team        string
 	// Bucket is the width of a trend bucket: Day or Week (the default).
 	Bucket Bucket
+	// MaxList, when positive, keeps at most that many of the newest
+	// entries of each drill-down list (Report.Truncated says so).
+	MaxList int
 }
 
 // Bucket is the width of the report's trend buckets.
@@ -124,128 +131,15 @@ func (b Bucket) width() time.Duration {
 	return 7 * 24 * time.Hour
 }
 
-// Report is the computed metrics: the totals over everything selected, one
-// Breakdown per service and environment (production first), trend buckets
-// and the releases behind each number.
-type Report struct {
-	Since       time.Time   `json:"since"`
-	Until       time.Time   `json:"until"`
-	Service     string      `json:"service,omitempty"`
-	Environment string      `json:"environment,omitempty"`
-	Team        string      `json:"team,omitempty"`
-	Bucket      Bucket      `json:"bucket"`
-	Totals      Metrics     `json:"totals"`
-	Breakdown   []Breakdown `json:"breakdown"`
-	Trend       []Trend     `json:"trend"`
-	// Deployments, Failures and Recoveries are the drill-down lists behind
-	// the totals, oldest first.
-	Deployments    []Deployment `json:"deployments"`
-	Failures       []Failure    `json:"failures"`
-	FailedAttempts []int64      `json:"failed_attempts"`
-}
-
-// Metrics are the five DORA numbers plus the counts they come from. A
-// ratio or duration with nothing to measure is nil ("n/a"), never NaN.
-type Metrics struct {
-	Deployments int `json:"deployments"`
-	// DeploymentsPerDay and DeploymentsPerWeek are Deployments over the
-	// window's length.
-	DeploymentsPerDay  float64 `json:"deployments_per_day"`
-	DeploymentsPerWeek float64 `json:"deployments_per_week"`
-	// FailedAttempts are releases that failed before serving traffic: not
-	// deployments.
-	FailedAttempts int `json:"failed_attempts"`
-
-	LeadTime Stages `json:"lead_time"`
-
-	// FailedDeployments are the window's deployments that caused a
-	// failure; ChangeFailRate is FailedDeployments/Deployments.
-	FailedDeployments int      `json:"failed_deployments"`
-	ChangeFailRate    *float64 `json:"change_fail_rate"`
-
-	// Failures detected in the window, how many recovered, and the
-	// recovery time of those that did.
-	Failures     int      `json:"failures"`
-	Recovered    int      `json:"recovered"`
-	Unrecovered  int      `json:"unrecovered"`
-	RecoveryTime Duration `json:"recovery_time"`
-
-	// Rework are deployments that are rollbacks or hotfixes; ReworkRate
-	// is Rework/Deployments.
-	Rework     int      `json:"rework"`
-	ReworkRate *float64 `json:"rework_rate"`
-}
-
-// Stages are the lead time and its parts, each over the deployments that
-// have both ends.
-type Stages struct {
-	// CommitToSucceeded is the change lead time: --committed-at to the
-	// first success in that environment.
-	CommitToSucceeded Duration `json:"commit_to_succeeded"`
-	// WithoutCommitTime counts deployments created without
-	// --committed-at, left out of CommitToSucceeded.
-	WithoutCommitTime  int      `json:"without_commit_time"`
-	CreatedToSucceeded Duration `json:"created_to_succeeded"`
-	// CreatedToApproved is the wait for approval (zero when none was
-	// needed), ApprovedToStarted the queue, StartedToSucceeded the run.
-	CreatedToApproved  Duration `json:"created_to_approved"`
-	ApprovedToStarted  Duration `json:"approved_to_started"`
-	StartedToSucceeded Duration `json:"started_to_succeeded"`
-}
-
-// Duration is a distribution of durations in seconds: nil percentiles
-// when N is 0.
-type Duration struct {
-	N   int      `json:"n"`
-	P50 *float64 `json:"p50_seconds"`
-	P90 *float64 `json:"p90_seconds"`
-}
-
-// Breakdown is one service and environment's metrics.
-type Breakdown struct {
-	Service     string  `json:"service"`
-	Environment string  `json:"environment"`
-	Team        string  `json:"team,omitempty"`
-	Metrics     Metrics `json:"metrics"`
-}
-
-// Trend is one bucket [Start, End) of the window.
-type Trend struct {
-	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
-	Metrics Metrics   `json:"metrics"`
-}
-
-// Deployment is one deployment behind the numbers.
-type Deployment struct {
-	Release     int64     `json:"release"`
-	Service     string    `json:"service"`
-	Environment string    `json:"environment"`
-	Version     string    `json:"version"`
-	At          time.Time `json:"at"`
-	// Rework is "rollback" or "hotfix" for a rework deployment.
-	Rework string `json:"rework,omitempty"`
-	// LeadSeconds is commit → succeeded; nil without a commit time or a
-	// success.
-	LeadSeconds *float64 `json:"lead_seconds,omitempty"`
-	// Failed says it caused a failure (see Failures for why).
-	Failed bool `json:"failed"`
-}
-
-// Failure is a deployment that caused a failure: why, when it was
-// detected and how and when it was recovered.
-type Failure struct {
-	Release     int64      `json:"release"`
-	Service     string     `json:"service"`
-	Environment string     `json:"environment"`
-	Version     string     `json:"version"`
-	Causes      []string   `json:"causes"`
-	DetectedAt  time.Time  `json:"detected_at"`
-	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
-	// RecoveredBy is rollback, canary_abort, flag_kill, flag_mitigation,
-	// fix_forward (a hotfix) or redeploy (any later good deployment);
-	// RecoveredWith the release that did it, when one did.
-	RecoveredBy     string   `json:"recovered_by,omitempty"`
-	RecoveredWith   int64    `json:"recovered_with,omitempty"`
-	RecoverySeconds *float64 `json:"recovery_seconds,omitempty"`
-}
+// The report types live in the root package so the public client can
+// return them; these names keep this package's API short.
+type (
+	Report     = shipgate.DORAReport
+	Metrics    = shipgate.DORAMetrics
+	Stages     = shipgate.DORAStages
+	Duration   = shipgate.DORADuration
+	Breakdown  = shipgate.DORABreakdown
+	Trend      = shipgate.DORATrend
+	Deployment = shipgate.DORADeployment
+	Failure    = shipgate.DORAFailure
+)

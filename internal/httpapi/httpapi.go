@@ -192,6 +192,8 @@ func (h *Handler) Routes() []Route {
 		route("POST", "/api/v1/audit/checkpoints", shipgate.PermRead, "Sign the audit head now and return the checkpoint", h.createCheckpoint),
 		route("GET", "/api/v1/audit/checkpoints/latest", shipgate.PermRead, "The newest stored audit checkpoint", h.latestCheckpoint),
 
+		route("GET", "/api/v1/metrics/dora", shipgate.PermRead, "DORA metrics computed from the audit chain", h.doraMetrics),
+
 		route("GET", "/api/v1/users", shipgate.PermAdmin, "List users", h.listUsers),
 		route("POST", "/api/v1/users", shipgate.PermAdmin, "Create a user", h.createUser),
 		route("PUT", "/api/v1/users/{name}/roles", shipgate.PermAdmin, "Set a user's roles", h.setUserRoles),

@@ -80,6 +80,8 @@ func (h *Handler) createRelease(w http.ResponseWriter, r *http.Request, u *shipg
 		Source:    shipgate.Source{Commit: req.Commit, CommittedAt: req.CommittedAt, Ref: req.Ref},
 		Inputs:    req.Inputs,
 		Flags:     req.Flags,
+		Hotfix:    req.Hotfix,
+		Fixes:     req.Fixes,
 		CreatedBy: u.Name,
 		// The secret values were checked against this revision.
 		CheckedRevision: revision,

@@ -44,6 +44,10 @@ type NewRelease struct {
 	// Flags names the flags the release introduces (release create
 	// --flag): live flags of the service in the environment.
 	Flags []string
+	// Hotfix marks the release a fix-forward of Fixes, or when Fixes is 0
+	// of the release currently deployed (see hotfixTarget).
+	Hotfix bool
+	Fixes  int64
 }
 
 // PrepareRelease freezes the service's current pipeline and the
@@ -110,9 +114,14 @@ func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Rele
 	if err := tx.CheckReleaseFlags(ctx, nr.Service, nr.Environment, nr.Flags); err != nil {
 		return nil, nil, err
 	}
+	hotfixOf, err := tx.hotfixTarget(ctx, nr)
+	if err != nil {
+		return nil, nil, err
+	}
 	r := &shipgate.Release{
 		ReleaseContent: shipgate.ReleaseContent{
-			Service: nr.Service, ServiceRevision: svc.Revision, Environment: nr.Environment, Version: nr.Version,
+			HotfixOf: hotfixOf,
+			Service:  nr.Service, ServiceRevision: svc.Revision, Environment: nr.Environment, Version: nr.Version,
 			Kind: shipgate.ReleaseKindDeploy, Artifact: nr.Artifact, Source: nr.Source, Inputs: inputs,
 			SecretInputs: fingerprints, InputDeclarations: decls, DefaultedInputs: defaulted,
 			Pipeline: svc.Spec.Pipeline, Policy: *env, ApproverGroups: approvers,
@@ -131,6 +140,9 @@ func (tx *Tx) PrepareRelease(ctx context.Context, nr NewRelease) (*shipgate.Rele
 	}
 	if len(nr.Flags) > 0 {
 		details["flags"] = nr.Flags
+	}
+	if hotfixOf != 0 {
+		details["hotfix_of"] = hotfixOf
 	}
 	return r, details, nil
 }
