@@ -140,7 +140,7 @@ func ParseKPIWindow(s string) (time.Duration, error) {
 		d, err = time.ParseDuration(s)
 	}
 	if err != nil || d <= 0 {
-		return 0, Errorf(EINVALID, "since %q is not a window: use a positive number of days, hours or minutes such as 30d, 12h or 90m", s)
+		return 0, Errorf(EINVALID, "since %q is not a window: use a positive number of days, hours or minutes such as 30d, 12h or 90m, or an RFC 3339 time", s)
 	}
 	if d > MaxKPIWindow {
 		return 0, Errorf(EINVALID, "since %q is longer than the longest window, 366d", s)

@@ -205,7 +205,7 @@ func (h *Handler) Routes() []Route {
 		route("GET", "/api/v1/tokens", shipgate.PermOwnTokens, "List tokens", h.listTokens),
 		route("POST", "/api/v1/tokens", shipgate.PermAdmin, "Create a token", h.createToken),
 		route("DELETE", "/api/v1/tokens/{id}", shipgate.PermOwnTokens, "Revoke a token", h.revokeToken),
-	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes(), h.artifactRoutes(), h.policyRoutes(), h.evidenceRoutes(), h.bundleRoutes(), h.flagRoutes(), h.sdkKeyRoutes())...)
+	}, slices.Concat(h.agentRoutes(), h.rollbackRoutes(), h.rolloutRoutes(), h.artifactRoutes(), h.policyRoutes(), h.evidenceRoutes(), h.bundleRoutes(), h.flagRoutes(), h.sdkKeyRoutes(), h.kpiRoutes())...)
 }
 
 // ServeHTTP implements http.Handler.

@@ -34,8 +34,8 @@ type Release struct {
 	Team        string // the service's owner group when it was created
 	Kind        string // shipgate.ReleaseKindDeploy or ReleaseKindRollback
 	ArtifactSHA string
-	// Hotfix marks a release created to fix a failed one (release create
-	// --hotfix, issue 16 slice D); the loader sets it once that lands.
+	// Hotfix marks a release created to fix an earlier deployment
+	// forward (release create --hotfix: ReleaseContent.HotfixOf).
 	Hotfix    bool
 	CreatedAt time.Time
 }
@@ -134,7 +134,7 @@ func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
 		digestOf[id] = n
 	}
 	index := make([]int32, len(outcomes)) // -1: not selected
-	lastPass := map[passKey]int64{}        // UnixNano of the latest pass
+	lastPass := map[passKey]int64{}       // UnixNano of the latest pass
 	for i := range outcomes {
 		o := &outcomes[i]
 		if byID[o.ReleaseID] == nil {
