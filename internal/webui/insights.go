@@ -103,7 +103,7 @@ type insightsData struct {
 	Services     []string
 	Environments []string
 	Teams        []string
-	Report       *dora.Report
+	Report       *shipgate.DORAReport
 	Numbers      []insightsNumber
 	Charts       []*svgChart
 	Breakdown    []breakdownRow
@@ -140,7 +140,7 @@ func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := c.API("GET", "/api/v1/services", nil, &services); err != nil {
 		return err
 	}
-	var rep dora.Report
+	var rep shipgate.DORAReport
 	if err := c.API("GET", "/api/v1/metrics/dora?"+f.apiQuery(), nil, &rep); err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func windowDays(w string) float64 {
 }
 
 // drillDown is the list of releases behind number show, newest first.
-func drillDown(rep *dora.Report, show string) *insightsDrill {
+func drillDown(rep *shipgate.DORAReport, show string) *insightsDrill {
 	d := &insightsDrill{Show: show, Title: insightsShows[show]}
 	var items []doraItem
 	switch show {

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shipgate/shipgate/internal/dora"
+	"github.com/shipgate/shipgate"
 )
 
 // What the Metrics page reads from GET /api/v1/metrics/dora, and how it
 // says each number in words and draws the weekly trends.
 
-// The API answers with a dora.Report (internal/dora): totals over the
+// The API answers with a shipgate.DORAReport (internal/dora): totals over the
 // window, a breakdown per service and environment (production first),
 // weekly buckets, and the releases behind each number.
 
@@ -55,17 +55,17 @@ func (it doraItem) MeansWords() string {
 	return strings.ReplaceAll(it.RecoveredBy, "_", " ")
 }
 
-func deploymentItem(d dora.Deployment) doraItem {
+func deploymentItem(d shipgate.DORADeployment) doraItem {
 	return doraItem{Release: d.Release, Service: d.Service, Environment: d.Environment, Version: d.Version, At: d.At, Rework: d.Rework, LeadSeconds: d.LeadSeconds}
 }
 
-func failureItem(f dora.Failure) doraItem {
+func failureItem(f shipgate.DORAFailure) doraItem {
 	return doraItem{Release: f.Release, Service: f.Service, Environment: f.Environment, Version: f.Version, At: f.DetectedAt,
 		Causes: f.Causes, RecoveredBy: f.RecoveredBy, RecoveredWith: f.RecoveredWith, RecoverySeconds: f.RecoverySeconds}
 }
 
 // breakdownRow is one row of the per service and environment table.
-type breakdownRow struct{ dora.Breakdown }
+type breakdownRow struct{ shipgate.DORABreakdown }
 
 // Link is the page filtered to this row's service and environment.
 func (b breakdownRow) Link(window string) string {
@@ -82,7 +82,7 @@ func (b breakdownRow) RateWords() string {
 func (b breakdownRow) RecoveryShort() string { return distShort(b.Metrics.RecoveryTime, "–") }
 
 // doraNumbers are the page's headline numbers in plain words.
-func doraNumbers(t *dora.Metrics, days float64) []insightsNumber {
+func doraNumbers(t *shipgate.DORAMetrics, days float64) []insightsNumber {
 	lt := t.LeadTime
 	lead := "from the commit to the release succeeding in its environment"
 	if lt.WithoutCommitTime > 0 {
@@ -156,7 +156,7 @@ func rateWords(rate *float64, n, of int) string {
 
 // distWords is a distribution's p50 and p90: "lead time p50 3 h 10 min,
 // p90 1 d 2 h".
-func distWords(what string, d dora.Duration) string {
+func distWords(what string, d shipgate.DORADuration) string {
 	if d.N == 0 || d.P50 == nil {
 		return "no " + what + " measured"
 	}
@@ -168,7 +168,7 @@ func distWords(what string, d dora.Duration) string {
 }
 
 // distShort is a distribution's p50 and p90 for a table cell, or none.
-func distShort(d dora.Duration, none string) string {
+func distShort(d shipgate.DORADuration, none string) string {
 	if d.N == 0 || d.P50 == nil {
 		return none
 	}
@@ -207,12 +207,12 @@ func durationWords(d time.Duration) string {
 // doraCharts are the weekly trends: deployments, change failure rate,
 // lead time p50 and recovery p50 per week. A week without a value (no
 // deployment, no recovery) is a gap in the line and says so in the table.
-func doraCharts(trend []dora.Trend) []*svgChart {
+func doraCharts(trend []shipgate.DORATrend) []*svgChart {
 	type series struct {
 		id, title, desc, ylabel, unit string
-		value                         func(b *dora.Trend) (float64, bool)
+		value                         func(b *shipgate.DORATrend) (float64, bool)
 		format                        func(float64) string
-		words                         func(b *dora.Trend) string
+		words                         func(b *shipgate.DORATrend) string
 	}
 	hours := func(s *float64) (float64, bool) {
 		if s == nil {
@@ -224,31 +224,33 @@ func doraCharts(trend []dora.Trend) []*svgChart {
 	all := []series{
 		{id: "trend-deployments", title: "Deployments per week", ylabel: "deployments",
 			desc:   "How many deployments succeeded each week of the window.",
-			value:  func(b *dora.Trend) (float64, bool) { return float64(b.Metrics.Deployments), true },
+			value:  func(b *shipgate.DORATrend) (float64, bool) { return float64(b.Metrics.Deployments), true },
 			format: chartNumber,
-			words:  func(b *dora.Trend) string { return strconv.Itoa(b.Metrics.Deployments) }},
+			words:  func(b *shipgate.DORATrend) string { return strconv.Itoa(b.Metrics.Deployments) }},
 		{id: "trend-cfr", title: "Change failure rate per week", ylabel: "%",
 			desc: "The share of each week's deployments that failed, in percent; a week without deployments has no rate.",
-			value: func(b *dora.Trend) (float64, bool) {
+			value: func(b *shipgate.DORATrend) (float64, bool) {
 				if b.Metrics.ChangeFailRate == nil {
 					return 0, false
 				}
 				return *b.Metrics.ChangeFailRate * 100, true
 			},
 			format: chartPercent,
-			words: func(b *dora.Trend) string {
+			words: func(b *shipgate.DORATrend) string {
 				return rateWords(b.Metrics.ChangeFailRate, b.Metrics.FailedDeployments, b.Metrics.Deployments)
 			}},
 		{id: "trend-lead", title: "Lead time p50 per week", ylabel: "hours",
 			desc:   "The median time from commit to succeeded of each week's deployments, in hours.",
-			value:  func(b *dora.Trend) (float64, bool) { return hours(b.Metrics.LeadTime.CommitToSucceeded.P50) },
+			value:  func(b *shipgate.DORATrend) (float64, bool) { return hours(b.Metrics.LeadTime.CommitToSucceeded.P50) },
 			format: hoursWords,
-			words:  func(b *dora.Trend) string { return distShort(b.Metrics.LeadTime.CommitToSucceeded, "no deployments") }},
+			words: func(b *shipgate.DORATrend) string {
+				return distShort(b.Metrics.LeadTime.CommitToSucceeded, "no deployments")
+			}},
 		{id: "trend-recovery", title: "Recovery time p50 per week", ylabel: "hours",
 			desc:   "The median time to recover from the failures detected each week, in hours.",
-			value:  func(b *dora.Trend) (float64, bool) { return hours(b.Metrics.RecoveryTime.P50) },
+			value:  func(b *shipgate.DORATrend) (float64, bool) { return hours(b.Metrics.RecoveryTime.P50) },
 			format: hoursWords,
-			words:  func(b *dora.Trend) string { return distShort(b.Metrics.RecoveryTime, "no recoveries") }},
+			words:  func(b *shipgate.DORATrend) string { return distShort(b.Metrics.RecoveryTime, "no recoveries") }},
 	}
 	var out []*svgChart
 	for _, s := range all {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipgate/shipgate"
 	"github.com/shipgate/shipgate/client"
-	"github.com/shipgate/shipgate/internal/dora"
 )
 
 // metricsService deploys to staging and production without approvals;
@@ -67,24 +67,23 @@ func seedMetricsHistory(t *testing.T, f *fixture) metricsHistory {
 	return h
 }
 
-// apiDORA is the API's answer the page must agree with.
-func apiDORA(t *testing.T, f *fixture, query string) dora.Report {
+// getJSON reads an API route as the viewer: the answer the page must
+// agree with.
+func getJSON(t *testing.T, f *fixture, path string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/metrics/dora?"+query, nil)
+	req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+f.tokens["viewer"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rep dora.Report
 	if resp.StatusCode != 200 {
-		t.Fatalf("GET /api/v1/metrics/dora?%s: %d", query, resp.StatusCode)
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatal(err)
 	}
-	return rep
 }
 
 // section is the HTML of the element with id, up to its closing tag
@@ -110,7 +109,8 @@ func releaseLink(id int64) string { return fmt.Sprintf(`href="/releases/%d"`, id
 func TestMetricsPage(t *testing.T) {
 	f := newFixture(t)
 	h := seedMetricsHistory(t, f)
-	rep := apiDORA(t, f, "since=30d&bucket=week")
+	var rep shipgate.DORAReport
+	getJSON(t, f, "/api/v1/metrics/dora?since=30d&bucket=week", &rep)
 	tot := rep.Totals
 	if tot.Deployments != 4 || tot.FailedDeployments != 1 || tot.Rework != 1 || tot.RecoveryTime.N != 1 {
 		t.Fatalf("the API's totals are not the history's: %+v", tot)
@@ -173,8 +173,12 @@ func TestMetricsPage(t *testing.T) {
 	_, page, _ = viewer.get("/insights?environment=staging&window=7d")
 	mustContain(t, section(t, page, "numbers", "ul"), "1 deployment a week", "0% (0 of 1)", "no recovery measured")
 	mustContain(t, page, `<option selected>staging</option>`, `<option value="7d" selected>last 7d</option>`)
-	_, page, _ = viewer.get("/insights?team=nobody")
-	mustContain(t, section(t, page, "numbers", "ul"), "no deployments")
+	_, page, _ = viewer.get("/insights?team=release-managers")
+	mustContain(t, section(t, page, "numbers", "ul"), "25% (1 of 4)")
+	mustContain(t, page, `<option selected>release-managers</option>`)
+	if code, page, _ := viewer.get("/insights?team=nobody"); code != http.StatusBadRequest || !strings.Contains(page, `team &#34;nobody&#34;`) {
+		t.Errorf("a team that owns nothing: %d\n%s", code, page)
+	}
 
 	// The breakdown: production first.
 	_, page, _ = viewer.get("/insights")
@@ -192,6 +196,22 @@ func TestMetricsPage(t *testing.T) {
 		mustContain(t, c, `role="img"`, `aria-labelledby="`+id+`-t `+id+`-d"`, `<title id="`+id+`-t">`, `<desc id="`+id+`-d">`,
 			"the data as a table", "<th scope=\"col\">Week</th>", "week of ")
 	}
+
+	// Gates and rollouts: the figures are the gates route's.
+	var kpis shipgate.GateKPIs
+	getJSON(t, f, "/api/v1/metrics/gates?since=30d", &kpis)
+	var deploy *shipgate.GateFigure
+	for i, g := range kpis.Gates {
+		if g.Kind == shipgate.GateKindJob && g.Name == "deploy" {
+			deploy = &kpis.Gates[i]
+		}
+	}
+	if deploy == nil || deploy.Passed != 4 || deploy.Failed != 0 || kpis.Rework.Rollbacks != 1 {
+		t.Fatalf("the gates route's figures are not the history's: %+v", kpis)
+	}
+	mustContain(t, section(t, page, "gates", "table"), "<td>job</td><td>deploy</td><td>4</td><td>0</td><td>–</td><td>–</td>")
+	mustContain(t, section(t, page, "kpis", "dl"), "1 rollback and 0 hotfixes of 4 releases (25%)", "p50 ", "(4 jobs)", "no canaries in this window")
+	mustContain(t, section(t, page, "aborts", "table"), "No canary was aborted in this window.")
 
 	// Bad input is refused in words.
 	for q, want := range map[string]string{

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shipgate/shipgate/internal/dora"
+	"github.com/shipgate/shipgate"
 )
 
 func f64(f float64) *float64 { return &f }
@@ -30,10 +30,10 @@ func TestDORANumbersInWords(t *testing.T) {
 		{rateWords(f64(0.12), 3, 25), "12% (3 of 25)"},
 		{rateWords(f64(1.0/3), 1, 3), "33.3% (1 of 3)"},
 		{rateWords(nil, 0, 0), "no deployments to measure"},
-		{distWords("lead time", dora.Duration{N: 4, P50: f64(3*3600 + 600), P90: f64(26 * 3600)}), "lead time p50 3 h 10 min, p90 1 d 2 h"},
-		{distWords("recovery", dora.Duration{N: 1, P50: f64(14 * 60), P90: f64(14 * 60)}), "recovery p50 14 min, p90 14 min"},
-		{distWords("recovery", dora.Duration{}), "no recovery measured"},
-		{distShort(dora.Duration{}, "no recoveries"), "no recoveries"},
+		{distWords("lead time", shipgate.DORADuration{N: 4, P50: f64(3*3600 + 600), P90: f64(26 * 3600)}), "lead time p50 3 h 10 min, p90 1 d 2 h"},
+		{distWords("recovery", shipgate.DORADuration{N: 1, P50: f64(14 * 60), P90: f64(14 * 60)}), "recovery p50 14 min, p90 14 min"},
+		{distWords("recovery", shipgate.DORADuration{}), "no recovery measured"},
+		{distShort(shipgate.DORADuration{}, "no recoveries"), "no recoveries"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
@@ -70,10 +70,10 @@ func TestInsightsFilter(t *testing.T) {
 // row per week that says a week without a value in words, not as a zero.
 func TestTrendChartsHaveTextAlternatives(t *testing.T) {
 	w0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
-	trend := []dora.Trend{
-		{Start: w0, End: w0.AddDate(0, 0, 7), Metrics: dora.Metrics{Deployments: 4, FailedDeployments: 1, ChangeFailRate: f64(0.25),
-			LeadTime:     dora.Stages{CommitToSucceeded: dora.Duration{N: 4, P50: f64(7200), P90: f64(9000)}},
-			RecoveryTime: dora.Duration{N: 1, P50: f64(840), P90: f64(840)}}},
+	trend := []shipgate.DORATrend{
+		{Start: w0, End: w0.AddDate(0, 0, 7), Metrics: shipgate.DORAMetrics{Deployments: 4, FailedDeployments: 1, ChangeFailRate: f64(0.25),
+			LeadTime:     shipgate.DORAStages{CommitToSucceeded: shipgate.DORADuration{N: 4, P50: f64(7200), P90: f64(9000)}},
+			RecoveryTime: shipgate.DORADuration{N: 1, P50: f64(840), P90: f64(840)}}},
 		{Start: w0.AddDate(0, 0, 7), End: w0.AddDate(0, 0, 14)},
 	}
 	charts := doraCharts(trend)
