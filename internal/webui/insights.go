@@ -129,6 +129,9 @@ type insightsDrill struct {
 	More        int
 	// Cause, Means and Duration say which columns the list has.
 	Cause, Means, Duration, Lead, Rework bool
+	// Detected: the time column is when the failure was detected (not
+	// when the release was deployed).
+	Detected bool
 }
 
 func (s *Server) insightsPage(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -213,30 +216,58 @@ func windowDays(w string) float64 {
 }
 
 // drillDown is the list of releases behind number show, newest first.
+// "Which deploys failed?" lists exactly the deployments the change
+// failure rate counts, each with its failure's causes and recovery. The
+// API keeps the newest entries of a long list; the totals count them all,
+// so the page says how many more there are from the totals.
 func drillDown(rep *shipgate.DORAReport, show string) *insightsDrill {
 	d := &insightsDrill{Show: show, Title: insightsShows[show]}
+	t := &rep.Totals
 	var items []doraItem
+	total := 0
 	switch show {
 	case "deployments", "lead_time", "rework":
 		d.Lead, d.Rework = show == "lead_time", show == "rework"
+		total = t.Deployments
+		if show == "rework" {
+			total = t.Rework
+		}
 		for _, x := range slices.Backward(rep.Deployments) {
 			if show != "rework" || x.Rework != "" {
 				items = append(items, deploymentItem(x))
 			}
 		}
-	case "failures", "recoveries":
+	case "failures":
 		d.Cause, d.Means, d.Duration = true, true, true
+		total = t.FailedDeployments
+		why := map[int64]shipgate.DORAFailure{}
+		for _, x := range rep.Failures {
+			why[x.Release] = x
+		}
+		for _, x := range slices.Backward(rep.Deployments) {
+			if !x.Failed {
+				continue
+			}
+			it := deploymentItem(x)
+			if fl, ok := why[x.Release]; ok {
+				it.Causes, it.RecoveredBy, it.RecoveredWith, it.RecoverySeconds = fl.Causes, fl.RecoveredBy, fl.RecoveredWith, fl.RecoverySeconds
+			}
+			items = append(items, it)
+		}
+	case "recoveries":
+		d.Cause, d.Means, d.Duration, d.Detected = true, true, true, true
+		total = t.Recovered
 		for _, x := range slices.Backward(rep.Failures) {
-			if show == "failures" || x.RecoveredAt != nil {
+			if x.RecoveredAt != nil {
 				items = append(items, failureItem(x))
 			}
 		}
 	}
 	if len(items) > maxDrillRows {
-		d.More = len(items) - maxDrillRows
 		items = items[:maxDrillRows]
 	}
 	d.Items = items
+	d.More = max(total, len(items)) - len(items)
 	return d
 }
 
