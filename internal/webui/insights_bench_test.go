@@ -148,7 +148,9 @@ func seedMetricsBenchHistory(t testing.TB, f *fixture, n int) int {
 // and the failures' drill-down.
 func BenchmarkMetricsPage(b *testing.B) {
 	f := newFixture(b)
+	seeded := time.Now()
 	failures := seedMetricsBenchHistory(b, f, metricsReleases)
+	b.Logf("seeded %d releases in %s", metricsReleases, time.Since(seeded).Round(time.Millisecond))
 	ck := sessionCookie(b, f, "viewer")
 	first := render(f, ck, "/insights")
 	if first.Code != http.StatusOK || !strings.Contains(first.Body.String(), fmt.Sprintf("(%d of %d)", failures, metricsReleases)) {
