@@ -74,6 +74,11 @@ type gatesView struct {
 	Rework                 string
 }
 
+// ReleasesWords is how many releases the figures are over: "1 release".
+func (v *gatesView) ReleasesWords() string {
+	return fmt.Sprintf("%d %s", v.Releases, pluralOf(v.Releases, "release", "releases"))
+}
+
 // waitWords is a duration figure in words: "p50 2 min, p90 10 min, mean
 // 4 min (12 jobs)".
 func waitWords(d shipgate.DurationFigure, what string) string {
@@ -114,6 +119,6 @@ func gatesViewOf(k *shipgate.GateKPIs) *gatesView {
 		v.Judge = append(v.Judge, judgeRow{Metric: j.Metric, Judge: j.Judge, Verdict: strings.ReplaceAll(j.Verdict, "_", " "), Count: j.Count, Links: linksOf(j.Releases)})
 	}
 	r := k.Rework
-	v.Rework = fmt.Sprintf("%d %s and %d %s of %d releases (%s)", r.Rollbacks, pluralOf(r.Rollbacks, "rollback", "rollbacks"), r.Hotfixes, pluralOf(r.Hotfixes, "hotfix", "hotfixes"), k.Releases, ratePercent(r.Rate))
+	v.Rework = fmt.Sprintf("%d %s and %d %s of %s (%s)", r.Rollbacks, pluralOf(r.Rollbacks, "rollback", "rollbacks"), r.Hotfixes, pluralOf(r.Hotfixes, "hotfix", "hotfixes"), v.ReleasesWords(), ratePercent(r.Rate))
 	return v
 }
