@@ -50,6 +50,8 @@ func TestEveryReadCommandPrintsJSON(t *testing.T) {
 		"policy eval":   {"--releases", "1..5", "--point", "create"},
 		"evidence list": {"1"}, "evidence show": {"1"},
 		"flag list": nil, "flag show": {"shop", "beta", "--env", "staging"}, "flag changes": nil,
+		"metrics dora":  nil,
+		"metrics gates": nil,
 	}
 	m := &Main{Getenv: func(string) string { return "" }}
 	var leaves []string

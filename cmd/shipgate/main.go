@@ -134,6 +134,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.flagCommand(),
 		m.promoteCommand(),
 		m.policyCommand(),
+		m.metricsCommand(),
 		m.notifyCommand(),
 		m.adminCommand(),
 		m.versionCommand(),

@@ -46,11 +46,8 @@ func Compute(h History, q Query) Report {
 		q.Bucket = Week
 	}
 	rels, sigs := clip(h, q.Until)
-	byID := make(map[int64]*Release, len(rels))
-	for i := range rels {
-		byID[rels[i].ID] = &rels[i]
-	}
-	attributed := attribute(rels, sigs, byID)
+	ix := newIndex(rels)
+	attributed := attribute(sigs, ix)
 
 	// Which releases are deployments, and when.
 	deploys := map[int64]*deploy{}
@@ -60,7 +57,7 @@ func Compute(h History, q Query) Report {
 		switch {
 		case r.SucceededAt != nil:
 			deploys[r.ID] = &deploy{r: r, at: *r.SucceededAt}
-		case r.FailedAt != nil && (r.ServedTraffic || len(attributed[r.ID]) > 0 || hotfixed(rels, r.ID)):
+		case r.FailedAt != nil && (r.ServedTraffic || len(attributed[r.ID]) > 0 || len(ix.hotfixes[r.ID]) > 0):
 			deploys[r.ID] = &deploy{r: r, at: *r.FailedAt}
 		case r.FailedAt != nil:
 			attempts = append(attempts, r)
@@ -68,7 +65,7 @@ func Compute(h History, q Query) Report {
 	}
 	// Which deployments failed, when that was detected.
 	for _, d := range deploys {
-		d.failure = failureOf(d, attributed[d.r.ID], rels)
+		d.failure = failureOf(d, attributed[d.r.ID], ix)
 	}
 	// How each failure was recovered.
 	bySvcEnv := map[target][]*deploy{}
@@ -83,7 +80,7 @@ func Compute(h History, q Query) Report {
 	}
 	for _, d := range deploys {
 		if d.failure != nil {
-			recoverFailure(d, attributed[d.r.ID], rels, bySvcEnv[target{d.r.Service, d.r.Environment}])
+			recoverFailure(d, attributed[d.r.ID], ix, bySvcEnv[target{d.r.Service, d.r.Environment}])
 		}
 	}
 
@@ -133,14 +130,50 @@ func Compute(h History, q Query) Report {
 		rep.Deployments, rep.Failures, rep.FailedAttempts = newest(rep.Deployments, n), newest(rep.Failures, n), newest(rep.FailedAttempts, n)
 	}
 	rep.Breakdown = breakdown(sel, selAttempts, q)
-	for start := q.Since; start.Before(q.Until) && len(rep.Trend) < MaxBuckets; start = start.Add(q.Bucket.width()) {
-		end := start.Add(q.Bucket.width())
+	rep.Trend = trend(sel, selAttempts, q)
+	return rep
+}
+
+// trend is the metrics of each bucket of the window: each deployment goes
+// to the bucket of its time and, if it failed, of its failure's detection.
+func trend(ds []*deploy, attempts []*Release, q Query) []Trend {
+	w := q.Bucket.width()
+	var out []Trend
+	for start := q.Since; start.Before(q.Until) && len(out) < MaxBuckets; start = start.Add(w) {
+		end := start.Add(w)
 		if end.After(q.Until) {
 			end = q.Until
 		}
-		rep.Trend = append(rep.Trend, Trend{Start: start, End: end, Metrics: metrics(sel, selAttempts, start, end)})
+		out = append(out, Trend{Start: start, End: end})
 	}
-	return rep
+	bucket := func(t time.Time) int {
+		if !in(t, q.Since, q.Until) {
+			return -1
+		}
+		return min(int(t.Sub(q.Since)/w), len(out)-1)
+	}
+	bds := make([][]*deploy, len(out))
+	bat := make([][]*Release, len(out))
+	for _, d := range ds {
+		i := bucket(d.at)
+		if i >= 0 {
+			bds[i] = append(bds[i], d)
+		}
+		if d.failure != nil {
+			if j := bucket(d.failure.DetectedAt); j >= 0 && j != i {
+				bds[j] = append(bds[j], d)
+			}
+		}
+	}
+	for _, r := range attempts {
+		if i := bucket(*r.FailedAt); i >= 0 {
+			bat[i] = append(bat[i], r)
+		}
+	}
+	for i := range out {
+		out[i].Metrics = metrics(bds[i], bat[i], out[i].Start, out[i].End)
+	}
+	return out
 }
 
 // MaxBuckets bounds a report's trend; the API refuses windows with more.
@@ -172,20 +205,53 @@ func clip(h History, until time.Time) ([]Release, []Signal) {
 	return rels, sigs
 }
 
+// index finds releases by id, the rollbacks and hotfixes of each, and the
+// successes of each service and environment in time order.
+type index struct {
+	byID      map[int64]*Release
+	rollbacks map[int64][]*Release // by RollbackOf
+	hotfixes  map[int64][]*Release // by HotfixOf
+	succeeded map[target][]*Release
+}
+
+func newIndex(rels []Release) *index {
+	ix := &index{byID: make(map[int64]*Release, len(rels)), rollbacks: map[int64][]*Release{}, hotfixes: map[int64][]*Release{}, succeeded: map[target][]*Release{}}
+	for i := range rels {
+		r := &rels[i]
+		ix.byID[r.ID] = r
+		if r.RollbackOf != 0 {
+			ix.rollbacks[r.RollbackOf] = append(ix.rollbacks[r.RollbackOf], r)
+		}
+		if r.HotfixOf != 0 {
+			ix.hotfixes[r.HotfixOf] = append(ix.hotfixes[r.HotfixOf], r)
+		}
+		if r.SucceededAt != nil {
+			k := target{r.Service, r.Environment}
+			ix.succeeded[k] = append(ix.succeeded[k], r)
+		}
+	}
+	for _, rs := range ix.succeeded {
+		sort.Slice(rs, func(i, j int) bool {
+			return rs[i].SucceededAt.Before(*rs[j].SucceededAt) || rs[i].SucceededAt.Equal(*rs[j].SucceededAt) && rs[i].ID < rs[j].ID
+		})
+	}
+	return ix
+}
+
 // attribute assigns each signal to the release it is about: the release it
 // names; for a kill that names none, the newest release of that service
 // and environment that declared the flag and succeeded before the kill,
 // else the version live there at the kill (the newest success before it).
-func attribute(rels []Release, sigs []Signal, byID map[int64]*Release) map[int64][]Signal {
+func attribute(sigs []Signal, ix *index) map[int64][]Signal {
 	out := map[int64][]Signal{}
 	for _, s := range sigs {
 		id := s.Release
 		if id != 0 {
-			if r, ok := byID[id]; !ok || r.Service != s.Service && s.Service != "" {
+			if r, ok := ix.byID[id]; !ok || s.Service != "" && r.Service != s.Service {
 				continue
 			}
 		} else if s.Kind == SignalFlagKill || s.Kind == SignalFlagMitigation {
-			id = killTarget(rels, s)
+			id = ix.killTarget(s)
 		}
 		if id != 0 {
 			out[id] = append(out[id], s)
@@ -194,40 +260,23 @@ func attribute(rels []Release, sigs []Signal, byID map[int64]*Release) map[int64
 	return out
 }
 
-func killTarget(rels []Release, s Signal) int64 {
-	var declared, live *Release
-	for i := range rels {
-		r := &rels[i]
-		if r.Service != s.Service || r.Environment != s.Environment || r.SucceededAt == nil || r.SucceededAt.After(s.At) {
-			continue
-		}
-		if live == nil || r.SucceededAt.After(*live.SucceededAt) {
-			live = r
-		}
-		if slices.Contains(r.Flags, s.Flag) && (declared == nil || r.SucceededAt.After(*declared.SucceededAt)) {
-			declared = r
+func (ix *index) killTarget(s Signal) int64 {
+	rs := ix.succeeded[target{s.Service, s.Environment}]
+	// The successes at or before the kill: rs[:n].
+	n := sort.Search(len(rs), func(i int) bool { return rs[i].SucceededAt.After(s.At) })
+	for i := n - 1; i >= 0; i-- {
+		if slices.Contains(rs[i].Flags, s.Flag) {
+			return rs[i].ID
 		}
 	}
-	switch {
-	case declared != nil:
-		return declared.ID
-	case live != nil:
-		return live.ID
+	if n > 0 {
+		return rs[n-1].ID
 	}
 	return 0
 }
 
-func hotfixed(rels []Release, id int64) bool {
-	for i := range rels {
-		if rels[i].HotfixOf == id {
-			return true
-		}
-	}
-	return false
-}
-
 // failureOf returns d's failure, or nil when nothing says it failed.
-func failureOf(d *deploy, sigs []Signal, rels []Release) *Failure {
+func failureOf(d *deploy, sigs []Signal, ix *index) *Failure {
 	var causes []string
 	var detected time.Time
 	note := func(cause string, at time.Time) {
@@ -256,14 +305,11 @@ func failureOf(d *deploy, sigs []Signal, rels []Release) *Failure {
 			note(CauseFlagMitigation, s.At)
 		}
 	}
-	for i := range rels {
-		o := &rels[i]
-		if o.RollbackOf == r.ID {
-			note(CauseRollback, o.CreatedAt)
-		}
-		if o.HotfixOf == r.ID {
-			note(CauseHotfix, o.CreatedAt)
-		}
+	for _, o := range ix.rollbacks[r.ID] {
+		note(CauseRollback, o.CreatedAt)
+	}
+	for _, o := range ix.hotfixes[r.ID] {
+		note(CauseHotfix, o.CreatedAt)
 	}
 	if len(causes) == 0 {
 		return nil
@@ -274,7 +320,7 @@ func failureOf(d *deploy, sigs []Signal, rels []Release) *Failure {
 
 // recoverFailure finds the earliest moment at or after the failure's detection
 // when its service and environment ran a good version again.
-func recoverFailure(d *deploy, sigs []Signal, rels []Release, sameTarget []*deploy) {
+func recoverFailure(d *deploy, sigs []Signal, ix *index, sameTarget []*deploy) {
 	f := d.failure
 	var at time.Time
 	var by string
@@ -297,34 +343,33 @@ func recoverFailure(d *deploy, sigs []Signal, rels []Release, sameTarget []*depl
 			offer(s.At, RecoveredByFlagMitigation, 0)
 		}
 	}
-	for i := range rels {
-		o := &rels[i]
-		if o.SucceededAt == nil {
-			continue
-		}
-		if o.RollbackOf == d.r.ID {
+	for _, o := range ix.rollbacks[d.r.ID] {
+		if o.SucceededAt != nil {
 			offer(*o.SucceededAt, RecoveredByRollback, o.ID)
 		}
-		if o.HotfixOf == d.r.ID {
+	}
+	for _, o := range ix.hotfixes[d.r.ID] {
+		if o.SucceededAt != nil {
 			offer(*o.SucceededAt, RecoveredByFixForward, o.ID)
 		}
 	}
-	for _, n := range sameTarget {
+	// Else the first good version to succeed there at or after the
+	// detection: one whose own failure was not detected by the time it
+	// took over.
+	from := sort.Search(len(sameTarget), func(i int) bool { return !sameTarget[i].at.Before(f.DetectedAt) })
+	for _, n := range sameTarget[from:] {
 		if n.r.ID == d.r.ID || n.r.SucceededAt == nil || n.r.RollbackOf == d.r.ID || n.r.HotfixOf == d.r.ID {
 			continue
 		}
-		// A good version: one whose own failure was not detected by the
-		// time it took over.
 		if n.failure != nil && !n.failure.DetectedAt.After(*n.r.SucceededAt) {
 			continue
 		}
-		if n.r.SucceededAt.After(d.at) || n.r.SucceededAt.Equal(d.at) && n.r.ID > d.r.ID {
-			means := RecoveredByRedeploy
-			if n.r.Kind == "rollback" {
-				means = RecoveredByRollback
-			}
-			offer(*n.r.SucceededAt, means, n.r.ID)
+		means := RecoveredByRedeploy
+		if n.r.Kind == "rollback" {
+			means = RecoveredByRollback
 		}
+		offer(*n.r.SucceededAt, means, n.r.ID)
+		break
 	}
 	if at.IsZero() {
 		return

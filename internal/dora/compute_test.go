@@ -84,7 +84,7 @@ func TestRollbackIsAFailureAndItsRecovery(t *testing.T) {
 	good := rel(1, 0, 1)
 	bad := rel(2, 10, 11)
 	rb := rel(3, 12, 13)
-	rb.Kind, rb.RollbackOf, rb.TriggeredBy = "rollback", 2, "user"
+	rb.Kind, rb.RollbackOf = "rollback", 2
 	rb.CommittedAt = at(-100) // a rollback's restored commit is no lead time
 	h := History{Releases: []Release{good, bad, rb}, Signals: []Signal{{At: *at(11.5), Kind: SignalRollback, Release: 2, Service: "web", Environment: "production", By: "user"}}}
 	rep := Compute(h, week())

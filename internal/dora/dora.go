@@ -17,10 +17,9 @@ type Release struct {
 	Team    string `json:"team,omitempty"`
 	Version string `json:"version"`
 	// Kind is "deploy" or "rollback".
-	Kind        string `json:"kind"`
-	State       string `json:"state"`
-	RollbackOf  int64  `json:"rollback_of,omitempty"`
-	TriggeredBy string `json:"triggered_by,omitempty"`
+	Kind       string `json:"kind"`
+	State      string `json:"state"`
+	RollbackOf int64  `json:"rollback_of,omitempty"`
 	// HotfixOf is the release a hotfix release fixes forward (release
 	// create --hotfix); 0 when it is no hotfix.
 	HotfixOf int64    `json:"hotfix_of,omitempty"`

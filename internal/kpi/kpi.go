@@ -78,15 +78,16 @@ type Decision struct {
 // Compute returns the KPIs of the releases h holds that f selects.
 func Compute(h *History, f shipgate.KPIFilter) *shipgate.GateKPIs {
 	out := &shipgate.GateKPIs{Filter: f, ReleaseIDs: []int64{}, Gates: []shipgate.GateFigure{}, Judge: []shipgate.JudgeCount{}}
-	byID := make(map[int64]*Release, len(h.Releases))
+	var sel []*Release
 	for i := range h.Releases {
 		r := &h.Releases[i]
 		if !selected(r, f) {
 			continue
 		}
-		byID[r.ID] = r
+		sel = append(sel, r)
 		out.ReleaseIDs = append(out.ReleaseIDs, r.ID)
 	}
+	byID := newReleaseSet(sel)
 	slices.Sort(out.ReleaseIDs)
 	out.Releases = len(out.ReleaseIDs)
 	out.Gates = gates(h.Outcomes, byID)
@@ -107,55 +108,89 @@ func selected(r *Release, f shipgate.KPIFilter) bool {
 
 type gateKey struct{ kind, gate string }
 
-// passKey names a gate on a release (digest false) or on every release of
-// one service, environment and artifact sha256 (digest true), by index.
-type passKey struct {
-	gate   int32
-	digest bool
-	id     int64
+// gateIndex numbers gates as they are met: a scan of the few gates there
+// usually are, a map past that.
+type gateIndex struct {
+	figs []*shipgate.GateFigure
+	m    map[gateKey]int32
+}
+
+func (x *gateIndex) of(kind, gate string) int32 {
+	if x.m == nil {
+		for i, f := range x.figs {
+			if f.Name == gate && f.Kind == kind {
+				return int32(i)
+			}
+		}
+	} else if i, ok := x.m[gateKey{kind, gate}]; ok {
+		return i
+	}
+	i := int32(len(x.figs))
+	x.figs = append(x.figs, &shipgate.GateFigure{Kind: kind, Name: gate, FailedReleases: []int64{}, FlakyReleases: []int64{}})
+	if x.m == nil && len(x.figs) > 32 {
+		x.m = make(map[gateKey]int32, 64)
+		for j, f := range x.figs {
+			x.m[gateKey{f.Kind, f.Name}] = int32(j)
+		}
+	} else if x.m != nil {
+		x.m[gateKey{kind, gate}] = i
+	}
+	return i
+}
+
+// onRelease and onDigest name a gate on one release, and on every release
+// of one service, environment and artifact sha256.
+type onRelease struct {
+	gate int32
+	id   int64
+}
+
+type onDigest struct {
+	gate              int32
+	service, env, sha string
 }
 
 // gates counts outcomes per gate. A failure is flaky when the same gate
 // passed later (a later At) on the same release, or on a release of the
-// same service, environment and artifact sha256.
-func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
-	gateIdx := map[gateKey]int32{}
-	var figs []*shipgate.GateFigure
-	type digest struct{ service, env, sha string }
-	digestIdx := map[digest]int64{}
-	digestOf := make(map[int64]int64, len(byID))
-	for id, r := range byID {
-		d := digest{r.Service, r.Environment, r.ArtifactSHA}
-		n, ok := digestIdx[d]
-		if !ok {
-			n = int64(len(digestIdx))
-			digestIdx[d] = n
-		}
-		digestOf[id] = n
-	}
+// same service, environment and artifact sha256. Only the gates that
+// failed somewhere are tracked for passes: failures are the few.
+func gates(outcomes []Outcome, byID releaseSet) []shipgate.GateFigure {
+	var x gateIndex
 	index := make([]int32, len(outcomes)) // -1: not selected
-	lastPass := map[passKey]int64{}       // UnixNano of the latest pass
+	lastRel := map[onRelease]int64{}      // UnixNano of the latest pass; 0: none yet
+	lastDigest := map[onDigest]int64{}
+	var failedGate []bool
 	for i := range outcomes {
 		o := &outcomes[i]
-		if byID[o.ReleaseID] == nil {
+		r := byID.get(o.ReleaseID)
+		if r == nil {
 			index[i] = -1
 			continue
 		}
-		k := gateKey{o.Kind, o.Gate}
-		g, ok := gateIdx[k]
-		if !ok {
-			g = int32(len(figs))
-			gateIdx[k] = g
-			figs = append(figs, &shipgate.GateFigure{Kind: o.Kind, Name: o.Gate, FailedReleases: []int64{}, FlakyReleases: []int64{}})
-		}
+		g := x.of(o.Kind, o.Gate)
 		index[i] = g
-		if o.Passed {
-			t := o.At.UnixNano()
-			for _, pk := range [2]passKey{{g, false, o.ReleaseID}, {g, true, digestOf[o.ReleaseID]}} {
-				if v, ok := lastPass[pk]; !ok || t > v {
-					lastPass[pk] = t
-				}
+		if !o.Passed {
+			lastRel[onRelease{g, r.ID}] = 0
+			lastDigest[onDigest{g, r.Service, r.Environment, r.ArtifactSHA}] = 0
+			for int(g) >= len(failedGate) {
+				failedGate = append(failedGate, false)
 			}
+			failedGate[g] = true
+		}
+	}
+	for i := range outcomes {
+		o, g := &outcomes[i], index[i]
+		if g < 0 || !o.Passed || int(g) >= len(failedGate) || !failedGate[g] {
+			continue
+		}
+		t := o.At.UnixNano()
+		if v, ok := lastRel[onRelease{g, o.ReleaseID}]; ok && t > v {
+			lastRel[onRelease{g, o.ReleaseID}] = t
+		}
+		r := byID.get(o.ReleaseID)
+		k := onDigest{g, r.Service, r.Environment, r.ArtifactSHA}
+		if v, ok := lastDigest[k]; ok && t > v {
+			lastDigest[k] = t
 		}
 	}
 	for i := range outcomes {
@@ -163,7 +198,7 @@ func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
 		if g < 0 {
 			continue
 		}
-		f := figs[g]
+		f := x.figs[g]
 		if o.Passed {
 			f.Passed++
 			continue
@@ -171,13 +206,14 @@ func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
 		f.Failed++
 		f.FailedReleases = append(f.FailedReleases, o.ReleaseID)
 		t := o.At.UnixNano()
-		if passedAfter(lastPass, passKey{g, false, o.ReleaseID}, t) || passedAfter(lastPass, passKey{g, true, digestOf[o.ReleaseID]}, t) {
+		r := byID.get(o.ReleaseID)
+		if lastRel[onRelease{g, r.ID}] > t || lastDigest[onDigest{g, r.Service, r.Environment, r.ArtifactSHA}] > t {
 			f.Flaky++
 			f.FlakyReleases = append(f.FlakyReleases, o.ReleaseID)
 		}
 	}
-	out := make([]shipgate.GateFigure, 0, len(figs))
-	for _, g := range figs {
+	out := make([]shipgate.GateFigure, 0, len(x.figs))
+	for _, g := range x.figs {
 		g.FlakinessRate = ratio(g.Flaky, g.Failed)
 		g.FailedReleases, g.FlakyReleases = ids(g.FailedReleases), ids(g.FlakyReleases)
 		out = append(out, *g)
@@ -191,16 +227,51 @@ func gates(outcomes []Outcome, byID map[int64]*Release) []shipgate.GateFigure {
 	return out
 }
 
-func passedAfter(last map[passKey]int64, k passKey, t int64) bool {
-	v, ok := last[k]
-	return ok && v > t
+// releaseSet holds the selected releases by id: a slice indexed from the
+// smallest id when ids are dense (they are, from one store), else a map.
+type releaseSet struct {
+	base  int64
+	dense []*Release
+	m     map[int64]*Release
 }
 
-func waits(ws []Wait, byID map[int64]*Release) shipgate.DurationFigure {
+func newReleaseSet(rs []*Release) releaseSet {
+	if len(rs) == 0 {
+		return releaseSet{}
+	}
+	lo, hi := rs[0].ID, rs[0].ID
+	for _, r := range rs {
+		lo, hi = min(lo, r.ID), max(hi, r.ID)
+	}
+	if hi-lo < int64(4*len(rs)+1024) {
+		s := releaseSet{base: lo, dense: make([]*Release, hi-lo+1)}
+		for _, r := range rs {
+			s.dense[r.ID-lo] = r
+		}
+		return s
+	}
+	s := releaseSet{m: make(map[int64]*Release, len(rs))}
+	for _, r := range rs {
+		s.m[r.ID] = r
+	}
+	return s
+}
+
+func (s releaseSet) get(id int64) *Release {
+	if s.m != nil {
+		return s.m[id]
+	}
+	if i := id - s.base; i >= 0 && i < int64(len(s.dense)) {
+		return s.dense[i]
+	}
+	return nil
+}
+
+func waits(ws []Wait, byID releaseSet) shipgate.DurationFigure {
 	var d []time.Duration
 	var rels []int64
 	for _, w := range ws {
-		if byID[w.ReleaseID] == nil || w.To.Before(w.From) {
+		if byID.get(w.ReleaseID) == nil || w.To.Before(w.From) {
 			continue
 		}
 		d = append(d, w.To.Sub(w.From))
@@ -233,13 +304,13 @@ func rank(sorted []time.Duration, p float64) float64 {
 
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
-func canaries(rs []Rollout, byID map[int64]*Release) shipgate.CanaryFigure {
+func canaries(rs []Rollout, byID releaseSet) shipgate.CanaryFigure {
 	c := shipgate.CanaryFigure{AbortReasons: []shipgate.AbortReason{}}
 	var ds []time.Duration
 	var ended, all, aborted []int64
 	causes := map[string]*shipgate.AbortReason{}
 	for _, ro := range rs {
-		if byID[ro.ReleaseID] == nil {
+		if byID.get(ro.ReleaseID) == nil {
 			continue
 		}
 		c.Count++
@@ -280,11 +351,11 @@ func canaries(rs []Rollout, byID map[int64]*Release) shipgate.CanaryFigure {
 	return c
 }
 
-func judge(ds []Decision, byID map[int64]*Release) []shipgate.JudgeCount {
+func judge(ds []Decision, byID releaseSet) []shipgate.JudgeCount {
 	type key struct{ metric, judge, verdict string }
 	m := map[key]*shipgate.JudgeCount{}
 	for _, d := range ds {
-		if byID[d.ReleaseID] == nil {
+		if byID.get(d.ReleaseID) == nil {
 			continue
 		}
 		k := key{d.Metric, d.Judge, d.Verdict}
@@ -316,10 +387,10 @@ func judge(ds []Decision, byID map[int64]*Release) []shipgate.JudgeCount {
 
 // rework counts rollbacks and hotfixes; a hotfix rollback counts once,
 // as a rollback.
-func rework(rels []int64, byID map[int64]*Release) shipgate.ReworkFigure {
+func rework(rels []int64, byID releaseSet) shipgate.ReworkFigure {
 	w := shipgate.ReworkFigure{RollbackReleases: []int64{}, HotfixReleases: []int64{}}
 	for _, id := range rels {
-		switch r := byID[id]; {
+		switch r := byID.get(id); {
 		case r.Kind == shipgate.ReleaseKindRollback:
 			w.RollbackReleases = append(w.RollbackReleases, id)
 		case r.Hotfix:

@@ -1,6 +1,7 @@
 package kpi
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -164,6 +165,30 @@ func TestParseKPIWindow(t *testing.T) {
 	for _, in := range []string{"0d", "-1d", "x", "30", "367d", "1y"} {
 		if _, err := shipgate.ParseKPIWindow(in); shipgate.ErrorCode(err) != shipgate.EINVALID {
 			t.Errorf("%q: %v, want invalid", in, err)
+		}
+	}
+}
+
+// Far-apart ids and many gates take the map paths: the same figures.
+func TestComputeSparseIDsManyGates(t *testing.T) {
+	h := &History{Releases: []Release{
+		{ID: 1, Service: "web", Environment: "prod", ArtifactSHA: "a", CreatedAt: at(0)},
+		{ID: 1 << 40, Service: "web", Environment: "prod", ArtifactSHA: "a", CreatedAt: at(1)},
+	}}
+	for i := range 40 {
+		gate := fmt.Sprintf("check-%02d", i)
+		h.Outcomes = append(h.Outcomes,
+			Outcome{ReleaseID: 1, Kind: shipgate.GateKindJob, Gate: gate, Passed: false, At: at(1)},
+			Outcome{ReleaseID: 1 << 40, Kind: shipgate.GateKindJob, Gate: gate, Passed: i%2 == 0, At: at(2)})
+	}
+	k := Compute(h, window())
+	if len(k.Gates) != 40 {
+		t.Fatalf("%d gates, want 40", len(k.Gates))
+	}
+	for i, g := range k.Gates {
+		wantFlaky := 1 - i%2 // the re-release of the same digest passed the even ones
+		if g.Name != fmt.Sprintf("check-%02d", i) || g.Failed != 1+i%2 || g.Flaky != wantFlaky {
+			t.Errorf("gate %d: %+v", i, g)
 		}
 	}
 }

@@ -28,39 +28,58 @@ type DORAFilter struct {
 // doraActions are the audit actions the history reads, and what each
 // gives (docs/metrics.md "Where each time comes from").
 var doraActions = []string{
-	shipgate.ActionReleaseQueued,    // approved: the last queue before the first start
-	shipgate.ActionReleaseStarted,   // started: the first
-	shipgate.ActionReleaseSucceeded, // succeeded: the first
-	shipgate.ActionReleaseFailed,    // failed: the first
-	shipgate.ActionRolloutStep,      // it served traffic
-	shipgate.ActionRolloutAborted,   // canary aborted
-	shipgate.ActionRollbackFired,    // a rollback of it fired
-	shipgate.ActionProbeFailed,      // a health probe failed on it
-	shipgate.ActionFlagKilled,       // kill switch
-	shipgate.ActionFlagMitigated,    // a rollback policy's flag flip
+	shipgate.ActionReleaseQueued,  // approved: the last queue before the first start
+	shipgate.ActionReleaseStarted, // started: the first
+	shipgate.ActionReleaseFailed,  // failed: the first
+	shipgate.ActionRolloutStep,    // it served traffic
+	shipgate.ActionRolloutAborted, // canary aborted
+	shipgate.ActionRollbackFired,  // a rollback of it fired
+	shipgate.ActionProbeFailed,    // a health probe failed on it
+	shipgate.ActionFlagKilled,     // kill switch
+	shipgate.ActionFlagMitigated,  // a rollback policy's flag flip
 }
 
-// doraContent is the part of a release's content the history reads.
-type doraContent struct {
-	Source struct {
-		CommittedAt *time.Time `json:"committed_at"`
-	} `json:"source"`
-	TriggeredBy string   `json:"triggered_by"`
-	Owner       string   `json:"owner"`
-	Flags       []string `json:"flags"`
-	HotfixOf    int64    `json:"hotfix_of"`
+// storeDORAFacts copies the release facts the DORA history reads into
+// their columns (migration 0028), so loading 100,000 releases decodes no
+// content.
+func (tx *Tx) storeDORAFacts(ctx context.Context, r *shipgate.Release) error {
+	var committed, owner, hotfix, flags any
+	if r.Source.CommittedAt != nil {
+		committed = r.Source.CommittedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if r.Owner != "" {
+		owner = r.Owner
+	}
+	if r.HotfixOf != 0 {
+		hotfix = r.HotfixOf
+	}
+	if len(r.Flags) > 0 {
+		b, err := json.Marshal(r.Flags)
+		if err != nil {
+			return err
+		}
+		flags = string(b)
+	}
+	if committed == nil && owner == nil && hotfix == nil && flags == nil {
+		return nil
+	}
+	_, err := tx.exec(ctx, `UPDATE releases SET committed_at = ?, owner = ?, hotfix_of = ?, flags = ? WHERE id = ?`, committed, owner, hotfix, flags, r.ID)
+	return err
 }
 
 // DORAHistory loads what dora.Compute needs for the window [since, until):
 // the releases created from DORALookback before since up to until, with
 // their times read from the audit chain, and the incident signals of that
-// span. Two queries: the release rows, and the audit events of the
-// actions in doraActions. A release's success falls back to its row's
-// succeeded_at when the chain has no release.succeeded for it.
+// span. Two queries: the release rows (their facts from the columns of
+// migration 0028, not the content), and the audit events of the actions in
+// doraActions (by the audit_events_action_at index), in any order. A
+// release's success is its row's succeeded_at, written in the transaction
+// that records release.succeeded (the same time), and kept when the
+// release is later rolled back.
 func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFilter) (dora.History, error) {
 	h := dora.History{Releases: []dora.Release{}, Signals: []dora.Signal{}}
 	from := since.Add(-DORALookback)
-	q := `SELECT id, service, environment, version, kind, state, content, created_at, succeeded_at, rollback_of FROM releases WHERE created_at >= ? AND created_at < ?`
+	q := `SELECT id, service, environment, version, kind, state, created_at, succeeded_at, rollback_of, committed_at, owner, hotfix_of, flags FROM releases WHERE created_at >= ? AND created_at < ?`
 	args := []any{micros(from), micros(until)}
 	if f.Service != "" {
 		q += ` AND service = ?`
@@ -77,20 +96,28 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 	index := map[int64]int{}
 	for rows.Next() {
 		var r dora.Release
-		var content string
 		var created int64
-		var succeeded, rollbackOf sql.NullInt64
-		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Version, &r.Kind, &r.State, &content, &created, &succeeded, &rollbackOf); err != nil {
+		var succeeded, rollbackOf, hotfixOf sql.NullInt64
+		var committed, owner, flags sql.NullString
+		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Version, &r.Kind, &r.State, &created, &succeeded, &rollbackOf, &committed, &owner, &hotfixOf, &flags); err != nil {
 			rows.Close()
 			return h, err
 		}
-		var c doraContent
-		if err := json.Unmarshal([]byte(content), &c); err != nil {
-			rows.Close()
-			return h, fmt.Errorf("release %d content: %w", r.ID, err)
+		r.CreatedAt, r.SucceededAt, r.RollbackOf, r.HotfixOf, r.Team = fromMicros(created), fromNullMicros(succeeded), rollbackOf.Int64, hotfixOf.Int64, owner.String
+		if committed.Valid {
+			t, err := time.Parse(time.RFC3339Nano, committed.String)
+			if err != nil {
+				rows.Close()
+				return h, fmt.Errorf("release %d committed_at %q: %w", r.ID, committed.String, err)
+			}
+			r.CommittedAt = &t
 		}
-		r.CreatedAt, r.SucceededAt, r.RollbackOf = fromMicros(created), fromNullMicros(succeeded), rollbackOf.Int64
-		r.CommittedAt, r.TriggeredBy, r.Team, r.Flags, r.HotfixOf = c.Source.CommittedAt, c.TriggeredBy, c.Owner, c.Flags, c.HotfixOf
+		if flags.Valid && flags.String != "" {
+			if err := json.Unmarshal([]byte(flags.String), &r.Flags); err != nil {
+				rows.Close()
+				return h, fmt.Errorf("release %d flags: %w", r.ID, err)
+			}
+		}
 		index[r.ID] = len(h.Releases)
 		h.Releases = append(h.Releases, r)
 	}
@@ -104,12 +131,15 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 	for _, a := range doraActions {
 		args = append(args, a)
 	}
-	rows, err = tx.query(ctx, `SELECT at, action, release_id, details FROM audit_events WHERE at >= ? AND at < ? AND action IN (`+ph+`) ORDER BY seq`, args...)
+	rows, err = tx.query(ctx, `SELECT at, action, release_id, details FROM audit_events WHERE at >= ? AND at < ? AND action IN (`+ph+`)`, args...)
 	if err != nil {
 		return h, err
 	}
 	defer rows.Close()
-	fromChain := map[int64]bool{} // releases whose success the chain records
+	// Each release's queue times: most have one, kept in queued; more in
+	// requeued.
+	queued := make([]time.Time, len(h.Releases))
+	requeued := map[int][]time.Time{}
 	for rows.Next() {
 		var at int64
 		var action, details string
@@ -131,21 +161,15 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 		r := &h.Releases[i]
 		switch action {
 		case shipgate.ActionReleaseQueued:
-			if r.StartedAt == nil {
-				r.ApprovedAt = &t
+			if queued[i].IsZero() {
+				queued[i] = t
+			} else {
+				requeued[i] = append(requeued[i], t)
 			}
 		case shipgate.ActionReleaseStarted:
-			if r.StartedAt == nil {
-				r.StartedAt = &t
-			}
-		case shipgate.ActionReleaseSucceeded:
-			if !fromChain[r.ID] {
-				r.SucceededAt, fromChain[r.ID] = &t, true
-			}
+			r.StartedAt = earliest(r.StartedAt, t)
 		case shipgate.ActionReleaseFailed:
-			if r.FailedAt == nil {
-				r.FailedAt = &t
-			}
+			r.FailedAt = earliest(r.FailedAt, t)
 		case shipgate.ActionRolloutStep:
 			r.ServedTraffic = true
 		case shipgate.ActionRolloutAborted:
@@ -160,7 +184,31 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 			h.Signals = append(h.Signals, dora.Signal{At: t, Kind: dora.SignalRollback, Release: r.ID, Service: r.Service, Environment: r.Environment, By: d.TriggeredBy})
 		}
 	}
-	return h, rows.Err()
+	if err := rows.Err(); err != nil {
+		return h, err
+	}
+	// Approved: the last queue at or before the first start (approvals
+	// that lapsed queue a release again), or the last queue if it never
+	// started.
+	for i := range h.Releases {
+		if queued[i].IsZero() {
+			continue
+		}
+		r := &h.Releases[i]
+		for _, t := range append([]time.Time{queued[i]}, requeued[i]...) {
+			if (r.StartedAt == nil || !t.After(*r.StartedAt)) && (r.ApprovedAt == nil || t.After(*r.ApprovedAt)) {
+				r.ApprovedAt = &t
+			}
+		}
+	}
+	return h, nil
+}
+
+func earliest(cur *time.Time, t time.Time) *time.Time {
+	if cur == nil || t.Before(*cur) {
+		return &t
+	}
+	return cur
 }
 
 // flagSignal reads a flag.killed or flag.mitigated event: its service,

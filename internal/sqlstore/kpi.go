@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,8 +14,7 @@ import (
 
 // KPIHistory reads what the gate and rollout KPIs are computed from (see
 // internal/kpi): the releases created in f's window of f's service and
-// environment (the team is filtered by kpi.Compute, since the owner lives
-// in the release's frozen content), their jobs' outcomes and queue waits,
+// environment and team, their jobs' outcomes and queue waits,
 // their policy decisions, checklist items at their gates, rollouts and
 // analysis decisions.
 func (tx *Tx) KPIHistory(ctx context.Context, f shipgate.KPIFilter) (*kpi.History, error) {
@@ -29,6 +27,10 @@ func (tx *Tx) KPIHistory(ctx context.Context, f shipgate.KPIFilter) (*kpi.Histor
 	if f.Environment != "" {
 		where += ` AND rel.environment = ?`
 		args = append(args, f.Environment)
+	}
+	if f.Team != "" {
+		where += ` AND rel.owner = ?`
+		args = append(args, f.Team)
 	}
 	h := &kpi.History{}
 	l := kpiLoader{tx: tx, h: h, where: where, args: args, rels: map[int64]*kpiRelease{}}
@@ -60,7 +62,16 @@ type kpiRelease struct {
 }
 
 func (l *kpiLoader) releases(ctx context.Context) error {
-	rows, err := l.tx.query(ctx, `SELECT rel.id, rel.service, rel.environment, rel.kind, rel.artifact_sha256, rel.content, rel.state, rel.created_at, rel.updated_at, rel.finished_at FROM releases rel`+l.where+` ORDER BY rel.id`, l.args...)
+	// The owner and the hotfix mark are columns (migration 0028); the
+	// frozen content is read and decoded only where it holds a checklist:
+	// decoding every release's would cost more than all the rest.
+	find := "strpos" // a plain substring search: LIKE is slower on both engines
+	if l.tx.db.dialect.name == "sqlite" {
+		find = "instr"
+	}
+	rows, err := l.tx.query(ctx, `SELECT rel.id, rel.service, rel.environment, rel.kind, rel.artifact_sha256,
+		COALESCE(rel.owner, ''), COALESCE(rel.hotfix_of, 0), CASE WHEN `+find+`(rel.content, '"checklist"') > 0 THEN rel.content ELSE '' END,
+		rel.state, rel.created_at, rel.updated_at, rel.finished_at FROM releases rel`+l.where+` ORDER BY rel.id`, l.args...)
 	if err != nil {
 		return err
 	}
@@ -68,25 +79,25 @@ func (l *kpiLoader) releases(ctx context.Context) error {
 	for rows.Next() {
 		var r kpi.Release
 		var content string
-		var created, updated int64
+		var hotfixOf, created, updated int64
 		var finished sql.NullInt64
 		kr := &kpiRelease{}
-		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Kind, &r.ArtifactSHA, &content, &kr.state, &created, &updated, &finished); err != nil {
+		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Kind, &r.ArtifactSHA, &r.Team, &hotfixOf, &content, &kr.state, &created, &updated, &finished); err != nil {
 			return err
 		}
-		// Only what the KPIs need of the frozen content.
-		var c struct {
-			Owner    string `json:"owner"`
-			HotfixOf int64  `json:"hotfix_of"`
-			Policy   struct {
-				Checklist []shipgate.ChecklistItem `json:"checklist"`
-			} `json:"policy"`
+		if content != "" {
+			var c struct {
+				Policy struct {
+					Checklist []shipgate.ChecklistItem `json:"checklist"`
+				} `json:"policy"`
+			}
+			if err := json.Unmarshal([]byte(content), &c); err != nil {
+				return fmt.Errorf("release %d: %w", r.ID, err)
+			}
+			kr.checklist = c.Policy.Checklist
 		}
-		if err := json.Unmarshal([]byte(content), &c); err != nil {
-			return fmt.Errorf("release %d: %w", r.ID, err)
-		}
-		r.Team, r.CreatedAt, r.Hotfix = c.Owner, fromMicros(created), c.HotfixOf != 0
-		kr.checklist, kr.updated, kr.finished = c.Policy.Checklist, fromMicros(updated), fromNullMicros(finished)
+		r.CreatedAt, r.Hotfix = fromMicros(created), hotfixOf != 0
+		kr.updated, kr.finished = fromMicros(updated), fromNullMicros(finished)
 		l.h.Releases = append(l.h.Releases, r)
 		l.rels[r.ID] = kr
 	}
@@ -159,25 +170,52 @@ type rolloutDetails struct {
 	Summary string `json:"summary"`
 }
 
-// audit reads the release lifecycle (queue waits, when the checklist
-// gates were passed) and the rollouts' starts and ends from the audit
-// chain, in order.
+// kpiActions are the audit actions the KPIs read: the release lifecycle
+// (queue waits, when the checklist gates were passed), the rollouts' starts
+// and ends, and the failed verdicts aborts rest on.
+var kpiActions = []string{
+	shipgate.ActionReleaseQueued, shipgate.ActionReleaseRerun, shipgate.ActionReleaseStarted,
+	shipgate.ActionAnalysisJudged, shipgate.ActionRolloutStep, shipgate.ActionRolloutPaused,
+	shipgate.ActionRolloutPromoted, shipgate.ActionRolloutAborted, shipgate.ActionRolloutDone,
+}
+
+// audit reads kpiActions' events since the window's start in one pass, in
+// chain order, with details only for the rollout and analysis events.
 func (l *kpiLoader) audit(ctx context.Context) error {
 	// Events of a release come after its creation, so no event of a
 	// release in the window is before its start.
-	since := fromMicros(l.args[0].(int64))
-	err := l.tx.EachAudit(ctx, shipgate.AuditFilter{Since: &since, ActionPrefix: "release."}, func(e *shipgate.AuditEvent) error {
-		id, kr := l.release(e.Subject)
-		if kr == nil {
-			return nil
+	args := []any{l.args[0]}
+	for _, a := range kpiActions {
+		args = append(args, a)
+	}
+	rows, err := l.tx.query(ctx, `SELECT release_id, at, action, CASE WHEN substr(action, 1, 8) = 'release.' THEN '' ELSE details END
+		FROM audit_events WHERE at >= ? AND release_id IS NOT NULL AND action IN (?`+strings.Repeat(", ?", len(kpiActions)-1)+`) ORDER BY seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	// The failed verdict an abort rests on precedes it in the chain.
+	type verdict struct{ metric, summary string }
+	lastFailed := map[rolloutKey]verdict{}
+	idx := map[rolloutKey]int{}
+	for rows.Next() {
+		var id, atMicros int64
+		var action, details string
+		if err := rows.Scan(&id, &atMicros, &action, &details); err != nil {
+			return err
 		}
-		at := e.At
-		switch e.Action {
+		kr := l.rels[id]
+		if kr == nil {
+			continue
+		}
+		at := fromMicros(atMicros)
+		switch action {
 		case shipgate.ActionReleaseQueued, shipgate.ActionReleaseRerun:
-			if e.Action == shipgate.ActionReleaseQueued && kr.queued == nil {
+			if action == shipgate.ActionReleaseQueued && kr.queued == nil {
 				kr.queued = &at
 			}
 			kr.queuedAt = &at
+			continue
 		case shipgate.ActionReleaseStarted:
 			if kr.started == nil {
 				kr.started = &at
@@ -186,73 +224,37 @@ func (l *kpiLoader) audit(ctx context.Context) error {
 				l.h.ReleaseWaits = append(l.h.ReleaseWaits, kpi.Wait{ReleaseID: id, From: *kr.queuedAt, To: at})
 				kr.queuedAt = nil
 			}
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	// The failed verdict an abort rests on precedes it in the chain.
-	type verdict struct{ metric, summary string }
-	lastFailed := map[rolloutKey]verdict{}
-	idx := map[rolloutKey]int{}
-	var d rolloutDetails
-	for _, prefix := range []string{"analysis.judged", "rollout."} {
-		err = l.tx.EachAudit(ctx, shipgate.AuditFilter{Since: &since, ActionPrefix: prefix}, func(e *shipgate.AuditEvent) error {
-			id, kr := l.release(e.Subject)
-			if kr == nil {
-				return nil
+		var d rolloutDetails
+		if err := json.Unmarshal([]byte(details), &d); err != nil {
+			return fmt.Errorf("audit event %s of release %d: %w", action, id, err)
+		}
+		k := rolloutKey{id, d.Run, d.Job, d.Attempt}
+		if action == shipgate.ActionAnalysisJudged {
+			if d.Phase == shipgate.AnalysisFailed || d.Phase == shipgate.AnalysisError {
+				lastFailed[k] = verdict{d.Metric, d.Summary}
 			}
-			d = rolloutDetails{}
-			if err := json.Unmarshal(e.Details, &d); err != nil {
-				return fmt.Errorf("audit event %d: %w", e.Seq, err)
+			continue
+		}
+		i, ok := idx[k]
+		if !ok {
+			i = len(l.h.Rollouts)
+			idx[k] = i
+			l.h.Rollouts = append(l.h.Rollouts, kpi.Rollout{ReleaseID: id, Started: at})
+		}
+		ro := &l.h.Rollouts[i]
+		switch action {
+		case shipgate.ActionRolloutDone:
+			ro.Ended = &at
+		case shipgate.ActionRolloutAborted:
+			ro.Ended, ro.Aborted, ro.Cause = &at, true, d.Reason
+			if v, ok := lastFailed[k]; ok && v.summary == d.Reason {
+				ro.Cause = "metric " + v.metric
 			}
-			k := rolloutKey{id, d.Run, d.Job, d.Attempt}
-			if e.Action == shipgate.ActionAnalysisJudged {
-				if d.Phase == shipgate.AnalysisFailed || d.Phase == shipgate.AnalysisError {
-					lastFailed[k] = verdict{d.Metric, d.Summary}
-				}
-				return nil
-			}
-			i, ok := idx[k]
-			if !ok {
-				i = len(l.h.Rollouts)
-				idx[k] = i
-				l.h.Rollouts = append(l.h.Rollouts, kpi.Rollout{ReleaseID: id, Started: e.At})
-			}
-			ro := &l.h.Rollouts[i]
-			switch e.Action {
-			case shipgate.ActionRolloutDone:
-				at := e.At
-				ro.Ended = &at
-			case shipgate.ActionRolloutAborted:
-				at := e.At
-				ro.Ended, ro.Aborted, ro.Cause = &at, true, d.Reason
-				if v, ok := lastFailed[k]; ok && v.summary == d.Reason {
-					ro.Cause = "metric " + v.metric
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 	}
-	return nil
-}
-
-// release returns the release of a "release/ID" subject when it is one of
-// the window's.
-func (l *kpiLoader) release(subject string) (int64, *kpiRelease) {
-	s, ok := strings.CutPrefix(subject, "release/")
-	if !ok {
-		return 0, nil
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, nil
-	}
-	return id, l.rels[id]
+	return rows.Err()
 }
 
 // rollouts: every analysis decision kept with a rollout is a judge

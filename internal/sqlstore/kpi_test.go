@@ -134,11 +134,12 @@ func testKPIHistory(t *testing.T, engine string) {
 	})
 
 	var h *kpi.History
+	window := shipgate.KPIFilter{Team: "web-team", Since: start, Until: clock.Now().Add(time.Second)}
 	testutil.View(t, db, func(tx *sqlstore.Tx) error {
-		h, err = tx.KPIHistory(ctx, shipgate.KPIFilter{Since: start, Until: clock.Now().Add(time.Second)})
+		h, err = tx.KPIHistory(ctx, window)
 		return err
 	})
-	k := kpi.Compute(h, shipgate.KPIFilter{Team: "web-team", Since: start, Until: clock.Now().Add(time.Second)})
+	k := kpi.Compute(h, window)
 	if !reflect.DeepEqual(k.ReleaseIDs, []int64{r1.ID, r2.ID, r3.ID, r4.ID}) {
 		t.Fatalf("releases %v", k.ReleaseIDs)
 	}
@@ -182,6 +183,7 @@ func testKPIHistory(t *testing.T, engine string) {
 			{Since: clock.Now().Add(time.Second), Until: clock.Now().Add(time.Hour)},
 			{Service: "api", Since: start, Until: clock.Now().Add(time.Second)},
 			{Environment: "production", Since: start, Until: clock.Now().Add(time.Second)},
+			{Team: "other-team", Since: start, Until: clock.Now().Add(time.Second)},
 		} {
 			h, err := tx.KPIHistory(ctx, f)
 			if err != nil {

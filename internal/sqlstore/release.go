@@ -189,7 +189,7 @@ func (tx *Tx) insertRelease(ctx context.Context, r *shipgate.Release) error {
 	if err != nil {
 		return fmt.Errorf("insert release: %w", err)
 	}
-	return nil
+	return tx.storeDORAFacts(ctx, r)
 }
 
 // NewRollback asks for a rollback release of Of, restoring Target.

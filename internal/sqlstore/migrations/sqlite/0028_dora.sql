@@ -1,0 +1,13 @@
+-- DORA metrics (internal/dora) read these facts of every release without
+-- decoding its content: the commit time (RFC 3339, as the content holds
+-- it), the owner group (the team), the release a hotfix fixes, and the
+-- flags it introduces (a JSON array). Copied from the content, which stays
+-- the record; releases created from now on get them when inserted.
+ALTER TABLE releases ADD COLUMN committed_at TEXT;
+ALTER TABLE releases ADD COLUMN owner TEXT;
+ALTER TABLE releases ADD COLUMN hotfix_of BIGINT;
+ALTER TABLE releases ADD COLUMN flags TEXT;
+UPDATE releases SET committed_at = json_extract(content, '$.source.committed_at'), owner = json_extract(content, '$.owner'),
+	hotfix_of = json_extract(content, '$.hotfix_of'), flags = json_extract(content, '$.flags');
+-- The metrics read the audit events of a few actions over a time range.
+CREATE INDEX audit_events_action_at ON audit_events (action, at);
