@@ -28,8 +28,6 @@ type DORAFilter struct {
 // doraActions are the audit actions the history reads, and what each
 // gives (docs/metrics.md "Where each time comes from").
 var doraActions = []string{
-	shipgate.ActionReleaseQueued,  // approved: the last queue before the first start
-	shipgate.ActionReleaseStarted, // started: the first
 	shipgate.ActionReleaseFailed,  // failed: the first
 	shipgate.ActionRolloutStep,    // it served traffic
 	shipgate.ActionRolloutAborted, // canary aborted
@@ -37,6 +35,18 @@ var doraActions = []string{
 	shipgate.ActionProbeFailed,    // a health probe failed on it
 	shipgate.ActionFlagKilled,     // kill switch
 	shipgate.ActionFlagMitigated,  // a rollback policy's flag flip
+}
+
+// doraTimesSet keeps a release's queued_at (the last queue before its first
+// start: its approvals complete) and started_at (its first start) as its
+// state changes; SET expressions read the row as it was. doraTimesArgs are
+// its arguments for the new state.
+const doraTimesSet = `queued_at = CASE WHEN started_at IS NULL AND (? = 'queued' OR (? = 'running' AND queued_at IS NULL)) THEN ? ELSE queued_at END,
+		started_at = CASE WHEN started_at IS NULL AND ? = 'running' THEN ? ELSE started_at END`
+
+func doraTimesArgs(state shipgate.ReleaseState, now time.Time) []any {
+	s := string(state)
+	return []any{s, s, micros(now), s, micros(now)}
 }
 
 // storeDORAFacts copies the release facts the DORA history reads into
@@ -60,26 +70,25 @@ func (tx *Tx) storeDORAFacts(ctx context.Context, r *shipgate.Release) error {
 		}
 		flags = string(b)
 	}
-	if committed == nil && owner == nil && hotfix == nil && flags == nil {
-		return nil
-	}
-	_, err := tx.exec(ctx, `UPDATE releases SET committed_at = ?, owner = ?, hotfix_of = ?, flags = ? WHERE id = ?`, committed, owner, hotfix, flags, r.ID)
+	_, err := tx.exec(ctx, `UPDATE releases SET committed_at = ?, owner = ?, hotfix_of = ?, flags = ?, `+doraTimesSet+` WHERE id = ?`,
+		append([]any{committed, owner, hotfix, flags}, append(doraTimesArgs(r.State, tx.now), r.ID)...)...)
 	return err
 }
 
 // DORAHistory loads what dora.Compute needs for the window [since, until):
-// the releases created from DORALookback before since up to until, with
-// their times read from the audit chain, and the incident signals of that
-// span. Two queries: the release rows (their facts from the columns of
-// migration 0028, not the content), and the audit events of the actions in
-// doraActions (by the audit_events_action_at index), in any order. A
-// release's success is its row's succeeded_at, written in the transaction
-// that records release.succeeded (the same time), and kept when the
-// release is later rolled back.
+// the releases created from DORALookback before since up to until, and the
+// incident signals of that span. Two queries. The release rows give the
+// bulk: their facts (commit time, owner, hotfix, flags) from the columns of
+// migration 0028 rather than the content, and their queued_at, started_at
+// and succeeded_at, each written in the transaction that appends its
+// release.queued, release.started or release.succeeded event (so the same
+// time; 0028 filled in older releases from those events). The audit chain
+// gives what only it has: the actions in doraActions, read by the
+// audit_events_action_at index in any order.
 func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFilter) (dora.History, error) {
 	h := dora.History{Releases: []dora.Release{}, Signals: []dora.Signal{}}
 	from := since.Add(-DORALookback)
-	q := `SELECT id, service, environment, version, kind, state, created_at, succeeded_at, rollback_of, committed_at, owner, hotfix_of, flags FROM releases WHERE created_at >= ? AND created_at < ?`
+	q := `SELECT id, service, environment, version, kind, state, created_at, succeeded_at, rollback_of, committed_at, owner, hotfix_of, flags, queued_at, started_at FROM releases WHERE created_at >= ? AND created_at < ?`
 	args := []any{micros(from), micros(until)}
 	if f.Service != "" {
 		q += ` AND service = ?`
@@ -97,13 +106,14 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 	for rows.Next() {
 		var r dora.Release
 		var created int64
-		var succeeded, rollbackOf, hotfixOf sql.NullInt64
+		var succeeded, rollbackOf, hotfixOf, queued, started sql.NullInt64
 		var committed, owner, flags sql.NullString
-		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Version, &r.Kind, &r.State, &created, &succeeded, &rollbackOf, &committed, &owner, &hotfixOf, &flags); err != nil {
+		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Version, &r.Kind, &r.State, &created, &succeeded, &rollbackOf, &committed, &owner, &hotfixOf, &flags, &queued, &started); err != nil {
 			rows.Close()
 			return h, err
 		}
 		r.CreatedAt, r.SucceededAt, r.RollbackOf, r.HotfixOf, r.Team = fromMicros(created), fromNullMicros(succeeded), rollbackOf.Int64, hotfixOf.Int64, owner.String
+		r.ApprovedAt, r.StartedAt = fromNullMicros(queued), fromNullMicros(started)
 		if committed.Valid {
 			t, err := time.Parse(time.RFC3339Nano, committed.String)
 			if err != nil {
@@ -136,10 +146,6 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 		return h, err
 	}
 	defer rows.Close()
-	// Each release's queue times: most have one, kept in queued; more in
-	// requeued.
-	queued := make([]time.Time, len(h.Releases))
-	requeued := map[int][]time.Time{}
 	for rows.Next() {
 		var at int64
 		var action, details string
@@ -160,14 +166,6 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 		}
 		r := &h.Releases[i]
 		switch action {
-		case shipgate.ActionReleaseQueued:
-			if queued[i].IsZero() {
-				queued[i] = t
-			} else {
-				requeued[i] = append(requeued[i], t)
-			}
-		case shipgate.ActionReleaseStarted:
-			r.StartedAt = earliest(r.StartedAt, t)
 		case shipgate.ActionReleaseFailed:
 			r.FailedAt = earliest(r.FailedAt, t)
 		case shipgate.ActionRolloutStep:
@@ -186,20 +184,6 @@ func (tx *Tx) DORAHistory(ctx context.Context, since, until time.Time, f DORAFil
 	}
 	if err := rows.Err(); err != nil {
 		return h, err
-	}
-	// Approved: the last queue at or before the first start (approvals
-	// that lapsed queue a release again), or the last queue if it never
-	// started.
-	for i := range h.Releases {
-		if queued[i].IsZero() {
-			continue
-		}
-		r := &h.Releases[i]
-		for _, t := range append([]time.Time{queued[i]}, requeued[i]...) {
-			if (r.StartedAt == nil || !t.After(*r.StartedAt)) && (r.ApprovedAt == nil || t.After(*r.ApprovedAt)) {
-				r.ApprovedAt = &t
-			}
-		}
 	}
 	return h, nil
 }

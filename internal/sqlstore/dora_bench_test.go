@@ -70,8 +70,9 @@ func reportCPU(b *testing.B, since time.Duration) {
 	b.ReportMetric(float64(cpuTime()-since)/float64(b.N), "cpu-ns/op")
 }
 
-// seedDORA writes n releases and their audit events straight into the
-// database (the chain's hashes are not real: nothing verifies them here)
+// seedDORA writes n releases (with the columns the store keeps for DORA)
+// and their audit events straight into the database (the chain's hashes
+// are not real: nothing verifies them here)
 // and returns the end of the history. Every 50th release fails and is
 // rolled back by the next, every 50th+25 fails before serving traffic,
 // every 100th+10 is a hotfix of the one before, every 500th+5 is followed
@@ -99,8 +100,9 @@ func seedDORA(b *testing.B, db *sqlstore.DB, n int, start time.Time) time.Time {
 	if err := tx.QueryRow(`SELECT seq FROM audit_head WHERE id = 1`).Scan(&seq); err != nil {
 		b.Fatal(err)
 	}
-	insRel, err := tx.Prepare(`INSERT INTO releases (id, service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, finished_at, succeeded_at, rollback_of, generation)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'sha256:x', ?, '', 1, 'carol', ?, ?, ?, ?, ?, 1)`)
+	insRel, err := tx.Prepare(`INSERT INTO releases (id, service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, finished_at, succeeded_at, rollback_of, generation,
+		committed_at, owner, hotfix_of, flags, queued_at, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'sha256:x', ?, '', 1, 'carol', ?, ?, ?, ?, ?, 1, ?, 'payments', ?, '["checkout"]', ?, ?)`)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -148,7 +150,12 @@ func seedDORA(b *testing.B, db *sqlstore.DB, n int, start time.Time) time.Time {
 		if !failed {
 			succeeded = done.UnixMicro()
 		}
-		if _, err := insRel.Exec(id, service, envName, c.Version, c.Kind, c.Artifact.SHA256, string(content), string(state), created.UnixMicro(), done.UnixMicro(), done.UnixMicro(), succeeded, rollbackOf); err != nil {
+		var hotfix any
+		if c.HotfixOf != 0 {
+			hotfix = c.HotfixOf
+		}
+		if _, err := insRel.Exec(id, service, envName, c.Version, c.Kind, c.Artifact.SHA256, string(content), string(state), created.UnixMicro(), done.UnixMicro(), done.UnixMicro(), succeeded, rollbackOf,
+			committed.Format(time.RFC3339Nano), hotfix, created.UnixMicro(), created.UnixMicro()); err != nil {
 			b.Fatal(err)
 		}
 		event(created, shipgate.ActionReleaseCreated, id, `{}`)

@@ -1,7 +1,10 @@
 package sqlstore_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +129,48 @@ func testDORAHistory(t *testing.T, engine string) {
 	// hotfix is degraded: a failure not yet recovered.
 	if m.Deployments != 4 || m.FailedDeployments != 2 || m.Rework != 2 || m.Recovered != 1 || m.Unrecovered != 1 || *m.RecoveryTime.P50 != 5*60 || *m.LeadTime.CommitToSucceeded.P50 != (3*time.Hour+10*time.Minute).Seconds() {
 		t.Fatalf("report %+v", m)
+	}
+}
+
+// TestDORABackfill runs migration 0028's backfill statement over a release
+// stored before it (as raw rows are: no fact columns) and checks the
+// history reads the facts from its content.
+func TestDORABackfill(t *testing.T) {
+	for _, engine := range testutil.Engines {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			db, _ := newStore(t, engine)
+			testutil.MustApply(t, db, rollbackSvc("health", 0))
+			commit := time.Date(2026, 3, 1, 8, 30, 0, 123000, time.UTC)
+			id := testutil.InsertRawRelease(t, db, "web", "production", func(c *shipgate.ReleaseContent) {
+				c.Source, c.Owner, c.Flags, c.HotfixOf = shipgate.Source{Commit: "abc", CommittedAt: &commit}, "payments", []string{"a", "b"}, 7
+			})
+			plain := testutil.InsertRawRelease(t, db, "web", "production", nil)
+			src, err := os.ReadFile(filepath.Join("migrations", engine, "0028_dora.sql"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := strings.Index(string(src), "UPDATE releases")
+			stmt := string(src)[i : i+strings.Index(string(src)[i:], ";")]
+			if _, err := testutil.RawDB(t, db).Exec(stmt); err != nil {
+				t.Fatalf("backfill: %v", err)
+			}
+			var h dora.History
+			testutil.View(t, db, func(tx *sqlstore.Tx) error {
+				h, err = tx.DORAHistory(ctx, commit, commit.Add(48*time.Hour), sqlstore.DORAFilter{})
+				return err
+			})
+			byID := map[int64]dora.Release{}
+			for _, r := range h.Releases {
+				byID[r.ID] = r
+			}
+			r, p := byID[id], byID[plain]
+			if r.CommittedAt == nil || !r.CommittedAt.Equal(commit) || r.Team != "payments" || !slices.Equal(r.Flags, []string{"a", "b"}) || r.HotfixOf != 7 {
+				t.Fatalf("backfilled %+v", r)
+			}
+			if p.CommittedAt != nil || p.Team != "" || p.Flags != nil || p.HotfixOf != 0 {
+				t.Fatalf("a release without the facts %+v", p)
+			}
+		})
 	}
 }

@@ -497,9 +497,10 @@ func (tx *Tx) updateRelease(ctx context.Context, r *shipgate.Release) error {
 		now := tx.now
 		r.SucceededAt = &now
 	}
-	res, err := tx.exec(ctx, `UPDATE releases SET state = ?, reason = ?, wait_until = ?, run = ?, finished_at = ?, succeeded_at = ?, updated_at = ?, generation = generation + 1
-		WHERE id = ? AND generation = ?`,
-		r.State, r.Reason, microsPtr(r.WaitUntil), r.Run, microsPtr(r.FinishedAt), microsPtr(r.SucceededAt), micros(tx.now), r.ID, r.Generation)
+	res, err := tx.exec(ctx, `UPDATE releases SET state = ?, reason = ?, wait_until = ?, run = ?, finished_at = ?, succeeded_at = ?, updated_at = ?, generation = generation + 1,
+		`+doraTimesSet+` WHERE id = ? AND generation = ?`,
+		append([]any{r.State, r.Reason, microsPtr(r.WaitUntil), r.Run, microsPtr(r.FinishedAt), microsPtr(r.SucceededAt), micros(tx.now)},
+			append(doraTimesArgs(r.State, tx.now), r.ID, r.Generation)...)...)
 	if err != nil {
 		return fmt.Errorf("update release %d: %w", r.ID, err)
 	}
