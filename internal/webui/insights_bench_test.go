@@ -70,8 +70,9 @@ func seedMetricsBenchHistory(t testing.TB, f *fixture, n int) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmt, err := tx.Prepare(`INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, finished_at, succeeded_at, rollback_of, generation)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'succeeded', '', 1, ?, ?, ?, ?, ?, ?, 1) RETURNING id`)
+	stmt, err := tx.Prepare(`INSERT INTO releases (service, environment, version, kind, artifact_sha256, content, digest, state, reason, run, created_by, created_at, updated_at, finished_at, succeeded_at, rollback_of, generation,
+		committed_at, owner, queued_at, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'succeeded', '', 1, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +92,12 @@ func seedMetricsBenchHistory(t testing.TB, f *fixture, n int) int {
 			Kind: shipgate.ReleaseKindDeploy, Artifact: art, Inputs: map[string]string{}, SecretInputs: map[string]string{},
 			Source:   shipgate.Source{Ref: "main", Commit: fmt.Sprintf("%040x", i), CommittedAt: &committed},
 			Pipeline: svc.Spec.Pipeline, Policy: *policy, CreatedBy: "ci", CreatedAt: created, Owner: svc.Spec.Owner}
-		var rb any
+		var rb, commit any
 		if rollbackOf != 0 {
 			c.Kind, c.RollbackOf, c.TriggeredBy, c.Source.CommittedAt = shipgate.ReleaseKindRollback, rollbackOf, "policy", nil
 			rb = rollbackOf
+		} else {
+			commit = committed.UTC().Format(time.RFC3339Nano)
 		}
 		content, err := json.Marshal(c)
 		if err != nil {
@@ -103,7 +106,7 @@ func seedMetricsBenchHistory(t testing.TB, f *fixture, n int) int {
 		done := created.Add(10 * time.Minute).UnixMicro()
 		var id int64
 		if err := stmt.QueryRow(c.Service, c.Environment, c.Version, c.Kind, art.SHA256, string(content), c.Digest(), c.CreatedBy,
-			created.UnixMicro(), done, done, done, rb).Scan(&id); err != nil {
+			created.UnixMicro(), done, done, done, rb, commit, c.Owner, created.UnixMicro(), created.Add(time.Minute).UnixMicro()).Scan(&id); err != nil {
 			t.Fatalf("insert release: %v", err)
 		}
 		return id
