@@ -401,7 +401,7 @@ func TestBrowserPagesAreAccessible(t *testing.T) {
 	admin := w.as("admin")
 	for _, path := range []string{"/releases", w.releasePath(), w.releasePath() + "/rollout", w.releasePath() + "/logs",
 		"/audit", "/audit/verify", "/services", "/services/shop", "/services/shop/revisions/1", "/agents",
-		"/flags", "/flags/shop/production/new-checkout"} {
+		"/flags", "/flags/shop/production/new-checkout", "/insights", "/insights?show=failures&window=90d"} {
 		if code := admin.open(path); code != 200 {
 			t.Fatalf("%s: status %d\n%s", path, code, admin.bodyText())
 		}
@@ -409,6 +409,13 @@ func TestBrowserPagesAreAccessible(t *testing.T) {
 			t.Errorf("%s:\n  %s", path, strings.Join(problems, "\n  "))
 		}
 	}
+	// The Metrics page is reached from the navigation; its screenshot is
+	// the one docs/ui.md shows.
+	admin.open("/releases")
+	admin.navigate("open the metrics page", chromedp.Click(chromedp.CSS(`header a[href="/insights"]`)))
+	admin.waitText("h1", "Metrics")
+	admin.waitText("#numbers", "Change failure rate")
+	admin.screenshot("metrics", "main")
 	// The skip link is the first stop of the keyboard, and it leads to the
 	// page's main content.
 	admin.open("/releases")

@@ -50,10 +50,13 @@ type chartSpec struct {
 	ID, Title, Desc, YLabel string
 	Log                     bool // log10 y axis (e-values)
 	Step                    bool // draw as steps (a weight holds until it changes)
-	YMin, YMax              *float64
-	Series                  []chartSeries
-	Rules                   []chartRule
-	Format                  func(float64) string
+	// Dates labels the x axis with the points' dates (weekly trends)
+	// instead of offsets from the start, and marks each point.
+	Dates      bool
+	YMin, YMax *float64
+	Series     []chartSeries
+	Rules      []chartRule
+	Format     func(float64) string
 }
 
 // svgChart is a laid-out chart, ready for template "svgchart".
@@ -79,7 +82,12 @@ type svgSeries struct {
 	Name   string
 	Class  string // line style: s0 … s5 (dash patterns as well as colours)
 	Points string // polyline points
+	Dots   []svgDot
 }
+
+// svgDot marks one point of a series (Dates charts: a lone week is
+// visible).
+type svgDot struct{ X, Y float64 }
 
 type svgRule struct {
 	Y     float64
@@ -156,7 +164,13 @@ func (sp chartSpec) layout() *svgChart {
 	}
 	// Axes: five time ticks as offsets from the start, and y ticks at
 	// round values (powers of ten on a log axis).
+	if sp.Dates {
+		c.XTicks = dateTicks(sp.Series, px)
+	}
 	for i := range 5 {
+		if sp.Dates {
+			break
+		}
 		t := tMin.Add(span * time.Duration(i) / 4)
 		anchor := "middle"
 		if i == 4 {
@@ -186,7 +200,13 @@ func (sp chartSpec) layout() *svgChart {
 			}
 			fmt.Fprintf(&b, "%s,%s ", chartNum(x), chartNum(y))
 		}
-		c.Series = append(c.Series, svgSeries{Name: s.Name, Class: fmt.Sprintf("s%d", i%6), Points: strings.TrimSpace(b.String())})
+		ser := svgSeries{Name: s.Name, Class: fmt.Sprintf("s%d", i%6), Points: strings.TrimSpace(b.String())}
+		if sp.Dates {
+			for _, p := range ps {
+				ser.Dots = append(ser.Dots, svgDot{X: px(p.At), Y: py(p.Y)})
+			}
+		}
+		c.Series = append(c.Series, ser)
 	}
 	// Rules at the same height are one line with their labels joined.
 	for _, r := range sp.Rules {
@@ -244,6 +264,37 @@ func (sp chartSpec) table(tMin time.Time, format func(float64) string) ([]string
 		rows = append(rows, row)
 	}
 	return head, rows
+}
+
+// dateTicks labels the x axis with the points' dates, at most seven
+// labels evenly chosen, the last one ending at the axis.
+func dateTicks(series []chartSeries, px func(time.Time) float64) []svgTick {
+	var times []time.Time
+	seen := map[time.Time]bool{}
+	for _, s := range series {
+		for _, p := range s.Points {
+			if !seen[p.At] {
+				seen[p.At] = true
+				times = append(times, p.At)
+			}
+		}
+	}
+	chartSortTimes(times)
+	step := (len(times) + 6) / 7
+	var out []svgTick
+	for i := 0; i < len(times); i += step {
+		anchor := "middle"
+		switch {
+		case len(times) == 1:
+			anchor = "start"
+		case i == 0:
+			anchor = "start"
+		case i+step >= len(times) && i == len(times)-1:
+			anchor = "end"
+		}
+		out = append(out, svgTick{Pos: px(times[i]), Label: times[i].UTC().Format("2 Jan"), Anchor: anchor})
+	}
+	return out
 }
 
 func chartSortTimes(ts []time.Time) {

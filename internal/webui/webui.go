@@ -129,7 +129,7 @@ type route struct {
 // routes lists the UI's pages and form actions, page by page.
 func (s *Server) routes() []route {
 	var out []route
-	for _, add := range []func() []route{s.releaseRoutes, s.releasePageRoutes, s.rolloutRoutes, s.auditRoutes, s.serviceRoutes, s.agentRoutes, s.governanceRoutes, s.flagRoutes} {
+	for _, add := range []func() []route{s.releaseRoutes, s.releasePageRoutes, s.rolloutRoutes, s.auditRoutes, s.serviceRoutes, s.agentRoutes, s.governanceRoutes, s.flagRoutes, s.insightsRoutes} {
 		out = append(out, add()...)
 	}
 	return out
