@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -63,18 +64,21 @@ func doraQuery(r *http.Request, now time.Time) (dora.Query, error) {
 // doraMetrics reports the DORA metrics computed from the audit chain
 // (docs/metrics.md).
 func (h *Handler) doraMetrics(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var rep dora.Report
-	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
-		q, err := doraQuery(r, tx.Now())
-		if err != nil {
-			return err
-		}
-		hist, err := tx.DORAHistory(r.Context(), q.Since, q.Until, sqlstore.DORAFilter{Service: q.Service, Environment: q.Environment})
-		if err != nil {
-			return err
-		}
-		rep = dora.Compute(hist, q)
-		return nil
+	q, err := doraQuery(r, h.DB.Now())
+	if err != nil {
+		return err
+	}
+	rep, err := h.report(w, r, func(ctx context.Context) (any, error) {
+		var rep dora.Report
+		err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+			hist, err := tx.DORAHistory(ctx, q.Since, q.Until, sqlstore.DORAFilter{Service: q.Service, Environment: q.Environment})
+			if err != nil {
+				return err
+			}
+			rep = dora.Compute(hist, q)
+			return nil
+		})
+		return rep, err
 	})
 	if err != nil {
 		return err

@@ -103,6 +103,8 @@ type Handler struct {
 	touched  sync.Map // token id → last recorded use
 	refusals refusalCounter
 	seen     sync.Map // agent id → last recorded contact
+
+	metrics metricsCache // computed metric reports (metrics_cache.go)
 }
 
 // Route is one API endpoint.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -54,21 +55,24 @@ func kpiFilter(r *http.Request, now time.Time) (shipgate.KPIFilter, error) {
 }
 
 func (h *Handler) gateKPIs(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
-	var out *shipgate.GateKPIs
-	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
-		f, err := kpiFilter(r, tx.Now())
-		if err != nil {
-			return err
-		}
-		if err := tx.CheckKPIFilter(r.Context(), f); err != nil {
-			return err
-		}
-		hist, err := tx.KPIHistory(r.Context(), f)
-		if err != nil {
-			return err
-		}
-		out = kpi.Compute(hist, f)
-		return nil
+	f, err := kpiFilter(r, h.DB.Now())
+	if err != nil {
+		return err
+	}
+	out, err := h.report(w, r, func(ctx context.Context) (any, error) {
+		var out *shipgate.GateKPIs
+		err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+			if err := tx.CheckKPIFilter(ctx, f); err != nil {
+				return err
+			}
+			hist, err := tx.KPIHistory(ctx, f)
+			if err != nil {
+				return err
+			}
+			out = kpi.Compute(hist, f)
+			return nil
+		})
+		return out, err
 	})
 	if err != nil {
 		return err
