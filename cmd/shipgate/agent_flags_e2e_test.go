@@ -166,7 +166,7 @@ func TestAgentServesFlagsE2E(t *testing.T) {
 // that environment without being told to (no --flags-env).
 func TestAgentGivesServicesFlagsE2E(t *testing.T) {
 	if _, err := os.Stat("/proc/self/environ"); err != nil {
-		t.Skip("reads the service's environment from /proc")
+		testutil.Unavailable(t, "/proc (the test reads the service's environment from it)", err)
 	}
 	s := startServerWith(t, []string{"--no-local-runner"})
 	join := strings.TrimSpace(s.ok("admin", "agent", "token", "create", "--name", "web-hosts"))
