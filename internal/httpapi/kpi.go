@@ -11,6 +11,11 @@ import (
 
 // Gate and rollout KPIs (docs/metrics.md "Gate and rollout KPIs").
 
+// kpiMaxList bounds each list of release ids in an answer, as doraMaxList
+// does for DORA: a year of 100,000 releases would otherwise be 4 MB of
+// ids per request, to anyone who may read.
+const kpiMaxList = 1000
+
 func (h *Handler) kpiRoutes() []Route {
 	return []Route{
 		route("GET", "/api/v1/metrics/gates", shipgate.PermRead, "Gate and rollout KPIs of a window, with the releases behind each figure", h.gateKPIs),
@@ -68,6 +73,7 @@ func (h *Handler) gateKPIs(w http.ResponseWriter, r *http.Request, u *shipgate.U
 			return err
 		}
 		out = kpi.Compute(hist, f)
+		kpi.Truncate(out, kpiMaxList)
 		return nil
 	})
 	if err != nil {
