@@ -64,7 +64,12 @@ func doraQuery(r *http.Request, now time.Time) (dora.Query, error) {
 // (docs/metrics.md).
 func (h *Handler) doraMetrics(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	var rep dora.Report
-	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+	release, err := acquireMetrics(r.Context()) // metrics_limit.go
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		q, err := doraQuery(r, tx.Now())
 		if err != nil {
 			return err

@@ -60,7 +60,12 @@ func kpiFilter(r *http.Request, now time.Time) (shipgate.KPIFilter, error) {
 
 func (h *Handler) gateKPIs(w http.ResponseWriter, r *http.Request, u *shipgate.User) error {
 	var out *shipgate.GateKPIs
-	err := h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
+	release, err := acquireMetrics(r.Context()) // metrics_limit.go
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = h.DB.View(r.Context(), func(tx *sqlstore.Tx) error {
 		f, err := kpiFilter(r, tx.Now())
 		if err != nil {
 			return err
