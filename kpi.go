@@ -55,6 +55,9 @@ type GateKPIs struct {
 	// Judge counts the analysis decisions by metric, judge and verdict.
 	Judge  []JudgeCount `json:"judge"`
 	Rework ReworkFigure `json:"rework"`
+	// Truncated says a list of release ids was cut to its newest entries
+	// (the API keeps 1000 of each); the counts are whole.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // GateFigure is one gate's outcomes. Flaky counts the failures that

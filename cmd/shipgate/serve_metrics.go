@@ -129,6 +129,9 @@ func serveControlMetrics(ln net.Listener, m *promexport.Metrics, router http.Han
 		}
 	}()
 	logger.Info("serving control-plane metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	if !loopbackOnly(ln.Addr()) {
+		logger.Warn("--metrics-listen serves the metrics (service and environment names, DORA figures, release counts) without authentication on a non-loopback address: keep it on 127.0.0.1, behind a firewall, or scrape /metrics on --listen with --metrics-token-file", "addr", ln.Addr().String())
+	}
 	return func() { srv.Close() }
 }
 

@@ -179,7 +179,10 @@ func newIndex(rels []Release) *index {
 		if r.RollbackOf != 0 {
 			ix.rollbacks[r.RollbackOf] = append(ix.rollbacks[r.RollbackOf], r)
 		}
-		if r.HotfixOf != 0 {
+		// A hotfix counts once it ran (before until): one cancelled or
+		// rejected before it ran is nothing, like any such release, and
+		// must not mark the release it names failed.
+		if r.HotfixOf != 0 && (r.StartedAt != nil || r.SucceededAt != nil || r.FailedAt != nil) {
 			ix.hotfixes[r.HotfixOf] = append(ix.hotfixes[r.HotfixOf], r)
 		}
 		if r.SucceededAt != nil {

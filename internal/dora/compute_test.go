@@ -285,3 +285,31 @@ func TestDrillDownListsAreCappedNotTheNumbers(t *testing.T) {
 		t.Fatalf("capped: %d deployments, list %+v, truncated %v", rep.Totals.Deployments, rep.Deployments, rep.Truncated)
 	}
 }
+
+// TestHotfixThatNeverRanMarksNothing: a hotfix cancelled (or rejected)
+// before it ran is "nothing" like any release cancelled before it ran; it
+// must not mark the release it names failed — else anyone who may create
+// a release can put any past deployment of the service among the failures,
+// unrecovered, by creating a hotfix of it and cancelling it. One that ran
+// counts from its creation; one still waiting at until counts once it
+// starts (a past window's report does not change).
+func TestHotfixThatNeverRanMarksNothing(t *testing.T) {
+	r1 := rel(1, 0, 1)
+	r2 := rel(2, 2, -1) // --hotfix --fixes 1, then cancelled before it ran
+	r2.State, r2.HotfixOf = "cancelled", 1
+	r3 := rel(3, 4, 5)
+	r4 := rel(4, 6, -1) // --hotfix --fixes 3, waiting for approval at until
+	r4.State, r4.HotfixOf = "pending_approval", 3
+	rep := Compute(History{Releases: []Release{r1, r2, r3, r4}}, week())
+	if m := rep.Totals; m.Deployments != 2 || m.FailedDeployments != 0 || len(rep.Failures) != 0 {
+		t.Fatalf("hotfixes that never ran: totals %+v, failures %+v", m, rep.Failures)
+	}
+	r4.State, r4.StartedAt = "running", at(6.5) // it started
+	rep = Compute(History{Releases: []Release{r1, r2, r3, r4}}, week())
+	if fl := failure(t, rep, 3); !slices.Equal(fl.Causes, []string{CauseHotfix}) || !fl.DetectedAt.Equal(*at(6)) {
+		t.Fatalf("a hotfix that started: %+v", fl)
+	}
+	if rep.Totals.FailedDeployments != 1 {
+		t.Fatalf("totals %+v", rep.Totals)
+	}
+}

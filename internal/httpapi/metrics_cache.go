@@ -18,18 +18,16 @@ import (
 // metricsCacheAge (a window that ends "now" slides), and concurrent asks of
 // one report compute it once. At most metricsCompute reports are computed
 // at once, so a reader asking many different windows queues behind itself
-// instead of taking every core.
+// instead of taking every core (metricsSlots, metrics_limit.go).
 const (
 	metricsCacheAge     = time.Minute
 	metricsCacheEntries = 64
-	metricsCompute      = 2
 )
 
 type metricsCache struct {
 	once    sync.Once
 	mu      sync.Mutex
 	entries map[string]*metricsEntry
-	sem     chan struct{}
 }
 
 type metricsEntry struct {
@@ -43,7 +41,6 @@ type metricsEntry struct {
 func (c *metricsCache) init() {
 	c.once.Do(func() {
 		c.entries = map[string]*metricsEntry{}
-		c.sem = make(chan struct{}, metricsCompute)
 	})
 }
 
@@ -97,13 +94,12 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, compute func(ct
 	c.mu.Unlock()
 
 	defer close(e.done)
-	select {
-	case c.sem <- struct{}{}:
-	case <-r.Context().Done():
-		e.err = r.Context().Err()
-		return nil, e.err
+	release, err := acquireMetrics(r.Context())
+	if err != nil {
+		e.err = err
+		return nil, err
 	}
-	defer func() { <-c.sem }()
+	defer release()
 	e.val, e.err = compute(r.Context())
 	if e.err == nil {
 		w.Header().Set("Shipgate-Report", "computed")

@@ -1,10 +1,15 @@
 package httpapi_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate"
+	"github.com/shipgate/shipgate/internal/httpapi"
 )
 
 // TestMetricReportsCached: a metric report asked twice with nothing
@@ -47,5 +52,47 @@ func TestMetricReportsCached(t *testing.T) {
 		if got := ask(path); got != "computed" {
 			t.Fatalf("%s after an audited change: %q", path, got)
 		}
+	}
+}
+
+// TestMetricReportsWaitForASlot: with every computation slot busy, a
+// report already computed is still answered from the cache, while one
+// that must be computed waits, and gives up when its request ends,
+// computing nothing.
+func TestMetricReportsWaitForASlot(t *testing.T) {
+	f := newFixture(t)
+	// The request given up on is answered by nobody, which the checking
+	// proxy of the fixture would report as an empty 200: this test talks to
+	// the handler directly.
+	direct := httptest.NewServer(f.h)
+	defer direct.Close()
+	get := func(ctx context.Context, path string) (int, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", direct.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.tokens["viewer"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Shipgate-Report"), nil
+	}
+	if code, how, err := get(ctx, "/api/v1/metrics/dora?since=7d"); err != nil || code != 200 || how != "computed" {
+		t.Fatalf("first ask: %d %q %v", code, how, err)
+	}
+	release := httpapi.HoldMetricsSlots()
+	defer release()
+	if code, how, err := get(ctx, "/api/v1/metrics/dora?since=7d"); err != nil || code != 200 || how != "cached" {
+		t.Fatalf("a cached report with every slot busy: %d %q %v", code, how, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := get(short, "/api/v1/metrics/dora?since=8d"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an uncached report with every slot busy: %v, want the request to time out waiting", err)
+	}
+	release()
+	// Computed now, or by the request given up on if the server had not
+	// yet noticed its caller leave when the slots came free.
+	if code, how, err := get(ctx, "/api/v1/metrics/dora?since=8d"); err != nil || code != 200 || how == "" {
+		t.Fatalf("after the slots are free: %d %q %v", code, how, err)
 	}
 }

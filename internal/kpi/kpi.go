@@ -417,3 +417,34 @@ func ids(s []int64) []int64 {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// Truncate keeps the newest n ids (the highest) of each list of release
+// ids in k and marks k Truncated if any was longer; counts and rates stay
+// whole. The API answers at most n per list, so no request makes the
+// server send every id of a busy year.
+func Truncate(k *shipgate.GateKPIs, n int) {
+	cut := func(s *[]int64) {
+		if len(*s) > n {
+			*s = (*s)[len(*s)-n:]
+			k.Truncated = true
+		}
+	}
+	cut(&k.ReleaseIDs)
+	for i := range k.Gates {
+		cut(&k.Gates[i].FailedReleases)
+		cut(&k.Gates[i].FlakyReleases)
+	}
+	cut(&k.JobQueue.Releases)
+	cut(&k.ReleaseQueue.Releases)
+	cut(&k.Canaries.Releases)
+	cut(&k.Canaries.AbortedReleases)
+	cut(&k.Canaries.Duration.Releases)
+	for i := range k.Canaries.AbortReasons {
+		cut(&k.Canaries.AbortReasons[i].Releases)
+	}
+	for i := range k.Judge {
+		cut(&k.Judge[i].Releases)
+	}
+	cut(&k.Rework.RollbackReleases)
+	cut(&k.Rework.HotfixReleases)
+}

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,9 @@ func Setup(ctx context.Context, getenv func(string) string, fallbackName string)
 	if proto != "" && proto != "http/protobuf" {
 		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: shipgate exports traces over http/protobuf only (collectors accept it on port 4318)", proto)
 	}
+	if err := checkOTLPEnv(getenv); err != nil {
+		return nil, err
+	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
@@ -77,4 +81,36 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return p.tp.Shutdown(ctx)
+}
+
+// checkOTLPEnv refuses a malformed endpoint or header list before the
+// exporter sees it: the exporter would log the whole value (a URL's
+// credentials, an "Authorization: Bearer …" written with a colon) and
+// export to its default address instead. The errors name the variable,
+// never its value.
+func checkOTLPEnv(getenv func(string) string) error {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s is not an http(s) URL such as http://collector:4318 (its value is not shown: it may hold credentials)", name)
+		}
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"} {
+		for i, entry := range strings.Split(getenv(name), ",") {
+			if strings.TrimSpace(entry) == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(entry, "=")
+			_, kerr := url.PathUnescape(strings.TrimSpace(k))
+			_, verr := url.PathUnescape(strings.TrimSpace(v))
+			if !ok || strings.TrimSpace(k) == "" || kerr != nil || verr != nil {
+				return fmt.Errorf("%s: entry %d is not key=value (percent-encoded, entries separated by commas, e.g. Authorization=Bearer%%20TOKEN); its value is not shown", name, i+1)
+			}
+		}
+	}
+	return nil
 }

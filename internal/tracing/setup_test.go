@@ -80,3 +80,35 @@ func TestIDsAreDerived(t *testing.T) {
 		t.Fatalf("traceparent %q does not parse to the job's span: %+v", a.TraceParent(k), sc)
 	}
 }
+
+// TestSetupRefusesBadEndpointsAndHeadersWithoutShowingThem: a malformed
+// endpoint or header list was handed to the exporter, which logged the
+// whole value (credentials in the URL, an "Authorization: Bearer …"
+// written with a colon) and went on exporting to its default address.
+// Setup now refuses them, naming the variable and never its value.
+func TestSetupRefusesBadEndpointsAndHeadersWithoutShowingThem(t *testing.T) {
+	const secret = "pa55w0rd-s3cret"
+	for _, env := range [][]string{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=http://user:" + secret + "@127.0.0.1:notaport"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector.internal/" + secret},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=ftp://" + secret + "@collector:4318"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_HEADERS=Authorization: Bearer " + secret},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_TRACES_HEADERS=x-ok=1,Authorization=Bearer%zz" + secret},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_HEADERS==" + secret},
+	} {
+		p, err := Setup(context.Background(), envOf(env...), "shipgate")
+		if err == nil {
+			p.Shutdown(context.Background())
+			t.Errorf("%v: accepted", env)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_") {
+			t.Errorf("%v: %v", env, err)
+		}
+	}
+	p, err := Setup(context.Background(), envOf("OTEL_EXPORTER_OTLP_ENDPOINT=https://u:p@collector:4318", "OTEL_EXPORTER_OTLP_HEADERS=a=b, Authorization=Bearer%20x ,"), "shipgate")
+	if err != nil || p == nil {
+		t.Fatalf("a good endpoint and headers: %v", err)
+	}
+	p.Shutdown(context.Background())
+}
