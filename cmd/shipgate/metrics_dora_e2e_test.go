@@ -236,9 +236,14 @@ func testDORAScriptedHistory(t *testing.T, s *server) {
 	if i, j := strings.Index(out, "  shop     production"), strings.Index(out, "  shop     staging"); i < 0 || j < i {
 		t.Fatalf("production is not listed before staging:\n%s", out)
 	}
-	if out := s.ok("admin", "metrics", "dora", "--env", "nowhere"); !strings.Contains(out, "n/a — no deployments") {
+	// A window with nothing in it reads n/a; a misspelt filter is refused,
+	// as metrics gates refuses it, rather than reading as "no deployments".
+	if out := s.ok("admin", "metrics", "dora", "--until", start.Add(-24*time.Hour).Format(time.RFC3339)); !strings.Contains(out, "n/a — no deployments") {
 		t.Fatalf("no deployments:\n%s", out)
 	}
+	s.fails(`environment "prod" is not declared`, "admin", "metrics", "dora", "--env", "prod")
+	s.fails(`service "shpo" does not exist`, "admin", "metrics", "dora", "--service", "shpo")
+	s.fails(`team "nobody" owns no service`, "admin", "metrics", "dora", "--team", "nobody")
 	s.fails("neither an RFC 3339 time nor a period", "admin", "metrics", "dora", "--since", "yesterday")
 	s.fails("not day or week", "admin", "metrics", "dora", "--bucket", "month")
 }

@@ -69,6 +69,11 @@ func (h *Handler) doraMetrics(w http.ResponseWriter, r *http.Request, u *shipgat
 		if err != nil {
 			return err
 		}
+		// A misspelt service, environment or team would read as "no
+		// deployments"; refuse it as the gate KPIs do.
+		if err := tx.CheckKPIFilter(r.Context(), shipgate.KPIFilter{Service: q.Service, Environment: q.Environment, Team: q.Team}); err != nil {
+			return err
+		}
 		hist, err := tx.DORAHistory(r.Context(), q.Since, q.Until, sqlstore.DORAFilter{Service: q.Service, Environment: q.Environment})
 		if err != nil {
 			return err
