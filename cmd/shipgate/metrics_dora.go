@@ -104,12 +104,13 @@ func printDORA(w io.Writer, rep *shipgate.DORAReport) error {
 		fmt.Fprintf(w, "\nFailed attempts (failed before serving traffic; not deployments): releases %s\n", strings.Join(ids, ", "))
 	}
 	if len(rep.Trend) > 1 {
+		// Buckets start at since, rarely at midnight: the label says when.
 		fmt.Fprintf(w, "\nBy %s:\n", rep.Bucket)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  FROM\tDEPLOYS\tFAIL RATE\tLEAD P50\tRECOVERY P50\tREWORK")
 		for _, b := range rep.Trend {
 			bm := b.Metrics
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\n", b.Start.UTC().Format("2006-01-02"), bm.Deployments, cellRate(bm.ChangeFailRate, bm.FailedDeployments, bm.Deployments),
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\n", b.Start.UTC().Format("2006-01-02 15:04Z"), bm.Deployments, cellRate(bm.ChangeFailRate, bm.FailedDeployments, bm.Deployments),
 				fmtSeconds(bm.LeadTime.CommitToSucceeded.P50), fmtSeconds(bm.RecoveryTime.P50), cellRate(bm.ReworkRate, bm.Rework, bm.Deployments))
 		}
 		tw.Flush()

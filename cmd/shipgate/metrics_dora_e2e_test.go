@@ -236,9 +236,25 @@ func testDORAScriptedHistory(t *testing.T, s *server) {
 	if i, j := strings.Index(out, "  shop     production"), strings.Index(out, "  shop     staging"); i < 0 || j < i {
 		t.Fatalf("production is not listed before staging:\n%s", out)
 	}
-	if out := s.ok("admin", "metrics", "dora", "--env", "nowhere"); !strings.Contains(out, "n/a — no deployments") {
+	// A window with nothing in it reads n/a; a misspelt filter is refused,
+	// as metrics gates refuses it, rather than reading as "no deployments".
+	if out := s.ok("admin", "metrics", "dora", "--until", start.Add(-24*time.Hour).Format(time.RFC3339)); !strings.Contains(out, "n/a — no deployments") {
 		t.Fatalf("no deployments:\n%s", out)
 	}
+	// Trend buckets start at --since, not at midnight: a day bucket from
+	// 18:50 yesterday holds today's deployments and must not read as
+	// yesterday's date alone.
+	until := start.Add(time.Hour).Truncate(time.Minute)
+	if until.Hour() == 0 && until.Minute() == 0 {
+		until = until.Add(time.Minute)
+	}
+	out = s.ok("admin", "metrics", "dora", "--since", "2d", "--until", until.Format(time.RFC3339), "--bucket", "day")
+	if want := "\n  " + until.Add(-24*time.Hour).Format("2006-01-02 15:04Z") + "  "; !strings.Contains(out, want) {
+		t.Fatalf("the last day bucket is not labelled with its start %q:\n%s", want, out)
+	}
+	s.fails(`environment "prod" is not declared`, "admin", "metrics", "dora", "--env", "prod")
+	s.fails(`service "shpo" does not exist`, "admin", "metrics", "dora", "--service", "shpo")
+	s.fails(`team "nobody" owns no service`, "admin", "metrics", "dora", "--team", "nobody")
 	s.fails("neither an RFC 3339 time nor a period", "admin", "metrics", "dora", "--since", "yesterday")
 	s.fails("not day or week", "admin", "metrics", "dora", "--bucket", "month")
 }

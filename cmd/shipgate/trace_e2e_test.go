@@ -217,6 +217,11 @@ func TestTracesBadSettingsRefused(t *testing.T) {
 	for _, env := range [][]string{
 		{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
 		{"OTEL_TRACES_EXPORTER=zipkin"},
+		// An endpoint without a scheme is the usual slip; the exporter would
+		// log a parse error and send to https://localhost:4318 instead.
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:4318"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otel-collector:4318/v1/traces"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT=ftp://collector:4318"},
 	} {
 		data := filepath.Join(t.TempDir(), "data")
 		r := runBinary(t, env, "serve", "--listen", "127.0.0.1:0", "--data", data)

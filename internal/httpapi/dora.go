@@ -71,6 +71,11 @@ func (h *Handler) doraMetrics(w http.ResponseWriter, r *http.Request, u *shipgat
 	rep, err := h.report(w, r, func(ctx context.Context) (any, error) {
 		var rep dora.Report
 		err := h.DB.View(ctx, func(tx *sqlstore.Tx) error {
+			// A misspelt service, environment or team would read as "no
+			// deployments"; refuse it as the gate KPIs do.
+			if err := tx.CheckKPIFilter(ctx, shipgate.KPIFilter{Service: q.Service, Environment: q.Environment, Team: q.Team}); err != nil {
+				return err
+			}
 			hist, err := tx.DORAHistory(ctx, q.Since, q.Until, sqlstore.DORAFilter{Service: q.Service, Environment: q.Environment})
 			if err != nil {
 				return err

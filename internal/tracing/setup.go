@@ -42,6 +42,19 @@ func Setup(ctx context.Context, getenv func(string) string, fallbackName string)
 	if getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
 		return nil, nil // off by default
 	}
+	// The exporter only logs an endpoint it cannot parse (the usual slip is a
+	// missing scheme, "127.0.0.1:4318") and then sends to its default,
+	// https://localhost:4318: refuse it here instead of tracing into nowhere.
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		v := strings.TrimSpace(getenv(k))
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%s=%q: not an http:// or https:// URL (e.g. http://otel-collector:4318)", k, v)
+		}
+	}
 	proto := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
 	if proto == "" {
 		proto = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_PROTOCOL"))
