@@ -52,7 +52,7 @@ func Setup(ctx context.Context, getenv func(string) string, fallbackName string)
 		}
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s=%q: not an http:// or https:// URL (e.g. http://otel-collector:4318)", k, v)
+			return nil, fmt.Errorf("%s is not an http:// or https:// URL (e.g. http://otel-collector:4318); its value is not shown, it may hold credentials", k)
 		}
 	}
 	proto := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))

@@ -46,11 +46,12 @@ func TestSetupOffStartsNothing(t *testing.T) {
 
 func TestSetupRefusesWhatItCannotHonour(t *testing.T) {
 	for env, want := range map[string]string{
-		"OTEL_TRACES_EXPORTER=jaeger":                                 `OTEL_TRACES_EXPORTER="jaeger"`,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc":                            `OTEL_EXPORTER_OTLP_PROTOCOL="grpc"`,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/json":                       `"http/json"`,
-		"OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:4318":                  `OTEL_EXPORTER_OTLP_ENDPOINT="127.0.0.1:4318"`,
-		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector:4318/v1/traces": `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="collector:4318/v1/traces"`,
+		"OTEL_TRACES_EXPORTER=jaeger":           `OTEL_TRACES_EXPORTER="jaeger"`,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc":      `OTEL_EXPORTER_OTLP_PROTOCOL="grpc"`,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/json": `"http/json"`,
+		// Endpoints are named, never shown: they may hold credentials.
+		"OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:4318":                  `OTEL_EXPORTER_OTLP_ENDPOINT is not an http:// or https:// URL`,
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector:4318/v1/traces": `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not an http:// or https:// URL`,
 	} {
 		_, err := Setup(context.Background(), envOf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", env), "shipgate")
 		if err == nil || !strings.Contains(err.Error(), want) {
