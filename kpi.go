@@ -1,7 +1,6 @@
 package shipgate
 
 import (
-	"strings"
 	"time"
 )
 
@@ -134,19 +133,12 @@ func ParseKPIWindow(s string) (time.Duration, error) {
 	if s == "" {
 		return DefaultKPIWindow, nil
 	}
-	var d time.Duration
-	var err error
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err = time.ParseDuration(n + "h")
-		d *= 24
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, Errorf(EINVALID, "since %q is not a window: use a positive number of days, hours or minutes such as 30d, 12h or 90m, or an RFC 3339 time", s)
+		return 0, Errorf(EINVALID, "since %q is not a window: use a positive number of days, hours or minutes such as 30d, 12h or 90m, or an RFC 3339 time; it is neither an RFC 3339 time nor a period", s)
 	}
-	if d > MaxKPIWindow {
+	if d.Std() > MaxKPIWindow {
 		return 0, Errorf(EINVALID, "since %q is longer than the longest window, 366d", s)
 	}
-	return d, nil
+	return d.Std(), nil
 }

@@ -12,15 +12,12 @@ import (
 
 // Bounds of a DORA report request.
 const (
-	doraDefaultWindow = 30 * 24 * time.Hour
-	doraMaxWindow     = 366 * 24 * time.Hour
-	doraMaxList       = 1000
-	doraMaxName       = 256
+	doraMaxList = 1000
+	doraMaxName = 256
 )
 
 // doraQuery reads ?service=&environment=&team=&since=30d&until=&bucket=week.
-// since is an RFC 3339 time or a period before until (30d, 12h); until an
-// RFC 3339 time, default now.
+// The window is metricsWindow's.
 func doraQuery(r *http.Request, now time.Time) (dora.Query, error) {
 	v := r.URL.Query()
 	q := dora.Query{Service: v.Get("service"), Environment: v.Get("environment"), Team: v.Get("team"), MaxList: doraMaxList}
@@ -29,29 +26,9 @@ func doraQuery(r *http.Request, now time.Time) (dora.Query, error) {
 			return q, shipgate.Errorf(shipgate.EINVALID, "%s is longer than %d bytes", name, doraMaxName)
 		}
 	}
-	q.Until = now
-	if s := v.Get("until"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return q, shipgate.Errorf(shipgate.EINVALID, "until %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
-		}
-		q.Until = t.UTC()
-	}
-	q.Since = q.Until.Add(-doraDefaultWindow)
-	if s := v.Get("since"); s != "" {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			q.Since = t.UTC()
-		} else if d, err := shipgate.ParseDuration(s); err == nil && d.Std() > 0 {
-			q.Since = q.Until.Add(-d.Std())
-		} else {
-			return q, shipgate.Errorf(shipgate.EINVALID, "since %q is neither an RFC 3339 time nor a period such as 30d or 12h", s)
-		}
-	}
-	if !q.Since.Before(q.Until) {
-		return q, shipgate.Errorf(shipgate.EINVALID, "since (%s) must be before until (%s)", q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
-	}
-	if q.Until.Sub(q.Since) > doraMaxWindow {
-		return q, shipgate.Errorf(shipgate.EINVALID, "the window is longer than 366 days; ask for less")
+	var err error
+	if q.Since, q.Until, err = metricsWindow(v, now); err != nil {
+		return q, err
 	}
 	b, ok := dora.ParseBucket(v.Get("bucket"))
 	if !ok {

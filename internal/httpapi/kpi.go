@@ -22,34 +22,15 @@ func (h *Handler) kpiRoutes() []Route {
 // or an RFC 3339 time) and until (an RFC 3339 time; now by default).
 func kpiFilter(r *http.Request, now time.Time) (shipgate.KPIFilter, error) {
 	q := r.URL.Query()
-	f := shipgate.KPIFilter{Service: q.Get("service"), Environment: q.Get("environment"), Team: q.Get("team"), Until: now}
+	f := shipgate.KPIFilter{Service: q.Get("service"), Environment: q.Get("environment"), Team: q.Get("team")}
 	for name, v := range map[string]string{"service": f.Service, "environment": f.Environment, "team": f.Team} {
 		if err := shipgate.ValidateLine(name, v, 256); err != nil {
 			return f, err
 		}
 	}
-	if s := q.Get("until"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return f, shipgate.Errorf(shipgate.EINVALID, "until=%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
-		}
-		f.Until = t.UTC()
-	}
-	s := q.Get("since")
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		f.Since = t.UTC()
-	} else {
-		d, err := shipgate.ParseKPIWindow(s)
-		if err != nil {
-			return f, err
-		}
-		f.Since = f.Until.Add(-d)
-	}
-	if !f.Since.Before(f.Until) {
-		return f, shipgate.Errorf(shipgate.EINVALID, "since (%s) must be before until (%s)", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
-	}
-	if f.Until.Sub(f.Since) > shipgate.MaxKPIWindow {
-		return f, shipgate.Errorf(shipgate.EINVALID, "the window from %s to %s is longer than the longest, 366d", f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+	var err error
+	if f.Since, f.Until, err = metricsWindow(q, now); err != nil {
+		return f, err
 	}
 	return f, nil
 }
