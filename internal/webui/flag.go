@@ -210,25 +210,9 @@ func (s *Server) flagPage(w http.ResponseWriter, r *http.Request, c *call) error
 	return nil
 }
 
-// flagPathValues reads the flag a page's path names. "." and ".." (as
-// %2e%2e) are no names of anything: a clear "not found", never a path the
-// in-process API call would resolve elsewhere.
-func flagPathValues(r *http.Request) (svc, env, key string, err error) {
-	svc, env, key = r.PathValue("service"), r.PathValue("env"), r.PathValue("key")
-	for _, v := range []string{svc, env, key} {
-		if v == "" || v == "." || v == ".." {
-			return "", "", "", shipgate.Errorf(shipgate.ENOTFOUND, "%q names no flag", r.URL.EscapedPath())
-		}
-	}
-	return svc, env, key, nil
-}
-
 // flagData reads one flag with its changes through the API.
 func (s *Server) flagData(r *http.Request, c *call) (*flagPageData, error) {
-	svc, env, key, err := flagPathValues(r)
-	if err != nil {
-		return nil, err
-	}
+	svc, env, key := r.PathValue("service"), r.PathValue("env"), r.PathValue("key")
 	var v flagView
 	if err := c.API("GET", flagAPIPath(svc, env, key), nil, &v); err != nil {
 		return nil, err
@@ -340,10 +324,7 @@ func reasonOf(r *http.Request) (string, error) {
 // what will happen and asks to confirm; the second (confirm=1) calls the
 // API, which kills the flag at once and audits it with the reason.
 func (s *Server) flagKill(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, env, key, err := flagPathValues(r)
-	if err != nil {
-		return err
-	}
+	svc, env, key := r.PathValue("service"), r.PathValue("env"), r.PathValue("key")
 	reason, err := reasonOf(r)
 	if err != nil {
 		return err
@@ -371,10 +352,7 @@ func (s *Server) flagKill(w http.ResponseWriter, r *http.Request, c *call) error
 // flagEnable turns a killed or disabled flag back on (op enable), with a
 // reason; where the environment requires approvals it waits for them.
 func (s *Server) flagEnable(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, env, key, err := flagPathValues(r)
-	if err != nil {
-		return err
-	}
+	svc, env, key := r.PathValue("service"), r.PathValue("env"), r.PathValue("key")
 	reason, err := reasonOf(r)
 	if err != nil {
 		return err

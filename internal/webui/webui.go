@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	pathpkg "path"
 	"strconv"
 	"strings"
 	"time"
@@ -308,6 +309,12 @@ func (c *call) API(method, path string, body, out any) error {
 			return err
 		}
 		rd = bytes.NewReader(b)
+	}
+	// A page's path names things ("/flags/web/../.." sent as %2e%2e); a
+	// name of "." or ".." would make the API path resolve elsewhere, which
+	// the API's router answers with a redirect. No such thing exists.
+	if u, err := url.Parse(path); err == nil && pathpkg.Clean(u.Path) != u.Path {
+		return shipgate.Errorf(shipgate.ENOTFOUND, "%q names nothing", c.r.URL.EscapedPath())
 	}
 	ctx := httpapi.AsUser(c.r.Context(), c.User)
 	req, err := http.NewRequestWithContext(ctx, method, path, rd)
